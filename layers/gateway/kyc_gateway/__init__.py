@@ -1,0 +1,1 @@
+"""KYC provider gateway: the shared layer every function imports (settings, errors, HTTP, tokens, API adapter)."""

@@ -1,0 +1,125 @@
+"""The one adapter between API Gateway proxy events and the gateway's operations.
+
+It parses and validates the body (400 before any provider call), runs the operation, and shapes every answer:
+the provider's body unchanged on success, the SPEC's envelope on failure, `X-Correlation-Id` on both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
+from kyc_gateway.http import ProviderResponse
+from kyc_gateway.observability import logger, record_outcome
+
+RequestT = TypeVar("RequestT", bound=BaseModel)
+Operation = Callable[[RequestT], ProviderResponse | Mapping[str, Any]]
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+# API Gateway accepts 10 MB but a synchronous Lambda invocation carries at most 6 MB, base64 and envelope included.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+_SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+
+def http_route(route: str, request_model: type[RequestT], operation: Operation) -> LambdaHandler:
+    """A Lambda handler for `route` that validates the JSON body with `request_model` and runs `operation`."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        correlation_id = correlation_id_of(event)
+        logger.set_correlation_id(correlation_id)
+        try:
+            result = operation(parse_body(event, request_model))
+            response = _response(200, result, correlation_id)
+            code = "ok"
+        except GatewayError as error:
+            response, code = _error_response(error, correlation_id), error.code
+        except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
+            logger.error("unhandled error", route=route, error=type(error).__name__)
+            response, code = _error_response(GatewayError(), correlation_id), GatewayError.code
+        record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000)
+        return response
+
+    return lambda_handler
+
+
+def correlation_id_of(event: Mapping[str, Any]) -> str:
+    """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id."""
+    supplied = header(event, "x-correlation-id")
+    if supplied and _SANE_CORRELATION_ID.match(supplied):
+        return supplied
+    return str((event.get("requestContext") or {}).get("requestId") or "unknown")
+
+
+def header(event: Mapping[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and isinstance(value, str):
+            return value.strip()
+    return None
+
+
+def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
+    raw = event.get("body")
+    if raw is None or raw == "":
+        raise _invalid("body", "a JSON object is required")
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise _invalid("body", "is not valid base64") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {MAX_BODY_BYTES} bytes"}])
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _invalid("body", "must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise RequestValidationError(details=validation_details(error)) from None
+
+
+def validation_details(error: ValidationError) -> list[dict[str, str]]:
+    """Each failing field and why; never the submitted value, which may be personal data."""
+    return [
+        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]}
+        for issue in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def _field_path(location: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def _invalid(field: str, issue: str) -> RequestValidationError:
+    return RequestValidationError(details=[{"field": field, "issue": issue, "type": "body"}])
+
+
+def _response(status: int, body: ProviderResponse | Mapping[str, Any], correlation_id: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Correlation-Id": correlation_id,
+        },
+        "body": body.text if isinstance(body, ProviderResponse) else json.dumps(body),
+    }
+
+
+def _error_response(error: GatewayError, correlation_id: str) -> dict[str, Any]:
+    return _response(error.status, error.envelope(correlation_id), correlation_id)

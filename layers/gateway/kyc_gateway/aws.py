@@ -1,0 +1,19 @@
+"""AWS clients, created on first use and reused for the life of the instance.
+
+Lazy so that a request failing validation never pays for boto3 client construction. boto3 honours
+AWS_ENDPOINT_URL, which is how the local stack points every client at its emulator.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.session.Session().client(service, config=config)

@@ -1,0 +1,125 @@
+"""One error hierarchy for every route and provider, mapped to the SPEC's envelope in one place.
+
+`message` is always the gateway's own fixed text for the code: provider messages can carry personal data
+(CDP puts customer numbers in them), so they are never echoed back or logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    status = 500
+    code = "internal_error"
+    message = "The gateway failed to handle the request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        provider: str | None = None,
+        provider_status: int | None = None,
+        provider_code: str | int | None = None,
+        provider_request_id: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        self.provider = provider
+        self.provider_status = provider_status
+        self.provider_code = None if provider_code is None else str(provider_code)
+        self.provider_request_id = provider_request_id
+        self.details = details or []
+        super().__init__(self.message)
+
+    def envelope(self, correlation_id: str) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "provider": self.provider,
+                "providerStatus": self.provider_status,
+                "providerCode": self.provider_code,
+                "providerRequestId": self.provider_request_id,
+                "details": self.details,
+                "correlationId": correlation_id,
+            }
+        }
+
+
+class ConfigurationError(GatewayError):
+    code = "configuration_error"
+    message = "The gateway is not configured for this operation"
+
+
+class RequestValidationError(GatewayError):
+    status = 400
+    code = "validation_error"
+    message = "The request is not valid"
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    code = "request_too_large"
+    message = "The request body is too large"
+
+
+class SubjectNotFound(GatewayError):
+    status = 404
+    code = "not_found"
+    message = "The provider does not know the requested subject"
+
+
+class ProviderRejected(GatewayError):
+    """The provider understood the request and refused it on business grounds."""
+
+    status = 422
+    code = "provider_rejected"
+    message = "The provider refused the request"
+
+
+class ProviderRateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+    message = "The provider is rate limiting requests; retry later"
+
+
+class ProviderFailed(GatewayError):
+    status = 502
+    code = "provider_error"
+    message = "The provider failed to handle the request"
+
+
+class ProviderBadResponse(ProviderFailed):
+    code = "provider_bad_response"
+    message = "The provider answered something the gateway cannot use"
+
+
+class ProviderUnavailable(ProviderFailed):
+    code = "provider_unavailable"
+    message = "The provider could not be reached"
+
+
+class ProviderAuthFailed(ProviderFailed):
+    """The provider rejected the gateway's own credentials: never the caller's 401."""
+
+    code = "provider_auth_failed"
+    message = "The provider rejected the gateway's credentials"
+
+
+class ProviderTimeout(GatewayError):
+    status = 504
+    code = "provider_timeout"
+    message = "The provider did not answer in time"
+
+
+class CredentialsRejected(Exception):
+    """Raised inside a provider client when the provider refuses our secret; triggers one re-read of it."""
+
+    def __init__(self, error: ProviderAuthFailed) -> None:
+        super().__init__(error.message)
+        self.error = error

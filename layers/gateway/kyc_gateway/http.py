@@ -1,0 +1,138 @@
+"""One HTTP client base for every provider: a keep-alive session, timeouts on every call, bounded safe retries."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from kyc_gateway.errors import GatewayError, ProviderTimeout, ProviderUnavailable
+from kyc_gateway.observability import record_provider_call
+from kyc_gateway.settings import Settings
+
+_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_BASE_SECONDS = 0.2
+_BACKOFF_CAP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ProviderResponse:
+    provider: str
+    status: int
+    text: str
+    headers: Mapping[str, str] = field(repr=False)
+
+    @functools.cached_property
+    def body(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists)."""
+        try:
+            value = json.loads(self.text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def error(
+        self,
+        kind: type[GatewayError],
+        *,
+        code: str | None = None,
+        provider_code: str | int | None = None,
+        request_id: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> GatewayError:
+        """A gateway error describing this answer (provider, its HTTP status, code and request id)."""
+        return kind(
+            code=code,
+            provider=self.provider,
+            provider_status=self.status,
+            provider_code=provider_code,
+            provider_request_id=request_id,
+            details=details,
+        )
+
+
+def _never_reached_provider(error: requests.ConnectionError) -> bool:
+    """True when the request was certainly not sent (connect timeout or refused), so any method may be retried."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+class ProviderHttp:
+    """HTTP to one provider. Retries connection failures, and 429/5xx only when `idempotent` (reads, logins)."""
+
+    def __init__(self, provider: str, base_url: str, settings: Settings) -> None:
+        self.provider = provider
+        self.base_url = base_url
+        self.timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        self.budget_seconds = settings.provider_budget_seconds
+        self.max_attempts = settings.provider_max_attempts
+        self.session = requests.Session()
+        self.session.mount("https://", HTTPAdapter(pool_maxsize=4, max_retries=0))
+        self.session.mount("http://", HTTPAdapter(pool_maxsize=4, max_retries=0))
+
+    def post(
+        self,
+        path: str,
+        *,
+        operation: str,
+        idempotent: bool,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProviderResponse:
+        url = self.base_url + path
+        started = time.monotonic()
+        for attempt in range(1, self.max_attempts + 1):
+            attempt_started = time.monotonic()
+            remaining = self.budget_seconds - (attempt_started - started)
+            timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
+            try:
+                reply = self.session.post(url, json=json_body, data=form, headers=headers, timeout=timeout)
+            except requests.Timeout as error:
+                record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
+                if isinstance(error, requests.ConnectTimeout) and self._may_retry(attempt, started, None):
+                    continue
+                raise ProviderTimeout(provider=self.provider) from None
+            except requests.ConnectionError as error:
+                record_provider_call(self.provider, operation, "unreachable", _ms_since(attempt_started))
+                if (idempotent or _never_reached_provider(error)) and self._may_retry(attempt, started, None):
+                    continue
+                raise ProviderUnavailable(provider=self.provider) from None
+            record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
+            if idempotent and reply.status_code in _RETRYABLE_STATUSES:
+                if self._may_retry(attempt, started, reply.headers.get("Retry-After")):
+                    continue
+            return ProviderResponse(self.provider, reply.status_code, reply.text, reply.headers)
+        raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _may_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
+        """Sleep before the next attempt when one is left and fits the time budget; False to stop retrying."""
+        if attempt >= self.max_attempts:
+            return False
+        delay = random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                pass  # an HTTP-date Retry-After: keep our own backoff
+            if delay > _BACKOFF_CAP_SECONDS:
+                return False  # the provider asks for a longer pause than a synchronous caller should wait
+        # Leave at least a connect timeout's worth of budget for the next attempt.
+        if time.monotonic() - started + delay + self.timeout[0] > self.budget_seconds:
+            return False
+        time.sleep(delay)
+        return True
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,32 @@
+"""Powertools Logger and metrics shared by every function.
+
+Only routes, codes, statuses and timings are logged or measured: never bodies, secrets, tokens or personal data.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "kyc-gateway"))
+_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
+
+
+def record_provider_call(provider: str, operation: str, status: int | str, elapsed_ms: float) -> None:
+    """One EMF datapoint per provider attempt: latency, by provider, operation and answer status."""
+    with single_metric(
+        name="ProviderLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms, namespace=_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="Provider", value=provider)
+        metric.add_dimension(name="Operation", value=operation)
+    logger.info("provider call", provider=provider, operation=operation, status=status, elapsed_ms=round(elapsed_ms, 1))
+
+
+def record_outcome(route: str, code: str, status: int, elapsed_ms: float) -> None:
+    """One EMF count per request, by route and outcome code ("ok" or the error code)."""
+    with single_metric(name="Requests", unit=MetricUnit.Count, value=1, namespace=_NAMESPACE) as metric:
+        metric.add_dimension(name="Route", value=route)
+        metric.add_dimension(name="Code", value=code)
+    logger.info("request completed", route=route, status=status, code=code, elapsed_ms=round(elapsed_ms, 1))

@@ -1,0 +1,137 @@
+"""Cladfy (Kenya): KRA PIN details, `POST {CLADFY_BASE_URL}/krapin` with HTTP Basic auth.
+
+Cladfy mostly answers errors with HTTP 200 and a body carrying `success: false`, a `status` and a 1xxx `code`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+
+from kyc_gateway.errors import (
+    CredentialsRejected,
+    GatewayError,
+    ProviderAuthFailed,
+    ProviderBadResponse,
+    ProviderFailed,
+    ProviderRateLimited,
+    ProviderRejected,
+    SubjectNotFound,
+)
+from kyc_gateway.http import ProviderHttp, ProviderResponse
+from kyc_gateway.secrets import ProviderCredentials
+from kyc_gateway.settings import get_settings
+
+PROVIDER = "cladfy"
+
+
+
+def _trimmed_upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Structure only: "A" (individual) or "P" (non-individual), 9 digits, a check letter whose algorithm is unpublished.
+KraPin = Annotated[str, BeforeValidator(_trimmed_upper), StringConstraints(pattern=r"^[AP][0-9]{9}[A-Z]$")]
+
+
+class KraPinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pinnumber: KraPin
+
+
+class CladfySecret(BaseModel):
+    clientId: str
+    secretKey: str
+
+
+# Documented Cladfy codes (NOTES.md).
+_AUTH_FAILED_CODES = {1200, 1204}
+_RATE_LIMITED_CODE = 1005
+_VALIDATION_FAILED_CODE = 1003
+_NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(record|data|details)\b", re.IGNORECASE)
+
+
+class CladfyClient:
+    def __init__(self) -> None:
+        settings = get_settings()
+        self.http = ProviderHttp(PROVIDER, settings.require("cladfy_base_url"), settings)
+        self.credentials = ProviderCredentials(settings.require("cladfy_secret_id"), CladfySecret)
+
+    def kra_pin_details(self, request: KraPinRequest) -> ProviderResponse:
+        return self.credentials.use(lambda secret: self._kra_pin_details(secret, request))
+
+    def _kra_pin_details(self, secret: CladfySecret, request: KraPinRequest) -> ProviderResponse:
+        basic = base64.b64encode(f"{secret.clientId}:{secret.secretKey}".encode()).decode()
+        response = self.http.post(
+            "/krapin",
+            operation="krapin",
+            idempotent=True,  # a lookup: safe to retry
+            json_body=request.model_dump(),
+            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+        )
+        return _success_or_raise(response)
+
+
+def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
+    body = response.body
+    if body is None:
+        raise response.error(ProviderBadResponse)  # an HTML error page, truncated JSON, ...
+    if response.status == 200 and body.get("success") is True and isinstance(body.get("data"), dict):
+        return response
+    raise _error_for(response, body)
+
+
+def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError | CredentialsRejected:
+    code = _as_int(body.get("code"))
+    # Cladfy puts the real status in the body ("status" on errors, "response_code" on results).
+    status = _as_int(body.get("status")) or _as_int(body.get("response_code")) or response.status
+    message = str(body.get("message") or "")
+
+    def error(kind: type[GatewayError], gateway_code: str | None = None) -> GatewayError:
+        return response.error(kind, code=gateway_code, provider_code=code, request_id=_request_id(body))
+
+    if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
+        return CredentialsRejected(error(ProviderAuthFailed))
+    if code == _RATE_LIMITED_CODE or 429 in (status, response.status):
+        return error(ProviderRateLimited)
+    if code == _VALIDATION_FAILED_CODE:
+        return error(ProviderRejected)
+    if code is not None:
+        # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes: the gateway's own
+        # request did not fit the provider, so the integration failed, not the caller.
+        return error(ProviderFailed)
+    if 404 in (status, response.status) or _NOT_FOUND.search(message):
+        return error(SubjectNotFound, "kra_pin_not_found")
+    if 400 <= status < 500:
+        return error(ProviderRejected)
+    return error(ProviderFailed)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _request_id(body: dict[str, Any]) -> str | None:
+    value = body.get("request_id")
+    return str(value) if value else None
+
+
+@functools.cache
+def client() -> CladfyClient:
+    """The instance's client (and its keep-alive session), built on first use."""
+    return CladfyClient()
+
+
+def kra_pin_details(request: KraPinRequest) -> ProviderResponse:
+    return client().kra_pin_details(request)

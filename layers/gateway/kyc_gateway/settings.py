@@ -1,0 +1,64 @@
+"""Validated settings, read from the environment once per cold start."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kyc_gateway.errors import ConfigurationError
+
+
+class Settings(BaseModel):
+    """Every environment variable the gateway reads. A function only needs the ones its provider uses."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    environment: str = Field("local", alias="ENVIRONMENT")
+    cladfy_base_url: str | None = Field(None, alias="CLADFY_BASE_URL")
+    signzy_base_url: str | None = Field(None, alias="SIGNZY_BASE_URL")
+    cdp_base_url: str | None = Field(None, alias="CDP_BASE_URL")
+    connectfi_base_url: str | None = Field(None, alias="CONNECTFI_BASE_URL")
+    public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    cladfy_secret_id: str | None = Field(None, alias="CLADFY_SECRET_ID")
+    signzy_secret_id: str | None = Field(None, alias="SIGNZY_SECRET_ID")
+    token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
+    # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token.
+    signzy_auth_scheme: Literal["bearer", "raw"] = Field("bearer", alias="SIGNZY_AUTH_SCHEME")
+    connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")
+    read_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PROVIDER_READ_TIMEOUT_SECONDS")
+    # Whole time a request may spend on one provider, retries included: below the Lambda timeout (25 s)
+    # so a slow provider becomes our 504, never API Gateway's.
+    provider_budget_seconds: float = Field(20.0, gt=0, le=25, alias="PROVIDER_BUDGET_SECONDS")
+    provider_max_attempts: int = Field(3, ge=1, le=5, alias="PROVIDER_MAX_ATTEMPTS")
+
+    @field_validator("cladfy_base_url", "signzy_base_url", "cdp_base_url", "connectfi_base_url", "public_base_url")
+    @classmethod
+    def _http_url_without_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    def require(self, name: str) -> str:
+        """The named setting, or a ConfigurationError naming the missing environment variable."""
+        value = getattr(self, name)
+        if value is None:
+            alias = type(self).model_fields[name].alias
+            raise ConfigurationError(f"{alias} is not configured")
+        return value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment, validated once and reused for the life of the instance."""
+    names = {field.alias for field in Settings.model_fields.values()}
+    try:
+        return Settings.model_validate({name: os.environ[name] for name in names if name in os.environ})
+    except ValidationError as error:
+        fields = ", ".join(str(issue["loc"][0]) for issue in error.errors())
+        raise ConfigurationError(f"invalid configuration: {fields}") from None

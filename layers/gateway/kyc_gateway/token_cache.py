@@ -1,0 +1,235 @@
+"""Provider tokens shared by every instance through DynamoDB, with an in-memory copy per instance.
+
+A token is renewed shortly before it expires. Renewal takes a lease (a conditional write) so that many cold
+instances wanting a token at once make ONE token request: the lease holder fetches and stores, the others wait
+for the stored token (or keep using the current one while it is still valid).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kyc_gateway import aws
+from kyc_gateway.errors import ProviderUnavailable
+from kyc_gateway.observability import logger
+
+# Renew this long before expiry: a fifth of the lifetime, at most a minute, so that a two-minute sandbox
+# token is renewed 24 s early and a 14-day token one minute early.
+_MAX_RENEWAL_MARGIN_SECONDS = 60.0
+_RENEWAL_FRACTION = 0.2
+_LEASE_SECONDS = 15.0  # longer than a token request can take (connect + read timeout)
+_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_at: float
+    renew_at: float
+    refresh_value: str | None = None
+    refresh_expires_at: float | None = None
+
+    @classmethod
+    def issued(
+        cls,
+        value: str,
+        *,
+        now: float,
+        expires_at: float,
+        refresh_value: str | None = None,
+        refresh_expires_at: float | None = None,
+    ) -> Token:
+        lifetime = max(0.0, expires_at - now)
+        margin = min(_MAX_RENEWAL_MARGIN_SECONDS, lifetime * _RENEWAL_FRACTION)
+        return cls(value, expires_at, expires_at - margin, refresh_value, refresh_expires_at)
+
+    def usable_refresh(self, now: float) -> str | None:
+        if self.refresh_value and (self.refresh_expires_at is None or now < self.refresh_expires_at - 5):
+            return self.refresh_value
+        return None
+
+    def _to_item(self) -> dict[str, Any]:
+        item = {
+            "token": {"S": self.value},
+            "expiresAt": {"N": repr(self.expires_at)},
+            "renewAt": {"N": repr(self.renew_at)},
+        }
+        if self.refresh_value:
+            item["refreshToken"] = {"S": self.refresh_value}
+        if self.refresh_expires_at is not None:
+            item["refreshExpiresAt"] = {"N": repr(self.refresh_expires_at)}
+        return item
+
+    @classmethod
+    def _from_item(cls, item: dict[str, Any] | None) -> Token | None:
+        if not item or "token" not in item:
+            return None
+        refresh_expires = item.get("refreshExpiresAt")
+        return cls(
+            value=item["token"]["S"],
+            expires_at=float(item["expiresAt"]["N"]),
+            renew_at=float(item["renewAt"]["N"]),
+            refresh_value=item.get("refreshToken", {}).get("S"),
+            refresh_expires_at=float(refresh_expires["N"]) if refresh_expires else None,
+        )
+
+
+TokenFetcher = Callable[[Token | None], Token]
+"""Gets a new token from the provider; receives the previous token (if any) so it can use its refresh token."""
+
+
+def cache_key(provider: str, *identity: str) -> str:
+    """Key of a provider's token: the provider plus a digest of what the token is bound to (issuer URL, user)."""
+    digest = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:16]
+    return f"{provider}#{digest}"
+
+
+class TokenCache:
+    def __init__(
+        self,
+        key: str,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_wait_seconds: float = _LEASE_SECONDS + 5,
+    ) -> None:
+        self.key = key
+        self.table_name = table_name
+        self._clock = clock
+        self._sleep = sleep
+        self._max_wait = max_wait_seconds
+        self._owner = uuid.uuid4().hex
+        self._memory: Token | None = None
+        self._lock = threading.Lock()
+
+    def get(self, fetch: TokenFetcher) -> Token:
+        memory = self._memory
+        if memory and self._clock() < memory.renew_at:
+            return memory
+        with self._lock:  # one renewal per instance, even with threads
+            return self._get_shared(fetch)
+
+    def invalidate(self, token: Token) -> None:
+        """Forget a token the provider refused, unless another instance already replaced it."""
+        expired = replace(token, expires_at=0.0, renew_at=0.0)
+        if self._memory and self._memory.value == token.value:
+            self._memory = expired
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET expiresAt = :zero, renewAt = :zero",
+                ConditionExpression="#token = :refused",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":refused": {"S": token.value}},
+            )
+        except Exception as error:  # noqa: BLE001 - a failed invalidation only costs one more 401
+            if _error_code(error) != "ConditionalCheckFailedException":
+                logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
+
+    def _get_shared(self, fetch: TokenFetcher) -> Token:
+        deadline = self._clock() + self._max_wait
+        while True:
+            now = self._clock()
+            memory = self._memory
+            if memory and now < memory.renew_at:
+                return memory  # another thread of this instance renewed it while we waited for the lock
+            try:
+                stored = Token._from_item(self._read())
+            except Exception as error:  # noqa: BLE001 - DynamoDB trouble must not take the provider down with it
+                logger.warning("token table unavailable; fetching without it", key=self.key, error=type(error).__name__)
+                return self._remember(fetch(memory))
+            if stored and now < stored.renew_at:
+                return self._remember(stored)
+            if self._take_lease(now):
+                return self._renew(fetch, stored or memory)
+            if stored and now < stored.expires_at:
+                return stored  # someone is renewing it; the current token is still valid meanwhile
+            if now >= deadline:
+                raise ProviderUnavailable("No provider token could be obtained in time", code="token_unavailable")
+            self._sleep(_POLL_SECONDS * random.uniform(0.5, 1.5))
+
+    def _renew(self, fetch: TokenFetcher, previous: Token | None) -> Token:
+        try:
+            token = fetch(previous)
+        except BaseException:
+            self._release_lease()
+            raise
+        self._store(token)
+        return self._remember(token)
+
+    def _remember(self, token: Token) -> Token:
+        self._memory = token
+        return token
+
+    def _read(self) -> dict[str, Any] | None:
+        reply = aws.client("dynamodb").get_item(
+            TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
+        )
+        return reply.get("Item")
+
+    def _take_lease(self, now: float) -> bool:
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
+                ConditionExpression="attribute_not_exists(leaseUntil) OR leaseUntil < :now",
+                ExpressionAttributeValues={
+                    ":me": {"S": self._owner},
+                    ":until": {"N": repr(now + _LEASE_SECONDS)},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except Exception as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _store(self, token: Token) -> None:
+        item = token._to_item()
+        expiry = max(token.expires_at, token.refresh_expires_at or 0.0)
+        values = {f":{name}": value for name, value in item.items()}
+        values[":ttl"] = {"N": str(int(expiry) + 3600)}  # DynamoDB TTL removes long-dead tokens
+        values[":me"] = {"S": self._owner}
+        assignments = ", ".join(f"#{name} = :{name}" for name in item) + ", #ttl = :ttl"
+        removals = " REMOVE " + ", ".join(
+            ["leaseOwner", "leaseUntil"] + [name for name in ("refreshToken", "refreshExpiresAt") if name not in item]
+        )
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET " + assignments + removals,
+                ConditionExpression="leaseOwner = :me",
+                ExpressionAttributeNames={f"#{name}": name for name in [*item, "ttl"]},
+                ExpressionAttributeValues=values,
+            )
+        except Exception as error:  # noqa: BLE001 - our token stays valid in memory even if not shared
+            logger.warning("token not shared", key=self.key, error=_error_code(error) or type(error).__name__)
+
+    def _release_lease(self) -> None:
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="REMOVE leaseOwner, leaseUntil",
+                ConditionExpression="leaseOwner = :me",
+                ExpressionAttributeValues={":me": {"S": self._owner}},
+            )
+        except Exception:  # noqa: BLE001, S110 - the lease expires on its own
+            pass
+
+
+def _error_code(error: Exception) -> str | None:
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None

@@ -1,0 +1,68 @@
+"""Runs the template's Lambda handlers in-process, imported the way the Lambda runtime imports them."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from local import template as cfn
+
+LAYER_DIR = cfn.ROOT / "layers" / "gateway"
+
+
+def use_layer() -> None:
+    """Put the shared layer on sys.path, as /opt/python is on Lambda."""
+    if str(LAYER_DIR) not in sys.path:
+        sys.path.insert(0, str(LAYER_DIR))
+
+
+def cold_start() -> None:
+    """Forget every per-instance cache of the layer (settings, clients, secrets, tokens in memory), as a new
+    Lambda instance would start without them."""
+    for name, module in list(sys.modules.items()):
+        if name == "kyc_gateway" or name.startswith("kyc_gateway."):
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
+def load_handler(spec: cfn.FunctionSpec) -> Any:
+    """Import the function's handler module from its CodeUri (a unique module name per function, since every
+    function's module is called `app`), and return its handler."""
+    use_layer()
+    module_name = f"lambda_function_{spec.logical_id}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        location = importlib.util.spec_from_file_location(module_name, spec.code_dir / f"{spec.module}.py")
+        module = importlib.util.module_from_spec(location)
+        sys.modules[module_name] = module
+        location.loader.exec_module(module)
+    return getattr(module, spec.attribute)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that Powertools and the handlers read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_seconds: float = 25.0
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.timeout_seconds * 1000)
+
+
+def invoke(spec: cfn.FunctionSpec, event: dict[str, Any]) -> Any:
+    return load_handler(spec)(event, LambdaContext(function_name=spec.logical_id))

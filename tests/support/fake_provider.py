@@ -1,0 +1,119 @@
+"""A scriptable provider double: a real HTTP server on 127.0.0.1 whose answers each test sets.
+
+Each route has a queue of replies consumed in order; the last one keeps answering. Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _Route:
+    replies: list[Reply] = field(default_factory=list)
+
+    def next_reply(self) -> Reply:
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeProvider:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reply(
+        self,
+        path: str,
+        *replies: Reply | dict | list,
+        status: int = 200,
+        method: str = "POST",
+    ) -> None:
+        """Queue answers for `method path`: Reply objects, or JSON values answered with `status`."""
+        queue = [r if isinstance(r, Reply) else Reply(status=status, body=json.dumps(r).encode()) for r in replies]
+        with self._lock:
+            self._routes[(method, path)] = _Route(queue)
+
+    def requests(self, path: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [request for request in self._requests if path is None or request.path == path]
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, headers, body))
+            route = self._routes.get((method, path))
+            return route.next_reply() if route else Reply(404, b'{"message": "no such route in the fake"}')
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                self._handle()
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._handle()
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                reply = provider._answer(self.command, self.path, dict(self.headers.items()), body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    for name, value in reply.headers:
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
