@@ -19,7 +19,7 @@ def load_local_secrets(path: Path = LOCAL_SECRETS) -> dict[str, dict[str, Any]]:
 
 
 def secret_provider_name(logical_id: str) -> str:
-    """The secret's key in the secrets file: `CladfySecret` -> `cladfy`, `ConnectFiWebhookSecret` -> `connectfiwebhook`."""
+    """The secret's key in the secrets file: `CladfySecret` -> `cladfy`, `SignzySecret` -> `signzy`."""
     return logical_id.removesuffix("Secret").lower()
 
 

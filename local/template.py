@@ -105,7 +105,7 @@ def parameter_values(overrides: dict[str, str] | None = None, template: dict[str
 def resolve(value: Any, values: dict[str, str]) -> Any:
     """Resolve Ref, Fn::GetAtt, Fn::Sub and Fn::Join against `values`."""
     if isinstance(value, dict) and len(value) == 1:
-        (name, argument), = value.items()
+        ((name, argument),) = value.items()
         if name == "Ref":
             return values[argument]
         if name == "Fn::GetAtt":

@@ -107,18 +107,39 @@ def test_validation_errors_never_echo_the_submitted_value(gateway):
     ("reply", "status", "code", "provider_code"),
     [
         # Cladfy's status-code-less errors (HTTP 200 bodies)
-        ({"status": 404, "message": "KRA PIN not found", "code": None, "response": None}, 404, "kra_pin_not_found", None),
-        ({"success": False, "response_code": 404, "message": "No record found", "request_id": "r1"}, 404,
-         "kra_pin_not_found", None),
+        (
+            {"status": 404, "message": "KRA PIN not found", "code": None, "response": None},
+            404,
+            "kra_pin_not_found",
+            None,
+        ),
+        (
+            {"success": False, "response_code": 404, "message": "No record found", "request_id": "r1"},
+            404,
+            "kra_pin_not_found",
+            None,
+        ),
         ({"success": False, "message": "PIN does not exist", "data": None}, 404, "kra_pin_not_found", None),
-        ({"status": 400, "message": "Validation failure", "code": 1003, "response": None}, 422, "provider_rejected",
-         "1003"),
+        (
+            {"status": 400, "message": "Validation failure", "code": 1003, "response": None},
+            422,
+            "provider_rejected",
+            "1003",
+        ),
         ({"status": 429, "message": "Too many requests", "code": 1005, "response": None}, 429, "rate_limited", "1005"),
         ({"status": 400, "message": "Bad JSON", "code": 1002, "response": None}, 502, "provider_error", "1002"),
-        ({"status": 404, "message": "Endpoint does not exist", "code": 1101, "response": None}, 502,
-         "provider_error", "1101"),
-        ({"status": 400, "message": "Required parameter missing", "code": 1103, "response": None}, 502,
-         "provider_error", "1103"),
+        (
+            {"status": 404, "message": "Endpoint does not exist", "code": 1101, "response": None},
+            502,
+            "provider_error",
+            "1101",
+        ),
+        (
+            {"status": 400, "message": "Required parameter missing", "code": 1103, "response": None},
+            502,
+            "provider_error",
+            "1103",
+        ),
         ({"success": False, "response_code": 500, "message": "Upstream KRA error"}, 502, "provider_error", None),
         ({"success": True, "response_code": 200, "message": "ok"}, 502, "provider_error", None),
     ],
@@ -137,8 +158,9 @@ def test_cladfy_errors_in_200_bodies_are_mapped_to_the_envelope(gateway, reply, 
 
 
 def test_provider_request_id_is_reported_on_errors(gateway):
-    gateway.provider.reply(KRAPIN, {"success": False, "response_code": 404, "message": "not found",
-                                    "request_id": "req-123"})
+    gateway.provider.reply(
+        KRAPIN, {"success": False, "response_code": 404, "message": "not found", "request_id": "req-123"}
+    )
 
     answer = gateway.call(FUNCTION, {"pinnumber": PIN})
 
@@ -183,8 +205,9 @@ def test_persistent_server_errors_end_as_502_after_bounded_retries(gateway):
 
 
 def test_rate_limit_after_our_retries_is_429(gateway):
-    gateway.provider.reply(KRAPIN, Reply(429, b'{"status": 429, "code": 1005, "message": "slow down"}',
-                                         headers=(("Retry-After", "0"),)))
+    gateway.provider.reply(
+        KRAPIN, Reply(429, b'{"status": 429, "code": 1005, "message": "slow down"}', headers=(("Retry-After", "0"),))
+    )
 
     answer = gateway.call(FUNCTION, {"pinnumber": PIN})
 
@@ -263,7 +286,12 @@ def test_logs_hold_no_pin_no_personal_data_and_no_credentials(gateway, logs):
 
     written = logs()
     assert "request completed" in written and "ProviderLatency" in written  # the logs are captured...
-    for private in (PIN, "P051365947", "JANE WANJIKU DOE", "jane@example.com", SECRETS["cladfy"]["secretKey"],
-                    base64.b64encode(f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}".encode())
-                    .decode()):
+    for private in (
+        PIN,
+        "P051365947",
+        "JANE WANJIKU DOE",
+        "jane@example.com",
+        SECRETS["cladfy"]["secretKey"],
+        base64.b64encode(f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}".encode()).decode(),
+    ):
         assert private not in written  # ...and hold none of these

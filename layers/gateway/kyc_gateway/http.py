@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -109,9 +110,9 @@ class ProviderHttp:
                     continue
                 raise ProviderUnavailable(provider=self.provider) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
-            if idempotent and reply.status_code in _RETRYABLE_STATUSES:
-                if self._may_retry(attempt, started, reply.headers.get("Retry-After")):
-                    continue
+            retryable = idempotent and reply.status_code in _RETRYABLE_STATUSES
+            if retryable and self._may_retry(attempt, started, reply.headers.get("Retry-After")):
+                continue
             return ProviderResponse(self.provider, reply.status_code, reply.text, reply.headers)
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
@@ -121,10 +122,8 @@ class ProviderHttp:
             return False
         delay = random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
         if retry_after is not None:
-            try:
+            with contextlib.suppress(ValueError):  # an HTTP-date Retry-After: keep our own backoff
                 delay = max(delay, float(retry_after))
-            except ValueError:
-                pass  # an HTTP-date Retry-After: keep our own backoff
             if delay > _BACKOFF_CAP_SECONDS:
                 return False  # the provider asks for a longer pause than a synchronous caller should wait
         # Leave at least a connect timeout's worth of budget for the next attempt.

@@ -7,6 +7,7 @@ for the stored token (or keep using the current one while it is still valid).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -182,7 +183,9 @@ class TokenCache:
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
-                ConditionExpression="attribute_not_exists(leaseUntil) OR leaseUntil < :now",
+                # No live lease, and no fresh token stored since we looked (else we would fetch a second one).
+                ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
+                " AND (attribute_not_exists(renewAt) OR renewAt <= :now)",
                 ExpressionAttributeValues={
                     ":me": {"S": self._owner},
                     ":until": {"N": repr(now + _LEASE_SECONDS)},
@@ -218,7 +221,7 @@ class TokenCache:
             logger.warning("token not shared", key=self.key, error=_error_code(error) or type(error).__name__)
 
     def _release_lease(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the lease expires on its own anyway
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
@@ -226,8 +229,6 @@ class TokenCache:
                 ConditionExpression="leaseOwner = :me",
                 ExpressionAttributeValues={":me": {"S": self._owner}},
             )
-        except Exception:  # noqa: BLE001, S110 - the lease expires on its own
-            pass
 
 
 def _error_code(error: Exception) -> str | None:

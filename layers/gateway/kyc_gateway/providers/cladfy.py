@@ -29,7 +29,6 @@ from kyc_gateway.settings import get_settings
 PROVIDER = "cladfy"
 
 
-
 def _trimmed_upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 

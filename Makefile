@@ -1,0 +1,50 @@
+# KYC provider gateway. `make test` and `make build` work from a fresh clone: they create their own venvs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs python3.13: find that interpreter (PATH first, then pyenv), never the machine's default python3.
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help check-python venv lint validate test build run invoke bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+check-python:
+	@test -n "$(PYTHON313)" && "$(PYTHON313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \
+	  || { echo "Python 3.13 not found: put python3.13 on PATH or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
+
+$(VENV)/.installed: requirements-dev.txt layers/gateway/requirements.txt | check-python
+	rm -rf $(VENV)
+	"$(PYTHON313)" -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt | check-python
+	rm -rf $(SAM_VENV)
+	"$(PYTHON313)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt
+	touch $@
+
+venv: $(VENV)/.installed $(SAM_VENV)/.installed ## Create the project venv and the aws-sam-cli tool venv
+
+lint: $(VENV)/.installed ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.yaml
+	$(SAM) validate --lint
+
+test: lint validate ## Lint, validate the template, run the whole test suite
+	$(PY) -m pytest
+
+build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
+	$(SAM) build
+
+clean: ## Remove venvs and build output
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam

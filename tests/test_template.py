@@ -1,0 +1,93 @@
+"""template.yaml invariants that matter in production: least privilege, encryption, retention, auth."""
+
+from __future__ import annotations
+
+import json
+
+from local import template as cfn
+
+TEMPLATE = cfn.load()
+RESOURCES = cfn.resources(TEMPLATE)
+FUNCTIONS = cfn.functions(TEMPLATE)
+
+
+def test_every_api_route_needs_iam_auth_by_default():
+    api = RESOURCES["GatewayApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    for spec in FUNCTIONS.values():
+        for event in spec.properties.get("Events", {}).values():
+            if event["Type"] == "Api":
+                assert event["Properties"]["RestApiId"] == {"Ref": "GatewayApi"}
+                assert "Auth" not in event["Properties"], f"{spec.logical_id} overrides the API's IAM auth"
+
+
+def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer():
+    for spec in FUNCTIONS.values():
+        assert spec.properties["Runtime"] == "python3.13"
+        assert spec.properties["Timeout"] < 29
+        assert {"Ref": "GatewayLayer"} in spec.properties["Layers"]
+    assert RESOURCES["GatewayLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+
+
+def test_every_function_logs_to_its_own_group_with_retention():
+    for spec in FUNCTIONS.values():
+        group = spec.properties["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_functions_may_read_only_their_own_provider_secret():
+    for spec in FUNCTIONS.values():
+        readable = [
+            policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"]
+            for policy in spec.properties.get("Policies", [])
+            if isinstance(policy, dict) and "AWSSecretsManagerGetSecretValuePolicy" in policy
+        ]
+        secret_vars = [name for name in spec.properties["Environment"]["Variables"] if name.endswith("_SECRET_ID")]
+        assert len(readable) == len(secret_vars)
+        for name in secret_vars:
+            assert spec.properties["Environment"]["Variables"][name]["Ref"] in readable
+
+
+def test_token_table_access_is_item_level_and_limited_to_the_functions_provider_keys():
+    for spec in FUNCTIONS.values():
+        statements = [
+            statement
+            for policy in spec.properties.get("Policies", [])
+            if isinstance(policy, dict)
+            for statement in policy.get("Statement", [])
+        ]
+        for statement in statements:
+            if statement["Resource"] == {"Fn::GetAtt": ["TokenTable", "Arn"]}:
+                assert set(statement["Action"]) <= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+                prefixes = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                assert all(prefix.endswith("#*") for prefix in prefixes)
+            assert "*" not in json.dumps(statement["Resource"])
+
+
+def test_token_table_is_encrypted_recoverable_and_expires_old_tokens():
+    table = RESOURCES["TokenTable"]["Properties"]
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_no_secret_value_is_written_in_the_template():
+    for resource in RESOURCES.values():
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            assert "SecretString" not in resource["Properties"]
+
+
+def test_function_environment_resolves_refs_parameters_and_globals():
+    environment = cfn.function_environment(
+        "SignzyRepushFunction",
+        {"SignzySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s", "TokenTable": "tokens"},
+        {"Environment": "local", "SignzyBaseUrl": "http://127.0.0.1:1/signzy"},
+    )
+
+    assert environment["SIGNZY_BASE_URL"] == "http://127.0.0.1:1/signzy"
+    assert environment["SIGNZY_SECRET_ID"].startswith("arn:aws:secretsmanager")
+    assert environment["TOKEN_TABLE_NAME"] == "tokens"
+    assert environment["ENVIRONMENT"] == "local"
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "kyc-gateway"
