@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Lambda runs python3.13: find that interpreter (PATH first, then pyenv), never the machine's default python3.
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+# (pyenv's shim on PATH may exist yet refuse to run, so each candidate is tried.)
+PYTHON313 ?= $(shell for c in $$(command -v python3.13) $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV) /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+  "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$c"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
