@@ -30,8 +30,8 @@ import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +43,7 @@ DEFAULT_SECRETS = Path(__file__).resolve().with_name("secrets.local.json")
 MAX_BODY_BYTES = 20 * 1024 * 1024
 EXTRA_FIELD = {"extra_field": "kept"}  # undocumented field on success bodies, to test pass-through
 ALNUM = string.ascii_letters + string.digits
+WEBHOOK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # deliver directly, ignore *_proxy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +52,7 @@ ALNUM = string.ascii_letters + string.digits
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_z(moment: datetime) -> str:
@@ -135,10 +136,6 @@ def truncated_json_reply(payload: Any) -> Reply:
     return Reply(200, text[: len(text) // 2])
 
 
-def json_body_error_position(exc: ValueError) -> int:
-    return getattr(exc, "pos", 0) or 0
-
-
 Handler = Callable[[Request], Reply]
 Effect = Callable[[], "Reply | None"]
 
@@ -208,47 +205,60 @@ _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def _ajv_error(keyword: str, params: dict, message: str, instance_path: str, schema_path: str) -> dict:
+    return {
+        "instancePath": instance_path,
+        "schemaPath": f"{schema_path}/{keyword}",
+        "keyword": keyword,
+        "params": params,
+        "message": message,
+    }
+
+
 def ajv_errors(schema: dict, value: Any, instance_path: str = "", schema_path: str = "#") -> list[dict]:
     """Validate like ajv (allErrors) and return its error objects."""
-
-    def error(keyword: str, params: dict, message: str) -> dict:
-        return {
-            "instancePath": instance_path,
-            "schemaPath": f"{schema_path}/{keyword}",
-            "keyword": keyword,
-            "params": params,
-            "message": message,
-        }
-
     if value is None and schema.get("nullable"):
         return []
     kind = schema.get("type")
     if kind and not _JSON_TYPES[kind](value):
-        return [error("type", {"type": kind}, f"must be {kind}")]
-    errors: list[dict] = []
-    if kind == "object":
-        properties = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                errors.append(error("required", {"missingProperty": name}, f"must have required property '{name}'"))
-        if schema.get("additionalProperties") is False:
-            for name in value:
-                if name not in properties:
-                    errors.append(
-                        error("additionalProperties", {"additionalProperty": name}, "must NOT have additional properties")
-                    )
-        for name, subschema in properties.items():
-            if name in value:
-                errors += ajv_errors(subschema, value[name], f"{instance_path}/{name}", f"{schema_path}/properties/{name}")
-    elif kind == "string":
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            limit = schema["minLength"]
-            errors.append(error("minLength", {"limit": limit}, f"must NOT have fewer than {limit} characters"))
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            limit = schema["maxLength"]
-            errors.append(error("maxLength", {"limit": limit}, f"must NOT have more than {limit} characters"))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(error("pattern", {"pattern": schema["pattern"]}, f'must match pattern "{schema["pattern"]}"'))
+        return [_ajv_error("type", {"type": kind}, f"must be {kind}", instance_path, schema_path)]
+    checks = {"object": _object_errors, "string": _string_errors}
+    return checks[kind](schema, value, instance_path, schema_path) if kind in checks else []
+
+
+def _object_errors(schema: dict, value: dict, instance_path: str, schema_path: str) -> list[dict]:
+    def error(keyword: str, params: dict, message: str) -> dict:
+        return _ajv_error(keyword, params, message, instance_path, schema_path)
+
+    properties = schema.get("properties", {})
+    errors = [
+        error("required", {"missingProperty": name}, f"must have required property '{name}'")
+        for name in schema.get("required", [])
+        if name not in value
+    ]
+    if schema.get("additionalProperties") is False:
+        errors += [
+            error("additionalProperties", {"additionalProperty": name}, "must NOT have additional properties")
+            for name in value
+            if name not in properties
+        ]
+    for name, subschema in properties.items():
+        if name in value:
+            errors += ajv_errors(subschema, value[name], f"{instance_path}/{name}", f"{schema_path}/properties/{name}")
+    return errors
+
+
+def _string_errors(schema: dict, value: str, instance_path: str, schema_path: str) -> list[dict]:
+    def error(keyword: str, params: dict, message: str) -> dict:
+        return _ajv_error(keyword, params, message, instance_path, schema_path)
+
+    errors = []
+    if "minLength" in schema and len(value) < (limit := schema["minLength"]):
+        errors.append(error("minLength", {"limit": limit}, f"must NOT have fewer than {limit} characters"))
+    if "maxLength" in schema and len(value) > (limit := schema["maxLength"]):
+        errors.append(error("maxLength", {"limit": limit}, f"must NOT have more than {limit} characters"))
+    if "pattern" in schema and not re.search(pattern := schema["pattern"], value):
+        errors.append(error("pattern", {"pattern": pattern}, f'must match pattern "{pattern}"'))
     return errors
 
 
@@ -377,8 +387,13 @@ class Cladfy(Provider):
     def _failure_body(response_code: int, message: str) -> Reply:
         return json_reply(
             200,
-            {"success": False, "response_code": response_code, "message": message, "data": None,
-             "request_id": random_alnum(35)},
+            {
+                "success": False,
+                "response_code": response_code,
+                "message": message,
+                "data": None,
+                "request_id": random_alnum(35),
+            },
         )
 
     def _not_found_pin(self) -> Reply:
@@ -443,7 +458,7 @@ class Signzy(Provider):
         try:
             return request.json(), None
         except ValueError as exc:
-            message = f"Unexpected token in JSON at position {json_body_error_position(exc)}"
+            message = f"Unexpected token in JSON at position {getattr(exc, 'pos', 0)}"
             return None, self._error(400, message, name="SyntaxError")
 
     def _token(self, request: Request) -> str:
@@ -579,15 +594,19 @@ class Cdp(Provider):
         grant_type = fields.get("grant_type")
         if not grant_type:
             return self._oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
-        grants = {"password": (CDP_PASSWORD_FIELDS, self._password_grant),
-                  "refresh_token": (CDP_REFRESH_FIELDS, self._refresh_grant)}
+        grants = {
+            "password": (CDP_PASSWORD_FIELDS, self._password_grant),
+            "refresh_token": (CDP_REFRESH_FIELDS, self._refresh_grant),
+        }
         if grant_type not in grants:
             return self._oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
         required, grant = grants[grant_type]
         missing = [name for name in required if not fields.get(name)]
         if missing:
             return self._oauth_error(400, "invalid_request", f"Missing form parameter: {missing[0]}")
-        if not (self._matches(fields["client_id"], "clientId") and self._matches(fields["client_secret"], "clientSecret")):
+        if not (
+            self._matches(fields["client_id"], "clientId") and self._matches(fields["client_secret"], "clientSecret")
+        ):
             return self._oauth_error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
         return grant(fields)
 
@@ -661,7 +680,12 @@ class Cdp(Provider):
             body = None
         body = body if isinstance(body, dict) else {}
         id_number, id_type = body.get("idNumber"), body.get("idType")
-        if not (isinstance(id_number, str) and 0 < len(id_number) <= 30 and isinstance(id_type, str) and 0 < len(id_type) <= 3):
+        if not (
+            isinstance(id_number, str)
+            and 0 < len(id_number) <= 30
+            and isinstance(id_type, str)
+            and 0 < len(id_type) <= 3
+        ):
             return self._lookup_failure(400, 40001, "Invalid format input")
         return self.magic(self.magic_lookups, id_number) or json_reply(
             200, {"status": "success", "statusCode": 200, "data": self._customer_view(id_number), **EXTRA_FIELD}
@@ -689,9 +713,17 @@ class Cdp(Provider):
         return "784" + stable_digits(id_number, 13)
 
     @staticmethod
-    def _onboarding_error(http_status: int, status: str, status_code: int, error_code: int, message: str, **extra) -> Reply:
-        body = {"request_id": random_hex(32), "status": status, "status_code": status_code,
-                "error_code": error_code, "message": message, **extra}
+    def _onboarding_error(
+        http_status: int, status: str, status_code: int, error_code: int, message: str, **extra
+    ) -> Reply:
+        body = {
+            "request_id": random_hex(32),
+            "status": status,
+            "status_code": status_code,
+            "error_code": error_code,
+            "message": message,
+            **extra,
+        }
         return json_reply(http_status, body)
 
     def _missing_fields(self, details: dict[str, str]) -> Reply:
@@ -703,9 +735,13 @@ class Cdp(Provider):
         ecrn = self._ecrn(id_number)
         error = self._onboarding_error
         return {
-            cdp_magic_id(45013): lambda: error(406, "failed", 406, 45013, f"Customer {ecrn} Under Compliance Investigation"),
+            cdp_magic_id(45013): lambda: error(
+                406, "failed", 406, 45013, f"Customer {ecrn} Under Compliance Investigation"
+            ),
             cdp_magic_id(45051): lambda: error(406, "failed", 406, 45051, f"Customer {ecrn} Cannot be Accepted"),
-            cdp_magic_id(45053): lambda: error(400, "failed", 406, 45053, f" Invalid Nationality {body['nationality']}!"),
+            cdp_magic_id(45053): lambda: error(
+                400, "failed", 406, 45053, f" Invalid Nationality {body['nationality']}!"
+            ),
             cdp_magic_id(40002): lambda: self._missing_fields({"firstName": "Invalid first name"}),
             cdp_magic_id(45032): lambda: error(404, "failed", 404, 45032, "Customer update failed"),
             cdp_magic_id(40001): lambda: error(502, "failed", 502, 40001, "Backend Technical Problem"),
@@ -760,7 +796,13 @@ class Cdp(Provider):
             200,
             {
                 "status": "success",
-                "data": {"aml_scan_status": "Accepted", "ecrn": ecrn, "customer_status": "ACTIVE", "pep": pep, "aml_category": 2},
+                "data": {
+                    "aml_scan_status": "Accepted",
+                    "ecrn": ecrn,
+                    "customer_status": "ACTIVE",
+                    "pep": pep,
+                    "aml_category": 2,
+                },
                 "status_code": 200,
                 "request_id": random_hex(32),
                 **EXTRA_FIELD,
@@ -768,8 +810,11 @@ class Cdp(Provider):
         )
 
     def _remember(self, body: dict, ecrn: str) -> None:
-        record = {key: body[key] for key in ("first_name", "middle_name", "last_name", "primary_mobile_number", "email_id")
-                  if isinstance(body.get(key), str)}
+        record = {
+            key: body[key]
+            for key in ("first_name", "middle_name", "last_name", "primary_mobile_number", "email_id")
+            if isinstance(body.get(key), str)
+        }
         record["ecrn"] = ecrn
         with self.lock:
             for id_detail in body["id_details"]:
@@ -860,7 +905,8 @@ class ConnectFi(Provider):
     @staticmethod
     def _error(status: int, code: str, message: str, sub_code: str = "", context: Any = None) -> Reply:
         return json_reply(
-            status, {"requestId": random_hex(32), "code": code, "subCode": sub_code, "context": context, "message": message}
+            status,
+            {"requestId": random_hex(32), "code": code, "subCode": sub_code, "context": context, "message": message},
         )
 
     @staticmethod
@@ -883,8 +929,10 @@ class ConnectFi(Provider):
         if failure:
             return failure
         user = body["user"]
-        if not (hmac.compare_digest(user["login"].encode(), self._login.encode())
-                and hmac.compare_digest(user["password"].encode(), self._password.encode())):
+        if not (
+            hmac.compare_digest(user["login"].encode(), self._login.encode())
+            and hmac.compare_digest(user["password"].encode(), self._password.encode())
+        ):
             return self._unauthorized()
         token = self.tokens.issue(self._ttl)
         expires = utcnow() + timedelta(seconds=self._ttl)
@@ -980,6 +1028,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except ValueError:
+            self.close_connection = True
             self._send(json_reply(400, {"error": "unreadable request body"}))
             return
         self._send(sandbox.dispatch(Request(self.command, path, self.headers, body)))
@@ -1006,7 +1055,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type + ("; charset=utf-8" if "json" in reply.content_type else ""))
+            self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
@@ -1022,8 +1071,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         self._log(str(int(code)) if isinstance(code, int) else str(code))
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
-        self._log("connection error")
+    def log_error(self, format: str, *args: Any) -> None:
+        self._log("protocol error")
 
 
 class ProviderSandbox:
@@ -1176,13 +1225,16 @@ class ProviderSandbox:
     def post_webhook(self, provider: str, url: str, payload: dict) -> None:
         """One outgoing webhook delivery; failures are logged (without the URL: it carries a secret) and ignored."""
         self.count(provider, "webhook")
-        request = urllib.request.Request(
+        if urlsplit(url).scheme not in ("http", "https"):
+            log(f"{provider} webhook not sent (not an http(s) URL)")
+            return
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
             url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with WEBHOOK_OPENER.open(request, timeout=5) as response:
                 response.read()
-        except Exception as exc:  # noqa: BLE001 - any delivery failure is only logged
+        except Exception as exc:  # noqa: BLE001 - any delivery failure is logged and ignored, as documented
             log(f"{provider} webhook delivery failed ({type(exc).__name__})")
 
     # --- dispatch ---
@@ -1204,7 +1256,7 @@ class ProviderSandbox:
             self.count(provider.name, operation)
         try:
             return handler(request)
-        except Exception as exc:  # noqa: BLE001 - a sandbox bug must not look like a provider answer
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
             frames = traceback.extract_tb(exc.__traceback__)
             where = ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames[-3:])
             log(f"internal error {type(exc).__name__} at {where}")
