@@ -35,6 +35,7 @@ from local import template as cfn  # noqa: E402
 from local.api_events import proxy_event  # noqa: E402
 from local.aws_resources import load_local_secrets, provision  # noqa: E402
 from local.functions import cold_start, invoke  # noqa: E402
+from local.sandbox import ProviderSandbox  # noqa: E402
 from tests.support.fake_provider import FakeProvider  # noqa: E402
 
 SECRETS = load_local_secrets()
@@ -57,7 +58,7 @@ class Answer:
 class Gateway:
     """The deployed functions, run in-process against moto and the provider double."""
 
-    def __init__(self, provider: FakeProvider, physical_ids: dict[str, str]) -> None:
+    def __init__(self, provider: FakeProvider | ProviderSandbox, physical_ids: dict[str, str]) -> None:
         self.provider = provider
         self.physical_ids = physical_ids
 
@@ -103,18 +104,43 @@ def base_urls(provider_url: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def gateway(aws: boto3.session.Session, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
-    parameters = {"Environment": "local", **base_urls(provider.url)}
-    physical_ids = provision(aws, SECRETS, parameters)
+def deploy(session: boto3.session.Session, provider_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Create the template's resources in moto and give this process the functions' environment."""
+    parameters = {"Environment": "local", **base_urls(provider_url)}
+    physical_ids = provision(session, SECRETS, parameters)
     for logical_id in cfn.functions():
         for name, value in cfn.function_environment(logical_id, physical_ids, parameters).items():
             monkeypatch.setenv(name, value)
     # Short provider timeouts keep timeout tests fast; the behaviour is the same as with the defaults.
     monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "4")
+    return physical_ids
+
+
+@pytest.fixture
+def gateway(aws: boto3.session.Session, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    """The functions against the scriptable provider double."""
+    physical_ids = deploy(aws, provider.url, monkeypatch)
     cold_start()
     yield Gateway(provider, physical_ids)
+    cold_start()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[ProviderSandbox]:
+    """The local provider sandbox (all four providers, documented magic inputs)."""
+    with ProviderSandbox(SECRETS, slow_seconds=2, quiet=True) as running:
+        yield running
+
+
+@pytest.fixture
+def sandboxed_gateway(
+    aws: boto3.session.Session, sandbox: ProviderSandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Gateway]:
+    """The functions against the provider sandbox."""
+    physical_ids = deploy(aws, sandbox.url, monkeypatch)
+    cold_start()
+    yield Gateway(sandbox, physical_ids)
     cold_start()
 
 

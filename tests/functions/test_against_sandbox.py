@@ -1,0 +1,69 @@
+"""The Cladfy and Signzy routes against the provider sandbox's documented magic inputs (local/SANDBOX.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+CLADFY = "CladfyKraPinFunction"
+SIGNZY = "SignzyRepushFunction"
+
+
+@pytest.mark.parametrize(
+    ("pin", "status", "code"),
+    [
+        ("A004416331M", 200, None),
+        ("A000000404Z", 404, "kra_pin_not_found"),
+        ("A000000200Z", 502, "provider_error"),
+        ("A000001003Z", 422, "provider_rejected"),
+        ("A000001005Z", 429, "rate_limited"),
+        ("A000001200Z", 502, "provider_auth_failed"),
+        ("A000000502Z", 502, "provider_bad_response"),
+        ("A000000206Z", 502, "provider_bad_response"),
+        ("A000000504Z", 504, "provider_timeout"),
+        ("A000000500Z", 502, "provider_error"),
+    ],
+)
+def test_cladfy_magic_inputs(sandboxed_gateway, pin, status, code):
+    answer = sandboxed_gateway.call(CLADFY, {"pinnumber": pin})
+
+    assert answer.status == status
+    if code is None:
+        assert answer.json()["data"]["PINNo"] == pin
+        assert answer.json()["extra_field"] == "kept"
+    else:
+        assert answer.error["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("onboarding_id", "status", "code"),
+    [
+        ("65a1b2c3d4e5f60718293a4b", 200, None),
+        ("000000000000000000000404", 404, "onboarding_not_found"),
+        ("000000000000000000000500", 502, "provider_error"),
+        ("000000000000000000000502", 502, "provider_bad_response"),
+        ("000000000000000000000504", 504, "provider_timeout"),
+        ("000000000000000000000422", 422, "provider_rejected"),
+        ("000000000000000000000401", 200, None),  # the sandbox forgets the token: re-login and retry
+    ],
+)
+def test_signzy_magic_inputs(sandboxed_gateway, onboarding_id, status, code):
+    answer = sandboxed_gateway.call(SIGNZY, {"onboardingId": onboarding_id})
+
+    assert answer.status == status
+    if code is None:
+        assert answer.json()["onboardingId"] == onboarding_id
+    else:
+        assert answer.error["code"] == code
+
+
+def test_signzy_token_is_reused_then_recovered_after_the_provider_forgets_it(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    logins_before = sandbox.call_count("signzy", "login")
+    for _ in range(3):
+        assert sandboxed_gateway.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293a4b"}).status == 200
+    assert sandbox.call_count("signzy", "login") - logins_before == 1
+
+    sandbox.forget_tokens()
+
+    assert sandboxed_gateway.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293a4b"}).status == 200
+    assert sandbox.call_count("signzy", "login") - logins_before == 2
