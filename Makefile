@@ -8,7 +8,8 @@ PYTHON313 ?= $(shell for c in $$(command -v python3.13) $$(ls -d $$(pyenv root 2
   "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$c"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
-PY := $(VENV)/bin/python
+RUNTIME_VENV := .venv-runtime
+PY := $(CURDIR)/$(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 PIP_QUIET := --quiet --disable-pip-version-check
 
@@ -33,6 +34,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt | check-python
 	$(SAM_VENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt
 	touch $@
 
+# Only what the layer ships (layers/gateway/requirements.txt): cold starts are measured here.
+$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt | check-python
+	rm -rf $(RUNTIME_VENV)
+	"$(PYTHON313)" -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install $(PIP_QUIET) -r layers/gateway/requirements.txt
+	touch $@
+
 venv: $(VENV)/.installed $(SAM_VENV)/.installed ## Create the project venv and the aws-sam-cli tool venv
 
 lint: $(VENV)/.installed ## ruff lint and format check
@@ -45,8 +53,18 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.y
 test: lint validate ## Lint, validate the template, run the whole test suite
 	$(PY) -m pytest
 
+run: $(VENV)/.installed ## Serve the whole gateway on http://127.0.0.1:3000 (API_PORT) with emulated AWS and provider sandbox
+	@exec $(PY) -m local.stack
+
+invoke: $(VENV)/.installed ## Run one function on one event in-process: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
+	@$(PY) -m local.invoke "$(FUNCTION)" "$(EVENT)"
+
+bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
+	$(PY) -m local.bench --runtime-python $(RUNTIME_VENV)/bin/python
+
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
 
 clean: ## Remove venvs and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .local-stack bench-results.json

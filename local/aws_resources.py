@@ -23,26 +23,44 @@ def secret_provider_name(logical_id: str) -> str:
     return logical_id.removesuffix("Secret").lower()
 
 
+_CREATORS = ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::SQS::Queue")
+
+
 def provision(
     session: Any,
     secrets: dict[str, dict[str, Any]],
     parameters: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Create every table and secret of the template; return what `!Ref`/`!GetAtt` give for each."""
+    """Create every table, queue and secret of the template; return what `!Ref`/`!GetAtt` give for each.
+
+    Resources are created once what they reference exists (a queue after its dead-letter queue)."""
     values = cfn.parameter_values(parameters, template)
     physical: dict[str, str] = {}
-    for logical_id, resource in cfn.resources(template).items():
-        kind = resource["Type"]
-        if kind not in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
-            continue
-        properties = cfn.resolve(resource.get("Properties") or {}, values | physical)
-        if kind == "AWS::DynamoDB::Table":
-            physical |= _create_table(session, logical_id, properties)
-        else:
-            value = secrets.get(secret_provider_name(logical_id))
-            physical |= _create_secret(session, logical_id, properties, value)
+    pending = {key: res for key, res in cfn.resources(template).items() if res["Type"] in _CREATORS}
+    while pending:
+        progressed = False
+        for logical_id, resource in list(pending.items()):
+            try:
+                properties = cfn.resolve(resource.get("Properties") or {}, values | physical)
+            except KeyError:
+                continue  # references a resource not created yet
+            physical |= _create(session, logical_id, resource["Type"], properties, secrets)
+            del pending[logical_id]
+            progressed = True
+        if not progressed:
+            raise ValueError(f"unresolvable references in {sorted(pending)}")
     return physical
+
+
+def _create(
+    session: Any, logical_id: str, kind: str, properties: dict[str, Any], secrets: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    if kind == "AWS::DynamoDB::Table":
+        return _create_table(session, logical_id, properties)
+    if kind == "AWS::SQS::Queue":
+        return _create_queue(session, logical_id, properties)
+    return _create_secret(session, logical_id, properties, secrets.get(secret_provider_name(logical_id)))
 
 
 def _create_table(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
@@ -70,3 +88,27 @@ def _create_secret(
         arguments["SecretString"] = json.dumps(value)
     arn = client.create_secret(**arguments)["ARN"]
     return {logical_id: arn}
+
+
+def _create_queue(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
+    sqs = session.client("sqs", region_name=REGION)
+    name = properties.get("QueueName") or logical_id
+    attributes = {}
+    for key in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "KmsMasterKeyId",
+        "SqsManagedSseEnabled",
+    ):
+        if key in properties:
+            attributes[key] = (
+                str(properties[key]).lower() if isinstance(properties[key], bool) else str(properties[key])
+            )
+    if "RedrivePolicy" in properties:
+        attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": name, f"{logical_id}.QueueUrl": url}

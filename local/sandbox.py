@@ -1019,6 +1019,7 @@ class ConnectFi(Provider):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
     server_version = "ProviderSandbox/1.0"
     timeout = 60  # idle keep-alive connections are dropped after this
 
@@ -1228,7 +1229,7 @@ class ProviderSandbox:
         if urlsplit(url).scheme not in ("http", "https"):
             log(f"{provider} webhook not sent (not an http(s) URL)")
             return
-        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        request = urllib.request.Request(
             url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
         try:

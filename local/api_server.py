@@ -1,0 +1,147 @@
+"""A local stand-in for the API Gateway REST API: routes from the template's `Api` events, each request turned
+into a faithful proxy event for the function's real handler, and its answer written back as API Gateway would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local import template as cfn
+from local.api_events import proxy_event
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
+Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # the template path, e.g. /connectfi/applications/{applicationId}
+    pattern: re.Pattern[str]
+    function: cfn.FunctionSpec
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        if found is None or method not in (self.method, "ANY"):
+            return None
+        return {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+def routes_of(functions: dict[str, cfn.FunctionSpec]) -> list[Route]:
+    routes = []
+    for spec in functions.values():
+        for method, resource in spec.api_events:
+            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+            routes.append(Route(method, resource, re.compile(regex), spec))
+    return routes
+
+
+class ApiServer:
+    def __init__(self, routes: list[Route], invoke: Invoker, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.routes = routes
+        self.invoke = invoke
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> ApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> tuple:
+        """(status, [(header, value)], body bytes) for one request."""
+        split = urlsplit(target)
+        for route in self.routes:
+            parameters = route.match(method, split.path)
+            if parameters is not None:
+                break
+        else:
+            # What API Gateway answers for a path or method the API does not define.
+            return _gateway_answer(403, "Missing Authentication Token")
+        event = proxy_event(
+            method,
+            split.path,
+            resource=route.resource,
+            headers=headers,
+            query=parse_qsl(split.query, keep_blank_values=True),
+            body=body,
+            path_parameters=parameters,
+        )
+        try:
+            result = self.invoke(route.function, event)
+            return _proxy_answer(result)
+        except Exception:  # noqa: BLE001 - a crashed or malformed integration is API Gateway's 502
+            return _gateway_answer(502, "Internal server error")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stalls
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def do_PUT(self) -> None:
+                self._serve()
+
+            def do_DELETE(self) -> None:
+                self._serve()
+
+            def do_PATCH(self) -> None:
+                self._serve()
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_PAYLOAD_BYTES:
+                    status, headers, body = _gateway_answer(413, "Request Entity Too Large")
+                    self.close_connection = True
+                else:
+                    payload = self.rfile.read(length) if length else None
+                    status, headers, body = api.handle(self.command, self.path, list(self.headers.items()), payload)
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass  # the functions log; request lines would only repeat paths
+
+        return Handler
+
+
+def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise ValueError("not a proxy integration response")
+    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers += [(name, str(value)) for value in values]
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return result["statusCode"], headers, raw
+
+
+def _gateway_answer(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()

@@ -1,0 +1,72 @@
+"""`make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json`: the in-process `sam local invoke`.
+
+Runs against the emulated AWS and provider sandbox of a running `make run` stack when there is one, else
+against a throwaway stack of its own. Function logs go to stderr and the handler's response to stdout, as
+`sam local invoke` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from local import template as cfn
+from local.functions import cold_start, invoke
+from local.stack import STATE_FILE, LocalStack, StackConfig
+
+
+def running_stack() -> dict[str, Any] | None:
+    """The state of a live `make run` stack, or None."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+        os.kill(state["pid"], 0)
+        with urllib.request.urlopen(state["sandbox"] + "/_sandbox/health", timeout=1):
+            return state
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("function", help="logical id of the function in template.yaml")
+    parser.add_argument("event", type=Path, help="event JSON file, e.g. events/CladfyKraPinFunction.json")
+    args = parser.parse_args(argv)
+    functions = cfn.functions()
+    if args.function not in functions:
+        parser.error(f"unknown function {args.function}; one of: {', '.join(sorted(functions))}")
+    event = json.loads(args.event.read_text())
+
+    state = running_stack()
+    stack = None
+    with contextlib.redirect_stdout(sys.stderr):
+        if state:
+            os.environ.update(
+                state["environment"],
+                AWS_ENDPOINT_URL=state["aws"],
+                AWS_ACCESS_KEY_ID="local",
+                AWS_SECRET_ACCESS_KEY="local",
+                AWS_DEFAULT_REGION="us-east-1",
+            )
+            cold_start()
+            print(f"using the running local stack ({state['api']})")
+        else:
+            config = StackConfig.from_environment(dict(os.environ))
+            config.api_port = config.aws_port = config.sandbox_port = 0
+            stack = LocalStack(config).start()
+        try:
+            result = invoke(functions[args.function], event)
+        finally:
+            if stack:
+                stack.stop()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Feeds SQS-triggered functions real SQS event batches, as Lambda's event source mapping does.
+
+`BatchSize` and `ReportBatchItemFailures` are honoured: processed messages are deleted, failed ones go back to
+the queue and, after the queue's `maxReceiveCount`, to its dead-letter queue (the emulator applies the redrive
+policy). Locally a failed message becomes visible again after `retry_delay` seconds instead of the queue's full
+visibility timeout, so retries and dead-lettering show up in seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from local import template as cfn
+
+Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        sqs: Any,
+        function: cfn.FunctionSpec,
+        queue_url: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        report_batch_item_failures: bool,
+        invoke: Invoker,
+        retry_delay: int = 1,
+    ) -> None:
+        self.sqs = sqs
+        self.function = function
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.batch_size = batch_size
+        self.report_batch_item_failures = report_batch_item_failures
+        self.invoke = invoke
+        self.retry_delay = retry_delay
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sqs-{function.logical_id}", daemon=True)
+
+    def start(self) -> SqsPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.poll_once(wait_seconds=1)
+            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
+                self._stopped.wait(1)
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """Receive one batch and hand it to the function; the number of messages received."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(10, self.batch_size),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._record(message) for message in messages]}
+        try:
+            result = self.invoke(self.function, event)
+        except Exception:  # noqa: BLE001 - a failed invocation returns the whole batch to the queue
+            failed = {message["MessageId"] for message in messages}
+        else:
+            failed = self._failed_ids(result, messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay
+                )
+        return len(messages)
+
+    def _failed_ids(self, result: Any, messages: list[dict[str, Any]]) -> set[str]:
+        if not self.report_batch_item_failures:
+            return set()
+        failures = (result or {}).get("batchItemFailures") if isinstance(result, dict) else None
+        ids = {m["MessageId"] for m in messages}
+        reported = {item.get("itemIdentifier") for item in failures or []}
+        # Lambda treats an unknown or empty identifier as a failure of the whole batch.
+        return ids if reported - ids else reported & ids
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "stringListValues": value.get("StringListValues", []),
+                    "binaryListValues": value.get("BinaryListValues", []),
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.queue_arn.split(":")[3],
+        }

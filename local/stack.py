@@ -1,0 +1,210 @@
+"""`make run`: the whole gateway on 127.0.0.1 without Docker.
+
+- AWS (DynamoDB, SQS, Secrets Manager) is moto's server, with every table, queue and secret created from
+  template.yaml and the secrets seeded from a local secrets file (committed fakes by default);
+- providers default to the local sandbox (local/sandbox.py); `<PROVIDER>_BASE_URL` points one elsewhere;
+- API Gateway is local/api_server.py (routes from the template's Api events), running the real handlers
+  in-process with the functions' environment from the template;
+- SQS-triggered functions are fed by local/sqs_poller.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local import template as cfn
+from local.api_server import ApiServer, routes_of
+from local.aws_resources import REGION, load_local_secrets, provision
+from local.functions import cold_start, invoke
+from local.sandbox import ProviderSandbox
+from local.sqs_poller import SqsPoller
+
+STATE_FILE = cfn.ROOT / ".local-stack" / "stack.json"
+# template parameter <- environment variable that overrides it (and the sandbox's default for it)
+BASE_URL_PARAMETERS = {
+    "CladfyBaseUrl": "CLADFY_BASE_URL",
+    "SignzyBaseUrl": "SIGNZY_BASE_URL",
+    "CdpBaseUrl": "CDP_BASE_URL",
+    "ConnectFiBaseUrl": "CONNECTFI_BASE_URL",
+}
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    api_port: int = 3000
+    aws_port: int = 4566
+    sandbox_port: int = 4010
+    secrets_file: Path = field(default_factory=lambda: cfn.ROOT / "local" / "secrets.local.json")
+    overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs and PUBLIC_BASE_URL
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str]) -> StackConfig:
+        names = [*BASE_URL_PARAMETERS.values(), "PUBLIC_BASE_URL"]
+        return cls(
+            api_port=int(environ.get("API_PORT", 3000)),
+            aws_port=int(environ.get("AWS_EMULATOR_PORT", 4566)),
+            sandbox_port=int(environ.get("SANDBOX_PORT", 4010)),
+            secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
+            overrides={name: environ[name] for name in names if environ.get(name)},
+        )
+
+
+def local_secrets(path: Path, environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The secrets file, with any provider replaced by `<NAME>_SECRET_JSON` from the environment (real sandbox
+    credentials that should not sit in a file)."""
+    secrets = load_local_secrets(path)
+    for name in list(secrets):
+        supplied = environ.get(f"{name.upper()}_SECRET_JSON")
+        if supplied:
+            secrets[name] = json.loads(supplied)
+    return secrets
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._stoppers: list[Any] = []
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request lines are noise here
+        config = self.config
+        moto = ThreadedMotoServer(config.host, config.aws_port, verbose=False)
+        moto.start()
+        self._stoppers.append(moto.stop)
+        self.aws_url = "http://{}:{}".format(*moto.get_host_and_port())
+        # The functions run in this process: their boto3 clients go to the emulator, with fake credentials.
+        os.environ.update(
+            AWS_ENDPOINT_URL=self.aws_url,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=REGION,
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+
+        secrets = local_secrets(config.secrets_file, os.environ)
+        self.sandbox = ProviderSandbox(secrets, config.host, config.sandbox_port, quiet=True).start()
+        self._stoppers.append(self.sandbox.stop)
+
+        import boto3
+
+        self.session = boto3.session.Session(region_name=REGION)
+        parameters = {"Environment": "local"}
+        sandbox_urls = self.sandbox.base_urls()
+        declared = cfn.load().get("Parameters") or {}
+        for parameter, variable in BASE_URL_PARAMETERS.items():
+            if parameter in declared:
+                parameters[parameter] = config.overrides.get(variable, sandbox_urls[variable])
+        self.physical_ids = provision(self.session, secrets, parameters)
+
+        functions = cfn.functions()
+        self.api = ApiServer(routes_of(functions), invoke, config.host, config.api_port)
+        environment = {}
+        for logical_id in functions:
+            environment |= cfn.function_environment(logical_id, self.physical_ids, parameters)
+        # The provider overrides apply even to functions whose template parameter does not exist yet.
+        environment |= {name: value for name, value in config.overrides.items()}
+        environment.setdefault("PUBLIC_BASE_URL", self.api.url)
+        os.environ.update(environment)
+        self.environment = environment
+        cold_start()
+        self.api.start()
+        self._stoppers.append(self.api.stop)
+
+        for poller in self._sqs_pollers(functions):
+            poller.start()
+            self._stoppers.append(poller.stop)
+        self._write_state()
+        return self
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception as error:  # noqa: BLE001 - stop everything else regardless
+                print(f"while stopping: {type(error).__name__}", file=sys.stderr)
+        STATE_FILE.unlink(missing_ok=True)
+
+    def _sqs_pollers(self, functions: dict[str, cfn.FunctionSpec]) -> list[SqsPoller]:
+        sqs = self.session.client("sqs")
+        values = cfn.parameter_values({"Environment": "local"}) | self.physical_ids
+        pollers = []
+        for spec in functions.values():
+            for event in (spec.properties.get("Events") or {}).values():
+                if event.get("Type") != "SQS":
+                    continue
+                properties = event["Properties"]
+                queue_arn = cfn.resolve(properties["Queue"], values)
+                queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+                pollers.append(
+                    SqsPoller(
+                        sqs,
+                        spec,
+                        queue_url,
+                        queue_arn,
+                        batch_size=int(properties.get("BatchSize", 10)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in (properties.get("FunctionResponseTypes") or []),
+                        invoke=invoke,
+                    )
+                )
+        return pollers
+
+    def _write_state(self) -> None:
+        """Where the running stack's services are, for `make invoke` and developers' tools."""
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        state = {
+            "pid": os.getpid(),
+            "api": self.api.url,
+            "aws": self.aws_url,
+            "sandbox": self.sandbox.url,
+            "environment": self.environment,
+        }
+        STATE_FILE.write_text(json.dumps(state, indent=2))
+
+
+def main() -> int:
+    stack = LocalStack(StackConfig.from_environment(dict(os.environ)))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except OSError as error:
+        print(
+            f"local stack could not start: {error} (free the port or set API_PORT / AWS_EMULATOR_PORT / SANDBOX_PORT)",
+            file=sys.stderr,
+        )
+        stack.stop()
+        return 1
+    api = stack.api.url
+    print(
+        f"KYC gateway local stack ready at {api} (AWS emulator {stack.aws_url}, provider sandbox "
+        f"{stack.sandbox.url}). Ctrl-C stops it.",
+        flush=True,
+    )
+    print(
+        f"  try: curl -s -X POST {api}/cladfy/krapin -H 'Content-Type: application/json' "
+        '-d \'{"pinnumber": "A004416331M"}\'',
+        flush=True,
+    )
+    stopping.wait()
+    stack.stop()
+    print("local stack stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
