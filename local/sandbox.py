@@ -2,7 +2,7 @@
 
 It follows the provider documents in shared/providers (field names, shapes, status codes and error
 envelopes), including each documented failure, selectable by the magic inputs listed in
-local/SANDBOX.md. Standard library only.
+the README ("Provider sandbox"). Standard library only.
 
     python local/sandbox.py --port 4010 --secrets local/secrets.local.json
 
@@ -1077,7 +1077,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 class ProviderSandbox:
-    """Stand-in for the four providers on one local port. See local/SANDBOX.md."""
+    """Stand-in for the four providers on one local port. See the README ("Provider sandbox")."""
 
     def __init__(
         self,

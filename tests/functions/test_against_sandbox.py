@@ -1,4 +1,4 @@
-"""The Cladfy and Signzy routes against the provider sandbox's documented magic inputs (local/SANDBOX.md)."""
+"""The Cladfy and Signzy routes against the provider sandbox's documented magic inputs (README, "Provider sandbox")."""
 
 from __future__ import annotations
 

@@ -1,0 +1,149 @@
+"""The local API Gateway: routes from the template, faithful events in, faithful responses out."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+from local import template as cfn
+from local.api_server import ApiServer, routes_of
+
+FUNCTIONS = cfn.functions()
+
+
+class RecordingInvoker:
+    def __init__(self, answer=None, error=None):
+        self.answer = answer or {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+        self.error = error
+        self.events = []
+
+    def __call__(self, spec, event):
+        self.events.append((spec.logical_id, event))
+        if self.error:
+            raise self.error
+        return self.answer
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(invoker, functions=FUNCTIONS):
+        server = ApiServer(routes_of(functions), invoker, port=0).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_routes_come_from_the_templates_api_events():
+    routes = {(route.method, route.resource): route.function.logical_id for route in routes_of(FUNCTIONS)}
+
+    assert routes[("POST", "/cladfy/krapin")] == "CladfyKraPinFunction"
+    assert routes[("POST", "/signzy/onboardings/repush")] == "SignzyRepushFunction"
+
+
+def test_a_request_becomes_a_proxy_event_for_the_routes_function(serve):
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    requests.post(
+        f"{url}/cladfy/krapin?trace=1&trace=2",
+        data=b'{"pinnumber": "A004416331M"}',
+        headers={"Content-Type": "application/json", "X-Correlation-Id": "c-9"},
+        timeout=5,
+    )
+
+    (function, event) = invoker.events[0]
+    assert function == "CladfyKraPinFunction"
+    assert event["httpMethod"] == "POST"
+    assert event["resource"] == event["path"] == "/cladfy/krapin"
+    assert event["body"] == '{"pinnumber": "A004416331M"}'
+    assert event["headers"]["X-Correlation-Id"] == "c-9"
+    assert event["multiValueQueryStringParameters"] == {"trace": ["1", "2"]}
+    assert event["requestContext"]["requestId"]
+
+
+def test_path_parameters_are_extracted_and_url_decoded(serve):
+    spec = cfn.FunctionSpec(
+        "Reader", cfn.ROOT, "app", "handler",
+        {"Events": {"Get": {"Type": "Api", "Properties": {"Path": "/things/{thingId}", "Method": "get"}}}},
+    )
+    invoker = RecordingInvoker()
+    url = serve(invoker, {"Reader": spec})
+
+    requests.get(f"{url}/things/a%20b", timeout=5)
+
+    event = invoker.events[0][1]
+    assert event["pathParameters"] == {"thingId": "a b"}
+    assert event["resource"] == "/things/{thingId}"
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/nope"), ("GET", "/cladfy/krapin"), ("POST", "/cladfy")])
+def test_unknown_routes_and_methods_get_api_gateways_403(serve, method, path):
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    answer = requests.request(method, url + path, timeout=5)
+
+    assert answer.status_code == 403
+    assert answer.json() == {"message": "Missing Authentication Token"}
+    assert invoker.events == []
+
+
+def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_bodies(serve):
+    invoker = RecordingInvoker(
+        {
+            "statusCode": 201,
+            "headers": {"X-One": "1"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": base64.b64encode(b"\x00binary").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+    url = serve(invoker)
+
+    answer = requests.post(f"{url}/cladfy/krapin", data="{}", timeout=5)
+
+    assert answer.status_code == 201
+    assert answer.headers["X-One"] == "1"
+    assert answer.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    assert answer.content == b"\x00binary"
+
+
+@pytest.mark.parametrize("invoker", [RecordingInvoker(error=RuntimeError("boom")), RecordingInvoker({"no": 1})])
+def test_a_crashing_or_malformed_integration_is_a_502(serve, invoker):
+    url = serve(invoker)
+
+    answer = requests.post(f"{url}/cladfy/krapin", data="{}", timeout=5)
+
+    assert answer.status_code == 502
+    assert answer.json() == {"message": "Internal server error"}
+
+
+def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    answer = requests.post(f"{url}/cladfy/krapin", data=b"x" * (10 * 1024 * 1024 + 1), timeout=30)
+
+    assert answer.status_code == 413
+    assert invoker.events == []
+
+
+def test_real_handlers_answer_through_the_local_api(serve, sandboxed_gateway):
+    from local.functions import invoke
+
+    url = serve(invoke)
+
+    answer = requests.post(f"{url}/cladfy/krapin", json={"pinnumber": "A004416331M"}, timeout=10)
+
+    assert answer.status_code == 200
+    assert answer.json()["data"]["PINNo"] == "A004416331M"
+    assert answer.headers["X-Correlation-Id"]
+    assert json.loads(answer.text)["extra_field"] == "kept"

@@ -1,0 +1,135 @@
+"""`make run`'s stack as a user meets it: a subprocess serving HTTP on 127.0.0.1, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local import template as cfn
+from tests.support.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def second_double() -> Iterator[FakeProvider]:
+    """Another Cladfy double, where CLADFY_BASE_URL will point."""
+    double = FakeProvider().start()
+    double.reply("/elsewhere/krapin", {"success": True, "response_code": 200, "message": "from the second double",
+                                       "data": {"PINNo": "A004416331M"}, "request_id": "second-1"})
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def stack(second_double: FakeProvider) -> Iterator[dict]:
+    api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
+    environment = {
+        **os.environ,
+        "API_PORT": str(api_port),
+        "AWS_EMULATOR_PORT": str(aws_port),
+        "SANDBOX_PORT": str(sandbox_port),
+        "CLADFY_BASE_URL": f"{second_double.url}/elsewhere",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=cfn.ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, to find orphans afterwards
+    )
+    ready = ""
+    deadline = time.monotonic() + 60
+    while "ready at" not in ready and time.monotonic() < deadline and process.poll() is None:
+        ready = process.stdout.readline()
+    assert "ready at" in ready, f"the stack did not start: {ready!r}"
+    info = {"process": process, "api": f"http://127.0.0.1:{api_port}", "ports": (api_port, aws_port, sandbox_port),
+            "ready": ready}
+    yield info
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double):
+    api = stack["api"]
+    # It prints where it is and a copy-paste example
+    assert api in stack["ready"]
+
+    # The Signzy route reaches the sandbox (login, token, repush) through the emulated AWS
+    repush = requests.post(f"{api}/signzy/onboardings/repush", json={"onboardingId": "65a1b2c3d4e5f60718293a4b"},
+                           headers={"X-Correlation-Id": "e2e-1"}, timeout=30)
+    assert repush.status_code == 200, repush.text
+    assert repush.json()["extra_field"] == "kept"
+    assert repush.headers["X-Correlation-Id"] == "e2e-1"
+
+    # CLADFY_BASE_URL pointed Cladfy at the second double, with the same credentials flow
+    krapin = requests.post(f"{api}/cladfy/krapin", json={"pinnumber": "A004416331M"}, timeout=30)
+    assert krapin.status_code == 200, krapin.text
+    assert krapin.json()["message"] == "from the second double"
+    assert second_double.requests("/elsewhere/krapin")[0].headers["Authorization"].startswith("Basic ")
+
+    # Bad input is a 400 with no provider call; unknown routes are API Gateway's 403
+    assert requests.post(f"{api}/cladfy/krapin", data="nope", timeout=10).status_code == 400
+    assert len(second_double.requests()) == 1
+    assert requests.get(f"{api}/nowhere", timeout=10).status_code == 403
+
+    # Ctrl-C stops everything: the process exits 0, its group is gone and every port is free again
+    process = stack["process"]
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
+    assert all(port_is_free(port) for port in stack["ports"])
+
+
+def test_make_invoke_runs_a_sample_event_against_the_running_stack(stack):
+    result = subprocess.run(
+        [sys.executable, "-m", "local.invoke", "CladfyKraPinFunction", "events/CladfyKraPinFunction.invalid-pin.json"],
+        cwd=cfn.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout)
+    assert answer["statusCode"] == 400
+    assert "using the running local stack" in result.stderr
+
+
+def test_make_invoke_without_a_stack_starts_its_own(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "local.invoke", "SignzyRepushFunction", "events/SignzyRepushFunction.json"],
+        cwd=cfn.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["onboardingId"] == "65a1b2c3d4e5f60718293a4b"
