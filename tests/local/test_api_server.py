@@ -71,7 +71,10 @@ def test_a_request_becomes_a_proxy_event_for_the_routes_function(serve):
 
 def test_path_parameters_are_extracted_and_url_decoded(serve):
     spec = cfn.FunctionSpec(
-        "Reader", cfn.ROOT, "app", "handler",
+        "Reader",
+        cfn.ROOT,
+        "app",
+        "handler",
         {"Events": {"Get": {"Type": "Api", "Properties": {"Path": "/things/{thingId}", "Method": "get"}}}},
     )
     invoker = RecordingInvoker()

@@ -12,7 +12,11 @@ from local.functions import invoke, load_handler
 from local.sqs_poller import SqsPoller
 
 SQS_FUNCTION = cfn.FunctionSpec(
-    "TestConsumerFunction", Path(__file__).resolve().parents[1] / "support" / "sqs_function", "app", "lambda_handler", {}
+    "TestConsumerFunction",
+    Path(__file__).resolve().parents[1] / "support" / "sqs_function",
+    "app",
+    "lambda_handler",
+    {},
 )
 SAM_SQS = json.loads((Path(__file__).resolve().parents[1] / "support" / "sam_sqs_event.json").read_text())
 
@@ -32,7 +36,13 @@ def queues(aws):
 
 def poller(sqs, url, arn, *, batch_size=10, report=True):
     return SqsPoller(
-        sqs, SQS_FUNCTION, url, arn, batch_size=batch_size, report_batch_item_failures=report, invoke=invoke,
+        sqs,
+        SQS_FUNCTION,
+        url,
+        arn,
+        batch_size=batch_size,
+        report_batch_item_failures=report,
+        invoke=invoke,
         retry_delay=0,
     )
 
@@ -45,9 +55,10 @@ def queue_depth(sqs, url):
 
 
 def test_records_have_the_shape_of_lambdas_sqs_events(queues):
-    sqs, url, arn, _, received = queues
-    sqs.send_message(QueueUrl=url, MessageBody="hello", MessageAttributes={"k": {"DataType": "String",
-                                                                             "StringValue": "v"}})
+    sqs, url, arn, _, _received = queues
+    sqs.send_message(
+        QueueUrl=url, MessageBody="hello", MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}}
+    )
     captured = []
 
     def capture(spec, event):
@@ -91,7 +102,7 @@ def test_processed_records_are_deleted_and_failed_ones_return_then_reach_the_dlq
 
 
 def test_a_crashing_invocation_returns_the_whole_batch(queues):
-    sqs, url, arn, _, received = queues
+    sqs, url, arn, _, _received = queues
     sqs.send_message(QueueUrl=url, MessageBody="crash")
 
     consumer = poller(sqs, url, arn)
@@ -101,7 +112,7 @@ def test_a_crashing_invocation_returns_the_whole_batch(queues):
 
 
 def test_without_report_batch_item_failures_a_returned_list_is_ignored(queues):
-    sqs, url, arn, _, received = queues
+    sqs, url, arn, _, _received = queues
     sqs.send_message(QueueUrl=url, MessageBody="poison")
 
     poller(sqs, url, arn, report=False).poll_once()

@@ -35,8 +35,16 @@ def port_is_free(port: int) -> bool:
 def second_double() -> Iterator[FakeProvider]:
     """Another Cladfy double, where CLADFY_BASE_URL will point."""
     double = FakeProvider().start()
-    double.reply("/elsewhere/krapin", {"success": True, "response_code": 200, "message": "from the second double",
-                                       "data": {"PINNo": "A004416331M"}, "request_id": "second-1"})
+    double.reply(
+        "/elsewhere/krapin",
+        {
+            "success": True,
+            "response_code": 200,
+            "message": "from the second double",
+            "data": {"PINNo": "A004416331M"},
+            "request_id": "second-1",
+        },
+    )
     yield double
     double.stop()
 
@@ -66,8 +74,12 @@ def stack(second_double: FakeProvider) -> Iterator[dict]:
     while "ready at" not in ready and time.monotonic() < deadline and process.poll() is None:
         ready = process.stdout.readline()
     assert "ready at" in ready, f"the stack did not start: {ready!r}"
-    info = {"process": process, "api": f"http://127.0.0.1:{api_port}", "ports": (api_port, aws_port, sandbox_port),
-            "ready": ready}
+    info = {
+        "process": process,
+        "api": f"http://127.0.0.1:{api_port}",
+        "ports": (api_port, aws_port, sandbox_port),
+        "ready": ready,
+    }
     yield info
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -79,8 +91,12 @@ def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_d
     assert api in stack["ready"]
 
     # The Signzy route reaches the sandbox (login, token, repush) through the emulated AWS
-    repush = requests.post(f"{api}/signzy/onboardings/repush", json={"onboardingId": "65a1b2c3d4e5f60718293a4b"},
-                           headers={"X-Correlation-Id": "e2e-1"}, timeout=30)
+    repush = requests.post(
+        f"{api}/signzy/onboardings/repush",
+        json={"onboardingId": "65a1b2c3d4e5f60718293a4b"},
+        headers={"X-Correlation-Id": "e2e-1"},
+        timeout=30,
+    )
     assert repush.status_code == 200, repush.text
     assert repush.json()["extra_field"] == "kept"
     assert repush.headers["X-Correlation-Id"] == "e2e-1"
