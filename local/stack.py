@@ -22,6 +22,7 @@ from typing import Any
 
 from local import template as cfn
 from local.api_server import ApiServer, routes_of
+from local.atomic_emulator import MotoServer
 from local.aws_resources import REGION, load_local_secrets, provision
 from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
@@ -36,6 +37,16 @@ BASE_URL_PARAMETERS = {
     "ConnectFiBaseUrl": "CONNECTFI_BASE_URL",
 }
 
+# environment variable -> provider sandbox option (token lifetimes in seconds, slow answers, webhook delay)
+SANDBOX_OPTIONS = {
+    "SANDBOX_CDP_TOKEN_TTL": "cdp_token_ttl",
+    "SANDBOX_CDP_REFRESH_TTL": "cdp_refresh_ttl",
+    "SANDBOX_CONNECTFI_TOKEN_TTL": "connectfi_token_ttl",
+    "SANDBOX_SIGNZY_TOKEN_TTL": "signzy_token_ttl",
+    "SANDBOX_SLOW_SECONDS": "slow_seconds",
+    "SANDBOX_WEBHOOK_DELAY": "webhook_delay",
+}
+
 
 @dataclass
 class StackConfig:
@@ -45,6 +56,7 @@ class StackConfig:
     sandbox_port: int = 4010
     secrets_file: Path = field(default_factory=lambda: cfn.ROOT / "local" / "secrets.local.json")
     overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs and PUBLIC_BASE_URL
+    sandbox_options: dict[str, float] = field(default_factory=dict)  # ProviderSandbox keyword arguments
 
     @classmethod
     def from_environment(cls, environ: dict[str, str]) -> StackConfig:
@@ -55,6 +67,11 @@ class StackConfig:
             sandbox_port=int(environ.get("SANDBOX_PORT", 4010)),
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
+            sandbox_options={
+                option: (int if option.endswith("_ttl") else float)(environ[variable])
+                for variable, option in SANDBOX_OPTIONS.items()
+                if environ.get(variable)
+            },
         )
 
 
@@ -75,14 +92,11 @@ class LocalStack:
         self._stoppers: list[Any] = []
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request lines are noise here
         config = self.config
-        moto = ThreadedMotoServer(config.host, config.aws_port, verbose=False)
-        moto.start()
+        moto = MotoServer(config.host, config.aws_port).start()
         self._stoppers.append(moto.stop)
-        self.aws_url = "http://{}:{}".format(*moto.get_host_and_port())
+        self.aws_url = moto.url
         # The functions run in this process: their boto3 clients go to the emulator, with fake credentials.
         os.environ.update(
             AWS_ENDPOINT_URL=self.aws_url,
@@ -94,7 +108,9 @@ class LocalStack:
             os.environ.pop(name, None)
 
         secrets = local_secrets(config.secrets_file, os.environ)
-        self.sandbox = ProviderSandbox(secrets, config.host, config.sandbox_port, quiet=True).start()
+        self.sandbox = ProviderSandbox(
+            secrets, config.host, config.sandbox_port, quiet=True, **config.sandbox_options
+        ).start()
         self._stoppers.append(self.sandbox.stop)
 
         import boto3

@@ -33,6 +33,7 @@ from moto import mock_aws  # noqa: E402
 
 from local import template as cfn  # noqa: E402
 from local.api_events import proxy_event  # noqa: E402
+from local.atomic_emulator import serialize_mock_aws  # noqa: E402
 from local.aws_resources import load_local_secrets, provision  # noqa: E402
 from local.functions import cold_start, invoke  # noqa: E402
 from local.sandbox import ProviderSandbox  # noqa: E402
@@ -84,6 +85,7 @@ class Gateway:
 
 @pytest.fixture
 def aws() -> Iterator[boto3.session.Session]:
+    serialize_mock_aws()  # AWS applies each request atomically; moto needs a lock for that
     with mock_aws():
         yield boto3.session.Session()
 
@@ -101,6 +103,7 @@ def base_urls(provider_url: str) -> dict[str, str]:
     return {
         "CladfyBaseUrl": f"{provider_url}/cladfy/api/v1",
         "SignzyBaseUrl": f"{provider_url}/signzy",
+        "CdpBaseUrl": f"{provider_url}/cdp",
     }
 
 

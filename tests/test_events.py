@@ -31,8 +31,8 @@ def test_sample_event_runs_through_its_handler(sandboxed_gateway, event_file):
     # When the function's handler receives it
     result = invoke(spec, event)
 
-    # Then it answers as API Gateway expects: a sample named "invalid" is refused, the others succeed
-    expected = 400 if "invalid" in event_file.name else 200
+    # Then it answers as API Gateway expects, with the status its variant name promises
+    expected = 400 if ".invalid" in event_file.name else 404 if ".not-found" in event_file.name else 200
     assert result["statusCode"] == expected, result["body"]
     assert result["headers"]["X-Correlation-Id"] == event["headers"]["X-Correlation-Id"]
     json.loads(result["body"])

@@ -67,3 +67,70 @@ def test_signzy_token_is_reused_then_recovered_after_the_provider_forgets_it(san
 
     assert sandboxed_gateway.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293a4b"}).status == 200
     assert sandbox.call_count("signzy", "login") - logins_before == 2
+
+
+CDP_LOOKUP = "CdpCustomerLookupFunction"
+CDP_ONBOARD = "CdpOnboardingFunction"
+
+
+@pytest.mark.parametrize(
+    ("id_number", "status", "code"),
+    [
+        ("784199554586091", 200, None),
+        ("784000000045001", 404, "customer_not_found"),
+        ("784000000045003", 422, "customer_not_subscribed"),
+        ("784000000040001", 422, "invalid_customer_id"),
+        ("784000000045006", 502, "provider_error"),
+        ("784000000045013", 422, "customer_under_investigation"),
+        ("784000000045051", 422, "customer_blocked"),
+        ("784000000000502", 502, "provider_bad_response"),
+        ("784000000000504", 504, "provider_timeout"),
+    ],
+)
+def test_cdp_lookup_magic_inputs(sandboxed_gateway, id_number, status, code):
+    answer = sandboxed_gateway.call(CDP_LOOKUP, {"idNumber": id_number, "idType": "4"})
+
+    assert answer.status == status, answer.text
+    if code is None:
+        assert answer.json()["status"] == "success"
+    else:
+        assert answer.error["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("id_number", "status", "code"),
+    [
+        ("784199554586091", 200, None),
+        ("784000000045013", 422, "customer_under_investigation"),
+        ("784000000045051", 422, "customer_blocked"),
+        ("784000000045053", 422, "invalid_master_data"),
+        ("784000000040002", 422, "missing_mandatory_fields"),
+        ("784000000045032", 422, "customer_update_failed"),
+        ("784000000040001", 502, "provider_error"),
+        ("784000000000502", 502, "provider_bad_response"),
+    ],
+)
+def test_cdp_onboarding_magic_inputs(sandboxed_gateway, id_number, status, code):
+    from tests.functions.test_cdp import changed
+
+    answer = sandboxed_gateway.call(CDP_ONBOARD, changed("id_details.0.id_number", id_number))
+
+    assert answer.status == status, answer.text
+    if code is None:
+        assert answer.json()["status"] == "success"
+    else:
+        assert answer.error["code"] == code
+
+
+def test_cdp_token_is_reused_and_replaced_after_the_provider_forgets_it(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    before = sandbox.call_count("cdp", "token")
+    for _ in range(3):
+        assert sandboxed_gateway.call(CDP_LOOKUP, {"idNumber": "784199554586091", "idType": "4"}).status == 200
+    assert sandbox.call_count("cdp", "token") - before == 1
+
+    sandbox.forget_tokens()
+
+    assert sandboxed_gateway.call(CDP_LOOKUP, {"idNumber": "784199554586091", "idType": "4"}).status == 200
+    # the refresh token was forgotten too: refresh (invalid_grant), then a password grant
+    assert sandbox.call_count("cdp", "token") - before == 3

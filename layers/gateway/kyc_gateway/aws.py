@@ -6,11 +6,12 @@ AWS_ENDPOINT_URL, which is how the local stack points every client at its emulat
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+from kyc_gateway.lazy import once
 
-@functools.cache
+
+@once
 def client(service: str) -> Any:
     import boto3
     from botocore.config import Config

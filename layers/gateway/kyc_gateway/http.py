@@ -60,6 +60,17 @@ class ProviderResponse:
         )
 
 
+def int_or_none(value: Any) -> int | None:
+    """A provider's numeric code, whether it came as a number or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def _never_reached_provider(error: requests.ConnectionError) -> bool:
     """True when the request was certainly not sent (connect timeout or refused), so any method may be retried."""
     if isinstance(error, requests.ConnectTimeout):

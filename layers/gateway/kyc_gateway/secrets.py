@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -11,12 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from kyc_gateway import aws
 from kyc_gateway.errors import ConfigurationError, CredentialsRejected
+from kyc_gateway.lazy import once
 
 SecretT = TypeVar("SecretT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
 
 
-@functools.cache
+@once
 def _secrets_provider() -> Any:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider  # lazy: not needed to reject a bad request
 

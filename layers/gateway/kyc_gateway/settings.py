@@ -24,6 +24,7 @@ class Settings(BaseModel):
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
     cladfy_secret_id: str | None = Field(None, alias="CLADFY_SECRET_ID")
     signzy_secret_id: str | None = Field(None, alias="SIGNZY_SECRET_ID")
+    cdp_secret_id: str | None = Field(None, alias="CDP_SECRET_ID")
     token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token.
     signzy_auth_scheme: Literal["bearer", "raw"] = Field("bearer", alias="SIGNZY_AUTH_SCHEME")

@@ -26,7 +26,9 @@ from kyc_gateway.observability import logger
 _MAX_RENEWAL_MARGIN_SECONDS = 60.0
 _RENEWAL_FRACTION = 0.2
 _LEASE_SECONDS = 15.0  # longer than a token request can take (connect + read timeout)
-_POLL_SECONDS = 0.1
+# Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
+_FIRST_POLL_SECONDS = 0.05
+_MAX_POLL_SECONDS = 0.4
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class TokenCache:
 
     def _get_shared(self, fetch: TokenFetcher) -> Token:
         deadline = self._clock() + self._max_wait
+        poll = _FIRST_POLL_SECONDS
         while True:
             now = self._clock()
             memory = self._memory
@@ -156,7 +159,8 @@ class TokenCache:
                 return stored  # someone is renewing it; the current token is still valid meanwhile
             if now >= deadline:
                 raise ProviderUnavailable("No provider token could be obtained in time", code="token_unavailable")
-            self._sleep(_POLL_SECONDS * random.uniform(0.5, 1.5))
+            self._sleep(poll * random.uniform(0.5, 1.5))
+            poll = min(poll * 2, _MAX_POLL_SECONDS)
 
     def _renew(self, fetch: TokenFetcher, previous: Token | None) -> Token:
         try:

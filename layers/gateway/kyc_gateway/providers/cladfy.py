@@ -6,7 +6,6 @@ Cladfy mostly answers errors with HTTP 200 and a body carrying `success: false`,
 from __future__ import annotations
 
 import base64
-import functools
 import re
 from typing import Annotated, Any
 
@@ -22,7 +21,8 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse
+from kyc_gateway.http import ProviderHttp, ProviderResponse, int_or_none
+from kyc_gateway.lazy import once
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 
@@ -86,9 +86,9 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
 
 
 def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError | CredentialsRejected:
-    code = _as_int(body.get("code"))
+    code = int_or_none(body.get("code"))
     # Cladfy puts the real status in the body ("status" on errors, "response_code" on results).
-    status = _as_int(body.get("status")) or _as_int(body.get("response_code")) or response.status
+    status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
     message = str(body.get("message") or "")
 
     def error(kind: type[GatewayError], gateway_code: str | None = None) -> GatewayError:
@@ -111,22 +111,12 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     return error(ProviderFailed)
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
 def _request_id(body: dict[str, Any]) -> str | None:
     value = body.get("request_id")
     return str(value) if value else None
 
 
-@functools.cache
+@once
 def client() -> CladfyClient:
     """The instance's client (and its keep-alive session), built on first use."""
     return CladfyClient()

@@ -7,7 +7,6 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Annotated, Any
 
@@ -25,6 +24,7 @@ from kyc_gateway.errors import (
     SubjectNotFound,
 )
 from kyc_gateway.http import ProviderHttp, ProviderResponse
+from kyc_gateway.lazy import once
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token, TokenCache, cache_key
@@ -131,7 +131,7 @@ def _loopback_error(body: dict[str, Any]) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-@functools.cache
+@once
 def client() -> SignzyClient:
     """The instance's client (keep-alive session and token cache), built on first use."""
     return SignzyClient()
