@@ -61,7 +61,8 @@ class ApiServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
     def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> tuple:

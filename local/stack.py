@@ -116,27 +116,29 @@ class LocalStack:
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
+        functions = cfn.functions()
+        self.api = ApiServer(routes_of(functions), invoke, config.host, config.api_port)  # binds: its URL is known
+        self._stoppers.append(self.api.stop)
         parameters = {"Environment": "local"}
         sandbox_urls = self.sandbox.base_urls()
         declared = cfn.load().get("Parameters") or {}
         for parameter, variable in BASE_URL_PARAMETERS.items():
             if parameter in declared:
                 parameters[parameter] = config.overrides.get(variable, sandbox_urls[variable])
+        if "PublicBaseUrl" in declared:
+            parameters["PublicBaseUrl"] = config.overrides.get("PUBLIC_BASE_URL", self.api.url)
         self.physical_ids = provision(self.session, secrets, parameters)
 
-        functions = cfn.functions()
-        self.api = ApiServer(routes_of(functions), invoke, config.host, config.api_port)
         environment = {}
         for logical_id in functions:
             environment |= cfn.function_environment(logical_id, self.physical_ids, parameters)
-        # The provider overrides apply even to functions whose template parameter does not exist yet.
-        environment |= {name: value for name, value in config.overrides.items()}
+        # The overrides apply even to functions whose template parameter does not exist (yet).
+        environment |= config.overrides
         environment.setdefault("PUBLIC_BASE_URL", self.api.url)
         os.environ.update(environment)
         self.environment = environment
         cold_start()
         self.api.start()
-        self._stoppers.append(self.api.stop)
 
         for poller in self._sqs_pollers(functions):
             poller.start()

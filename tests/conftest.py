@@ -104,6 +104,8 @@ def base_urls(provider_url: str) -> dict[str, str]:
         "CladfyBaseUrl": f"{provider_url}/cladfy/api/v1",
         "SignzyBaseUrl": f"{provider_url}/signzy",
         "CdpBaseUrl": f"{provider_url}/cdp",
+        "ConnectFiBaseUrl": f"{provider_url}/connectfi",
+        "PublicBaseUrl": "https://gateway.test",
     }
 
 

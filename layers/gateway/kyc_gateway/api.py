@@ -29,8 +29,17 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 _SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
-def http_route(route: str, request_model: type[RequestT], operation: Operation) -> LambdaHandler:
-    """A Lambda handler for `route` that validates the JSON body with `request_model` and runs `operation`."""
+def http_route(
+    route: str,
+    request_model: type[RequestT],
+    operation: Operation,
+    *,
+    parse: Callable[[dict[str, Any], type[RequestT]], RequestT] | None = None,
+    status: int = 200,
+) -> LambdaHandler:
+    """A Lambda handler for `route` that validates the request with `request_model` (from the JSON body, or with
+    `parse` from the whole event) and runs `operation`; success answers `status`."""
+    parse = parse or parse_body
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -38,8 +47,8 @@ def http_route(route: str, request_model: type[RequestT], operation: Operation) 
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:
-            result = operation(parse_body(event, request_model))
-            response = _response(200, result, correlation_id)
+            result = operation(parse(event, request_model))
+            response = _response(status, result, correlation_id)
             code = "ok"
         except GatewayError as error:
             response, code = _error_response(error, correlation_id), error.code
@@ -68,6 +77,24 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
 
 
 def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
+    """The JSON object in the body, validated by `model`."""
+    return validate(model, json_object_body(event))
+
+
+def parse_path(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
+    """The path parameters, validated by `model`."""
+    return validate(model, event.get("pathParameters") or {})
+
+
+def validate(model: type[RequestT], data: Any) -> RequestT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RequestValidationError(details=validation_details(error)) from None
+
+
+def body_bytes(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, base64-decoded when API Gateway encoded it; 400 when absent, 413 when too large."""
     raw = event.get("body")
     if raw is None or raw == "":
         raise _invalid("body", "a JSON object is required")
@@ -76,18 +103,21 @@ def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
             raw = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise _invalid("body", "is not valid base64") from None
-    if len(raw) > MAX_BODY_BYTES:
-        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {MAX_BODY_BYTES} bytes"}])
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {max_bytes} bytes"}])
+    return data
+
+
+def json_object_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object; 400 when it is not one."""
     try:
-        body = json.loads(raw)
+        body = json.loads(body_bytes(event, max_bytes))
     except (ValueError, UnicodeDecodeError):
         raise _invalid("body", "is not valid JSON") from None
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")
-    try:
-        return model.model_validate(body)
-    except ValidationError as error:
-        raise RequestValidationError(details=validation_details(error)) from None
+    return body
 
 
 def validation_details(error: ValidationError) -> list[dict[str, str]]:

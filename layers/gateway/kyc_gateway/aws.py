@@ -18,3 +18,8 @@ def client(service: str) -> Any:
 
     config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
     return boto3.session.Session().client(service, config=config)
+
+
+def conditional_check_failed() -> type[Exception]:
+    """The exception DynamoDB raises when a ConditionExpression is not met."""
+    return client("dynamodb").exceptions.ConditionalCheckFailedException

@@ -25,9 +25,17 @@ class Settings(BaseModel):
     cladfy_secret_id: str | None = Field(None, alias="CLADFY_SECRET_ID")
     signzy_secret_id: str | None = Field(None, alias="SIGNZY_SECRET_ID")
     cdp_secret_id: str | None = Field(None, alias="CDP_SECRET_ID")
+    connectfi_secret_id: str | None = Field(None, alias="CONNECTFI_SECRET_ID")
+    connectfi_webhook_secret_id: str | None = Field(None, alias="CONNECTFI_WEBHOOK_SECRET_ID")
+    webhook_queue_url: str | None = Field(None, alias="WEBHOOK_QUEUE_URL")
+    applications_table_name: str | None = Field(None, alias="APPLICATIONS_TABLE_NAME")
+    idempotency_table_name: str | None = Field(None, alias="IDEMPOTENCY_TABLE_NAME")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token.
     signzy_auth_scheme: Literal["bearer", "raw"] = Field("bearer", alias="SIGNZY_AUTH_SCHEME")
+    # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
+    connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
     connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")
     read_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PROVIDER_READ_TIMEOUT_SECONDS")
     # Whole time a request may spend on one provider, retries included: below the Lambda timeout (25 s)

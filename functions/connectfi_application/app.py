@@ -1,0 +1,8 @@
+"""GET /connectfi/applications/{applicationId}: the latest status confirmed by the webhook processor."""
+
+from kyc_gateway import webhooks
+from kyc_gateway.api import http_route, parse_path
+
+lambda_handler = http_route(
+    "connectfi.application", webhooks.ApplicationPath, webhooks.stored_application, parse=parse_path
+)

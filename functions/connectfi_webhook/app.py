@@ -1,0 +1,8 @@
+"""POST /connectfi/webhooks/{token}: receive a connectFi callback and put it on the webhook queue (202)."""
+
+from kyc_gateway import webhooks
+from kyc_gateway.api import http_route
+
+lambda_handler = http_route(
+    "connectfi.webhook", webhooks.Delivery, webhooks.ingest, parse=webhooks.parse_delivery, status=202
+)
