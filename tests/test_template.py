@@ -11,14 +11,34 @@ RESOURCES = cfn.resources(TEMPLATE)
 FUNCTIONS = cfn.functions(TEMPLATE)
 
 
-def test_every_api_route_needs_iam_auth_by_default():
+PUBLIC_ROUTES = {("POST", "/connectfi/webhooks/{token}")}  # connectFi cannot sign: the URL's token authenticates
+
+
+def test_every_api_route_needs_iam_auth_except_the_webhook():
     api = RESOURCES["GatewayApi"]["Properties"]
     assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
     for spec in FUNCTIONS.values():
         for event in spec.properties.get("Events", {}).values():
-            if event["Type"] == "Api":
-                assert event["Properties"]["RestApiId"] == {"Ref": "GatewayApi"}
-                assert "Auth" not in event["Properties"], f"{spec.logical_id} overrides the API's IAM auth"
+            if event["Type"] != "Api":
+                continue
+            properties = event["Properties"]
+            assert properties["RestApiId"] == {"Ref": "GatewayApi"}
+            if (properties["Method"], properties["Path"]) in PUBLIC_ROUTES:
+                assert properties["Auth"] == {"Authorizer": "NONE"}
+            else:
+                assert "Auth" not in properties, f"{spec.logical_id} overrides the API's IAM auth"
+
+
+def test_webhook_queue_is_encrypted_with_a_bounded_redrive_to_an_alarmed_dlq():
+    queue = RESOURCES["WebhookQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert RESOURCES["WebhookDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    alarm = RESOURCES["WebhookDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}
+    processor = FUNCTIONS["ConnectFiWebhookProcessorFunction"].properties["Events"]["Webhooks"]["Properties"]
+    assert processor["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer():
@@ -65,18 +85,24 @@ def test_token_table_access_is_item_level_and_limited_to_the_functions_provider_
             assert "*" not in json.dumps(statement["Resource"])
 
 
-def test_token_table_is_encrypted_recoverable_and_expires_old_tokens():
-    table = RESOURCES["TokenTable"]["Properties"]
-    assert table["SSESpecification"]["SSEEnabled"] is True
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
+def test_tables_are_encrypted_recoverable_and_on_demand():
+    tables = [resource["Properties"] for resource in RESOURCES.values() if resource["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 3
+    for table in tables:
+        assert table["SSESpecification"]["SSEEnabled"] is True
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert RESOURCES["TokenTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    idempotency = RESOURCES["IdempotencyTable"]["Properties"]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
 def test_no_secret_value_is_written_in_the_template():
     for resource in RESOURCES.values():
         if resource["Type"] == "AWS::SecretsManager::Secret":
             assert "SecretString" not in resource["Properties"]
+    generated = RESOURCES["ConnectFiWebhookSecret"]["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "token" and generated["PasswordLength"] >= 32
 
 
 def test_function_environment_resolves_refs_parameters_and_globals():

@@ -121,6 +121,53 @@ def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_d
     assert all(port_is_free(port) for port in stack["ports"])
 
 
+def test_connectfi_identification_to_completed_state_through_webhooks_and_the_processor(stack):
+    import re
+
+    import boto3
+
+    api = stack["api"]
+    aws_url, sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", stack["ready"])[1:3]
+    # Given an identification that completes asynchronously, with the webhook delivered twice
+    started = requests.post(
+        f"{api}/connectfi/identification",
+        json={"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "reference": "ASYNCDUP001"},
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    application_id = started.json()["data"]["applicationId"]
+
+    # When the webhooks flow through the gateway's own URL, the queue and the processor
+    deadline = time.monotonic() + 20
+    state = {}
+    while time.monotonic() < deadline and state.get("status") != "completed":
+        time.sleep(0.5)
+        state = requests.get(f"{api}/connectfi/applications/{application_id}", timeout=10).json()
+
+    # Then the stored state is completed, and the duplicate delivery cost no second status fetch
+    assert (state.get("status"), state.get("outcome")) == ("completed", "Approved")
+    time.sleep(2)
+    calls = requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]
+    assert calls["webhook"] == 2
+    assert calls["status"] == 1
+
+    # A wrong webhook token is refused; a webhook that can never be confirmed ends in the dead-letter queue
+    unknown = {"code": "0", "data": {"applicationId": "iapp_unknown", "customerId": "cstap_unknown"}}
+    assert requests.post(f"{api}/connectfi/webhooks/not-the-token", json=unknown, timeout=10).status_code == 401
+    token = json.loads((cfn.ROOT / "local" / "secrets.local.json").read_text())["connectfiwebhook"]["token"]
+    poison = requests.post(f"{api}/connectfi/webhooks/{token}", json=unknown, timeout=10)
+    assert poison.status_code == 202
+    sqs = boto3.client(
+        "sqs", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+    )
+    dlq = sqs.get_queue_url(QueueName="kyc-gateway-local-connectfi-webhooks-dlq")["QueueUrl"]
+    dead = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not dead:
+        dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(message["Body"]) for message in dead] == [unknown]
+
+
 def test_make_invoke_runs_a_sample_event_against_the_running_stack(stack):
     result = subprocess.run(
         [sys.executable, "-m", "local.invoke", "CladfyKraPinFunction", "events/CladfyKraPinFunction.invalid-pin.json"],

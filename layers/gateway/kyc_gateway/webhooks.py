@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kyc_gateway import applications, aws
-from kyc_gateway.api import body_bytes, json_object_body
+from kyc_gateway.api import body_bytes, json_object_body, validate
 from kyc_gateway.errors import GatewayError, SubjectNotFound
 from kyc_gateway.lazy import once
 from kyc_gateway.observability import logger
@@ -37,24 +37,23 @@ class InvalidWebhookToken(GatewayError):
 
 class Delivery(BaseModel):
     token: str
-    event: dict[str, Any]
+    body: str
 
 
 def parse_delivery(event: dict[str, Any], model: type[Delivery]) -> Delivery:
-    if event.get("body"):
-        body_bytes(event, MAX_WEBHOOK_BYTES)  # 413 first: an oversized body goes no further
-    return model(token=(event.get("pathParameters") or {}).get("token") or "", event=event)
+    """A webhook body must be a connectFi envelope (ids checked; everything else is the provider's) within the
+    size of an SQS message: else 400/413, before any AWS call."""
+    validate(Signal, json_object_body(event, MAX_WEBHOOK_BYTES))
+    token = (event.get("pathParameters") or {}).get("token") or ""
+    return model(token=token, body=body_bytes(event, MAX_WEBHOOK_BYTES).decode())
 
 
 def ingest(delivery: Delivery) -> dict[str, str]:
-    """Check the URL's token in constant time, then put the raw body on the queue. Nothing is enqueued for a
-    wrong token (401) or a body that is not a JSON object (400)."""
+    """Check the URL's token in constant time (401 and nothing queued when wrong), then queue the raw body."""
     expected = connectfi.webhook_token()
     if not hmac.compare_digest(delivery.token.encode(), expected.encode()):
         raise InvalidWebhookToken()
-    json_object_body(delivery.event, MAX_WEBHOOK_BYTES)
-    raw = body_bytes(delivery.event, MAX_WEBHOOK_BYTES).decode()
-    aws.client("sqs").send_message(QueueUrl=get_settings().require("webhook_queue_url"), MessageBody=raw)
+    aws.client("sqs").send_message(QueueUrl=get_settings().require("webhook_queue_url"), MessageBody=delivery.body)
     return {"status": "accepted"}
 
 
@@ -69,7 +68,8 @@ class SignalData(BaseModel):
 
 
 class Signal(BaseModel):
-    """What a webhook claims: the /akepa/status envelope. Only ids and the claimed status are used."""
+    """What a webhook claims: the /akepa/status envelope. Only the ids and the claimed status are used; the rest
+    (and unknown fields) is the provider's business."""
 
     data: SignalData
 
