@@ -17,7 +17,7 @@ import requests
 from local import template as cfn
 from tests.support.fake_provider import FakeProvider
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
 
 
 def free_port() -> int:
