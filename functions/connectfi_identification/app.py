@@ -4,5 +4,9 @@ from kyc_gateway.api import http_route
 from kyc_gateway.providers import connectfi
 
 lambda_handler = http_route(
-    "connectfi.identification", connectfi.Identification, connectfi.identification, parse=connectfi.parse_identification
+    "connectfi.identification",
+    connectfi.Identification,
+    connectfi.identification,
+    parse=connectfi.parse_identification,
+    idempotency_keys=True,
 )

@@ -3,4 +3,4 @@
 from kyc_gateway.api import http_route
 from kyc_gateway.providers import signzy
 
-lambda_handler = http_route("signzy.repush", signzy.RepushRequest, signzy.repush)
+lambda_handler = http_route("signzy.repush", signzy.RepushRequest, signzy.repush, idempotency_keys=True)

@@ -36,9 +36,11 @@ def http_route(
     *,
     parse: Callable[[dict[str, Any], type[RequestT]], RequestT] | None = None,
     status: int = 200,
+    idempotency_keys: bool = False,
 ) -> LambdaHandler:
     """A Lambda handler for `route` that validates the request with `request_model` (from the JSON body, or with
-    `parse` from the whole event) and runs `operation`; success answers `status`."""
+    `parse` from the whole event) and runs `operation`; success answers `status`. With `idempotency_keys`, a
+    request carrying `Idempotency-Key` runs at most once per key (kyc_gateway.idempotency_keys)."""
     parse = parse or parse_body
 
     @logger.inject_lambda_context(clear_state=True)
@@ -47,8 +49,18 @@ def http_route(
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:
-            result = operation(parse(event, request_model))
-            response = _response(status, result, correlation_id)
+            request = parse(event, request_model)
+            key = header(event, "idempotency-key") if idempotency_keys else None
+            if key is None:
+                response = _response(status, _body_text(operation(request)), correlation_id)
+            else:
+                from kyc_gateway import idempotency_keys as keys
+
+                body, replayed = keys.replay_or_run(
+                    route, keys.checked_key(key), request, lambda: _body_text(operation(request)), context
+                )
+                response = _response(status, body, correlation_id)
+                response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
             code = "ok"
         except GatewayError as error:
             response, code = _error_response(error, correlation_id), error.code
@@ -139,7 +151,12 @@ def _invalid(field: str, issue: str) -> RequestValidationError:
     return RequestValidationError(details=[{"field": field, "issue": issue, "type": "body"}])
 
 
-def _response(status: int, body: ProviderResponse | Mapping[str, Any], correlation_id: str) -> dict[str, Any]:
+def _body_text(result: ProviderResponse | Mapping[str, Any]) -> str:
+    """The provider's body unchanged, or our own answer as JSON."""
+    return result.text if isinstance(result, ProviderResponse) else json.dumps(result)
+
+
+def _response(status: int, body: str, correlation_id: str) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {
@@ -147,9 +164,9 @@ def _response(status: int, body: ProviderResponse | Mapping[str, Any], correlati
             "Cache-Control": "no-store",
             "X-Correlation-Id": correlation_id,
         },
-        "body": body.text if isinstance(body, ProviderResponse) else json.dumps(body),
+        "body": body,
     }
 
 
 def _error_response(error: GatewayError, correlation_id: str) -> dict[str, Any]:
-    return _response(error.status, error.envelope(correlation_id), correlation_id)
+    return _response(error.status, json.dumps(error.envelope(correlation_id)), correlation_id)

@@ -1,0 +1,132 @@
+"""Idempotency-Key on provider write routes: a caller's retry reaches the provider once."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.functions.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
+from tests.functions.test_cdp import TOKEN as CDP_TOKEN
+from tests.functions.test_connectfi import IDENTIFICATION, IDENTIFY, application, login_reply
+from tests.functions.test_connectfi import LOGIN as CONNECTFI_LOGIN
+from tests.functions.test_signzy_repush import LOGIN, ONBOARDING_ID, REPUSH, SUCCESS
+from tests.functions.test_signzy_repush import login_reply as signzy_login
+from tests.support.fake_provider import Reply
+
+SIGNZY = "SignzyRepushFunction"
+
+
+def key(value: str) -> list[tuple[str, str]]:
+    return [("Idempotency-Key", value)]
+
+
+@pytest.fixture
+def signzy(gateway):
+    gateway.provider.reply(LOGIN, signzy_login("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    return gateway
+
+
+def test_a_replay_with_the_same_key_and_body_returns_the_stored_answer_without_a_provider_call(signzy):
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("order-42"))
+    signzy.provider.reply(REPUSH, {"message": "a second repush would answer this"})
+
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("order-42"))
+
+    assert (first.status, again.status) == (200, 200)
+    assert again.text == first.text
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == ("false", "true")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_the_same_key_with_another_body_is_409(signzy):
+    signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("order-42"))
+
+    other = signzy.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key("order-42"))
+
+    assert (other.status, other.error["code"]) == (409, "idempotency_key_reused")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_key_still_in_flight_is_409(signzy):
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=0.8))
+    answers = {}
+    first = threading.Thread(
+        target=lambda: answers.setdefault(
+            "first", signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
+        )
+    )
+    first.start()
+    import time
+
+    time.sleep(0.4)
+    answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
+    first.join()
+
+    assert answers["first"].status == 200
+    assert (answers["second"].status, answers["second"].error["code"]) == (409, "idempotency_key_in_use")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_failures_are_not_stored_so_the_key_can_be_retried(signzy):
+    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+
+    failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("retry-me"))
+    retried = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("retry-me"))
+
+    assert (failed.status, retried.status) == (502, 200)
+    assert len(signzy.provider.requests(REPUSH)) == 2
+
+
+def test_without_a_key_every_request_reaches_the_provider(signzy):
+    for _ in range(2):
+        answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})
+        assert "Idempotent-Replayed" not in answer.headers
+
+    assert len(signzy.provider.requests(REPUSH)) == 2
+
+
+@pytest.mark.parametrize("bad_key", ["has space", "x" * 256, "<script>", "-leading-dash"])
+def test_an_unusable_key_is_400(signzy, bad_key):
+    answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key(bad_key))
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert answer.error["details"][0]["field"] == "Idempotency-Key"
+    assert signzy.provider.requests(REPUSH) == []
+
+
+def test_keys_are_scoped_per_route(gateway):
+    gateway.provider.reply(LOGIN, signzy_login("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    gateway.provider.reply(CONNECTFI_LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    repush = gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("shared-key"))
+    identify = gateway.call("ConnectFiIdentificationFunction", IDENTIFICATION, headers=key("shared-key"))
+
+    assert (repush.status, identify.status) == (200, 200)
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
+def test_cdp_onboarding_replays_reach_cdp_once(gateway):
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, ONBOARD_SUCCESS)
+
+    answers = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("onboard-7")) for _ in range(3)]
+
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def test_connectfi_identification_replays_reach_connectfi_once(gateway):
+    gateway.provider.reply(CONNECTFI_LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    answers = [
+        gateway.call("ConnectFiIdentificationFunction", IDENTIFICATION, headers=key("ident-1")) for _ in range(2)
+    ]
+
+    assert answers[0].text == answers[1].text
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
