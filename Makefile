@@ -9,11 +9,12 @@ PYTHON313 ?= $(shell for c in $$(command -v python3.13) $$(ls -d $$(pyenv root 2
 VENV := .venv
 SAM_VENV := .venv-sam
 RUNTIME_VENV := .venv-runtime
+CHECKOV_VENV := .venv-checkov
 PY := $(CURDIR)/$(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help check-python venv lint validate test build run invoke bench clean
+.PHONY: help check-python venv lint validate checkov test build run invoke bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +35,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt | check-python
 	$(SAM_VENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt | check-python
+	rm -rf $(CHECKOV_VENV)
+	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_QUIET) -r requirements-checkov.txt
+	touch $@
+
 # Only what the layer ships (layers/gateway/requirements.txt): cold starts are measured here.
 $(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt | check-python
 	rm -rf $(RUNTIME_VENV)
@@ -50,7 +57,10 @@ lint: $(VENV)/.installed ## ruff lint and format check
 validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.yaml
 	$(SAM) validate --lint
 
-test: lint validate ## Lint, validate the template, run the whole test suite
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: zero failed checks (skips are justified in the template)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
+test: lint validate checkov ## Lint, validate the template (cfn-lint, checkov), run the whole test suite
 	$(PY) -m pytest
 
 run: $(VENV)/.installed ## Serve the whole gateway on http://127.0.0.1:3000 (API_PORT) with emulated AWS and provider sandbox
@@ -67,4 +77,4 @@ build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (arte
 	$(SAM) build
 
 clean: ## Remove venvs and build output
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .local-stack bench-results.json
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack bench-results.json

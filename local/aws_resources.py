@@ -23,7 +23,7 @@ def secret_provider_name(logical_id: str) -> str:
     return logical_id.removesuffix("Secret").lower()
 
 
-_CREATORS = ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::SQS::Queue")
+_CREATORS = ("AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::SQS::Queue")
 
 
 def provision(
@@ -60,6 +60,8 @@ def _create(
         return _create_table(session, logical_id, properties)
     if kind == "AWS::SQS::Queue":
         return _create_queue(session, logical_id, properties)
+    if kind == "AWS::KMS::Key":
+        return _create_key(session, logical_id, properties)
     return _create_secret(session, logical_id, properties, secrets.get(secret_provider_name(logical_id)))
 
 
@@ -88,6 +90,11 @@ def _create_secret(
         arguments["SecretString"] = json.dumps(value)
     arn = client.create_secret(**arguments)["ARN"]
     return {logical_id: arn}
+
+
+def _create_key(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
+    metadata = session.client("kms", region_name=REGION).create_key(Description=properties.get("Description", ""))
+    return {logical_id: metadata["KeyMetadata"]["KeyId"], f"{logical_id}.Arn": metadata["KeyMetadata"]["Arn"]}
 
 
 def _create_queue(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:

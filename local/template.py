@@ -99,7 +99,14 @@ def function_environment(
 def parameter_values(overrides: dict[str, str] | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
     template = template or load()
     defaults = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
-    return defaults | (overrides or {}) | {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+    pseudo = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "kyc-gateway-local",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    return defaults | (overrides or {}) | pseudo
 
 
 def resolve(value: Any, values: dict[str, str]) -> Any:

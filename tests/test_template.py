@@ -31,10 +31,10 @@ def test_every_api_route_needs_iam_auth_except_the_webhook():
 
 def test_webhook_queue_is_encrypted_with_a_bounded_redrive_to_an_alarmed_dlq():
     queue = RESOURCES["WebhookQueue"]["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["KmsMasterKeyId"] == {"Ref": "DataKey"}
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
     assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
-    assert RESOURCES["WebhookDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert RESOURCES["WebhookDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
     alarm = RESOURCES["WebhookDeadLetterAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}
     processor = FUNCTIONS["ConnectFiWebhookProcessorFunction"].properties["Events"]["Webhooks"]["Properties"]
@@ -49,11 +49,22 @@ def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer
     assert RESOURCES["GatewayLayer"]["Metadata"]["BuildMethod"] == "python3.13"
 
 
-def test_every_function_logs_to_its_own_group_with_retention():
+def test_every_function_logs_to_its_own_encrypted_group_with_retention():
     for spec in FUNCTIONS.values():
         group = spec.properties["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert RESOURCES[group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        assert spec.properties["KmsKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        assert {"Ref": "DataKeyUsePolicy"} in spec.properties["Policies"]
+
+
+def test_the_api_stage_is_throttled_and_access_logged_without_paths():
+    api = RESOURCES["GatewayApi"]["Properties"]
+    (settings,) = api["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    assert "$context.resourcePath" in api["AccessLogSetting"]["Format"]
+    assert "$context.path" not in api["AccessLogSetting"]["Format"]  # the webhook path carries its token
 
 
 def test_functions_may_read_only_their_own_provider_secret():
@@ -89,7 +100,7 @@ def test_tables_are_encrypted_recoverable_and_on_demand():
     tables = [resource["Properties"] for resource in RESOURCES.values() if resource["Type"] == "AWS::DynamoDB::Table"]
     assert len(tables) == 3
     for table in tables:
-        assert table["SSESpecification"]["SSEEnabled"] is True
+        assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert RESOURCES["TokenTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
@@ -97,10 +108,11 @@ def test_tables_are_encrypted_recoverable_and_on_demand():
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_no_secret_value_is_written_in_the_template():
+def test_no_secret_value_is_written_in_the_template_and_secrets_use_the_data_key():
     for resource in RESOURCES.values():
         if resource["Type"] == "AWS::SecretsManager::Secret":
             assert "SecretString" not in resource["Properties"]
+            assert resource["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
     generated = RESOURCES["ConnectFiWebhookSecret"]["Properties"]["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "token" and generated["PasswordLength"] >= 32
 
@@ -108,7 +120,11 @@ def test_no_secret_value_is_written_in_the_template():
 def test_function_environment_resolves_refs_parameters_and_globals():
     environment = cfn.function_environment(
         "SignzyRepushFunction",
-        {"SignzySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s", "TokenTable": "tokens"},
+        {
+            "SignzySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+            "TokenTable": "tokens",
+            "IdempotencyTable": "idempotency",
+        },
         {"Environment": "local", "SignzyBaseUrl": "http://127.0.0.1:1/signzy"},
     )
 
