@@ -22,7 +22,9 @@ import json
 import re
 import secrets
 import signal
+import socket
 import string
+import struct
 import sys
 import threading
 import time
@@ -114,6 +116,8 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    reset: bool = False  # drop the connection (TCP RST) instead of answering
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -1054,10 +1058,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, reply: Reply) -> None:
+        if reply.reset:
+            # SO_LINGER 0: close() sends a TCP RST, as a crashing provider or a load balancer cutting us off would.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. timed out on a slow answer)
@@ -1117,7 +1129,9 @@ class ProviderSandbox:
             ("GET", "/_sandbox/calls"): (None, "calls", lambda _: json_reply(200, self.calls_by_provider())),
             ("POST", "/_sandbox/forget-tokens"): (None, "forget-tokens", self._admin(self.forget_tokens, "forgotten")),
             ("POST", "/_sandbox/reset"): (None, "reset", self._admin(self.reset, "reset")),
+            ("POST", "/_sandbox/faults"): (None, "faults", self._add_fault),
         }
+        self._faults: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for provider in self.providers:
             for (method, path), (operation, handler) in provider.routes().items():
                 self._routes[(method, provider.prefix + path)] = (provider, operation, handler)
@@ -1195,6 +1209,7 @@ class ProviderSandbox:
         self._cancel_timers()
         with self.lock:
             self._calls.clear()
+            self._faults.clear()
         for provider in self.providers:
             provider.reset()
 
@@ -1255,6 +1270,9 @@ class ProviderSandbox:
         provider, operation, handler = route
         if provider is not None:
             self.count(provider.name, operation)
+            fault = self._next_fault(provider.name, operation)
+            if fault is not None:
+                return fault
         try:
             return handler(request)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
@@ -1262,6 +1280,48 @@ class ProviderSandbox:
             where = ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames[-3:])
             log(f"internal error {type(exc).__name__} at {where}")
             return json_reply(500, {"error": "sandbox internal error", "type": type(exc).__name__})
+
+    # --- fault injection ---
+
+    FAULTS = ("reset", "slow", "status", "html", "truncated", "rate_limit")
+
+    def inject_fault(self, provider: str, operation: str, fault: str, times: int = 1, **options: Any) -> None:
+        """The next `times` calls of `provider`'s `operation` meet `fault` instead of their normal answer."""
+        if fault not in self.FAULTS:
+            raise ValueError(f"fault must be one of {', '.join(self.FAULTS)}")
+        with self.lock:
+            self._faults.setdefault((provider, operation), []).extend([{"fault": fault, **options}] * times)
+
+    def _add_fault(self, request: Request) -> Reply:
+        try:
+            spec = request.json()
+            self.inject_fault(
+                spec.pop("provider"), spec.pop("operation"), spec.pop("fault"), int(spec.pop("times", 1)), **spec
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return json_reply(400, {"error": f"bad fault: {error}"})
+        return json_reply(200, {"injected": True})
+
+    def _next_fault(self, provider: str, operation: str) -> Reply | None:
+        with self.lock:
+            queue = self._faults.get((provider, operation))
+            spec = queue.pop(0) if queue else None
+        if spec is None:
+            return None
+        fault = spec["fault"]
+        if fault == "reset":
+            return Reply(0, b"", reset=True)
+        if fault == "slow":
+            self._stopping.wait(float(spec.get("seconds", self.slow_seconds)))
+            return json_reply(503, {"error": "slow answer (injected fault)"})
+        if fault == "html":
+            return html_reply(int(spec.get("status", 502)))
+        if fault == "truncated":
+            return truncated_json_reply({"injected": "truncated answer", "padding": "x" * 40})
+        if fault == "rate_limit":
+            retry_after = str(spec.get("retryAfter", 1))
+            return Reply(429, b'{"error": "too many requests"}', headers=(("Retry-After", retry_after),))
+        return json_reply(int(spec.get("status", 503)), {"error": "injected server error"})
 
     def _not_found(self, request: Request) -> Reply:
         for provider in self.providers:

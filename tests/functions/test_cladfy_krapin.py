@@ -295,3 +295,26 @@ def test_logs_hold_no_pin_no_personal_data_and_no_credentials(gateway, logs):
         base64.b64encode(f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}".encode()).decode(),
     ):
         assert private not in written  # ...and hold none of these
+
+
+def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gateway, monkeypatch):
+    # Given a circuit that opens after 2 failed calls, for 1 s
+    monkeypatch.setenv("PROVIDER_CIRCUIT_FAILURES", "2")
+    monkeypatch.setenv("PROVIDER_CIRCUIT_COOLDOWN_SECONDS", "1")
+    gateway.new_instance()
+    gateway.provider.reply(KRAPIN, Reply(503, b"{}"))
+    for _ in range(2):
+        assert gateway.call(FUNCTION, {"pinnumber": PIN}).error["code"] == "provider_error"
+    attempts = len(gateway.provider.requests(KRAPIN))
+
+    # When the next call comes while the circuit is open
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it fails fast without reaching Cladfy, and calls resume once the provider recovers
+    assert (answer.status, answer.error["code"]) == (502, "circuit_open")
+    assert len(gateway.provider.requests(KRAPIN)) == attempts
+    import time
+
+    time.sleep(1.1)
+    gateway.provider.reply(KRAPIN, SUCCESS)
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200

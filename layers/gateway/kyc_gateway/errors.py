@@ -104,6 +104,11 @@ class ProviderUnavailable(ProviderFailed):
     message = "The provider could not be reached"
 
 
+class ProviderCircuitOpen(ProviderUnavailable):
+    code = "circuit_open"
+    message = "The provider keeps failing; the gateway pauses calls to it for a moment"
+
+
 class ProviderAuthFailed(ProviderFailed):
     """The provider rejected the gateway's own credentials: never the caller's 401."""
 

@@ -15,7 +15,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from kyc_gateway.errors import GatewayError, ProviderTimeout, ProviderUnavailable
+from kyc_gateway.errors import GatewayError, ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.settings import Settings
 
@@ -79,6 +79,33 @@ def _never_reached_provider(error: requests.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+class CircuitBreaker:
+    """Stops hammering a provider that keeps failing. After `threshold` consecutive failed calls (each after its
+    own retries: timeouts, unreachable, 429, 5xx; a business refusal is a healthy answer) the circuit opens: for
+    `cooldown` seconds calls fail fast without reaching the provider. Then calls go through again; one more
+    failure re-opens it at once, a success closes it. Per instance: each Lambda instance learns on its own,
+    which needs no shared state on the hot path."""
+
+    def __init__(self, threshold: int, cooldown: float, clock: Any = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._failures = 0
+        self._open_until = 0.0
+
+    def check(self, provider: str) -> None:
+        if self._clock() < self._open_until:
+            raise ProviderCircuitOpen(provider=provider)
+
+    def record(self, *, failed: bool) -> None:
+        if not failed:
+            self._failures, self._open_until = 0, 0.0
+            return
+        self._failures += 1
+        if self._failures >= self.threshold:
+            self._open_until = self._clock() + self.cooldown
+
+
 class ProviderHttp:
     """HTTP to one provider. Retries connection failures, and 429/5xx only when `idempotent` (reads, logins)."""
 
@@ -88,6 +115,7 @@ class ProviderHttp:
         self.timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self.budget_seconds = settings.provider_budget_seconds
         self.max_attempts = settings.provider_max_attempts
+        self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_seconds)
         self.session = requests.Session()
         self.session.mount("https://", HTTPAdapter(pool_maxsize=4, max_retries=0))
         self.session.mount("http://", HTTPAdapter(pool_maxsize=4, max_retries=0))
@@ -103,6 +131,27 @@ class ProviderHttp:
         headers: Mapping[str, str] | None = None,
     ) -> ProviderResponse:
         url = self.base_url + path
+        self.circuit.check(self.provider)
+        try:
+            response = self._post_with_retries(
+                url, operation, idempotent=idempotent, json_body=json_body, form=form, headers=headers
+            )
+        except (ProviderTimeout, ProviderUnavailable):
+            self.circuit.record(failed=True)
+            raise
+        self.circuit.record(failed=response.status in _RETRYABLE_STATUSES)
+        return response
+
+    def _post_with_retries(
+        self,
+        url: str,
+        operation: str,
+        *,
+        idempotent: bool,
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> ProviderResponse:
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
             attempt_started = time.monotonic()

@@ -42,6 +42,9 @@ class Settings(BaseModel):
     # so a slow provider becomes our 504, never API Gateway's.
     provider_budget_seconds: float = Field(20.0, gt=0, le=25, alias="PROVIDER_BUDGET_SECONDS")
     provider_max_attempts: int = Field(3, ge=1, le=5, alias="PROVIDER_MAX_ATTEMPTS")
+    # Consecutive failed calls (after retries) that open a provider's circuit, and how long it stays open.
+    circuit_failure_threshold: int = Field(10, ge=1, le=100, alias="PROVIDER_CIRCUIT_FAILURES")
+    circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
 
     @field_validator("cladfy_base_url", "signzy_base_url", "cdp_base_url", "connectfi_base_url", "public_base_url")
     @classmethod
