@@ -14,7 +14,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help check-python venv lint validate checkov test build run invoke bench clean
+.PHONY: help check-python venv lint validate checkov test openapi build run invoke bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 
 bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
 	$(PY) -m local.bench --runtime-python $(RUNTIME_VENV)/bin/python
+
+openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models
+	$(PY) -m local.openapi
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build

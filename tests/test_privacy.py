@@ -20,8 +20,16 @@ IMAGE = "UFJJVkFURUlNQUdFREFUQQ=="  # base64 of "PRIVATEIMAGEDATA"
 
 def onboarding_body() -> dict:
     body = copy.deepcopy(ONBOARDING_BODY)
-    body.update(first_name=NAME, middle_name=MIDDLE, last_name=SURNAME, preferred_name=NAME,
-                primary_mobile_number=PHONE, phone_number=PHONE, email_id=EMAIL, mothers_maiden_name=SURNAME)
+    body.update(
+        first_name=NAME,
+        middle_name=MIDDLE,
+        last_name=SURNAME,
+        preferred_name=NAME,
+        primary_mobile_number=PHONE,
+        phone_number=PHONE,
+        email_id=EMAIL,
+        mothers_maiden_name=SURNAME,
+    )
     body["id_details"][0].update(id_number=ID_NUMBER, name_as_per_id=f"{NAME} {SURNAME}")
     body["id_details"][0]["id_front"]["base64_data"] = IMAGE
     body["customer_classification"]["profile_photo"]["base64_data"] = IMAGE
@@ -43,23 +51,51 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sa
     application_id = started.json()["data"]["applicationId"]
     answers.append(gateway.call("ConnectFiStatusFunction", {"customerId": CUSTOMER, "applicationId": application_id}))
     token = SECRETS["connectfiwebhook"]["token"]
-    webhook = {"code": "0", "data": {"applicationId": application_id, "customerId": CUSTOMER, "reference": REFERENCE,
-                                     "status": "pending_step_up", "outcome": None}}
+    webhook = {
+        "code": "0",
+        "data": {
+            "applicationId": application_id,
+            "customerId": CUSTOMER,
+            "reference": REFERENCE,
+            "status": "pending_step_up",
+            "outcome": None,
+        },
+    }
     for path_token in (token, "guessed-" + token[:8]):
-        event = proxy_event("POST", f"/connectfi/webhooks/{path_token}", resource="/connectfi/webhooks/{token}",
-                            body=json.dumps(webhook), path_parameters={"token": path_token})
+        event = proxy_event(
+            "POST",
+            f"/connectfi/webhooks/{path_token}",
+            resource="/connectfi/webhooks/{token}",
+            body=json.dumps(webhook),
+            path_parameters={"token": path_token},
+        )
         invoke(cfn.functions()["ConnectFiWebhookFunction"], event)
     records = {"Records": [{"messageId": "m1", "body": json.dumps(webhook)}]}
     invoke(cfn.functions()["ConnectFiWebhookProcessorFunction"], records)
-    event = proxy_event("GET", f"/connectfi/applications/{application_id}",
-                        resource="/connectfi/applications/{applicationId}",
-                        path_parameters={"applicationId": application_id})
+    event = proxy_event(
+        "GET",
+        f"/connectfi/applications/{application_id}",
+        resource="/connectfi/applications/{applicationId}",
+        path_parameters={"applicationId": application_id},
+    )
     invoke(cfn.functions()["ConnectFiApplicationFunction"], event)
 
     written = logs()
     assert written.count("request completed") >= 10  # the logs really were captured
-    private = [NAME, MIDDLE, SURNAME, PHONE, EMAIL, ID_NUMBER, PIN, IMAGE, CUSTOMER, REFERENCE, token,
-               *[value for secret in SECRETS.values() for value in secret.values()]]
+    private = [
+        NAME,
+        MIDDLE,
+        SURNAME,
+        PHONE,
+        EMAIL,
+        ID_NUMBER,
+        PIN,
+        IMAGE,
+        CUSTOMER,
+        REFERENCE,
+        token,
+        *[value for secret in SECRETS.values() for value in secret.values()],
+    ]
     for value in private:
         assert value not in written, f"{value!r} was logged"
     for answer in answers:

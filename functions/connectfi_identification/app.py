@@ -9,4 +9,5 @@ lambda_handler = http_route(
     connectfi.identification,
     parse=connectfi.parse_identification,
     idempotency_keys=True,
+    body_model=connectfi.IdentificationRequest,
 )

@@ -4,5 +4,10 @@ from kyc_gateway import webhooks
 from kyc_gateway.api import http_route
 
 lambda_handler = http_route(
-    "connectfi.webhook", webhooks.Delivery, webhooks.ingest, parse=webhooks.parse_delivery, status=202
+    "connectfi.webhook",
+    webhooks.Delivery,
+    webhooks.ingest,
+    parse=webhooks.parse_delivery,
+    status=202,
+    body_model=webhooks.Signal,
 )

@@ -5,84 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from local import template as cfn
-from tests.support.fake_provider import FakeProvider
+from tests.local.conftest import port_is_free
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-@pytest.fixture
-def second_double() -> Iterator[FakeProvider]:
-    """Another Cladfy double, where CLADFY_BASE_URL will point."""
-    double = FakeProvider().start()
-    double.reply(
-        "/elsewhere/krapin",
-        {
-            "success": True,
-            "response_code": 200,
-            "message": "from the second double",
-            "data": {"PINNo": "A004416331M"},
-            "request_id": "second-1",
-        },
-    )
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def stack(second_double: FakeProvider) -> Iterator[dict]:
-    api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
-    environment = {
-        **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_EMULATOR_PORT": str(aws_port),
-        "SANDBOX_PORT": str(sandbox_port),
-        "CLADFY_BASE_URL": f"{second_double.url}/elsewhere",
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack"],
-        cwd=cfn.ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, to find orphans afterwards
-    )
-    ready = ""
-    deadline = time.monotonic() + 60
-    while "ready at" not in ready and time.monotonic() < deadline and process.poll() is None:
-        ready = process.stdout.readline()
-    assert "ready at" in ready, f"the stack did not start: {ready!r}"
-    info = {
-        "process": process,
-        "api": f"http://127.0.0.1:{api_port}",
-        "ports": (api_port, aws_port, sandbox_port),
-        "ready": ready,
-    }
-    yield info
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double):

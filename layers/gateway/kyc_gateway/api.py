@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -37,10 +38,12 @@ def http_route(
     parse: Callable[[dict[str, Any], type[RequestT]], RequestT] | None = None,
     status: int = 200,
     idempotency_keys: bool = False,
+    body_model: type[BaseModel] | None = None,
 ) -> LambdaHandler:
     """A Lambda handler for `route` that validates the request with `request_model` (from the JSON body, or with
     `parse` from the whole event) and runs `operation`; success answers `status`. With `idempotency_keys`, a
-    request carrying `Idempotency-Key` runs at most once per key (kyc_gateway.idempotency_keys)."""
+    request carrying `Idempotency-Key` runs at most once per key (kyc_gateway.idempotency_keys). `body_model`
+    documents the body when a custom `parse` reads it (for the OpenAPI document)."""
     parse = parse or parse_body
 
     @logger.inject_lambda_context(clear_state=True)
@@ -70,7 +73,23 @@ def http_route(
         record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000)
         return response
 
+    lambda_handler.contract = RouteContract(  # type: ignore[attr-defined]
+        body_model=body_model or (request_model if parse is parse_body else None),
+        path_model=request_model if parse is parse_path else None,
+        status=status,
+        idempotency_keys=idempotency_keys,
+    )
     return lambda_handler
+
+
+@dataclass(frozen=True)
+class RouteContract:
+    """What a route accepts and answers, for the OpenAPI document (local/openapi.py)."""
+
+    body_model: type[BaseModel] | None
+    path_model: type[BaseModel] | None
+    status: int
+    idempotency_keys: bool
 
 
 def correlation_id_of(event: Mapping[str, Any]) -> str:

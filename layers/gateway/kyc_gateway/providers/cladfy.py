@@ -9,7 +9,7 @@ import base64
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
 
 from kyc_gateway.errors import (
     CredentialsRejected,
@@ -34,11 +34,17 @@ def _trimmed_upper(value: Any) -> Any:
 
 
 # Structure only: "A" (individual) or "P" (non-individual), 9 digits, a check letter whose algorithm is unpublished.
-KraPin = Annotated[str, BeforeValidator(_trimmed_upper), StringConstraints(pattern=r"^[AP][0-9]{9}[A-Z]$")]
+# Trimmed and upper-cased first, which the published schema says.
+KraPin = Annotated[
+    str,
+    BeforeValidator(_trimmed_upper),
+    StringConstraints(pattern=r"^[AP][0-9]{9}[A-Z]$"),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*[APap][0-9]{9}[A-Za-z]\s*$"}),
+]
 
 
 class KraPinRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     pinnumber: KraPin
 

@@ -34,11 +34,11 @@ LOGIN_PATH = "/kra-handler/api/customers/login"
 REPUSH_PATH = "/kra-handler/api/onboardings/repush"
 
 # A MongoDB ObjectId: Signzy answers a 500 for anything else.
-ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9a-fA-F]{24}$")]
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 
 
 class RepushRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     onboardingId: ObjectId
 

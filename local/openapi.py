@@ -1,0 +1,171 @@
+"""The API's OpenAPI document, generated from the template's routes and the handlers' request models.
+
+`python -m local.openapi` rewrites openapi.json; a test fails when the committed file is stale. The local stack
+serves it at /openapi.json, and schemathesis fuzzes the running stack with it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from local import template as cfn
+from local.functions import load_handler
+
+DOCUMENT = cfn.ROOT / "openapi.json"
+ERROR_STATUSES = {
+    "400": "The request is not JSON or fails validation (details per field); no provider call was made",
+    "404": "The provider says the subject does not exist",
+    "409": "The Idempotency-Key was used with another body, or its first request is still in progress",
+    "413": "The body is too large",
+    "422": "The provider refused the request on business grounds",
+    "429": "The provider rate-limited the gateway after its own retries",
+    "500": "The gateway failed or is misconfigured",
+    "502": "The provider failed, answered something unusable, or refused the gateway's credentials",
+    "504": "The provider did not answer in time",
+}
+WEBHOOK_STATUSES = ("400", "401", "413", "500")
+STORED_STATE_STATUSES = ("400", "404", "500")
+ERROR_ENVELOPE = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": [
+                "code",
+                "message",
+                "provider",
+                "providerStatus",
+                "providerCode",
+                "providerRequestId",
+                "details",
+                "correlationId",
+            ],
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string"},
+                "provider": {"type": ["string", "null"]},
+                "providerStatus": {"type": ["integer", "null"]},
+                "providerCode": {"type": ["string", "null"]},
+                "providerRequestId": {"type": ["string", "null"]},
+                "details": {"type": "array", "items": {"type": "object"}},
+                "correlationId": {"type": "string"},
+            },
+        }
+    },
+}
+CORRELATION_HEADER = {
+    "name": "X-Correlation-Id",
+    "in": "header",
+    "required": False,
+    "description": "Echoed back when it matches the pattern; otherwise the API Gateway request id is used.",
+    "schema": {"type": "string"},
+}
+
+
+def build() -> dict[str, Any]:
+    schemas: dict[str, Any] = {"ErrorEnvelope": ERROR_ENVELOPE}
+    paths: dict[str, Any] = {}
+    for spec in cfn.functions().values():
+        if not spec.api_events:
+            continue
+        contract = load_handler(spec).contract
+        for method, path in spec.api_events:
+            paths.setdefault(path, {})[method.lower()] = _operation(spec, path, contract, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "KYC provider gateway",
+            "version": "1.0.0",
+            "description": "One API in front of connectFi, Signzy EzKRA, Cladfy and CDP. Routes need SigV4-signed "
+            "requests (IAM) except the connectFi webhook. See README.md for error codes.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                "sigv4": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "AWS Signature Version 4 (IAM), checked by API Gateway when deployed",
+                }
+            },
+        },
+    }
+
+
+def _operation(spec: cfn.FunctionSpec, path: str, contract: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    webhook = "{token}" in path
+    parameters = [CORRELATION_HEADER]
+    if contract.idempotency_keys:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "The same key and body within 24 h answer the stored response without a provider call.",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,254}$"},
+            }
+        )
+    path_schema = _schema(contract.path_model, schemas) if contract.path_model else None
+    for name in _path_names(path):
+        schema = (path_schema or {}).get("properties", {}).get(name, {"type": "string"})
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    statuses = WEBHOOK_STATUSES if webhook else STORED_STATE_STATUSES if contract.path_model else ERROR_STATUSES
+    responses: dict[str, Any] = {
+        str(contract.status): {
+            "description": "Accepted onto the webhook queue" if webhook else "The provider's success body, unchanged",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    }
+    for status in statuses:
+        description = "The webhook token is wrong" if status == "401" else ERROR_STATUSES.get(status, "Not found")
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+        }
+    operation: dict[str, Any] = {
+        "operationId": spec.logical_id,
+        "summary": spec.properties.get("Description", ""),
+        "parameters": parameters,
+        "responses": responses,
+        # Deployed, API Gateway requires SigV4 (IAM) on every route but the webhook; the local stack does not check
+        # signatures, so the document lists "no security" as an alternative.
+        "security": [] if webhook else [{"sigv4": []}, {}],
+    }
+    if contract.body_model:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _schema(contract.body_model, schemas, reference=True)}},
+        }
+    return operation
+
+
+def _schema(model: Any, schemas: dict[str, Any], *, reference: bool = False) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    if not reference:
+        return schema
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+
+
+def main() -> int:
+    DOCUMENT.write_text(render())
+    print(f"wrote {DOCUMENT.relative_to(cfn.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
