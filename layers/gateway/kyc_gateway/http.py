@@ -40,22 +40,28 @@ class ProviderResponse:
             return None
         return value if isinstance(value, dict) else None
 
+    @functools.cached_property
+    def request_id(self) -> str | None:
+        """The provider's request id (`request_id` at Cladfy and CDP, `requestId` at connectFi), if any."""
+        body = self.body or {}
+        value = body.get("request_id") or body.get("requestId")
+        return str(value) if value else None
+
     def error(
         self,
         kind: type[GatewayError],
         *,
         code: str | None = None,
         provider_code: str | int | None = None,
-        request_id: str | None = None,
         details: list[dict[str, Any]] | None = None,
     ) -> GatewayError:
-        """A gateway error describing this answer (provider, its HTTP status, code and request id)."""
+        """A gateway error describing this answer (provider, its HTTP status and request id, and its code)."""
         return kind(
             code=code,
             provider=self.provider,
             provider_status=self.status,
             provider_code=provider_code,
-            provider_request_id=request_id,
+            provider_request_id=self.request_id,
             details=details,
         )
 

@@ -196,7 +196,6 @@ def _business_error(
         kind,
         code=gateway_code,
         provider_code=code,
-        request_id=_request_id(body),
         # CDP's own per-field reasons ({"firstName": "Invalid first name"}): field names and fixed texts only.
         details=[{"field": str(field), "issue": str(issue)} for field, issue in details.items()]
         if isinstance(details, dict)
@@ -214,13 +213,7 @@ def _http_error(response: ProviderResponse, code: int | None) -> GatewayError:
     return response.error(
         ProviderFailed if response.status >= 500 or response.status == 200 else ProviderRejected,
         provider_code=code,
-        request_id=_request_id(response.body or {}),
     )
-
-
-def _request_id(body: dict[str, Any]) -> str | None:
-    value = body.get("request_id") or body.get("requestId")
-    return str(value) if value else None
 
 
 @once

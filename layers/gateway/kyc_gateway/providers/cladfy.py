@@ -98,7 +98,7 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     message = str(body.get("message") or "")
 
     def error(kind: type[GatewayError], gateway_code: str | None = None) -> GatewayError:
-        return response.error(kind, code=gateway_code, provider_code=code, request_id=_request_id(body))
+        return response.error(kind, code=gateway_code, provider_code=code)
 
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
         return CredentialsRejected(error(ProviderAuthFailed))
@@ -115,11 +115,6 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     if 400 <= status < 500:
         return error(ProviderRejected)
     return error(ProviderFailed)
-
-
-def _request_id(body: dict[str, Any]) -> str | None:
-    value = body.get("request_id")
-    return str(value) if value else None
 
 
 @once

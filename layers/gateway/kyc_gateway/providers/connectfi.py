@@ -165,16 +165,15 @@ def _error_for(response: ProviderResponse) -> GatewayError:
     if body is None:
         return response.error(ProviderBadResponse)  # an HTML error page, truncated JSON, ...
     code = _code(response)
-    request_id = str(body["requestId"]) if body.get("requestId") else None
     if response.status == 429:
-        return response.error(ProviderRateLimited, provider_code=code, request_id=request_id)
+        return response.error(ProviderRateLimited, provider_code=code)
     if response.status in (401, 403):
-        return response.error(ProviderAuthFailed, provider_code=code, request_id=request_id)
+        return response.error(ProviderAuthFailed, provider_code=code)
     kind, gateway_code = _ERRORS.get(code or "", (None, None))
     if kind is None:
         kind = ProviderRejected if 400 <= response.status < 500 else ProviderFailed
     details = _validation_context(body) if code == "requestValidateError" else None
-    return response.error(kind, code=gateway_code, provider_code=code, request_id=request_id, details=details)
+    return response.error(kind, code=gateway_code, provider_code=code, details=details)
 
 
 def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
