@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +70,7 @@ class ApiServer:
     def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> tuple:
         """(status, [(header, value)], body bytes) for one request."""
         split = urlsplit(target)
+        request_id = str(uuid.uuid4())
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
             return 200, [("Content-Type", "application/json")], OPENAPI_DOCUMENT.read_bytes()
         for route in self.routes:
@@ -76,8 +78,9 @@ class ApiServer:
             if parameters is not None:
                 break
         else:
-            # What API Gateway answers for a path or method the API does not define.
-            return _gateway_answer(403, "Missing Authentication Token")
+            # What API Gateway answers for a path or method the API does not define (its gateway response, in
+            # the template's envelope).
+            return gateway_answer(403, "not_authenticated", "Missing Authentication Token", request_id)
         event = proxy_event(
             method,
             split.path,
@@ -86,12 +89,13 @@ class ApiServer:
             query=parse_qsl(split.query, keep_blank_values=True),
             body=body,
             path_parameters=parameters,
+            request_id=request_id,
         )
         try:
             result = self.invoke(route.function, event)
             return _proxy_answer(result)
         except Exception:  # noqa: BLE001 - a crashed or malformed integration is API Gateway's 502
-            return _gateway_answer(502, "Internal server error")
+            return gateway_answer(502, "gateway_error", "Internal server error", request_id)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -110,7 +114,9 @@ class ApiServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_PAYLOAD_BYTES:
-                    status, headers, body = _gateway_answer(413, "Request Entity Too Large")
+                    status, headers, body = gateway_answer(
+                        413, "request_too_large", "Request Entity Too Large", str(uuid.uuid4())
+                    )
                     self.close_connection = True
                 else:
                     payload = self.rfile.read(length) if length else None
@@ -139,5 +145,19 @@ def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return result["statusCode"], headers, raw
 
 
-def _gateway_answer(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+def gateway_answer(status: int, code: str, message: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """API Gateway's own answer, shaped by the template's GatewayResponses: the SPEC's envelope."""
+    envelope = {
+        "error": {
+            "code": code,
+            "message": message,
+            "provider": None,
+            "providerStatus": None,
+            "providerCode": None,
+            "providerRequestId": None,
+            "details": [],
+            "correlationId": request_id,
+        }
+    }
+    headers = [("Content-Type", "application/json"), ("X-Correlation-Id", request_id)]
+    return status, headers, json.dumps(envelope).encode()

@@ -133,3 +133,12 @@ def test_function_environment_resolves_refs_parameters_and_globals():
     assert environment["TOKEN_TABLE_NAME"] == "tokens"
     assert environment["ENVIRONMENT"] == "local"
     assert environment["POWERTOOLS_SERVICE_NAME"] == "kyc-gateway"
+
+
+def test_api_gateways_own_refusals_use_the_error_envelope():
+    responses = RESOURCES["GatewayApi"]["Properties"]["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "THROTTLED"} <= set(responses)
+    for response in responses.values():
+        template = response["ResponseTemplates"]["application/json"]
+        assert '"correlationId": "$context.requestId"' in template
+        assert template.startswith('{"error": {"code": "')

@@ -95,7 +95,9 @@ def test_unknown_routes_and_methods_get_api_gateways_403(serve, method, path):
     answer = requests.request(method, url + path, timeout=5)
 
     assert answer.status_code == 403
-    assert answer.json() == {"message": "Missing Authentication Token"}
+    assert answer.json()["error"]["code"] == "not_authenticated"
+    assert answer.json()["error"]["message"] == "Missing Authentication Token"
+    assert answer.headers["X-Correlation-Id"] == answer.json()["error"]["correlationId"]
     assert invoker.events == []
 
 
@@ -126,7 +128,7 @@ def test_a_crashing_or_malformed_integration_is_a_502(serve, invoker):
     answer = requests.post(f"{url}/cladfy/krapin", data="{}", timeout=5)
 
     assert answer.status_code == 502
-    assert answer.json() == {"message": "Internal server error"}
+    assert answer.json()["error"]["code"] == "gateway_error"
 
 
 def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
@@ -136,6 +138,7 @@ def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
     answer = requests.post(f"{url}/cladfy/krapin", data=b"x" * (10 * 1024 * 1024 + 1), timeout=30)
 
     assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "request_too_large"
     assert invoker.events == []
 
 
