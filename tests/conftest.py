@@ -142,7 +142,8 @@ def sandbox() -> Iterator[ProviderSandbox]:
 def sandboxed_gateway(
     aws: boto3.session.Session, sandbox: ProviderSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Gateway]:
-    """The functions against the provider sandbox."""
+    """The functions against the provider sandbox, reset (no pending fault, token or application of another test)."""
+    sandbox.reset()
     physical_ids = deploy(aws, sandbox.url, monkeypatch)
     cold_start()
     yield Gateway(sandbox, physical_ids)
