@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class StackConfig:
     api_port: int = 3000
     aws_port: int = 4566
     sandbox_port: int = 4010
+    # Ports the user chose: when a default port is taken (another mock server on 4010, say), a free one is used.
+    explicit_ports: frozenset[str] = frozenset()
     secrets_file: Path = field(default_factory=lambda: cfn.ROOT / "local" / "secrets.local.json")
     overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs and PUBLIC_BASE_URL
     sandbox_options: dict[str, float] = field(default_factory=dict)  # ProviderSandbox keyword arguments
@@ -65,6 +68,7 @@ class StackConfig:
             api_port=int(environ.get("API_PORT", 3000)),
             aws_port=int(environ.get("AWS_EMULATOR_PORT", 4566)),
             sandbox_port=int(environ.get("SANDBOX_PORT", 4010)),
+            explicit_ports=frozenset(name for name in ("AWS_EMULATOR_PORT", "SANDBOX_PORT") if environ.get(name)),
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
             sandbox_options={
@@ -73,6 +77,17 @@ class StackConfig:
                 if environ.get(variable)
             },
         )
+
+
+def _on_port[T](start: Callable[[int], T], port: int, variable: str, config: StackConfig) -> T:
+    """`start(port)`; when that default port is taken and the user did not ask for it, a free port instead."""
+    try:
+        return start(port)
+    except OSError:
+        if variable in config.explicit_ports or port == 0:
+            raise
+        print(f"port {port} is taken: using a free one (set {variable} to choose)", file=sys.stderr)
+        return start(0)
 
 
 def local_secrets(path: Path, environ: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -94,7 +109,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request lines are noise here
         config = self.config
-        moto = MotoServer(config.host, config.aws_port).start()
+        moto = _on_port(lambda port: MotoServer(config.host, port), config.aws_port, "AWS_EMULATOR_PORT", config)
+        moto.start()
         self._stoppers.append(moto.stop)
         self.aws_url = moto.url
         # The functions run in this process: their boto3 clients go to the emulator, with fake credentials.
@@ -108,9 +124,12 @@ class LocalStack:
             os.environ.pop(name, None)
 
         secrets = local_secrets(config.secrets_file, os.environ)
-        self.sandbox = ProviderSandbox(
-            secrets, config.host, config.sandbox_port, quiet=True, **config.sandbox_options
-        ).start()
+        self.sandbox = _on_port(
+            lambda port: ProviderSandbox(secrets, config.host, port, quiet=True, **config.sandbox_options).start(),
+            config.sandbox_port,
+            "SANDBOX_PORT",
+            config,
+        )
         self._stoppers.append(self.sandbox.stop)
 
         import boto3
