@@ -51,7 +51,7 @@ def test_the_same_key_with_another_body_is_409(signzy):
 
 
 def test_a_key_still_in_flight_is_409(signzy):
-    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=0.8))
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=0.9))
     answers = {}
     first = threading.Thread(
         target=lambda: answers.setdefault(
@@ -61,7 +61,9 @@ def test_a_key_still_in_flight_is_409(signzy):
     first.start()
     import time
 
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    while not signzy.provider.requests(REPUSH) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
     answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
     first.join()
 
