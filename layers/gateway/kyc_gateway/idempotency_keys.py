@@ -68,7 +68,7 @@ def replay_or_run(route: str, key: str, request: BaseModel, run: Callable[[], st
     )
     config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="data", config=config, persistence_store=_persistence())
+    @idempotent_function(data_keyword_argument="data", config=config, persistence_store=persistence_store())
     def call_provider(data: dict[str, Any]) -> dict[str, str]:
         return {"body": run()}
 
@@ -82,7 +82,8 @@ def replay_or_run(route: str, key: str, request: BaseModel, run: Callable[[], st
 
 
 @once
-def _persistence() -> Any:
+def persistence_store() -> Any:
+    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer (one per instance)."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(

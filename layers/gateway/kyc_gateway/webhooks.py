@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kyc_gateway import applications, aws
+from kyc_gateway import applications, aws, idempotency_keys
 from kyc_gateway.api import body_bytes, json_object_body, validate
 from kyc_gateway.errors import GatewayError, SubjectNotFound
 from kyc_gateway.lazy import once
@@ -98,17 +98,11 @@ def _confirm_once(context: Any) -> Any:
 @once
 def _idempotent_confirm() -> tuple[Any, Any]:
     """Built on first use: a record failing validation never pays for the persistence layer's client."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
-    persistence = DynamoDBPersistenceLayer(
-        table_name=get_settings().require("idempotency_table_name"), boto3_client=aws.client("dynamodb")
-    )
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    confirm = idempotent_function(data_keyword_argument="signal", config=config, persistence_store=persistence)
+    store = idempotency_keys.persistence_store()
+    confirm = idempotent_function(data_keyword_argument="signal", config=config, persistence_store=store)
     return confirm(_confirm), config
 
 
