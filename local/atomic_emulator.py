@@ -4,6 +4,7 @@ lease relies on, for the local stack (server mode) and the tests (`mock_aws`).""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -46,7 +47,14 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         app = SerializedWsgi(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        # Bound here: a taken port raises OSError (werkzeug would print and sys.exit), so callers can fall back.
+        listener = socket.create_server((host, port))
+        try:
+            self._server = make_server(
+                host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+            )
+        finally:
+            listener.close()  # the server holds its own duplicate of the socket
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulator", daemon=True)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from local import template as cfn
 
 LAYER_DIR = cfn.ROOT / "layers" / "gateway"
+_LOADING = threading.RLock()
 
 
 def use_layer() -> None:
@@ -34,12 +36,13 @@ def load_handler(spec: cfn.FunctionSpec) -> Any:
     function's module is called `app`), and return its handler."""
     use_layer()
     module_name = f"lambda_function_{spec.logical_id}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        location = importlib.util.spec_from_file_location(module_name, spec.code_dir / f"{spec.module}.py")
-        module = importlib.util.module_from_spec(location)
-        sys.modules[module_name] = module
-        location.loader.exec_module(module)
+    with _LOADING:  # concurrent first requests must not see a module still being executed
+        module = sys.modules.get(module_name)
+        if module is None:
+            location = importlib.util.spec_from_file_location(module_name, spec.code_dir / f"{spec.module}.py")
+            module = importlib.util.module_from_spec(location)
+            location.loader.exec_module(module)
+            sys.modules[module_name] = module
     return getattr(module, spec.attribute)
 
 

@@ -40,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     functions = cfn.functions()
     if args.function not in functions:
         parser.error(f"unknown function {args.function}; one of: {', '.join(sorted(functions))}")
-    event = json.loads(args.event.read_text())
+    try:
+        event = json.loads(args.event.read_text())
+    except OSError as error:
+        parser.error(f"cannot read the event file {args.event}: {error.strerror}")
+    except ValueError:
+        parser.error(f"the event file {args.event} is not JSON")
+    if not isinstance(event, dict):
+        parser.error(f"the event file {args.event} must hold one JSON object (an event), not a {type(event).__name__}")
 
     state = running_stack()
     stack = None

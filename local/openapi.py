@@ -17,15 +17,17 @@ DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
     "400": "The request is not JSON or fails validation (details per field); no provider call was made",
     "404": "The provider says the subject does not exist",
-    "409": "The Idempotency-Key was used with another body, or its first request is still in progress",
+    "409": "The Idempotency-Key was used with another body, its first request is still in progress, or that "
+    "request's outcome at the provider is unknown (it timed out after it was sent)",
     "413": "The body is too large",
+    "415": "The body is declared as something other than JSON (Content-Type)",
     "422": "The provider refused the request on business grounds",
     "429": "The provider rate-limited the gateway after its own retries",
     "500": "The gateway failed or is misconfigured",
     "502": "The provider failed, answered something unusable, or refused the gateway's credentials",
     "504": "The provider did not answer in time",
 }
-WEBHOOK_STATUSES = ("400", "401", "413", "500")
+WEBHOOK_STATUSES = ("400", "401", "413", "500", "503")
 STORED_STATE_STATUSES = ("400", "404", "500")
 ERROR_ENVELOPE = {
     "type": "object",
@@ -80,7 +82,7 @@ def build() -> dict[str, Any]:
             "title": "KYC provider gateway",
             "version": "1.0.0",
             "description": "One API in front of connectFi, Signzy EzKRA, Cladfy and CDP. Routes need SigV4-signed "
-            "requests (IAM) except the connectFi webhook. See README.md for error codes.",
+            "requests (IAM) except the connectFi webhook. See docs/errors.md for error codes.",
         },
         "paths": dict(sorted(paths.items())),
         "components": {
@@ -122,7 +124,10 @@ def _operation(spec: cfn.FunctionSpec, path: str, contract: Any, schemas: dict[s
         }
     }
     for status in statuses:
-        description = "The webhook token is wrong" if status == "401" else ERROR_STATUSES.get(status, "Not found")
+        description = {
+            "401": "The webhook token is wrong (checked before anything of the body is read)",
+            "503": "The webhook could not be queued after retries",
+        }.get(status) or ERROR_STATUSES.get(status, "Not found")
         responses[status] = {
             "description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},

@@ -252,6 +252,33 @@ def _object_errors(schema: dict, value: dict, instance_path: str, schema_path: s
     return errors
 
 
+def js_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` with JavaScript's meaning (ajv runs on Node): outside a character class, `.` matches no line
+    terminator (\\n, \\r, U+2028, U+2029) and `$` only the end of the text (Python's also matches before a final
+    newline)."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif in_class:
+            out.append(char)
+            in_class = char != "]"
+        elif char == "[":
+            out.append(char)
+            in_class = True
+        elif char == ".":
+            out.append("[^\\n\\r\\u2028\\u2029]")
+        elif char == "$":
+            out.append("\\Z")
+        else:
+            out.append(char)
+    return re.compile("".join(out))
+
+
 def _string_errors(schema: dict, value: str, instance_path: str, schema_path: str) -> list[dict]:
     def error(keyword: str, params: dict, message: str) -> dict:
         return _ajv_error(keyword, params, message, instance_path, schema_path)
@@ -261,7 +288,7 @@ def _string_errors(schema: dict, value: str, instance_path: str, schema_path: st
         errors.append(error("minLength", {"limit": limit}, f"must NOT have fewer than {limit} characters"))
     if "maxLength" in schema and len(value) > (limit := schema["maxLength"]):
         errors.append(error("maxLength", {"limit": limit}, f"must NOT have more than {limit} characters"))
-    if "pattern" in schema and not re.search(pattern := schema["pattern"], value):
+    if "pattern" in schema and not js_regex(pattern := schema["pattern"]).search(value):
         errors.append(error("pattern", {"pattern": pattern}, f'must match pattern "{pattern}"'))
     return errors
 
@@ -417,10 +444,13 @@ SIGNZY_REAUTH_ID = "000000000000000000000401"
 class Signzy(Provider):
     name, prefix = "signzy", "/signzy"
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, token_ttl: int) -> None:
+    def __init__(self, sandbox: ProviderSandbox, credentials: dict, token_ttl: int, auth_header: str) -> None:
         super().__init__(sandbox)
+        if auth_header not in ("raw", "bearer"):
+            raise ValueError("signzy_auth_header must be raw or bearer")
         self._username, self._password = credentials["username"], credentials["password"]
         self._ttl = token_ttl
+        self.auth_header = auth_header
         self.tokens = TokenStore(self.lock)
         self._bounce_next = True  # the re-auth magic id alternates: 401 (token forgotten), then success
         self.magic_ids: dict[str, Effect] = {
@@ -466,9 +496,17 @@ class Signzy(Provider):
             return None, self._error(400, message, name="SyntaxError")
 
     def _token(self, request: Request) -> str:
+        """The access token id, read in exactly one form. `raw` is LoopBack's default: the header is the id, and a
+        `Bearer` value is base64-decoded first (so `Bearer <id>` names no token). `bearer`: only `Bearer <id>`."""
         value = request.header("Authorization")
-        scheme, _, rest = value.partition(" ")
-        return rest.strip() if scheme.lower() == "bearer" else value
+        if self.auth_header == "bearer":
+            return value[len("Bearer ") :] if value.startswith("Bearer ") else ""
+        if value.startswith("Bearer "):
+            try:
+                return base64.b64decode(value[len("Bearer ") :]).decode("utf-8")
+            except ValueError:
+                return ""
+        return value
 
     def login(self, request: Request) -> Reply:
         body, failure = self._json_body(request)
@@ -526,9 +564,57 @@ class Signzy(Provider):
 
 CDP_PASSWORD_FIELDS = ("scope", "client_id", "client_secret", "username", "password")
 CDP_REFRESH_FIELDS = ("refresh_token", "client_id", "client_secret")
-CDP_ONBOARDING_MANDATORY = ("first_name", "last_name", "date_of_birth", "nationality", "id_details")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CDP_DOCUMENTS = (
+    "id_details[].id_front",
+    "id_details[].id_back",
+    "additional_docs[]",
+    "customer_classification.profile_photo",
+)
+# What CDP refuses an onboarding without (40002): the names of the fields, with [] for "each element of".
+CDP_ONBOARDING_MANDATORY = (
+    "first_name",
+    "id_details",
+    "id_details[].id_type",
+    "id_details[].id_number",
+    *(f"{document}.{part}" for document in _CDP_DOCUMENTS for part in ("base64_data", "content_type")),
+)
+# CDP's country master data: ISO 3166-1 alpha-2 and the user-assigned codes real documents carry (Kosovo's XK).
+_CDP_COUNTRY_LIST = """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+    BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ
+    FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT
+    JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP
+    MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE
+    RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV
+    TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK"""
+CDP_COUNTRIES = frozenset(_CDP_COUNTRY_LIST.split())
+CDP_COUNTRY_FIELDS = (
+    "nationality",
+    "second_nationality",
+    "country_of_birth",
+    "country_of_residence",
+    "address_list[].country",
+    "id_details[].issued_country",
+    "customer_classification.txn_issued_country",
+)
+
+
+def field_values(body: Any, path: str) -> list[tuple[str, Any, bool]]:
+    """(location, value, present) of each place `path` names in `body` ("a[].b": b of every element of a), for
+    every container on the way that is there: an absent optional object or list names no place."""
+    places = [("", body)]
+    for part in path.split("."):
+        name, each = part.removesuffix("[]"), part.endswith("[]")
+        found = []
+        for location, container in places:
+            if not isinstance(container, dict):
+                continue
+            where = f"{location}.{name}" if location else name
+            if not each:
+                found.append((where, container.get(name)))
+            elif isinstance(container.get(name), list):
+                found += [(f"{where}[{index}]", item) for index, item in enumerate(container[name])]
+        places = found
+    return [(location, value, value is not None) for location, value in places]
 
 
 def cdp_magic_id(code: int) -> str:
@@ -744,7 +830,7 @@ class Cdp(Provider):
             ),
             cdp_magic_id(45051): lambda: error(406, "failed", 406, 45051, f"Customer {ecrn} Cannot be Accepted"),
             cdp_magic_id(45053): lambda: error(
-                400, "failed", 406, 45053, f" Invalid Nationality {body['nationality']}!"
+                400, "failed", 406, 45053, f" Invalid Nationality {body.get('nationality')}!"
             ),
             cdp_magic_id(40002): lambda: self._missing_fields({"firstName": "Invalid first name"}),
             cdp_magic_id(45032): lambda: error(404, "failed", 404, 45032, "Customer update failed"),
@@ -754,26 +840,27 @@ class Cdp(Provider):
         }
 
     @staticmethod
-    def _field_ok(name: str, value: Any) -> bool:
-        if name == "date_of_birth":
-            return isinstance(value, str) and bool(ISO_DATE.match(value))
-        if name == "id_details":
-            first = value[0] if isinstance(value, list) and value else None
-            return (
-                isinstance(first, dict)
-                and isinstance(first.get("id_number"), str)
-                and bool(first["id_number"].strip())
-                and first.get("id_type") not in (None, "")
-            )
-        return isinstance(value, str) and bool(value.strip())
+    def _invalid_fields(body: dict) -> dict[str, str]:
+        """Mandatory fields missing or blank, reported like the document's example: {"firstName": "Invalid first
+        name"} (nested ones by their location, e.g. "idDetails[0].idNumber")."""
+        invalid = {}
+        for path in CDP_ONBOARDING_MANDATORY:
+            for location, value, present in field_values(body, path):
+                blank = isinstance(value, str) and not value.strip()
+                empty_list = path == "id_details" and not (isinstance(value, list) and value)
+                if not present or blank or empty_list:
+                    leaf = path.rsplit(".", 1)[-1].removesuffix("[]")
+                    invalid[".".join(camel(part) for part in location.split("."))] = "Invalid " + leaf.replace("_", " ")
+        return invalid
 
-    def _invalid_fields(self, body: dict) -> dict[str, str]:
-        """Mandatory fields, reported like the document's example: {"firstName": "Invalid first name"}."""
-        return {
-            camel(name): "Invalid " + name.replace("_", " ")
-            for name in CDP_ONBOARDING_MANDATORY
-            if not self._field_ok(name, body.get(name))
-        }
+    @staticmethod
+    def _unknown_country(body: dict) -> tuple[str, Any] | None:
+        """The first country field whose value is not in CDP's master data (CDP answers 45053)."""
+        for path in CDP_COUNTRY_FIELDS:
+            for _, value, present in field_values(body, path):
+                if present and value not in CDP_COUNTRIES:
+                    return path.rsplit(".", 1)[-1].replace("_", " ").title(), value
+        return None
 
     def onboarding(self, request: Request) -> Reply:
         if not self._authorized(request):
@@ -791,8 +878,10 @@ class Cdp(Provider):
         failure = self.magic(self._onboarding_magic(body, id_number), id_number)
         if failure:
             return failure
-        if not (isinstance(body["nationality"], str) and COUNTRY.match(body["nationality"])):
-            return self._onboarding_error(400, "failed", 406, 45053, f" Invalid Nationality {body['nationality']}!")
+        unknown = self._unknown_country(body)
+        if unknown:
+            label, value = unknown
+            return self._onboarding_error(400, "failed", 406, 45053, f" Invalid {label} {value}!")
         ecrn = self._ecrn(id_number)
         self._remember(body, ecrn)
         pep = body.get("political_exposed_person") is True
@@ -883,7 +972,7 @@ class ConnectFi(Provider):
         self.tokens = TokenStore(self.lock)
         self._applications: dict[str, _Application] = {}
         self.magic_customers: dict[str, Effect] = {
-            "cstap_notfound": lambda: self._error(404, "customerNotFound", "Customer not found"),
+            "cstap_notfound": lambda: self._error(400, "customerNotFound", "Customer not found"),
             "cstap_html500": lambda: html_reply(500),
             "cstap_slow": sandbox.pause,
         }
@@ -1102,6 +1191,7 @@ class ProviderSandbox:
         cdp_refresh_ttl: int = 7199,
         connectfi_token_ttl: int = 3600,
         signzy_token_ttl: int = 1209600,
+        signzy_auth_header: str = "raw",
         webhook_delay: float = 1.0,
         quiet: bool = False,
     ) -> None:
@@ -1120,7 +1210,7 @@ class ProviderSandbox:
         self._thread: threading.Thread | None = None
         self.providers: list[Provider] = [
             ConnectFi(self, credentials["connectfi"], connectfi_token_ttl),
-            Signzy(self, credentials["signzy"], signzy_token_ttl),
+            Signzy(self, credentials["signzy"], signzy_token_ttl, signzy_auth_header),
             Cladfy(self, credentials["cladfy"]),
             Cdp(self, credentials["cdp"], cdp_token_ttl, cdp_refresh_ttl),
         ]
@@ -1345,6 +1435,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cdp-refresh-ttl", type=int, default=7199, help="CDP refresh token lifetime (s)")
     parser.add_argument("--connectfi-token-ttl", type=int, default=3600, help="connectFi token lifetime (s)")
     parser.add_argument("--signzy-token-ttl", type=int, default=1209600, help="Signzy login token ttl (s)")
+    parser.add_argument(
+        "--signzy-auth-header", choices=("raw", "bearer"), default="raw", help="the one Authorization form accepted"
+    )
     parser.add_argument("--webhook-delay", type=float, default=1.0, help="connectFi ASYNC review delay (s)")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     return parser.parse_args(argv)
@@ -1362,6 +1455,7 @@ def main(argv: list[str] | None = None) -> int:
         cdp_refresh_ttl=args.cdp_refresh_ttl,
         connectfi_token_ttl=args.connectfi_token_ttl,
         signzy_token_ttl=args.signzy_token_ttl,
+        signzy_auth_header=args.signzy_auth_header,
         webhook_delay=args.webhook_delay,
         quiet=args.quiet,
     ).start()

@@ -29,6 +29,7 @@ class SqsPoller:
         report_batch_item_failures: bool,
         invoke: Invoker,
         retry_delay: int = 1,
+        idle_seconds: float = 0.1,
     ) -> None:
         self.sqs = sqs
         self.function = function
@@ -38,6 +39,7 @@ class SqsPoller:
         self.report_batch_item_failures = report_batch_item_failures
         self.invoke = invoke
         self.retry_delay = retry_delay
+        self.idle_seconds = idle_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{function.logical_id}", daemon=True)
 
@@ -52,9 +54,14 @@ class SqsPoller:
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                self.poll_once(wait_seconds=1)
+                received = self.poll_once()
             except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
                 self._stopped.wait(1)
+                continue
+            if not received:
+                # Short polls, not long ones: the emulator takes one request at a time, and a long poll would hold
+                # every other AWS call of the stack (a keyed write, a webhook's send) for up to its wait.
+                self._stopped.wait(self.idle_seconds)
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch and hand it to the function; the number of messages received."""

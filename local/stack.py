@@ -38,14 +38,16 @@ BASE_URL_PARAMETERS = {
     "ConnectFiBaseUrl": "CONNECTFI_BASE_URL",
 }
 
-# environment variable -> provider sandbox option (token lifetimes in seconds, slow answers, webhook delay)
-SANDBOX_OPTIONS = {
-    "SANDBOX_CDP_TOKEN_TTL": "cdp_token_ttl",
-    "SANDBOX_CDP_REFRESH_TTL": "cdp_refresh_ttl",
-    "SANDBOX_CONNECTFI_TOKEN_TTL": "connectfi_token_ttl",
-    "SANDBOX_SIGNZY_TOKEN_TTL": "signzy_token_ttl",
-    "SANDBOX_SLOW_SECONDS": "slow_seconds",
-    "SANDBOX_WEBHOOK_DELAY": "webhook_delay",
+# environment variable -> provider sandbox option and its type (token lifetimes in seconds, slow answers, webhook
+# delay, the one Authorization form the Signzy sandbox accepts)
+SANDBOX_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "SANDBOX_CDP_TOKEN_TTL": ("cdp_token_ttl", int),
+    "SANDBOX_CDP_REFRESH_TTL": ("cdp_refresh_ttl", int),
+    "SANDBOX_CONNECTFI_TOKEN_TTL": ("connectfi_token_ttl", int),
+    "SANDBOX_SIGNZY_TOKEN_TTL": ("signzy_token_ttl", int),
+    "SANDBOX_SLOW_SECONDS": ("slow_seconds", float),
+    "SANDBOX_WEBHOOK_DELAY": ("webhook_delay", float),
+    "SANDBOX_SIGNZY_AUTH_HEADER": ("signzy_auth_header", str),
 }
 
 
@@ -59,7 +61,7 @@ class StackConfig:
     explicit_ports: frozenset[str] = frozenset()
     secrets_file: Path = field(default_factory=lambda: cfn.ROOT / "local" / "secrets.local.json")
     overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs and PUBLIC_BASE_URL
-    sandbox_options: dict[str, float] = field(default_factory=dict)  # ProviderSandbox keyword arguments
+    sandbox_options: dict[str, Any] = field(default_factory=dict)  # ProviderSandbox keyword arguments
 
     @classmethod
     def from_environment(cls, environ: dict[str, str]) -> StackConfig:
@@ -72,8 +74,8 @@ class StackConfig:
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
             sandbox_options={
-                option: (int if option.endswith("_ttl") else float)(environ[variable])
-                for variable, option in SANDBOX_OPTIONS.items()
+                option: kind(environ[variable])
+                for variable, (option, kind) in SANDBOX_OPTIONS.items()
                 if environ.get(variable)
             },
         )

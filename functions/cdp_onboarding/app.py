@@ -4,5 +4,8 @@ from kyc_gateway.api import http_route
 from kyc_gateway.providers import cdp
 
 lambda_handler = http_route(
-    "cdp.onboard_individual", cdp.OnboardingRequest, cdp.onboard_individual, idempotency_keys=True
+    "cdp.onboard_individual",
+    cdp.OnboardingRequest,
+    cdp.onboard_individual,
+    idempotent_write=cdp.ONBOARDING_OUTCOME_CHECK,
 )

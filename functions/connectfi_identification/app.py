@@ -8,6 +8,6 @@ lambda_handler = http_route(
     connectfi.Identification,
     connectfi.identification,
     parse=connectfi.parse_identification,
-    idempotency_keys=True,
+    idempotent_write=connectfi.IDENTIFICATION_OUTCOME_CHECK,
     body_model=connectfi.IdentificationRequest,
 )

@@ -3,4 +3,6 @@
 from kyc_gateway.api import http_route
 from kyc_gateway.providers import signzy
 
-lambda_handler = http_route("signzy.repush", signzy.RepushRequest, signzy.repush, idempotency_keys=True)
+lambda_handler = http_route(
+    "signzy.repush", signzy.RepushRequest, signzy.repush, idempotent_write=signzy.REPUSH_OUTCOME_CHECK
+)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from local.functions import cold_start
+from local.sandbox import ProviderSandbox
+from tests.conftest import SECRETS, Gateway, deploy
+
 CLADFY = "CladfyKraPinFunction"
 SIGNZY = "SignzyRepushFunction"
 
@@ -54,6 +58,38 @@ def test_signzy_magic_inputs(sandboxed_gateway, onboarding_id, status, code):
         assert answer.json()["onboardingId"] == onboarding_id
     else:
         assert answer.error["code"] == code
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("raw", "auto", 200, 3),  # Bearer refused, raw accepted, raw again on the second call
+        ("bearer", "auto", 200, 2),
+        ("raw", "raw", 200, 2),
+        ("bearer", "bearer", 200, 2),
+        ("raw", "bearer", 502, 2),  # pinned to the form this Signzy refuses: never probed
+        ("bearer", "raw", 502, 2),
+    ],
+)
+def test_signzy_accepting_one_authorization_form(aws, monkeypatch, case):
+    accepted, mode, status, repushes = case
+    # Given a Signzy that accepts exactly one form of the token in Authorization
+    with ProviderSandbox(SECRETS, quiet=True, signzy_auth_header=accepted) as sandbox:
+        deploy(aws, sandbox.url, monkeypatch)
+        monkeypatch.setenv("SIGNZY_AUTH_HEADER", mode)
+        cold_start()
+        gateway = Gateway(sandbox, {})
+
+        # When a cold instance repushes twice
+        answers = [gateway.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293a4b"}) for _ in range(2)]
+
+        # Then auto finds the form either way; a pinned wrong form is a 502, never the caller's 401
+        assert [answer.status for answer in answers] == [status, status]
+        if status == 200:
+            assert sandbox.call_count("signzy", "repush") == repushes
+            assert sandbox.call_count("signzy", "login") == 1
+        else:
+            assert answers[0].error["code"] == "provider_auth_failed"
 
 
 def test_signzy_token_is_reused_then_recovered_after_the_provider_forgets_it(sandboxed_gateway):

@@ -103,60 +103,6 @@ def test_validation_errors_never_echo_the_submitted_value(gateway):
     assert "Z999999999Z" not in answer.text
 
 
-@pytest.mark.parametrize(
-    ("reply", "status", "code", "provider_code"),
-    [
-        # Cladfy's status-code-less errors (HTTP 200 bodies)
-        (
-            {"status": 404, "message": "KRA PIN not found", "code": None, "response": None},
-            404,
-            "kra_pin_not_found",
-            None,
-        ),
-        (
-            {"success": False, "response_code": 404, "message": "No record found", "request_id": "r1"},
-            404,
-            "kra_pin_not_found",
-            None,
-        ),
-        ({"success": False, "message": "PIN does not exist", "data": None}, 404, "kra_pin_not_found", None),
-        (
-            {"status": 400, "message": "Validation failure", "code": 1003, "response": None},
-            422,
-            "provider_rejected",
-            "1003",
-        ),
-        ({"status": 429, "message": "Too many requests", "code": 1005, "response": None}, 429, "rate_limited", "1005"),
-        ({"status": 400, "message": "Bad JSON", "code": 1002, "response": None}, 502, "provider_error", "1002"),
-        (
-            {"status": 404, "message": "Endpoint does not exist", "code": 1101, "response": None},
-            502,
-            "provider_error",
-            "1101",
-        ),
-        (
-            {"status": 400, "message": "Required parameter missing", "code": 1103, "response": None},
-            502,
-            "provider_error",
-            "1103",
-        ),
-        ({"success": False, "response_code": 500, "message": "Upstream KRA error"}, 502, "provider_error", None),
-        ({"success": True, "response_code": 200, "message": "ok"}, 502, "provider_error", None),
-    ],
-)
-def test_cladfy_errors_in_200_bodies_are_mapped_to_the_envelope(gateway, reply, status, code, provider_code):
-    gateway.provider.reply(KRAPIN, reply)
-
-    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
-
-    assert answer.status == status
-    assert answer.error["code"] == code
-    assert answer.error["provider"] == "cladfy"
-    assert answer.error["providerStatus"] == 200
-    assert answer.error["providerCode"] == provider_code
-    assert answer.error["correlationId"] == answer.headers["X-Correlation-Id"]
-
-
 def test_provider_request_id_is_reported_on_errors(gateway):
     gateway.provider.reply(
         KRAPIN, {"success": False, "response_code": 404, "message": "not found", "request_id": "req-123"}

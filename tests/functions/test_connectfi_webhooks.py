@@ -122,16 +122,127 @@ def test_a_wrong_token_is_401_and_nothing_is_queued(gateway, queues, token):
     assert queued(sqs, url) == []
 
 
-@pytest.mark.parametrize(
-    ("raw", "status"), [("not json", 400), ("[1, 2]", 400), ("", 400), ("{" + '"a": "' + "x" * 300_000 + '"}', 413)]
-)
-def test_bad_bodies_are_refused_and_nothing_is_queued(gateway, queues, raw, status):
+DEEP = "[" * 10_000 + "]" * 10_000
+BAD_BODIES = [
+    ("not json", 400),
+    ("[1, 2]", 400),
+    ("", 400),
+    ('{"data": {}}', 400),
+    (DEEP, 400),
+    ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": NaN}', 400),
+    ('{"data": {"applicationId": "iapp_1", "customerId": "c_1", "status": "\\ud800"}}', 400),
+    ("{" + '"a": "' + "x" * 300_000 + '"}', 413),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), BAD_BODIES)
+def test_a_stranger_gets_401_whatever_the_body_and_learns_nothing_of_the_schema(gateway, queues, raw, status):
+    sqs, url, _ = queues
+
+    answer = deliver(gateway, None, raw=raw, token="guess")
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"], error["details"]) == (401, "invalid_webhook_token", [])
+    assert queued(sqs, url) == []
+
+
+@pytest.mark.parametrize(("raw", "status"), BAD_BODIES)
+def test_bad_bodies_with_the_right_token_are_refused_and_nothing_is_queued(gateway, queues, raw, status):
     sqs, url, _ = queues
 
     answer = deliver(gateway, None, raw=raw)
 
     assert answer["statusCode"] == status
     assert queued(sqs, url) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": NaN}',
+        '{"data": {"applicationId": "iapp_1", "customerId": "c_1", "status": "\\udfff"}}',
+        DEEP,
+    ],
+)
+def test_the_processor_refuses_what_ingestion_refuses(gateway, raw):
+    result = invoke(cfn.functions()[PROCESSOR], {"Records": [{"messageId": "m1", "body": raw}]})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert gateway.provider.requests() == []
+
+
+def test_any_content_type_is_accepted_from_connectfi(gateway, queues):
+    from local.api_events import proxy_event
+
+    sqs, url, _ = queues
+    event = proxy_event(
+        "POST",
+        f"/connectfi/webhooks/{TOKEN}",
+        resource="/connectfi/webhooks/{token}",
+        headers=[("Content-Type", "text/plain")],
+        body=json.dumps(webhook()),
+        path_parameters={"token": TOKEN},
+    )
+
+    assert invoke(cfn.functions()[RECEIVER], event)["statusCode"] == 202
+    assert len(queued(sqs, url)) == 1
+
+
+def test_characters_sqs_cannot_carry_are_escaped_not_dropped(gateway, queues):
+    sqs, url, _ = queues
+    claim = webhook()
+    claim["data"]["note"] = "odd \ufffe character"
+
+    answer = deliver(gateway, None, raw=json.dumps(claim, ensure_ascii=False))
+
+    assert answer["statusCode"] == 202
+    (body,) = queued(sqs, url)
+    assert json.loads(body) == claim
+
+
+class FlakyQueue:
+    """The webhook queue, failing its first `failures` sends."""
+
+    def __init__(self, sqs, failures: int) -> None:
+        self.sqs, self.failures, self.attempts = sqs, failures, 0
+
+    def send_message(self, **arguments):
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url="http://sqs")
+        return self.sqs.send_message(**arguments)
+
+
+def test_a_slow_queue_is_retried_and_the_delivery_kept(gateway, queues, monkeypatch):
+    from kyc_gateway import aws
+
+    sqs, url, _ = queues
+    flaky = FlakyQueue(sqs, failures=2)
+    monkeypatch.setattr(aws, "quick_client", lambda service: flaky)
+
+    answer = deliver(gateway, webhook())
+
+    assert answer["statusCode"] == 202
+    assert flaky.attempts == 3
+    assert len(queued(sqs, url)) == 1
+
+
+def test_a_queue_that_stays_down_is_503_and_counted(gateway, queues, monkeypatch, logs):
+    from kyc_gateway import aws, webhooks
+
+    sqs, _, _ = queues
+    monkeypatch.setattr(aws, "quick_client", lambda service: FlakyQueue(sqs, failures=1000))
+    monkeypatch.setattr(webhooks, "_ENQUEUE_BUDGET_SECONDS", 0.3)
+
+    answer = deliver(gateway, webhook())
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (503, "webhook_not_queued")
+    written = logs()
+    assert '"WebhooksNotQueued":[1.0]' in written.replace(" ", "")
+    assert TOKEN not in written
 
 
 # --- processor ------------------------------------------------------------------------------------------------------
@@ -287,3 +398,43 @@ def test_logs_hold_no_webhook_token_or_connectfi_token(gateway, queues, logs):
     written = logs()
     assert "request completed" in written
     assert TOKEN not in written and "cfi-secret-token" not in written
+
+
+# --- idempotency configurations -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("webhook_first", [True, False])
+def test_keyed_writes_and_webhook_deduplication_keep_their_own_rules_in_either_order(gateway, queues, webhook_first):
+    from tests.functions.test_signzy_repush import LOGIN as SIGNZY_LOGIN
+    from tests.functions.test_signzy_repush import ONBOARDING_ID, REPUSH, SUCCESS
+    from tests.functions.test_signzy_repush import login_reply as signzy_login
+
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    gateway.provider.reply(SIGNZY_LOGIN, signzy_login("t"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    key = [("Idempotency-Key", "order-key")]
+
+    def webhooks_twice() -> None:
+        for _ in range(2):
+            deliver(gateway, webhook())
+            process_queue(gateway, sqs, url)
+
+    def keyed_write_then_reuse():
+        first = gateway.call("SignzyRepushFunction", {"onboardingId": ONBOARDING_ID}, headers=key)
+        reused = gateway.call("SignzyRepushFunction", {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key)
+        return first, reused
+
+    # In one process (one instance of each function, as in `make run`), in either order
+    if webhook_first:
+        webhooks_twice()
+        first, reused = keyed_write_then_reuse()
+    else:
+        first, reused = keyed_write_then_reuse()
+        webhooks_twice()
+
+    # the key reused with another body is still a 409, and a duplicate delivery still one status fetch
+    assert (first.status, reused.status, reused.error["code"]) == (200, 409, "idempotency_key_reused")
+    assert len(gateway.provider.requests(REPUSH)) == 1
+    assert len(gateway.provider.requests(STATUS)) == 1

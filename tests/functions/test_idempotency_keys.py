@@ -132,3 +132,59 @@ def test_connectfi_identification_replays_reach_connectfi_once(gateway):
 
     assert answers[0].text == answers[1].text
     assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
+# --- writes whose outcome is unknown -------------------------------------------------------------------------------
+
+
+def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy):
+    # Given a repush that reached Signzy but whose answer came too late (the gateway answered 504)
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-1"))
+    assert (first.status, first.error["code"]) == (504, "provider_timeout")
+
+    # When the caller retries under the same key
+    signzy.provider.reply(REPUSH, SUCCESS)
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-1"))
+
+    # Then the gateway does not repush again: it says the outcome is unknown and how to find it out
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert "KRA status" in again.error["details"][0]["issue"]
+    assert len(signzy.provider.requests(REPUSH)) == 1
+    # and a new key is the caller's explicit decision to send it again
+    assert signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-2")).status == 200
+    assert len(signzy.provider.requests(REPUSH)) == 2
+
+
+def test_a_504_from_in_front_of_the_provider_leaves_the_outcome_unknown(gateway):
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, Reply(504, b"<html>504 Gateway Time-out</html>", "text/html"), ONBOARD_SUCCESS)
+
+    first = gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("onboard-504"))
+    again = gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("onboard-504"))
+
+    assert first.status == 502
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert "/cdp/customers/lookup" in again.error["details"][0]["issue"]
+    assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def test_a_connection_cut_after_the_write_was_sent_leaves_the_outcome_unknown(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    sandbox.inject_fault("connectfi", "identification", "reset")
+    body = {"customerId": "cstap_6reGTr3k8vpAu8uFV7EdiN", "reference": "cutoff1"}
+
+    first = sandboxed_gateway.call("ConnectFiIdentificationFunction", body, headers=key("ident-cut"))
+    again = sandboxed_gateway.call("ConnectFiIdentificationFunction", body, headers=key("ident-cut"))
+
+    assert (first.status, first.error["code"]) == (502, "provider_unavailable")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert sandbox.call_count("connectfi", "identification") == 1
+
+
+def test_a_timeout_without_a_key_is_just_a_504(signzy):
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+
+    answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")

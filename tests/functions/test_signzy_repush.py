@@ -56,7 +56,7 @@ def test_login_uses_the_secret_and_the_token_goes_in_a_bearer_header(gateway):
 
 
 def test_raw_token_header_form_is_configurable(gateway, monkeypatch):
-    monkeypatch.setenv("SIGNZY_AUTH_SCHEME", "raw")
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", "raw")
     gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply("token-1"))
     gateway.provider.reply(REPUSH, SUCCESS)
@@ -64,6 +64,73 @@ def test_raw_token_header_form_is_configurable(gateway, monkeypatch):
     gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
 
     assert gateway.provider.requests(REPUSH)[0].headers["Authorization"] == "token-1"
+
+
+def authorizations(gateway) -> list[str]:
+    return [request.headers["Authorization"] for request in gateway.provider.requests(REPUSH)]
+
+
+def test_auto_mode_switches_to_the_raw_token_when_a_fresh_token_is_refused_and_keeps_it(gateway, logs):
+    # Given a Signzy that wants the raw token id
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"), SUCCESS)
+
+    # When two repushes are made (auto is the default)
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the documented form is tried once, the raw id works, and it is kept without probing again
+    assert (first.status, second.status) == (200, 200)
+    assert authorizations(gateway) == ["Bearer token-1", "token-1", "token-1"]
+    assert len(gateway.provider.requests(LOGIN)) == 1
+    written = logs()
+    assert written.count("signzy authorization form settled") == 1
+    assert '"form":"raw"' in written.replace(" ", "")
+    assert "token-1" not in written
+
+
+def test_auto_mode_keeps_the_documented_form_when_signzy_accepts_it(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS, loopback_error(401, "Authorization Required"), SUCCESS)
+
+    for _ in range(3):
+        gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # the refusal on the second call is of a cached token: renewed, never a switch of form
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "Bearer token-2", "Bearer token-2"]
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_auto_mode_with_a_cached_token_renews_it_before_trying_the_other_form(gateway):
+    # Given a token in the shared table, issued to another instance
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    gateway.new_instance()
+    gateway.provider.reply(
+        REPUSH, loopback_error(401, "Authorization Required"), loopback_error(401, "Authorization Required"), SUCCESS
+    )
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert answer.status == 200
+    assert authorizations(gateway)[1:] == ["Bearer token-1", "Bearer token-2", "token-2"]
+
+
+@pytest.mark.parametrize(("mode", "sends"), [("auto", 4), ("bearer", 2), ("raw", 2)])
+def test_a_provider_that_keeps_refusing_new_tokens_gives_502(gateway, monkeypatch, mode, sends):
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", mode)
+    gateway.new_instance()
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert len(gateway.provider.requests(REPUSH)) == sends
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    if mode != "auto":  # a pinned form is never probed
+        assert {value.startswith("Bearer ") for value in authorizations(gateway)} == {mode == "bearer"}
 
 
 def test_one_login_serves_many_calls_and_new_instances_share_it(gateway):
@@ -103,17 +170,6 @@ def test_a_token_the_provider_forgot_is_replaced_and_the_call_retried_once(gatew
     assert len(gateway.provider.requests(LOGIN)) == 2
 
 
-def test_a_provider_that_keeps_refusing_new_tokens_gives_502_after_one_retry(gateway):
-    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
-    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"))
-
-    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
-
-    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
-    assert len(gateway.provider.requests(REPUSH)) == 2
-    assert len(gateway.provider.requests(LOGIN)) == 2
-
-
 def test_a_token_is_renewed_before_its_ttl_runs_out(gateway, monkeypatch):
     gateway.provider.reply(LOGIN, login_reply("short-lived", ttl=2), login_reply("token-2"))
     gateway.provider.reply(REPUSH, SUCCESS)
@@ -138,40 +194,6 @@ def test_login_refused_is_retried_with_a_refetched_secret_then_502(gateway):
     assert answer.error["providerCode"] == "LOGIN_FAILED"
     assert len(gateway.provider.requests(LOGIN)) == 2
     assert gateway.provider.requests(REPUSH) == []
-
-
-@pytest.mark.parametrize(
-    ("reply", "status", "code"),
-    [
-        (loopback_error(404, "Unknown onboarding", "MODEL_NOT_FOUND"), 404, "onboarding_not_found"),
-        (loopback_error(422, "Onboarding is not in a state that can be repushed"), 422, "provider_rejected"),
-        (loopback_error(400, "Bad request"), 422, "provider_rejected"),
-        (loopback_error(403, "Access denied", "ACCESS_DENIED"), 502, "provider_auth_failed"),
-        (loopback_error(429, "Too many requests"), 429, "rate_limited"),
-        (
-            loopback_error(
-                500, "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
-            ),
-            502,
-            "provider_error",
-        ),
-        (
-            Reply(502, b"<html><head><title>502 Bad Gateway</title></head></html>", "text/html"),
-            502,
-            "provider_bad_response",
-        ),
-        (Reply(200, b'{"onboardingId": "65a1b2c3d4e5f607182'), 502, "provider_bad_response"),
-    ],
-)
-def test_signzy_errors_are_mapped_to_the_envelope(gateway, reply, status, code):
-    gateway.provider.reply(LOGIN, login_reply("token-1"))
-    gateway.provider.reply(REPUSH, reply)
-
-    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
-
-    assert (answer.status, answer.error["code"]) == (status, code)
-    assert answer.error["provider"] == "signzy"
-    assert answer.error["providerStatus"] == reply.status
 
 
 def test_a_repush_is_a_write_and_is_never_retried_blindly(gateway):

@@ -136,7 +136,7 @@ def signzy_token(urls):
     return signzy_login(urls).json()["id"]
 
 
-def repush(urls, onboarding_id, token, *, bearer=True, timeout=TIMEOUT):
+def repush(urls, onboarding_id, token, *, bearer=False, timeout=TIMEOUT):
     headers = {"Authorization": f"Bearer {token}" if bearer else token}
     return requests.post(
         urls["SIGNZY_BASE_URL"] + "/kra-handler/api/onboardings/repush",
@@ -461,10 +461,27 @@ def test_signzy_login_failures(urls):
     assert error["statusCode"] == 400 and error["name"] == "SyntaxError"
 
 
-@pytest.mark.parametrize("bearer", [True, False])
-def test_signzy_repush_accepts_raw_and_bearer_tokens(urls, bearer):
+@pytest.mark.parametrize("accepted", ["raw", "bearer"])
+def test_signzy_repush_accepts_exactly_one_authorization_form(make_sandbox, accepted):
+    urls = make_sandbox(signzy_auth_header=accepted).base_urls()
+    token = signzy_token(urls)
+
+    assert repush(urls, OID, token, bearer=accepted == "bearer").status_code == 200
+    refused = repush(urls, OID, token, bearer=accepted != "bearer")
+    assert assert_json(refused, 401)["error"]["code"] == "AUTHORIZATION_REQUIRED"
+
+
+def test_signzy_raw_mode_decodes_a_bearer_value_as_loopback_does(make_sandbox):
+    urls = make_sandbox().base_urls()  # raw is the default
+    token = signzy_token(urls)
+
+    encoded = base64.b64encode(token.encode()).decode()
+    assert repush(urls, OID, encoded, bearer=True).status_code == 200
+
+
+def test_signzy_repush_answers_the_documented_success(urls):
     login = signzy_login(urls).json()
-    body = assert_json(repush(urls, OID, login["id"], bearer=bearer), 200)
+    body = assert_json(repush(urls, OID, login["id"]), 200)
     assert body == {
         "onboardingId": OID,
         "customerId": login["userId"],
@@ -692,16 +709,40 @@ def test_cdp_onboarding_magic_failures(urls, cdp_access, code, http_status, stat
 
 
 def test_cdp_onboarding_missing_mandatory_fields(urls, cdp_access):
-    body = onboarding_body(first_name=None, date_of_birth="28/07/1995", id_details=[])
+    body = onboarding_body(first_name="  ", id_details=[])
     reply = assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, body, cdp_access), 400)
     assert reply["error_code"] == 40002 and reply["status"] == "failure"
+    assert reply["details"] == {"firstName": "Invalid first name", "idDetails": "Invalid id details"}
+
+    id_detail = {"id_type": 4, "id_front": {"content_type": "image/jpeg"}}
+    reply = assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, onboarding_body(id_details=[id_detail]), cdp_access), 400)
     assert reply["details"] == {
-        "firstName": "Invalid first name",
-        "dateOfBirth": "Invalid date of birth",
-        "idDetails": "Invalid id details",
+        "idDetails[0].idNumber": "Invalid id number",
+        "idDetails[0].idFront.base64Data": "Invalid base64 data",
     }
-    reply = assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, onboarding_body(nationality="INN"), cdp_access), 400)
-    assert reply["error_code"] == 45053 and reply["message"] == " Invalid Nationality INN!"
+
+
+def test_cdp_onboarding_needs_nothing_else(urls, cdp_access):
+    body = {"first_name": "TEST", "id_details": [{"id_type": 4, "id_number": "784199554586091"}]}
+    assert assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, body, cdp_access), 200)["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nationality": "INN"}, " Invalid Nationality INN!"),
+        ({"country_of_residence": "ZZ"}, " Invalid Country Of Residence ZZ!"),
+        ({"address_list": [{"address_type_id": "1", "country": "UAE"}]}, " Invalid Country UAE!"),
+    ],
+)
+def test_cdp_onboarding_rules_on_its_own_master_data(urls, cdp_access, overrides, message):
+    reply = assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, onboarding_body(**overrides), cdp_access), 400)
+    assert (reply["error_code"], reply["status_code"], reply["message"]) == (45053, 406, message)
+
+
+def test_cdp_master_data_knows_codes_real_documents_carry(urls, cdp_access):
+    body = onboarding_body(nationality="XK", country_of_birth="XK")
+    assert assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, body, cdp_access), 200)["status"] == "success"
 
 
 def test_cdp_onboarding_transport_failures(urls, cdp_access):
@@ -811,6 +852,10 @@ def test_connectfi_rejects_additional_properties(urls, cfi_token):
         ({"customerId": "c" * 37, "reference": "R1"}, "maxLength", "/customerId"),
         ({"customerId": "cstap_a", "reference": "R1", "syncMode": "yes"}, "type", "/syncMode"),
         ({"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/<script>"}, "pattern", "/webhookUrl"),
+        # JavaScript's `.` matches no line terminator, and its `$` only the very end
+        ({"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/\na"}, "pattern", "/webhookUrl"),
+        ({"customerId": "cstap_a", "reference": "R1", "webhookURL": "https://x/\u2028"}, "pattern", "/webhookURL"),
+        ({"customerId": "cstap_a", "reference": "R1\n"}, "pattern", "/reference"),
         (["not", "an", "object"], "type", ""),
     ],
 )
@@ -840,8 +885,8 @@ def test_connectfi_status_not_found(urls, cfi_token):
 
 
 def test_connectfi_magic_customers(urls, cfi_token):
-    body = assert_json(
-        connectfi(urls, "/akepa/identification", {"customerId": "cstap_notfound", "reference": "R1"}, cfi_token), 404
+    body = assert_json(  # HTTP 400, as in connectFi's public error table
+        connectfi(urls, "/akepa/identification", {"customerId": "cstap_notfound", "reference": "R1"}, cfi_token), 400
     )
     assert body["code"] == "customerNotFound"
     assert_html(

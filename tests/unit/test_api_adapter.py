@@ -99,3 +99,75 @@ def test_an_unexpected_exception_is_a_500_envelope_and_its_text_is_not_logged(lo
     written = logs()
     assert "RuntimeError" in written
     assert "784199554586091" not in written and "Jane" not in written
+
+
+def test_json_nested_ten_thousand_levels_deep_is_a_clear_400():
+    answer = call(handler_returning({}), "[" * 10_000 + "]" * 10_000)
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (400, "validation_error")
+    assert error["details"] == [{"field": "body", "issue": "is nested too deeply", "type": "body"}]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"]
+)
+def test_a_body_declared_as_something_other_than_json_is_415(content_type):
+    answer = call(handler_returning({}), json.dumps({"name": "abc"}), [("Content-Type", content_type)])
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (415, "unsupported_media_type")
+    assert error["details"][0]["field"] == "Content-Type"
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "Application/JSON; charset=utf-8", "application/merge-patch+json"]
+)
+def test_json_or_no_declared_media_type_is_accepted(content_type):
+    headers = [("Content-Type", content_type)] if content_type else []
+
+    answer = call(handler_returning({"ok": True}), json.dumps({"name": "abc"}), headers)
+
+    assert answer["statusCode"] == 200
+
+
+def http_api_event(body, headers=(), request_id="req-2"):
+    """What an HTTP API (payload format 2.0) sends a Lambda proxy integration."""
+    return {
+        "version": "2.0",
+        "routeKey": "POST /echo",
+        "rawPath": "/echo",
+        "rawQueryString": "",
+        "headers": {name.lower(): value for name, value in headers},
+        "requestContext": {
+            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "POST", "path": "/echo", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": request_id,
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(("body", "status"), [({"name": "abc"}, 200), ({"name": "too long"}, 400), ({}, 400)])
+def test_an_http_api_payload_2_event_gets_the_same_answer_as_a_rest_event(body, status):
+    handler = handler_returning({"ok": True})
+
+    rest = call(handler, json.dumps(body), [("X-Correlation-Id", "c-1")])
+    http_api = handler(http_api_event(json.dumps(body), [("X-Correlation-Id", "c-1")]), LambdaContext("test"))
+
+    assert rest["statusCode"] == http_api["statusCode"] == status
+    assert rest["body"] == http_api["body"]
+    assert http_api["headers"]["X-Correlation-Id"] == "c-1"
+
+
+@pytest.mark.parametrize(
+    "event", [[1, 2], "text", None, {}, {"Records": [{"body": "{}"}]}, {"httpMethod": "POST", "body": {"name": "a"}}]
+)
+def test_an_event_that_is_not_an_api_gateway_proxy_event_is_a_clear_400(event):
+    answer = handler_returning({"ok": True})(event, LambdaContext("test"))
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (400, "validation_error")
+    assert error["details"][0]["field"] in ("event", "body")

@@ -35,9 +35,9 @@ def test_a_missing_required_setting_names_its_environment_variable():
 
 
 def test_settings_are_read_once(monkeypatch):
-    monkeypatch.setenv("SIGNZY_AUTH_SCHEME", "raw")
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", "raw")
     first = get_settings()
-    monkeypatch.setenv("SIGNZY_AUTH_SCHEME", "bearer")
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", "bearer")
 
     assert get_settings() is first
-    assert first.signzy_auth_scheme == "raw"
+    assert first.signzy_auth_header == "raw"

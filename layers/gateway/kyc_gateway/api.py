@@ -1,7 +1,11 @@
 """The one adapter between API Gateway proxy events and the gateway's operations.
 
 It parses and validates the body (400 before any provider call), runs the operation, and shapes every answer:
-the provider's body unchanged on success, the SPEC's envelope on failure, `X-Correlation-Id` on both.
+the provider's body unchanged on success, the error envelope on failure, `X-Correlation-Id` on both.
+
+Both proxy payload formats are read: REST API (1.0, what the template deploys) and HTTP API (2.0), whose
+fields the adapter reads (headers, body, isBase64Encoded, pathParameters, requestContext.requestId) are the
+same. Anything else is refused with a 400 naming the event.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
+from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.http import ProviderResponse
 from kyc_gateway.observability import logger, record_outcome
 
@@ -28,6 +32,8 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # API Gateway accepts 10 MB but a synchronous Lambda invocation carries at most 6 MB, base64 and envelope included.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 _SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+# application/json, or a structured-syntax JSON type such as application/merge-patch+json; parameters allowed.
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
 
 
 def http_route(
@@ -37,13 +43,14 @@ def http_route(
     *,
     parse: Callable[[dict[str, Any], type[RequestT]], RequestT] | None = None,
     status: int = 200,
-    idempotency_keys: bool = False,
+    idempotent_write: str | None = None,
     body_model: type[BaseModel] | None = None,
 ) -> LambdaHandler:
     """A Lambda handler for `route` that validates the request with `request_model` (from the JSON body, or with
-    `parse` from the whole event) and runs `operation`; success answers `status`. With `idempotency_keys`, a
-    request carrying `Idempotency-Key` runs at most once per key (kyc_gateway.idempotency_keys). `body_model`
-    documents the body when a custom `parse` reads it (for the OpenAPI document)."""
+    `parse` from the whole event) and runs `operation`; success answers `status`. An `idempotent_write` (how a
+    caller finds out the outcome of a write that timed out) honours `Idempotency-Key`: a request carrying one runs
+    at most once per key (kyc_gateway.idempotency_keys). `body_model` documents the body when a custom `parse` reads it
+    (for the OpenAPI document)."""
     parse = parse or parse_body
 
     @logger.inject_lambda_context(clear_state=True)
@@ -52,15 +59,22 @@ def http_route(
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:
+            if not is_proxy_event(event):
+                raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
             request = parse(event, request_model)
-            key = header(event, "idempotency-key") if idempotency_keys else None
+            key = header(event, "idempotency-key") if idempotent_write else None
             if key is None:
                 response = _response(status, _body_text(operation(request)), correlation_id)
             else:
                 from kyc_gateway import idempotency_keys as keys
 
                 body, replayed = keys.replay_or_run(
-                    route, keys.checked_key(key), request, lambda: _body_text(operation(request)), context
+                    route,
+                    keys.checked_key(key),
+                    request,
+                    lambda: _body_text(operation(request)),
+                    context,
+                    how_to_check=idempotent_write,
                 )
                 response = _response(status, body, correlation_id)
                 response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
@@ -77,7 +91,7 @@ def http_route(
         body_model=body_model or (request_model if parse is parse_body else None),
         path_model=request_model if parse is parse_path else None,
         status=status,
-        idempotency_keys=idempotency_keys,
+        idempotency_keys=idempotent_write is not None,
     )
     return lambda_handler
 
@@ -92,23 +106,37 @@ class RouteContract:
     idempotency_keys: bool
 
 
-def correlation_id_of(event: Mapping[str, Any]) -> str:
+def is_proxy_event(event: Any) -> bool:
+    """A REST API (payload 1.0) or HTTP API (payload 2.0) proxy event."""
+    return isinstance(event, dict) and ("httpMethod" in event or event.get("version") == "2.0")
+
+
+def correlation_id_of(event: Any) -> str:
     """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id."""
+    if not isinstance(event, dict):
+        return "unknown"
     supplied = header(event, "x-correlation-id")
     if supplied and _SANE_CORRELATION_ID.match(supplied):
         return supplied
-    return str((event.get("requestContext") or {}).get("requestId") or "unknown")
+    context = event.get("requestContext")
+    return str((context.get("requestId") if isinstance(context, dict) else None) or "unknown")
 
 
 def header(event: Mapping[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name and isinstance(value, str):
+    headers = event.get("headers")
+    for key, value in headers.items() if isinstance(headers, dict) else ():
+        if isinstance(key, str) and key.lower() == name and isinstance(value, str):
             return value.strip()
     return None
 
 
 def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
-    """The JSON object in the body, validated by `model`."""
+    """The JSON object in the body, validated by `model`; 415 when the caller declares another media type."""
+    content_type = header(event, "content-type")
+    if content_type and not _JSON_MEDIA_TYPE.match(content_type.split(";", 1)[0].strip().lower()):
+        raise UnsupportedMediaType(
+            details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
+        )
     return validate(model, json_object_body(event))
 
 
@@ -129,6 +157,8 @@ def body_bytes(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> byt
     raw = event.get("body")
     if raw is None or raw == "":
         raise _invalid("body", "a JSON object is required")
+    if not isinstance(raw, str):
+        raise _invalid("body", "must be the request body as a string, as API Gateway sends it")
     if event.get("isBase64Encoded"):
         try:
             raw = base64.b64decode(raw, validate=True)
@@ -146,6 +176,8 @@ def json_object_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) 
         body = json.loads(body_bytes(event, max_bytes))
     except (ValueError, UnicodeDecodeError):
         raise _invalid("body", "is not valid JSON") from None
+    except RecursionError:  # json gives up at the interpreter's recursion limit: cheap, and a caller error
+        raise _invalid("body", "is nested too deeply") from None
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")
     return body

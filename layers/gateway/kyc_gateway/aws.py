@@ -13,10 +13,22 @@ from kyc_gateway.lazy import once
 
 @once
 def client(service: str) -> Any:
+    """The instance's client of `service`, with botocore's standard retries."""
+    return _new_client(service, connect_timeout=2, read_timeout=5, attempts=3)
+
+
+@once
+def quick_client(service: str) -> Any:
+    """A client for calls that the gateway retries itself within its own budget: short timeouts, one attempt."""
+    return _new_client(service, connect_timeout=1, read_timeout=2, attempts=1)
+
+
+def _new_client(service: str, *, connect_timeout: float, read_timeout: float, attempts: int) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    retries = {"max_attempts": attempts, "mode": "standard"}
+    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries)
     return boto3.session.Session().client(service, config=config)
 
 

@@ -24,6 +24,7 @@ class GatewayError(Exception):
         provider_code: str | int | None = None,
         provider_request_id: str | None = None,
         details: list[dict[str, Any]] | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         if message is not None:
             self.message = message
@@ -34,6 +35,9 @@ class GatewayError(Exception):
         self.provider_code = None if provider_code is None else str(provider_code)
         self.provider_request_id = provider_request_id
         self.details = details or []
+        # A write that may or may not have reached the provider (timed out, cut off after sending): a retry
+        # under the same Idempotency-Key must not send it again.
+        self.outcome_unknown = outcome_unknown
         super().__init__(self.message)
 
     def envelope(self, correlation_id: str) -> dict[str, Any]:
@@ -66,6 +70,12 @@ class RequestTooLarge(GatewayError):
     status = 413
     code = "request_too_large"
     message = "The request body is too large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "The request body must be JSON (Content-Type: application/json)"
 
 
 class SubjectNotFound(GatewayError):

@@ -7,8 +7,8 @@ import functools
 import json
 import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -30,6 +30,10 @@ class ProviderResponse:
     status: int
     text: str
     headers: Mapping[str, str] = field(repr=False)
+    # A rate limit whatever the HTTP status: 429, or a provider's own body code (Cladfy's 1005).
+    throttled: bool = False
+    # A write answered 504 by something in front of the provider: it may still have been done.
+    outcome_unknown: bool = False
 
     @functools.cached_property
     def body(self) -> dict[str, Any] | None:
@@ -63,6 +67,7 @@ class ProviderResponse:
             provider_code=provider_code,
             provider_request_id=self.request_id,
             details=details,
+            outcome_unknown=self.outcome_unknown,
         )
 
 
@@ -135,17 +140,26 @@ class ProviderHttp:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        throttled: Callable[[ProviderResponse], bool] | None = None,
     ) -> ProviderResponse:
+        """POST `path`. `throttled` recognises a provider's rate limit that is not an HTTP 429; such answers
+        are retried like a 429 (reads only) and count as failures for the circuit breaker."""
         url = self.base_url + path
         self.circuit.check(self.provider)
         try:
             response = self._post_with_retries(
-                url, operation, idempotent=idempotent, json_body=json_body, form=form, headers=headers
+                url,
+                operation,
+                idempotent=idempotent,
+                json_body=json_body,
+                form=form,
+                headers=headers,
+                throttled=throttled,
             )
         except (ProviderTimeout, ProviderUnavailable):
             self.circuit.record(failed=True)
             raise
-        self.circuit.record(failed=response.status in _RETRYABLE_STATUSES)
+        self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
         return response
 
     def _post_with_retries(
@@ -157,6 +171,7 @@ class ProviderHttp:
         json_body: Any,
         form: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        throttled: Callable[[ProviderResponse], bool] | None,
     ) -> ProviderResponse:
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
@@ -167,19 +182,29 @@ class ProviderHttp:
                 reply = self.session.post(url, json=json_body, data=form, headers=headers, timeout=timeout)
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
-                if isinstance(error, requests.ConnectTimeout) and self._may_retry(attempt, started, None):
+                never_sent = isinstance(error, requests.ConnectTimeout)
+                if never_sent and self._may_retry(attempt, started, None):
                     continue
-                raise ProviderTimeout(provider=self.provider) from None
+                # A write that timed out after it was sent may have been done: its outcome is unknown.
+                raise ProviderTimeout(provider=self.provider, outcome_unknown=not (idempotent or never_sent)) from None
             except requests.ConnectionError as error:
                 record_provider_call(self.provider, operation, "unreachable", _ms_since(attempt_started))
-                if (idempotent or _never_reached_provider(error)) and self._may_retry(attempt, started, None):
+                never_sent = _never_reached_provider(error)
+                if (idempotent or never_sent) and self._may_retry(attempt, started, None):
                     continue
-                raise ProviderUnavailable(provider=self.provider) from None
+                raise ProviderUnavailable(
+                    provider=self.provider, outcome_unknown=not (idempotent or never_sent)
+                ) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
-            retryable = idempotent and reply.status_code in _RETRYABLE_STATUSES
+            status = reply.status_code
+            unknown = not idempotent and status == 504
+            response = ProviderResponse(self.provider, status, reply.text, reply.headers, outcome_unknown=unknown)
+            if reply.status_code == 429 or (throttled is not None and throttled(response)):
+                response = replace(response, throttled=True)
+            retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or response.throttled)
             if retryable and self._may_retry(attempt, started, reply.headers.get("Retry-After")):
                 continue
-            return ProviderResponse(self.provider, reply.status_code, reply.text, reply.headers)
+            return response
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
     def _may_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:

@@ -2,8 +2,11 @@
 
 The same key with the same body within 24 h answers the stored response without calling the provider; the same
 key with another body is 409 `idempotency_key_reused`; a key whose first request is still running is 409
-`idempotency_key_in_use`. Only successful answers are stored: after a failure the key may be retried.
-Powertools Idempotency, in the DynamoDB idempotency table, imported only when a key is sent.
+`idempotency_key_in_use`. Successful answers are stored; after a failure the key may be retried, except when
+the provider may have done the write all the same (a timeout after the request was sent, a connection cut off
+after sending, a 504 from in front of the provider): the key then stays "outcome unknown" and a retry under it
+is 409 `idempotency_outcome_unknown`, never a second write. Powertools Idempotency, in the DynamoDB idempotency
+table, imported only when a key is sent.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ class IdempotencyKeyInUse(GatewayError):
     message = "A request with this Idempotency-Key is still in progress"
 
 
+class IdempotencyOutcomeUnknown(GatewayError):
+    status = 409
+    code = "idempotency_outcome_unknown"
+    message = (
+        "The first request with this Idempotency-Key may or may not have been done by the provider: "
+        "find out before sending it again under a new key"
+    )
+
+
 def checked_key(key: str) -> str:
     if not _SANE_KEY.match(key):
         raise RequestValidationError(
@@ -46,8 +58,11 @@ def checked_key(key: str) -> str:
     return key
 
 
-def replay_or_run(route: str, key: str, request: BaseModel, run: Callable[[], str], context: Any) -> tuple[str, bool]:
-    """The response body for this key: stored (True) or from `run()` (False), which is then stored."""
+def replay_or_run(
+    route: str, key: str, request: BaseModel, run: Callable[[], str], context: Any, *, how_to_check: str
+) -> tuple[str, bool]:
+    """The response body for this key: stored (True) or from `run()` (False), which is then stored.
+    `how_to_check` tells a caller whose first request has an unknown outcome how to find it out."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -68,9 +83,17 @@ def replay_or_run(route: str, key: str, request: BaseModel, run: Callable[[], st
     )
     config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="data", config=config, persistence_store=persistence_store())
-    def call_provider(data: dict[str, Any]) -> dict[str, str]:
-        return {"body": run()}
+    unknown: list[GatewayError] = []
+
+    @idempotent_function(data_keyword_argument="data", config=config, persistence_store=persistence_store("keys"))
+    def call_provider(data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"body": run()}
+        except GatewayError as error:
+            if not error.outcome_unknown:
+                raise  # nothing stored: the key may be retried
+            unknown.append(error)
+            return {"outcomeUnknown": error.code}  # stored: a retry must not write again
 
     try:
         result = call_provider(data={"key": f"{route}#{key}", "body": request.model_dump(mode="json")})
@@ -78,12 +101,18 @@ def replay_or_run(route: str, key: str, request: BaseModel, run: Callable[[], st
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInUse() from None
+    if "outcomeUnknown" in result:
+        if unknown:
+            raise unknown[0]  # this request's own timeout (504) or cut-off connection (502)
+        raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
     return result["body"], bool(replayed)
 
 
 @once
-def persistence_store() -> Any:
-    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer (one per instance)."""
+def persistence_store(use: str) -> Any:
+    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer: one per `use` and instance.
+    Powertools configures a layer once, with the first configuration it meets (key expression, payload
+    validation, window), so two uses never share one: their records differ by key prefix, not by table."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(

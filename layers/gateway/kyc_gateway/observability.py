@@ -30,3 +30,10 @@ def record_outcome(route: str, code: str, status: int, elapsed_ms: float) -> Non
         metric.add_dimension(name="Route", value=route)
         metric.add_dimension(name="Code", value=code)
     logger.info("request completed", route=route, status=status, code=code, elapsed_ms=round(elapsed_ms, 1))
+
+
+def count(name: str, **dimensions: str) -> None:
+    """One EMF count of `name` (an event the alarms watch, such as a webhook that could not be queued)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=_NAMESPACE) as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)

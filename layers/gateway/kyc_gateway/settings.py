@@ -32,8 +32,9 @@ class Settings(BaseModel):
     idempotency_table_name: str | None = Field(None, alias="IDEMPOTENCY_TABLE_NAME")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
-    # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token.
-    signzy_auth_scheme: Literal["bearer", "raw"] = Field("bearer", alias="SIGNZY_AUTH_SCHEME")
+    # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token. `auto` sends the
+    # documented form and switches once when a freshly issued token is refused; bearer/raw pin one form.
+    signzy_auth_header: Literal["auto", "bearer", "raw"] = Field("auto", alias="SIGNZY_AUTH_HEADER")
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
     connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
     connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")

@@ -1,6 +1,6 @@
 """connectFi webhooks: authenticated ingestion onto SQS, and the processor that confirms and stores states.
 
-connectFi signs nothing, so (NOTES.md) the webhook URL carries an unguessable token from Secrets Manager, and a
+connectFi signs nothing, so the webhook URL carries an unguessable token from Secrets Manager, and a
 webhook is only a signal: the processor fetches the authoritative state with /akepa/status before storing it.
 """
 
@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
+import re
+import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import pydantic_core
+from pydantic import BaseModel, ConfigDict
 
 from kyc_gateway import applications, aws, idempotency_keys
-from kyc_gateway.api import body_bytes, json_object_body, validate
-from kyc_gateway.errors import GatewayError, SubjectNotFound
+from kyc_gateway.api import body_bytes, validate
+from kyc_gateway.errors import GatewayError, RequestValidationError, SubjectNotFound
 from kyc_gateway.lazy import once
-from kyc_gateway.observability import logger
+from kyc_gateway.observability import count, logger
 from kyc_gateway.providers import connectfi
 from kyc_gateway.settings import get_settings
 
@@ -35,29 +39,90 @@ class InvalidWebhookToken(GatewayError):
     message = "The webhook URL is not valid"
 
 
+class WebhookNotQueued(GatewayError):
+    status = 503
+    code = "webhook_not_queued"
+    message = "The webhook could not be queued; it was not accepted"
+
+
 class Delivery(BaseModel):
+    """What ingestion needs of the event: the URL's token and the body as API Gateway passed it."""
+
     token: str
-    body: str
+    body: str | None
+    base64: bool
 
 
 def parse_delivery(event: dict[str, Any], model: type[Delivery]) -> Delivery:
-    """A webhook body must be a connectFi envelope (ids checked; everything else is the provider's) within the
-    size of an SQS message: else 400/413, before any AWS call."""
-    validate(Signal, json_object_body(event, MAX_WEBHOOK_BYTES))
-    token = (event.get("pathParameters") or {}).get("token") or ""
-    return model(token=token, body=body_bytes(event, MAX_WEBHOOK_BYTES).decode())
+    """Reads nothing of the body: a stranger's delivery is refused before any of it is parsed."""
+    token = (event.get("pathParameters") or {}).get("token")
+    body = event.get("body")
+    return model(
+        token=token if isinstance(token, str) else "",
+        body=body if isinstance(body, str) else None,
+        base64=event.get("isBase64Encoded") is True,
+    )
 
 
 def ingest(delivery: Delivery) -> dict[str, str]:
-    """Check the URL's token in constant time (401 and nothing queued when wrong), then queue the raw body."""
-    expected = connectfi.webhook_token()
-    if not hmac.compare_digest(delivery.token.encode(), expected.encode()):
+    """Check the URL's token in constant time (401, nothing parsed and nothing queued, when wrong); then the body
+    (a connectFi envelope within an SQS message's size: else 400/413), parsed as the processor will parse it;
+    then queue the raw body, retried within a budget (503 when the queue cannot take it)."""
+    if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
         raise InvalidWebhookToken()
-    aws.client("sqs").send_message(QueueUrl=get_settings().require("webhook_queue_url"), MessageBody=delivery.body)
+    raw = body_bytes({"body": delivery.body, "isBase64Encoded": delivery.base64}, MAX_WEBHOOK_BYTES)
+    try:
+        text = raw.decode("utf-8")
+        document = parse_json(text)
+    except ValueError:  # UnicodeDecodeError included
+        raise RequestValidationError(
+            details=[{"field": "body", "issue": "is not valid JSON", "type": "body"}]
+        ) from None
+    validate(Signal, document)
+    if _NOT_SQS_TEXT.search(text):
+        text = json.dumps(document)  # the same JSON, with the characters SQS refuses escaped
+    _enqueue(text)
     return {"status": "accepted"}
 
 
+# Characters an SQS message may not carry (a JSON string may): https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ENQUEUE_BUDGET_SECONDS = 10.0
+
+
+def _enqueue(body: str) -> None:
+    """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up."""
+    queue_url = get_settings().require("webhook_queue_url")
+    deadline = time.monotonic() + _ENQUEUE_BUDGET_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            aws.quick_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+            return
+        except Exception as error:  # noqa: BLE001 - any failure of the queue is retried, then counted
+            failure = _error_name(error)
+        if time.monotonic() + delay >= deadline:
+            break
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 1.0)
+    count("WebhooksNotQueued", Provider=connectfi.PROVIDER)
+    logger.error("webhook not queued", provider=connectfi.PROVIDER, error=failure)
+    raise WebhookNotQueued()
+
+
+def _error_name(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or type(error).__name__
+
+
 # --- processing ---------------------------------------------------------------------------------------------------
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON, the one parser of webhook bodies at ingestion and in the processor, so that what ingestion
+    accepts the processor can read: no NaN or Infinity, no lone surrogates, bounded nesting (ValueError)."""
+    return pydantic_core.from_json(text, allow_inf_nan=False)
 
 
 class SignalData(BaseModel):
@@ -82,8 +147,8 @@ def process_record(record: dict[str, Any], context: Any) -> None:
     """Confirm one delivery with /akepa/status and store it; a duplicate delivery (same application, status and
     outcome) is processed once. Raises to send the record back to the queue (then to the DLQ)."""
     try:
-        signal = Signal.model_validate_json(record.get("body") or "")
-    except ValidationError:
+        signal = Signal.model_validate(parse_json(record.get("body") or ""))
+    except ValueError:  # pydantic's ValidationError included
         raise PoisonMessage("not a connectFi webhook") from None
     _confirm_once(context)(signal=signal.data.model_dump())
 
@@ -101,7 +166,7 @@ def _idempotent_confirm() -> tuple[Any, Any]:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    store = idempotency_keys.persistence_store()
+    store = idempotency_keys.persistence_store("webhooks")
     confirm = idempotent_function(data_keyword_argument="signal", config=config, persistence_store=store)
     return confirm(_confirm), config
 

@@ -40,6 +40,13 @@ ONBOARDING_PATH = "/caas-lcm/api/v1/CAAS/onBoarding/customer"
 __all__ = ["CustomerLookupRequest", "OnboardingRequest", "customer_lookup", "onboard_individual"]
 
 
+# How a caller finds out whether an onboarding that timed out was done (it is never sent twice under one key).
+ONBOARDING_OUTCOME_CHECK = (
+    "CDP may have onboarded the customer: look the customer up (POST /cdp/customers/lookup with the id number and "
+    "type), then onboard under a new Idempotency-Key only if CDP does not know the customer"
+)
+
+
 class CustomerLookupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -62,7 +69,7 @@ class TokenReply(BaseModel):
     refresh_expires_in: float | None = None
 
 
-# errorCode / error_code -> (gateway error, gateway code). Anything else CDP answers is undocumented: 502.
+# errorCode / error_code -> (gateway error, gateway code), whatever the HTTP status. Anything else is undocumented: 502.
 _BUSINESS_ERRORS: dict[int, tuple[type[GatewayError], str]] = {
     45001: (SubjectNotFound, "customer_not_found"),
     # The customer exists but has not subscribed to this partner: a business state, not a missing subject.
@@ -168,10 +175,7 @@ def _lookup_result(response: ProviderResponse) -> ProviderResponse:
         raise response.error(ProviderBadResponse)
     if response.status == 200 and body.get("status") == "success" and isinstance(body.get("data"), dict):
         return response
-    code = int_or_none(body.get("errorCode"))
-    if response.status == 200 and body.get("status") == "failure" and code is not None:
-        raise _business_error(response, code, _BUSINESS_ERRORS)
-    raise _http_error(response, code)
+    raise _error_for(response, _BUSINESS_ERRORS)
 
 
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
@@ -180,40 +184,33 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
         raise response.error(ProviderBadResponse)
     if response.status == 200 and body.get("status") == "success":
         return response
-    code = int_or_none(body.get("error_code"))
-    if code is not None and response.status != 200:
-        raise _business_error(response, code, _BUSINESS_ERRORS | _ONBOARDING_OVERRIDES)
-    raise _http_error(response, code)
+    raise _error_for(response, _BUSINESS_ERRORS | _ONBOARDING_OVERRIDES)
 
 
-def _business_error(
-    response: ProviderResponse, code: int, table: dict[int, tuple[type[GatewayError], str]]
-) -> GatewayError:
+def _error_for(response: ProviderResponse, table: dict[int, tuple[type[GatewayError], str]]) -> GatewayError:
+    """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
+    document gives some codes only as a body). Without one, only the HTTP status is left: 429 and 401/403 mean
+    what they mean everywhere; anything else, a Spring `Not Found` page included, is CDP failing (502)."""
     body = response.body or {}
-    kind, gateway_code = table.get(code, (ProviderFailed, "provider_error"))
-    details = body.get("details")
-    return response.error(
-        kind,
-        code=gateway_code,
-        provider_code=code,
-        # CDP's own per-field reasons ({"firstName": "Invalid first name"}): field names and fixed texts only.
-        details=[{"field": str(field), "issue": str(issue)} for field, issue in details.items()]
-        if isinstance(details, dict)
-        else None,
-    )
-
-
-def _http_error(response: ProviderResponse, code: int | None) -> GatewayError:
+    # The lookup names it errorCode, the onboarding error_code: either is read wherever it comes.
+    code = int_or_none(body.get("errorCode", body.get("error_code")))
+    if code in table:
+        kind, gateway_code = table[code]
+        details = body.get("details")
+        return response.error(
+            kind,
+            code=gateway_code,
+            provider_code=code,
+            # CDP's own per-field reasons ({"firstName": "Invalid first name"}): field names and fixed texts only.
+            details=[{"field": str(field), "issue": str(issue)} for field, issue in details.items()]
+            if isinstance(details, dict)
+            else None,
+        )
     if response.status == 429:
         return response.error(ProviderRateLimited, provider_code=code)
-    if response.status == 404:
-        return response.error(SubjectNotFound, code="customer_not_found", provider_code=code)
     if response.status in (401, 403):
         return response.error(ProviderAuthFailed, provider_code=code)  # a 401 survived the token renewal
-    return response.error(
-        ProviderFailed if response.status >= 500 or response.status == 200 else ProviderRejected,
-        provider_code=code,
-    )
+    return response.error(ProviderFailed, provider_code=code)
 
 
 @once

@@ -54,7 +54,7 @@ class CladfySecret(BaseModel):
     secretKey: str
 
 
-# Documented Cladfy codes (NOTES.md).
+# Cladfy's documented body codes.
 _AUTH_FAILED_CODES = {1200, 1204}
 _RATE_LIMITED_CODE = 1005
 _VALIDATION_FAILED_CODE = 1003
@@ -75,9 +75,10 @@ class CladfyClient:
         response = self.http.post(
             "/krapin",
             operation="krapin",
-            idempotent=True,  # a lookup: safe to retry
+            idempotent=True,  # a lookup: safe to retry, rate limits included
             json_body=request.model_dump(),
             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+            throttled=_rate_limited,
         )
         return _success_or_raise(response)
 
@@ -91,29 +92,41 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     raise _error_for(response, body)
 
 
+def _rate_limited(response: ProviderResponse) -> bool:
+    """Cladfy reports its rate limit as body code 1005, mostly with HTTP 200."""
+    body = response.body
+    return body is not None and int_or_none(body.get("code")) == _RATE_LIMITED_CODE
+
+
+def _is_cladfy_body(body: dict[str, Any]) -> bool:
+    """One of Cladfy's own shapes: a result (`success`, `response_code`) or an error (`status`, `message`, `code`,
+    `response`). A framework's page (Spring's `{"status": 404, "error": ..., "path": ...}`, `{"detail": ...}`)
+    is not Cladfy speaking about the PIN."""
+    return "success" in body or {"status", "code", "response"} <= body.keys()
+
+
 def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError | CredentialsRejected:
     code = int_or_none(body.get("code"))
     # Cladfy puts the real status in the body ("status" on errors, "response_code" on results).
     status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
-    message = str(body.get("message") or "")
 
     def error(kind: type[GatewayError], gateway_code: str | None = None) -> GatewayError:
         return response.error(kind, code=gateway_code, provider_code=code)
 
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
         return CredentialsRejected(error(ProviderAuthFailed))
-    if code == _RATE_LIMITED_CODE or 429 in (status, response.status):
+    if response.throttled or 429 in (status, response.status):
         return error(ProviderRateLimited)
     if code == _VALIDATION_FAILED_CODE:
         return error(ProviderRejected)
-    if code is not None:
-        # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes: the gateway's own
-        # request did not fit the provider, so the integration failed, not the caller.
-        return error(ProviderFailed)
-    if 404 in (status, response.status) or _NOT_FOUND.search(message):
+    if (
+        code is None
+        and _is_cladfy_body(body)
+        and (status == 404 or (body.get("success") is False and _NOT_FOUND.search(str(body.get("message") or ""))))
+    ):
         return error(SubjectNotFound, "kra_pin_not_found")
-    if 400 <= status < 500:
-        return error(ProviderRejected)
+    # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes and shapes, a bare 404:
+    # the gateway's own request did not fit the provider, or the provider failed; never the caller's fault.
     return error(ProviderFailed)
 
 

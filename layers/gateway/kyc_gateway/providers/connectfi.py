@@ -37,16 +37,24 @@ IDENTIFICATION_PATH = "/akepa/identification"
 WEBHOOK_PATH = "/connectfi/webhooks/{token}"  # the gateway's own route
 STATUS_PATH = "/akepa/status"
 
+# How a caller finds out whether an identification that timed out was started (never sent twice under one key).
+IDENTIFICATION_OUTCOME_CHECK = (
+    "connectFi may have started an application for this customer and reference: ask connectFi (or wait for its "
+    "webhook) before starting another identification under a new Idempotency-Key"
+)
+
 # The documented schemas ("common-id", "common-reference", "common-commonStr500").
 ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z_]+$")]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]
-# connectFi documents ^((?![<>]).)*$ ("no < or >"); the same language without look-ahead, which Rust regex lacks.
-WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^<>]*$")]
+# connectFi documents ^((?![<>]).)*$ for ajv (JavaScript), where `.` matches no line terminator: no < or >, no
+# \n, \r, U+2028 or U+2029. The same language without look-ahead, which schema-driven fuzzers' regex engines lack.
+WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern="^[^<>\n\r\u2028\u2029]*$")]
 
 
 class IdentificationRequest(BaseModel):
-    """`webhookUrl` (the example's spelling) or `webhookURL` (the schema table's), not both; absent means the
-    gateway's own webhook URL."""
+    """`webhookUrl` (the example's spelling) or `webhookURL` (the schema table's), not both. Absent or `null`
+    means the gateway's own webhook URL (clients that serialise an unset field as null keep their callbacks);
+    any string connectFi's schema allows, the empty one included, is forwarded as sent."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -84,7 +92,8 @@ class TokenReply(BaseModel):
     dtsExpireAt: dt.datetime
 
 
-# Documented connectFi codes -> (gateway error, gateway code). Other 4xx: 422 provider_rejected; 5xx: 502.
+# Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
+# public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: dict[str, tuple[type[GatewayError], str]] = {
     "applicationNotFound": (SubjectNotFound, "application_not_found"),
     "customerNotFound": (SubjectNotFound, "customer_not_found"),
@@ -169,9 +178,7 @@ def _error_for(response: ProviderResponse) -> GatewayError:
         return response.error(ProviderRateLimited, provider_code=code)
     if response.status in (401, 403):
         return response.error(ProviderAuthFailed, provider_code=code)
-    kind, gateway_code = _ERRORS.get(code or "", (None, None))
-    if kind is None:
-        kind = ProviderRejected if 400 <= response.status < 500 else ProviderFailed
+    kind, gateway_code = _ERRORS.get(code or "", (ProviderFailed, None))  # a route miss ("Cannot POST") included
     details = _validation_context(body) if code == "requestValidateError" else None
     return response.error(kind, code=gateway_code, provider_code=code, details=details)
 
@@ -203,7 +210,8 @@ def parse_identification(event: dict[str, Any], model: type[Identification]) -> 
     request = parse_body(event, model)
     context = event.get("requestContext") or {}
     if context.get("domainName") and context.get("stage"):
-        request._origin = f"https://{context['domainName']}/{context['stage']}"
+        stage = context["stage"]  # an HTTP API's $default stage has no path of its own
+        request._origin = f"https://{context['domainName']}" + ("" if stage == "$default" else f"/{stage}")
     return request
 
 

@@ -8,6 +8,7 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -23,8 +24,9 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse
+from kyc_gateway.http import ProviderHttp, ProviderResponse, int_or_none
 from kyc_gateway.lazy import once
+from kyc_gateway.observability import logger
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token, TokenCache, cache_key
@@ -32,6 +34,12 @@ from kyc_gateway.token_cache import Token, TokenCache, cache_key
 PROVIDER = "signzy"
 LOGIN_PATH = "/kra-handler/api/customers/login"
 REPUSH_PATH = "/kra-handler/api/onboardings/repush"
+
+# How a caller finds out whether a repush that timed out was done (it is never sent twice under one key).
+REPUSH_OUTCOME_CHECK = (
+    "Signzy may have re-pushed the onboarding to the KRA: check the onboarding's KRA status with Signzy, then "
+    "repush under a new Idempotency-Key if it is still needed"
+)
 
 # A MongoDB ObjectId: Signzy answers a 500 for anything else.
 ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
@@ -53,6 +61,31 @@ class LoginReply(BaseModel):
     ttl: float = Field(gt=0)
 
 
+class AuthorizationForm:
+    """How the login token goes in `Authorization`: `Bearer <id>` (the repush page) or the raw id (Signzy's other
+    EzKRA pages; LoopBack, which EzKRA runs on, base64-decodes a Bearer value by default, so only one of the two
+    can work). Mode `auto` starts with the documented form and, the first time a token the provider has just
+    issued is refused, tries the other; the first form the provider accepts is kept for the life of the
+    instance. `bearer` or `raw` pins one form."""
+
+    def __init__(self, mode: str) -> None:
+        self.form = "raw" if mode == "raw" else "bearer"
+        self.probing = mode == "auto"
+
+    @staticmethod
+    def header(form: str, token: str) -> str:
+        return f"Bearer {token}" if form == "bearer" else token
+
+    def other(self) -> str:
+        return "raw" if self.form == "bearer" else "bearer"
+
+    def accepted(self, form: str) -> None:
+        """The provider took a token sent in `form`: keep it (logged once, without the token)."""
+        if self.probing:
+            self.form, self.probing = form, False
+            logger.info("signzy authorization form settled", provider=PROVIDER, form=form)
+
+
 class SignzyClient:
     def __init__(self) -> None:
         settings = get_settings()
@@ -60,19 +93,30 @@ class SignzyClient:
         self.http = ProviderHttp(PROVIDER, base_url, settings)
         self.credentials = ProviderCredentials(settings.require("signzy_secret_id"), SignzySecret)
         self.tokens = TokenCache(cache_key(PROVIDER, base_url), settings.require("token_table_name"))
-        self.bearer = settings.signzy_auth_scheme == "bearer"
+        self.authorization = AuthorizationForm(settings.signzy_auth_header)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
-        def send(token: str) -> ProviderResponse:
-            return self.http.post(
-                REPUSH_PATH,
-                operation="repush",
-                idempotent=False,  # re-submits to the KRA: never retried blindly
-                json_body=request.model_dump(),
-                headers={"Authorization": f"Bearer {token}" if self.bearer else token, "Accept": "application/json"},
-            )
+        body = request.model_dump()
 
-        return _success_or_raise(call_with_token(self.tokens, self._login, send))
+        def sender(form: str) -> Callable[[str], ProviderResponse]:
+            def send(token: str) -> ProviderResponse:
+                response = self.http.post(
+                    REPUSH_PATH,
+                    operation="repush",
+                    idempotent=False,  # re-submits to the KRA: never retried blindly (a 401 is: nothing was done)
+                    json_body=body,
+                    headers={"Authorization": AuthorizationForm.header(form, token), "Accept": "application/json"},
+                )
+                if response.status != 401:
+                    self.authorization.accepted(form)
+                return response
+
+            return send
+
+        form = self.authorization
+        probe = sender(form.other()) if form.probing else None
+        response = call_with_token(self.tokens, self._login, sender(form.form), on_fresh_token_refused=probe)
+        return _success_or_raise(response)
 
     def _login(self, _previous: Token | None) -> Token:
         return self.credentials.use(self._login_with)
@@ -104,21 +148,37 @@ def _login_error(response: ProviderResponse) -> GatewayError:
 
 
 def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
+    """Signzy's documented signals: its LoopBack error envelope and HTTP status. Anything else is Signzy (or our
+    configuration of it) failing: 502, never the caller's fault."""
     body = response.body
     if body is None:
         raise response.error(ProviderBadResponse)  # an HTML gateway page, truncated JSON, ...
     if response.status == 200 and "error" not in body:
         return response
-    status = _loopback_error(body).get("statusCode", response.status)
-    if status == 404 or response.status == 404:
-        raise _error_for(response, SubjectNotFound, "onboarding_not_found")
-    if 403 in (status, response.status):
-        raise _error_for(response, ProviderAuthFailed)  # the gateway's Signzy user may not do this
+    error = _loopback_error(body)
+    status = int_or_none(error.get("statusCode")) or response.status
     if 429 in (status, response.status):
         raise _error_for(response, ProviderRateLimited)
-    if isinstance(status, int) and 400 <= status < 500 and 400 <= response.status < 500:
-        raise _error_for(response, ProviderRejected)
+    if not error:
+        raise _error_for(response, ProviderFailed)  # JSON, but not LoopBack's envelope
+    if 404 in (status, response.status):
+        # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's
+        # "There is no method to handle POST ..." is a route miss: our base URL or Signzy is wrong.
+        if _names_the_onboarding(error):
+            raise _error_for(response, SubjectNotFound, "onboarding_not_found")
+        raise _error_for(response, ProviderFailed)
+    if 403 in (status, response.status):
+        raise _error_for(response, ProviderAuthFailed)  # the gateway's Signzy user may not do this
+    if 400 <= status < 500 and 400 <= response.status < 500 and error.get("name") != "SyntaxError":
+        raise _error_for(response, ProviderRejected)  # Signzy refused this onboarding, in its own envelope
     raise _error_for(response, ProviderFailed)
+
+
+def _names_the_onboarding(error: dict[str, Any]) -> bool:
+    message = str(error.get("message") or "")
+    if message.startswith("There is no method to handle"):
+        return False
+    return error.get("code") == "MODEL_NOT_FOUND" or "onboarding" in message.lower()
 
 
 def _error_for(response: ProviderResponse, kind: type[GatewayError], code: str | None = None) -> GatewayError:
