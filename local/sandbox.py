@@ -118,6 +118,7 @@ class Reply:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False  # drop the connection (TCP RST) instead of answering
+    cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -255,7 +256,7 @@ def _object_errors(schema: dict, value: dict, instance_path: str, schema_path: s
 def js_regex(pattern: str) -> re.Pattern[str]:
     """`pattern` with JavaScript's meaning (ajv runs on Node): outside a character class, `.` matches no line
     terminator (\\n, \\r, U+2028, U+2029) and `$` only the end of the text (Python's also matches before a final
-    newline)."""
+    newline); `\\d` and `\\w` are ASCII."""
     out, in_class, escaped = [], False, False
     for char in pattern:
         if escaped:
@@ -276,7 +277,7 @@ def js_regex(pattern: str) -> re.Pattern[str]:
             out.append("\\Z")
         else:
             out.append(char)
-    return re.compile("".join(out))
+    return re.compile("".join(out), re.ASCII)  # JavaScript's \d and \w are ASCII-only
 
 
 def _string_errors(schema: dict, value: str, instance_path: str, schema_path: str) -> list[dict]:
@@ -470,7 +471,14 @@ class Signzy(Provider):
         }
 
     def not_found(self, request):
-        return self._error(404, f"There is no method to handle {request.method} {self.relative(request)}")
+        """LoopBack's three answers for a path it does not serve."""
+        path = self.relative(request)
+        if path.startswith("/kra-handler/api/onboardings/"):
+            method_path = path.removeprefix("/kra-handler/api/onboardings")
+            return self._error(404, f'Shared class "onboarding" has no method handling {request.method} {method_path}')
+        if path.startswith("/kra-handler/api/"):
+            return self._error(404, f"There is no method to handle {request.method} {path}")
+        return self._error(404, f"Cannot {request.method} {path}")
 
     def forget_tokens(self):
         self.tokens.clear()
@@ -606,9 +614,11 @@ def field_values(body: Any, path: str) -> list[tuple[str, Any, bool]]:
         name, each = part.removesuffix("[]"), part.endswith("[]")
         found = []
         for location, container in places:
-            if not isinstance(container, dict):
-                continue
             where = f"{location}.{name}" if location else name
+            if not isinstance(container, dict):
+                if container is not None and not each:
+                    found.append((where, None))  # a list item that is not an object lacks every field
+                continue
             if not each:
                 found.append((where, container.get(name)))
             elif isinstance(container.get(name), list):
@@ -1160,6 +1170,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             for name, value in reply.headers:
                 self.send_header(name, value)
             self.end_headers()
+            if reply.cut:
+                self.wfile.write(reply.body[: len(reply.body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. timed out on a slow answer)
             self.close_connection = True
@@ -1373,7 +1389,7 @@ class ProviderSandbox:
 
     # --- fault injection ---
 
-    FAULTS = ("reset", "slow", "status", "html", "truncated", "rate_limit")
+    FAULTS = ("reset", "cut", "slow", "status", "html", "truncated", "rate_limit")
 
     def inject_fault(self, provider: str, operation: str, fault: str, times: int = 1, **options: Any) -> None:
         """The next `times` calls of `provider`'s `operation` meet `fault` instead of their normal answer."""
@@ -1401,6 +1417,8 @@ class ProviderSandbox:
         fault = spec["fault"]
         if fault == "reset":
             return Reply(0, b"", reset=True)
+        if fault == "cut":
+            return Reply(200, json.dumps({"injected": "an answer cut off", "padding": "x" * 40}).encode(), cut=True)
         if fault == "slow":
             self._stopping.wait(float(spec.get("seconds", self.slow_seconds)))
             return json_reply(503, {"error": "slow answer (injected fault)"})

@@ -170,3 +170,32 @@ def test_cdp_token_is_reused_and_replaced_after_the_provider_forgets_it(sandboxe
     assert sandboxed_gateway.call(CDP_LOOKUP, {"idNumber": "784199554586091", "idType": "4"}).status == 200
     # the refresh token was forgotten too: refresh (invalid_grant), then a password grant
     assert sandbox.call_count("cdp", "token") - before == 3
+
+
+def test_a_signzy_base_url_with_a_wrong_prefix_is_a_502_not_a_missing_onboarding(aws, monkeypatch, sandbox):
+    sandbox.reset()
+    deploy(aws, sandbox.url, monkeypatch)
+    monkeypatch.setenv("SIGNZY_BASE_URL", sandbox.url + "/signzy/kra-handler/api/onboardings/v2")
+    cold_start()
+
+    answer = Gateway(sandbox, {}).call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293a4b"})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"first_name": "  "}, 422, "missing_mandatory_fields"),  # passes the gateway; CDP's own 40002
+        ({"nationality": "ZZ"}, 422, "invalid_master_data"),  # a format the gateway accepts, a code CDP does not
+        ({"nationality": "XK", "country_of_birth": "XK"}, 200, None),  # Kosovo, on real passports
+    ],
+)
+def test_cdp_rules_on_what_it_owns(sandboxed_gateway, change, status, code):
+    body = {"first_name": "TEST", "id_details": [{"id_type": 4, "id_number": "784199554586091"}], **change}
+
+    answer = sandboxed_gateway.call(CDP_ONBOARD, body)
+
+    assert answer.status == status
+    if code:
+        assert answer.error["code"] == code

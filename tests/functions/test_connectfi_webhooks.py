@@ -4,6 +4,7 @@ and the stored-state route."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -188,16 +189,51 @@ def test_any_content_type_is_accepted_from_connectfi(gateway, queues):
     assert len(queued(sqs, url)) == 1
 
 
-def test_characters_sqs_cannot_carry_are_escaped_not_dropped(gateway, queues):
+class StrictQueue:
+    """SQS's own rule, which the emulator does not apply: a message may not carry these characters."""
+
+    NOT_ALLOWED = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+    def __init__(self, sqs) -> None:
+        self.sqs = sqs
+
+    def send_message(self, **arguments):
+        from botocore.exceptions import ClientError
+
+        if self.NOT_ALLOWED.search(arguments["MessageBody"]):
+            error = {"Code": "InvalidMessageContents", "Message": "Invalid characters"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendMessage")
+        return self.sqs.send_message(**arguments)
+
+
+def test_characters_sqs_cannot_carry_are_escaped_not_dropped(gateway, queues, monkeypatch):
+    from kyc_gateway import aws
+
     sqs, url, _ = queues
+    monkeypatch.setattr(aws, "quick_client", lambda service: StrictQueue(sqs))
     claim = webhook()
-    claim["data"]["note"] = "odd \ufffe character"
+    claim["data"]["note"] = "odd \ufffe character, and a name: Zoë"
 
     answer = deliver(gateway, None, raw=json.dumps(claim, ensure_ascii=False))
 
     assert answer["statusCode"] == 202
     (body,) = queued(sqs, url)
     assert json.loads(body) == claim
+    assert "Zoë" in body  # only the refused character is escaped: the body does not grow six-fold
+
+
+def test_a_queue_refusing_the_message_for_good_is_not_retried(gateway, queues, monkeypatch):
+    from kyc_gateway import aws, webhooks
+
+    sqs, _, _ = queues
+    monkeypatch.setattr(aws, "quick_client", lambda service: StrictQueue(sqs))
+    monkeypatch.setattr(webhooks, "_sqs_text", lambda text: text)  # as if escaping were forgotten
+    claim = webhook()
+    claim["data"]["note"] = "\ufffe"
+
+    answer = deliver(gateway, None, raw=json.dumps(claim, ensure_ascii=False))
+
+    assert (answer["statusCode"], json.loads(answer["body"])["error"]["code"]) == (503, "webhook_not_queued")
 
 
 class FlakyQueue:

@@ -188,3 +188,30 @@ def test_a_timeout_without_a_key_is_just_a_504(signzy):
     answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})
 
     assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+
+
+def test_an_answer_cut_off_mid_body_leaves_the_outcome_unknown(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID})  # logged in, form settled
+    sandbox.inject_fault("signzy", "repush", "cut")
+    before = sandbox.call_count("signzy", "repush")
+
+    first = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("cut-1"))
+    again = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("cut-1"))
+
+    assert (first.status, first.error["code"]) == (502, "provider_unavailable")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert sandbox.call_count("signzy", "repush") - before == 1  # the cut one, never a second
+
+
+def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_providers_own_502_does_not(gateway):
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    backend = json.dumps({"status": "failed", "message": "Backend Technical Problem", "status_code": 502,
+                          "error_code": 40001}).encode()  # fmt: skip
+    gateway.provider.reply(ONBOARD, Reply(502, b"<html>502 Bad Gateway</html>", "text/html"), Reply(502, backend))
+
+    proxied = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("p-1")) for _ in range(2)]
+    own = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("p-2")) for _ in range(2)]
+
+    assert [answer.status for answer in proxied] == [502, 409]
+    assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried

@@ -101,20 +101,40 @@ def test_auto_mode_keeps_the_documented_form_when_signzy_accepts_it(gateway):
     assert len(gateway.provider.requests(LOGIN)) == 2
 
 
-def test_auto_mode_with_a_cached_token_renews_it_before_trying_the_other_form(gateway):
-    # Given a token in the shared table, issued to another instance
+def test_a_cold_instance_tries_the_other_form_with_the_shared_token_before_giving_it_up(gateway):
+    # Given a token in the shared table, issued to another instance, and a Signzy that wants the raw id
     gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
-    gateway.provider.reply(REPUSH, SUCCESS)
-    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required"), SUCCESS)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})  # settles raw on the first instance
     gateway.new_instance()
-    gateway.provider.reply(
-        REPUSH, loopback_error(401, "Authorization Required"), loopback_error(401, "Authorization Required"), SUCCESS
-    )
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required"), SUCCESS)
 
+    # When a cold instance repushes
     answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
 
+    # Then it keeps the shared token (no second login, no invalidation for the other instances)
     assert answer.status == 200
-    assert authorizations(gateway)[1:] == ["Bearer token-1", "Bearer token-2", "token-2"]
+    assert authorizations(gateway)[2:] == ["Bearer token-1", "token-1"]
+    assert len(gateway.provider.requests(LOGIN)) == 1
+
+
+def test_an_answer_that_proves_nothing_does_not_settle_the_form(gateway):
+    # Given a proxy's 502 page in front of a Signzy that wants the raw id
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(
+        REPUSH,
+        Reply(502, b"<html>502 Bad Gateway</html>", "text/html"),
+        loopback_error(401, "Authorization Required"),
+        SUCCESS,
+    )
+
+    # When the first repush meets the proxy, and the second reaches Signzy
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the 502 did not lock in the documented form: the second call still finds the raw one
+    assert (first.status, second.status) == (502, 200)
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "token-1"]
 
 
 @pytest.mark.parametrize(("mode", "sends"), [("auto", 4), ("bearer", 2), ("raw", 2)])

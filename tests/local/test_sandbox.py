@@ -954,3 +954,29 @@ def test_connectfi_webhook_failures_are_ignored(make_sandbox):
         urls, "/akepa/status", {"customerId": "cstap_x", "applicationId": created["applicationId"]}, token
     )
     assert status.json()["data"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/kra-handler/api/onboardings/repushx", 'Shared class "onboarding" has no method handling POST /repushx'),
+        ("/kra-handler/api/customers2/x", "There is no method to handle POST /kra-handler/api/customers2/x"),
+        ("/v2/kra-handler/api/onboardings/repush", "Cannot POST /v2/kra-handler/api/onboardings/repush"),
+    ],
+)
+def test_signzy_route_misses_answer_as_loopback_does(urls, path, message):
+    response = requests.post(urls["SIGNZY_BASE_URL"] + path, json={}, timeout=TIMEOUT)
+    assert assert_json(response, 404)["error"] == {"statusCode": 404, "name": "Error", "message": message}
+
+
+def test_cdp_onboarding_with_an_id_that_is_not_an_object_is_40002(urls, cdp_access):
+    reply = assert_json(cdp_api(urls, CDP_ONBOARDING_PATH, onboarding_body(id_details=["x"]), cdp_access), 400)
+    assert reply["error_code"] == 40002
+    assert reply["details"] == {"idDetails[0].idType": "Invalid id type", "idDetails[0].idNumber": "Invalid id number"}
+
+
+def test_the_cut_fault_breaks_an_answer_off_mid_body(make_sandbox):
+    box = make_sandbox()
+    box.inject_fault("cladfy", "krapin", "cut")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        cladfy(box.base_urls(), "A004416331M").json()

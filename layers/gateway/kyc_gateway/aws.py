@@ -27,7 +27,7 @@ def _new_client(service: str, *, connect_timeout: float, read_timeout: float, at
     import boto3
     from botocore.config import Config
 
-    retries = {"max_attempts": attempts, "mode": "standard"}
+    retries = {"total_max_attempts": attempts, "mode": "standard"}  # max_attempts would count retries only
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries)
     return boto3.session.Session().client(service, config=config)
 

@@ -32,7 +32,7 @@ class ProviderResponse:
     headers: Mapping[str, str] = field(repr=False)
     # A rate limit whatever the HTTP status: 429, or a provider's own body code (Cladfy's 1005).
     throttled: bool = False
-    # A write answered 504 by something in front of the provider: it may still have been done.
+    # A write answered by something in front of the provider (a 504, a proxy's 502 page): it may have been done.
     outcome_unknown: bool = False
 
     @functools.cached_property
@@ -195,10 +195,15 @@ class ProviderHttp:
                 raise ProviderUnavailable(
                     provider=self.provider, outcome_unknown=not (idempotent or never_sent)
                 ) from None
+            except requests.RequestException:  # an answer cut off mid-body (ChunkedEncodingError), undecodable...
+                record_provider_call(self.provider, operation, "broken", _ms_since(attempt_started))
+                if idempotent and self._may_retry(attempt, started, None):
+                    continue
+                raise ProviderUnavailable(provider=self.provider, outcome_unknown=not idempotent) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
-            status = reply.status_code
-            unknown = not idempotent and status == 504
-            response = ProviderResponse(self.provider, status, reply.text, reply.headers, outcome_unknown=unknown)
+            response = ProviderResponse(self.provider, reply.status_code, reply.text, reply.headers)
+            if not idempotent and _maybe_done(response):
+                response = replace(response, outcome_unknown=True)
             if reply.status_code == 429 or (throttled is not None and throttled(response)):
                 response = replace(response, throttled=True)
             retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or response.throttled)
@@ -222,6 +227,12 @@ class ProviderHttp:
             return False
         time.sleep(delay)
         return True
+
+
+def _maybe_done(response: ProviderResponse) -> bool:
+    """A write answered by something in front of the provider that cannot know whether the provider did it: a
+    gateway timeout (504), or a proxy's own 502 page (not JSON: the provider's own 502 says what failed)."""
+    return response.status == 504 or (response.status == 502 and response.body is None)
 
 
 def _ms_since(started: float) -> float:

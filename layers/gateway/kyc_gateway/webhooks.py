@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kyc_gateway import applications, aws, idempotency_keys
 from kyc_gateway.api import body_bytes, validate
-from kyc_gateway.errors import GatewayError, RequestValidationError, SubjectNotFound
+from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
 from kyc_gateway.lazy import once
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers import connectfi
@@ -79,19 +79,28 @@ def ingest(delivery: Delivery) -> dict[str, str]:
             details=[{"field": "body", "issue": "is not valid JSON", "type": "body"}]
         ) from None
     validate(Signal, document)
-    if _NOT_SQS_TEXT.search(text):
-        text = json.dumps(document)  # the same JSON, with the characters SQS refuses escaped
-    _enqueue(text)
+    _enqueue(_sqs_text(text))
     return {"status": "accepted"}
 
 
-# Characters an SQS message may not carry (a JSON string may): https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
-_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters an SQS message may not carry, though a JSON string may (SendMessage allows #x9, #xA, #xD, #x20-#xD7FF,
+# #xE000-#xFFFD, #x10000-#x10FFFF). In valid JSON they can only stand inside strings.
+_NOT_SQS_TEXT = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ENQUEUE_BUDGET_SECONDS = 10.0
 
 
+def _sqs_text(text: str) -> str:
+    """The body with the characters SQS refuses written as JSON escapes (the same JSON document); 413 if that
+    outgrows an SQS message."""
+    escaped = _NOT_SQS_TEXT.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    if len(escaped.encode()) > MAX_WEBHOOK_BYTES:
+        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {MAX_WEBHOOK_BYTES} bytes"}])
+    return escaped
+
+
 def _enqueue(body: str) -> None:
-    """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up."""
+    """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up.
+    An answer no retry can mend (access denied, no such queue) gives up at once."""
     queue_url = get_settings().require("webhook_queue_url")
     deadline = time.monotonic() + _ENQUEUE_BUDGET_SECONDS
     delay = 0.05
@@ -99,9 +108,9 @@ def _enqueue(body: str) -> None:
         try:
             aws.quick_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
             return
-        except Exception as error:  # noqa: BLE001 - any failure of the queue is retried, then counted
-            failure = _error_name(error)
-        if time.monotonic() + delay >= deadline:
+        except Exception as error:  # noqa: BLE001 - any failure of the queue is retried or counted
+            failure, retryable = _failure(error)
+        if not retryable or time.monotonic() + delay >= deadline:
             break
         time.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
@@ -110,10 +119,18 @@ def _enqueue(body: str) -> None:
     raise WebhookNotQueued()
 
 
-def _error_name(error: Exception) -> str:
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestThrottled", "KMS.ThrottlingException"})
+
+
+def _failure(error: Exception) -> tuple[str, bool]:
+    """The error's name, and whether trying again may help: a connection failure, a timeout, throttling or a 5xx
+    may pass; any other answer from SQS (a 4xx) will not."""
     response = getattr(error, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code or type(error).__name__
+    if not isinstance(response, dict):
+        return type(error).__name__, True
+    code = str(response.get("Error", {}).get("Code") or type(error).__name__)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+    return code, status >= 500 or code in _THROTTLED
 
 
 # --- processing ---------------------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ STATUS_PATH = "/akepa/status"
 
 # How a caller finds out whether an identification that timed out was started (never sent twice under one key).
 IDENTIFICATION_OUTCOME_CHECK = (
-    "connectFi may have started an application for this customer and reference: ask connectFi (or wait for its "
-    "webhook) before starting another identification under a new Idempotency-Key"
+    "connectFi may have started an application for this customer and reference, and offers no lookup by "
+    "reference: ask connectFi whether one exists before starting another identification under a new Idempotency-Key"
 )
 
 # The documented schemas ("common-id", "common-reference", "common-commonStr500").

@@ -7,6 +7,7 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -64,9 +65,9 @@ class LoginReply(BaseModel):
 class AuthorizationForm:
     """How the login token goes in `Authorization`: `Bearer <id>` (the repush page) or the raw id (Signzy's other
     EzKRA pages; LoopBack, which EzKRA runs on, base64-decodes a Bearer value by default, so only one of the two
-    can work). Mode `auto` starts with the documented form and, the first time a token the provider has just
-    issued is refused, tries the other; the first form the provider accepts is kept for the life of the
-    instance. `bearer` or `raw` pins one form."""
+    can work). Mode `auto` starts with the documented form and, when a token is refused, tries the other form
+    with the same token; the first form whose token passes authentication is kept for the life of the instance.
+    `bearer` or `raw` pins one form."""
 
     def __init__(self, mode: str) -> None:
         self.form = "raw" if mode == "raw" else "bearer"
@@ -79,11 +80,20 @@ class AuthorizationForm:
     def other(self) -> str:
         return "raw" if self.form == "bearer" else "bearer"
 
-    def accepted(self, form: str) -> None:
-        """The provider took a token sent in `form`: keep it (logged once, without the token)."""
-        if self.probing:
+    def answered(self, form: str, response: ProviderResponse) -> None:
+        """Keep `form` once an answer proves its token passed authentication (logged once, without the token).
+        A proxy's 502, a 429 or a route miss proves nothing: the form stays open."""
+        if self.probing and _authenticated(response):
             self.form, self.probing = form, False
             logger.info("signzy authorization form settled", provider=PROVIDER, form=form)
+
+
+def _authenticated(response: ProviderResponse) -> bool:
+    """Signzy got past its token check: a success, or its own refusal of the onboarding (403, 404, other 4xx)."""
+    if 200 <= response.status < 300:
+        return True
+    error = _loopback_error(response.body or {})
+    return bool(error) and 400 <= response.status < 500 and response.status not in (401, 429) and not _route_miss(error)
 
 
 class SignzyClient:
@@ -107,15 +117,14 @@ class SignzyClient:
                     json_body=body,
                     headers={"Authorization": AuthorizationForm.header(form, token), "Accept": "application/json"},
                 )
-                if response.status != 401:
-                    self.authorization.accepted(form)
+                self.authorization.answered(form, response)
                 return response
 
             return send
 
         form = self.authorization
         probe = sender(form.other()) if form.probing else None
-        response = call_with_token(self.tokens, self._login, sender(form.form), on_fresh_token_refused=probe)
+        response = call_with_token(self.tokens, self._login, sender(form.form), on_token_refused=probe)
         return _success_or_raise(response)
 
     def _login(self, _previous: Token | None) -> Token:
@@ -174,11 +183,24 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     raise _error_for(response, ProviderFailed)
 
 
+# LoopBack's answers for a path it does not serve: its url-not-found handler, the REST router, and a known model
+# without that method. They name the path (which names "onboardings"), never a missing onboarding.
+_ROUTE_MISS = re.compile(r"^(Cannot [A-Z]+ /|There is no method to handle )|has no method handling ")
+_NOT_FOUND = re.compile(r"\b(not found|unknown|does not exist|no such)\b", re.IGNORECASE)
+
+
+def _route_miss(error: dict[str, Any]) -> bool:
+    return bool(_ROUTE_MISS.search(str(error.get("message") or "")))
+
+
 def _names_the_onboarding(error: dict[str, Any]) -> bool:
-    message = str(error.get("message") or "")
-    if message.startswith("There is no method to handle"):
+    """LoopBack's own not-found for the model (`MODEL_NOT_FOUND`: Unknown "onboarding" id "..."), or an error
+    saying the onboarding is not found; never a route miss."""
+    if _route_miss(error):
         return False
-    return error.get("code") == "MODEL_NOT_FOUND" or "onboarding" in message.lower()
+    message = str(error.get("message") or "")
+    about_onboarding = "onboarding" in message.lower() and bool(_NOT_FOUND.search(message))
+    return error.get("code") == "MODEL_NOT_FOUND" or about_onboarding
 
 
 def _error_for(response: ProviderResponse, kind: type[GatewayError], code: str | None = None) -> GatewayError:
