@@ -51,7 +51,9 @@ class ApiServer:
         self.invoke = invoke
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="api", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -146,18 +148,9 @@ def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def gateway_answer(status: int, code: str, message: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """API Gateway's own answer, shaped by the template's GatewayResponses: the SPEC's envelope."""
-    envelope = {
-        "error": {
-            "code": code,
-            "message": message,
-            "provider": None,
-            "providerStatus": None,
-            "providerCode": None,
-            "providerRequestId": None,
-            "details": [],
-            "correlationId": request_id,
-        }
-    }
+    """API Gateway's own answer, shaped by the template's GatewayResponses: the layer's error envelope."""
+    from kyc_gateway.errors import GatewayError
+
+    envelope = GatewayError(message, code=code).envelope(request_id)
     headers = [("Content-Type", "application/json"), ("X-Correlation-Id", request_id)]
     return status, headers, json.dumps(envelope).encode()

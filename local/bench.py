@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local import LAYER_DIR
 from local import template as cfn
 from local.api_events import proxy_event
-from local.functions import LAYER_DIR
 
 PROBE = Path(__file__).with_name("bench_probe.py")
 COLD_TARGET = 1.15

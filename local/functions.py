@@ -11,14 +11,7 @@ from typing import Any
 
 from local import template as cfn
 
-LAYER_DIR = cfn.ROOT / "layers" / "gateway"
 _LOADING = threading.RLock()
-
-
-def use_layer() -> None:
-    """Put the shared layer on sys.path, as /opt/python is on Lambda."""
-    if str(LAYER_DIR) not in sys.path:
-        sys.path.insert(0, str(LAYER_DIR))
 
 
 def cold_start() -> None:
@@ -34,7 +27,6 @@ def cold_start() -> None:
 def load_handler(spec: cfn.FunctionSpec) -> Any:
     """Import the function's handler module from its CodeUri (a unique module name per function, since every
     function's module is called `app`), and return its handler."""
-    use_layer()
     module_name = f"lambda_function_{spec.logical_id}"
     with _LOADING:  # concurrent first requests must not see a module still being executed
         module = sys.modules.get(module_name)

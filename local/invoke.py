@@ -18,13 +18,13 @@ from typing import Any
 
 from local import template as cfn
 from local.functions import cold_start, invoke
-from local.stack import STATE_FILE, LocalStack, StackConfig
+from local.stack import LocalStack, StackConfig, state_file
 
 
 def running_stack() -> dict[str, Any] | None:
     """The state of a live `make run` stack, or None."""
     try:
-        state = json.loads(STATE_FILE.read_text())
+        state = json.loads(state_file().read_text())
         os.kill(state["pid"], 0)
         with urllib.request.urlopen(state["sandbox"] + "/_sandbox/health", timeout=1):
             return state

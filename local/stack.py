@@ -2,7 +2,7 @@
 
 - AWS (DynamoDB, SQS, Secrets Manager) is moto's server, with every table, queue and secret created from
   template.yaml and the secrets seeded from a local secrets file (committed fakes by default);
-- providers default to the local sandbox (local/sandbox.py); `<PROVIDER>_BASE_URL` points one elsewhere;
+- providers default to the local sandbox (local/sandbox/); `<PROVIDER>_BASE_URL` points one elsewhere;
 - API Gateway is local/api_server.py (routes from the template's Api events), running the real handlers
   in-process with the functions' environment from the template;
 - SQS-triggered functions are fed by local/sqs_poller.py.
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kyc_gateway.providers.registry import PROVIDERS
 from local import template as cfn
 from local.api_server import ApiServer, routes_of
 from local.atomic_emulator import MotoServer
@@ -29,14 +30,14 @@ from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
 from local.sqs_poller import SqsPoller
 
-STATE_FILE = cfn.ROOT / ".local-stack" / "stack.json"
-# template parameter <- environment variable that overrides it (and the sandbox's default for it)
-BASE_URL_PARAMETERS = {
-    "CladfyBaseUrl": "CLADFY_BASE_URL",
-    "SignzyBaseUrl": "SIGNZY_BASE_URL",
-    "CdpBaseUrl": "CDP_BASE_URL",
-    "ConnectFiBaseUrl": "CONNECTFI_BASE_URL",
-}
+
+def state_file() -> Path:
+    """Where a running stack says where its services are, for `make invoke` (LOCAL_STACK_STATE moves it)."""
+    return Path(os.environ.get("LOCAL_STACK_STATE") or cfn.ROOT / ".local-stack" / "stack.json")
+
+
+# template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
+BASE_URL_PARAMETERS = {entry.base_url_parameter: entry.base_url_variable for entry in PROVIDERS}
 
 # environment variable -> provider sandbox option and its type (token lifetimes in seconds, slow answers, webhook
 # delay, the one Authorization form the Signzy sandbox accepts)
@@ -174,7 +175,7 @@ class LocalStack:
                 stop()
             except Exception as error:  # noqa: BLE001 - stop everything else regardless
                 print(f"while stopping: {type(error).__name__}", file=sys.stderr)
-        STATE_FILE.unlink(missing_ok=True)
+        state_file().unlink(missing_ok=True)
 
     def _sqs_pollers(self, functions: dict[str, cfn.FunctionSpec]) -> list[SqsPoller]:
         sqs = self.session.client("sqs")
@@ -203,7 +204,8 @@ class LocalStack:
 
     def _write_state(self) -> None:
         """Where the running stack's services are, for `make invoke` and developers' tools."""
-        STATE_FILE.parent.mkdir(exist_ok=True)
+        path = state_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "pid": os.getpid(),
             "api": self.api.url,
@@ -211,7 +213,7 @@ class LocalStack:
             "sandbox": self.sandbox.url,
             "environment": self.environment,
         }
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+        path.write_text(json.dumps(state, indent=2))
 
 
 def main() -> int:

@@ -26,17 +26,33 @@ os.environ.update(
     AWS_SECRET_ACCESS_KEY="testing",
     AWS_DEFAULT_REGION="us-east-1",
     POWERTOOLS_METRICS_NAMESPACE="KycGateway",
+    # Each test starts from empty queues; real SQS (and moto by default) allows one purge a minute per queue.
+    MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR="false",
 )
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier is its directory: unit (no servers), integration (in-process handlers with the AWS emulator
+    and provider doubles), e2e (`make run` as a subprocess, schemathesis)."""
+    for item in items:
+        tier = next((part for part in Path(str(item.path)).relative_to(ROOT / "tests").parts if part in TIERS), None)
+        if tier is None:
+            raise pytest.UsageError(f"{item.nodeid} is in no tier directory (tests/unit, integration or e2e)")
+        item.add_marker(getattr(pytest.mark, tier))
+
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from kyc_gateway.providers.registry import PROVIDERS  # noqa: E402
 from local import template as cfn  # noqa: E402
 from local.api_events import proxy_event  # noqa: E402
 from local.atomic_emulator import serialize_mock_aws  # noqa: E402
 from local.aws_resources import load_local_secrets, provision  # noqa: E402
 from local.functions import cold_start, invoke  # noqa: E402
 from local.sandbox import ProviderSandbox  # noqa: E402
+from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.fake_provider import FakeProvider  # noqa: E402
 
 SECRETS = load_local_secrets()
@@ -83,49 +99,109 @@ class Gateway:
         cold_start()
 
 
-@pytest.fixture
-def aws() -> Iterator[boto3.session.Session]:
+class Emulator:
+    """The AWS emulator (moto, in process), with the template's resources created once per test session. Each test
+    starts from the same state: the template's tables and queues empty, its secrets at their original values,
+    nothing else."""
+
+    def __init__(self, session: boto3.session.Session) -> None:
+        self.session = session
+        self.physical_ids = provision(session, SECRETS, {"Environment": "local"})
+        self._secrets = {
+            arn: self.session.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+            for logical_id, arn in self.physical_ids.items()
+            if cfn.resources()[logical_id.split(".")[0]]["Type"] == "AWS::SecretsManager::Secret"
+            and "." not in logical_id
+        }
+
+    def reset(self) -> None:
+        dynamodb, sqs = self.session.client("dynamodb"), self.session.client("sqs")
+        tables = {self.physical_ids[name] for name, r in cfn.resources().items() if r["Type"] == "AWS::DynamoDB::Table"}
+        for table in dynamodb.list_tables()["TableNames"]:
+            if table not in tables:
+                dynamodb.delete_table(TableName=table)
+                continue
+            key_names = [key["AttributeName"] for key in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
+            for item in dynamodb.scan(TableName=table)["Items"]:
+                dynamodb.delete_item(TableName=table, Key={name: item[name] for name in key_names})
+        queues = {self.physical_ids[name] for name, r in cfn.resources().items() if r["Type"] == "AWS::SQS::Queue"}
+        for url in sqs.list_queues().get("QueueUrls", []):
+            if url in queues:
+                sqs.purge_queue(QueueUrl=url)
+            else:
+                sqs.delete_queue(QueueUrl=url)
+        for arn, value in self._secrets.items():
+            self.session.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=value)
+        events = self.session.client("events")
+        for rule in events.list_rules()["Rules"]:
+            targets = [target["Id"] for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+            if targets:
+                events.remove_targets(Rule=rule["Name"], Ids=targets)
+            events.delete_rule(Name=rule["Name"])
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
     serialize_mock_aws()  # AWS applies each request atomically; moto needs a lock for that
     with mock_aws():
-        yield boto3.session.Session()
+        yield Emulator(boto3.session.Session())
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
+def aws(emulator: Emulator) -> boto3.session.Session:
+    """The emulated AWS account, in the state the template creates."""
+    emulator.reset()
+    return emulator.session
+
+
+@pytest.fixture
+def physical_ids(aws: boto3.session.Session, emulator: Emulator) -> dict[str, str]:
+    """What `!Ref` / `!GetAtt` give for each of the template's resources in the emulator."""
+    return emulator.physical_ids
+
+
+@pytest.fixture(scope="session")
+def _provider_server() -> Iterator[FakeProvider]:
     fake = FakeProvider().start()
     yield fake
     fake.stop()
 
 
+@pytest.fixture
+def provider(_provider_server: FakeProvider) -> FakeProvider:
+    """The scriptable provider double, with nothing scripted and nothing recorded yet."""
+    _provider_server.reset()
+    return _provider_server
+
+
 def base_urls(provider_url: str) -> dict[str, str]:
-    """Template parameters pointing every provider at `provider_url`, each under a path prefix (which the gateway
-    must keep)."""
-    return {
-        "CladfyBaseUrl": f"{provider_url}/cladfy/api/v1",
-        "SignzyBaseUrl": f"{provider_url}/signzy",
-        "CdpBaseUrl": f"{provider_url}/cdp",
-        "ConnectFiBaseUrl": f"{provider_url}/connectfi",
-        "PublicBaseUrl": "https://gateway.test",
-    }
+    """Template parameters pointing every provider at `provider_url`, each under the path prefix the sandbox serves
+    it at (which the gateway must keep)."""
+    prefixes = ProviderSandbox.prefixes()
+    parameters = {entry.base_url_parameter: provider_url + prefixes[entry.name] for entry in PROVIDERS}
+    return parameters | {"PublicBaseUrl": "https://gateway.test"}
 
 
-def deploy(session: boto3.session.Session, provider_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Create the template's resources in moto and give this process the functions' environment."""
+def deploy(physical_ids: dict[str, str], provider_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give this process the functions' environment (from the template), with every provider at `provider_url`."""
     parameters = {"Environment": "local", **base_urls(provider_url)}
-    physical_ids = provision(session, SECRETS, parameters)
     for logical_id in cfn.functions():
         for name, value in cfn.function_environment(logical_id, physical_ids, parameters).items():
             monkeypatch.setenv(name, value)
-    # Short provider timeouts keep timeout tests fast; the behaviour is the same as with the defaults.
-    monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", "1")
-    monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "4")
-    return physical_ids
 
 
 @pytest.fixture
-def gateway(aws: boto3.session.Session, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+def short_provider_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 s read timeout within a 4 s budget, for tests of a provider that does not answer in time (their doubles
+    wait 2 s or more). Other tests keep the defaults a loaded machine needs."""
+    monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "4")
+
+
+@pytest.fixture
+def gateway(physical_ids: dict[str, str], provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     """The functions against the scriptable provider double."""
-    physical_ids = deploy(aws, provider.url, monkeypatch)
+    deploy(physical_ids, provider.url, monkeypatch)
     cold_start()
     yield Gateway(provider, physical_ids)
     cold_start()
@@ -140,11 +216,11 @@ def sandbox() -> Iterator[ProviderSandbox]:
 
 @pytest.fixture
 def sandboxed_gateway(
-    aws: boto3.session.Session, sandbox: ProviderSandbox, monkeypatch: pytest.MonkeyPatch
+    physical_ids: dict[str, str], sandbox: ProviderSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Gateway]:
     """The functions against the provider sandbox, reset (no pending fault, token or application of another test)."""
     sandbox.reset()
-    physical_ids = deploy(aws, sandbox.url, monkeypatch)
+    deploy(physical_ids, sandbox.url, monkeypatch)
     cold_start()
     yield Gateway(sandbox, physical_ids)
     cold_start()
@@ -161,6 +237,17 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     logger._logger.addHandler(handler)
     yield lambda: stream.getvalue() + capsys.readouterr().out
     logger._logger.removeHandler(handler)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The gateway's clock, moved by the test instead of waited for."""
+    from kyc_gateway import clock as gateway_clock
+
+    fake = FakeClock()
+    for name in ("now", "monotonic", "sleep"):
+        monkeypatch.setattr(gateway_clock, name, getattr(fake, name))
+    return fake
 
 
 @pytest.fixture

@@ -1,13 +1,21 @@
 """POST /connectfi/identification: start a connectFi KYC/KYB identification (US)."""
 
-from kyc_gateway.api import http_route
-from kyc_gateway.providers import connectfi
+from typing import Any
+
+from kyc_gateway.api import http_route, parse_body, public_base_url
+from kyc_gateway.providers.connectfi import client as connectfi
+
+
+def parse(event: dict[str, Any], model: type[connectfi.Identification]) -> connectfi.Identification:
+    """The caller's body, and the gateway's public URL for connectFi's callbacks (known only at the API edge)."""
+    return model(body=parse_body(event, connectfi.IdentificationRequest), public_base_url=public_base_url(event))
+
 
 lambda_handler = http_route(
     "connectfi.identification",
     connectfi.Identification,
     connectfi.identification,
-    parse=connectfi.parse_identification,
+    parse=parse,
     idempotent_write=connectfi.IDENTIFICATION_OUTCOME_CHECK,
     body_model=connectfi.IdentificationRequest,
 )

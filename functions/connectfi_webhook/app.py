@@ -1,7 +1,7 @@
 """POST /connectfi/webhooks/{token}: receive a connectFi callback and put it on the webhook queue (202)."""
 
-from kyc_gateway import webhooks
 from kyc_gateway.api import http_route
+from kyc_gateway.providers.connectfi import webhooks
 
 lambda_handler = http_route(
     "connectfi.webhook",

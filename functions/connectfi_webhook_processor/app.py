@@ -1,6 +1,6 @@
 """SQS consumer of connectFi webhooks: confirm each with /akepa/status, store it, announce changes."""
 
-from kyc_gateway import webhooks
+from kyc_gateway.providers.connectfi import webhooks
 from kyc_gateway.sqs import sqs_batch_handler
 
 lambda_handler = sqs_batch_handler("connectfi.webhook_processor", webhooks.process_record)

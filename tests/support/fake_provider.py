@@ -48,7 +48,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -61,6 +61,12 @@ class FakeProvider:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def reset(self) -> None:
+        """Forget every scripted answer and recorded request: the next test starts from nothing."""
+        with self._lock:
+            self._routes.clear()
+            self._requests.clear()
 
     def reply(
         self,

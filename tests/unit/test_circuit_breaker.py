@@ -8,17 +8,8 @@ from kyc_gateway.errors import ProviderCircuitOpen
 from kyc_gateway.http import CircuitBreaker
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_it_opens_after_the_threshold_of_consecutive_failures_and_fails_fast():
-    clock = Clock()
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=clock)
+def test_it_opens_after_the_threshold_of_consecutive_failures_and_fails_fast(clock):
+    breaker = CircuitBreaker(threshold=3, cooldown=30)
     for _ in range(2):
         breaker.record(failed=True)
     breaker.check("cdp")  # two failures: still closed
@@ -30,8 +21,8 @@ def test_it_opens_after_the_threshold_of_consecutive_failures_and_fails_fast():
     assert (raised.value.status, raised.value.code, raised.value.provider) == (502, "circuit_open", "cdp")
 
 
-def test_a_success_resets_the_count():
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=Clock())
+def test_a_success_resets_the_count(clock):
+    breaker = CircuitBreaker(threshold=3, cooldown=30)
     breaker.record(failed=True)
     breaker.record(failed=True)
     breaker.record(failed=False)
@@ -40,19 +31,18 @@ def test_a_success_resets_the_count():
     breaker.check("cdp")
 
 
-def test_after_the_cooldown_one_call_goes_through_and_its_failure_reopens_at_once():
-    clock = Clock()
-    breaker = CircuitBreaker(threshold=2, cooldown=30, clock=clock)
+def test_after_the_cooldown_one_call_goes_through_and_its_failure_reopens_at_once(clock):
+    breaker = CircuitBreaker(threshold=2, cooldown=30)
     breaker.record(failed=True)
     breaker.record(failed=True)
-    clock.now += 31
+    clock.advance(31)
 
     breaker.check("cdp")  # half-open: a trial call is allowed
     breaker.record(failed=True)
 
     with pytest.raises(ProviderCircuitOpen):
         breaker.check("cdp")
-    clock.now += 31
+    clock.advance(31)
     breaker.check("cdp")
     breaker.record(failed=False)
     breaker.record(failed=True)

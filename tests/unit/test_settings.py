@@ -18,7 +18,7 @@ def fresh_settings():
 def test_base_urls_keep_their_path_prefix_and_lose_a_trailing_slash(monkeypatch):
     monkeypatch.setenv("CLADFY_BASE_URL", " https://identity.cladfy.app/api/v1/ ")
 
-    assert get_settings().cladfy_base_url == "https://identity.cladfy.app/api/v1"
+    assert get_settings().base_url("cladfy") == "https://identity.cladfy.app/api/v1"
 
 
 def test_a_base_url_that_is_not_http_is_a_configuration_error(monkeypatch):
@@ -30,7 +30,7 @@ def test_a_base_url_that_is_not_http_is_a_configuration_error(monkeypatch):
 
 def test_a_missing_required_setting_names_its_environment_variable():
     with pytest.raises(ConfigurationError, match="CDP_BASE_URL is not configured") as raised:
-        Settings().require("cdp_base_url")
+        Settings().base_url("cdp")
     assert raised.value.status == 500
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.http import ProviderResponse
 from kyc_gateway.observability import logger, record_outcome
+from kyc_gateway.settings import get_settings
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 Operation = Callable[[RequestT], ProviderResponse | Mapping[str, Any]]
@@ -87,6 +88,7 @@ def http_route(
         record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000)
         return response
 
+    lambda_handler.route = route  # type: ignore[attr-defined]
     lambda_handler.contract = RouteContract(  # type: ignore[attr-defined]
         body_model=body_model or (request_model if parse is parse_body else None),
         path_model=request_model if parse is parse_path else None,
@@ -120,6 +122,19 @@ def correlation_id_of(event: Any) -> str:
         return supplied
     context = event.get("requestContext")
     return str((context.get("requestId") if isinstance(context, dict) else None) or "unknown")
+
+
+def public_base_url(event: Mapping[str, Any]) -> str | None:
+    """The gateway's own public URL: PUBLIC_BASE_URL (a custom domain) when set, else the URL this request came in
+    at (https://{domainName}/{stage}; an HTTP API's $default stage has no path of its own)."""
+    configured = get_settings().public_base_url
+    if configured:
+        return configured
+    context = event.get("requestContext")
+    if not isinstance(context, dict) or not context.get("domainName") or not context.get("stage"):
+        return None
+    stage = context["stage"]
+    return f"https://{context['domainName']}" + ("" if stage == "$default" else f"/{stage}")
 
 
 def header(event: Mapping[str, Any], name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""One error hierarchy for every route and provider, mapped to the SPEC's envelope in one place.
+"""One error hierarchy for every route and provider, mapped to the one error envelope in one place.
 
 `message` is always the gateway's own fixed text for the code: provider messages can carry personal data
 (CDP puts customer numbers in them), so they are never echoed back or logged.

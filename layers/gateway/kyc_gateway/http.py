@@ -15,6 +15,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.settings import Settings
@@ -97,15 +98,14 @@ class CircuitBreaker:
     failure re-opens it at once, a success closes it. Per instance: each Lambda instance learns on its own,
     which needs no shared state on the hot path."""
 
-    def __init__(self, threshold: int, cooldown: float, clock: Any = time.monotonic) -> None:
+    def __init__(self, threshold: int, cooldown: float) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
-        self._clock = clock
         self._failures = 0
         self._open_until = 0.0
 
     def check(self, provider: str) -> None:
-        if self._clock() < self._open_until:
+        if clock.monotonic() < self._open_until:
             raise ProviderCircuitOpen(provider=provider)
 
     def record(self, *, failed: bool) -> None:
@@ -114,7 +114,7 @@ class CircuitBreaker:
             return
         self._failures += 1
         if self._failures >= self.threshold:
-            self._open_until = self._clock() + self.cooldown
+            self._open_until = clock.monotonic() + self.cooldown
 
 
 class ProviderHttp:

@@ -33,7 +33,7 @@ def record_outcome(route: str, code: str, status: int, elapsed_ms: float) -> Non
 
 
 def count(name: str, **dimensions: str) -> None:
-    """One EMF count of `name` (an event the alarms watch, such as a webhook that could not be queued)."""
+    """One EMF count of `name`: an event worth an alarm, such as a webhook that could not be queued."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=_NAMESPACE) as metric:
         for dimension, value in dimensions.items():
             metric.add_dimension(name=dimension, value=value)

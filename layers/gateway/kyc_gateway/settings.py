@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kyc_gateway.errors import ConfigurationError
+from kyc_gateway.providers.registry import BY_NAME, PROVIDERS, ProviderEntry
 
 
 class Settings(BaseModel):
-    """Every environment variable the gateway reads. A function only needs the ones its provider uses."""
+    """Every environment variable the gateway reads. A function only needs the ones its provider uses. Provider
+    base URLs and secret ids are read by the provider registry's names (`<PREFIX>_BASE_URL`, `<PREFIX>_SECRET_ID`)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     environment: str = Field("local", alias="ENVIRONMENT")
-    cladfy_base_url: str | None = Field(None, alias="CLADFY_BASE_URL")
-    signzy_base_url: str | None = Field(None, alias="SIGNZY_BASE_URL")
-    cdp_base_url: str | None = Field(None, alias="CDP_BASE_URL")
-    connectfi_base_url: str | None = Field(None, alias="CONNECTFI_BASE_URL")
+    base_urls: dict[str, str] = Field(default_factory=dict)  # by provider name
+    secret_ids: dict[str, str] = Field(default_factory=dict)  # by provider name
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
-    cladfy_secret_id: str | None = Field(None, alias="CLADFY_SECRET_ID")
-    signzy_secret_id: str | None = Field(None, alias="SIGNZY_SECRET_ID")
-    cdp_secret_id: str | None = Field(None, alias="CDP_SECRET_ID")
-    connectfi_secret_id: str | None = Field(None, alias="CONNECTFI_SECRET_ID")
     connectfi_webhook_secret_id: str | None = Field(None, alias="CONNECTFI_WEBHOOK_SECRET_ID")
     webhook_queue_url: str | None = Field(None, alias="WEBHOOK_QUEUE_URL")
     applications_table_name: str | None = Field(None, alias="APPLICATIONS_TABLE_NAME")
@@ -33,7 +30,7 @@ class Settings(BaseModel):
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token. `auto` sends the
-    # documented form and switches once when a freshly issued token is refused; bearer/raw pin one form.
+    # documented form and switches once when a token is refused; bearer/raw pin one form.
     signzy_auth_header: Literal["auto", "bearer", "raw"] = Field("auto", alias="SIGNZY_AUTH_HEADER")
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
     connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
@@ -47,15 +44,10 @@ class Settings(BaseModel):
     circuit_failure_threshold: int = Field(10, ge=1, le=100, alias="PROVIDER_CIRCUIT_FAILURES")
     circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
 
-    @field_validator("cladfy_base_url", "signzy_base_url", "cdp_base_url", "connectfi_base_url", "public_base_url")
+    @field_validator("public_base_url")
     @classmethod
-    def _http_url_without_trailing_slash(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return value
+    def _public_url(cls, value: str | None) -> str | None:
+        return _url(value)
 
     def require(self, name: str) -> str:
         """The named setting, or a ConfigurationError naming the missing environment variable."""
@@ -65,13 +57,54 @@ class Settings(BaseModel):
             raise ConfigurationError(f"{alias} is not configured")
         return value
 
+    def base_url(self, provider: str) -> str:
+        return self._provider_value(self.base_urls, provider, "base_url_variable")
+
+    def secret_id(self, provider: str) -> str:
+        return self._provider_value(self.secret_ids, provider, "secret_id_variable")
+
+    @staticmethod
+    def _provider_value(values: dict[str, str], provider: str, variable: str) -> str:
+        if provider not in values:
+            raise ConfigurationError(f"{getattr(BY_NAME[provider], variable)} is not configured")
+        return values[provider]
+
+
+def _url(value: str | None) -> str | None:
+    """An http(s) URL without a trailing slash; empty means unset."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return value
+
 
 @functools.cache
 def get_settings() -> Settings:
     """Settings from the environment, validated once and reused for the life of the instance."""
-    names = {field.alias for field in Settings.model_fields.values()}
+    names = {field.alias for field in Settings.model_fields.values() if field.alias}
+    values: dict[str, object] = {name: os.environ[name] for name in names if name in os.environ}
+    values["base_urls"] = _provider_values(lambda entry: entry.base_url_variable, _url)
+    values["secret_ids"] = _provider_values(lambda entry: entry.secret_id_variable, lambda value: value or None)
     try:
-        return Settings.model_validate({name: os.environ[name] for name in names if name in os.environ})
+        return Settings.model_validate(values)
     except ValidationError as error:
         fields = ", ".join(str(issue["loc"][0]) for issue in error.errors())
         raise ConfigurationError(f"invalid configuration: {fields}") from None
+
+
+def _provider_values(variable: Callable[[ProviderEntry], str], check: Callable[[str], str | None]) -> dict[str, str]:
+    """Each registered provider's value of one setting (`<PREFIX>_BASE_URL`...), by provider name."""
+    values = {}
+    for entry in PROVIDERS:
+        name = variable(entry)
+        if name not in os.environ:
+            continue
+        try:
+            value = check(os.environ[name])
+        except ValueError:
+            raise ConfigurationError(f"invalid configuration: {name}") from None
+        if value:
+            values[entry.name] = value
+    return values

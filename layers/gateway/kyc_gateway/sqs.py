@@ -34,4 +34,5 @@ def sqs_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[st
             record_outcome(route, code, 200 if code == "ok" else 500, (time.perf_counter() - started) * 1000)
         return {"batchItemFailures": failures}
 
+    lambda_handler.route = route  # type: ignore[attr-defined]
     return lambda_handler

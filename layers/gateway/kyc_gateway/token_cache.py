@@ -11,13 +11,12 @@ import contextlib
 import hashlib
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kyc_gateway import aws
+from kyc_gateway import aws, clock
 from kyc_gateway.errors import ProviderUnavailable
 from kyc_gateway.observability import logger
 
@@ -100,14 +99,10 @@ class TokenCache:
         key: str,
         table_name: str,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
         max_wait_seconds: float = _LEASE_SECONDS + 5,
     ) -> None:
         self.key = key
         self.table_name = table_name
-        self._clock = clock
-        self._sleep = sleep
         self._max_wait = max_wait_seconds
         self._owner = uuid.uuid4().hex
         self._memory: Token | None = None
@@ -115,7 +110,7 @@ class TokenCache:
 
     def get(self, fetch: TokenFetcher) -> Token:
         memory = self._memory
-        if memory and self._clock() < memory.renew_at:
+        if memory and clock.now() < memory.renew_at:
             return memory
         with self._lock:  # one renewal per instance, even with threads
             return self._get_shared(fetch)
@@ -139,10 +134,10 @@ class TokenCache:
                 logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
 
     def _get_shared(self, fetch: TokenFetcher) -> Token:
-        deadline = self._clock() + self._max_wait
+        deadline = clock.now() + self._max_wait
         poll = _FIRST_POLL_SECONDS
         while True:
-            now = self._clock()
+            now = clock.now()
             memory = self._memory
             if memory and now < memory.renew_at:
                 return memory  # another thread of this instance renewed it while we waited for the lock
@@ -159,7 +154,7 @@ class TokenCache:
                 return stored  # someone is renewing it; the current token is still valid meanwhile
             if now >= deadline:
                 raise ProviderUnavailable("No provider token could be obtained in time", code="token_unavailable")
-            self._sleep(poll * random.uniform(0.5, 1.5))
+            clock.sleep(poll * random.uniform(0.5, 1.5))
             poll = min(poll * 2, _MAX_POLL_SECONDS)
 
     def _renew(self, fetch: TokenFetcher, previous: Token | None) -> Token:

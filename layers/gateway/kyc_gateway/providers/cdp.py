@@ -9,30 +9,25 @@ failures use HTTP 4xx/5xx with `error_code`.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from kyc_gateway.auth import call_with_token
+from kyc_gateway import clock
 from kyc_gateway.errors import (
     CredentialsRejected,
     GatewayError,
     ProviderAuthFailed,
     ProviderBadResponse,
     ProviderFailed,
-    ProviderRateLimited,
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse, int_or_none
-from kyc_gateway.lazy import once
+from kyc_gateway.http import ProviderResponse, int_or_none
+from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
 from kyc_gateway.providers.cdp_models import OnboardingRequest
-from kyc_gateway.secrets import ProviderCredentials
-from kyc_gateway.settings import get_settings
-from kyc_gateway.token_cache import Token, TokenCache, cache_key
+from kyc_gateway.token_cache import Token
 
-PROVIDER = "cdp"
 TOKEN_PATH = "/auth/realms/cdp/protocol/openid-connect/token"  # noqa: S105 - a URL path, not a secret
 LOOKUP_PATH = "/caas/api/v2/customer/validate"
 ONBOARDING_PATH = "/caas-lcm/api/v1/CAAS/onBoarding/customer"
@@ -88,26 +83,21 @@ _BUSINESS_ERRORS: dict[int, tuple[type[GatewayError], str]] = {
 _ONBOARDING_OVERRIDES: dict[int, tuple[type[GatewayError], str]] = {40001: (ProviderFailed, "provider_error")}
 
 
-class CdpClient:
-    def __init__(self) -> None:
-        settings = get_settings()
-        base_url = settings.require("cdp_base_url")
-        self.http = ProviderHttp(PROVIDER, base_url, settings)
-        self.credentials = ProviderCredentials(settings.require("cdp_secret_id"), CdpSecret)
-        self.tokens = TokenCache(cache_key(PROVIDER, base_url), settings.require("token_table_name"))
+class CdpClient(ProviderClient):
+    name = "cdp"
+    secret_model = CdpSecret
+    uses_tokens = True
 
     def customer_lookup(self, request: CustomerLookupRequest) -> ProviderResponse:
-        send = self._sender(LOOKUP_PATH, request.model_dump(), idempotent=True)  # a read: retried when safe
-        return _lookup_result(call_with_token(self.tokens, self._new_token, send))
+        send = self._sender(LOOKUP_PATH, "lookup", request.model_dump(), idempotent=True)  # a read: retried when safe
+        return _lookup_result(self.with_token(send))
 
     def onboard_individual(self, request: OnboardingRequest) -> ProviderResponse:
         # A write: never retried blindly (only a 401, which CDP answers before doing anything, is retried).
-        send = self._sender(ONBOARDING_PATH, request.sent, idempotent=False)
-        return _onboarding_result(call_with_token(self.tokens, self._new_token, send))
+        send = self._sender(ONBOARDING_PATH, "onboarding", request.sent, idempotent=False)
+        return _onboarding_result(self.with_token(send))
 
-    def _sender(self, path: str, body: dict[str, Any], *, idempotent: bool) -> Any:
-        operation = "lookup" if path == LOOKUP_PATH else "onboarding"
-
+    def _sender(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> Send:
         def send(access_token: str) -> ProviderResponse:
             return self.http.post(
                 path,
@@ -119,25 +109,16 @@ class CdpClient:
 
         return send
 
-    def _new_token(self, previous: Token | None) -> Token:
+    def log_in(self, secret: CdpSecret, previous: Token | None) -> Token:
         """Refresh while the refresh token lives; else, or when CDP refuses it (invalid_grant), a password grant."""
-        refresh_token = previous.usable_refresh(time.time()) if previous else None
+        refresh_token = previous.usable_refresh(clock.now()) if previous else None
         if refresh_token:
-            token = self.credentials.use(lambda secret: self._refresh_grant(secret, refresh_token))
-            if token is not None:
-                return token
-        return self.credentials.use(self._password_grant)
-
-    def _password_grant(self, secret: CdpSecret) -> Token:
+            response = self._token_request(secret, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+            if not (response.status == 400 and (response.body or {}).get("error") == "invalid_grant"):
+                return _issued(response)
+            # expired, revoked or already used: fall back to a password grant
         form = {"grant_type": "password", "scope": secret.scope, "username": secret.username}
-        response = self._token_request(secret, form | {"password": secret.password})
-        return self._issued(response)
-
-    def _refresh_grant(self, secret: CdpSecret, refresh_token: str) -> Token | None:
-        response = self._token_request(secret, {"grant_type": "refresh_token", "refresh_token": refresh_token})
-        if response.status == 400 and (response.body or {}).get("error") == "invalid_grant":
-            return None  # expired, revoked or already used: the caller falls back to a password grant
-        return self._issued(response)
+        return _issued(self._token_request(secret, form | {"password": secret.password}))
 
     def _token_request(self, secret: CdpSecret, form: dict[str, str]) -> ProviderResponse:
         client = {"client_id": secret.clientId, "client_secret": secret.clientSecret}
@@ -145,43 +126,37 @@ class CdpClient:
             TOKEN_PATH, operation="token", idempotent=True, form=form | client, headers={"Accept": "application/json"}
         )
 
-    @staticmethod
-    def _issued(response: ProviderResponse) -> Token:
-        body = response.body
-        if response.status == 200:
-            try:
-                reply = TokenReply.model_validate(body or {})
-            except ValidationError:
-                raise response.error(ProviderBadResponse) from None
-            now = time.time()
-            return Token.issued(
-                reply.access_token,
-                now=now,
-                expires_at=now + reply.expires_in,
-                refresh_value=reply.refresh_token,
-                refresh_expires_at=now + reply.refresh_expires_in if reply.refresh_expires_in else None,
-            )
-        if body is None:
-            raise response.error(ProviderBadResponse)
-        if response.status in (400, 401, 403):
-            # invalid_client, unauthorized_client, invalid_grant (user), invalid_scope: our own credentials
-            raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=body.get("error")))
-        raise response.error(ProviderRateLimited if response.status == 429 else ProviderFailed)
+
+def _issued(response: ProviderResponse) -> Token:
+    body = json_body(response)
+    if response.status in (400, 401, 403):
+        # invalid_client, unauthorized_client, invalid_grant (user), invalid_scope: our own credentials
+        raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=body.get("error")))
+    if response.status != 200:
+        raise undocumented(response)
+    try:
+        reply = TokenReply.model_validate(body)
+    except ValidationError:
+        raise response.error(ProviderBadResponse) from None
+    now = clock.now()
+    return Token.issued(
+        reply.access_token,
+        now=now,
+        expires_at=now + reply.expires_in,
+        refresh_value=reply.refresh_token,
+        refresh_expires_at=now + reply.refresh_expires_in if reply.refresh_expires_in else None,
+    )
 
 
 def _lookup_result(response: ProviderResponse) -> ProviderResponse:
-    body = response.body
-    if body is None:
-        raise response.error(ProviderBadResponse)
+    body = json_body(response)
     if response.status == 200 and body.get("status") == "success" and isinstance(body.get("data"), dict):
         return response
     raise _error_for(response, _BUSINESS_ERRORS)
 
 
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
-    body = response.body
-    if body is None:
-        raise response.error(ProviderBadResponse)
+    body = json_body(response)
     if response.status == 200 and body.get("status") == "success":
         return response
     raise _error_for(response, _BUSINESS_ERRORS | _ONBOARDING_OVERRIDES)
@@ -206,22 +181,12 @@ def _error_for(response: ProviderResponse, table: dict[int, tuple[type[GatewayEr
             if isinstance(details, dict)
             else None,
         )
-    if response.status == 429:
-        return response.error(ProviderRateLimited, provider_code=code)
-    if response.status in (401, 403):
-        return response.error(ProviderAuthFailed, provider_code=code)  # a 401 survived the token renewal
-    return response.error(ProviderFailed, provider_code=code)
-
-
-@once
-def client() -> CdpClient:
-    """The instance's client (keep-alive session and token cache), built on first use."""
-    return CdpClient()
+    return undocumented(response, code)
 
 
 def customer_lookup(request: CustomerLookupRequest) -> ProviderResponse:
-    return client().customer_lookup(request)
+    return CdpClient.instance().customer_lookup(request)
 
 
 def onboard_individual(request: OnboardingRequest) -> ProviderResponse:
-    return client().onboard_individual(request)
+    return CdpClient.instance().onboard_individual(request)

@@ -15,18 +15,12 @@ from kyc_gateway.errors import (
     CredentialsRejected,
     GatewayError,
     ProviderAuthFailed,
-    ProviderBadResponse,
-    ProviderFailed,
     ProviderRateLimited,
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse, int_or_none
-from kyc_gateway.lazy import once
-from kyc_gateway.secrets import ProviderCredentials
-from kyc_gateway.settings import get_settings
-
-PROVIDER = "cladfy"
+from kyc_gateway.http import ProviderResponse, int_or_none
+from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 
 
 def _trimmed_upper(value: Any) -> Any:
@@ -61,11 +55,9 @@ _VALIDATION_FAILED_CODE = 1003
 _NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(record|data|details)\b", re.IGNORECASE)
 
 
-class CladfyClient:
-    def __init__(self) -> None:
-        settings = get_settings()
-        self.http = ProviderHttp(PROVIDER, settings.require("cladfy_base_url"), settings)
-        self.credentials = ProviderCredentials(settings.require("cladfy_secret_id"), CladfySecret)
+class CladfyClient(ProviderClient):
+    name = "cladfy"
+    secret_model = CladfySecret
 
     def kra_pin_details(self, request: KraPinRequest) -> ProviderResponse:
         return self.credentials.use(lambda secret: self._kra_pin_details(secret, request))
@@ -80,16 +72,10 @@ class CladfyClient:
             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
             throttled=_rate_limited,
         )
-        return _success_or_raise(response)
-
-
-def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
-    body = response.body
-    if body is None:
-        raise response.error(ProviderBadResponse)  # an HTML error page, truncated JSON, ...
-    if response.status == 200 and body.get("success") is True and isinstance(body.get("data"), dict):
-        return response
-    raise _error_for(response, body)
+        body = json_body(response)
+        if response.status == 200 and body.get("success") is True and isinstance(body.get("data"), dict):
+            return response
+        raise _error_for(response, body)
 
 
 def _rate_limited(response: ProviderResponse) -> bool:
@@ -109,32 +95,22 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     code = int_or_none(body.get("code"))
     # Cladfy puts the real status in the body ("status" on errors, "response_code" on results).
     status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
-
-    def error(kind: type[GatewayError], gateway_code: str | None = None) -> GatewayError:
-        return response.error(kind, code=gateway_code, provider_code=code)
-
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
-        return CredentialsRejected(error(ProviderAuthFailed))
-    if response.throttled or 429 in (status, response.status):
-        return error(ProviderRateLimited)
+        return CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code))
+    if 429 in (status, response.status):
+        return response.error(ProviderRateLimited, provider_code=code)
     if code == _VALIDATION_FAILED_CODE:
-        return error(ProviderRejected)
+        return response.error(ProviderRejected, provider_code=code)
     if (
         code is None
         and _is_cladfy_body(body)
         and (status == 404 or (body.get("success") is False and _NOT_FOUND.search(str(body.get("message") or ""))))
     ):
-        return error(SubjectNotFound, "kra_pin_not_found")
+        return response.error(SubjectNotFound, code="kra_pin_not_found")
     # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes and shapes, a bare 404:
     # the gateway's own request did not fit the provider, or the provider failed; never the caller's fault.
-    return error(ProviderFailed)
-
-
-@once
-def client() -> CladfyClient:
-    """The instance's client (and its keep-alive session), built on first use."""
-    return CladfyClient()
+    return undocumented(response, code)
 
 
 def kra_pin_details(request: KraPinRequest) -> ProviderResponse:
-    return client().kra_pin_details(request)
+    return CladfyClient.instance().kra_pin_details(request)

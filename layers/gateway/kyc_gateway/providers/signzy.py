@@ -8,13 +8,12 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from kyc_gateway.auth import call_with_token
+from kyc_gateway import clock
 from kyc_gateway.errors import (
     CredentialsRejected,
     GatewayError,
@@ -25,14 +24,12 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse, int_or_none
-from kyc_gateway.lazy import once
+from kyc_gateway.http import ProviderResponse, int_or_none
 from kyc_gateway.observability import logger
-from kyc_gateway.secrets import ProviderCredentials
+from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 from kyc_gateway.settings import get_settings
-from kyc_gateway.token_cache import Token, TokenCache, cache_key
+from kyc_gateway.token_cache import Token
 
-PROVIDER = "signzy"
 LOGIN_PATH = "/kra-handler/api/customers/login"
 REPUSH_PATH = "/kra-handler/api/onboardings/repush"
 
@@ -85,7 +82,7 @@ class AuthorizationForm:
         A proxy's 502, a 429 or a route miss proves nothing: the form stays open."""
         if self.probing and _authenticated(response):
             self.form, self.probing = form, False
-            logger.info("signzy authorization form settled", provider=PROVIDER, form=form)
+            logger.info("signzy authorization form settled", provider="signzy", form=form)
 
 
 def _authenticated(response: ProviderResponse) -> bool:
@@ -96,14 +93,14 @@ def _authenticated(response: ProviderResponse) -> bool:
     return bool(error) and 400 <= response.status < 500 and response.status not in (401, 429) and not _route_miss(error)
 
 
-class SignzyClient:
+class SignzyClient(ProviderClient):
+    name = "signzy"
+    secret_model = SignzySecret
+    uses_tokens = True
+
     def __init__(self) -> None:
-        settings = get_settings()
-        base_url = settings.require("signzy_base_url")
-        self.http = ProviderHttp(PROVIDER, base_url, settings)
-        self.credentials = ProviderCredentials(settings.require("signzy_secret_id"), SignzySecret)
-        self.tokens = TokenCache(cache_key(PROVIDER, base_url), settings.require("token_table_name"))
-        self.authorization = AuthorizationForm(settings.signzy_auth_header)
+        super().__init__()
+        self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
         body = request.model_dump()
@@ -124,13 +121,9 @@ class SignzyClient:
 
         form = self.authorization
         probe = sender(form.other()) if form.probing else None
-        response = call_with_token(self.tokens, self._login, sender(form.form), on_token_refused=probe)
-        return _success_or_raise(response)
+        return _success_or_raise(self.with_token(sender(form.form), on_token_refused=probe))
 
-    def _login(self, _previous: Token | None) -> Token:
-        return self.credentials.use(self._login_with)
-
-    def _login_with(self, secret: SignzySecret) -> Token:
+    def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:
         response = self.http.post(
             LOGIN_PATH,
             operation="login",
@@ -140,28 +133,21 @@ class SignzyClient:
         )
         if response.status in (401, 403):
             raise CredentialsRejected(_error_for(response, ProviderAuthFailed))
+        body = json_body(response)
         if response.status != 200:
-            raise _login_error(response)
+            raise undocumented(response, _provider_code(body))
         try:
-            reply = LoginReply.model_validate(response.body or {})
+            reply = LoginReply.model_validate(body)
         except ValidationError:
             raise response.error(ProviderBadResponse) from None
-        now = time.time()
+        now = clock.now()
         return Token.issued(reply.id, now=now, expires_at=now + reply.ttl)
-
-
-def _login_error(response: ProviderResponse) -> GatewayError:
-    if response.body is None:
-        return response.error(ProviderBadResponse)
-    return _error_for(response, ProviderRateLimited if response.status == 429 else ProviderFailed)
 
 
 def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     """Signzy's documented signals: its LoopBack error envelope and HTTP status. Anything else is Signzy (or our
     configuration of it) failing: 502, never the caller's fault."""
-    body = response.body
-    if body is None:
-        raise response.error(ProviderBadResponse)  # an HTML gateway page, truncated JSON, ...
+    body = json_body(response)
     if response.status == 200 and "error" not in body:
         return response
     error = _loopback_error(body)
@@ -169,7 +155,7 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     if 429 in (status, response.status):
         raise _error_for(response, ProviderRateLimited)
     if not error:
-        raise _error_for(response, ProviderFailed)  # JSON, but not LoopBack's envelope
+        raise undocumented(response)  # JSON, but not LoopBack's envelope
     if 404 in (status, response.status):
         # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's
         # "There is no method to handle POST ..." is a route miss: our base URL or Signzy is wrong.
@@ -204,8 +190,12 @@ def _names_the_onboarding(error: dict[str, Any]) -> bool:
 
 
 def _error_for(response: ProviderResponse, kind: type[GatewayError], code: str | None = None) -> GatewayError:
-    error = _loopback_error(response.body or {})
-    return response.error(kind, code=code, provider_code=error.get("code") or error.get("name"))
+    return response.error(kind, code=code, provider_code=_provider_code(response.body or {}))
+
+
+def _provider_code(body: dict[str, Any]) -> str | None:
+    error = _loopback_error(body)
+    return error.get("code") or error.get("name")
 
 
 def _loopback_error(body: dict[str, Any]) -> dict[str, Any]:
@@ -213,11 +203,5 @@ def _loopback_error(body: dict[str, Any]) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-@once
-def client() -> SignzyClient:
-    """The instance's client (keep-alive session and token cache), built on first use."""
-    return SignzyClient()
-
-
 def repush(request: RepushRequest) -> ProviderResponse:
-    return client().repush(request)
+    return SignzyClient.instance().repush(request)

@@ -1,0 +1,218 @@
+"""connectFi (US KYC/KYB, "akepa"): token, identification, status.
+
+Login: `POST {CONNECTFI_BASE_URL}/auth/get-token` `{"user": {"login", "password"}}` ->
+`{"code": "0", "data": {"token", "dtsExpireAt"}}`; the token goes in `x-connectfi-token`.
+Errors: `{"requestId", "code", "subCode", "context", "message"}`; connectFi rejects unknown fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from kyc_gateway import clock
+from kyc_gateway.errors import (
+    ConfigurationError,
+    CredentialsRejected,
+    GatewayError,
+    ProviderAuthFailed,
+    ProviderBadResponse,
+    ProviderRejected,
+    SubjectNotFound,
+)
+from kyc_gateway.http import ProviderResponse
+from kyc_gateway.lazy import once
+from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
+from kyc_gateway.secrets import ProviderCredentials
+from kyc_gateway.settings import get_settings
+from kyc_gateway.token_cache import Token
+
+PROVIDER = "connectfi"
+TOKEN_PATH = "/auth/get-token"  # noqa: S105 - a URL path, not a secret
+IDENTIFICATION_PATH = "/akepa/identification"
+STATUS_PATH = "/akepa/status"
+WEBHOOK_PATH = "/connectfi/webhooks/{token}"  # the gateway's own route
+
+# How a caller finds out whether an identification that timed out was started (never sent twice under one key).
+IDENTIFICATION_OUTCOME_CHECK = (
+    "connectFi may have started an application for this customer and reference, and offers no lookup by "
+    "reference: ask connectFi whether one exists before starting another identification under a new Idempotency-Key"
+)
+
+# The documented schemas ("common-id", "common-reference", "common-commonStr500").
+ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z_]+$")]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]
+# connectFi documents ^((?![<>]).)*$ for ajv (JavaScript), where `.` matches no line terminator: no < or >, no
+# \n, \r, U+2028 or U+2029. The same language without look-ahead, which schema-driven fuzzers' regex engines lack.
+WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern="^[^<>\n\r\u2028\u2029]*$")]
+
+
+class IdentificationRequest(BaseModel):
+    """`webhookUrl` (the example's spelling) or `webhookURL` (the schema table's), not both. Absent or `null`
+    means the gateway's own webhook URL (clients that serialise an unset field as null keep their callbacks);
+    any string connectFi's schema allows, the empty one included, is forwarded as sent."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customerId: ConnectFiId
+    reference: Reference
+    syncMode: bool | None = None
+    webhookUrl: WebhookUrl | None = None
+    webhookURL: WebhookUrl | None = None
+
+    @model_validator(mode="after")
+    def _one_webhook_spelling(self) -> IdentificationRequest:
+        if self.webhookUrl is not None and self.webhookURL is not None:
+            raise ValueError("give webhookUrl or webhookURL, not both")
+        return self
+
+    @property
+    def webhook(self) -> str | None:
+        return self.webhookUrl if self.webhookUrl is not None else self.webhookURL
+
+
+class StatusRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customerId: ConnectFiId
+    applicationId: ConnectFiId
+
+
+class ConnectFiSecret(BaseModel):
+    login: str
+    password: str
+
+
+class TokenReply(BaseModel):
+    token: str = Field(min_length=1)
+    dtsExpireAt: dt.datetime
+
+
+# Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
+# public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
+_ERRORS: dict[str, tuple[type[GatewayError], str]] = {
+    "applicationNotFound": (SubjectNotFound, "application_not_found"),
+    "customerNotFound": (SubjectNotFound, "customer_not_found"),
+    "requestValidateError": (ProviderRejected, "provider_validation_failed"),
+    "documentNotFound": (ProviderRejected, "document_not_found"),
+    "fileNotFound": (ProviderRejected, "file_not_found"),
+    "extAkepa": (ProviderRejected, "provider_rejected"),
+    "statusApplicationEntity": (ProviderRejected, "invalid_application_state"),
+}
+
+
+class ConnectFiClient(ProviderClient):
+    name = PROVIDER
+    secret_model = ConnectFiSecret
+    uses_tokens = True
+
+    def identification(self, request: IdentificationRequest, default_webhook_url: str | None) -> ProviderResponse:
+        body: dict[str, Any] = {"customerId": request.customerId, "reference": request.reference}
+        if request.syncMode is not None:
+            body["syncMode"] = request.syncMode
+        webhook = request.webhook if request.webhook is not None else default_webhook_url
+        if webhook is None:
+            raise ConfigurationError("PUBLIC_BASE_URL is not configured")
+        body[get_settings().connectfi_webhook_field] = webhook
+        # Creates an application: a write, never retried blindly.
+        return self._call(IDENTIFICATION_PATH, "identification", body, idempotent=False)
+
+    def status(self, request: StatusRequest) -> ProviderResponse:
+        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
+
+    def _call(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> ProviderResponse:
+        def send(token: str) -> ProviderResponse:
+            return self.http.post(
+                path,
+                operation=operation,
+                idempotent=idempotent,
+                json_body=body,
+                headers={"x-connectfi-token": token, "Accept": "application/json"},
+            )
+
+        response = self.with_token(send)
+        body = json_body(response)
+        if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
+            return response
+        raise _error_for(response, body)
+
+    def log_in(self, secret: ConnectFiSecret, previous: Token | None) -> Token:
+        response = self.http.post(
+            TOKEN_PATH,
+            operation="token",
+            idempotent=True,
+            json_body={"user": {"login": secret.login, "password": secret.password}},
+            headers={"Accept": "application/json"},
+        )
+        if response.status in (401, 403):
+            raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=_code(response.body or {})))
+        body = json_body(response)
+        if response.status != 200:
+            raise _error_for(response, body)
+        try:
+            reply = TokenReply.model_validate(body.get("data") or {})
+        except ValidationError:
+            raise response.error(ProviderBadResponse) from None
+        expires_at = reply.dtsExpireAt
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=dt.UTC)
+        return Token.issued(reply.token, now=clock.now(), expires_at=expires_at.timestamp())
+
+
+def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError:
+    code = _code(body)
+    if code not in _ERRORS:
+        return undocumented(response, code)  # a route miss ("Cannot POST") included
+    kind, gateway_code = _ERRORS[code]
+    details = _validation_context(body) if code == "requestValidateError" else None
+    return response.error(kind, code=gateway_code, provider_code=code, details=details)
+
+
+def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """connectFi's `context` for requestValidateError: ajv errors, one per failing field (no submitted values)."""
+    context = body.get("context")
+    if not isinstance(context, list):
+        return []
+    keep = ("instancePath", "schemaPath", "keyword", "params", "message")
+    return [{key: item[key] for key in keep if key in item} for item in context if isinstance(item, dict)]
+
+
+def _code(body: dict[str, Any]) -> str | None:
+    code = body.get("code")
+    return str(code) if code is not None else None
+
+
+class Identification(BaseModel):
+    """An identification as the API edge hands it over: the caller's body, and the gateway's own public URL
+    (for the default webhook URL), which is not part of the body (nor of its idempotency fingerprint)."""
+
+    body: IdentificationRequest
+    public_base_url: str | None = Field(None, exclude=True)
+
+
+def identification(request: Identification) -> ProviderResponse:
+    """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route."""
+    default_url = None
+    if request.body.webhook is None and request.public_base_url:
+        default_url = request.public_base_url + WEBHOOK_PATH.format(token=webhook_token())
+    return ConnectFiClient.instance().identification(request.body, default_url)
+
+
+def status(request: StatusRequest) -> ProviderResponse:
+    return ConnectFiClient.instance().status(request)
+
+
+class WebhookSecret(BaseModel):
+    token: str = Field(min_length=32)
+
+
+def webhook_token() -> str:
+    """The secret in the gateway's webhook URL (connectFi signs nothing)."""
+    return _webhook_secret().get().token
+
+
+@once
+def _webhook_secret() -> ProviderCredentials[WebhookSecret]:
+    return ProviderCredentials(get_settings().require("connectfi_webhook_secret_id"), WebhookSecret)

@@ -1,0 +1,243 @@
+"""connectFi webhooks: authenticated ingestion onto SQS, and the processor that confirms and stores states.
+
+connectFi signs nothing, so the webhook URL carries an unguessable token from Secrets Manager, and a
+webhook is only a signal: the processor fetches the authoritative state with /akepa/status before storing it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+import re
+import time
+from typing import Any
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict
+
+from kyc_gateway import aws, idempotency_keys
+from kyc_gateway.api import body_bytes, validate
+from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
+from kyc_gateway.lazy import once
+from kyc_gateway.observability import count, logger
+from kyc_gateway.providers.connectfi import applications
+from kyc_gateway.providers.connectfi import client as connectfi
+from kyc_gateway.settings import get_settings
+
+MAX_WEBHOOK_BYTES = 256 * 1024  # an SQS message's limit
+EVENT_SOURCE = "kyc-gateway.connectfi"
+EVENT_TYPE = "ApplicationStatusChanged"
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
+
+# --- ingestion ---------------------------------------------------------------------------------------------------
+
+
+class InvalidWebhookToken(GatewayError):
+    status = 401
+    code = "invalid_webhook_token"
+    message = "The webhook URL is not valid"
+
+
+class WebhookNotQueued(GatewayError):
+    status = 503
+    code = "webhook_not_queued"
+    message = "The webhook could not be queued; it was not accepted"
+
+
+class Delivery(BaseModel):
+    """What ingestion needs of the event: the URL's token and the body as API Gateway passed it."""
+
+    token: str
+    body: str | None
+    base64: bool
+
+
+def parse_delivery(event: dict[str, Any], model: type[Delivery]) -> Delivery:
+    """Reads nothing of the body: a stranger's delivery is refused before any of it is parsed."""
+    token = (event.get("pathParameters") or {}).get("token")
+    body = event.get("body")
+    return model(
+        token=token if isinstance(token, str) else "",
+        body=body if isinstance(body, str) else None,
+        base64=event.get("isBase64Encoded") is True,
+    )
+
+
+def ingest(delivery: Delivery) -> dict[str, str]:
+    """Check the URL's token in constant time (401, nothing parsed and nothing queued, when wrong); then the body
+    (a connectFi envelope within an SQS message's size: else 400/413), parsed as the processor will parse it;
+    then queue the raw body, retried within a budget (503 when the queue cannot take it)."""
+    if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
+        raise InvalidWebhookToken()
+    raw = body_bytes({"body": delivery.body, "isBase64Encoded": delivery.base64}, MAX_WEBHOOK_BYTES)
+    try:
+        text = raw.decode("utf-8")
+        document = parse_json(text)
+    except ValueError:  # UnicodeDecodeError included
+        raise RequestValidationError(
+            details=[{"field": "body", "issue": "is not valid JSON", "type": "body"}]
+        ) from None
+    validate(Signal, document)
+    _enqueue(_sqs_text(text))
+    return {"status": "accepted"}
+
+
+# Characters an SQS message may not carry, though a JSON string may (SendMessage allows #x9, #xA, #xD, #x20-#xD7FF,
+# #xE000-#xFFFD, #x10000-#x10FFFF). In valid JSON they can only stand inside strings.
+_NOT_SQS_TEXT = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ENQUEUE_BUDGET_SECONDS = 10.0
+
+
+def _sqs_text(text: str) -> str:
+    """The body with the characters SQS refuses written as JSON escapes (the same JSON document); 413 if that
+    outgrows an SQS message."""
+    escaped = _NOT_SQS_TEXT.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    if len(escaped.encode()) > MAX_WEBHOOK_BYTES:
+        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {MAX_WEBHOOK_BYTES} bytes"}])
+    return escaped
+
+
+def _enqueue(body: str) -> None:
+    """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up.
+    An answer no retry can mend (access denied, no such queue) gives up at once."""
+    queue_url = get_settings().require("webhook_queue_url")
+    deadline = time.monotonic() + _ENQUEUE_BUDGET_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            aws.quick_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+            return
+        except Exception as error:  # noqa: BLE001 - any failure of the queue is retried or counted
+            failure, retryable = _failure(error)
+        if not retryable or time.monotonic() + delay >= deadline:
+            break
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 1.0)
+    count("WebhooksNotQueued", Provider=connectfi.PROVIDER)
+    logger.error("webhook not queued", provider=connectfi.PROVIDER, error=failure)
+    raise WebhookNotQueued()
+
+
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestThrottled", "KMS.ThrottlingException"})
+
+
+def _failure(error: Exception) -> tuple[str, bool]:
+    """The error's name, and whether trying again may help: a connection failure, a timeout, throttling or a 5xx
+    may pass; any other answer from SQS (a 4xx) will not."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return type(error).__name__, True
+    code = str(response.get("Error", {}).get("Code") or type(error).__name__)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+    return code, status >= 500 or code in _THROTTLED
+
+
+# --- processing ---------------------------------------------------------------------------------------------------
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON, the one parser of webhook bodies at ingestion and in the processor, so that what ingestion
+    accepts the processor can read: no NaN or Infinity, no lone surrogates, bounded nesting (ValueError)."""
+    return pydantic_core.from_json(text, allow_inf_nan=False)
+
+
+class SignalData(BaseModel):
+    applicationId: connectfi.ConnectFiId
+    customerId: connectfi.ConnectFiId
+    status: str | None = None
+    outcome: str | None = None
+
+
+class Signal(BaseModel):
+    """What a webhook claims: the /akepa/status envelope. Only the ids and the claimed status are used; the rest
+    (and unknown fields) is the provider's business."""
+
+    data: SignalData
+
+
+class PoisonMessage(Exception):
+    code = "poison_message"
+
+
+def process_record(record: dict[str, Any], context: Any) -> None:
+    """Confirm one delivery with /akepa/status and store it; a duplicate delivery (same application, status and
+    outcome) is processed once. Raises to send the record back to the queue (then to the DLQ)."""
+    try:
+        signal = Signal.model_validate(parse_json(record.get("body") or ""))
+    except ValueError:  # pydantic's ValidationError included
+        raise PoisonMessage("not a connectFi webhook") from None
+    _confirm_once(context)(signal=signal.data.model_dump())
+
+
+def _confirm_once(context: Any) -> Any:
+    """`_confirm` wrapped by Powertools Idempotency on the delivery's content."""
+    confirm, config = _idempotent_confirm()
+    config.register_lambda_context(context)  # lets an in-progress record expire with the invocation
+    return confirm
+
+
+@once
+def _idempotent_confirm() -> tuple[Any, Any]:
+    """Built on first use: a record failing validation never pays for the persistence layer's client."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+    config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
+    store = idempotency_keys.persistence_store("webhooks")
+    confirm = idempotent_function(data_keyword_argument="signal", config=config, persistence_store=store)
+    return confirm(_confirm), config
+
+
+def _confirm(signal: dict[str, Any]) -> dict[str, Any]:
+    request = connectfi.StatusRequest(customerId=signal["customerId"], applicationId=signal["applicationId"])
+    state = connectfi.ConnectFiClient.instance().status(request).body["data"]
+    if state.get("applicationId") != signal["applicationId"]:
+        raise PoisonMessage("the status answer is for another application")
+    stored = applications.record(state)
+    if stored is None:
+        logger.info("stale state ignored", application_id=signal["applicationId"])
+        return {"stored": False}
+    if stored["status"] != stored.get("publishedStatus"):
+        _publish(stored)
+        applications.mark_published(stored["applicationId"], stored["status"])
+    return {"stored": True, "status": stored["status"]}
+
+
+def _publish(stored: dict[str, Any]) -> None:
+    detail = {
+        "applicationId": stored["applicationId"],
+        "customerId": stored["customerId"],
+        "reference": stored["reference"],
+        "previousStatus": stored.get("publishedStatus"),
+        "status": stored["status"],
+        "outcome": stored["outcome"],
+    }
+    reply = aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": EVENT_TYPE,
+                "Detail": json.dumps(detail),
+                "EventBusName": get_settings().event_bus_name,
+            }
+        ]
+    )
+    if reply.get("FailedEntryCount"):
+        raise RuntimeError("EventBridge refused the event")  # retried with the record
+
+
+# --- stored state -------------------------------------------------------------------------------------------------
+
+
+class ApplicationPath(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    applicationId: connectfi.ConnectFiId
+
+
+def stored_application(request: ApplicationPath) -> dict[str, Any]:
+    item = applications.get(request.applicationId)
+    if item is None:
+        raise SubjectNotFound(code="application_not_found", message="No status is stored for this application")
+    return applications.public_view(item)

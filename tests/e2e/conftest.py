@@ -1,0 +1,106 @@
+"""A running local stack (`make run`'s process) for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local import template as cfn
+from tests.support.fake_provider import FakeProvider
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def second_double() -> Iterator[FakeProvider]:
+    """Another Cladfy double, where CLADFY_BASE_URL will point."""
+    double = FakeProvider().start()
+    double.reply(
+        "/elsewhere/krapin",
+        {
+            "success": True,
+            "response_code": 200,
+            "message": "from the second double",
+            "data": {"PINNo": "A004416331M"},
+            "request_id": "second-1",
+        },
+    )
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def state_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own `.local-stack/stack.json`: e2e tests on other workers run stacks of their own."""
+    path = tmp_path / "stack.json"
+    monkeypatch.setenv("LOCAL_STACK_STATE", str(path))
+    return path
+
+
+def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
+    """Start `python -m local.stack` on free ports; yield where it is; kill what is left of it afterwards."""
+    api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
+    environment = {
+        **os.environ,
+        "API_PORT": str(api_port),
+        "AWS_EMULATOR_PORT": str(aws_port),
+        "SANDBOX_PORT": str(sandbox_port),
+        "PYTHONUNBUFFERED": "1",
+        "LOCAL_STACK_STATE": str(state_file),
+        **overrides,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=cfn.ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, to find orphans afterwards
+    )
+    ready = ""
+    deadline = time.monotonic() + 60
+    while "ready at" not in ready and time.monotonic() < deadline and process.poll() is None:
+        ready = process.stdout.readline()
+    assert "ready at" in ready, f"the stack did not start: {ready!r}"
+    # Keep reading its output (the functions' logs): a full pipe would block the stack.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    info = {
+        "process": process,
+        "api": f"http://127.0.0.1:{api_port}",
+        "ports": (api_port, aws_port, sandbox_port),
+        "ready": ready,
+    }
+    yield info
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack(second_double: FakeProvider, state_file: Path) -> Iterator[dict]:
+    """The stack with Cladfy pointed at a second double (CLADFY_BASE_URL)."""
+    yield from running_stack(state_file, CLADFY_BASE_URL=f"{second_double.url}/elsewhere")
+
+
+@pytest.fixture
+def sandbox_stack(state_file: Path) -> Iterator[dict]:
+    """The stack with every provider on its sandbox (slow answers cut to 2 s)."""
+    yield from running_stack(state_file, SANDBOX_SLOW_SECONDS="2")

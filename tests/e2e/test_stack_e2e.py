@@ -1,0 +1,129 @@
+"""`make run`'s stack as a user meets it: a subprocess serving HTTP on 127.0.0.1, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from local import template as cfn
+from tests.e2e.conftest import port_is_free
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double):
+    api = stack["api"]
+    # It prints where it is and a copy-paste example
+    assert api in stack["ready"]
+
+    # The Signzy route reaches the sandbox (login, token, repush) through the emulated AWS
+    repush = requests.post(
+        f"{api}/signzy/onboardings/repush",
+        json={"onboardingId": "65a1b2c3d4e5f60718293a4b"},
+        headers={"X-Correlation-Id": "e2e-1"},
+        timeout=30,
+    )
+    assert repush.status_code == 200, repush.text
+    assert repush.json()["extra_field"] == "kept"
+    assert repush.headers["X-Correlation-Id"] == "e2e-1"
+
+    # CLADFY_BASE_URL pointed Cladfy at the second double, with the same credentials flow
+    krapin = requests.post(f"{api}/cladfy/krapin", json={"pinnumber": "A004416331M"}, timeout=30)
+    assert krapin.status_code == 200, krapin.text
+    assert krapin.json()["message"] == "from the second double"
+    assert second_double.requests("/elsewhere/krapin")[0].headers["Authorization"].startswith("Basic ")
+
+    # Bad input is a 400 with no provider call; unknown routes are API Gateway's 403
+    assert requests.post(f"{api}/cladfy/krapin", data="nope", timeout=10).status_code == 400
+    assert len(second_double.requests()) == 1
+    assert requests.get(f"{api}/nowhere", timeout=10).status_code == 403
+
+    # Ctrl-C stops everything: the process exits 0, its group is gone and every port is free again
+    process = stack["process"]
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
+    assert all(port_is_free(port) for port in stack["ports"])
+
+
+def test_connectfi_identification_to_completed_state_through_webhooks_and_the_processor(stack):
+    import re
+
+    import boto3
+
+    api = stack["api"]
+    aws_url, sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", stack["ready"])[1:3]
+    # Given an identification that completes asynchronously, with the webhook delivered twice
+    started = requests.post(
+        f"{api}/connectfi/identification",
+        json={"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "reference": "ASYNCDUP001"},
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    application_id = started.json()["data"]["applicationId"]
+
+    # When the webhooks flow through the gateway's own URL, the queue and the processor
+    deadline = time.monotonic() + 20
+    state = {}
+    while time.monotonic() < deadline and state.get("status") != "completed":
+        time.sleep(0.5)
+        state = requests.get(f"{api}/connectfi/applications/{application_id}", timeout=10).json()
+
+    # Then the stored state is completed, and the duplicate delivery cost no second status fetch
+    assert (state.get("status"), state.get("outcome")) == ("completed", "Approved")
+    time.sleep(2)
+    calls = requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]
+    assert calls["webhook"] == 2
+    assert calls["status"] == 1
+
+    # A wrong webhook token is refused; a webhook that can never be confirmed ends in the dead-letter queue
+    unknown = {"code": "0", "data": {"applicationId": "iapp_unknown", "customerId": "cstap_unknown"}}
+    assert requests.post(f"{api}/connectfi/webhooks/not-the-token", json=unknown, timeout=10).status_code == 401
+    token = json.loads((cfn.ROOT / "local" / "secrets.local.json").read_text())["connectfiwebhook"]["token"]
+    poison = requests.post(f"{api}/connectfi/webhooks/{token}", json=unknown, timeout=10)
+    assert poison.status_code == 202
+    sqs = boto3.client(
+        "sqs", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+    )
+    dlq = sqs.get_queue_url(QueueName="kyc-gateway-local-connectfi-webhooks-dlq")["QueueUrl"]
+    dead = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not dead:
+        dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(message["Body"]) for message in dead] == [unknown]
+
+
+def make_invoke(function: str, event: str) -> tuple[dict, str]:
+    """`make invoke FUNCTION=... EVENT=...` as a user runs it: the handler's answer, and what it said on stderr."""
+    result = subprocess.run(  # noqa: S603 - our own module, our own arguments
+        [sys.executable, "-m", "local.invoke", function, event],
+        cwd=cfn.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout), result.stderr
+
+
+def test_make_invoke_runs_a_sample_event_against_the_running_stack(stack):
+    answer, said = make_invoke("CladfyKraPinFunction", "events/CladfyKraPinFunction.invalid-pin.json")
+
+    assert answer["statusCode"] == 400
+    assert "using the running local stack" in said
+
+
+def test_make_invoke_without_a_stack_starts_its_own(state_file):
+    answer, said = make_invoke("SignzyRepushFunction", "events/SignzyRepushFunction.json")
+
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["onboardingId"] == "65a1b2c3d4e5f60718293a4b"
+    assert "using the running local stack" not in said

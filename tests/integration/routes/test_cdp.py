@@ -1,0 +1,288 @@
+"""CDP partner onboarding: shared Keycloak token, Customer Lookup v2, Individual Onboarding."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from tests.conftest import SECRETS
+from tests.support.fake_provider import Reply
+
+LOOKUP_FN = "CdpCustomerLookupFunction"
+ONBOARD_FN = "CdpOnboardingFunction"
+TOKEN = "/cdp/auth/realms/cdp/protocol/openid-connect/token"
+LOOKUP = "/cdp/caas/api/v2/customer/validate"
+ONBOARD = "/cdp/caas-lcm/api/v1/CAAS/onBoarding/customer"
+ONBOARDING_BODY = json.loads((Path(__file__).parents[2] / "support" / "cdp_onboarding_request.json").read_text())
+LOOKUP_BODY = {"idNumber": "784199554586091", "idType": "4"}
+
+LOOKUP_SUCCESS = {
+    "status": "success",
+    "statusCode": 200,
+    "data": {
+        "ecrn": "7841003233051516",
+        "first_name": "ZAFARBASHIR",
+        "middle_name": "",
+        "last_name": "BASHIRMASIH",
+        "agent_location_id": "784101",
+        "primary_mobile_number": "+971554747002",
+        "email_id": "BASHIRMASIH@GMAIL.COM",
+        "customer_status": "ACTIVE",
+        "aml_scan_status": "Accepted",
+        "id_status": "Active",
+        "id_date_of_expiry": "2030-12-10T00:00:00.000+00:00",
+    },
+}
+ONBOARD_SUCCESS = {
+    "status": "success",
+    "data": {
+        "aml_scan_status": "Accepted",
+        "ecrn": "7841003247752409",
+        "customer_status": "ACTIVE",
+        "pep": False,
+        "aml_category": 2,
+    },
+    "status_code": 200,
+    "request_id": "4138e3038999d41b7534ce12a18a6031",
+}
+UNAUTHORIZED = Reply(
+    401,
+    json.dumps(
+        {
+            "timestamp": "2023-12-22T06:04:30.477+00:00",
+            "status": 401,
+            "error": "Unauthorized",
+            "path": "/api/v2/customer/validate",
+        }
+    ).encode(),
+)
+
+
+def token_reply(number: int, expires_in: int = 7199, refresh_expires_in: int = 7199) -> dict:
+    return {
+        "token_type": "bearer",
+        "access_token": f"access-{number}",
+        "expires_in": expires_in,
+        "refresh_expires_in": refresh_expires_in,
+        "refresh_token": f"refresh-{number}",
+        "scope": "customer",
+        "not-before-policy": 0,
+        "session_state": "s",
+    }
+
+
+def token_forms(gateway) -> list[dict[str, list[str]]]:
+    return [parse_qs(request.body.decode()) for request in gateway.provider.requests(TOKEN)]
+
+
+# --- token -------------------------------------------------------------------------------------------------------
+
+
+def test_password_grant_is_form_encoded_with_exactly_one_grant_type(gateway):
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    (request,) = gateway.provider.requests(TOKEN)
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    secret = SECRETS["cdp"]
+    assert parse_qs(request.body.decode()) == {
+        "grant_type": ["password"],
+        "scope": [secret["scope"]],
+        "username": [secret["username"]],
+        "password": [secret["password"]],
+        "client_id": [secret["clientId"]],
+        "client_secret": [secret["clientSecret"]],
+    }
+    assert gateway.provider.requests(LOOKUP)[0].headers["Authorization"] == "Bearer access-1"
+
+
+def test_one_token_serves_many_lookups_across_instances(gateway):
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    gateway.provider.reply(ONBOARD, ONBOARD_SUCCESS)
+
+    for _ in range(3):
+        assert gateway.call(LOOKUP_FN, LOOKUP_BODY).status == 200
+    gateway.new_instance()
+    assert gateway.call(ONBOARD_FN, ONBOARDING_BODY).status == 200  # another function, the same shared token
+
+    assert len(gateway.provider.requests(TOKEN)) == 1
+
+
+def test_a_token_near_expiry_is_refreshed_and_each_new_refresh_token_replaces_the_old(gateway, clock):
+    # 2 s access tokens are renewed 0.4 s early; refresh tokens live 60 s
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 60), token_reply(2, 2, 60), token_reply(3, 2, 60))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    clock.advance(1.7)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    gateway.new_instance()  # the rotated refresh token is shared through DynamoDB
+    clock.advance(1.7)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    forms = token_forms(gateway)
+    assert [form["grant_type"] for form in forms] == [["password"], ["refresh_token"], ["refresh_token"]]
+    assert forms[1]["refresh_token"] == ["refresh-1"] and forms[2]["refresh_token"] == ["refresh-2"]
+    assert "password" not in forms[1]
+    assert gateway.provider.requests(LOOKUP)[-1].headers["Authorization"] == "Bearer access-3"
+
+
+def test_an_expired_refresh_token_means_a_password_grant(gateway, clock):
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 2), token_reply(2))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    clock.advance(1.7)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert [form["grant_type"] for form in token_forms(gateway)] == [["password"], ["password"]]
+
+
+def test_a_refused_refresh_token_falls_back_to_a_password_grant(gateway, clock):
+    invalid_grant = Reply(400, b'{"error": "invalid_grant", "error_description": "Token is not active"}')
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 60), invalid_grant, token_reply(2))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    clock.advance(1.7)
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert answer.status == 200
+    assert [form["grant_type"] for form in token_forms(gateway)] == [["password"], ["refresh_token"], ["password"]]
+    assert gateway.provider.requests(LOOKUP)[-1].headers["Authorization"] == "Bearer access-2"
+
+
+def test_a_token_the_provider_forgot_is_replaced_transparently(gateway):
+    gateway.provider.reply(TOKEN, token_reply(1), token_reply(2))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    gateway.provider.reply(LOOKUP, UNAUTHORIZED, LOOKUP_SUCCESS)
+
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert answer.status == 200
+    assert [r.headers["Authorization"] for r in gateway.provider.requests(LOOKUP)[1:]] == [
+        "Bearer access-1",
+        "Bearer access-2",
+    ]
+
+
+def test_a_provider_that_keeps_refusing_our_token_is_502_after_one_re_token_and_one_retry(gateway):
+    gateway.provider.reply(TOKEN, token_reply(1), token_reply(2))
+    gateway.provider.reply(LOOKUP, UNAUTHORIZED)
+
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert len(gateway.provider.requests(LOOKUP)) == 2
+    assert len(gateway.provider.requests(TOKEN)) == 2
+
+
+def test_refused_credentials_are_refetched_once_then_502(gateway):
+    gateway.provider.reply(
+        TOKEN, Reply(401, b'{"error": "invalid_grant", "error_description": "Invalid user credentials"}')
+    )
+
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert answer.error["providerCode"] == "invalid_grant"
+    assert len(gateway.provider.requests(TOKEN)) == 2
+    assert gateway.provider.requests(LOOKUP) == []
+
+
+def stored_renewal_time(gateway) -> float:
+    """When the token stored in the shared table is due for renewal (epoch seconds)."""
+    import boto3
+
+    items = boto3.client("dynamodb").scan(TableName=gateway.physical_ids["TokenTable"])["Items"]
+    (item,) = [item for item in items if item["pk"]["S"].startswith("cdp#")]
+    return float(item["renewAt"]["N"])
+
+
+def test_twenty_concurrent_cold_callers_make_one_token_request_per_expiry_window(gateway, clock):
+    from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
+
+    # Given a slow token endpoint issuing 6 s tokens (renewed 1.2 s early), and 20 cold instances (own memory,
+    # one shared table)
+    slow = [Reply(200, json.dumps(token_reply(n, 6, 6)).encode(), delay=0.3) for n in (1, 2)]
+    gateway.provider.reply(TOKEN, *slow)
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    clients = [CdpClient() for _ in range(20)]
+    request = CustomerLookupRequest(**LOOKUP_BODY)
+
+    def all_at_once() -> list[int]:
+        barrier, statuses = threading.Barrier(len(clients)), []
+
+        def lookup(client):
+            barrier.wait()
+            statuses.append(client.customer_lookup(request).status)
+
+        threads = [threading.Thread(target=lookup, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        return statuses
+
+    # When they all look customers up at once, in two token lifetimes
+    first = all_at_once()
+    clock.advance(stored_renewal_time(gateway) - clock.now() + 0.2)  # past the first token's renewal point
+    second = all_at_once()
+
+    # Then every call succeeded with one token request per expiry window
+    assert first == second == [200] * 20
+    assert len(gateway.provider.requests(TOKEN)) == 2
+    authorizations = {r.headers["Authorization"] for r in gateway.provider.requests(LOOKUP)}
+    assert authorizations == {"Bearer access-1", "Bearer access-2"}
+
+
+# --- customer lookup ---------------------------------------------------------------------------------------------
+
+
+def test_lookup_success_is_passed_through_unchanged(gateway):
+    raw = json.dumps({**LOOKUP_SUCCESS, "undocumented": [1, 2]})
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, Reply(200, raw.encode()))
+
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    assert (answer.status, answer.text) == (200, raw)
+    assert gateway.provider.requests(LOOKUP)[0].json() == LOOKUP_BODY
+
+
+def test_lookup_is_a_read_and_is_retried_after_a_server_error(gateway):
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, Reply(503, b"{}"), LOOKUP_SUCCESS)
+
+    assert gateway.call(LOOKUP_FN, LOOKUP_BODY).status == 200
+    assert len(gateway.provider.requests(LOOKUP)) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"idNumber": "784199554586091"},
+        {"idType": "4"},
+        {"idNumber": "7" * 31, "idType": "4"},
+        {"idNumber": "784199554586091", "idType": "4444"},
+        {"idNumber": 784199554586091, "idType": "4"},
+        {"idNumber": "784199554586091", "idType": 4},
+        {"idNumber": "", "idType": "4"},
+        {"idNumber": "784 1995", "idType": "4"},
+        {"idNumber": "784199554586091", "idType": "4", "extra": True},
+    ],
+)
+def test_invalid_lookups_get_400_and_no_provider_call(gateway, body):
+    answer = gateway.call(LOOKUP_FN, body)
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert gateway.provider.requests() == []

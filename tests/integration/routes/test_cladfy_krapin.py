@@ -1,0 +1,266 @@
+"""POST /cladfy/krapin, through the real handler, against a Cladfy double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.conftest import SECRETS
+from tests.support.fake_provider import Reply
+
+FUNCTION = "CladfyKraPinFunction"
+KRAPIN = "/cladfy/api/v1/krapin"
+PIN = "A004416331M"
+
+SUCCESS = {
+    "success": True,
+    "response_code": 200,
+    "message": "KRA Pin Details Fetched Successfully",
+    "data": {
+        "Business_Certificate_Id": "XXXXXXXXX",
+        "Email_Addresses": "jane@example.com",
+        "Locality": "XXXXX XX XXXXXXX",
+        "PINNo": PIN,
+        "Partnership": "X",
+        "Paye": "X",
+        "Station": "XXXXX XX XXXXXXX",
+        "TaxpayerName": "JANE WANJIKU DOE",
+        "Tot": "X",
+        "Trading_Business_Name": "XXXXXXXX XXXXXXX",
+        "Vat": "X",
+    },
+    "request_id": "3f1c0c3e9a7b4d2f8e6a5b4c3d2e1f00",
+}
+
+
+def test_success_body_is_passed_through_byte_for_byte(gateway):
+    # Given Cladfy answers the documented success body, with a field the documents do not list
+    raw = json.dumps({**SUCCESS, "undocumented_extra": {"kept": True}}, indent=1)
+    gateway.provider.reply(KRAPIN, Reply(200, raw.encode()))
+
+    # When a caller asks for the PIN's details
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN}, headers=[("X-Correlation-Id", "onboarding-42")])
+
+    # Then the caller receives Cladfy's body unchanged, and its own correlation id back
+    assert answer.status == 200
+    assert answer.text == raw
+    assert answer.headers["X-Correlation-Id"] == "onboarding-42"
+    assert answer.headers["Content-Type"] == "application/json"
+
+
+def test_request_is_sent_with_basic_auth_from_the_secret_and_the_documented_body(gateway):
+    gateway.provider.reply(KRAPIN, SUCCESS)
+
+    gateway.call(FUNCTION, {"pinnumber": "  a004416331m "})
+
+    (sent,) = gateway.provider.requests(KRAPIN)
+    credentials = f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}"
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(credentials.encode()).decode()
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.json() == {"pinnumber": PIN}  # trimmed and upper-cased
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "pinnumber"),
+        ({"pinnumber": None}, "pinnumber"),
+        ({"pinnumber": 4416331}, "pinnumber"),
+        ({"pinnumber": ""}, "pinnumber"),
+        ({"pinnumber": "B004416331M"}, "pinnumber"),
+        ({"pinnumber": "A00441633M"}, "pinnumber"),
+        ({"pinnumber": "A0044163311M"}, "pinnumber"),
+        ({"pinnumber": "A0044163311"}, "pinnumber"),
+        ({"pinnumber": "A004416331M" * 100}, "pinnumber"),
+        ({"pinnumber": PIN, "name": "Jane"}, "name"),
+    ],
+)
+def test_invalid_requests_get_400_with_field_details_and_no_provider_call(gateway, body, field):
+    answer = gateway.call(FUNCTION, body)
+
+    assert answer.status == 400
+    assert answer.error["code"] == "validation_error"
+    assert [detail["field"] for detail in answer.error["details"]] == [field]
+    assert answer.error["provider"] is None
+    assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"A004416331M"', "", "{"])
+def test_bodies_that_are_not_a_json_object_get_400(gateway, raw):
+    answer = gateway.call(FUNCTION, raw=raw)
+
+    assert answer.status == 400
+    assert answer.error["details"][0]["field"] == "body"
+    assert gateway.provider.requests() == []
+
+
+def test_validation_errors_never_echo_the_submitted_value(gateway):
+    answer = gateway.call(FUNCTION, {"pinnumber": "Z999999999Z"})
+
+    assert answer.status == 400
+    assert "Z999999999Z" not in answer.text
+
+
+def test_provider_request_id_is_reported_on_errors(gateway):
+    gateway.provider.reply(
+        KRAPIN, {"success": False, "response_code": 404, "message": "not found", "request_id": "req-123"}
+    )
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert answer.error["providerRequestId"] == "req-123"
+
+
+def test_html_error_page_becomes_502_with_a_clean_envelope(gateway):
+    gateway.provider.reply(KRAPIN, Reply(502, b"<html><body>Bad Gateway</body></html>", "text/html"))
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert answer.status == 502
+    assert answer.error["code"] == "provider_bad_response"
+    assert answer.error["providerStatus"] == 502
+    assert "html" not in answer.text.lower()
+
+
+def test_truncated_json_becomes_502(gateway):
+    gateway.provider.reply(KRAPIN, Reply(200, json.dumps(SUCCESS).encode()[:40]))
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+
+
+def test_server_errors_are_retried_because_a_lookup_is_safe_to_repeat(gateway):
+    gateway.provider.reply(KRAPIN, Reply(503, b"{}"), Reply(200, json.dumps(SUCCESS).encode()))
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert answer.status == 200
+    assert len(gateway.provider.requests(KRAPIN)) == 2
+
+
+def test_persistent_server_errors_end_as_502_after_bounded_retries(gateway):
+    gateway.provider.reply(KRAPIN, Reply(500, b'{"status": 500, "message": "boom"}'))
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
+    assert len(gateway.provider.requests(KRAPIN)) == 3
+
+
+def test_rate_limit_after_our_retries_is_429(gateway):
+    gateway.provider.reply(
+        KRAPIN, Reply(429, b'{"status": 429, "code": 1005, "message": "slow down"}', headers=(("Retry-After", "0"),))
+    )
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (429, "rate_limited")
+    assert len(gateway.provider.requests(KRAPIN)) == 3
+
+
+@pytest.mark.usefixtures("short_provider_timeouts")
+def test_a_provider_that_does_not_answer_in_time_gives_504(gateway):
+    gateway.provider.reply(KRAPIN, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+    assert answer.error["provider"] == "cladfy"
+
+
+def test_an_unreachable_provider_gives_502(gateway, monkeypatch):
+    monkeypatch.setenv("CLADFY_BASE_URL", "http://127.0.0.1:9/cladfy")  # discard port: connection refused
+    gateway.new_instance()
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_unavailable")
+
+
+def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_manager):
+    # Given the secret was rotated after this instance cached it, and Cladfy only accepts the new one
+    gateway.provider.reply(KRAPIN, SUCCESS)
+    gateway.call(FUNCTION, {"pinnumber": PIN})
+    secrets_manager.put_secret_value(
+        SecretId=gateway.physical_ids["CladfySecret"],
+        SecretString=json.dumps({"clientId": "rotated", "secretKey": "rotated-key"}),
+    )
+    gateway.provider.reply(KRAPIN, {"status": 401, "message": "Unauthorized", "code": 1204, "response": None}, SUCCESS)
+
+    # When the next call is refused with the cached credentials
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then the gateway re-reads the secret once and the retry with the new credentials succeeds
+    assert answer.status == 200
+    last = gateway.provider.requests(KRAPIN)[-1]
+    assert last.headers["Authorization"] == "Basic " + base64.b64encode(b"rotated:rotated-key").decode()
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Reply(200, b'{"status": 401, "message": "Unauthorized", "code": 1204, "response": null}'),
+        Reply(200, b'{"status": 401, "message": "Authentication failed", "code": 1200, "response": null}'),
+        Reply(401, b'{"status": 401, "message": "Unauthorized", "code": null, "response": null}'),
+    ],
+)
+def test_credentials_refused_twice_are_a_502_never_the_callers_401(gateway, refusal):
+    gateway.provider.reply(KRAPIN, refusal)
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert len(gateway.provider.requests(KRAPIN)) == 2
+
+
+def test_insane_correlation_ids_are_replaced_by_the_request_id(gateway):
+    answer = gateway.call(FUNCTION, {}, headers=[("X-Correlation-Id", "<script>alert(1)</script>")])
+
+    assert answer.headers["X-Correlation-Id"] != "<script>alert(1)</script>"
+    assert answer.error["correlationId"] == answer.headers["X-Correlation-Id"]
+
+
+def test_logs_hold_no_pin_no_personal_data_and_no_credentials(gateway, logs):
+    gateway.provider.reply(KRAPIN, SUCCESS)
+
+    gateway.call(FUNCTION, {"pinnumber": PIN})
+    gateway.provider.reply(KRAPIN, {"status": 401, "message": "Unauthorized", "code": 1204, "response": None})
+    gateway.call(FUNCTION, {"pinnumber": PIN})
+    gateway.call(FUNCTION, {"pinnumber": "P051365947"})
+
+    written = logs()
+    assert "request completed" in written and "ProviderLatency" in written  # the logs are captured...
+    for private in (
+        PIN,
+        "P051365947",
+        "JANE WANJIKU DOE",
+        "jane@example.com",
+        SECRETS["cladfy"]["secretKey"],
+        base64.b64encode(f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}".encode()).decode(),
+    ):
+        assert private not in written  # ...and hold none of these
+
+
+def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gateway, monkeypatch, clock):
+    # Given a circuit that opens after 2 failed calls, for 1 s
+    monkeypatch.setenv("PROVIDER_CIRCUIT_FAILURES", "2")
+    monkeypatch.setenv("PROVIDER_CIRCUIT_COOLDOWN_SECONDS", "1")
+    gateway.new_instance()
+    gateway.provider.reply(KRAPIN, Reply(503, b"{}"))
+    for _ in range(2):
+        assert gateway.call(FUNCTION, {"pinnumber": PIN}).error["code"] == "provider_error"
+    attempts = len(gateway.provider.requests(KRAPIN))
+
+    # When the next call comes while the circuit is open
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it fails fast without reaching Cladfy, and calls resume once the provider recovers
+    assert (answer.status, answer.error["code"]) == (502, "circuit_open")
+    assert len(gateway.provider.requests(KRAPIN)) == attempts
+
+    clock.advance(1.1)
+    gateway.provider.reply(KRAPIN, SUCCESS)
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200

@@ -1,0 +1,279 @@
+"""connectFi identification and status, through the real handlers, against a connectFi double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SECRETS
+from tests.support.fake_provider import Reply
+
+IDENTIFY_FN = "ConnectFiIdentificationFunction"
+STATUS_FN = "ConnectFiStatusFunction"
+LOGIN = "/connectfi/auth/get-token"
+IDENTIFY = "/connectfi/akepa/identification"
+STATUS = "/connectfi/akepa/status"
+CUSTOMER = "cstap_6reGTr3k8vpAu8uFV7EdiN"
+APPLICATION = "iapp_AwXROkAVhfKmkhXjOTmuK"
+WEBHOOK_TOKEN = SECRETS["connectfiwebhook"]["token"]
+
+
+def login_reply(token: str = "cfi-token-1", expires: str = "2099-01-01T00:00:00.000Z") -> dict:  # noqa: S107
+    return {"code": "0", "data": {"token": token, "dtsExpireAt": expires}}
+
+
+def application(status: str = "pending_step_up", outcome=None) -> dict:
+    return {
+        "code": "0",
+        "data": {
+            "applicationId": APPLICATION,
+            "aggregatorId": "CLIENTID",
+            "customerId": CUSTOMER,
+            "reference": "extRefApp100",
+            "status": status,
+            "outcome": outcome,
+            "entityApplications": [{"entityId": CUSTOMER, "isCustomer": True, "status": status, "outcome": None}],
+        },
+        "requestId": "135520d078d411eeb5658f28ab5fe311",
+    }
+
+
+def connectfi_error(status: int, code: str, message: str = "error", context=None) -> Reply:
+    body = {"requestId": "req-7", "code": code, "subCode": "", "context": context, "message": message}
+    return Reply(status, json.dumps(body).encode())
+
+
+IDENTIFICATION = {"customerId": CUSTOMER, "reference": "extRefApp100"}
+
+
+def test_identification_without_webhook_url_sends_the_gateways_own(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert answer.status == 200
+    assert answer.json() == application()
+    (sent,) = gateway.provider.requests(IDENTIFY)
+    assert sent.json() == {**IDENTIFICATION, "webhookUrl": f"https://gateway.test/connectfi/webhooks/{WEBHOOK_TOKEN}"}
+    assert sent.headers["x-connectfi-token"] == "cfi-token-1"
+    (login,) = gateway.provider.requests(LOGIN)
+    assert login.json() == {
+        "user": {"login": SECRETS["connectfi"]["login"], "password": SECRETS["connectfi"]["password"]}
+    }
+
+
+@pytest.mark.parametrize("field", ["webhookUrl", "webhookURL"])
+def test_a_callers_webhook_url_is_forwarded_under_the_configured_field(gateway, field):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    gateway.call(IDENTIFY_FN, {**IDENTIFICATION, field: "https://caller.example/hook", "syncMode": True})
+
+    assert gateway.provider.requests(IDENTIFY)[0].json() == {
+        **IDENTIFICATION,
+        "syncMode": True,
+        "webhookUrl": "https://caller.example/hook",
+    }
+
+
+@pytest.mark.parametrize("url", ["", "not even a URL", "https://x.example/" + "a" * 482, "https://x.example/\t é"])
+def test_any_webhook_url_connectfis_schema_allows_is_forwarded_as_sent(gateway, url):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    answer = gateway.call(IDENTIFY_FN, {**IDENTIFICATION, "webhookUrl": url})
+
+    assert answer.status == 200
+    assert gateway.provider.requests(IDENTIFY)[0].json()["webhookUrl"] == url
+
+
+@pytest.mark.parametrize("field", ["webhookUrl", "webhookURL"])
+def test_an_explicit_null_webhook_url_means_the_gateways_own(gateway, field):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    answer = gateway.call(IDENTIFY_FN, {**IDENTIFICATION, field: None})
+
+    assert answer.status == 200
+    sent = gateway.provider.requests(IDENTIFY)[0].json()
+    assert sent == {**IDENTIFICATION, "webhookUrl": f"https://gateway.test/connectfi/webhooks/{WEBHOOK_TOKEN}"}
+
+
+def test_the_webhook_field_spelling_is_configurable(gateway, monkeypatch):
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_FIELD", "webhookURL")
+    gateway.new_instance()
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert set(gateway.provider.requests(IDENTIFY)[0].json()) == {"customerId", "reference", "webhookURL"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customerId": CUSTOMER}, "reference"),
+        ({"reference": "extRefApp100"}, "customerId"),
+        ({**IDENTIFICATION, "reference": "UNIQUE_REFERENCE_ID"}, "reference"),
+        ({**IDENTIFICATION, "reference": "r" * 33}, "reference"),
+        ({**IDENTIFICATION, "reference": ""}, "reference"),
+        ({**IDENTIFICATION, "customerId": "cstap-1"}, "customerId"),
+        ({**IDENTIFICATION, "customerId": "c" * 37}, "customerId"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/" + "a" * 500}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/<script>"}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/a>b"}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/\nHost: evil"}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/\r"}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/\u2028"}, "webhookUrl"),
+        ({**IDENTIFICATION, "webhookURL": "https://x.example/\u2029"}, "webhookURL"),
+        ({**IDENTIFICATION, "webhookUrl": "https://x.example/ends-with-newline\n"}, "webhookUrl"),
+        ({**IDENTIFICATION, "syncMode": "yes"}, "syncMode"),
+        ({**IDENTIFICATION, "customerId": 12}, "customerId"),
+        ({**IDENTIFICATION, "extra": 1}, "extra"),
+        ({**IDENTIFICATION, "webhookUrl": "https://a.example", "webhookURL": "https://b.example"}, "body"),
+    ],
+)
+def test_invalid_identifications_get_400_and_no_provider_call(gateway, body, field):
+    answer = gateway.call(IDENTIFY_FN, body)
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert field in [detail["field"] for detail in answer.error["details"]]
+    assert gateway.provider.requests() == []
+
+
+def test_identification_is_a_write_and_is_never_retried(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(503, "unavailable"))
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
+def test_request_validate_error_is_422_with_connectfis_context_as_details(gateway):
+    context = [
+        {
+            "instancePath": "",
+            "schemaPath": "#/additionalProperties",
+            "keyword": "additionalProperties",
+            "params": {"additionalProperty": "webhookUrl"},
+            "message": "must NOT have additional properties",
+        }
+    ]
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", "validation", context))
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+    assert answer.error["details"] == context
+    assert answer.error["providerCode"] == "requestValidateError"
+    assert answer.error["providerRequestId"] == "req-7"
+
+
+def test_one_token_for_many_calls_and_a_forgotten_token_is_replaced(gateway):
+    gateway.provider.reply(LOGIN, login_reply("cfi-token-1"), login_reply("cfi-token-2"))
+    gateway.provider.reply(STATUS, application())
+    for _ in range(3):
+        assert gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION}).status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 1
+
+    gateway.provider.reply(
+        STATUS, Reply(401, b'{"code": "unauthorized", "message": "Authentication error"}'), application()
+    )
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert answer.status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert gateway.provider.requests(STATUS)[-1].headers["x-connectfi-token"] == "cfi-token-2"
+
+
+def test_a_token_is_renewed_shortly_before_dts_expire_at(gateway, clock):
+    import datetime as dt
+
+    # Given a token connectFi says expires in 2 s (renewed a fifth of its life, 0.4 s, early)
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    gateway.provider.reply(
+        LOGIN,
+        login_reply("short", expiry.isoformat(timespec="milliseconds").replace("+00:00", "Z")),
+        login_reply("long"),
+    )
+    gateway.provider.reply(STATUS, application())
+    gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+    gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+    assert len(gateway.provider.requests(LOGIN)) == 1
+
+    # When the renewal point has passed
+    clock.advance(1.8)
+    gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    # Then the gateway logged in again before using an expiring token
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert gateway.provider.requests(STATUS)[-1].headers["x-connectfi-token"] == "long"
+
+
+def test_bad_login_is_502_provider_auth_failed_after_a_secret_refetch(gateway):
+    gateway.provider.reply(LOGIN, Reply(401, b'{"code": "unauthorized", "message": "Authentication error"}'))
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_status_passes_through_and_maps_application_not_found(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(
+        STATUS,
+        application("completed", "Approved"),
+        connectfi_error(404, "applicationNotFound", "Application not found"),
+    )
+
+    found = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+    missing = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": "iapp_nope"})
+
+    assert (found.status, found.json()) == (200, application("completed", "Approved"))
+    assert (missing.status, missing.error["code"]) == (404, "application_not_found")
+    assert gateway.provider.requests(STATUS)[0].json() == {"customerId": CUSTOMER, "applicationId": APPLICATION}
+
+
+def test_status_is_a_read_and_is_retried_on_transient_failures(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, Reply(503, b"{}"), Reply(502, b"<html></html>", "text/html"), application())
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert answer.status == 200
+    assert len(gateway.provider.requests(STATUS)) == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"customerId": CUSTOMER},
+        {"customerId": CUSTOMER, "applicationId": "iapp-1"},
+        {"customerId": CUSTOMER, "applicationId": APPLICATION, "reference": "x"},
+    ],
+)
+def test_invalid_status_requests_get_400(gateway, body):
+    answer = gateway.call(STATUS_FN, body)
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert gateway.provider.requests() == []
+
+
+def test_logs_hold_no_token_or_credentials(gateway, logs):
+    gateway.provider.reply(LOGIN, login_reply("cfi-secret-token"))
+    gateway.provider.reply(IDENTIFY, application())
+
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    written = logs()
+    assert "request completed" in written
+    for private in ("cfi-secret-token", WEBHOOK_TOKEN, SECRETS["connectfi"]["password"]):
+        assert private not in written

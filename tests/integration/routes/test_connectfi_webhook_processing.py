@@ -1,0 +1,215 @@
+"""connectFi webhook processing: confirm with /akepa/status, store, announce once; the stored-state route."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local import template as cfn
+from local.functions import invoke
+from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
+from tests.support.fake_provider import Reply
+from tests.support.webhooks import (
+    PROCESSOR,
+    TOKEN,
+    deliver,
+    process_queue,
+    queued,
+    read_application,
+    webhook,
+)
+
+# --- processor ------------------------------------------------------------------------------------------------------
+
+
+def test_a_webhook_is_confirmed_with_status_stored_and_announced(gateway, queues, announcements):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    assert read_application(APPLICATION)["statusCode"] == 404
+
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url)
+
+    (fetch,) = gateway.provider.requests(STATUS)
+    assert fetch.json() == {"customerId": CUSTOMER, "applicationId": APPLICATION}
+    answer = read_application(APPLICATION)
+    state = json.loads(answer["body"])
+    assert answer["statusCode"] == 200
+    assert (state["status"], state["outcome"], state["reference"]) == ("completed", "Approved", "extRefApp100")
+    assert state["entityApplications"][0]["entityId"] == CUSTOMER
+    assert state["createdAt"] and state["updatedAt"]
+    (event,) = announcements()
+    assert event["detail-type"] == "ApplicationStatusChanged"
+    assert event["detail"]["status"] == "completed" and event["detail"]["applicationId"] == APPLICATION
+    assert queued(sqs, url) == []
+
+
+def test_the_webhook_is_only_a_signal_the_stored_state_is_the_providers(gateway, queues):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("waiting_review"))
+
+    deliver(gateway, webhook("completed", "Approved"))  # claims completed; connectFi says otherwise
+    process_queue(gateway, sqs, url)
+
+    assert json.loads(read_application(APPLICATION)["body"])["status"] == "waiting_review"
+
+
+def test_a_duplicate_delivery_is_processed_once(gateway, queues, announcements):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url)
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url)
+
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert len(announcements()) == 1
+    assert queued(sqs, url) == []
+
+
+def test_duplicates_in_one_batch_are_processed_once(gateway, queues):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    deliver(gateway, webhook())
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url, rounds=3)
+
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert queued(sqs, url) == []
+
+
+def test_a_completed_application_never_moves_backwards(gateway, queues, announcements):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"), application("waiting_review"))
+
+    deliver(gateway, webhook("completed", "Approved"))
+    process_queue(gateway, sqs, url)
+    deliver(gateway, webhook("waiting_review", None))  # a late, older state
+    process_queue(gateway, sqs, url)
+
+    assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
+    assert [event["detail"]["status"] for event in announcements()] == ["completed"]
+
+
+def test_a_status_change_is_announced_each_time_and_only_then(gateway, queues, announcements):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(
+        STATUS, application("waiting_review"), application("waiting_review"), application("completed", "Approved")
+    )
+
+    for claimed in ("waiting_review", "running", "completed"):
+        deliver(gateway, webhook(claimed, None))
+        process_queue(gateway, sqs, url)
+
+    assert [event["detail"]["status"] for event in announcements()] == ["waiting_review", "completed"]
+
+
+def test_poison_records_fail_alone_and_reach_the_dead_letter_queue(gateway, queues):
+    sqs, url, dlq = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    sqs.send_message(QueueUrl=url, MessageBody='{"hello": "not a connectFi webhook"}')  # bypassing the receiver
+    deliver(gateway, webhook())
+
+    process_queue(gateway, sqs, url, rounds=6)  # maxReceiveCount is 5
+
+    assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"  # the good record went through
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(message["Body"]) for message in dead] == [{"hello": "not a connectFi webhook"}]
+    assert queued(sqs, url) == []
+
+
+def test_a_provider_failure_returns_the_record_for_a_retry_which_then_succeeds(gateway, queues):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    # status is a read: the client already retries 3 times, so 3 failures make this attempt fail
+    failures = [Reply(500, b'{"code": "internal"}')] * 3
+    gateway.provider.reply(STATUS, *failures, application("completed", "Approved"))
+
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url)
+    assert read_application(APPLICATION)["statusCode"] == 404
+    process_queue(gateway, sqs, url)
+
+    assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
+
+
+def test_the_processor_reports_partial_batch_failures(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    records = [
+        {"messageId": "good", "body": json.dumps(webhook())},
+        {"messageId": "bad", "body": "{not json"},
+    ]
+
+    result = invoke(cfn.functions()[PROCESSOR], {"Records": records})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+@pytest.mark.parametrize("application_id", ["iapp-with-dash", "x" * 37])
+def test_reading_an_invalid_application_id_is_400(gateway, application_id):
+    assert read_application(application_id)["statusCode"] == 400
+
+
+def test_logs_hold_no_webhook_token_or_connectfi_token(gateway, queues, logs):
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply("cfi-secret-token"))
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    deliver(gateway, webhook())
+    deliver(gateway, webhook(), token="guess")
+    process_queue(gateway, sqs, url)
+
+    written = logs()
+    assert "request completed" in written
+    assert TOKEN not in written and "cfi-secret-token" not in written
+
+
+# --- idempotency configurations -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("webhook_first", [True, False])
+def test_keyed_writes_and_webhook_deduplication_keep_their_own_rules_in_either_order(gateway, queues, webhook_first):
+    from tests.integration.routes.test_signzy_repush import LOGIN as SIGNZY_LOGIN
+    from tests.integration.routes.test_signzy_repush import ONBOARDING_ID, REPUSH, SUCCESS
+    from tests.integration.routes.test_signzy_repush import login_reply as signzy_login
+
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    gateway.provider.reply(SIGNZY_LOGIN, signzy_login("t"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    key = [("Idempotency-Key", "order-key")]
+
+    def webhooks_twice() -> None:
+        for _ in range(2):
+            deliver(gateway, webhook())
+            process_queue(gateway, sqs, url)
+
+    def keyed_write_then_reuse():
+        first = gateway.call("SignzyRepushFunction", {"onboardingId": ONBOARDING_ID}, headers=key)
+        reused = gateway.call("SignzyRepushFunction", {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key)
+        return first, reused
+
+    # In one process (one instance of each function, as in `make run`), in either order
+    if webhook_first:
+        webhooks_twice()
+        first, reused = keyed_write_then_reuse()
+    else:
+        first, reused = keyed_write_then_reuse()
+        webhooks_twice()
+
+    # the key reused with another body is still a 409, and a duplicate delivery still one status fetch
+    assert (first.status, reused.status, reused.error["code"]) == (200, 409, "idempotency_key_reused")
+    assert len(gateway.provider.requests(REPUSH)) == 1
+    assert len(gateway.provider.requests(STATUS)) == 1

@@ -1,0 +1,105 @@
+"""Provider faults injected in the sandbox: every route still answers the error envelope, in time; reads are
+retried, writes never blindly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.routes import ProviderRoute, provider_routes
+
+ROUTES = {route.function: route for route in provider_routes()}
+READS = [name for name, route in ROUTES.items() if not route.write]
+WRITES = [name for name, route in ROUTES.items() if route.write]
+
+
+def warm(gateway, route: ProviderRoute) -> tuple[str, str]:
+    """Successful calls first, so tokens are cached and the answer form is settled; the sandbox operation the
+    route calls (the one a second call counts)."""
+    sandbox = gateway.provider
+    assert gateway.call(route.function, route.body).status == 200
+    before = sandbox.calls
+    assert gateway.call(route.function, route.body).status == 200
+    (operation,) = [key for key, count in sandbox.calls.items() if count != before.get(key, 0)]
+    return operation
+
+
+def test_every_provider_route_is_covered():
+    assert set(READS) >= {"CladfyKraPinFunction", "CdpCustomerLookupFunction", "ConnectFiStatusFunction"}
+    assert set(WRITES) >= {"SignzyRepushFunction", "CdpOnboardingFunction", "ConnectFiIdentificationFunction"}
+
+
+@pytest.mark.parametrize("route", READS)
+@pytest.mark.parametrize("fault", ["reset", "status", "html", "rate_limit"])
+def test_reads_are_retried_past_one_fault(sandboxed_gateway, route, fault):
+    sandbox = sandboxed_gateway.provider
+    operation = warm(sandboxed_gateway, ROUTES[route])
+    before = sandbox.call_count(*operation)
+    sandbox.inject_fault(*operation, fault, retryAfter=0)
+
+    answer = sandboxed_gateway.call(route, ROUTES[route].body)
+
+    assert answer.status == 200, answer.text
+    assert sandbox.call_count(*operation) - before == 2
+
+
+@pytest.mark.parametrize("route", WRITES)
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("reset", "provider_unavailable"), ("status", "provider_error"), ("html", "provider_bad_response")],
+)
+def test_writes_are_never_retried_blindly(sandboxed_gateway, route, fault, code):
+    sandbox = sandboxed_gateway.provider
+    operation = warm(sandboxed_gateway, ROUTES[route])
+    before = sandbox.call_count(*operation)
+    sandbox.inject_fault(*operation, fault)
+
+    answer = sandboxed_gateway.call(route, ROUTES[route].body)
+
+    assert (answer.status, answer.error["code"]) == (502, code)
+    assert sandbox.call_count(*operation) - before == 1
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_a_truncated_answer_is_a_clean_502(sandboxed_gateway, route):
+    operation = warm(sandboxed_gateway, ROUTES[route])
+    sandboxed_gateway.provider.inject_fault(*operation, "truncated")
+
+    answer = sandboxed_gateway.call(route, ROUTES[route].body)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.usefixtures("short_provider_timeouts")
+def test_a_hanging_provider_is_a_504_within_the_time_budget(sandboxed_gateway, route):
+    operation = warm(sandboxed_gateway, ROUTES[route])
+    sandboxed_gateway.provider.inject_fault(*operation, "slow", seconds=5)  # a read timeout is not retried
+
+    started = time.monotonic()
+    answer = sandboxed_gateway.call(route, ROUTES[route].body)
+
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+    assert time.monotonic() - started < 4  # read timeout 1 s in tests (10 s deployed, budget 20 s < 29 s)
+
+
+def test_a_5xx_burst_longer_than_the_retries_is_a_502_and_a_429_burst_a_429(sandboxed_gateway):
+    route = ROUTES["CladfyKraPinFunction"]
+    sandbox = sandboxed_gateway.provider
+    sandbox.inject_fault("cladfy", "krapin", "status", times=3)
+    assert sandboxed_gateway.call(route.function, route.body).error["code"] == "provider_error"
+    sandbox.inject_fault("cladfy", "krapin", "rate_limit", times=3, retryAfter=0)
+    assert sandboxed_gateway.call(route.function, route.body).status == 429
+
+
+def test_a_retry_after_longer_than_a_caller_should_wait_is_not_waited_for(sandboxed_gateway):
+    route = ROUTES["CdpCustomerLookupFunction"]
+    operation = warm(sandboxed_gateway, route)
+    sandboxed_gateway.provider.inject_fault(*operation, "rate_limit", retryAfter=120)
+
+    started = time.monotonic()
+    answer = sandboxed_gateway.call(route.function, route.body)
+
+    assert (answer.status, answer.error["code"]) == (429, "rate_limited")
+    assert time.monotonic() - started < 5  # not the 120 s asked for

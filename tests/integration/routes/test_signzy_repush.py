@@ -1,0 +1,274 @@
+"""POST /signzy/onboardings/repush, through the real handler, against a Signzy EzKRA double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SECRETS
+from tests.support.fake_provider import Reply
+
+FUNCTION = "SignzyRepushFunction"
+LOGIN = "/signzy/kra-handler/api/customers/login"
+REPUSH = "/signzy/kra-handler/api/onboardings/repush"
+ONBOARDING_ID = "65a1b2c3d4e5f60718293a4b"
+
+SUCCESS = {
+    "onboardingId": ONBOARDING_ID,
+    "customerId": "65a1b2c3d4e5f60718293abd",
+    "callbackUrl": "",
+    "message": "The application is in progress, and it has been repushed to KRA",
+}
+
+
+def login_reply(token: str, ttl: int = 1209600) -> dict:
+    return {"id": token, "ttl": ttl, "created": "2026-11-22T10:00:00.000Z", "userId": "65a1b2c3d4e5f60718293abd"}
+
+
+def loopback_error(status: int, message: str, code: str | None = None) -> Reply:
+    error = {"statusCode": status, "name": "Error", "message": message} | ({"code": code} if code else {})
+    return Reply(status, json.dumps({"error": error}).encode())
+
+
+def test_success_body_is_passed_through_unchanged(gateway):
+    raw = json.dumps({**SUCCESS, "kraStatus": {"undocumented": True}})
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, Reply(200, raw.encode()))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert answer.status == 200
+    assert answer.text == raw
+
+
+def test_login_uses_the_secret_and_the_token_goes_in_a_bearer_header(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    (login,) = gateway.provider.requests(LOGIN)
+    assert login.json() == {"username": SECRETS["signzy"]["username"], "password": SECRETS["signzy"]["password"]}
+    (repush,) = gateway.provider.requests(REPUSH)
+    assert repush.headers["Authorization"] == "Bearer token-1"
+    assert repush.json() == {"onboardingId": ONBOARDING_ID}
+
+
+def test_raw_token_header_form_is_configurable(gateway, monkeypatch):
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", "raw")
+    gateway.new_instance()
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert gateway.provider.requests(REPUSH)[0].headers["Authorization"] == "token-1"
+
+
+def authorizations(gateway) -> list[str]:
+    return [request.headers["Authorization"] for request in gateway.provider.requests(REPUSH)]
+
+
+def test_auto_mode_switches_to_the_raw_token_when_a_fresh_token_is_refused_and_keeps_it(gateway, logs):
+    # Given a Signzy that wants the raw token id
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"), SUCCESS)
+
+    # When two repushes are made (auto is the default)
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the documented form is tried once, the raw id works, and it is kept without probing again
+    assert (first.status, second.status) == (200, 200)
+    assert authorizations(gateway) == ["Bearer token-1", "token-1", "token-1"]
+    assert len(gateway.provider.requests(LOGIN)) == 1
+    written = logs()
+    assert written.count("signzy authorization form settled") == 1
+    assert '"form":"raw"' in written.replace(" ", "")
+    assert "token-1" not in written
+
+
+def test_auto_mode_keeps_the_documented_form_when_signzy_accepts_it(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS, loopback_error(401, "Authorization Required"), SUCCESS)
+
+    for _ in range(3):
+        gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # the refusal on the second call is of a cached token: renewed, never a switch of form
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "Bearer token-2", "Bearer token-2"]
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_a_cold_instance_tries_the_other_form_with_the_shared_token_before_giving_it_up(gateway):
+    # Given a token in the shared table, issued to another instance, and a Signzy that wants the raw id
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required"), SUCCESS)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})  # settles raw on the first instance
+    gateway.new_instance()
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required"), SUCCESS)
+
+    # When a cold instance repushes
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then it keeps the shared token (no second login, no invalidation for the other instances)
+    assert answer.status == 200
+    assert authorizations(gateway)[2:] == ["Bearer token-1", "token-1"]
+    assert len(gateway.provider.requests(LOGIN)) == 1
+
+
+def test_an_answer_that_proves_nothing_does_not_settle_the_form(gateway):
+    # Given a proxy's 502 page in front of a Signzy that wants the raw id
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(
+        REPUSH,
+        Reply(502, b"<html>502 Bad Gateway</html>", "text/html"),
+        loopback_error(401, "Authorization Required"),
+        SUCCESS,
+    )
+
+    # When the first repush meets the proxy, and the second reaches Signzy
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the 502 did not lock in the documented form: the second call still finds the raw one
+    assert (first.status, second.status) == (502, 200)
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "token-1"]
+
+
+@pytest.mark.parametrize(("mode", "sends"), [("auto", 4), ("bearer", 2), ("raw", 2)])
+def test_a_provider_that_keeps_refusing_new_tokens_gives_502(gateway, monkeypatch, mode, sends):
+    monkeypatch.setenv("SIGNZY_AUTH_HEADER", mode)
+    gateway.new_instance()
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert len(gateway.provider.requests(REPUSH)) == sends
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    if mode != "auto":  # a pinned form is never probed
+        assert {value.startswith("Bearer ") for value in authorizations(gateway)} == {mode == "bearer"}
+
+
+def test_one_login_serves_many_calls_and_new_instances_share_it(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    for _ in range(3):
+        assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+    gateway.new_instance()  # a cold instance finds the token in DynamoDB
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+
+    assert len(gateway.provider.requests(LOGIN)) == 1
+    assert len(gateway.provider.requests(REPUSH)) == 4
+
+
+def test_a_token_the_provider_forgot_is_replaced_and_the_call_retried_once(gateway):
+    # Given a cached token that Signzy no longer knows
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"), SUCCESS)
+
+    # When the caller repushes
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the gateway logs in again and retries with the new token, transparently
+    assert answer.status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert [r.headers["Authorization"] for r in gateway.provider.requests(REPUSH)[1:]] == [
+        "Bearer token-1",
+        "Bearer token-2",
+    ]
+    # and other instances pick up the new token rather than the refused one
+    gateway.new_instance()
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    assert gateway.provider.requests(REPUSH)[-1].headers["Authorization"] == "Bearer token-2"
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_a_token_is_renewed_before_its_ttl_runs_out(gateway, monkeypatch, clock):
+    gateway.provider.reply(LOGIN, login_reply("short-lived", ttl=2), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # 2 s ttl: renewed 0.4 s before expiry, so 1.7 s later it is time to log in again
+
+    clock.advance(1.7)
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert gateway.provider.requests(REPUSH)[-1].headers["Authorization"] == "Bearer token-2"
+
+
+def test_login_refused_is_retried_with_a_refetched_secret_then_502(gateway):
+    gateway.provider.reply(LOGIN, loopback_error(401, "login failed", "LOGIN_FAILED"))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert answer.error["providerCode"] == "LOGIN_FAILED"
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert gateway.provider.requests(REPUSH) == []
+
+
+def test_a_repush_is_a_write_and_is_never_retried_blindly(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, loopback_error(503, "Service Unavailable"))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert answer.status == 502
+    assert len(gateway.provider.requests(REPUSH)) == 1
+
+
+@pytest.mark.usefixtures("short_provider_timeouts")
+def test_a_slow_repush_gives_504(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+
+
+def test_a_login_answer_without_a_token_is_a_bad_response(gateway):
+    gateway.provider.reply(LOGIN, {"ttl": 1209600})
+
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"onboardingId": "65xxxxxx9b"},
+        {"onboardingId": "65a1b2c3d4e5f60718293a4"},
+        {"onboardingId": "65a1b2c3d4e5f60718293a4bc"},
+        {"onboardingId": "65a1b2c3d4e5f60718293a4g"},
+        {"onboardingId": 12345},
+        {"onboardingId": ONBOARDING_ID, "callbackUrl": "https://example.com"},
+    ],
+)
+def test_invalid_onboarding_ids_get_400_and_no_login_or_repush(gateway, body):
+    answer = gateway.call(FUNCTION, body)
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert gateway.provider.requests() == []
+
+
+def test_logs_hold_no_token_no_password_and_no_onboarding_body(gateway, logs):
+    gateway.provider.reply(LOGIN, login_reply("very-secret-token"), login_reply("second-secret-token"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required"), SUCCESS)
+
+    gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    written = logs()
+    assert "request completed" in written
+    for private in ("very-secret-token", "second-secret-token", SECRETS["signzy"]["password"], "repushed to KRA"):
+        assert private not in written

@@ -1,0 +1,129 @@
+"""Every route and the webhook path, driven with personal data in every field: the logs hold none of it, nor any
+secret or token, and no error message echoes it back."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from local import template as cfn
+from local.api_events import proxy_event
+from local.functions import invoke
+from tests.conftest import SECRETS
+from tests.integration.routes.test_cdp import ONBOARDING_BODY
+from tests.support.routes import provider_routes
+
+NAME, MIDDLE, SURNAME = "ZELDAPRIVATE", "QUIXOTEPRIVATE", "VANDERPRIVATE"
+PHONE, EMAIL, ID_NUMBER = "+971509998877", "zelda.private@example.org", "784198712345678"
+PIN, CUSTOMER, REFERENCE = "A987654321Q", "cstap_privateCustomer7", "privateRef77"
+IMAGE = "UFJJVkFURUlNQUdFREFUQQ=="  # base64 of "PRIVATEIMAGEDATA"
+
+
+def onboarding_body() -> dict:
+    body = copy.deepcopy(ONBOARDING_BODY)
+    body.update(
+        first_name=NAME,
+        middle_name=MIDDLE,
+        last_name=SURNAME,
+        preferred_name=NAME,
+        primary_mobile_number=PHONE,
+        phone_number=PHONE,
+        email_id=EMAIL,
+        mothers_maiden_name=SURNAME,
+    )
+    body["id_details"][0].update(id_number=ID_NUMBER, name_as_per_id=f"{NAME} {SURNAME}")
+    body["id_details"][0]["id_front"]["base64_data"] = IMAGE
+    body["customer_classification"]["profile_photo"]["base64_data"] = IMAGE
+    return body
+
+
+def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sandboxed_gateway, logs):
+    gateway, answers = sandboxed_gateway, []
+    # Every route, successful and failing, with personal data in every field
+    answers.append(gateway.call("CladfyKraPinFunction", {"pinnumber": PIN}))
+    answers.append(gateway.call("CladfyKraPinFunction", {"pinnumber": PIN + "X"}))
+    answers.append(gateway.call("SignzyRepushFunction", {"onboardingId": "65a1b2c3d4e5f60718293a4b"}))
+    answers.append(gateway.call("CdpCustomerLookupFunction", {"idNumber": ID_NUMBER, "idType": "4"}))
+    answers.append(gateway.call("CdpOnboardingFunction", onboarding_body()))
+    answers.append(gateway.call("CdpOnboardingFunction", {**onboarding_body(), "email_id": EMAIL + "@"}))
+    answers.append(gateway.call("CdpCustomerLookupFunction", {"idNumber": ID_NUMBER, "idType": "4"}))  # names now
+    started = gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": REFERENCE})
+    answers.append(started)
+    application_id = started.json()["data"]["applicationId"]
+    answers.append(gateway.call("ConnectFiStatusFunction", {"customerId": CUSTOMER, "applicationId": application_id}))
+    token = SECRETS["connectfiwebhook"]["token"]
+    webhook = {
+        "code": "0",
+        "data": {
+            "applicationId": application_id,
+            "customerId": CUSTOMER,
+            "reference": REFERENCE,
+            "status": "pending_step_up",
+            "outcome": None,
+        },
+    }
+    for path_token in (token, "guessed-" + token[:8]):
+        event = proxy_event(
+            "POST",
+            f"/connectfi/webhooks/{path_token}",
+            resource="/connectfi/webhooks/{token}",
+            body=json.dumps(webhook),
+            path_parameters={"token": path_token},
+        )
+        invoke(cfn.functions()["ConnectFiWebhookFunction"], event)
+    records = {"Records": [{"messageId": "m1", "body": json.dumps(webhook)}]}
+    invoke(cfn.functions()["ConnectFiWebhookProcessorFunction"], records)
+    event = proxy_event(
+        "GET",
+        f"/connectfi/applications/{application_id}",
+        resource="/connectfi/applications/{applicationId}",
+        path_parameters={"applicationId": application_id},
+    )
+    invoke(cfn.functions()["ConnectFiApplicationFunction"], event)
+
+    written = logs()
+    assert written.count("request completed") >= 10  # the logs really were captured
+    private = [
+        NAME,
+        MIDDLE,
+        SURNAME,
+        PHONE,
+        EMAIL,
+        ID_NUMBER,
+        PIN,
+        IMAGE,
+        CUSTOMER,
+        REFERENCE,
+        token,
+        *[value for secret in SECRETS.values() for value in secret.values()],
+    ]
+    for value in private:
+        assert value not in written, f"{value!r} was logged"
+    for answer in answers:
+        if answer.status >= 400:
+            message = answer.error["message"] + json.dumps(answer.error["details"])
+            assert not any(value in message for value in private), answer.text
+
+
+def leaves(value: object) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("route", provider_routes(), ids=str)
+def test_no_value_of_a_routes_sample_request_or_answer_reaches_the_logs(sandboxed_gateway, logs, route):
+    # Given a provider route (every one the registry and the template know) and its sample request
+    answer = sandboxed_gateway.call(route.function, route.body)
+
+    # When it is answered, then no value of the request or of the provider's answer was logged
+    assert answer.status == 200, answer.text
+    written = logs()
+    assert "request completed" in written
+    for value in {leaf for leaf in leaves(route.body) + leaves(answer.json()) if len(leaf) >= 6}:
+        assert value not in written, f"{value!r} was logged"

@@ -1,0 +1,174 @@
+"""template.yaml invariants that matter in production: least privilege, encryption, retention, auth."""
+
+from __future__ import annotations
+
+import json
+
+from local import template as cfn
+
+TEMPLATE = cfn.load()
+RESOURCES = cfn.resources(TEMPLATE)
+FUNCTIONS = cfn.functions(TEMPLATE)
+
+
+PUBLIC_ROUTES = {("POST", "/connectfi/webhooks/{token}")}  # connectFi cannot sign: the URL's token authenticates
+
+
+def test_every_api_route_needs_iam_auth_except_the_webhook():
+    api = RESOURCES["GatewayApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    for spec in FUNCTIONS.values():
+        for event in spec.properties.get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            properties = event["Properties"]
+            assert properties["RestApiId"] == {"Ref": "GatewayApi"}
+            if (properties["Method"], properties["Path"]) in PUBLIC_ROUTES:
+                assert properties["Auth"] == {"Authorizer": "NONE"}
+            else:
+                assert "Auth" not in properties, f"{spec.logical_id} overrides the API's IAM auth"
+
+
+def test_webhook_queue_is_encrypted_with_a_bounded_redrive_to_an_alarmed_dlq():
+    queue = RESOURCES["WebhookQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert RESOURCES["WebhookDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    alarm = RESOURCES["WebhookDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}
+    processor = FUNCTIONS["ConnectFiWebhookProcessorFunction"].properties["Events"]["Webhooks"]["Properties"]
+    assert processor["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer():
+    for spec in FUNCTIONS.values():
+        assert spec.properties["Runtime"] == "python3.13"
+        assert spec.properties["Timeout"] < 29
+        assert {"Ref": "GatewayLayer"} in spec.properties["Layers"]
+    assert RESOURCES["GatewayLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+
+
+def test_every_function_logs_to_its_own_encrypted_group_with_retention():
+    for spec in FUNCTIONS.values():
+        group = spec.properties["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert RESOURCES[group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        assert spec.properties["KmsKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        assert {"Ref": "DataKeyUsePolicy"} in spec.properties["Policies"]
+
+
+def test_the_api_stage_is_throttled_and_access_logged_without_paths():
+    api = RESOURCES["GatewayApi"]["Properties"]
+    (settings,) = api["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    assert "$context.resourcePath" in api["AccessLogSetting"]["Format"]
+    assert "$context.path" not in api["AccessLogSetting"]["Format"]  # the webhook path carries its token
+
+
+def test_functions_may_read_only_their_own_provider_secret():
+    for spec in FUNCTIONS.values():
+        readable = [
+            policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"]
+            for policy in spec.properties.get("Policies", [])
+            if isinstance(policy, dict) and "AWSSecretsManagerGetSecretValuePolicy" in policy
+        ]
+        secret_vars = [name for name in spec.properties["Environment"]["Variables"] if name.endswith("_SECRET_ID")]
+        assert len(readable) == len(secret_vars)
+        for name in secret_vars:
+            assert spec.properties["Environment"]["Variables"][name]["Ref"] in readable
+
+
+def statements_of(spec: cfn.FunctionSpec) -> list[dict]:
+    """The function's policy statements: inline ones and those of the template's managed policies it uses."""
+    statements = []
+    for policy in spec.properties.get("Policies", []):
+        if isinstance(policy, dict) and "Ref" in policy:
+            statements += RESOURCES[policy["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+        elif isinstance(policy, dict):
+            statements += policy.get("Statement", [])
+    return statements
+
+
+def test_token_table_access_is_item_level_and_limited_to_the_functions_provider_keys():
+    for spec in FUNCTIONS.values():
+        provider_variables = [
+            name for name in spec.properties["Environment"]["Variables"] if name.endswith("_BASE_URL")
+        ]
+        own = {name.removesuffix("_BASE_URL").lower() for name in provider_variables}
+        for statement in statements_of(spec):
+            if statement["Resource"] == {"Fn::GetAtt": ["TokenTable", "Arn"]}:
+                assert set(statement["Action"]) <= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+                prefixes = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                assert {prefix.removesuffix("#*") for prefix in prefixes} <= own, spec.logical_id
+            assert "*" not in json.dumps(statement["Resource"])
+
+
+def test_one_managed_policy_per_providers_token_rows_and_one_for_idempotency():
+    managed = {name for name, resource in RESOURCES.items() if resource["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert {
+        "CdpTokenRowsPolicy",
+        "ConnectFiTokenRowsPolicy",
+        "SignzyTokenRowsPolicy",
+        "IdempotencyRecordsPolicy",
+    } <= managed
+    for spec in FUNCTIONS.values():
+        inline = [p for p in spec.properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+        for policy in inline:
+            for statement in policy["Statement"]:
+                resource = json.dumps(statement["Resource"])
+                assert "TokenTable" not in resource and "IdempotencyTable" not in resource, spec.logical_id
+
+
+def test_tables_are_encrypted_recoverable_and_on_demand():
+    tables = [resource["Properties"] for resource in RESOURCES.values() if resource["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 3
+    for table in tables:
+        assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert RESOURCES["TokenTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    idempotency = RESOURCES["IdempotencyTable"]["Properties"]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_no_secret_value_is_written_in_the_template_and_secrets_use_the_data_key():
+    for resource in RESOURCES.values():
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            assert "SecretString" not in resource["Properties"]
+            assert resource["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
+    generated = RESOURCES["ConnectFiWebhookSecret"]["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "token" and generated["PasswordLength"] >= 32
+
+
+def test_function_environment_resolves_refs_parameters_and_globals():
+    environment = cfn.function_environment(
+        "SignzyRepushFunction",
+        {
+            "SignzySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+            "TokenTable": "tokens",
+            "IdempotencyTable": "idempotency",
+        },
+        {"Environment": "local", "SignzyBaseUrl": "http://127.0.0.1:1/signzy"},
+    )
+
+    assert environment["SIGNZY_BASE_URL"] == "http://127.0.0.1:1/signzy"
+    assert environment["SIGNZY_SECRET_ID"].startswith("arn:aws:secretsmanager")
+    assert environment["TOKEN_TABLE_NAME"] == "tokens"
+    assert environment["ENVIRONMENT"] == "local"
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "kyc-gateway"
+
+
+def test_api_gateways_own_refusals_use_the_layers_error_envelope():
+    from kyc_gateway.errors import GatewayError
+
+    responses = RESOURCES["GatewayApi"]["Properties"]["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "THROTTLED"} <= set(responses)
+    for kind, response in responses.items():
+        template = response["ResponseTemplates"]["application/json"]
+        # API Gateway substitutes $context.error.messageString as a quoted JSON string, $context.requestId bare
+        rendered = template.replace("$context.error.messageString", '"Forbidden"').replace("$context.requestId", "r-1")
+        envelope = json.loads(rendered)
+        code = envelope["error"]["code"]
+        assert envelope == GatewayError("Forbidden", code=code).envelope("r-1"), kind
