@@ -39,17 +39,9 @@ def state_file() -> Path:
 # template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
 BASE_URL_PARAMETERS = {entry.base_url_parameter: entry.base_url_variable for entry in PROVIDERS}
 
-# environment variable -> provider sandbox option and its type (token lifetimes in seconds, slow answers, webhook
-# delay, the one Authorization form the Signzy sandbox accepts)
-SANDBOX_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "SANDBOX_CDP_TOKEN_TTL": ("cdp_token_ttl", int),
-    "SANDBOX_CDP_REFRESH_TTL": ("cdp_refresh_ttl", int),
-    "SANDBOX_CONNECTFI_TOKEN_TTL": ("connectfi_token_ttl", int),
-    "SANDBOX_SIGNZY_TOKEN_TTL": ("signzy_token_ttl", int),
-    "SANDBOX_SLOW_SECONDS": ("slow_seconds", float),
-    "SANDBOX_WEBHOOK_DELAY": ("webhook_delay", float),
-    "SANDBOX_SIGNZY_AUTH_HEADER": ("signzy_auth_header", str),
-}
+# environment variable -> the sandbox option it sets (SANDBOX_SLOW_SECONDS, SANDBOX_CDP_TOKEN_TTL, ...): every option
+# the sandbox and its providers declare
+SANDBOX_OPTIONS = {option.variable: option for option in ProviderSandbox.options() if option.name != "quiet"}
 
 
 @dataclass
@@ -75,8 +67,8 @@ class StackConfig:
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
             sandbox_options={
-                option: kind(environ[variable])
-                for variable, (option, kind) in SANDBOX_OPTIONS.items()
+                option.name: option.kind(environ[variable])
+                for variable, option in SANDBOX_OPTIONS.items()
                 if environ.get(variable)
             },
         )

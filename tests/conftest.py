@@ -190,12 +190,34 @@ def deploy(physical_ids: dict[str, str], provider_url: str, monkeypatch: pytest.
             monkeypatch.setenv(name, value)
 
 
+class ProviderTimeouts:
+    """Switches the functions between a 1 s read timeout within a 4 s budget, for the one call of a test that meets
+    a provider not answering in time (its double waits 2 s or more), and the defaults a loaded machine needs, for
+    every other call. Each switch is a new instance (settings are read once per instance; tokens stay shared)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def short(self) -> None:
+        self._monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", "1")
+        self._monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "4")
+        cold_start()
+
+    def default(self) -> None:
+        self._monkeypatch.delenv("PROVIDER_READ_TIMEOUT_SECONDS", raising=False)
+        self._monkeypatch.delenv("PROVIDER_BUDGET_SECONDS", raising=False)
+        cold_start()
+
+
 @pytest.fixture
-def short_provider_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 1 s read timeout within a 4 s budget, for tests of a provider that does not answer in time (their doubles
-    wait 2 s or more). Other tests keep the defaults a loaded machine needs."""
-    monkeypatch.setenv("PROVIDER_READ_TIMEOUT_SECONDS", "1")
-    monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "4")
+def provider_timeouts(monkeypatch: pytest.MonkeyPatch) -> ProviderTimeouts:
+    return ProviderTimeouts(monkeypatch)
+
+
+@pytest.fixture
+def short_provider_timeouts(provider_timeouts: ProviderTimeouts) -> None:
+    """Short timeouts for a test whose only provider call is one that does not answer in time."""
+    provider_timeouts.short()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from local.sandbox.common import (
     EXTRA_FIELD,
     Effect,
+    Option,
     Provider,
     Reply,
     Request,
@@ -95,6 +96,10 @@ def camel(name: str) -> str:
 
 class Cdp(Provider):
     name, prefix = "cdp", "/cdp"
+    options = (
+        Option("cdp_token_ttl", int, 7199, "CDP access token lifetime (expires_in), seconds"),
+        Option("cdp_refresh_ttl", int, 7199, "CDP refresh token lifetime (refresh_expires_in), seconds"),
+    )
     LOOKUP_PATH = "/caas/api/v2/customer/validate"
     ONBOARDING_PATH = "/caas-lcm/api/v1/CAAS/onBoarding/customer"
 

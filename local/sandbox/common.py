@@ -178,16 +178,33 @@ class TokenStore:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Option:
+    """A setting of the sandbox: a keyword of `ProviderSandbox`, the CLI flag `--<name>` and, in `make run`, the
+    environment variable `SANDBOX_<NAME>`."""
+
+    name: str
+    kind: Callable[[str], Any]
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def variable(self) -> str:
+        return f"SANDBOX_{self.name.upper()}"
+
+
 class Provider:
     """One provider: its routes (relative to its prefix), its state and its own 404 shape.
 
     Each provider module names its class `PROVIDER`; the sandbox builds every one alike, as
-    `PROVIDER(sandbox, credentials, options)`: its section of the secrets file, and every keyword option of
-    `ProviderSandbox`, from which it picks its own (`cdp_token_ttl`, ...).
+    `PROVIDER(sandbox, credentials, options)`: its section of the secrets file, and the values of the options it
+    declares in `options` (token lifetimes...).
     """
 
     name = ""  # the registry's name for it
     prefix = ""
+    options: tuple[Option, ...] = ()
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
         self.sandbox = sandbox

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from local.sandbox.common import (
     Effect,
+    Option,
     Provider,
     Reply,
     Request,
@@ -82,11 +83,16 @@ SAMPLE_APPLICATION, SAMPLE_CUSTOMER, SAMPLE_REFERENCE = (
 
 class ConnectFi(Provider):
     name, prefix = "connectfi", "/connectfi"
+    options = (
+        Option("connectfi_token_ttl", int, 3600, "connectFi token lifetime (in dtsExpireAt), seconds"),
+        Option("webhook_delay", float, 1.0, "seconds between an ASYNC* identification and its completion and webhook"),
+    )
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
         self._login, self._password = credentials["login"], credentials["password"]
         self._ttl = options["connectfi_token_ttl"]
+        self._webhook_delay = options["webhook_delay"]
         self.tokens = TokenStore(self.lock)
         self._applications: dict[str, _Application] = {}
         self._seed()
@@ -181,7 +187,7 @@ class ConnectFi(Provider):
             self._applications[app_id] = application
         if asynchronous:
             _, outcome, deliveries = asynchronous
-            self.sandbox.schedule(self.sandbox.webhook_delay, lambda: self._complete(app_id, outcome, deliveries))
+            self.sandbox.schedule(self._webhook_delay, lambda: self._complete(app_id, outcome, deliveries))
         return json_reply(200, self._envelope(application))
 
     @staticmethod

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
-from local.sandbox.common import Handler, Provider, Reply, Request, json_reply, log
+from local.sandbox.common import Handler, Option, Provider, Reply, Request, json_reply, log
 from local.sandbox.faults import FaultInjection
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -108,20 +108,20 @@ class ProviderSandbox(FaultInjection):
         port: int = 0,
         *,
         slow_seconds: float = 30.0,
-        cdp_token_ttl: int = 7199,
-        cdp_refresh_ttl: int = 7199,
-        connectfi_token_ttl: int = 3600,
-        signzy_token_ttl: int = 1209600,
-        signzy_auth_header: str = "raw",
-        webhook_delay: float = 1.0,
         quiet: bool = False,
+        **options: Any,
     ) -> None:
+        """`options`: the providers' own options (`ProviderSandbox.options()`), each defaulted when not given."""
         missing = [entry.name for entry in PROVIDERS if entry.name not in credentials]
         if missing:
             raise ValueError(f"credentials lack provider sections: {', '.join(missing)}")
+        declared = {option.name: option for option in self.options() if option.name not in ("slow_seconds", "quiet")}
+        unknown = set(options) - set(declared)
+        if unknown:
+            raise TypeError(f"unknown sandbox options: {', '.join(sorted(unknown))}")
+        values = {name: options.get(name, option.default) for name, option in declared.items()}
         self.host, self.port = host, port
         self.slow_seconds = slow_seconds
-        self.webhook_delay = webhook_delay
         self.quiet = quiet
         self.lock = threading.RLock()
         self._calls: Counter[tuple[str, str]] = Counter()
@@ -129,18 +129,8 @@ class ProviderSandbox(FaultInjection):
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        options = {
-            "slow_seconds": slow_seconds,
-            "cdp_token_ttl": cdp_token_ttl,
-            "cdp_refresh_ttl": cdp_refresh_ttl,
-            "connectfi_token_ttl": connectfi_token_ttl,
-            "signzy_token_ttl": signzy_token_ttl,
-            "signzy_auth_header": signzy_auth_header,
-            "webhook_delay": webhook_delay,
-            "quiet": quiet,
-        }
         self._entries: list[tuple[ProviderEntry, Provider]] = [
-            (entry, _provider_class(entry)(self, credentials[entry.name], options)) for entry in PROVIDERS
+            (entry, _provider_class(entry)(self, credentials[entry.name], values)) for entry in PROVIDERS
         ]
         self.providers: list[Provider] = [provider for _, provider in self._entries]
         self._routes: dict[tuple[str, str], tuple[Provider | None, str, Handler]] = {
@@ -190,6 +180,15 @@ class ProviderSandbox(FaultInjection):
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}"
+
+    @classmethod
+    def options(cls) -> tuple[Option, ...]:
+        """Every option: the sandbox's own, then each provider's, in registry order."""
+        own = (
+            Option("slow_seconds", float, 30.0, "how long the slow magic inputs wait before answering"),
+            Option("quiet", bool, False, "do not log requests"),
+        )
+        return own + tuple(option for entry in PROVIDERS for option in _provider_class(entry).options)
 
     @classmethod
     def prefixes(cls) -> dict[str, str]:

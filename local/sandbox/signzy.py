@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from local.sandbox.common import (
     EXTRA_FIELD,
     Effect,
+    Option,
     Provider,
     Reply,
     Request,
@@ -32,6 +33,16 @@ SIGNZY_REAUTH_ID = "000000000000000000000401"
 
 class Signzy(Provider):
     name, prefix = "signzy", "/signzy"
+    options = (
+        Option("signzy_token_ttl", int, 1209600, "Signzy login token ttl (14 days), seconds"),
+        Option(
+            "signzy_auth_header",
+            str,
+            "raw",
+            "the one Authorization form accepted: the raw token id (LoopBack's default) or Bearer <id>",
+            ("raw", "bearer"),
+        ),
+    )
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)

@@ -15,8 +15,6 @@ import requests
 from local import template as cfn
 from tests.e2e.conftest import port_is_free
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
-
 
 def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double):
     api = stack["api"]

@@ -12,8 +12,8 @@ from local import template as cfn
 from local.api_events import proxy_event
 from local.functions import invoke
 from tests.conftest import SECRETS
-from tests.integration.routes.test_cdp import ONBOARDING_BODY
 from tests.support.routes import provider_routes
+from tests.support.samples import CDP_ONBOARDING_BODY as ONBOARDING_BODY
 
 NAME, MIDDLE, SURNAME = "ZELDAPRIVATE", "QUIXOTEPRIVATE", "VANDERPRIVATE"
 PHONE, EMAIL, ID_NUMBER = "+971509998877", "zelda.private@example.org", "784198712345678"

@@ -71,8 +71,12 @@ def test_each_function_is_configured_with_its_providers_own_names():
         assert variables[entry.secret_id_variable] == {"Ref": entry.secret}, logical_id
 
 
-def test_each_provider_route_has_a_sample_event_that_succeeds_against_the_sandbox():
-    for logical_id, spec in cfn.functions().items():
+def test_each_provider_route_has_a_default_sample_event_and_every_event_names_a_function():
+    # (tests/integration/test_events.py runs each against the sandbox: the default one must succeed)
+    functions = cfn.functions()
+    for logical_id, spec in functions.items():
         if provider_of(spec) and spec.api_events:
             event = json.loads((cfn.ROOT / "events" / f"{logical_id}.json").read_text())
             assert json.loads(event["body"]), logical_id
+    for path in (cfn.ROOT / "events").glob("*.json"):
+        assert path.name == "env.json" or path.name.split(".")[0] in functions, path.name

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
 from local import template as cfn
+from tests.support.routes import provider_of
+from tests.unit.test_registry import client_class
 
 TEMPLATE = cfn.load()
 RESOURCES = cfn.resources(TEMPLATE)
@@ -93,32 +96,42 @@ def statements_of(spec: cfn.FunctionSpec) -> list[dict]:
 
 def test_token_table_access_is_item_level_and_limited_to_the_functions_provider_keys():
     for spec in FUNCTIONS.values():
-        provider_variables = [
-            name for name in spec.properties["Environment"]["Variables"] if name.endswith("_BASE_URL")
-        ]
-        own = {name.removesuffix("_BASE_URL").lower() for name in provider_variables}
+        entry = provider_of(spec)
         for statement in statements_of(spec):
             if statement["Resource"] == {"Fn::GetAtt": ["TokenTable", "Arn"]}:
                 assert set(statement["Action"]) <= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
                 prefixes = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                assert {prefix.removesuffix("#*") for prefix in prefixes} <= own, spec.logical_id
+                assert entry is not None and prefixes == [f"{entry.name}#*"], spec.logical_id
             assert "*" not in json.dumps(statement["Resource"])
 
 
-def test_one_managed_policy_per_providers_token_rows_and_one_for_idempotency():
-    managed = {name for name, resource in RESOURCES.items() if resource["Type"] == "AWS::IAM::ManagedPolicy"}
-    assert {
-        "CdpTokenRowsPolicy",
-        "ConnectFiTokenRowsPolicy",
-        "SignzyTokenRowsPolicy",
-        "IdempotencyRecordsPolicy",
-    } <= managed
+def token_rows_policy(entry: ProviderEntry) -> str:
+    return entry.secret.removesuffix("Secret") + "TokenRowsPolicy"
+
+
+def test_each_token_provider_has_one_managed_policy_for_its_rows_used_by_its_functions():
+    for entry in PROVIDERS:
+        if not client_class(entry).uses_tokens:
+            continue
+        policy = RESOURCES[token_rows_policy(entry)]
+        assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [f"{entry.name}#*"]
+        for spec in FUNCTIONS.values():
+            if provider_of(spec) == entry and "TOKEN_TABLE_NAME" in spec.properties["Environment"]["Variables"]:
+                assert {"Ref": token_rows_policy(entry)} in spec.properties["Policies"], spec.logical_id
+
+
+def test_idempotency_and_token_access_come_only_from_the_shared_managed_policies():
+    assert RESOURCES["IdempotencyRecordsPolicy"]["Type"] == "AWS::IAM::ManagedPolicy"
     for spec in FUNCTIONS.values():
         inline = [p for p in spec.properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
         for policy in inline:
             for statement in policy["Statement"]:
                 resource = json.dumps(statement["Resource"])
                 assert "TokenTable" not in resource and "IdempotencyTable" not in resource, spec.logical_id
+        if "IDEMPOTENCY_TABLE_NAME" in spec.properties["Environment"]["Variables"]:
+            assert {"Ref": "IdempotencyRecordsPolicy"} in spec.properties["Policies"], spec.logical_id
 
 
 def test_tables_are_encrypted_recoverable_and_on_demand():

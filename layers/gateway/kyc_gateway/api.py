@@ -167,22 +167,46 @@ def validate(model: type[RequestT], data: Any) -> RequestT:
         raise RequestValidationError(details=validation_details(error)) from None
 
 
+class RawBody(BaseModel):
+    """The request body as API Gateway passed it, not yet read: text, base64-encoded when `base64`."""
+
+    text: str | None
+    base64: bool = False
+    malformed: bool = False  # not a string: never from API Gateway, refused when read
+
+    def read(self, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+        """The bytes, base64-decoded when API Gateway encoded them; 400 when absent, 413 when too large."""
+        if self.malformed:
+            raise _invalid("body", "must be the request body as a string, as API Gateway sends it")
+        if self.text is None or self.text == "":
+            raise _invalid("body", "a JSON object is required")
+        raw: str | bytes = self.text
+        if self.base64:
+            try:
+                raw = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise _invalid("body", "is not valid base64") from None
+        data = raw.encode() if isinstance(raw, str) else raw
+        if len(data) > max_bytes:
+            raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {max_bytes} bytes"}])
+        return data
+
+
+def raw_body(event: Mapping[str, Any]) -> RawBody:
+    """The event's body, unread."""
+    body = event.get("body")
+    text = body if isinstance(body, str) else None
+    return RawBody(text=text, base64=event.get("isBase64Encoded") is True, malformed=body is not None and text is None)
+
+
+def path_parameter(event: Mapping[str, Any], name: str) -> str:
+    value = (event.get("pathParameters") or {}).get(name)
+    return value if isinstance(value, str) else ""
+
+
 def body_bytes(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> bytes:
     """The request body, base64-decoded when API Gateway encoded it; 400 when absent, 413 when too large."""
-    raw = event.get("body")
-    if raw is None or raw == "":
-        raise _invalid("body", "a JSON object is required")
-    if not isinstance(raw, str):
-        raise _invalid("body", "must be the request body as a string, as API Gateway sends it")
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise _invalid("body", "is not valid base64") from None
-    data = raw.encode() if isinstance(raw, str) else raw
-    if len(data) > max_bytes:
-        raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {max_bytes} bytes"}])
-    return data
+    return raw_body(event).read(max_bytes)
 
 
 def json_object_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:

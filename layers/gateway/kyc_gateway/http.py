@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -173,9 +172,9 @@ class ProviderHttp:
         headers: Mapping[str, str] | None,
         throttled: Callable[[ProviderResponse], bool] | None,
     ) -> ProviderResponse:
-        started = time.monotonic()
+        started = clock.monotonic()
         for attempt in range(1, self.max_attempts + 1):
-            attempt_started = time.monotonic()
+            attempt_started = clock.monotonic()
             remaining = self.budget_seconds - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
@@ -223,9 +222,9 @@ class ProviderHttp:
             if delay > _BACKOFF_CAP_SECONDS:
                 return False  # the provider asks for a longer pause than a synchronous caller should wait
         # Leave at least a connect timeout's worth of budget for the next attempt.
-        if time.monotonic() - started + delay + self.timeout[0] > self.budget_seconds:
+        if clock.monotonic() - started + delay + self.timeout[0] > self.budget_seconds:
             return False
-        time.sleep(delay)
+        clock.sleep(delay)
         return True
 
 
@@ -236,4 +235,4 @@ def _maybe_done(response: ProviderResponse) -> bool:
 
 
 def _ms_since(started: float) -> float:
-    return (time.monotonic() - started) * 1000
+    return (clock.monotonic() - started) * 1000

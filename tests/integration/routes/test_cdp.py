@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
 from tests.conftest import SECRETS
 from tests.support.fake_provider import Reply
+from tests.support.samples import CDP_ONBOARDING_BODY
 
 LOOKUP_FN = "CdpCustomerLookupFunction"
 ONBOARD_FN = "CdpOnboardingFunction"
 TOKEN = "/cdp/auth/realms/cdp/protocol/openid-connect/token"
 LOOKUP = "/cdp/caas/api/v2/customer/validate"
 ONBOARD = "/cdp/caas-lcm/api/v1/CAAS/onBoarding/customer"
-ONBOARDING_BODY = json.loads((Path(__file__).parents[2] / "support" / "cdp_onboarding_request.json").read_text())
+ONBOARDING_BODY = CDP_ONBOARDING_BODY
 LOOKUP_BODY = {"idNumber": "784199554586091", "idType": "4"}
 
 LOOKUP_SUCCESS = {

@@ -137,12 +137,13 @@ def test_connectfi_identification_replays_reach_connectfi_once(gateway):
 # --- writes whose outcome is unknown -------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("short_provider_timeouts")
-def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy):
+def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy, provider_timeouts):
     # Given a repush that reached Signzy but whose answer came too late (the gateway answered 504)
+    provider_timeouts.short()
     signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
     first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-1"))
     assert (first.status, first.error["code"]) == (504, "provider_timeout")
+    provider_timeouts.default()
 
     # When the caller retries under the same key
     signzy.provider.reply(REPUSH, SUCCESS)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from kyc_gateway.errors import (
+    CredentialsRejected,
     GatewayError,
     ProviderAuthFailed,
     ProviderBadResponse,
@@ -28,6 +29,7 @@ from kyc_gateway.token_cache import Token, TokenCache, cache_key
 
 Send = Callable[[str], ProviderResponse]
 ClientT = TypeVar("ClientT", bound="ProviderClient")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ProviderClient:
@@ -87,6 +89,40 @@ class ProviderClient:
     def _new_token(self, previous: Token | None) -> Token:
         return self.credentials.use(lambda secret: self.log_in(secret, previous))
 
+    def token_answer(
+        self,
+        response: ProviderResponse,
+        model: type[ModelT],
+        *,
+        refused: tuple[int, ...] = (401, 403),
+        code: Callable[[dict[str, Any]], str | None] = lambda body: None,
+    ) -> ModelT:
+        """A token endpoint's answer, validated by `model`. A `refused` status is the provider refusing our
+        credentials (the secret is re-read once, then 502), whatever the body; an answer that is not JSON or not of
+        `model`'s shape is 502 `provider_bad_response`; any other failure is `undocumented`. `code` reads the
+        provider's own error code from the body."""
+        body = response.body or {}
+        if response.status in refused:
+            raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code(body)))
+        body = json_body(response)
+        if response.status != 200:
+            raise undocumented(response, code(body))
+        try:
+            return model.model_validate(body)
+        except ValidationError:
+            raise response.error(ProviderBadResponse) from None
+
+    def sender(
+        self, path: str, operation: str, body: Any, *, idempotent: bool, header: Callable[[str], dict[str, str]]
+    ) -> Send:
+        """Sends `body` to `path` with a token, placed in the headers by `header`."""
+
+        def send(token: str) -> ProviderResponse:
+            headers = {**header(token), "Accept": "application/json"}
+            return self.http.post(path, operation=operation, idempotent=idempotent, json_body=body, headers=headers)
+
+        return send
+
 
 @once
 def _instance_of(kind: type[ClientT]) -> ClientT:
@@ -104,13 +140,17 @@ def json_body(response: ProviderResponse) -> dict[str, Any]:
     return body
 
 
-def undocumented(response: ProviderResponse, provider_code: str | int | None = None) -> GatewayError:
-    """An answer no documented provider code explains, by what its HTTP status means everywhere: a rate limit
-    (429, or the provider's own signal for one) is 429; a 401/403 is the provider refusing the gateway's own
-    credentials (502, never the caller's 401); anything else, a framework's 404 for a route miss included, is the
-    provider (or our configuration of it) failing: 502."""
-    if response.throttled:
+def undocumented(
+    response: ProviderResponse, provider_code: str | int | None = None, *, status: int | None = None
+) -> GatewayError:
+    """An answer no documented provider code explains, by what its status means everywhere (the HTTP status, or
+    `status`, the one a provider puts in its body): a rate limit (429, or the provider's own signal for one) is
+    429; a 401/403 is the provider refusing the gateway's own credentials (502, never the caller's 401); anything
+    else, a framework's 404 for a route miss included, is the provider (or our configuration of it) failing: 502.
+    A provider maps its own documented codes, and its documented "not found", before falling back on this."""
+    statuses = {response.status, status}
+    if response.throttled or 429 in statuses:
         return response.error(ProviderRateLimited, provider_code=provider_code)
-    if response.status in (401, 403):
+    if statuses & {401, 403}:
         return response.error(ProviderAuthFailed, provider_code=provider_code)
     return response.error(ProviderFailed, provider_code=provider_code)

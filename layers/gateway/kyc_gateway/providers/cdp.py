@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
-    CredentialsRejected,
     GatewayError,
-    ProviderAuthFailed,
-    ProviderBadResponse,
     ProviderFailed,
     ProviderRejected,
     SubjectNotFound,
@@ -98,16 +95,8 @@ class CdpClient(ProviderClient):
         return _onboarding_result(self.with_token(send))
 
     def _sender(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> Send:
-        def send(access_token: str) -> ProviderResponse:
-            return self.http.post(
-                path,
-                operation=operation,
-                idempotent=idempotent,
-                json_body=body,
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            )
-
-        return send
+        bearer = lambda access_token: {"Authorization": f"Bearer {access_token}"}  # noqa: E731 - a header shape
+        return self.sender(path, operation, body, idempotent=idempotent, header=bearer)
 
     def log_in(self, secret: CdpSecret, previous: Token | None) -> Token:
         """Refresh while the refresh token lives; else, or when CDP refuses it (invalid_grant), a password grant."""
@@ -115,10 +104,10 @@ class CdpClient(ProviderClient):
         if refresh_token:
             response = self._token_request(secret, {"grant_type": "refresh_token", "refresh_token": refresh_token})
             if not (response.status == 400 and (response.body or {}).get("error") == "invalid_grant"):
-                return _issued(response)
+                return self._issued(response)
             # expired, revoked or already used: fall back to a password grant
         form = {"grant_type": "password", "scope": secret.scope, "username": secret.username}
-        return _issued(self._token_request(secret, form | {"password": secret.password}))
+        return self._issued(self._token_request(secret, form | {"password": secret.password}))
 
     def _token_request(self, secret: CdpSecret, form: dict[str, str]) -> ProviderResponse:
         client = {"client_id": secret.clientId, "client_secret": secret.clientSecret}
@@ -126,26 +115,17 @@ class CdpClient(ProviderClient):
             TOKEN_PATH, operation="token", idempotent=True, form=form | client, headers={"Accept": "application/json"}
         )
 
-
-def _issued(response: ProviderResponse) -> Token:
-    body = json_body(response)
-    if response.status in (400, 401, 403):
-        # invalid_client, unauthorized_client, invalid_grant (user), invalid_scope: our own credentials
-        raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=body.get("error")))
-    if response.status != 200:
-        raise undocumented(response)
-    try:
-        reply = TokenReply.model_validate(body)
-    except ValidationError:
-        raise response.error(ProviderBadResponse) from None
-    now = clock.now()
-    return Token.issued(
-        reply.access_token,
-        now=now,
-        expires_at=now + reply.expires_in,
-        refresh_value=reply.refresh_token,
-        refresh_expires_at=now + reply.refresh_expires_in if reply.refresh_expires_in else None,
-    )
+    def _issued(self, response: ProviderResponse) -> Token:
+        # Keycloak's 400s (invalid_client, invalid_grant for the user, invalid_scope) are our credentials too.
+        reply = self.token_answer(response, TokenReply, refused=(400, 401, 403), code=lambda body: body.get("error"))
+        now = clock.now()
+        return Token.issued(
+            reply.access_token,
+            now=now,
+            expires_at=now + reply.expires_in,
+            refresh_value=reply.refresh_token,
+            refresh_expires_at=now + reply.refresh_expires_in if reply.refresh_expires_in else None,
+        )
 
 
 def _lookup_result(response: ProviderResponse) -> ProviderResponse:

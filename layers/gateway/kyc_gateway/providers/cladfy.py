@@ -15,7 +15,6 @@ from kyc_gateway.errors import (
     CredentialsRejected,
     GatewayError,
     ProviderAuthFailed,
-    ProviderRateLimited,
     ProviderRejected,
     SubjectNotFound,
 )
@@ -97,8 +96,6 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
         return CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code))
-    if 429 in (status, response.status):
-        return response.error(ProviderRateLimited, provider_code=code)
     if code == _VALIDATION_FAILED_CODE:
         return response.error(ProviderRejected, provider_code=code)
     if (
@@ -109,7 +106,7 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
         return response.error(SubjectNotFound, code="kra_pin_not_found")
     # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes and shapes, a bare 404:
     # the gateway's own request did not fit the provider, or the provider failed; never the caller's fault.
-    return undocumented(response, code)
+    return undocumented(response, code, status=status)
 
 
 def kra_pin_details(request: KraPinRequest) -> ProviderResponse:

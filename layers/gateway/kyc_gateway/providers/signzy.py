@@ -8,25 +8,19 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
-    CredentialsRejected,
     GatewayError,
-    ProviderAuthFailed,
-    ProviderBadResponse,
-    ProviderFailed,
-    ProviderRateLimited,
     ProviderRejected,
     SubjectNotFound,
 )
 from kyc_gateway.http import ProviderResponse, int_or_none
 from kyc_gateway.observability import logger
-from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
+from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -105,19 +99,21 @@ class SignzyClient(ProviderClient):
     def repush(self, request: RepushRequest) -> ProviderResponse:
         body = request.model_dump()
 
-        def sender(form: str) -> Callable[[str], ProviderResponse]:
-            def send(token: str) -> ProviderResponse:
-                response = self.http.post(
-                    REPUSH_PATH,
-                    operation="repush",
-                    idempotent=False,  # re-submits to the KRA: never retried blindly (a 401 is: nothing was done)
-                    json_body=body,
-                    headers={"Authorization": AuthorizationForm.header(form, token), "Accept": "application/json"},
-                )
+        def sender(form: str) -> Send:
+            send = self.sender(
+                REPUSH_PATH,
+                "repush",
+                body,
+                idempotent=False,  # re-submits to the KRA: never retried blindly (a 401 is: nothing was done)
+                header=lambda token: {"Authorization": AuthorizationForm.header(form, token)},
+            )
+
+            def send_and_learn(token: str) -> ProviderResponse:
+                response = send(token)
                 self.authorization.answered(form, response)
                 return response
 
-            return send
+            return send_and_learn
 
         form = self.authorization
         probe = sender(form.other()) if form.probing else None
@@ -131,15 +127,7 @@ class SignzyClient(ProviderClient):
             json_body={"username": secret.username, "password": secret.password},
             headers={"Accept": "application/json"},
         )
-        if response.status in (401, 403):
-            raise CredentialsRejected(_error_for(response, ProviderAuthFailed))
-        body = json_body(response)
-        if response.status != 200:
-            raise undocumented(response, _provider_code(body))
-        try:
-            reply = LoginReply.model_validate(body)
-        except ValidationError:
-            raise response.error(ProviderBadResponse) from None
+        reply = self.token_answer(response, LoginReply, code=_provider_code)
         now = clock.now()
         return Token.issued(reply.id, now=now, expires_at=now + reply.ttl)
 
@@ -152,21 +140,16 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
         return response
     error = _loopback_error(body)
     status = int_or_none(error.get("statusCode")) or response.status
-    if 429 in (status, response.status):
-        raise _error_for(response, ProviderRateLimited)
-    if not error:
-        raise undocumented(response)  # JSON, but not LoopBack's envelope
-    if 404 in (status, response.status):
-        # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's
-        # "There is no method to handle POST ..." is a route miss: our base URL or Signzy is wrong.
-        if _names_the_onboarding(error):
-            raise _error_for(response, SubjectNotFound, "onboarding_not_found")
-        raise _error_for(response, ProviderFailed)
-    if 403 in (status, response.status):
-        raise _error_for(response, ProviderAuthFailed)  # the gateway's Signzy user may not do this
-    if 400 <= status < 500 and 400 <= response.status < 500 and error.get("name") != "SyntaxError":
-        raise _error_for(response, ProviderRejected)  # Signzy refused this onboarding, in its own envelope
-    raise _error_for(response, ProviderFailed)
+    statuses = {status, response.status}
+    # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's route misses
+    # ("Cannot POST ...", "There is no method to handle ...") mean our base URL or Signzy is wrong.
+    if error and 404 in statuses and _names_the_onboarding(error):
+        raise _error_for(response, SubjectNotFound, "onboarding_not_found")
+    # Another 4xx in LoopBack's envelope: Signzy refused this onboarding (a SyntaxError is our request's fault).
+    client_errors = all(400 <= code < 500 for code in statuses) and not statuses & {401, 403, 404, 429}
+    if error and client_errors and error.get("name") != "SyntaxError":
+        raise _error_for(response, ProviderRejected)
+    raise undocumented(response, _provider_code(body), status=status)
 
 
 # LoopBack's answers for a path it does not serve: its url-not-found handler, the REST router, and a known model

@@ -10,15 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
     ConfigurationError,
-    CredentialsRejected,
     GatewayError,
-    ProviderAuthFailed,
-    ProviderBadResponse,
     ProviderRejected,
     SubjectNotFound,
 )
@@ -90,6 +87,10 @@ class TokenReply(BaseModel):
     dtsExpireAt: dt.datetime
 
 
+class TokenAnswer(BaseModel):
+    data: TokenReply
+
+
 # Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
 # public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: dict[str, tuple[type[GatewayError], str]] = {
@@ -123,16 +124,8 @@ class ConnectFiClient(ProviderClient):
         return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
 
     def _call(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> ProviderResponse:
-        def send(token: str) -> ProviderResponse:
-            return self.http.post(
-                path,
-                operation=operation,
-                idempotent=idempotent,
-                json_body=body,
-                headers={"x-connectfi-token": token, "Accept": "application/json"},
-            )
-
-        response = self.with_token(send)
+        header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
+        response = self.with_token(self.sender(path, operation, body, idempotent=idempotent, header=header))
         body = json_body(response)
         if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
             return response
@@ -146,15 +139,7 @@ class ConnectFiClient(ProviderClient):
             json_body={"user": {"login": secret.login, "password": secret.password}},
             headers={"Accept": "application/json"},
         )
-        if response.status in (401, 403):
-            raise CredentialsRejected(response.error(ProviderAuthFailed, provider_code=_code(response.body or {})))
-        body = json_body(response)
-        if response.status != 200:
-            raise _error_for(response, body)
-        try:
-            reply = TokenReply.model_validate(body.get("data") or {})
-        except ValidationError:
-            raise response.error(ProviderBadResponse) from None
+        reply = self.token_answer(response, TokenAnswer, code=_code).data
         expires_at = reply.dtsExpireAt
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=dt.UTC)

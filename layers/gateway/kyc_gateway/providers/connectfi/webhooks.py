@@ -10,14 +10,13 @@ import hmac
 import json
 import random
 import re
-import time
 from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict
 
-from kyc_gateway import aws, idempotency_keys
-from kyc_gateway.api import body_bytes, validate
+from kyc_gateway import aws, clock, idempotency_keys
+from kyc_gateway.api import RawBody, validate
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
 from kyc_gateway.lazy import once
 from kyc_gateway.observability import count, logger
@@ -47,22 +46,11 @@ class WebhookNotQueued(GatewayError):
 
 
 class Delivery(BaseModel):
-    """What ingestion needs of the event: the URL's token and the body as API Gateway passed it."""
+    """A delivery as the API edge hands it over: the URL's token, and the body not yet read (a stranger's delivery
+    is refused before any of it is parsed)."""
 
     token: str
-    body: str | None
-    base64: bool
-
-
-def parse_delivery(event: dict[str, Any], model: type[Delivery]) -> Delivery:
-    """Reads nothing of the body: a stranger's delivery is refused before any of it is parsed."""
-    token = (event.get("pathParameters") or {}).get("token")
-    body = event.get("body")
-    return model(
-        token=token if isinstance(token, str) else "",
-        body=body if isinstance(body, str) else None,
-        base64=event.get("isBase64Encoded") is True,
-    )
+    body: RawBody
 
 
 def ingest(delivery: Delivery) -> dict[str, str]:
@@ -71,7 +59,7 @@ def ingest(delivery: Delivery) -> dict[str, str]:
     then queue the raw body, retried within a budget (503 when the queue cannot take it)."""
     if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
         raise InvalidWebhookToken()
-    raw = body_bytes({"body": delivery.body, "isBase64Encoded": delivery.base64}, MAX_WEBHOOK_BYTES)
+    raw = delivery.body.read(MAX_WEBHOOK_BYTES)
     try:
         text = raw.decode("utf-8")
         document = parse_json(text)
@@ -103,7 +91,7 @@ def _enqueue(body: str) -> None:
     """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up.
     An answer no retry can mend (access denied, no such queue) gives up at once."""
     queue_url = get_settings().require("webhook_queue_url")
-    deadline = time.monotonic() + _ENQUEUE_BUDGET_SECONDS
+    deadline = clock.monotonic() + _ENQUEUE_BUDGET_SECONDS
     delay = 0.05
     while True:
         try:
@@ -111,9 +99,9 @@ def _enqueue(body: str) -> None:
             return
         except Exception as error:  # noqa: BLE001 - any failure of the queue is retried or counted
             failure, retryable = _failure(error)
-        if not retryable or time.monotonic() + delay >= deadline:
+        if not retryable or clock.monotonic() + delay >= deadline:
             break
-        time.sleep(delay * random.uniform(0.5, 1.5))
+        clock.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
     count("WebhooksNotQueued", Provider=connectfi.PROVIDER)
     logger.error("webhook not queued", provider=connectfi.PROVIDER, error=failure)
