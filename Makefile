@@ -14,7 +14,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help check-python venv lint validate checkov test test-fast openapi build run invoke bench clean
+.PHONY: help check-python venv lint validate checkov test test-fast openapi build run invoke bench redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 
 bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
 	$(PY) -m local.bench --runtime-python $(RUNTIME_VENV)/bin/python
+
+redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back to its queue: make redrive ENV=dev|prod (ENV=local with AWS_ENDPOINT_URL)
+	@test -n "$(ENV)" || { echo "usage: make redrive ENV=dev|prod (or ENV=local with AWS_ENDPOINT_URL=http://127.0.0.1:4566)" >&2; exit 2; }
+	$(PY) -m local.redrive "$(ENV)"
 
 openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models
 	$(PY) -m local.openapi

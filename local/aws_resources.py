@@ -68,11 +68,17 @@ def _create(
 def _create_table(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
     dynamodb = session.client("dynamodb", region_name=REGION)
     name = properties["TableName"]
+    indexes = (
+        {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+        if "GlobalSecondaryIndexes" in properties
+        else {}
+    )
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
         BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+        **indexes,
     )
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:

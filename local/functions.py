@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timeout_seconds: float = 25.0
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
@@ -56,8 +58,13 @@ class LambdaContext:
         return f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return int(self.timeout_seconds * 1000)
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
 def invoke(spec: cfn.FunctionSpec, event: dict[str, Any]) -> Any:
-    return load_handler(spec)(event, LambdaContext(function_name=spec.logical_id))
+    context = LambdaContext(
+        function_name=spec.logical_id,
+        memory_limit_in_mb=int(spec.properties.get("MemorySize", 512)),
+        timeout_seconds=float(spec.properties.get("Timeout", 25)),
+    )
+    return load_handler(spec)(event, context)

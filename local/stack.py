@@ -28,6 +28,7 @@ from local.atomic_emulator import MotoServer
 from local.aws_resources import REGION, load_local_secrets, provision
 from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
+from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller
 
 
@@ -53,12 +54,13 @@ class StackConfig:
     # Ports the user chose: when a default port is taken (another mock server on 4010, say), a free one is used.
     explicit_ports: frozenset[str] = frozenset()
     secrets_file: Path = field(default_factory=lambda: cfn.ROOT / "local" / "secrets.local.json")
-    overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs and PUBLIC_BASE_URL
+    overrides: dict[str, str] = field(default_factory=dict)  # provider base URLs, PUBLIC_BASE_URL, RECONCILE_...
+    schedule_seconds: float | None = None  # every scheduled function's period (default: the template's rate)
     sandbox_options: dict[str, Any] = field(default_factory=dict)  # ProviderSandbox keyword arguments
 
     @classmethod
     def from_environment(cls, environ: dict[str, str]) -> StackConfig:
-        names = [*BASE_URL_PARAMETERS.values(), "PUBLIC_BASE_URL"]
+        names = [*BASE_URL_PARAMETERS.values(), "PUBLIC_BASE_URL", "RECONCILE_AFTER_SECONDS"]
         return cls(
             api_port=int(environ.get("API_PORT", 3000)),
             aws_port=int(environ.get("AWS_EMULATOR_PORT", 4566)),
@@ -66,12 +68,19 @@ class StackConfig:
             explicit_ports=frozenset(name for name in ("AWS_EMULATOR_PORT", "SANDBOX_PORT") if environ.get(name)),
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
+            schedule_seconds=float(environ["LOCAL_SCHEDULE_SECONDS"])
+            if environ.get("LOCAL_SCHEDULE_SECONDS")
+            else None,
             sandbox_options={
                 option.name: option.kind(environ[variable])
                 for variable, option in SANDBOX_OPTIONS.items()
                 if environ.get(variable)
             },
         )
+
+
+def _optional_float(value: str | None) -> float | None:
+    return float(value) if value else None
 
 
 def _on_port[T](start: Callable[[int], T], port: int, variable: str, config: StackConfig) -> T:
@@ -146,8 +155,9 @@ class LocalStack:
         environment = {}
         for logical_id in functions:
             environment |= cfn.function_environment(logical_id, self.physical_ids, parameters)
-        # The overrides apply even to functions whose template parameter does not exist (yet).
-        environment |= config.overrides
+        # The overrides apply even to functions whose template parameter does not exist (yet); the functions reach
+        # the emulator, whatever the template declares for AWS_ENDPOINT_URL (empty, for `sam local invoke`).
+        environment |= config.overrides | {"AWS_ENDPOINT_URL": self.aws_url}
         environment.setdefault("PUBLIC_BASE_URL", self.api.url)
         os.environ.update(environment)
         self.environment = environment
@@ -157,6 +167,11 @@ class LocalStack:
         for poller in self._sqs_pollers(functions):
             poller.start()
             self._stoppers.append(poller.stop)
+        values = cfn.parameter_values(parameters) | self.physical_ids
+        for spec in functions.values():
+            for expression in schedule_expressions(spec, values):
+                period = self.config.schedule_seconds or rate_seconds(expression)
+                self._stoppers.append(Scheduler(spec, period, invoke).start().stop)
         self._write_state()
         return self
 

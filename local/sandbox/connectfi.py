@@ -64,8 +64,14 @@ CONNECTFI_STATUS_SCHEMA = {
     "required": ["customerId", "applicationId"],
     "properties": {"customerId": COMMON_ID, "applicationId": COMMON_ID},
 }
-# reference prefix -> (overall outcome, webhook deliveries); longest prefixes first
-CONNECTFI_ASYNC_REFERENCES = (("ASYNCDUP", "Approved", 2), ("ASYNCDENY", "Denied", 1), ("ASYNC", "Approved", 1))
+# reference prefix -> (overall outcome, webhook deliveries); longest prefixes first. ASYNCLOST completes but its
+# webhook is lost on the way (never delivered), as reconciliation exists for.
+CONNECTFI_ASYNC_REFERENCES = (
+    ("ASYNCLOST", "Approved", 0),
+    ("ASYNCDUP", "Approved", 2),
+    ("ASYNCDENY", "Denied", 1),
+    ("ASYNC", "Approved", 1),
+)
 
 
 @dataclass

@@ -104,3 +104,9 @@ def stack(second_double: FakeProvider, state_file: Path) -> Iterator[dict]:
 def sandbox_stack(state_file: Path) -> Iterator[dict]:
     """The stack with every provider on its sandbox (slow answers cut to 2 s)."""
     yield from running_stack(state_file, SANDBOX_SLOW_SECONDS="2")
+
+
+@pytest.fixture
+def reconciling_stack(state_file: Path) -> Iterator[dict]:
+    """The stack reconciling every second, with no age threshold (LOCAL_SCHEDULE_SECONDS, RECONCILE_AFTER_SECONDS)."""
+    yield from running_stack(state_file, LOCAL_SCHEDULE_SECONDS="1", RECONCILE_AFTER_SECONDS="0")

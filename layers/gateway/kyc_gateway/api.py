@@ -80,12 +80,13 @@ def http_route(
                 response = _response(status, body, correlation_id)
                 response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
             code = "ok"
+            provider = None
         except GatewayError as error:
-            response, code = _error_response(error, correlation_id), error.code
+            response, code, provider = _error_response(error, correlation_id), error.code, error.provider
         except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
             logger.error("unhandled error", route=route, error=type(error).__name__)
-            response, code = _error_response(GatewayError(), correlation_id), GatewayError.code
-        record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000)
+            response, code, provider = _error_response(GatewayError(), correlation_id), GatewayError.code, None
+        record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000, provider)
         return response
 
     lambda_handler.route = route  # type: ignore[attr-defined]

@@ -85,7 +85,13 @@ def replay_or_run(
 
     unknown: list[GatewayError] = []
 
-    @idempotent_function(data_keyword_argument="data", config=config, persistence_store=persistence_store("keys"))
+    # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
+    @idempotent_function(
+        data_keyword_argument="data",
+        config=config,
+        persistence_store=persistence_store("keys"),
+        key_prefix=f"keys.{route}",
+    )
     def call_provider(data: dict[str, Any]) -> dict[str, Any]:
         try:
             return {"body": run()}

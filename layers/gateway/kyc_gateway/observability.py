@@ -24,11 +24,20 @@ def record_provider_call(provider: str, operation: str, status: int | str, elaps
     logger.info("provider call", provider=provider, operation=operation, status=status, elapsed_ms=round(elapsed_ms, 1))
 
 
-def record_outcome(route: str, code: str, status: int, elapsed_ms: float) -> None:
-    """One EMF count per request, by route and outcome code ("ok" or the error code)."""
+# Outcome codes that are a provider (or a token of it) failing: what the per-provider alarms count.
+_TOKEN_FAILURES = frozenset({"provider_auth_failed", "token_unavailable"})
+
+
+def record_outcome(route: str, code: str, status: int, elapsed_ms: float, provider: str | None = None) -> None:
+    """One EMF count per request, by route and outcome code ("ok" or the error code); and, when a provider failed,
+    one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could not be had)."""
     with single_metric(name="Requests", unit=MetricUnit.Count, value=1, namespace=_NAMESPACE) as metric:
         metric.add_dimension(name="Route", value=route)
         metric.add_dimension(name="Code", value=code)
+    if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
+        count("ProviderFailures", Provider=provider)
+        if code in _TOKEN_FAILURES:
+            count("TokenFailures", Provider=provider)
     logger.info("request completed", route=route, status=status, code=code, elapsed_ms=round(elapsed_ms, 1))
 
 

@@ -43,6 +43,8 @@ class Settings(BaseModel):
     # Consecutive failed calls (after retries) that open a provider's circuit, and how long it stays open.
     circuit_failure_threshold: int = Field(10, ge=1, le=100, alias="PROVIDER_CIRCUIT_FAILURES")
     circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
+    # How long after its last change an application that is not final is re-checked with connectFi.
+    reconcile_after_seconds: float = Field(600.0, ge=0, alias="RECONCILE_AFTER_SECONDS")
 
     @field_validator("public_base_url")
     @classmethod
@@ -85,13 +87,27 @@ def get_settings() -> Settings:
     """Settings from the environment, validated once and reused for the life of the instance."""
     names = {field.alias for field in Settings.model_fields.values() if field.alias}
     values: dict[str, object] = {name: os.environ[name] for name in names if name in os.environ}
-    values["base_urls"] = _provider_values(lambda entry: entry.base_url_variable, _url)
+    # Deployed, every URL the gateway calls or hands out is HTTPS; only the local stack serves plain http.
+    check = _url if os.environ.get("ENVIRONMENT", "local") == "local" else _https_url
+    values["base_urls"] = _provider_values(lambda entry: entry.base_url_variable, check)
     values["secret_ids"] = _provider_values(lambda entry: entry.secret_id_variable, lambda value: value or None)
+    if values.get("PUBLIC_BASE_URL"):
+        try:
+            check(str(values["PUBLIC_BASE_URL"]))
+        except ValueError:
+            raise ConfigurationError("invalid configuration: PUBLIC_BASE_URL") from None
     try:
         return Settings.model_validate(values)
     except ValidationError as error:
         fields = ", ".join(str(issue["loc"][0]) for issue in error.errors())
         raise ConfigurationError(f"invalid configuration: {fields}") from None
+
+
+def _https_url(value: str) -> str | None:
+    url = _url(value)
+    if url and not url.startswith("https://"):
+        raise ValueError("must be an https URL")
+    return url
 
 
 def _provider_values(variable: Callable[[ProviderEntry], str], check: Callable[[str], str | None]) -> dict[str, str]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kyc_gateway.observability import logger, record_outcome
+from kyc_gateway.observability import count, logger, record_outcome
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
 
@@ -25,13 +25,16 @@ def sqs_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[st
         for record in event.get("Records") or []:
             started = time.perf_counter()
             logger.set_correlation_id(record.get("messageId"))
+            code, provider = "ok", None
             try:
                 process(record, context)
-                code = "ok"
             except Exception as error:  # noqa: BLE001 - any failure sends this record back, never the batch
                 code = getattr(error, "code", None) or type(error).__name__
+                provider = getattr(error, "provider", None)
                 failures.append({"itemIdentifier": record.get("messageId", "")})
-            record_outcome(route, code, 200 if code == "ok" else 500, (time.perf_counter() - started) * 1000)
+                count("RecordFailures", Route=route)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider)
         return {"batchItemFailures": failures}
 
     lambda_handler.route = route  # type: ignore[attr-defined]

@@ -8,15 +8,13 @@ import pytest
 
 
 @pytest.fixture
-def queues(gateway, aws):
+def queues(aws, physical_ids):
     sqs = aws.client("sqs")
-    queue_url = gateway.physical_ids["WebhookQueue"]
-    dlq_url = gateway.physical_ids["WebhookDeadLetterQueue"]
-    return sqs, queue_url, dlq_url
+    return sqs, physical_ids["WebhookQueue"], physical_ids["WebhookDeadLetterQueue"]
 
 
 @pytest.fixture
-def announcements(gateway, aws):
+def announcements(aws):
     """ApplicationStatusChanged events, caught by a rule on the default bus into a queue."""
     sqs, events = aws.client("sqs"), aws.client("events")
     url = sqs.create_queue(QueueName="announcements")["QueueUrl"]

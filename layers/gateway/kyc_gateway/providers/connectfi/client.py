@@ -21,7 +21,9 @@ from kyc_gateway.errors import (
 )
 from kyc_gateway.http import ProviderResponse
 from kyc_gateway.lazy import once
+from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
+from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
@@ -178,11 +180,24 @@ class Identification(BaseModel):
 
 
 def identification(request: Identification) -> ProviderResponse:
-    """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route."""
+    """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. The started
+    application is recorded (and announced), so reconciliation follows it even if no webhook ever comes."""
     default_url = None
     if request.body.webhook is None and request.public_base_url:
         default_url = request.public_base_url + WEBHOOK_PATH.format(token=webhook_token())
-    return ConnectFiClient.instance().identification(request.body, default_url)
+    response = ConnectFiClient.instance().identification(request.body, default_url)
+    _record_started(response)
+    return response
+
+
+def _record_started(response: ProviderResponse) -> None:
+    """Best effort: the application exists at connectFi whatever happens here, and the caller must get its answer
+    (a failure would make it start a second one); a failure is logged and counted instead."""
+    try:
+        applications.record_and_announce((response.body or {})["data"])
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        count("ApplicationsNotRecorded", Provider=PROVIDER)
+        logger.error("started application not recorded", provider=PROVIDER, error=type(error).__name__)
 
 
 def status(request: StatusRequest) -> ProviderResponse:

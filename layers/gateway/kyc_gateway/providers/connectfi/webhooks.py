@@ -7,7 +7,6 @@ webhook is only a signal: the processor fetches the authoritative state with /ak
 from __future__ import annotations
 
 import hmac
-import json
 import random
 import re
 from typing import Any
@@ -25,9 +24,8 @@ from kyc_gateway.providers.connectfi import client as connectfi
 from kyc_gateway.settings import get_settings
 
 MAX_WEBHOOK_BYTES = 256 * 1024  # an SQS message's limit
-EVENT_SOURCE = "kyc-gateway.connectfi"
-EVENT_TYPE = "ApplicationStatusChanged"
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+IDEMPOTENCY_KEY_PREFIX = "webhooks.connectfi"  # its role reaches only these records (the template tags it so)
 
 
 # --- ingestion ---------------------------------------------------------------------------------------------------
@@ -173,7 +171,9 @@ def _idempotent_confirm() -> tuple[Any, Any]:
 
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
     store = idempotency_keys.persistence_store("webhooks")
-    confirm = idempotent_function(data_keyword_argument="signal", config=config, persistence_store=store)
+    confirm = idempotent_function(
+        data_keyword_argument="signal", config=config, persistence_store=store, key_prefix=IDEMPOTENCY_KEY_PREFIX
+    )
     return confirm(_confirm), config
 
 
@@ -182,37 +182,8 @@ def _confirm(signal: dict[str, Any]) -> dict[str, Any]:
     state = connectfi.ConnectFiClient.instance().status(request).body["data"]
     if state.get("applicationId") != signal["applicationId"]:
         raise PoisonMessage("the status answer is for another application")
-    stored = applications.record(state)
-    if stored is None:
-        logger.info("stale state ignored", application_id=signal["applicationId"])
-        return {"stored": False}
-    if stored["status"] != stored.get("publishedStatus"):
-        _publish(stored)
-        applications.mark_published(stored["applicationId"], stored["status"])
-    return {"stored": True, "status": stored["status"]}
-
-
-def _publish(stored: dict[str, Any]) -> None:
-    detail = {
-        "applicationId": stored["applicationId"],
-        "customerId": stored["customerId"],
-        "reference": stored["reference"],
-        "previousStatus": stored.get("publishedStatus"),
-        "status": stored["status"],
-        "outcome": stored["outcome"],
-    }
-    reply = aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": EVENT_SOURCE,
-                "DetailType": EVENT_TYPE,
-                "Detail": json.dumps(detail),
-                "EventBusName": get_settings().event_bus_name,
-            }
-        ]
-    )
-    if reply.get("FailedEntryCount"):
-        raise RuntimeError("EventBridge refused the event")  # retried with the record
+    stored = applications.record_and_announce(state)
+    return {"stored": stored is not None, "status": stored and stored["status"]}
 
 
 # --- stored state -------------------------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""The one adapter between scheduled invocations (EventBridge Scheduler) and a job of the gateway."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kyc_gateway.errors import GatewayError
+from kyc_gateway.observability import logger, record_outcome
+
+Job = Callable[[Any], Mapping[str, int]]
+
+
+def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, Any]]:
+    """A Lambda handler that runs `job(context)` and returns its counts. A job that fails raises: the run is
+    recorded as failed (the function's error alarm) and the next scheduled run starts over."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        logger.set_correlation_id(getattr(context, "aws_request_id", None))
+        code, provider = "ok", None
+        try:
+            counts = dict(job(context))
+        except GatewayError as error:
+            code, provider = error.code, error.provider
+            raise
+        finally:
+            record_outcome(route, code, 200 if code == "ok" else 500, (time.perf_counter() - started) * 1000, provider)
+        logger.info("scheduled run", route=route, **counts)
+        return counts
+
+    lambda_handler.route = route  # type: ignore[attr-defined]
+    return lambda_handler

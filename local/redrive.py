@@ -1,0 +1,112 @@
+"""`make redrive ENV=dev|prod`: move every message of the connectFi webhook dead-letter queue back to its queue.
+
+Deployed, SQS's own message-move task does it. Against an emulator (AWS_ENDPOINT_URL set, e.g. the local stack's
+http://127.0.0.1:4566 with ENV=local), which has no move task, each message is received, sent to the source queue,
+then deleted from the dead-letter queue: sent before deleted, so none is lost; a message sent but not deleted (the
+script stopped between the two) stays in the dead-letter queue, and a second run sends it again, which the
+processor's deduplication absorbs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+ENVIRONMENTS = ("local", "dev", "prod")
+_UNSUPPORTED = {"UnsupportedOperation", "InvalidAction", "UnknownOperationException", "NotImplemented"}
+
+
+def queue_names(environment: str) -> tuple[str, str]:
+    """(source queue, dead-letter queue) of the template's connectFi webhook queues in `environment`."""
+    source = f"kyc-gateway-{environment}-connectfi-webhooks"
+    return source, f"{source}-dlq"
+
+
+def redrive(sqs: Any, environment: str, *, by_hand: bool, poll_seconds: float = 2.0) -> int:
+    """Move every dead-lettered message back; the number moved."""
+    source, dead = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in queue_names(environment))
+    waiting = _count(sqs, dead)
+    if waiting == 0:
+        return 0
+    if not by_hand:
+        try:
+            return _move_task(sqs, dead, source, poll_seconds)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
+                raise
+        except NotImplementedError:
+            pass
+    return _move_by_hand(sqs, dead, source)
+
+
+def _move_task(sqs: Any, dead: str, source: str, poll_seconds: float) -> int:
+    dead_arn, source_arn = (_arn(sqs, url) for url in (dead, source))
+    sqs.start_message_move_task(SourceArn=dead_arn, DestinationArn=source_arn)
+    while True:
+        (task,) = sqs.list_message_move_tasks(SourceArn=dead_arn, MaxResults=1)["Results"]
+        if task["Status"] == "COMPLETED":
+            return int(task.get("ApproximateNumberOfMessagesMoved", 0))
+        if task["Status"] in ("FAILED", "CANCELLED"):
+            raise RuntimeError(f"the message move task ended {task['Status']}: {task.get('FailureReason', '')}")
+        time.sleep(poll_seconds)
+
+
+def _move_by_hand(sqs: Any, dead: str, source: str) -> int:
+    moved = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=dead, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        entries = [
+            {"Id": str(index), "MessageBody": message["Body"]}
+            | ({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {})
+            for index, message in enumerate(messages)
+        ]
+        sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
+        done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=dead, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            )
+        moved += len(done)
+        if sent.get("Failed"):
+            raise RuntimeError(f"{len(sent['Failed'])} messages could not be sent back; they stay dead-lettered")
+
+
+def _count(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make redrive", description=__doc__.splitlines()[0])
+    parser.add_argument("environment", choices=ENVIRONMENTS, help="the stack's Environment (local for make run)")
+    arguments = parser.parse_args(argv)
+    local = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    if arguments.environment == "local" and not local:
+        parser.error("ENV=local needs AWS_ENDPOINT_URL: the local stack's AWS emulator, e.g. http://127.0.0.1:4566")
+    if local:  # an emulator: any credentials do, never real ones
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    moved = redrive(boto3.client("sqs"), arguments.environment, by_hand=local)
+    print(f"moved {moved} message(s) from the dead-letter queue back to {queue_names(arguments.environment)[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

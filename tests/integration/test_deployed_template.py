@@ -1,0 +1,163 @@
+"""The template as AWS will see it: SAM's own translator (from aws-sam-cli's venv) turns template.yaml into the
+CloudFormation that is deployed, and these tests read that, not the SAM source."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from local import template as cfn
+from local.functions import load_handler
+from tests.support.routes import provider_of
+
+SAM_PYTHON = cfn.ROOT / ".venv-sam" / "bin" / "python"
+TRANSFORM = cfn.ROOT / "tests" / "support" / "sam" / "transformed_template.py"
+AWS_MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # its own log streams
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # X-Ray has no resource-level permissions
+}
+WEBHOOK = ("/connectfi/webhooks/{token}", "post")
+
+
+def transformed(environment: str) -> dict:
+    if not SAM_PYTHON.exists():
+        pytest.fail("aws-sam-cli's venv is missing: run `make venv` (make test builds it first)")
+    result = subprocess.run(  # noqa: S603 - our own helper in our own venv
+        [str(SAM_PYTHON), str(TRANSFORM), str(cfn.TEMPLATE), f"Environment={environment}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        timeout=120,
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def deployed(request) -> dict:
+    return transformed(request.param) | {"environment": request.param}
+
+
+def of_type(template: dict, kind: str) -> dict[str, dict]:
+    return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
+
+
+def test_the_api_has_exactly_one_stage_with_throttling_access_logs_and_tracing(deployed):
+    (stage,) = of_type(deployed, "AWS::ApiGateway::Stage").values()
+    for deployment in of_type(deployed, "AWS::ApiGateway::Deployment").values():
+        assert "StageName" not in deployment["Properties"]  # that would make a second stage, "Stage"
+    properties = stage["Properties"]
+    assert properties["TracingEnabled"] is True
+    assert properties["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    settings = {(item["ResourcePath"], item["HttpMethod"]): item for item in properties["MethodSettings"]}
+    assert settings[("/*", "*")]["ThrottlingRateLimit"] > 0 and settings[("/*", "*")]["ThrottlingBurstLimit"] > 0
+    webhook = settings[("/~1connectfi~1webhooks~1{token}", "POST")]  # anonymous traffic has a limit of its own
+    assert 0 < webhook["ThrottlingRateLimit"] < settings[("/*", "*")]["ThrottlingRateLimit"]
+
+
+def test_every_method_needs_iam_but_the_webhook_and_calls_the_live_alias(deployed):
+    body = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]
+    assert body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    methods = [(path, method, operation) for path, ops in body["paths"].items() for method, operation in ops.items()]
+    assert len(methods) == sum(len(spec.api_events) for spec in cfn.functions().values())
+    for path, method, operation in methods:
+        expected = [{"NONE": []}] if (path, method) == WEBHOOK else [{"AWS_IAM": []}]
+        assert operation["security"] == expected, (path, method)
+        assert "Aliaslive}" in operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "ConnectFiWebhookProcessorFunctionAliaslive"}
+
+
+def policy_statements(template: dict, role: dict) -> list[dict]:
+    """Every statement a role grants: its inline policies and the template's managed policies it attaches."""
+    properties = role["Properties"]
+    statements = [
+        statement for policy in properties.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    for arn in properties.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            statements += template["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+        else:
+            name = arn if isinstance(arn, str) else arn["Fn::Sub"].replace("${AWS::Partition}", "aws")
+            assert name in AWS_MANAGED, name
+    return statements
+
+
+def referenced(value) -> set[str]:
+    """The template resources a policy's Resource names."""
+    text = json.dumps(value)
+    return {name for name in cfn.resources() if f'"{name}"' in text or f"${{{name}" in text or f"${{{name}." in text}
+
+
+def test_each_functions_role_reaches_only_its_own_resources(deployed):
+    for logical_id, spec in cfn.functions().items():
+        role = deployed["Resources"][f"{logical_id}Role"]
+        variables = spec.properties["Environment"]["Variables"]
+        own = {value["Ref"] for value in variables.values() if isinstance(value, dict) and "Ref" in value}
+        own |= referenced(spec.properties.get("Events", {}))  # the queue it consumes
+        entry = provider_of(spec)
+        tags = {tag["Key"]: tag["Value"] for tag in role["Properties"].get("Tags", [])}
+        for statement in policy_statements(deployed, role):
+            assert statement["Resource"] != "*", (logical_id, statement)
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            names = referenced(statement["Resource"]) - {"DataKey"}
+            assert names <= own | {"AWS::AccountId", "AWS::Region", "AWS::Partition"}, (logical_id, names)
+            condition = json.dumps(statement.get("Condition", {}))
+            if "TokenTable" in names:
+                assert entry is not None and f'"{entry.name}#*"' in condition, logical_id
+            if "IdempotencyTable" in names:
+                assert "${aws:PrincipalTag/kyc-gateway:idempotency}#*" in condition
+                handler = load_handler(spec)
+                prefix = "webhooks.connectfi" if not hasattr(handler, "contract") else f"keys.{handler.route}"
+                assert tags["kyc-gateway:idempotency"] == prefix, logical_id
+            if any(action.startswith("events:") for action in actions):
+                assert "event-bus/default" in json.dumps(statement["Resource"])
+
+
+def test_the_data_key_lets_only_this_stacks_log_groups_use_it(deployed):
+    statements = deployed["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s["Sid"] == "CloudWatchLogsEncryptsThisStacksLogs"]
+    arns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arns and all("kyc-gateway-${Environment}" in arn["Fn::Sub"] for arn in arns)
+    assert not any(arn["Fn::Sub"].endswith("log-group:*") for arn in arns)
+
+
+def test_provider_base_urls_are_https_or_ssm_parameters(deployed):
+    for name, parameter in deployed["Parameters"].items():
+        if name.endswith("BaseUrl") and name != "PublicBaseUrl":
+            if parameter["Type"] == "String":
+                assert parameter["AllowedPattern"].startswith("^https://"), name
+            else:
+                assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>", name
+
+
+def test_the_api_gateway_account_setting_is_made_by_one_stack_only(deployed):
+    account = deployed["Resources"]["ApiGatewayAccount"]
+    assert account["Condition"] == "ManagesApiGatewayAccount"
+    assert deployed["Resources"]["ApiGatewayLoggingRole"]["Condition"] == "ManagesApiGatewayAccount"
+    assert deployed["Parameters"]["ManageApiGatewayAccount"]["Default"] == "false"
+
+
+def test_every_function_deploys_through_its_alias_rolled_back_by_its_error_alarm(deployed):
+    groups = of_type(deployed, "AWS::CodeDeploy::DeploymentGroup")
+    for logical_id in cfn.functions():
+        alias = deployed["Resources"][f"{logical_id}Aliaslive"]
+        assert alias["Type"] == "AWS::Lambda::Alias"
+        group = groups[f"{logical_id}DeploymentGroup"]["Properties"]
+        assert {"Name": {"Ref": f"{logical_id}ErrorsAlarm"}} in group["AlarmConfiguration"]["Alarms"]
+        assert group["AutoRollbackConfiguration"]["Enabled"] is True
+        kind = json.dumps(group["DeploymentConfigName"])
+        assert "Canary10Percent5Minutes" in kind and "AllAtOnce" in kind  # chosen by environment (IsProd)
+
+
+def test_every_function_has_error_and_throttle_alarms_that_notify_the_topic(deployed):
+    alarms = of_type(deployed, "AWS::CloudWatch::Alarm")
+    for logical_id in cfn.functions():
+        for kind in ("Errors", "Throttles"):
+            alarm = alarms[f"{logical_id}{kind}Alarm"]["Properties"]
+            assert alarm["MetricName"] == kind and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
