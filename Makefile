@@ -13,8 +13,10 @@ CHECKOV_VENV := .venv-checkov
 PY := $(CURDIR)/$(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 PIP_QUIET := --quiet --disable-pip-version-check
+# Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
+PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lint validate checkov test test-fast openapi build run invoke bench redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast openapi build deploy smoke run invoke bench redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,44 +25,60 @@ check-python:
 	@test -n "$(PYTHON313)" && "$(PYTHON313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \
 	  || { echo "Python 3.13 not found: put python3.13 on PATH or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
 
-$(VENV)/.installed: requirements-dev.txt layers/gateway/requirements.txt | check-python
+$(VENV)/.installed: requirements-dev.txt | check-python
 	rm -rf $(VENV)
 	"$(PYTHON313)" -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) -r requirements-dev.txt
+	$(VENV)/$(PIP_INSTALL) requirements-dev.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt | check-python
 	rm -rf $(SAM_VENV)
 	"$(PYTHON313)" -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt
+	$(SAM_VENV)/$(PIP_INSTALL) requirements-sam.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt | check-python
 	rm -rf $(CHECKOV_VENV)
 	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install $(PIP_QUIET) -r requirements-checkov.txt
+	$(CHECKOV_VENV)/$(PIP_INSTALL) requirements-checkov.txt
 	touch $@
 
 # Only what the layer ships (layers/gateway/requirements.txt): cold starts are measured here.
 $(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt | check-python
 	rm -rf $(RUNTIME_VENV)
 	"$(PYTHON313)" -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install $(PIP_QUIET) -r layers/gateway/requirements.txt
+	$(RUNTIME_VENV)/$(PIP_INSTALL) layers/gateway/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed ## Create the project venv and the aws-sam-cli tool venv
+
+# uv resolves for every platform (--universal) so the locks install on Lambda, Linux CI and developers' Macs alike.
+UV_COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.13 --generate-hashes
+lock: $(VENV)/.installed ## Re-resolve every lock (requirements*.txt) from its .in file; needs the package index
+	$(UV_COMPILE) layers/gateway/requirements.in -o layers/gateway/requirements.txt
+	$(UV_COMPILE) -c layers/gateway/requirements.txt requirements-dev.in -o requirements-dev.txt
+	$(UV_COMPILE) requirements-sam.in -o requirements-sam.txt
+	$(UV_COMPILE) requirements-checkov.in -o requirements-checkov.txt
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.yaml
+# actionlint's Linux distribution on PyPI is an sdist that downloads its binary from GitHub while installing:
+# neither lockable by hash nor offline. The workflows get the schema check and zizmor's audits instead.
+workflows: $(VENV)/.installed ## GitHub workflows: JSON-schema check (vendored schema) and zizmor's audits, offline
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows .github/dependabot.yml
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.yaml; cfn-lint on the CI deploy roles
 	$(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint docs/github-deploy-role.yaml
 
-checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: zero failed checks (skips, with reasons, in .checkov.yaml)
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml and the CI deploy roles: zero failed checks (skips in .checkov.yaml)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml -f docs/github-deploy-role.yaml
 
-test: lint validate checkov ## Lint, validate the template (cfn-lint, checkov), run every test tier
+test: lint workflows validate checkov ## Lint, check workflows and template (cfn-lint, checkov), run every test tier
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.installed ## The unit tier only (no servers): seconds
@@ -85,6 +103,16 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
+	"$(PYTHON313)" -m local.verify_build
+
+deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod (asks first) or ENV=ci-dev|ci-prod (no prompt)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|prod|ci-dev|ci-prod (after make build)" >&2; exit 2; }
+	@test -f .aws-sam/build/template.yaml || { echo "nothing built: run make build first" >&2; exit 2; }
+	$(SAM) deploy --config-env "$(ENV)" --no-progressbar $(if $(CFN_ROLE_ARN),--role-arn "$(CFN_ROLE_ARN)")
+
+smoke: $(RUNTIME_VENV)/.installed ## SigV4-signed probes of every route, no provider reached: make smoke ENV=dev|prod|local
+	@test -n "$(ENV)" || { echo "usage: make smoke ENV=dev|prod (AWS credentials of that account) or ENV=local (make run)" >&2; exit 2; }
+	$(RUNTIME_VENV)/bin/python -m local.smoke "$(ENV)"
 
 clean: ## Remove venvs and build output
 	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack bench-results.json

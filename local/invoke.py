@@ -18,7 +18,8 @@ from typing import Any
 
 from local import template as cfn
 from local.functions import cold_start, invoke
-from local.stack import LocalStack, StackConfig, state_file
+from local.stack import LocalStack, StackConfig
+from local.state import state_file
 
 
 def running_stack() -> dict[str, Any] | None:

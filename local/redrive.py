@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from local.samconfig import deployment
+
 ENVIRONMENTS = ("local", "dev", "prod")
 _UNSUPPORTED = {"UnsupportedOperation", "InvalidAction", "UnknownOperationException", "NotImplemented"}
 
@@ -72,13 +74,22 @@ def _move_by_hand(sqs: Any, dead: str, source: str) -> int:
         ]
         sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
         done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
-        if done:
+        deleted = (
             sqs.delete_message_batch(
                 QueueUrl=dead, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             )
-        moved += len(done)
+            if done
+            else {}
+        )
+        moved += len(deleted.get("Successful", []))
         if sent.get("Failed"):
             raise RuntimeError(f"{len(sent['Failed'])} messages could not be sent back; they stay dead-lettered")
+        if deleted.get("Failed"):
+            # Stop rather than receive them again in this run: sent twice, they would be processed once anyway
+            # (the processor deduplicates), but a second send is not a move.
+            raise RuntimeError(
+                f"{len(deleted['Failed'])} messages were sent back but are still dead-lettered: run make redrive again"
+            )
 
 
 def _count(sqs: Any, url: str) -> int:
@@ -103,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    moved = redrive(boto3.client("sqs"), arguments.environment, by_hand=local)
+    region = None if local else deployment(arguments.environment)[1]  # where samconfig.toml deploys it
+    moved = redrive(boto3.client("sqs", region_name=region), arguments.environment, by_hand=local)
     print(f"moved {moved} message(s) from the dead-letter queue back to {queue_names(arguments.environment)[0]}")
     return 0
 

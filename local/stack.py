@@ -30,12 +30,7 @@ from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller
-
-
-def state_file() -> Path:
-    """Where a running stack says where its services are, for `make invoke` (LOCAL_STACK_STATE moves it)."""
-    return Path(os.environ.get("LOCAL_STACK_STATE") or cfn.ROOT / ".local-stack" / "stack.json")
-
+from local.state import state_file
 
 # template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
 BASE_URL_PARAMETERS = {entry.base_url_parameter: entry.base_url_variable for entry in PROVIDERS}
@@ -62,6 +57,8 @@ class StackConfig:
     def from_environment(cls, environ: dict[str, str]) -> StackConfig:
         names = [*BASE_URL_PARAMETERS.values(), "PUBLIC_BASE_URL", "RECONCILE_AFTER_SECONDS"]
         return cls(
+            # Docker on Linux reaches the host at its bridge address, not 127.0.0.1 (docs/local-stack.md)
+            host=environ.get("LOCAL_BIND_HOST", cls.host),
             api_port=int(environ.get("API_PORT", 3000)),
             aws_port=int(environ.get("AWS_EMULATOR_PORT", 4566)),
             sandbox_port=int(environ.get("SANDBOX_PORT", 4010)),
@@ -77,10 +74,6 @@ class StackConfig:
                 if environ.get(variable)
             },
         )
-
-
-def _optional_float(value: str | None) -> float | None:
-    return float(value) if value else None
 
 
 def _on_port[T](start: Callable[[int], T], port: int, variable: str, config: StackConfig) -> T:

@@ -93,3 +93,21 @@ def test_make_redrive_gets_a_dead_lettered_webhook_processed_once(stack):
     calls = requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]["status"]
     assert calls == status_calls + 1
     assert not dead_lettered()
+
+
+def test_the_smoke_test_passes_on_a_healthy_stack_without_reaching_a_provider(sandbox_stack):
+    api, _, sandbox_url = services(sandbox_stack)
+    # Given the running local stack, When `make smoke ENV=local` runs (it finds the stack through its state file)
+    result = subprocess.run(
+        [sys.executable, "-m", "local.smoke", "local"],
+        cwd=cfn.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # Then every route answered its refusal, and no provider was called
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok  ") == 8 and f"smoke test of {api}: passed" in result.stdout
+    calls = requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()
+    assert not any(calls.values()), calls

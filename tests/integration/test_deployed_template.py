@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -149,8 +150,11 @@ def test_every_function_deploys_through_its_alias_rolled_back_by_its_error_alarm
         group = groups[f"{logical_id}DeploymentGroup"]["Properties"]
         assert {"Name": {"Ref": f"{logical_id}ErrorsAlarm"}} in group["AlarmConfiguration"]["Alarms"]
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
-        kind = json.dumps(group["DeploymentConfigName"])
-        assert "Canary10Percent5Minutes" in kind and "AllAtOnce" in kind  # chosen by environment (IsProd)
+        # Canary in prod, all at once elsewhere (the condition is resolved at deploy time)
+        condition, prod, other = group["DeploymentConfigName"]["Fn::If"]
+        assert condition == "IsProd"
+        assert prod["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
+        assert other["Fn::Sub"][1] == {"ConfigName": "AllAtOnce"}
 
 
 def test_every_function_has_error_and_throttle_alarms_that_notify_the_topic(deployed):
@@ -161,3 +165,77 @@ def test_every_function_has_error_and_throttle_alarms_that_notify_the_topic(depl
             assert alarm["MetricName"] == kind and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+NAME_PROPERTIES = re.compile(r"^(Name|[A-Za-z]+Name)$")
+NOT_ACCOUNT_WIDE = {"AttributeName", "IndexName", "MetricName", "PolicyName", "StageName", "DeploymentConfigName"}
+
+
+def test_every_name_the_stack_gives_a_resource_carries_its_environment(deployed):
+    # Given dev and prod in one account, no account-wide name may be the same in both stacks
+    resources = deployed["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Alias":  # an alias name is per function
+            continue
+        for key, value in (resource.get("Properties") or {}).items():
+            if not NAME_PROPERTIES.match(key) or key in NOT_ACCOUNT_WIDE:
+                continue
+            if isinstance(value, dict) and (value.get("Ref") in resources or "Fn::GetAtt" in value):
+                continue  # another resource's name
+            written = json.dumps(value)
+            carries = ("${Environment}", '"Ref": "Environment"', f"kyc-gateway-{deployed['environment']}")
+            assert any(part in written for part in carries), (logical_id, key, value)
+
+
+def test_every_metric_the_gateway_counts_has_an_alarm_in_its_environments_namespace(deployed):
+    # Given every count(...) the layer makes (its failure signals)
+    layer = cfn.ROOT / "layers" / "gateway" / "kyc_gateway"
+    counted = {name for path in layer.rglob("*.py") for name in re.findall(r'\bcount\("([A-Za-z]+)"', path.read_text())}
+    assert {"ProviderFailures", "TokenFailures", "RecordFailures", "WebhooksNotQueued"} <= counted
+    # Then each is watched by an alarm on the environment's own namespace
+    alarmed = {
+        alarm["Properties"].get("MetricName")
+        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == {"Fn::Sub": "KycGateway/${Environment}"}
+    }
+    assert counted <= alarmed, counted - alarmed
+
+
+def test_the_reconciliation_schedule_calls_the_live_alias_once_per_run_without_retries(deployed):
+    (schedule,) = of_type(deployed, "AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["Target"]["Arn"] == {"Ref": "ConnectFiReconcilerFunctionAliaslive"}
+    assert schedule["Properties"]["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    # The scheduler's invocation is asynchronous: Lambda would retry a failed run twice unless told not to
+    (invoke_config,) = of_type(deployed, "AWS::Lambda::EventInvokeConfig").values()
+    assert invoke_config["Properties"]["FunctionName"] == {"Ref": "ConnectFiReconcilerFunction"}
+    assert (invoke_config["Properties"]["Qualifier"], invoke_config["Properties"]["MaximumRetryAttempts"]) == (
+        "live",
+        0,
+    )
+
+
+def test_every_provider_has_provider_and_token_failure_alarms_on_its_own_dimension(deployed):
+    from kyc_gateway.providers.registry import PROVIDERS
+
+    watched = {
+        (alarm["Properties"]["MetricName"], dimension["Value"])
+        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        if dimension["Name"] == "Provider"
+    }
+    for entry in PROVIDERS:
+        assert {("ProviderFailures", entry.name), ("TokenFailures", entry.name)} <= watched, entry.name
+
+
+def test_a_scheduled_function_alarms_on_a_single_failed_run(deployed):
+    # Given functions that run once per schedule period (so never in 2 of 3 consecutive minutes)
+    alarms = of_type(deployed, "AWS::CloudWatch::Alarm")
+    scheduled = [
+        logical_id
+        for logical_id, spec in cfn.functions().items()
+        if any(event["Type"] in ("Schedule", "ScheduleV2") for event in (spec.properties.get("Events") or {}).values())
+    ]
+    assert scheduled
+    for logical_id in scheduled:
+        alarm = alarms[f"{logical_id}ErrorsAlarm"]["Properties"]
+        assert alarm["EvaluationPeriods"] == alarm.get("DatapointsToAlarm", 1) == 1, logical_id

@@ -162,3 +162,23 @@ def test_without_dynamodb_the_instance_still_gets_a_token(aws, monkeypatch):
     assert cache.get(fetch).value == "token-1"
     assert cache.get(fetch).value == "token-1"
     assert fetch.calls == 1
+
+
+def test_a_token_nobody_renews_in_time_is_token_unavailable_counted_for_its_provider(table, logs):
+    from kyc_gateway import clock
+    from kyc_gateway.errors import ProviderUnavailable
+    from kyc_gateway.observability import record_outcome
+
+    # Given another instance holding the renewal lease, and no token stored
+    assert new_cache(table, key="cdp#abc")._take_lease(clock.now())
+    waiting = new_cache(table, key="cdp#abc", max_wait_seconds=0.2)
+
+    # When this instance needs a token, Then it gives up, naming the provider
+    with pytest.raises(ProviderUnavailable) as raised:
+        waiting.get(CountingProvider())
+    assert (raised.value.code, raised.value.provider) == ("token_unavailable", "cdp")
+
+    # And the request's outcome is counted as that provider's token failure (its alarm's metric)
+    record_outcome("cdp.lookup", raised.value.code, raised.value.status, 1.0, raised.value.provider)
+    written = logs().replace(" ", "")
+    assert '"TokenFailures":[1.0]' in written and '"Provider":"cdp"' in written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from local import sam_local_env
 from local import template as cfn
@@ -17,3 +18,11 @@ def test_it_has_a_section_of_plain_strings_for_every_function_and_no_top_level_c
     assert set(document) == {"Parameters", *cfn.functions()}  # SAM refuses any key whose value is not a map
     for section in document.values():
         assert all(isinstance(value, str) for value in section.values())
+
+
+def test_the_readme_shows_sam_local_invoke_for_every_function_on_an_event_that_exists():
+    readme = (cfn.ROOT / "README.md").read_text()
+    shown = dict((function, event) for event, function in re.findall(r"\$SAM_INVOKE -e (\S+) (\w+)", readme))
+    assert set(shown) == set(cfn.functions())
+    assert all((cfn.ROOT / event).is_file() for event in shown.values())
+    assert "--env-vars events/env.json" in readme

@@ -41,3 +41,31 @@ def test_settings_are_read_once(monkeypatch):
 
     assert get_settings() is first
     assert first.signzy_auth_header == "raw"
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("variable", ["CLADFY_BASE_URL", "SIGNZY_BASE_URL", "CDP_BASE_URL", "CONNECTFI_BASE_URL"])
+def test_deployed_a_plain_http_base_url_is_a_configuration_error_naming_it(monkeypatch, environment, variable):
+    # Given a deployed environment (CDP's and connectFi's hosts come from SSM, unchecked by the template)
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv(variable, "http://partner.example/api")
+    # When the settings are read, Then the URL is refused, by name
+    with pytest.raises(ConfigurationError, match=variable):
+        get_settings()
+
+
+def test_deployed_a_plain_http_public_base_url_is_refused_and_https_ones_are_kept(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("CONNECTFI_BASE_URL", "https://connectfi.partner.example")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://kyc.example.com")
+    with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+        get_settings()
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://kyc.example.com")
+    get_settings.cache_clear()
+    assert get_settings().base_url("connectfi") == "https://connectfi.partner.example"
+
+
+def test_the_local_stack_accepts_its_plain_http_sandbox(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "local")
+    monkeypatch.setenv("CDP_BASE_URL", "http://127.0.0.1:4010/cdp")
+    assert get_settings().base_url("cdp") == "http://127.0.0.1:4010/cdp"

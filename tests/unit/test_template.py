@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
 from local import template as cfn
@@ -202,3 +203,16 @@ def test_api_gateways_own_refusals_use_the_layers_error_envelope():
         envelope = json.loads(rendered)
         code = envelope["error"]["code"]
         assert envelope == GatewayError("Forbidden", code=code).envelope("r-1"), kind
+
+
+def test_every_alarm_has_a_runbook_entry_in_the_operations_guide():
+    runbook = (cfn.ROOT / "docs" / "operations.md").read_text().split("## Runbook", 1)[1]
+    headings = " ".join(line for line in runbook.splitlines() if line.startswith("### "))
+    functions = "|".join(cfn.functions())
+    providers = "|".join(entry.name.title().replace("Connectfi", "ConnectFi") for entry in PROVIDERS)
+    for resource in cfn.resources().values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            name = resource["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("kyc-gateway-${Environment}-")
+            generic = re.sub(rf"^({functions})(?=Errors|Throttles)", "<Function>", name)
+            generic = re.sub(rf"^({providers})(?=ProviderFailures|TokenFailures)", "<Provider>", generic)
+            assert f"`{generic}`" in headings, name

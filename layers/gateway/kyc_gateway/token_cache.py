@@ -153,7 +153,11 @@ class TokenCache:
             if stored and now < stored.expires_at:
                 return stored  # someone is renewing it; the current token is still valid meanwhile
             if now >= deadline:
-                raise ProviderUnavailable("No provider token could be obtained in time", code="token_unavailable")
+                raise ProviderUnavailable(
+                    "No provider token could be obtained in time",
+                    code="token_unavailable",
+                    provider=self.key.partition("#")[0],  # keys are <provider>#<digest>: alarmed per provider
+                )
             clock.sleep(poll * random.uniform(0.5, 1.5))
             poll = min(poll * 2, _MAX_POLL_SECONDS)
 

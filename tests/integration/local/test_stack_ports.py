@@ -63,3 +63,9 @@ def test_a_chosen_aws_emulator_port_that_is_taken_is_an_error_not_an_exit():
 
         with pytest.raises(OSError):
             _on_port(lambda port: MotoServer("127.0.0.1", port), config.aws_port, "AWS_EMULATOR_PORT", config)
+
+
+def test_the_stack_binds_loopback_unless_told_otherwise():
+    # Given no setting, Then only this machine reaches the stack; Given LOCAL_BIND_HOST, Then that address
+    assert StackConfig.from_environment({}).host == "127.0.0.1"
+    assert StackConfig.from_environment({"LOCAL_BIND_HOST": "172.17.0.1"}).host == "172.17.0.1"

@@ -20,6 +20,7 @@ from tests.integration.routes.test_connectfi import (
     STATUS,
     STATUS_FN,
     application,
+    connectfi_error,
     login_reply,
 )
 from tests.support.fake_provider import Reply
@@ -47,6 +48,25 @@ def test_an_identification_records_and_announces_the_application_it_starts(gatew
     assert stored["status"] == "waiting_review"
     (event,) = announcements()
     assert (event["detail"]["previousStatus"], event["detail"]["status"]) == (None, "waiting_review")
+
+
+def test_an_identification_that_cannot_record_its_application_still_answers_and_is_counted(gateway, monkeypatch, logs):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an applications table the function cannot write (here: one that does not exist)
+    monkeypatch.setattr(applications, "_table", lambda: "kyc-gateway-local-no-such-table")
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("waiting_review"))
+
+    # When an identification starts an application
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then the caller gets connectFi's answer (a retry would start a second application), and the miss is counted
+    # with the application's id in the log, for the runbook
+    assert answer.status == 200
+    written = logs()
+    assert '"ApplicationsNotRecorded":[1.0]' in written.replace(" ", "")
+    assert answer.json()["data"]["applicationId"] in written
 
 
 def test_an_application_whose_webhook_is_lost_still_reaches_its_final_state(sandboxed_gateway, announcements, clock):
@@ -121,24 +141,33 @@ def test_the_webhook_and_the_reconciliation_racing_store_and_announce_each_chang
     assert statuses(announcements) == ["waiting_review", "completed"]
 
 
-def test_an_announcement_that_fails_is_released_for_the_retry(gateway, queues, announcements, monkeypatch):
+def failing_announcements(monkeypatch, times: int) -> None:
+    """EventBridge refuses the next `times` events."""
     from kyc_gateway import aws
 
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, application("completed", "Approved"))
-    sqs, url, _ = queues
-    events = aws.client("events")
-    failing = {"left": 1}
+    events, real_client, left = aws.client("events"), aws.client, {"count": times}
 
     class Flaky:
         def put_events(self, **arguments):
-            if failing["left"]:
-                failing["left"] -= 1
+            if left["count"]:
+                left["count"] -= 1
                 return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]}
             return events.put_events(**arguments)
 
-    real_client = aws.client
     monkeypatch.setattr(aws, "client", lambda service: Flaky() if service == "events" else real_client(service))
+
+
+def state_of(application_id: str, status: str, outcome=None) -> dict:
+    reply = application(status, outcome)
+    reply["data"]["applicationId"] = application_id
+    return reply
+
+
+def test_an_announcement_that_fails_is_released_for_the_retry(gateway, queues, announcements, monkeypatch):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    sqs, url, _ = queues
+    failing_announcements(monkeypatch, 1)
 
     deliver(gateway, webhook())
     process_queue(gateway, sqs, url)  # the announcement fails: the record goes back to the queue
@@ -146,6 +175,112 @@ def test_an_announcement_that_fails_is_released_for_the_retry(gateway, queues, a
     process_queue(gateway, sqs, url)
 
     assert statuses(announcements) == ["completed"]
+
+
+def test_a_final_state_whose_announcement_fails_is_announced_by_a_later_run(gateway, announcements, clock, monkeypatch):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an application under review that connectFi has since completed, and EventBridge refusing once
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("waiting_review"))
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    failing_announcements(monkeypatch, 1)
+    clock.advance(AFTER + 1)
+
+    # When the reconciliation stores the final state but cannot announce it, the run fails
+    with pytest.raises(applications.AnnouncementFailed):
+        reconcile()
+
+    # Then the application stays due (no webhook will come), and the next due run announces it, once
+    clock.advance(AFTER + 1)
+    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0}
+    clock.advance(AFTER + 1)
+    assert reconcile()["checked"] == 0
+    assert statuses(announcements) == ["waiting_review", "completed"]
+
+
+class Crash(BaseException):
+    """The invocation dies (a timeout, out of memory): no handler of the gateway runs."""
+
+
+def test_an_announcement_claimed_by_an_invocation_that_died_is_announced_after_its_lease(
+    gateway, queues, announcements, clock, monkeypatch
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given a webhook processor that dies after claiming the announcement of `completed`, before sending it
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    announce = applications._announce
+
+    def die(stored, previous):
+        raise Crash
+
+    monkeypatch.setattr(applications, "_announce", die)
+    with pytest.raises(Crash):
+        applications.record_and_announce(application("completed", "Approved")["data"])
+    monkeypatch.setattr(applications, "_announce", announce)
+
+    # When another path sees the same state while the claim is live, it leaves the announcement to its claimer
+    assert applications.record_and_announce(application("completed", "Approved")["data"])["announced"] is False
+    # Then, the claim's lease over, the reconciliation announces it, once
+    clock.advance(max(AFTER, applications.ANNOUNCE_LEASE_SECONDS) + 1)
+    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0}
+    clock.advance(AFTER + 1)
+    assert reconcile()["checked"] == 0
+    assert statuses(announcements) == ["completed"]
+
+
+def test_an_identification_whose_announcement_fails_is_not_counted_as_unrecorded(
+    gateway, announcements, clock, monkeypatch, logs
+):
+    # Given EventBridge refusing the identification's announcement
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("waiting_review"))
+    failing_announcements(monkeypatch, 1)
+
+    # When the identification starts the application, Then the caller gets its answer and nothing is counted
+    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
+    assert "ApplicationsNotRecorded" not in logs()
+
+    # And the reconciliation announces it
+    gateway.provider.reply(STATUS, application("waiting_review"))
+    clock.advance(AFTER + 1)
+    assert reconcile()["changed"] == 1
+    assert statuses(announcements) == ["waiting_review"]
+
+
+def test_applications_connectfi_fails_on_go_to_the_back_and_unknown_ones_leave(gateway, announcements, clock):
+    # Given three applications connectFi fails on, then one it knows, then one it does not, oldest first
+    gateway.provider.reply(LOGIN, login_reply())
+    ids = [f"iapp_queue{number}" for number in range(5)]
+    for application_id in ids:
+        gateway.provider.reply(IDENTIFY, state_of(application_id, "waiting_review"))
+        gateway.call(IDENTIFY_FN, IDENTIFICATION)
+        time.sleep(0.002)  # distinct check times
+    failure = Reply(500, b'{"code": "internal"}')
+    clock.advance(AFTER + 1)
+
+    # When a run meets the three failures first, it fails (connectFi failing on everything it tried)
+    gateway.provider.reply(STATUS, failure)  # every attempt (a read is retried)
+    with pytest.raises(GatewayError):
+        reconcile()
+
+    # Then the next run starts with the others: the known one is reconciled, the unknown one leaves the queue
+    gateway.provider.reply(
+        STATUS,
+        state_of(ids[3], "completed", "Approved"),
+        connectfi_error(404, "applicationNotFound", "Application not found"),
+    )
+    assert reconcile() == {"checked": 2, "changed": 1, "failed": 1}
+    checked = [json.loads(request.body)["applicationId"] for request in gateway.provider.requests(STATUS)]
+    assert list(dict.fromkeys(checked)) == ids
+    # And later runs check the postponed three again, never the unknown one
+    gateway.provider.reply(STATUS, *(state_of(application_id, "waiting_review") for application_id in ids[:3]))
+    clock.advance(AFTER + 1)
+    assert reconcile() == {"checked": 3, "changed": 0, "failed": 0}
+    assert "completed" in statuses(announcements)
 
 
 def test_connectfi_failing_on_every_application_fails_the_run(gateway, clock):

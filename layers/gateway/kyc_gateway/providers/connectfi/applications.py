@@ -16,8 +16,18 @@ from kyc_gateway.settings import get_settings
 COMPLETED = "completed"
 EVENT_SOURCE = "kyc-gateway.connectfi"
 EVENT_TYPE = "ApplicationStatusChanged"
-OPEN_INDEX = "open-by-update"  # applications that are not final, by their last update (a sparse index)
+# Applications that still need the reconciliation: not final, or final but not yet announced. A sparse index,
+# sorted by `checkedAt`: the last time the application was written or a check of it failed.
+OPEN_INDEX = "open-by-check"
+# A claimed announcement whose claimer died (a timeout between the claim and the event) is free again after this.
+ANNOUNCE_LEASE_SECONDS = 60
 _FIELDS = ("applicationId", "customerId", "reference", "aggregatorId", "status", "outcome")
+
+
+class AnnouncementFailed(RuntimeError):
+    """The state is stored but EventBridge did not take its event: the claim is released for a retry."""
+
+    code = "announcement_failed"
 
 
 def _table() -> str:
@@ -31,44 +41,50 @@ def timestamp(seconds: float) -> str:
 
 
 def record_and_announce(state: dict[str, Any]) -> dict[str, Any] | None:
-    """Store the provider's authoritative state and, when its status is not yet announced, announce it once: the
-    announcement is claimed with a conditional write first, so two paths seeing the same change (a webhook and
-    the reconciliation) announce it once. The stored item with `announced` (whether this call announced a change),
-    or None for a stale state (nothing changes)."""
+    """Store the provider's authoritative state and announce a status not announced yet, once, whichever path saw
+    it: the announcement is claimed first (with a lease, so a claimer that dies frees it) and marked published only
+    once EventBridge took it. Until its final status is published an application stays in the open index, so the
+    reconciliation finds whatever a crash or a failure left unannounced. The stored item with `announced` (whether
+    this call announced), or None for a stale state (nothing changes)."""
     stored = _record(state)
     if stored is None:
         logger.info("stale state ignored", application_id=state.get("applicationId"))
         return None
-    previous = stored.get("publishedStatus")
-    if stored["status"] == previous or not _claim(stored["applicationId"], stored["status"], previous):
+    application_id, status = stored["applicationId"], stored["status"]
+    if status == stored.get("publishedStatus"):
+        if status == COMPLETED:
+            _close(application_id)  # a repeated final state: nothing left to announce
+        return stored | {"announced": False}
+    claimed, previous = _claim(application_id, status)
+    if not claimed:
         return stored | {"announced": False}  # announced already, or being announced by whoever claimed it
     try:
         _announce(stored, previous)
-    except BaseException:
-        _release(stored["applicationId"], stored["status"], previous)  # the retry announces it
-        raise
+    except Exception as error:
+        _update(application_id, "REMOVE announcing, announcingUntil", "announcing = :status", {":status": status})
+        raise AnnouncementFailed(type(error).__name__) from error
+    _published(application_id, status)
     return stored | {"announced": True}
 
 
 def _record(state: dict[str, Any]) -> dict[str, Any] | None:
     """The stored item after the write, or None when the write would move a completed application backwards (an
-    older state arriving late). An application that is not final is kept in the open index."""
+    older state arriving late). Every write puts the application in the open index: it leaves it once its final
+    status is published."""
     values = {f":{name}": _attribute(state.get(name)) for name in _FIELDS[1:]}
     values |= {
         ":entities": {"S": json.dumps(state.get("entityApplications") or [])},
         ":now": {"S": timestamp(clock.now())},
         ":completed": {"S": COMPLETED},
+        ":open": {"S": "open"},
     }
     assignments = ", ".join(f"#{name} = :{name}" for name in _FIELDS[1:])
-    final = state.get("status") == COMPLETED
-    if not final:
-        values[":open"] = {"S": "open"}
     try:
         reply = aws.client("dynamodb").update_item(
             TableName=_table(),
             Key={"applicationId": {"S": state["applicationId"]}},
-            UpdateExpression=f"SET {assignments}, entityApplications = :entities, updatedAt = :now, "
-            "createdAt = if_not_exists(createdAt, :now)" + (" REMOVE #open" if final else ", #open = :open"),
+            UpdateExpression=f"SET {assignments}, entityApplications = :entities, updatedAt = :now, checkedAt = :now, "
+            "createdAt = if_not_exists(createdAt, :now), #open = :open",
             # A completed application never moves backwards.
             ConditionExpression="attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed",
             ExpressionAttributeNames={f"#{name}": name for name in (*_FIELDS[1:], "open")},
@@ -80,36 +96,85 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
     return _plain(reply["Attributes"])
 
 
-def _claim(application_id: str, status: str, previous: str | None) -> bool:
-    """Mark `status` as announced, if it is still the stored status and nobody marked it since we read `previous`."""
-    return _swap_published(application_id, status, expected=previous, new=status)
+def _claim(application_id: str, status: str) -> tuple[bool, str | None]:
+    """Take the announcement of `status` if it is still the stored status, is not published, and nobody holds a
+    live claim on it; (taken, the status published before it)."""
+    now = clock.now()
+    try:
+        reply = aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"applicationId": {"S": application_id}},
+            UpdateExpression="SET announcing = :status, announcingUntil = :until",
+            ConditionExpression="#status = :status AND (attribute_not_exists(publishedStatus) OR publishedStatus <> "
+            ":status) AND (attribute_not_exists(announcingUntil) OR announcingUntil < :now)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": {"S": status},
+                ":until": {"N": repr(now + ANNOUNCE_LEASE_SECONDS)},
+                ":now": {"N": repr(now)},
+            },
+            ReturnValues="ALL_OLD",
+        )
+    except aws.conditional_check_failed():
+        return False, None
+    return True, reply["Attributes"].get("publishedStatus", {}).get("S")
 
 
-def _release(application_id: str, status: str, previous: str | None) -> None:
-    _swap_published(application_id, status, expected=status, new=previous)
+def _published(application_id: str, status: str) -> None:
+    """Mark `status` announced and drop the claim; a published final status leaves the open index. Failing here
+    (after the event was sent) leaves it claimed: once the lease ends it is announced again (at least once)."""
+    close = ", #open" if status == COMPLETED else ""
+    _update(
+        application_id,
+        f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
+        "announcing = :status",
+        {":status": status},
+        names={"#open": "open"} if close else None,
+    )
 
 
-def _swap_published(application_id: str, status: str, *, expected: str | None, new: str | None) -> bool:
-    values: dict[str, Any] = {":status": {"S": status}}
-    condition = "#status = :status AND "
-    if expected is None:
-        condition += "attribute_not_exists(publishedStatus)"
-    else:
-        condition += "publishedStatus = :expected"
-        values[":expected"] = {"S": expected}
-    if new is None:
-        update = "REMOVE publishedStatus"
-    else:
-        update = "SET publishedStatus = :new"
-        values[":new"] = {"S": new}
+def _close(application_id: str) -> None:
+    _update(
+        application_id,
+        "REMOVE #open",
+        "#status = :status AND publishedStatus = :status",
+        {":status": COMPLETED},
+        names={"#open": "open", "#status": "status"},
+    )
+
+
+def postpone(application_id: str) -> None:
+    """A check that failed: the application goes to the back of the reconciliation's queue."""
+    _update(application_id, "SET checkedAt = :now", "attribute_exists(#open)", {}, names={"#open": "open"})
+
+
+def close_unknown(application_id: str) -> None:
+    """connectFi does not know the application: checking it again would never succeed."""
+    _update(application_id, "REMOVE #open", "attribute_exists(applicationId)", {}, names={"#open": "open"})
+
+
+def _update(
+    application_id: str,
+    expression: str,
+    condition: str,
+    values: dict[str, str],
+    *,
+    names: dict[str, str] | None = None,
+) -> bool:
+    """One conditional update; False when the condition does not hold (someone else changed the item first)."""
+    attribute_values = {name: {"S": value} for name, value in values.items()}
+    if ":now" in expression:
+        attribute_values[":now"] = {"S": timestamp(clock.now())}
+    arguments: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+    if attribute_values:
+        arguments["ExpressionAttributeValues"] = attribute_values
     try:
         aws.client("dynamodb").update_item(
             TableName=_table(),
             Key={"applicationId": {"S": application_id}},
-            UpdateExpression=update,
+            UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
+            **arguments,
         )
     except aws.conditional_check_failed():
         return False
@@ -139,15 +204,15 @@ def _announce(stored: dict[str, Any], previous: str | None) -> None:
         raise RuntimeError("EventBridge refused the event")
 
 
-def due(updated_before: float) -> Iterator[dict[str, str]]:
-    """Applications that are not final and have not changed since `updated_before` (epoch seconds), oldest first:
-    `applicationId`, `customerId`, `updatedAt`."""
+def due(checked_before: float) -> Iterator[dict[str, str]]:
+    """Applications the reconciliation should check: in the open index and neither written nor checked since
+    `checked_before` (epoch seconds), longest waiting first: `applicationId`, `customerId`, `checkedAt`."""
     arguments: dict[str, Any] = {
         "TableName": _table(),
         "IndexName": OPEN_INDEX,
-        "KeyConditionExpression": "#open = :open AND updatedAt < :before",
+        "KeyConditionExpression": "#open = :open AND checkedAt < :before",
         "ExpressionAttributeNames": {"#open": "open"},
-        "ExpressionAttributeValues": {":open": {"S": "open"}, ":before": {"S": timestamp(updated_before)}},
+        "ExpressionAttributeValues": {":open": {"S": "open"}, ":before": {"S": timestamp(checked_before)}},
     }
     while True:
         page = aws.client("dynamodb").query(**arguments)

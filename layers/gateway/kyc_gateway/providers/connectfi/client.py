@@ -16,6 +16,7 @@ from kyc_gateway import clock
 from kyc_gateway.errors import (
     ConfigurationError,
     GatewayError,
+    ProviderFailed,
     ProviderRejected,
     SubjectNotFound,
 )
@@ -192,16 +193,36 @@ def identification(request: Identification) -> ProviderResponse:
 
 def _record_started(response: ProviderResponse) -> None:
     """Best effort: the application exists at connectFi whatever happens here, and the caller must get its answer
-    (a failure would make it start a second one); a failure is logged and counted instead."""
+    (a failure would make it start a second one). An application not recorded is counted (reconciliation cannot
+    see it); one recorded but not announced is left to the reconciliation, which announces it."""
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    application_id = data.get("applicationId") if isinstance(data, dict) else None
     try:
-        applications.record_and_announce((response.body or {})["data"])
+        applications.record_and_announce(data)
+    except applications.AnnouncementFailed:
+        logger.warning("started application not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
         count("ApplicationsNotRecorded", Provider=PROVIDER)
-        logger.error("started application not recorded", provider=PROVIDER, error=type(error).__name__)
+        logger.error(
+            "started application not recorded",
+            provider=PROVIDER,
+            application_id=application_id,
+            error=type(error).__name__,
+        )
 
 
 def status(request: StatusRequest) -> ProviderResponse:
     return ConnectFiClient.instance().status(request)
+
+
+def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
+    """connectFi's current state of one application (/akepa/status): what the webhook processor and the
+    reconciliation store. An answer about another application is connectFi failing (502), never stored."""
+    response = status(StatusRequest(customerId=customer_id, applicationId=application_id))
+    state = response.body["data"]
+    if state.get("applicationId") != application_id:
+        raise response.error(ProviderFailed)
+    return state
 
 
 class WebhookSecret(BaseModel):

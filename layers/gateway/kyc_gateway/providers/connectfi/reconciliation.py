@@ -19,24 +19,26 @@ RESERVED_MILLISECONDS = 30_000  # a run stops taking applications this long befo
 
 def reconcile(context: Any) -> Mapping[str, int]:
     """One run: check every due application while time is left; counts of what it did. An application connectFi
-    fails on is skipped (the next run tries it again); connectFi failing on every one fails the run."""
+    fails on goes to the back of the queue (the next runs try it again), one it does not know leaves it; connectFi
+    failing on the first three of a run fails the run."""
     cutoff = clock.now() - get_settings().reconcile_after_seconds
     counts = {"checked": 0, "changed": 0, "failed": 0}
-    for due in applications.due(updated_before=cutoff):
+    for due in applications.due(checked_before=cutoff):
         if context.get_remaining_time_in_millis() < RESERVED_MILLISECONDS:
             break
         counts["checked"] += 1
+        application_id = due["applicationId"]
         try:
-            request = connectfi.StatusRequest(customerId=due["customerId"], applicationId=due["applicationId"])
-            state = connectfi.ConnectFiClient.instance().status(request).body["data"]
-            stored = applications.record_and_announce(state)
+            stored = applications.record_and_announce(connectfi.confirmed_state(due["customerId"], application_id))
         except SubjectNotFound:
             counts["failed"] += 1
-            logger.warning("application unknown to connectFi", application_id=due["applicationId"])
+            applications.close_unknown(application_id)
+            logger.warning("application unknown to connectFi: no longer checked", application_id=application_id)
             continue
         except GatewayError as error:
             counts["failed"] += 1
-            logger.warning("application not reconciled", application_id=due["applicationId"], code=error.code)
+            applications.postpone(application_id)
+            logger.warning("application not reconciled", application_id=application_id, code=error.code)
             if counts["failed"] == counts["checked"] >= 3:
                 raise  # connectFi fails on everything: this run is a failure, worth its alarm
             continue

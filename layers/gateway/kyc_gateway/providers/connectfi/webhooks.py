@@ -178,11 +178,7 @@ def _idempotent_confirm() -> tuple[Any, Any]:
 
 
 def _confirm(signal: dict[str, Any]) -> dict[str, Any]:
-    request = connectfi.StatusRequest(customerId=signal["customerId"], applicationId=signal["applicationId"])
-    state = connectfi.ConnectFiClient.instance().status(request).body["data"]
-    if state.get("applicationId") != signal["applicationId"]:
-        raise PoisonMessage("the status answer is for another application")
-    stored = applications.record_and_announce(state)
+    stored = applications.record_and_announce(connectfi.confirmed_state(signal["customerId"], signal["applicationId"]))
     return {"stored": stored is not None, "status": stored and stored["status"]}
 
 

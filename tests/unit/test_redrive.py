@@ -1,0 +1,75 @@
+"""`make redrive` against deployed SQS, whose message-move task moto lacks: a double that plays SQS's documented
+StartMessageMoveTask / ListMessageMoveTasks answers. (The receive/send/delete path runs on the local stack's
+emulator in tests/e2e.)"""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local import redrive
+
+
+class MoveTaskSqs:
+    """A dead-letter queue holding `waiting` messages; the move task reports `statuses` one poll at a time."""
+
+    def __init__(self, waiting: int, statuses: list[str], *, supported: bool = True) -> None:
+        self.waiting, self.statuses, self.supported = waiting, list(statuses), supported
+        self.started: list[dict] = []
+
+    def get_queue_url(self, **request) -> dict:
+        return {"QueueUrl": f"https://sqs/{request['QueueName']}"}
+
+    def get_queue_attributes(self, **request) -> dict:
+        if request["AttributeNames"] == ["QueueArn"]:
+            return {"Attributes": {"QueueArn": request["QueueUrl"].replace("https://sqs/", "arn:aws:sqs:us-east-1:1:")}}
+        return {
+            "Attributes": {
+                "ApproximateNumberOfMessages": str(self.waiting),
+                "ApproximateNumberOfMessagesNotVisible": "0",
+            }
+        }
+
+    def start_message_move_task(self, **request) -> dict:
+        if not self.supported:
+            raise ClientError({"Error": {"Code": "UnsupportedOperation", "Message": "no"}}, "StartMessageMoveTask")
+        self.started.append(request)
+        return {"TaskHandle": "task-1"}
+
+    def list_message_move_tasks(self, **request) -> dict:
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        task = {"Status": status, "ApproximateNumberOfMessagesMoved": self.waiting if status == "COMPLETED" else 1}
+        if status == "FAILED":
+            task["FailureReason"] = "AccessDenied"
+        return {"Results": [task]}
+
+    def receive_message(self, **request) -> dict:
+        return {"Messages": []}
+
+
+def test_given_dead_letters_the_move_task_moves_them_back_to_their_own_queue_and_waits_for_it():
+    sqs = MoveTaskSqs(3, ["RUNNING", "RUNNING", "COMPLETED"])
+    assert redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0) == 3
+    assert sqs.started == [
+        {
+            "SourceArn": "arn:aws:sqs:us-east-1:1:kyc-gateway-dev-connectfi-webhooks-dlq",
+            "DestinationArn": "arn:aws:sqs:us-east-1:1:kyc-gateway-dev-connectfi-webhooks",
+        }
+    ]
+
+
+def test_given_an_empty_dead_letter_queue_no_task_is_started():
+    sqs = MoveTaskSqs(0, ["COMPLETED"])
+    assert redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0) == 0
+    assert sqs.started == []
+
+
+def test_given_a_move_task_that_fails_the_redrive_fails_with_its_reason():
+    with pytest.raises(RuntimeError, match="FAILED: AccessDenied"):
+        redrive.redrive(MoveTaskSqs(2, ["RUNNING", "FAILED"]), "dev", by_hand=False, poll_seconds=0)
+
+
+def test_given_no_move_task_the_messages_are_moved_by_hand():
+    sqs = MoveTaskSqs(1, ["COMPLETED"], supported=False)
+    assert redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0) == 0  # by hand: receive finds none here
+    assert sqs.started == []

@@ -1,0 +1,86 @@
+"""CI/CD as written in .github: pull requests run .ci/run; main builds once, deploys dev, smoke-tests it, and deploys
+prod only behind its approval environment. (make workflows checks their schema and runs zizmor's audits.)"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from local import template as cfn
+
+WORKFLOWS = cfn.ROOT / ".github" / "workflows"
+PULL_REQUEST = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())
+MAIN = yaml.safe_load((WORKFLOWS / "main.yml").read_text())
+SAMCONFIG = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    return workflow[True]  # PyYAML reads the key `on` as a boolean
+
+
+def runs(job: dict) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def uses(job: dict) -> list[str]:
+    return [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
+
+
+def test_every_action_is_pinned_by_commit_sha_with_its_version_named():
+    references = re.findall(r"uses: (\S+)@(\S+)(.*)", "".join(p.read_text() for p in WORKFLOWS.glob("*.yml")))
+    assert references
+    pinned: dict[str, str] = {}
+    for action, reference, comment in references:
+        assert re.fullmatch(r"[0-9a-f]{40}", reference), action
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), action
+        assert pinned.setdefault(action, reference) == reference, f"{action} pinned at two commits"
+
+
+def test_pull_requests_run_what_ci_runs_with_read_only_rights():
+    assert list(triggers(PULL_REQUEST)) == ["pull_request"]
+    assert PULL_REQUEST["permissions"] == {}
+    (job,) = PULL_REQUEST["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    assert runs(job) == [".ci/run"]
+    assert "make test" in (cfn.ROOT / ".ci" / "run").read_text()
+
+
+def test_main_builds_once_and_deploys_that_build_to_dev_then_to_prod_after_approval():
+    assert "push" in triggers(MAIN) and triggers(MAIN)["push"]["branches"] == ["main"]
+    assert MAIN["permissions"] == {}
+    assert MAIN["concurrency"]["cancel-in-progress"] is False
+    build, dev, prod = (MAIN["jobs"][name] for name in ("build", "deploy-dev", "deploy-prod"))
+    assert runs(build) == [".ci/run"] and "actions/upload-artifact" in uses(build)
+    assert "id-token" not in build["permissions"]
+    assert dev["needs"] == "build" and prod["needs"] == "deploy-dev"
+    assert (dev["environment"], prod["environment"]) == ("dev", "prod")
+
+
+@pytest.mark.parametrize(("job", "environment"), [("deploy-dev", "dev"), ("deploy-prod", "prod")])
+def test_each_deploy_assumes_its_environment_role_by_oidc_deploys_the_ci_profile_and_smoke_tests(job, environment):
+    steps = MAIN["jobs"][job]
+    assert steps["permissions"] == {"contents": "read", "id-token": "write"}
+    assert uses(steps) == [
+        "actions/checkout",
+        "actions/setup-python",
+        "actions/download-artifact",
+        "aws-actions/configure-aws-credentials",
+    ]
+    credentials = next(s for s in steps["steps"] if s.get("uses", "").startswith("aws-actions/"))["with"]
+    assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert "aws-access-key-id" not in credentials  # no long-lived keys
+    commands = runs(steps)
+    assert commands[0].startswith(f"make deploy ENV=ci-{environment} ")
+    assert commands[1] == f"make smoke ENV={environment}"
+    # The region the role is assumed in is the one samconfig deploys to
+    assert MAIN["env"]["AWS_REGION"] == SAMCONFIG[f"ci-{environment}"]["deploy"]["parameters"]["region"]
+
+
+def test_dependabot_updates_the_locks_and_the_actions():
+    config = yaml.safe_load((cfn.ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert set(ecosystems["pip"]["directories"]) == {"/", "/layers/gateway"}
+    assert "github-actions" in ecosystems
