@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
-from kyc_gateway.http import ProviderResponse
-from kyc_gateway.observability import logger, record_outcome
+from kyc_gateway.model import Model
+from kyc_gateway.observability import logger, record_outcome, request_started
+from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import get_settings
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -57,6 +58,7 @@ def http_route(
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
+        request_started()
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:
@@ -168,7 +170,7 @@ def validate(model: type[RequestT], data: Any) -> RequestT:
         raise RequestValidationError(details=validation_details(error)) from None
 
 
-class RawBody(BaseModel):
+class RawBody(Model):
     """The request body as API Gateway passed it, not yet read: text, base64-encoded when `base64`."""
 
     text: str | None

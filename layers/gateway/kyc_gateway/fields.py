@@ -11,7 +11,9 @@ import binascii
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, PrivateAttr, StringConstraints, model_validator
+from pydantic import AfterValidator, PrivateAttr, StringConstraints, model_validator
+
+from kyc_gateway.model import Model
 
 
 def _calendar_date(value: str) -> str:
@@ -44,7 +46,7 @@ def text(max_length: int | None = None, min_length: int = 0) -> Any:
     return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length)]
 
 
-class ForwardedAsSent(BaseModel):
+class ForwardedAsSent(Model):
     """A request model whose validated input is kept (`sent`), to be forwarded to the provider unchanged."""
 
     _sent: dict[str, Any] = PrivateAttr(default_factory=dict)

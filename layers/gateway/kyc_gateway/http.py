@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -15,71 +13,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from kyc_gateway import clock
-from kyc_gateway.errors import GatewayError, ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
+from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.observability import record_provider_call
+from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import Settings
 
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class ProviderResponse:
-    provider: str
-    status: int
-    text: str
-    headers: Mapping[str, str] = field(repr=False)
-    # A rate limit whatever the HTTP status: 429, or a provider's own body code (Cladfy's 1005).
-    throttled: bool = False
-    # A write answered by something in front of the provider (a 504, a proxy's 502 page): it may have been done.
-    outcome_unknown: bool = False
-
-    @functools.cached_property
-    def body(self) -> dict[str, Any] | None:
-        """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists)."""
-        try:
-            value = json.loads(self.text)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
-
-    @functools.cached_property
-    def request_id(self) -> str | None:
-        """The provider's request id (`request_id` at Cladfy and CDP, `requestId` at connectFi), if any."""
-        body = self.body or {}
-        value = body.get("request_id") or body.get("requestId")
-        return str(value) if value else None
-
-    def error(
-        self,
-        kind: type[GatewayError],
-        *,
-        code: str | None = None,
-        provider_code: str | int | None = None,
-        details: list[dict[str, Any]] | None = None,
-    ) -> GatewayError:
-        """A gateway error describing this answer (provider, its HTTP status and request id, and its code)."""
-        return kind(
-            code=code,
-            provider=self.provider,
-            provider_status=self.status,
-            provider_code=provider_code,
-            provider_request_id=self.request_id,
-            details=details,
-            outcome_unknown=self.outcome_unknown,
-        )
-
-
-def int_or_none(value: Any) -> int | None:
-    """A provider's numeric code, whether it came as a number or a string of digits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def _never_reached_provider(error: requests.ConnectionError) -> bool:

@@ -7,13 +7,14 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from kyc_gateway.errors import ConfigurationError
+from kyc_gateway.model import Model
 from kyc_gateway.providers.registry import BY_NAME, PROVIDERS, ProviderEntry
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """Every environment variable the gateway reads. A function only needs the ones its provider uses. Provider
     base URLs and secret ids are read by the provider registry's names (`<PREFIX>_BASE_URL`, `<PREFIX>_SECRET_ID`)."""
 

@@ -21,8 +21,9 @@ from kyc_gateway.errors import (
     ProviderFailed,
     ProviderRateLimited,
 )
-from kyc_gateway.http import ProviderHttp, ProviderResponse
+from kyc_gateway.http import ProviderHttp
 from kyc_gateway.lazy import once
+from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token, TokenCache, cache_key

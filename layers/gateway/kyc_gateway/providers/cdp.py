@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -20,7 +20,8 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderResponse, int_or_none
+from kyc_gateway.model import Model
+from kyc_gateway.provider_response import ProviderResponse, int_or_none
 from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
 from kyc_gateway.providers.cdp_models import OnboardingRequest
 from kyc_gateway.token_cache import Token
@@ -39,14 +40,14 @@ ONBOARDING_OUTCOME_CHECK = (
 )
 
 
-class CustomerLookupRequest(BaseModel):
+class CustomerLookupRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     idNumber: Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9-]+$")]
     idType: Annotated[str, StringConstraints(min_length=1, max_length=3, pattern=r"^[0-9]+$")]
 
 
-class CdpSecret(BaseModel):
+class CdpSecret(Model):
     clientId: str
     clientSecret: str
     username: str
@@ -54,7 +55,7 @@ class CdpSecret(BaseModel):
     scope: str
 
 
-class TokenReply(BaseModel):
+class TokenReply(Model):
     access_token: str = Field(min_length=1)
     expires_in: float = Field(gt=0)
     refresh_token: str | None = None

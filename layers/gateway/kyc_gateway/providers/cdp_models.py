@@ -10,7 +10,7 @@ answers for anything else it requires. Unknown fields are refused: only document
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from kyc_gateway.fields import (
     Base64Data,
@@ -21,9 +21,10 @@ from kyc_gateway.fields import (
     MediaType,
     text,
 )
+from kyc_gateway.model import Model
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 

@@ -9,7 +9,7 @@ import base64
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
 
 from kyc_gateway.errors import (
     CredentialsRejected,
@@ -18,7 +18,8 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderResponse, int_or_none
+from kyc_gateway.model import Model
+from kyc_gateway.provider_response import ProviderResponse, int_or_none
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 
 
@@ -36,13 +37,13 @@ KraPin = Annotated[
 ]
 
 
-class KraPinRequest(BaseModel):
+class KraPinRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     pinnumber: KraPin
 
 
-class CladfySecret(BaseModel):
+class CladfySecret(Model):
     clientId: str
     secretKey: str
 

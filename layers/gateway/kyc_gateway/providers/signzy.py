@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -18,8 +18,9 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderResponse, int_or_none
+from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
+from kyc_gateway.provider_response import ProviderResponse, int_or_none
 from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
@@ -37,18 +38,18 @@ REPUSH_OUTCOME_CHECK = (
 ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 
 
-class RepushRequest(BaseModel):
+class RepushRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     onboardingId: ObjectId
 
 
-class SignzySecret(BaseModel):
+class SignzySecret(Model):
     username: str
     password: str
 
 
-class LoginReply(BaseModel):
+class LoginReply(Model):
     id: str = Field(min_length=1)
     ttl: float = Field(gt=0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -20,16 +20,15 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.http import ProviderResponse
-from kyc_gateway.lazy import once
+from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
+from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.secrets import ProviderCredentials
+from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
-PROVIDER = "connectfi"
 TOKEN_PATH = "/auth/get-token"  # noqa: S105 - a URL path, not a secret
 IDENTIFICATION_PATH = "/akepa/identification"
 STATUS_PATH = "/akepa/status"
@@ -42,14 +41,13 @@ IDENTIFICATION_OUTCOME_CHECK = (
 )
 
 # The documented schemas ("common-id", "common-reference", "common-commonStr500").
-ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z_]+$")]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]
 # connectFi documents ^((?![<>]).)*$ for ajv (JavaScript), where `.` matches no line terminator: no < or >, no
 # \n, \r, U+2028 or U+2029. The same language without look-ahead, which schema-driven fuzzers' regex engines lack.
 WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern="^[^<>\n\r\u2028\u2029]*$")]
 
 
-class IdentificationRequest(BaseModel):
+class IdentificationRequest(Model):
     """`webhookUrl` (the example's spelling) or `webhookURL` (the schema table's), not both. Absent or `null`
     means the gateway's own webhook URL (clients that serialise an unset field as null keep their callbacks);
     any string connectFi's schema allows, the empty one included, is forwarded as sent."""
@@ -73,24 +71,24 @@ class IdentificationRequest(BaseModel):
         return self.webhookUrl if self.webhookUrl is not None else self.webhookURL
 
 
-class StatusRequest(BaseModel):
+class StatusRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customerId: ConnectFiId
     applicationId: ConnectFiId
 
 
-class ConnectFiSecret(BaseModel):
+class ConnectFiSecret(Model):
     login: str
     password: str
 
 
-class TokenReply(BaseModel):
+class TokenReply(Model):
     token: str = Field(min_length=1)
     dtsExpireAt: dt.datetime
 
 
-class TokenAnswer(BaseModel):
+class TokenAnswer(Model):
     data: TokenReply
 
 
@@ -172,7 +170,7 @@ def _code(body: dict[str, Any]) -> str | None:
     return str(code) if code is not None else None
 
 
-class Identification(BaseModel):
+class Identification(Model):
     """An identification as the API edge hands it over: the caller's body, and the gateway's own public URL
     (for the default webhook URL), which is not part of the body (nor of its idempotency fingerprint)."""
 
@@ -223,17 +221,3 @@ def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
     if state.get("applicationId") != application_id:
         raise response.error(ProviderFailed)
     return state
-
-
-class WebhookSecret(BaseModel):
-    token: str = Field(min_length=32)
-
-
-def webhook_token() -> str:
-    """The secret in the gateway's webhook URL (connectFi signs nothing)."""
-    return _webhook_secret().get().token
-
-
-@once
-def _webhook_secret() -> ProviderCredentials[WebhookSecret]:
-    return ProviderCredentials(get_settings().require("connectfi_webhook_secret_id"), WebhookSecret)

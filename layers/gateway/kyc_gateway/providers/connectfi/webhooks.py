@@ -12,15 +12,16 @@ import re
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from kyc_gateway import aws, clock, idempotency_keys
 from kyc_gateway.api import RawBody, validate
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
 from kyc_gateway.lazy import once
+from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi import client as connectfi
+from kyc_gateway.providers.connectfi import common as connectfi
 from kyc_gateway.settings import get_settings
 
 MAX_WEBHOOK_BYTES = 256 * 1024  # an SQS message's limit
@@ -43,7 +44,7 @@ class WebhookNotQueued(GatewayError):
     message = "The webhook could not be queued; it was not accepted"
 
 
-class Delivery(BaseModel):
+class Delivery(Model):
     """A delivery as the API edge hands it over: the URL's token, and the body not yet read (a stranger's delivery
     is refused before any of it is parsed)."""
 
@@ -55,6 +56,8 @@ def ingest(delivery: Delivery) -> dict[str, str]:
     """Check the URL's token in constant time (401, nothing parsed and nothing queued, when wrong); then the body
     (a connectFi envelope within an SQS message's size: else 400/413), parsed as the processor will parse it;
     then queue the raw body, retried within a budget (503 when the queue cannot take it)."""
+    if len(delivery.token) < connectfi.WEBHOOK_TOKEN_MIN_LENGTH:  # can match no secret: refused without fetching it
+        raise InvalidWebhookToken()
     if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
         raise InvalidWebhookToken()
     raw = delivery.body.read(MAX_WEBHOOK_BYTES)
@@ -129,14 +132,14 @@ def parse_json(text: str | bytes) -> Any:
     return pydantic_core.from_json(text, allow_inf_nan=False)
 
 
-class SignalData(BaseModel):
+class SignalData(Model):
     applicationId: connectfi.ConnectFiId
     customerId: connectfi.ConnectFiId
     status: str | None = None
     outcome: str | None = None
 
 
-class Signal(BaseModel):
+class Signal(Model):
     """What a webhook claims: the /akepa/status envelope. Only the ids and the claimed status are used; the rest
     (and unknown fields) is the provider's business."""
 
@@ -178,14 +181,16 @@ def _idempotent_confirm() -> tuple[Any, Any]:
 
 
 def _confirm(signal: dict[str, Any]) -> dict[str, Any]:
-    stored = applications.record_and_announce(connectfi.confirmed_state(signal["customerId"], signal["applicationId"]))
+    from kyc_gateway.providers.connectfi.client import confirmed_state  # the HTTP stack: only when confirming
+
+    stored = applications.record_and_announce(confirmed_state(signal["customerId"], signal["applicationId"]))
     return {"stored": stored is not None, "status": stored and stored["status"]}
 
 
 # --- stored state -------------------------------------------------------------------------------------------------
 
 
-class ApplicationPath(BaseModel):
+class ApplicationPath(Model):
     model_config = ConfigDict(extra="ignore")
 
     applicationId: connectfi.ConnectFiId

@@ -1,0 +1,70 @@
+"""A provider's answer as the gateway reads it: status, text, its JSON body and request id, and the gateway error
+describing it. Apart from the HTTP client so that the API edge can read answers without loading requests."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kyc_gateway.errors import GatewayError
+
+
+@dataclass(frozen=True)
+class ProviderResponse:
+    provider: str
+    status: int
+    text: str
+    headers: Mapping[str, str] = field(repr=False)
+    # A rate limit whatever the HTTP status: 429, or a provider's own body code (Cladfy's 1005).
+    throttled: bool = False
+    # A write answered by something in front of the provider (a 504, a proxy's 502 page): it may have been done.
+    outcome_unknown: bool = False
+
+    @functools.cached_property
+    def body(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists)."""
+        try:
+            value = json.loads(self.text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @functools.cached_property
+    def request_id(self) -> str | None:
+        """The provider's request id (`request_id` at Cladfy and CDP, `requestId` at connectFi), if any."""
+        body = self.body or {}
+        value = body.get("request_id") or body.get("requestId")
+        return str(value) if value else None
+
+    def error(
+        self,
+        kind: type[GatewayError],
+        *,
+        code: str | None = None,
+        provider_code: str | int | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> GatewayError:
+        """A gateway error describing this answer (provider, its HTTP status and request id, and its code)."""
+        return kind(
+            code=code,
+            provider=self.provider,
+            provider_status=self.status,
+            provider_code=provider_code,
+            provider_request_id=self.request_id,
+            details=details,
+            outcome_unknown=self.outcome_unknown,
+        )
+
+
+def int_or_none(value: Any) -> int | None:
+    """A provider's numeric code, whether it came as a number or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None

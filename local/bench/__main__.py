@@ -1,0 +1,144 @@
+"""`make bench`: what a cold instance and a warm request cost, each against what it is fair to compare it with.
+
+- cold_rejected: a fresh process importing the function and refusing a request, against the floor every request
+  path pays anyway (import boto3 and requests, one pydantic validation). Goal: at most 1.0x.
+- cold_first_request: a fresh process importing the function and serving one valid request, against a minimal
+  hand-written equivalent making the same AWS and HTTP calls (reference.py; the calls are compared first).
+  Goal: at most 1.10x CPU. peak_rss_ratio: the same runs' peak memory against the floor's (goal: at most 1.0x;
+  peak_rss_vs_reference: against the reference's, per pair).
+- warm_own_cpu_ms: the Cladfy route's own CPU per warm request (warm.py). Goal: p50 <= 0.5 ms, p99 <= 1.0 ms.
+
+Ratios are medians of per-pair ratios: the two sides alternate (which goes first, too) after a warm-up run each,
+so machine load hits both alike. Every probe's answer is checked. Probes run in the runtime-only venv; the AWS
+emulator and provider sandbox run in the local stack's own process. Prints a table; writes bench-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from local import template as cfn
+from local.bench import cases
+from local.bench.measure import different_calls, local_stack, paired, probe_environment, run, token_keys, warm_own_cpu
+
+GOALS = {"cold_rejected": 1.0, "cold_first_request": 1.10, "peak_rss_ratio": 1.0, "warm_p50": 0.5, "warm_p99": 1.0}
+
+
+def machine() -> str:
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in line
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}"
+
+
+def measure(python: str, pairs: int, iterations: int) -> dict:
+    with local_stack() as stack:
+        environment = probe_environment(stack, {})
+        for gateway, _ in cases.first_request_pairs():  # tokens cached, applications stored: the steady state
+            run(python, gateway, 0, environment)
+        environment = probe_environment(stack, token_keys(stack))
+        mismatches = {
+            pair[0].name: different
+            for pair in cases.first_request_pairs()
+            if (different := different_calls(python, pair, environment, 1))
+        }
+        if mismatches:
+            raise SystemExit(f"the reference does not make the gateway's calls: {json.dumps(mismatches, indent=2)}")
+        first = {pair[0].name: paired(python, pair, environment, pairs, 10) for pair in cases.first_request_pairs()}
+        rejected = {pair[0].name: paired(python, pair, environment, pairs, 10) for pair in cases.rejected_pairs()}
+        warm = warm_own_cpu(python, environment, iterations)
+    floor_rss_mb = statistics.median(figures["against_rss_mb"] for figures in rejected.values())
+    for figures in first.values():
+        figures["rss_vs_floor"] = round(figures["rss_mb"] / floor_rss_mb, 3)
+        figures["reference_rss_vs_floor"] = round(figures["against_rss_mb"] / floor_rss_mb, 3)
+    return {
+        "cold_rejected": {name: figures["cpu_ratio"] for name, figures in rejected.items()},
+        "cold_first_request": {name: figures["cpu_ratio"] for name, figures in first.items()},
+        "warm_own_cpu_ms": {"p50": warm["p50"], "p99": warm["p99"]},
+        "peak_rss_ratio": {name: figures["rss_vs_floor"] for name, figures in first.items()},
+        "peak_rss_vs_reference": {name: figures["rss_ratio"] for name, figures in first.items()},
+        "floor_rss_mb": floor_rss_mb,
+        "machine": machine(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": subprocess.run([python, "-V"], capture_output=True, text=True, check=True).stdout.strip(),
+        "goals": GOALS,
+        "details": {"cold_rejected": rejected, "cold_first_request": first, "warm": warm},
+    }
+
+
+def verdict(value: float, goal: float) -> str:
+    return "ok" if value <= goal else "OVER"
+
+
+def report(results: dict) -> None:
+    details = results["details"]
+    print(f"{results['date']}  {results['machine']}  {results['python']}")
+    print(
+        f"\nCold, first real request: CPU against the hand-written equivalent (goal <= {GOALS['cold_first_request']}x)"
+    )
+    print(f"  {'function':36} {'ms':>7} {'ref ms':>7} {'x CPU':>6} {'x wall':>6}")
+    for name, figures in details["cold_first_request"].items():
+        ratio = figures["cpu_ratio"]
+        print(
+            f"  {name:36} {figures['cpu_ms']:>7.1f} {figures['against_cpu_ms']:>7.1f} {ratio:>6.3f} "
+            f"{figures['wall_ratio']:>6.3f}  {verdict(ratio, GOALS['cold_first_request'])}"
+        )
+    print(
+        f"\nPeak RSS of the first real request against the floor's {results['floor_rss_mb']:.1f} MB "
+        f"(goal <= {GOALS['peak_rss_ratio']}x), and the reference's"
+    )
+    print(f"  {'function':36} {'MB':>7} {'ref MB':>7} {'x floor':>7} {'x ref':>6} {'ref x floor':>11}")
+    for name, figures in details["cold_first_request"].items():
+        print(
+            f"  {name:36} {figures['rss_mb']:>7.1f} {figures['against_rss_mb']:>7.1f} {figures['rss_vs_floor']:>7.3f} "
+            f"{figures['rss_ratio']:>6.3f} {figures['reference_rss_vs_floor']:>11.3f}  "
+            f"{verdict(figures['rss_vs_floor'], GOALS['peak_rss_ratio'])}"
+        )
+    print(f"\nCold, rejected request: CPU against the floor (goal <= {GOALS['cold_rejected']}x)")
+    for name, figures in details["cold_rejected"].items():
+        ratio = figures["cpu_ratio"]
+        print(
+            f"  {name:36} {figures['cpu_ms']:>7.1f} {figures['against_cpu_ms']:>7.1f} {ratio:>6.3f}  "
+            f"{verdict(ratio, GOALS['cold_rejected'])}"
+        )
+    warm = results["warm_own_cpu_ms"]
+    print(
+        f"\nWarm own CPU per request, Cladfy route ({details['warm']['iterations']} requests): "
+        f"p50 {warm['p50']:.3f} ms ({verdict(warm['p50'], GOALS['warm_p50'])}, goal <= {GOALS['warm_p50']}), "
+        f"p99 {warm['p99']:.3f} ms ({verdict(warm['p99'], GOALS['warm_p99'])}, goal <= {GOALS['warm_p99']})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime-python", default=str(cfn.ROOT / ".venv-runtime" / "bin" / "python"))
+    parser.add_argument("--pairs", type=int, default=int(os.environ.get("BENCH_PAIRS", "15")))
+    parser.add_argument("--iterations", type=int, default=int(os.environ.get("BENCH_ITERATIONS", "1000")))
+    parser.add_argument("--out", type=Path, default=cfn.ROOT / "bench-results.json")
+    arguments = parser.parse_args(argv)
+    results = measure(arguments.runtime_python, arguments.pairs, arguments.iterations)
+    arguments.out.write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
+    print(f"\nsaved {arguments.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""What `make bench` runs: per function, a request it must reject and a first real request, and the probes that
+serve them (the function, the floor, the hand-written reference)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local import LAYER_DIR
+from local import template as cfn
+from local.api_events import proxy_event
+
+HERE = Path(__file__).resolve().parent
+PROBE, REFERENCE = HERE / "probe.py", HERE / "reference.py"
+EVENTS = cfn.ROOT / "events"
+SEEDED_APPLICATION = "iapp_1BGgJeDQJFo5MCup15zq9A"  # the sandbox's connectFi application the sample events name
+# The processor first, so that the application route finds the application it stores.
+FIRST_REQUEST_FUNCTIONS = (
+    "CladfyKraPinFunction",
+    "SignzyRepushFunction",
+    "CdpCustomerLookupFunction",
+    "CdpOnboardingFunction",
+    "ConnectFiIdentificationFunction",
+    "ConnectFiStatusFunction",
+    "ConnectFiWebhookFunction",
+    "ConnectFiWebhookProcessorFunction",
+    "ConnectFiApplicationFunction",
+)
+
+Event = Callable[[int], dict[str, Any]]  # the event of run n
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    arguments: tuple[str, ...]
+    event: Event
+    expect: range  # the statuses a correct answer has: a probe that fails cannot look fast
+
+
+def floor() -> Probe:
+    return Probe("floor", ("floor",), lambda n: {}, range(400, 401))
+
+
+def gateway(logical_id: str, event: Event, expect: range) -> Probe:
+    spec = cfn.functions()[logical_id]
+    arguments = ("function", str(LAYER_DIR), str(spec.code_dir), spec.module, spec.attribute)
+    return Probe(logical_id, arguments, event, expect)
+
+
+def reference(logical_id: str, event: Event, expect: range) -> Probe:
+    return Probe(f"{logical_id} (reference)", ("reference", str(REFERENCE), logical_id), event, expect)
+
+
+WRONG_WEBHOOK_TOKEN = "w" * 43  # the shape of a real one: refused only after comparing it with the secret
+
+
+def rejected_event(logical_id: str) -> Event:
+    """A request the function must refuse on its own: an empty JSON object; for the webhook, a wrong token of a
+    real token's length (the costly refusal: the secret is fetched to compare); for the processor, a record that
+    is not JSON."""
+    spec = cfn.functions()[logical_id]
+    if not spec.api_events:
+        records = [{"messageId": "bench", "body": "not json", "attributes": {}, "messageAttributes": {}}]
+        return lambda n: {"Records": records}
+    method, path = spec.api_events[0]
+    parameters = {"token": WRONG_WEBHOOK_TOKEN} if "{token}" in path else None
+    event = proxy_event(
+        method,
+        path.replace("{token}", WRONG_WEBHOOK_TOKEN),
+        resource=path,
+        headers=[("Content-Type", "application/json")],
+        body="{}",
+        path_parameters=parameters,
+    )
+    return lambda n: event
+
+
+def rejected_expect(logical_id: str) -> range:
+    """A 4xx from an API function; from the processor, the record reported failed (500)."""
+    return range(500, 501) if not cfn.functions()[logical_id].api_events else range(400, 500)
+
+
+def first_request_event(logical_id: str) -> Event:
+    """A valid request from the sample events, the same on both sides; runs differ where a repeat would not make
+    the same calls (a webhook record already processed is only looked up)."""
+    if logical_id == "ConnectFiApplicationFunction":
+        event = json.loads((EVENTS / f"{logical_id}.not-found.json").read_text())
+        event["pathParameters"] = {"applicationId": SEEDED_APPLICATION}
+        event["path"] = f"/connectfi/applications/{SEEDED_APPLICATION}"
+        return lambda n: event
+    if logical_id == "ConnectFiWebhookProcessorFunction":
+        sample = json.loads((EVENTS / f"{logical_id}.json").read_text())
+        record = sample["Records"][0]
+
+        def numbered(n: int) -> dict[str, Any]:
+            signal = json.loads(record["body"])
+            signal["data"]["status"] = f"bench{n}"  # what the webhook claims: confirmed with connectFi anyway
+            return {"Records": [record | {"messageId": f"bench-{n}", "body": json.dumps(signal)}]}
+
+        return numbered
+    path = EVENTS / f"{logical_id}.json"
+    event = json.loads((path if path.exists() else EVENTS / f"{logical_id}.accepted.json").read_text())
+    return lambda n: event
+
+
+def first_request_expect(logical_id: str) -> range:
+    return range(202, 203) if logical_id == "ConnectFiWebhookFunction" else range(200, 201)
+
+
+def rejected_pairs() -> list[tuple[Probe, Probe]]:
+    """Every function serving a request (the reconciler serves none) beside the floor."""
+    return [
+        (gateway(logical_id, rejected_event(logical_id), rejected_expect(logical_id)), floor())
+        for logical_id in cfn.functions()
+        if logical_id in FIRST_REQUEST_FUNCTIONS
+    ]
+
+
+def first_request_pairs() -> list[tuple[Probe, Probe]]:
+    pairs = []
+    for logical_id in FIRST_REQUEST_FUNCTIONS:
+        event, expect = first_request_event(logical_id), first_request_expect(logical_id)
+        pairs.append((gateway(logical_id, event, expect), reference(logical_id, event, expect)))
+    return pairs

@@ -1,0 +1,117 @@
+"""One measured cold start, run as a script in a fresh interpreter of the runtime-only venv by `make bench`.
+
+    probe.py floor <output>                                  import boto3 + requests, one pydantic validation
+    probe.py function <layer> <code dir> <module> <attr> <output>   import the handler as Lambda does, serve the event
+    probe.py reference <reference.py> <LogicalId> <output>   the hand-written equivalent serves the event
+
+The event comes on stdin. Only the standard library is loaded before the measurement starts. The output file gets
+{"cpu_ms", "wall_ms", "rss_kb", "status"}, "import_cpu_ms" for a function (and "calls", every AWS operation and
+HTTP request made, with BENCH_TRACE=1: then nothing is measured, the two sides are compared).
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def _cpu_ms() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+STARTED_CPU, STARTED_WALL = _cpu_ms(), time.perf_counter()
+PHASES: dict[str, float] = {}  # the function's CPU up to its handler being importable
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 25000
+
+
+def status_of(result: object) -> int:
+    """The HTTP status of an API answer; 200 for an SQS batch with no failure, 500 with one."""
+    if isinstance(result, dict) and "statusCode" in result:
+        return int(result["statusCode"])
+    if isinstance(result, dict) and "batchItemFailures" in result:
+        return 500 if result["batchItemFailures"] else 200
+    return 0
+
+
+def floor(_: dict) -> int:
+    import boto3  # noqa: F401
+    import requests  # noqa: F401
+    from pydantic import BaseModel, Field, ValidationError
+
+    class Probe(BaseModel):
+        pinnumber: str = Field(pattern=r"^[AP][0-9]{9}[A-Z]$")
+
+    try:
+        Probe.model_validate_json('{"pinnumber": "not a pin"}')
+    except ValidationError:
+        return 400
+    return 200
+
+
+def function(layer: str, code_dir: str, module: str, attribute: str, event: dict) -> int:
+    import importlib
+
+    sys.path[:0] = [code_dir, layer]  # /var/task, then /opt/python
+    handler = getattr(importlib.import_module(module), attribute)
+    PHASES["import_cpu_ms"] = _cpu_ms() - STARTED_CPU
+    return status_of(handler(event, Context()))
+
+
+def reference(path: str, logical_id: str, event: dict) -> int:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return status_of(module.HANDLERS[logical_id](event))
+
+
+def trace(calls: list[str]) -> None:
+    """Record every AWS operation and every HTTP request but those to the AWS endpoint."""
+    import botocore.client
+    import requests.adapters
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    make_api_call, send = botocore.client.BaseClient._make_api_call, requests.adapters.HTTPAdapter.send
+
+    def traced_call(client, operation, parameters):
+        calls.append(f"{client.meta.service_model.service_name}.{operation}")
+        return make_api_call(client, operation, parameters)
+
+    def traced_send(adapter, request, **options):
+        if not request.url.startswith(endpoint):
+            calls.append(f"{request.method} {request.url.split('?')[0]}")
+        return send(adapter, request, **options)
+
+    botocore.client.BaseClient._make_api_call = traced_call
+    requests.adapters.HTTPAdapter.send = traced_send
+
+
+def main() -> None:
+    mode, *arguments, output = sys.argv[1:]
+    event = json.loads(sys.stdin.read() or "{}")
+    calls: list[str] = []
+    if os.environ.get("BENCH_TRACE"):
+        trace(calls)
+    status = {"floor": floor, "function": function, "reference": reference}[mode](*arguments, event)
+    cpu_ms, wall_ms = _cpu_ms() - STARTED_CPU, (time.perf_counter() - STARTED_WALL) * 1000
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = {"cpu_ms": cpu_ms, "wall_ms": wall_ms, "rss_kb": rss_kb, "status": status, "calls": calls, **PHASES}
+    with open(output, "w") as file:
+        json.dump(result, file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Minimal hand-written equivalents of each function's first real request, for `make bench` to compare against.
+
+Each makes the same AWS and HTTP calls as the gateway's function on the same request (the benchmark checks it,
+call by call): boto3 clients made on the spot, `get_secret_value` or a token read from the gateway's token table
+(BENCH_TOKEN_KEY_<PROVIDER> names the item), one `requests.post`, one pydantic validation of the body. Nothing
+else: no error mapping, no retries, no logs or metrics. What the gateway costs above this is its own work.
+Loaded by probe.py in a fresh process: every import here is part of what is measured.
+"""
+
+import hmac
+import json
+import os
+import time
+import uuid
+
+
+def _client(service: str):
+    import boto3
+
+    return boto3.client(service)
+
+
+def _secret(variable: str) -> dict:
+    return json.loads(_client("secretsmanager").get_secret_value(SecretId=os.environ[variable])["SecretString"])
+
+
+def _token(provider: str) -> str:
+    key = {"pk": {"S": os.environ[f"BENCH_TOKEN_KEY_{provider.upper()}"]}}
+    item = _client("dynamodb").get_item(TableName=os.environ["TOKEN_TABLE_NAME"], Key=key, ConsistentRead=True)
+    return item["Item"]["token"]["S"]
+
+
+def _post(url: str, body: dict, headers: dict):
+    import requests
+
+    return requests.post(url, json=body, headers={"Accept": "application/json", **headers}, timeout=(3.05, 10))
+
+
+def _answer(response) -> dict:
+    return {"statusCode": response.status_code, "headers": {"Content-Type": "application/json"}, "body": response.text}
+
+
+def _validated(body: str, **fields: tuple[type, str]) -> dict:
+    """One pydantic validation of the request body against `fields` (type, pattern); other fields pass."""
+    from pydantic import ConfigDict, Field, create_model
+
+    model = create_model(
+        "Body",
+        __config__=ConfigDict(extra="allow"),
+        **{name: (kind, Field(pattern=pattern)) for name, (kind, pattern) in fields.items()},
+    )
+    return model.model_validate_json(body).model_dump()
+
+
+def cladfy_krapin(event: dict) -> dict:
+    body = _validated(event["body"], pinnumber=(str, r"^[AP][0-9]{9}[A-Z]$"))
+    secret = _secret("CLADFY_SECRET_ID")
+    import base64
+
+    basic = base64.b64encode(f"{secret['clientId']}:{secret['secretKey']}".encode()).decode()
+    return _answer(_post(os.environ["CLADFY_BASE_URL"] + "/krapin", body, {"Authorization": f"Basic {basic}"}))
+
+
+def signzy_repush(event: dict) -> dict:
+    body = _validated(event["body"], onboardingId=(str, r"^[0-9a-fA-F]{24}$"))
+    url = os.environ["SIGNZY_BASE_URL"] + "/kra-handler/api/onboardings/repush"
+    return _answer(_post(url, body, {"Authorization": f"Bearer {_token('signzy')}"}))
+
+
+def _cdp(event: dict, path: str, **fields: tuple[type, str]) -> dict:
+    body = _validated(event["body"], **fields)
+    return _answer(_post(os.environ["CDP_BASE_URL"] + path, body, {"Authorization": f"Bearer {_token('cdp')}"}))
+
+
+def cdp_customer_lookup(event: dict) -> dict:
+    return _cdp(event, "/caas/api/v2/customer/validate", idNumber=(str, r"^[0-9]+$"))
+
+
+def cdp_onboarding(event: dict) -> dict:
+    return _cdp(event, "/caas-lcm/api/v1/CAAS/onBoarding/customer", first_name=(str, r"^.+$"))
+
+
+def _connectfi(path: str, body: dict):
+    return _post(os.environ["CONNECTFI_BASE_URL"] + path, body, {"x-connectfi-token": _token("connectfi")})
+
+
+def connectfi_identification(event: dict) -> dict:
+    body = _validated(event["body"], customerId=(str, r"^[0-9a-zA-Z_]+$"), reference=(str, r"^[0-9a-zA-Z]+$"))
+    webhook_token = _secret("CONNECTFI_WEBHOOK_SECRET_ID")["token"]
+    body["webhookUrl"] = f"{os.environ['PUBLIC_BASE_URL']}/connectfi/webhooks/{webhook_token}"
+    response = _connectfi("/akepa/identification", body)
+    state = response.json()["data"]
+    # Store it, claim its announcement, announce it, mark it announced: the applications table and EventBridge
+    dynamodb, table, key = (
+        _client("dynamodb"),
+        os.environ["APPLICATIONS_TABLE_NAME"],
+        {"applicationId": {"S": state["applicationId"]}},
+    )
+    status = {":status": {"S": state["status"]}}
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #status = :status, #open = :open",
+        ExpressionAttributeNames={"#status": "status", "#open": "open"},
+        ExpressionAttributeValues=status | {":open": {"S": "open"}},
+    )
+    dynamodb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET announcing = :status", ExpressionAttributeValues=status
+    )
+    detail = {"applicationId": state["applicationId"], "status": state["status"]}
+    _client("events").put_events(
+        Entries=[{"Source": "bench", "DetailType": "ApplicationStatusChanged", "Detail": json.dumps(detail)}]
+    )
+    dynamodb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET publishedStatus = :status", ExpressionAttributeValues=status
+    )
+    return _answer(response)
+
+
+def connectfi_status(event: dict) -> dict:
+    body = _validated(event["body"], customerId=(str, r"^[0-9a-zA-Z_]+$"), applicationId=(str, r"^[0-9a-zA-Z_]+$"))
+    return _answer(_connectfi("/akepa/status", body))
+
+
+def connectfi_webhook(event: dict) -> dict:
+    expected = _secret("CONNECTFI_WEBHOOK_SECRET_ID")["token"]
+    if not hmac.compare_digest(event["pathParameters"]["token"].encode(), expected.encode()):
+        return {"statusCode": 401, "body": "{}"}
+    _validated(event["body"], code=(str, r"^.*$"))
+    _client("sqs").send_message(QueueUrl=os.environ["WEBHOOK_QUEUE_URL"], MessageBody=event["body"])
+    return {"statusCode": 202, "headers": {"Content-Type": "application/json"}, "body": '{"status": "accepted"}'}
+
+
+def connectfi_application(event: dict) -> dict:
+    path = _validated(json.dumps(event["pathParameters"]), applicationId=(str, r"^[0-9a-zA-Z_]+$"))
+    item = _client("dynamodb").get_item(
+        TableName=os.environ["APPLICATIONS_TABLE_NAME"],
+        Key={"applicationId": {"S": path["applicationId"]}},
+        ConsistentRead=True,
+    )["Item"]
+    state = {name: value.get("S") for name, value in item.items()}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(state)}
+
+
+def connectfi_webhook_processor(event: dict) -> dict:
+    """Each record: claim it in the idempotency table, confirm it with /akepa/status, store the state, save the
+    record's outcome."""
+    dynamodb, idempotency = _client("dynamodb"), os.environ["IDEMPOTENCY_TABLE_NAME"]
+    for record in event["Records"]:
+        signal = _validated(json.dumps(json.loads(record["body"])["data"]), applicationId=(str, r"^[0-9a-zA-Z_]+$"))
+        key = {"id": {"S": f"bench#{uuid.uuid4().hex}"}}
+        dynamodb.put_item(
+            TableName=idempotency,
+            Item=key | {"expiration": {"N": str(int(time.time()) + 86400)}, "status": {"S": "INPROGRESS"}},
+            ConditionExpression="attribute_not_exists(id)",
+        )
+        body = {"customerId": signal["customerId"], "applicationId": signal["applicationId"]}
+        state = _connectfi("/akepa/status", body).json()["data"]
+        dynamodb.update_item(
+            TableName=os.environ["APPLICATIONS_TABLE_NAME"],
+            Key={"applicationId": {"S": state["applicationId"]}},
+            UpdateExpression="SET #status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": state["status"]}},
+        )
+        dynamodb.update_item(
+            TableName=idempotency,
+            Key=key,
+            UpdateExpression="SET #status = :done",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
+        )
+    return {"batchItemFailures": []}
+
+
+HANDLERS = {
+    "CladfyKraPinFunction": cladfy_krapin,
+    "SignzyRepushFunction": signzy_repush,
+    "CdpCustomerLookupFunction": cdp_customer_lookup,
+    "CdpOnboardingFunction": cdp_onboarding,
+    "ConnectFiIdentificationFunction": connectfi_identification,
+    "ConnectFiStatusFunction": connectfi_status,
+    "ConnectFiWebhookFunction": connectfi_webhook,
+    "ConnectFiApplicationFunction": connectfi_application,
+    "ConnectFiWebhookProcessorFunction": connectfi_webhook_processor,
+}

@@ -1,0 +1,78 @@
+"""The gateway's own warm work per request, run as a script in the runtime-only venv by `make bench`.
+
+    warm.py <layer> <code dir> <iterations> <output>      (the route's event on stdin)
+
+The Cladfy route, warm (keep-alive session, cached secret), through its handler, alternating with the same
+provider call made directly with a keep-alive `requests` session. Each call's CPU is the calling thread's
+(time.thread_time); the gateway's own work is the handler's CPU minus the direct call's, pair by pair: everything
+it does around the provider call (parsing and validating the event, the provider client, error mapping, the
+answer, logs and metrics). The functions' logs go to stdout, which `make bench` sends to /dev/null, as CloudWatch
+takes them off the process. Environment: the local stack's, from `make bench`.
+"""
+
+import base64
+import importlib
+import json
+import os
+import sys
+import time
+
+WARM_UP = 50
+
+
+class Context:
+    function_name = "CladfyKraPinFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CladfyKraPinFunction"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 25000
+
+
+def main() -> None:
+    layer, code_dir, iterations, output = sys.argv[1:]
+    request = json.loads(sys.stdin.read())
+    sys.path[:0] = [code_dir, layer]
+    import boto3
+    import requests
+
+    handler = importlib.import_module("app").lambda_handler
+    secret = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["CLADFY_SECRET_ID"])["SecretString"]
+    )
+    basic = base64.b64encode(f"{secret['clientId']}:{secret['secretKey']}".encode()).decode()
+    session, url = requests.Session(), os.environ["CLADFY_BASE_URL"] + "/krapin"
+    headers = {"Authorization": f"Basic {basic}", "Accept": "application/json", "Content-Type": "application/json"}
+    context = Context()
+
+    def through_gateway() -> float:
+        started = time.thread_time()
+        answer = handler(request, context)
+        spent = time.thread_time() - started
+        if answer["statusCode"] != 200:
+            raise SystemExit(f"the benchmark route answered {answer['statusCode']}: {answer['body']}")
+        return spent * 1000
+
+    def direct() -> float:
+        started = time.thread_time()
+        session.post(url, data=request["body"], headers=headers, timeout=(3.05, 10)).json()
+        return (time.thread_time() - started) * 1000
+
+    for _ in range(WARM_UP):
+        through_gateway(), direct()
+    gateway_ms, direct_ms = [], []
+    for number in range(int(iterations)):
+        if number % 2:  # alternate the order, so neither side always runs just after the other
+            direct_ms.append(direct())
+            gateway_ms.append(through_gateway())
+        else:
+            gateway_ms.append(through_gateway())
+            direct_ms.append(direct())
+    with open(output, "w") as file:
+        json.dump({"gateway_cpu_ms": gateway_ms, "direct_cpu_ms": direct_ms}, file)
+
+
+if __name__ == "__main__":
+    main()
