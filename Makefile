@@ -103,6 +103,8 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
+	@# Lambda's /opt and /var/task are read-only: bytecode not shipped is compiled again on every cold start
+	"$(PYTHON313)" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	"$(PYTHON313)" -m local.verify_build
 
 deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod (asks first) or ENV=ci-dev|ci-prod (no prompt)

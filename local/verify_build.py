@@ -1,4 +1,5 @@
-"""After `sam build`: the built layer holds exactly the lock's packages, at the lock's versions, built for Lambda.
+"""After `sam build`: the built layer holds exactly the lock's packages, at the lock's versions, built for Lambda,
+and every module of it (and of the functions) compiled for Lambda's interpreter.
 
 `make build` runs it, so CI fails when the shipped layer drifts from layers/gateway/requirements.txt (a package
 added by hand, a stale build cache, a wheel for the wrong interpreter). Standard library only.
@@ -55,11 +56,22 @@ def problems(lock: Path = LOCK, directory: Path = BUILT) -> list[str]:
     ]
     if not (directory / "kyc_gateway" / "__init__.py").is_file():
         found_problems.append("kyc_gateway is not in the layer")
+    found_problems += [f"{source}: no bytecode" for source in uncompiled(directory)]
     return found_problems
 
 
+def uncompiled(directory: Path) -> list[Path]:
+    """Modules without their cpython-313 bytecode: read-only on Lambda, they would be compiled on every cold start."""
+    return sorted(
+        source.relative_to(directory.parent)
+        for source in directory.rglob("*.py")
+        if not (source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").is_file()
+    )
+
+
 def main() -> int:
-    found = problems()
+    functions = [path for path in BUILT.parents[1].iterdir() if path.is_dir() and path != BUILT.parent]
+    found = problems() + [f"{source}: no bytecode" for function in functions for source in uncompiled(function)]
     for problem in found:
         print(f"built layer: {problem}", file=sys.stderr)
     if not found:

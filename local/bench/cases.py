@@ -52,7 +52,7 @@ def gateway(logical_id: str, event: Event, expect: range) -> Probe:
 
 
 def reference(logical_id: str, event: Event, expect: range) -> Probe:
-    return Probe(f"{logical_id} (reference)", ("reference", str(REFERENCE), logical_id), event, expect)
+    return Probe(f"{logical_id} (reference)", ("reference", str(REFERENCE), str(LAYER_DIR), logical_id), event, expect)
 
 
 WRONG_WEBHOOK_TOKEN = "w" * 43  # the shape of a real one: refused only after comparing it with the secret

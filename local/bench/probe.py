@@ -2,7 +2,7 @@
 
     probe.py floor <output>                                  import boto3 + requests, one pydantic validation
     probe.py function <layer> <code dir> <module> <attr> <output>   import the handler as Lambda does, serve the event
-    probe.py reference <reference.py> <LogicalId> <output>   the hand-written equivalent serves the event
+    probe.py reference <reference.py> <layer> <LogicalId> <output>   the hand-written equivalent serves it
 
 The event comes on stdin. Only the standard library is loaded before the measurement starts. The output file gets
 {"cpu_ms", "wall_ms", "rss_kb", "status"}, "import_cpu_ms" for a function (and "calls", every AWS operation and
@@ -69,8 +69,10 @@ def function(layer: str, code_dir: str, module: str, attribute: str, event: dict
     return status_of(handler(event, Context()))
 
 
-def reference(path: str, logical_id: str, event: dict) -> int:
+def reference(path: str, layer: str, logical_id: str, event: dict) -> int:
     import importlib.util
+
+    sys.path[:0] = [os.path.dirname(path), layer]  # a Lambda's search path too: its code, then a layer
 
     spec = importlib.util.spec_from_file_location("reference", path)
     module = importlib.util.module_from_spec(spec)

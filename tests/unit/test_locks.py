@@ -63,6 +63,8 @@ def built_layer(root: Path, packages: dict[str, str]) -> Path:
     python = root / "python"
     (python / "kyc_gateway").mkdir(parents=True)
     (python / "kyc_gateway" / "__init__.py").write_text("")
+    (python / "kyc_gateway" / "__pycache__").mkdir()
+    (python / "kyc_gateway" / "__pycache__" / "__init__.cpython-313.pyc").write_bytes(b"")
     for name, version in packages.items():
         info = python / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
@@ -88,10 +90,12 @@ def test_given_a_drifted_layer_then_each_difference_is_named(tmp_path, lock):
     layer = built_layer(tmp_path, {"pydantic": "2.14.2", "requests": "2.34.2"})
     (layer / "pydantic_core").mkdir()
     (layer / "pydantic_core" / "_pydantic_core.cpython-313-darwin.so").write_bytes(b"")
+    (layer / "kyc_gateway" / "api.py").write_text("")  # shipped as source only
     assert verify_build.problems(lock, layer) == [
         "pydantic: locked 2.14.3, built 2.14.2",
         "pydantic-core: locked 2.50.4, built nothing",
         "requests 2.34.2: built but not in the lock",
         "pydantic_core/_pydantic_core.cpython-313-darwin.so: not built for Lambda's interpreter "
         "(.cpython-313-x86_64-linux-gnu.so)",
+        "python/kyc_gateway/api.py: no bytecode",
     ]

@@ -6,6 +6,7 @@ webhook is only a signal: the processor fetches the authoritative state with /ak
 
 from __future__ import annotations
 
+import functools
 import hmac
 import random
 import re
@@ -74,15 +75,24 @@ def ingest(delivery: Delivery) -> dict[str, str]:
 
 
 # Characters an SQS message may not carry, though a JSON string may (SendMessage allows #x9, #xA, #xD, #x20-#xD7FF,
-# #xE000-#xFFFD, #x10000-#x10FFFF). In valid JSON they can only stand inside strings.
-_NOT_SQS_TEXT = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# #xE000-#xFFFD, #x10000-#x10FFFF). In valid JSON they can only stand inside strings. ASCII text is checked with
+# the small pattern; the full one takes ~6 ms to compile, so only text beyond ASCII compiles it.
+_NOT_SQS_ASCII = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@functools.cache
+def _not_sqs_text() -> re.Pattern[str]:
+    return re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 _ENQUEUE_BUDGET_SECONDS = 10.0
 
 
 def _sqs_text(text: str) -> str:
     """The body with the characters SQS refuses written as JSON escapes (the same JSON document); 413 if that
     outgrows an SQS message."""
-    escaped = _NOT_SQS_TEXT.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    pattern = _NOT_SQS_ASCII if text.isascii() else _not_sqs_text()
+    escaped = pattern.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     if len(escaped.encode()) > MAX_WEBHOOK_BYTES:
         raise RequestTooLarge(details=[{"field": "body", "issue": f"must be at most {MAX_WEBHOOK_BYTES} bytes"}])
     return escaped

@@ -1,0 +1,50 @@
+"""`make bench` end to end, one pair per measure: every probe answers as it must (a broken probe stops the run), the
+reference makes the gateway's calls, and bench-results.json holds every figure. The figures themselves are not
+asserted: one pair on a loaded test machine measures nothing; `make bench` does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from local import template as cfn
+from local.bench import cases
+
+
+def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
+    # Given the benchmark with one pair per measure (the test venv holds the layer's runtime dependencies too)
+    out = tmp_path / "bench-results.json"
+
+    # When it runs
+    completed = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "local.bench",
+            "--pairs",
+            "1",
+            "--iterations",
+            "20",
+            "--out",
+            str(out),
+            "--runtime-python",
+            sys.executable,
+        ],
+        cwd=cfn.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    # Then it finishes, prints the table against the goals and writes every figure for every function
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "goal <= 1.1x" in completed.stdout and "Warm own CPU" in completed.stdout
+    results = json.loads(out.read_text())
+    every_function = set(cases.FIRST_REQUEST_FUNCTIONS)
+    for measure in ("cold_rejected", "cold_first_request", "peak_rss_ratio"):
+        assert set(results[measure]) == every_function, measure
+        assert all(ratio > 0 for ratio in results[measure].values()), measure
+    assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
+    assert results["machine"] and results["date"]
