@@ -24,6 +24,7 @@ from local.sandbox.common import (
     random_hex,
     utcnow,
 )
+from local.sandbox.connectfi_stepup import StepUp
 from local.sandbox.schema import ajv_errors
 
 if TYPE_CHECKING:
@@ -87,11 +88,23 @@ SAMPLE_APPLICATION, SAMPLE_CUSTOMER, SAMPLE_REFERENCE = (
 )
 
 
-class ConnectFi(Provider):
+class ConnectFi(StepUp, Provider):
     name, prefix = "connectfi", "/connectfi"
     options = (
         Option("connectfi_token_ttl", int, 3600, "connectFi token lifetime (in dtsExpireAt), seconds"),
-        Option("webhook_delay", float, 1.0, "seconds between an ASYNC* identification and its completion and webhook"),
+        Option(
+            "webhook_delay",
+            float,
+            1.0,
+            "seconds before an ASYNC* identification or a REVIEW* application's review completes (then its webhook)",
+        ),
+        Option(
+            "connectfi_document_id_field",
+            str,
+            "id",
+            "where a generated document's id is answered: data.id or data.documentId (not published by connectFi)",
+            choices=("id", "documentId"),
+        ),
     )
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
@@ -99,6 +112,7 @@ class ConnectFi(Provider):
         self._login, self._password = credentials["login"], credentials["password"]
         self._ttl = options["connectfi_token_ttl"]
         self._webhook_delay = options["webhook_delay"]
+        self.document_id_field = options["connectfi_document_id_field"]
         self.tokens = TokenStore(self.lock)
         self._applications: dict[str, _Application] = {}
         self._seed()
@@ -113,6 +127,9 @@ class ConnectFi(Provider):
             ("POST", "/auth/get-token"): ("token", self.get_token),
             ("POST", "/akepa/identification"): ("identification", self.identification),
             ("POST", "/akepa/status"): ("status", self.status),
+            ("POST", "/akepa/document/generate"): ("document_generate", self.generate_document),
+            ("POST", "/akepa/document/upload/{documentId}"): ("document_upload", self.upload_document),
+            ("POST", "/akepa/update"): ("update", self.update),
         }
 
     def not_found(self, request):
@@ -129,7 +146,9 @@ class ConnectFi(Provider):
 
     def _seed(self) -> None:
         """One application that always exists (the documented individual customer's), so a status request works
-        without an identification first: the sample events and the fault tests use it."""
+        without an identification first: the sample events and the fault tests use it; and two uploaded documents
+        of its customer, for the sample update."""
+        self.seed_documents()
         application = self._new_application(SAMPLE_CUSTOMER, SAMPLE_REFERENCE, "pending_step_up")
         application.data["applicationId"] = SAMPLE_APPLICATION
         with self.lock:

@@ -9,6 +9,7 @@ from typing import Any
 
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -32,8 +33,21 @@ def ajv_errors(schema: dict, value: Any, instance_path: str = "", schema_path: s
     kind = schema.get("type")
     if kind and not _JSON_TYPES[kind](value):
         return [_ajv_error("type", {"type": kind}, f"must be {kind}", instance_path, schema_path)]
-    checks = {"object": _object_errors, "string": _string_errors}
+    if "enum" in schema and value not in schema["enum"]:
+        params = {"allowedValues": schema["enum"]}
+        return [_ajv_error("enum", params, "must be equal to one of the allowed values", instance_path, schema_path)]
+    checks = {"object": _object_errors, "array": _array_errors, "string": _string_errors}
     return checks[kind](schema, value, instance_path, schema_path) if kind in checks else []
+
+
+def _array_errors(schema: dict, value: list, instance_path: str, schema_path: str) -> list[dict]:
+    errors = []
+    if "minItems" in schema and len(value) < (limit := schema["minItems"]):
+        message = f"must NOT have fewer than {limit} items"
+        errors.append(_ajv_error("minItems", {"limit": limit}, message, instance_path, schema_path))
+    for index, item in enumerate(value):
+        errors += ajv_errors(schema.get("items", {}), item, f"{instance_path}/{index}", f"{schema_path}/items")
+    return errors
 
 
 def _object_errors(schema: dict, value: dict, instance_path: str, schema_path: str) -> list[dict]:
@@ -96,4 +110,17 @@ def _string_errors(schema: dict, value: str, instance_path: str, schema_path: st
         errors.append(error("maxLength", {"limit": limit}, f"must NOT have more than {limit} characters"))
     if "pattern" in schema and not js_regex(pattern := schema["pattern"]).search(value):
         errors.append(error("pattern", {"pattern": pattern}, f'must match pattern "{pattern}"'))
+    if schema.get("isNotOnlyWhitespace") and not value.strip(_JS_WHITESPACE):
+        errors.append(error("isNotOnlyWhitespace", {}, "must not be only whitespace"))
+    if schema.get("format") == "email" and not _AJV_EMAIL.match(value):
+        errors.append(error("format", {"format": "email"}, 'must match format "email"'))
     return errors
+
+
+# JavaScript's String.prototype.trim() whitespace, and ajv-formats' "email" in its default (fast) mode.
+_JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
+_AJV_EMAIL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z",
+    re.IGNORECASE | re.ASCII,
+)

@@ -141,9 +141,15 @@ class ProviderSandbox(FaultInjection):
             ("POST", "/_sandbox/faults"): (None, "faults", self._add_fault),
         }
         self._faults: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # Routes ending in a path parameter ("/upload/{documentId}"), by method and the path before it.
+        self._parameter_routes: dict[tuple[str, str], tuple[Provider | None, str, Handler]] = {}
         for provider in self.providers:
             for (method, path), (operation, handler) in provider.routes().items():
-                self._routes[(method, provider.prefix + path)] = (provider, operation, handler)
+                if path.endswith("}"):
+                    base = provider.prefix + path[: path.rindex("{")]
+                    self._parameter_routes[(method, base)] = (provider, operation, handler)
+                else:
+                    self._routes[(method, provider.prefix + path)] = (provider, operation, handler)
 
     # --- lifecycle ---
 
@@ -284,6 +290,9 @@ class ProviderSandbox(FaultInjection):
 
     def dispatch(self, request: Request) -> Reply:
         route = self._routes.get((request.method, request.path))
+        if route is None and "/" in request.path:
+            base, _, parameter = request.path.rpartition("/")
+            route = self._parameter_routes.get((request.method, base + "/")) if parameter else None
         if route is None:
             return self._not_found(request)
         provider, operation, handler = route

@@ -3,6 +3,7 @@ secret or token, and no error message echoes it back."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -19,6 +20,7 @@ NAME, MIDDLE, SURNAME = "ZELDAPRIVATE", "QUIXOTEPRIVATE", "VANDERPRIVATE"
 PHONE, EMAIL, ID_NUMBER = "+971509998877", "zelda.private@example.org", "784198712345678"
 PIN, CUSTOMER, REFERENCE = "A987654321Q", "cstap_privateCustomer7", "privateRef77"
 IMAGE = "UFJJVkFURUlNQUdFREFUQQ=="  # base64 of "PRIVATEIMAGEDATA"
+JPEG_IMAGE = base64.b64encode(b"\xff\xd8\xff\xe0PRIVATEJPEGDATA\xff\xd9").decode()
 
 
 def onboarding_body() -> dict:
@@ -53,6 +55,14 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sa
     answers.append(started)
     application_id = started.json()["data"]["applicationId"]
     answers.append(gateway.call("ConnectFiStatusFunction", {"customerId": CUSTOMER, "applicationId": application_id}))
+    document = {"workflow": "PERSONAL", "name": f"{NAME} license", "extension": "jpg", "type": "license"}
+    for image in (JPEG_IMAGE, IMAGE):  # a JPEG, then bytes that are not one (refused, 400)
+        answers.append(gateway.call("ConnectFiDocumentsFunction", {**document, "file": image}))
+    document_id = answers[-2].json()["documentId"]
+    target = {"customerId": CUSTOMER, "applicationId": application_id, "entityId": CUSTOMER}
+    for side in ("front", "left"):  # attached, then refused by connectFi's schema (422, its errors in details)
+        documents = [{"documentId": document_id, "side": side}]
+        answers.append(gateway.call("ConnectFiUpdateFunction", {**target, "documents": documents}))
     token = SECRETS["connectfiwebhook"]["token"]
     webhook = {
         "code": "0",
@@ -94,6 +104,8 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sa
         ID_NUMBER,
         PIN,
         IMAGE,
+        JPEG_IMAGE,
+        "PRIVATEJPEGDATA",
         CUSTOMER,
         REFERENCE,
         token,

@@ -79,10 +79,12 @@ class ProviderHttp:
         idempotent: bool,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         throttled: Callable[[ProviderResponse], bool] | None = None,
     ) -> ProviderResponse:
-        """POST `path`. `throttled` recognises a provider's rate limit that is not an HTTP 429; such answers
+        """POST `path` with a JSON body, a form, or `files` as multipart/form-data (field -> (file name, content,
+        media type)). `throttled` recognises a provider's rate limit that is not an HTTP 429; such answers
         are retried like a 429 (reads only) and count as failures for the circuit breaker."""
         url = self.base_url + path
         self.circuit.check(self.provider)
@@ -93,6 +95,7 @@ class ProviderHttp:
                 idempotent=idempotent,
                 json_body=json_body,
                 form=form,
+                files=files,
                 headers=headers,
                 throttled=throttled,
             )
@@ -110,6 +113,7 @@ class ProviderHttp:
         idempotent: bool,
         json_body: Any,
         form: Mapping[str, str] | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
         headers: Mapping[str, str] | None,
         throttled: Callable[[ProviderResponse], bool] | None,
     ) -> ProviderResponse:
@@ -119,7 +123,7 @@ class ProviderHttp:
             remaining = self.budget_seconds - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
-                reply = self.session.post(url, json=json_body, data=form, headers=headers, timeout=timeout)
+                reply = self.session.post(url, json=json_body, data=form, files=files, headers=headers, timeout=timeout)
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)

@@ -32,6 +32,9 @@ from kyc_gateway.token_cache import Token
 TOKEN_PATH = "/auth/get-token"  # noqa: S105 - a URL path, not a secret
 IDENTIFICATION_PATH = "/akepa/identification"
 STATUS_PATH = "/akepa/status"
+DOCUMENT_GENERATE_PATH = "/akepa/document/generate"
+DOCUMENT_UPLOAD_PATH = "/akepa/document/upload/{document_id}"
+UPDATE_PATH = "/akepa/update"
 WEBHOOK_PATH = "/connectfi/webhooks/{token}"  # the gateway's own route
 
 # How a caller finds out whether an identification that timed out was started (never sent twice under one key).
@@ -124,13 +127,27 @@ class ConnectFiClient(ProviderClient):
     def status(self, request: StatusRequest) -> ProviderResponse:
         return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
 
+    def generate_document(self, body: dict[str, Any]) -> ProviderResponse:
+        return self._call(DOCUMENT_GENERATE_PATH, "document_generate", body, idempotent=False)  # a write
+
+    def upload_document(self, document_id: str, file_name: str, content: bytes, media_type: str) -> ProviderResponse:
+        """The file as multipart/form-data (field `file`). The same file sent again to the same document replaces
+        it (connectFi's earlier document upload documents so), so the upload is retried like a read."""
+        path = DOCUMENT_UPLOAD_PATH.format(document_id=document_id)
+
+        def send(token: str) -> ProviderResponse:
+            headers = {"x-connectfi-token": token, "Accept": "application/json"}
+            files = {"file": (file_name, content, media_type)}
+            return self.http.post(path, operation="document_upload", idempotent=True, files=files, headers=headers)
+
+        return _checked(self.with_token(send))
+
+    def update(self, body: dict[str, Any]) -> ProviderResponse:
+        return self._call(UPDATE_PATH, "update", body, idempotent=False)  # changes the application: a write
+
     def _call(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> ProviderResponse:
         header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
-        response = self.with_token(self.sender(path, operation, body, idempotent=idempotent, header=header))
-        body = json_body(response)
-        if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
-            return response
-        raise _error_for(response, body)
+        return _checked(self.with_token(self.sender(path, operation, body, idempotent=idempotent, header=header)))
 
     def log_in(self, secret: ConnectFiSecret, previous: Token | None) -> Token:
         response = self.http.post(
@@ -145,6 +162,14 @@ class ConnectFiClient(ProviderClient):
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=dt.UTC)
         return Token.issued(reply.token, now=clock.now(), expires_at=expires_at.timestamp())
+
+
+def _checked(response: ProviderResponse) -> ProviderResponse:
+    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means."""
+    body = json_body(response)
+    if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
+        return response
+    raise _error_for(response, body)
 
 
 def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError:
@@ -185,24 +210,25 @@ def identification(request: Identification) -> ProviderResponse:
     if request.body.webhook is None and request.public_base_url:
         default_url = request.public_base_url + WEBHOOK_PATH.format(token=webhook_token())
     response = ConnectFiClient.instance().identification(request.body, default_url)
-    _record_started(response)
+    record_answer(response)
     return response
 
 
-def _record_started(response: ProviderResponse) -> None:
-    """Best effort: the application exists at connectFi whatever happens here, and the caller must get its answer
-    (a failure would make it start a second one). An application not recorded is counted (reconciliation cannot
-    see it); one recorded but not announced is left to the reconciliation, which announces it."""
+def record_answer(response: ProviderResponse) -> None:
+    """Best effort: store (and announce) the application state connectFi answered a write with (identification,
+    update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
+    would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
+    one recorded but not announced is left to the reconciliation, which announces it."""
     data = response.body.get("data") if isinstance(response.body, dict) else None
     application_id = data.get("applicationId") if isinstance(data, dict) else None
     try:
         applications.record_and_announce(data)
     except applications.AnnouncementFailed:
-        logger.warning("started application not announced yet", provider=PROVIDER, application_id=application_id)
+        logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
         count("ApplicationsNotRecorded", Provider=PROVIDER)
         logger.error(
-            "started application not recorded",
+            "application state not recorded",
             provider=PROVIDER,
             application_id=application_id,
             error=type(error).__name__,

@@ -4,6 +4,7 @@ stored-application route load no HTTP stack on a cold start."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -15,6 +16,7 @@ from kyc_gateway.settings import get_settings
 
 PROVIDER = "connectfi"
 ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z_]+$")]
+CONNECTFI_ID = re.compile(r"[0-9a-zA-Z_]{1,36}")  # the same, for identifiers connectFi answers with
 WEBHOOK_TOKEN_MIN_LENGTH = 32
 
 

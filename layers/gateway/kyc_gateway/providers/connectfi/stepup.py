@@ -1,0 +1,183 @@
+"""connectFi step-up: what an application in `pending_step_up` needs to go on. A document is generated and its
+image uploaded in one gateway call (`/akepa/document/generate`, then `/akepa/document/upload/{documentId}` as
+multipart/form-data); `/akepa/update` then attaches uploaded documents to the application's entity.
+
+Document images are personal data of the most sensitive kind: held only in the request's memory, never logged,
+never in an error, never stored (the idempotency record keeps a hash of the body, not the body).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    PrivateAttr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from kyc_gateway.errors import GatewayError, ProviderBadResponse
+from kyc_gateway.fields import ForwardedAsSent
+from kyc_gateway.model import Model
+from kyc_gateway.provider_response import ProviderResponse
+from kyc_gateway.providers.connectfi.client import ConnectFiClient, record_answer
+from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, ConnectFiId
+
+# JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
+_JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
+# connectFi's ^((?![<>]).)*$ read as JavaScript reads it: no < or >, and `.` matches no line terminator.
+_NO_MARKUP = "^[^<>\n\r\u2028\u2029]*$"
+# ajv-formats' "email" (its full mode, the more permissive of its two): connectFi rules on anything narrower.
+_EMAIL = (
+    r"(?i)^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
+)
+# What each declared extension's content starts with.
+_SIGNATURES = {"jpg": (b"\xff\xd8\xff", "image/jpeg"), "png": (b"\x89PNG\r\n\x1a\n", "image/png")}
+
+DOCUMENT_TYPES = (
+    "contract", "license", "passport", "utility", "other", "internal", "identification_card", "residence_permit",
+    "canada_provincial_id", "indigenous_card", "paystub", "bank_statement", "w2", "1099", "1120", "1065", "t1", "t4",
+)  # fmt: skip
+
+
+def _not_only_whitespace(value: str) -> str:
+    if not value.strip(_JS_WHITESPACE):
+        raise ValueError("must not be only whitespace")
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=_NO_MARKUP), AfterValidator(_not_only_whitespace)
+]
+Note = Annotated[str, StringConstraints(max_length=500, pattern=_NO_MARKUP)]
+Email = Annotated[str, StringConstraints(pattern=_EMAIL)]
+DocumentType = Literal[DOCUMENT_TYPES]  # type: ignore[valid-type]
+
+
+class DocumentRequest(Model):
+    """connectFi's generate fields as connectFi names them, the image (`file`, base64), and, to retry only the
+    upload of a document generated before, its `documentId`. Unknown fields are refused, as connectFi refuses them.
+    `note_author_agent_email` may be absent but not null (connectFi's schema does not allow null there)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    workflow: Literal["BUSINESS", "PERSONAL"]
+    name: Name
+    extension: Literal["jpg", "png"]
+    type: DocumentType
+    note: Note | None = None
+    note_author_agent_email: Email = None  # type: ignore[assignment] - absent: not sent; null: refused
+    file: str
+    documentId: ConnectFiId = None  # type: ignore[assignment]
+    _content: bytes = PrivateAttr(default=b"")
+
+    @field_validator("file")
+    @classmethod
+    def _image_of_the_extension(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            content = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be the image, base64-encoded (standard alphabet, no data: prefix)") from None
+        extension = info.data.get("extension")
+        if extension in _SIGNATURES and not content.startswith(_SIGNATURES[extension][0]):
+            raise ValueError(f"is not a {extension} image (its content does not match the extension)")
+        return value
+
+    @model_validator(mode="after")
+    def _decoded(self) -> DocumentRequest:
+        self._content = base64.b64decode(self.file)  # checked above
+        return self
+
+    def generate_body(self) -> dict[str, Any]:
+        """What /akepa/document/generate gets: the generate fields the caller sent, nothing of the gateway's."""
+        return self.model_dump(exclude={"file", "documentId"}, exclude_unset=True)
+
+    @property
+    def content(self) -> bytes:
+        return self._content
+
+
+class UpdateDocument(ForwardedAsSent):
+    """One entry of the update's `documents`: a connectFi document id (and its side); other fields are connectFi's
+    to rule on."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    documentId: ConnectFiId = None  # type: ignore[assignment]
+    side: str = None  # type: ignore[assignment]
+
+
+class UpdateRequest(ForwardedAsSent):
+    """An /akepa/update body, forwarded as sent. The gateway checks what it knows of connectFi's identifiers and
+    the shape of `documents`; which fields are required, and anything else, is connectFi's to rule on."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    customerId: ConnectFiId = None  # type: ignore[assignment]
+    applicationId: ConnectFiId = None  # type: ignore[assignment]
+    entityId: ConnectFiId = None  # type: ignore[assignment]
+    documents: list[UpdateDocument] = None  # type: ignore[assignment]
+
+
+# How a caller finds out whether a write that timed out was done: these writes cannot be looked up at connectFi.
+DOCUMENT_OUTCOME_CHECK = (
+    "connectFi may have generated a document: send the request again under a new Idempotency-Key (a document "
+    "generated but never uploaded and attached is not used); to upload only, add the documentId an error named"
+)
+UPDATE_OUTCOME_CHECK = (
+    "connectFi may have attached the documents: read the application's status with POST /connectfi/status before "
+    "sending the update again under a new Idempotency-Key"
+)
+
+
+def attach_document(request: DocumentRequest) -> dict[str, Any]:
+    """Generate the document (unless the caller names one generated before), then upload its image. When the
+    upload fails after a document was generated, the error names the generated documentId, so the caller can send
+    the same request with it to upload only (the gateway has already retried the upload within its budget)."""
+    client = ConnectFiClient.instance()
+    document_id = request.documentId
+    if document_id is None:
+        document_id = _document_id(client.generate_document(request.generate_body()))
+    _, media_type = _SIGNATURES[request.extension]
+    try:
+        uploaded = client.upload_document(document_id, f"document.{request.extension}", request.content, media_type)
+    except GatewayError as error:
+        error.details = [
+            *error.details,
+            {
+                "field": "documentId",
+                "issue": "the document exists at connectFi but its file was not uploaded: send the request again "
+                "with this documentId to upload only",
+                "type": "upload_pending",
+                "documentId": document_id,
+            },
+        ]
+        raise
+    data = uploaded.body.get("data") if isinstance(uploaded.body, dict) else None
+    status = data.get("uploadStatus") if isinstance(data, dict) else None
+    return {"documentId": document_id, "uploadStatus": status if isinstance(status, bool) else True}
+
+
+def _document_id(response: ProviderResponse) -> str:
+    """The generated document's id: `data.id` (connectFi's document answers), or `data.documentId`. An answer
+    without a usable id is connectFi failing (502)."""
+    data = response.body.get("data")
+    value = (data.get("id") or data.get("documentId")) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not CONNECTFI_ID.fullmatch(value):  # it goes into the upload's URL path
+        raise response.error(ProviderBadResponse)
+    return value
+
+
+def update(request: UpdateRequest) -> ProviderResponse:
+    """/akepa/update with the caller's body; the application state it answers is stored and announced like any
+    other change (a later asynchronous completion still arrives by webhook)."""
+    response = ConnectFiClient.instance().update(request.sent)
+    record_answer(response)
+    return response

@@ -1,0 +1,175 @@
+"""connectFi's step-up in the sandbox: documents generated (checked against connectFi's published schema), their
+files uploaded as multipart/form-data only, and /akepa/update attaching them to an application's entity.
+
+connectFi does not publish /akepa/update's property table; the sandbox reads it strictly as its description tells:
+`customerId`, `applicationId`, `entityId` and `documents` (`documentId`, `side`: `front` or `back`), nothing else.
+An entity with a front and a back document attached completes (approved); with one side only it stays
+`pending_step_up`. An application whose reference starts with REVIEW goes to `waiting_review` instead, and a
+manual review completes it later, with a webhook. Nothing can be attached to a completed application.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from local.sandbox.common import Reply, Request, json_reply, random_alnum, random_hex
+
+if TYPE_CHECKING:
+    from local.sandbox.connectfi import ConnectFi
+
+COMMON_ID = {"type": "string", "pattern": "^[0-9a-zA-Z_]+$", "minLength": 1, "maxLength": 36}
+NO_MARKUP = "^((?![<>]).)*$"
+DOCUMENT_TYPES = [
+    "contract", "license", "passport", "utility", "other", "internal", "identification_card", "residence_permit",
+    "canada_provincial_id", "indigenous_card", "paystub", "bank_statement", "w2", "1099", "1120", "1065", "t1", "t4",
+]  # fmt: skip
+GENERATE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["workflow", "name", "extension", "type"],
+    "properties": {
+        "workflow": {"type": "string", "enum": ["BUSINESS", "PERSONAL"]},
+        "name": {"type": "string", "pattern": NO_MARKUP, "minLength": 1, "maxLength": 50, "isNotOnlyWhitespace": True},
+        "extension": {"type": "string", "enum": ["jpg", "png"]},
+        "type": {"type": "string", "enum": DOCUMENT_TYPES},
+        "note": {"type": "string", "pattern": NO_MARKUP, "minLength": 0, "maxLength": 500, "nullable": True},
+        "note_author_agent_email": {"type": "string", "format": "email"},
+    },
+}
+UPDATE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["customerId", "applicationId", "entityId", "documents"],
+    "properties": {
+        "customerId": COMMON_ID,
+        "applicationId": COMMON_ID,
+        "entityId": COMMON_ID,
+        "documents": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["documentId", "side"],
+                "properties": {"documentId": COMMON_ID, "side": {"type": "string", "enum": ["front", "back"]}},
+            },
+        },
+    },
+}
+SIGNATURES = {"jpg": b"\xff\xd8\xff", "png": b"\x89PNG\r\n\x1a\n"}
+REVIEW_PREFIX = "REVIEW"  # a reference that sends the application to manual review after its documents
+# Documents uploaded for the seeded application's customer: the sample update event attaches them.
+SAMPLE_FRONT, SAMPLE_BACK = "doc_sampleFrontLicense00001", "doc_sampleBackLicense000001"
+
+
+@dataclass
+class Document:
+    extension: str
+    uploaded: bool = False
+
+
+class StepUp:
+    """The step-up routes of the connectFi sandbox (a part of its `ConnectFi`)."""
+
+    documents: dict[str, Document]
+    attached: dict[tuple[str, str], set[str]]  # the sides attached so far, by application and entity
+
+    def seed_documents(self: ConnectFi) -> None:
+        with self.lock:
+            self.documents = {SAMPLE_FRONT: Document("jpg", True), SAMPLE_BACK: Document("jpg", True)}
+            self.attached = {}
+
+    def generate_document(self: ConnectFi, request: Request) -> Reply:
+        if not self._authorized(request):
+            return self._unauthorized()
+        body, failure = self._validated(request, GENERATE_SCHEMA)
+        if failure:
+            return failure
+        document_id = "doc_" + random_alnum(22)
+        with self.lock:
+            self.documents[document_id] = Document(body["extension"])
+        data = {self.document_id_field: document_id}
+        return json_reply(200, {"code": "0", "data": data, "requestId": random_hex(32)})
+
+    def upload_document(self: ConnectFi, request: Request) -> Reply:
+        """The file in a multipart/form-data field `file`; a JSON body (or none) has no file."""
+        if not self._authorized(request):
+            return self._unauthorized()
+        document_id = request.path.rsplit("/", 1)[1]
+        with self.lock:
+            document = self.documents.get(document_id)
+        if document is None:
+            return self._error(400, "documentNotFound", "Document not found.", context={"documentId": document_id})
+        content = _multipart_file(request)
+        if not content:
+            return self._error(400, "fileNotFound", "File not found.")
+        if not content.startswith(SIGNATURES[document.extension]):
+            return self._error(400, "extAkepa", "External akepa error")
+        with self.lock:
+            document.uploaded = True
+        data = {"id": document_id, "uploadStatus": True, "extension": document.extension}
+        return json_reply(200, {"code": "0", "data": data, "requestId": random_hex(32)})
+
+    def update(self: ConnectFi, request: Request) -> Reply:
+        if not self._authorized(request):
+            return self._unauthorized()
+        body, failure = self._validated(request, UPDATE_SCHEMA)
+        if failure:
+            return failure
+        with self.lock:
+            application = self._applications.get(body["applicationId"])
+            if application is None or application.data["customerId"] != body["customerId"]:
+                return self._error(404, "applicationNotFound", "Application not found.")
+            entity = next(
+                (e for e in application.data["entityApplications"] if e["entityId"] == body["entityId"]), None
+            )
+            if entity is None:
+                return self._error(400, "extAkepa", "External akepa error")
+            if application.data["status"] == "completed" or entity["status"] == "completed":
+                return self._error(400, "statusApplicationEntity", "Entity has status completed.")
+            for item in body["documents"]:
+                document = self.documents.get(item["documentId"])
+                if document is None:
+                    context = {"documentId": item["documentId"]}
+                    return self._error(400, "documentNotFound", "Document not found.", context=context)
+                if not document.uploaded:
+                    return self._error(400, "fileNotFound", "File not found.")
+            sides = self.attached.setdefault((body["applicationId"], body["entityId"]), set())
+            sides.update(item["side"] for item in body["documents"])
+            review = self._advance(application, entity, sides)
+        if review:
+            app_id = body["applicationId"]
+            self.sandbox.schedule(self._webhook_delay, lambda: self._complete(app_id, "Approved", 1))
+        return json_reply(200, self._envelope(application))
+
+    @staticmethod
+    def _advance(application: Any, entity: dict, sides: set[str]) -> bool:
+        """The entity's next status once both sides are in; True when it went to manual review."""
+        if sides != {"front", "back"}:
+            return False
+        review = application.data["reference"].startswith(REVIEW_PREFIX)
+        if review:
+            entity.update(status="waiting_review")
+            application.data["status"] = "waiting_review"
+            return True
+        entity.update(status="completed", outcome="approved")
+        if all(e["status"] == "completed" for e in application.data["entityApplications"]):
+            application.data.update(status="completed", outcome="Approved")
+        return False
+
+
+def _multipart_file(request: Request) -> bytes:
+    """The `file` field of a multipart/form-data body; empty when the body is not multipart or has no such field."""
+    content_type = request.header("Content-Type")
+    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+        return b""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            return part.get_payload(decode=True) or b""
+    return b""

@@ -1,0 +1,70 @@
+"""A connectFi KYC journey finished through the gateway alone, on `make run`: identification answers
+`pending_step_up`; documents are generated and uploaded; an update attaches them; the application goes to manual
+review and completes later, by a webhook through the gateway's own URL, the queue and the processor."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+
+import requests
+
+JPEG = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"e2e-image" + b"\xff\xd9").decode()
+CUSTOMER = "cstap_e2eStepUp01"
+
+
+def document(api: str, side: str) -> str:
+    body = {"workflow": "PERSONAL", "name": f"Driver license {side}", "extension": "jpg", "type": "license"}
+    answer = requests.post(
+        f"{api}/connectfi/documents",
+        json={**body, "file": JPEG},
+        headers={"Idempotency-Key": f"e2e-document-{side}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["documentId"]
+
+
+def test_a_journey_from_step_up_through_review_to_completed_by_webhook(sandbox_stack):
+    api = sandbox_stack["api"]
+    sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", sandbox_stack["ready"])[2]
+    # Given an identification that asks for documents (REVIEW*: the sandbox then sends it to manual review)
+    started = requests.post(
+        f"{api}/connectfi/identification", json={"customerId": CUSTOMER, "reference": "REVIEW42"}, timeout=30
+    )
+    assert started.status_code == 200, started.text
+    application = started.json()["data"]
+    assert application["status"] == "pending_step_up"
+
+    # When the caller uploads the front and back of a document and attaches both
+    documents = [{"documentId": document(api, side), "side": side} for side in ("front", "back")]
+    update = {"customerId": CUSTOMER, "applicationId": application["applicationId"], "entityId": CUSTOMER}
+    updated = requests.post(
+        f"{api}/connectfi/update",
+        json={**update, "documents": documents},
+        headers={"Idempotency-Key": "e2e-update-1"},
+        timeout=30,
+    )
+
+    # Then the application waits for review, as stored by the gateway
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["data"]["status"] == "waiting_review"
+    stored = requests.get(f"{api}/connectfi/applications/{application['applicationId']}", timeout=10).json()
+    assert stored["status"] == "waiting_review"
+
+    # And the review's completion arrives by webhook and is processed into the stored state
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stored.get("status") != "completed":
+        time.sleep(0.5)
+        stored = requests.get(f"{api}/connectfi/applications/{application['applicationId']}", timeout=10).json()
+    assert (stored.get("status"), stored.get("outcome")) == ("completed", "Approved")
+    assert requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]["webhook"] == 1
+
+    # And nothing more can be attached to the completed application
+    late = requests.post(
+        f"{api}/connectfi/update",
+        json={**update, "documents": [{"documentId": document(api, "late"), "side": "front"}]},
+        timeout=30,
+    )
+    assert (late.status_code, late.json()["error"]["code"]) == (422, "invalid_application_state")

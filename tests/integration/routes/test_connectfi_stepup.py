@@ -1,0 +1,302 @@
+"""connectFi step-up (documents and update) through the real handlers: the wire against a connectFi double, and the
+journey against the provider sandbox."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from local import template as cfn
+from local.api_events import proxy_event
+from local.functions import invoke
+from tests.integration.routes.test_connectfi import (
+    APPLICATION,
+    CUSTOMER,
+    LOGIN,
+    application,
+    connectfi_error,
+    login_reply,
+)
+from tests.support.fake_provider import Reply
+
+DOCUMENTS_FN, UPDATE_FN = "ConnectFiDocumentsFunction", "ConnectFiUpdateFunction"
+GENERATE, UPDATE = "/connectfi/akepa/document/generate", "/connectfi/akepa/update"
+DOCUMENT = "doc_4iLwO3xW6hyfrNW5ojMVy2"
+UPLOAD = f"/connectfi/akepa/document/upload/{DOCUMENT}"
+JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"PRIVATE-IMAGE-BYTES" + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n" + b"PRIVATE-PNG-BYTES"
+GENERATE_FIELDS = {"workflow": "PERSONAL", "name": "Driver license front", "extension": "jpg", "type": "license"}
+DOCUMENT_REQUEST = {**GENERATE_FIELDS, "file": base64.b64encode(JPEG).decode()}
+UPDATE_REQUEST = {
+    "customerId": CUSTOMER,
+    "applicationId": APPLICATION,
+    "entityId": CUSTOMER,
+    "documents": [{"documentId": DOCUMENT, "side": "front"}, {"documentId": "doc_back", "side": "back"}],
+}
+
+
+def generated(document_id: str = DOCUMENT, field: str = "id") -> dict:
+    return {"code": "0", "data": {field: document_id}, "requestId": "gen-1"}
+
+
+def uploaded() -> dict:
+    return {"code": "0", "data": {"id": DOCUMENT, "uploadStatus": True, "extension": "jpg"}, "requestId": "up-1"}
+
+
+def multipart_file(request) -> tuple[str, str, bytes]:
+    """(file name, media type, content) of the `file` field of a recorded multipart/form-data request."""
+    import email.parser
+    import email.policy
+
+    content_type = request.headers["Content-Type"]
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+    )
+    (part,) = [part for part in message.iter_parts() if part.get_param("name", header="content-disposition") == "file"]
+    return part.get_filename(), part.get_content_type(), part.get_payload(decode=True)
+
+
+# --- documents ------------------------------------------------------------------------------------------------
+
+
+def test_a_document_is_generated_then_its_decoded_image_uploaded_as_multipart(gateway):
+    # Given connectFi generating a document and accepting its file
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    # When a caller sends the generate fields and the image
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    # Then generate got exactly connectFi's fields, and the upload the image's bytes in the `file` field
+    assert answer.status == 200, answer.text
+    assert answer.json() == {"documentId": DOCUMENT, "uploadStatus": True}
+    (generate,) = gateway.provider.requests(GENERATE)
+    assert generate.json() == GENERATE_FIELDS
+    (upload,) = gateway.provider.requests(UPLOAD)
+    assert upload.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert upload.headers["x-connectfi-token"] == "cfi-token-1"
+    assert multipart_file(upload) == ("document.jpg", "image/jpeg", JPEG)
+
+
+def test_the_generated_id_is_read_under_either_name(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated(field="documentId"))
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert answer.json()["documentId"] == DOCUMENT
+
+
+@pytest.mark.parametrize("data", [{}, {"id": "../../akepa/update"}, {"id": 7}])
+def test_a_generate_answer_without_a_usable_id_is_502_and_nothing_is_uploaded(gateway, data):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, {"code": "0", "data": data})
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert not [r for r in gateway.provider.requests() if "/upload/" in r.path]
+
+
+def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upload_only_retry(gateway):
+    # Given connectFi generating a document, then failing every upload
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(503, "unavailable"))
+
+    # When the document is sent, Then the upload was retried and the error names the generated document
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+    assert answer.status == 502
+    assert len(gateway.provider.requests(UPLOAD)) == 3  # the gateway's own attempts
+    (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
+    assert pending["documentId"] == DOCUMENT
+
+    # When the caller sends the same request with that documentId, Then only the upload is made
+    gateway.provider.reply(UPLOAD, uploaded())
+    retry = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": DOCUMENT})
+    assert retry.status == 200 and retry.json()["documentId"] == DOCUMENT
+    assert len(gateway.provider.requests(GENERATE)) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"file": base64.b64encode(PNG).decode()}, "file"),  # a PNG declared as jpg
+        ({"extension": "png"}, "file"),  # a JPEG declared as png
+        ({"file": "data:image/jpeg;base64," + DOCUMENT_REQUEST["file"]}, "file"),
+        ({"workflow": "personal"}, "workflow"),
+        ({"type": "drivers_license"}, "type"),
+        ({"extension": "pdf"}, "extension"),
+        ({"name": " \u00a0\u3000"}, "name"),  # only whitespace, as JavaScript trims it
+        ({"name": "x" * 51}, "name"),
+        ({"name": "a <b>"}, "name"),
+        ({"note": "line\nbreak"}, "note"),
+        ({"note_author_agent_email": None}, "note_author_agent_email"),  # absent is fine; null is not
+        ({"note_author_agent_email": "not an email"}, "note_author_agent_email"),
+        ({"documentId": "../update"}, "documentId"),
+        ({"side": "front"}, "side"),  # not a generate field: connectFi refuses unknown fields
+    ],
+)
+def test_invalid_documents_get_400_and_no_provider_call(gateway, change, field):
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, **change})
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error"), answer.text
+    assert field in {detail["field"] for detail in answer.error["details"]}
+    assert gateway.provider.requests() == []
+
+
+def test_every_documented_type_and_an_optional_note_are_accepted(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+    note = {"note": None, "note_author_agent_email": "agent.smith+kyc@example.co.uk"}
+
+    for kind in ("1099", "t4", "canada_provincial_id", "bank_statement"):
+        answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "type": kind, **note})
+        assert answer.status == 200, answer.text
+    assert gateway.provider.requests(GENERATE)[-1].json() == {**GENERATE_FIELDS, "type": "bank_statement", **note}
+
+
+def test_an_image_beyond_a_synchronous_invocation_is_413_before_any_provider_call(gateway):
+    too_large = base64.b64encode(b"\xff\xd8\xff" + bytes(4 * 1024 * 1024)).decode()  # 5.3 MB of base64
+
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "file": too_large})
+
+    assert (answer.status, answer.error["code"]) == (413, "request_too_large")
+    assert gateway.provider.requests() == []
+
+
+def test_the_image_never_reaches_the_logs_or_an_error(gateway, logs):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(400, "fileNotFound"))
+
+    failed = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+    refused = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "extension": "png"})
+
+    written = logs()
+    assert "request completed" in written
+    for private in (DOCUMENT_REQUEST["file"], "PRIVATE-IMAGE-BYTES", GENERATE_FIELDS["name"]):
+        assert private not in written
+        assert private not in failed.text + refused.text
+    assert (failed.status, failed.error["code"]) == (422, "file_not_found")
+
+
+# --- update ---------------------------------------------------------------------------------------------------
+
+
+def test_an_update_is_forwarded_as_sent_and_its_answer_stored_and_announced(gateway, announcements):
+    # Given connectFi completing the application on the update
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, application("completed", "Approved"))
+
+    # When the caller attaches its documents
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
+
+    # Then connectFi got the body as sent, the caller its answer, and the new state is stored and announced
+    assert answer.status == 200
+    assert answer.json() == application("completed", "Approved")
+    (sent,) = gateway.provider.requests(UPDATE)
+    assert sent.json() == UPDATE_REQUEST
+    stored = invoke(cfn.functions()["ConnectFiApplicationFunction"], stored_application_event())
+    assert json.loads(stored["body"])["status"] == "completed"
+    (event,) = announcements()
+    assert (event["detail-type"], event["detail"]["status"]) == ("ApplicationStatusChanged", "completed")
+
+
+def stored_application_event() -> dict:
+    return proxy_event(
+        "GET",
+        f"/connectfi/applications/{APPLICATION}",
+        resource="/connectfi/applications/{applicationId}",
+        path_parameters={"applicationId": APPLICATION},
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (400, "statusApplicationEntity", (422, "invalid_application_state")),
+        (400, "documentNotFound", (422, "document_not_found")),
+        (400, "fileNotFound", (422, "file_not_found")),
+        (404, "applicationNotFound", (404, "application_not_found")),
+        (400, "somethingNew", (502, "provider_error")),
+    ],
+)
+def test_update_errors_follow_connectfis_table(gateway, status, code, expected):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, connectfi_error(status, code))
+
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
+
+    assert (answer.status, answer.error["code"]) == expected
+    assert answer.error["providerCode"] == code
+
+
+def test_an_update_is_a_write_and_is_never_retried(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, Reply(503, b'{"code": "unavailable"}'))
+
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
+
+    assert answer.status == 502
+    assert len(gateway.provider.requests(UPDATE)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**UPDATE_REQUEST, "applicationId": "iapp-with-dash"}, "applicationId"),
+        ({**UPDATE_REQUEST, "documents": {"documentId": DOCUMENT}}, "documents"),
+        ({**UPDATE_REQUEST, "documents": [{"documentId": 7}]}, "documents[0].documentId"),
+        ({**UPDATE_REQUEST, "customerId": None}, "customerId"),
+    ],
+)
+def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, field):
+    answer = gateway.call(UPDATE_FN, body)
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert field in {detail["field"] for detail in answer.error["details"]}
+    assert gateway.provider.requests() == []
+
+
+def test_fields_connectfi_rules_on_are_forwarded_for_it_to_judge(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, connectfi_error(400, "requestValidateError", context=[]))
+    body = {**UPDATE_REQUEST, "documents": [{"documentId": DOCUMENT, "side": "left", "extra": 1}]}
+
+    answer = gateway.call(UPDATE_FN, body)
+
+    assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+    assert gateway.provider.requests(UPDATE)[0].json() == body
+
+
+# --- the journey, against the sandbox ----------------------------------------------------------------------------
+
+
+def attach(gateway, side: str) -> str:
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "name": f"Driver license {side}"})
+    assert answer.status == 200, answer.text
+    return answer.json()["documentId"]
+
+
+def test_a_journey_from_pending_step_up_to_completed_through_the_gateway_alone(sandboxed_gateway):
+    gateway = sandboxed_gateway
+    started = gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": "journey1"})
+    state = started.json()["data"]
+    assert state["status"] == "pending_step_up"
+    target = {"customerId": CUSTOMER, "applicationId": state["applicationId"], "entityId": CUSTOMER}
+
+    front = gateway.call(
+        UPDATE_FN, {**target, "documents": [{"documentId": attach(gateway, "front"), "side": "front"}]}
+    )
+    assert front.json()["data"]["status"] == "pending_step_up"  # the back is still expected
+    back = gateway.call(UPDATE_FN, {**target, "documents": [{"documentId": attach(gateway, "back"), "side": "back"}]})
+    assert (back.json()["data"]["status"], back.json()["data"]["outcome"]) == ("completed", "Approved")
+
+    again = gateway.call(UPDATE_FN, {**target, "documents": [{"documentId": attach(gateway, "late"), "side": "back"}]})
+    assert (again.status, again.error["code"]) == (422, "invalid_application_state")

@@ -1,0 +1,126 @@
+"""The connectFi sandbox's step-up: documents checked against connectFi's generate schema, files taken as
+multipart/form-data only, updates that complete an entity once both sides are attached, manual reviews that end
+with a webhook, and nothing attached to a completed application."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.integration.sandbox.conftest import TIMEOUT, assert_json, connectfi, connectfi_token
+
+JPEG = b"\xff\xd8\xff\xe0" + b"image" + b"\xff\xd9"
+GENERATE = {"workflow": "PERSONAL", "name": "license", "extension": "jpg", "type": "license"}
+
+
+@pytest.fixture
+def cfi_token(sandbox):
+    return connectfi_token(sandbox.base_urls())
+
+
+def upload(urls, token, document_id, content=JPEG, field="file"):
+    return requests.post(
+        f"{urls['CONNECTFI_BASE_URL']}/akepa/document/upload/{document_id}",
+        files={field: ("license.jpg", content, "image/jpeg")},
+        headers={"x-connectfi-token": token},
+        timeout=TIMEOUT,
+    )
+
+
+def document(urls, token, **fields) -> str:
+    answer = assert_json(connectfi(urls, "/akepa/document/generate", {**GENERATE, **fields}, token), 200)
+    assert assert_json(upload(urls, token, answer["data"]["id"]), 200)["data"]["uploadStatus"] is True
+    return answer["data"]["id"]
+
+
+def identification(urls, token, reference="STEP1", customer="cstap_stepup", webhook=None) -> dict:
+    body = {"customerId": customer, "reference": reference} | ({"webhookUrl": webhook} if webhook else {})
+    return assert_json(connectfi(urls, "/akepa/identification", body, token), 200)["data"]
+
+
+def update(urls, token, created, *sides, documents=None):
+    body = {
+        "customerId": created["customerId"],
+        "applicationId": created["applicationId"],
+        "entityId": created["customerId"],
+        "documents": documents or [{"documentId": document(urls, token), "side": side} for side in sides],
+    }
+    return connectfi(urls, "/akepa/update", body, token)
+
+
+@pytest.mark.parametrize(
+    ("change", "keyword"),
+    [
+        ({"workflow": "personal"}, "enum"),
+        ({"type": "drivers_license"}, "enum"),
+        ({"name": "   "}, "isNotOnlyWhitespace"),
+        ({"name": "a<b"}, "pattern"),
+        ({"note_author_agent_email": "nobody"}, "format"),
+        ({"file": "abc"}, "additionalProperties"),
+    ],
+)
+def test_generate_checks_connectfis_schema(urls, cfi_token, change, keyword):
+    answer = assert_json(connectfi(urls, "/akepa/document/generate", {**GENERATE, **change}, cfi_token), 400)
+    assert answer["code"] == "requestValidateError" and answer["context"][0]["keyword"] == keyword
+
+
+def test_the_upload_takes_a_multipart_file_of_the_generated_extension_only(urls, cfi_token):
+    document_id = assert_json(connectfi(urls, "/akepa/document/generate", GENERATE, cfi_token), 200)["data"]["id"]
+    as_json = connectfi(urls, f"/akepa/document/upload/{document_id}", {"file": "/9j/4AAQ"}, cfi_token)
+    assert assert_json(as_json, 400)["code"] == "fileNotFound"
+    assert assert_json(upload(urls, cfi_token, document_id, field="image"), 400)["code"] == "fileNotFound"
+    assert assert_json(upload(urls, cfi_token, document_id, content=b"\x89PNG\r\n\x1a\n"), 400)["code"] == "extAkepa"
+    assert assert_json(upload(urls, cfi_token, "doc_unknown"), 400)["code"] == "documentNotFound"
+    assert assert_json(upload(urls, cfi_token, document_id), 200)["data"] == {
+        "id": document_id,
+        "uploadStatus": True,
+        "extension": "jpg",
+    }
+
+
+def test_both_sides_complete_the_entity_and_nothing_is_attached_after(urls, cfi_token):
+    created = identification(urls, cfi_token)
+    assert assert_json(update(urls, cfi_token, created, "front"), 200)["data"]["status"] == "pending_step_up"
+    completed = assert_json(update(urls, cfi_token, created, "back"), 200)["data"]
+    assert (completed["status"], completed["outcome"]) == ("completed", "Approved")
+    assert assert_json(update(urls, cfi_token, created, "front"), 400)["code"] == "statusApplicationEntity"
+
+
+def test_an_update_names_documents_that_are_unknown_or_not_uploaded(urls, cfi_token):
+    created = identification(urls, cfi_token)
+    unknown = [{"documentId": "doc_unknown", "side": "front"}]
+    assert assert_json(update(urls, cfi_token, created, documents=unknown), 400)["code"] == "documentNotFound"
+    generated = assert_json(connectfi(urls, "/akepa/document/generate", GENERATE, cfi_token), 200)["data"]["id"]
+    not_uploaded = [{"documentId": generated, "side": "front"}]
+    assert assert_json(update(urls, cfi_token, created, documents=not_uploaded), 400)["code"] == "fileNotFound"
+    wrong_side = [{"documentId": generated, "side": "left"}]
+    assert assert_json(update(urls, cfi_token, created, documents=wrong_side), 400)["code"] == "requestValidateError"
+
+
+def test_a_review_application_waits_then_completes_with_a_webhook(make_sandbox, receiver):
+    box = make_sandbox(webhook_delay=0.1)
+    urls = box.base_urls()
+    token = connectfi_token(urls)
+    created = identification(urls, token, reference="REVIEW1", webhook=receiver.url("/hook"))
+    assert created["status"] == "pending_step_up"
+
+    waiting = assert_json(update(urls, token, created, "front", "back"), 200)["data"]
+    assert waiting["status"] == "waiting_review"
+
+    (delivery,) = receiver.wait_for(1, timeout=3)
+    webhook = json.loads(delivery[2])["data"]
+    assert (webhook["applicationId"], webhook["status"], webhook["outcome"]) == (
+        created["applicationId"],
+        "completed",
+        "Approved",
+    )
+
+
+def test_the_generated_id_can_be_answered_as_document_id(make_sandbox):
+    box = make_sandbox(connectfi_document_id_field="documentId")
+    urls = box.base_urls()
+    token = connectfi_token(urls)
+    answer = assert_json(connectfi(urls, "/akepa/document/generate", GENERATE, token), 200)
+    assert set(answer["data"]) == {"documentId"}
