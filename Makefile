@@ -98,8 +98,9 @@ redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back t
 	@test -n "$(ENV)" || { echo "usage: make redrive ENV=dev|prod (or ENV=local with AWS_ENDPOINT_URL=http://127.0.0.1:4566)" >&2; exit 2; }
 	$(PY) -m local.redrive "$(ENV)"
 
-openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models
+openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models, then the client's models
 	$(PY) -m local.openapi
+	$(PY) -m local.client_models
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build

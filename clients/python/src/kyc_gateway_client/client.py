@@ -1,0 +1,273 @@
+"""The gateway's routes as typed methods: SigV4-signed requests, Idempotency-Keys on writes, safe retries."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import botocore.session
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from kyc_gateway_client.errors import TransportError, error_from
+from kyc_gateway_client.models import (
+    CustomerLookupRequest,
+    DocumentRequest,
+    IdentificationRequest,
+    KraPinRequest,
+    OnboardingRequest,
+    RepushRequest,
+    StatusRequest,
+    UpdateRequest,
+)
+
+# Answers worth another attempt: rate limited, or a failure in front of or at the provider. A write is retried under
+# the same Idempotency-Key, so the gateway never does it twice: a retry of a write whose outcome is unknown is
+# answered 409 idempotency_outcome_unknown, never sent again.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    write: bool  # takes an Idempotency-Key
+
+
+# The caller routes (the webhook route is connectFi's), by the client method serving each.
+ROUTES: dict[str, Route] = {
+    "cladfy_krapin": Route("POST", "/cladfy/krapin", write=False),
+    "signzy_repush": Route("POST", "/signzy/onboardings/repush", write=True),
+    "cdp_customer_lookup": Route("POST", "/cdp/customers/lookup", write=False),
+    "cdp_onboard_customer": Route("POST", "/cdp/customers", write=True),
+    "connectfi_identification": Route("POST", "/connectfi/identification", write=True),
+    "connectfi_status": Route("POST", "/connectfi/status", write=False),
+    "connectfi_documents": Route("POST", "/connectfi/documents", write=True),
+    "connectfi_update": Route("POST", "/connectfi/update", write=True),
+    "connectfi_application": Route("GET", "/connectfi/applications/{applicationId}", write=False),
+}
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful answer: the body (the provider's, unchanged, or the gateway's own), the correlation id, and for
+    writes the Idempotency-Key sent and whether the answer was replayed from an earlier request with it."""
+
+    status: int
+    body: Any
+    correlation_id: str | None
+    idempotency_key: str | None = None
+    replayed: bool | None = None
+    attempts: int = 1
+
+
+class GatewayClient:
+    """A client of one deployment of the gateway.
+
+    `base_url` (or KYC_GATEWAY_URL) is the API's URL with its stage, e.g. the stack output ApiUrl. Requests are
+    signed with SigV4 for `execute-api` in `region` (or AWS_REGION / AWS_DEFAULT_REGION) with the standard AWS
+    credential chain (environment, profile, SSO, container or instance role), unless `sign` is False (the local
+    stack). Answers 429, 502, 503 and 504 and connection failures are retried with exponential backoff and full
+    jitter, honouring Retry-After, within `budget_seconds` in all; other answers are never retried.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        region: str | None = None,
+        sign: bool = True,
+        credentials: Any = None,
+        timeout: tuple[float, float] = (3.05, 30.0),
+        budget_seconds: float = 60.0,
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.25,
+        backoff_cap_seconds: float = 8.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        url = base_url or os.environ.get("KYC_GATEWAY_URL")
+        if not url:
+            raise ValueError("the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
+        self.base_url = url.rstrip("/")
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if sign and not self.region:
+            raise ValueError("the gateway's region: pass region or set AWS_REGION")
+        self.sign = sign
+        self._credentials = credentials
+        self.timeout = timeout
+        self.budget_seconds = budget_seconds
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.backoff_cap_seconds = backoff_cap_seconds
+        self.session = session or requests.Session()
+        self._sleep, self._clock = sleep, clock
+
+    # --- the routes ---------------------------------------------------------------------------------------------
+
+    def cladfy_krapin(self, request: KraPinRequest, *, correlation_id: str | None = None) -> Response:
+        """Cladfy KRA PIN details (Kenya)."""
+        return self._call("cladfy_krapin", request, correlation_id=correlation_id)
+
+    def signzy_repush(
+        self, request: RepushRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> Response:
+        """Signzy EzKRA: re-push an investor onboarding to the KRA (India)."""
+        return self._call("signzy_repush", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
+
+    def cdp_customer_lookup(self, request: CustomerLookupRequest, *, correlation_id: str | None = None) -> Response:
+        """CDP: look a customer up by id number and type (UAE)."""
+        return self._call("cdp_customer_lookup", request, correlation_id=correlation_id)
+
+    def cdp_onboard_customer(
+        self, request: OnboardingRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> Response:
+        """CDP: onboard an individual customer (UAE)."""
+        return self._call(
+            "cdp_onboard_customer", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+        )
+
+    def connectfi_identification(
+        self, request: IdentificationRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> Response:
+        """connectFi: start a KYC/KYB identification (US)."""
+        return self._call(
+            "connectfi_identification", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+        )
+
+    def connectfi_status(self, request: StatusRequest, *, correlation_id: str | None = None) -> Response:
+        """connectFi: an application's current state."""
+        return self._call("connectfi_status", request, correlation_id=correlation_id)
+
+    def connectfi_documents(
+        self, request: DocumentRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> Response:
+        """connectFi: generate a document and upload its image (`file`, base64)."""
+        return self._call(
+            "connectfi_documents", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+        )
+
+    def connectfi_update(
+        self, request: UpdateRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> Response:
+        """connectFi: attach uploaded documents to an application's entity."""
+        return self._call("connectfi_update", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
+
+    def connectfi_application(self, application_id: str, *, correlation_id: str | None = None) -> Response:
+        """connectFi: the application's latest state as the gateway confirmed and stored it (no provider call)."""
+        parameters = {"applicationId": application_id}
+        return self._call("connectfi_application", None, path_parameters=parameters, correlation_id=correlation_id)
+
+    # --- one call -----------------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        name: str,
+        body: Mapping[str, Any] | None,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        path_parameters: Mapping[str, str] | None = None,
+    ) -> Response:
+        route = ROUTES[name]
+        path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
+        headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
+        if route.write:  # the same key on every attempt: the gateway does the write at most once
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
+        try:
+            answer = reply.json()
+        except ValueError:
+            answer = None
+        echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
+        if reply.status_code >= 400:
+            raise error_from(reply.status_code, answer, echoed)
+        replayed = reply.headers.get("Idempotent-Replayed")
+        return Response(
+            status=reply.status_code,
+            body=answer,
+            correlation_id=echoed,
+            idempotency_key=headers.get("Idempotency-Key"),
+            replayed=None if replayed is None else replayed == "true",
+            attempts=attempts,
+        )
+
+    def _send_with_retries(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[requests.Response, int]:
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = self.budget_seconds - (self._clock() - started)
+            timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
+            try:
+                reply = self.session.request(
+                    method, url, data=data, headers=self._signed(method, url, headers, data), timeout=timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if self._pause_before_retry(attempt, started, None):
+                    continue
+                reason, correlation_id = type(error).__name__, headers["X-Correlation-Id"]
+                raise TransportError(0, "transport_error", reason, correlation_id=correlation_id) from None
+            retryable = reply.status_code in RETRYABLE_STATUSES
+            if retryable and self._pause_before_retry(attempt, started, reply.headers.get("Retry-After")):
+                continue
+            return reply, attempt
+
+    def _pause_before_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
+        """Sleep before the next attempt when one is left and fits the budget; False to give up."""
+        if attempt >= self.max_attempts:
+            return False
+        delay = random.uniform(0, min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
+        asked = _seconds(retry_after)
+        if asked is not None:
+            delay = max(delay, asked)
+        if self._clock() - started + delay >= self.budget_seconds:
+            return False
+        self._sleep(delay)
+        return True
+
+    def _signed(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> dict[str, str]:
+        """The headers with SigV4 added (a fresh signature per attempt: it carries the time)."""
+        if not self.sign:
+            return dict(headers)
+        request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+        SigV4Auth(self._frozen_credentials(), "execute-api", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def _frozen_credentials(self) -> Any:
+        if self._credentials is None:
+            self._credentials = botocore.session.Session().get_credentials()
+            if self._credentials is None:
+                raise ValueError("no AWS credentials found (environment, profile, SSO or role)")
+        return self._credentials.get_frozen_credentials()
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not retry_after:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

@@ -1,0 +1,105 @@
+"""The gateway's error envelope as exceptions: one class per kind of answer, each carrying the envelope's fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """An error answer of the gateway. `code` is the envelope's (`validation_error`, `provider_timeout`...);
+    `provider`, `provider_status`, `provider_code` and `provider_request_id` say what the provider answered;
+    `correlation_id` is the one the request carried (or the gateway's request id)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        provider: str | None = None,
+        provider_status: int | None = None,
+        provider_code: str | None = None,
+        provider_request_id: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.provider = provider
+        self.provider_status = provider_status
+        self.provider_code = provider_code
+        self.provider_request_id = provider_request_id
+        self.details = details or []
+        self.correlation_id = correlation_id
+
+
+class InvalidRequest(GatewayError):
+    """400, 413, 415: the request was refused before any provider call; fix it, do not retry it."""
+
+
+class NotAuthorized(GatewayError):
+    """403 from API Gateway: the request was not signed, or the signer may not call the API."""
+
+
+class NotFound(GatewayError):
+    """404: the provider does not know the subject (customer, application...), or no state is stored."""
+
+
+class IdempotencyConflict(GatewayError):
+    """409: the Idempotency-Key was used with another body, its first request is still running, or that request's
+    outcome is unknown (`code` says which; `details` say how to find out)."""
+
+
+class ProviderRejected(GatewayError):
+    """422: the provider refused the request on business grounds."""
+
+
+class RateLimited(GatewayError):
+    """429: still rate limited after the client's own retries."""
+
+
+class ProviderFailed(GatewayError):
+    """500, 502, 503: the gateway or the provider failed (after the client's own retries where they were safe)."""
+
+
+class ProviderTimeout(GatewayError):
+    """504: the provider did not answer in time; for a write, its outcome may be unknown."""
+
+
+class TransportError(GatewayError):
+    """The gateway could not be reached (connection refused, reset, timed out) within the client's time budget."""
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequest,
+    403: NotAuthorized,
+    404: NotFound,
+    409: IdempotencyConflict,
+    413: InvalidRequest,
+    415: InvalidRequest,
+    422: ProviderRejected,
+    429: RateLimited,
+    504: ProviderTimeout,
+}
+
+
+def error_from(status: int, body: Any, correlation_id: str | None) -> GatewayError:
+    """The exception for an error answer: the gateway's envelope, or API Gateway's own `{"message": ...}`."""
+    envelope = body.get("error") if isinstance(body, dict) else None
+    kind = _BY_STATUS.get(status, ProviderFailed if status >= 500 else GatewayError)
+    if not isinstance(envelope, dict):
+        message = body.get("message") if isinstance(body, dict) else None
+        return kind(status, "gateway_error", str(message or "no error envelope"), correlation_id=correlation_id)
+    return kind(
+        status,
+        str(envelope.get("code") or "unknown"),
+        str(envelope.get("message") or ""),
+        provider=envelope.get("provider"),
+        provider_status=envelope.get("providerStatus"),
+        provider_code=envelope.get("providerCode"),
+        provider_request_id=envelope.get("providerRequestId"),
+        details=envelope.get("details") if isinstance(envelope.get("details"), list) else [],
+        correlation_id=envelope.get("correlationId") or correlation_id,
+    )

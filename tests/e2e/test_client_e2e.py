@@ -1,0 +1,75 @@
+"""The caller kit against `make run`, as a new service uses it: every caller route in a few lines, signed requests,
+Idempotency-Key replays and typed errors."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from botocore.credentials import Credentials
+from kyc_gateway_client import GatewayClient, InvalidRequest, NotFound, ProviderRejected
+
+from tests.support.samples import CDP_ONBOARDING_BODY
+
+CUSTOMER = "cstap_clientE2e01"
+JPEG = base64.b64encode(b"\xff\xd8\xff\xe0client-e2e\xff\xd9").decode()
+
+
+@pytest.fixture
+def gateway(sandbox_stack) -> GatewayClient:
+    # The local stack does not check signatures; the client signs all the same, with the caller's credentials.
+    return GatewayClient(sandbox_stack["api"], region="us-east-1", credentials=Credentials("local", "local"))
+
+
+def test_a_service_calls_every_route_with_the_client(gateway):
+    assert gateway.cladfy_krapin({"pinnumber": "A004416331M"}).status == 200
+    assert gateway.signzy_repush({"onboardingId": "65a1b2c3d4e5f60718293a4b"}).status == 200
+    onboarded = gateway.cdp_onboard_customer(CDP_ONBOARDING_BODY)
+    assert onboarded.status == 200 and onboarded.replayed is False
+    id_detail = CDP_ONBOARDING_BODY["id_details"][0]
+    lookup = {"idNumber": id_detail["id_number"], "idType": str(id_detail["id_type"])}
+    assert gateway.cdp_customer_lookup(lookup).status == 200
+
+    started = gateway.connectfi_identification({"customerId": CUSTOMER, "reference": "client1"})
+    application_id = started.body["data"]["applicationId"]
+    assert gateway.connectfi_status({"customerId": CUSTOMER, "applicationId": application_id}).status == 200
+    document = {"workflow": "PERSONAL", "name": "License", "extension": "jpg", "type": "license", "file": JPEG}
+    documents = [
+        {"documentId": gateway.connectfi_documents(document).body["documentId"], "side": side}
+        for side in ("front", "back")
+    ]
+    target = {"customerId": CUSTOMER, "applicationId": application_id, "entityId": CUSTOMER}
+    updated = gateway.connectfi_update({**target, "documents": documents}, correlation_id="client-e2e-1")
+    assert updated.body["data"]["status"] == "completed" and updated.correlation_id == "client-e2e-1"
+    assert gateway.connectfi_application(application_id).body["status"] == "completed"
+
+
+def test_a_write_sent_again_with_its_key_is_replayed_not_repeated(gateway):
+    body = {"customerId": CUSTOMER, "reference": "clientReplay1"}
+    first = gateway.connectfi_identification(body, idempotency_key="client-e2e-replay")
+    again = gateway.connectfi_identification(body, idempotency_key="client-e2e-replay")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.body == first.body
+
+
+def test_errors_arrive_as_typed_exceptions_with_the_envelope(gateway):
+    with pytest.raises(InvalidRequest) as invalid:
+        gateway.cladfy_krapin({"pinnumber": "not a pin"}, correlation_id="client-e2e-400")
+    assert (invalid.value.code, invalid.value.correlation_id) == ("validation_error", "client-e2e-400")
+    assert invalid.value.details and invalid.value.details[0]["field"] == "pinnumber"
+
+    with pytest.raises(NotFound) as missing:
+        gateway.connectfi_application("iapp_neverStored1")
+    assert missing.value.code == "application_not_found"
+
+    started = gateway.connectfi_identification({"customerId": CUSTOMER, "reference": "clientDone1"})
+    target = {"customerId": CUSTOMER, "applicationId": started.body["data"]["applicationId"], "entityId": CUSTOMER}
+    unknown = [{"documentId": "doc_unknown", "side": "front"}]
+    with pytest.raises(ProviderRejected) as refused:
+        gateway.connectfi_update({**target, "documents": unknown})
+    assert (refused.value.code, refused.value.provider, refused.value.provider_code) == (
+        "document_not_found",
+        "connectfi",
+        "documentNotFound",
+    )
+    assert refused.value.provider_request_id

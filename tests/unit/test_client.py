@@ -1,0 +1,216 @@
+"""The caller kit (clients/python) without a network: signing, Idempotency-Keys, retries and typed errors, over a
+scripted transport; and its routes and models against openapi.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+import requests
+from botocore.credentials import Credentials
+from kyc_gateway_client import (
+    ROUTES,
+    GatewayClient,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    ProviderRejected,
+    RateLimited,
+    TransportError,
+)
+
+from local import client_models
+from local.openapi import DOCUMENT as OPENAPI
+
+URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+CREDENTIALS = Credentials("AKIDEXAMPLE", "secret-example", "session-token-example")
+OK = (200, {"code": "0", "data": {"status": "ok"}}, {})
+
+
+def envelope(code: str, **fields) -> dict:
+    base = {"message": "m", "provider": None, "providerStatus": None, "providerCode": None, "details": []}
+    return {"error": {**base, "code": code, "providerRequestId": None, "correlationId": "c-1", **fields}}
+
+
+class Transport(requests.adapters.BaseAdapter):
+    """Answers each request with the next scripted reply (status, body, headers) or raises it."""
+
+    def __init__(self, *replies) -> None:
+        super().__init__()
+        self.replies, self.sent = list(replies), []
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        status, body, headers = reply
+        response = requests.Response()
+        response.status_code, response._content, response.request, response.url = (
+            status,
+            json.dumps(body).encode(),
+            request,
+            request.url,
+        )
+        response.headers.update(headers)
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def client(*replies, **options) -> tuple[GatewayClient, Transport, Clock]:
+    transport, clock = Transport(*replies), Clock()
+    session = requests.Session()
+    session.mount("https://", transport)
+    options = {"region": "eu-west-1", "credentials": CREDENTIALS, **options}
+    return GatewayClient(URL, session=session, sleep=clock.sleep, clock=clock, **options), transport, clock
+
+
+def test_requests_are_signed_for_execute_api_with_the_callers_credentials():
+    gateway, transport, _ = client(OK, OK)
+
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+    gateway.cladfy_krapin({"pinnumber": "P004416331M"})
+
+    first, second = transport.sent
+    assert re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/execute-api/aws4_request, "
+        r"SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}",
+        first.headers["Authorization"],
+    )
+    assert first.headers["X-Amz-Security-Token"] == "session-token-example"
+    assert first.headers["Authorization"] != second.headers["Authorization"]  # the body is signed
+    assert first.url == URL + "/cladfy/krapin"
+
+
+def test_the_local_stack_can_be_called_unsigned():
+    gateway, transport, _ = client(OK, sign=False, credentials=None)
+
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert "Authorization" not in transport.sent[0].headers
+
+
+def test_a_write_gets_a_generated_idempotency_key_kept_across_its_retries():
+    gateway, transport, _ = client((503, envelope("provider_unavailable"), {}), (502, {}, {}), OK)
+
+    answer = gateway.signzy_repush({"onboardingId": "65a1b2c3d4e5f60718293a4b"})
+
+    (key,) = {request.headers["Idempotency-Key"] for request in transport.sent}
+    assert len(transport.sent) == 3 and answer.attempts == 3
+    assert uuid.UUID(key) and answer.idempotency_key == key
+
+
+def test_a_callers_idempotency_key_is_sent_and_replays_are_reported():
+    gateway, transport, _ = client((200, {"ok": True}, {"Idempotent-Replayed": "true"}))
+
+    answer = gateway.connectfi_update({"applicationId": "iapp_1"}, idempotency_key="order-77")
+
+    assert transport.sent[0].headers["Idempotency-Key"] == "order-77"
+    assert (answer.replayed, answer.idempotency_key) == (True, "order-77")
+
+
+def test_reads_carry_no_idempotency_key():
+    gateway, transport, _ = client(OK)
+
+    gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert "Idempotency-Key" not in transport.sent[0].headers
+
+
+def test_retry_after_is_honoured():
+    gateway, _, clock = client((429, envelope("rate_limited"), {"Retry-After": "3"}), OK)
+
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert clock.slept[0] >= 3
+
+
+def test_retries_stop_at_the_time_budget_and_the_last_answer_is_raised():
+    replies = [(429, envelope("rate_limited"), {"Retry-After": "4"})] * 4
+    gateway, transport, clock = client(*replies, budget_seconds=10)
+
+    with pytest.raises(RateLimited) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert len(transport.sent) == 3 and clock.now < 10  # a fourth attempt would end past the budget
+    assert raised.value.code == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "validation_error", InvalidRequest),
+        (404, "application_not_found", NotFound),
+        (409, "idempotency_outcome_unknown", IdempotencyConflict),
+        (422, "invalid_application_state", ProviderRejected),
+    ],
+)
+def test_other_errors_are_never_retried_and_become_typed_exceptions(status, code, kind):
+    fields = {"provider": "connectfi", "providerStatus": 400, "providerCode": "statusApplicationEntity"}
+    gateway, transport, _ = client((status, envelope(code, providerRequestId="req-9", **fields), {}))
+
+    with pytest.raises(kind) as raised:
+        gateway.connectfi_update({"applicationId": "iapp_1"}, correlation_id="c-1")
+
+    error = raised.value
+    assert len(transport.sent) == 1
+    assert (error.status, error.code, error.provider, error.provider_code) == (
+        status,
+        code,
+        "connectfi",
+        "statusApplicationEntity",
+    )
+    assert (error.provider_request_id, error.correlation_id) == ("req-9", "c-1")
+
+
+def test_connection_failures_are_retried_then_reported():
+    failures = [requests.ConnectionError("refused")] * 4
+    gateway, transport, _ = client(*failures)
+
+    with pytest.raises(TransportError):
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert len(transport.sent) == 4
+
+
+def test_the_correlation_id_is_sent_and_returned():
+    gateway, transport, _ = client((200, {}, {"X-Correlation-Id": "trace-42"}))
+
+    answer = gateway.connectfi_application("iapp_1", correlation_id="trace-42")
+
+    assert transport.sent[0].headers["X-Correlation-Id"] == "trace-42"
+    assert answer.correlation_id == "trace-42"
+    assert transport.sent[0].url == URL + "/connectfi/applications/iapp_1"
+
+
+def test_every_caller_route_of_the_openapi_document_has_its_method():
+    document = json.loads(OPENAPI.read_text())
+    documented = {
+        (method.upper(), path): any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if not path.startswith("/connectfi/webhooks/")
+    }
+    assert {(route.method, route.path): route.write for route in ROUTES.values()} == documented
+    assert all(callable(getattr(GatewayClient, name)) for name in ROUTES)
+
+
+def test_the_request_models_are_generated_from_the_current_openapi_document():
+    expected = client_models.render(json.loads(OPENAPI.read_text()))
+    assert client_models.MODULE.read_text() == expected, "run `make openapi`"
