@@ -25,6 +25,8 @@ FIRST_REQUEST_FUNCTIONS = (
     "CdpOnboardingFunction",
     "ConnectFiIdentificationFunction",
     "ConnectFiStatusFunction",
+    "ConnectFiDocumentsFunction",
+    "ConnectFiUpdateFunction",
     "ConnectFiWebhookFunction",
     "ConnectFiWebhookProcessorFunction",
     "ConnectFiApplicationFunction",
@@ -59,13 +61,17 @@ WRONG_WEBHOOK_TOKEN = "w" * 43  # the shape of a real one: refused only after co
 
 
 def rejected_event(logical_id: str) -> Event:
-    """A request the function must refuse on its own: an empty JSON object; for the webhook, a wrong token of a
-    real token's length (the costly refusal: the secret is fetched to compare); for the processor, a record that
-    is not JSON."""
+    """A request the function must refuse on its own, before any provider call: its sample invalid event
+    (events/<LogicalId>.invalid-*.json) or an empty JSON object; for the webhook, a wrong token of a real token's
+    length (the costly refusal: the secret is fetched to compare); for the processor, a record that is not JSON."""
     spec = cfn.functions()[logical_id]
     if not spec.api_events:
         records = [{"messageId": "bench", "body": "not json", "attributes": {}, "messageAttributes": {}}]
         return lambda n: {"Records": records}
+    invalid = sorted(EVENTS.glob(f"{logical_id}.invalid-*.json"))
+    if invalid:
+        event = json.loads(invalid[0].read_text())
+        return lambda n: event
     method, path = spec.api_events[0]
     parameters = {"token": WRONG_WEBHOOK_TOKEN} if "{token}" in path else None
     event = proxy_event(
@@ -80,8 +86,12 @@ def rejected_event(logical_id: str) -> Event:
 
 
 def rejected_expect(logical_id: str) -> range:
-    """A 4xx from an API function; from the processor, the record reported failed (500)."""
-    return range(500, 501) if not cfn.functions()[logical_id].api_events else range(400, 500)
+    """The gateway's own refusal: 400 (the webhook: 401 for its token); from the processor, the record reported
+    failed (500). A provider's refusal (a 422) would mean the probe reached the provider: the run stops."""
+    spec = cfn.functions()[logical_id]
+    if not spec.api_events:
+        return range(500, 501)
+    return range(401, 402) if "{token}" in spec.api_events[0][1] else range(400, 401)
 
 
 def first_request_event(logical_id: str) -> Event:

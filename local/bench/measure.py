@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -23,6 +24,7 @@ from local.api_events import proxy_event
 from local.bench.cases import PROBE, Probe
 
 HERE = Path(__file__).resolve().parent
+_GENERATED_ID = re.compile(r"/doc_[0-9A-Za-z]+")  # a document id the provider generated: each run has its own
 
 
 def _free_port() -> int:
@@ -117,7 +119,8 @@ def run(python: str, probe: Probe, number: int, environment: dict[str, str], *, 
 
 def different_calls(python: str, pair: tuple[Probe, Probe], environment: dict[str, str], number: int) -> str:
     """Empty when both sides of the pair make the same AWS operations and HTTP requests; else what differs."""
-    gateway, reference = (Counter(run(python, side, number, environment, trace=True)["calls"]) for side in pair)
+    traced = (run(python, side, number, environment, trace=True)["calls"] for side in pair)
+    gateway, reference = (Counter(_GENERATED_ID.sub("/{id}", call) for call in calls) for calls in traced)
     if gateway == reference:
         return ""
     only_gateway, only_reference = sorted((gateway - reference).elements()), sorted((reference - gateway).elements())

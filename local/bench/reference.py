@@ -122,6 +122,40 @@ def connectfi_status(event: dict) -> dict:
     return _answer(_connectfi("/akepa/status", body))
 
 
+def connectfi_documents(event: dict) -> dict:
+    """Generate the document, then upload the decoded image as multipart/form-data."""
+    import base64
+
+    import requests
+
+    body = _validated(event["body"], workflow=(str, r"^(BUSINESS|PERSONAL)$"), extension=(str, r"^(jpg|png)$"))
+    content = base64.b64decode(body.pop("file"), validate=True)
+    token, base = _token("connectfi"), os.environ["CONNECTFI_BASE_URL"]
+    generated = _post(base + "/akepa/document/generate", body, {"x-connectfi-token": token}).json()["data"]["id"]
+    requests.post(
+        f"{base}/akepa/document/upload/{generated}",
+        files={"file": ("document.jpg", content, "image/jpeg")},
+        headers={"x-connectfi-token": token, "Accept": "application/json"},
+        timeout=(3.05, 10),
+    )
+    return {"statusCode": 200, "body": json.dumps({"documentId": generated, "uploadStatus": True})}
+
+
+def connectfi_update(event: dict) -> dict:
+    """The update as sent; its answer's state stored."""
+    body = _validated(event["body"], applicationId=(str, r"^[0-9a-zA-Z_]+$"), customerId=(str, r"^[0-9a-zA-Z_]+$"))
+    response = _connectfi("/akepa/update", body)
+    state = response.json()["data"]
+    _client("dynamodb").update_item(
+        TableName=os.environ["APPLICATIONS_TABLE_NAME"],
+        Key={"applicationId": {"S": state["applicationId"]}},
+        UpdateExpression="SET #status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":status": {"S": state["status"]}},
+    )
+    return _answer(response)
+
+
 def connectfi_webhook(event: dict) -> dict:
     expected = _secret("CONNECTFI_WEBHOOK_SECRET_ID")["token"]
     if not hmac.compare_digest(event["pathParameters"]["token"].encode(), expected.encode()):
@@ -180,6 +214,8 @@ HANDLERS = {
     "CdpOnboardingFunction": cdp_onboarding,
     "ConnectFiIdentificationFunction": connectfi_identification,
     "ConnectFiStatusFunction": connectfi_status,
+    "ConnectFiDocumentsFunction": connectfi_documents,
+    "ConnectFiUpdateFunction": connectfi_update,
     "ConnectFiWebhookFunction": connectfi_webhook,
     "ConnectFiApplicationFunction": connectfi_application,
     "ConnectFiWebhookProcessorFunction": connectfi_webhook_processor,

@@ -20,6 +20,7 @@ from local.sandbox.common import Reply, Request, json_reply, random_alnum, rando
 if TYPE_CHECKING:
     from local.sandbox.connectfi import ConnectFi
 
+# The sandbox's own copy of connectFi's published schema (not the gateway's): a witness shares no assumption.
 COMMON_ID = {"type": "string", "pattern": "^[0-9a-zA-Z_]+$", "minLength": 1, "maxLength": 36}
 NO_MARKUP = "^((?![<>]).)*$"
 DOCUMENT_TYPES = [
@@ -147,8 +148,9 @@ class StepUp:
 
     @staticmethod
     def _advance(application: Any, entity: dict, sides: set[str]) -> bool:
-        """The entity's next status once both sides are in; True when it went to manual review."""
-        if sides != {"front", "back"}:
+        """The entity's next status once both sides are in; True when it goes to manual review now (an entity
+        already waiting for its review stays so: one review, one webhook)."""
+        if sides != {"front", "back"} or entity["status"] == "waiting_review":
             return False
         review = application.data["reference"].startswith(REVIEW_PREFIX)
         if review:

@@ -117,7 +117,9 @@ def _string_errors(schema: dict, value: str, instance_path: str, schema_path: st
     return errors
 
 
-# JavaScript's String.prototype.trim() whitespace, and ajv-formats' "email" in its default (fast) mode.
+# JavaScript's String.prototype.trim() whitespace; and an e-mail pattern in the style of ajv-formats', with domain
+# labels of at most 63 characters: stricter than the gateway's, as a witness may be (the gateway must never refuse
+# what connectFi would accept; connectFi may refuse more).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
 _AJV_EMAIL = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"

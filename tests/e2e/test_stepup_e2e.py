@@ -5,10 +5,11 @@ review and completes later, by a webhook through the gateway's own URL, the queu
 from __future__ import annotations
 
 import base64
-import re
 import time
 
 import requests
+
+from tests.e2e.test_operations_e2e import services
 
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"e2e-image" + b"\xff\xd9").decode()
 CUSTOMER = "cstap_e2eStepUp01"
@@ -28,7 +29,7 @@ def document(api: str, side: str) -> str:
 
 def test_a_journey_from_step_up_through_review_to_completed_by_webhook(sandbox_stack):
     api = sandbox_stack["api"]
-    sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", sandbox_stack["ready"])[2]
+    _, _, sandbox_url = services(sandbox_stack)
     # Given an identification that asks for documents (REVIEW*: the sandbox then sends it to manual review)
     started = requests.post(
         f"{api}/connectfi/identification", json={"customerId": CUSTOMER, "reference": "REVIEW42"}, timeout=30

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from kyc_gateway_client import (
     ROUTES,
@@ -81,21 +83,42 @@ def client(*replies, **options) -> tuple[GatewayClient, Transport, Clock]:
     return GatewayClient(URL, session=session, sleep=clock.sleep, clock=clock, **options), transport, clock
 
 
+def expected_signature(sent) -> str:
+    """SigV4 recomputed with botocore over what was really sent (method, URL, headers, body) at its X-Amz-Date."""
+    unsigned = {k: v for k, v in sent.headers.items() if k.lower() not in ("authorization", "content-length")}
+    request = AWSRequest(method=sent.method, url=sent.url, data=sent.body or b"", headers=unsigned)
+    request.context["timestamp"] = sent.headers["X-Amz-Date"]
+    signer = SigV4Auth(CREDENTIALS.get_frozen_credentials(), "execute-api", "eu-west-1")
+    signed = re.search(r"SignedHeaders=([^,]+)", sent.headers["Authorization"]).group(1).split(";")
+    request.headers = {k: v for k, v in request.headers.items() if k.lower() in signed}
+    return signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+
+
 def test_requests_are_signed_for_execute_api_with_the_callers_credentials():
-    gateway, transport, _ = client(OK, OK)
+    gateway, transport, _ = client(OK)
 
     gateway.cladfy_krapin({"pinnumber": "A004416331M"})
-    gateway.cladfy_krapin({"pinnumber": "P004416331M"})
 
-    first, second = transport.sent
+    (sent,) = transport.sent
+    authorization = sent.headers["Authorization"]
     assert re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/execute-api/aws4_request, "
         r"SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}",
-        first.headers["Authorization"],
+        authorization,
     )
-    assert first.headers["X-Amz-Security-Token"] == "session-token-example"
-    assert first.headers["Authorization"] != second.headers["Authorization"]  # the body is signed
-    assert first.url == URL + "/cladfy/krapin"
+    assert sent.headers["X-Amz-Security-Token"] == "session-token-example"
+    assert authorization.endswith("Signature=" + expected_signature(sent))
+    assert sent.url == URL + "/cladfy/krapin"
+
+
+def test_a_body_changed_after_signing_no_longer_matches_its_signature():
+    gateway, transport, _ = client(OK)
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+    (sent,) = transport.sent
+
+    sent.body = b'{"pinnumber": "P004416331M"}'
+
+    assert not sent.headers["Authorization"].endswith("Signature=" + expected_signature(sent))
 
 
 def test_the_local_stack_can_be_called_unsigned():

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -59,6 +60,7 @@ def http_route(
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         request_started()
+        clock.start_request(context)
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:

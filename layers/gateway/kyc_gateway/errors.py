@@ -25,6 +25,7 @@ class GatewayError(Exception):
         provider_request_id: str | None = None,
         details: list[dict[str, Any]] | None = None,
         outcome_unknown: bool = False,
+        write_done: bool = False,
     ) -> None:
         if message is not None:
             self.message = message
@@ -38,7 +39,37 @@ class GatewayError(Exception):
         # A write that may or may not have reached the provider (timed out, cut off after sending): a retry
         # under the same Idempotency-Key must not send it again.
         self.outcome_unknown = outcome_unknown
+        # The write was done at the provider and what failed came after it (a document generated, its upload
+        # failed): a retry under the same Idempotency-Key gets this same answer, never the write again.
+        self.write_done = write_done
         super().__init__(self.message)
+
+    def record(self) -> dict[str, Any]:
+        """What a replay of this error needs (write_done errors are stored under their Idempotency-Key)."""
+        return {
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "provider": self.provider,
+            "providerStatus": self.provider_status,
+            "providerCode": self.provider_code,
+            "providerRequestId": self.provider_request_id,
+            "details": self.details,
+        }
+
+    @classmethod
+    def replayed(cls, record: dict[str, Any]) -> GatewayError:
+        error = cls(
+            record["message"],
+            code=record["code"],
+            provider=record["provider"],
+            provider_status=record["providerStatus"],
+            provider_code=record["providerCode"],
+            provider_request_id=record["providerRequestId"],
+            details=record["details"],
+        )
+        error.status = record["status"]
+        return error
 
     def envelope(self, correlation_id: str) -> dict[str, Any]:
         return {

@@ -118,30 +118,34 @@ class ProviderHttp:
         throttled: Callable[[ProviderResponse], bool] | None,
     ) -> ProviderResponse:
         started = clock.monotonic()
+        left = clock.time_left()
+        budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
+        if budget <= 0:  # the request's time is spent: nothing is sent
+            raise ProviderTimeout(provider=self.provider)
         for attempt in range(1, self.max_attempts + 1):
             attempt_started = clock.monotonic()
-            remaining = self.budget_seconds - (attempt_started - started)
+            remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
                 reply = self.session.post(url, json=json_body, data=form, files=files, headers=headers, timeout=timeout)
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)
-                if never_sent and self._may_retry(attempt, started, None):
+                if never_sent and self._may_retry(attempt, started, budget, None):
                     continue
                 # A write that timed out after it was sent may have been done: its outcome is unknown.
                 raise ProviderTimeout(provider=self.provider, outcome_unknown=not (idempotent or never_sent)) from None
             except requests.ConnectionError as error:
                 record_provider_call(self.provider, operation, "unreachable", _ms_since(attempt_started))
                 never_sent = _never_reached_provider(error)
-                if (idempotent or never_sent) and self._may_retry(attempt, started, None):
+                if (idempotent or never_sent) and self._may_retry(attempt, started, budget, None):
                     continue
                 raise ProviderUnavailable(
                     provider=self.provider, outcome_unknown=not (idempotent or never_sent)
                 ) from None
             except requests.RequestException:  # an answer cut off mid-body (ChunkedEncodingError), undecodable...
                 record_provider_call(self.provider, operation, "broken", _ms_since(attempt_started))
-                if idempotent and self._may_retry(attempt, started, None):
+                if idempotent and self._may_retry(attempt, started, budget, None):
                     continue
                 raise ProviderUnavailable(provider=self.provider, outcome_unknown=not idempotent) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
@@ -151,12 +155,12 @@ class ProviderHttp:
             if reply.status_code == 429 or (throttled is not None and throttled(response)):
                 response = replace(response, throttled=True)
             retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or response.throttled)
-            if retryable and self._may_retry(attempt, started, reply.headers.get("Retry-After")):
+            if retryable and self._may_retry(attempt, started, budget, reply.headers.get("Retry-After")):
                 continue
             return response
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
-    def _may_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
+    def _may_retry(self, attempt: int, started: float, budget: float, retry_after: str | None) -> bool:
         """Sleep before the next attempt when one is left and fits the time budget; False to stop retrying."""
         if attempt >= self.max_attempts:
             return False
@@ -167,7 +171,7 @@ class ProviderHttp:
             if delay > _BACKOFF_CAP_SECONDS:
                 return False  # the provider asks for a longer pause than a synchronous caller should wait
         # Leave at least a connect timeout's worth of budget for the next attempt.
-        if clock.monotonic() - started + delay + self.timeout[0] > self.budget_seconds:
+        if clock.monotonic() - started + delay + self.timeout[0] > budget:
             return False
         clock.sleep(delay)
         return True

@@ -5,8 +5,9 @@ key with another body is 409 `idempotency_key_reused`; a key whose first request
 `idempotency_key_in_use`. Successful answers are stored; after a failure the key may be retried, except when
 the provider may have done the write all the same (a timeout after the request was sent, a connection cut off
 after sending, a 504 from in front of the provider): the key then stays "outcome unknown" and a retry under it
-is 409 `idempotency_outcome_unknown`, never a second write. Powertools Idempotency, in the DynamoDB idempotency
-table, imported only when a key is sent.
+is 409 `idempotency_outcome_unknown`, never a second write. A failure after the write was done (a document
+generated, its upload failed) is stored like an answer: a retry under the key gets the same error. Powertools
+Idempotency, in the DynamoDB idempotency table, imported only when a key is sent.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def replay_or_run(
         try:
             return {"body": run()}
         except GatewayError as error:
+            if error.write_done:
+                return {"failed": error.record()}  # stored: a retry gets the same answer, not a second write
             if not error.outcome_unknown:
                 raise  # nothing stored: the key may be retried
             unknown.append(error)
@@ -107,6 +110,8 @@ def replay_or_run(
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInUse() from None
+    if "failed" in result:
+        raise GatewayError.replayed(result["failed"])
     if "outcomeUnknown" in result:
         if unknown:
             raise unknown[0]  # this request's own timeout (504) or cut-off connection (502)

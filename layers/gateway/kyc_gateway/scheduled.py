@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import logger, record_outcome, request_started
 
@@ -20,6 +21,7 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         request_started()
+        clock.start_request(context)
         logger.set_correlation_id(getattr(context, "aws_request_id", None))
         code, provider = "ok", None
         try:

@@ -300,3 +300,85 @@ def test_a_journey_from_pending_step_up_to_completed_through_the_gateway_alone(s
 
     again = gateway.call(UPDATE_FN, {**target, "documents": [{"documentId": attach(gateway, "late"), "side": "back"}]})
     assert (again.status, again.error["code"]) == (422, "invalid_application_state")
+
+
+# --- a document generated is never generated again ---------------------------------------------------------------
+
+
+def test_a_retry_under_the_same_key_after_a_failed_upload_gets_the_same_answer_not_a_second_document(gateway):
+    # Given a document generated, then every upload failing
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(503, "unavailable"))
+    key = [("Idempotency-Key", "documents-1")]
+
+    # When the caller (or its client's own retries) sends the request again under its key
+    first = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key)
+    again = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key)
+
+    # Then it gets the same error naming the same document, and connectFi generated one document only
+    assert first.status == again.status == 502
+    assert first.error["details"] == again.error["details"]
+    assert len(gateway.provider.requests(GENERATE)) == 1
+    assert len(gateway.provider.requests(UPLOAD)) == 3  # the first request's attempts only
+
+
+def test_an_upload_only_request_that_fails_names_no_document_to_retry(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPLOAD, connectfi_error(400, "documentNotFound", context={"documentId": DOCUMENT}))
+
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": DOCUMENT})
+
+    assert (answer.status, answer.error["code"]) == (422, "document_not_found")
+    assert not [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
+    assert gateway.provider.requests(GENERATE) == []
+
+
+def test_an_upload_answered_with_upload_status_false_is_a_failed_upload(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, {"code": "0", "data": {"id": DOCUMENT, "uploadStatus": False}})
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
+    assert [d["documentId"] for d in answer.error["details"] if d.get("type") == "upload_pending"] == [DOCUMENT]
+
+
+def test_a_generate_answer_without_an_id_leaves_the_key_with_an_unknown_outcome(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, {"code": "0", "data": {}})
+    key = [("Idempotency-Key", "documents-2")]
+
+    first = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key)
+    again = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key)
+
+    assert (first.status, first.error["code"]) == (502, "provider_bad_response")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(GENERATE)) == 1
+
+
+def test_an_update_answered_about_another_application_is_passed_on_but_not_stored(gateway, announcements):
+    gateway.provider.reply(LOGIN, login_reply())
+    other = application("completed", "Approved")
+    other["data"]["applicationId"] = "iapp_someoneElse01"
+    gateway.provider.reply(UPDATE, other)
+
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
+
+    assert answer.status == 200 and answer.json() == other
+    assert announcements() == []
+
+
+@pytest.mark.parametrize("fault", ["reset", "status", "rate_limit"])
+def test_the_upload_is_retried_past_one_fault_and_generate_is_not_repeated(sandboxed_gateway, fault):
+    sandbox = sandboxed_gateway.provider
+    assert sandboxed_gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST).status == 200  # token cached
+    generates, uploads = (sandbox.call_count("connectfi", op) for op in ("document_generate", "document_upload"))
+    sandbox.inject_fault("connectfi", "document_upload", fault, retryAfter=0)
+
+    answer = sandboxed_gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert answer.status == 200, answer.text
+    assert sandbox.call_count("connectfi", "document_generate") - generates == 1
+    assert sandbox.call_count("connectfi", "document_upload") - uploads == 2

@@ -27,7 +27,13 @@ def warm(gateway, route: ProviderRoute) -> tuple[str, str]:
 
 def test_every_provider_route_is_covered():
     assert set(READS) >= {"CladfyKraPinFunction", "CdpCustomerLookupFunction", "ConnectFiStatusFunction"}
-    assert set(WRITES) >= {"SignzyRepushFunction", "CdpOnboardingFunction", "ConnectFiIdentificationFunction"}
+    assert set(WRITES) >= {
+        "SignzyRepushFunction",
+        "CdpOnboardingFunction",
+        "ConnectFiIdentificationFunction",
+        "ConnectFiDocumentsFunction",
+        "ConnectFiUpdateFunction",
+    }
 
 
 @pytest.mark.parametrize("route", READS)

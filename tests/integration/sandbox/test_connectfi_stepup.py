@@ -5,6 +5,7 @@ with a webhook, and nothing attached to a completed application."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -124,3 +125,16 @@ def test_the_generated_id_can_be_answered_as_document_id(make_sandbox):
     token = connectfi_token(urls)
     answer = assert_json(connectfi(urls, "/akepa/document/generate", GENERATE, token), 200)
     assert set(answer["data"]) == {"documentId"}
+
+
+def test_a_repeated_review_update_schedules_one_review(make_sandbox, receiver):
+    box = make_sandbox(webhook_delay=0.2)
+    urls = box.base_urls()
+    token = connectfi_token(urls)
+    created = identification(urls, token, reference="REVIEW2", webhook=receiver.url("/hook"))
+    assert assert_json(update(urls, token, created, "front", "back"), 200)["data"]["status"] == "waiting_review"
+    assert assert_json(update(urls, token, created, "front"), 200)["data"]["status"] == "waiting_review"
+
+    receiver.wait_for(1, timeout=3)
+    time.sleep(0.5)
+    assert len(receiver.bodies) == 1

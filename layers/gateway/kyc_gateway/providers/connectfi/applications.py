@@ -1,6 +1,6 @@
 """The latest confirmed state of each connectFi application, in the applications table, and the one way a change
 of it is stored and announced (ApplicationStatusChanged on EventBridge), once, whichever path saw it first: the
-webhook processor, the reconciliation, or the identification that started the application."""
+webhook processor, the reconciliation, the identification that started the application, or an update."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from kyc_gateway.observability import count, logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, webhook_token
+from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, PROVIDER, ConnectFiId, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -220,7 +220,10 @@ def record_answer(response: ProviderResponse) -> None:
     would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
     one recorded but not announced is left to the reconciliation, which announces it."""
     data = response.body.get("data") if isinstance(response.body, dict) else None
-    application_id = data.get("applicationId") if isinstance(data, dict) else None
+    if not _is_application_state(data):
+        logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
+        return
+    application_id = data["applicationId"]
     try:
         applications.record_and_announce(data)
     except applications.AnnouncementFailed:
@@ -233,6 +236,18 @@ def record_answer(response: ProviderResponse) -> None:
             application_id=application_id,
             error=type(error).__name__,
         )
+
+
+def _is_application_state(data: Any) -> bool:
+    """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
+    return (
+        isinstance(data, dict)
+        and all(isinstance(data.get(name), str) and CONNECTFI_ID.fullmatch(data[name]) for name in _STATE_IDS)
+        and isinstance(data.get("status"), str)
+    )
+
+
+_STATE_IDS = ("applicationId", "customerId")
 
 
 def status(request: StatusRequest) -> ProviderResponse:

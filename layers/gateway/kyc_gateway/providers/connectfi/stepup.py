@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     ConfigDict,
+    Field,
     PrivateAttr,
     StringConstraints,
     ValidationInfo,
@@ -22,12 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from kyc_gateway.errors import GatewayError, ProviderBadResponse
+from kyc_gateway.errors import GatewayError, ProviderBadResponse, ProviderFailed
 from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model
+from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.connectfi.client import ConnectFiClient, record_answer
-from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, ConnectFiId
+from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, PROVIDER, ConnectFiId
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
@@ -75,7 +77,7 @@ class DocumentRequest(Model):
     type: DocumentType
     note: Note | None = None
     note_author_agent_email: Email = None  # type: ignore[assignment] - absent: not sent; null: refused
-    file: str
+    file: str = Field(repr=False)
     documentId: ConnectFiId = None  # type: ignore[assignment]
     _content: bytes = PrivateAttr(default=b"")
 
@@ -105,7 +107,7 @@ class DocumentRequest(Model):
         return self._content
 
 
-class UpdateDocument(ForwardedAsSent):
+class UpdateDocument(Model):
     """One entry of the update's `documents`: a connectFi document id (and its side); other fields are connectFi's
     to rule on."""
 
@@ -139,46 +141,63 @@ UPDATE_OUTCOME_CHECK = (
 
 
 def attach_document(request: DocumentRequest) -> dict[str, Any]:
-    """Generate the document (unless the caller names one generated before), then upload its image. When the
-    upload fails after a document was generated, the error names the generated documentId, so the caller can send
-    the same request with it to upload only (the gateway has already retried the upload within its budget)."""
+    """Generate the document (unless the caller names one generated before), then upload its image.
+
+    Once this request has generated a document, any failure of its upload (after the gateway's own retries) is
+    answered with the generated documentId in `details`, and is the answer a retry under the same Idempotency-Key
+    gets: never a second document. The caller uploads only by sending the body again with that documentId."""
     client = ConnectFiClient.instance()
-    document_id = request.documentId
-    if document_id is None:
-        document_id = _document_id(client.generate_document(request.generate_body()))
-    _, media_type = _SIGNATURES[request.extension]
+    if request.documentId is not None:
+        return _upload(client, request, request.documentId)
+    document_id = _document_id(client.generate_document(request.generate_body()))
     try:
-        uploaded = client.upload_document(document_id, f"document.{request.extension}", request.content, media_type)
+        return _upload(client, request, document_id)
     except GatewayError as error:
-        error.details = [
-            *error.details,
-            {
-                "field": "documentId",
-                "issue": "the document exists at connectFi but its file was not uploaded: send the request again "
-                "with this documentId to upload only",
-                "type": "upload_pending",
-                "documentId": document_id,
-            },
-        ]
+        error.details = [*error.details, _upload_pending(document_id)]
+        error.write_done = True
         raise
-    data = uploaded.body.get("data") if isinstance(uploaded.body, dict) else None
-    status = data.get("uploadStatus") if isinstance(data, dict) else None
-    return {"documentId": document_id, "uploadStatus": status if isinstance(status, bool) else True}
+
+
+def _upload(client: ConnectFiClient, request: DocumentRequest, document_id: str) -> dict[str, Any]:
+    _, media_type = _SIGNATURES[request.extension]
+    response = client.upload_document(document_id, f"document.{request.extension}", request.content, media_type)
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    if isinstance(data, dict) and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
+        raise response.error(ProviderFailed)
+    return {"documentId": document_id, "uploadStatus": True}  # connectFi answers 200 when it accepted the file
+
+
+def _upload_pending(document_id: str) -> dict[str, str]:
+    return {
+        "field": "documentId",
+        "issue": "the document was generated but its file was not uploaded: send the request again with this "
+        "documentId (under a new Idempotency-Key) to upload only",
+        "type": "upload_pending",
+        "documentId": document_id,
+    }
 
 
 def _document_id(response: ProviderResponse) -> str:
-    """The generated document's id: `data.id` (connectFi's document answers), or `data.documentId`. An answer
-    without a usable id is connectFi failing (502)."""
+    """The generated document's id: `data.id` (connectFi's document answers), or `data.documentId`. Without a usable
+    id the answer is connectFi failing (502) after it may have generated a document: its outcome is unknown."""
     data = response.body.get("data")
     value = (data.get("id") or data.get("documentId")) if isinstance(data, dict) else None
     if not isinstance(value, str) or not CONNECTFI_ID.fullmatch(value):  # it goes into the upload's URL path
-        raise response.error(ProviderBadResponse)
+        error = response.error(ProviderBadResponse)
+        error.outcome_unknown = True
+        raise error
     return value
 
 
 def update(request: UpdateRequest) -> ProviderResponse:
     """/akepa/update with the caller's body; the application state it answers is stored and announced like any
-    other change (a later asynchronous completion still arrives by webhook)."""
+    other change (a later asynchronous completion still arrives by webhook). An answer about another application
+    than the one updated is passed on but not stored."""
     response = ConnectFiClient.instance().update(request.sent)
-    record_answer(response)
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    answered = data.get("applicationId") if isinstance(data, dict) else None
+    if request.applicationId is not None and answered != request.applicationId:
+        logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
+    else:
+        record_answer(response)
     return response

@@ -1,0 +1,58 @@
+"""One deadline per request: every provider call of it, retries included, ends before the Lambda's timeout, so the
+caller always gets the gateway's answer (a documents request makes up to three calls in a row)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from kyc_gateway import clock
+from kyc_gateway.errors import ProviderTimeout
+from kyc_gateway.http import ProviderHttp
+from kyc_gateway.settings import Settings
+from tests.support.fake_provider import Reply
+
+
+@dataclass
+class Context:
+    remaining_ms: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(autouse=True)
+def no_request_afterwards():
+    yield
+    clock.start_request(None)
+
+
+def test_a_slow_provider_is_cut_at_the_requests_deadline_not_at_the_full_budget(provider):
+    # Given a request with 3 s left in its Lambda, and a provider that takes 10 s
+    provider.reply("/slow", Reply(200, b"{}", delay=10))
+    http = ProviderHttp("cladfy", provider.url, Settings())  # a 20 s budget of its own
+    clock.start_request(Context(3000))
+
+    # When the gateway calls it, Then it gives up in time to answer (the deadline keeps 1.5 s back)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        http.post("/slow", operation="slow", idempotent=True, json_body={})
+    assert time.monotonic() - started < 3.0 - clock.ANSWER_MARGIN_SECONDS + 0.5
+
+
+def test_a_call_after_the_deadline_is_not_sent(provider):
+    provider.reply("/any", {})
+    http = ProviderHttp("cladfy", provider.url, Settings())
+    clock.start_request(Context(1000))  # less than the answer margin
+
+    with pytest.raises(ProviderTimeout) as raised:
+        http.post("/any", operation="any", idempotent=False, json_body={})
+
+    assert provider.requests() == [] and not raised.value.outcome_unknown
+
+
+def test_outside_a_request_the_budget_alone_applies():
+    clock.start_request(None)
+    assert clock.time_left() is None
