@@ -72,18 +72,8 @@ class GatewayError(Exception):
         return error
 
     def envelope(self, correlation_id: str) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "provider": self.provider,
-                "providerStatus": self.provider_status,
-                "providerCode": self.provider_code,
-                "providerRequestId": self.provider_request_id,
-                "details": self.details,
-                "correlationId": correlation_id,
-            }
-        }
+        fields = {name: value for name, value in self.record().items() if name != "status"}
+        return {"error": {**fields, "correlationId": correlation_id}}
 
 
 class ConfigurationError(GatewayError):
