@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
@@ -10,3 +12,13 @@ class Model(BaseModel):
     models its own path validates (a module defines several; CDP's onboarding schema alone is dozens)."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+def absent_or_set() -> Any:
+    """The default of a field that may be absent but not null: absent, it stays None (not validated, not sent);
+    sent as null, its type refuses it. The schema shows no `null` default for it."""
+    return Field(default=None, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)

@@ -25,7 +25,7 @@ from pydantic import (
 
 from kyc_gateway.errors import GatewayError, ProviderBadResponse, ProviderFailed
 from kyc_gateway.fields import ForwardedAsSent
-from kyc_gateway.model import Model
+from kyc_gateway.model import Model, absent_or_set
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.connectfi.client import ConnectFiClient, record_answer
@@ -76,9 +76,9 @@ class DocumentRequest(Model):
     extension: Literal["jpg", "png"]
     type: DocumentType
     note: Note | None = None
-    note_author_agent_email: Email = None  # type: ignore[assignment] - absent: not sent; null: refused
+    note_author_agent_email: Email = absent_or_set()
     file: str = Field(repr=False)
-    documentId: ConnectFiId = None  # type: ignore[assignment]
+    documentId: ConnectFiId = absent_or_set()
     _content: bytes = PrivateAttr(default=b"")
 
     @field_validator("file")
@@ -113,8 +113,8 @@ class UpdateDocument(Model):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    documentId: ConnectFiId = None  # type: ignore[assignment]
-    side: str = None  # type: ignore[assignment]
+    documentId: ConnectFiId = absent_or_set()
+    side: str = absent_or_set()
 
 
 class UpdateRequest(ForwardedAsSent):
@@ -123,10 +123,10 @@ class UpdateRequest(ForwardedAsSent):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    customerId: ConnectFiId = None  # type: ignore[assignment]
-    applicationId: ConnectFiId = None  # type: ignore[assignment]
-    entityId: ConnectFiId = None  # type: ignore[assignment]
-    documents: list[UpdateDocument] = None  # type: ignore[assignment]
+    customerId: ConnectFiId = absent_or_set()
+    applicationId: ConnectFiId = absent_or_set()
+    entityId: ConnectFiId = absent_or_set()
+    documents: list[UpdateDocument] = absent_or_set()
 
 
 # How a caller finds out whether a write that timed out was done: these writes cannot be looked up at connectFi.
