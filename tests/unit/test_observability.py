@@ -89,3 +89,22 @@ def test_outside_a_request_calls_and_counts_are_written_at_once(logs):
     # Then it is written immediately, in its own document
     (document,) = documents(logs())
     assert series(document) == {("WebhooksNotQueued", ("Provider", "service"), ("connectfi", "kyc-gateway"))}
+
+
+def test_a_request_with_many_provider_calls_stays_within_cloudwatchs_limits(logs):
+    # Given a scheduled run that made 250 status calls
+    observability.request_started()
+    for number in range(250):
+        observability.record_provider_call("connectfi", "status", 200, float(number))
+
+    # When it completes
+    observability.record_outcome("connectfi.reconcile", "ok", 200, 9000.0)
+
+    # Then no document carries more than 100 values of a metric, and every datapoint is written once
+    written = logs()
+    latencies = [document["ProviderLatency"] for document in documents(written)]
+    assert max(len(values) for values in latencies) == 100
+    assert sorted(value for values in latencies for value in values) == [float(n) for n in range(250)]
+    # And the log line lists the first 100 calls and counts the others
+    (line,) = [json.loads(line) for line in written.splitlines() if '"message"' in line]
+    assert (len(line["provider_calls"]), line["provider_calls_not_listed"]) == (100, 150)

@@ -29,6 +29,8 @@ _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
 _TOKEN_FAILURES = frozenset({"provider_auth_failed", "token_unavailable"})
 
 Metric = tuple[str, str, dict[str, str], float]  # name, unit, dimensions, value
+_MAX_VALUES = 100  # datapoints of one metric in one EMF document: CloudWatch takes no more
+_MAX_LOGGED_CALLS = 100  # provider calls listed in one request's line (a reconciliation run makes many)
 
 
 class _InFlight(threading.local):
@@ -83,13 +85,15 @@ def record_outcome(route: str, code: str, status: int, elapsed_ms: float, provid
     calls, metrics = _in_flight.calls, _in_flight.metrics
     _in_flight.calls = None
     _write_metrics(metrics)
+    more = {"provider_calls_not_listed": len(calls) - _MAX_LOGGED_CALLS} if len(calls) > _MAX_LOGGED_CALLS else {}
     logger.info(
         "request completed",
         route=route,
         status=status,
         code=code,
         elapsed_ms=round(elapsed_ms, 1),
-        provider_calls=calls,
+        provider_calls=calls[:_MAX_LOGGED_CALLS],
+        **more,
     )
 
 
@@ -105,7 +109,7 @@ def _write_metrics(metrics: list[Metric]) -> None:
             same = name in members and any(
                 d["Metrics"][0]["Name"] == name and d["Dimensions"][0] == list(dimensions) for d in directives
             )
-            if fits and (name not in members or same):
+            if fits and (name not in members or (same and len(members[name]) < _MAX_VALUES)):
                 break
         else:
             members, directives = {}, []
