@@ -17,20 +17,21 @@ HERE = Path(__file__).resolve().parent
 PROBE, REFERENCE = HERE / "probe.py", HERE / "reference.py"
 EVENTS = cfn.ROOT / "events"
 SEEDED_APPLICATION = "iapp_1BGgJeDQJFo5MCup15zq9A"  # the sandbox's connectFi application the sample events name
-# The processor first, so that the application route finds the application it stores.
-FIRST_REQUEST_FUNCTIONS = (
-    "CladfyKraPinFunction",
-    "SignzyRepushFunction",
-    "CdpCustomerLookupFunction",
-    "CdpOnboardingFunction",
-    "ConnectFiIdentificationFunction",
-    "ConnectFiStatusFunction",
-    "ConnectFiDocumentsFunction",
-    "ConnectFiUpdateFunction",
-    "ConnectFiWebhookFunction",
-    "ConnectFiWebhookProcessorFunction",
-    "ConnectFiApplicationFunction",
-)
+
+
+def request_functions() -> tuple[str, ...]:
+    """Every function that serves a request (an API route or an SQS record; the scheduled reconciler serves none),
+    in the template's order but for the stored-application route, last: the processor's run stores the application
+    it reads. Each needs its hand-written equivalent in reference.py (a test checks it)."""
+    served = [
+        logical_id
+        for logical_id, spec in cfn.functions().items()
+        if spec.api_events or any(e.get("Type") == "SQS" for e in (spec.properties.get("Events") or {}).values())
+    ]
+    return tuple(sorted(served, key=lambda logical_id: logical_id == "ConnectFiApplicationFunction"))
+
+
+FIRST_REQUEST_FUNCTIONS = request_functions()
 
 Event = Callable[[int], dict[str, Any]]  # the event of run n
 

@@ -1,0 +1,24 @@
+"""`make bench` covers every function that serves a request: each has its hand-written equivalent, a first real
+request and a refusal of its own (a new function cannot be left out of the measures unnoticed)."""
+
+from __future__ import annotations
+
+import json
+
+from local import template as cfn
+from local.bench import cases, reference
+
+
+def test_every_request_serving_function_is_benched_against_its_own_reference():
+    served = {name for name, spec in cfn.functions().items() if name != "ConnectFiReconcilerFunction"}
+    assert set(cases.FIRST_REQUEST_FUNCTIONS) == served
+    assert set(reference.HANDLERS) == served
+    assert cases.FIRST_REQUEST_FUNCTIONS[-1] == "ConnectFiApplicationFunction"  # after the processor stored it
+
+
+def test_every_benched_function_has_a_valid_first_request_and_a_refusal():
+    for pair in cases.first_request_pairs() + cases.rejected_pairs():
+        gateway, _ = pair
+        event = gateway.event(1)
+        assert event and json.dumps(event), gateway.name
+        assert len(gateway.expect) == 1, gateway.name  # one status only: a wrong answer stops the run
