@@ -24,7 +24,7 @@ def series(document: dict) -> set[tuple[str, tuple[str, ...], tuple[str, ...]]]:
 
 def test_a_successful_request_writes_one_log_line_and_one_metrics_document(logs):
     # Given a request with one provider call
-    observability.request_started()
+    observability.request_started(None)
     observability.record_provider_call("cladfy", "kra_pin", 200, 12.34)
 
     # When it completes
@@ -52,7 +52,7 @@ def test_a_successful_request_writes_one_log_line_and_one_metrics_document(logs)
 
 def test_metrics_whose_dimension_values_disagree_go_to_separate_documents(logs):
     # Given a request that fetched a token, retried its call and counted a failure signal
-    observability.request_started()
+    observability.request_started(None)
     observability.record_provider_call("cdp", "token", 200, 10.0)
     observability.record_provider_call("cdp", "customer_lookup", 503, 20.0)
     observability.record_provider_call("cdp", "customer_lookup", "timeout", 30.0)
@@ -79,7 +79,7 @@ def test_metrics_whose_dimension_values_disagree_go_to_separate_documents(logs):
 
 def test_outside_a_request_calls_and_counts_are_written_at_once(logs):
     # Given no request in flight (a request completed before)
-    observability.request_started()
+    observability.request_started(None)
     observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
     logs()
 
@@ -93,7 +93,7 @@ def test_outside_a_request_calls_and_counts_are_written_at_once(logs):
 
 def test_a_request_with_many_provider_calls_stays_within_cloudwatchs_limits(logs):
     # Given a scheduled run that made 250 status calls
-    observability.request_started()
+    observability.request_started(None)
     for number in range(250):
         observability.record_provider_call("connectfi", "status", 200, float(number))
 

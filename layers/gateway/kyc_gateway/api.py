@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -59,8 +58,7 @@ def http_route(
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        request_started()
-        clock.start_request(context)
+        request_started(context)
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
         try:

@@ -21,6 +21,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from kyc_gateway import clock
+
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "kyc-gateway")
 logger = Logger(service=SERVICE)
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
@@ -44,8 +46,14 @@ class _InFlight(threading.local):
 _in_flight = _InFlight()
 
 
-def request_started() -> None:
-    """From now until `record_outcome`, provider calls and counts belong to this request."""
+def request_started(context: Any) -> None:
+    """A request begins (an API request, an SQS record, a scheduled run): until `record_outcome`, its provider calls
+    and counts belong to it, and its provider calls share its deadline (the Lambda `context`'s remaining time)."""
+    clock.start_request(context)
+    _open()
+
+
+def _open() -> None:
     _in_flight.calls, _in_flight.metrics = [], []
 
 
@@ -76,7 +84,7 @@ def record_outcome(route: str, code: str, status: int, elapsed_ms: float, provid
     failed, one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could not be
     had); with the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
-        request_started()
+        _open()
     count("Requests", Route=route, Code=code)
     if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
         count("ProviderFailures", Provider=provider)
@@ -100,28 +108,31 @@ def record_outcome(route: str, code: str, status: int, elapsed_ms: float, provid
 def _write_metrics(metrics: list[Metric]) -> None:
     """As few EMF documents as hold `metrics`: a document takes a metric when its dimension values agree with the
     document's (one value per member name) and its name is new there or has the same dimensions (values add up)."""
-    documents: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    # Each document: its top-level members, its metric directives, and each metric's dimension names.
+    documents: list[tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]]]] = []
     timestamp = int(time.time() * 1000)
     for name, unit, own, value in metrics:
         dimensions = {**own, "service": SERVICE}
-        for members, directives in documents:
-            fits = all(members.get(key, wanted) == wanted for key, wanted in dimensions.items())
-            same = name in members and any(
-                d["Metrics"][0]["Name"] == name and d["Dimensions"][0] == list(dimensions) for d in directives
-            )
-            if fits and (name not in members or (same and len(members[name]) < _MAX_VALUES)):
-                break
-        else:
-            members, directives = {}, []
-            documents.append((members, directives))
-        if name in members:
+        shape = list(dimensions)
+        document = next(
+            (
+                (members, directives, shapes)
+                for members, directives, shapes in documents
+                if all(members.get(key, wanted) == wanted for key, wanted in dimensions.items())
+                and (name not in shapes or (shapes[name] == shape and len(members[name]) < _MAX_VALUES))
+            ),
+            None,
+        )
+        if document is None:
+            document = ({}, [], {})
+            documents.append(document)
+        members, directives, shapes = document
+        if name in shapes:
             members[name].append(value)
             continue
         members.update(dimensions)
-        members[name] = [value]
-        directives.append(
-            {"Namespace": _NAMESPACE, "Dimensions": [list(dimensions)], "Metrics": [{"Name": name, "Unit": unit}]}
-        )
-    for members, directives in documents:
+        members[name], shapes[name] = [value], shape
+        directives.append({"Namespace": _NAMESPACE, "Dimensions": [shape], "Metrics": [{"Name": name, "Unit": unit}]})
+    for members, directives, _ in documents:
         document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": directives}, **members}
         print(json.dumps(document, separators=(",", ":")), flush=True)

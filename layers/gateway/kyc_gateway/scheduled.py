@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import logger, record_outcome, request_started
 
@@ -20,8 +19,7 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        request_started()
-        clock.start_request(context)
+        request_started(context)
         logger.set_correlation_id(getattr(context, "aws_request_id", None))
         code, provider = "ok", None
         try:

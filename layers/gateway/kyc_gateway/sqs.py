@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kyc_gateway import clock
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
@@ -25,8 +24,7 @@ def sqs_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[st
         failures = []
         for record in event.get("Records") or []:
             started = time.perf_counter()
-            request_started()
-            clock.start_request(context)
+            request_started(context)
             logger.set_correlation_id(record.get("messageId"))
             code, provider = "ok", None
             try:

@@ -25,7 +25,7 @@ from kyc_gateway.observability import count, logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, PROVIDER, ConnectFiId, webhook_token
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, is_connectfi_id, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -45,9 +45,7 @@ IDENTIFICATION_OUTCOME_CHECK = (
 
 # The documented schemas ("common-id", "common-reference", "common-commonStr500").
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9a-zA-Z]+$")]
-# connectFi documents ^((?![<>]).)*$ for ajv (JavaScript), where `.` matches no line terminator: no < or >, no
-# \n, \r, U+2028 or U+2029. The same language without look-ahead, which schema-driven fuzzers' regex engines lack.
-WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern="^[^<>\n\r\u2028\u2029]*$")]
+WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern=NO_MARKUP)]
 
 
 class IdentificationRequest(Model):
@@ -219,7 +217,7 @@ def record_answer(response: ProviderResponse) -> None:
     update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
     would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
     one recorded but not announced is left to the reconciliation, which announces it."""
-    data = response.body.get("data") if isinstance(response.body, dict) else None
+    data = envelope_data(response)
     if not _is_application_state(data):
         logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
         return
@@ -238,16 +236,19 @@ def record_answer(response: ProviderResponse) -> None:
         )
 
 
-def _is_application_state(data: Any) -> bool:
+def envelope_data(response: ProviderResponse) -> dict[str, Any] | None:
+    """The `data` object of connectFi's answer envelope, if it has one."""
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _is_application_state(data: dict[str, Any] | None) -> bool:
     """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
     return (
-        isinstance(data, dict)
-        and all(isinstance(data.get(name), str) and CONNECTFI_ID.fullmatch(data[name]) for name in _STATE_IDS)
+        data is not None
+        and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
         and isinstance(data.get("status"), str)
     )
-
-
-_STATE_IDS = ("applicationId", "customerId")
 
 
 def status(request: StatusRequest) -> ProviderResponse:

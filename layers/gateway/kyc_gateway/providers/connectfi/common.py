@@ -15,8 +15,20 @@ from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
 
 PROVIDER = "connectfi"
-ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z_]+$")]
-CONNECTFI_ID = re.compile(r"[0-9a-zA-Z_]{1,36}")  # the same, for identifiers connectFi answers with
+# connectFi's "common-id": its identifiers (customers, applications, entities, documents).
+_ID_CHARACTERS, _ID_MAX_LENGTH = "[0-9a-zA-Z_]+", 36
+ConnectFiId = Annotated[str, StringConstraints(min_length=1, max_length=_ID_MAX_LENGTH, pattern=f"^{_ID_CHARACTERS}$")]
+# connectFi's ^((?![<>]).)*$ ("common-commonStr...") read as JavaScript reads it: no < or >, and `.` matches no
+# line terminator (\n, \r, U+2028, U+2029). The same language without look-ahead, which schema-driven fuzzers'
+# regex engines lack.
+NO_MARKUP = "^[^<>\n\r\u2028\u2029]*$"
+
+
+def is_connectfi_id(value: object) -> bool:
+    """Whether an identifier connectFi answered with has the format of its ids (one that goes into a URL path)."""
+    return isinstance(value, str) and len(value) <= _ID_MAX_LENGTH and re.fullmatch(_ID_CHARACTERS, value) is not None
+
+
 WEBHOOK_TOKEN_MIN_LENGTH = 32
 
 

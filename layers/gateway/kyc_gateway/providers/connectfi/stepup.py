@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from kyc_gateway.errors import GatewayError, ProviderBadResponse, ProviderFailed
@@ -28,13 +27,11 @@ from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model, absent_or_set
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.connectfi.client import ConnectFiClient, record_answer
-from kyc_gateway.providers.connectfi.common import CONNECTFI_ID, PROVIDER, ConnectFiId
+from kyc_gateway.providers.connectfi.client import ConnectFiClient, envelope_data, record_answer
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, is_connectfi_id
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
-# connectFi's ^((?![<>]).)*$ read as JavaScript reads it: no < or >, and `.` matches no line terminator.
-_NO_MARKUP = "^[^<>\n\r\u2028\u2029]*$"
 # ajv-formats' "email" (its full mode, the more permissive of its two; case-insensitive there, spelt out here so
 # that the OpenAPI document's pattern is one every regex engine reads): connectFi rules on anything narrower.
 _EMAIL = (
@@ -57,9 +54,9 @@ def _not_only_whitespace(value: str) -> str:
 
 
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=50, pattern=_NO_MARKUP), AfterValidator(_not_only_whitespace)
+    str, StringConstraints(min_length=1, max_length=50, pattern=NO_MARKUP), AfterValidator(_not_only_whitespace)
 ]
-Note = Annotated[str, StringConstraints(max_length=500, pattern=_NO_MARKUP)]
+Note = Annotated[str, StringConstraints(max_length=500, pattern=NO_MARKUP)]
 Email = Annotated[str, StringConstraints(pattern=_EMAIL)]
 DocumentType = Literal[DOCUMENT_TYPES]  # type: ignore[valid-type]
 
@@ -79,7 +76,6 @@ class DocumentRequest(Model):
     note_author_agent_email: Email = absent_or_set()
     file: str = Field(repr=False)
     documentId: ConnectFiId = absent_or_set()
-    _content: bytes = PrivateAttr(default=b"")
 
     @field_validator("file")
     @classmethod
@@ -93,18 +89,14 @@ class DocumentRequest(Model):
             raise ValueError(f"is not a {extension} image (its content does not match the extension)")
         return value
 
-    @model_validator(mode="after")
-    def _decoded(self) -> DocumentRequest:
-        self._content = base64.b64decode(self.file)  # checked above
-        return self
-
     def generate_body(self) -> dict[str, Any]:
         """What /akepa/document/generate gets: the generate fields the caller sent, nothing of the gateway's."""
         return self.model_dump(exclude={"file", "documentId"}, exclude_unset=True)
 
-    @property
+    @functools.cached_property
     def content(self) -> bytes:
-        return self._content
+        """The image's bytes (`file` was checked to decode when validated)."""
+        return base64.b64decode(self.file)
 
 
 class UpdateDocument(Model):
@@ -161,8 +153,8 @@ def attach_document(request: DocumentRequest) -> dict[str, Any]:
 def _upload(client: ConnectFiClient, request: DocumentRequest, document_id: str) -> dict[str, Any]:
     _, media_type = _SIGNATURES[request.extension]
     response = client.upload_document(document_id, f"document.{request.extension}", request.content, media_type)
-    data = response.body.get("data") if isinstance(response.body, dict) else None
-    if isinstance(data, dict) and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
+    data = envelope_data(response)
+    if data is not None and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
         raise response.error(ProviderFailed)
     return {"documentId": document_id, "uploadStatus": True}  # connectFi answers 200 when it accepted the file
 
@@ -180,9 +172,9 @@ def _upload_pending(document_id: str) -> dict[str, str]:
 def _document_id(response: ProviderResponse) -> str:
     """The generated document's id: `data.id` (connectFi's document answers), or `data.documentId`. Without a usable
     id the answer is connectFi failing (502) after it may have generated a document: its outcome is unknown."""
-    data = response.body.get("data")
-    value = (data.get("id") or data.get("documentId")) if isinstance(data, dict) else None
-    if not isinstance(value, str) or not CONNECTFI_ID.fullmatch(value):  # it goes into the upload's URL path
+    data = envelope_data(response) or {}
+    value = data.get("id") or data.get("documentId")
+    if not is_connectfi_id(value):  # it goes into the upload's URL path
         error = response.error(ProviderBadResponse)
         error.outcome_unknown = True
         raise error
@@ -194,8 +186,7 @@ def update(request: UpdateRequest) -> ProviderResponse:
     other change (a later asynchronous completion still arrives by webhook). An answer about another application
     than the one updated is passed on but not stored."""
     response = ConnectFiClient.instance().update(request.sent)
-    data = response.body.get("data") if isinstance(response.body, dict) else None
-    answered = data.get("applicationId") if isinstance(data, dict) else None
+    answered = (envelope_data(response) or {}).get("applicationId")
     if request.applicationId is not None and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
     else:
