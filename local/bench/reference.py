@@ -132,13 +132,14 @@ def connectfi_documents(event: dict) -> dict:
     content = base64.b64decode(body.pop("file"), validate=True)
     token, base = _token("connectfi"), os.environ["CONNECTFI_BASE_URL"]
     generated = _post(base + "/akepa/document/generate", body, {"x-connectfi-token": token}).json()["data"]["id"]
-    requests.post(
+    uploaded = requests.post(
         f"{base}/akepa/document/upload/{generated}",
         files={"file": ("document.jpg", content, "image/jpeg")},
         headers={"x-connectfi-token": token, "Accept": "application/json"},
         timeout=(3.05, 10),
     )
-    return {"statusCode": 200, "body": json.dumps({"documentId": generated, "uploadStatus": True})}
+    answer = {**uploaded.json(), "documentId": generated, "uploadStatus": True}
+    return {"statusCode": 200, "body": json.dumps(answer)}
 
 
 def connectfi_update(event: dict) -> dict:

@@ -72,7 +72,7 @@ def test_a_document_is_generated_then_its_decoded_image_uploaded_as_multipart(ga
 
     # Then generate got exactly connectFi's fields, and the upload the image's bytes in the `file` field
     assert answer.status == 200, answer.text
-    assert answer.json() == {"documentId": DOCUMENT, "uploadStatus": True}
+    assert answer.json() == {**uploaded(), "documentId": DOCUMENT, "uploadStatus": True}
     (generate,) = gateway.provider.requests(GENERATE)
     assert generate.json() == GENERATE_FIELDS
     (upload,) = gateway.provider.requests(UPLOAD)

@@ -156,7 +156,9 @@ def _upload(client: ConnectFiClient, request: DocumentRequest, document_id: str)
     data = envelope_data(response)
     if data is not None and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
         raise response.error(ProviderFailed)
-    return {"documentId": document_id, "uploadStatus": True}  # connectFi answers 200 when it accepted the file
+    # connectFi's answer to the upload as it sent it, with the document's id and upload status named at the top
+    # (connectFi answers 200 when it accepted the file; its answer's own fields are not published)
+    return {**response.body, "documentId": document_id, "uploadStatus": True}
 
 
 def _upload_pending(document_id: str) -> dict[str, str]:
