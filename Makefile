@@ -43,11 +43,13 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt | check-python
 	$(CHECKOV_VENV)/$(PIP_INSTALL) requirements-checkov.txt
 	touch $@
 
-# Only what the layer ships (layers/gateway/requirements.txt): cold starts are measured here.
-$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt | check-python
+# Only what the layer ships (layers/gateway/requirements.txt), slimmed as make build slims it: cold starts are
+# measured here.
+$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt local/slim_botocore.py | check-python
 	rm -rf $(RUNTIME_VENV)
 	"$(PYTHON313)" -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/$(PIP_INSTALL) layers/gateway/requirements.txt
+	"$(PYTHON313)" -m local.slim_botocore "$$($(RUNTIME_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 	touch $@
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed ## Create the project venv and the aws-sam-cli tool venv
@@ -104,6 +106,8 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
+	@# botocore's data for the services the gateway calls only: ~50 ms less CPU per cold start (local/slim_botocore.py)
+	"$(PYTHON313)" -m local.slim_botocore .aws-sam/build/GatewayLayer/python
 	@# Lambda's /opt and /var/task are read-only: bytecode not shipped is compiled again on every cold start
 	"$(PYTHON313)" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	"$(PYTHON313)" -m local.verify_build
@@ -113,9 +117,9 @@ deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod
 	@test -f .aws-sam/build/template.yaml || { echo "nothing built: run make build first" >&2; exit 2; }
 	$(SAM) deploy --config-env "$(ENV)" --no-progressbar $(if $(CFN_ROLE_ARN),--role-arn "$(CFN_ROLE_ARN)")
 
-smoke: $(RUNTIME_VENV)/.installed ## SigV4-signed probes of every route, no provider reached: make smoke ENV=dev|prod|local
+smoke: $(VENV)/.installed ## SigV4-signed probes of every route, no provider reached: make smoke ENV=dev|prod|local
 	@test -n "$(ENV)" || { echo "usage: make smoke ENV=dev|prod (AWS credentials of that account) or ENV=local (make run)" >&2; exit 2; }
-	$(RUNTIME_VENV)/bin/python -m local.smoke "$(ENV)"
+	$(PY) -m local.smoke "$(ENV)"
 
 clean: ## Remove venvs and build output
 	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack bench-results.json

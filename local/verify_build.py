@@ -1,5 +1,6 @@
 """After `sam build`: the built layer holds exactly the lock's packages, at the lock's versions, built for Lambda,
-and every module of it (and of the functions) compiled for Lambda's interpreter.
+every module of it (and of the functions) compiled for Lambda's interpreter, and botocore slimmed to the
+services the gateway calls.
 
 `make build` runs it, so CI fails when the shipped layer drifts from layers/gateway/requirements.txt (a package
 added by hand, a stale build cache, a wheel for the wrong interpreter). Standard library only.
@@ -11,6 +12,8 @@ import re
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from local import slim_botocore
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "layers" / "gateway" / "requirements.txt"
@@ -57,6 +60,8 @@ def problems(lock: Path = LOCK, directory: Path = BUILT) -> list[str]:
     if not (directory / "kyc_gateway" / "__init__.py").is_file():
         found_problems.append("kyc_gateway is not in the layer")
     found_problems += [f"{source}: no bytecode" for source in uncompiled(directory)]
+    if "botocore" in expected:
+        found_problems += slim_botocore.problems(directory)
     return found_problems
 
 

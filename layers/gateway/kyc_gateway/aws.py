@@ -11,6 +11,10 @@ from typing import Any
 
 from kyc_gateway.lazy import once
 
+# The AWS services the gateway calls. The built layer ships botocore's data for these only (local/slim_botocore.py):
+# a client of another service fails here in every test rather than on Lambda.
+SERVICES = frozenset({"dynamodb", "events", "secretsmanager", "sqs"})
+
 _CREATING = threading.Lock()  # a botocore session builds clients one at a time (it is not thread-safe)
 
 
@@ -36,6 +40,8 @@ def _session() -> Any:
 
 
 def _new_client(service: str, *, connect_timeout: float, read_timeout: float, attempts: int) -> Any:
+    if service not in SERVICES:
+        raise ValueError(f"{service} is not in kyc_gateway.aws.SERVICES: the layer ships no botocore data for it")
     from botocore.config import Config
 
     retries = {"total_max_attempts": attempts, "mode": "standard"}  # max_attempts would count retries only

@@ -199,6 +199,48 @@ def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_m
     assert last.headers["Authorization"] == "Basic " + base64.b64encode(b"rotated:rotated-key").decode()
 
 
+def _rotate_cladfy_secret(gateway, secrets_manager) -> None:
+    secrets_manager.put_secret_value(
+        SecretId=gateway.physical_ids["CladfySecret"],
+        SecretString=json.dumps({"clientId": "rotated", "secretKey": "rotated-key"}),
+    )
+
+
+def _sent_client_id(gateway) -> str:
+    authorization = gateway.provider.requests(KRAPIN)[-1].headers["Authorization"]
+    return base64.b64decode(authorization.removeprefix("Basic ")).decode().split(":")[0]
+
+
+def test_a_fetched_secret_is_reused_within_its_max_age(gateway, secrets_manager):
+    # Given an instance that fetched Cladfy's secret, which was then rotated
+    gateway.provider.reply(KRAPIN, SUCCESS, SUCCESS)
+    gateway.call(FUNCTION, {"pinnumber": PIN})
+    _rotate_cladfy_secret(gateway, secrets_manager)
+
+    # When the next request comes within SECRETS_MAX_AGE_SECONDS (300 s)
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it uses the secret it holds: no second read
+    assert answer.status == 200
+    assert _sent_client_id(gateway) == SECRETS["cladfy"]["clientId"]
+
+
+def test_a_secret_older_than_its_max_age_is_fetched_again(gateway, secrets_manager, monkeypatch):
+    # Given an instance that keeps secrets for no time at all, and a secret rotated after its first request
+    monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "0")
+    gateway.new_instance()
+    gateway.provider.reply(KRAPIN, SUCCESS, SUCCESS)
+    gateway.call(FUNCTION, {"pinnumber": PIN})
+    _rotate_cladfy_secret(gateway, secrets_manager)
+
+    # When the next request comes
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it reads the secret again and sends the rotated credentials
+    assert answer.status == 200
+    assert _sent_client_id(gateway) == "rotated"
+
+
 @pytest.mark.parametrize(
     "refusal",
     [
