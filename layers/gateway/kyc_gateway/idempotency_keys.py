@@ -90,7 +90,7 @@ def replay_or_run(
     @idempotent_function(
         data_keyword_argument="data",
         config=config,
-        persistence_store=persistence_store("keys"),
+        persistence_store=persistence_store(),
         key_prefix=f"keys.{route}",
     )
     def call_provider(data: dict[str, Any]) -> dict[str, Any]:
@@ -120,10 +120,8 @@ def replay_or_run(
 
 
 @once
-def persistence_store(use: str) -> Any:
-    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer: one per `use` and instance.
-    Powertools configures a layer once, with the first configuration it meets (key expression, payload
-    validation, window), so two uses never share one: their records differ by key prefix, not by table."""
+def persistence_store() -> Any:
+    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer, one per instance."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -213,3 +214,83 @@ def test_keyed_writes_and_webhook_deduplication_keep_their_own_rules_in_either_o
     assert (first.status, reused.status, reused.error["code"]) == (200, 409, "idempotency_key_reused")
     assert len(gateway.provider.requests(REPUSH)) == 1
     assert len(gateway.provider.requests(STATUS)) == 1
+
+
+# --- claims: a delivery held by another invocation ------------------------------------------------------------------
+
+
+def _claim_of(gateway, aws, body: dict) -> tuple[object, str, dict]:
+    from kyc_gateway import claims
+    from kyc_gateway.providers.connectfi import webhooks
+
+    data = webhooks.Signal.model_validate(body).data.model_dump()
+    key = {"id": {"S": claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, data)}}
+    return aws.client("dynamodb"), gateway.physical_ids["IdempotencyTable"], key
+
+
+def _held_until(dynamodb, table: str, key: dict, until_ms: int) -> None:
+    item = {"status": {"S": "INPROGRESS"}, "expiration": {"N": str(int(time.time()) + 3600)}}
+    dynamodb.put_item(TableName=table, Item=key | item | {"in_progress_expiration": {"N": str(until_ms)}})
+
+
+def test_a_delivery_another_invocation_holds_is_returned_for_a_retry_and_never_fetched_twice(gateway, aws):
+    # Given another invocation is processing the same delivery (its claim holds for another minute)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    dynamodb, table, key = _claim_of(gateway, aws, webhook())
+    _held_until(dynamodb, table, key, int(time.time() * 1000) + 60_000)
+
+    # When the processor receives it
+    result = invoke(cfn.functions()[PROCESSOR], {"Records": [{"messageId": "m1", "body": json.dumps(webhook())}]})
+
+    # Then the record goes back to the queue and connectFi is not asked
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert gateway.provider.requests(STATUS) == []
+    assert dynamodb.get_item(TableName=table, Key=key)["Item"]["status"]["S"] == "INPROGRESS"
+
+
+def test_a_claim_left_by_an_invocation_that_ended_is_taken_over_and_completed(gateway, aws):
+    # Given a claim whose invocation ended without completing it (killed at its timeout)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    dynamodb, table, key = _claim_of(gateway, aws, webhook())
+    _held_until(dynamodb, table, key, int(time.time() * 1000) - 1)
+
+    # When the delivery comes back
+    result = invoke(cfn.functions()[PROCESSOR], {"Records": [{"messageId": "m1", "body": json.dumps(webhook())}]})
+
+    # Then it is processed, and its record completed for the deduplication window
+    assert result == {"batchItemFailures": []}
+    assert len(gateway.provider.requests(STATUS)) == 1
+    item = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert item["status"]["S"] == "COMPLETED" and "in_progress_expiration" not in item
+    assert int(item["expiration"]["N"]) > time.time() + 23 * 3600
+
+
+def test_a_failed_delivery_releases_its_claim(gateway, aws, queues):
+    # Given connectFi fails every status read of this attempt
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, *[Reply(500, b'{"code": "internal"}')] * 3)
+    dynamodb, table, key = _claim_of(gateway, aws, webhook())
+
+    # When the delivery fails
+    deliver(gateway, webhook())
+    process_queue(gateway, sqs, url)
+
+    # Then no claim is left to block its retry
+    assert "Item" not in dynamodb.get_item(TableName=table, Key=key)
+
+
+def test_a_delivery_claimed_before_this_code_keeps_its_record_id():
+    # Records written by Powertools Idempotency (which the processor used before) have the same id
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    from kyc_gateway import claims
+    from kyc_gateway.providers.connectfi import webhooks
+
+    data = webhooks.Signal.model_validate(webhook()).data.model_dump()
+    powertools = DynamoDBPersistenceLayer(table_name="unused", boto3_client=object())
+    powertools.configure(IdempotencyConfig(), key_prefix=webhooks.IDEMPOTENCY_KEY_PREFIX)
+
+    assert claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, data) == powertools._get_hashed_idempotency_key(data)

@@ -15,10 +15,9 @@ from typing import Any
 import pydantic_core
 from pydantic import ConfigDict
 
-from kyc_gateway import aws, clock, idempotency_keys
+from kyc_gateway import aws, claims, clock
 from kyc_gateway.api import RawBody, validate
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
-from kyc_gateway.lazy import once
 from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications
@@ -167,34 +166,19 @@ def process_record(record: dict[str, Any], context: Any) -> None:
         signal = Signal.model_validate(parse_json(record.get("body") or ""))
     except ValueError:  # pydantic's ValidationError included
         raise PoisonMessage("not a connectFi webhook") from None
-    _confirm_once(context)(signal=signal.data.model_dump())
-
-
-def _confirm_once(context: Any) -> Any:
-    """`_confirm` wrapped by Powertools Idempotency on the delivery's content."""
-    confirm, config = _idempotent_confirm()
-    config.register_lambda_context(context)  # lets an in-progress record expire with the invocation
-    return confirm
-
-
-@once
-def _idempotent_confirm() -> tuple[Any, Any]:
-    """Built on first use: a record failing validation never pays for the persistence layer's client."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-    config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    store = idempotency_keys.persistence_store("webhooks")
-    confirm = idempotent_function(
-        data_keyword_argument="signal", config=config, persistence_store=store, key_prefix=IDEMPOTENCY_KEY_PREFIX
+    claims.run_once(
+        IDEMPOTENCY_KEY_PREFIX,
+        signal.data.model_dump(),
+        functools.partial(_confirm, signal.data),
+        window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
+        context=context,
     )
-    return confirm(_confirm), config
 
 
-def _confirm(signal: dict[str, Any]) -> dict[str, Any]:
+def _confirm(signal: SignalData) -> None:
     from kyc_gateway.providers.connectfi.client import confirmed_state  # the HTTP stack: only when confirming
 
-    stored = applications.record_and_announce(confirmed_state(signal["customerId"], signal["applicationId"]))
-    return {"stored": stored is not None, "status": stored and stored["status"]}
+    applications.record_and_announce(confirmed_state(signal.customerId, signal.applicationId))
 
 
 # --- stored state -------------------------------------------------------------------------------------------------
