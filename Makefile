@@ -45,7 +45,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt | check-python
 
 # Only what the layer ships (layers/gateway/requirements.txt), slimmed as make build slims it: cold starts are
 # measured here.
-$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt local/slim_botocore.py | check-python
+$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt local/slim_botocore.py layers/gateway/kyc_gateway/aws.py | check-python
 	rm -rf $(RUNTIME_VENV)
 	"$(PYTHON313)" -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/$(PIP_INSTALL) layers/gateway/requirements.txt

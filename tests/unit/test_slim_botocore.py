@@ -83,6 +83,18 @@ def test_every_endpoint_of_a_kept_service_resolves_as_before(slimmed, service, c
 
 
 @pytest.mark.parametrize("service", sorted(aws.SERVICES))
+def test_a_kept_service_keeps_its_endpoints_entries_under_the_key_botocore_looks_up(slimmed, service):
+    prefix = botocore.session.get_session().get_service_model(service).endpoint_prefix
+    full = json.loads((FULL_DATA / "endpoints.json").read_text())["partitions"]
+    slim = json.loads((slimmed / "endpoints.json").read_text())["partitions"]
+
+    assert slim_botocore.endpoint_prefix(FULL_DATA / service) == prefix
+    entries = [partition["services"].get(prefix) for partition in full]
+    assert any(entries)  # else the resolution test would only compare the partitions' defaults
+    assert [partition["services"].get(prefix) for partition in slim] == entries
+
+
+@pytest.mark.parametrize("service", sorted(aws.SERVICES))
 def test_a_client_of_a_kept_service_is_built_from_the_slimmed_data(slimmed, service):
     client = session_on(slimmed).create_client(
         service, region_name="eu-west-1", aws_access_key_id="k", aws_secret_access_key="s"

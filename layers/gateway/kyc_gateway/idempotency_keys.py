@@ -121,7 +121,8 @@ def replay_or_run(
 
 @once
 def persistence_store() -> Any:
-    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer, one per instance."""
+    """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer, one per instance. Powertools
+    configures a layer once, with the first configuration it meets: a second use would need a layer of its own."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(

@@ -7,13 +7,12 @@ cache this module keeps in a few lines.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import aws
+from kyc_gateway import aws, clock
 from kyc_gateway.errors import ConfigurationError, CredentialsRejected
 from kyc_gateway.settings import get_settings
 
@@ -21,12 +20,13 @@ SecretT = TypeVar("SecretT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
 
 
-_FETCHED: dict[str, tuple[float, str | bytes]] = {}  # secret strings by id, with when each was fetched
+# Secret strings by id, with when each was fetched (wall time: it also runs while a Lambda instance is frozen).
+_FETCHED: dict[str, tuple[float, str | bytes]] = {}
 
 
 def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
     cached = _FETCHED.get(secret_id)
-    if cached and not force_fetch and time.monotonic() - cached[0] < max_age:
+    if cached and not force_fetch and clock.now() - cached[0] < max_age:
         return cached[1]
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,7 +35,7 @@ def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
     except (BotoCoreError, ClientError):
         raise ConfigurationError("provider credentials are unavailable") from None
     value = answer.get("SecretString", answer.get("SecretBinary", b""))
-    _FETCHED[secret_id] = (time.monotonic(), value)
+    _FETCHED[secret_id] = (clock.now(), value)
     return value
 
 

@@ -306,3 +306,25 @@ def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gat
     clock.advance(1.1)
     gateway.provider.reply(KRAPIN, SUCCESS)
     assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
+
+
+def test_a_secret_that_cannot_be_read_is_a_500_configuration_error_and_no_provider_call(gateway, monkeypatch):
+    # Given the function's secret id names no secret
+    monkeypatch.setenv("CLADFY_SECRET_ID", "kyc-gateway/local/no-such-secret")
+    gateway.new_instance()
+
+    # When a valid request comes
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it is the gateway's configuration error, and Cladfy is not called
+    assert (answer.status, answer.error["code"]) == (500, "configuration_error")
+    assert gateway.provider.requests(KRAPIN) == []
+
+
+def test_a_secret_of_the_wrong_shape_is_a_500_configuration_error(gateway, secrets_manager):
+    secrets_manager.put_secret_value(SecretId=gateway.physical_ids["CladfySecret"], SecretString='{"clientId": 1}')
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (500, "configuration_error")
+    assert gateway.provider.requests(KRAPIN) == []

@@ -267,19 +267,22 @@ def test_a_claim_left_by_an_invocation_that_ended_is_taken_over_and_completed(ga
     assert int(item["expiration"]["N"]) > time.time() + 23 * 3600
 
 
-def test_a_failed_delivery_releases_its_claim(gateway, aws, queues):
-    # Given connectFi fails every status read of this attempt
-    sqs, url, _ = queues
+def test_a_failed_delivery_releases_its_claim_so_its_retry_runs_at_once(gateway, aws):
+    # Given connectFi fails every status read of a first attempt, then answers
     gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, *[Reply(500, b'{"code": "internal"}')] * 3)
+    gateway.provider.reply(STATUS, *[Reply(500, b'{"code": "internal"}')] * 3, application("completed", "Approved"))
     dynamodb, table, key = _claim_of(gateway, aws, webhook())
+    record = [{"messageId": "m1", "body": json.dumps(webhook())}]
 
-    # When the delivery fails
-    deliver(gateway, webhook())
-    process_queue(gateway, sqs, url)
+    # When the delivery fails, then comes back while the failed invocation's claim would still hold
+    failed = invoke(cfn.functions()[PROCESSOR], {"Records": record})
+    retried = invoke(cfn.functions()[PROCESSOR], {"Records": record})
 
-    # Then no claim is left to block its retry
-    assert "Item" not in dynamodb.get_item(TableName=table, Key=key)
+    # Then its claim was released: the retry runs (it is not refused as held elsewhere) and completes it
+    assert failed == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert retried == {"batchItemFailures": []}
+    assert len(gateway.provider.requests(STATUS)) == 4
+    assert dynamodb.get_item(TableName=table, Key=key)["Item"]["status"]["S"] == "COMPLETED"
 
 
 def test_a_delivery_claimed_before_this_code_keeps_its_record_id():
