@@ -250,15 +250,15 @@ def sandboxed_gateway(
 
 @pytest.fixture
 def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
-    """Everything the functions wrote: Powertools log lines (as formatted for CloudWatch) and EMF metrics."""
+    """Everything the functions wrote: log lines (as formatted for CloudWatch) and EMF metrics."""
     from kyc_gateway.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)
+    handler.setFormatter(logger.formatter)
+    logger.stdlib.addHandler(handler)
     yield lambda: stream.getvalue() + capsys.readouterr().out
-    logger._logger.removeHandler(handler)
+    logger.stdlib.removeHandler(handler)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Powertools Logger and CloudWatch metrics (embedded metric format) shared by every function.
+"""Structured logs (kyc_gateway/logs.py) and CloudWatch metrics (embedded metric format) shared by every function.
 
 Only routes, codes, statuses and timings are logged or measured: never bodies, secrets, tokens or personal data.
 
@@ -19,12 +19,11 @@ import threading
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from kyc_gateway import clock
+from kyc_gateway.logs import Logger
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "kyc-gateway")
-logger = Logger(service=SERVICE)
+logger = Logger(SERVICE)
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
 
 # Outcome codes that are a provider (or a token of it) failing: what the per-provider alarms count.
