@@ -4,6 +4,7 @@ queries, the dashboard and alarms read them unchanged; each thread's invocation 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -13,8 +14,10 @@ from types import SimpleNamespace
 import pytest
 from aws_lambda_powertools import Logger as PowertoolsLogger
 
+from kyc_gateway import logs
 from kyc_gateway.logs import Logger
 
+NAMES = itertools.count()
 CONTEXT = SimpleNamespace(
     function_name="kyc-gateway-dev-cladfy",
     memory_limit_in_mb=512,
@@ -34,7 +37,7 @@ def lines_of(logger, handler_stream: io.StringIO, calls) -> list[dict]:
 
 
 def ours(service: str = "kyc-gateway") -> tuple[Logger, io.StringIO]:
-    logger = Logger(f"{service}-{id(object())}")
+    logger = Logger(f"{service}-{next(NAMES)}")  # a stdlib logger (and handler) of its own
     stream = io.StringIO()
     logger.stdlib.handlers[0].setStream(stream)
     logger.formatter.service = service
@@ -73,7 +76,8 @@ def test_a_line_has_the_fields_order_and_formats_of_a_powertools_line(monkeypatc
     assert written[0]["location"].startswith("calls:")
 
 
-def test_cold_start_is_true_for_an_instances_first_invocation_only():
+def test_cold_start_is_true_for_an_instances_first_invocation_only(monkeypatch):
+    monkeypatch.setitem(logs._instance, "cold", True)  # a new instance
     logger, stream = ours()
 
     lines_of(logger, stream, calls)
@@ -108,10 +112,33 @@ def test_concurrent_invocations_keep_their_own_correlation_ids():
     assert all(line["correlation_id"] == line["mine"] for line in lines)
 
 
-def test_the_level_is_powertools_log_level(monkeypatch):
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+@pytest.mark.parametrize(
+    ("variables", "levels"),
+    [
+        ({"POWERTOOLS_LOG_LEVEL": "WARNING"}, ["WARNING", "ERROR"]),
+        ({"AWS_LAMBDA_LOG_LEVEL": "ERROR", "POWERTOOLS_LOG_LEVEL": "INFO"}, ["ERROR"]),  # Lambda's controls win
+        ({"POWERTOOLS_LOG_LEVEL": "", "LOG_LEVEL": "warn"}, ["WARNING", "ERROR"]),
+        ({"POWERTOOLS_LOG_LEVEL": "loud"}, ["INFO", "WARNING", "ERROR"]),  # not a level: the default
+    ],
+)
+def test_the_level_is_read_as_powertools_reads_it(monkeypatch, variables, levels):
+    for name in ("AWS_LAMBDA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     logger, stream = ours()
 
     lines_of(logger, stream, calls)
 
-    assert [json.loads(line)["level"] for line in stream.getvalue().splitlines()] == ["WARNING", "ERROR"]
+    assert [json.loads(line)["level"] for line in stream.getvalue().splitlines()] == levels
+
+
+def test_a_field_never_replaces_the_lines_own_keys_and_a_traceback_is_refused():
+    logger, stream = ours()
+
+    lines_of(logger, stream, lambda log: log.info("m", level="tier-2", timestamp="x", tier="gold"))
+
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"], line["tier"]) == ("INFO", "m", "gold") and line["timestamp"] != "x"
+    with pytest.raises(TypeError, match="exc_info"):
+        logger.error("failed", exc_info=True)

@@ -6,8 +6,10 @@ from their cold-start goal (docs/performance.md). The gateway writes a handful o
 keeps every field the Powertools lines had, in the same order and format, so queries, dashboards and alarms read
 them unchanged: level, location, message, timestamp, service, cold_start, function_name, function_memory_size,
 function_arn, function_request_id, correlation_id, the line's own fields, xray_trace_id. The level is
-POWERTOOLS_LOG_LEVEL (INFO by default). Unlike Powertools' keys, the Lambda context and correlation id are kept
-per thread, so the local stack's concurrent requests never show each other's.
+AWS_LAMBDA_LOG_LEVEL (Lambda's logging controls), else POWERTOOLS_LOG_LEVEL, else LOG_LEVEL, else INFO, as
+Powertools reads them. Unlike Powertools: the Lambda context and correlation id are kept per thread, so the local
+stack's concurrent requests never show each other's; a message is never parsed as JSON; and a call asking for a
+traceback (`exc_info`) is refused, since a traceback may hold personal data.
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-_DROPPED = {"exc_info", "stack_info", "stacklevel"}  # stdlib arguments, never fields
+_REFUSED = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})  # stdlib arguments, never fields
+_OWN = frozenset({"level", "location", "message", "timestamp", "xray_trace_id"})  # a field never replaces these
 
 
 class _Invocation(threading.local):
     keys: dict[str, Any] | None = None  # cold_start, the Lambda context's fields, correlation_id
 
 
+_invocation = _Invocation()  # one per process and thread, whichever Logger writes
+_instance = {"cold": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency"}
+
+
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str, invocation: _Invocation) -> None:
+    def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        self.invocation = invocation
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -42,12 +48,11 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "timestamp": self.formatTime(record),
             "service": self.service,
-            **(self.invocation.keys or {}),
-            **getattr(record, "fields", {}),
+            **(_invocation.keys or {}),
+            **{key: value for key, value in getattr(record, "fields", {}).items() if key not in _OWN},
         }
         trace = os.environ.get("_X_AMZN_TRACE_ID")
-        if trace:
-            line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+        line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
         return json.dumps(
             {key: value for key, value in line.items() if value is not None},
             default=str,
@@ -65,16 +70,14 @@ class Logger:
     """`info`/`warning`/`error(message, **fields)`; `inject_lambda_context` around a handler; `set_correlation_id`."""
 
     def __init__(self, service: str) -> None:
-        self._invocation = _Invocation()
-        self._cold = True
-        self.formatter = JsonFormatter(service, self._invocation)
         self.stdlib = logging.getLogger(service)
         self.stdlib.propagate = False
-        self.stdlib.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
+        self.stdlib.setLevel(_level())
         if not self.stdlib.handlers:
             handler = logging.StreamHandler(sys.stdout)
-            handler.setFormatter(self.formatter)
+            handler.setFormatter(JsonFormatter(service))
             self.stdlib.addHandler(handler)
+        self.formatter = self.stdlib.handlers[0].formatter
 
     def info(self, message: str, **fields: Any) -> None:
         self._log(logging.INFO, message, fields)
@@ -86,12 +89,13 @@ class Logger:
         self._log(logging.ERROR, message, fields)
 
     def _log(self, level: int, message: str, fields: dict[str, Any]) -> None:
+        if _REFUSED & fields.keys():
+            raise TypeError(f"log fields may not be named {sorted(_REFUSED & fields.keys())}")
         if self.stdlib.isEnabledFor(level):
-            extra = {"fields": {key: value for key, value in fields.items() if key not in _DROPPED}}
-            self.stdlib.log(level, message, extra=extra, stacklevel=3)  # the location is the caller's
+            self.stdlib.log(level, message, extra={"fields": fields}, stacklevel=3)  # the location is the caller's
 
     def set_correlation_id(self, value: str | None) -> None:
-        self._invocation.keys = {**(self._invocation.keys or {}), "correlation_id": value}
+        _invocation.keys = {**(_invocation.keys or {}), "correlation_id": value}
 
     def inject_lambda_context(self, *, clear_state: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Each invocation's lines carry cold_start (true for an instance's first) and the Lambda context's fields;
@@ -100,9 +104,9 @@ class Logger:
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(handler)
             def decorated(event: Any, context: Any) -> Any:
-                cold, self._cold = self._cold, False
-                keys = {} if clear_state else dict(self._invocation.keys or {})
-                self._invocation.keys = keys | {
+                cold, _instance["cold"] = _instance["cold"], False
+                keys = {} if clear_state else dict(_invocation.keys or {})
+                _invocation.keys = keys | {
                     "cold_start": cold,
                     "function_name": getattr(context, "function_name", None),
                     "function_memory_size": getattr(context, "memory_limit_in_mb", None),
@@ -114,3 +118,15 @@ class Logger:
             return decorated
 
         return decorator
+
+
+def _level() -> str:
+    level = next(
+        (
+            os.environ[name]
+            for name in ("AWS_LAMBDA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL", "LOG_LEVEL")
+            if os.environ.get(name)
+        ),
+        "INFO",
+    ).upper()
+    return level if isinstance(logging.getLevelName(level), int) else "INFO"
