@@ -193,10 +193,14 @@ class ConnectFi(StepUp, Provider):
     def _authorized(self, request: Request) -> bool:
         return self.tokens.valid(request.header("x-connectfi-token")) is not None
 
-    def identification(self, request: Request) -> Reply:
+    def _accepted(self, request: Request, schema: dict) -> tuple[dict | None, Reply | None]:
+        """An authenticated request's body, valid against `schema`; else the refusal to send (401 before 400)."""
         if not self._authorized(request):
-            return self._unauthorized()
-        body, failure = self._validated(request, CONNECTFI_IDENTIFICATION_SCHEMA)
+            return None, self._unauthorized()
+        return self._validated(request, schema)
+
+    def identification(self, request: Request) -> Reply:
+        body, failure = self._accepted(request, CONNECTFI_IDENTIFICATION_SCHEMA)
         if failure:
             return failure
         customer_id, reference = body["customerId"], body["reference"]
@@ -252,9 +256,7 @@ class ConnectFi(StepUp, Provider):
                 self.sandbox.post_webhook(self.name, application.webhook_url, envelope)
 
     def status(self, request: Request) -> Reply:
-        if not self._authorized(request):
-            return self._unauthorized()
-        body, failure = self._validated(request, CONNECTFI_STATUS_SCHEMA)
+        body, failure = self._accepted(request, CONNECTFI_STATUS_SCHEMA)
         if failure:
             return failure
         with self.lock:
