@@ -2,8 +2,10 @@
 
 `BatchSize` and `ReportBatchItemFailures` are honoured: processed messages are deleted, failed ones go back to
 the queue and, after the queue's `maxReceiveCount`, to its dead-letter queue (the emulator applies the redrive
-policy). Locally a failed message becomes visible again after `retry_delay` seconds instead of the queue's full
-visibility timeout, so retries and dead-lettering show up in seconds.
+policy). Messages are received with a visibility timeout of `retry_delay` seconds instead of the queue's own, so
+locally a failed message comes back in seconds; a function that sets a record's visibility itself
+(ChangeMessageVisibility, as the webhook processor does when connectFi fails) is obeyed, as on Lambda. One poller
+thread per queue: a message that turns visible while its batch is still running is not handed out twice.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class SqsPoller:
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(10, self.batch_size),
+            VisibilityTimeout=self.retry_delay,
             WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -87,12 +90,7 @@ class SqsPoller:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        for message in messages:
-            if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay
-                )
-        return len(messages)
+        return len(messages)  # the failed ones come back when their visibility ends
 
     def _failed_ids(self, result: Any, messages: list[dict[str, Any]]) -> set[str]:
         if not self.report_batch_item_failures:

@@ -55,7 +55,12 @@ class StackConfig:
 
     @classmethod
     def from_environment(cls, environ: dict[str, str]) -> StackConfig:
-        names = [*BASE_URL_PARAMETERS.values(), "PUBLIC_BASE_URL", "RECONCILE_AFTER_SECONDS"]
+        names = [
+            *BASE_URL_PARAMETERS.values(),
+            "PUBLIC_BASE_URL",
+            "RECONCILE_AFTER_SECONDS",
+            "WEBHOOK_RETRY_BASE_SECONDS",
+        ]
         return cls(
             # Docker on Linux reaches the host at its bridge address, not 127.0.0.1 (docs/local-stack.md)
             host=environ.get("LOCAL_BIND_HOST", cls.host),

@@ -107,6 +107,13 @@ def sandbox_stack(state_file: Path) -> Iterator[dict]:
 
 
 @pytest.fixture
+def quick_retry_stack(state_file: Path) -> Iterator[dict]:
+    """The stack with connectFi failures retried after 1 s, doubling (WEBHOOK_RETRY_BASE_SECONDS): a webhook that
+    keeps failing is dead-lettered in seconds."""
+    yield from running_stack(state_file, WEBHOOK_RETRY_BASE_SECONDS="1")
+
+
+@pytest.fixture
 def reconciling_stack(state_file: Path) -> Iterator[dict]:
     """The stack reconciling every second, with no age threshold (LOCAL_SCHEDULE_SECONDS, RECONCILE_AFTER_SECONDS)."""
     yield from running_stack(state_file, LOCAL_SCHEDULE_SECONDS="1", RECONCILE_AFTER_SECONDS="0")

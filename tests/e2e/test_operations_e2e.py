@@ -51,8 +51,8 @@ def test_an_application_whose_webhook_is_lost_reaches_its_final_state_by_reconci
     assert requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"].get("webhook", 0) == 0
 
 
-def test_make_redrive_gets_a_dead_lettered_webhook_processed_once(stack):
-    api, aws_url, sandbox_url = services(stack)
+def test_make_redrive_gets_a_dead_lettered_webhook_processed_once(quick_retry_stack):
+    api, aws_url, sandbox_url = services(quick_retry_stack)
     # Given a webhook whose confirmation keeps failing until it is dead-lettered (5 receives, 3 attempts each)
     started = requests.post(
         f"{api}/connectfi/identification", json={"customerId": "cstap_e2eRedrive1", "reference": "redrive1"}, timeout=30

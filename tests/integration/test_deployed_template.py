@@ -142,13 +142,14 @@ def test_the_api_gateway_account_setting_is_made_by_one_stack_only(deployed):
     assert deployed["Parameters"]["ManageApiGatewayAccount"]["Default"] == "false"
 
 
-def test_every_function_deploys_through_its_alias_rolled_back_by_its_error_alarm(deployed):
+def test_every_function_deploys_through_its_alias_rolled_back_by_its_error_and_gateway_fault_alarms(deployed):
     groups = of_type(deployed, "AWS::CodeDeploy::DeploymentGroup")
     for logical_id in cfn.functions():
         alias = deployed["Resources"][f"{logical_id}Aliaslive"]
         assert alias["Type"] == "AWS::Lambda::Alias"
         group = groups[f"{logical_id}DeploymentGroup"]["Properties"]
-        assert {"Name": {"Ref": f"{logical_id}ErrorsAlarm"}} in group["AlarmConfiguration"]["Alarms"]
+        for kind in ("Errors", "GatewayFaults"):  # what escapes a handler, and what it answers as its own fault
+            assert {"Name": {"Ref": f"{logical_id}{kind}Alarm"}} in group["AlarmConfiguration"]["Alarms"]
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
         # Canary in prod, all at once elsewhere (the condition is resolved at deploy time)
         condition, prod, other = group["DeploymentConfigName"]["Fn::If"]
@@ -192,7 +193,7 @@ def test_every_metric_the_gateway_counts_has_an_alarm_in_its_environments_namesp
     layer = cfn.ROOT / "layers" / "gateway" / "kyc_gateway"
     counted = {name for path in layer.rglob("*.py") for name in re.findall(r'\bcount\("([A-Za-z]+)"', path.read_text())}
     counted -= {"Requests"}  # every request's count, by route and code: the dashboard's, not a failure signal
-    assert {"ProviderFailures", "TokenFailures", "RecordFailures", "WebhooksNotQueued"} <= counted
+    assert {"ProviderFailures", "TokenFailures", "RecordFailures", "WebhooksNotQueued", "GatewayFaults"} <= counted
     # Then each is watched by an alarm on the environment's own namespace
     alarmed = {
         alarm["Properties"].get("MetricName")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kyc_gateway.errors import ProviderUnavailable
+from kyc_gateway.errors import GatewayError, ProviderUnavailable
 from kyc_gateway.scheduled import scheduled_handler
 
 CONTEXT = SimpleNamespace(
@@ -37,19 +37,48 @@ def test_a_run_that_completes_is_recorded_ok_with_its_counts(logs):
     assert (completed(logs())["code"], completed(logs())["status"]) == ("ok", 200)
 
 
+def metrics(written: str) -> dict[str, dict]:
+    """Each EMF metric written, by name: its dimensions (the document's members of its dimension set)."""
+    found = {}
+    for line in written.splitlines():
+        document = json.loads(line) if line.startswith('{"_aws"') else None
+        for directive in (document or {}).get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = {name: document[name] for name in directive["Dimensions"][0]}
+    return found
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (ProviderUnavailable("down", provider="connectfi"), "provider_unavailable"),
         (RuntimeError("EventBridge refused the event"), "RuntimeError"),
         (KeyError("applicationId"), "KeyError"),
+        (GatewayError(), "internal_error"),
     ],
 )
-def test_a_run_that_fails_raises_and_is_recorded_failed_never_ok(logs, error, code):
-    # Given a job that fails, whether with a gateway error or anything else
+def test_a_run_that_fails_by_the_gateways_fault_raises_and_counts_a_gateway_fault(logs, error, code):
+    # Given a job that fails by the gateway's own fault (a bug, AWS refusing)
     handler = scheduled_handler("connectfi.reconciliation", failing_with(error))
     # When it runs, Then the invocation fails (the function's error alarm) and the run is recorded with its cause
     with pytest.raises(type(error)):
         handler({}, CONTEXT)
-    line = completed(logs())
+    written = logs()
+    line = completed(written)
     assert (line["code"], line["status"]) == (code, 500)
+    # and it counts the metric the function's rollback alarm watches
+    assert metrics(written)["GatewayFaults"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
+
+
+def test_a_run_that_fails_because_its_provider_does_is_recorded_failed_without_failing_the_invocation(logs):
+    # Given a job whose provider is down
+    handler = scheduled_handler(
+        "connectfi.reconciliation", failing_with(ProviderUnavailable("down", provider="connectfi"))
+    )
+    # When it runs, Then the run is recorded failed and counted against the provider, not the gateway
+    assert handler({}, CONTEXT) == {"error": "provider_unavailable"}
+    written = logs()
+    line = completed(written)
+    assert (line["code"], line["status"]) == ("provider_unavailable", 500)
+    counted = metrics(written)
+    assert counted["ProviderFailures"]["Provider"] == "connectfi"
+    assert "GatewayFaults" not in counted  # a provider outage during a deploy does not roll it back

@@ -22,6 +22,9 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+NO_ROUTE = Reply(404, b'{"message": "no such route in the fake"}')
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -45,6 +48,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], _Route] = {}
         self._requests: list[RecordedRequest] = []
+        self.fallback = NO_ROUTE  # what an unscripted route answers
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -67,6 +71,7 @@ class FakeProvider:
         with self._lock:
             self._routes.clear()
             self._requests.clear()
+            self.fallback = NO_ROUTE
 
     def reply(
         self,
@@ -88,7 +93,7 @@ class FakeProvider:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, headers, body))
             route = self._routes.get((method, path))
-            return route.next_reply() if route else Reply(404, b'{"message": "no such route in the fake"}')
+            return route.next_reply() if route else self.fallback
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         provider = self

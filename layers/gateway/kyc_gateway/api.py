@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kyc_gateway import strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -81,14 +82,20 @@ def http_route(
                 )
                 response = _response(status, body, correlation_id)
                 response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
-            code = "ok"
-            provider = None
+            code, provider, fault = "ok", None, False
         except GatewayError as error:
             response, code, provider = _error_response(error, correlation_id), error.code, error.provider
+            fault = error.gateway_fault
         except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
             logger.error("unhandled error", route=route, error=type(error).__name__)
-            response, code, provider = _error_response(GatewayError(), correlation_id), GatewayError.code, None
-        record_outcome(route, code, response["statusCode"], (time.perf_counter() - started) * 1000, provider)
+            response, code, provider, fault = (
+                _error_response(GatewayError(), correlation_id),
+                GatewayError.code,
+                None,
+                True,
+            )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        record_outcome(route, code, response["statusCode"], elapsed_ms, provider, fault=fault)
         return response
 
     lambda_handler.route = route  # type: ignore[attr-defined]
@@ -213,16 +220,19 @@ def body_bytes(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> byt
 
 
 def json_object_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The body as a JSON object; 400 when it is not one."""
-    try:
-        body = json.loads(body_bytes(event, max_bytes))
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("body", "is not valid JSON") from None
-    except RecursionError:  # json gives up at the interpreter's recursion limit: cheap, and a caller error
-        raise _invalid("body", "is nested too deeply") from None
+    """The body as a JSON object, read strictly (kyc_gateway.strict_json); 400 when it is not one."""
+    body = read_json(body_bytes(event, max_bytes))
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")
     return body
+
+
+def read_json(data: bytes) -> Any:
+    """`data` as strict JSON; 400 `validation_error` saying why it is not."""
+    try:
+        return strict_json.loads(data)
+    except strict_json.NotStrictJson as error:
+        raise _invalid("body", error.reason) from None
 
 
 def validation_details(error: ValidationError) -> list[dict[str, str]]:

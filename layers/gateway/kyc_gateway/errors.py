@@ -13,6 +13,7 @@ class GatewayError(Exception):
     status = 500
     code = "internal_error"
     message = "The gateway failed to handle the request"
+    provider_side = False  # a provider failing, timing out or limiting us: not the gateway's own fault
 
     def __init__(
         self,
@@ -69,11 +70,27 @@ class GatewayError(Exception):
             details=record["details"],
         )
         error.status = record["status"]
+        error.replayed_answer = True
         return error
+
+    replayed_answer = False  # the stored answer of an earlier request under the same Idempotency-Key
+
+    @property
+    def gateway_fault(self) -> bool:
+        """The gateway's own fault (a bug, its configuration, its AWS resources), neither the caller's (4xx) nor a
+        provider's: what the GatewayFaults metric counts and each deploy's rollback alarms watch. Answering a
+        stored answer again is the gateway working, whatever that answer was."""
+        return self.status >= 500 and not (self.provider_side or self.replayed_answer)
 
     def envelope(self, correlation_id: str) -> dict[str, Any]:
         fields = {name: value for name, value in self.record().items() if name != "status"}
         return {"error": {**fields, "correlationId": correlation_id}}
+
+
+class RequestNotBuilt(GatewayError):
+    """The gateway could not encode the request it was about to send (nothing was sent)."""
+
+    message = "The gateway could not build the provider request"
 
 
 class ConfigurationError(GatewayError):
@@ -115,12 +132,14 @@ class ProviderRejected(GatewayError):
 
 class ProviderRateLimited(GatewayError):
     status = 429
+    provider_side = True
     code = "rate_limited"
     message = "The provider is rate limiting requests; retry later"
 
 
 class ProviderFailed(GatewayError):
     status = 502
+    provider_side = True
     code = "provider_error"
     message = "The provider failed to handle the request"
 
@@ -149,6 +168,7 @@ class ProviderAuthFailed(ProviderFailed):
 
 class ProviderTimeout(GatewayError):
     status = 504
+    provider_side = True
     code = "provider_timeout"
     message = "The provider did not answer in time"
 

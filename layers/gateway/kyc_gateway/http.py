@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -13,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from kyc_gateway import clock
-from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
+from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable, RequestNotBuilt
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import Settings
@@ -47,6 +48,10 @@ class CircuitBreaker:
     def check(self, provider: str) -> None:
         if clock.monotonic() < self._open_until:
             raise ProviderCircuitOpen(provider=provider)
+
+    def open_for(self) -> float:
+        """Seconds until calls go through again (0 while they do)."""
+        return max(0.0, self._open_until - clock.monotonic())
 
     def record(self, *, failed: bool) -> None:
         if not failed:
@@ -87,13 +92,14 @@ class ProviderHttp:
         media type)). `throttled` recognises a provider's rate limit that is not an HTTP 429; such answers
         are retried like a 429 (reads only) and count as failures for the circuit breaker."""
         url = self.base_url + path
+        content, headers = _json_content(json_body, headers)  # a body that cannot be sent is never a provider call
         self.circuit.check(self.provider)
         try:
             response = self._post_with_retries(
                 url,
                 operation,
                 idempotent=idempotent,
-                json_body=json_body,
+                content=content,
                 form=form,
                 files=files,
                 headers=headers,
@@ -111,7 +117,7 @@ class ProviderHttp:
         operation: str,
         *,
         idempotent: bool,
-        json_body: Any,
+        content: bytes | None,
         form: Mapping[str, str] | None,
         files: Mapping[str, tuple[str, bytes, str]] | None,
         headers: Mapping[str, str] | None,
@@ -127,7 +133,7 @@ class ProviderHttp:
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
-                reply = self.session.post(url, json=json_body, data=form, files=files, headers=headers, timeout=timeout)
+                reply = self.session.post(url, data=content or form, files=files, headers=headers, timeout=timeout)
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -149,7 +155,9 @@ class ProviderHttp:
                     continue
                 raise ProviderUnavailable(provider=self.provider, outcome_unknown=not idempotent) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
-            response = ProviderResponse(self.provider, reply.status_code, reply.text, reply.headers)
+            response = ProviderResponse(
+                self.provider, reply.status_code, reply.text, reply.headers, write=not idempotent
+            )
             if not idempotent and _maybe_done(response):
                 response = replace(response, outcome_unknown=True)
             if reply.status_code == 429 or (throttled is not None and throttled(response)):
@@ -175,6 +183,19 @@ class ProviderHttp:
             return False
         clock.sleep(delay)
         return True
+
+
+def _json_content(body: Any, headers: Mapping[str, str] | None) -> tuple[bytes | None, Mapping[str, str] | None]:
+    """`body` as the JSON requests would send (its own encoding: allow_nan=False, UTF-8), with its Content-Type.
+    A body that cannot be encoded (NaN, a value JSON has no form for) is the gateway's own fault, raised before
+    anything is sent: never a provider failure, never counted by the circuit breaker."""
+    if body is None:
+        return None, headers
+    try:
+        content = json.dumps(body, allow_nan=False).encode()
+    except (TypeError, ValueError):
+        raise RequestNotBuilt() from None
+    return content, {"Content-Type": "application/json", **(headers or {})}
 
 
 def _maybe_done(response: ProviderResponse) -> bool:

@@ -78,13 +78,18 @@ def count(name: str, **dimensions: str) -> None:
         _in_flight.metrics.append(metric)
 
 
-def record_outcome(route: str, code: str, status: int, elapsed_ms: float, provider: str | None = None) -> None:
-    """The request's end: a Requests count by route and outcome code ("ok" or the error code); when a provider
-    failed, one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could not be
-    had); with the request's other metrics in one document, and its one log line."""
+def record_outcome(
+    route: str, code: str, status: int, elapsed_ms: float, provider: str | None = None, *, fault: bool = False
+) -> None:
+    """The request's end: a Requests count by route and outcome code ("ok" or the error code); a GatewayFaults
+    count by route when it failed by the gateway's own `fault` (what the function's rollback alarm watches); when a
+    provider failed, one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could
+    not be had); with the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
         _open()
     count("Requests", Route=route, Code=code)
+    if fault:
+        count("GatewayFaults", Route=route)
     if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
         count("ProviderFailures", Provider=provider)
         if code in _TOKEN_FAILURES:

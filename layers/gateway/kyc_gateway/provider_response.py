@@ -22,6 +22,8 @@ class ProviderResponse:
     throttled: bool = False
     # A write answered by something in front of the provider (a 504, a proxy's 502 page): it may have been done.
     outcome_unknown: bool = False
+    # The answer to a write (a call never repeated blindly).
+    write: bool = False
 
     @functools.cached_property
     def body(self) -> dict[str, Any] | None:
@@ -38,6 +40,18 @@ class ProviderResponse:
         body = self.body or {}
         value = body.get("request_id") or body.get("requestId")
         return str(value) if value else None
+
+    @property
+    def acted(self) -> bool:
+        """A write the provider answered with a 2xx status: it says it did the write, whatever the body says next."""
+        return self.write and 200 <= self.status < 300
+
+    def unusable(self, kind: type[GatewayError], provider_code: str | int | None = None) -> GatewayError:
+        """The gateway error for an answer it cannot use (unreadable, or no documented signal): after a write the
+        provider acted on, the write's outcome is unknown (never sent again under its Idempotency-Key)."""
+        error = self.error(kind, provider_code=provider_code)
+        error.outcome_unknown = error.outcome_unknown or self.acted
+        return error
 
     def error(
         self,

@@ -13,25 +13,31 @@ Job = Callable[[Any], Mapping[str, int]]
 
 
 def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, Any]]:
-    """A Lambda handler that runs `job(context)` and returns its counts. A job that fails raises: the run is
-    recorded as failed (the function's error alarm) and the next scheduled run starts over."""
+    """A Lambda handler that runs `job(context)` and returns its counts. A run that fails by the gateway's own fault
+    (a bug, AWS refusing) raises: the invocation fails (the function's error alarm, and a deploy's rollback). A run
+    that fails because its provider does is recorded as failed (the provider's failure alarm) but does not fail the
+    invocation: a provider outage must not roll a deploy back. Either way the next scheduled run starts over."""
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         request_started(context)
         logger.set_correlation_id(getattr(context, "aws_request_id", None))
-        code, provider = "ok", None
+        code, provider, fault, counts = "ok", None, False, {}
         try:
             counts = dict(job(context))
         except GatewayError as error:
-            code, provider = error.code, error.provider
-            raise
+            code, provider, fault = error.code, error.provider, error.gateway_fault
+            if fault:
+                raise
         except Exception as error:
-            code = type(error).__name__  # AWS refusing, a bug: recorded as failed, never as "ok"
+            code, fault = type(error).__name__, True  # AWS refusing, a bug: recorded as failed, never as "ok"
             raise
         finally:
-            record_outcome(route, code, 200 if code == "ok" else 500, (time.perf_counter() - started) * 1000, provider)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
+        if code != "ok":
+            return {"error": code}
         logger.info("scheduled run", route=route, **counts)
         return counts
 

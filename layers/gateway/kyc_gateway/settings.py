@@ -46,6 +46,8 @@ class Settings(Model):
     circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
     # How long after its last change an application that is not final is re-checked with connectFi.
     reconcile_after_seconds: float = Field(600.0, ge=0, alias="RECONCILE_AFTER_SECONDS")
+    # A webhook record that failed because connectFi did waits this long before its second try, doubling after.
+    webhook_retry_base_seconds: float = Field(30.0, gt=0, le=900, alias="WEBHOOK_RETRY_BASE_SECONDS")
     # How long an instance reuses a fetched secret; a provider refusing it makes the instance fetch it at once.
     secret_max_age_seconds: float = Field(300.0, ge=0, le=3600, alias="SECRETS_MAX_AGE_SECONDS")
 

@@ -13,11 +13,16 @@ from typing import Any
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
+RetryPlanner = Callable[[dict[str, Any], Exception], None]
 
 
-def sqs_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def sqs_batch_handler(
+    route: str, process: RecordProcessor, *, plan_retry: RetryPlanner | None = None
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler that runs `process` on every record and reports the failed ones individually
-    (`ReportBatchItemFailures`): they return to the queue, and reach its DLQ after `maxReceiveCount`."""
+    (`ReportBatchItemFailures`): they return to the queue, and reach its DLQ after `maxReceiveCount`. A failed
+    record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
+    (best effort: failing to set it leaves the queue's)."""
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -26,17 +31,35 @@ def sqs_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[st
             started = time.perf_counter()
             request_started(context)
             logger.set_correlation_id(record.get("messageId"))
-            code, provider = "ok", None
+            code, provider, fault = "ok", None, False
             try:
                 process(record, context)
             except Exception as error:  # noqa: BLE001 - any failure sends this record back, never the batch
                 code = getattr(error, "code", None) or type(error).__name__
                 provider = getattr(error, "provider", None)
+                fault = getattr(error, "gateway_fault", True)  # a bug, AWS refusing: the gateway's own
                 failures.append({"itemIdentifier": record.get("messageId", "")})
                 count("RecordFailures", Route=route)
+                if plan_retry is not None:
+                    _plan(plan_retry, record, error)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider)
+            record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
         return {"batchItemFailures": failures}
 
     lambda_handler.route = route  # type: ignore[attr-defined]
     return lambda_handler
+
+
+def _plan(plan_retry: RetryPlanner, record: dict[str, Any], error: Exception) -> None:
+    try:
+        plan_retry(record, error)
+    except Exception as failure:  # noqa: BLE001 - the record still goes back, after the queue's own timeout
+        logger.warning("retry not planned", error=type(failure).__name__)
+
+
+def receive_count(record: dict[str, Any]) -> int:
+    """How many times SQS has handed this record out, this time included (1 the first time)."""
+    try:
+        return max(1, int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)))
+    except (TypeError, ValueError):
+        return 1

@@ -118,3 +118,22 @@ def test_without_report_batch_item_failures_a_returned_list_is_ignored(queues):
     poller(sqs, url, arn, report=False).poll_once()
 
     assert queue_depth(sqs, url) == 0
+
+
+def test_a_visibility_the_function_sets_is_obeyed_while_other_failures_come_back_at_once(queues):
+    sqs, url, arn, _, received = queues
+    # Given one record the function fails plainly and one it fails after asking for it back in 30 s
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+    sqs.send_message(QueueUrl=url, MessageBody="later:30")
+    consumer = poller(sqs, url, arn)
+
+    # When the poller runs the batch, then polls twice more
+    for _ in range(3):
+        consumer.poll_once()
+
+    # Then the plain failure came back at once (the local retry delay) and went on to the DLQ; the delayed one did
+    # not come back: it waits, still queued
+    bodies = [body for batch in received for body in batch]
+    assert bodies.count("poison") == 2
+    assert bodies.count("later:30") == 1
+    assert queue_depth(sqs, url) == 1

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from kyc_gateway.errors import GatewayError
 from local import template as cfn
 from local.functions import invoke
 from tests.integration.routes.test_connectfi import (
@@ -262,10 +261,9 @@ def test_applications_connectfi_fails_on_go_to_the_back_and_unknown_ones_leave(g
     failure = Reply(500, b'{"code": "internal"}')
     clock.advance(AFTER + 1)
 
-    # When a run meets the three failures first, it fails (connectFi failing on everything it tried)
+    # When a run meets the three failures first, it stops, recorded failed (connectFi failing on all it tried)
     gateway.provider.reply(STATUS, failure)  # every attempt (a read is retried)
-    with pytest.raises(GatewayError):
-        reconcile()
+    assert reconcile() == {"error": "provider_error"}
 
     # Then the next run starts with the others: the known one is reconciled, the unknown one leaves the queue
     gateway.provider.reply(
@@ -283,7 +281,9 @@ def test_applications_connectfi_fails_on_go_to_the_back_and_unknown_ones_leave(g
     assert "completed" in statuses(announcements)
 
 
-def test_connectfi_failing_on_every_application_fails_the_run(gateway, clock):
+def test_connectfi_failing_on_every_application_records_the_run_failed_without_failing_the_invocation(
+    gateway, clock, logs
+):
     gateway.provider.reply(LOGIN, login_reply())
     for number in range(3):
         state = application("waiting_review")
@@ -293,7 +293,13 @@ def test_connectfi_failing_on_every_application_fails_the_run(gateway, clock):
     gateway.provider.reply(STATUS, Reply(500, b'{"code": "internal"}'))
     clock.advance(AFTER + 1)
 
-    with pytest.raises(GatewayError) as raised:
-        reconcile()
+    # When a run meets connectFi failing on all it tries
+    answer = reconcile()
 
-    assert raised.value.code == "provider_error"
+    # Then the run is recorded failed as connectFi's failure (its alarm), and the invocation does not fail: a
+    # connectFi outage during a deploy must not roll the reconciler back
+    assert answer == {"error": "provider_error"}
+    written = logs()
+    (line,) = [json.loads(line) for line in written.splitlines() if '"request completed"' in line][-1:]
+    assert (line["route"], line["code"]) == ("connectfi.reconciler", "provider_error")
+    assert '"ProviderFailures"' in written and '"GatewayFaults"' not in written

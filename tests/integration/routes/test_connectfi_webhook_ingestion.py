@@ -53,6 +53,8 @@ BAD_BODIES = [
     (DEEP, 400),
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": NaN}', 400),
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1", "status": "\\ud800"}}', 400),
+    ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": 1e400}', 400),
+    ('{"data": {"applicationId": "iapp_1", "customerId": "c_1", "customerId": "c_2"}}', 400),
     ("{" + '"a": "' + "x" * 300_000 + '"}', 413),
 ]
 
@@ -158,18 +160,28 @@ def test_a_queue_refusing_the_message_for_good_is_not_retried(gateway, queues, m
     assert (answer["statusCode"], json.loads(answer["body"])["error"]["code"]) == (503, "webhook_not_queued")
 
 
-class FlakyQueue:
-    """The webhook queue, failing its first `failures` sends."""
+def read_timeout():
+    from botocore.exceptions import ReadTimeoutError
 
-    def __init__(self, sqs, failures: int) -> None:
-        self.sqs, self.failures, self.attempts = sqs, failures, 0
+    return ReadTimeoutError(endpoint_url="http://sqs")  # sent, answer lost: it may have been queued
+
+
+def unreachable():
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="http://sqs")  # never sent
+
+
+class FlakyQueue:
+    """The webhook queue, failing its first `failures` sends with `error()`."""
+
+    def __init__(self, sqs, failures: int, error=read_timeout) -> None:
+        self.sqs, self.failures, self.attempts, self.error = sqs, failures, 0, error
 
     def send_message(self, **arguments):
         self.attempts += 1
         if self.attempts <= self.failures:
-            from botocore.exceptions import ReadTimeoutError
-
-            raise ReadTimeoutError(endpoint_url="http://sqs")
+            raise self.error()
         return self.sqs.send_message(**arguments)
 
 
@@ -187,12 +199,12 @@ def test_a_slow_queue_is_retried_and_the_delivery_kept(gateway, queues, monkeypa
     assert len(queued(sqs, url)) == 1
 
 
-def test_a_queue_that_stays_down_is_503_and_counted(gateway, queues, monkeypatch, logs):
+def test_a_queue_that_cannot_be_reached_is_503_not_queued_and_counted(gateway, queues, monkeypatch, logs):
     from kyc_gateway import aws
     from kyc_gateway.providers.connectfi import webhooks
 
     sqs, _, _ = queues
-    monkeypatch.setattr(aws, "quick_client", lambda service: FlakyQueue(sqs, failures=1000))
+    monkeypatch.setattr(aws, "quick_client", lambda service: FlakyQueue(sqs, failures=1000, error=unreachable))
     monkeypatch.setattr(webhooks, "_ENQUEUE_BUDGET_SECONDS", 0.3)
 
     answer = deliver(gateway, webhook())
@@ -201,4 +213,31 @@ def test_a_queue_that_stays_down_is_503_and_counted(gateway, queues, monkeypatch
     assert (answer["statusCode"], error["code"]) == (503, "webhook_not_queued")
     written = logs()
     assert '"WebhooksNotQueued":[1.0]' in written.replace(" ", "")
+    assert "WebhooksQueueOutcomeUnknown" not in written
     assert TOKEN not in written
+
+
+def test_a_queue_whose_answers_are_lost_is_503_outcome_unknown_not_not_queued(gateway, queues, monkeypatch, logs):
+    from kyc_gateway import aws
+    from kyc_gateway.providers.connectfi import webhooks
+
+    # Given a queue that takes each message but whose answer never comes back (a slow SQS)
+    sqs, url, _ = queues
+
+    class Unanswered:
+        def send_message(self, **arguments):
+            sqs.send_message(**arguments)
+            raise read_timeout()
+
+    monkeypatch.setattr(aws, "quick_client", lambda service: Unanswered())
+    monkeypatch.setattr(webhooks, "_ENQUEUE_BUDGET_SECONDS", 0.3)
+
+    answer = deliver(gateway, webhook())
+
+    # Then the answer says what is known: the delivery may be queued (it is, several times; processed once)
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (503, "webhook_queue_outcome_unknown")
+    assert len(queued(sqs, url)) >= 1
+    written = logs()
+    assert '"WebhooksQueueOutcomeUnknown":[1.0]' in written.replace(" ", "")
+    assert '"WebhooksNotQueued"' not in written

@@ -129,8 +129,12 @@ def test_poison_records_fail_alone_and_reach_the_dead_letter_queue(gateway, queu
     assert queued(sqs, url) == []
 
 
-def test_a_provider_failure_returns_the_record_for_a_retry_which_then_succeeds(gateway, queues):
+def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_retry_then_succeeds(
+    gateway, queues, monkeypatch
+):
     sqs, url, _ = queues
+    monkeypatch.setenv("WEBHOOK_RETRY_BASE_SECONDS", "1")
+    gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply())
     # status is a read: the client already retries 3 times, so 3 failures make this attempt fail
     failures = [Reply(500, b'{"code": "internal"}')] * 3
@@ -139,9 +143,26 @@ def test_a_provider_failure_returns_the_record_for_a_retry_which_then_succeeds(g
     deliver(gateway, webhook())
     process_queue(gateway, sqs, url)
     assert read_application(APPLICATION)["statusCode"] == 404
+    # the record waits the retry delay the processor set (not the poller's immediate return)...
+    process_queue(gateway, sqs, url)
+    assert len(gateway.provider.requests(STATUS)) == 3
+    time.sleep(1.2)
+    # ...then comes back and succeeds
     process_queue(gateway, sqs, url)
 
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "circuit_open_for", "delay"),
+    [(1, 0, 30), (2, 0, 60), (4, 0, 240), (1, 44.2, 46), (3, 10, 120), (9, 0, 900)],
+)
+def test_the_retry_delay_doubles_with_each_receive_never_ends_while_the_circuit_is_open_and_is_capped(
+    receive_count, circuit_open_for, delay
+):
+    from kyc_gateway.providers.connectfi import webhooks
+
+    assert webhooks.retry_delay(receive_count, circuit_open_for, base_seconds=30) == delay
 
 
 def test_the_processor_reports_partial_batch_failures(gateway):

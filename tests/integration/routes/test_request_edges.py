@@ -41,3 +41,45 @@ def test_a_body_declared_as_form_data_is_415(gateway, function):
     assert answer["statusCode"] == 415
     assert json.loads(answer["body"])["error"]["code"] == "unsupported_media_type"
     assert gateway.provider.requests() == []
+
+
+NOT_STRICT_JSON = {
+    "nan": ('{"extra": NaN}', "NaN"),
+    "infinity": ('{"extra": -Infinity}', "-Infinity"),
+    "overflow": ('{"extra": 1e400}', "too large"),
+    "duplicate key": ('{"extra": 1, "extra": 2}', "twice"),
+    "lone surrogate": ('{"extra": "\\ud800"}', "surrogate"),
+}
+
+
+def with_field(body: dict, raw_field: str) -> str:
+    """`body` as JSON with one more member written raw (what json.dumps would never write)."""
+    return json.dumps(body)[:-1] + ", " + raw_field[1:-1] + "}"
+
+
+@pytest.mark.parametrize("case", sorted(NOT_STRICT_JSON))
+@pytest.mark.parametrize("function", BODY_ROUTES)
+def test_json_the_gateway_cannot_forward_faithfully_is_400_before_anything_else(gateway, function, case):
+    # Given a request the route would take, but with a member JSON does not allow or the gateway cannot send on
+    raw_field, reason = NOT_STRICT_JSON[case]
+    body = json.loads(json.loads((cfn.ROOT / "events" / f"{function}.json").read_text())["body"])
+
+    answer = gateway.call(function, raw=with_field(body, raw_field), headers=[("Idempotency-Key", f"k-{case[:3]}")])
+
+    # Then it is the caller's 400, naming why; nothing reached a provider, nothing was counted against one
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    assert reason in answer.error["details"][0]["issue"]
+    assert gateway.provider.requests() == []
+
+
+def test_a_key_refused_for_bad_json_is_free_for_the_corrected_request(gateway):
+    from tests.integration.routes.test_signzy_repush import LOGIN, ONBOARDING_ID, REPUSH, SUCCESS, login_reply
+
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    key = [("Idempotency-Key", "fix-and-retry")]
+
+    refused = gateway.call("SignzyRepushFunction", raw=f'{{"onboardingId": "{ONBOARDING_ID}", "x": NaN}}', headers=key)
+    corrected = gateway.call("SignzyRepushFunction", {"onboardingId": ONBOARDING_ID}, headers=key)
+
+    assert (refused.status, corrected.status) == (400, 200)

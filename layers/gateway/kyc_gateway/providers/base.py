@@ -134,10 +134,11 @@ def _instance_of(kind: type[ClientT]) -> ClientT:
 
 
 def json_body(response: ProviderResponse) -> dict[str, Any]:
-    """The answer as a JSON object; an HTML error page, truncated JSON or a list is 502 `provider_bad_response`."""
+    """The answer as a JSON object; an HTML error page, truncated JSON or a list is 502 `provider_bad_response`
+    (with the write's outcome unknown when the provider answered it 2xx)."""
     body = response.body
     if body is None:
-        raise response.error(ProviderBadResponse)
+        raise response.unusable(ProviderBadResponse)
     return body
 
 
@@ -148,10 +149,11 @@ def undocumented(
     `status`, the one a provider puts in its body): a rate limit (429, or the provider's own signal for one) is
     429; a 401/403 is the provider refusing the gateway's own credentials (502, never the caller's 401); anything
     else, a framework's 404 for a route miss included, is the provider (or our configuration of it) failing: 502.
-    A provider maps its own documented codes, and its documented "not found", before falling back on this."""
+    A provider maps its own documented codes, and its documented "not found", before falling back on this. A write
+    the provider answered 2xx without its documented success has an unknown outcome."""
     statuses = {response.status, status}
     if response.throttled or 429 in statuses:
-        return response.error(ProviderRateLimited, provider_code=provider_code)
+        return response.unusable(ProviderRateLimited, provider_code)
     if statuses & {401, 403}:
-        return response.error(ProviderAuthFailed, provider_code=provider_code)
-    return response.error(ProviderFailed, provider_code=provider_code)
+        return response.unusable(ProviderAuthFailed, provider_code)
+    return response.unusable(ProviderFailed, provider_code)

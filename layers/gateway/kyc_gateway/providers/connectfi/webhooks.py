@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import functools
 import hmac
+import math
 import random
 import re
 from typing import Any
 
-import pydantic_core
 from pydantic import ConfigDict
 
-from kyc_gateway import aws, claims, clock
-from kyc_gateway.api import RawBody, validate
-from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, SubjectNotFound
+from kyc_gateway import aws, claims, clock, strict_json
+from kyc_gateway.api import RawBody, read_json, validate
+from kyc_gateway.errors import GatewayError, RequestTooLarge, SubjectNotFound
 from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.providers.connectfi import common as connectfi
 from kyc_gateway.settings import get_settings
+from kyc_gateway.sqs import receive_count
 
 MAX_WEBHOOK_BYTES = 256 * 1024  # an SQS message's limit
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
@@ -44,6 +45,12 @@ class WebhookNotQueued(GatewayError):
     message = "The webhook could not be queued; it was not accepted"
 
 
+class WebhookQueueOutcomeUnknown(GatewayError):
+    status = 503
+    code = "webhook_queue_outcome_unknown"
+    message = "The webhook may or may not have been queued; sending it again is safe (it is processed once)"
+
+
 class Delivery(Model):
     """A delivery as the API edge hands it over: the URL's token, and the body not yet read (a stranger's delivery
     is refused before any of it is parsed)."""
@@ -61,15 +68,8 @@ def ingest(delivery: Delivery) -> dict[str, str]:
     if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
         raise InvalidWebhookToken()
     raw = delivery.body.read(MAX_WEBHOOK_BYTES)
-    try:
-        text = raw.decode("utf-8")
-        document = parse_json(text)
-    except ValueError:  # UnicodeDecodeError included
-        raise RequestValidationError(
-            details=[{"field": "body", "issue": "is not valid JSON", "type": "body"}]
-        ) from None
-    validate(Signal, document)
-    _enqueue(_sqs_text(text))
+    validate(Signal, read_json(raw))  # the processor reads it with the same reader
+    _enqueue(_sqs_text(raw.decode("utf-8")))
     return {"status": "accepted"}
 
 
@@ -98,47 +98,52 @@ def _sqs_text(text: str) -> str:
 
 
 def _enqueue(body: str) -> None:
-    """connectFi sends a webhook once: retry the queue within a budget before giving up, and count a give-up.
-    An answer no retry can mend (access denied, no such queue) gives up at once."""
+    """connectFi sends a webhook once: retry the queue within a budget before giving up. An answer no retry can mend
+    (access denied, no such queue) gives up at once. Giving up after an attempt that may have reached the queue
+    (a timeout after sending, a connection cut, an SQS 5xx) is not "not queued": it is counted and answered as
+    outcome unknown (the processor handles a delivery queued twice once)."""
     queue_url = get_settings().require("webhook_queue_url")
     deadline = clock.monotonic() + _ENQUEUE_BUDGET_SECONDS
-    delay = 0.05
+    delay, maybe_queued = 0.05, False
     while True:
         try:
             aws.quick_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
             return
         except Exception as error:  # noqa: BLE001 - any failure of the queue is retried or counted
-            failure, retryable = _failure(error)
+            failure, retryable, reached = _failure(error)
+            maybe_queued = maybe_queued or reached
         if not retryable or clock.monotonic() + delay >= deadline:
             break
         clock.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
+    if maybe_queued:
+        count("WebhooksQueueOutcomeUnknown", Provider=connectfi.PROVIDER)
+        logger.error("webhook queue outcome unknown", provider=connectfi.PROVIDER, error=failure)
+        raise WebhookQueueOutcomeUnknown()
     count("WebhooksNotQueued", Provider=connectfi.PROVIDER)
     logger.error("webhook not queued", provider=connectfi.PROVIDER, error=failure)
     raise WebhookNotQueued()
 
 
 _THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestThrottled", "KMS.ThrottlingException"})
+# botocore's failures that prove the request never reached SQS
+_NEVER_SENT = frozenset({"EndpointConnectionError", "ConnectTimeoutError"})
 
 
-def _failure(error: Exception) -> tuple[str, bool]:
-    """The error's name, and whether trying again may help: a connection failure, a timeout, throttling or a 5xx
-    may pass; any other answer from SQS (a 4xx) will not."""
+def _failure(error: Exception) -> tuple[str, bool, bool]:
+    """The error's name; whether trying again may help (a connection failure, a timeout, throttling or a 5xx may
+    pass; any other answer from SQS, a 4xx, will not); and whether the message may have been queued all the same
+    (an answer lost after sending, or an SQS 5xx)."""
     response = getattr(error, "response", None)
     if not isinstance(response, dict):
-        return type(error).__name__, True
+        name = type(error).__name__
+        return name, True, name not in _NEVER_SENT
     code = str(response.get("Error", {}).get("Code") or type(error).__name__)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
-    return code, status >= 500 or code in _THROTTLED
+    return code, status >= 500 or code in _THROTTLED, status >= 500
 
 
 # --- processing ---------------------------------------------------------------------------------------------------
-
-
-def parse_json(text: str | bytes) -> Any:
-    """Strict JSON, the one parser of webhook bodies at ingestion and in the processor, so that what ingestion
-    accepts the processor can read: no NaN or Infinity, no lone surrogates, bounded nesting (ValueError)."""
-    return pydantic_core.from_json(text, allow_inf_nan=False)
 
 
 class SignalData(Model):
@@ -163,7 +168,7 @@ def process_record(record: dict[str, Any], context: Any) -> None:
     """Confirm one delivery with /akepa/status and store it; a duplicate delivery (same application, status and
     outcome) is processed once. Raises to send the record back to the queue (then to the DLQ)."""
     try:
-        signal = Signal.model_validate(parse_json(record.get("body") or ""))
+        signal = Signal.model_validate(strict_json.loads((record.get("body") or "").encode()))
     except ValueError:  # pydantic's ValidationError included
         raise PoisonMessage("not a connectFi webhook") from None
     claims.run_once(
@@ -179,6 +184,37 @@ def _confirm(signal: SignalData) -> None:
     from kyc_gateway.providers.connectfi.client import confirmed_state  # the HTTP stack: only when confirming
 
     applications.record_and_announce(confirmed_state(signal.customerId, signal.applicationId))
+
+
+# A record back from connectFi failing waits at most this long before its next try (SQS allows 12 hours).
+MAX_RETRY_DELAY_SECONDS = 900
+
+
+def retry_delay(receive_count: int, circuit_open_for: float, base_seconds: float) -> int:
+    """Seconds a record that failed because connectFi did waits before its next try: `base_seconds` doubled with
+    each receive (1x, 2x, 4x...), and never before connectFi's circuit closes again (a try while it is open fails
+    at once and uses up one of the queue's receives for nothing)."""
+    backoff = base_seconds * 2 ** (receive_count - 1)
+    return int(min(MAX_RETRY_DELAY_SECONDS, math.ceil(max(backoff, circuit_open_for + 1))))
+
+
+def plan_retry(record: dict[str, Any], error: Exception) -> None:
+    """A record that failed because connectFi failed, timed out or has its circuit open comes back when connectFi
+    may answer again (`retry_delay`), not after the queue's fixed visibility timeout: a short outage spends a few
+    of the record's receives instead of all of them, and dead-letters nothing. Any other failure keeps the queue's
+    timeout."""
+    if not getattr(error, "provider_side", False):
+        return
+    from kyc_gateway.providers.connectfi.client import ConnectFiClient  # loaded already: it is what failed
+
+    circuit_open_for = ConnectFiClient.instance().http.circuit.open_for()
+    delay = retry_delay(receive_count(record), circuit_open_for, get_settings().webhook_retry_base_seconds)
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=get_settings().require("webhook_queue_url"),
+        ReceiptHandle=record["receiptHandle"],
+        VisibilityTimeout=delay,
+    )
+    logger.info("record retried later", provider=connectfi.PROVIDER, delay_seconds=delay)
 
 
 # --- stored state -------------------------------------------------------------------------------------------------
