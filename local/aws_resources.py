@@ -78,6 +78,7 @@ def _create_table(session: Any, logical_id: str, properties: dict[str, Any]) -> 
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
         BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+        DeletionProtectionEnabled=properties.get("DeletionProtectionEnabled", False),
         **indexes,
     )
     ttl = properties.get("TimeToLiveSpecification")

@@ -60,7 +60,7 @@ def test_every_function_logs_to_its_own_encrypted_group_with_retention():
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         assert RESOURCES[group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
         assert spec.properties["KmsKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
-        assert {"Ref": "DataKeyUsePolicy"} in policies_of(spec)
+        assert {"Ref": "DataKeyDecryptPolicy"} in policies_of(spec)
 
 
 def test_the_api_stage_is_throttled_and_access_logged_without_paths():
