@@ -117,7 +117,7 @@ deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod
 	@test -f .aws-sam/build/template.yaml || { echo "nothing built: run make build first" >&2; exit 2; }
 	$(SAM) deploy --config-env "$(ENV)" --no-progressbar $(if $(CFN_ROLE_ARN),--role-arn "$(CFN_ROLE_ARN)")
 
-smoke: $(VENV)/.installed ## SigV4-signed probes of every route, no provider reached: make smoke ENV=dev|prod|local
+smoke: $(VENV)/.installed ## Signed refusals of every route, a valid read per provider (smoke.toml): make smoke ENV=dev|prod|local
 	@test -n "$(ENV)" || { echo "usage: make smoke ENV=dev|prod (AWS credentials of that account) or ENV=local (make run)" >&2; exit 2; }
 	$(PY) -m local.smoke "$(ENV)"
 

@@ -1,7 +1,7 @@
-"""`make smoke ENV=dev|prod`: prove a deployed stack answers, without calling any provider or sending personal data.
+"""`make smoke ENV=dev|prod|local`: prove a deployed stack refuses what it must and serves what it should.
 
-Every route of openapi.json gets one request that the gateway must refuse on its own, so a provider is never
-reached and nothing is written:
+Refusals. Every route of openapi.json gets one request that the gateway must refuse on its own (no provider is
+reached, nothing is written):
 
 - each signed POST route: a body that is not a JSON object, answered 400 `validation_error` by the function
   (API Gateway accepted the SigV4 signature, the alias runs, the layer imports, the envelope is right);
@@ -9,6 +9,11 @@ reached and nothing is written:
   table);
 - the webhook route: a wrong token, 401 `invalid_webhook_token` (the webhook secret is readable);
 - one signed route without a signature: 403 `not_authenticated` from API Gateway (IAM is enforced).
+
+Successes. Each provider with a read-only operation gets one valid, signed request with ENV's test identifiers
+(smoke.toml, or SMOKE_IDENTIFIERS): 200 and the provider's success body expected, so a stack whose valid requests
+all fail (a wrong provider URL or credentials) fails too. A provider without identifiers for ENV is skipped, said
+so; --refusals-only sends none. Identifiers are never printed.
 
 The API's URL is the stack's `ApiUrl` output (stack and region from samconfig.toml's section for ENV), the running
 `make run` for ENV=local (which checks no IAM: the unsigned probe is skipped), or --api-url.
@@ -22,7 +27,9 @@ import json
 import os
 import re
 import sys
+import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,8 @@ from local.samconfig import deployment
 from local.state import state_file
 
 ROOT = Path(__file__).resolve().parents[1]
+IDENTIFIERS = ROOT / "smoke.toml"
+IDENTIFIERS_VARIABLE = "SMOKE_IDENTIFIERS"  # a JSON object, {"<provider>": {...}}: replaces smoke.toml's entries
 TIMEOUT_SECONDS = 35  # above API Gateway's 29 s: a slow cold start is the gateway's to report, not ours
 
 
@@ -43,7 +52,63 @@ class Probe:
     signed: bool
     body: bytes | None
     status: int
-    code: str
+    expected: str  # what the answer must be, in words: an error code, or a provider's success body
+    matches: Callable[[dict[str, Any]], bool]  # the answer's JSON object is what is expected
+
+
+def refusal(method: str, path: str, *, signed: bool, body: bytes | None, status: int, code: str) -> Probe:
+    return Probe(method, path, signed, body, status, code, lambda answer: _error_code(answer) == code)
+
+
+@dataclass(frozen=True)
+class ReadOperation:
+    """A provider's read-only route, the body fields its test identifiers fill, and its success body."""
+
+    provider: str
+    path: str
+    fields: tuple[str, ...]
+    success: str
+    is_success: Callable[[dict[str, Any], dict[str, str]], bool]  # (answer, identifiers asked)
+
+    def probe(self, asked: dict[str, str]) -> Probe:
+        body = json.dumps({field: asked[field] for field in self.fields}).encode()
+        return Probe("POST", self.path, True, body, 200, self.success, lambda answer: self.is_success(answer, asked))
+
+
+def _data(answer: dict[str, Any]) -> dict[str, Any] | None:
+    return answer["data"] if isinstance(answer.get("data"), dict) else None
+
+
+# The gateway passes each provider's success body through unchanged (docs/providers/*.md).
+READ_OPERATIONS = (
+    ReadOperation(
+        "cladfy",
+        "/cladfy/krapin",
+        ("pinnumber",),
+        "Cladfy's success (success: true, a data object)",
+        lambda answer, _: answer.get("success") is True and _data(answer) is not None,
+    ),
+    ReadOperation(
+        "cdp",
+        "/cdp/customers/lookup",
+        ("idNumber", "idType"),
+        'CDP\'s success (status "success", a data object)',
+        lambda answer, _: answer.get("status") == "success" and _data(answer) is not None,
+    ),
+    ReadOperation(
+        "connectfi",
+        "/connectfi/status",
+        ("customerId", "applicationId"),
+        'connectFi\'s success (code "0", data of the application asked)',
+        lambda answer, asked: (
+            str(answer.get("code")) == "0" and (_data(answer) or {}).get("applicationId") == asked["applicationId"]
+        ),
+    ),
+)
+
+
+def _signed(operation: dict[str, Any]) -> bool:
+    return any("sigv4" in requirement for requirement in operation.get("security", []))
 
 
 def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
@@ -51,7 +116,7 @@ def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
     found = []
     for template, operations in sorted(openapi["paths"].items()):
         for method, operation in sorted(operations.items()):
-            signed = any("sigv4" in requirement for requirement in operation.get("security", []))
+            signed = _signed(operation)
             path, body, status, code = template, b"[]", 400, "validation_error"  # not a JSON object
             if "{token}" in template:
                 path, body, status, code = (
@@ -69,9 +134,61 @@ def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
                 )
             elif method != "post" or "{" in template:
                 raise ValueError(f"no smoke probe for {method.upper()} {template}: add one")
-            found.append(Probe(method.upper(), path, signed, body, status, code))
+            found.append(refusal(method.upper(), path, signed=signed, body=body, status=status, code=code))
     first_signed = next(probe for probe in found if probe.signed)
-    found.append(Probe(first_signed.method, first_signed.path, False, first_signed.body, 403, "not_authenticated"))
+    found.append(
+        refusal(
+            first_signed.method,
+            first_signed.path,
+            signed=False,
+            body=first_signed.body,
+            status=403,
+            code="not_authenticated",
+        )
+    )
+    return found
+
+
+def identifiers(environment: str) -> dict[str, dict[str, str]]:
+    """ENV's test identifiers per provider: smoke.toml's `[ENV.<provider>]` tables, a provider's replaced by its
+    entry in SMOKE_IDENTIFIERS when that is set. Providers whose fields are all empty are left out; a provider
+    with only some of its fields is an error, as is an unknown provider or field."""
+    configured = tomllib.loads(IDENTIFIERS.read_text()).get(environment, {})
+    override = os.environ.get(IDENTIFIERS_VARIABLE, "").strip()
+    if override:
+        try:
+            configured = configured | json.loads(override)
+        except (ValueError, TypeError):
+            raise ValueError(f"{IDENTIFIERS_VARIABLE} is not a JSON object") from None
+    operations = {operation.provider: operation for operation in READ_OPERATIONS}
+    found = {}
+    for provider, values in configured.items():
+        where = f"test identifiers of {environment}.{provider}"
+        if provider not in operations:
+            raise ValueError(f"{where}: no read-only probe for {provider!r} (known: {', '.join(operations)})")
+        fields = operations[provider].fields
+        if not isinstance(values, dict) or set(values) - set(fields):
+            raise ValueError(f"{where}: expected a table of {', '.join(fields)} only")
+        given = {field: value for field, value in values.items() if value}
+        if not all(isinstance(value, str) for value in given.values()):
+            raise ValueError(f"{where}: each value is a string")
+        if given and set(given) != set(fields):
+            raise ValueError(f"{where}: {', '.join(sorted(set(fields) - set(given)))} missing")
+        if given:
+            found[provider] = given
+    return found
+
+
+def success_probes(openapi: dict[str, Any], environment: str, configured: dict[str, dict[str, str]]) -> list[Probe]:
+    """One valid read per provider configured for ENV; a line for each provider skipped."""
+    found = []
+    for operation in READ_OPERATIONS:
+        if not _signed(openapi["paths"].get(operation.path, {}).get("post", {})):
+            raise ValueError(f"POST {operation.path} is not a signed route of openapi.json")
+        if operation.provider in configured:
+            found.append(operation.probe(configured[operation.provider]))
+        else:
+            print(f"skip POST {operation.path}: no test identifiers for {environment} ({IDENTIFIERS.name})")
     return found
 
 
@@ -105,14 +222,23 @@ class Signer:
         return dict(request.headers.items())
 
 
-def run(base_url: str, signer: Signer, *, iam: bool) -> list[str]:
-    """Send every probe; one line per route that did not answer as it should (empty: the stack is healthy)."""
+def run(
+    base_url: str,
+    signer: Signer,
+    *,
+    iam: bool,
+    environment: str,
+    configured: dict[str, dict[str, str]] | None,
+) -> list[str]:
+    """Send every refusal, then the success probes of `configured` (None: none); one line per route that did not
+    answer as it should (empty: the stack is healthy). Only route and status are printed, never a body."""
     marker = uuid.uuid4().hex[:20]
     openapi = json.loads((ROOT / "openapi.json").read_text())
+    chosen = [probe for probe in probes(openapi, marker) if iam or probe.status != 403]
+    if configured is not None:
+        chosen += success_probes(openapi, environment, configured)
     failures = []
-    for index, probe in enumerate(probes(openapi, marker)):
-        if probe.status == 403 and not iam:
-            continue
+    for index, probe in enumerate(chosen):
         url = base_url.rstrip("/") + probe.path
         correlation = f"smoke-{marker}-{index}"
         headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation}
@@ -130,13 +256,20 @@ def run(base_url: str, signer: Signer, *, iam: bool) -> list[str]:
     return failures
 
 
+def _error_code(answer: dict[str, Any]) -> str | None:
+    error = answer.get("error")
+    return error.get("code") if isinstance(error, dict) else None
+
+
 def _problem(probe: Probe, answer: requests.Response, correlation: str) -> str | None:
     try:
-        code = answer.json()["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        code = None
-    if (answer.status_code, code) != (probe.status, probe.code):
-        return f"expected {probe.status} {probe.code}, got {answer.status_code} {code}"
+        body = answer.json()
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    if answer.status_code != probe.status or not probe.matches(body):
+        got = _error_code(body) or ("another body" if body else "no JSON object")
+        return f"expected {probe.status} {probe.expected}, got {answer.status_code} {got}"
     if probe.status != 403 and answer.headers.get("X-Correlation-Id") != correlation:
         return "the answer does not carry the request's X-Correlation-Id"
     return None
@@ -155,8 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-url", help="the API's base URL, instead of the stack's ApiUrl output")
     parser.add_argument("--region", default="us-east-1", help="signing region with --api-url")
     parser.add_argument("--no-iam", action="store_true", help="skip the unsigned probe (implied by local: no IAM)")
+    parser.add_argument("--refusals-only", action="store_true", help="no success probe: no provider is called")
     arguments = parser.parse_args(argv)
     local = arguments.environment == "local"
+    try:
+        configured = None if arguments.refusals_only else identifiers(arguments.environment)
+    except ValueError as error:
+        parser.error(str(error))
     if arguments.api_url:
         base_url, region = arguments.api_url, arguments.region
     elif local:
@@ -169,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
         os.environ.pop("AWS_SESSION_TOKEN", None)
     signer = Signer(region)
-    failures = run(base_url, signer, iam=not (arguments.no_iam or local))
+    iam = not (arguments.no_iam or local)
+    failures = run(base_url, signer, iam=iam, environment=arguments.environment, configured=configured)
     for failure in failures:
         print(failure, file=sys.stderr)
     print(f"smoke test of {base_url}: {'failed' if failures else 'passed'}")

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 import yaml
 
+from local import smoke
 from local import template as cfn
 
 WORKFLOWS = cfn.ROOT / ".github" / "workflows"
@@ -77,6 +78,15 @@ def test_each_deploy_assumes_its_environment_role_by_oidc_deploys_the_ci_profile
     assert commands[1] == f"make smoke ENV={environment}"
     # The region the role is assumed in is the one samconfig deploys to
     assert MAIN["env"]["AWS_REGION"] == SAMCONFIG[f"ci-{environment}"]["deploy"]["parameters"]["region"]
+
+
+def test_dev_is_smoke_tested_with_valid_reads_and_prod_with_refusals_unless_given_test_identifiers(monkeypatch):
+    monkeypatch.delenv(smoke.IDENTIFIERS_VARIABLE, raising=False)
+    for job in ("deploy-dev", "deploy-prod"):
+        (step,) = (step for step in MAIN["jobs"][job]["steps"] if step.get("run", "").startswith("make smoke"))
+        assert step["env"]["SMOKE_IDENTIFIERS"] == "${{ vars.SMOKE_IDENTIFIERS }}"  # the environment's, if set
+    # smoke.toml gives dev test identifiers (so its smoke test sends valid reads), and prod none
+    assert smoke.identifiers("dev") and smoke.identifiers("prod") == {}
 
 
 def test_dependabot_updates_the_locks_and_the_actions():
