@@ -18,6 +18,7 @@ from kyc_gateway import observability
 from local import template as cfn
 from local.functions import invoke
 from tests.integration.test_deployed_template import transformed
+from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.routes import provider_of
 
@@ -31,28 +32,30 @@ def deployed() -> dict:
     return transformed(ENVIRONMENT)
 
 
-def watched_metric(deployed: dict, function: str) -> tuple[str, str, dict[str, str]]:
-    """(namespace, metric name, dimensions) of the one alarm outside AWS/Lambda that rolls `function` back."""
+def rollback_alarm(deployed: dict, function: str) -> dict:
+    """The properties of the one alarm outside AWS/Lambda that rolls `function`'s deployments back."""
     group = deployed["Resources"][f"{function}DeploymentGroup"]["Properties"]
     alarms = [
         deployed["Resources"][alarm["Name"]["Ref"]]["Properties"] for alarm in group["AlarmConfiguration"]["Alarms"]
     ]
     (own,) = [alarm for alarm in alarms if alarm["Namespace"] != "AWS/Lambda"]
-    namespace = cfn.resolve(own["Namespace"], cfn.parameter_values({"Environment": ENVIRONMENT}))
-    return namespace, own["MetricName"], {item["Name"]: item["Value"] for item in own["Dimensions"]}
+    return own
 
 
-def written_metrics(output: str) -> list[tuple[str, str, dict[str, str]]]:
-    """Every EMF metric in `output`: (namespace, name, dimensions)."""
-    found = []
-    for line in output.splitlines():
-        if not line.startswith('{"_aws"'):
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            dimensions = {name: document[name] for name in directive["Dimensions"][0]}
-            found += [(directive["Namespace"], metric["Name"], dimensions) for metric in directive["Metrics"]]
-    return found
+def watched(alarm: dict) -> tuple[str, str, dict[str, str]]:
+    """(namespace, metric name, dimensions) the alarm watches, in ENVIRONMENT."""
+    namespace = cfn.resolve(alarm["Namespace"], cfn.parameter_values({"Environment": ENVIRONMENT}))
+    return namespace, alarm["MetricName"], {item["Name"]: item["Value"] for item in alarm["Dimensions"]}
+
+
+def breaches(alarm: dict, period_values: list[list[float]]) -> bool:
+    """Whether CloudWatch puts `alarm` in ALARM after these periods (each: the datapoints written in it, oldest
+    period first): at least DatapointsToAlarm of the last EvaluationPeriods periods have a statistic that meets the
+    threshold. Only what the gateway's alarms use is modelled (Sum, >=); anything else fails the drill."""
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Sum", "GreaterThanOrEqualToThreshold"), alarm
+    evaluated = period_values[-alarm["EvaluationPeriods"] :]
+    breaching = sum(1 for values in evaluated if values and sum(values) >= alarm["Threshold"])
+    return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
 
 
 @pytest.fixture
@@ -124,11 +127,11 @@ FUNCTIONS = sorted(cfn.functions())
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_a_version_whose_success_path_raises_writes_the_metric_its_rollback_alarm_watches(
+def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watches(
     function, deployed, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
 ):
     # Given the function as deployed in dev, and the alarm its deployment rolls back on; its providers answer
-    watched = watched_metric(deployed, function)
+    alarm = rollback_alarm(deployed, function)
     as_deployed(function)
     event = sample_event(function, aws)
     break_success_path(monkeypatch, function)
@@ -144,7 +147,17 @@ def test_a_version_whose_success_path_raises_writes_the_metric_its_rollback_alar
         assert len(result["batchItemFailures"]) == len(event["Records"])
     else:
         assert isinstance(result, TypeError)
-    assert watched in written_metrics(capsys.readouterr().out)
+    namespace, name, dimensions = watched(alarm)
+    written = [
+        metric.values
+        for metric in emf.metrics(capsys.readouterr().out)
+        if (metric.namespace, metric.name, metric.dimension_values) == (namespace, name, dimensions)
+    ]
+    assert written, f"{function} wrote nothing its rollback alarm watches"
+    # and a version failing so, at one request a minute, puts the alarm in ALARM within prod's 5-minute canary
+    failing_minutes = 300 // alarm["Period"]
+    assert breaches(alarm, [list(written[0])] * failing_minutes)
+    assert not breaches(alarm, [[]] * failing_minutes)  # while a healthy version does not
 
 
 PROVIDER_FUNCTIONS = [name for name in FUNCTIONS if provider_of(cfn.functions()[name]) is not None]
@@ -155,7 +168,7 @@ def test_a_provider_failing_does_not_write_the_metric_a_rollback_watches(
     function, deployed, gateway, aws, as_deployed, capsys
 ):
     # Given the provider answers 502 to everything (a provider outage during a deploy)
-    watched = watched_metric(deployed, function)
+    _, watched_name, _ = watched(rollback_alarm(deployed, function))
     as_deployed(function)
     gateway.provider.fallback = Reply(502, b'{"error": "bad gateway"}')
     event = sample_event(function, aws)
@@ -175,6 +188,6 @@ def test_a_provider_failing_does_not_write_the_metric_a_rollback_watches(
         assert len(result["batchItemFailures"]) == len(event["Records"])
     else:
         assert result["failed"] == 1
-    names = {name for _, name, _ in written_metrics(capsys.readouterr().out)}
+    names = {metric.name for metric in emf.metrics(capsys.readouterr().out)}
     assert "ProviderFailures" in names or function == "ConnectFiReconcilerFunction"
-    assert watched[1] not in names
+    assert watched_name not in names

@@ -9,6 +9,7 @@ import pytest
 
 from kyc_gateway.errors import GatewayError, ProviderUnavailable
 from kyc_gateway.scheduled import scheduled_handler
+from tests.support.emf import named
 
 CONTEXT = SimpleNamespace(
     aws_request_id="run-1",
@@ -34,18 +35,9 @@ def failing_with(error: Exception):
 def test_a_run_that_completes_is_recorded_ok_with_its_counts(logs):
     handler = scheduled_handler("connectfi.reconciliation", lambda context: {"checked": 2})
     assert handler({}, CONTEXT) == {"checked": 2}
-    assert (completed(logs())["code"], completed(logs())["status"]) == ("ok", 200)
-
-
-def metrics(written: str) -> dict[str, dict]:
-    """Each EMF metric written, by name: its dimensions (the document's members of its dimension set)."""
-    found = {}
-    for line in written.splitlines():
-        document = json.loads(line) if line.startswith('{"_aws"') else None
-        for directive in (document or {}).get("_aws", {}).get("CloudWatchMetrics", []):
-            for metric in directive["Metrics"]:
-                found[metric["Name"]] = {name: document[name] for name in directive["Dimensions"][0]}
-    return found
+    written = logs()
+    assert (completed(written)["code"], completed(written)["status"]) == ("ok", 200)
+    assert "RunFailures" not in named(written)
 
 
 @pytest.mark.parametrize(
@@ -65,8 +57,10 @@ def test_a_run_that_fails_by_the_gateways_fault_raises_and_counts_a_gateway_faul
     written = logs()
     line = completed(written)
     assert (line["code"], line["status"]) == (code, 500)
-    # and it counts the metric the function's rollback alarm watches
-    assert metrics(written)["GatewayFaults"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
+    # and it counts the metric the function's rollback alarm watches, and a failed run
+    counted = named(written)
+    assert counted["GatewayFaults"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
+    assert counted["RunFailures"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
 
 
 def test_a_run_that_fails_because_its_provider_does_is_recorded_failed_without_failing_the_invocation(logs):
@@ -79,6 +73,7 @@ def test_a_run_that_fails_because_its_provider_does_is_recorded_failed_without_f
     written = logs()
     line = completed(written)
     assert (line["code"], line["status"]) == ("provider_unavailable", 500)
-    counted = metrics(written)
+    counted = named(written)
     assert counted["ProviderFailures"]["Provider"] == "connectfi"
     assert "GatewayFaults" not in counted  # a provider outage during a deploy does not roll it back
+    assert counted["RunFailures"]["Route"] == "connectfi.reconciliation"  # but a run that did nothing is alarmed

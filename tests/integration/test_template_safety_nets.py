@@ -183,6 +183,8 @@ def test_the_webhook_route_is_never_traced_and_every_other_route_still_is(deploy
     host = "abc123.execute-api.us-east-1.amazonaws.com"
     for prefix in (f"/{stage_name}", "/kyc", ""):
         assert samples(rule, service, method, host, prefix + webhook), prefix
+    for other in ("GET", "PUT", "OPTIONS"):  # whatever method reaches the token's URL
+        assert samples(rule, service, other, host, f"/{stage_name}{webhook}"), other
     assert (rule["ReservoirSize"], rule["FixedRate"]) == (0, 0)
     assert rule["Priority"] < XRAY_DEFAULT_RULE_PRIORITY
     # And no other route loses its traces

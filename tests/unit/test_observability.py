@@ -6,20 +6,15 @@ from __future__ import annotations
 import json
 
 from kyc_gateway import observability
-
-
-def documents(written: str) -> list[dict]:
-    return [json.loads(line) for line in written.splitlines() if line.startswith('{"_aws"')]
+from tests.support.emf import documents, metrics
 
 
 def series(document: dict) -> set[tuple[str, tuple[str, ...], tuple[str, ...]]]:
     """(metric, its dimension names, their values) for every metric the document declares."""
-    found = set()
-    for directive in document["_aws"]["CloudWatchMetrics"]:
-        (dimensions,) = directive["Dimensions"]
-        for metric in directive["Metrics"]:
-            found.add((metric["Name"], tuple(dimensions), tuple(str(document[name]) for name in dimensions)))
-    return found
+    return {
+        (metric.name, tuple(name for name, _ in metric.dimensions), tuple(value for _, value in metric.dimensions))
+        for metric in metrics(json.dumps(document))
+    }
 
 
 def test_a_successful_request_writes_one_log_line_and_one_metrics_document(logs):

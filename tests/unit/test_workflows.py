@@ -84,7 +84,7 @@ def test_dev_is_smoke_tested_with_valid_reads_and_prod_with_refusals_unless_give
     monkeypatch.delenv(smoke.IDENTIFIERS_VARIABLE, raising=False)
     for job in ("deploy-dev", "deploy-prod"):
         (step,) = (step for step in MAIN["jobs"][job]["steps"] if step.get("run", "").startswith("make smoke"))
-        assert step["env"]["SMOKE_IDENTIFIERS"] == "${{ vars.SMOKE_IDENTIFIERS }}"  # the environment's, if set
+        assert step["env"]["SMOKE_IDENTIFIERS"] == "${{ secrets.SMOKE_IDENTIFIERS }}"  # the environment's, if set
     # smoke.toml gives dev test identifiers (so its smoke test sends valid reads), and prod none
     assert smoke.identifiers("dev") and smoke.identifiers("prod") == {}
 

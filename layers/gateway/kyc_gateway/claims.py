@@ -37,6 +37,7 @@ class ClaimedElsewhere(Exception):
     """The same content is being processed by another invocation: try again later."""
 
     code = "in_progress_elsewhere"
+    gateway_fault = False  # duplicates are expected (connectFi resends, a send whose answer was lost is queued twice)
 
 
 def key_of(prefix: str, content: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kyc_gateway.errors import GatewayError
-from kyc_gateway.observability import logger, record_outcome, request_started
+from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 Job = Callable[[Any], Mapping[str, int]]
 
@@ -15,8 +15,9 @@ Job = Callable[[Any], Mapping[str, int]]
 def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, Any]]:
     """A Lambda handler that runs `job(context)` and returns its counts. A run that fails by the gateway's own fault
     (a bug, AWS refusing) raises: the invocation fails (the function's error alarm, and a deploy's rollback). A run
-    that fails because its provider does is recorded as failed (the provider's failure alarm) but does not fail the
-    invocation: a provider outage must not roll a deploy back. Either way the next scheduled run starts over."""
+    that fails because its provider does is recorded as failed but does not fail the invocation: a provider outage
+    must not roll a deploy back. Either way the run counts a RunFailures (its own alarm, outside the rollback), and
+    the next scheduled run starts over."""
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -34,6 +35,8 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
             code, fault = type(error).__name__, True  # AWS refusing, a bug: recorded as failed, never as "ok"
             raise
         finally:
+            if code != "ok":
+                count("RunFailures", Route=route)  # whoever's fault: a job that does not run is alarmed at once
             elapsed_ms = (time.perf_counter() - started) * 1000
             record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
         if code != "ok":

@@ -10,6 +10,7 @@ import pytest
 from local import template as cfn
 from local.functions import invoke
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
+from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.webhooks import (
     PROCESSOR,
@@ -153,6 +154,27 @@ def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_ret
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
 
 
+@pytest.mark.parametrize(("receives", "waits"), [(1, True), (4, True), (5, False)])
+def test_a_record_on_its_last_receive_keeps_the_queues_timeout_to_be_dead_lettered_without_delay(
+    gateway, queues, receives, waits
+):
+    from kyc_gateway.errors import ProviderUnavailable
+    from kyc_gateway.providers.connectfi import webhooks
+
+    # Given a record received (for 1 s) for the n-th time of the queue's maxReceiveCount (5, read from the queue)
+    sqs, url, _ = queues
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(webhook()))
+    (message,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+    record = {"receiptHandle": message["ReceiptHandle"], "attributes": {"ApproximateReceiveCount": str(receives)}}
+
+    # When it failed because connectFi did
+    webhooks.plan_retry(record, ProviderUnavailable(provider="connectfi"))
+
+    # Then it waits its retry delay, unless no receive is left: then it is back when its visibility ends
+    time.sleep(1.2)
+    assert (sqs.receive_message(QueueUrl=url).get("Messages") is None) is waits
+
+
 @pytest.mark.parametrize(
     ("receive_count", "circuit_open_for", "delay"),
     [(1, 0, 30), (2, 0, 60), (4, 0, 240), (1, 44.2, 46), (3, 10, 120), (9, 0, 900)],
@@ -254,7 +276,7 @@ def _held_until(dynamodb, table: str, key: dict, until_ms: int) -> None:
     dynamodb.put_item(TableName=table, Item=key | item | {"in_progress_expiration": {"N": str(until_ms)}})
 
 
-def test_a_delivery_another_invocation_holds_is_returned_for_a_retry_and_never_fetched_twice(gateway, aws):
+def test_a_delivery_another_invocation_holds_is_returned_for_a_retry_and_never_fetched_twice(gateway, aws, logs):
     # Given another invocation is processing the same delivery (its claim holds for another minute)
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(STATUS, application("completed", "Approved"))
@@ -268,6 +290,9 @@ def test_a_delivery_another_invocation_holds_is_returned_for_a_retry_and_never_f
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert gateway.provider.requests(STATUS) == []
     assert dynamodb.get_item(TableName=table, Key=key)["Item"]["status"]["S"] == "INPROGRESS"
+    # and a duplicate is no fault of the gateway's: it never rolls a deployment back
+    counted = emf.named(logs())
+    assert "RecordFailures" in counted and "GatewayFaults" not in counted
 
 
 def test_a_claim_left_by_an_invocation_that_ended_is_taken_over_and_completed(gateway, aws):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import math
 import random
 import re
@@ -18,6 +19,7 @@ from pydantic import ConfigDict
 from kyc_gateway import aws, claims, clock, strict_json
 from kyc_gateway.api import RawBody, read_json, validate
 from kyc_gateway.errors import GatewayError, RequestTooLarge, SubjectNotFound
+from kyc_gateway.lazy import once
 from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications
@@ -198,12 +200,22 @@ def retry_delay(receive_count: int, circuit_open_for: float, base_seconds: float
     return int(min(MAX_RETRY_DELAY_SECONDS, math.ceil(max(backoff, circuit_open_for + 1))))
 
 
+@once
+def _max_receives() -> int:
+    """The webhook queue's maxReceiveCount, read from the queue itself (its redrive policy) once per instance."""
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=get_settings().require("webhook_queue_url"), AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    return int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
+
+
 def plan_retry(record: dict[str, Any], error: Exception) -> None:
     """A record that failed because connectFi failed, timed out or has its circuit open comes back when connectFi
     may answer again (`retry_delay`), not after the queue's fixed visibility timeout: a short outage spends a few
     of the record's receives instead of all of them, and dead-letters nothing. Any other failure keeps the queue's
-    timeout."""
-    if not getattr(error, "provider_side", False):
+    timeout, as does a record on its last receive (it is dead-lettered at its next, so waiting longer only delays
+    the dead-letter alarm)."""
+    if not getattr(error, "provider_side", False) or receive_count(record) >= _max_receives():
         return
     from kyc_gateway.providers.connectfi.client import ConnectFiClient  # loaded already: it is what failed
 
