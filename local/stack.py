@@ -59,6 +59,7 @@ class StackConfig:
             *BASE_URL_PARAMETERS.values(),
             "PUBLIC_BASE_URL",
             "RECONCILE_AFTER_SECONDS",
+            "RECONCILE_MAX_AGE_SECONDS",
             "WEBHOOK_RETRY_BASE_SECONDS",
         ]
         return cls(

@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
 
 def _client(service: str):
@@ -142,18 +143,32 @@ def connectfi_documents(event: dict) -> dict:
     return {"statusCode": 200, "body": json.dumps(answer)}
 
 
+def _store_state(dynamodb: Any, state: dict) -> None:
+    """A changed state written; one found as stored (a check that changes nothing), its check time touched."""
+    table, key = os.environ["APPLICATIONS_TABLE_NAME"], {"applicationId": {"S": state["applicationId"]}}
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET #status = :status",
+            ConditionExpression="attribute_not_exists(applicationId) OR #status <> :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": state["status"]}},
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET checkedAt = :now",
+            ExpressionAttributeValues={":now": {"S": str(time.time())}},
+        )
+
+
 def connectfi_update(event: dict) -> dict:
     """The update as sent; its answer's state stored."""
     body = _validated(event["body"], applicationId=(str, r"^[0-9a-zA-Z_]+$"), customerId=(str, r"^[0-9a-zA-Z_]+$"))
     response = _connectfi("/akepa/update", body)
-    state = response.json()["data"]
-    _client("dynamodb").update_item(
-        TableName=os.environ["APPLICATIONS_TABLE_NAME"],
-        Key={"applicationId": {"S": state["applicationId"]}},
-        UpdateExpression="SET #status = :status",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":status": {"S": state["status"]}},
-    )
+    _store_state(_client("dynamodb"), response.json()["data"])
     return _answer(response)
 
 
@@ -191,13 +206,7 @@ def connectfi_webhook_processor(event: dict) -> dict:
         )
         body = {"customerId": signal["customerId"], "applicationId": signal["applicationId"]}
         state = _connectfi("/akepa/status", body).json()["data"]
-        dynamodb.update_item(
-            TableName=os.environ["APPLICATIONS_TABLE_NAME"],
-            Key={"applicationId": {"S": state["applicationId"]}},
-            UpdateExpression="SET #status = :status",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": {"S": state["status"]}},
-        )
+        _store_state(dynamodb, state)
         dynamodb.update_item(
             TableName=idempotency,
             Key=key,

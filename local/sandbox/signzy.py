@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SIGNZY_BAD_OBJECT_ID = "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
 SIGNZY_REAUTH_ID = "000000000000000000000401"
+SIGNZY_DENIED_ID = "00000000000000000000a401"  # an access rule denies it: 401 with any token
 
 
 class Signzy(Provider):
@@ -59,9 +60,12 @@ class Signzy(Provider):
             "000000000000000000000500": lambda: self._error(500, "Internal Server Error"),
             "000000000000000000000502": lambda: html_reply(502),
             "000000000000000000000504": sandbox.pause,
-            "000000000000000000000422": lambda: self._error(
-                422, "Onboarding is not in a state that can be repushed", code="REPUSH_NOT_ALLOWED"
-            ),
+            # Not documented for the repush, but what LoopBack answers: a model validation error, an access rule's
+            # denial (403, or 401 like an unknown token: whatever token comes). The gateway must take them for
+            # Signzy failing, never for the caller's fault.
+            "000000000000000000000422": self._validation_error,
+            "000000000000000000000403": lambda: self._error(403, "Access denied", code="ACCESS_DENIED"),
+            SIGNZY_DENIED_ID: lambda: self._error(401, "Authorization Required", code="AUTHORIZATION_REQUIRED"),
         }
 
     def routes(self):
@@ -95,6 +99,21 @@ class Signzy(Provider):
         if code:
             error["code"] = code
         return json_reply(status, {"error": error})
+
+    @staticmethod
+    def _validation_error() -> Reply:
+        """LoopBack's answer for a model that fails its validation (`ValidationError`, 422, with `details`)."""
+        error = {
+            "statusCode": 422,
+            "name": "ValidationError",
+            "message": 'The `onboarding` instance is not valid. Details: `status` is invalid (value: "closed").',
+            "details": {
+                "context": "onboarding",
+                "codes": {"status": ["inclusion"]},
+                "messages": {"status": ["is invalid"]},
+            },
+        }
+        return json_reply(422, {"error": error})
 
     def _json_body(self, request: Request) -> tuple[Any, Reply | None]:
         try:

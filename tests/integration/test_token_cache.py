@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,10 +47,10 @@ class CountingProvider:
         )
 
 
-def new_cache(table, key="provider#abc", **kwargs):
+def new_cache(table, key="provider#abc", renewal_seconds=20.0):
     from kyc_gateway.token_cache import TokenCache
 
-    return TokenCache(key, table, **kwargs)
+    return TokenCache(key, table, renewal_seconds=renewal_seconds)
 
 
 def test_a_token_is_fetched_once_and_then_served_from_memory(table):
@@ -171,11 +172,16 @@ def test_a_token_nobody_renews_in_time_is_token_unavailable_counted_for_its_prov
 
     # Given another instance holding the renewal lease, and no token stored
     assert new_cache(table, key="cdp#abc")._take_lease(clock.now())
-    waiting = new_cache(table, key="cdp#abc", max_wait_seconds=0.2)
+    waiting = new_cache(table, key="cdp#abc")
 
-    # When this instance needs a token, Then it gives up, naming the provider
-    with pytest.raises(ProviderUnavailable) as raised:
-        waiting.get(CountingProvider())
+    # When this instance needs a token with 0.2 s of its request left, Then it gives up in time, naming the provider
+    clock.start_request(SimpleNamespace(get_remaining_time_in_millis=lambda: 1700))  # 1.5 s kept for the answer
+    try:
+        with pytest.raises(ProviderUnavailable) as raised:
+            waiting.get(CountingProvider())
+    finally:
+        clock.start_request(None)
+    assert (raised.value.code, raised.value.provider) == ("token_unavailable", "cdp")
     assert (raised.value.code, raised.value.provider) == ("token_unavailable", "cdp")
 
     # And the request's outcome is counted as that provider's token failure (its alarm's metric)

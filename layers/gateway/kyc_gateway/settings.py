@@ -46,6 +46,8 @@ class Settings(Model):
     circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
     # How long after its last change an application that is not final is re-checked with connectFi.
     reconcile_after_seconds: float = Field(600.0, ge=0, alias="RECONCILE_AFTER_SECONDS")
+    # An application whose state has not changed for this long is no longer re-checked (kept as stored).
+    reconcile_max_age_seconds: float = Field(30 * 24 * 3600.0, gt=0, alias="RECONCILE_MAX_AGE_SECONDS")
     # A webhook record that failed because connectFi did waits this long before its second try, doubling after.
     webhook_retry_base_seconds: float = Field(30.0, gt=0, le=900, alias="WEBHOOK_RETRY_BASE_SECONDS")
     # How long an instance reuses a fetched secret; a provider refusing it makes the instance fetch it at once.

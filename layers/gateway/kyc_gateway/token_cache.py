@@ -24,7 +24,10 @@ from kyc_gateway.observability import logger
 # token is renewed 24 s early and a 14-day token one minute early.
 _MAX_RENEWAL_MARGIN_SECONDS = 60.0
 _RENEWAL_FRACTION = 0.2
-_LEASE_SECONDS = 15.0  # longer than a token request can take (connect + read timeout)
+# A renewal's lease lasts as long as the renewal may take (its token requests, each within the provider budget, and
+# never beyond the renewing invocation's own deadline), plus this much for clocks that differ between instances: no
+# other instance renews meanwhile, so a single-use refresh token is never sent twice.
+_LEASE_MARGIN_SECONDS = 5.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
@@ -94,16 +97,11 @@ def cache_key(provider: str, *identity: str) -> str:
 
 
 class TokenCache:
-    def __init__(
-        self,
-        key: str,
-        table_name: str,
-        *,
-        max_wait_seconds: float = _LEASE_SECONDS + 5,
-    ) -> None:
+    def __init__(self, key: str, table_name: str, *, renewal_seconds: float) -> None:
+        """`renewal_seconds`: the longest a renewal can take (all its token requests, within their budgets)."""
         self.key = key
         self.table_name = table_name
-        self._max_wait = max_wait_seconds
+        self._renewal_seconds = renewal_seconds
         self._owner = uuid.uuid4().hex
         self._memory: Token | None = None
         self._lock = threading.Lock()
@@ -134,7 +132,8 @@ class TokenCache:
                 logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
 
     def _get_shared(self, fetch: TokenFetcher) -> Token:
-        deadline = clock.now() + self._max_wait
+        left = clock.time_left()  # wait for another instance's renewal while this request has time
+        deadline = clock.now() + (self._lease_seconds() + _LEASE_MARGIN_SECONDS if left is None else left)
         poll = _FIRST_POLL_SECONDS
         while True:
             now = clock.now()
@@ -191,7 +190,7 @@ class TokenCache:
                 " AND (attribute_not_exists(renewAt) OR renewAt <= :now)",
                 ExpressionAttributeValues={
                     ":me": {"S": self._owner},
-                    ":until": {"N": repr(now + _LEASE_SECONDS)},
+                    ":until": {"N": repr(now + self._lease_seconds())},
                     ":now": {"N": repr(now)},
                 },
             )
@@ -200,6 +199,11 @@ class TokenCache:
                 return False
             raise
         return True
+
+    def _lease_seconds(self) -> float:
+        left = clock.time_left()
+        renewal = self._renewal_seconds if left is None else min(self._renewal_seconds, max(left, 0.0))
+        return renewal + _LEASE_MARGIN_SECONDS
 
     def _store(self, token: Token) -> None:
         item = token._to_item()

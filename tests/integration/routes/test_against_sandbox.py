@@ -48,7 +48,9 @@ def test_cladfy_magic_inputs(sandboxed_gateway, request, pin, status, code):
         ("000000000000000000000500", 502, "provider_error"),
         ("000000000000000000000502", 502, "provider_bad_response"),
         ("000000000000000000000504", 504, "provider_timeout"),
-        ("000000000000000000000422", 422, "provider_rejected"),
+        ("000000000000000000000422", 502, "provider_error"),  # LoopBack's ValidationError: undocumented
+        ("000000000000000000000403", 502, "provider_error"),  # an access rule's 403: undocumented
+        ("00000000000000000000a401", 502, "provider_auth_failed"),  # a 401 whatever the token
         ("000000000000000000000401", 200, None),  # the sandbox forgets the token: re-login and retry
     ],
 )

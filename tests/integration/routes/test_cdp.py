@@ -159,6 +159,43 @@ def test_a_refused_refresh_token_falls_back_to_a_password_grant(gateway, clock):
     assert gateway.provider.requests(LOOKUP)[-1].headers["Authorization"] == "Bearer access-2"
 
 
+def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_token_is_sent_once(gateway, clock):
+    import threading
+    import time
+
+    from kyc_gateway import clock as gateway_clock
+    from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
+
+    gateway_clock.start_request(None)  # this thread serves no request: no deadline left over from another test
+    # Given a token due for renewal, and a CDP that takes long to refuse the refresh token (then a password grant)
+    invalid_grant = Reply(400, b'{"error": "invalid_grant", "error_description": "Token is not active"}', delay=0.5)
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 600), invalid_grant, token_reply(2))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    request = CustomerLookupRequest.model_validate(LOOKUP_BODY)
+    CdpClient().customer_lookup(request)
+    clock.advance(1.7)
+    first, second = CdpClient(), CdpClient()  # two instances
+
+    # When one instance renews, and while its refresh is answered 25 s later (more than one token request's 20 s
+    # budget, within the two a CDP renewal may make), the other needs a token too
+    renewing = threading.Thread(target=first.customer_lookup, args=(request,))
+    renewing.start()
+    while len(gateway.provider.requests(TOKEN)) < 2:
+        time.sleep(0.01)
+    clock.advance(25)
+    waiting = threading.Thread(target=second.customer_lookup, args=(request,))  # a thread of its own: no request
+    waiting.start()
+    for thread in (renewing, waiting):
+        thread.join(timeout=30)
+
+    # Then the second waited for the first's renewal: the refresh token went to CDP once, and one renewal served both
+    forms = token_forms(gateway)
+    assert [form["grant_type"] for form in forms] == [["password"], ["refresh_token"], ["password"]]
+    assert [request.headers["Authorization"] for request in gateway.provider.requests(LOOKUP)[-2:]] == [
+        "Bearer access-2"
+    ] * 2
+
+
 def test_a_token_the_provider_forgot_is_replaced_transparently(gateway):
     gateway.provider.reply(TOKEN, token_reply(1), token_reply(2))
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)

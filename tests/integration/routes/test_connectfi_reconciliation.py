@@ -84,8 +84,8 @@ def test_an_application_whose_webhook_is_lost_still_reaches_its_final_state(sand
     late = reconcile()
 
     # Then it is found, confirmed, stored and announced, once
-    assert early == {"checked": 0, "changed": 0, "failed": 0}
-    assert late == {"checked": 1, "changed": 1, "failed": 0}
+    assert early == {"checked": 0, "changed": 0, "failed": 0, "retired": 0}
+    assert late == {"checked": 1, "changed": 1, "failed": 0, "retired": 0}
     stored = json.loads(read_application(started["applicationId"])["body"])
     assert (stored["status"], stored["outcome"]) == ("completed", "Approved")
     assert statuses(announcements) == ["waiting_review", "completed"]
@@ -193,7 +193,7 @@ def test_a_final_state_whose_announcement_fails_is_announced_by_a_later_run(gate
 
     # Then the application stays due (no webhook will come), and the next due run announces it, once
     clock.advance(AFTER + 1)
-    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0}
+    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0, "retired": 0}
     clock.advance(AFTER + 1)
     assert reconcile()["checked"] == 0
     assert statuses(announcements) == ["waiting_review", "completed"]
@@ -225,7 +225,7 @@ def test_an_announcement_claimed_by_an_invocation_that_died_is_announced_after_i
     assert applications.record_and_announce(application("completed", "Approved")["data"])["announced"] is False
     # Then, the claim's lease over, the reconciliation announces it, once
     clock.advance(max(AFTER, applications.ANNOUNCE_LEASE_SECONDS) + 1)
-    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0}
+    assert reconcile() == {"checked": 1, "changed": 1, "failed": 0, "retired": 0}
     clock.advance(AFTER + 1)
     assert reconcile()["checked"] == 0
     assert statuses(announcements) == ["completed"]
@@ -271,13 +271,13 @@ def test_applications_connectfi_fails_on_go_to_the_back_and_unknown_ones_leave(g
         state_of(ids[3], "completed", "Approved"),
         connectfi_error(404, "applicationNotFound", "Application not found"),
     )
-    assert reconcile() == {"checked": 2, "changed": 1, "failed": 1}
+    assert reconcile() == {"checked": 2, "changed": 1, "failed": 1, "retired": 0}
     checked = [json.loads(request.body)["applicationId"] for request in gateway.provider.requests(STATUS)]
     assert list(dict.fromkeys(checked)) == ids
     # And later runs check the postponed three again, never the unknown one
     gateway.provider.reply(STATUS, *(state_of(application_id, "waiting_review") for application_id in ids[:3]))
     clock.advance(AFTER + 1)
-    assert reconcile() == {"checked": 3, "changed": 0, "failed": 0}
+    assert reconcile() == {"checked": 3, "changed": 0, "failed": 0, "retired": 0}
     assert "completed" in statuses(announcements)
 
 
@@ -303,3 +303,41 @@ def test_connectfi_failing_on_every_application_records_the_run_failed_without_f
     (line,) = [json.loads(line) for line in written.splitlines() if '"request completed"' in line][-1:]
     assert (line["route"], line["code"]) == ("connectfi.reconciler", "provider_error")
     assert '"ProviderFailures"' in written and '"GatewayFaults"' not in written
+
+
+MAX_AGE = 30 * 24 * 3600  # RECONCILE_MAX_AGE_SECONDS, the template's default
+
+
+def test_an_application_that_stands_still_for_the_maximum_age_is_no_longer_checked_and_kept_as_it_is(
+    gateway, clock, logs
+):
+    # Given two applications connectFi keeps answering unchanged: one ended in a status that is not final for the
+    # gateway (connectFi's only final status is completed), one that changes halfway
+    gateway.provider.reply(LOGIN, login_reply())
+    still, moving = "iapp_standsStill", "iapp_movesOn"
+    for application_id in (still, moving):
+        gateway.provider.reply(IDENTIFY, state_of(application_id, "data_request"))
+        gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # When the reconciliation checks them for a month, each check finding the same state, one changing midway
+    for day in range(31):
+        clock.advance(24 * 3600)
+        status = "running" if day >= 15 else "data_request"
+        gateway.provider.reply(STATUS, state_of(still, "data_request"), state_of(moving, status))
+        counts = reconcile()
+        if counts["retired"]:
+            break
+
+    # Then the one that stood still for 30 days leaves the queue, counted, with its stored state as it was
+    assert counts["retired"] == 1 and day == 29
+    written = logs()
+    assert '"ApplicationsNoLongerReconciled":[1.0]' in written.replace(" ", "")
+    stored = json.loads(read_application(still)["body"])
+    assert (stored["status"], stored["updatedAt"] == stored["createdAt"]) == ("data_request", True)
+    # And later runs check only the one that moved
+    clock.advance(AFTER + 1)
+    gateway.provider.reply(STATUS, state_of(moving, "running"))
+    before = len(gateway.provider.requests(STATUS))
+    assert reconcile()["checked"] == 1
+    (checked,) = [json.loads(r.body)["applicationId"] for r in gateway.provider.requests(STATUS)[before:]]
+    assert checked == moving

@@ -183,7 +183,7 @@ def test_the_image_never_reaches_the_logs_or_an_error(gateway, logs):
     for private in (DOCUMENT_REQUEST["file"], "PRIVATE-IMAGE-BYTES", GENERATE_FIELDS["name"]):
         assert private not in written
         assert private not in failed.text + refused.text
-    assert (failed.status, failed.error["code"]) == (422, "file_not_found")
+    assert (failed.status, failed.error["code"]) == (502, "provider_error")  # connectFi could not read our multipart
 
 
 # --- update ---------------------------------------------------------------------------------------------------
@@ -222,7 +222,8 @@ def stored_application_event() -> dict:
     [
         (400, "statusApplicationEntity", (422, "invalid_application_state")),
         (400, "documentNotFound", (422, "document_not_found")),
-        (400, "fileNotFound", (422, "file_not_found")),
+        (400, "fileNotFound", (422, "file_not_found")),  # a document the caller names has no file yet
+        (400, "extAkepa", (502, "provider_error")),
         (404, "applicationNotFound", (404, "application_not_found")),
         (400, "somethingNew", (502, "provider_error")),
     ],
@@ -332,6 +333,21 @@ def test_an_upload_only_request_that_fails_names_no_document_to_retry(gateway):
     assert (answer.status, answer.error["code"]) == (422, "document_not_found")
     assert not [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
     assert gateway.provider.requests(GENERATE) == []
+
+
+@pytest.mark.parametrize("code", ["documentNotFound", "fileNotFound"])
+def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_the_document(gateway, code):
+    # Given connectFi generated a document, then answers its upload that it finds no document (the id it just
+    # gave), or no file (in the multipart the gateway built): connectFi failing, not the caller
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(400, code))
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
+    (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
+    assert pending["documentId"] == DOCUMENT
 
 
 def test_an_upload_answered_with_upload_status_false_is_a_failed_upload(gateway):

@@ -82,7 +82,16 @@ def cdp_onboarding(status_code: int, error_code: int, message: str) -> dict:
     }
 
 
-# (route, provider's answer, gateway status, gateway code, providerCode)
+# Where each provider documents the signal a row maps; None: undocumented, which is the provider failing (502).
+CLADFY_SHAPES = "Cladfy's result and error shapes (status, response_code) with a 404: its own word for not found"
+CLADFY_CODES = "Cladfy's published error codes (1002, 1003, 1005, 1101, 1103, 1200, 1204) and its 401"
+SIGNZY_REPUSH_PAGE = "the repush page's one error: 500 for an id that is not an ObjectId"
+LOOPBACK_NOT_FOUND = "LoopBack's (EzKRA's platform) not-found for a model id: MODEL_NOT_FOUND, about the onboarding"
+CDP_DOCUMENT = "CDP's partner onboarding document: the lookup's and the onboarding's failure codes"
+CONNECTFI_ERRORS = "connectFi's public KYC/KYB error list"
+HTTP_429 = "HTTP: 429 is a rate limit, whoever answers it"
+
+# (route, provider's answer, gateway status, gateway code, providerCode, where the provider documents it)
 TABLE = [
     # --- Cladfy: body codes, mostly with HTTP 200 ---
     (
@@ -91,37 +100,75 @@ TABLE = [
         404,
         "kra_pin_not_found",
         None,
+        CLADFY_SHAPES,
     ),
-    ("cladfy", answer(200, cladfy_error(404, "KRA PIN not found", None)), 404, "kra_pin_not_found", None),
+    (
+        "cladfy",
+        answer(200, cladfy_error(404, "KRA PIN not found", None)),
+        404,
+        "kra_pin_not_found",
+        None,
+        CLADFY_SHAPES,
+    ),
     (
         "cladfy",
         answer(200, {"success": False, "message": "PIN does not exist", "data": None}),
         404,
         "kra_pin_not_found",
         None,
+        CLADFY_SHAPES,
     ),
-    ("cladfy", answer(200, cladfy_error(400, "Validation failure", 1003)), 422, "provider_rejected", "1003"),
-    ("cladfy", answer(200, cladfy_error(429, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005"),
-    ("cladfy", answer(200, cladfy_error(200, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005"),
-    ("cladfy", answer(400, cladfy_error(400, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005"),
-    ("cladfy", answer(200, cladfy_error(400, "Bad JSON", 1002)), 502, "provider_error", "1002"),
-    ("cladfy", answer(404, cladfy_error(404, "Endpoint does not exist", 1101)), 502, "provider_error", "1101"),
-    ("cladfy", answer(200, cladfy_error(400, "Required parameter missing", 1103)), 502, "provider_error", "1103"),
-    ("cladfy", answer(200, cladfy_error(401, "Authentication failed", 1200)), 502, "provider_auth_failed", "1200"),
-    ("cladfy", answer(401, cladfy_error(401, "Unauthorized", None)), 502, "provider_auth_failed", None),
+    (
+        "cladfy",
+        answer(200, cladfy_error(400, "Validation failure", 1003)),
+        422,
+        "provider_rejected",
+        "1003",
+        CLADFY_CODES,
+    ),
+    ("cladfy", answer(200, cladfy_error(429, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005", CLADFY_CODES),
+    ("cladfy", answer(200, cladfy_error(200, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005", CLADFY_CODES),
+    ("cladfy", answer(400, cladfy_error(400, "Rate limit exceeded", 1005)), 429, "rate_limited", "1005", CLADFY_CODES),
+    ("cladfy", answer(200, cladfy_error(400, "Bad JSON", 1002)), 502, "provider_error", "1002", CLADFY_CODES),
+    (
+        "cladfy",
+        answer(404, cladfy_error(404, "Endpoint does not exist", 1101)),
+        502,
+        "provider_error",
+        "1101",
+        CLADFY_CODES,
+    ),
+    (
+        "cladfy",
+        answer(200, cladfy_error(400, "Required parameter missing", 1103)),
+        502,
+        "provider_error",
+        "1103",
+        CLADFY_CODES,
+    ),
+    (
+        "cladfy",
+        answer(200, cladfy_error(401, "Authentication failed", 1200)),
+        502,
+        "provider_auth_failed",
+        "1200",
+        CLADFY_CODES,
+    ),
+    ("cladfy", answer(401, cladfy_error(401, "Unauthorized", None)), 502, "provider_auth_failed", None, CLADFY_CODES),
     (
         "cladfy",
         answer(200, {"success": False, "response_code": 500, "message": "Upstream KRA error"}),
         502,
         "provider_error",
         None,
+        None,
     ),
-    ("cladfy", answer(200, cladfy_error(400, "Bad request", None)), 502, "provider_error", None),
+    ("cladfy", answer(200, cladfy_error(400, "Bad request", None)), 502, "provider_error", None, None),
     # undocumented: a framework's 404 for a route miss, an HTML page, a body of no Cladfy shape
-    ("cladfy", answer(404, {"detail": "Not Found"}), 502, "provider_error", None),
-    ("cladfy", answer(404, SPRING_404), 502, "provider_error", None),
-    ("cladfy", HTML_404, 502, "provider_bad_response", None),
-    ("cladfy", answer(200, {"result": "unexpected"}), 502, "provider_error", None),
+    ("cladfy", answer(404, {"detail": "Not Found"}), 502, "provider_error", None, None),
+    ("cladfy", answer(404, SPRING_404), 502, "provider_error", None, None),
+    ("cladfy", HTML_404, 502, "provider_bad_response", None, None),
+    ("cladfy", answer(200, {"result": "unexpected"}), 502, "provider_error", None, None),
     # --- Signzy EzKRA: LoopBack's error envelope ---
     (
         "signzy",
@@ -129,23 +176,43 @@ TABLE = [
         404,
         "onboarding_not_found",
         "MODEL_NOT_FOUND",
+        LOOPBACK_NOT_FOUND,
     ),
-    ("signzy", answer(404, loopback(404, "Onboarding not found")), 404, "onboarding_not_found", "Error"),
+    (
+        "signzy",
+        answer(404, loopback(404, "Onboarding not found")),
+        404,
+        "onboarding_not_found",
+        "Error",
+        LOOPBACK_NOT_FOUND,
+    ),
+    # undocumented for the repush, though LoopBack's own: a model's ValidationError, an access rule's 403
+    (
+        "signzy",
+        answer(422, loopback(422, "The `onboarding` instance is not valid.", name="ValidationError")),
+        502,
+        "provider_error",
+        "ValidationError",
+        None,
+    ),
     (
         "signzy",
         answer(422, loopback(422, "Onboarding is not in a state that can be repushed", "REPUSH_NOT_ALLOWED")),
-        422,
-        "provider_rejected",
+        502,
+        "provider_error",
         "REPUSH_NOT_ALLOWED",
+        None,
     ),
     (
         "signzy",
         answer(403, loopback(403, "Access denied", "ACCESS_DENIED")),
         502,
-        "provider_auth_failed",
+        "provider_error",
         "ACCESS_DENIED",
+        None,
     ),
-    ("signzy", answer(429, loopback(429, "Too many requests")), 429, "rate_limited", "Error"),
+    ("signzy", answer(400, loopback(400, "Bad onboarding")), 502, "provider_error", "Error", None),
+    ("signzy", answer(429, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
     (
         "signzy",
         answer(
@@ -155,6 +222,7 @@ TABLE = [
         502,
         "provider_error",
         "Error",
+        SIGNZY_REPUSH_PAGE,
     ),
     # undocumented: LoopBack's route miss (it names the path, which names "onboardings"), a bare page, other JSON
     (
@@ -163,6 +231,7 @@ TABLE = [
         502,
         "provider_error",
         "Error",
+        None,
     ),
     (
         "signzy",
@@ -170,6 +239,7 @@ TABLE = [
         502,
         "provider_error",
         "Error",
+        None,
     ),
     (
         "signzy",
@@ -177,32 +247,50 @@ TABLE = [
         502,
         "provider_error",
         "Error",
+        None,
     ),
-    ("signzy", HTML_404, 502, "provider_bad_response", None),
-    ("signzy", answer(400, {"message": "bad request"}), 502, "provider_error", None),
+    ("signzy", HTML_404, 502, "provider_bad_response", None, None),
+    ("signzy", answer(400, {"message": "bad request"}), 502, "provider_error", None, None),
     (
         "signzy",
         answer(400, loopback(400, "Unexpected token", name="SyntaxError")),
         502,
         "provider_error",
         "SyntaxError",
+        None,
     ),
     # --- CDP lookup: failures in HTTP 200 bodies, by errorCode ---
-    ("cdp.lookup", answer(200, cdp_lookup(404, 45001, "Customer not found")), 404, "customer_not_found", "45001"),
+    (
+        "cdp.lookup",
+        answer(200, cdp_lookup(404, 45001, "Customer not found")),
+        404,
+        "customer_not_found",
+        "45001",
+        CDP_DOCUMENT,
+    ),
     (
         "cdp.lookup",
         answer(200, cdp_lookup(404, 45003, "Customer not Subscribed")),
         422,
         "customer_not_subscribed",
         "45003",
+        CDP_DOCUMENT,
     ),
-    ("cdp.lookup", answer(200, cdp_lookup(400, 40001, "Invalid format input")), 422, "invalid_customer_id", "40001"),
+    (
+        "cdp.lookup",
+        answer(200, cdp_lookup(400, 40001, "Invalid format input")),
+        422,
+        "invalid_customer_id",
+        "40001",
+        CDP_DOCUMENT,
+    ),
     (
         "cdp.lookup",
         answer(200, cdp_lookup(500, 45006, "Error while searching customer!")),
         502,
         "provider_error",
         "45006",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.lookup",
@@ -210,6 +298,7 @@ TABLE = [
         422,
         "customer_under_investigation",
         "45013",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.lookup",
@@ -217,13 +306,21 @@ TABLE = [
         422,
         "customer_blocked",
         "45051",
+        CDP_DOCUMENT,
     ),
-    ("cdp.lookup", answer(404, cdp_lookup(404, 45001, "Customer not found")), 404, "customer_not_found", "45001"),
+    (
+        "cdp.lookup",
+        answer(404, cdp_lookup(404, 45001, "Customer not found")),
+        404,
+        "customer_not_found",
+        "45001",
+        CDP_DOCUMENT,
+    ),
     # undocumented: an unknown code, Spring's route-miss page (no CDP code), HTML
-    ("cdp.lookup", answer(200, cdp_lookup(500, 49999, "Something new")), 502, "provider_error", "49999"),
-    ("cdp.lookup", answer(404, SPRING_404), 502, "provider_error", None),
-    ("cdp.lookup", HTML_404, 502, "provider_bad_response", None),
-    ("cdp.lookup", answer(200, {"status": "success"}), 502, "provider_error", None),
+    ("cdp.lookup", answer(200, cdp_lookup(500, 49999, "Something new")), 502, "provider_error", "49999", None),
+    ("cdp.lookup", answer(404, SPRING_404), 502, "provider_error", None, None),
+    ("cdp.lookup", HTML_404, 502, "provider_bad_response", None, None),
+    ("cdp.lookup", answer(200, {"status": "success"}), 502, "provider_error", None, None),
     # --- CDP onboarding: error_code, whatever HTTP status carries it ---
     (
         "cdp.onboarding",
@@ -231,6 +328,7 @@ TABLE = [
         422,
         "customer_under_investigation",
         "45013",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -238,6 +336,7 @@ TABLE = [
         422,
         "customer_blocked",
         "45051",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -245,6 +344,7 @@ TABLE = [
         422,
         "invalid_master_data",
         "45053",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -252,6 +352,7 @@ TABLE = [
         422,
         "missing_mandatory_fields",
         "40002",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -259,6 +360,7 @@ TABLE = [
         422,
         "customer_update_failed",
         "45032",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -266,6 +368,7 @@ TABLE = [
         422,
         "customer_update_failed",
         "45032",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -273,6 +376,7 @@ TABLE = [
         422,
         "customer_update_failed",
         "45032",
+        CDP_DOCUMENT,
     ),
     (
         "cdp.onboarding",
@@ -280,24 +384,55 @@ TABLE = [
         502,
         "provider_error",
         "40001",
+        CDP_DOCUMENT,
     ),
     # undocumented
-    ("cdp.onboarding", answer(404, SPRING_404), 502, "provider_error", None),
-    ("cdp.onboarding", answer(400, cdp_onboarding(400, 40999, "Something new")), 502, "provider_error", "40999"),
-    ("cdp.onboarding", answer(200, {"status": "failed"}), 502, "provider_error", None),
+    ("cdp.onboarding", answer(404, SPRING_404), 502, "provider_error", None, None),
+    ("cdp.onboarding", answer(400, cdp_onboarding(400, 40999, "Something new")), 502, "provider_error", "40999", None),
+    ("cdp.onboarding", answer(200, {"status": "failed"}), 502, "provider_error", None, None),
     # --- connectFi: its error codes, whatever HTTP status carries them ---
-    ("connectfi.status", answer(404, cfi("applicationNotFound")), 404, "application_not_found", "applicationNotFound"),
-    ("connectfi.identification", answer(400, cfi("customerNotFound")), 404, "customer_not_found", "customerNotFound"),
-    ("connectfi.identification", answer(404, cfi("customerNotFound")), 404, "customer_not_found", "customerNotFound"),
-    ("connectfi.identification", answer(400, cfi("documentNotFound")), 422, "document_not_found", "documentNotFound"),
-    ("connectfi.identification", answer(400, cfi("fileNotFound")), 422, "file_not_found", "fileNotFound"),
-    ("connectfi.identification", answer(400, cfi("extAkepa")), 422, "provider_rejected", "extAkepa"),
+    (
+        "connectfi.status",
+        answer(404, cfi("applicationNotFound")),
+        404,
+        "application_not_found",
+        "applicationNotFound",
+        CONNECTFI_ERRORS,
+    ),
+    (
+        "connectfi.identification",
+        answer(400, cfi("customerNotFound")),
+        404,
+        "customer_not_found",
+        "customerNotFound",
+        CONNECTFI_ERRORS,
+    ),
+    (
+        "connectfi.identification",
+        answer(404, cfi("customerNotFound")),
+        404,
+        "customer_not_found",
+        "customerNotFound",
+        CONNECTFI_ERRORS,
+    ),
+    (
+        "connectfi.identification",
+        answer(400, cfi("documentNotFound")),
+        422,
+        "document_not_found",
+        "documentNotFound",
+        CONNECTFI_ERRORS,
+    ),
+    # documented, and connectFi failing: its back office's error (fileNotFound, documentNotFound answered to the
+    # gateway's own upload: tests/integration/routes/test_connectfi_stepup.py)
+    ("connectfi.identification", answer(400, cfi("extAkepa")), 502, "provider_error", "extAkepa", CONNECTFI_ERRORS),
     (
         "connectfi.identification",
         answer(400, cfi("statusApplicationEntity")),
         422,
         "invalid_application_state",
         "statusApplicationEntity",
+        CONNECTFI_ERRORS,
     ),
     (
         "connectfi.identification",
@@ -305,19 +440,34 @@ TABLE = [
         422,
         "provider_validation_failed",
         "requestValidateError",
+        CONNECTFI_ERRORS,
     ),
-    ("connectfi.identification", answer(429, cfi("tooManyRequests")), 429, "rate_limited", "tooManyRequests"),
+    ("connectfi.identification", answer(429, cfi("tooManyRequests")), 429, "rate_limited", "tooManyRequests", HTTP_429),
     # undocumented: Express's route miss in connectFi's shape, an unknown code, HTML
-    ("connectfi.status", answer(404, cfi("notFound", "Cannot POST /akepa/status")), 502, "provider_error", "notFound"),
-    ("connectfi.identification", answer(400, cfi("somethingNew")), 502, "provider_error", "somethingNew"),
-    ("connectfi.identification", HTML_404, 502, "provider_bad_response", None),
-    ("connectfi.identification", answer(500, cfi("internal")), 502, "provider_error", "internal"),
+    (
+        "connectfi.status",
+        answer(404, cfi("notFound", "Cannot POST /akepa/status")),
+        502,
+        "provider_error",
+        "notFound",
+        None,
+    ),
+    ("connectfi.identification", answer(400, cfi("somethingNew")), 502, "provider_error", "somethingNew", None),
+    ("connectfi.identification", HTML_404, 502, "provider_bad_response", None, None),
+    ("connectfi.identification", answer(500, cfi("internal")), 502, "provider_error", "internal", None),
 ]
+
+
+def test_only_a_signal_the_provider_documents_is_ever_the_callers_4xx():
+    for route, reply, status, code, _, documented in TABLE:
+        if documented is None:  # undocumented: the provider failing, whatever its HTTP status
+            assert (status, code.startswith("provider_")) == (502, True), (route, reply.status, code)
+        assert status >= 500 or documented is not None, (route, code)
 
 
 @pytest.mark.parametrize("row", TABLE, ids=[f"{row[0]}-{row[1].status}-{row[3]}-{row[4]}" for row in TABLE])
 def test_provider_answers_map_to_the_documented_envelope(gateway, row):
-    route, reply, status, code, provider_code = row
+    route, reply, status, code, provider_code, _documented = row
 
     # Given the provider answers this
     spec = ROUTES[route]

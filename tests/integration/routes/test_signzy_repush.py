@@ -138,7 +138,7 @@ def test_an_answer_that_proves_nothing_does_not_settle_the_form(gateway):
 
 
 @pytest.mark.parametrize(("mode", "sends"), [("auto", 4), ("bearer", 2), ("raw", 2)])
-def test_a_provider_that_keeps_refusing_new_tokens_gives_502(gateway, monkeypatch, mode, sends):
+def test_a_provider_that_keeps_refusing_new_tokens_gives_502_after_one_new_login(gateway, monkeypatch, mode, sends):
     monkeypatch.setenv("SIGNZY_AUTH_HEADER", mode)
     gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
@@ -146,11 +146,71 @@ def test_a_provider_that_keeps_refusing_new_tokens_gives_502(gateway, monkeypatc
 
     answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
 
+    # the token refused (in each form, while the form is not known) is replaced once; the new one refused is 502
     assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
     assert len(gateway.provider.requests(REPUSH)) == sends
     assert len(gateway.provider.requests(LOGIN)) == 2
     if mode != "auto":  # a pinned form is never probed
         assert {value.startswith("Bearer ") for value in authorizations(gateway)} == {mode == "bearer"}
+
+
+def test_a_cached_token_refused_is_replaced_once_and_a_refused_replacement_gives_502(gateway):
+    # Given a token that authenticated a call, then an access rule that denies the next request (401 whatever token)
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"))
+
+    # When that request comes, and twice more
+    answers = [gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}) for _ in range(3)]
+
+    # Then the first refusal costs one login (the cached token might have been forgotten), and none after:
+    # the new token refused means Signzy denies the request, so the next requests use it and get 502 at once
+    assert [(a.status, a.error["code"]) for a in answers] == [(502, "provider_auth_failed")] * 3
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    # and once Signzy serves again, the stored token serves it
+    gateway.provider.reply(REPUSH, SUCCESS)
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+    assert authorizations(gateway)[-1] == "Bearer token-2"
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_after_the_denial_window_a_refused_token_is_replaced_again(gateway, clock):
+    # Given a new token refused (a denial) a minute and more ago
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
+    gateway.provider.reply(REPUSH, loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED"))
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 502
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    clock.advance(61)
+    # When Signzy has since forgotten it (refused in both forms, the form not being known yet)
+    refused = loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED")
+    gateway.provider.reply(REPUSH, refused, refused, SUCCESS)
+
+    # Then a refusal of it is a token to replace again (one login)
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 3
+
+
+def test_a_settled_form_refused_with_a_new_token_is_probed_again_once(gateway):
+    # Given auto mode settled on the documented Bearer form
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200
+    # And a Signzy that now reads the raw token only
+    gateway.provider.reply(
+        REPUSH,
+        loopback_error(401, "Authorization Required"),  # the cached token, Bearer
+        loopback_error(401, "Authorization Required"),  # a new token, Bearer
+        SUCCESS,  # the new token, raw
+    )
+
+    # When the next repushes come
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the first re-opened the question once and found the raw form, which the next keeps
+    assert (first.status, second.status) == (200, 200)
+    assert authorizations(gateway)[1:] == ["Bearer token-1", "Bearer token-2", "token-2", "token-2"]
 
 
 def test_one_login_serves_many_calls_and_new_instances_share_it(gateway):

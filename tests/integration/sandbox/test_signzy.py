@@ -99,7 +99,12 @@ def test_signzy_repush_magic_failures(urls):
     not_found = assert_json(repush(urls, "000000000000000000000404", token), 404)["error"]
     assert not_found["statusCode"] == 404 and not_found["name"] == "Error"
     assert assert_json(repush(urls, "000000000000000000000500", token), 500)["error"]["statusCode"] == 500
-    assert assert_json(repush(urls, "000000000000000000000422", token), 422)["error"]["statusCode"] == 422
+    assert assert_json(repush(urls, "000000000000000000000422", token), 422)["error"]["name"] == "ValidationError"
+    assert assert_json(repush(urls, "000000000000000000000403", token), 403)["error"]["code"] == "ACCESS_DENIED"
+    for _ in range(2):  # denied whatever the token, every time
+        denied = assert_json(repush(urls, "00000000000000000000a401", token), 401)["error"]
+        assert denied["code"] == "AUTHORIZATION_REQUIRED"
+    assert repush(urls, OID, token).status_code == 200  # the token itself is good
     assert_html(repush(urls, "000000000000000000000502", token), 502)
     with pytest.raises(requests.Timeout):
         repush(urls, "000000000000000000000504", token, timeout=0.5)

@@ -39,6 +39,7 @@ class ProviderClient:
     name: ClassVar[str]  # the provider registry's name
     secret_model: ClassVar[type[BaseModel]]
     uses_tokens: ClassVar[bool] = False
+    token_requests_per_renewal: ClassVar[int] = 1  # at most, in one renewal (CDP: a refresh, then a password grant)
 
     def __init__(self) -> None:
         settings = get_settings()
@@ -46,7 +47,11 @@ class ProviderClient:
         self.http = ProviderHttp(self.name, base_url, settings)
         self.credentials = ProviderCredentials(settings.secret_id(self.name), self.secret_model)
         self.tokens = (
-            TokenCache(cache_key(self.name, base_url), settings.require("token_table_name"))
+            TokenCache(
+                cache_key(self.name, base_url),
+                settings.require("token_table_name"),
+                renewal_seconds=self.token_requests_per_renewal * settings.provider_budget_seconds,
+            )
             if self.uses_tokens
             else None
         )
@@ -63,25 +68,16 @@ class ProviderClient:
         when the provider refuses `secret`: it is then re-read once (rotation) before the call fails with 502."""
         raise NotImplementedError
 
-    def with_token(self, send: Send, *, on_token_refused: Send | None = None) -> ProviderResponse:
+    def with_token(self, send: Send) -> ProviderResponse:
         """Send with the cached token. When the provider refuses it (it expired early, or the provider forgot
         it), invalidate it everywhere, log in again and send once more; a second refusal means the provider refuses
-        the gateway itself (502), never the caller's 401.
-
-        `on_token_refused`, when given, is a second way to send a token (Signzy's header form while it is not yet
-        known): it is tried once per token, with the same token, before that token is given up, so a cold instance
-        that finds a good token in the table does not discard it for being sent the wrong way. At most two tokens
-        and four sends, then 502."""
+        the gateway itself (502), never the caller's 401."""
         assert self.tokens is not None, f"{self.name} does not use tokens"  # noqa: S101 - a programming error
         token = self.tokens.get(self._new_token)
         for attempt in range(2):
             response = send(token.value)
             if response.status != 401:
                 return response
-            if on_token_refused is not None:
-                response = on_token_refused(token.value)
-                if response.status != 401:
-                    return response
             if attempt == 0:
                 self.tokens.invalidate(token)
                 token = self.tokens.get(self._new_token)

@@ -85,6 +85,7 @@ class CdpClient(ProviderClient):
     name = "cdp"
     secret_model = CdpSecret
     uses_tokens = True
+    token_requests_per_renewal = 2  # a refresh, and a password grant when CDP refuses the refresh token
 
     def customer_lookup(self, request: CustomerLookupRequest) -> ProviderResponse:
         send = self._sender(LOOKUP_PATH, "lookup", request.model_dump(), idempotent=True)  # a read: retried when safe

@@ -15,13 +15,15 @@ from pydantic import ConfigDict, Field, StringConstraints
 from kyc_gateway import clock
 from kyc_gateway.errors import (
     GatewayError,
-    ProviderRejected,
+    ProviderAuthFailed,
+    ProviderFailed,
+    ProviderRateLimited,
     SubjectNotFound,
 )
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
-from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
+from kyc_gateway.providers.base import ProviderClient, json_body
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -58,12 +60,14 @@ class AuthorizationForm:
     """How the login token goes in `Authorization`: `Bearer <id>` (the repush page) or the raw id (Signzy's other
     EzKRA pages; LoopBack, which EzKRA runs on, base64-decodes a Bearer value by default, so only one of the two
     can work). Mode `auto` starts with the documented form and, when a token is refused, tries the other form
-    with the same token; the first form whose token passes authentication is kept for the life of the instance.
-    `bearer` or `raw` pins one form."""
+    with the same token; the first form whose token passes authentication is kept. A token obtained moments ago
+    refused in the kept form re-opens the question once (Signzy may have changed its reading). `bearer` or `raw`
+    pins one form."""
 
     def __init__(self, mode: str) -> None:
         self.form = "raw" if mode == "raw" else "bearer"
-        self.probing = mode == "auto"
+        self.auto = mode == "auto"
+        self.probing = self.auto
 
     @staticmethod
     def header(form: str, token: str) -> str:
@@ -88,6 +92,12 @@ def _authenticated(response: ProviderResponse) -> bool:
     return bool(error) and 400 <= response.status < 500 and response.status not in (401, 429) and not _route_miss(error)
 
 
+# LoopBack answers 401 for an access rule denying a request too, not only for a token it does not know. Once a new
+# token was refused, a 401 on it within this time is taken for a denial of that request (502, the token kept), not
+# for a token to replace: one login per refusal at most, never one per request. After it, a 401 replaces it again.
+_DENIAL_WINDOW_SECONDS = 60.0
+
+
 class SignzyClient(ProviderClient):
     name = "signzy"
     secret_model = SignzySecret
@@ -96,29 +106,63 @@ class SignzyClient(ProviderClient):
     def __init__(self) -> None:
         super().__init__()
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
+        self._vouched: tuple[str, float] | None = None  # a new token that was refused, until (monotonic)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
-        body = request.model_dump()
+        return _success_or_raise(self._authorized(request.model_dump()))
 
-        def sender(form: str) -> Send:
-            send = self.sender(
-                REPUSH_PATH,
-                "repush",
-                body,
-                idempotent=False,  # re-submits to the KRA: never retried blindly (a 401 is: nothing was done)
-                header=lambda token: {"Authorization": AuthorizationForm.header(form, token)},
-            )
-
-            def send_and_learn(token: str) -> ProviderResponse:
-                response = send(token)
-                self.authorization.answered(form, response)
+    def _authorized(self, body: dict[str, Any]) -> ProviderResponse:
+        """The repush sent with the cached token, in the known Authorization form (each form while it is not
+        known). A refused token is replaced once, unless it was itself a replacement refused moments ago. A new
+        token refused means Signzy denies this request, or now reads the other form (tried once, in auto mode):
+        then 502, and the token stays for the next request."""
+        token = self.tokens.get(self._new_token)
+        response = self._send_in_known_forms(body, token.value)
+        if response.status != 401:
+            return response
+        if not self._vouched_for(token.value):
+            self.tokens.invalidate(token)
+            token = self.tokens.get(self._new_token)
+            response = self._send_in_known_forms(body, token.value)
+            if response.status != 401:
                 return response
+        if self.authorization.auto and not self.authorization.probing:
+            response = self._reprobe(body, token.value)
+            if response.status != 401:
+                return response
+        self._vouch(token.value)  # a new token refused: the next 401s on it within the window are denials too
+        raise ProviderAuthFailed(provider=self.name, provider_status=401)
 
-            return send_and_learn
+    def _send_in_known_forms(self, body: dict[str, Any], token: str) -> ProviderResponse:
+        response = self._send(body, token, self.authorization.form)
+        if response.status == 401 and self.authorization.probing:
+            response = self._send(body, token, self.authorization.other())
+        return response
 
+    def _reprobe(self, body: dict[str, Any], token: str) -> ProviderResponse:
+        """The kept form refused a new token: try the other form once with it; keep it if it authenticates."""
         form = self.authorization
-        probe = sender(form.other()) if form.probing else None
-        return _success_or_raise(self.with_token(sender(form.form), on_token_refused=probe))
+        form.probing = True
+        response = self._send(body, token, form.other())
+        form.probing = False  # settled on the other form if it authenticated, else still on the kept one
+        return response
+
+    def _send(self, body: dict[str, Any], token: str, form: str) -> ProviderResponse:
+        response = self.http.post(
+            REPUSH_PATH,
+            operation="repush",
+            idempotent=False,  # re-submits to the KRA: never retried blindly (a 401 is: nothing was done)
+            json_body=body,
+            headers={"Authorization": AuthorizationForm.header(form, token), "Accept": "application/json"},
+        )
+        self.authorization.answered(form, response)
+        return response
+
+    def _vouch(self, token: str) -> None:
+        self._vouched = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS)
+
+    def _vouched_for(self, token: str) -> bool:
+        return self._vouched is not None and self._vouched[0] == token and clock.monotonic() < self._vouched[1]
 
     def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:
         response = self.http.post(
@@ -134,23 +178,22 @@ class SignzyClient(ProviderClient):
 
 
 def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
-    """Signzy's documented signals: its LoopBack error envelope and HTTP status. Anything else is Signzy (or our
-    configuration of it) failing: 502, never the caller's fault."""
+    """Signzy's signals for the caller: success, and LoopBack's own not-found for the onboarding (the error shape
+    the platform documents for a model id it does not know). The repush page documents one error only, a 500 for
+    an id that is not an ObjectId (which the gateway's own check rules out). Any other answer, a LoopBack 4xx
+    included (a 422 ValidationError, a 403 from an access rule), is Signzy failing: 502 with its status and its
+    error's code or name, never the caller's fault; a 429 is a rate limit as everywhere."""
     body = json_body(response)
     if response.status == 200 and "error" not in body:
         return response
     error = _loopback_error(body)
     status = int_or_none(error.get("statusCode")) or response.status
-    statuses = {status, response.status}
     # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's route misses
     # ("Cannot POST ...", "There is no method to handle ...") mean our base URL or Signzy is wrong.
-    if error and 404 in statuses and _names_the_onboarding(error):
+    if error and 404 in {status, response.status} and _names_the_onboarding(error):
         raise _error_for(response, SubjectNotFound, "onboarding_not_found")
-    # Another 4xx in LoopBack's envelope: Signzy refused this onboarding (a SyntaxError is our request's fault).
-    client_errors = all(400 <= code < 500 for code in statuses) and not statuses & {401, 403, 404, 429}
-    if error and client_errors and error.get("name") != "SyntaxError":
-        raise _error_for(response, ProviderRejected)
-    raise undocumented(response, _provider_code(body), status=status)
+    kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
+    raise response.unusable(kind, _provider_code(body))
 
 
 # LoopBack's answers for a path it does not serve: its url-not-found handler, the REST router, and a known model

@@ -69,8 +69,9 @@ def record_and_announce(state: dict[str, Any]) -> dict[str, Any] | None:
 
 def _record(state: dict[str, Any]) -> dict[str, Any] | None:
     """The stored item after the write, or None when the write would move a completed application backwards (an
-    older state arriving late). Every write puts the application in the open index: it leaves it once its final
-    status is published."""
+    older state arriving late). `updatedAt` moves only when the state changes (a check that finds it as stored
+    touches `checkedAt` alone), so it says how long an application has stood still. Every write puts the
+    application in the open index: it leaves it once its final status is published."""
     values = {f":{name}": _attribute(state.get(name)) for name in _FIELDS[1:]}
     values |= {
         ":entities": {"S": json.dumps(state.get("entityApplications") or [])},
@@ -79,20 +80,36 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
         ":open": {"S": "open"},
     }
     assignments = ", ".join(f"#{name} = :{name}" for name in _FIELDS[1:])
+    differs = " OR ".join(f"#{name} <> :{name}" for name in _FIELDS[1:])
+    names = {f"#{name}": name for name in (*_FIELDS[1:], "open")}
+    key = {"applicationId": {"S": state["applicationId"]}}
     try:
         reply = aws.client("dynamodb").update_item(
             TableName=_table(),
-            Key={"applicationId": {"S": state["applicationId"]}},
+            Key=key,
             UpdateExpression=f"SET {assignments}, entityApplications = :entities, updatedAt = :now, checkedAt = :now, "
             "createdAt = if_not_exists(createdAt, :now), #open = :open",
-            # A completed application never moves backwards.
-            ConditionExpression="attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed",
-            ExpressionAttributeNames={f"#{name}": name for name in (*_FIELDS[1:], "open")},
+            # A completed application never moves backwards; a state as stored is not a change.
+            ConditionExpression="(attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed)"
+            f" AND (attribute_not_exists(applicationId) OR {differs} OR entityApplications <> :entities)",
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-    except aws.conditional_check_failed():
-        return None
+    except aws.conditional_check_failed() as refused:
+        stored = _plain(refused.response.get("Item") or {})
+        if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
+            return None
+        reply = aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key=key,
+            UpdateExpression="SET checkedAt = :now, #open = :open",
+            ConditionExpression="attribute_exists(applicationId)",
+            ExpressionAttributeNames={"#open": "open"},
+            ExpressionAttributeValues={":now": values[":now"], ":open": values[":open"]},
+            ReturnValues="ALL_NEW",
+        )
     return _plain(reply["Attributes"])
 
 
@@ -146,6 +163,17 @@ def _close(application_id: str) -> None:
 def postpone(application_id: str) -> None:
     """A check that failed: the application goes to the back of the reconciliation's queue."""
     _update(application_id, "SET checkedAt = :now", "attribute_exists(#open)", {}, names={"#open": "open"})
+
+
+def retire(application_id: str) -> None:
+    """An application that has stood still too long: the reconciliation stops checking it; its state stays."""
+    _update(application_id, "REMOVE #open", "attribute_exists(#open)", {}, names={"#open": "open"})
+
+
+def stood_still_since(item: dict[str, Any]) -> float:
+    """When the stored state last changed (epoch seconds)."""
+    moment = item.get("updatedAt") or item.get("createdAt")
+    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() if moment else clock.now()
 
 
 def close_unknown(application_id: str) -> None:

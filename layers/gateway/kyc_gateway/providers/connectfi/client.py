@@ -96,14 +96,22 @@ class TokenAnswer(Model):
 # Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
 # public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: dict[str, tuple[type[GatewayError], str]] = {
+    # the caller's subject does not exist
     "applicationNotFound": (SubjectNotFound, "application_not_found"),
     "customerNotFound": (SubjectNotFound, "customer_not_found"),
+    # connectFi refused what the caller sent, or the state the caller's application is in; the two "not found"s
+    # only where the caller named the document (see `_UPLOAD_FAILURES`)
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
     "documentNotFound": (ProviderRejected, "document_not_found"),
     "fileNotFound": (ProviderRejected, "file_not_found"),
-    "extAkepa": (ProviderRejected, "provider_rejected"),
     "statusApplicationEntity": (ProviderRejected, "invalid_application_state"),
+    # connectFi failing: its error list defines extAkepa as an error in its back office
+    "extAkepa": (ProviderFailed, "provider_error"),
 }
+# Answered to an upload, connectFi failing: no file found in the multipart the gateway built; no document found
+# when the gateway had just generated it (when the caller names the document, it is the caller's).
+_UPLOAD_FAILURES = frozenset({"fileNotFound"})
+_GENERATED_UPLOAD_FAILURES = _UPLOAD_FAILURES | {"documentNotFound"}
 
 
 class ConnectFiClient(ProviderClient):
@@ -128,9 +136,13 @@ class ConnectFiClient(ProviderClient):
     def generate_document(self, body: dict[str, Any]) -> ProviderResponse:
         return self._call(DOCUMENT_GENERATE_PATH, "document_generate", body, idempotent=False)  # a write
 
-    def upload_document(self, document_id: str, file_name: str, content: bytes, media_type: str) -> ProviderResponse:
+    def upload_document(
+        self, document_id: str, file_name: str, content: bytes, media_type: str, *, named_by_caller: bool
+    ) -> ProviderResponse:
         """The file as multipart/form-data (field `file`). The same file sent again to the same document replaces
-        it (connectFi's earlier document upload documents so), so the upload is retried like a read."""
+        it (connectFi's earlier document upload documents so), so the upload is retried like a read. A document
+        connectFi does not know is the caller's 422 when the caller named it, connectFi failing (502) when the
+        gateway had just generated it."""
         path = DOCUMENT_UPLOAD_PATH.format(document_id=document_id)
 
         def send(token: str) -> ProviderResponse:
@@ -138,7 +150,8 @@ class ConnectFiClient(ProviderClient):
             files = {"file": (file_name, content, media_type)}
             return self.http.post(path, operation="document_upload", idempotent=True, files=files, headers=headers)
 
-        return _checked(self.with_token(send))
+        failures = _UPLOAD_FAILURES if named_by_caller else _GENERATED_UPLOAD_FAILURES
+        return _checked(self.with_token(send), providers_failures=failures)
 
     def update(self, body: dict[str, Any]) -> ProviderResponse:
         return self._call(UPDATE_PATH, "update", body, idempotent=False)  # changes the application: a write
@@ -162,17 +175,18 @@ class ConnectFiClient(ProviderClient):
         return Token.issued(reply.token, now=clock.now(), expires_at=expires_at.timestamp())
 
 
-def _checked(response: ProviderResponse) -> ProviderResponse:
-    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means."""
+def _checked(response: ProviderResponse, *, providers_failures: frozenset[str] = frozenset()) -> ProviderResponse:
+    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means; `providers_failures`:
+    documented codes that, answered to this call, are connectFi failing rather than the caller's."""
     body = json_body(response)
     if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
         return response
-    raise _error_for(response, body)
+    raise _error_for(response, body, providers_failures)
 
 
-def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError:
+def _error_for(response: ProviderResponse, body: dict[str, Any], providers_failures: frozenset[str]) -> GatewayError:
     code = _code(body)
-    if code not in _ERRORS:
+    if code not in _ERRORS or code in providers_failures:
         return undocumented(response, code)  # a route miss ("Cannot POST") included
     kind, gateway_code = _ERRORS[code]
     details = _validation_context(body) if code == "requestValidateError" else None

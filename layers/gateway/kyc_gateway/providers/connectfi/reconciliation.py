@@ -9,7 +9,7 @@ from typing import Any
 
 from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, SubjectNotFound
-from kyc_gateway.observability import logger
+from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.providers.connectfi import client as connectfi
 from kyc_gateway.settings import get_settings
@@ -19,10 +19,14 @@ RESERVED_MILLISECONDS = 30_000  # a run stops taking applications this long befo
 
 def reconcile(context: Any) -> Mapping[str, int]:
     """One run: check every due application while time is left; counts of what it did. An application connectFi
-    fails on goes to the back of the queue (the next runs try it again), one it does not know leaves it; connectFi
-    failing on the first three of a run fails the run."""
-    cutoff = clock.now() - get_settings().reconcile_after_seconds
-    counts = {"checked": 0, "changed": 0, "failed": 0}
+    fails on goes to the back of the queue (the next runs try it again), one it does not know leaves it, one whose
+    state has not changed for RECONCILE_MAX_AGE_SECONDS leaves it too (counted: connectFi's only final status is
+    `completed`, so one that ends otherwise would be checked forever); connectFi failing on the first three of a run
+    fails the run."""
+    settings = get_settings()
+    now = clock.now()
+    cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
+    counts = {"checked": 0, "changed": 0, "failed": 0, "retired": 0}
     for due in applications.due(checked_before=cutoff):
         if context.get_remaining_time_in_millis() < RESERVED_MILLISECONDS:
             break
@@ -42,6 +46,17 @@ def reconcile(context: Any) -> Mapping[str, int]:
             if counts["failed"] == counts["checked"] >= 3:
                 raise  # connectFi fails on everything: this run is a failure, worth its alarm
             continue
-        if stored is not None and stored["announced"]:
+        if stored is None:
+            continue
+        if stored["announced"]:
             counts["changed"] += 1
+        if stored.get("open") and applications.stood_still_since(stored) < too_old:
+            applications.retire(application_id)
+            counts["retired"] += 1
+            count("ApplicationsNoLongerReconciled", Provider=connectfi.PROVIDER)
+            logger.warning(
+                "application unchanged for too long: no longer checked",
+                application_id=application_id,
+                status=stored.get("status"),
+            )
     return counts

@@ -140,19 +140,23 @@ def attach_document(request: DocumentRequest) -> dict[str, Any]:
     gets: never a second document. The caller uploads only by sending the body again with that documentId."""
     client = ConnectFiClient.instance()
     if request.documentId is not None:
-        return _upload(client, request, request.documentId)
+        return _upload(client, request, request.documentId, named_by_caller=True)
     document_id = _document_id(client.generate_document(request.generate_body()))
     try:
-        return _upload(client, request, document_id)
+        return _upload(client, request, document_id, named_by_caller=False)
     except GatewayError as error:
         error.details = [*error.details, _upload_pending(document_id)]
         error.write_done = True
         raise
 
 
-def _upload(client: ConnectFiClient, request: DocumentRequest, document_id: str) -> dict[str, Any]:
+def _upload(
+    client: ConnectFiClient, request: DocumentRequest, document_id: str, *, named_by_caller: bool
+) -> dict[str, Any]:
     _, media_type = _SIGNATURES[request.extension]
-    response = client.upload_document(document_id, f"document.{request.extension}", request.content, media_type)
+    response = client.upload_document(
+        document_id, f"document.{request.extension}", request.content, media_type, named_by_caller=named_by_caller
+    )
     data = envelope_data(response)
     if data is not None and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
         raise response.error(ProviderFailed)
