@@ -98,7 +98,7 @@ class SignzyClient(ProviderClient):
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
-        body = request.model_dump()
+        body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
 
         def sender(form: str) -> Send:
             send = self.sender(
