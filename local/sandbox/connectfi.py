@@ -47,18 +47,25 @@ CONNECTFI_LOGIN_SCHEMA = {
         "requestId": {"type": "string", "maxLength": 32},
     },
 }
-CONNECTFI_IDENTIFICATION_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["reference", "customerId"],
-    "properties": {
-        "reference": COMMON_REFERENCE,
-        "customerId": COMMON_ID,
-        "syncMode": {"type": "boolean", "nullable": True},
-        "webhookURL": COMMON_STR500,  # the schema table's spelling
-        "webhookUrl": COMMON_STR500,  # the example body's spelling: both accepted
-    },
-}
+WEBHOOK_FIELDS = ("webhookUrl", "webhookURL")  # the example body's spelling, the schema table's
+
+
+def identification_schema(webhook_field: str) -> dict:
+    """The identification schema with the callback field under one spelling: connectFi refuses additional
+    properties, so the other spelling is refused as one."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reference", "customerId"],
+        "properties": {
+            "reference": COMMON_REFERENCE,
+            "customerId": COMMON_ID,
+            "syncMode": {"type": "boolean", "nullable": True},
+            webhook_field: COMMON_STR500,
+        },
+    }
+
+
 CONNECTFI_STATUS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -105,6 +112,22 @@ class ConnectFi(StepUp, Provider):
             "where a generated document's id is answered: data.id or data.documentId (not published by connectFi)",
             choices=("id", "documentId"),
         ),
+        Option(
+            "connectfi_webhook_field",
+            str,
+            "webhookUrl",
+            "the one spelling of the identification's callback field accepted (webhookUrl: the example body; "
+            "webhookURL: the schema table); the other is an additional property",
+            choices=WEBHOOK_FIELDS,
+        ),
+        Option(
+            "connectfi_token_shape",
+            str,
+            "string",
+            "get-token's data.token: a string (the API reference) or {base, confined} (the Authentication page), "
+            "of which only the base token opens the KYC endpoints",
+            choices=("string", "object"),
+        ),
     )
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
@@ -113,6 +136,9 @@ class ConnectFi(StepUp, Provider):
         self._ttl = options["connectfi_token_ttl"]
         self._webhook_delay = options["webhook_delay"]
         self.document_id_field = options["connectfi_document_id_field"]
+        self._webhook_field = options["connectfi_webhook_field"]
+        self._identification_schema = identification_schema(self._webhook_field)
+        self._token_shape = options["connectfi_token_shape"]
         self.tokens = TokenStore(self.lock)
         self._applications: dict[str, _Application] = {}
         self._seed()
@@ -186,7 +212,11 @@ class ConnectFi(StepUp, Provider):
             and hmac.compare_digest(user["password"].encode(), self._password.encode())
         ):
             return self._unauthorized()
-        token = self.tokens.issue(self._ttl)
+        token: str | dict = self.tokens.issue(self._ttl)
+        if self._token_shape == "object":
+            # The Authentication page's two kinds. No KYC endpoint asks for the confined token, so none takes it:
+            # it is never stored, and refused like an unknown token.
+            token = {"base": token, "confined": random_alnum(64)}
         expires = utcnow() + timedelta(seconds=self._ttl)
         return json_reply(200, {"code": "0", "data": {"token": token, "dtsExpireAt": iso_z(expires)}})
 
@@ -200,7 +230,7 @@ class ConnectFi(StepUp, Provider):
         return self._validated(request, schema)
 
     def identification(self, request: Request) -> Reply:
-        body, failure = self._accepted(request, CONNECTFI_IDENTIFICATION_SCHEMA)
+        body, failure = self._accepted(request, self._identification_schema)
         if failure:
             return failure
         customer_id, reference = body["customerId"], body["reference"]
@@ -210,7 +240,7 @@ class ConnectFi(StepUp, Provider):
         asynchronous = next((rule for rule in CONNECTFI_ASYNC_REFERENCES if reference.startswith(rule[0])), None)
         status = "waiting_review" if asynchronous else "pending_step_up"
         application = self._new_application(customer_id, reference, status)
-        application.webhook_url = body.get("webhookUrl") or body.get("webhookURL") or None
+        application.webhook_url = body.get(self._webhook_field) or None
         app_id = application.data["applicationId"]
         with self.lock:
             self._applications[app_id] = application

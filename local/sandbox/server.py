@@ -120,6 +120,9 @@ class ProviderSandbox(FaultInjection):
         if unknown:
             raise TypeError(f"unknown sandbox options: {', '.join(sorted(unknown))}")
         values = {name: options.get(name, option.default) for name, option in declared.items()}
+        for name, value in values.items():
+            if declared[name].choices and value not in declared[name].choices:
+                raise ValueError(f"{name} must be one of: {', '.join(declared[name].choices)}")
         self.host, self.port = host, port
         self.slow_seconds = slow_seconds
         self.quiet = quiet

@@ -43,16 +43,22 @@ class Signzy(Provider):
             "the one Authorization form accepted: the raw token id (LoopBack's default) or Bearer <id>",
             ("raw", "bearer"),
         ),
+        Option(
+            "signzy_onboarding_id_field",
+            str,
+            "onboardingId",
+            "the one spelling of the repush body's field read (the repush page's text: onboardingid); the other "
+            "is absent to it (Signzy's 500)",
+            ("onboardingId", "onboardingid"),
+        ),
     )
 
     def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
-        auth_header = options["signzy_auth_header"]
-        if auth_header not in ("raw", "bearer"):
-            raise ValueError("signzy_auth_header must be raw or bearer")
         self._username, self._password = credentials["username"], credentials["password"]
         self._ttl = options["signzy_token_ttl"]
-        self.auth_header = auth_header
+        self.auth_header = options["signzy_auth_header"]
+        self._onboarding_id_field = options["signzy_onboarding_id_field"]
         self.tokens = TokenStore(self.lock)
         self._bounce_next = True  # the re-auth magic id alternates: 401 (token forgotten), then success
         self.magic_ids: dict[str, Effect] = {
@@ -162,7 +168,7 @@ class Signzy(Provider):
         body, failure = self._json_body(request)
         if failure:
             return failure
-        onboarding_id = body.get("onboardingId") if isinstance(body, dict) else None
+        onboarding_id = body.get(self._onboarding_id_field) if isinstance(body, dict) else None
         if not isinstance(onboarding_id, str) or not OBJECT_ID.match(onboarding_id):
             return self._error(500, SIGNZY_BAD_OBJECT_ID)
         if onboarding_id == SIGNZY_REAUTH_ID and self._bounce(token):

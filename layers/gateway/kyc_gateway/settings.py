@@ -33,6 +33,10 @@ class Settings(Model):
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token. `auto` sends the
     # documented form and switches once when a token is refused; bearer/raw pin one form.
     signzy_auth_header: Literal["auto", "bearer", "raw"] = Field("auto", alias="SIGNZY_AUTH_HEADER")
+    # The repush page's text spells the body field onboardingid; its sample answer's camelCase suggests onboardingId.
+    signzy_onboarding_id_field: Literal["onboardingId", "onboardingid"] = Field(
+        "onboardingId", alias="SIGNZY_ONBOARDING_ID_FIELD"
+    )
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
     connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
     connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")

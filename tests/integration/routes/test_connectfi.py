@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from tests.conftest import SECRETS
@@ -19,7 +20,7 @@ APPLICATION = "iapp_AwXROkAVhfKmkhXjOTmuK"
 WEBHOOK_TOKEN = SECRETS["connectfiwebhook"]["token"]
 
 
-def login_reply(token: str = "cfi-token-1", expires: str = "2099-01-01T00:00:00.000Z") -> dict:  # noqa: S107
+def login_reply(token: object = "cfi-token-1", expires: str = "2099-01-01T00:00:00.000Z") -> dict:  # noqa: S107
     return {"code": "0", "data": {"token": token, "dtsExpireAt": expires}}
 
 
@@ -214,6 +215,46 @@ def test_a_token_is_renewed_shortly_before_dts_expire_at(gateway, clock):
     # Then the gateway logged in again before using an expiring token
     assert len(gateway.provider.requests(LOGIN)) == 2
     assert gateway.provider.requests(STATUS)[-1].headers["x-connectfi-token"] == "long"
+
+
+def test_an_object_login_token_is_used_by_its_base_token(gateway):
+    # Given the Authentication page's token: a base one for most requests, a confined one where a page says so
+    gateway.provider.reply(LOGIN, login_reply({"base": "cfi-base-1", "confined": "cfi-confined-1"}))
+    gateway.provider.reply(STATUS, application())
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    # Then the status call (whose page asks for no confined token) carries the base token
+    assert answer.status == 200
+    assert gateway.provider.requests(STATUS)[0].headers["x-connectfi-token"] == "cfi-base-1"
+
+
+@pytest.mark.parametrize(
+    ("data", "issue"),
+    [
+        ({"token": {"confined": "cfi-confined-1"}}, "is an object without a base token"),
+        ({"token": {"base": "", "confined": "cfi-confined-1"}}, "is an object without a base token"),
+        ({"token": {"base": {"value": "cfi-confined-1"}}}, "is an object without a base token"),
+        ({"token": 12345}, "is a number"),
+        ({"token": None}, "is null"),
+        ({"token": ""}, "is an empty string"),
+        ({"token": ["cfi-confined-1"]}, "is an array"),
+        ({"token": True}, "is a boolean"),
+        ({}, "is missing"),
+    ],
+)
+def test_a_login_token_of_no_usable_shape_is_a_502_naming_the_shape(gateway, logs, data, issue):
+    gateway.provider.reply(LOGIN, {"code": "0", "data": {**data, "dtsExpireAt": "2099-01-01T00:00:00.000Z"}})
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert answer.error["details"] == [{"field": "data.token", "issue": issue}]
+    # nothing sent with it, nothing cached, and its content named nowhere
+    assert gateway.provider.requests(STATUS) == []
+    rows = boto3.client("dynamodb").scan(TableName=gateway.physical_ids["TokenTable"])["Items"]
+    assert [row for row in rows if "token" in row] == []
+    assert "cfi-confined-1" not in answer.text + logs()
 
 
 def test_bad_login_is_502_provider_auth_failed_after_a_secret_refetch(gateway):

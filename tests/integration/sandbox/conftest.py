@@ -126,11 +126,11 @@ def signzy_token(urls):
     return signzy_login(urls).json()["id"]
 
 
-def repush(urls, onboarding_id, token, *, bearer=False, timeout=TIMEOUT):
+def repush(urls, onboarding_id, token, *, bearer=False, field="onboardingId", timeout=TIMEOUT):
     headers = {"Authorization": f"Bearer {token}" if bearer else token}
     return requests.post(
         urls["SIGNZY_BASE_URL"] + "/kra-handler/api/onboardings/repush",
-        json={"onboardingId": onboarding_id},
+        json={field: onboarding_id},
         headers=headers,
         timeout=timeout,
     )

@@ -59,7 +59,7 @@ def test_connectfi_calls_require_a_token(urls, token):
         assert assert_json(response, 401) == {"code": "unauthorized", "message": "Authentication error"}
 
 
-@pytest.mark.parametrize("webhook_field", ["webhookUrl", "webhookURL", None])
+@pytest.mark.parametrize("webhook_field", ["webhookUrl", None])
 def test_connectfi_identification_and_status(urls, cfi_token, webhook_field):
     request = {"customerId": "cstap_6reGTr3k8vpAu8uFV7EdiN", "reference": "extRefApp100", "syncMode": None}
     if webhook_field:
@@ -92,6 +92,37 @@ def test_connectfi_business_customer_has_two_entities(urls, cfi_token):
     }
 
 
+@pytest.mark.parametrize(("accepted", "other"), [("webhookUrl", "webhookURL"), ("webhookURL", "webhookUrl")])
+def test_connectfi_identification_takes_exactly_one_spelling_of_the_webhook_field(
+    make_sandbox, receiver, accepted, other
+):
+    urls = make_sandbox(connectfi_webhook_field=accepted, webhook_delay=0.1).base_urls()
+    token = connectfi_token(urls)
+    request = {"customerId": "cstap_a", "reference": "ASYNC1"}
+
+    refused = assert_json(connectfi(urls, "/akepa/identification", {**request, other: receiver.url("/x")}, token), 400)
+    assert (refused["code"], refused["message"]) == ("requestValidateError", "must NOT have additional properties")
+    assert refused["context"][0]["params"] == {"additionalProperty": other}
+
+    created = connectfi(urls, "/akepa/identification", {**request, accepted: receiver.url("/hook")}, token)
+    application_id = assert_json(created, 200)["data"]["applicationId"]
+    # the callback goes to the URL read from the accepted spelling
+    ((path, _, body),) = receiver.wait_for(1, timeout=3)
+    assert path == "/hook" and json.loads(body)["data"]["applicationId"] == application_id
+
+
+def test_connectfi_object_token_only_its_base_token_opens_the_kyc_endpoints(make_sandbox):
+    urls = make_sandbox(connectfi_token_shape="object").base_urls()
+    token = assert_json(connectfi_login(urls), 200)["data"]["token"]
+    assert set(token) == {"base", "confined"} and token["base"] != token["confined"]
+
+    body = {"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "applicationId": "iapp_1BGgJeDQJFo5MCup15zq9A"}
+    assert assert_json(connectfi(urls, "/akepa/status", body, token["base"]), 200)["code"] == "0"
+    # no endpoint the gateway calls asks for the confined token: it is refused as an unknown one
+    refused = connectfi(urls, "/akepa/status", body, token["confined"])
+    assert assert_json(refused, 401) == {"code": "unauthorized", "message": "Authentication error"}
+
+
 def test_connectfi_rejects_additional_properties(urls, cfi_token):
     request = {"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/y", "extra": 1}
     body = assert_json(connectfi(urls, "/akepa/identification", request, cfi_token), 400)
@@ -118,7 +149,7 @@ def test_connectfi_rejects_additional_properties(urls, cfi_token):
         ({"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/<script>"}, "pattern", "/webhookUrl"),
         # JavaScript's `.` matches no line terminator, and its `$` only the very end
         ({"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/\na"}, "pattern", "/webhookUrl"),
-        ({"customerId": "cstap_a", "reference": "R1", "webhookURL": "https://x/\u2028"}, "pattern", "/webhookURL"),
+        ({"customerId": "cstap_a", "reference": "R1", "webhookUrl": "https://x/\u2028"}, "pattern", "/webhookUrl"),
         ({"customerId": "cstap_a", "reference": "R1\n"}, "pattern", "/reference"),
         (["not", "an", "object"], "type", ""),
     ],
@@ -188,7 +219,7 @@ def test_connectfi_async_review_sends_one_webhook(urls, cfi_token, receiver, san
 
 
 def test_connectfi_asyncdup_sends_the_same_webhook_twice(urls, cfi_token, receiver):
-    request = {"customerId": "cstap_dup", "reference": "ASYNCDUP001", "webhookURL": receiver.url("/hook")}
+    request = {"customerId": "cstap_dup", "reference": "ASYNCDUP001", "webhookUrl": receiver.url("/hook")}
     created = assert_json(connectfi(urls, "/akepa/identification", request, cfi_token), 200)["data"]
     deliveries = receiver.wait_for(2, timeout=3)
     assert len(deliveries) == 2

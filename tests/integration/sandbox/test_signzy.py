@@ -59,6 +59,20 @@ def test_signzy_raw_mode_decodes_a_bearer_value_as_loopback_does(make_sandbox):
     assert repush(urls, OID, encoded, bearer=True).status_code == 200
 
 
+@pytest.mark.parametrize(("read", "other"), [("onboardingId", "onboardingid"), ("onboardingid", "onboardingId")])
+def test_signzy_repush_reads_exactly_one_spelling_of_the_onboarding_id(make_sandbox, read, other):
+    urls = make_sandbox(signzy_onboarding_id_field=read).base_urls()
+    token = signzy_token(urls)
+
+    assert assert_json(repush(urls, OID, token, field=read), 200)["onboardingId"] == OID
+    # the other spelling is no field Signzy reads: the onboarding id is absent, Signzy's documented 500
+    assert assert_json(repush(urls, OID, token, field=other), 500)["error"] == {
+        "statusCode": 500,
+        "name": "Error",
+        "message": "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters",
+    }
+
+
 def test_signzy_repush_answers_the_documented_success(urls):
     login = signzy_login(urls).json()
     body = assert_json(repush(urls, OID, login["id"]), 200)

@@ -109,7 +109,8 @@ class SignzyClient(ProviderClient):
         self._vouched: tuple[str, float] | None = None  # a new token that was refused, until (monotonic)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
-        return _success_or_raise(self._authorized(request.model_dump()))
+        body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
+        return _success_or_raise(self._authorized(body))
 
     def _authorized(self, body: dict[str, Any]) -> ProviderResponse:
         """The repush sent with the cached token, in the known Authorization form (each form while it is not

@@ -1,7 +1,8 @@
 """connectFi (US KYC/KYB, "akepa"): token, identification, status.
 
 Login: `POST {CONNECTFI_BASE_URL}/auth/get-token` `{"user": {"login", "password"}}` ->
-`{"code": "0", "data": {"token", "dtsExpireAt"}}`; the token goes in `x-connectfi-token`.
+`{"code": "0", "data": {"token", "dtsExpireAt"}}`; the token (or, when it is an object, its base token) goes in
+`x-connectfi-token`.
 Errors: `{"requestId", "code", "subCode", "context", "message"}`; connectFi rejects unknown fields.
 """
 
@@ -16,6 +17,7 @@ from kyc_gateway import clock
 from kyc_gateway.errors import (
     ConfigurationError,
     GatewayError,
+    ProviderBadResponse,
     ProviderFailed,
     ProviderRejected,
     SubjectNotFound,
@@ -85,7 +87,8 @@ class ConnectFiSecret(Model):
 
 
 class TokenReply(Model):
-    token: str = Field(min_length=1)
+    # A string (the API reference) or {"base", "confined"} (the Authentication page): read by `_login_token`.
+    token: Any = None
     dtsExpireAt: dt.datetime
 
 
@@ -169,10 +172,30 @@ class ConnectFiClient(ProviderClient):
             headers={"Accept": "application/json"},
         )
         reply = self.token_answer(response, TokenAnswer, code=_code).data
+        token = _login_token(response, reply)
         expires_at = reply.dtsExpireAt
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=dt.UTC)
-        return Token.issued(reply.token, now=clock.now(), expires_at=expires_at.timestamp())
+        return Token.issued(token, now=clock.now(), expires_at=expires_at.timestamp())
+
+
+def _login_token(response: ProviderResponse, reply: TokenReply) -> str:
+    """The token for the gateway's calls: `data.token` when it is a string, its `base` member when it is an object
+    (the Authentication page: the base token serves every request unless an endpoint's page asks for the confined
+    one, and none the gateway calls does). Any other shape is 502 naming the shape, never the value."""
+    token = reply.token.get("base") if isinstance(reply.token, dict) else reply.token
+    if isinstance(token, str) and token:
+        return token
+    issue = "is missing" if "token" not in reply.model_fields_set else f"is {_shape(reply.token)}"
+    raise response.error(ProviderBadResponse, details=[{"field": "data.token", "issue": issue}])
+
+
+def _shape(value: Any) -> str:
+    """A JSON value's kind, in words (an unusable login token's: never its content)."""
+    if isinstance(value, dict):
+        return "an object without a base token"
+    kinds = ((type(None), "null"), (bool, "a boolean"), (int | float, "a number"), (str, "an empty string"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "an array")
 
 
 def _checked(response: ProviderResponse, *, providers_failures: frozenset[str] = frozenset()) -> ProviderResponse:

@@ -1,0 +1,106 @@
+"""The facts the gateway infers rather than reads in a provider's documents, each played by a strict sandbox in every
+reading (docs/sandbox.md#options): the gateway configured for the sandbox's reading succeeds; configured for
+another, it meets the failure that provider would answer, mapped as the gateway maps it. Signzy's Authorization
+form is played the same way by test_against_sandbox.py's test_signzy_accepting_one_authorization_form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from local.functions import cold_start
+from local.sandbox import ProviderSandbox
+from tests.conftest import SECRETS, Gateway, deploy
+
+IDENTIFY_FN = "ConnectFiIdentificationFunction"
+STATUS_FN = "ConnectFiStatusFunction"
+SIGNZY_FN = "SignzyRepushFunction"
+ONBOARDING_ID = "65a1b2c3d4e5f60718293a4b"
+# connectFi's documented individual and its application, seeded in every sandbox
+CUSTOMER, APPLICATION = "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1BGgJeDQJFo5MCup15zq9A"
+
+ConfiguredGateway = Callable[[str, str, dict[str, str]], Gateway]
+
+
+@pytest.fixture(scope="module")
+def strict_sandbox() -> Iterator[Callable[[str, str], ProviderSandbox]]:
+    """A sandbox playing one reading of one option, started on first use and shared by the module's tests (reset
+    for each)."""
+    started: dict[tuple[str, str], ProviderSandbox] = {}
+
+    def sandbox(option: str, reading: str) -> ProviderSandbox:
+        if (option, reading) not in started:
+            started[option, reading] = ProviderSandbox(SECRETS, quiet=True, **{option: reading}).start()
+        started[option, reading].reset()
+        return started[option, reading]
+
+    yield sandbox
+    for running in started.values():
+        running.stop()
+
+
+@pytest.fixture
+def configured_gateway(physical_ids, strict_sandbox, monkeypatch) -> Iterator[ConfiguredGateway]:
+    """The functions against a sandbox playing `reading` of `option`, with the gateway's `settings` (environment
+    variables), as a fresh instance."""
+
+    def configured(option: str, reading: str, settings: dict[str, str]) -> Gateway:
+        sandbox = strict_sandbox(option, reading)
+        deploy(physical_ids, sandbox.url, monkeypatch)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        cold_start()
+        return Gateway(sandbox, physical_ids)
+
+    yield configured
+    cold_start()
+
+
+@pytest.mark.parametrize("reading", ["webhookUrl", "webhookURL"])
+@pytest.mark.parametrize("configured", ["webhookUrl", "webhookURL"])
+def test_connectfi_webhook_field_spelling(configured_gateway, reading, configured):
+    # Given a connectFi reading one spelling of the callback field, and a gateway sending one
+    gateway = configured_gateway("connectfi_webhook_field", reading, {"CONNECTFI_WEBHOOK_FIELD": configured})
+
+    # When an identification is started (the gateway adds its own webhook URL)
+    answer = gateway.call(IDENTIFY_FN, {"customerId": CUSTOMER, "reference": "extRefApp100"})
+
+    # Then the matching spelling starts it; the other is an additional property to connectFi's schema
+    if configured == reading:
+        assert (answer.status, answer.json()["data"]["status"]) == (200, "pending_step_up")
+    else:
+        error = answer.error
+        assert (answer.status, error["code"], error["providerStatus"]) == (422, "provider_validation_failed", 400)
+        assert error["providerCode"] == "requestValidateError"
+        assert [detail["params"] for detail in error["details"]] == [{"additionalProperty": configured}]
+
+
+@pytest.mark.parametrize("reading", ["string", "object"])
+def test_connectfi_token_shape(configured_gateway, reading):
+    # Given a connectFi answering its login token as a string, or as {base, confined}
+    gateway = configured_gateway("connectfi_token_shape", reading, {})
+
+    # When a cold instance makes a read and a write
+    status = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+    identification = gateway.call(IDENTIFY_FN, {"customerId": CUSTOMER, "reference": "extRefApp100"})
+
+    # Then both pass connectFi's token check with the one login (the confined token would be refused)
+    assert (status.status, identification.status) == (200, 200)
+    assert gateway.provider.call_count("connectfi", "token") == 1
+
+
+@pytest.mark.parametrize("reading", ["onboardingId", "onboardingid"])
+@pytest.mark.parametrize("configured", ["onboardingId", "onboardingid"])
+def test_signzy_onboarding_id_spelling(configured_gateway, reading, configured):
+    # Given a Signzy reading one spelling of the repush field, and a gateway sending one
+    gateway = configured_gateway("signzy_onboarding_id_field", reading, {"SIGNZY_ONBOARDING_ID_FIELD": configured})
+
+    # When a caller repushes (always as onboardingId: the gateway's own API does not change)
+    answer = gateway.call(SIGNZY_FN, {"onboardingId": ONBOARDING_ID})
+
+    # Then the matching spelling repushes it; under the other, Signzy finds no id (its documented 500): 502
+    if configured == reading:
+        assert (answer.status, answer.json()["onboardingId"]) == (200, ONBOARDING_ID)
+    else:
+        assert (answer.status, answer.error["code"], answer.error["providerStatus"]) == (502, "provider_error", 500)
