@@ -43,9 +43,14 @@ def python_type(schema: dict[str, Any]) -> str:
 
 
 def typed_dict(name: str, schema: dict[str, Any]) -> str:
+    """A TypedDict of the schema's properties; a schema with none that takes any property (a body forwarded as
+    sent, e.g. CDP's onboarding) is a plain JSON object, which no TypedDict can type."""
+    sentence = " ".join((schema.get("description") or name).split()).split(". ")[0].rstrip(".")
+    if not schema.get("properties") and schema.get("additionalProperties") is True:
+        comment = textwrap.fill(f"{sentence}.", width=116, initial_indent="# ", subsequent_indent="# ")
+        return f"{comment}\n{name} = dict[str, Any]"
     required = set(schema.get("required") or [])
     lines = [f"class {name}(TypedDict, total=False):"]
-    sentence = " ".join((schema.get("description") or name).split()).split(". ")[0].rstrip(".")
     lines.append("    " + textwrap.fill(f'"""{sentence}."""', width=112, subsequent_indent="    "))
     lines.append("")
     for field, subschema in (schema.get("properties") or {}).items():

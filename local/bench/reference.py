@@ -74,11 +74,12 @@ def _cdp(event: dict, path: str, **fields: tuple[type, str]) -> dict:
 
 
 def cdp_customer_lookup(event: dict) -> dict:
-    return _cdp(event, "/caas/api/v2/customer/validate", idNumber=(str, r"^[0-9]+$"))
+    # The lookup table's lengths, as patterns: 30 and 3 characters.
+    return _cdp(event, "/caas/api/v2/customer/validate", idNumber=(str, r"^.{0,30}$"), idType=(str, r"^.{0,3}$"))
 
 
 def cdp_onboarding(event: dict) -> dict:
-    return _cdp(event, "/caas-lcm/api/v1/CAAS/onBoarding/customer", first_name=(str, r"^.+$"))
+    return _cdp(event, "/caas-lcm/api/v1/CAAS/onBoarding/customer")  # any JSON object, as the gateway takes it
 
 
 def _connectfi(path: str, body: dict):

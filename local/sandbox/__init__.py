@@ -13,7 +13,7 @@ never bodies, tokens or personal data.
 
 from __future__ import annotations
 
-from local.sandbox.cdp import CDP_COUNTRIES, field_values
+from local.sandbox.cdp import CDP_COUNTRIES
 from local.sandbox.common import Provider, Reply, Request, TokenStore
 from local.sandbox.schema import ajv_errors, js_regex
 from local.sandbox.server import ProviderSandbox
@@ -26,6 +26,5 @@ __all__ = [
     "Request",
     "TokenStore",
     "ajv_errors",
-    "field_values",
     "js_regex",
 ]

@@ -1,5 +1,5 @@
 """CDP (Digit9 DRAP, Keycloak in front): OAuth tokens, customer lookup and onboarding, with CDP's own rules
-(mandatory fields, country master data) and magic id numbers for each documented failure."""
+(the first name, the nationality against its master data) and magic id numbers for each documented failure."""
 
 from __future__ import annotations
 
@@ -29,20 +29,6 @@ if TYPE_CHECKING:
 
 CDP_PASSWORD_FIELDS = ("scope", "client_id", "client_secret", "username", "password")
 CDP_REFRESH_FIELDS = ("refresh_token", "client_id", "client_secret")
-_CDP_DOCUMENTS = (
-    "id_details[].id_front",
-    "id_details[].id_back",
-    "additional_docs[]",
-    "customer_classification.profile_photo",
-)
-# What CDP refuses an onboarding without (40002): the names of the fields, with [] for "each element of".
-CDP_ONBOARDING_MANDATORY = (
-    "first_name",
-    "id_details",
-    "id_details[].id_type",
-    "id_details[].id_number",
-    *(f"{document}.{part}" for document in _CDP_DOCUMENTS for part in ("base64_data", "content_type")),
-)
 # CDP's country master data: ISO 3166-1 alpha-2 and the user-assigned codes real documents carry (Kosovo's XK).
 _CDP_COUNTRY_LIST = """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
     BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ
@@ -52,46 +38,20 @@ _CDP_COUNTRY_LIST = """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD 
     RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV
     TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK"""
 CDP_COUNTRIES = frozenset(_CDP_COUNTRY_LIST.split())
-CDP_COUNTRY_FIELDS = (
-    "nationality",
-    "second_nationality",
-    "country_of_birth",
-    "country_of_residence",
-    "address_list[].country",
-    "id_details[].issued_country",
-    "customer_classification.txn_issued_country",
-)
 
 
-def field_values(body: Any, path: str) -> list[tuple[str, Any, bool]]:
-    """(location, value, present) of each place `path` names in `body` ("a[].b": b of every element of a), for
-    every container on the way that is there: an absent optional object or list names no place."""
-    places = [("", body)]
-    for part in path.split("."):
-        name, each = part.removesuffix("[]"), part.endswith("[]")
-        found = []
-        for location, container in places:
-            where = f"{location}.{name}" if location else name
-            if not isinstance(container, dict):
-                if container is not None and not each:
-                    found.append((where, None))  # a list item that is not an object lacks every field
-                continue
-            if not each:
-                found.append((where, container.get(name)))
-            elif isinstance(container.get(name), list):
-                found += [(f"{where}[{index}]", item) for index, item in enumerate(container[name])]
-        places = found
-    return [(location, value, value is not None) for location, value in places]
+def id_numbers(body: dict) -> list[str]:
+    """The id numbers of the onboarding's identity documents, where CDP's example puts them
+    (`id_details[].id_number`); any other shape names none (CDP's own types are not published)."""
+    details = body.get("id_details")
+    if not isinstance(details, list):
+        return []
+    return [item["id_number"] for item in details if isinstance(item, dict) and isinstance(item.get("id_number"), str)]
 
 
 def cdp_magic_id(code: int) -> str:
     """784 + zeros + the five-digit code: 784000000045001 (a 15-digit Emirates-ID-like number)."""
     return f"7840000000{code:05d}"
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 class Cdp(Provider):
@@ -292,8 +252,7 @@ class Cdp(Provider):
             400, "failure", 400, 40002, "Invalid format or missing mandatory request", details=details
         )
 
-    def _onboarding_magic(self, body: dict, id_number: str) -> dict[str, Effect]:
-        ecrn = self._ecrn(id_number)
+    def _onboarding_magic(self, body: dict, ecrn: str) -> dict[str, Effect]:
         error = self._onboarding_error
         return {
             cdp_magic_id(45013): lambda: error(
@@ -310,51 +269,31 @@ class Cdp(Provider):
             cdp_magic_id(504): self.sandbox.pause,
         }
 
-    @staticmethod
-    def _invalid_fields(body: dict) -> dict[str, str]:
-        """Mandatory fields missing or blank, reported like CDP's documented example: {"firstName": "Invalid first
-        name"} (nested ones by their location, e.g. "idDetails[0].idNumber")."""
-        invalid = {}
-        for path in CDP_ONBOARDING_MANDATORY:
-            for location, value, present in field_values(body, path):
-                blank = isinstance(value, str) and not value.strip()
-                empty_list = path == "id_details" and not (isinstance(value, list) and value)
-                if not present or blank or empty_list:
-                    leaf = path.rsplit(".", 1)[-1].removesuffix("[]")
-                    invalid[".".join(camel(part) for part in location.split("."))] = "Invalid " + leaf.replace("_", " ")
-        return invalid
-
-    @staticmethod
-    def _unknown_country(body: dict) -> tuple[str, Any] | None:
-        """The first country field whose value is not in CDP's master data (CDP answers 45053)."""
-        for path in CDP_COUNTRY_FIELDS:
-            for _, value, present in field_values(body, path):
-                if present and value not in CDP_COUNTRIES:
-                    return path.rsplit(".", 1)[-1].replace("_", " ").title(), value
-        return None
-
     def onboarding(self, request: Request) -> Reply:
+        """Only what CDP's document shows it checking: the first name (its 40002 example) and the nationality
+        against its master data (its 45053 example). Other fields, of any type, and fields its example lacks are
+        taken, as Spring's JSON reader takes them."""
         if not self._authorized(request):
             return self._unauthorized(self.ONBOARDING_PATH, message="")
         try:
             body = request.json()
         except ValueError:
-            return self._missing_fields({"request": "Malformed JSON request"})
+            body = None
         if not isinstance(body, dict):
             return self._missing_fields({"request": "Malformed JSON request"})
-        details = self._invalid_fields(body)
-        if details:
-            return self._missing_fields(details)
-        id_number = body["id_details"][0]["id_number"]
-        failure = self.magic(self._onboarding_magic(body, id_number), id_number)
+        first_name = body.get("first_name")
+        if not (isinstance(first_name, str) and first_name.strip()):
+            return self._missing_fields({"firstName": "Invalid first name"})
+        numbers = id_numbers(body)
+        # A customer is known by its id numbers; without one, each onboarding is a new customer.
+        ecrn = self._ecrn(numbers[0] if numbers else random_hex(32))
+        failure = self.magic(self._onboarding_magic(body, ecrn), numbers[0]) if numbers else None
         if failure:
             return failure
-        unknown = self._unknown_country(body)
-        if unknown:
-            label, value = unknown
-            return self._onboarding_error(400, "failed", 406, 45053, f" Invalid {label} {value}!")
-        ecrn = self._ecrn(id_number)
-        self._remember(body, ecrn)
+        nationality = body.get("nationality")
+        if nationality is not None and not (isinstance(nationality, str) and nationality in CDP_COUNTRIES):
+            return self._onboarding_error(400, "failed", 406, 45053, f" Invalid Nationality {nationality}!")
+        self._remember(body, numbers, ecrn)
         pep = body.get("political_exposed_person") is True
         return json_reply(
             200,
@@ -373,7 +312,7 @@ class Cdp(Provider):
             },
         )
 
-    def _remember(self, body: dict, ecrn: str) -> None:
+    def _remember(self, body: dict, numbers: list[str], ecrn: str) -> None:
         record = {
             key: body[key]
             for key in ("first_name", "middle_name", "last_name", "primary_mobile_number", "email_id")
@@ -381,9 +320,8 @@ class Cdp(Provider):
         }
         record["ecrn"] = ecrn
         with self.lock:
-            for id_detail in body["id_details"]:
-                if isinstance(id_detail, dict) and isinstance(id_detail.get("id_number"), str):
-                    self._customers[id_detail["id_number"]] = record
+            for number in numbers:
+                self._customers[number] = record
 
 
 PROVIDER = Cdp

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-# CDP's documented Individual Onboarding payload, every field filled (the document's example, with real base64).
-CDP_ONBOARDING_BODY = json.loads((Path(__file__).with_name("cdp_onboarding_request.json")).read_text())
+from local import LAYER_DIR
+
+# CDP's Individual Onboarding example body, every field filled (the document's example, with real base64): the
+# one the OpenAPI document shows.
+CDP_ONBOARDING_BODY = json.loads((LAYER_DIR / "kyc_gateway" / "providers" / "cdp_onboarding_example.json").read_text())

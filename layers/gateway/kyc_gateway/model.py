@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Model(BaseModel):
     """A model whose validator is built on first use, not at import: a function's cold start pays only for the
-    models its own path validates (a module defines several; CDP's onboarding schema alone is dozens)."""
+    models its own path validates (a module defines several)."""
 
     model_config = ConfigDict(defer_build=True)
 

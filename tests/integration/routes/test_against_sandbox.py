@@ -197,14 +197,16 @@ def test_a_signzy_base_url_with_a_wrong_prefix_is_a_502_not_a_missing_onboarding
     ("change", "status", "code"),
     [
         ({"first_name": "  "}, 422, "missing_mandatory_fields"),  # passes the gateway; CDP's own 40002
-        ({"nationality": "ZZ"}, 422, "invalid_master_data"),  # a format the gateway accepts, a code CDP does not
+        ({"first_name": None}, 422, "missing_mandatory_fields"),
+        ({"nationality": "ZZ"}, 422, "invalid_master_data"),  # the gateway forwards it, CDP has no such code
         ({"nationality": "XK", "country_of_birth": "XK"}, 200, None),  # Kosovo, on real passports
+        ({"id_details": None, "facial_image": {"content_type": "image/jpeg"}, "zip": "13345"}, 200, None),
     ],
 )
 def test_cdp_rules_on_what_it_owns(sandboxed_gateway, change, status, code):
     body = {"first_name": "TEST", "id_details": [{"id_type": 4, "id_number": "784199554586091"}], **change}
 
-    answer = sandboxed_gateway.call(CDP_ONBOARD, body)
+    answer = sandboxed_gateway.call(CDP_ONBOARD, {key: value for key, value in body.items() if value is not None})
 
     assert answer.status == status
     if code:

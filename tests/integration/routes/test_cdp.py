@@ -306,20 +306,40 @@ def test_lookup_is_a_read_and_is_retried_after_a_server_error(gateway):
 @pytest.mark.parametrize(
     "body",
     [
-        {},
-        {"idNumber": "784199554586091"},
-        {"idType": "4"},
-        {"idNumber": "7" * 31, "idType": "4"},
-        {"idNumber": "784199554586091", "idType": "4444"},
-        {"idNumber": 784199554586091, "idType": "4"},
-        {"idNumber": "784199554586091", "idType": 4},
-        {"idNumber": "", "idType": "4"},
-        {"idNumber": "784 1995", "idType": "4"},
-        {"idNumber": "784199554586091", "idType": "4", "extra": True},
+        pytest.param({}, id="empty"),
+        pytest.param({"idNumber": "784199554586091"}, id="no idType"),
+        pytest.param({"idType": "4"}, id="no idNumber"),
+        pytest.param({"idNumber": "7" * 31, "idType": "4"}, id="idNumber over 30"),
+        pytest.param({"idNumber": "784199554586091", "idType": "4444"}, id="idType over 3"),
+        pytest.param({"idNumber": 784199554586091, "idType": "4"}, id="idNumber a number"),
+        pytest.param({"idNumber": "784199554586091", "idType": 4}, id="idType a number"),
+        pytest.param({"idNumber": None, "idType": "4"}, id="idNumber null"),
+        pytest.param({"idNumber": "784199554586091", "idType": "4", "extra": True}, id="a field not in the table"),
     ],
 )
-def test_invalid_lookups_get_400_and_no_provider_call(gateway, body):
+def test_lookups_outside_cdps_request_table_get_400_and_no_provider_call(gateway, body):
     answer = gateway.call(LOOKUP_FN, body)
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error")
     assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"idNumber": "784-1995-5458609-1", "idType": "4"}, id="dashes"),
+        pytest.param({"idNumber": "ABC 123", "idType": "4"}, id="a space"),
+        pytest.param({"idNumber": "P4006315", "idType": "A1"}, id="idType not digits"),
+        pytest.param({"idNumber": "7" * 30, "idType": "999"}, id="the longest"),
+        pytest.param({"idNumber": "", "idType": ""}, id="empty strings"),
+    ],
+)
+def test_any_lookup_within_cdps_request_table_is_forwarded_for_cdp_to_rule_on(gateway, body):
+    # The table publishes types and lengths only: which characters an id number holds is CDP's to rule on
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    answer = gateway.call(LOOKUP_FN, body)
+
+    assert answer.status == 200, answer.text
+    assert gateway.provider.requests(LOOKUP)[0].json() == body

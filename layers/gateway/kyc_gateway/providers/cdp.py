@@ -9,6 +9,8 @@ failures use HTTP 4xx/5xx with `error_code`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints
@@ -20,10 +22,10 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
+from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
 from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
-from kyc_gateway.providers.cdp_models import OnboardingRequest
 from kyc_gateway.token_cache import Token
 
 TOKEN_PATH = "/auth/realms/cdp/protocol/openid-connect/token"  # noqa: S105 - a URL path, not a secret
@@ -41,10 +43,28 @@ ONBOARDING_OUTCOME_CHECK = (
 
 
 class CustomerLookupRequest(Model):
+    """Customer Lookup v2's request table, and nothing more: both fields mandatory strings, `idNumber` at most 30
+    characters, `idType` at most 3. No pattern is published (`"4"`, the Emirates ID, is one code of CDP's master
+    data), so any characters, and an empty string, are CDP's to rule on (its 40001)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    idNumber: Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9-]+$")]
-    idType: Annotated[str, StringConstraints(min_length=1, max_length=3, pattern=r"^[0-9]+$")]
+    idNumber: Annotated[str, StringConstraints(max_length=30)]
+    idType: Annotated[str, StringConstraints(max_length=3)]
+
+
+def _onboarding_example(schema: dict[str, Any]) -> None:
+    # Read only when a schema is generated (the OpenAPI document), never on a request's path.
+    schema["examples"] = [json.loads(Path(__file__).with_name("cdp_onboarding_example.json").read_text())]
+
+
+class OnboardingRequest(ForwardedAsSent):
+    """Any JSON object, forwarded to CDP exactly as sent. CDP's document gives the onboarding an example body
+    (this schema's example), not a field table: its types, mandatory fields and lengths are not published, and it
+    asks for data the example has no field for (e-KYC reports, a facial image). CDP names what it refuses itself
+    (40002, with the fields in `details`)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_onboarding_example)
 
 
 class CdpSecret(Model):
