@@ -61,6 +61,10 @@ class StackConfig:
             "RECONCILE_AFTER_SECONDS",
             "RECONCILE_MAX_AGE_SECONDS",
             "WEBHOOK_RETRY_BASE_SECONDS",
+            # the gateway's readings of what its providers leave open, to match the sandbox's SANDBOX_* readings
+            "CONNECTFI_WEBHOOK_FIELD",
+            "SIGNZY_AUTH_HEADER",
+            "SIGNZY_ONBOARDING_ID_FIELD",
         ]
         return cls(
             # Docker on Linux reaches the host at its bridge address, not 127.0.0.1 (docs/local-stack.md)
