@@ -123,8 +123,8 @@ class StepUp:
             entity = next(
                 (e for e in application.data["entityApplications"] if e["entityId"] == body["entityId"]), None
             )
-            if entity is None:
-                return self._error(400, "extAkepa", "External akepa error")
+            if entity is None:  # connectFi publishes no code for it: its documented one for an unknown customer
+                return self._error(400, "customerNotFound", "Customer not found.")
             if application.data["status"] == "completed" or entity["status"] == "completed":
                 return self._error(400, "statusApplicationEntity", "Entity has status completed.")
             for item in body["documents"]:

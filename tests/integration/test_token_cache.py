@@ -182,7 +182,6 @@ def test_a_token_nobody_renews_in_time_is_token_unavailable_counted_for_its_prov
     finally:
         clock.start_request(None)
     assert (raised.value.code, raised.value.provider) == ("token_unavailable", "cdp")
-    assert (raised.value.code, raised.value.provider) == ("token_unavailable", "cdp")
 
     # And the request's outcome is counted as that provider's token failure (its alarm's metric)
     record_outcome("cdp.lookup", raised.value.code, raised.value.status, 1.0, raised.value.provider)

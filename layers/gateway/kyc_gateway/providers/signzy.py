@@ -14,11 +14,9 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
-    GatewayError,
     ProviderAuthFailed,
     ProviderFailed,
     ProviderRateLimited,
-    SubjectNotFound,
 )
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
@@ -121,16 +119,15 @@ class SignzyClient(ProviderClient):
         response = self._send_in_known_forms(body, token.value)
         if response.status != 401:
             return response
-        if not self._vouched_for(token.value):
-            self.tokens.invalidate(token)
-            token = self.tokens.get(self._new_token)
-            response = self._send_in_known_forms(body, token.value)
-            if response.status != 401:
-                return response
-        if self.authorization.auto and not self.authorization.probing:
-            response = self._reprobe(body, token.value)
-            if response.status != 401:
-                return response
+        if self._vouched_for(token.value):  # a denial: no new login, no probe
+            raise ProviderAuthFailed(provider=self.name, provider_status=401)
+        self.tokens.invalidate(token)
+        token = self.tokens.get(self._new_token)
+        response = self._send_in_known_forms(body, token.value)
+        if response.status == 401 and self.authorization.auto and not self.authorization.probing:
+            response = self._reprobe(body, token.value)  # a token this new refused: the form may have changed
+        if response.status != 401:
+            return response
         self._vouch(token.value)  # a new token refused: the next 401s on it within the window are denials too
         raise ProviderAuthFailed(provider=self.name, provider_status=401)
 
@@ -179,46 +176,26 @@ class SignzyClient(ProviderClient):
 
 
 def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
-    """Signzy's signals for the caller: success, and LoopBack's own not-found for the onboarding (the error shape
-    the platform documents for a model id it does not know). The repush page documents one error only, a 500 for
-    an id that is not an ObjectId (which the gateway's own check rules out). Any other answer, a LoopBack 4xx
-    included (a 422 ValidationError, a 403 from an access rule), is Signzy failing: 502 with its status and its
-    error's code or name, never the caller's fault; a 429 is a rate limit as everywhere."""
+    """Signzy's success, or the gateway error its answer means. The repush page documents one error only, a 500 for
+    an id that is not an ObjectId (which the gateway's own check rules out): no answer of Signzy's is the caller's.
+    Any LoopBack error, whatever its status (a 404 `MODEL_NOT_FOUND` or a route miss, a 422 `ValidationError`, a 403
+    from an access rule), is Signzy failing: 502, with its status and its error's name; a 429 is a rate limit, as
+    everywhere."""
     body = json_body(response)
     if response.status == 200 and "error" not in body:
         return response
-    error = _loopback_error(body)
-    status = int_or_none(error.get("statusCode")) or response.status
-    # Only an error about the onboarding means the caller's onboarding does not exist; LoopBack's route misses
-    # ("Cannot POST ...", "There is no method to handle ...") mean our base URL or Signzy is wrong.
-    if error and 404 in {status, response.status} and _names_the_onboarding(error):
-        raise _error_for(response, SubjectNotFound, "onboarding_not_found")
+    status = int_or_none(_loopback_error(body).get("statusCode")) or response.status
     kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
-    raise response.unusable(kind, _provider_code(body))
+    raise response.unusable(kind, _loopback_error(body).get("name"))
 
 
 # LoopBack's answers for a path it does not serve: its url-not-found handler, the REST router, and a known model
-# without that method. They name the path (which names "onboardings"), never a missing onboarding.
+# without that method (no token was checked: such an answer settles no Authorization form).
 _ROUTE_MISS = re.compile(r"^(Cannot [A-Z]+ /|There is no method to handle )|has no method handling ")
-_NOT_FOUND = re.compile(r"\b(not found|unknown|does not exist|no such)\b", re.IGNORECASE)
 
 
 def _route_miss(error: dict[str, Any]) -> bool:
     return bool(_ROUTE_MISS.search(str(error.get("message") or "")))
-
-
-def _names_the_onboarding(error: dict[str, Any]) -> bool:
-    """LoopBack's own not-found for the model (`MODEL_NOT_FOUND`: Unknown "onboarding" id "..."), or an error
-    saying the onboarding is not found; never a route miss."""
-    if _route_miss(error):
-        return False
-    message = str(error.get("message") or "")
-    about_onboarding = "onboarding" in message.lower() and bool(_NOT_FOUND.search(message))
-    return error.get("code") == "MODEL_NOT_FOUND" or about_onboarding
-
-
-def _error_for(response: ProviderResponse, kind: type[GatewayError], code: str | None = None) -> GatewayError:
-    return response.error(kind, code=code, provider_code=_provider_code(response.body or {}))
 
 
 def _provider_code(body: dict[str, Any]) -> str | None:

@@ -70,8 +70,8 @@ def record_and_announce(state: dict[str, Any]) -> dict[str, Any] | None:
 def _record(state: dict[str, Any]) -> dict[str, Any] | None:
     """The stored item after the write, or None when the write would move a completed application backwards (an
     older state arriving late). `updatedAt` moves only when the state changes (a check that finds it as stored
-    touches `checkedAt` alone), so it says how long an application has stood still. Every write puts the
-    application in the open index: it leaves it once its final status is published."""
+    touches `checkedAt` alone), so it says how long an application has stood still. Every change puts the
+    application in the open index: it leaves it once its final status is published (or it stood still too long)."""
     values = {f":{name}": _attribute(state.get(name)) for name in _FIELDS[1:]}
     values |= {
         ":entities": {"S": json.dumps(state.get("entityApplications") or [])},
@@ -101,13 +101,12 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
         stored = _plain(refused.response.get("Item") or {})
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
-        reply = aws.client("dynamodb").update_item(
+        reply = aws.client("dynamodb").update_item(  # nothing changed: its check time only, the queue as it was
             TableName=_table(),
             Key=key,
-            UpdateExpression="SET checkedAt = :now, #open = :open",
+            UpdateExpression="SET checkedAt = :now",
             ConditionExpression="attribute_exists(applicationId)",
-            ExpressionAttributeNames={"#open": "open"},
-            ExpressionAttributeValues={":now": values[":now"], ":open": values[":open"]},
+            ExpressionAttributeValues={":now": values[":now"]},
             ReturnValues="ALL_NEW",
         )
     return _plain(reply["Attributes"])
@@ -165,9 +164,16 @@ def postpone(application_id: str) -> None:
     _update(application_id, "SET checkedAt = :now", "attribute_exists(#open)", {}, names={"#open": "open"})
 
 
-def retire(application_id: str) -> None:
-    """An application that has stood still too long: the reconciliation stops checking it; its state stays."""
-    _update(application_id, "REMOVE #open", "attribute_exists(#open)", {}, names={"#open": "open"})
+def retire(application_id: str, updated_at: str | None) -> bool:
+    """An application that has stood still too long: the reconciliation stops checking it; its state stays. False
+    when it changed since `updated_at` was read (or left the queue otherwise, or completed)."""
+    return _update(
+        application_id,
+        "REMOVE #open",
+        "attribute_exists(#open) AND updatedAt = :seen AND #status <> :completed",
+        {":seen": updated_at or "", ":completed": COMPLETED},
+        names={"#open": "open", "#status": "status"},
+    )
 
 
 def stood_still_since(item: dict[str, Any]) -> float:

@@ -96,25 +96,25 @@ class TokenAnswer(Model):
     data: TokenReply
 
 
+Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gateway error, gateway code)
+
 # Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
 # public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
-_ERRORS: dict[str, tuple[type[GatewayError], str]] = {
+_ERRORS: Mapping = {
     # the caller's subject does not exist
     "applicationNotFound": (SubjectNotFound, "application_not_found"),
     "customerNotFound": (SubjectNotFound, "customer_not_found"),
-    # connectFi refused what the caller sent, or the state the caller's application is in; the two "not found"s
-    # only where the caller named the document (see `_UPLOAD_FAILURES`)
+    # connectFi refused what the caller sent, or the state the caller's application is in
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
-    "documentNotFound": (ProviderRejected, "document_not_found"),
-    "fileNotFound": (ProviderRejected, "file_not_found"),
     "statusApplicationEntity": (ProviderRejected, "invalid_application_state"),
     # connectFi failing: its error list defines extAkepa as an error in its back office
     "extAkepa": (ProviderFailed, "provider_error"),
 }
-# Answered to an upload, connectFi failing: no file found in the multipart the gateway built; no document found
-# when the gateway had just generated it (when the caller names the document, it is the caller's).
-_UPLOAD_FAILURES = frozenset({"fileNotFound"})
-_GENERATED_UPLOAD_FAILURES = _UPLOAD_FAILURES | {"documentNotFound"}
+# Documents connectFi does not find: the caller's only on a call that names the caller's documents (an update's
+# `documents`, an upload-only `documentId`); elsewhere (the document the gateway just generated, the file in the
+# multipart the gateway built) connectFi failing, as any code it answers where it has no meaning.
+DOCUMENT_NOT_FOUND: Mapping = {"documentNotFound": (ProviderRejected, "document_not_found")}
+FILE_NOT_FOUND: Mapping = {"fileNotFound": (ProviderRejected, "file_not_found")}
 
 
 class ConnectFiClient(ProviderClient):
@@ -129,9 +129,22 @@ class ConnectFiClient(ProviderClient):
         webhook = request.webhook if request.webhook is not None else default_webhook_url
         if webhook is None:
             raise ConfigurationError("PUBLIC_BASE_URL is not configured")
-        body[get_settings().connectfi_webhook_field] = webhook
-        # Creates an application: a write, never retried blindly.
-        return self._call(IDENTIFICATION_PATH, "identification", body, idempotent=False)
+        field = get_settings().connectfi_webhook_field
+        body[field] = webhook
+        try:  # creates an application: a write, never retried blindly
+            return self._call(IDENTIFICATION_PATH, "identification", body, idempotent=False)
+        except ProviderRejected as error:
+            if not _refuses_field(error, field):
+                raise
+            # connectFi does not read the spelling CONNECTFI_WEBHOOK_FIELD names: the gateway's fault, not the caller's
+            raise ConfigurationError(
+                f"connectFi refuses the field {field} (CONNECTFI_WEBHOOK_FIELD)",
+                provider=error.provider,
+                provider_status=error.provider_status,
+                provider_code=error.provider_code,
+                provider_request_id=error.provider_request_id,
+                details=error.details,
+            ) from None
 
     def status(self, request: StatusRequest) -> ProviderResponse:
         return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
@@ -153,15 +166,18 @@ class ConnectFiClient(ProviderClient):
             files = {"file": (file_name, content, media_type)}
             return self.http.post(path, operation="document_upload", idempotent=True, files=files, headers=headers)
 
-        failures = _UPLOAD_FAILURES if named_by_caller else _GENERATED_UPLOAD_FAILURES
-        return _checked(self.with_token(send), providers_failures=failures)
+        return _checked(self.with_token(send), callers=DOCUMENT_NOT_FOUND if named_by_caller else {})
 
     def update(self, body: dict[str, Any]) -> ProviderResponse:
-        return self._call(UPDATE_PATH, "update", body, idempotent=False)  # changes the application: a write
+        # changes the application: a write; its documents are the caller's, uploaded or not
+        return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=DOCUMENT_NOT_FOUND | FILE_NOT_FOUND)
 
-    def _call(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> ProviderResponse:
+    def _call(
+        self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool, callers: Mapping | None = None
+    ) -> ProviderResponse:
         header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
-        return _checked(self.with_token(self.sender(path, operation, body, idempotent=idempotent, header=header)))
+        send = self.sender(path, operation, body, idempotent=idempotent, header=header)
+        return _checked(self.with_token(send), callers=callers)
 
     def log_in(self, secret: ConnectFiSecret, previous: Token | None) -> Token:
         response = self.http.post(
@@ -198,22 +214,32 @@ def _shape(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), "an array")
 
 
-def _checked(response: ProviderResponse, *, providers_failures: frozenset[str] = frozenset()) -> ProviderResponse:
-    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means; `providers_failures`:
-    documented codes that, answered to this call, are connectFi failing rather than the caller's."""
+def _checked(response: ProviderResponse, *, callers: Mapping | None = None) -> ProviderResponse:
+    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means: `_ERRORS`, and the
+    codes that are the caller's on this call only (`callers`)."""
     body = json_body(response)
     if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
         return response
-    raise _error_for(response, body, providers_failures)
+    raise _error_for(response, body, _ERRORS | (callers or {}))
 
 
-def _error_for(response: ProviderResponse, body: dict[str, Any], providers_failures: frozenset[str]) -> GatewayError:
+def _error_for(response: ProviderResponse, body: dict[str, Any], mapping: Mapping) -> GatewayError:
     code = _code(body)
-    if code not in _ERRORS or code in providers_failures:
+    if code not in mapping:
         return undocumented(response, code)  # a route miss ("Cannot POST") included
-    kind, gateway_code = _ERRORS[code]
+    kind, gateway_code = mapping[code]
     details = _validation_context(body) if code == "requestValidateError" else None
     return response.error(kind, code=gateway_code, provider_code=code, details=details)
+
+
+def _refuses_field(error: GatewayError, field: str) -> bool:
+    """connectFi's requestValidateError refusing `field` as a property it does not know."""
+    return error.provider_code == "requestValidateError" and any(
+        detail.get("keyword") == "additionalProperties"
+        and isinstance(detail.get("params"), dict)
+        and detail["params"].get("additionalProperty") == field
+        for detail in error.details
+    )
 
 
 def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -45,18 +45,25 @@ def reconcile(context: Any) -> Mapping[str, int]:
             logger.warning("application not reconciled", application_id=application_id, code=error.code)
             if counts["failed"] == counts["checked"] >= 3:
                 raise  # connectFi fails on everything: this run is a failure, worth its alarm
-            continue
-        if stored is None:
-            continue
-        if stored["announced"]:
-            counts["changed"] += 1
-        if stored.get("open") and applications.stood_still_since(stored) < too_old:
-            applications.retire(application_id)
+            stored = applications.get(application_id)  # one connectFi always fails on ages out too
+        else:
+            if stored is not None and stored["announced"]:
+                counts["changed"] += 1
+        if stored is not None and _retired(stored, too_old):
             counts["retired"] += 1
-            count("ApplicationsNoLongerReconciled", Provider=connectfi.PROVIDER)
-            logger.warning(
-                "application unchanged for too long: no longer checked",
-                application_id=application_id,
-                status=stored.get("status"),
-            )
     return counts
+
+
+def _retired(stored: dict[str, Any], too_old: float) -> bool:
+    """Retire an application whose state has not changed since before `too_old` (and did not change meanwhile)."""
+    if not stored.get("open") or applications.stood_still_since(stored) >= too_old:
+        return False
+    if not applications.retire(stored["applicationId"], stored.get("updatedAt")):
+        return False  # written since: it moved, or left the queue otherwise
+    count("ApplicationsNoLongerReconciled", Provider=connectfi.PROVIDER)
+    logger.warning(
+        "application unchanged for too long: no longer checked",
+        application_id=stored["applicationId"],
+        status=stored.get("status"),
+    )
+    return True
