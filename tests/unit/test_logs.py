@@ -56,7 +56,7 @@ def test_a_line_has_the_fields_order_and_formats_of_a_powertools_line(monkeypatc
     if trace:
         monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
     powertools_stream = io.StringIO()
-    service = f"compared-{len(trace or '')}"  # a logger name of its own: Powertools skips one already set up
+    service = f"compared-{next(NAMES)}"  # a logger name of its own, every run: Powertools skips one already set up
     powertools = PowertoolsLogger(service=service, logger_handler=logging.StreamHandler(powertools_stream))
     expected = lines_of(powertools, powertools_stream, calls)
     logger, stream = ours(service)

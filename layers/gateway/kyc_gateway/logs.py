@@ -66,6 +66,23 @@ class JsonFormatter(logging.Formatter):
         return f"{time.strftime('%Y-%m-%d %H:%M:%S', moment)},{int(record.msecs):03d}{time.strftime('%z', moment)}"
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to sys.stdout as it is when a line is written, not as it was when the logger was made (a test harness
+    replaces it for a while); `setStream` still pins another stream."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)  # not StreamHandler's, which would pin stderr
+        self._pinned: Any = None
+
+    @property
+    def stream(self) -> Any:
+        return self._pinned if self._pinned is not None else sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._pinned = value
+
+
 class Logger:
     """`info`/`warning`/`error(message, **fields)`; `inject_lambda_context` around a handler; `set_correlation_id`."""
 
@@ -74,7 +91,7 @@ class Logger:
         self.stdlib.propagate = False
         self.stdlib.setLevel(_level())
         if not self.stdlib.handlers:
-            handler = logging.StreamHandler(sys.stdout)
+            handler = _StdoutHandler()
             handler.setFormatter(JsonFormatter(service))
             self.stdlib.addHandler(handler)
         self.formatter = self.stdlib.handlers[0].formatter
