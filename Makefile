@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast openapi build deploy smoke run invoke bench redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation openapi build deploy smoke run invoke bench redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ test: lint workflows validate checkov ## Lint, check workflows and template (cfn
 test-fast: $(VENV)/.installed ## The unit tier only (no servers): seconds
 	$(PY) -m pytest -m unit -n 0
 
+mutation: $(VENV)/.installed ## mutmut over the layer, module by module (MODULES=http,providers.cdp for some): report in .mutation/
+	$(PY) -m mutation $(if $(MODULES),--modules "$(MODULES)")
+
 run: $(VENV)/.installed ## Serve the whole gateway on http://127.0.0.1:3000 (API_PORT) with emulated AWS and provider sandbox
 	@exec $(PY) -m local.stack
 
@@ -122,4 +125,4 @@ smoke: $(VENV)/.installed ## Signed refusals of every route, a valid read per pr
 	$(PY) -m local.smoke "$(ENV)"
 
 clean: ## Remove venvs and build output
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack bench-results.json
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack .mutation bench-results.json

@@ -94,3 +94,14 @@ def test_dependabot_updates_the_locks_and_the_actions():
     ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
     assert set(ecosystems["pip"]["directories"]) == {"/", "/layers/gateway"}
     assert "github-actions" in ecosystems
+
+
+def test_mutation_testing_runs_weekly_and_on_demand_and_uploads_its_report():
+    workflow = yaml.safe_load((WORKFLOWS / "mutation.yml").read_text())
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    assert any(command.startswith("make mutation") for command in runs(job))
+    (upload,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["if"] == "always()" and ".mutation/report.md" in upload["with"]["path"]
