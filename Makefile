@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation openapi build deploy smoke run invoke bench redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi build deploy smoke run invoke bench redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,11 +45,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt | check-python
 
 # Only what the layer ships (layers/gateway/requirements.txt), slimmed as make build slims it: cold starts are
 # measured here.
-$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt local/slim_botocore.py layers/gateway/kyc_gateway/aws.py | check-python
+$(RUNTIME_VENV)/.installed: layers/gateway/requirements.txt build_steps/slim_botocore.py layers/gateway/kyc_gateway/aws.py | check-python
 	rm -rf $(RUNTIME_VENV)
 	"$(PYTHON313)" -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/$(PIP_INSTALL) layers/gateway/requirements.txt
-	"$(PYTHON313)" -m local.slim_botocore "$$($(RUNTIME_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+	"$(PYTHON313)" -m build_steps.slim_botocore "$$($(RUNTIME_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 	touch $@
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed ## Create the project venv and the aws-sam-cli tool venv
@@ -97,23 +97,26 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 	@$(PY) -m local.invoke "$(FUNCTION)" "$(EVENT)"
 
 bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
-	$(PY) -m local.bench --runtime-python $(RUNTIME_VENV)/bin/python
+	$(PY) -m bench --runtime-python $(RUNTIME_VENV)/bin/python
 
 redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back to its queue: make redrive ENV=dev|prod (ENV=local with AWS_ENDPOINT_URL)
 	@test -n "$(ENV)" || { echo "usage: make redrive ENV=dev|prod (or ENV=local with AWS_ENDPOINT_URL=http://127.0.0.1:4566)" >&2; exit 2; }
-	$(PY) -m local.redrive "$(ENV)"
+	$(PY) -m operations.redrive "$(ENV)"
+
+template: $(VENV)/.installed ## Regenerate template.yaml from infrastructure/gateway.yaml and the registry of providers and functions
+	$(PY) -m generators.template
 
 openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models, then the client's models
-	$(PY) -m local.openapi
-	$(PY) -m local.client_models
+	$(PY) -m generators.openapi
+	$(PY) -m generators.client_models
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
-	@# botocore's data for the services the gateway calls only: ~50 ms less CPU per cold start (local/slim_botocore.py)
-	"$(PYTHON313)" -m local.slim_botocore .aws-sam/build/GatewayLayer/python
+	@# botocore's data for the services the gateway calls only: ~50 ms less CPU per cold start (build_steps/slim_botocore.py)
+	"$(PYTHON313)" -m build_steps.slim_botocore .aws-sam/build/GatewayLayer/python
 	@# Lambda's /opt and /var/task are read-only: bytecode not shipped is compiled again on every cold start
 	"$(PYTHON313)" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
-	"$(PYTHON313)" -m local.verify_build
+	"$(PYTHON313)" -m build_steps.verify_build
 
 deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod (asks first) or ENV=ci-dev|ci-prod (no prompt)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|prod|ci-dev|ci-prod (after make build)" >&2; exit 2; }
@@ -122,7 +125,7 @@ deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod
 
 smoke: $(VENV)/.installed ## Signed refusals of every route, a valid read per provider (smoke.toml): make smoke ENV=dev|prod|local
 	@test -n "$(ENV)" || { echo "usage: make smoke ENV=dev|prod (AWS credentials of that account) or ENV=local (make run)" >&2; exit 2; }
-	$(PY) -m local.smoke "$(ENV)"
+	$(PY) -m operations.smoke "$(ENV)"
 
 clean: ## Remove venvs and build output
 	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack .mutation bench-results.json

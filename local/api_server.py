@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local import template as cfn
 from local.api_events import proxy_event
+from project import template as cfn
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
 OPENAPI_DOCUMENT = cfn.ROOT / "openapi.json"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local import template as cfn
+from project import template as cfn
 
 LOCAL_SECRETS = Path(__file__).with_name("secrets.local.json")
 REGION = "us-east-1"
@@ -19,7 +19,8 @@ def load_local_secrets(path: Path = LOCAL_SECRETS) -> dict[str, dict[str, Any]]:
 
 
 def secret_provider_name(logical_id: str) -> str:
-    """The secret's key in the secrets file: `CladfySecret` -> `cladfy`, `SignzySecret` -> `signzy`."""
+    """The secret's key in the secrets file: the registry's `<title>Secret` -> `<name>` (`ConnectFiWebhookSecret`
+    -> `connectfiwebhook`)."""
     return logical_id.removesuffix("Secret").lower()
 
 

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from local import template as cfn
+from project import template as cfn
 
 _LOADING = threading.RLock()
 

@@ -16,10 +16,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local import template as cfn
 from local.functions import cold_start, invoke
 from local.stack import LocalStack, StackConfig
 from local.state import state_file
+from project import template as cfn
 
 
 def running_stack() -> dict[str, Any] | None:
@@ -36,7 +36,7 @@ def running_stack() -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("function", help="logical id of the function in template.yaml")
-    parser.add_argument("event", type=Path, help="event JSON file, e.g. events/CladfyKraPinFunction.json")
+    parser.add_argument("event", type=Path, help="event JSON file, e.g. events/<LogicalId>.json")
     args = parser.parse_args(argv)
     functions = cfn.functions()
     if args.function not in functions:

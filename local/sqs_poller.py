@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from local import template as cfn
+from project import template as cfn
 
 Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 

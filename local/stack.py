@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kyc_gateway.providers.registry import PROVIDERS
-from local import template as cfn
+from kyc_gateway.registry import FUNCTIONS, PROVIDERS
 from local.api_server import ApiServer, routes_of
 from local.atomic_emulator import MotoServer
 from local.aws_resources import REGION, load_local_secrets, provision
@@ -31,6 +30,7 @@ from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller
 from local.state import state_file
+from project import template as cfn
 
 # template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
 BASE_URL_PARAMETERS = {entry.base_url_parameter: entry.base_url_variable for entry in PROVIDERS}
@@ -226,6 +226,13 @@ class LocalStack:
         path.write_text(json.dumps(state, indent=2))
 
 
+def try_request(api: str) -> str:
+    """A curl of the first read route calling a provider, with its sample event's body (it succeeds here)."""
+    function = next(f for f in FUNCTIONS if f.provider and f.method == "POST" and not f.write and not f.public)
+    body = json.loads((cfn.ROOT / "events" / f"{function.logical_id}.json").read_text())["body"]
+    return f"curl -s -X POST {api}{function.path} -H 'Content-Type: application/json' -d '{body}'"
+
+
 def main() -> int:
     stack = LocalStack(StackConfig.from_environment(dict(os.environ)))
     stopping = threading.Event()
@@ -246,11 +253,7 @@ def main() -> int:
         f"{stack.sandbox.url}). Ctrl-C stops it.",
         flush=True,
     )
-    print(
-        f"  try: curl -s -X POST {api}/cladfy/krapin -H 'Content-Type: application/json' "
-        '-d \'{"pinnumber": "A004416331M"}\'',
-        flush=True,
-    )
+    print(f"  try: {try_request(api)}", flush=True)
     stopping.wait()
     stack.stop()
     print("local stack stopped", flush=True)

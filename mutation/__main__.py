@@ -70,7 +70,7 @@ def _chosen(parser: argparse.ArgumentParser, modules: str | None) -> list[Mutate
 def mutate(module: MutatedModule, max_children: int, equivalents: set[tuple[str, str, str, str]]) -> list[Mutant]:
     workspace = prepare(module)
     print(f"mutating kyc_gateway/{module.path} against {', '.join(module.tests)}", flush=True)
-    run = subprocess.run(  # noqa: S603 - mutmut from this venv
+    run = subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
         cwd=workspace,
         stdout=subprocess.DEVNULL,  # a progress line redrawn thousands of times
@@ -144,7 +144,7 @@ def readable_function(name: str) -> str:
 
 def changed_line(workspace: Path, name: str) -> tuple[str, str]:
     """The line the mutant changes, before and after (mutmut's diff, stripped)."""
-    shown = subprocess.run(  # noqa: S603 - mutmut from this venv
+    shown = subprocess.run(
         [sys.executable, "-m", "mutmut", "show", name], cwd=workspace, capture_output=True, text=True, check=False
     ).stdout.splitlines()
     removed = [line[1:].strip() for line in shown if line.startswith("-") and not line.startswith("---")]

@@ -43,13 +43,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from kyc_gateway.providers.registry import PROVIDERS  # noqa: E402
-from local import template as cfn  # noqa: E402
+from kyc_gateway.registry import PROVIDERS  # noqa: E402
 from local.api_events import proxy_event  # noqa: E402
 from local.atomic_emulator import serialize_mock_aws  # noqa: E402
 from local.aws_resources import load_local_secrets, provision  # noqa: E402
 from local.functions import cold_start, invoke  # noqa: E402
 from local.sandbox import ProviderSandbox  # noqa: E402
+from project import template as cfn  # noqa: E402
 from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.fake_provider import FakeProvider  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""Local provider sandbox: one HTTP server standing in for every provider of the provider registry (Cladfy,
-Signzy EzKRA, CDP, connectFi). Standard library only.
+"""Local provider sandbox: one HTTP server standing in for every provider of the registry
+(kyc_gateway/registry.py). Standard library only.
 
 It follows the provider documents (field names, shapes, status codes and error envelopes), including each
 documented failure, selectable by the magic inputs listed in docs/sandbox.md.

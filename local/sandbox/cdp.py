@@ -54,6 +54,19 @@ def cdp_magic_id(code: int) -> str:
     return f"7840000000{code:05d}"
 
 
+# The fake secrets the local stack gives the gateway to reach this provider, by secret name (its sections of
+# local/secrets.local.json, generated from this): never real values.
+LOCAL_SECRETS = {
+    "cdp": {
+        "clientId": "local-cdp-client",
+        "clientSecret": "local-cdp-client-secret-not-real",
+        "username": "local-cdp-admin",
+        "password": "local-cdp-password-not-real",
+        "scope": "api://local-sandbox/customer",
+    }
+}
+
+
 class Cdp(Provider):
     name, prefix = "cdp", "/cdp"
     options = (

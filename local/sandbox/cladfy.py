@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 KRA_PIN = re.compile(r"^[AP][0-9]{9}[A-Z]$")
 
 
+# The fake secrets the local stack gives the gateway to reach this provider, by secret name (its sections of
+# local/secrets.local.json, generated from this): never real values.
+LOCAL_SECRETS = {"cladfy": {"clientId": "local-cladfy-client", "secretKey": "local-cladfy-secret-not-real"}}
+
+
 class Cladfy(Provider):
     name, prefix = "cladfy", "/cladfy/api/v1"
 

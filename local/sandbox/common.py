@@ -197,7 +197,8 @@ class Option:
 class Provider:
     """One provider: its routes (relative to its prefix), its state and its own 404 shape.
 
-    Each provider module names its class `PROVIDER`; the sandbox builds every one alike, as
+    Each provider module names its class `PROVIDER` and the fake secrets the local stack reaches it with
+    `LOCAL_SECRETS`; the sandbox builds every one alike, as
     `PROVIDER(sandbox, credentials, options)`: its section of the secrets file, and the values of the options it
     declares in `options` (token lifetimes...).
     """

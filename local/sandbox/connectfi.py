@@ -95,6 +95,15 @@ SAMPLE_APPLICATION, SAMPLE_CUSTOMER, SAMPLE_REFERENCE = (
 )
 
 
+# The fake secrets the local stack gives the gateway to reach this provider, by secret name (its sections of
+# local/secrets.local.json, generated from this): never real values.
+LOCAL_SECRETS = {
+    "connectfi": {"login": "local_connectfi_user", "password": "local-connectfi-password-not-real"},
+    # the gateway's own secret for connectFi's callbacks: the token in the webhook URL it gives connectFi
+    "connectfiwebhook": {"token": "local-webhook-token-not-real-0123456789abcdef"},
+}
+
+
 class ConnectFi(StepUp, Provider):
     name, prefix = "connectfi", "/connectfi"
     options = (

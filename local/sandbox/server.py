@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
+from kyc_gateway.registry import PROVIDERS, ProviderEntry
 from local.sandbox.common import Handler, Option, Provider, Reply, Request, json_reply, log
 from local.sandbox.faults import FaultInjection
 
@@ -201,11 +201,11 @@ class ProviderSandbox(FaultInjection):
 
     @classmethod
     def prefixes(cls) -> dict[str, str]:
-        """Each provider's name -> the path prefix it is served under (`/cladfy/api/v1`, ...); no server needed."""
+        """Each provider's name -> the path prefix it is served under (`/<name>/...`); no server needed."""
         return {entry.name: _provider_class(entry).prefix for entry in PROVIDERS}
 
     def base_urls(self) -> dict[str, str]:
-        """`<PREFIX>_BASE_URL` of each provider (CLADFY_BASE_URL, ...) -> where the sandbox serves it."""
+        """`<PREFIX>_BASE_URL` of each provider -> where the sandbox serves it."""
         return {entry.base_url_variable: self.url + provider.prefix for entry, provider in self._entries}
 
     # --- state ---

@@ -32,6 +32,11 @@ SIGNZY_REAUTH_ID = "000000000000000000000401"
 SIGNZY_DENIED_ID = "00000000000000000000a401"  # an access rule denies it: 401 with any token
 
 
+# The fake secrets the local stack gives the gateway to reach this provider, by secret name (its sections of
+# local/secrets.local.json, generated from this): never real values.
+LOCAL_SECRETS = {"signzy": {"username": "local-signzy-user", "password": "local-signzy-password-not-real"}}
+
+
 class Signzy(Provider):
     name, prefix = "signzy", "/signzy"
     options = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local import template as cfn
+from project import template as cfn
 from tests.support.fake_provider import FakeProvider
 
 

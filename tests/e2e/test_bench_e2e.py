@@ -8,8 +8,8 @@ import json
 import subprocess
 import sys
 
-from local import template as cfn
-from local.bench import cases
+from bench import cases
+from project import template as cfn
 
 
 def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
@@ -21,7 +21,7 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
         [
             sys.executable,
             "-m",
-            "local.bench",
+            "bench",
             "--pairs",
             "1",
             "--iterations",

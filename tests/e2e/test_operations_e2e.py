@@ -12,7 +12,7 @@ import time
 import boto3
 import requests
 
-from local import template as cfn
+from project import template as cfn
 
 TOKEN = json.loads((cfn.ROOT / "local" / "secrets.local.json").read_text())["connectfiwebhook"]["token"]
 
@@ -75,7 +75,7 @@ def test_make_redrive_gets_a_dead_lettered_webhook_processed_once(quick_retry_st
 
     # When connectFi has recovered (the faults are used up) and the operator runs make redrive
     moved = subprocess.run(
-        [sys.executable, "-m", "local.redrive", "local"],
+        [sys.executable, "-m", "operations.redrive", "local"],
         cwd=cfn.ROOT,
         env={**os.environ, "AWS_ENDPOINT_URL": aws_url},
         capture_output=True,
@@ -99,7 +99,7 @@ def test_the_smoke_test_passes_on_a_healthy_stack_asking_each_provider_only_its_
     api, _, sandbox_url = services(sandbox_stack)
     # Given the running local stack, When `make smoke ENV=local` runs (it finds the stack through its state file)
     result = subprocess.run(
-        [sys.executable, "-m", "local.smoke", "local"],
+        [sys.executable, "-m", "operations.smoke", "local"],
         cwd=cfn.ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from local import template as cfn
+from project import template as cfn
 from tests.e2e.conftest import port_is_free
 
 

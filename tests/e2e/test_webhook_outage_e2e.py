@@ -15,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from local import template as cfn
+from project import template as cfn
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_operations_e2e import TOKEN, services, wait_for
 from tests.integration.routes.test_connectfi import APPLICATION, application, login_reply
@@ -116,7 +116,7 @@ def test_a_redrive_right_after_recovery_while_the_circuit_is_still_open_is_proce
     connectfi.reply(STATUS, application("completed", "Approved"))
     calls_before = len(connectfi.requests(STATUS))
     moved = subprocess.run(
-        [sys.executable, "-m", "local.redrive", "local"],
+        [sys.executable, "-m", "operations.redrive", "local"],
         cwd=cfn.ROOT,
         env={**os.environ, "AWS_ENDPOINT_URL": aws_url},
         capture_output=True,

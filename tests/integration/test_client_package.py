@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from local import template as cfn
+from project import template as cfn
 
 
 def test_the_client_installs_from_its_path_and_imports_from_the_install(tmp_path):

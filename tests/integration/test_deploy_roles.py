@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from local import template as cfn
+from project import template as cfn
 from tests.integration.test_deployed_template import transformed
 
 ROLES = cfn.load(cfn.ROOT / "docs" / "github-deploy-role.yaml")

@@ -7,11 +7,12 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from local import template as cfn
 from local.functions import load_handler
+from project import template as cfn
 from tests.support.routes import provider_of
 
 SAM_PYTHON = cfn.ROOT / ".venv-sam" / "bin" / "python"
@@ -23,11 +24,11 @@ AWS_MANAGED = {
 WEBHOOK = ("/connectfi/webhooks/{token}", "post")
 
 
-def transformed(environment: str) -> dict:
+def transformed(environment: str, template: Path = cfn.TEMPLATE) -> dict:
     if not SAM_PYTHON.exists():
         pytest.fail("aws-sam-cli's venv is missing: run `make venv` (make test builds it first)")
     result = subprocess.run(  # noqa: S603 - our own helper in our own venv
-        [str(SAM_PYTHON), str(TRANSFORM), str(cfn.TEMPLATE), f"Environment={environment}"],
+        [str(SAM_PYTHON), str(TRANSFORM), str(template), f"Environment={environment}"],
         capture_output=True,
         text=True,
         check=True,
@@ -217,7 +218,7 @@ def test_the_reconciliation_schedule_calls_the_live_alias_once_per_run_without_r
 
 
 def test_every_provider_has_provider_and_token_failure_alarms_on_its_own_dimension(deployed):
-    from kyc_gateway.providers.registry import PROVIDERS
+    from kyc_gateway.registry import PROVIDERS
 
     watched = {
         (alarm["Properties"]["MetricName"], dimension["Value"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 
 EVENTS = sorted(path for path in (cfn.ROOT / "events").glob("*.json") if path.name != "env.json")
 # What a sample's variant name promises: an HTTP status for API events, failed records for SQS batches.

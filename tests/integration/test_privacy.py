@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from local import template as cfn
 from local.api_events import proxy_event
 from local.functions import invoke
+from project import template as cfn
 from tests.conftest import SECRETS
 from tests.support.routes import provider_routes
 from tests.support.samples import CDP_ONBOARDING_BODY as ONBOARDING_BODY

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from kyc_gateway import observability
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 from tests.integration.test_deployed_template import transformed
 from tests.support import emf
 from tests.support.fake_provider import Reply

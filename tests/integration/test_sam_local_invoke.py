@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from local import sam_local_env
-from local import template as cfn
+from generators import sam_local_env
+from project import template as cfn
 
 SAM_PYTHON = cfn.ROOT / ".venv-sam" / "bin" / "python"
 RESOLVE = cfn.ROOT / "tests" / "support" / "sam" / "resolved_environment.py"

@@ -11,7 +11,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from local import template as cfn
+from project import template as cfn
 from tests.integration import test_deployed_template
 from tests.integration.test_deployed_template import of_type, policy_statements, referenced
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
-from local import template as cfn
+from kyc_gateway.registry import PROVIDERS, ProviderEntry
 from local.functions import load_handler
+from project import template as cfn
 
 
 @dataclass(frozen=True)

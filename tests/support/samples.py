@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from local import LAYER_DIR
+from project import LAYER_DIR
 
 # CDP's Individual Onboarding example body, every field filled (the document's example, with real base64): the
 # one the OpenAPI document shows.

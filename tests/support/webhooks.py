@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from local import template as cfn
 from local.api_events import proxy_event
 from local.functions import invoke
 from local.sqs_poller import SqsPoller
+from project import template as cfn
 from tests.conftest import SECRETS
 from tests.integration.routes.test_connectfi import application
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from local import template as cfn
-from local.bench import cases, reference
+from bench import cases, reference
+from project import template as cfn
 
 
 def test_every_request_serving_function_is_benched_against_its_own_reference():

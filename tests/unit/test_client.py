@@ -23,8 +23,8 @@ from kyc_gateway_client import (
     TransportError,
 )
 
-from local import client_models
-from local.openapi import DOCUMENT as OPENAPI
+from generators import client_models
+from generators.openapi import DOCUMENT as OPENAPI
 
 URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
 CREDENTIALS = Credentials("AKIDEXAMPLE", "secret-example", "session-token-example")

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from local import LAYER_DIR
-from local import template as cfn
+from project import LAYER_DIR
+from project import template as cfn
 
 PROBE = """
 import importlib, json, sys

@@ -57,8 +57,8 @@ def test_absent_maps_are_null_as_api_gateway_sends_them():
 
 
 def test_handlers_answer_a_sam_generated_event_and_ours_alike(gateway):
-    from local import template as cfn
     from local.functions import invoke
+    from project import template as cfn
 
     spec = cfn.functions()["CladfyKraPinFunction"]
     sam_event = json.loads(json.dumps(SAM_PROXY))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local import template as cfn
-from local import verify_build
+from build_steps import verify_build
+from project import template as cfn
 
 ROOT = cfn.ROOT
 LOCKS = {

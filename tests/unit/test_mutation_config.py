@@ -6,9 +6,9 @@ from __future__ import annotations
 import ast
 import tomllib
 
-from local import template as cfn
 from mutation import __main__ as mutation
 from mutation.modules import CORE, MODULES, REST
+from project import template as cfn
 
 PACKAGE = cfn.ROOT / "layers" / "gateway" / "kyc_gateway"
 # The modules that decide whether a write is sent twice or a caller waits past its deadline, at 90%

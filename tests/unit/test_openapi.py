@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from local import openapi
+from generators import openapi
 
 
 def test_the_committed_openapi_document_is_up_to_date():
@@ -15,7 +15,7 @@ def test_the_committed_openapi_document_is_up_to_date():
 
 def test_every_route_of_the_template_is_documented_with_the_error_envelope():
     document = openapi.build()
-    from local import template as cfn
+    from project import template as cfn
 
     routes = {(method.lower(), path) for spec in cfn.functions().values() for method, path in spec.api_events}
     documented = {(method, path) for path, operations in document["paths"].items() for method in operations}

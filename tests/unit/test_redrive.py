@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from local import redrive
+from operations import redrive
 
 
 class MoveTaskSqs:

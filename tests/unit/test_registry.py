@@ -6,13 +6,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import tomllib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from kyc_gateway.providers.base import ProviderClient
-from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
-from local import template as cfn
+from kyc_gateway.registry import FUNCTIONS, PROVIDERS, ProviderEntry
 from local.aws_resources import load_local_secrets, secret_provider_name
+from project import template as cfn
 from tests.support.routes import provider_of
 
 TEMPLATE = cfn.load()
@@ -37,13 +40,6 @@ def test_each_provider_has_its_template_parameter_and_secret(entry):
     assert entry.base_url_parameter in TEMPLATE["Parameters"]
     assert RESOURCES[entry.secret]["Type"] == "AWS::SecretsManager::Secret"
     assert secret_provider_name(entry.secret) == entry.name  # its section of local/secrets.local.json
-
-
-@ENTRIES
-def test_each_providers_client_sandbox_and_docs_exist_under_its_name(entry):
-    assert client_class(entry).name == entry.name
-    assert importlib.import_module(entry.sandbox).PROVIDER.name == entry.name
-    assert (cfn.ROOT / "docs" / "providers" / f"{entry.name}.md").is_file()
 
 
 @ENTRIES
@@ -80,3 +76,76 @@ def test_each_provider_route_has_a_default_sample_event_and_every_event_names_a_
             assert json.loads(event["body"]), logical_id
     for path in (cfn.ROOT / "events").glob("*.json"):
         assert path.name == "env.json" or path.name.split(".")[0] in functions, path.name
+
+
+def _present(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except (ImportError, AttributeError, ValueError, KeyError):
+        return False
+
+
+def _parts(entry: ProviderEntry) -> dict[str, bool]:
+    """Everything a registered provider must bring of its own (docs/adding-a-provider.md), and whether it is there."""
+    root, docs, tests = cfn.ROOT, cfn.ROOT / "docs", cfn.ROOT / "tests" / "integration"
+    samconfig = tomllib.loads((root / "samconfig.toml").read_text())
+    smoke = tomllib.loads((root / "smoke.toml").read_text())
+    functions = [function for function in FUNCTIONS if function.provider == entry.name]
+
+    def sandbox() -> Any:
+        return importlib.import_module(entry.sandbox)
+
+    parts = {
+        "its client module, with its ProviderClient": lambda: client_class(entry).name == entry.name,
+        "its sandbox module's PROVIDER": lambda: sandbox().PROVIDER.name == entry.name,
+        "its sandbox module's LOCAL_SECRETS": lambda: entry.name in sandbox().LOCAL_SECRETS,
+        f"docs/providers/{entry.name}.md": (docs / "providers" / f"{entry.name}.md").is_file,
+        f"its section in docs/errors.md and docs/sandbox.md (### {entry.label})": lambda: all(
+            f"### {entry.label}" in (docs / page).read_text() for page in ("errors.md", "sandbox.md")
+        ),
+        f"tests/integration/sandbox/test_{entry.name}.py": (tests / "sandbox" / f"test_{entry.name}.py").exists,
+        f"tests/integration/routes/test_{entry.name}*.py": lambda: any((tests / "routes").glob(f"test_{entry.name}*")),
+        "a function in the registry": lambda: bool(functions),
+    }
+    for function in functions:
+        code, event = root / "functions" / function.code / "app.py", root / "events" / f"{function.logical_id}.json"
+        parts[f"functions/{function.code}/app.py"] = code.is_file
+        parts[f"events/{function.logical_id}.json"] = event.is_file
+    for environment in (
+        name for name, section in samconfig.items() if isinstance(section, dict) and "deploy" in section
+    ):
+        overrides = samconfig[environment]["deploy"]["parameters"]["parameter_overrides"]
+        parts[f"its base URL in samconfig.toml [{environment}]"] = lambda o=overrides: entry.base_url_parameter in o
+    for environment in (name for name, section in smoke.items() if isinstance(section, dict) and entry.smoke_read):
+        parts[f"its identifiers in smoke.toml [{environment}.{entry.name}]"] = lambda e=environment: (
+            entry.name in smoke[e]
+        )
+    return {part: _present(check) for part, check in parts.items()}
+
+
+@ENTRIES
+def test_each_registered_provider_has_every_part_of_its_own(entry):
+    assert [part for part, present in _parts(entry).items() if not present] == []
+
+
+def test_a_provider_only_registered_is_told_every_part_it_lacks():
+    # Given a provider added to the registry alone
+    acme = ProviderEntry("acme", "Acme", "Acme KYC", "ACME", "https://x.example", "/", "", "kyc_gateway.providers.acme")
+
+    # When its parts are checked, Then each one of its own is missing
+    missing = [part for part, present in _parts(acme).items() if not present]
+
+    assert missing == [
+        "its client module, with its ProviderClient",
+        "its sandbox module's PROVIDER",
+        "its sandbox module's LOCAL_SECRETS",
+        "docs/providers/acme.md",
+        "its section in docs/errors.md and docs/sandbox.md (### Acme KYC)",
+        "tests/integration/sandbox/test_acme.py",
+        "tests/integration/routes/test_acme*.py",
+        "a function in the registry",
+        "its base URL in samconfig.toml [dev]",
+        "its base URL in samconfig.toml [prod]",
+        "its base URL in samconfig.toml [ci-dev]",
+        "its base URL in samconfig.toml [ci-prod]",
+    ]

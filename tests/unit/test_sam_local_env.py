@@ -1,16 +1,17 @@
-"""events/env.json, for `sam local invoke --env-vars`, is generated from the template and kept current."""
+"""events/env.json (for `sam local invoke --env-vars`) and local/secrets.local.json are generated and kept current."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from local import sam_local_env
-from local import template as cfn
+from generators import local_secrets, sam_local_env
+from local.aws_resources import secret_provider_name
+from project import template as cfn
 
 
 def test_the_committed_env_json_is_what_the_template_gives():
-    assert sam_local_env.DOCUMENT.read_text() == sam_local_env.render(), "run `python -m local.sam_local_env`"
+    assert sam_local_env.DOCUMENT.read_text() == sam_local_env.render(), "run `python -m generators.sam_local_env`"
 
 
 def test_it_has_a_section_of_plain_strings_for_every_function_and_no_top_level_comment():
@@ -26,3 +27,15 @@ def test_the_readme_shows_sam_local_invoke_for_every_function_on_an_event_that_e
     assert set(shown) == set(cfn.functions())
     assert all((cfn.ROOT / event).is_file() for event in shown.values())
     assert "--env-vars events/env.json" in readme
+
+
+def test_the_committed_local_secrets_are_what_the_sandbox_providers_declare():
+    assert local_secrets.DOCUMENT.read_text() == local_secrets.render(), "run `python -m generators.local_secrets`"
+
+
+def test_every_secret_of_the_template_has_a_fake_value_in_the_local_secrets():
+    # Given the template's secrets, When the local stack seeds them, Then each has its section
+    document = local_secrets.document()
+    for logical_id, resource in cfn.resources().items():
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            assert secret_provider_name(logical_id) in document, logical_id

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from local import template as cfn
+from project import template as cfn
 
 CONFIG = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
 ENVIRONMENTS = {"dev": "dev", "prod": "prod", "ci-dev": "dev", "ci-prod": "prod"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kyc_gateway.providers.registry import PROVIDERS
+from kyc_gateway.registry import PROVIDERS
 from local.sandbox import ProviderSandbox
 from local.sandbox.__main__ import _parse_args
 from local.stack import StackConfig

@@ -1,5 +1,5 @@
-"""The layer ships botocore's data for the services the gateway calls only (local/slim_botocore.py): those services
-still get every client and every endpoint they had, and nothing else is shipped."""
+"""The layer ships botocore's data for the services the gateway calls only (build_steps/slim_botocore.py): those
+services still get every client and every endpoint they had, and nothing else is shipped."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 from botocore.exceptions import BotoCoreError, UnknownServiceError
 from botocore.regions import EndpointResolver
 
+from build_steps import slim_botocore
 from kyc_gateway import aws
-from local import LAYER_DIR, slim_botocore
+from project import LAYER_DIR
 
 FULL_DATA = Path(botocore.__file__).parent / "data"
 SAMPLE_REGIONS = ("us-east-1", "eu-west-1", "ap-south-1", "me-central-1", "af-south-1")  # and names no list has

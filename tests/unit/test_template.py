@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from kyc_gateway.providers.registry import PROVIDERS, ProviderEntry
-from local import template as cfn
+from kyc_gateway.registry import PROVIDERS, ProviderEntry
+from project import template as cfn
 from tests.support.routes import provider_of
 from tests.unit.test_registry import client_class
 

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 import yaml
 
-from local import smoke
-from local import template as cfn
+from operations import smoke
+from project import template as cfn
 
 WORKFLOWS = cfn.ROOT / ".github" / "workflows"
 PULL_REQUEST = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())

@@ -110,7 +110,7 @@ def http_route(
 
 @dataclass(frozen=True)
 class RouteContract:
-    """What a route accepts and answers, for the OpenAPI document (local/openapi.py)."""
+    """What a route accepts and answers, for the OpenAPI document (generators/openapi.py)."""
 
     body_model: type[BaseModel] | None
     path_model: type[BaseModel] | None

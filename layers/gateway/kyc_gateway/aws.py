@@ -11,8 +11,8 @@ from typing import Any
 
 from kyc_gateway.lazy import once
 
-# The AWS services the gateway calls. The built layer ships botocore's data for these only (local/slim_botocore.py):
-# a client of another service fails here in every test rather than on Lambda.
+# The AWS services the gateway calls. The built layer ships botocore's data for these only
+# (build_steps/slim_botocore.py): a client of another service fails here in every test rather than on Lambda.
 SERVICES = frozenset({"dynamodb", "events", "secretsmanager", "sqs"})
 
 _CREATING = threading.Lock()  # a botocore session builds clients one at a time (it is not thread-safe)

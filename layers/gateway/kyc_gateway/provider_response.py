@@ -18,7 +18,7 @@ class ProviderResponse:
     status: int
     text: str
     headers: Mapping[str, str] = field(repr=False)
-    # A rate limit whatever the HTTP status: 429, or a provider's own body code (Cladfy's 1005).
+    # A rate limit whatever the HTTP status: 429, or a body code its provider documents as one.
     throttled: bool = False
     # A write answered by something in front of the provider (a 504, a proxy's 502 page): it may have been done.
     outcome_unknown: bool = False
@@ -36,7 +36,7 @@ class ProviderResponse:
 
     @functools.cached_property
     def request_id(self) -> str | None:
-        """The provider's request id (`request_id` at Cladfy and CDP, `requestId` at connectFi), if any."""
+        """The provider's request id (its body's `request_id` or `requestId`), if any."""
         body = self.body or {}
         value = body.get("request_id") or body.get("requestId")
         return str(value) if value else None

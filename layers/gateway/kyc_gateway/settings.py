@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from kyc_gateway.errors import ConfigurationError
 from kyc_gateway.model import Model
-from kyc_gateway.providers.registry import BY_NAME, PROVIDERS, ProviderEntry
+from kyc_gateway.registry import BY_NAME, PROVIDERS, ProviderEntry
 
 
 class Settings(Model):

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from local import template as cfn
 from local.api_server import ApiServer, routes_of
+from project import template as cfn
 
 FUNCTIONS = cfn.functions()
 

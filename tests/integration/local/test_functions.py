@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 
-from local import template as cfn
 from local.functions import load_handler
+from project import template as cfn
 
 
 def test_concurrent_first_requests_all_get_the_handler():

@@ -16,10 +16,10 @@ import pytest
 # The functions' logger, created now: its handler writes to pytest's session-long capture, not to the stream of the
 # first test's capsys (closed after it), and the functions' log lines stay out of the smoke test's output.
 import kyc_gateway.observability  # noqa: F401
-from local import smoke
-from local import template as cfn
 from local.api_server import ApiServer, routes_of
 from local.functions import invoke
+from operations import smoke
+from project import template as cfn
 from tests.conftest import deploy
 
 SIGNATURE = re.compile(
@@ -201,7 +201,7 @@ def test_given_a_read_answering_about_another_application_when_smoke_tested_then
     assert smoke.main(["dev", "--api-url", url, "--region", "eu-west-1"]) == 1
     errors = capsys.readouterr().err.splitlines()
     assert errors == [
-        'POST /connectfi/status: expected 200 connectFi\'s success (code "0", data of the application asked), '
+        'POST /connectfi/status: expected 200 connectFi\'s success (code: "0", data of the applicationId asked), '
         "got 200 another body"
     ]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke, load_handler
 from local.sqs_poller import SqsPoller
+from project import template as cfn
 
 SQS_FUNCTION = cfn.FunctionSpec(
     "TestConsumerFunction",

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 from tests.integration.routes.test_connectfi import (
     IDENTIFICATION,
     IDENTIFY,

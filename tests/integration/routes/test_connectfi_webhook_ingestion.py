@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 from tests.support.webhooks import (
     PROCESSOR,
     RECEIVER,

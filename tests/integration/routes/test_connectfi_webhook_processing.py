@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
 from tests.support import emf
 from tests.support.fake_provider import Reply

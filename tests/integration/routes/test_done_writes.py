@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from local import template as cfn
+from project import template as cfn
 
 # Each keyed write route, the sandbox operation that does the write, and the route's advice for an unknown outcome
 KEYED_WRITES = [

@@ -7,7 +7,7 @@ import json
 
 from jsonschema import Draft202012Validator
 
-from local import template as cfn
+from project import template as cfn
 from tests.integration.routes.test_connectfi import (
     APPLICATION,
     CUSTOMER,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local import template as cfn
+from project import template as cfn
 
 WEBHOOK = "ConnectFiWebhookFunction"
 BODY_ROUTES = sorted(

@@ -1,4 +1,4 @@
-"""Request bodies of the gateway's routes, generated from openapi.json by local/client_models.py."""
+"""Request bodies of the gateway's routes, generated from openapi.json by generators/client_models.py."""
 
 from __future__ import annotations
 

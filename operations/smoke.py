@@ -36,8 +36,9 @@ from typing import Any
 
 import requests
 
-from local.samconfig import deployment
+from kyc_gateway.registry import PROVIDERS, ProviderEntry, SmokeRead
 from local.state import state_file
+from operations.samconfig import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 IDENTIFIERS = ROOT / "smoke.toml"
@@ -62,7 +63,8 @@ def refusal(method: str, path: str, *, signed: bool, body: bytes | None, status:
 
 @dataclass(frozen=True)
 class ReadOperation:
-    """A provider's read-only route, the body fields its test identifiers fill, and its success body."""
+    """A provider's read-only route (the registry's smoke read), the body fields its test identifiers fill, and its
+    success body."""
 
     provider: str
     path: str
@@ -70,41 +72,38 @@ class ReadOperation:
     success: str
     is_success: Callable[[dict[str, Any], dict[str, str]], bool]  # (answer, identifiers asked)
 
+    @classmethod
+    def of(cls, provider: ProviderEntry, read: SmokeRead) -> ReadOperation:
+        shown = ", ".join(f"{field}: {json.dumps(value)}" for field, value in read.expect)
+        echoed = f", data of the {read.echo} asked" if read.echo else ", a data object"
+        return cls(
+            provider.name,
+            read.path,
+            read.fields,
+            f"{provider.label}'s success ({shown}{echoed})",
+            lambda answer, asked: _succeeded(read, answer, asked),
+        )
+
     def probe(self, asked: dict[str, str]) -> Probe:
         body = json.dumps({field: asked[field] for field in self.fields}).encode()
         return Probe("POST", self.path, True, body, 200, self.success, lambda answer: self.is_success(answer, asked))
 
 
-def _data(answer: dict[str, Any]) -> dict[str, Any] | None:
-    return answer["data"] if isinstance(answer.get("data"), dict) else None
+def _matches(value: Any, expected: str | bool) -> bool:
+    if isinstance(expected, bool):
+        return value is expected
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) == expected
+
+
+def _succeeded(read: SmokeRead, answer: dict[str, Any], asked: dict[str, str]) -> bool:
+    data = answer.get("data")
+    if not isinstance(data, dict) or not all(_matches(answer.get(field), value) for field, value in read.expect):
+        return False
+    return read.echo is None or data.get(read.echo) == asked[read.echo]
 
 
 # The gateway passes each provider's success body through unchanged (docs/providers/*.md).
-READ_OPERATIONS = (
-    ReadOperation(
-        "cladfy",
-        "/cladfy/krapin",
-        ("pinnumber",),
-        "Cladfy's success (success: true, a data object)",
-        lambda answer, _: answer.get("success") is True and _data(answer) is not None,
-    ),
-    ReadOperation(
-        "cdp",
-        "/cdp/customers/lookup",
-        ("idNumber", "idType"),
-        'CDP\'s success (status "success", a data object)',
-        lambda answer, _: answer.get("status") == "success" and _data(answer) is not None,
-    ),
-    ReadOperation(
-        "connectfi",
-        "/connectfi/status",
-        ("customerId", "applicationId"),
-        'connectFi\'s success (code "0", data of the application asked)',
-        lambda answer, asked: (
-            str(answer.get("code")) == "0" and (_data(answer) or {}).get("applicationId") == asked["applicationId"]
-        ),
-    ),
-)
+READ_OPERATIONS = tuple(ReadOperation.of(entry, entry.smoke_read) for entry in PROVIDERS if entry.smoke_read)
 
 
 def _signed(operation: dict[str, Any]) -> bool:

@@ -2,28 +2,29 @@
 
     warm.py <layer> <code dir> <iterations> <output>      (the route's event on stdin)
 
-The Cladfy route, warm (keep-alive session, cached secret), through its handler, alternating with the same
-provider call made directly with a keep-alive `requests` session. Each call's CPU is the calling thread's
+The warm route (reference.WARM_FUNCTION), warm (keep-alive session, cached secret), through its handler,
+alternating with the same provider call made directly with a keep-alive `requests` session
+(reference.warm_direct_call). Each call's CPU is the calling thread's
 (time.thread_time); the gateway's own work is the handler's CPU minus the direct call's, pair by pair: everything
 it does around the provider call (parsing and validating the event, the provider client, error mapping, the
 answer, logs and metrics). The functions' logs go to stdout, which `make bench` sends to /dev/null, as CloudWatch
 takes them off the process. Environment: the local stack's, from `make bench`.
 """
 
-import base64
 import importlib
 import json
-import os
 import sys
 import time
+
+import reference  # beside this script
 
 WARM_UP = 50
 
 
 class Context:
-    function_name = "CladfyKraPinFunction"
+    function_name = reference.WARM_FUNCTION
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CladfyKraPinFunction"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{reference.WARM_FUNCTION}"
     aws_request_id = "bench"
 
     @staticmethod
@@ -35,16 +36,8 @@ def main() -> None:
     layer, code_dir, iterations, output = sys.argv[1:]
     request = json.loads(sys.stdin.read())
     sys.path[:0] = [code_dir, layer]
-    import boto3
-    import requests
-
     handler = importlib.import_module("app").lambda_handler
-    secret = json.loads(
-        boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["CLADFY_SECRET_ID"])["SecretString"]
-    )
-    basic = base64.b64encode(f"{secret['clientId']}:{secret['secretKey']}".encode()).decode()
-    session, url = requests.Session(), os.environ["CLADFY_BASE_URL"] + "/krapin"
-    headers = {"Authorization": f"Basic {basic}", "Accept": "application/json", "Content-Type": "application/json"}
+    call_provider = reference.warm_direct_call()
     context = Context()
 
     def through_gateway() -> float:
@@ -57,7 +50,7 @@ def main() -> None:
 
     def direct() -> float:
         started = time.thread_time()
-        session.post(url, data=request["body"], headers=headers, timeout=(3.05, 10)).json()
+        call_provider(request["body"])
         return (time.thread_time() - started) * 1000
 
     for _ in range(WARM_UP):

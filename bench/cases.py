@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import LAYER_DIR
-from local import template as cfn
 from local.api_events import proxy_event
+from project import LAYER_DIR
+from project import template as cfn
 
 HERE = Path(__file__).resolve().parent
 PROBE, REFERENCE = HERE / "probe.py", HERE / "reference.py"

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from local.samconfig import deployment
+from operations.samconfig import deployment
 
 ENVIRONMENTS = ("local", "dev", "prod")
 _UNSUPPORTED = {"UnsupportedOperation", "InvalidAction", "UnknownOperationException", "NotImplemented"}

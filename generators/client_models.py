@@ -1,6 +1,6 @@
 """The caller kit's request models (clients/python/src/kyc_gateway_client/models.py), generated from openapi.json.
 
-`python -m local.client_models` rewrites the file (`make openapi` runs it after the OpenAPI document); a test fails
+`python -m generators.client_models` rewrites the file (`make openapi` runs it after the OpenAPI document); a test fails
 when it is stale. TypedDicts, not classes: a request is the JSON object the route takes, so the client sends what
 the caller built and type checkers see each field; the gateway stays the one validator. A hand-written generator
 for the small subset of JSON Schema the document uses, rather than datamodel-code-generator: that would add a
@@ -17,8 +17,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from local import template as cfn
-from local.openapi import DOCUMENT as OPENAPI
+from generators.openapi import DOCUMENT as OPENAPI
+from project import template as cfn
 
 MODULE = cfn.ROOT / "clients" / "python" / "src" / "kyc_gateway_client" / "models.py"
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
@@ -55,7 +55,7 @@ def typed_dict(name: str, schema: dict[str, Any]) -> str:
     lines.append("")
     for field, subschema in (schema.get("properties") or {}).items():
         if not field.isidentifier() or keyword.iskeyword(field):
-            raise SystemExit(f"{name}.{field}: not a Python identifier; teach local/client_models.py about it")
+            raise SystemExit(f"{name}.{field}: not a Python identifier; teach generators/client_models.py about it")
         annotation = python_type(subschema)
         lines.append(f"    {field}: {f'Required[{annotation}]' if field in required else annotation}")
     return "\n".join(lines)
@@ -69,7 +69,8 @@ def render(document: dict[str, Any]) -> str:
     names = ["Any"] if "Any]" in classes or "Any " in classes else []
     text = "\n".join(
         [
-            '"""Request bodies of the gateway\'s routes, generated from openapi.json by local/client_models.py."""',
+            '"""Request bodies of the gateway\'s routes, generated from openapi.json by '
+            'generators/client_models.py."""',
             "",
             "from __future__ import annotations",
             "",

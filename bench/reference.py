@@ -218,6 +218,24 @@ def connectfi_webhook_processor(event: dict) -> dict:
     return {"batchItemFailures": []}
 
 
+# The route `make bench` measures warm (warm.py): a read without a token, the plainest provider call.
+WARM_FUNCTION = "CladfyKraPinFunction"
+
+
+def warm_direct_call():
+    """The warm route's provider call made directly, as warm.py times it: the secret read once, a keep-alive
+    session; takes the request body (text), returns the provider's JSON."""
+    import base64
+
+    import requests
+
+    secret = _secret("CLADFY_SECRET_ID")
+    basic = base64.b64encode(f"{secret['clientId']}:{secret['secretKey']}".encode()).decode()
+    session, url = requests.Session(), os.environ["CLADFY_BASE_URL"] + "/krapin"
+    headers = {"Authorization": f"Basic {basic}", "Accept": "application/json", "Content-Type": "application/json"}
+    return lambda body: session.post(url, data=body, headers=headers, timeout=(3.05, 10)).json()
+
+
 HANDLERS = {
     "CladfyKraPinFunction": cladfy_krapin,
     "SignzyRepushFunction": signzy_repush,

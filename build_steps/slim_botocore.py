@@ -7,8 +7,8 @@ about 12 ms instead of 60 (docs/performance.md), and the layer is about 27 MB sm
 stays in endpoints.json, and the kept services' entries are unchanged, so their endpoints resolve exactly as
 before (a test compares every region of every partition).
 
-    python -m local.slim_botocore <site-packages>...   slim the botocore found in each directory
-    python -m local.slim_botocore --check <dir>...      list what is not slimmed (nothing when it is)
+    python -m build_steps.slim_botocore <site-packages>...   slim the botocore found in each directory
+    python -m build_steps.slim_botocore --check <dir>...      list what is not slimmed (nothing when it is)
 
 Standard library only: `make build` runs it on the built layer, the runtime venv's target on that venv.
 """

@@ -13,7 +13,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from local import slim_botocore
+from build_steps import slim_botocore
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "layers" / "gateway" / "requirements.txt"

@@ -6,7 +6,8 @@
   hand-written equivalent making the same AWS and HTTP calls (reference.py; the calls are compared first).
   Goal: at most 1.10x CPU. peak_rss_ratio: the same runs' peak memory against the floor's (goal: at most 1.0x;
   peak_rss_vs_reference: against the reference's, per pair).
-- warm_own_cpu_ms: the Cladfy route's own CPU per warm request (warm.py). Goal: p50 <= 0.5 ms, p99 <= 1.0 ms.
+- warm_own_cpu_ms: one read route's own CPU per warm request (warm.py, reference.WARM_FUNCTION). Goal: p50 <= 0.5
+  ms, p99 <= 1.0 ms.
 
 Ratios are medians of per-pair ratios: the two sides alternate (which goes first, too) after a warm-up run each,
 so machine load hits both alike. Every probe's answer is checked. Probes run in the runtime-only venv; the AWS
@@ -25,9 +26,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local import template as cfn
-from local.bench import cases
-from local.bench.measure import different_calls, local_stack, paired, probe_environment, run, token_keys, warm_own_cpu
+from bench import cases
+from bench.measure import different_calls, local_stack, paired, probe_environment, run, token_keys, warm_own_cpu
+from project import template as cfn
 
 GOALS = {"cold_rejected": 1.0, "cold_first_request": 1.10, "peak_rss_ratio": 1.0, "warm_p50": 0.5, "warm_p99": 1.0}
 
@@ -120,7 +121,7 @@ def report(results: dict) -> None:
         )
     warm = results["warm_own_cpu_ms"]
     print(
-        f"\nWarm own CPU per request, Cladfy route ({details['warm']['iterations']} requests): "
+        f"\nWarm own CPU per request, {details['warm']['function']} ({details['warm']['iterations']} requests): "
         f"p50 {warm['p50']:.3f} ms ({verdict(warm['p50'], GOALS['warm_p50'])}, goal <= {GOALS['warm_p50']}), "
         f"p99 {warm['p99']:.3f} ms ({verdict(warm['p99'], GOALS['warm_p99'])}, goal <= {GOALS['warm_p99']})"
     )

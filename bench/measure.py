@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from local import LAYER_DIR
-from local import template as cfn
-from local.api_events import proxy_event
-from local.bench.cases import PROBE, Probe
+from bench import reference
+from bench.cases import PROBE, Probe
+from project import LAYER_DIR
+from project import template as cfn
 
 HERE = Path(__file__).resolve().parent
 _GENERATED_ID = re.compile(r"/doc_[0-9A-Za-z]+")  # a document id the provider generated: each run has its own
@@ -153,11 +153,9 @@ def paired(python: str, pair: tuple[Probe, Probe], environment: dict[str, str], 
 
 
 def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> dict:
-    """The Cladfy route's own work per warm request (warm.py), p50 and p99 of the per-pair differences."""
-    spec = cfn.functions()["CladfyKraPinFunction"]
-    event = proxy_event(
-        "POST", "/cladfy/krapin", headers=[("Content-Type", "application/json")], body='{"pinnumber": "A004416331M"}'
-    )
+    """The warm route's own work per warm request (warm.py), p50 and p99 of the per-pair differences."""
+    spec = cfn.functions()[reference.WARM_FUNCTION]
+    event = json.loads((cfn.ROOT / "events" / f"{spec.logical_id}.json").read_text())  # succeeds on the sandbox
     with tempfile.NamedTemporaryFile("r", suffix=".json") as output:
         subprocess.run(
             [python, str(HERE / "warm.py"), str(LAYER_DIR), str(spec.code_dir), str(iterations), output.name],
@@ -175,4 +173,5 @@ def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> d
         "gateway_p50": round(statistics.median(samples["gateway_cpu_ms"]), 3),
         "direct_p50": round(statistics.median(samples["direct_cpu_ms"]), 3),
         "iterations": len(own),
+        "function": spec.logical_id,
     }

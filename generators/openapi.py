@@ -1,6 +1,6 @@
 """The API's OpenAPI document, generated from the template's routes and the handlers' request models.
 
-`python -m local.openapi` rewrites openapi.json; a test fails when the committed file is stale. The local stack
+`python -m generators.openapi` rewrites openapi.json; a test fails when the committed file is stale. The local stack
 serves it at /openapi.json, and schemathesis fuzzes the running stack with it.
 """
 
@@ -10,8 +10,9 @@ import json
 import sys
 from typing import Any
 
-from local import template as cfn
+from kyc_gateway.registry import PROVIDERS
 from local.functions import load_handler
+from project import template as cfn
 
 DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
@@ -67,6 +68,11 @@ CORRELATION_HEADER = {
 }
 
 
+def _providers() -> str:
+    labels = [provider.label for provider in PROVIDERS]
+    return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else labels[0]
+
+
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {"ErrorEnvelope": ERROR_ENVELOPE}
     paths: dict[str, Any] = {}
@@ -81,8 +87,8 @@ def build() -> dict[str, Any]:
         "info": {
             "title": "KYC provider gateway",
             "version": "1.0.0",
-            "description": "One API in front of connectFi, Signzy EzKRA, Cladfy and CDP. Routes need SigV4-signed "
-            "requests (IAM) except the connectFi webhook. See docs/errors.md for error codes.",
+            "description": f"One API in front of {_providers()}. Routes need SigV4-signed requests (IAM) except "
+            "the public ones (a webhook, authenticated by its URL's token). See docs/errors.md for error codes.",
         },
         "paths": dict(sorted(paths.items())),
         "components": {

@@ -1,6 +1,6 @@
 """`events/env.json` for `sam local invoke --env-vars events/env.json` on a machine with Docker, generated from the
 template: every function's variables, pointed at a running `make run` on the host (the container reaches it as
-host.docker.internal). `python -m local.sam_local_env` rewrites the file; a test fails when it is stale.
+host.docker.internal). `python -m generators.sam_local_env` rewrites the file; a test fails when it is stale.
 
 SAM overrides only the variables the template declares, which is why the template declares AWS_ENDPOINT_URL (empty
 when deployed). The file holds no credentials: SAM passes the shell's to the container (run it with fake ones, see
@@ -13,9 +13,9 @@ import json
 import sys
 from typing import Any
 
-from kyc_gateway.providers.registry import PROVIDERS
-from local import template as cfn
+from kyc_gateway.registry import PROVIDERS
 from local.sandbox import ProviderSandbox
+from project import template as cfn
 
 DOCUMENT = cfn.ROOT / "events" / "env.json"
 HOST = "host.docker.internal"

@@ -1,0 +1,275 @@
+"""The one list of providers and of the gateway's functions. The settings, the template's generator, the local stack,
+the provider sandbox, the tests, the benchmark and mutation testing read it; adding a provider or a route starts here
+(docs/adding-a-provider.md), and a test fails when a registered provider lacks any of its own parts.
+
+Plain data with no imports of its own: reading it costs a cold start nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SmokeRead:
+    """The read-only route `make smoke` calls with an environment's test identifiers (smoke.toml), and the success
+    body it expects back (the gateway passes a provider's success through unchanged, with a `data` object)."""
+
+    path: str
+    fields: tuple[str, ...]
+    """The body fields, filled from the environment's identifiers."""
+    expect: tuple[tuple[str, str | bool], ...]
+    """Top-level fields of the provider's success body and their values (a string matches a number's text)."""
+    echo: str | None = None
+    """A body field the answer's `data` repeats (the record asked for, not another)."""
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    name: str
+    """The provider's name everywhere: the error envelope's `provider`, its token rows' key prefix (`cdp#...`), its
+    section of local/secrets.local.json, its page docs/providers/<name>.md, its sandbox module."""
+    title: str
+    """How the template's logical ids spell it: `<title>BaseUrl`, `<title>Secret`, `<title>ProviderFailuresAlarm`."""
+    label: str
+    """How people spell it (alarm descriptions, docs)."""
+    settings_prefix: str
+    """Environment variables `<prefix>_BASE_URL` and `<prefix>_SECRET_ID`."""
+    base_url: str
+    """An `https://` default for the template's base URL parameter (a published host), or an SSM parameter's name
+    with `{env}` for the environment (a host each partner gets from the provider)."""
+    base_url_paths: str
+    """What the gateway appends to the base URL, for the parameter's description."""
+    secret_fields: str
+    """The shape of its Secrets Manager secret, for the secret's description."""
+    client: str
+    """The module of its client (a `ProviderClient` subclass, and the operations its handlers call)."""
+    uses_tokens: bool = False
+    """Whether it logs in for tokens (cached in the token table, under its own rows)."""
+    smoke_read: SmokeRead | None = None
+    """The read `make smoke` proves a deployment with, if the provider has one."""
+
+    @property
+    def base_url_parameter(self) -> str:
+        return f"{self.title}BaseUrl"
+
+    @property
+    def secret(self) -> str:
+        """The template's Secrets Manager secret (logical id) holding its credentials."""
+        return f"{self.title}Secret"
+
+    @property
+    def token_rows_policy(self) -> str:
+        """The template's managed policy reaching its token rows only (providers that log in)."""
+        return f"{self.title}TokenRowsPolicy"
+
+    @property
+    def base_url_variable(self) -> str:
+        return f"{self.settings_prefix}_BASE_URL"
+
+    @property
+    def secret_id_variable(self) -> str:
+        return f"{self.settings_prefix}_SECRET_ID"
+
+    @property
+    def sandbox(self) -> str:
+        """The module of the local provider sandbox that plays it."""
+        return f"local.sandbox.{self.name}"
+
+
+PROVIDERS: tuple[ProviderEntry, ...] = (
+    ProviderEntry(
+        "cladfy",
+        "Cladfy",
+        "Cladfy",
+        "CLADFY",
+        "https://identity.cladfy.app/api/v1",
+        "/krapin",
+        'Cladfy API client: {"clientId": "...", "secretKey": "..."}',
+        "kyc_gateway.providers.cladfy",
+        smoke_read=SmokeRead("/cladfy/krapin", ("pinnumber",), (("success", True),)),
+    ),
+    ProviderEntry(
+        "signzy",
+        "Signzy",
+        "Signzy EzKRA",
+        "SIGNZY",
+        "https://backops-investor-onboarding-preproduction.signzy.tech",
+        "/kra-handler/api/...",
+        'Signzy EzKRA login: {"username": "...", "password": "..."}',
+        "kyc_gateway.providers.signzy",
+        uses_tokens=True,
+    ),
+    ProviderEntry(
+        "cdp",
+        "Cdp",
+        "CDP",
+        "CDP",
+        "/kyc-gateway/{env}/cdp-base-url",
+        "/auth/realms/..., /caas/..., /caas-lcm/...",
+        'CDP partner: {"clientId", "clientSecret", "username", "password", "scope"}',
+        "kyc_gateway.providers.cdp",
+        uses_tokens=True,
+        smoke_read=SmokeRead("/cdp/customers/lookup", ("idNumber", "idType"), (("status", "success"),)),
+    ),
+    ProviderEntry(
+        "connectfi",
+        "ConnectFi",
+        "connectFi",
+        "CONNECTFI",
+        "/kyc-gateway/{env}/connectfi-base-url",
+        "/auth/get-token, /akepa/...",
+        'connectFi API user: {"login": "...", "password": "..."}',
+        "kyc_gateway.providers.connectfi.client",
+        uses_tokens=True,
+        smoke_read=SmokeRead(
+            "/connectfi/status", ("customerId", "applicationId"), (("code", "0"),), echo="applicationId"
+        ),
+    ),
+)
+BY_NAME = {entry.name: entry for entry in PROVIDERS}
+
+
+@dataclass(frozen=True)
+class FunctionEntry:
+    logical_id: str
+    """The template's logical id of the function."""
+    route: str
+    """Its name in metrics and logs (`Route`): what its handler gives `http_route`, `sqs_batch_handler`..."""
+    code: str
+    """Its folder under functions/ (its CodeUri); its log group is /aws/lambda/kyc-gateway-<env>-<code, dashed>."""
+    description: str
+    """What it does, in a line: the function's description in the template."""
+    provider: str | None = None
+    """The provider it calls, if any (its base URL and secret are then in its environment)."""
+    method: str | None = None
+    """The HTTP method of its API route (None: no API route)."""
+    path: str | None = None
+    public: bool = False
+    """An API route without IAM (the webhook: its URL's token authenticates it)."""
+    write: bool = False
+    """A write honouring `Idempotency-Key`: never retried blindly."""
+
+    @property
+    def log_group(self) -> str:
+        """The logical id of its log group."""
+        return f"{self.logical_id.removesuffix('Function')}LogGroup"
+
+    @property
+    def log_group_name(self) -> str:
+        return self.code.replace("_", "-")
+
+
+FUNCTIONS: tuple[FunctionEntry, ...] = (
+    FunctionEntry(
+        "CladfyKraPinFunction",
+        "cladfy.krapin",
+        "cladfy_krapin",
+        "POST /cladfy/krapin -> Cladfy POST /krapin",
+        provider="cladfy",
+        method="POST",
+        path="/cladfy/krapin",
+    ),
+    FunctionEntry(
+        "SignzyRepushFunction",
+        "signzy.repush",
+        "signzy_repush",
+        "POST /signzy/onboardings/repush -> Signzy EzKRA POST /kra-handler/api/onboardings/repush",
+        provider="signzy",
+        method="POST",
+        path="/signzy/onboardings/repush",
+        write=True,
+    ),
+    FunctionEntry(
+        "CdpCustomerLookupFunction",
+        "cdp.customer_lookup",
+        "cdp_customer_lookup",
+        "POST /cdp/customers/lookup -> CDP POST /caas/api/v2/customer/validate",
+        provider="cdp",
+        method="POST",
+        path="/cdp/customers/lookup",
+    ),
+    FunctionEntry(
+        "CdpOnboardingFunction",
+        "cdp.onboard_individual",
+        "cdp_onboarding",
+        "POST /cdp/customers -> CDP POST /caas-lcm/api/v1/CAAS/onBoarding/customer",
+        provider="cdp",
+        method="POST",
+        path="/cdp/customers",
+        write=True,
+    ),
+    FunctionEntry(
+        "ConnectFiIdentificationFunction",
+        "connectfi.identification",
+        "connectfi_identification",
+        "POST /connectfi/identification -> connectFi POST /akepa/identification",
+        provider="connectfi",
+        method="POST",
+        path="/connectfi/identification",
+        write=True,
+    ),
+    FunctionEntry(
+        "ConnectFiStatusFunction",
+        "connectfi.status",
+        "connectfi_status",
+        "POST /connectfi/status -> connectFi POST /akepa/status",
+        provider="connectfi",
+        method="POST",
+        path="/connectfi/status",
+    ),
+    FunctionEntry(
+        "ConnectFiDocumentsFunction",
+        "connectfi.documents",
+        "connectfi_documents",
+        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then /akepa/document/upload/{id}",
+        provider="connectfi",
+        method="POST",
+        path="/connectfi/documents",
+        write=True,
+    ),
+    FunctionEntry(
+        "ConnectFiUpdateFunction",
+        "connectfi.update",
+        "connectfi_update",
+        "POST /connectfi/update -> connectFi POST /akepa/update",
+        provider="connectfi",
+        method="POST",
+        path="/connectfi/update",
+        write=True,
+    ),
+    FunctionEntry(
+        "ConnectFiWebhookFunction",
+        "connectfi.webhook",
+        "connectfi_webhook",
+        "POST /connectfi/webhooks/{token} -> the connectFi webhook queue (202)",
+        provider=None,
+        method="POST",
+        path="/connectfi/webhooks/{token}",
+        public=True,
+    ),
+    FunctionEntry(
+        "ConnectFiWebhookProcessorFunction",
+        "connectfi.webhook_processor",
+        "connectfi_webhook_processor",
+        "SQS connectFi webhooks -> /akepa/status -> applications table + EventBridge",
+        provider="connectfi",
+    ),
+    FunctionEntry(
+        "ConnectFiApplicationFunction",
+        "connectfi.application",
+        "connectfi_application",
+        "GET /connectfi/applications/{applicationId} -> the stored, confirmed status",
+        provider=None,
+        method="GET",
+        path="/connectfi/applications/{applicationId}",
+    ),
+    FunctionEntry(
+        "ConnectFiReconcilerFunction",
+        "connectfi.reconciler",
+        "connectfi_reconciler",
+        "Scheduled re-check of connectFi applications that are not final (webhooks get lost)",
+        provider="connectfi",
+    ),
+)
+BY_LOGICAL_ID = {entry.logical_id: entry for entry in FUNCTIONS}

@@ -1,1 +1,0 @@
-"""`make bench`: see __main__.py."""

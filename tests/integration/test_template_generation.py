@@ -1,0 +1,106 @@
+"""A provider and a route added to the registry alone reach CloudFormation with every part the others have: its
+secret, token-rows policy, base URL, provider alarms, log group, function alarms, rollback and IAM-only route.
+The template is generated with one more (fictional) provider and function, then translated by SAM as it deploys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generators import template as generator
+from kyc_gateway.registry import FUNCTIONS, PROVIDERS, FunctionEntry, ProviderEntry
+from tests.integration.test_deployed_template import of_type, policy_statements, transformed
+
+ACME = ProviderEntry(
+    "acme",
+    "Acme",
+    "Acme KYC",
+    "ACME",
+    "https://api.acme.example",
+    "/check",
+    'Acme API client: {"key": "..."}',
+    "kyc_gateway.providers.acme",
+    uses_tokens=True,
+)
+CHECK = FunctionEntry(
+    "AcmeCheckFunction",
+    "acme.check",
+    "acme_check",
+    "POST /acme/check -> Acme KYC POST /check",
+    provider="acme",
+    method="POST",
+    path="/acme/check",
+    write=True,
+)
+
+
+FUNCTION_NAME = {"Name": "FunctionName", "Value": {"Ref": "AcmeCheckFunction"}}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> dict:
+    path = tmp_path_factory.mktemp("template") / "template.yaml"
+    path.write_text(generator.render(generator.build(providers=(*PROVIDERS, ACME), functions=(*FUNCTIONS, CHECK))))
+    return transformed("dev", path)
+
+
+def test_the_new_function_gets_its_code_environment_log_group_and_iam_only_route(deployed):
+    resources = deployed["Resources"]
+    function = resources["AcmeCheckFunction"]["Properties"]
+    assert function["Code"] == {"S3Bucket": "artifacts", "S3Key": "functions/acme_check/"}
+    variables = function["Environment"]["Variables"]
+    assert variables["ACME_BASE_URL"] == {"Ref": "AcmeBaseUrl"}
+    assert variables["ACME_SECRET_ID"] == {"Ref": "AcmeSecret"}
+    assert variables["TOKEN_TABLE_NAME"] == {"Ref": "TokenTable"}
+    assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}  # a write
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "AcmeCheckLogGroup"}
+    log_group = resources["AcmeCheckLogGroup"]["Properties"]
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/kyc-gateway-${Environment}-acme-check"}
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    operation = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]["paths"]["/acme/check"]["post"]
+    assert operation["security"] == [{"AWS_IAM": []}]
+    assert "AcmeCheckFunctionAliaslive" in json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+
+
+def test_the_new_function_reaches_only_its_providers_secret_and_token_rows(deployed):
+    role = deployed["Resources"]["AcmeCheckFunctionRole"]
+    text = json.dumps(policy_statements(deployed, role))
+    assert "AcmeSecret" in text and '"acme#*"' in text
+    for other in PROVIDERS:
+        assert other.secret not in text and f'"{other.name}#*"' not in text
+    tags = {tag["Key"]: tag["Value"] for tag in role["Properties"]["Tags"]}
+    assert tags["kyc-gateway:idempotency"] == "keys.acme.check"
+
+
+def test_the_new_provider_gets_a_retained_encrypted_secret_and_an_https_base_url(deployed):
+    secret = deployed["Resources"]["AcmeSecret"]
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    assert secret["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
+    assert secret["Properties"]["Name"] == {"Fn::Sub": "kyc-gateway/${Environment}/acme"}
+    parameter = deployed["Parameters"]["AcmeBaseUrl"]
+    assert parameter["Default"] == "https://api.acme.example" and parameter["AllowedPattern"].startswith("^https://")
+
+
+def test_the_new_provider_and_function_are_watched_and_rolled_back(deployed):
+    alarms = of_type(deployed, "AWS::CloudWatch::Alarm")
+    for name, metric, dimension in (
+        ("AcmeProviderFailuresAlarm", "ProviderFailures", {"Name": "Provider", "Value": "acme"}),
+        ("AcmeTokenFailuresAlarm", "TokenFailures", {"Name": "Provider", "Value": "acme"}),
+        ("AcmeCheckFunctionGatewayFaultsAlarm", "GatewayFaults", {"Name": "Route", "Value": "acme.check"}),
+        ("AcmeCheckFunctionErrorsAlarm", "Errors", {"Name": "FunctionName", "Value": {"Ref": "AcmeCheckFunction"}}),
+        (
+            "AcmeCheckFunctionThrottlesAlarm",
+            "Throttles",
+            {"Name": "FunctionName", "Value": {"Ref": "AcmeCheckFunction"}},
+        ),
+    ):
+        alarm = alarms[name]["Properties"]
+        assert alarm["MetricName"] == metric and dimension in alarm["Dimensions"], name
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    group = deployed["Resources"]["AcmeCheckFunctionDeploymentGroup"]["Properties"]
+    assert group["AlarmConfiguration"]["Alarms"] == [
+        {"Name": {"Ref": "AcmeCheckFunctionErrorsAlarm"}},
+        {"Name": {"Ref": "AcmeCheckFunctionGatewayFaultsAlarm"}},
+    ]
+    assert "AcmeCheckFunctionReservedConcurrency" in deployed["Parameters"]
