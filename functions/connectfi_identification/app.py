@@ -3,6 +3,7 @@
 from typing import Any
 
 from kyc_gateway.api import http_route, parse_body, public_base_url
+from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.providers.connectfi import client as connectfi
 
 
@@ -14,7 +15,7 @@ def parse(event: dict[str, Any], model: type[connectfi.Identification]) -> conne
 lambda_handler = http_route(
     "connectfi.identification",
     connectfi.Identification,
-    connectfi.identification,
+    applications.recorded(connectfi.identification),  # reconciliation follows it even if no webhook comes
     parse=parse,
     idempotent_write=connectfi.IDENTIFICATION_OUTCOME_CHECK,
     body_model=connectfi.IdentificationRequest,

@@ -34,6 +34,8 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # API Gateway accepts 10 MB but a synchronous Lambda invocation carries at most 6 MB, base64 and envelope included.
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# The header a write route honours (kyc_gateway.idempotency_keys), as API Gateway passes header names: any case.
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 _SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 # application/json, or a structured-syntax JSON type such as application/merge-patch+json; parameters allowed.
 _JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
@@ -66,7 +68,7 @@ def http_route(
             if not is_proxy_event(event):
                 raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
             request = parse(event, request_model)
-            key = header(event, "idempotency-key") if idempotent_write else None
+            key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None
             if key is None:
                 response = _response(status, _body_text(operation(request)), correlation_id)
             else:

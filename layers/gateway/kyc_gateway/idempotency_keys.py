@@ -23,7 +23,6 @@ from kyc_gateway.errors import GatewayError, RequestValidationError
 from kyc_gateway.lazy import once
 from kyc_gateway.settings import get_settings
 
-HEADER = "idempotency-key"
 WINDOW_SECONDS = 24 * 3600
 _SANE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}$")
 

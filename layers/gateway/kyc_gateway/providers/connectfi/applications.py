@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kyc_gateway import aws, clock
-from kyc_gateway.observability import logger
+from kyc_gateway.observability import count, logger
+from kyc_gateway.providers.connectfi.common import PROVIDER, envelope_data, is_connectfi_id
 from kyc_gateway.settings import get_settings
+
+if TYPE_CHECKING:
+    from kyc_gateway.provider_response import ProviderResponse
+
+Request = TypeVar("Request")
 
 COMPLETED = "completed"
 EVENT_SOURCE = "kyc-gateway.connectfi"
@@ -280,3 +286,47 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     plain = {name: (None if "NULL" in value else value.get("S")) for name, value in item.items()}
     plain["entityApplications"] = json.loads(plain.get("entityApplications") or "[]")
     return plain
+
+
+def record_answer(response: ProviderResponse) -> None:
+    """Best effort: store (and announce) the application state connectFi answered a write with (identification,
+    update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
+    would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
+    one recorded but not announced is left to the reconciliation, which announces it."""
+    data = envelope_data(response)
+    if not _is_application_state(data):
+        logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
+        return
+    application_id = data["applicationId"]
+    try:
+        record_and_announce(data)
+    except AnnouncementFailed:
+        logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        count("ApplicationsNotRecorded", Provider=PROVIDER)
+        logger.error(
+            "application state not recorded",
+            provider=PROVIDER,
+            application_id=application_id,
+            error=type(error).__name__,
+        )
+
+
+def _is_application_state(data: dict[str, Any] | None) -> bool:
+    """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
+    return (
+        data is not None
+        and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
+        and isinstance(data.get("status"), str)
+    )
+
+
+def recorded(operation: Callable[[Request], ProviderResponse]) -> Callable[[Request], ProviderResponse]:
+    """`operation` (a connectFi write answering with an application), then its answer recorded (record_answer)."""
+
+    def run(request: Request) -> ProviderResponse:
+        response = operation(request)
+        record_answer(response)
+        return response
+
+    return run

@@ -23,11 +23,9 @@ from kyc_gateway.errors import (
     SubjectNotFound,
 )
 from kyc_gateway.model import Model
-from kyc_gateway.observability import count, logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
-from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, is_connectfi_id, webhook_token
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -265,53 +263,12 @@ class Identification(Model):
 
 
 def identification(request: Identification) -> ProviderResponse:
-    """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. The started
-    application is recorded (and announced), so reconciliation follows it even if no webhook ever comes."""
+    """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. (Its handler
+    records the started application: applications.recorded.)"""
     default_url = None
     if request.body.webhook is None and request.public_base_url:
         default_url = request.public_base_url + WEBHOOK_PATH.format(token=webhook_token())
-    response = ConnectFiClient.instance().identification(request.body, default_url)
-    record_answer(response)
-    return response
-
-
-def record_answer(response: ProviderResponse) -> None:
-    """Best effort: store (and announce) the application state connectFi answered a write with (identification,
-    update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
-    would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
-    one recorded but not announced is left to the reconciliation, which announces it."""
-    data = envelope_data(response)
-    if not _is_application_state(data):
-        logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
-        return
-    application_id = data["applicationId"]
-    try:
-        applications.record_and_announce(data)
-    except applications.AnnouncementFailed:
-        logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
-    except Exception as error:  # noqa: BLE001 - see the docstring
-        count("ApplicationsNotRecorded", Provider=PROVIDER)
-        logger.error(
-            "application state not recorded",
-            provider=PROVIDER,
-            application_id=application_id,
-            error=type(error).__name__,
-        )
-
-
-def envelope_data(response: ProviderResponse) -> dict[str, Any] | None:
-    """The `data` object of connectFi's answer envelope, if it has one."""
-    data = response.body.get("data") if isinstance(response.body, dict) else None
-    return data if isinstance(data, dict) else None
-
-
-def _is_application_state(data: dict[str, Any] | None) -> bool:
-    """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
-    return (
-        data is not None
-        and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
-        and isinstance(data.get("status"), str)
-    )
+    return ConnectFiClient.instance().identification(request.body, default_url)
 
 
 def status(request: StatusRequest) -> ProviderResponse:

@@ -5,7 +5,7 @@ stored-application route load no HTTP stack on a cold start."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, StringConstraints
 
@@ -13,6 +13,9 @@ from kyc_gateway.lazy import once
 from kyc_gateway.model import Model
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
+
+if TYPE_CHECKING:
+    from kyc_gateway.provider_response import ProviderResponse
 
 PROVIDER = "connectfi"
 # connectFi's "common-id": its identifiers (customers, applications, entities, documents).
@@ -44,3 +47,9 @@ def webhook_token() -> str:
 @once
 def _webhook_secret() -> ProviderCredentials[WebhookSecret]:
     return ProviderCredentials(get_settings().require("connectfi_webhook_secret_id"), WebhookSecret)
+
+
+def envelope_data(response: ProviderResponse) -> dict[str, Any] | None:
+    """The `data` object of connectFi's answer envelope, if it has one."""
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    return data if isinstance(data, dict) else None

@@ -27,8 +27,9 @@ from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model, absent_or_set
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.connectfi.client import ConnectFiClient, envelope_data, record_answer
-from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, is_connectfi_id
+from kyc_gateway.providers.connectfi import applications
+from kyc_gateway.providers.connectfi.client import ConnectFiClient
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, envelope_data, is_connectfi_id
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
@@ -196,5 +197,5 @@ def update(request: UpdateRequest) -> ProviderResponse:
     if request.applicationId is not None and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
     else:
-        record_answer(response)
+        applications.record_answer(response)
     return response

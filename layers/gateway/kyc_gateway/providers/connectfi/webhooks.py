@@ -22,8 +22,7 @@ from kyc_gateway.errors import GatewayError, RequestTooLarge, SubjectNotFound
 from kyc_gateway.lazy import once
 from kyc_gateway.model import Model
 from kyc_gateway.observability import count, logger
-from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi import common as connectfi
+from kyc_gateway.providers.connectfi import applications, common
 from kyc_gateway.settings import get_settings
 from kyc_gateway.sqs import receive_count
 
@@ -65,9 +64,9 @@ def ingest(delivery: Delivery) -> dict[str, str]:
     """Check the URL's token in constant time (401, nothing parsed and nothing queued, when wrong); then the body
     (a connectFi envelope within an SQS message's size: else 400/413), parsed as the processor will parse it;
     then queue the raw body, retried within a budget (503 when the queue cannot take it)."""
-    if len(delivery.token) < connectfi.WEBHOOK_TOKEN_MIN_LENGTH:  # can match no secret: refused without fetching it
+    if len(delivery.token) < common.WEBHOOK_TOKEN_MIN_LENGTH:  # can match no secret: refused without fetching it
         raise InvalidWebhookToken()
-    if not hmac.compare_digest(delivery.token.encode(), connectfi.webhook_token().encode()):
+    if not hmac.compare_digest(delivery.token.encode(), common.webhook_token().encode()):
         raise InvalidWebhookToken()
     raw = delivery.body.read(MAX_WEBHOOK_BYTES)
     validate(Signal, read_json(raw))  # the processor reads it with the same reader
@@ -119,11 +118,11 @@ def _enqueue(body: str) -> None:
         clock.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
     if maybe_queued:
-        count("WebhooksQueueOutcomeUnknown", Provider=connectfi.PROVIDER)
-        logger.error("webhook queue outcome unknown", provider=connectfi.PROVIDER, error=failure)
+        count("WebhooksQueueOutcomeUnknown", Provider=common.PROVIDER)
+        logger.error("webhook queue outcome unknown", provider=common.PROVIDER, error=failure)
         raise WebhookQueueOutcomeUnknown()
-    count("WebhooksNotQueued", Provider=connectfi.PROVIDER)
-    logger.error("webhook not queued", provider=connectfi.PROVIDER, error=failure)
+    count("WebhooksNotQueued", Provider=common.PROVIDER)
+    logger.error("webhook not queued", provider=common.PROVIDER, error=failure)
     raise WebhookNotQueued()
 
 
@@ -149,8 +148,8 @@ def _failure(error: Exception) -> tuple[str, bool, bool]:
 
 
 class SignalData(Model):
-    applicationId: connectfi.ConnectFiId
-    customerId: connectfi.ConnectFiId
+    applicationId: common.ConnectFiId
+    customerId: common.ConnectFiId
     status: str | None = None
     outcome: str | None = None
 
@@ -226,7 +225,7 @@ def plan_retry(record: dict[str, Any], error: Exception) -> None:
         ReceiptHandle=record["receiptHandle"],
         VisibilityTimeout=delay,
     )
-    logger.info("record retried later", provider=connectfi.PROVIDER, delay_seconds=delay)
+    logger.info("record retried later", provider=common.PROVIDER, delay_seconds=delay)
 
 
 # --- stored state -------------------------------------------------------------------------------------------------
@@ -235,7 +234,7 @@ def plan_retry(record: dict[str, Any], error: Exception) -> None:
 class ApplicationPath(Model):
     model_config = ConfigDict(extra="ignore")
 
-    applicationId: connectfi.ConnectFiId
+    applicationId: common.ConnectFiId
 
 
 def stored_application(request: ApplicationPath) -> dict[str, Any]:
