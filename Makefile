@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi build deploy smoke run invoke bench redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi build deploy smoke run invoke bench bench-copies redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 
 bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
 	$(PY) -m bench --runtime-python $(RUNTIME_VENV)/bin/python
+
+bench-copies: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## What each hand-written copy of a Powertools utility (logs, claims, secrets) saves a cold start
+	$(PY) -m bench.copies --runtime-python $(RUNTIME_VENV)/bin/python
 
 redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back to its queue: make redrive ENV=dev|prod (ENV=local with AWS_ENDPOINT_URL)
 	@test -n "$(ENV)" || { echo "usage: make redrive ENV=dev|prod (or ENV=local with AWS_ENDPOINT_URL=http://127.0.0.1:4566)" >&2; exit 2; }
