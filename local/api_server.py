@@ -20,6 +20,8 @@ from project import template as cfn
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
 OPENAPI_DOCUMENT = cfn.ROOT / "openapi.json"
 Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
+BAD_LENGTH = "Bad Request: Content-Length must be one whole number of bytes"
+DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,15 @@ class ApiServer:
                 raise AttributeError(name)
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_PAYLOAD_BYTES:
-                    status, headers, body = gateway_answer(
-                        413, "request_too_large", "Request Entity Too Large", str(uuid.uuid4())
-                    )
+                length = content_length(self.headers.get_all("Content-Length") or [])
+                if length is None or length > MAX_PAYLOAD_BYTES:
+                    # Where the body ends is unknown (or it is not read): the connection cannot serve another request.
                     self.close_connection = True
+                    status, headers, body = (
+                        gateway_answer(400, "request_refused", BAD_LENGTH, str(uuid.uuid4()))
+                        if length is None
+                        else gateway_answer(413, "request_too_large", "Request Entity Too Large", str(uuid.uuid4()))
+                    )
                 else:
                     payload = self.rfile.read(length) if length else None
                     status, headers, body = api.handle(self.command, self.path, list(self.headers.items()), payload)
@@ -134,6 +139,18 @@ class ApiServer:
                 pass  # the functions log; request lines would only repeat paths
 
         return Handler
+
+
+def content_length(values: list[str]) -> int | None:
+    """The body's length from the request's Content-Length headers (0 without one); None when they do not declare
+    one length as RFC 9110 writes it: digits only (no sign, no spaces inside), the same value if repeated. A value
+    longer than any payload allowed counts as too large without being converted."""
+    declared = {value.strip() for value in values}
+    if not declared:
+        return 0
+    if len(declared) > 1 or not DIGITS.fullmatch(value := declared.pop()):
+        return None
+    return MAX_PAYLOAD_BYTES + 1 if len(value.lstrip("0")) > len(str(MAX_PAYLOAD_BYTES)) else int(value)
 
 
 def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:

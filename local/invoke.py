@@ -12,25 +12,12 @@ import contextlib
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from local.functions import cold_start, invoke
 from local.stack import LocalStack, StackConfig
-from local.state import state_file
+from local.state import running_stack, state_file
 from project import template as cfn
-
-
-def running_stack() -> dict[str, Any] | None:
-    """The state of a live `make run` stack, or None."""
-    try:
-        state = json.loads(state_file().read_text())
-        os.kill(state["pid"], 0)
-        with urllib.request.urlopen(state["sandbox"] + "/_sandbox/health", timeout=1):
-            return state
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             cold_start()
             print(f"using the running local stack ({state['api']})")
         else:
+            print(
+                f"no running local stack ({state_file()} names none that answers): starting a throwaway one on free "
+                "ports for this invocation, gone when it ends (start `make run` to keep one)"
+            )
             config = StackConfig.from_environment(dict(os.environ))
             config.api_port = config.aws_port = config.sandbox_port = 0
             stack = LocalStack(config).start()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller
-from local.state import state_file
+from local.state import remove_state_if_ours, running_stack, write_state
 from project import template as cfn
 
 # template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
@@ -38,6 +39,10 @@ BASE_URL_PARAMETERS = {entry.base_url_parameter: entry.base_url_variable for ent
 # environment variable -> the sandbox option it sets (SANDBOX_SLOW_SECONDS, SANDBOX_CDP_TOKEN_TTL, ...): every option
 # the sandbox and its providers declare
 SANDBOX_OPTIONS = {option.variable: option for option in ProviderSandbox.options() if option.name != "quiet"}
+
+# The helpers' ports: a taken default one is replaced by a free one. The API's port never moves: callers, the docs
+# and events/env.json name it, so a taken one is an error naming it.
+MOVABLE_PORTS = ("AWS_EMULATOR_PORT", "SANDBOX_PORT")
 
 
 @dataclass
@@ -72,7 +77,7 @@ class StackConfig:
             api_port=int(environ.get("API_PORT", 3000)),
             aws_port=int(environ.get("AWS_EMULATOR_PORT", 4566)),
             sandbox_port=int(environ.get("SANDBOX_PORT", 4010)),
-            explicit_ports=frozenset(name for name in ("AWS_EMULATOR_PORT", "SANDBOX_PORT") if environ.get(name)),
+            explicit_ports=frozenset(name for name in MOVABLE_PORTS if environ.get(name)),
             secrets_file=Path(environ.get("LOCAL_SECRETS_FILE", cls().secrets_file)),
             overrides={name: environ[name] for name in names if environ.get(name)},
             schedule_seconds=float(environ["LOCAL_SCHEDULE_SECONDS"])
@@ -86,13 +91,35 @@ class StackConfig:
         )
 
 
+class PortUnavailable(OSError):
+    """A port the stack cannot listen on, named with the variable that sets it."""
+
+    def __init__(self, port: int, variable: str, error: OSError) -> None:
+        if error.errno == errno.EADDRINUSE:
+            holder = running_stack()
+            by = f" by the local stack of process {holder['pid']}" if holder and _serves_on(holder, port) else ""
+            message = (
+                f"port {port} ({variable}) is already in use{by}; stop what holds it, or set {variable} to a free port"
+            )
+        else:
+            reason = error.strerror or error
+            message = f"cannot listen on port {port} ({variable}): {reason}; set {variable} to another port"
+        super().__init__(message)
+        self.errno = error.errno
+
+
+def _serves_on(state: dict[str, Any], port: int) -> bool:
+    return any(str(state.get(service, "")).endswith(f":{port}") for service in ("api", "aws", "sandbox"))
+
+
 def _on_port[T](start: Callable[[int], T], port: int, variable: str, config: StackConfig) -> T:
-    """`start(port)`; when that default port is taken and the user did not ask for it, a free port instead."""
+    """`start(port)`; when that is a helper's default port and it is taken, a free port instead (said on stderr).
+    Otherwise a port that cannot be used is a `PortUnavailable` naming it."""
     try:
         return start(port)
-    except OSError:
-        if variable in config.explicit_ports or port == 0:
-            raise
+    except OSError as error:
+        if variable not in MOVABLE_PORTS or variable in config.explicit_ports or port == 0:
+            raise PortUnavailable(port, variable, error) from error
         print(f"port {port} is taken: using a free one (set {variable} to choose)", file=sys.stderr)
         return start(0)
 
@@ -111,11 +138,17 @@ def local_secrets(path: Path, environ: dict[str, str]) -> dict[str, dict[str, An
 class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
+        self.api: ApiServer | None = None
         self._stoppers: list[Any] = []
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request lines are noise here
         config = self.config
+        functions = cfn.functions()
+        # The API's port first: it never moves, so when it is taken nothing else is started.
+        self.api = _on_port(
+            lambda port: ApiServer(routes_of(functions), invoke, config.host, port), config.api_port, "API_PORT", config
+        )  # bound, not serving yet: its URL is known
         moto = _on_port(lambda port: MotoServer(config.host, port), config.aws_port, "AWS_EMULATOR_PORT", config)
         moto.start()
         self._stoppers.append(moto.stop)
@@ -142,9 +175,6 @@ class LocalStack:
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
-        functions = cfn.functions()
-        self.api = ApiServer(routes_of(functions), invoke, config.host, config.api_port)  # binds: its URL is known
-        self._stoppers.append(self.api.stop)
         parameters = {"Environment": "local"}
         sandbox_urls = self.sandbox.base_urls()
         declared = cfn.load().get("Parameters") or {}
@@ -179,13 +209,16 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        while self._stoppers:
-            stop = self._stoppers.pop()
+        """The API first (no new request reaches the functions), then the rest in the reverse order of starting;
+        the state file only if this process wrote it."""
+        stoppers, self._stoppers = self._stoppers + ([self.api.stop] if self.api else []), []
+        while stoppers:
+            stop = stoppers.pop()
             try:
                 stop()
             except Exception as error:  # noqa: BLE001 - stop everything else regardless
                 print(f"while stopping: {type(error).__name__}", file=sys.stderr)
-        state_file().unlink(missing_ok=True)
+        remove_state_if_ours()
 
     def _sqs_pollers(self, functions: dict[str, cfn.FunctionSpec]) -> list[SqsPoller]:
         sqs = self.session.client("sqs")
@@ -214,16 +247,9 @@ class LocalStack:
 
     def _write_state(self) -> None:
         """Where the running stack's services are, for `make invoke` and developers' tools."""
-        path = state_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "pid": os.getpid(),
-            "api": self.api.url,
-            "aws": self.aws_url,
-            "sandbox": self.sandbox.url,
-            "environment": self.environment,
-        }
-        path.write_text(json.dumps(state, indent=2))
+        write_state(
+            {"api": self.api.url, "aws": self.aws_url, "sandbox": self.sandbox.url, "environment": self.environment}
+        )
 
 
 def try_request(api: str) -> str:
@@ -241,10 +267,7 @@ def main() -> int:
     try:
         stack.start()
     except OSError as error:
-        print(
-            f"local stack could not start: {error} (free the port or set API_PORT / AWS_EMULATOR_PORT / SANDBOX_PORT)",
-            file=sys.stderr,
-        )
+        print(f"local stack could not start: {error}", file=sys.stderr)
         stack.stop()
         return 1
     api = stack.api.url

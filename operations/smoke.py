@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from kyc_gateway.registry import PROVIDERS, ProviderEntry, SmokeRead
-from local.state import state_file
+from local.state import running_stack, state_file
 from operations.samconfig import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,10 +275,12 @@ def _problem(probe: Probe, answer: requests.Response, correlation: str) -> str |
 
 
 def _running_stack(parser: argparse.ArgumentParser) -> str:
-    try:
-        return json.loads(state_file().read_text())["api"]
-    except (OSError, ValueError, KeyError):
-        parser.error(f"no running local stack ({state_file()}): start `make run`, or give --api-url")
+    state = running_stack()
+    if state is None:
+        parser.error(
+            f"no running local stack ({state_file()} names none that answers): start `make run`, or give --api-url"
+        )
+    return state["api"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local.sandbox.common import (
     EXTRA_FIELD,
@@ -15,6 +15,7 @@ from local.sandbox.common import (
     Provider,
     Reply,
     Request,
+    SandboxServices,
     TokenStore,
     html_reply,
     iso_offset,
@@ -23,9 +24,6 @@ from local.sandbox.common import (
     stable_digits,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from local.sandbox.server import ProviderSandbox
 
 CDP_PASSWORD_FIELDS = ("scope", "client_id", "client_secret", "username", "password")
 CDP_REFRESH_FIELDS = ("refresh_token", "client_id", "client_secret")
@@ -76,7 +74,7 @@ class Cdp(Provider):
     LOOKUP_PATH = "/caas/api/v2/customer/validate"
     ONBOARDING_PATH = "/caas-lcm/api/v1/CAAS/onBoarding/customer"
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
+    def __init__(self, sandbox: SandboxServices, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
         self._credentials = credentials
         self._token_ttl, self._refresh_ttl = options["cdp_token_ttl"], options["cdp_refresh_ttl"]

@@ -6,7 +6,7 @@ import base64
 import hmac
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local.sandbox.common import (
     EXTRA_FIELD,
@@ -14,15 +14,13 @@ from local.sandbox.common import (
     Provider,
     Reply,
     Request,
+    SandboxServices,
     html_reply,
     json_reply,
     random_alnum,
     stable_digits,
     truncated_json_reply,
 )
-
-if TYPE_CHECKING:
-    from local.sandbox.server import ProviderSandbox
 
 KRA_PIN = re.compile(r"^[AP][0-9]{9}[A-Z]$")
 
@@ -35,7 +33,7 @@ LOCAL_SECRETS = {"cladfy": {"clientId": "local-cladfy-client", "secretKey": "loc
 class Cladfy(Provider):
     name, prefix = "cladfy", "/cladfy/api/v1"
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
+    def __init__(self, sandbox: SandboxServices, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
         self._basic = f"{credentials['clientId']}:{credentials['secretKey']}"
         self.magic_pins: dict[str, Effect] = {

@@ -13,11 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
-
-if TYPE_CHECKING:
-    from local.sandbox.server import ProviderSandbox
 
 EXTRA_FIELD = {"extra_field": "kept"}  # undocumented field on success bodies, to test pass-through
 ALNUM = string.ascii_letters + string.digits
@@ -194,6 +191,22 @@ class Option:
         return f"SANDBOX_{self.name.upper()}"
 
 
+class SandboxServices(Protocol):
+    """What a provider may ask of the sandbox that serves it (`ProviderSandbox` provides it). Providers receive it;
+    none imports the server, which loads them."""
+
+    lock: threading.RLock  # the sandbox's one lock, shared by every provider's state
+
+    def pause(self) -> None:
+        """A slow answer: wait the sandbox's slow_seconds (cut short when it stops)."""
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        """Run `action` after `delay` seconds, unless the sandbox is stopped or reset first."""
+
+    def post_webhook(self, provider: str, url: str, payload: dict) -> None:
+        """One outgoing webhook delivery, counted as `provider`'s `webhook`."""
+
+
 class Provider:
     """One provider: its routes (relative to its prefix), its state and its own 404 shape.
 
@@ -207,7 +220,7 @@ class Provider:
     prefix = ""
     options: tuple[Option, ...] = ()
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
+    def __init__(self, sandbox: SandboxServices, credentials: dict, options: Mapping[str, Any]) -> None:
         self.sandbox = sandbox
         self.lock = sandbox.lock
 

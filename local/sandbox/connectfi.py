@@ -3,12 +3,10 @@ asynchronous review that completes later and calls the caller's webhook."""
 
 from __future__ import annotations
 
-import copy
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local.sandbox.common import (
     Effect,
@@ -16,23 +14,18 @@ from local.sandbox.common import (
     Provider,
     Reply,
     Request,
-    TokenStore,
+    SandboxServices,
     html_reply,
     iso_z,
     json_reply,
     random_alnum,
-    random_hex,
     utcnow,
 )
+from local.sandbox.connectfi_core import COMMON_ID, NO_MARKUP, Application, ConnectFiCore, error, unauthorized
 from local.sandbox.connectfi_stepup import StepUp
-from local.sandbox.schema import ajv_errors
 
-if TYPE_CHECKING:
-    from local.sandbox.server import ProviderSandbox
-
-COMMON_ID = {"type": "string", "pattern": "^[0-9a-zA-Z_]+$", "minLength": 1, "maxLength": 36}
 COMMON_REFERENCE = {"type": "string", "pattern": "^[0-9a-zA-Z]+$", "minLength": 1, "maxLength": 32}
-COMMON_STR500 = {"type": "string", "pattern": "^((?![<>]).)*$", "minLength": 0, "maxLength": 500, "nullable": True}
+COMMON_STR500 = {"type": "string", "pattern": NO_MARKUP, "minLength": 0, "maxLength": 500, "nullable": True}
 CONNECTFI_LOGIN_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -82,12 +75,6 @@ CONNECTFI_ASYNC_REFERENCES = (
 )
 
 
-@dataclass
-class _Application:
-    data: dict
-    webhook_url: str | None = None
-
-
 SAMPLE_APPLICATION, SAMPLE_CUSTOMER, SAMPLE_REFERENCE = (
     "iapp_1BGgJeDQJFo5MCup15zq9A",
     "cstap_5mBHiIx3QbkvEpjGfKsI9k",
@@ -104,7 +91,7 @@ LOCAL_SECRETS = {
 }
 
 
-class ConnectFi(StepUp, Provider):
+class ConnectFi(Provider):
     name, prefix = "connectfi", "/connectfi"
     options = (
         Option("connectfi_token_ttl", int, 3600, "connectFi token lifetime (in dtsExpireAt), seconds"),
@@ -139,20 +126,18 @@ class ConnectFi(StepUp, Provider):
         ),
     )
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
+    def __init__(self, sandbox: SandboxServices, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
         self._login, self._password = credentials["login"], credentials["password"]
         self._ttl = options["connectfi_token_ttl"]
-        self._webhook_delay = options["webhook_delay"]
-        self.document_id_field = options["connectfi_document_id_field"]
         self._webhook_field = options["connectfi_webhook_field"]
         self._identification_schema = identification_schema(self._webhook_field)
         self._token_shape = options["connectfi_token_shape"]
-        self.tokens = TokenStore(self.lock)
-        self._applications: dict[str, _Application] = {}
+        self.core = ConnectFiCore(self.name, sandbox, options["webhook_delay"])
+        self.step_up = StepUp(self.core, options["connectfi_document_id_field"])
         self._seed()
         self.magic_customers: dict[str, Effect] = {
-            "cstap_notfound": lambda: self._error(400, "customerNotFound", "Customer not found"),
+            "cstap_notfound": lambda: error(400, "customerNotFound", "Customer not found"),
             "cstap_html500": lambda: html_reply(500),
             "cstap_slow": sandbox.pause,
         }
@@ -162,57 +147,31 @@ class ConnectFi(StepUp, Provider):
             ("POST", "/auth/get-token"): ("token", self.get_token),
             ("POST", "/akepa/identification"): ("identification", self.identification),
             ("POST", "/akepa/status"): ("status", self.status),
-            ("POST", "/akepa/document/generate"): ("document_generate", self.generate_document),
-            ("POST", "/akepa/document/upload/{documentId}"): ("document_upload", self.upload_document),
-            ("POST", "/akepa/update"): ("update", self.update),
-        }
+        } | self.step_up.routes()
 
     def not_found(self, request):
-        return self._error(404, "notFound", f"Cannot {request.method} {self.relative(request)}")
+        return error(404, "notFound", f"Cannot {request.method} {self.relative(request)}")
 
     def forget_tokens(self):
-        self.tokens.clear()
+        self.core.tokens.clear()
 
     def reset(self):
         super().reset()
         with self.lock:
-            self._applications.clear()
+            self.core.applications.clear()
+        self.step_up.seed()
         self._seed()
 
     def _seed(self) -> None:
         """One application that always exists (the documented individual customer's), so a status request works
-        without an identification first: the sample events and the fault tests use it; and two uploaded documents
-        of its customer, for the sample update."""
-        self.seed_documents()
-        application = self._new_application(SAMPLE_CUSTOMER, SAMPLE_REFERENCE, "pending_step_up")
+        without an identification first: the sample events and the fault tests use it (the step-up seeds two
+        uploaded documents of its customer, for the sample update)."""
+        application = Application.new(SAMPLE_CUSTOMER, SAMPLE_REFERENCE, "pending_step_up")
         application.data["applicationId"] = SAMPLE_APPLICATION
-        with self.lock:
-            self._applications[SAMPLE_APPLICATION] = application
-
-    @staticmethod
-    def _error(status: int, code: str, message: str, sub_code: str = "", context: Any = None) -> Reply:
-        return json_reply(
-            status,
-            {"requestId": random_hex(32), "code": code, "subCode": sub_code, "context": context, "message": message},
-        )
-
-    @staticmethod
-    def _unauthorized() -> Reply:
-        return json_reply(401, {"code": "unauthorized", "message": "Authentication error"})
-
-    def _validated(self, request: Request, schema: dict) -> tuple[dict | None, Reply | None]:
-        try:
-            body = request.json()
-        except ValueError:
-            return None, self._error(400, "requestValidateError", "Invalid JSON body", context=[])
-        errors = ajv_errors(schema, body)
-        if errors:
-            first = errors[0]
-            return None, self._error(400, "requestValidateError", first["message"], first["keyword"], errors)
-        return body, None
+        self.core.add(application)
 
     def get_token(self, request: Request) -> Reply:
-        body, failure = self._validated(request, CONNECTFI_LOGIN_SCHEMA)
+        body, failure = self.core.validated(request, CONNECTFI_LOGIN_SCHEMA)
         if failure:
             return failure
         user = body["user"]
@@ -220,8 +179,8 @@ class ConnectFi(StepUp, Provider):
             hmac.compare_digest(user["login"].encode(), self._login.encode())
             and hmac.compare_digest(user["password"].encode(), self._password.encode())
         ):
-            return self._unauthorized()
-        token: str | dict = self.tokens.issue(self._ttl)
+            return unauthorized()
+        token: str | dict = self.core.tokens.issue(self._ttl)
         if self._token_shape == "object":
             # The Authentication page's two kinds. No KYC endpoint asks for the confined token, so none takes it:
             # it is never stored, and refused like an unknown token.
@@ -229,17 +188,8 @@ class ConnectFi(StepUp, Provider):
         expires = utcnow() + timedelta(seconds=self._ttl)
         return json_reply(200, {"code": "0", "data": {"token": token, "dtsExpireAt": iso_z(expires)}})
 
-    def _authorized(self, request: Request) -> bool:
-        return self.tokens.valid(request.header("x-connectfi-token")) is not None
-
-    def _accepted(self, request: Request, schema: dict) -> tuple[dict | None, Reply | None]:
-        """An authenticated request's body, valid against `schema`; else the refusal to send (401 before 400)."""
-        if not self._authorized(request):
-            return None, self._unauthorized()
-        return self._validated(request, schema)
-
     def identification(self, request: Request) -> Reply:
-        body, failure = self._accepted(request, self._identification_schema)
+        body, failure = self.core.accepted(request, self._identification_schema)
         if failure:
             return failure
         customer_id, reference = body["customerId"], body["reference"]
@@ -247,62 +197,22 @@ class ConnectFi(StepUp, Provider):
         if failure:
             return failure
         asynchronous = next((rule for rule in CONNECTFI_ASYNC_REFERENCES if reference.startswith(rule[0])), None)
-        status = "waiting_review" if asynchronous else "pending_step_up"
-        application = self._new_application(customer_id, reference, status)
+        application = Application.new(customer_id, reference, "waiting_review" if asynchronous else "pending_step_up")
         application.webhook_url = body.get(self._webhook_field) or None
-        app_id = application.data["applicationId"]
-        with self.lock:
-            self._applications[app_id] = application
+        app_id = self.core.add(application)
         if asynchronous:
             _, outcome, deliveries = asynchronous
-            self.sandbox.schedule(self._webhook_delay, lambda: self._complete(app_id, outcome, deliveries))
-        return json_reply(200, self._envelope(application))
-
-    @staticmethod
-    def _new_application(customer_id: str, reference: str, status: str) -> _Application:
-        entities = [{"entityId": customer_id, "isCustomer": True, "status": status, "outcome": None}]
-        if customer_id.startswith("cstab_"):  # a business: its related person is a second entity
-            related = {"entityId": "cstab_" + random_alnum(22), "isCustomer": False, "status": status, "outcome": None}
-            entities = [related, {**entities[0], "status": "completed", "outcome": "approved"}]
-        data = {
-            "applicationId": "iapp_" + random_alnum(22),
-            "aggregatorId": "SANDBOX",
-            "customerId": customer_id,
-            "reference": reference,
-            "status": status,
-            "outcome": None,
-            "entityApplications": entities,
-        }
-        return _Application(data)
-
-    def _envelope(self, application: _Application) -> dict:
-        with self.lock:
-            data = copy.deepcopy(application.data)
-        return {"code": "0", "data": data, "requestId": random_hex(32)}
-
-    def _complete(self, app_id: str, outcome: str, deliveries: int) -> None:
-        """The asynchronous manual review finishes: completed + outcome, then the webhook."""
-        with self.lock:
-            application = self._applications.get(app_id)
-            if application is None:
-                return
-            application.data.update(status="completed", outcome=outcome)
-            for entity in application.data["entityApplications"]:
-                entity.update(status="completed", outcome=outcome.lower())
-        if application.webhook_url:
-            envelope = self._envelope(application)
-            for _ in range(deliveries):  # identical body each time (duplicate delivery)
-                self.sandbox.post_webhook(self.name, application.webhook_url, envelope)
+            self.core.review(app_id, outcome, deliveries)
+        return json_reply(200, self.core.envelope(application))
 
     def status(self, request: Request) -> Reply:
-        body, failure = self._accepted(request, CONNECTFI_STATUS_SCHEMA)
+        body, failure = self.core.accepted(request, CONNECTFI_STATUS_SCHEMA)
         if failure:
             return failure
-        with self.lock:
-            application = self._applications.get(body["applicationId"])
-        if application is None or application.data["customerId"] != body["customerId"]:
-            return self._error(404, "applicationNotFound", "Application not found")
-        return json_reply(200, self._envelope(application))
+        application = self.core.find(body["applicationId"], body["customerId"])
+        if application is None:
+            return error(404, "applicationNotFound", "Application not found")
+        return json_reply(200, self.core.envelope(application))
 
 
 PROVIDER = ConnectFi

@@ -13,16 +13,10 @@ from __future__ import annotations
 import email.parser
 import email.policy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from local.sandbox.common import Reply, Request, json_reply, random_alnum, random_hex
+from local.sandbox.common import Handler, Reply, Request, json_reply, random_alnum, random_hex
+from local.sandbox.connectfi_core import COMMON_ID, NO_MARKUP, Application, ConnectFiCore, error, unauthorized
 
-if TYPE_CHECKING:
-    from local.sandbox.connectfi import ConnectFi
-
-# The sandbox's own copy of connectFi's published schema (not the gateway's): a witness shares no assumption.
-COMMON_ID = {"type": "string", "pattern": "^[0-9a-zA-Z_]+$", "minLength": 1, "maxLength": 36}
-NO_MARKUP = "^((?![<>]).)*$"
 DOCUMENT_TYPES = [
     "contract", "license", "passport", "utility", "other", "internal", "identification_card", "residence_permit",
     "canada_provincial_id", "indigenous_card", "paystub", "bank_statement", "w2", "1099", "1120", "1065", "t1", "t4",
@@ -73,18 +67,31 @@ class Document:
 
 
 class StepUp:
-    """The step-up routes of the connectFi sandbox (a part of its `ConnectFi`)."""
+    """The step-up routes of the connectFi sandbox, on the applications of its core."""
 
-    documents: dict[str, Document]
-    attached: dict[tuple[str, str], set[str]]  # the sides attached so far, by application and entity
+    def __init__(self, core: ConnectFiCore, document_id_field: str) -> None:
+        self.core = core
+        self.lock = core.lock
+        self.document_id_field = document_id_field  # where a generated document's id is answered
+        self.documents: dict[str, Document] = {}
+        self.attached: dict[tuple[str, str], set[str]] = {}  # the sides attached so far, by application and entity
+        self.seed()
 
-    def seed_documents(self: ConnectFi) -> None:
+    def routes(self) -> dict[tuple[str, str], tuple[str, Handler]]:
+        return {
+            ("POST", "/akepa/document/generate"): ("document_generate", self.generate_document),
+            ("POST", "/akepa/document/upload/{documentId}"): ("document_upload", self.upload_document),
+            ("POST", "/akepa/update"): ("update", self.update),
+        }
+
+    def seed(self) -> None:
+        """Only the sample documents, uploaded (the sample update event attaches them); nothing attached."""
         with self.lock:
             self.documents = {SAMPLE_FRONT: Document("jpg", True), SAMPLE_BACK: Document("jpg", True)}
             self.attached = {}
 
-    def generate_document(self: ConnectFi, request: Request) -> Reply:
-        body, failure = self._accepted(request, GENERATE_SCHEMA)
+    def generate_document(self, request: Request) -> Reply:
+        body, failure = self.core.accepted(request, GENERATE_SCHEMA)
         if failure:
             return failure
         document_id = "doc_" + random_alnum(22)
@@ -93,57 +100,57 @@ class StepUp:
         data = {self.document_id_field: document_id}
         return json_reply(200, {"code": "0", "data": data, "requestId": random_hex(32)})
 
-    def upload_document(self: ConnectFi, request: Request) -> Reply:
+    def upload_document(self, request: Request) -> Reply:
         """The file in a multipart/form-data field `file`; a JSON body (or none) has no file."""
-        if not self._authorized(request):
-            return self._unauthorized()
+        if not self.core.authorized(request):
+            return unauthorized()
         document_id = request.path.rsplit("/", 1)[1]
         with self.lock:
             document = self.documents.get(document_id)
         if document is None:
-            return self._error(400, "documentNotFound", "Document not found.", context={"documentId": document_id})
+            return error(400, "documentNotFound", "Document not found.", context={"documentId": document_id})
         content = _multipart_file(request)
         if not content:
-            return self._error(400, "fileNotFound", "File not found.")
+            return error(400, "fileNotFound", "File not found.")
         if not content.startswith(SIGNATURES[document.extension]):
-            return self._error(400, "extAkepa", "External akepa error")
+            return error(400, "extAkepa", "External akepa error")
         with self.lock:
             document.uploaded = True
         data = {"id": document_id, "uploadStatus": True, "extension": document.extension}
         return json_reply(200, {"code": "0", "data": data, "requestId": random_hex(32)})
 
-    def update(self: ConnectFi, request: Request) -> Reply:
-        body, failure = self._accepted(request, UPDATE_SCHEMA)
+    def update(self, request: Request) -> Reply:
+        body, failure = self.core.accepted(request, UPDATE_SCHEMA)
         if failure:
             return failure
         with self.lock:
-            application = self._applications.get(body["applicationId"])
-            if application is None or application.data["customerId"] != body["customerId"]:
-                return self._error(404, "applicationNotFound", "Application not found.")
+            application = self.core.find(body["applicationId"], body["customerId"])
+            if application is None:
+                return error(404, "applicationNotFound", "Application not found.")
             entity = next(
                 (e for e in application.data["entityApplications"] if e["entityId"] == body["entityId"]), None
             )
             if entity is None:  # connectFi publishes no code for it: its documented one for an unknown customer
-                return self._error(400, "customerNotFound", "Customer not found.")
+                return error(400, "customerNotFound", "Customer not found.")
             if application.data["status"] == "completed" or entity["status"] == "completed":
-                return self._error(400, "statusApplicationEntity", "Entity has status completed.")
+                return error(400, "statusApplicationEntity", "Entity has status completed.")
             for item in body["documents"]:
                 document = self.documents.get(item["documentId"])
                 if document is None:
-                    context = {"documentId": item["documentId"]}
-                    return self._error(400, "documentNotFound", "Document not found.", context=context)
+                    return error(
+                        400, "documentNotFound", "Document not found.", context={"documentId": item["documentId"]}
+                    )
                 if not document.uploaded:
-                    return self._error(400, "fileNotFound", "File not found.")
+                    return error(400, "fileNotFound", "File not found.")
             sides = self.attached.setdefault((body["applicationId"], body["entityId"]), set())
             sides.update(item["side"] for item in body["documents"])
             review = self._advance(application, entity, sides)
         if review:
-            app_id = body["applicationId"]
-            self.sandbox.schedule(self._webhook_delay, lambda: self._complete(app_id, "Approved", 1))
-        return json_reply(200, self._envelope(application))
+            self.core.review(body["applicationId"], "Approved", 1)
+        return json_reply(200, self.core.envelope(application))
 
     @staticmethod
-    def _advance(application: Any, entity: dict, sides: set[str]) -> bool:
+    def _advance(application: Application, entity: dict, sides: set[str]) -> bool:
         """The entity's next status once both sides are in; True when it goes to manual review now (an entity
         already waiting for its review stays so: one review, one webhook)."""
         if sides != {"front", "back"} or entity["status"] == "waiting_review":

@@ -143,7 +143,7 @@ class ProviderSandbox(FaultInjection):
             ("POST", "/_sandbox/reset"): (None, "reset", self._admin(self.reset, "reset")),
             ("POST", "/_sandbox/faults"): (None, "faults", self._add_fault),
         }
-        self._faults: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._faults: dict[tuple[str, str], list[list[Any]]] = {}
         # Routes ending in a path parameter ("/upload/{documentId}"), by method and the path before it.
         self._parameter_routes: dict[tuple[str, str], tuple[Provider | None, str, Handler]] = {}
         for provider in self.providers:
@@ -203,6 +203,15 @@ class ProviderSandbox(FaultInjection):
     def prefixes(cls) -> dict[str, str]:
         """Each provider's name -> the path prefix it is served under (`/<name>/...`); no server needed."""
         return {entry.name: _provider_class(entry).prefix for entry in PROVIDERS}
+
+    def operations(self) -> dict[str, dict[str, str]]:
+        """Each provider's operations, from the route table: name (as `/_sandbox/calls` counts it and a fault names
+        it) -> the endpoint serving it, `METHOD /path` under the provider's base URL."""
+        served: dict[str, dict[str, str]] = {provider.name: {} for provider in self.providers}
+        for provider in self.providers:
+            for (method, path), (operation, _) in provider.routes().items():
+                served[provider.name][operation] = f"{method} {path}"
+        return served
 
     def base_urls(self) -> dict[str, str]:
         """`<PREFIX>_BASE_URL` of each provider -> where the sandbox serves it."""

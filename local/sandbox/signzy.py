@@ -6,7 +6,7 @@ import base64
 import hmac
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local.sandbox.common import (
     EXTRA_FIELD,
@@ -15,6 +15,7 @@ from local.sandbox.common import (
     Provider,
     Reply,
     Request,
+    SandboxServices,
     TokenStore,
     html_reply,
     iso_z,
@@ -22,9 +23,6 @@ from local.sandbox.common import (
     stable_hex,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from local.sandbox.server import ProviderSandbox
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SIGNZY_BAD_OBJECT_ID = "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
@@ -58,7 +56,7 @@ class Signzy(Provider):
         ),
     )
 
-    def __init__(self, sandbox: ProviderSandbox, credentials: dict, options: Mapping[str, Any]) -> None:
+    def __init__(self, sandbox: SandboxServices, credentials: dict, options: Mapping[str, Any]) -> None:
         super().__init__(sandbox, credentials, options)
         self._username, self._password = credentials["username"], credentials["password"]
         self._ttl = options["signzy_token_ttl"]

@@ -16,7 +16,7 @@ from project import template as cfn
 from tests.e2e.conftest import port_is_free
 
 
-def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double):
+def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double, state_file):
     api = stack["api"]
     # It prints where it is and a copy-paste example
     assert api in stack["ready"]
@@ -50,6 +50,7 @@ def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_d
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
     assert all(port_is_free(port) for port in stack["ports"])
+    assert not state_file.exists()  # its own state file goes with it
 
 
 def test_connectfi_identification_to_completed_state_through_webhooks_and_the_processor(stack):
@@ -117,6 +118,7 @@ def test_make_invoke_runs_a_sample_event_against_the_running_stack(stack):
 
     assert answer["statusCode"] == 400
     assert "using the running local stack" in said
+    assert "throwaway" not in said
 
 
 def test_make_invoke_without_a_stack_starts_its_own(state_file):
@@ -125,3 +127,32 @@ def test_make_invoke_without_a_stack_starts_its_own(state_file):
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["onboardingId"] == "65a1b2c3d4e5f60718293a4b"
     assert "using the running local stack" not in said
+    assert f"no running local stack ({state_file}" in said
+    assert "starting a throwaway one on free ports" in said
+
+
+def test_a_second_stack_on_the_running_ones_api_port_fails_naming_it_and_leaves_its_state(stack, state_file):
+    # Given a running stack, and the state file it wrote
+    api_port = stack["ports"][0]
+    written = state_file.read_text()
+
+    # When a second `make run` starts on the same API port (and the same state file)
+    second = subprocess.run(
+        [sys.executable, "-m", "local.stack"],
+        cwd=cfn.ROOT,
+        env={**os.environ, "API_PORT": str(api_port), "AWS_EMULATOR_PORT": "0", "SANDBOX_PORT": "0"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # Then it fails, naming the port, its variable and the stack holding it
+    assert second.returncode == 1
+    holder = stack["process"].pid
+    assert f"port {api_port} (API_PORT) is already in use by the local stack of process {holder}" in second.stderr
+    assert "set API_PORT to a free port" in second.stderr
+    # And the running stack keeps its state file, so `make invoke` still finds it and it still serves
+    assert state_file.read_text() == written
+    assert "using the running local stack" in make_invoke("CladfyKraPinFunction", "events/CladfyKraPinFunction.json")[1]
+    assert requests.get(stack["api"] + "/openapi.json", timeout=10).status_code == 200

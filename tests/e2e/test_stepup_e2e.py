@@ -5,10 +5,15 @@ review and completes later, by a webhook through the gateway's own URL, the queu
 from __future__ import annotations
 
 import base64
+import os
+import re
+import shutil
+import subprocess
 import time
 
 import requests
 
+from project import template as cfn
 from tests.e2e.test_operations_e2e import services
 
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"e2e-image" + b"\xff\xd9").decode()
@@ -69,3 +74,31 @@ def test_a_journey_from_step_up_through_review_to_completed_by_webhook(sandbox_s
         timeout=30,
     )
     assert (late.status_code, late.json()["error"]["code"]) == (422, "invalid_application_state")
+
+
+def journey_snippet() -> str:
+    """The bash block of docs/local-stack.md's step-up journey, as a reader copies it."""
+    page = (cfn.ROOT / "docs" / "local-stack.md").read_text(encoding="utf-8")
+    section = page.split("## A connectFi step-up journey", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    return block
+
+
+def test_the_docs_journey_snippet_runs_as_pasted_against_a_running_stack(sandbox_stack):
+    # Given the snippet as the page shows it, and the tools it says it needs
+    assert shutil.which("curl") and shutil.which("jq"), "the journey snippet needs curl and jq on PATH"
+    snippet = journey_snippet()
+
+    # When it runs in bash against a running stack (API is the one setting the page tells readers to change)
+    result = subprocess.run(  # noqa: S603 - the repository's own page
+        ["bash", "-c", snippet],  # noqa: S607 - bash from PATH, as a reader's shell
+        env={**os.environ, "API": sandbox_stack["api"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # Then it prints what the page says: the update's status, then the completed application
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["waiting_review", '{"status":"completed","outcome":"Approved"}']

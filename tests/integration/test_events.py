@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kyc_gateway.providers.connectfi.webhooks import ApplicationPath
 from local.functions import invoke
 from project import template as cfn
 
@@ -52,3 +53,24 @@ def test_sample_event_runs_through_its_handler(sandboxed_gateway, event_file):
     assert result["statusCode"] == expected, result["body"]
     assert result["headers"]["X-Correlation-Id"] == event["headers"]["X-Correlation-Id"]
     json.loads(result["body"])
+
+
+def test_the_not_found_sample_names_an_id_the_route_accepts_and_no_application_can_have(sandboxed_gateway):
+    # Given the not-found sample's application id: the route's validation accepts it (the 404 is the lookup's),
+    # and it lacks the `iapp_` every connectFi application id starts with (docs/providers/connectfi.md)
+    not_found = json.loads((cfn.ROOT / "events" / "ConnectFiApplicationFunction.not-found.json").read_text())
+    application_id = not_found["pathParameters"]["applicationId"]
+    assert ApplicationPath(applicationId=application_id).applicationId == application_id
+    assert not_found["path"] == f"/connectfi/applications/{application_id}"
+    assert not application_id.startswith("iapp_")
+
+    # When every other sample event has run first: the writes and the webhook processor record the applications
+    # they name (the sandbox's seeded one among them)
+    functions = cfn.functions()
+    for event_file in EVENTS:
+        if "not-found" not in event_file.name:
+            invoke(functions[function_of(event_file)], json.loads(event_file.read_text()))
+
+    # Then the sample still finds no application
+    result = invoke(functions["ConnectFiApplicationFunction"], not_found)
+    assert (result["statusCode"], json.loads(result["body"])["error"]["code"]) == (404, "application_not_found")

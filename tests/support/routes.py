@@ -40,3 +40,9 @@ def provider_routes() -> list[ProviderRoute]:
         write = load_handler(spec).contract.idempotency_keys
         routes.append(ProviderRoute(logical_id, provider, json.loads(event["body"]), write))
     return routes
+
+
+def retried_at_once(fault: str) -> dict:
+    """The options of a sandbox fault that let the gateway retry at once: a rate limit's `Retry-After: 0` (the
+    other faults take no such option)."""
+    return {"retryAfter": 0} if fault == "rate_limit" else {}

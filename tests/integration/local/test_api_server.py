@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -140,6 +142,69 @@ def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"
     assert invoker.events == []
+
+
+def raw_exchange(url: str, head: str, body: bytes = b"") -> bytes:
+    """Send bytes as they are on a raw socket; everything the server sends until it closes the connection (a hang
+    is a socket timeout, failing the test)."""
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(head.encode("latin-1") + b"\r\n" + body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [["abc"], ["-5"], ["+5"], ["5 5"], ["0x10"], ["1e3"], [""], ["\u00b2"], ["5", "6"]],
+    ids=["letters", "negative", "signed", "two-numbers", "hex", "exponent", "empty", "superscript", "conflicting"],
+)
+def test_a_malformed_content_length_is_a_clean_400_and_the_connection_closes(serve, lengths):
+    # Given the local API, and a request whose Content-Length is not one whole number of bytes
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+    headers = "".join(f"Content-Length: {length}\r\n" for length in lengths)
+
+    # When it arrives on a raw socket (a body follows, as a client would send one)
+    answer = raw_exchange(url, f"POST /cladfy/krapin HTTP/1.1\r\nHost: local\r\n{headers}", b'{"pinnumber": "x"}')
+
+    # Then a 400 in the gateway's envelope, no handler run, and the server closes the connection (no hang)
+    status_line, _, rest = answer.partition(b"\r\n")
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert b"Content-Type: application/json" in head
+    error = json.loads(body)["error"]
+    assert (error["code"], error["message"]) == (
+        "request_refused",
+        "Bad Request: Content-Length must be one whole number of bytes",
+    )
+    assert invoker.events == []
+
+
+@pytest.mark.parametrize("length", ["1" + "0" * 30, "9" * 5000], ids=["absurd", "five-thousand-digits"])
+def test_an_absurdly_large_content_length_is_a_413_without_reading_the_body(serve, length):
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    answer = raw_exchange(url, f"POST /cladfy/krapin HTTP/1.1\r\nHost: local\r\nContent-Length: {length}\r\n")
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_too_large"
+    assert invoker.events == []
+
+
+def test_a_content_length_with_leading_zeros_is_read_as_its_number(serve):
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    answer = raw_exchange(
+        url, "POST /cladfy/krapin HTTP/1.1\r\nHost: local\r\nContent-Length: 002\r\nConnection: close\r\n", b"{}"
+    )
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert invoker.events[0][1]["body"] == "{}"
 
 
 def test_real_handlers_answer_through_the_local_api(serve, sandboxed_gateway):

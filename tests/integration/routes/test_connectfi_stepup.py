@@ -20,6 +20,7 @@ from tests.integration.routes.test_connectfi import (
     login_reply,
 )
 from tests.support.fake_provider import Reply
+from tests.support.routes import retried_at_once
 
 DOCUMENTS_FN, UPDATE_FN = "ConnectFiDocumentsFunction", "ConnectFiUpdateFunction"
 GENERATE, UPDATE = "/connectfi/akepa/document/generate", "/connectfi/akepa/update"
@@ -391,7 +392,7 @@ def test_the_upload_is_retried_past_one_fault_and_generate_is_not_repeated(sandb
     sandbox = sandboxed_gateway.provider
     assert sandboxed_gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST).status == 200  # token cached
     generates, uploads = (sandbox.call_count("connectfi", op) for op in ("document_generate", "document_upload"))
-    sandbox.inject_fault("connectfi", "document_upload", fault, retryAfter=0)
+    sandbox.inject_fault("connectfi", "document_upload", fault, **retried_at_once(fault))
 
     answer = sandboxed_gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.routes import ProviderRoute, provider_routes
+from tests.support.routes import ProviderRoute, provider_routes, retried_at_once
 
 ROUTES = {route.function: route for route in provider_routes()}
 READS = [name for name, route in ROUTES.items() if not route.write]
@@ -42,7 +42,7 @@ def test_reads_are_retried_past_one_fault(sandboxed_gateway, route, fault):
     sandbox = sandboxed_gateway.provider
     operation = warm(sandboxed_gateway, ROUTES[route])
     before = sandbox.call_count(*operation)
-    sandbox.inject_fault(*operation, fault, retryAfter=0)
+    sandbox.inject_fault(*operation, fault, **retried_at_once(fault))
 
     answer = sandboxed_gateway.call(route, ROUTES[route].body)
 

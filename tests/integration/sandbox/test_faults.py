@@ -1,0 +1,81 @@
+"""Fault descriptions sent to `POST /_sandbox/faults`: one the sandbox cannot fire as written is a 400 saying why,
+and queues nothing; a valid one fires on exactly the calls it names."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.integration.sandbox.conftest import TIMEOUT, assert_json, cladfy
+
+VALID = {"provider": "cladfy", "operation": "krapin", "fault": "status", "status": 503}
+
+
+def post_fault(box, description):
+    return requests.post(box.url + "/_sandbox/faults", json=description, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"provider": "kra"}, "unknown provider 'kra': one of cdp, cladfy, connectfi, signzy"),
+        ({"operation": "pin"}, "cladfy has no operation 'pin': one of krapin"),
+        ({"fault": "timeout"}, "unknown fault 'timeout'"),
+        ({"times": 0}, "times must be a whole number of calls, 1 or more (not 0)"),
+        ({"times": -2}, "times must be a whole number of calls, 1 or more (not -2)"),
+        ({"times": 1.5}, "times must be a whole number of calls, 1 or more (not 1.5)"),
+        ({"times": "2"}, "times must be a whole number of calls, 1 or more (not '2')"),
+        ({"times": True}, "times must be a whole number of calls, 1 or more (not True)"),
+        ({"retryAfter": 0}, "unknown option 'retryAfter' for the status fault (its options: status)"),
+        ({"fault": "reset"}, "unknown option 'status' for the reset fault (it takes no options)"),
+        ({"status": 9000}, "status fault: status must be an HTTP status, 100 to 599 (not 9000)"),
+        (
+            {"fault": "slow", "status": None, "seconds": -1},
+            "slow fault: seconds must be a number of seconds, 0 or more",
+        ),
+        ({"provider": None}, "missing provider"),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
+)
+def test_a_fault_that_could_never_fire_as_written_is_a_400_naming_why(make_sandbox, change, says):
+    # Given a sandbox, and a fault description with one thing wrong
+    box = make_sandbox()
+    description = {key: value for key, value in {**VALID, **change}.items() if value is not None}
+
+    # When it is sent to the admin endpoint
+    answer = post_fault(box, description)
+
+    # Then it is refused with what is wrong, and nothing is queued: the next call is answered normally
+    assert says in assert_json(answer, 400)["error"]
+    assert cladfy(box.base_urls(), "A004416331M").status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b'"reset"'])
+def test_a_fault_description_that_is_not_a_json_object_is_a_400(make_sandbox, body):
+    box = make_sandbox()
+
+    answer = requests.post(box.url + "/_sandbox/faults", data=body, timeout=TIMEOUT)
+
+    assert assert_json(answer, 400)["error"].startswith("bad fault: ")
+
+
+def test_a_valid_fault_fires_on_as_many_calls_as_it_names_then_stops(make_sandbox):
+    box = make_sandbox()
+
+    assert assert_json(post_fault(box, {**VALID, "status": 500, "times": 2}), 200) == {"injected": True}
+
+    statuses = [cladfy(box.base_urls(), "A004416331M").status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+
+
+def test_a_step_up_operation_takes_faults_like_any_other(make_sandbox):
+    # Given a fault on connectFi's upload, named as the sandbox counts it
+    box = make_sandbox()
+    description = {"provider": "connectfi", "operation": "document_upload", "fault": "rate_limit", "retryAfter": 7}
+
+    assert post_fault(box, description).status_code == 200
+
+    # Then the next upload, whatever the document, meets it
+    answer = requests.post(box.url + "/connectfi/akepa/document/upload/doc_any", timeout=TIMEOUT)
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, "7")
+    assert box.call_count("connectfi", "document_upload") == 1
