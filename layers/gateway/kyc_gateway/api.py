@@ -158,7 +158,7 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
 def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
     """The JSON object in the body, validated by `model`; 415 when the caller declares another media type."""
     content_type = header(event, "content-type")
-    if content_type and not _JSON_MEDIA_TYPE.match(content_type.split(";", 1)[0].strip().lower()):
+    if content_type and not _JSON_MEDIA_TYPE.match(content_type.partition(";")[0].strip().lower()):
         raise UnsupportedMediaType(
             details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
         )
@@ -238,8 +238,7 @@ def read_json(data: bytes) -> Any:
 def validation_details(error: ValidationError) -> list[dict[str, str]]:
     """Each failing field and why; never the submitted value, which may be personal data."""
     return [
-        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]}
-        for issue in error.errors(include_url=False, include_input=False, include_context=False)
+        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]} for issue in error.errors()
     ]
 
 
