@@ -196,7 +196,9 @@ def test_each_attempt_is_logged_with_its_status_and_how_long_it_took(provider, s
 # --- Retry-After and the budget -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("retry_after", "waited"), [("1", 1.0), ("2", 2.0), ("0", 0.1), ("Wed, 21 Oct 2026", 0.1)])
+@pytest.mark.parametrize(
+    ("retry_after", "waited"), [("1", 1.0), ("2", 2.0), ("0", 0.1), ("Wed, 21 Oct 2026 07:28:00 GMT", 0.1)]
+)
 def test_a_retry_after_up_to_two_seconds_is_waited_for_otherwise_the_own_backoff(
     provider, stopped_clock, jitter_midpoint, retry_after, waited
 ):

@@ -135,7 +135,8 @@ def test_an_unexpected_exception_is_a_500_envelope_and_its_text_is_not_logged(lo
     assert answer["statusCode"] == 500
     assert json.loads(answer["body"])["error"]["code"] == "internal_error"
     written = logs()
-    assert "RuntimeError" in written
+    (line,) = log_lines(written, "unhandled error")
+    assert (line["level"], line["route"], line["error"]) == ("ERROR", "test.echo", "RuntimeError")
     assert "784199554586091" not in written and "Jane" not in written
 
 
@@ -196,7 +197,7 @@ def test_a_body_declared_as_something_other_than_json_is_415(content_type):
 
     error = json.loads(answer["body"])["error"]
     assert (answer["statusCode"], error["code"]) == (415, "unsupported_media_type")
-    assert error["details"][0]["field"] == "Content-Type"
+    assert error["details"] == [{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
 
 
 @pytest.mark.parametrize(
@@ -241,12 +242,26 @@ def test_an_http_api_payload_2_event_gets_the_same_answer_as_a_rest_event(body, 
     assert http_api["headers"]["X-Correlation-Id"] == "c-1"
 
 
-@pytest.mark.parametrize(
-    "event", [[1, 2], "text", None, {}, {"Records": [{"body": "{}"}]}, {"httpMethod": "POST", "body": {"name": "a"}}]
-)
+@pytest.mark.parametrize("event", [[1, 2], "text", None, {}, {"Records": [{"body": "{}"}]}, {"version": "1.0"}])
 def test_an_event_that_is_not_an_api_gateway_proxy_event_is_a_clear_400(event):
     answer = handler_returning({"ok": True})(event, LambdaContext("test"))
 
     error = json.loads(answer["body"])["error"]
     assert (answer["statusCode"], error["code"]) == (400, "validation_error")
-    assert error["details"][0]["field"] in ("event", "body")
+    assert error["details"] == [
+        {
+            "field": "event",
+            "issue": "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)",
+            "type": "body",
+        }
+    ]
+
+
+def test_the_request_line_says_how_long_the_request_took(logs, stopped_clock):
+    handler = api.http_route("test.echo", Echo, lambda request: stopped_clock.advance(0.25) or {})
+    stopped_clock.advance(100)
+
+    call(handler, json.dumps({"name": "abc"}))
+
+    (line,) = log_lines(logs(), "request completed")
+    assert line["elapsed_ms"] == 250.0

@@ -143,6 +143,12 @@ def test_a_json_body_of_up_to_5_mib_is_read_as_docs_api_md_says():
         api.json_object_body(body_event(at_limit + " "))
 
 
+def test_a_json_body_is_read_within_a_routes_own_smaller_limit():
+    assert api.json_object_body(body_event('{"a": 1}'), max_bytes=8) == {"a": 1}
+    with pytest.raises(api.RequestTooLarge):
+        api.json_object_body(body_event('{"a": 10}'), max_bytes=8)
+
+
 # --- headers, path parameters, the public URL ------------------------------------------------------------------------
 
 

@@ -119,7 +119,13 @@ def test_a_replayed_error_answers_exactly_as_the_first_and_is_never_counted_as_a
     # Given a stored 500 (a generated document whose upload failed with the gateway's own fault) and a 422
     for first in (
         errors.GatewayError(code="upload_failed", provider="connectfi", provider_status=200, write_done=True),
-        errors.ProviderRejected(code="customer_blocked", provider="cdp", provider_code="45051", details=[{"a": 1}]),
+        errors.ProviderRejected(
+            code="customer_blocked",
+            provider="cdp",
+            provider_code="45051",
+            provider_request_id="r-1",
+            details=[{"a": 1}],
+        ),
     ):
         # When it is replayed from its record
         again = errors.GatewayError.replayed(first.record())

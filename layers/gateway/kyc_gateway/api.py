@@ -14,14 +14,13 @@ import base64
 import binascii
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import strict_json
+from kyc_gateway import clock, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -58,7 +57,7 @@ def http_route(
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = clock.monotonic()
         request_started(context)
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
@@ -94,7 +93,7 @@ def http_route(
                 None,
                 True,
             )
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (clock.monotonic() - started) * 1000
         record_outcome(route, code, response["statusCode"], elapsed_ms, provider, fault=fault)
         return response
 
