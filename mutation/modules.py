@@ -29,6 +29,7 @@ MODULES = (
         CORE,
         (
             "tests/integration/test_provider_http.py",
+            "tests/integration/test_provider_http_failures.py",
             "tests/unit/test_circuit_breaker.py",
             "tests/integration/test_request_deadline.py",
         ),
@@ -44,10 +45,23 @@ MODULES = (
     MutatedModule(
         "provider_response.py",
         CORE,
-        (f"{_ROUTES}/test_done_writes.py", _ERRORS, "tests/integration/test_provider_http.py"),
+        (
+            "tests/unit/test_provider_response.py",
+            f"{_ROUTES}/test_done_writes.py",
+            _ERRORS,
+            "tests/integration/test_provider_http.py",
+        ),
     ),
-    MutatedModule("api.py", REST, ("tests/unit/test_api_adapter.py", f"{_ROUTES}/test_request_edges.py")),
-    MutatedModule("errors.py", REST, ("tests/unit/test_api_adapter.py", _ERRORS)),
+    MutatedModule(
+        "api.py",
+        REST,
+        (
+            "tests/unit/test_api_adapter.py",
+            "tests/unit/test_api_request_reading.py",
+            f"{_ROUTES}/test_request_edges.py",
+        ),
+    ),
+    MutatedModule("errors.py", REST, ("tests/unit/test_errors.py", "tests/unit/test_api_adapter.py", _ERRORS)),
     MutatedModule("providers/base.py", REST, (_ERRORS, f"{_ROUTES}/test_cdp.py", f"{_ROUTES}/test_signzy_repush.py")),
     MutatedModule("providers/cladfy.py", REST, (f"{_ROUTES}/test_cladfy_krapin.py", _ERRORS)),
     MutatedModule("providers/signzy.py", REST, (f"{_ROUTES}/test_signzy_repush.py", _ERRORS)),

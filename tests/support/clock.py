@@ -26,3 +26,26 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+
+
+class StoppedClock(FakeClock):
+    """A clock that moves only when told: `advance`, or the gateway sleeping, which takes no time and is recorded
+    in `slept` (backoffs and Retry-After waits can be read, and budgets spent, without waiting). Its monotonic time
+    starts at 0, as a freshly booted Lambda's nearly does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = time.time()
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._epoch + self._offset
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._offset
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)

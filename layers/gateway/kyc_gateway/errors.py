@@ -162,7 +162,7 @@ class ProviderCircuitOpen(ProviderUnavailable):
 class ProviderAuthFailed(ProviderFailed):
     """The provider rejected the gateway's own credentials: never the caller's 401."""
 
-    code = "provider_auth_failed"
+    code = "provider_error"
     message = "The provider rejected the gateway's credentials"
 
 
