@@ -34,14 +34,16 @@ MODULES = (
             "tests/integration/test_request_deadline.py",
         ),
     ),
-    MutatedModule("token_cache.py", CORE, ("tests/integration/test_token_cache.py",)),
+    MutatedModule(
+        "token_cache.py", CORE, ("tests/integration/test_token_cache.py", "tests/integration/test_token_leases.py")
+    ),
     MutatedModule(
         "idempotency_keys.py",
         CORE,
         (f"{_ROUTES}/test_idempotency_keys.py", f"{_ROUTES}/test_done_writes.py"),
     ),
-    MutatedModule("claims.py", CORE, (f"{_ROUTES}/test_connectfi_webhook_processing.py",)),
-    MutatedModule("secrets.py", CORE, (f"{_ROUTES}/test_cladfy_krapin.py",)),
+    MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),
+    MutatedModule("secrets.py", CORE, ("tests/integration/test_secrets.py",)),
     MutatedModule(
         "provider_response.py",
         CORE,
