@@ -64,10 +64,28 @@ MODULES = (
         ),
     ),
     MutatedModule("errors.py", REST, ("tests/unit/test_errors.py", "tests/unit/test_api_adapter.py", _ERRORS)),
-    MutatedModule("providers/base.py", REST, (_ERRORS, f"{_ROUTES}/test_cdp.py", f"{_ROUTES}/test_signzy_repush.py")),
-    MutatedModule("providers/cladfy.py", REST, (f"{_ROUTES}/test_cladfy_krapin.py", _ERRORS)),
+    MutatedModule(
+        "providers/base.py",
+        REST,
+        (_ERRORS, f"{_ROUTES}/test_cdp.py", f"{_ROUTES}/test_cdp_keycloak.py", f"{_ROUTES}/test_signzy_repush.py"),
+    ),
+    MutatedModule(
+        "providers/cladfy.py",
+        REST,
+        (f"{_ROUTES}/test_cladfy_krapin.py", _ERRORS, "tests/unit/test_openapi.py"),  # the PIN's published schema
+    ),
     MutatedModule("providers/signzy.py", REST, (f"{_ROUTES}/test_signzy_repush.py", _ERRORS)),
-    MutatedModule("providers/cdp.py", REST, (f"{_ROUTES}/test_cdp.py", f"{_ROUTES}/test_cdp_onboarding.py", _ERRORS)),
+    MutatedModule(
+        "providers/cdp.py",
+        REST,
+        (
+            f"{_ROUTES}/test_cdp.py",
+            f"{_ROUTES}/test_cdp_keycloak.py",
+            f"{_ROUTES}/test_cdp_onboarding.py",
+            _ERRORS,
+            "tests/unit/test_openapi.py",  # the onboarding's example, read only when the schema is generated
+        ),
+    ),
     MutatedModule("providers/connectfi/client.py", REST, (f"{_ROUTES}/test_connectfi.py", _ERRORS)),
     MutatedModule("providers/connectfi/common.py", REST, (f"{_ROUTES}/test_connectfi_webhook_ingestion.py",)),
     MutatedModule("providers/connectfi/stepup.py", REST, (f"{_ROUTES}/test_connectfi_stepup.py",)),

@@ -39,6 +39,10 @@ class RecordedRequest:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def header(self, name: str) -> str | None:
+        """A header's value, its name matched as HTTP matches it (case-insensitively)."""
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
 
 @dataclass
 class _Route:
