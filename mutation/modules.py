@@ -86,19 +86,51 @@ MODULES = (
             "tests/unit/test_openapi.py",  # the onboarding's example, read only when the schema is generated
         ),
     ),
-    MutatedModule("providers/connectfi/client.py", REST, (f"{_ROUTES}/test_connectfi.py", _ERRORS)),
-    MutatedModule("providers/connectfi/common.py", REST, (f"{_ROUTES}/test_connectfi_webhook_ingestion.py",)),
+    MutatedModule(
+        "providers/connectfi/client.py",
+        REST,
+        (
+            f"{_ROUTES}/test_connectfi.py",
+            f"{_ROUTES}/test_connectfi_answers.py",
+            _ERRORS,
+            f"{_ROUTES}/test_connectfi_stepup.py",
+            f"{_ROUTES}/test_connectfi_webhook_retries.py",
+        ),
+    ),
+    MutatedModule(
+        "providers/connectfi/common.py",
+        REST,
+        (
+            f"{_ROUTES}/test_connectfi_webhook_ingestion.py",
+            f"{_ROUTES}/test_connectfi_webhook_queueing.py",
+            f"{_ROUTES}/test_connectfi_answers.py",
+            f"{_ROUTES}/test_connectfi_stepup.py",
+        ),
+    ),
     MutatedModule("providers/connectfi/stepup.py", REST, (f"{_ROUTES}/test_connectfi_stepup.py",)),
     MutatedModule(
         "providers/connectfi/webhooks.py",
         REST,
-        (f"{_ROUTES}/test_connectfi_webhook_ingestion.py", f"{_ROUTES}/test_connectfi_webhook_processing.py"),
+        (
+            f"{_ROUTES}/test_connectfi_webhook_ingestion.py",
+            f"{_ROUTES}/test_connectfi_webhook_queueing.py",
+            f"{_ROUTES}/test_connectfi_webhook_processing.py",
+            f"{_ROUTES}/test_connectfi_webhook_retries.py",
+        ),
     ),
     MutatedModule(
         "providers/connectfi/applications.py",
         REST,
-        (f"{_ROUTES}/test_connectfi_reconciliation.py", f"{_ROUTES}/test_connectfi_webhook_processing.py"),
+        (
+            f"{_ROUTES}/test_connectfi_applications.py",
+            f"{_ROUTES}/test_connectfi_reconciliation.py",
+            f"{_ROUTES}/test_connectfi_webhook_processing.py",
+        ),
     ),
-    MutatedModule("providers/connectfi/reconciliation.py", REST, (f"{_ROUTES}/test_connectfi_reconciliation.py",)),
+    MutatedModule(
+        "providers/connectfi/reconciliation.py",
+        REST,
+        (f"{_ROUTES}/test_connectfi_reconciliation_runs.py", f"{_ROUTES}/test_connectfi_reconciliation.py"),
+    ),
 )
 BY_SLUG = {module.slug: module for module in MODULES}
