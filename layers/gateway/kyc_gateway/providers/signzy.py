@@ -185,7 +185,7 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     if response.status == 200 and "error" not in body:
         return response
     status = int_or_none(_loopback_error(body).get("statusCode")) or response.status
-    kind = ProviderRateLimited if response.throttled or 429 in {response.status} else ProviderFailed
+    kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
     raise response.unusable(kind, _loopback_error(body).get("name"))
 
 
