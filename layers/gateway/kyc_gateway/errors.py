@@ -162,7 +162,7 @@ class ProviderCircuitOpen(ProviderUnavailable):
 class ProviderAuthFailed(ProviderFailed):
     """The provider rejected the gateway's own credentials: never the caller's 401."""
 
-    code = "provider_error"
+    code = "provider_auth_failed"
     message = "The provider rejected the gateway's credentials"
 
 
