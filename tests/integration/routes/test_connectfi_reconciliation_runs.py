@@ -30,6 +30,7 @@ def run(gateway, clock, monkeypatch):
     """A run over applications started under review (oldest first), `waited` seconds after the last (by then all
     due); the run's counts."""
     from kyc_gateway import clock as gateway_clock
+    from kyc_gateway.clock import start_request
     from kyc_gateway.providers.connectfi import applications, reconciliation
 
     monkeypatch.setattr(gateway_clock, "sleep", clock.advance)  # connectFi's failures are retried without waiting
@@ -40,6 +41,7 @@ def run(gateway, clock, monkeypatch):
             applications.record_and_announce(state_of(application_id, "waiting_review")["data"])
             clock.advance(1)
         clock.advance(waited)
+        start_request(None)  # no deadline but the run's own context (not one an earlier test left on this thread)
         return dict(reconciliation.reconcile(context or Invocation(900_000)))
 
     return start

@@ -98,7 +98,7 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except aws.conditional_check_failed() as refused:
-        stored = _plain(refused.response["Item"])  # the condition fails only on an item that exists
+        stored = _plain(refused.response.get("Item") or {})
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
         reply = aws.client("dynamodb").update_item(  # nothing changed: its check time only, the queue as it was
@@ -164,21 +164,22 @@ def postpone(application_id: str) -> None:
     _update(application_id, "SET checkedAt = :now", "attribute_exists(#open)", {}, names={"#open": "open"})
 
 
-def retire(application_id: str, updated_at: str) -> bool:
+def retire(application_id: str, updated_at: str | None) -> bool:
     """An application that has stood still too long: the reconciliation stops checking it; its state stays. False
     when it changed since `updated_at` was read (or left the queue otherwise, or completed)."""
     return _update(
         application_id,
         "REMOVE #open",
         "attribute_exists(#open) AND updatedAt = :seen AND #status <> :completed",
-        {":seen": updated_at, ":completed": COMPLETED},
+        {":seen": updated_at or "", ":completed": COMPLETED},
         names={"#open": "open", "#status": "status"},
     )
 
 
 def stood_still_since(item: dict[str, Any]) -> float:
-    """When the stored state last changed (epoch seconds): every stored item has `updatedAt` (`_record`)."""
-    return dt.datetime.fromisoformat(item["updatedAt"]).timestamp()
+    """When the stored state last changed (epoch seconds)."""
+    moment = item.get("updatedAt") or item.get("createdAt")
+    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() if moment else clock.now()
 
 
 def close_unknown(application_id: str) -> None:
@@ -249,7 +250,7 @@ def due(checked_before: float) -> Iterator[dict[str, str]]:
     }
     while True:
         page = aws.client("dynamodb").query(**arguments)
-        for item in page["Items"]:  # a query always answers its Items, if none an empty list
+        for item in page.get("Items", []):
             yield {name: value["S"] for name, value in item.items() if "S" in value}
         if "LastEvaluatedKey" not in page:
             return
@@ -277,5 +278,5 @@ def _attribute(value: Any) -> dict[str, Any]:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     plain = {name: (None if "NULL" in value else value.get("S")) for name, value in item.items()}
-    plain["entityApplications"] = json.loads(plain["entityApplications"])  # every write of a state sets it
+    plain["entityApplications"] = json.loads(plain.get("entityApplications") or "[]")
     return plain

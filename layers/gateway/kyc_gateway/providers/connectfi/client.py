@@ -233,9 +233,8 @@ def _error_for(response: ProviderResponse, body: dict[str, Any], mapping: Mappin
 
 
 def _refuses_field(error: GatewayError, field: str) -> bool:
-    """connectFi's requestValidateError refusing `field` as a property it does not know (its validation context is
-    the only answer whose details are connectFi's: `_error_for`)."""
-    return any(
+    """connectFi's requestValidateError refusing `field` as a property it does not know."""
+    return error.provider_code == "requestValidateError" and any(
         detail.get("keyword") == "additionalProperties"
         and isinstance(detail.get("params"), dict)
         and detail["params"].get("additionalProperty") == field
