@@ -237,7 +237,8 @@ def read_json(data: bytes) -> Any:
 def validation_details(error: ValidationError) -> list[dict[str, str]]:
     """Each failing field and why; never the submitted value, which may be personal data."""
     return [
-        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]} for issue in error.errors()
+        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]}
+        for issue in error.errors(include_url=False, include_input=False, include_context=False)  # less to build
     ]
 
 
