@@ -50,7 +50,7 @@ from local.aws_resources import load_local_secrets, provision  # noqa: E402
 from local.functions import cold_start, invoke  # noqa: E402
 from local.sandbox import ProviderSandbox  # noqa: E402
 from project import template as cfn  # noqa: E402
-from tests.support.clock import FakeClock  # noqa: E402
+from tests.support.clock import FakeClock, StoppedClock  # noqa: E402
 from tests.support.fake_provider import FakeProvider  # noqa: E402
 
 SECRETS = load_local_secrets()
@@ -258,15 +258,25 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
     return read
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The gateway's clock, moved by the test instead of waited for."""
+def _install[C: FakeClock](fake: C, monkeypatch: pytest.MonkeyPatch) -> C:
     from kyc_gateway import clock as gateway_clock
 
-    fake = FakeClock()
     for name in ("now", "monotonic", "sleep"):
         monkeypatch.setattr(gateway_clock, name, getattr(fake, name))
     return fake
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The gateway's clock, moved by the test instead of waited for."""
+    return _install(FakeClock(), monkeypatch)
+
+
+@pytest.fixture
+def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> StoppedClock:
+    """The gateway's clock, standing still but for the test's `advance` and the gateway's sleeps (recorded, not
+    waited for)."""
+    return _install(StoppedClock(), monkeypatch)
 
 
 @pytest.fixture

@@ -56,3 +56,34 @@ def test_a_call_after_the_deadline_is_not_sent(provider):
 def test_outside_a_request_the_budget_alone_applies():
     clock.start_request(None)
     assert clock.time_left() is None
+
+
+def test_a_retry_is_not_made_when_it_would_not_fit_before_the_requests_deadline(provider, stopped_clock):
+    # Given a request with 3 s left before its deadline, though the provider's own budget is 20 s
+    provider.reply("/read", Reply(503, b"{}"), Reply(200, b"{}"))
+    http = ProviderHttp("cladfy", provider.url, Settings())
+    clock.start_request(Context(4500))
+
+    # When the provider answers 503, Then no retry is made: it would not leave a 3.05 s connect timeout in time
+    assert http.post("/read", operation="read", idempotent=True, json_body={}).status == 503
+    assert len(provider.requests("/read")) == 1
+
+
+def test_a_call_with_half_a_second_left_is_still_made(provider, stopped_clock):
+    provider.reply("/any", {})
+    http = ProviderHttp("cladfy", provider.url, Settings())
+    clock.start_request(Context(2000))
+
+    assert http.post("/any", operation="any", idempotent=False, json_body={}).status == 200
+
+
+def test_a_call_with_no_time_left_at_all_is_not_sent(provider, stopped_clock):
+    provider.reply("/any", {})
+    http = ProviderHttp("cladfy", provider.url, Settings())
+    clock.start_request(Context(int(clock.ANSWER_MARGIN_SECONDS * 1000)))  # exactly the answer margin
+
+    with pytest.raises(ProviderTimeout) as raised:
+        http.post("/any", operation="any", idempotent=False, json_body={})
+
+    assert provider.requests() == []
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("cladfy", False)

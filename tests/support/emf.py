@@ -1,4 +1,4 @@
-"""Reading what the functions wrote to stdout as CloudWatch reads it: EMF documents and their metrics."""
+"""Reading what the functions wrote to stdout as CloudWatch reads it: EMF documents and their metrics, log lines."""
 
 from __future__ import annotations
 
@@ -40,3 +40,9 @@ def metrics(written: str) -> list[Metric]:
 def named(written: str) -> dict[str, dict[str, str]]:
     """Each metric written, by name: its dimension values (the last one written, when a name repeats)."""
     return {metric.name: metric.dimension_values for metric in metrics(written)}
+
+
+def log_lines(written: str, message: str) -> list[dict]:
+    """Every JSON log line with `message` among the lines written."""
+    lines = [json.loads(line) for line in written.splitlines() if line.startswith('{"level"')]
+    return [line for line in lines if line["message"] == message]

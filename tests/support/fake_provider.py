@@ -6,6 +6,8 @@ Each route has a queue of replies consumed in order; the last one keeps answerin
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ class Reply:
     content_type: str = "application/json"
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
+    reset: bool = False  # drop the connection (TCP RST) once the request is read, instead of answering
+    cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
 
 
 NO_ROUTE = Reply(404, b'{"message": "no such route in the fake"}')
@@ -35,6 +39,10 @@ class RecordedRequest:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def header(self, name: str) -> str | None:
+        """A header's value, its name matched as HTTP matches it (case-insensitively)."""
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
 
 @dataclass
 class _Route:
@@ -49,6 +57,7 @@ class FakeProvider:
         self._routes: dict[tuple[str, str], _Route] = {}
         self._requests: list[RecordedRequest] = []
         self.fallback = NO_ROUTE  # what an unscripted route answers
+        self.wait = time.sleep  # how a reply's delay is taken (a test may take it on the gateway's stopped clock)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -72,6 +81,7 @@ class FakeProvider:
             self._routes.clear()
             self._requests.clear()
             self.fallback = NO_ROUTE
+            self.wait = time.sleep
 
     def reply(
         self,
@@ -113,7 +123,13 @@ class FakeProvider:
                 body = self.rfile.read(length) if length else b""
                 reply = provider._answer(self.command, self.path, dict(self.headers.items()), body)
                 if reply.delay:
-                    time.sleep(reply.delay)
+                    provider.wait(reply.delay)
+                if reply.reset:
+                    # SO_LINGER 0: close() sends a TCP RST, as a crashing provider or a load balancer would.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
@@ -121,7 +137,11 @@ class FakeProvider:
                     for name, value in reply.headers:
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    self.wfile.write(reply.body[: len(reply.body) // 2] if reply.cut else reply.body)
+                    if reply.cut:
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

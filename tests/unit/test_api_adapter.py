@@ -8,10 +8,12 @@ import json
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from kyc_gateway import api
-from kyc_gateway.errors import ProviderTimeout
+from kyc_gateway import api, clock
+from kyc_gateway.errors import ConfigurationError, ProviderTimeout
+from kyc_gateway.provider_response import ProviderResponse
 from local.api_events import proxy_event
 from local.functions import LambdaContext
+from tests.support.emf import log_lines, named
 
 
 class Echo(BaseModel):
@@ -42,11 +44,47 @@ def test_a_mapping_result_is_answered_as_json_200_with_the_correlation_id():
     assert answer["headers"]["X-Correlation-Id"] == "abc-1"
 
 
-@pytest.mark.parametrize("supplied", ["", "a" * 129, "has space", "semi;colon", "\u00e9t\u00e9"])
+def test_every_answer_is_json_never_cached_and_carries_the_correlation_id():
+    for body in (json.dumps({"name": "abc"}), "{}"):  # a success, then an error
+        answer = call(handler_returning({"ok": True}), body, [("X-Correlation-Id", "abc-1")])
+
+        assert answer["headers"] == {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Correlation-Id": "abc-1",
+        }
+
+
+def test_a_providers_answer_is_passed_on_unchanged_with_the_routes_status():
+    text = '{"status" :  "done",\n "id": 7}'
+    handler = api.http_route("test.created", Echo, lambda request: ProviderResponse("cdp", 200, text, {}), status=201)
+
+    answer = call(handler, json.dumps({"name": "abc"}))
+
+    assert (answer["statusCode"], answer["body"]) == (201, text)
+
+
+@pytest.mark.parametrize("supplied", ["a" * 128, "A1._:-z", "0"])
+def test_a_sane_correlation_id_is_kept(supplied):
+    answer = call(handler_returning({}), "{}", [("X-Correlation-Id", supplied)], request_id="gw-req-9")
+
+    assert answer["headers"]["X-Correlation-Id"] == supplied
+
+
+@pytest.mark.parametrize("supplied", ["", "a" * 129, "has space", "semi;colon", "\u00e9t\u00e9", "-leading"])
 def test_an_unusable_correlation_id_falls_back_to_the_request_id(supplied):
     answer = call(handler_returning({}), "{}", [("X-Correlation-Id", supplied)], request_id="gw-req-9")
 
     assert answer["headers"]["X-Correlation-Id"] == "gw-req-9"
+
+
+@pytest.mark.parametrize(
+    "event", [[1, 2], {"httpMethod": "POST", "body": "{}"}, {"httpMethod": "POST", "requestContext": []}]
+)
+def test_without_a_correlation_id_or_a_request_id_the_answer_says_unknown(event):
+    answer = handler_returning({})(event, LambdaContext("test"))
+
+    assert answer["headers"]["X-Correlation-Id"] == "unknown"
 
 
 def test_base64_bodies_are_decoded():
@@ -97,8 +135,42 @@ def test_an_unexpected_exception_is_a_500_envelope_and_its_text_is_not_logged(lo
     assert answer["statusCode"] == 500
     assert json.loads(answer["body"])["error"]["code"] == "internal_error"
     written = logs()
-    assert "RuntimeError" in written
+    (line,) = log_lines(written, "unhandled error")
+    assert (line["level"], line["route"], line["error"]) == ("ERROR", "test.echo", "RuntimeError")
     assert "784199554586091" not in written and "Jane" not in written
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "code", "provider", "gateway_fault"),
+    [
+        ({"ok": True}, 200, "ok", None, False),
+        (ProviderTimeout(provider="cladfy"), 504, "provider_timeout", "cladfy", False),
+        (ConfigurationError("CDP_BASE_URL is not configured"), 500, "configuration_error", None, True),
+        (RuntimeError("boom"), 500, "internal_error", None, True),
+    ],
+)
+def test_each_request_is_logged_and_counted_with_its_outcome_and_whose_fault_a_failure_is(
+    logs, result, status, code, provider, gateway_fault
+):
+    call(handler_returning(result), json.dumps({"name": "abc"}))
+
+    written = logs()
+    (line,) = log_lines(written, "request completed")
+    assert (line["route"], line["status"], line["code"]) == ("test.echo", status, code)
+    assert line["correlation_id"] == "req-1"
+    counted = named(written)
+    assert counted["Requests"] == {"Route": "test.echo", "Code": code, "service": "kyc-gateway"}
+    assert counted.get("GatewayFaults") == ({"Route": "test.echo", "service": "kyc-gateway"} if gateway_fault else None)
+    assert counted.get("ProviderFailures") == ({"Provider": provider, "service": "kyc-gateway"} if provider else None)
+
+
+def test_the_operation_runs_within_the_lambdas_remaining_time_less_the_answer_margin():
+    handler = api.http_route("test.deadline", Echo, lambda request: {"left": clock.time_left()})
+
+    answer = handler(proxy_event("POST", "/echo", body='{"name": "a"}'), LambdaContext("test", timeout_seconds=10))
+
+    left = json.loads(answer["body"])["left"]
+    assert 10 - clock.ANSWER_MARGIN_SECONDS - 1 < left <= 10 - clock.ANSWER_MARGIN_SECONDS
 
 
 def test_json_nested_ten_thousand_levels_deep_is_a_clear_400():
@@ -110,14 +182,22 @@ def test_json_nested_ten_thousand_levels_deep_is_a_clear_400():
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"]
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/json",
+        "application/jsonp",
+        "application/json-seq",
+    ],
 )
 def test_a_body_declared_as_something_other_than_json_is_415(content_type):
     answer = call(handler_returning({}), json.dumps({"name": "abc"}), [("Content-Type", content_type)])
 
     error = json.loads(answer["body"])["error"]
     assert (answer["statusCode"], error["code"]) == (415, "unsupported_media_type")
-    assert error["details"][0]["field"] == "Content-Type"
+    assert error["details"] == [{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
 
 
 @pytest.mark.parametrize(
@@ -162,12 +242,26 @@ def test_an_http_api_payload_2_event_gets_the_same_answer_as_a_rest_event(body, 
     assert http_api["headers"]["X-Correlation-Id"] == "c-1"
 
 
-@pytest.mark.parametrize(
-    "event", [[1, 2], "text", None, {}, {"Records": [{"body": "{}"}]}, {"httpMethod": "POST", "body": {"name": "a"}}]
-)
+@pytest.mark.parametrize("event", [[1, 2], "text", None, {}, {"Records": [{"body": "{}"}]}, {"version": "1.0"}])
 def test_an_event_that_is_not_an_api_gateway_proxy_event_is_a_clear_400(event):
     answer = handler_returning({"ok": True})(event, LambdaContext("test"))
 
     error = json.loads(answer["body"])["error"]
     assert (answer["statusCode"], error["code"]) == (400, "validation_error")
-    assert error["details"][0]["field"] in ("event", "body")
+    assert error["details"] == [
+        {
+            "field": "event",
+            "issue": "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)",
+            "type": "body",
+        }
+    ]
+
+
+def test_the_request_line_says_how_long_the_request_took(logs, stopped_clock):
+    handler = api.http_route("test.echo", Echo, lambda request: stopped_clock.advance(0.25) or {})
+    stopped_clock.advance(100)
+
+    call(handler, json.dumps({"name": "abc"}))
+
+    (line,) = log_lines(logs(), "request completed")
+    assert line["elapsed_ms"] == 250.0

@@ -17,11 +17,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from kyc_gateway import aws
+from kyc_gateway import aws, clock
 from kyc_gateway.settings import get_settings
 
 ResultT = TypeVar("ResultT")
@@ -51,7 +50,7 @@ def run_once(
     """`work()` unless `content` was already done within the window (then None). While it runs, the claim holds
     until the invocation's end (`context`); when it raises, the claim is released so a retry can run it."""
     key = key_of(prefix, content)
-    until_ms = int(time.time() * 1000) + context.get_remaining_time_in_millis()
+    until_ms = int(clock.now() * 1000) + context.get_remaining_time_in_millis()
     if not _claim(key, until_ms=until_ms, window_seconds=window_seconds):
         return None
     try:
@@ -67,7 +66,7 @@ def run_once(
         ExpressionAttributeNames={"#status": "status", "#expiration": "expiration", "#in_progress": _IN_PROGRESS},
         ExpressionAttributeValues={
             ":completed": {"S": "COMPLETED"},
-            ":expiration": {"N": str(int(time.time()) + window_seconds)},
+            ":expiration": {"N": str(int(clock.now()) + window_seconds)},
         },
     )
     return result
@@ -76,7 +75,7 @@ def run_once(
 def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:
     """True when this invocation now holds `key`; False when its work is done; ClaimedElsewhere while another
     invocation holds it."""
-    now = time.time()
+    now = clock.now()
     try:
         _table().put_item(
             TableName=_name(),
@@ -101,9 +100,9 @@ def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except aws.conditional_check_failed() as taken:
-        if taken.response.get("Item", {}).get("status", {}).get("S") == "COMPLETED":
+        if taken.response["Item"]["status"]["S"] == "COMPLETED":  # the record that failed the condition
             return False
-        raise ClaimedElsewhere("this content is being processed by another invocation") from None
+        raise ClaimedElsewhere from None
     return True
 
 

@@ -25,9 +25,8 @@ _BACKOFF_CAP_SECONDS = 2.0
 
 
 def _never_reached_provider(error: requests.ConnectionError) -> bool:
-    """True when the request was certainly not sent (connect timeout or refused), so any method may be retried."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
+    """True when the connection could not be made (refused, or the host not found), so the request was certainly
+    not sent and any method may be retried. (A connect timeout is a requests.Timeout, told apart where caught.)"""
     reason = getattr(error.args[0], "reason", None) if error.args else None
     return isinstance(reason, NewConnectionError)
 
@@ -128,7 +127,9 @@ class ProviderHttp:
         budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
         if budget <= 0:  # the request's time is spent: nothing is sent
             raise ProviderTimeout(provider=self.provider)
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:  # each attempt returns, raises, or goes round again when _may_retry allows one more
+            attempt += 1
             attempt_started = clock.monotonic()
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
@@ -160,13 +161,13 @@ class ProviderHttp:
             )
             if not idempotent and _maybe_done(response):
                 response = replace(response, outcome_unknown=True)
-            if reply.status_code == 429 or (throttled is not None and throttled(response)):
+            limited = throttled is not None and throttled(response)  # the provider's own rate-limit signal
+            if reply.status_code == 429 or limited:
                 response = replace(response, throttled=True)
-            retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or response.throttled)
+            retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or limited)
             if retryable and self._may_retry(attempt, started, budget, reply.headers.get("Retry-After")):
                 continue
             return response
-        raise AssertionError("unreachable: the last attempt always returns or raises")
 
     def _may_retry(self, attempt: int, started: float, budget: float, retry_after: str | None) -> bool:
         """Sleep before the next attempt when one is left and fits the time budget; False to stop retrying."""

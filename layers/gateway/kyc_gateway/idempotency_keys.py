@@ -69,10 +69,11 @@ def replay_or_run(
         IdempotencyValidationError,
     )
 
-    replayed = []
+    replayed = False
 
     def mark_replayed(response: Any, _record: Any) -> Any:
-        replayed.append(True)
+        nonlocal replayed
+        replayed = True
         return response
 
     config = IdempotencyConfig(
@@ -115,7 +116,7 @@ def replay_or_run(
         if unknown:
             raise unknown[0]  # this request's own timeout (504) or cut-off connection (502)
         raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
-    return result["body"], bool(replayed)
+    return result["body"], replayed
 
 
 @once

@@ -34,7 +34,7 @@ def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
         answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
     except (BotoCoreError, ClientError):
         raise ConfigurationError("provider credentials are unavailable") from None
-    value = answer.get("SecretString", answer.get("SecretBinary", b""))
+    value = answer["SecretString"] if "SecretString" in answer else answer["SecretBinary"]  # a version has one
     _FETCHED[secret_id] = (clock.now(), value)
     return value
 

@@ -127,9 +127,10 @@ class TokenCache:
                 ExpressionAttributeNames={"#token": "token"},
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":refused": {"S": token.value}},
             )
+        except aws.conditional_check_failed():
+            pass  # another instance replaced it already
         except Exception as error:  # noqa: BLE001 - a failed invalidation only costs one more 401
-            if _error_code(error) != "ConditionalCheckFailedException":
-                logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
+            logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
 
     def _get_shared(self, fetch: TokenFetcher) -> Token:
         left = clock.time_left()  # wait for another instance's renewal while this request has time
@@ -194,10 +195,8 @@ class TokenCache:
                     ":now": {"N": repr(now)},
                 },
             )
-        except Exception as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
+        except aws.conditional_check_failed():
+            return False
         return True
 
     def _lease_seconds(self) -> float:
@@ -207,7 +206,7 @@ class TokenCache:
 
     def _store(self, token: Token) -> None:
         item = token._to_item()
-        expiry = max(token.expires_at, token.refresh_expires_at or 0.0)
+        expiry = max(token.expires_at, token.refresh_expires_at or token.expires_at)
         values = {f":{name}": value for name, value in item.items()}
         values[":ttl"] = {"N": str(int(expiry) + 3600)}  # DynamoDB TTL removes long-dead tokens
         values[":me"] = {"S": self._owner}
@@ -225,7 +224,7 @@ class TokenCache:
                 ExpressionAttributeValues=values,
             )
         except Exception as error:  # noqa: BLE001 - our token stays valid in memory even if not shared
-            logger.warning("token not shared", key=self.key, error=_error_code(error) or type(error).__name__)
+            logger.warning("token not shared", key=self.key, error=type(error).__name__)
 
     def _release_lease(self) -> None:
         with contextlib.suppress(Exception):  # the lease expires on its own anyway
@@ -236,8 +235,3 @@ class TokenCache:
                 ConditionExpression="leaseOwner = :me",
                 ExpressionAttributeValues={":me": {"S": self._owner}},
             )
-
-
-def _error_code(error: Exception) -> str | None:
-    response = getattr(error, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None

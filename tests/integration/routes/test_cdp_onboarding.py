@@ -87,7 +87,7 @@ def test_the_documented_example_is_forwarded_intact_and_the_answer_passed_throug
     assert (answer.status, answer.json()) == (200, ONBOARD_SUCCESS)
     sent = gateway.provider.requests(ONBOARD)[0]
     assert json.dumps(sent.json()) == json.dumps(ONBOARDING_BODY)  # the same fields, values and order, nested too
-    assert sent.headers["Authorization"] == "Bearer access-1"
+    assert (sent.headers["Authorization"], sent.header("Accept")) == ("Bearer access-1", "application/json")
 
 
 @pytest.mark.parametrize(
@@ -157,6 +157,21 @@ def test_onboarding_is_never_retried_blindly(gateway):
 
     assert answer.status == 502
     assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def test_a_documented_failure_answered_200_is_an_onboarding_not_done_so_its_key_may_be_retried(gateway):
+    # Given CDP answering a first onboarding HTTP 200 with its documented 45006, then onboarding the customer
+    failure = {"status": "failed", "status_code": 500, "error_code": 45006, "message": "Error while searching"}
+    key = [("Idempotency-Key", "onboard-45006")]
+    first = onboarded(gateway, ONBOARDING_BODY, Reply(200, json.dumps(failure).encode()), ONBOARD_SUCCESS, headers=key)
+
+    # When the caller retries under the same key
+    again = gateway.call(ONBOARD_FN, ONBOARDING_BODY, headers=key)
+
+    # Then CDP's code said it did not onboard (not an outcome to find out first): the retry was sent, and done
+    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "45006")
+    assert (again.status, again.json()) == (200, ONBOARD_SUCCESS)
+    assert len(gateway.provider.requests(ONBOARD)) == 2
 
 
 def test_a_key_reused_with_a_body_differing_only_in_a_field_the_example_lacks_is_409(gateway):

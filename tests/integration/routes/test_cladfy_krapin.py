@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import SECRETS
 from tests.support.fake_provider import Reply
+from tests.support.request_log import provider_calls
 
 FUNCTION = "CladfyKraPinFunction"
 KRAPIN = "/cladfy/api/v1/krapin"
@@ -58,7 +59,7 @@ def test_request_is_sent_with_basic_auth_from_the_secret_and_the_documented_body
     (sent,) = gateway.provider.requests(KRAPIN)
     credentials = f"{SECRETS['cladfy']['clientId']}:{SECRETS['cladfy']['secretKey']}"
     assert sent.headers["Authorization"] == "Basic " + base64.b64encode(credentials.encode()).decode()
-    assert sent.headers["Content-Type"] == "application/json"
+    assert (sent.headers["Content-Type"], sent.header("Accept")) == ("application/json", "application/json")
     assert sent.json() == {"pinnumber": PIN}  # trimmed and upper-cased
 
 
@@ -101,6 +102,34 @@ def test_validation_errors_never_echo_the_submitted_value(gateway):
 
     assert answer.status == 400
     assert "Z999999999Z" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "KRA PIN not found",
+        "PIN could not be found",
+        "The PIN does not exist",
+        "No record found for this PIN",
+        "No data",
+        "No details available",
+    ],
+)
+def test_cladfys_result_saying_in_any_of_its_wordings_that_the_pin_is_not_there_is_404(gateway, message):
+    gateway.provider.reply(KRAPIN, {"success": False, "message": message, "data": None})
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (404, "kra_pin_not_found")
+
+
+@pytest.mark.parametrize("message", ["Service not available", "Nothing matched the notfound rule", "", None])
+def test_cladfys_failed_result_saying_nothing_of_a_missing_pin_is_cladfy_failing(gateway, message):
+    gateway.provider.reply(KRAPIN, {"success": False, "message": message, "data": None})
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
 
 
 def test_provider_request_id_is_reported_on_errors(gateway):
@@ -247,6 +276,9 @@ def test_a_secret_older_than_its_max_age_is_fetched_again(gateway, secrets_manag
         Reply(200, b'{"status": 401, "message": "Unauthorized", "code": 1204, "response": null}'),
         Reply(200, b'{"status": 401, "message": "Authentication failed", "code": 1200, "response": null}'),
         Reply(401, b'{"status": 401, "message": "Unauthorized", "code": null, "response": null}'),
+        # the code decides, whatever status comes with it
+        Reply(200, b'{"status": 403, "message": "Forbidden", "code": 1204, "response": null}'),
+        Reply(400, b'{"status": 400, "message": "Authentication failed", "code": 1200, "response": null}'),
     ],
 )
 def test_credentials_refused_twice_are_a_502_never_the_callers_401(gateway, refusal):
@@ -275,6 +307,7 @@ def test_logs_hold_no_pin_no_personal_data_and_no_credentials(gateway, logs):
 
     written = logs()
     assert "request completed" in written and "ProviderLatency" in written  # the logs are captured...
+    assert provider_calls(written)[0] == [("cladfy", "krapin", 200)]  # under the operation operators query
     for private in (
         PIN,
         "P051365947",
@@ -328,3 +361,14 @@ def test_a_secret_of_the_wrong_shape_is_a_500_configuration_error(gateway, secre
 
     assert (answer.status, answer.error["code"]) == (500, "configuration_error")
     assert gateway.provider.requests(KRAPIN) == []
+
+
+def test_the_pin_request_takes_a_string_as_it_is_and_converts_nothing_into_one():
+    from pydantic import ValidationError
+
+    from kyc_gateway.providers.cladfy import KraPinRequest
+
+    # A JSON number is refused by the route (above); from Python, bytes are not taken for a string either
+    for value in (PIN.encode(), bytearray(PIN.encode())):
+        with pytest.raises(ValidationError):
+            KraPinRequest.model_validate({"pinnumber": value})

@@ -154,27 +154,6 @@ def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_ret
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
 
 
-@pytest.mark.parametrize(("receives", "waits"), [(1, True), (4, True), (5, False)])
-def test_a_record_on_its_last_receive_keeps_the_queues_timeout_to_be_dead_lettered_without_delay(
-    gateway, queues, receives, waits
-):
-    from kyc_gateway.errors import ProviderUnavailable
-    from kyc_gateway.providers.connectfi import webhooks
-
-    # Given a record received (for 1 s) for the n-th time of the queue's maxReceiveCount (5, read from the queue)
-    sqs, url, _ = queues
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(webhook()))
-    (message,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
-    record = {"receiptHandle": message["ReceiptHandle"], "attributes": {"ApproximateReceiveCount": str(receives)}}
-
-    # When it failed because connectFi did
-    webhooks.plan_retry(record, ProviderUnavailable(provider="connectfi"))
-
-    # Then it waits its retry delay, unless no receive is left: then it is back when its visibility ends
-    time.sleep(1.2)
-    assert (sqs.receive_message(QueueUrl=url).get("Messages") is None) is waits
-
-
 @pytest.mark.parametrize(
     ("receive_count", "circuit_open_for", "delay"),
     [(1, 0, 30), (2, 0, 60), (4, 0, 240), (1, 44.2, 46), (3, 10, 120), (9, 0, 900)],

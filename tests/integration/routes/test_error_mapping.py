@@ -163,9 +163,18 @@ TABLE = [
         None,
     ),
     ("cladfy", answer(200, cladfy_error(400, "Bad request", None)), 502, "provider_error", None, None),
+    # an error shape saying "not found" with another status than 404 is not the PIN missing
+    ("cladfy", answer(200, cladfy_error(400, "KRA PIN not found", None)), 502, "provider_error", None, None),
+    # a success without its data is no success
+    ("cladfy", answer(200, {**cladfy.SUCCESS, "data": None}), 502, "provider_error", None, None),
+    ("cladfy", answer(200, {**cladfy.SUCCESS, "success": "true"}), 502, "provider_error", None, None),
     # undocumented: a framework's 404 for a route miss, an HTML page, a body of no Cladfy shape
     ("cladfy", answer(404, {"detail": "Not Found"}), 502, "provider_error", None, None),
     ("cladfy", answer(404, SPRING_404), 502, "provider_error", None, None),
+    # nor a body with part of Cladfy's error shape (status, code and response)
+    ("cladfy", answer(200, {"status": 404, "message": "not found", "code": None}), 502, "provider_error", None, None),
+    ("cladfy", answer(200, {"status": 404, "message": "gone", "response": None}), 502, "provider_error", None, None),
+    ("cladfy", answer(404, {"message": "gone", "code": None, "response": None}), 502, "provider_error", None, None),
     ("cladfy", HTML_404, 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, {"result": "unexpected"}), 502, "provider_error", None, None),
     # --- Signzy EzKRA: LoopBack's error envelope; the repush page documents one error, the 500 below ---
@@ -212,6 +221,10 @@ TABLE = [
     ),
     ("signzy", answer(400, loopback(400, "Bad onboarding")), 502, "provider_error", "Error", None),
     ("signzy", answer(429, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
+    ("signzy", answer(200, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
+    ("signzy", answer(503, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
+    # a LoopBack error, whatever status carries it, is never a success
+    ("signzy", answer(200, loopback(500, "Internal error")), 502, "provider_error", "Error", None),
     (
         "signzy",
         answer(

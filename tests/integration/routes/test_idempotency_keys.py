@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
+from kyc_gateway.providers import signzy as signzy_provider
+from local import template as cfn
+from local.functions import LambdaContext, cold_start
 from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
 from tests.integration.routes.test_cdp import TOKEN as CDP_TOKEN
-from tests.integration.routes.test_connectfi import IDENTIFICATION, IDENTIFY, application, login_reply
+from tests.integration.routes.test_connectfi import IDENTIFICATION, IDENTIFY, application, connectfi_error, login_reply
 from tests.integration.routes.test_connectfi import LOGIN as CONNECTFI_LOGIN
+from tests.integration.routes.test_connectfi_stepup import DOCUMENT_REQUEST, DOCUMENTS_FN, GENERATE, UPLOAD, generated
 from tests.integration.routes.test_signzy_repush import LOGIN, ONBOARDING_ID, REPUSH, SUCCESS
 from tests.integration.routes.test_signzy_repush import login_reply as signzy_login
+from tests.support.dynamodb import plain
 from tests.support.fake_provider import Reply
 
 SIGNZY = "SignzyRepushFunction"
@@ -20,6 +26,12 @@ SIGNZY = "SignzyRepushFunction"
 
 def key(value: str) -> list[tuple[str, str]]:
     return [("Idempotency-Key", value)]
+
+
+def records(aws, physical_ids) -> list[dict]:
+    """The idempotency table's records, as plain values."""
+    items = aws.client("dynamodb").scan(TableName=physical_ids["IdempotencyTable"], ConsistentRead=True)["Items"]
+    return [plain(item) for item in items]
 
 
 @pytest.fixture
@@ -47,29 +59,46 @@ def test_the_same_key_with_another_body_is_409(signzy):
     other = signzy.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key("order-42"))
 
     assert (other.status, other.error["code"]) == (409, "idempotency_key_reused")
+    assert other.error["message"] == "This Idempotency-Key was used with another request body"
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
-def test_a_key_still_in_flight_is_409(signzy):
+def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws):
     signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=0.9))
     answers = {}
+    started_ms = time.time() * 1000
     first = threading.Thread(
         target=lambda: answers.setdefault(
             "first", signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
         )
     )
     first.start()
-    import time
-
     deadline = time.monotonic() + 10
     while not signzy.provider.requests(REPUSH) and time.monotonic() < deadline:
         time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
     answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
+    (in_flight,) = records(aws, signzy.physical_ids)
     first.join()
 
     assert answers["first"].status == 200
     assert (answers["second"].status, answers["second"].error["code"]) == (409, "idempotency_key_in_use")
+    assert answers["second"].error["message"] == "A request with this Idempotency-Key is still in progress"
     assert len(signzy.provider.requests(REPUSH)) == 1
+    # The key is held until the first invocation's end (its Lambda timeout): one killed then frees it
+    timeout_ms = cfn.functions()[SIGNZY].properties["Timeout"] * 1000
+    assert in_flight["status"] == "INPROGRESS"
+    assert started_ms + timeout_ms - 2000 < int(in_flight["in_progress_expiration"]) <= time.time() * 1000 + timeout_ms
+
+
+def test_a_keyed_answer_is_kept_24_hours_under_the_prefix_its_functions_role_reaches(signzy, aws):
+    before = time.time()
+    signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("kept-1"))
+
+    (record,) = records(aws, signzy.physical_ids)
+    prefix = cfn.functions()[SIGNZY].properties["Tags"]["kyc-gateway:idempotency"]  # its role's tag, as SAM copies it
+    assert record["id"].startswith(f"{prefix}#")
+    assert record["status"] == "COMPLETED"
+    assert int(before) + 24 * 3600 <= int(record["expiration"]) <= time.time() + 24 * 3600
 
 
 def test_failures_are_not_stored_so_the_key_can_be_retried(signzy):
@@ -90,13 +119,24 @@ def test_without_a_key_every_request_reaches_the_provider(signzy):
     assert len(signzy.provider.requests(REPUSH)) == 2
 
 
-@pytest.mark.parametrize("bad_key", ["has space", "x" * 256, "<script>", "-leading-dash"])
+@pytest.mark.parametrize("bad_key", ["has space", "x" * 256, "<script>", "-leading-dash", ".dot", "a/b", ""])
 def test_an_unusable_key_is_400(signzy, bad_key):
     answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key(bad_key))
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error")
-    assert answer.error["details"][0]["field"] == "Idempotency-Key"
+    assert answer.error["details"] == [
+        {"field": "Idempotency-Key", "issue": "must be 1-255 letters, digits or . _ : -", "type": "header"}
+    ]
     assert signzy.provider.requests(REPUSH) == []
+
+
+@pytest.mark.parametrize("good_key", ["A", "9", "z.Z_0:9-x", "x" * 255])
+def test_keys_of_1_to_255_letters_digits_and_dot_underscore_colon_dash_are_used(signzy, good_key):
+    answers = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key(good_key)) for _ in range(2)]
+
+    assert [answer.status for answer in answers] == [200, 200]
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    assert len(signzy.provider.requests(REPUSH)) == 1
 
 
 def test_keys_are_scoped_per_route(gateway):
@@ -110,6 +150,36 @@ def test_keys_are_scoped_per_route(gateway):
 
     assert (repush.status, identify.status) == (200, 200)
     assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
+def test_a_body_of_any_field_types_is_fingerprinted_as_its_json(physical_ids, monkeypatch):
+    from datetime import date
+
+    from pydantic import BaseModel
+
+    from kyc_gateway.idempotency_keys import IdempotencyKeyReused, replay_or_run
+
+    # Given a write route whose body has fields JSON has no type for (a date, raw bytes)
+    class Upload(BaseModel):
+        on: date
+        image: bytes
+
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", physical_ids["IdempotencyTable"])
+    cold_start()
+    runs = []
+
+    def upload(image: bytes) -> tuple[str, bool]:
+        body, context = Upload(on=date(2025, 1, 2), image=image), LambdaContext("UploadFunction")
+        return replay_or_run("uploads.put", "put-1", body, lambda: runs.append(image) or "{}", context, how_to_check="")
+
+    # When it is sent twice under one key, then with another image
+    answers = [upload(b"front"), upload(b"front")]
+    with pytest.raises(IdempotencyKeyReused):
+        upload(b"back")
+
+    # Then it ran once, its replay was recognised, and the other body was told apart
+    assert answers == [("{}", False), ("{}", True)]
+    assert runs == [b"front"]
 
 
 def test_cdp_onboarding_replays_reach_cdp_once(gateway):
@@ -151,7 +221,12 @@ def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy, p
 
     # Then the gateway does not repush again: it says the outcome is unknown and how to find it out
     assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
-    assert "KRA status" in again.error["details"][0]["issue"]
+    assert again.error["message"] == (
+        "The first request with this Idempotency-Key may or may not have been done by the provider: "
+        "find out before sending it again under a new key"
+    )
+    advice = signzy_provider.REPUSH_OUTCOME_CHECK
+    assert again.error["details"] == [{"field": "Idempotency-Key", "issue": advice, "type": "header"}]
     assert len(signzy.provider.requests(REPUSH)) == 1
     # and a new key is the caller's explicit decision to send it again
     assert signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-2")).status == 200
@@ -218,3 +293,26 @@ def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_provide
 
     assert [answer.status for answer in proxied] == [502, 409]
     assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried
+
+
+# --- writes done, whatever failed after them ------------------------------------------------------------------------
+
+
+def test_a_failure_after_the_write_was_done_is_stored_and_answered_again_under_the_key(gateway):
+    # Given connectFi generated a document, then refused its upload (a failure after the write)
+    gateway.provider.reply(CONNECTFI_LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(400, "documentNotFound"))
+
+    # When the caller sends the request again under its key
+    first = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key("documents-9"))
+    again = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key("documents-9"))
+
+    # Then it gets the same answer, every field of it (the document to upload to), and nothing is sent again
+    def without_correlation(answer) -> dict:
+        return {name: value for name, value in answer.error.items() if name != "correlationId"}
+
+    assert (first.status, first.error["code"]) == (502, "provider_error")
+    assert again.status == first.status and without_correlation(again) == without_correlation(first)
+    assert [d["type"] for d in again.error["details"]] == ["upload_pending"]
+    assert len(gateway.provider.requests(GENERATE)) == len(gateway.provider.requests(UPLOAD)) == 1

@@ -162,6 +162,8 @@ class Signal(Model):
 
 
 class PoisonMessage(Exception):
+    """A record that is not a connectFi webhook: no retry can process it (it ends in the dead-letter queue)."""
+
     code = "poison_message"
 
 
@@ -171,7 +173,7 @@ def process_record(record: dict[str, Any], context: Any) -> None:
     try:
         signal = Signal.model_validate(strict_json.loads((record.get("body") or "").encode()))
     except ValueError:  # pydantic's ValidationError included
-        raise PoisonMessage("not a connectFi webhook") from None
+        raise PoisonMessage() from None
     claims.run_once(
         IDEMPOTENCY_KEY_PREFIX,
         signal.data.model_dump(),

@@ -1,0 +1,299 @@
+"""connectFi's client, answer by answer: what a success is, which refusals are the gateway's own configuration's,
+what of connectFi's validation context reaches the caller, how a login's expiry is read, and which answered
+states are recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+
+from local import template as cfn
+from local.api_events import proxy_event
+from local.functions import invoke
+from tests.integration.routes.test_connectfi import (
+    APPLICATION,
+    CUSTOMER,
+    IDENTIFICATION,
+    IDENTIFY,
+    IDENTIFY_FN,
+    LOGIN,
+    STATUS,
+    STATUS_FN,
+    application,
+    connectfi_error,
+    login_reply,
+)
+from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
+from tests.support import emf
+from tests.support.fake_provider import Reply
+from tests.support.webhooks import read_application
+
+STATUS_BODY = {"customerId": CUSTOMER, "applicationId": APPLICATION}
+
+
+def refusal(keyword: str = "additionalProperties", params: object = None) -> list[dict]:
+    """connectFi's requestValidateError context: one ajv error."""
+    params = {"additionalProperty": "webhookUrl"} if params is None else params
+    return [
+        {
+            "instancePath": "",
+            "schemaPath": f"#/{keyword}",
+            "keyword": keyword,
+            "params": params,
+            "message": "must NOT have additional properties",
+        }
+    ]
+
+
+def identify_answered(gateway, reply):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, reply)
+    return gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+
+# --- refusals ---------------------------------------------------------------------------------------------------------
+
+
+def test_connectfi_refusing_the_callback_field_the_gateway_named_is_its_configurations_fault(gateway):
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", refusal()))
+
+    error = answer.error
+    assert (answer.status, error["code"], error["provider"]) == (500, "configuration_error", "connectfi")
+    assert (error["providerStatus"], error["providerCode"], error["providerRequestId"]) == (
+        400,
+        "requestValidateError",
+        "req-7",
+    )
+    assert error["details"] == refusal()
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        refusal(params={"additionalProperty": "reference"}),  # another field
+        refusal(keyword="pattern"),  # not an unknown property
+        refusal(params="webhookUrl"),  # no ajv params
+    ],
+)
+def test_any_other_validation_refusal_is_the_callers(gateway, context):
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", context))
+
+    assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+
+
+def test_only_ajvs_own_fields_of_connectfis_validation_context_reach_the_caller(gateway):
+    # Given a context with a submitted value in it (ajv's `data`), and an entry that is not an ajv error
+    (entry,) = refusal(params={"additionalProperty": "reference"})
+    context = [entry | {"data": "a submitted value"}, "not an ajv error", {"keyword": "required"}]
+
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", context))
+
+    assert answer.error["details"] == [entry, {"keyword": "required"}]
+    assert "a submitted value" not in answer.text
+
+
+@pytest.mark.parametrize("context", [None, "not a list", {"keyword": "required"}])
+def test_a_validation_context_that_is_not_a_list_gives_no_details(gateway, context):
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", context))
+
+    assert (answer.status, answer.error["details"]) == (422, [])
+
+
+def test_a_numeric_error_code_is_named_as_text(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, Reply(400, json.dumps({"requestId": "req-7", "code": 4001}).encode()))
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", "4001")
+
+
+# --- what a success is ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        ({"code": 0, "data": application()["data"]}, 200),  # a numeric code 0 is success too
+        ({"code": "0"}, 502),  # no data: not an answer
+        ({"code": "1", "data": application()["data"]}, 502),
+        ({"data": application()["data"]}, 502),
+    ],
+)
+def test_success_is_code_0_with_data(gateway, reply, status):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, reply)
+
+    assert gateway.call(STATUS_FN, STATUS_BODY).status == status
+
+
+# --- the callback URL -------------------------------------------------------------------------------------------------
+
+
+def test_without_a_public_url_an_identification_naming_no_webhook_is_not_sent(gateway, monkeypatch):
+    # Given a gateway with no PUBLIC_BASE_URL, called at no domain of its own
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    gateway.new_instance()
+    event = proxy_event(
+        "POST",
+        "/connectfi/identification",
+        headers=[("Content-Type", "application/json")],
+        body=json.dumps(IDENTIFICATION),
+    )
+    del event["requestContext"]["domainName"]
+
+    answer = invoke(cfn.functions()[IDENTIFY_FN], event)
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (500, "configuration_error")
+    assert error["message"] == "PUBLIC_BASE_URL is not configured"
+    assert gateway.provider.requests() == []
+
+
+def test_a_callers_own_webhook_url_needs_no_webhook_secret(gateway, secrets_manager):
+    # Given a webhook secret that cannot be read
+    secret_id = gateway.physical_ids["ConnectFiWebhookSecret"]
+    secrets_manager.put_secret_value(SecretId=secret_id, SecretString="{}")
+    gateway.new_instance()
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application())
+
+    answer = gateway.call(IDENTIFY_FN, {**IDENTIFICATION, "webhookUrl": "https://caller.example/hook"})
+
+    assert answer.status == 200
+
+
+# --- login and headers ------------------------------------------------------------------------------------------------
+
+
+def test_every_call_to_connectfi_asks_for_json(gateway):
+    from tests.integration.routes.test_connectfi_stepup import (
+        DOCUMENT_REQUEST,
+        DOCUMENTS_FN,
+        GENERATE,
+        UPLOAD,
+        generated,
+        uploaded,
+    )
+
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    gateway.call(STATUS_FN, STATUS_BODY)
+    gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    sent = gateway.provider.requests()
+    assert {request.path for request in sent} == {LOGIN, STATUS, GENERATE, UPLOAD}
+    assert {request.headers["Accept"] for request in sent} == {"application/json"}
+
+
+@pytest.fixture
+def machine_zone():
+    """Sets the process's local time zone (put back after the test)."""
+    original = os.environ.get("TZ")
+
+    def set_zone(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield set_zone
+    if original is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = original
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("written_as", "zone"),
+    [
+        (lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "America/New_York"),  # no zone: UTC
+        (lambda moment: moment.astimezone(dt.timezone(dt.timedelta(hours=5))).isoformat(), "UTC"),
+    ],
+    ids=["without-zone", "with-offset"],
+)
+def test_a_login_expiry_is_read_in_its_own_zone_and_utc_without_one(gateway, clock, machine_zone, written_as, zone):
+    # Given a token connectFi says expires in 10 s (renewed a fifth of its life early), on a machine in `zone`
+    machine_zone(zone)
+    expiry = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=10)
+    aware = expiry.replace(tzinfo=dt.UTC)
+    gateway.provider.reply(LOGIN, login_reply("short", written_as(aware)), login_reply("next"))
+    gateway.provider.reply(STATUS, application())
+    gateway.call(STATUS_FN, STATUS_BODY)
+
+    # When its renewal point has passed
+    clock.advance(9)
+    gateway.call(STATUS_FN, STATUS_BODY)
+
+    # Then the gateway logged in again
+    assert [request.headers["x-connectfi-token"] for request in gateway.provider.requests(STATUS)] == ["short", "next"]
+
+
+# --- recording what a write answers -----------------------------------------------------------------------------------
+
+
+def answered_data(**changes) -> dict:
+    reply = application("waiting_review")
+    reply["data"] = {**reply["data"], **changes}
+    return reply
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        answered_data(applicationId="iapp-not-an-id"),
+        answered_data(applicationId=None),
+        answered_data(customerId="c" * 37),
+        answered_data(status=None),
+        answered_data(status=1),
+        {"code": "0", "data": [application()["data"]]},
+        {"code": "0", "data": None},
+    ],
+    ids=["bad-application-id", "no-application-id", "bad-customer-id", "no-status", "numeric-status", "list", "null"],
+)
+def test_an_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
+    answer = identify_answered(gateway, reply)
+
+    assert (answer.status, answer.json()) == (200, reply)
+    assert read_application(APPLICATION)["statusCode"] == 404
+    (line,) = log_lines(logs(), "answer not recorded: it holds no application state")
+    assert (line["level"], line["provider"]) == ("WARNING", "connectfi")
+
+
+def test_an_answered_state_with_ids_of_connectfis_longest_is_recorded(gateway):
+    longest = "iapp_" + "A" * 31  # 36 characters
+
+    assert identify_answered(gateway, answered_data(applicationId=longest)).status == 200
+
+    assert json.loads(read_application(longest)["body"])["status"] == "waiting_review"
+
+
+def test_an_answered_state_not_announced_yet_is_logged_for_the_reconciliation(gateway, logs, monkeypatch):
+    from tests.integration.routes.test_connectfi_reconciliation import failing_announcements
+
+    failing_announcements(monkeypatch, 1)
+
+    assert identify_answered(gateway, application("waiting_review")).status == 200
+
+    (line,) = log_lines(logs(), "application state not announced yet")
+    assert (line["level"], line["provider"], line["application_id"]) == ("WARNING", "connectfi", APPLICATION)
+
+
+def test_an_answered_state_that_cannot_be_stored_is_counted_and_logged_by_its_cause(gateway, logs, monkeypatch):
+    from kyc_gateway.providers.connectfi import applications
+
+    monkeypatch.setattr(applications, "_table", lambda: "kyc-gateway-local-no-such-table")
+
+    assert identify_answered(gateway, application("waiting_review")).status == 200
+
+    written = logs()
+    assert emf.named(written)["ApplicationsNotRecorded"]["Provider"] == "connectfi"
+    (line,) = log_lines(written, "application state not recorded")
+    assert (line["level"], line["provider"], line["application_id"]) == ("ERROR", "connectfi", APPLICATION)
+    assert line["error"] == "ResourceNotFoundException"

@@ -1,0 +1,112 @@
+"""One reconciliation run, application by application: when it stops for time, when connectFi's failures fail it,
+and what it counts and logs for each application it checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
+from tests.integration.routes.test_connectfi_reconciliation import AFTER, MAX_AGE, state_of
+from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
+from tests.support import emf
+from tests.support.fake_provider import Reply
+
+CONNECTFI_FAILING = Reply(500, b'{"code": "internal"}')
+UNKNOWN = connectfi_error(404, "applicationNotFound", "Application not found")
+
+
+class Invocation:
+    """A Lambda context whose remaining time is read off a list, one value per application the run looks at."""
+
+    def __init__(self, *remaining_ms: int) -> None:
+        self.remaining = list(remaining_ms)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
+
+@pytest.fixture
+def run(gateway, clock, monkeypatch):
+    """A run over applications started under review (oldest first), `waited` seconds after the last (by then all
+    due); the run's counts."""
+    from kyc_gateway import clock as gateway_clock
+    from kyc_gateway.clock import start_request
+    from kyc_gateway.providers.connectfi import applications, reconciliation
+
+    monkeypatch.setattr(gateway_clock, "sleep", clock.advance)  # connectFi's failures are retried without waiting
+    gateway.provider.reply(LOGIN, login_reply())
+
+    def start(*application_ids: str, context=None, waited: float = AFTER) -> dict:
+        for application_id in application_ids:
+            applications.record_and_announce(state_of(application_id, "waiting_review")["data"])
+            clock.advance(1)
+        clock.advance(waited)
+        start_request(None)  # no deadline but the run's own context (not one an earlier test left on this thread)
+        return dict(reconciliation.reconcile(context or Invocation(900_000)))
+
+    return start
+
+
+def checked(gateway) -> list[str]:
+    return [request.json()["applicationId"] for request in gateway.provider.requests(STATUS)]
+
+
+def test_a_run_stops_taking_applications_once_less_than_30_s_of_its_invocation_is_left(gateway, run):
+    gateway.provider.reply(STATUS, *(state_of(f"iapp_time{n}", "waiting_review") for n in range(3)))
+
+    counts = run("iapp_time0", "iapp_time1", "iapp_time2", context=Invocation(40_000, 30_000, 29_999))
+
+    assert counts["checked"] == 2
+    assert checked(gateway) == ["iapp_time0", "iapp_time1"]
+
+
+def test_two_failures_do_not_fail_a_run(gateway, run):
+    gateway.provider.reply(STATUS, CONNECTFI_FAILING)
+
+    assert run("iapp_fails0", "iapp_fails1") == {"checked": 2, "changed": 0, "failed": 2, "retired": 0}
+
+
+def test_failures_after_a_success_do_not_fail_a_run(gateway, run):
+    # Given connectFi answering the first application, then failing on every other
+    answered = state_of("iapp_mixed0", "completed", "Approved")
+    gateway.provider.reply(STATUS, answered, CONNECTFI_FAILING)
+
+    counts = run(*(f"iapp_mixed{n}" for n in range(4)))
+
+    # Then the run goes on: connectFi answered, it is not failing on everything
+    assert counts == {"checked": 4, "changed": 1, "failed": 3, "retired": 0}
+
+
+def test_a_third_failure_in_a_row_fails_the_run_and_leaves_the_rest_for_the_next(gateway, run):
+    from kyc_gateway.errors import ProviderFailed
+
+    gateway.provider.reply(STATUS, CONNECTFI_FAILING)
+
+    with pytest.raises(ProviderFailed):
+        run(*(f"iapp_down{n}" for n in range(4)))
+
+    assert list(dict.fromkeys(checked(gateway))) == ["iapp_down0", "iapp_down1", "iapp_down2"]
+
+
+def test_what_a_run_did_to_each_application_is_logged_by_its_id(gateway, run, logs):
+    gateway.provider.reply(STATUS, UNKNOWN, CONNECTFI_FAILING)
+
+    assert run("iapp_unknown", "iapp_failing") == {"checked": 2, "changed": 0, "failed": 2, "retired": 0}
+
+    written = logs()
+    (unknown,) = log_lines(written, "application unknown to connectFi: no longer checked")
+    (failing,) = log_lines(written, "application not reconciled")
+    assert (unknown["level"], unknown["application_id"]) == ("WARNING", "iapp_unknown")
+    assert (failing["level"], failing["application_id"]) == ("WARNING", "iapp_failing")
+    assert failing["code"] == "provider_error"
+
+
+def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_status(gateway, run, logs):
+    gateway.provider.reply(STATUS, state_of("iapp_still", "waiting_review"))
+
+    assert run("iapp_still", waited=MAX_AGE)["retired"] == 1
+
+    written = logs()
+    assert emf.named(written)["ApplicationsNoLongerReconciled"]["Provider"] == "connectfi"
+    (line,) = log_lines(written, "application unchanged for too long: no longer checked")
+    assert (line["level"], line["application_id"], line["status"]) == ("WARNING", "iapp_still", "waiting_review")

@@ -1,0 +1,183 @@
+"""Signzy's login and the Authorization form, as a caller and an operator see them: which answers prove the token
+passed Signzy's check (and so settle the form), the denial window after a new token is refused, and the login's
+own failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.routes.test_signzy_repush import (
+    FUNCTION,
+    LOGIN,
+    ONBOARDING_ID,
+    REPUSH,
+    SUCCESS,
+    authorizations,
+    login_reply,
+    loopback_error,
+)
+from tests.support.fake_provider import Reply
+from tests.support.request_log import provider_calls
+
+REPUSH_BODY = {"onboardingId": ONBOARDING_ID}
+REFUSED = loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED")
+
+
+def loopback_named(status: int, name: str, message: str) -> Reply:
+    return Reply(status, json.dumps({"error": {"statusCode": status, "name": name, "message": message}}).encode())
+
+
+# Signzy's own refusals of the onboarding: its token check let the request through, so the form it came in works
+PAST_THE_TOKEN_CHECK = [
+    pytest.param(loopback_error(404, 'Unknown "onboarding" id "65a1".', "MODEL_NOT_FOUND"), id="404 not found"),
+    pytest.param(loopback_named(422, "ValidationError", "The `onboarding` instance is not valid."), id="422"),
+    pytest.param(loopback_error(403, "Access denied", "ACCESS_DENIED"), id="403 access rule"),
+    pytest.param(loopback_error(400, "Bad onboarding"), id="400"),
+    pytest.param(loopback_error(499, "Client closed request"), id="499"),
+]
+# Answers that say nothing of the token: no LoopBack error, a rate limit, Signzy failing, a route no token reached
+PROVING_NOTHING = [
+    pytest.param(Reply(300, b"{}"), id="300"),
+    pytest.param(Reply(404, b'{"message": "Not Found"}'), id="404 not LoopBack's"),
+    pytest.param(loopback_error(429, "Too many requests"), id="429"),
+    pytest.param(loopback_error(500, "Internal Server Error"), id="500"),
+    pytest.param(loopback_error(404, "Cannot POST /kra-handler/api/onboardings/repush"), id="url not found"),
+    pytest.param(loopback_error(404, "There is no method to handle POST /onboardings/repush"), id="rest router"),
+    pytest.param(loopback_error(404, 'Shared class "onboarding" has no method handling POST /repush'), id="no method"),
+]
+
+
+@pytest.mark.parametrize("refusal", PAST_THE_TOKEN_CHECK)
+def test_signzys_own_refusal_of_the_onboarding_settles_the_form_it_came_in(gateway, logs, refusal):
+    # Given Signzy refusing the first repush itself (its token check passed, in the documented Bearer form)
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, refusal, REFUSED, SUCCESS)
+    first = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # When the cached token is refused on the next repush
+    second = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # Then the form is known: the token is replaced, and the other form is never tried
+    assert (first.status, first.error["code"], second.status) == (502, "provider_error", 200)
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+    assert logs().count("signzy authorization form settled") == 1
+
+
+@pytest.mark.parametrize("answer", PROVING_NOTHING)
+def test_an_answer_no_token_check_is_known_to_have_passed_leaves_the_form_open(gateway, logs, answer):
+    # Given a first repush answered something that says nothing of the token
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, answer, REFUSED, SUCCESS)
+    first = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # When Signzy refuses the Bearer form on the next repush
+    second = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # Then the other form is still tried with the same token, and kept
+    assert first.status in (429, 502)
+    assert second.status == 200
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "token-1"]
+    assert logs().count("signzy authorization form settled") == 1
+
+
+@pytest.mark.parametrize(("seconds", "denied"), [(59, True), (61, False)])
+def test_a_new_token_refused_is_kept_for_a_minute_then_replaced_when_refused(gateway, clock, seconds, denied):
+    # Given a new token refused (a denial), in Bearer form, and `seconds` later a Signzy refusing it again
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
+    gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
+    gateway.call(FUNCTION, REPUSH_BODY)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 502
+    clock.advance(seconds)
+    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
+
+    # When the next repush comes
+    answer = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # Then within the minute it is a denial (no login), after it a token to replace
+    assert answer.status == (502 if denied else 200)
+    assert len(gateway.provider.requests(LOGIN)) == (2 if denied else 3)
+
+
+def test_a_denial_is_remembered_for_the_refused_token_only(gateway, clock):
+    # Given a new token refused (a denial), whose 2 s life then ran out: a newer token replaced it
+    gateway.provider.reply(
+        LOGIN, login_reply("token-1"), login_reply("token-2", ttl=2), login_reply("token-3"), login_reply("token-4")
+    )
+    gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
+    gateway.call(FUNCTION, REPUSH_BODY)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 502
+    clock.advance(1.7)
+
+    # When Signzy refuses the newer token (it forgot it), within the minute
+    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
+    answer = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # Then that refusal is a token to replace, not the denial of the other token
+    assert answer.status == 200
+    assert authorizations(gateway)[-2:] == ["Bearer token-3", "Bearer token-4"]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "provider_code"),
+    [
+        pytest.param(loopback_error(401, "login failed", "LOGIN_FAILED"), "LOGIN_FAILED", id="401, its code"),
+        pytest.param(loopback_named(403, "Error", "Forbidden"), "Error", id="403, its name"),
+    ],
+)
+def test_a_login_refused_is_our_credentials_read_again_once_then_502(gateway, refusal, provider_code):
+    gateway.provider.reply(LOGIN, refusal)
+
+    answer = gateway.call(FUNCTION, REPUSH_BODY)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert (answer.error["providerStatus"], answer.error["providerCode"]) == (refusal.status, provider_code)
+    assert len(gateway.provider.requests(LOGIN)) == 2
+    assert gateway.provider.requests(REPUSH) == []
+
+
+def test_a_login_meeting_a_server_error_is_retried(gateway):
+    gateway.provider.reply(LOGIN, Reply(503, b"{}"), login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    answer = gateway.call(FUNCTION, REPUSH_BODY)
+
+    assert answer.status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(login_reply(""), id="an empty id"),
+        pytest.param(login_reply("token-1", ttl=0), id="a ttl of 0"),
+        pytest.param(login_reply("token-1", ttl=-1), id="a negative ttl"),
+        pytest.param({"id": "token-1"}, id="no ttl"),
+    ],
+)
+def test_a_login_answer_that_is_no_usable_token_is_a_bad_response_and_no_repush(gateway, reply):
+    gateway.provider.reply(LOGIN, reply)
+
+    answer = gateway.call(FUNCTION, REPUSH_BODY)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert gateway.provider.requests(REPUSH) == []
+
+
+def test_a_token_living_less_than_a_second_is_used(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1", ttl=0.5))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+    assert authorizations(gateway) == ["Bearer token-1"]
+
+
+def test_each_call_to_signzy_asks_for_json_and_is_logged_under_its_operation(gateway, logs):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    gateway.call(FUNCTION, REPUSH_BODY)
+
+    assert provider_calls(logs()) == [[("signzy", "login", 200), ("signzy", "repush", 200)]]
+    assert [request.header("Accept") for request in gateway.provider.requests()] == ["application/json"] * 2

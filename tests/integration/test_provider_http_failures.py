@@ -1,0 +1,207 @@
+"""The provider HTTP client when no answer comes: what is retried (a request certainly not sent, or a read), what a
+write's caller is told (its outcome is unknown once it may have reached the provider), what each attempt logs, and
+what the circuit breaker counts."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
+from kyc_gateway.http import ProviderHttp
+from kyc_gateway.settings import Settings
+from tests.support.emf import log_lines
+from tests.support.fake_provider import Reply
+from tests.support.unreachable import refused_url, unaccepted_url
+
+OK = Reply(200, b'{"ok": true}')
+SHORT = {"PROVIDER_CONNECT_TIMEOUT_SECONDS": 0.2, "PROVIDER_READ_TIMEOUT_SECONDS": 0.2}
+SLOW = Reply(200, b"{}", delay=0.6)  # past SHORT's read timeout
+
+
+def call(url: str, *, idempotent: bool, **settings):
+    http = ProviderHttp("test", url, Settings(**settings))
+    return http.post("/op", operation="op", idempotent=idempotent, json_body={})
+
+
+def attempts(logs) -> list:
+    """The status each attempt logged (outside a request, each provider call is its own line)."""
+    calls = log_lines(logs(), "provider call")
+    assert {(call["provider"], call["operation"]) for call in calls} <= {("test", "op")}
+    return [call["status"] for call in calls]
+
+
+# --- never sent: retried, whatever the method -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_refused_connection_is_retried_and_the_request_known_not_sent(stopped_clock, logs, idempotent):
+    with pytest.raises(ProviderUnavailable) as raised:
+        call(refused_url(), idempotent=idempotent)
+
+    assert attempts(logs) == ["unreachable"] * 3
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
+    assert raised.value.status == 502
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_connect_timeout_is_retried_and_the_request_known_not_sent(stopped_clock, logs, idempotent):
+    # Given a provider that never accepts the connection, a 0.1 s connect timeout and a 5 s read timeout
+    started = time.monotonic()
+    with unaccepted_url() as url, pytest.raises(ProviderTimeout) as raised:
+        call(url, idempotent=idempotent, PROVIDER_CONNECT_TIMEOUT_SECONDS=0.1, PROVIDER_READ_TIMEOUT_SECONDS=5)
+
+    # Then each of the three attempts gave up after the connect timeout, and nothing can have been done
+    assert attempts(logs) == ["timeout"] * 3
+    assert time.monotonic() - started < 2
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_an_attempt_that_cannot_connect_ends_with_the_budget_however_long_the_connect_timeout(
+    stopped_clock, logs, scheme
+):
+    # Given a provider that never accepts the connection, a 2 s connect timeout but only 0.4 s of budget
+    started = time.monotonic()
+    with unaccepted_url(scheme) as url, pytest.raises(ProviderTimeout):
+        call(url, idempotent=True, PROVIDER_CONNECT_TIMEOUT_SECONDS=2, PROVIDER_BUDGET_SECONDS=0.4)
+
+    # Then the one attempt (no time for another) gave up when the budget ran out, and tried to connect once only
+    assert 0.35 < time.monotonic() - started < 0.75
+    assert attempts(logs) == ["timeout"]
+
+
+# --- sent, no answer: a read is retried, a write's outcome is unknown -------------------------------------------------
+
+
+def test_a_read_timeout_is_not_retried(provider, stopped_clock, logs):
+    # Given a provider slower than the read timeout
+    provider.reply("/op", SLOW, OK)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as raised:
+        call(provider.url, idempotent=True, **SHORT)
+
+    # Then the gateway gave up after the read timeout, once: the provider is already slow
+    assert time.monotonic() - started < 0.5
+    assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
+
+
+def test_a_write_that_timed_out_reading_has_an_unknown_outcome(provider, stopped_clock, logs):
+    provider.reply("/op", SLOW, OK)
+
+    with pytest.raises(ProviderTimeout) as raised:
+        call(provider.url, idempotent=False, **SHORT)
+
+    assert raised.value.outcome_unknown
+    assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "logged"), [(Reply(reset=True), "unreachable"), (Reply(200, b"{}" * 50, cut=True), "broken")]
+)
+def test_a_read_cut_off_after_it_was_sent_is_retried(provider, stopped_clock, logs, fault, logged):
+    provider.reply("/op", fault, OK)
+
+    assert call(provider.url, idempotent=True).body == {"ok": True}
+
+    assert attempts(logs) == [logged, 200]
+
+
+@pytest.mark.parametrize(
+    ("fault", "logged"), [(Reply(reset=True), "unreachable"), (Reply(200, b"{}" * 50, cut=True), "broken")]
+)
+def test_a_read_cut_off_every_time_is_unavailable_with_nothing_to_be_unsure_about(
+    provider, stopped_clock, logs, fault, logged
+):
+    provider.reply("/op", fault)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        call(provider.url, idempotent=True)
+
+    assert attempts(logs) == [logged] * 3
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
+
+
+@pytest.mark.parametrize(
+    ("fault", "logged"), [(Reply(reset=True), "unreachable"), (Reply(200, b"{}" * 50, cut=True), "broken")]
+)
+def test_a_write_cut_off_after_it_was_sent_is_not_retried_and_its_outcome_unknown(
+    provider, stopped_clock, logs, fault, logged
+):
+    provider.reply("/op", fault, OK)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        call(provider.url, idempotent=False)
+
+    assert attempts(logs) == [logged] and len(provider.requests("/op")) == 1
+    assert (raised.value.provider, raised.value.outcome_unknown) == ("test", True)
+
+
+# --- what the circuit breaker counts --------------------------------------------------------------------------------
+
+
+def breaker_test_client(url: str, **settings) -> ProviderHttp:
+    return ProviderHttp("test", url, Settings(PROVIDER_CIRCUIT_FAILURES=2, **settings))
+
+
+def post(http: ProviderHttp, idempotent: bool = True, **options):
+    return http.post("/op", operation="op", idempotent=idempotent, json_body={}, **options)
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+@pytest.mark.parametrize(
+    ("failure", "settings"),
+    [(Reply(503, b"{}"), {}), (Reply(429, b"{}"), {}), (SLOW, SHORT), (Reply(reset=True), {})],
+    ids=["5xx", "429", "timeout", "unreachable"],
+)
+def test_consecutive_failed_calls_open_the_circuit_and_calls_then_fail_fast(
+    provider, stopped_clock, failure, settings, idempotent
+):
+    provider.reply("/op", failure)
+    http = breaker_test_client(provider.url, **settings)
+
+    # Given as many failed calls as the threshold (each after its retries): an error answer or no answer
+    for _ in range(2):
+        with contextlib.suppress(ProviderTimeout, ProviderUnavailable):
+            assert post(http, idempotent).status in (429, 503)
+    sent = len(provider.requests("/op"))
+
+    # Then the next call fails fast, without reaching the provider
+    with pytest.raises(ProviderCircuitOpen) as raised:
+        post(http, idempotent)
+    assert len(provider.requests("/op")) == sent
+    assert raised.value.provider == "test"
+
+
+def test_a_rate_limit_in_the_body_counts_as_a_failure(provider, stopped_clock):
+    provider.reply("/op", Reply(200, b'{"code": 1005}'))
+    http = breaker_test_client(provider.url)
+
+    for _ in range(2):
+        post(http, idempotent=False, throttled=lambda response: response.body == {"code": 1005})
+
+    with pytest.raises(ProviderCircuitOpen):
+        post(http)
+
+
+@pytest.mark.parametrize("answer", [OK, Reply(400, b"{}"), Reply(404, b"{}"), Reply(422, b"{}"), Reply(501, b"{}")])
+def test_an_answer_that_is_not_a_provider_failure_keeps_the_circuit_closed(provider, stopped_clock, answer):
+    # Given a provider answering a success or a business refusal, more often than the threshold
+    provider.reply("/op", answer)
+    http = breaker_test_client(provider.url)
+
+    for _ in range(3):
+        assert post(http).status == answer.status
+
+    assert len(provider.requests("/op")) == 3
+
+
+def test_a_success_between_failures_keeps_the_circuit_closed(provider, stopped_clock):
+    provider.reply("/op", Reply(503, b"{}"), OK, Reply(503, b"{}"), OK)
+    http = breaker_test_client(provider.url)
+
+    assert [post(http, idempotent=False).status for _ in range(4)] == [503, 200, 503, 200]

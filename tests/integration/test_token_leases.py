@@ -1,0 +1,167 @@
+"""The token cache's renewal lease: while one instance renews a token, the others use the current token while it is
+valid, or wait for the new one while their request has time (then 502 token_unavailable, counted for the provider);
+a renewal that outlives its lease is taken over, and its late token is not stored over the newer one."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.functions import cold_start
+from tests.support.token_cache import KEY, CountingProvider, in_request, new_cache, stored_item, warnings
+
+
+@pytest.fixture
+def table(physical_ids, clock):
+    """The token table, for warm instances (a request's time is not spent building their DynamoDB client) whose
+    waits move the clock rather than take time."""
+    from kyc_gateway import aws
+
+    cold_start()
+    aws.client("dynamodb")
+    clock.skip_sleeps()
+    return physical_ids["TokenTable"]
+
+
+def no_time_to_wait(cache, fetch) -> str:
+    """The token `cache` gets for a request whose deadline has passed (it looks once, never waits): its value, or
+    the error's code."""
+    from kyc_gateway.errors import ProviderUnavailable
+
+    with in_request(seconds_left=-1):
+        try:
+            return cache.get(fetch).value
+        except ProviderUnavailable as error:
+            return error.code
+
+
+@pytest.mark.parametrize(
+    ("renewal_seconds", "seconds_left", "lease", "slack"),
+    [(20, None, 25, 0.0), (20, 3, 8, 0.5), (2, 10, 7, 0.5), (20, -0.5, 5, 0.5)],
+    ids=["outside a request", "bounded by the request", "bounded by the renewal", "request past its deadline"],
+)
+def test_a_renewal_holds_its_lease_as_long_as_it_may_take_plus_a_margin_then_it_is_taken_over(
+    aws, table, clock, logs, renewal_seconds, seconds_left, lease, slack
+):
+    # Given an instance renewing a token (its longest renewal, its request's time left; the request's time flows on
+    # while it takes its lease, hence the slack), whose renewal lasts
+    clock.stop()
+    fetch = CountingProvider()
+    renewing, other = new_cache(table, renewal_seconds=renewal_seconds), new_cache(table)
+    seen_by_other = []
+
+    def slow_renewal(previous):
+        # When another instance needs a token at the lease's last moment, then just after it
+        clock.advance(lease - slack)
+        seen_by_other.append(no_time_to_wait(other, fetch))
+        clock.advance(2 * slack or 0.001)
+        seen_by_other.append(no_time_to_wait(other, fetch))
+        return fetch(previous)
+
+    if seconds_left is None:
+        renewed = renewing.get(slow_renewal)
+    else:
+        with in_request(seconds_left):
+            renewed = renewing.get(slow_renewal)
+
+    # Then the other waits while the lease holds, and takes over once it has lapsed
+    assert seen_by_other == ["token_unavailable", "token-1"]
+    # and the late renewal's token serves its own instance, but is not stored over the newer one
+    assert renewed.value == "token-2"
+    assert stored_item(aws, table)["token"] == "token-1"
+    assert warnings(logs()) == [("token not shared", KEY, "ConditionalCheckFailedException")]
+
+
+def test_while_another_instance_renews_the_current_token_is_used_until_it_expires(table, clock):
+    # Given a token (100 s) due for renewal, which another instance is renewing
+    clock.stop()
+    fetch = CountingProvider(lifetime=100)
+    renewing, waiting = new_cache(table), new_cache(table)
+    current = waiting.get(fetch)
+    clock.advance(80)
+    seen_by_waiting = []
+
+    def renewal(previous):
+        # When this instance needs a token meanwhile: now, just before the token expires, and when it expires
+        for step in (0, 20 - 0.001, 0.001):
+            clock.advance(step)
+            seen_by_waiting.append(no_time_to_wait(waiting, fetch))
+        return fetch(previous)
+
+    renewed = renewing.get(renewal)
+
+    # Then it uses the current token while it is valid, never once expired, and the renewed one after
+    assert seen_by_waiting == [current.value, current.value, "token_unavailable"]
+    assert waiting.get(fetch) == renewed
+    assert fetch.calls == 2
+
+
+def polled_with_backoff(slept: list[float]) -> bool:
+    """Each wait between reads is 50 ms doubling to 400 ms, times a random 0.5-1.5."""
+    nominal = [min(0.05 * 2**poll, 0.4) for poll in range(len(slept))]
+    return all(0.5 <= wait / expected <= 1.5 for wait, expected in zip(slept, nominal, strict=True))
+
+
+@pytest.mark.parametrize("seconds_left", [0.3, 2.0])
+def test_waiting_for_a_renewal_lasts_the_requests_time_left_then_token_unavailable_for_the_provider(
+    table, clock, logs, seconds_left
+):
+    from kyc_gateway.errors import ProviderUnavailable
+    from kyc_gateway.observability import record_outcome
+
+    # Given another instance renewing CDP's token (its lease holds long), and no token stored
+    clock.stop()
+    slept = clock.slept
+    waiting = new_cache(table, key="cdp#abc")
+    raised = []
+
+    def renewal(previous):
+        # When this instance needs a token with `seconds_left` of its request left
+        with in_request(seconds_left), pytest.raises(ProviderUnavailable) as error:
+            waiting.get(CountingProvider())
+        raised.append(error.value)
+        return CountingProvider()(previous)
+
+    new_cache(table, key="cdp#abc", renewal_seconds=100).get(renewal)
+
+    # Then it reads the table again and again with a growing, jittered wait, until its time is up
+    assert polled_with_backoff(slept)
+    assert sum(slept[:-1]) < seconds_left < sum(slept) + 0.01  # (its time left is counted from the request's start)
+    # and gives up with 502 token_unavailable naming the provider, its alarm's metric
+    (error,) = raised
+    assert (error.status, error.code, error.provider) == (502, "token_unavailable", "cdp")
+    assert error.message == "No provider token could be obtained in time"
+    record_outcome("cdp.lookup", error.code, error.status, 1.0, error.provider)
+    written = logs().replace(" ", "")
+    assert '"TokenFailures":[1.0]' in written and '"Provider":"cdp"' in written
+
+
+@pytest.mark.parametrize(("holder_renewal_seconds", "outcome"), [(100, "token_unavailable"), (20, "token-1")])
+def test_outside_a_request_an_instance_waits_as_long_as_a_renewal_may_take_and_takes_over_a_lapsed_one(
+    table, clock, holder_renewal_seconds, outcome
+):
+    from kyc_gateway.errors import ProviderUnavailable
+
+    # Given another instance renewing, whose lease lasts 105 s (or 25 s, as long as this instance's own would)
+    clock.stop()
+    slept = clock.slept
+    fetch = CountingProvider()
+    waiting = new_cache(table, renewal_seconds=20)
+    outcomes = []
+
+    def renewal(previous):
+        # When this instance needs a token outside any request
+        try:
+            outcomes.append(waiting.get(fetch).value)
+        except ProviderUnavailable as error:
+            outcomes.append(error.code)
+        return fetch(previous)
+
+    new_cache(table, renewal_seconds=holder_renewal_seconds).get(renewal)
+
+    # Then it waits its own renewal's longest plus twice the margin (30 s), taking over a lease lapsed before
+    waited = min(30, holder_renewal_seconds + 5)
+    assert outcomes == [outcome]
+    assert sum(slept[:-1]) < waited <= sum(slept)
+    assert polled_with_backoff(slept)
+    factors = [wait / min(0.05 * 2**poll, 0.4) for poll, wait in enumerate(slept)]
+    assert max(factors) - min(factors) > 0.5  # jittered: instances waiting together spread their reads
