@@ -5,6 +5,13 @@ held to 90%; the rest of the layer's API edge, errors and providers to 85%."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import project  # noqa: F401 - puts the layer's package on the path
+from kyc_gateway.registry import PROVIDERS
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = ROOT / "layers" / "gateway" / "kyc_gateway"
 
 CORE, REST = 0.90, 0.85
 
@@ -69,68 +76,25 @@ MODULES = (
         REST,
         (_ERRORS, f"{_ROUTES}/test_cdp.py", f"{_ROUTES}/test_cdp_keycloak.py", f"{_ROUTES}/test_signzy_repush.py"),
     ),
-    MutatedModule(
-        "providers/cladfy.py",
-        REST,
-        (f"{_ROUTES}/test_cladfy_krapin.py", _ERRORS, "tests/unit/test_openapi.py"),  # the PIN's published schema
-    ),
-    MutatedModule("providers/signzy.py", REST, (f"{_ROUTES}/test_signzy_repush.py", _ERRORS)),
-    MutatedModule(
-        "providers/cdp.py",
-        REST,
-        (
-            f"{_ROUTES}/test_cdp.py",
-            f"{_ROUTES}/test_cdp_keycloak.py",
-            f"{_ROUTES}/test_cdp_onboarding.py",
-            _ERRORS,
-            "tests/unit/test_openapi.py",  # the onboarding's example, read only when the schema is generated
-        ),
-    ),
-    MutatedModule(
-        "providers/connectfi/client.py",
-        REST,
-        (
-            f"{_ROUTES}/test_connectfi.py",
-            f"{_ROUTES}/test_connectfi_answers.py",
-            _ERRORS,
-            f"{_ROUTES}/test_connectfi_stepup.py",
-            f"{_ROUTES}/test_connectfi_webhook_retries.py",
-        ),
-    ),
-    MutatedModule(
-        "providers/connectfi/common.py",
-        REST,
-        (
-            f"{_ROUTES}/test_connectfi_webhook_ingestion.py",
-            f"{_ROUTES}/test_connectfi_webhook_queueing.py",
-            f"{_ROUTES}/test_connectfi_answers.py",
-            f"{_ROUTES}/test_connectfi_stepup.py",
-        ),
-    ),
-    MutatedModule("providers/connectfi/stepup.py", REST, (f"{_ROUTES}/test_connectfi_stepup.py",)),
-    MutatedModule(
-        "providers/connectfi/webhooks.py",
-        REST,
-        (
-            f"{_ROUTES}/test_connectfi_webhook_ingestion.py",
-            f"{_ROUTES}/test_connectfi_webhook_queueing.py",
-            f"{_ROUTES}/test_connectfi_webhook_processing.py",
-            f"{_ROUTES}/test_connectfi_webhook_retries.py",
-        ),
-    ),
-    MutatedModule(
-        "providers/connectfi/applications.py",
-        REST,
-        (
-            f"{_ROUTES}/test_connectfi_applications.py",
-            f"{_ROUTES}/test_connectfi_reconciliation.py",
-            f"{_ROUTES}/test_connectfi_webhook_processing.py",
-        ),
-    ),
-    MutatedModule(
-        "providers/connectfi/reconciliation.py",
-        REST,
-        (f"{_ROUTES}/test_connectfi_reconciliation_runs.py", f"{_ROUTES}/test_connectfi_reconciliation.py"),
-    ),
 )
+
+
+def provider_modules() -> tuple[MutatedModule, ...]:
+    """Each registered provider's modules (its client's module, or every module of its client's package), against
+    its own route tests (tests/integration/routes/test_<name>*.py), the error-mapping table and the published
+    schemas: a new provider is mutation-tested without an entry here."""
+    modules = []
+    for provider in PROVIDERS:
+        client = LAYER / Path(*provider.client.split(".")[1:]).with_suffix(".py")
+        package = client.parent if client.parent != LAYER / "providers" else None
+        paths = sorted(package.glob("[!_]*.py")) if package else [client]
+        tests = (*sorted(str(test.relative_to(ROOT)) for test in ROOT.glob(f"{_ROUTES}/test_{provider.name}*.py")),)
+        modules += [
+            MutatedModule(path.relative_to(LAYER).as_posix(), REST, (*tests, _ERRORS, "tests/unit/test_openapi.py"))
+            for path in paths
+        ]
+    return tuple(modules)
+
+
+MODULES = MODULES + provider_modules()
 BY_SLUG = {module.slug: module for module in MODULES}
