@@ -82,6 +82,9 @@ def mutate(module: MutatedModule, max_children: int, equivalents: set[tuple[str,
     if not meta.exists():
         raise SystemExit(f"mutmut did not run on {module.path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
     exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+    if exit_codes and all(code is None for code in exit_codes.values()):  # it stopped before any mutant (a clean
+        # run of the tests failed: a test that fails without any mutant proves nothing about them)
+        raise SystemExit(f"mutmut ran no mutant of {module.path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
     return [_mutant(workspace, module, name, code, equivalents) for name, code in sorted(exit_codes.items())]
 
 
