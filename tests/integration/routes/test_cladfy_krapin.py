@@ -132,6 +132,31 @@ def test_cladfys_failed_result_saying_nothing_of_a_missing_pin_is_cladfy_failing
     assert (answer.status, answer.error["code"]) == (502, "provider_error")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"success": False, "response_code": 404, "message": None, "data": None},  # a result: its response_code
+        {"status": 404, "code": None, "response": None},  # an error, in its shape even without a message
+    ],
+    ids=["result", "error"],
+)
+def test_cladfys_own_404_in_its_body_is_the_pin_not_found_whatever_the_http_status(gateway, body):
+    gateway.provider.reply(KRAPIN, body)
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (404, "kra_pin_not_found")
+
+
+def test_a_refusal_cladfy_states_only_in_its_body_is_its_credentials_failing(gateway):
+    # Given an undocumented code with a 403 in Cladfy's body and a 200 on the wire
+    gateway.provider.reply(KRAPIN, {"status": 403, "code": 9999, "message": "Forbidden", "response": None})
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+
+
 def test_provider_request_id_is_reported_on_errors(gateway):
     gateway.provider.reply(
         KRAPIN, {"success": False, "response_code": 404, "message": "not found", "request_id": "req-123"}
