@@ -50,14 +50,20 @@ def typed_dict(name: str, schema: dict[str, Any]) -> str:
         comment = textwrap.fill(f"{sentence}.", width=116, initial_indent="# ", subsequent_indent="# ")
         return f"{comment}\n{name} = dict[str, Any]"
     required = set(schema.get("required") or [])
+    fields = {
+        field: f"Required[{python_type(subschema)}]" if field in required else python_type(subschema)
+        for field, subschema in (schema.get("properties") or {}).items()
+    }
+    if not all(field.isidentifier() and not keyword.iskeyword(field) for field in fields):
+        # a field no class attribute can be named (the audit search's `from`): TypedDict's functional form
+        comment = textwrap.fill(f"{sentence}.", width=116, initial_indent="# ", subsequent_indent="# ")
+        members = ", ".join(f"{json.dumps(field)}: {annotation}" for field, annotation in fields.items())
+        return f"{comment}\n{name} = TypedDict({json.dumps(name)}, {{{members}}}, total=False)"
     lines = [f"class {name}(TypedDict, total=False):"]
     lines.append("    " + textwrap.fill(f'"""{sentence}."""', width=112, subsequent_indent="    "))
     lines.append("")
-    for field, subschema in (schema.get("properties") or {}).items():
-        if not field.isidentifier() or keyword.iskeyword(field):
-            raise SystemExit(f"{name}.{field}: not a Python identifier; teach generators/client_models.py about it")
-        annotation = python_type(subschema)
-        lines.append(f"    {field}: {f'Required[{annotation}]' if field in required else annotation}")
+    for field, annotation in fields.items():
+        lines.append(f"    {field}: {annotation}")
     return "\n".join(lines)
 
 

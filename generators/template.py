@@ -3,7 +3,8 @@ registered provider and function repeats (kyc_gateway/registry.py).
 
 Per provider: its base URL parameter, its Secrets Manager secret, the policy reaching its token rows only (providers
 that log in), its ProviderFailures and TokenFailures alarms. Per function: its code, log group, environment (its
-provider's base URL, secret and token table; the idempotency table for writes), the policies reaching them, its API
+provider's base URL, secret and token table; the idempotency table for writes; the audit table and key for the
+functions that call a provider), the policies reaching them, its API
 route, its reserved-concurrency parameter, its Errors, Throttles and GatewayFaults alarms and the rollback on them.
 
 A block in infrastructure/gateway.yaml with the logical id of a generated resource amends it: its mappings are merged
@@ -180,6 +181,13 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         properties["Tags"] = {"kyc-gateway:idempotency": f"keys.{function.route}"}
         variables["IDEMPOTENCY_TABLE_NAME"] = ref("IdempotencyTable")
         policies.append(ref("IdempotencyRecordsPolicy"))
+    if function.audited:
+        variables |= {
+            "AUDIT_TABLE_NAME": ref("AuditTable"),
+            "AUDIT_KEY_SECRET_ID": ref("AuditKeySecret"),
+            "AUDIT_RETENTION_DAYS": ref("AuditRetentionDays"),
+        }
+        policies.append(ref("AuditWritePolicy"))
     properties |= {
         "DeploymentPreference": {"Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")]},
         "CodeUri": f"functions/{function.code}/",

@@ -9,6 +9,7 @@ Errors: `{"requestId", "code", "subCode", "context", "message"}`; connectFi reje
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
@@ -25,7 +26,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
-from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, webhook_token
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, answered_ids, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -77,6 +78,11 @@ class StatusRequest(Model):
 
     customerId: ConnectFiId
     applicationId: ConnectFiId
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the customer and the application."""
+        yield "customer", self.customerId
+        yield "application", self.applicationId
 
 
 class ConnectFiSecret(Model):
@@ -261,6 +267,11 @@ class Identification(Model):
     body: IdentificationRequest
     public_base_url: str | None = Field(None, exclude=True)
 
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the customer, and the application started."""
+        yield "customer", self.body.customerId
+        yield from answered_ids(answer, "application", "applicationId")
+
 
 def identification(request: Identification) -> ProviderResponse:
     """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. (Its handler
@@ -283,3 +294,30 @@ def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
     if state.get("applicationId") != application_id:
         raise response.error(ProviderFailed)
     return state
+
+
+def audited_state(customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str) -> dict:
+    """`confirmed_state`, with the audit record of the check (kyc_gateway.audit) whatever its outcome: the webhook
+    processor's confirmations (`caller` webhook) and the reconciliation's checks (`schedule`)."""
+    from kyc_gateway import audit
+
+    failure: Exception | None = None
+    try:
+        return confirmed_state(customer_id, application_id)
+    except Exception as error:
+        failure = error
+        raise
+    finally:
+        gateway_error = failure if isinstance(failure, GatewayError) else None
+        fields = {
+            "caller": caller,
+            "route": route,
+            "provider": PROVIDER,
+            "operation": "status",
+            "status": 200 if failure is None else getattr(failure, "status", 500),
+            "code": "ok" if failure is None else getattr(failure, "code", None) or type(failure).__name__,
+            "correlationId": correlation_id,
+            **audit.provider_outcome(error=gateway_error),
+        }
+        request = StatusRequest(customerId=customer_id, applicationId=application_id)
+        audit.record(fields, request.audit_subjects(None))
