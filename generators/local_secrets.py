@@ -1,6 +1,7 @@
 """local/secrets.local.json: the fake secrets of the local stack (`make run`, `make invoke`, the tests), one section
-per secret, from each sandbox provider module's `LOCAL_SECRETS`, and the audit trail's fingerprint key. A file, as the sandbox and `make run` take another
-(`--secrets`, `LOCAL_SECRETS_FILE`); `python -m generators.local_secrets` rewrites it, a test fails when it is stale.
+per secret, from each sandbox provider module's `LOCAL_SECRETS`, and the audit trail's fingerprint key. A file, as
+the sandbox and `make run` take another (`--secrets`, `LOCAL_SECRETS_FILE`); `python -m generators.local_secrets`
+rewrites it, a test fails when it is stale.
 """
 
 from __future__ import annotations
