@@ -21,8 +21,9 @@ from tests.support.routes import provider_of
 TEMPLATE = cfn.load()
 RESOURCES = cfn.resources(TEMPLATE)
 ENTRIES = pytest.mark.parametrize("entry", PROVIDERS, ids=[entry.name for entry in PROVIDERS])
-# Secrets that belong to no provider's credentials: the token in the gateway's own connectFi webhook URL.
-OWN_SECRETS = {"ConnectFiWebhookSecret"}
+# Secrets that belong to no provider's credentials: the token in the gateway's own connectFi webhook URL, the audit
+# trail's fingerprint keys.
+OWN_SECRETS = {"ConnectFiWebhookSecret", "AuditKeySecret"}
 
 
 def client_class(entry: ProviderEntry) -> type[ProviderClient]:

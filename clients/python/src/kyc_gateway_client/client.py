@@ -26,6 +26,7 @@ from kyc_gateway_client.models import (
     KraPinRequest,
     OnboardingRequest,
     RepushRequest,
+    SearchRequest,
     StatusRequest,
     UpdateRequest,
 )
@@ -54,6 +55,7 @@ ROUTES: dict[str, Route] = {
     "connectfi_documents": Route("POST", "/connectfi/documents", write=True),
     "connectfi_update": Route("POST", "/connectfi/update", write=True),
     "connectfi_application": Route("GET", "/connectfi/applications/{applicationId}", write=False),
+    "audit_search": Route("POST", "/audit/search", write=False),  # compliance roles only (AuditSearchPolicy)
 }
 
 
@@ -167,6 +169,11 @@ class GatewayClient:
         """connectFi: the application's latest state as the gateway confirmed and stored it (no provider call)."""
         parameters = {"applicationId": application_id}
         return self._call("connectfi_application", None, path_parameters=parameters, correlation_id=correlation_id)
+
+    def audit_search(self, request: SearchRequest, *, correlation_id: str | None = None) -> Response:
+        """The audit records of one subject, newest first: `{"records": [...], "nextToken": ...}` (compliance
+        roles only; docs/audit.md)."""
+        return self._call("audit_search", request, correlation_id=correlation_id)
 
     # --- one call -----------------------------------------------------------------------------------------------
 
