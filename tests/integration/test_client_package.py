@@ -35,5 +35,5 @@ def test_the_client_installs_from_its_path_and_imports_from_the_install(tmp_path
         text=True,
         timeout=60,
     ).stdout.split()
-    assert shown[:3] == ["0.1.0", "True", "9"]
+    assert shown[:3] == ["0.1.0", "True", "10"]
     assert shown[3].startswith(str(target))
