@@ -310,6 +310,37 @@ def warm_direct_call():
     return lambda body: session.post(url, data=body, headers=headers, timeout=(3.05, 10)).json()
 
 
+def warm_audit_write():
+    """The warm route's audit record written directly, as warm.py times it beside the provider call: the key read
+    once, a warm client, one conditional put of a record of the same fields; takes the request body (text)."""
+    keys, dynamodb, table = _secret("AUDIT_KEY_SECRET_ID"), _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"]
+    key = keys[keys["current"]].encode()
+
+    def write(body: str) -> None:
+        form = f"cladfy|kra_pin|{json.loads(body)['pinnumber'].strip().upper()}".encode()
+        now = time.time()
+        record = {
+            "route": "cladfy.krapin",
+            "provider": "cladfy",
+            "operation": "krapin",
+            "code": "ok",
+            "caller": "bench",
+        }
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "fingerprint": {"S": hmac.new(key, form, hashlib.sha256).hexdigest()},
+                "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"},
+                "status": {"N": "200"},
+                "expiresAt": {"N": str(int(now) + 1827 * 86400)},
+                **{name: {"S": value} for name, value in record.items()},
+            },
+            ConditionExpression="attribute_not_exists(fingerprint)",
+        )
+
+    return write
+
+
 HANDLERS = {
     "CladfyKraPinFunction": cladfy_krapin,
     "SignzyRepushFunction": signzy_repush,

@@ -47,4 +47,5 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
         assert set(results[measure]) == every_function, measure
         assert all(ratio > 0 for ratio in results[measure].values()), measure
     assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
+    assert 0 < results["warm_audit_write_cpu_ms"]["p50"] <= results["warm_audit_write_cpu_ms"]["p99"]
     assert results["machine"] and results["date"]
