@@ -15,6 +15,7 @@ import pytest
 from kyc_gateway.providers.base import ProviderClient
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS, ProviderEntry
 from local.aws_resources import load_local_secrets, secret_provider_name
+from local.functions import load_handler
 from project import template as cfn
 from tests.support.routes import provider_of
 
@@ -41,6 +42,23 @@ def test_each_provider_has_its_template_parameter_and_secret(entry):
     assert entry.base_url_parameter in TEMPLATE["Parameters"]
     assert RESOURCES[entry.secret]["Type"] == "AWS::SecretsManager::Secret"
     assert secret_provider_name(entry.secret) == entry.name  # its section of local/secrets.local.json
+
+
+@ENTRIES
+def test_each_provider_declares_the_subjects_it_is_audited_under_in_a_known_canonical_form(entry):
+    from kyc_gateway.audit import CANONICAL_FORMS
+
+    assert entry.subject_kinds, f"{entry.name}: no subject_kinds (docs/audit.md)"
+    assert all(kind.form in CANONICAL_FORMS and kind.what for kind in entry.subject_kinds)
+    assert len({kind.name for kind in entry.subject_kinds}) == len(entry.subject_kinds)
+
+
+def test_each_provider_route_and_only_those_audits_its_requests_under_its_provider():
+    # (http_route refuses a provider route whose request model has no audit_subjects)
+    for logical_id, spec in cfn.functions().items():
+        if spec.api_events:
+            entry = provider_of(spec)
+            assert load_handler(spec).audited_provider == (entry.name if entry else None), logical_id
 
 
 @ENTRIES

@@ -118,6 +118,7 @@ def http_route(
         return response
 
     lambda_handler.route = route  # type: ignore[attr-defined]
+    lambda_handler.audited_provider = audited_provider  # type: ignore[attr-defined]
     lambda_handler.contract = RouteContract(  # type: ignore[attr-defined]
         body_model=body_model or (request_model if parse is parse_body else None),
         path_model=request_model if parse is parse_path else None,
