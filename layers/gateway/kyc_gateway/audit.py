@@ -144,21 +144,21 @@ def _request_id(answer: Any) -> str | None:
 
 def record(fields: dict[str, Any], subjects: Subjects) -> None:
     """Write the audit record of one provider operation: `fields` (caller, route, provider, operation, status, code,
-    correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. Never raises: an audit
-    failure never changes the caller's answer."""
+    correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. An unreadable key or a table
+    that refuses the record never changes the caller's answer (the record is logged and counted instead); only a
+    subject kind its provider does not declare, a bug the tests catch, raises."""
     provider = fields["provider"]
     try:
         held = keys()
-        version = held.current
-        key = held.versions[version]
-        targets = []
-        for kind, value in dict.fromkeys(subjects):
-            form = canonical(provider, kind, str(value))
-            if form is not None:
-                targets.append((fingerprint(key, form), kind))
     except Exception as error:  # noqa: BLE001 - no key, no fingerprint: the record goes to the log without subjects
         write(fields, [], None, failure=f"audit key unavailable ({type(error).__name__})")
         return
+    version = held.current
+    targets = []
+    for kind, value in dict.fromkeys(subjects):
+        form = canonical(provider, kind, str(value))  # a kind its provider does not declare is a bug: it raises
+        if form is not None:
+            targets.append((fingerprint(held.versions[version], form), kind))
     # An operation without a subject (a document that was never generated) is kept under its provider's partition.
     write(fields, targets or [(f"{provider}|none", "none")], version)
 
