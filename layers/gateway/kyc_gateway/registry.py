@@ -239,7 +239,8 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "ConnectFiDocumentsFunction",
         "connectfi.documents",
         "connectfi_documents",
-        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then /akepa/document/upload/{id}",
+        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then "
+        "/akepa/document/upload/{documentId}",
         provider="connectfi",
         method="POST",
         path="/connectfi/documents",
