@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import strict_json
+from kyc_gateway import snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -107,6 +107,7 @@ def http_route(
         status=status,
         idempotency_keys=idempotent_write is not None,
     )
+    snapstart.register(lambda_handler)
     return lambda_handler
 
 
