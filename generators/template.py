@@ -181,6 +181,10 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         variables["IDEMPOTENCY_TABLE_NAME"] = ref("IdempotencyTable")
         policies.append(ref("IdempotencyRecordsPolicy"))
     properties |= {
+        # A new version for any change of its properties (its layer, its architecture), not only of its code: the
+        # live alias serves published versions, and only a published version gets a SnapStart snapshot. (Per
+        # function: cfn-lint does not know it in Globals.)
+        "AutoPublishAliasAllProperties": True,
         "DeploymentPreference": {"Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")]},
         "CodeUri": f"functions/{function.code}/",
         "LoggingConfig": {"LogGroup": ref(function.log_group)},
