@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kyc_gateway import errors
-from local import template as cfn
+from project import template as cfn
 
 ROW = re.compile(r"\| (\d{3}) \| (`[a-z_]+`(?:, `[a-z_]+`)*) \|")  # a table row's status and its code(s)
 

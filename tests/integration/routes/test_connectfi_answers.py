@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from local import template as cfn
 from local.api_events import proxy_event
 from local.functions import invoke
+from project import template as cfn
 from tests.integration.routes.test_connectfi import (
     APPLICATION,
     CUSTOMER,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from local import template as cfn
 from local.functions import invoke
+from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, LOGIN, STATUS, application, login_reply
 from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
 from tests.support.fake_provider import Reply

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from kyc_gateway.providers import signzy as signzy_provider
-from local import template as cfn
 from local.functions import LambdaContext, cold_start
+from project import template as cfn
 from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
 from tests.integration.routes.test_cdp import TOKEN as CDP_TOKEN
 from tests.integration.routes.test_connectfi import IDENTIFICATION, IDENTIFY, application, connectfi_error, login_reply
