@@ -11,7 +11,6 @@ from build_steps import verify_build
 from project import template as cfn
 from tests.integration import test_deployed_template
 from tests.integration.test_deployed_template import of_type, transformed
-from tests.integration.test_template_safety_nets import holds
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
 
@@ -40,7 +39,7 @@ def test_the_layer_is_built_from_the_locks_arm64_wheels_checked_by_hash():
 def snap_start(function: dict, template: dict, values: dict[str, str]) -> dict | None:
     """The function's SnapStart setting as CloudFormation sets it for these parameter values (None: none)."""
     condition, chosen, otherwise = function["Properties"]["SnapStart"]["Fn::If"]
-    value = chosen if holds({"Condition": condition}, template, values) else otherwise
+    value = chosen if cfn.holds(condition, values, template) else otherwise
     return None if value == {"Ref": "AWS::NoValue"} else value
 
 
