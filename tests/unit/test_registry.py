@@ -110,12 +110,17 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
     samconfig = tomllib.loads((root / "samconfig.toml").read_text())
     smoke = tomllib.loads((root / "smoke.toml").read_text())
     functions = [function for function in FUNCTIONS if function.provider == entry.name]
+    routes = [function for function in functions if function.path]
 
     def sandbox() -> Any:
         return importlib.import_module(entry.sandbox)
 
     parts = {
         "its client module, with its ProviderClient": lambda: client_class(entry).name == entry.name,
+        f"its success bodies' schemas, kyc_gateway/answers/{entry.name}.py": lambda: (
+            {function.route for function in routes}
+            <= importlib.import_module(f"kyc_gateway.answers.{entry.name}").ANSWERS.keys()
+        ),
         "its sandbox module's PROVIDER": lambda: sandbox().PROVIDER.name == entry.name,
         "its sandbox module's LOCAL_SECRETS": lambda: entry.name in sandbox().LOCAL_SECRETS,
         f"docs/providers/{entry.name}.md": (docs / "providers" / f"{entry.name}.md").is_file,
@@ -156,6 +161,7 @@ def test_a_provider_only_registered_is_told_every_part_it_lacks():
 
     assert missing == [
         "its client module, with its ProviderClient",
+        "its success bodies' schemas, kyc_gateway/answers/acme.py",
         "its sandbox module's PROVIDER",
         "its sandbox module's LOCAL_SECRETS",
         "docs/providers/acme.md",

@@ -50,7 +50,9 @@ def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer
         assert spec.properties["Runtime"] == "python3.13"
         assert spec.properties["Timeout"] < 29 or not spec.api_events
         assert {"Ref": "GatewayLayer"} in spec.properties["Layers"]
-    assert RESOURCES["GatewayLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+    layer = RESOURCES["GatewayLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # layers/gateway/Makefile: the lock's wheels, by hash
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
 
 
 def test_every_function_logs_to_its_own_encrypted_group_with_retention():

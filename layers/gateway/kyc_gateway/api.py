@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import clock, strict_json
+from kyc_gateway import clock, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -125,6 +125,7 @@ def http_route(
         status=status,
         idempotency_keys=idempotent_write is not None,
     )
+    snapstart.register(lambda_handler)
     return lambda_handler
 
 

@@ -158,6 +158,10 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
 BY_NAME = {entry.name: entry for entry in PROVIDERS}
 
 
+AUDIT_PATHS = "/audit/"
+"""Routes for compliance roles, never granted by the callers' policy."""
+
+
 @dataclass(frozen=True)
 class FunctionEntry:
     logical_id: str
@@ -184,6 +188,19 @@ class FunctionEntry:
     def audited(self) -> bool:
         """Whether it writes audit records: every provider operation, and each audit search."""
         return self.provider is not None or self.searches_audit
+
+    @property
+    def caller_route(self) -> bool:
+        """Whether the callers' managed policy grants it: every signed route but an audit route (/audit/...),
+        which compliance roles reach through a policy of their own."""
+        return self.path is not None and not self.public and not self.path.startswith(AUDIT_PATHS)
+
+    @property
+    def invoke_path(self) -> str | None:
+        """Its route as execute-api ARNs end (`POST/connectfi/webhooks/*`): a path parameter matches anything."""
+        if self.method is None or self.path is None:
+            return None
+        return self.method + "/".join("*" if part.startswith("{") else part for part in self.path.split("/"))
 
     @property
     def log_group(self) -> str:
@@ -257,7 +274,8 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "ConnectFiDocumentsFunction",
         "connectfi.documents",
         "connectfi_documents",
-        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then /akepa/document/upload/{id}",
+        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then "
+        "/akepa/document/upload/{documentId}",
         provider="connectfi",
         method="POST",
         path="/connectfi/documents",

@@ -1,6 +1,4 @@
-"""Request bodies of the gateway's routes, generated from openapi.json by generators/client_models.py."""
-
-from __future__ import annotations
+"""Request bodies of the gateway's caller routes, generated from openapi.json by generators/client_models.py."""
 
 from typing import Any, Literal, Required, TypedDict
 
