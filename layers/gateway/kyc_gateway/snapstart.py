@@ -46,6 +46,8 @@ _SERVICE_OF_SETTING = {
     "idempotency_table_name": "dynamodb",
     "webhook_queue_url": "sqs",
     "event_bus_name": "events",
+    "audit_table_name": "dynamodb",
+    "audit_key_secret_id": "secretsmanager",
 }
 # Services also called within the caller's own short budget (aws.quick_client): the webhook receiver's queue.
 _QUICK_SERVICES = frozenset({"sqs"})

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kyc_gateway_client.answers import (
     ApplicationAnswer,
+    AuditSearchAnswer,
     CustomerLookupAnswer,
     DocumentAnswer,
     KraPinAnswer,
@@ -197,7 +198,7 @@ class GatewayClient:
         parameters = {"applicationId": application_id}
         return self._call("connectfi_application", None, path_parameters=parameters, correlation_id=correlation_id)
 
-    def audit_search(self, request: SearchRequest, *, correlation_id: str | None = None) -> Response:
+    def audit_search(self, request: SearchRequest, *, correlation_id: str | None = None) -> Response[AuditSearchAnswer]:
         """The audit records of one subject, newest first: `{"records": [...], "nextToken": ...}` (compliance
         roles only; docs/audit.md)."""
         return self._call("audit_search", request, correlation_id=correlation_id)
