@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi build deploy smoke run invoke bench bench-copies redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi compatibility build dist deploy smoke run invoke bench bench-copies redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -113,6 +113,9 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 	$(PY) -m generators.openapi
 	$(PY) -m generators.client_models
 
+compatibility: $(VENV)/.installed ## Fail when openapi.json breaks what the last release (v* tag) promised, unless the major version was raised
+	$(PY) -m release.compatibility
+
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build
 	@# botocore's data for the services the gateway calls only: ~50 ms less CPU per cold start (build_steps/slim_botocore.py)
@@ -120,6 +123,9 @@ build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (arte
 	@# Lambda's /opt and /var/task are read-only: bytecode not shipped is compiled again on every cold start
 	"$(PYTHON313)" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	"$(PYTHON313)" -m build_steps.verify_build
+
+dist: $(VENV)/.installed ## After make build: a release's files in dist/ (client wheel and sdist, bundle, openapi.json, notes); TAG=vX.Y.Z checks the tag
+	$(PY) -m release.artifacts $(if $(TAG),--tag "$(TAG)")
 
 deploy: $(SAM_VENV)/.installed ## sam deploy what make build built: ENV=dev|prod (asks first) or ENV=ci-dev|ci-prod (no prompt)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|prod|ci-dev|ci-prod (after make build)" >&2; exit 2; }
@@ -131,4 +137,4 @@ smoke: $(VENV)/.installed ## Signed refusals of every route, a valid read per pr
 	$(PY) -m operations.smoke "$(ENV)"
 
 clean: ## Remove venvs and build output
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack .mutation bench-results.json
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) .aws-sam .local-stack .mutation bench-results.json dist

@@ -1,5 +1,5 @@
-"""What `make bench` runs: per function, a request it must reject and a first real request, and the probes that
-serve them (the function, the floor, the hand-written reference)."""
+"""What `make bench` runs: per function, a request it must reject, a first real request and a primed one (SnapStart),
+and the probes that serve them (the function, the floor, the hand-written reference)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ Event = Callable[[int], dict[str, Any]]  # the event of run n
 class Probe:
     name: str
     arguments: tuple[str, ...]
-    event: Event
+    event: Callable[[int], Any]  # the event of run n (a primed probe: its events)
     expect: range  # the statuses a correct answer has: a probe that fails cannot look fast
 
 
@@ -52,6 +52,23 @@ def gateway(logical_id: str, event: Event, expect: range) -> Probe:
     spec = cfn.functions()[logical_id]
     arguments = ("function", str(LAYER_DIR), str(spec.code_dir), spec.module, spec.attribute)
     return Probe(logical_id, arguments, event, expect)
+
+
+PRIMED_REQUESTS = 16  # the first, five to warm up, ten measured warm (probe.WARM_MEASURED)
+
+
+def primed(logical_id: str) -> Probe:
+    """The function started as SnapStart starts it (probe.py `primed`): its first real request, then as many more
+    as make a warm request, each a request of its own (numbered apart from the other measures' runs)."""
+    spec = cfn.functions()[logical_id]
+    arguments = ("primed", str(LAYER_DIR), str(spec.code_dir), spec.module, spec.attribute)
+    event = first_request_event(logical_id)
+    return Probe(
+        logical_id,
+        arguments,
+        lambda n: [event(n * 100 + i) for i in range(PRIMED_REQUESTS)],
+        first_request_expect(logical_id),
+    )
 
 
 def reference(logical_id: str, event: Event, expect: range) -> Probe:
@@ -129,6 +146,10 @@ def rejected_pairs() -> list[tuple[Probe, Probe]]:
         for logical_id in cfn.functions()
         if logical_id in FIRST_REQUEST_FUNCTIONS
     ]
+
+
+def primed_probes() -> list[Probe]:
+    return [primed(logical_id) for logical_id in FIRST_REQUEST_FUNCTIONS]
 
 
 def first_request_pairs() -> list[tuple[Probe, Probe]]:

@@ -152,6 +152,28 @@ def paired(python: str, pair: tuple[Probe, Probe], environment: dict[str, str], 
     }
 
 
+def primed_runs(python: str, probe: Probe, environment: dict[str, str], runs: int, start: int) -> dict:
+    """`runs` primed probes (after one warm-up run): the medians of their first request's CPU (after-restore hooks
+    included), of their warm request's, and of the per-run ratio of the two. A traced run first: the snapshot must
+    make no call at all (no secret, no token, nothing of a request), and what the first request calls that a warm one
+    does not is reported."""
+    traced = run(python, probe, start, environment, trace=True)
+    if traced["snapshot_calls"]:
+        raise SystemExit(f"{probe.name}: its snapshot made calls {traced['snapshot_calls']}")
+    first_only = Counter(_GENERATED_ID.sub("/{id}", call) for call in traced["first_calls"]) - Counter(
+        _GENERATED_ID.sub("/{id}", call) for call in traced["warm_calls"]
+    )
+    run(python, probe, start + 1, environment)
+    rows = [run(python, probe, number, environment) for number in range(start + 2, start + 2 + runs)]
+    return {
+        "cpu_ratio": round(statistics.median(row["primed_cpu_ms"] / row["warm_cpu_ms"] for row in rows), 3),
+        "cpu_ms": round(statistics.median(row["primed_cpu_ms"] for row in rows), 2),
+        "warm_cpu_ms": round(statistics.median(row["warm_cpu_ms"] for row in rows), 2),
+        "first_only_calls": sorted(first_only.elements()),
+        "runs": len(rows),
+    }
+
+
 def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> dict:
     """The warm route's own work per warm request (warm.py), p50 and p99 of the per-pair differences."""
     spec = cfn.functions()[reference.WARM_FUNCTION]
@@ -167,9 +189,12 @@ def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> d
         )
         samples = json.loads(Path(output.name).read_text())
     own = sorted(g - d for g, d in zip(samples["gateway_cpu_ms"], samples["direct_cpu_ms"], strict=True))
+    audit_write = sorted(samples["audit_write_cpu_ms"])
     return {
         "p50": round(statistics.median(own), 3),
         "p99": round(own[min(len(own) - 1, int(len(own) * 0.99))], 3),
+        "audit_write_p50": round(statistics.median(audit_write), 3),  # the record's conditional put, warm
+        "audit_write_p99": round(audit_write[min(len(audit_write) - 1, int(len(audit_write) * 0.99))], 3),
         "gateway_p50": round(statistics.median(samples["gateway_cpu_ms"]), 3),
         "direct_p50": round(statistics.median(samples["direct_cpu_ms"]), 3),
         "iterations": len(own),

@@ -3,15 +3,21 @@
     probe.py floor <output>                                  import boto3 + requests, one pydantic validation
     probe.py function <layer> <code dir> <module> <attr> <output>   import the handler as Lambda does, serve the event
     probe.py reference <reference.py> <layer> <LogicalId> <output>   the hand-written equivalent serves it
+    probe.py primed <layer> <code dir> <module> <attr> <output>     SnapStart's way: import the handler, run the
+        before-snapshot hooks, then (measured) the after-restore hooks and the first event; then the other events,
+        the last WARM_MEASURED of them measured one by one
 
-The event comes on stdin. Only the standard library is loaded before the measurement starts. The output file gets
-{"cpu_ms", "wall_ms", "rss_kb", "status"}, "import_cpu_ms" for a function (and "calls", every AWS operation and
-HTTP request made, with BENCH_TRACE=1: then nothing is measured, the two sides are compared).
+The event (for `primed`, a list of events) comes on stdin. Only the standard library is loaded before the
+measurement starts. The output file gets {"cpu_ms", "wall_ms", "rss_kb", "status"}, "import_cpu_ms" for a
+function, "primed_cpu_ms" and "warm_cpu_ms" (median) for a primed one (and "calls", every AWS operation and HTTP
+request made, with BENCH_TRACE=1: then nothing is measured, the two sides are compared; a primed probe also says
+which of them its snapshot, its first request and its last request made).
 """
 
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -22,7 +28,10 @@ def _cpu_ms() -> float:
 
 
 STARTED_CPU, STARTED_WALL = _cpu_ms(), time.perf_counter()
-PHASES: dict[str, float] = {}  # the function's CPU up to its handler being importable
+PHASES: dict[str, object] = {}  # the function's CPU up to its handler being importable; a primed probe's figures
+# Lambda's runtime hook library, as the runtime offers it to a SnapStart function's code
+RUNTIME_HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_runtime")
+WARM_MEASURED = 10  # the last requests of a primed probe, each measured as a warm request
 
 
 class Context:
@@ -69,6 +78,34 @@ def function(layer: str, code_dir: str, module: str, attribute: str, event: dict
     return status_of(handler(event, Context()))
 
 
+def primed(layer: str, code_dir: str, module: str, attribute: str, events: list, *, calls: list[str]) -> int:
+    import importlib
+
+    sys.path[:0] = [code_dir, layer, RUNTIME_HOOKS]
+    handler = getattr(importlib.import_module(module), attribute)
+    import snapshot_restore_py as runtime
+
+    if not runtime.get_before_snapshot() or not runtime.get_after_restore():
+        raise SystemExit(f"{module}.{attribute} registered no SnapStart hooks")
+    runtime.take_snapshot()
+    PHASES["snapshot_calls"] = calls[:]
+    started = _cpu_ms()
+    runtime.restore()
+    status = status_of(handler(events[0], Context()))
+    PHASES["primed_cpu_ms"] = _cpu_ms() - started
+    PHASES["first_calls"] = calls[len(PHASES["snapshot_calls"]) :]
+    warm = []
+    for event in events[1:]:
+        before, began = len(calls), _cpu_ms()
+        answered = status_of(handler(event, Context()))
+        warm.append(_cpu_ms() - began)
+        if answered != status:
+            raise SystemExit(f"{module}: a warm request answered {answered}, the first {status}")
+        PHASES["warm_calls"] = calls[before:]
+    PHASES["warm_cpu_ms"] = statistics.median(warm[-WARM_MEASURED:])
+    return status
+
+
 def reference(path: str, layer: str, logical_id: str, event: dict) -> int:
     import importlib.util
 
@@ -107,7 +144,10 @@ def main() -> None:
     calls: list[str] = []
     if os.environ.get("BENCH_TRACE"):
         trace(calls)
-    status = {"floor": floor, "function": function, "reference": reference}[mode](*arguments, event)
+    if mode == "primed":
+        status = primed(*arguments, event, calls=calls)
+    else:
+        status = {"floor": floor, "function": function, "reference": reference}[mode](*arguments, event)
     cpu_ms, wall_ms = _cpu_ms() - STARTED_CPU, (time.perf_counter() - STARTED_WALL) * 1000
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {"cpu_ms": cpu_ms, "wall_ms": wall_ms, "rss_kb": rss_kb, "status": status, "calls": calls, **PHASES}

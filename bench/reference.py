@@ -2,11 +2,14 @@
 
 Each makes the same AWS and HTTP calls as the gateway's function on the same request (the benchmark checks it,
 call by call): boto3 clients made on the spot, `get_secret_value` or a token read from the gateway's token table
-(BENCH_TOKEN_KEY_<PROVIDER> names the item), one `requests.post`, one pydantic validation of the body. Nothing
-else: no error mapping, no retries, no logs or metrics. What the gateway costs above this is its own work.
+(BENCH_TOKEN_KEY_<PROVIDER> names the item), one `requests.post`, one pydantic validation of the body, and the
+audit record: the audit key read, each subject's HMAC, one conditional put (a transaction of puts for several
+subjects). Nothing else: no error mapping, no retries, no logs or metrics. What the gateway costs above this is
+its own work.
 Loaded by probe.py in a fresh process: every import here is part of what is measured.
 """
 
+import hashlib
 import hmac
 import json
 import os
@@ -37,6 +40,29 @@ def _post(url: str, body: dict, headers: dict):
     return requests.post(url, json=body, headers={"Accept": "application/json", **headers}, timeout=(3.05, 10))
 
 
+def _audit(provider: str, subjects: list[tuple[str, str]], route: str, response) -> None:
+    """The audit record of the operation under each subject's fingerprint, written once (never replaced)."""
+    keys = _secret("AUDIT_KEY_SECRET_ID")
+    key, now = keys[keys["current"]].encode(), time.time()
+    record = {
+        "route": {"S": route},
+        "provider": {"S": provider},
+        "status": {"N": str(response.status_code)},
+        "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"},
+        "expiresAt": {"N": str(int(now) + 1827 * 86400)},
+    }
+    items = [
+        record
+        | {"fingerprint": {"S": hmac.new(key, f"{provider}|{kind}|{value}".encode(), hashlib.sha256).hexdigest()}}
+        for kind, value in subjects
+    ]
+    put = {"TableName": os.environ["AUDIT_TABLE_NAME"], "ConditionExpression": "attribute_not_exists(fingerprint)"}
+    if len(items) == 1:
+        _client("dynamodb").put_item(Item=items[0], **put)
+    else:
+        _client("dynamodb").transact_write_items(TransactItems=[{"Put": put | {"Item": item}} for item in items])
+
+
 def _answer(response) -> dict:
     return {"statusCode": response.status_code, "headers": {"Content-Type": "application/json"}, "body": response.text}
 
@@ -59,27 +85,37 @@ def cladfy_krapin(event: dict) -> dict:
     import base64
 
     basic = base64.b64encode(f"{secret['clientId']}:{secret['secretKey']}".encode()).decode()
-    return _answer(_post(os.environ["CLADFY_BASE_URL"] + "/krapin", body, {"Authorization": f"Basic {basic}"}))
+    response = _post(os.environ["CLADFY_BASE_URL"] + "/krapin", body, {"Authorization": f"Basic {basic}"})
+    _audit("cladfy", [("kra_pin", body["pinnumber"])], "cladfy.krapin", response)
+    return _answer(response)
 
 
 def signzy_repush(event: dict) -> dict:
     body = _validated(event["body"], onboardingId=(str, r"^[0-9a-fA-F]{24}$"))
     url = os.environ["SIGNZY_BASE_URL"] + "/kra-handler/api/onboardings/repush"
-    return _answer(_post(url, body, {"Authorization": f"Bearer {_token('signzy')}"}))
+    response = _post(url, body, {"Authorization": f"Bearer {_token('signzy')}"})
+    _audit("signzy", [("onboarding_id", body["onboardingId"].lower())], "signzy.repush", response)
+    return _answer(response)
 
 
-def _cdp(event: dict, path: str, **fields: tuple[type, str]) -> dict:
+def _cdp(event: dict, path: str, **fields: tuple[type, str]):
     body = _validated(event["body"], **fields)
-    return _answer(_post(os.environ["CDP_BASE_URL"] + path, body, {"Authorization": f"Bearer {_token('cdp')}"}))
+    return body, _post(os.environ["CDP_BASE_URL"] + path, body, {"Authorization": f"Bearer {_token('cdp')}"})
 
 
 def cdp_customer_lookup(event: dict) -> dict:
     # The lookup table's lengths, as patterns: 30 and 3 characters.
-    return _cdp(event, "/caas/api/v2/customer/validate", idNumber=(str, r"^.{0,30}$"), idType=(str, r"^.{0,3}$"))
+    path = "/caas/api/v2/customer/validate"
+    body, response = _cdp(event, path, idNumber=(str, r"^.{0,30}$"), idType=(str, r"^.{0,3}$"))
+    _audit("cdp", [("id", f"{body['idType']}:{body['idNumber']}")], "cdp.customer_lookup", response)
+    return _answer(response)
 
 
 def cdp_onboarding(event: dict) -> dict:
-    return _cdp(event, "/caas-lcm/api/v1/CAAS/onBoarding/customer")  # any JSON object, as the gateway takes it
+    body, response = _cdp(event, "/caas-lcm/api/v1/CAAS/onBoarding/customer")  # any JSON object, as the gateway
+    subjects = [("id", f"{detail['id_type']}:{detail['id_number']}") for detail in body.get("id_details", [])]
+    _audit("cdp", [*subjects, ("ecrn", response.json()["data"]["ecrn"])], "cdp.onboard_individual", response)
+    return _answer(response)
 
 
 def _connectfi(path: str, body: dict):
@@ -92,6 +128,8 @@ def connectfi_identification(event: dict) -> dict:
     body["webhookUrl"] = f"{os.environ['PUBLIC_BASE_URL']}/connectfi/webhooks/{webhook_token}"
     response = _connectfi("/akepa/identification", body)
     state = response.json()["data"]
+    subjects = [("customer", body["customerId"]), ("application", state["applicationId"])]
+    _audit("connectfi", subjects, "connectfi.identification", response)
     # Store it, claim its announcement, announce it, mark it announced: the applications table and EventBridge
     dynamodb, table, key = (
         _client("dynamodb"),
@@ -121,7 +159,10 @@ def connectfi_identification(event: dict) -> dict:
 
 def connectfi_status(event: dict) -> dict:
     body = _validated(event["body"], customerId=(str, r"^[0-9a-zA-Z_]+$"), applicationId=(str, r"^[0-9a-zA-Z_]+$"))
-    return _answer(_connectfi("/akepa/status", body))
+    response = _connectfi("/akepa/status", body)
+    subjects = [("customer", body["customerId"]), ("application", body["applicationId"])]
+    _audit("connectfi", subjects, "connectfi.status", response)
+    return _answer(response)
 
 
 def connectfi_documents(event: dict) -> dict:
@@ -141,6 +182,7 @@ def connectfi_documents(event: dict) -> dict:
         timeout=(3.05, 10),
     )
     answer = {**uploaded.json(), "documentId": generated, "uploadStatus": True}
+    _audit("connectfi", [("document", generated)], "connectfi.documents", uploaded)
     return {"statusCode": 200, "body": json.dumps(answer)}
 
 
@@ -170,6 +212,9 @@ def connectfi_update(event: dict) -> dict:
     body = _validated(event["body"], applicationId=(str, r"^[0-9a-zA-Z_]+$"), customerId=(str, r"^[0-9a-zA-Z_]+$"))
     response = _connectfi("/akepa/update", body)
     _store_state(_client("dynamodb"), response.json()["data"])
+    subjects = [("customer", body["customerId"]), ("application", body["applicationId"])]
+    subjects += [("document", document["documentId"]) for document in body.get("documents", [])]
+    _audit("connectfi", subjects, "connectfi.update", response)
     return _answer(response)
 
 
@@ -206,8 +251,10 @@ def connectfi_webhook_processor(event: dict) -> dict:
             ConditionExpression="attribute_not_exists(id)",
         )
         body = {"customerId": signal["customerId"], "applicationId": signal["applicationId"]}
-        state = _connectfi("/akepa/status", body).json()["data"]
-        _store_state(dynamodb, state)
+        response = _connectfi("/akepa/status", body)
+        subjects = [("customer", body["customerId"]), ("application", body["applicationId"])]
+        _audit("connectfi", subjects, "connectfi.webhook_processor", response)
+        _store_state(dynamodb, response.json()["data"])
         dynamodb.update_item(
             TableName=idempotency,
             Key=key,
@@ -216,6 +263,33 @@ def connectfi_webhook_processor(event: dict) -> dict:
             ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
         )
     return {"batchItemFailures": []}
+
+
+def audit_search(event: dict) -> dict:
+    """The subject's fingerprint under each key version held, one query each, newest first; the search recorded."""
+    body = _validated(event["body"], provider=(str, r"^[a-z]+$"), subject=(str, r"^.{1,200}$"))
+    keys = _secret("AUDIT_KEY_SECRET_ID")
+    form = f"{body['provider']}|kra_pin|{body['subject'].strip().upper()}".encode()
+    dynamodb, table, records = _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"], []
+    for version, key in keys.items():
+        if version == "current":
+            continue
+        fingerprint = hmac.new(key.encode(), form, hashlib.sha256).hexdigest()
+        records += dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="fingerprint = :fingerprint",
+            ExpressionAttributeValues={":fingerprint": {"S": fingerprint}},
+            ScanIndexForward=False,
+            Limit=51,
+        )["Items"]
+        now = time.time()
+        dynamodb.put_item(
+            TableName=table,
+            Item={"fingerprint": {"S": f"search|{fingerprint}"}, "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"}},
+            ConditionExpression="attribute_not_exists(fingerprint)",
+        )
+    answer = {"records": [{name: next(iter(value.values())) for name, value in item.items()} for item in records]}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(answer)}
 
 
 # The route `make bench` measures warm (warm.py): a read without a token, the plainest provider call.
@@ -236,6 +310,37 @@ def warm_direct_call():
     return lambda body: session.post(url, data=body, headers=headers, timeout=(3.05, 10)).json()
 
 
+def warm_audit_write():
+    """The warm route's audit record written directly, as warm.py times it beside the provider call: the key read
+    once, a warm client, one conditional put of a record of the same fields; takes the request body (text)."""
+    keys, dynamodb, table = _secret("AUDIT_KEY_SECRET_ID"), _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"]
+    key = keys[keys["current"]].encode()
+
+    def write(body: str) -> None:
+        form = f"cladfy|kra_pin|{json.loads(body)['pinnumber'].strip().upper()}".encode()
+        now = time.time()
+        record = {
+            "route": "cladfy.krapin",
+            "provider": "cladfy",
+            "operation": "krapin",
+            "code": "ok",
+            "caller": "bench",
+        }
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "fingerprint": {"S": hmac.new(key, form, hashlib.sha256).hexdigest()},
+                "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"},
+                "status": {"N": "200"},
+                "expiresAt": {"N": str(int(now) + 1827 * 86400)},
+                **{name: {"S": value} for name, value in record.items()},
+            },
+            ConditionExpression="attribute_not_exists(fingerprint)",
+        )
+
+    return write
+
+
 HANDLERS = {
     "CladfyKraPinFunction": cladfy_krapin,
     "SignzyRepushFunction": signzy_repush,
@@ -248,4 +353,5 @@ HANDLERS = {
     "ConnectFiWebhookFunction": connectfi_webhook,
     "ConnectFiApplicationFunction": connectfi_application,
     "ConnectFiWebhookProcessorFunction": connectfi_webhook_processor,
+    "AuditSearchFunction": audit_search,
 }

@@ -1,9 +1,10 @@
-"""After `sam build`: the built layer holds exactly the lock's packages, at the lock's versions, built for Lambda,
-every module of it (and of the functions) compiled for Lambda's interpreter, and botocore slimmed to the
-services the gateway calls.
+"""After `sam build`: the built layer holds exactly the lock's packages, at the lock's versions, built for Lambda's
+python3.13 on arm64 (every compiled file an aarch64 build, every wheel tagged for it), every module of it (and of
+the functions) compiled for Lambda's interpreter, and botocore slimmed to the services the gateway calls.
 
 `make build` runs it, so CI fails when the shipped layer drifts from layers/gateway/requirements.txt (a package
-added by hand, a stale build cache, a wheel for the wrong interpreter). Standard library only.
+added by hand, a stale build cache, a wheel for the wrong interpreter or for the building machine's x86_64).
+Standard library only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from build_steps import slim_botocore
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "layers" / "gateway" / "requirements.txt"
 BUILT = ROOT / ".aws-sam" / "build" / "GatewayLayer" / "python"
-# Lambda's python3.13 on x86_64 (template Globals): compiled extensions must be built for it.
-EXTENSION_SUFFIX = ".cpython-313-x86_64-linux-gnu.so"
+# The functions' architecture (template Globals, the layer's CompatibleArchitectures): Lambda's arm64 is aarch64.
+ARCHITECTURE = "arm64"
+MACHINE = "aarch64"
+EXTENSION_SUFFIX = f".cpython-313-{MACHINE}-linux-gnu.so"
+# Wheel platforms Lambda's python3.13 runs (Amazon Linux 2023, glibc 2.34): pure Python, or manylinux up to 2_34.
+_LAMBDA_PLATFORM = re.compile(rf"^(any|manylinux2014_{MACHINE}|manylinux_2_(1[7-9]|2[0-9]|3[0-4])_{MACHINE})$")
+# ELF e_machine values (offset 18 of the header), to name what a compiled file was built for.
+_ELF_MACHINES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64"}
 
 
 def normalise(name: str) -> str:
@@ -57,12 +64,40 @@ def problems(lock: Path = LOCK, directory: Path = BUILT) -> list[str]:
         for so in directory.rglob("*.so")
         if not so.name.endswith(EXTENSION_SUFFIX) and ".cpython-" in so.name
     ]
+    found_problems += foreign_builds(directory)
     if not (directory / "kyc_gateway" / "__init__.py").is_file():
         found_problems.append("kyc_gateway is not in the layer")
     found_problems += [f"{source}: no bytecode" for source in uncompiled(directory)]
     if "botocore" in expected:
         found_problems += slim_botocore.problems(directory)
     return found_problems
+
+
+def foreign_builds(directory: Path) -> list[str]:
+    """Compiled files that are not aarch64 builds (read from their ELF header, whatever their name), and wheels
+    installed with a platform tag Lambda's arm64 python3.13 cannot run."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and (machine := elf_machine(path)) is not None and machine != MACHINE:
+            found.append(f"{path.relative_to(directory)}: built for {machine}, not {MACHINE} (Lambda {ARCHITECTURE})")
+    for wheel in sorted(directory.glob("*.dist-info/WHEEL")):
+        tags = [line.split(":", 1)[1].strip() for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+        found += [
+            f"{wheel.parent.name}: wheel tag {tag}, a platform Lambda's python3.13 on {ARCHITECTURE} cannot run"
+            for tag in tags
+            if not _LAMBDA_PLATFORM.match(tag.rsplit("-", 1)[-1])
+        ]
+    return found
+
+
+def elf_machine(path: Path) -> str | None:
+    """The architecture an ELF file (shared object, executable) was built for; None when it is not ELF."""
+    with path.open("rb") as file:
+        header = file.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    number = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    return _ELF_MACHINES.get(number, f"ELF machine {number}")
 
 
 def uncompiled(directory: Path) -> list[Path]:
@@ -76,11 +111,18 @@ def uncompiled(directory: Path) -> list[Path]:
 
 def main() -> int:
     functions = [path for path in BUILT.parents[1].iterdir() if path.is_dir() and path != BUILT.parent]
-    found = problems() + [f"{source}: no bytecode" for function in functions for source in uncompiled(function)]
+    found = problems() + [
+        problem
+        for function in functions
+        for problem in [f"{source}: no bytecode" for source in uncompiled(function)] + foreign_builds(function)
+    ]
     for problem in found:
         print(f"built layer: {problem}", file=sys.stderr)
     if not found:
-        print(f"built layer: {len(locked())} locked packages at their locked versions, plus kyc_gateway")
+        print(
+            f"built layer: {len(locked())} locked packages at their locked versions, plus kyc_gateway; "
+            f"every compiled file an {MACHINE} build (Lambda {ARCHITECTURE})"
+        )
     return 1 if found else 0
 
 

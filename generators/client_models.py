@@ -1,8 +1,11 @@
-"""The caller kit's request models (clients/python/src/kyc_gateway_client/models.py), generated from openapi.json.
+"""The caller kit's request and answer types, generated from openapi.json: `kyc_gateway_client/models.py` holds the
+request bodies of the caller routes, `kyc_gateway_client/answers.py` their success bodies.
 
-`python -m generators.client_models` rewrites the file (`make openapi` runs it after the OpenAPI document); a test fails
-when it is stale. TypedDicts, not classes: a request is the JSON object the route takes, so the client sends what
-the caller built and type checkers see each field; the gateway stays the one validator. A hand-written generator
+`python -m generators.client_models` rewrites both (`make openapi` runs it after the OpenAPI document); a test fails
+when either is stale. TypedDicts, not classes: a request is the JSON object the route takes, so the client sends what
+the caller built and type checkers see each field; the gateway stays the one validator. An answer is the JSON object
+the route answers, the provider's own: fields the schema does not name pass through (a TypedDict cannot say so, but
+the dict holds them). A hand-written generator
 for the small subset of JSON Schema the document uses, rather than datamodel-code-generator: that would add a
 pinned tool to the venv and pydantic to every caller's install.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,7 +24,9 @@ from typing import Any
 from generators.openapi import DOCUMENT as OPENAPI
 from project import template as cfn
 
-MODULE = cfn.ROOT / "clients" / "python" / "src" / "kyc_gateway_client" / "models.py"
+PACKAGE = cfn.ROOT / "clients" / "python" / "src" / "kyc_gateway_client"
+REQUESTS, ANSWERS = PACKAGE / "models.py", PACKAGE / "answers.py"
+_SUCCESS = re.compile(r"^2\d\d$")
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 
 
@@ -28,8 +34,9 @@ def python_type(schema: dict[str, Any]) -> str:
     """The annotation of a JSON Schema: refs by name, enums as Literal, unions, lists and objects."""
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[1]
-    if "enum" in schema:
-        return "Literal[" + ", ".join(json.dumps(value) for value in schema["enum"]) + "]"
+    if "const" in schema or "enum" in schema:
+        values = [schema["const"]] if "const" in schema else schema["enum"]
+        return "Literal[" + ", ".join(repr(value) for value in values) + "]"
     if "anyOf" in schema:
         return " | ".join(dict.fromkeys(python_type(option) for option in schema["anyOf"]))
     kind = schema.get("type")
@@ -50,40 +57,100 @@ def typed_dict(name: str, schema: dict[str, Any]) -> str:
         comment = textwrap.fill(f"{sentence}.", width=116, initial_indent="# ", subsequent_indent="# ")
         return f"{comment}\n{name} = dict[str, Any]"
     required = set(schema.get("required") or [])
+    fields = {
+        field: f"Required[{python_type(subschema)}]" if field in required else python_type(subschema)
+        for field, subschema in (schema.get("properties") or {}).items()
+    }
+    if not all(field.isidentifier() and not keyword.iskeyword(field) for field in fields):
+        # a field no class attribute can be named (the audit search's `from`): TypedDict's functional form
+        comment = textwrap.fill(f"{sentence}.", width=116, initial_indent="# ", subsequent_indent="# ")
+        members = ", ".join(f"{json.dumps(field)}: {annotation}" for field, annotation in fields.items())
+        return f"{comment}\n{name} = TypedDict({json.dumps(name)}, {{{members}}}, total=False)"
     lines = [f"class {name}(TypedDict, total=False):"]
     lines.append("    " + textwrap.fill(f'"""{sentence}."""', width=112, subsequent_indent="    "))
     lines.append("")
-    for field, subschema in (schema.get("properties") or {}).items():
-        if not field.isidentifier() or keyword.iskeyword(field):
-            raise SystemExit(f"{name}.{field}: not a Python identifier; teach generators/client_models.py about it")
-        annotation = python_type(subschema)
-        lines.append(f"    {field}: {f'Required[{annotation}]' if field in required else annotation}")
+    for field, annotation in fields.items():
+        lines.append(f"    {field}: {annotation}")
     return "\n".join(lines)
 
 
-def render(document: dict[str, Any]) -> str:
-    """The module's text, formatted as `ruff format` formats the repository."""
+def caller_schemas(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The component schemas the caller routes take (request bodies) and answer (success bodies), each with the
+    schemas it refers to. The public routes (connectFi's webhook) are not the callers'."""
+    requests: set[str] = set()
+    answers: set[str] = set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if operation.get("security") == []:
+                continue
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            requests |= _referred(body.get("schema", {}), document)
+            for status, response in operation["responses"].items():
+                if _SUCCESS.match(status):
+                    answers |= _referred(response["content"]["application/json"]["schema"], document)
+    return sorted(requests), sorted(answers)
+
+
+def _referred(schema: Any, document: dict[str, Any], found: set[str] | None = None) -> set[str]:
+    """The names of the component schemas `schema` refers to, directly or through them."""
+    found = set() if found is None else found
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                _referred(document["components"]["schemas"][name], document, found)
+        for value in schema.values():
+            _referred(value, document, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            _referred(value, document, found)
+    return found
+
+
+def _dependencies_first(names: list[str], document: dict[str, Any]) -> list[str]:
+    ordered: list[str] = []
+
+    def place(name: str) -> None:
+        if name not in ordered:
+            for dependency in sorted(_referred(document["components"]["schemas"][name], document) - {name}):
+                place(dependency)
+            ordered.append(name)
+
+    for name in names:
+        place(name)
+    return ordered
+
+
+def render(document: dict[str, Any]) -> dict[Path, str]:
+    """Each generated module's text, formatted as `ruff format` formats the repository."""
+    requests, answers = caller_schemas(document)
+    return {
+        REQUESTS: _module("Request bodies of the gateway's caller routes", requests, document),
+        ANSWERS: _module("Success bodies of the gateway's caller routes", answers, document),
+    }
+
+
+def _module(title: str, names: list[str], document: dict[str, Any]) -> str:
+    """Without `from __future__ import annotations`, which would leave a TypedDict's `__required_keys__` wrong at
+    runtime: so each class comes after the classes its fields name."""
     schemas = document["components"]["schemas"]
-    request_models = sorted(name for name in schemas if name not in ("ErrorEnvelope", "Signal", "SignalData"))
-    classes = "\n\n\n".join(typed_dict(name, schemas[name]) for name in request_models)
-    names = ["Any"] if "Any]" in classes or "Any " in classes else []
+    classes = "\n\n\n".join(typed_dict(name, schemas[name]) for name in _dependencies_first(names, document))
+    typing_names = [name for name in ("Any", "Literal", "Required") if re.search(rf"\b{name}\b", classes)]
     text = "\n".join(
         [
-            '"""Request bodies of the gateway\'s routes, generated from openapi.json by '
-            'generators/client_models.py."""',
+            f'"""{title}, generated from openapi.json by generators/client_models.py."""',
             "",
-            "from __future__ import annotations",
+            f"from typing import {', '.join([*typing_names, 'TypedDict'])}",
             "",
-            f"from typing import {', '.join([*names, 'Literal', 'Required', 'TypedDict'])}",
-            "",
-            "__all__ = [" + ", ".join(f'"{name}"' for name in request_models) + "]",
+            "__all__ = [" + ", ".join(f'"{name}"' for name in names) + "]",
             "",
             "",
             classes,
         ]
     )
     formatted = subprocess.run(
-        [str(Path(sys.executable).with_name("ruff")), "format", "--stdin-filename", str(MODULE), "-"],
+        [str(Path(sys.executable).with_name("ruff")), "format", "--stdin-filename", str(REQUESTS), "-"],
         input=text,
         capture_output=True,
         text=True,
@@ -94,8 +161,9 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    MODULE.write_text(render(json.loads(OPENAPI.read_text())))
-    print(f"wrote {MODULE.relative_to(cfn.ROOT)}")
+    for module, text in render(json.loads(OPENAPI.read_text())).items():
+        module.write_text(text)
+        print(f"wrote {module.relative_to(cfn.ROOT)}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """local/secrets.local.json: the fake secrets of the local stack (`make run`, `make invoke`, the tests), one section
-per secret, from each sandbox provider module's `LOCAL_SECRETS`. A file, as the sandbox and `make run` take another
-(`--secrets`, `LOCAL_SECRETS_FILE`); `python -m generators.local_secrets` rewrites it, a test fails when it is stale.
+per secret, from each sandbox provider module's `LOCAL_SECRETS`, and the audit trail's fingerprint key. A file, as
+the sandbox and `make run` take another (`--secrets`, `LOCAL_SECRETS_FILE`); `python -m generators.local_secrets`
+rewrites it, a test fails when it is stale.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from project import ROOT
 
 DOCUMENT = ROOT / "local" / "secrets.local.json"
 COMMENT = "FAKE credentials for the local stack and its provider sandbox only. Never real values. Generated."
+# The audit key secret's shape (kyc_gateway.audit.AuditKeys), with a fake key: AuditKeySecret's section.
+LOCAL_AUDIT_KEY = {"auditkey": {"current": "v1", "v1": "local-audit-fingerprint-key-not-real-0123456789abcdef"}}
 
 
 def document() -> dict[str, Any]:
     secrets: dict[str, Any] = {"_comment": COMMENT}
     for entry in PROVIDERS:
         secrets |= importlib.import_module(entry.sandbox).LOCAL_SECRETS
-    return secrets
+    return secrets | LOCAL_AUDIT_KEY
 
 
 def render() -> str:

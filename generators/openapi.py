@@ -1,4 +1,5 @@
-"""The API's OpenAPI document, generated from the template's routes and the handlers' request models.
+"""The API's OpenAPI document, generated from the template's routes, the handlers' request models and the
+schemas of their success bodies (kyc_gateway/answers/), versioned as the release (release/version.py).
 
 `python -m generators.openapi` rewrites openapi.json; a test fails when the committed file is stale. The local stack
 serves it at /openapi.json, and schemathesis fuzzes the running stack with it.
@@ -6,6 +7,7 @@ serves it at /openapi.json, and schemathesis fuzzes the running stack with it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from kyc_gateway.registry import PROVIDERS
 from local.functions import load_handler
 from project import template as cfn
+from release import version
 
 DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
@@ -66,11 +69,34 @@ CORRELATION_HEADER = {
     "description": "Echoed back when it matches the pattern; otherwise the API Gateway request id is used.",
     "schema": {"type": "string"},
 }
+# As API Gateway declares IAM authorisation in the OpenAPI documents it exports: clients generated from the document
+# know to sign with SigV4 (service execute-api).
+SIGV4 = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "description": "AWS Signature Version 4 (IAM), checked by API Gateway when deployed",
+    "x-amazon-apigateway-authtype": "awsSigv4",
+}
 
 
 def _providers() -> str:
     labels = [provider.label for provider in PROVIDERS]
     return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else labels[0]
+
+
+def answer_schema(route: str, schemas: dict[str, Any]) -> str:
+    """The name of the schema of `route`'s success body, its module's schemas added to `schemas`."""
+    name = f"kyc_gateway.answers.{route.partition('.')[0]}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError:
+        raise SystemExit(f"route {route}: write the schemas of its success body in {name}") from None
+    for name, schema in module.SCHEMAS.items():
+        _add(schemas, name, schema)
+    if route not in module.ANSWERS:
+        raise SystemExit(f"route {route} has no success body in {module.__name__}.ANSWERS")
+    return module.ANSWERS[route]
 
 
 def build() -> dict[str, Any]:
@@ -79,33 +105,29 @@ def build() -> dict[str, Any]:
     for spec in cfn.functions().values():
         if not spec.api_events:
             continue
-        contract = load_handler(spec).contract
+        handler = load_handler(spec)
+        answer = answer_schema(handler.route, schemas)
         for method, path in spec.api_events:
-            paths.setdefault(path, {})[method.lower()] = _operation(spec, path, contract, schemas)
+            paths.setdefault(path, {})[method.lower()] = _operation(spec, path, handler.contract, answer, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "KYC provider gateway",
-            "version": "1.0.0",
+            "version": version.current(),
             "description": f"One API in front of {_providers()}. Routes need SigV4-signed requests (IAM) except "
             "the public ones (a webhook, authenticated by its URL's token). See docs/errors.md for error codes.",
         },
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {
-                "sigv4": {
-                    "type": "apiKey",
-                    "name": "Authorization",
-                    "in": "header",
-                    "description": "AWS Signature Version 4 (IAM), checked by API Gateway when deployed",
-                }
-            },
+            "securitySchemes": {"sigv4": SIGV4},
         },
     }
 
 
-def _operation(spec: cfn.FunctionSpec, path: str, contract: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+def _operation(
+    spec: cfn.FunctionSpec, path: str, contract: Any, answer: str, schemas: dict[str, Any]
+) -> dict[str, Any]:
     webhook = "{token}" in path
     parameters = [CORRELATION_HEADER]
     if contract.idempotency_keys:
@@ -123,10 +145,17 @@ def _operation(spec: cfn.FunctionSpec, path: str, contract: Any, schemas: dict[s
         schema = (path_schema or {}).get("properties", {}).get(name, {"type": "string"})
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
     statuses = WEBHOOK_STATUSES if webhook else STORED_STATE_STATUSES if contract.path_model else ERROR_STATUSES
+    success = (
+        "Accepted onto the webhook queue"
+        if webhook
+        else "The state stored by the gateway"
+        if contract.path_model
+        else "The provider's success body, unchanged"
+    )
     responses: dict[str, Any] = {
         str(contract.status): {
-            "description": "Accepted onto the webhook queue" if webhook else "The provider's success body, unchanged",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": success,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}}},
         }
     }
     for status in statuses:
@@ -157,11 +186,18 @@ def _operation(spec: cfn.FunctionSpec, path: str, contract: Any, schemas: dict[s
 
 def _schema(model: Any, schemas: dict[str, Any], *, reference: bool = False) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schema.pop("$defs", {}))
+    for name, definition in schema.pop("$defs", {}).items():
+        _add(schemas, name, definition)
     if not reference:
         return schema
-    schemas[model.__name__] = schema
+    _add(schemas, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _add(schemas: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """One schema per name: a request model and an answer (or two answers) of the same name would hide one."""
+    if schemas.setdefault(name, schema) != schema:
+        raise SystemExit(f"two different schemas are named {name}: rename one")
 
 
 def _path_names(path: str) -> list[str]:

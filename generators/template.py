@@ -3,7 +3,8 @@ registered provider and function repeats (kyc_gateway/registry.py).
 
 Per provider: its base URL parameter, its Secrets Manager secret, the policy reaching its token rows only (providers
 that log in), its ProviderFailures and TokenFailures alarms. Per function: its code, log group, environment (its
-provider's base URL, secret and token table; the idempotency table for writes), the policies reaching them, its API
+provider's base URL, secret and token table; the idempotency table for writes; the audit table and key for the
+functions that call a provider), the policies reaching them, its API
 route, its reserved-concurrency parameter, its Errors, Throttles and GatewayFaults alarms and the rollback on them.
 
 A block in infrastructure/gateway.yaml with the logical id of a generated resource amends it: its mappings are merged
@@ -180,7 +181,18 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         properties["Tags"] = {"kyc-gateway:idempotency": f"keys.{function.route}"}
         variables["IDEMPOTENCY_TABLE_NAME"] = ref("IdempotencyTable")
         policies.append(ref("IdempotencyRecordsPolicy"))
+    if function.audited:
+        variables |= {
+            "AUDIT_TABLE_NAME": ref("AuditTable"),
+            "AUDIT_KEY_SECRET_ID": ref("AuditKeySecret"),
+            "AUDIT_RETENTION_DAYS": ref("AuditRetentionDays"),
+        }
+        policies.append(ref("AuditWritePolicy"))
     properties |= {
+        # A new version for any change of its properties (its layer, its architecture), not only of its code: the
+        # live alias serves published versions, and only a published version gets a SnapStart snapshot. (Per
+        # function: cfn-lint does not know it in Globals.)
+        "AutoPublishAliasAllProperties": True,
         "DeploymentPreference": {"Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")]},
         "CodeUri": f"functions/{function.code}/",
         "LoggingConfig": {"LogGroup": ref(function.log_group)},
@@ -247,6 +259,79 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     }
 
 
+INVOKE = "execute-api:Invoke"
+
+
+def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
+    """Who may call which route, from the registry's routes (a new route is covered by itself):
+
+    - the API's resource policy: the signed routes for the principals or accounts of CallerPrincipals (default: this
+      account) and no one else, the public (webhook) routes for anyone or WebhookSourceCidrs, and with a PRIVATE
+      endpoint nothing but through VpcEndpointIds;
+    - GatewayCallersPolicy, for callers' roles: invoke on the caller routes only (no webhook, no audit route)."""
+    routes = [function for function in functions if function.invoke_path]
+    signed = [
+        sub(f"execute-api:/${{Environment}}/{function.invoke_path}") for function in routes if not function.public
+    ]
+    public = [sub(f"execute-api:/${{Environment}}/{function.invoke_path}") for function in routes if function.public]
+    callers = {"Fn::If": ["HasCallerPrincipals", ref("CallerPrincipals"), [ref("AWS::AccountId")]]}
+    statements: list[Any] = [
+        {"Sid": "NamedCallers", "Effect": "Allow", "Principal": {"AWS": callers}, "Action": INVOKE, "Resource": signed},
+        {  # an allow names them; this keeps out the account's other identities, whatever their own policies allow
+            "Sid": "NoOtherCallers",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": INVOKE,
+            "Resource": signed,
+            "Condition": {
+                "StringNotEquals": {"aws:PrincipalAccount": callers},
+                "StringNotLike": {"aws:PrincipalArn": callers},
+            },
+        },
+    ]
+    if public:
+        source = {"IpAddress": {"aws:SourceIp": ref("WebhookSourceCidrs")}}
+        statements.append(
+            {
+                "Sid": "Webhooks",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": INVOKE,
+                "Resource": public,
+                "Condition": {"Fn::If": ["HasWebhookSourceCidrs", source, ref("AWS::NoValue")]},
+            }
+        )
+    through_endpoints = {
+        "Sid": "OnlyThroughTheVpcEndpoints",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": INVOKE,
+        "Resource": "execute-api:/*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": ref("VpcEndpointIds")}},
+    }
+    statements.append({"Fn::If": ["IsPrivateApi", through_endpoints, ref("AWS::NoValue")]})
+    api_arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${GatewayApi}/${Environment}/"
+    caller_routes = [sub(api_arn + function.invoke_path) for function in routes if function.caller_route]
+    return {
+        "GatewayApi": {
+            "Type": "AWS::Serverless::Api",
+            "Properties": {"Policy": {"Version": "2012-10-17", "Statement": statements}},
+        },
+        "GatewayCallersPolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": "Call the KYC gateway: invoke on its caller routes (not the webhook, not audit)",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Sid": "InvokeTheCallerRoutes", "Effect": "Allow", "Action": INVOKE, "Resource": caller_routes}
+                    ],
+                },
+            },
+        },
+    }
+
+
 def amend(generated: Any, written: Any) -> Any:
     """`written` (the source's block) over `generated`: mappings merged, lists appended, scalars replaced."""
     if isinstance(generated, dict) and isinstance(written, dict):
@@ -275,7 +360,7 @@ def build(
     for function in functions:
         parameters |= function_parameters(function)
         conditions |= function_conditions(function)
-    generated: dict[str, Any] = {}
+    generated: dict[str, Any] = api_access(functions)
     for provider in providers:
         generated |= provider_resources(provider)
     for function in functions:

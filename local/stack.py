@@ -63,6 +63,7 @@ class StackConfig:
         names = [
             *BASE_URL_PARAMETERS.values(),
             "PUBLIC_BASE_URL",
+            "CONNECTFI_WEBHOOK_HOSTS",  # callback hosts a caller may name besides the local API's own (none by default)
             "RECONCILE_AFTER_SECONDS",
             "RECONCILE_MAX_AGE_SECONDS",
             "WEBHOOK_RETRY_BASE_SECONDS",

@@ -93,12 +93,16 @@ def function_environment(
     global_vars = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables")
     own_vars = ((resources(template)[logical_id]["Properties"].get("Environment") or {}).get("Variables")) or {}
     values = parameter_values(parameters, template) | physical_ids
-    return {name: str(resolve(value, values)) for name, value in {**(global_vars or {}), **own_vars}.items()}
+    variables = {**(global_vars or {}), **own_vars}
+    return {name: str(resolve(value, values, template)) for name, value in variables.items()}
 
 
-def parameter_values(overrides: dict[str, str] | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
+def parameter_values(overrides: dict[str, str] | None = None, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `!Ref` gives for each parameter (its default, or `overrides`) and pseudo parameter: a string, or for a
+    CommaDelimitedList the list of its items."""
     template = template or load()
-    defaults = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
+    declared = template.get("Parameters") or {}
+    defaults = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
     pseudo = {
         "AWS::Region": "us-east-1",
         "AWS::AccountId": "123456789012",
@@ -106,26 +110,53 @@ def parameter_values(overrides: dict[str, str] | None = None, template: dict[str
         "AWS::StackName": "kyc-gateway-local",
         "AWS::URLSuffix": "amazonaws.com",
     }
-    return defaults | (overrides or {}) | pseudo
+    values: dict[str, Any] = defaults | (overrides or {})
+    for name, spec in declared.items():
+        if spec.get("Type") == "CommaDelimitedList":
+            values[name] = [item.strip() for item in str(values[name]).split(",")]
+    return values | pseudo
 
 
-def resolve(value: Any, values: dict[str, str]) -> Any:
-    """Resolve Ref, Fn::GetAtt, Fn::Sub and Fn::Join against `values`."""
+def resolve(value: Any, values: dict[str, Any], template: dict[str, Any] | None = None) -> Any:
+    """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::If against `values`; Fn::If reads the conditions of
+    `template` (template.yaml by default). A branch of AWS::NoValue is None."""
     if isinstance(value, dict) and len(value) == 1:
         ((name, argument),) = value.items()
         if name == "Ref":
-            return values[argument]
+            return None if argument == "AWS::NoValue" else values[argument]
         if name == "Fn::GetAtt":
             return values[".".join(argument)]
         if name == "Fn::Sub":
             text, extra = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
-            lookup = values | {key: resolve(item, values) for key, item in extra.items()}
+            lookup = values | {key: resolve(item, values, template) for key, item in extra.items()}
             return re.sub(r"\$\{([^}]+)\}", lambda match: str(lookup[match.group(1)]), text)
         if name == "Fn::Join":
             separator, items = argument
-            return separator.join(str(resolve(item, values)) for item in items)
+            return separator.join(str(item) for item in resolve(items, values, template))
+        if name == "Fn::If":
+            condition, chosen, otherwise = argument
+            return resolve(chosen if holds(condition, values, template) else otherwise, values, template)
     if isinstance(value, dict):
-        return {key: resolve(item, values) for key, item in value.items()}
+        return {key: resolve(item, values, template) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, values) for item in value]
+        return [resolve(item, values, template) for item in value]
     return value
+
+
+def holds(condition: str | dict[str, Any], values: dict[str, Any], template: dict[str, Any] | None = None) -> bool:
+    """A template condition's value (by name, or a condition function) for the given parameter values."""
+    if isinstance(condition, str):
+        return holds((template or load())["Conditions"][condition], values, template)
+    ((function, argument),) = condition.items()
+    if function == "Condition":
+        return holds(argument, values, template)
+    if function == "Fn::Not":
+        return not holds(argument[0], values, template)
+    if function == "Fn::And":
+        return all(holds(item, values, template) for item in argument)
+    if function == "Fn::Or":
+        return any(holds(item, values, template) for item in argument)
+    if function == "Fn::Equals":
+        left, right = (resolve(item, values, template) for item in argument)
+        return str(left) == str(right)
+    raise ValueError(f"{function} is not a condition function")

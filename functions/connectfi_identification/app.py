@@ -8,8 +8,9 @@ from kyc_gateway.providers.connectfi import client as connectfi
 
 
 def parse(event: dict[str, Any], model: type[connectfi.Identification]) -> connectfi.Identification:
-    """The caller's body, and the gateway's public URL for connectFi's callbacks (known only at the API edge)."""
-    return model(body=parse_body(event, connectfi.IdentificationRequest), public_base_url=public_base_url(event))
+    """The caller's body, and the gateway's public URL for connectFi's callbacks (known only at the API edge), which
+    a caller's own webhook URL is checked against."""
+    return model.checked(parse_body(event, connectfi.IdentificationRequest), public_base_url(event))
 
 
 lambda_handler = http_route(

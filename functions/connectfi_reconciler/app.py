@@ -3,4 +3,4 @@
 from kyc_gateway.providers.connectfi import reconciliation
 from kyc_gateway.scheduled import scheduled_handler
 
-lambda_handler = scheduled_handler("connectfi.reconciler", reconciliation.reconcile)
+lambda_handler = scheduled_handler(reconciliation.ROUTE, reconciliation.reconcile)

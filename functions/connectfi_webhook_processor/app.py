@@ -3,6 +3,4 @@
 from kyc_gateway.providers.connectfi import webhooks
 from kyc_gateway.sqs import sqs_batch_handler
 
-lambda_handler = sqs_batch_handler(
-    "connectfi.webhook_processor", webhooks.process_record, plan_retry=webhooks.plan_retry
-)
+lambda_handler = sqs_batch_handler(webhooks.ROUTE, webhooks.process_record, plan_retry=webhooks.plan_retry)

@@ -96,8 +96,11 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
 
 @pytest.fixture
 def stack(second_double: FakeProvider, state_file: Path) -> Iterator[dict]:
-    """The stack with Cladfy pointed at a second double (CLADFY_BASE_URL)."""
-    yield from running_stack(state_file, CLADFY_BASE_URL=f"{second_double.url}/elsewhere")
+    """The stack with Cladfy pointed at a second double (CLADFY_BASE_URL), and one callback host allowed besides
+    its own (CONNECTFI_WEBHOOK_HOSTS)."""
+    yield from running_stack(
+        state_file, CLADFY_BASE_URL=f"{second_double.url}/elsewhere", CONNECTFI_WEBHOOK_HOSTS="hooks.partner.example"
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """`make bench` end to end, one pair per measure: every probe answers as it must (a broken probe stops the run), the
-reference makes the gateway's calls, and bench-results.json holds every figure. The figures themselves are not
-asserted: one pair on a loaded test machine measures nothing; `make bench` does."""
+reference makes the gateway's calls, a SnapStart snapshot makes none, and bench-results.json holds every figure. The
+figures themselves are not asserted: one pair on a loaded test machine measures nothing; `make bench` does."""
 
 from __future__ import annotations
 
@@ -41,10 +41,16 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
     # Then it finishes, prints the table against the goals and writes every figure for every function
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "goal <= 1.1x" in completed.stdout and "Warm own CPU" in completed.stdout
+    assert "SnapStart, primed first request" in completed.stdout and "goal <= 1.5x" in completed.stdout
     results = json.loads(out.read_text())
     every_function = set(cases.FIRST_REQUEST_FUNCTIONS)
-    for measure in ("cold_rejected", "cold_first_request", "peak_rss_ratio"):
+    for measure in ("cold_rejected", "cold_first_request", "peak_rss_ratio", "primed_first_request"):
         assert set(results[measure]) == every_function, measure
         assert all(ratio > 0 for ratio in results[measure].values()), measure
+    for name, figures in results["details"]["primed_first_request"].items():
+        # the primed first request and the warm one it is compared with, each measured in the same process
+        assert figures["cpu_ms"] > 0 and figures["warm_cpu_ms"] > 0, name
+        assert results["goals"]["primed_first_request"] == 1.5
     assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
+    assert 0 < results["warm_audit_write_cpu_ms"]["p50"] <= results["warm_audit_write_cpu_ms"]["p99"]
     assert results["machine"] and results["date"]

@@ -9,6 +9,8 @@ import pytest
 from botocore.credentials import Credentials
 from kyc_gateway_client import GatewayClient, InvalidRequest, NotFound, ProviderRejected
 
+from project import template as cfn
+from tests.support import client_package
 from tests.support.samples import CDP_ONBOARDING_BODY
 
 CUSTOMER = "cstap_clientE2e01"
@@ -73,3 +75,18 @@ def test_errors_arrive_as_typed_exceptions_with_the_envelope(gateway):
         "documentNotFound",
     )
     assert refused.value.provider_request_id
+
+
+def test_the_readmes_example_runs_with_the_installed_client_against_the_local_stack(sandbox_stack, tmp_path):
+    # Given the client pip-installed from its path, and the README's example pointed at this test's stack
+    readme = (cfn.ROOT / "README.md").read_text()
+    example = readme.split("## Calling it from Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'GatewayClient("http://127.0.0.1:3000", sign=False)' in example
+    installed = client_package.install(tmp_path)
+
+    # When it runs as written, unsigned
+    printed = client_package.run(installed, example.replace("http://127.0.0.1:3000", sandbox_stack["api"]))
+
+    # Then it prints the taxpayer's name and the started application's status
+    taxpayer, status = printed.splitlines()
+    assert taxpayer.split()[0] and status.split()[0] == "pending_step_up"

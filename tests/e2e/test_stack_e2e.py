@@ -60,6 +60,15 @@ def test_connectfi_identification_to_completed_state_through_webhooks_and_the_pr
 
     api = stack["api"]
     aws_url, sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", stack["ready"])[1:3]
+    # A caller's webhook URL names the stack's own host or one of CONNECTFI_WEBHOOK_HOSTS, nothing else
+    for reference, url, status in (
+        ("HOSTS1", "https://collector.example/hook", 400),
+        ("HOSTS2", "https://hooks.partner.example/kyc", 200),
+        ("HOSTS3", f"{api}/elsewhere", 200),
+    ):
+        body = {"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "reference": reference, "webhookUrl": url}
+        answer = requests.post(f"{api}/connectfi/identification", json=body, timeout=30)
+        assert answer.status_code == status, (url, answer.text)
     # Given an identification that completes asynchronously, with the webhook delivered twice
     started = requests.post(
         f"{api}/connectfi/identification",

@@ -34,10 +34,12 @@ def actions(role: str) -> set[str]:
 
 # What CloudFormation's resource handlers may call (cfn-lint ships their schemas) for features the gateway's stack
 # does not use: no VPC or file system for functions, no stream or import for tables, no log delivery, no policy
-# attached to users or groups, no permissions boundary, no DynamoDB service-linked role (replicas, autoscaling).
+# attached to users or groups, no permissions boundary, no DynamoDB service-linked role (replicas, autoscaling); a
+# web ACL on an API Gateway stage, not on the other services WAF protects, with no paid rule group.
 NOT_USED = re.compile(
     r"^(ec2|elasticfilesystem|s3files|kinesis|firehose):|^s3:(REST\.PUT\.OBJECT|GetObjectMetadata|ListBucket)$"
     r"|^iam:(Attach|Detach)(Group|User)Policy$|^iam:(Put|Delete)RolePermissionsBoundary$|^iam:CreateServiceLinkedRole$"
+    r"|^(amplify|apprunner|appsync|cognito-idp|elasticloadbalancing|bedrock-agentcore):\w*Web(ACL|Acl)|^payments:"
 )
 SCHEMAS = cfn.ROOT / ".venv-sam" / "lib" / "python3.13" / "site-packages" / "cfnlint" / "data" / "schemas"
 
@@ -64,9 +66,11 @@ def test_cloudformation_may_call_everything_the_deployed_stacks_resources_need()
     assert not missing, missing
 
 
-# Resources whose names CloudFormation or AWS pick (ids), which no stack-name prefix can scope.
+# Resources whose names CloudFormation or AWS pick (ids, AWS's managed rule groups) or the operator does (a custom
+# domain), which no stack-name prefix can scope.
 UNSCOPABLE = re.compile(
-    r'^"\*"$|(key/\*|event-source-mapping:\*|deploymentconfig:\*|log-group:\*|::/restapis(/\*)?|::/account|::/tags/\*)"\}?$'
+    r'^"\*"$|(key/\*|event-source-mapping:\*|deploymentconfig:\*|log-group:\*|::/restapis(/\*)?|::/account|::/tags/\*'
+    r"|::/domainnames(/\*)?|managedruleset/\*)\"\}?$"
 )
 
 

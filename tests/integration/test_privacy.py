@@ -1,5 +1,5 @@
 """Every route and the webhook path, driven with personal data in every field: the logs hold none of it, nor any
-secret or token, and no error message echoes it back."""
+secret or token, no error message echoes it back, and neither do the audit trail's records nor its search answers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from local.api_events import proxy_event
 from local.functions import invoke
 from project import template as cfn
 from tests.conftest import SECRETS
+from tests.support.audit import records as audit_records
+from tests.support.audit import search
 from tests.support.routes import provider_routes
 from tests.support.samples import CDP_ONBOARDING_BODY as ONBOARDING_BODY
 
@@ -41,7 +43,9 @@ def onboarding_body() -> dict:
     return body
 
 
-def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sandboxed_gateway, logs):
+def test_no_personal_datum_secret_or_token_reaches_the_logs_error_messages_or_audit_trail(
+    sandboxed_gateway, logs, aws, physical_ids
+):
     gateway, answers = sandboxed_gateway, []
     # Every route, successful and failing, with personal data in every field
     answers.append(gateway.call("CladfyKraPinFunction", {"pinnumber": PIN}))
@@ -93,6 +97,13 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sa
     )
     invoke(cfn.functions()["ConnectFiApplicationFunction"], event)
 
+    # And the audit trail is searched for each subject
+    searches = [
+        search({"provider": "cladfy", "subject": PIN}),
+        search({"provider": "cdp", "subject": f"4:{ID_NUMBER}"}),
+        search({"provider": "connectfi", "subject": CUSTOMER}),
+    ]
+
     written = logs()
     assert written.count("request completed") >= 10  # the logs really were captured
     private = [
@@ -109,10 +120,16 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_or_error_messages(sa
         CUSTOMER,
         REFERENCE,
         token,
-        *[value for secret in SECRETS.values() for value in secret.values()],
+        *[value for secret in SECRETS.values() for name, value in secret.items() if name != "current"],
     ]
     for value in private:
         assert value not in written, f"{value!r} was logged"
+    # The audit trail holds a record of every subject, and none of its values (nor any secret)
+    trail = json.dumps(audit_records(aws, physical_ids))
+    assert all(status == 200 and answer["records"] for status, answer in searches), searches
+    for value in private:
+        assert value not in trail, f"{value!r} is in the audit trail"
+        assert value not in json.dumps(searches), f"{value!r} is in a search answer"
     for answer in answers:
         if answer.status >= 400:
             message = answer.error["message"] + json.dumps(answer.error["details"])

@@ -47,11 +47,14 @@ def test_every_function_gets_the_emulator_fake_credentials_and_its_local_values(
 
 
 def test_no_declared_variable_is_left_unresolved(resolved):
+    parameters = cfn.load()["Parameters"]
     for logical_id, spec in cfn.functions().items():
         declared = {**cfn.load()["Globals"]["Function"]["Environment"]["Variables"]}
         declared |= spec.properties["Environment"]["Variables"]
-        for name in declared:
-            assert resolved[logical_id][name], (logical_id, name)  # SAM gives "" to what it cannot resolve
+        for name, value in declared.items():
+            # SAM gives "" to what it cannot resolve; only a parameter empty by default may be empty on purpose
+            empty_on_purpose = isinstance(value, dict) and parameters.get(value.get("Ref"), {}).get("Default") == ""
+            assert resolved[logical_id][name] or empty_on_purpose, (logical_id, name)
 
 
 def test_the_values_reach_the_running_stacks_services():

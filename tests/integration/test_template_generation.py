@@ -34,6 +34,9 @@ CHECK = FunctionEntry(
     write=True,
 )
 
+AUDIT = FunctionEntry(  # compliance roles' route: signed, but never in the callers' policy
+    "AuditSearchFunction", "audit.search", "audit_search", "POST /audit/search", method="POST", path="/audit/search"
+)
 
 FUNCTION_NAME = {"Name": "FunctionName", "Value": {"Ref": "AcmeCheckFunction"}}
 
@@ -41,7 +44,9 @@ FUNCTION_NAME = {"Name": "FunctionName", "Value": {"Ref": "AcmeCheckFunction"}}
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory) -> dict:
     path = tmp_path_factory.mktemp("template") / "template.yaml"
-    path.write_text(generator.render(generator.build(providers=(*PROVIDERS, ACME), functions=(*FUNCTIONS, CHECK))))
+    path.write_text(
+        generator.render(generator.build(providers=(*PROVIDERS, ACME), functions=(*FUNCTIONS, CHECK, AUDIT)))
+    )
     return transformed("dev", path)
 
 
@@ -104,3 +109,19 @@ def test_the_new_provider_and_function_are_watched_and_rolled_back(deployed):
         {"Name": {"Ref": "AcmeCheckFunctionGatewayFaultsAlarm"}},
     ]
     assert "AcmeCheckFunctionReservedConcurrency" in deployed["Parameters"]
+
+
+def test_the_new_route_is_granted_by_the_resource_and_callers_policies_and_an_audit_route_by_the_resource_policy_alone(
+    deployed,
+):
+    resources = deployed["Resources"]
+    statements = {
+        statement.get("Sid"): statement for statement in resources["GatewayApi"]["Properties"]["Policy"]["Statement"]
+    }
+    for sid in ("NamedCallers", "NoOtherCallers"):
+        routes = json.dumps(statements[sid]["Resource"])
+        assert "/POST/acme/check" in routes and "/POST/audit/search" in routes, sid
+    (callers,) = resources["GatewayCallersPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    granted = json.dumps(callers["Resource"])
+    assert "${GatewayApi}/${Environment}/POST/acme/check" in granted
+    assert "/audit/" not in granted and "/connectfi/webhooks/" not in granted

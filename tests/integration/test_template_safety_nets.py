@@ -205,23 +205,10 @@ def test_the_sampling_rule_name_carries_the_environment_within_x_rays_32_charact
 # --- Concurrency bounds ---------------------------------------------------------------------------------------------
 
 
-def holds(condition: dict, template: dict, values: dict[str, str]) -> bool:
-    """A template condition's value for the given parameter values (the forms the template uses)."""
-    ((function, argument),) = condition.items()
-    if function == "Condition":
-        return holds(template["Conditions"][argument], template, values)
-    if function == "Fn::Not":
-        return not holds(argument[0], template, values)
-    if function == "Fn::Equals":
-        left, right = (cfn.resolve(item, values) for item in argument)
-        return str(left) == str(right)
-    raise ValueError(f"{function} is not evaluated here")
-
-
 def reserved_concurrency(function: dict, template: dict, values: dict[str, str]) -> str | None:
     """What CloudFormation sets as the function's reserved concurrency for these parameter values (None: none)."""
     condition, chosen, otherwise = function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
-    value = chosen if holds({"Condition": condition}, template, values) else otherwise
+    value = chosen if cfn.holds(condition, values, template) else otherwise
     return None if value == {"Ref": "AWS::NoValue"} else cfn.resolve(value, values)
 
 

@@ -1,10 +1,12 @@
 """The caller kit (clients/python) without a network: signing, Idempotency-Keys, retries and typed errors, over a
-scripted transport; and its routes and models against openapi.json."""
+scripted transport; its own errors for a URL it cannot use and credentials it cannot have; and its routes, models
+and answer types against openapi.json."""
 
 from __future__ import annotations
 
 import json
 import re
+import typing
 import uuid
 
 import pytest
@@ -12,14 +14,20 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import CredentialRetrievalError
 from kyc_gateway_client import (
     ROUTES,
+    ClientMisconfigured,
+    CredentialsUnavailable,
     GatewayClient,
+    GatewayError,
     IdempotencyConflict,
+    InvalidBaseUrl,
     InvalidRequest,
     NotFound,
     ProviderRejected,
     RateLimited,
+    Response,
     TransportError,
 )
 
@@ -212,6 +220,23 @@ def test_connection_failures_are_retried_then_reported():
     assert len(transport.sent) == 4
 
 
+def test_an_answer_cut_short_is_retried_like_a_connection_failure():
+    gateway, transport, _ = client(requests.exceptions.ChunkedEncodingError("IncompleteRead"), OK)
+
+    answer = gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert (answer.status, len(transport.sent)) == (200, 2)
+
+
+def test_any_other_failure_of_the_http_library_is_the_clients_own_error_at_once():
+    gateway, transport, _ = client(requests.exceptions.ContentDecodingError("bad gzip"), OK)
+
+    with pytest.raises(TransportError, match="ContentDecodingError"):
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert len(transport.sent) == 1
+
+
 def test_the_correlation_id_is_sent_and_returned():
     gateway, transport, _ = client((200, {}, {"X-Correlation-Id": "trace-42"}))
 
@@ -234,6 +259,106 @@ def test_every_caller_route_of_the_openapi_document_has_its_method():
     assert all(callable(getattr(GatewayClient, name)) for name in ROUTES)
 
 
-def test_the_request_models_are_generated_from_the_current_openapi_document():
-    expected = client_models.render(json.loads(OPENAPI.read_text()))
-    assert client_models.MODULE.read_text() == expected, "run `make openapi`"
+def test_the_request_models_and_answer_types_are_generated_from_the_current_openapi_document():
+    for module, expected in client_models.render(json.loads(OPENAPI.read_text())).items():
+        assert module.read_text() == expected, f"{module.name} is stale: run `make openapi`"
+
+
+def test_each_method_returns_the_type_of_its_routes_success_schema():
+    document = json.loads(OPENAPI.read_text())
+    for name, route in ROUTES.items():
+        responses = document["paths"][route.path][route.method.lower()]["responses"]
+        schema = responses["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+        returned = typing.get_type_hints(getattr(GatewayClient, name))["return"]
+
+        assert typing.get_origin(returned) is Response, name
+        assert typing.get_args(returned)[0].__name__ == schema, name
+
+
+def test_the_answer_types_hold_the_documented_fields():
+    from kyc_gateway_client import answers
+
+    fields = typing.get_type_hints(answers.KraPinAnswer)
+    assert fields["data"] is answers.KraPinDetails
+    assert answers.KraPinAnswer.__required_keys__ >= {"success", "data", "request_id"}
+    assert answers.RepushAnswer.__required_keys__ == frozenset()  # shown by example only: nothing promised
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https:///dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com:99999/dev",
+        "https://[::1/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev?stage=prod",
+        "https://user:password@abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "",
+    ],
+)
+def test_a_base_url_the_client_cannot_use_raises_its_own_error_before_anything_is_sent(url, monkeypatch):
+    monkeypatch.delenv("KYC_GATEWAY_URL", raising=False)
+
+    with pytest.raises(InvalidBaseUrl) as raised:
+        GatewayClient(url, region="eu-west-1", credentials=CREDENTIALS)
+
+    assert isinstance(raised.value, GatewayError) and not isinstance(raised.value, ValueError)
+    assert raised.value.code == "invalid_base_url" and "password" not in str(raised.value)
+
+
+def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch):
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+
+    with pytest.raises(ClientMisconfigured) as raised:
+        GatewayClient(URL, credentials=CREDENTIALS)
+
+    assert raised.value.code == "missing_region"
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    """A machine without credentials anywhere in the standard chain (no instance metadata either)."""
+    for variable in (
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_signing_without_credentials_raises_the_clients_own_error_and_sends_nothing(no_aws_credentials):
+    gateway, transport, _ = client(OK, credentials=None)
+
+    with pytest.raises(CredentialsUnavailable) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert raised.value.code == "credentials_unavailable" and transport.sent == []
+
+
+def test_a_profile_that_does_not_exist_raises_the_clients_own_error(no_aws_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    gateway, transport, _ = client(OK, credentials=None)
+
+    with pytest.raises(CredentialsUnavailable, match="ProfileNotFound"):
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert transport.sent == []
+
+
+def test_credentials_that_fail_to_refresh_raise_the_clients_own_error():
+    class Expired:
+        def get_frozen_credentials(self):
+            raise CredentialRetrievalError(provider="sso", error_msg="the SSO session has expired")
+
+    gateway, transport, _ = client(OK, credentials=Expired())
+
+    with pytest.raises(CredentialsUnavailable, match="CredentialRetrievalError"):
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert transport.sent == []

@@ -59,7 +59,9 @@ def test_every_venv_of_the_makefile_installs_by_hash():
     assert "pip install" not in makefile.replace("bin/pip install $(PIP_QUIET) --require-hashes", "")
 
 
-def built_layer(root: Path, packages: dict[str, str]) -> Path:
+def built_layer(root: Path, packages: dict[str, str], tags: dict[str, str] | None = None) -> Path:
+    """A layer as `make build` leaves it: each package's dist-info (its wheel's tag from `tags`, else pure Python),
+    kyc_gateway compiled."""
     python = root / "python"
     (python / "kyc_gateway").mkdir(parents=True)
     (python / "kyc_gateway" / "__init__.py").write_text("")
@@ -69,7 +71,19 @@ def built_layer(root: Path, packages: dict[str, str]) -> Path:
         info = python / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        tag = (tags or {}).get(name, "py3-none-any")
+        (info / "WHEEL").write_text(f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n")
     return python
+
+
+AARCH64_WHEEL, X86_64_WHEEL = "cp313-cp313-manylinux_2_17_aarch64", "cp313-cp313-manylinux_2_17_x86_64"
+
+
+def shared_object(path: Path, machine: int) -> None:
+    """The first bytes of a 64-bit little-endian ELF shared object for `machine` (62 x86_64, 183 aarch64)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + (3).to_bytes(2, "little") + machine.to_bytes(2, "little")
+    path.write_bytes(header + bytes(44))
 
 
 @pytest.fixture
@@ -79,11 +93,26 @@ def lock(tmp_path: Path) -> Path:
     return path
 
 
-def test_given_the_layer_built_from_the_lock_then_no_problem(tmp_path, lock):
-    layer = built_layer(tmp_path, {"pydantic": "2.14.3", "pydantic_core": "2.50.4"})
-    (layer / "pydantic_core").mkdir()
-    (layer / "pydantic_core" / "_pydantic_core.cpython-313-x86_64-linux-gnu.so").write_bytes(b"")
+def test_given_the_layer_built_from_the_lock_for_arm64_then_no_problem(tmp_path, lock):
+    packages, tags = {"pydantic": "2.14.3", "pydantic_core": "2.50.4"}, {"pydantic_core": AARCH64_WHEEL}
+    layer = built_layer(tmp_path, packages, tags)
+    shared_object(layer / "pydantic_core" / "_pydantic_core.cpython-313-aarch64-linux-gnu.so", 183)
     assert verify_build.problems(lock, layer) == []
+
+
+def test_given_an_x86_64_build_in_the_layer_then_the_arm64_check_names_it(tmp_path, lock):
+    # Given the lock's packages, but pydantic-core as this x86 machine's pip would install it, even under the name of
+    # an aarch64 build
+    packages, tags = {"pydantic": "2.14.3", "pydantic_core": "2.50.4"}, {"pydantic_core": X86_64_WHEEL}
+    layer = built_layer(tmp_path, packages, tags)
+    shared_object(layer / "pydantic_core" / "_pydantic_core.cpython-313-aarch64-linux-gnu.so", 62)
+
+    # When the build is checked, then the compiled file and the wheel are named
+    assert verify_build.problems(lock, layer) == [
+        "pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so: built for x86_64, not aarch64 (Lambda arm64)",
+        "pydantic_core-2.50.4.dist-info: wheel tag cp313-cp313-manylinux_2_17_x86_64, a platform Lambda's "
+        "python3.13 on arm64 cannot run",
+    ]
 
 
 def test_given_a_drifted_layer_then_each_difference_is_named(tmp_path, lock):
@@ -96,6 +125,6 @@ def test_given_a_drifted_layer_then_each_difference_is_named(tmp_path, lock):
         "pydantic-core: locked 2.50.4, built nothing",
         "requests 2.34.2: built but not in the lock",
         "pydantic_core/_pydantic_core.cpython-313-darwin.so: not built for Lambda's interpreter "
-        "(.cpython-313-x86_64-linux-gnu.so)",
+        "(.cpython-313-aarch64-linux-gnu.so)",
         "python/kyc_gateway/api.py: no bytecode",
     ]

@@ -1,10 +1,17 @@
-"""The committed OpenAPI document is the one the template and the request models produce."""
+"""The committed OpenAPI document is the one the template, the request models and the answers' schemas produce;
+SigV4 is declared as API Gateway declares it; every success answer has a schema open to the providers' additions."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
 
 from generators import openapi
+from release import version
 
 
 def test_the_committed_openapi_document_is_up_to_date():
@@ -27,3 +34,60 @@ def test_every_route_of_the_template_is_documented_with_the_error_envelope():
             for code in errors:
                 schema = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def test_sigv4_is_declared_as_api_gateway_declares_iam_authorisation():
+    document = openapi.build()
+
+    assert document["components"]["securitySchemes"]["sigv4"] | {"description": ""} == {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+        "description": "",
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert ({"sigv4": []} in operation["security"]) is not path.startswith("/connectfi/webhooks/"), path
+
+
+def _objects(schema: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            yield schema
+        for value in schema.values():
+            yield from _objects(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _objects(value)
+
+
+def test_every_success_answer_is_a_named_schema_open_to_fields_providers_add():
+    document = openapi.build()
+    schemas = document["components"]["schemas"]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            (status,) = [code for code in operation["responses"] if code.startswith("2")]
+            reference = operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+            answer = schemas[reference.rsplit("/", 1)[1]]
+            Draft202012Validator.check_schema(answer)
+            assert answer["description"]
+            assert all(schema.get("additionalProperties") is True for schema in _objects(answer))
+
+
+def test_the_document_is_versioned_as_the_release():
+    assert openapi.build()["info"]["version"] == version.current()
+
+
+@pytest.mark.parametrize("route", ["acme.lookup", "cladfy.unknown_operation"])
+def test_a_route_without_a_success_schema_stops_the_generator(route):
+    with pytest.raises(SystemExit, match=route):
+        openapi.answer_schema(route, {})
+
+
+def test_two_different_schemas_of_one_name_stop_the_generator():
+    schemas: dict[str, Any] = {}
+    openapi.answer_schema("cladfy.krapin", schemas)
+
+    with pytest.raises(SystemExit, match="KraPinAnswer"):
+        openapi._add(schemas, "KraPinAnswer", {"type": "object"})

@@ -15,14 +15,16 @@ import pytest
 from kyc_gateway.providers.base import ProviderClient
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS, ProviderEntry
 from local.aws_resources import load_local_secrets, secret_provider_name
+from local.functions import load_handler
 from project import template as cfn
 from tests.support.routes import provider_of
 
 TEMPLATE = cfn.load()
 RESOURCES = cfn.resources(TEMPLATE)
 ENTRIES = pytest.mark.parametrize("entry", PROVIDERS, ids=[entry.name for entry in PROVIDERS])
-# Secrets that belong to no provider's credentials: the token in the gateway's own connectFi webhook URL.
-OWN_SECRETS = {"ConnectFiWebhookSecret"}
+# Secrets that belong to no provider's credentials: the token in the gateway's own connectFi webhook URL, the audit
+# trail's fingerprint keys.
+OWN_SECRETS = {"ConnectFiWebhookSecret", "AuditKeySecret"}
 
 
 def client_class(entry: ProviderEntry) -> type[ProviderClient]:
@@ -40,6 +42,23 @@ def test_each_provider_has_its_template_parameter_and_secret(entry):
     assert entry.base_url_parameter in TEMPLATE["Parameters"]
     assert RESOURCES[entry.secret]["Type"] == "AWS::SecretsManager::Secret"
     assert secret_provider_name(entry.secret) == entry.name  # its section of local/secrets.local.json
+
+
+@ENTRIES
+def test_each_provider_declares_the_subjects_it_is_audited_under_in_a_known_canonical_form(entry):
+    from kyc_gateway.audit import CANONICAL_FORMS
+
+    assert entry.subject_kinds, f"{entry.name}: no subject_kinds (docs/audit.md)"
+    assert all(kind.form in CANONICAL_FORMS and kind.what for kind in entry.subject_kinds)
+    assert len({kind.name for kind in entry.subject_kinds}) == len(entry.subject_kinds)
+
+
+def test_each_provider_route_and_only_those_audits_its_requests_under_its_provider():
+    # (http_route refuses a provider route whose request model has no audit_subjects)
+    for logical_id, spec in cfn.functions().items():
+        if spec.api_events:
+            entry = provider_of(spec)
+            assert load_handler(spec).audited_provider == (entry.name if entry else None), logical_id
 
 
 @ENTRIES
@@ -91,12 +110,17 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
     samconfig = tomllib.loads((root / "samconfig.toml").read_text())
     smoke = tomllib.loads((root / "smoke.toml").read_text())
     functions = [function for function in FUNCTIONS if function.provider == entry.name]
+    routes = [function for function in functions if function.path]
 
     def sandbox() -> Any:
         return importlib.import_module(entry.sandbox)
 
     parts = {
         "its client module, with its ProviderClient": lambda: client_class(entry).name == entry.name,
+        f"its success bodies' schemas, kyc_gateway/answers/{entry.name}.py": lambda: (
+            {function.route for function in routes}
+            <= importlib.import_module(f"kyc_gateway.answers.{entry.name}").ANSWERS.keys()
+        ),
         "its sandbox module's PROVIDER": lambda: sandbox().PROVIDER.name == entry.name,
         "its sandbox module's LOCAL_SECRETS": lambda: entry.name in sandbox().LOCAL_SECRETS,
         f"docs/providers/{entry.name}.md": (docs / "providers" / f"{entry.name}.md").is_file,
@@ -137,6 +161,7 @@ def test_a_provider_only_registered_is_told_every_part_it_lacks():
 
     assert missing == [
         "its client module, with its ProviderClient",
+        "its success bodies' schemas, kyc_gateway/answers/acme.py",
         "its sandbox module's PROVIDER",
         "its sandbox module's LOCAL_SECRETS",
         "docs/providers/acme.md",

@@ -69,3 +69,19 @@ def test_the_local_stack_accepts_its_plain_http_sandbox(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "local")
     monkeypatch.setenv("CDP_BASE_URL", "http://127.0.0.1:4010/cdp")
     assert get_settings().base_url("cdp") == "http://127.0.0.1:4010/cdp"
+
+
+def test_the_callback_allow_list_is_read_once_as_host_names_in_lower_case(monkeypatch):
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", " Hooks.Partner.example,, callbacks.example. ,10.0.0.7")
+
+    assert get_settings().connectfi_webhook_hosts == {"hooks.partner.example", "callbacks.example", "10.0.0.7"}
+
+
+@pytest.mark.parametrize(
+    "hosts", ["https://hooks.example", "hooks.example/path", "*.example.com", "hooks.example:443", "a b", "-x.example"]
+)
+def test_an_allow_list_entry_that_is_not_a_bare_host_name_is_a_configuration_error_naming_it(monkeypatch, hosts):
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", f"ok.example,{hosts}")
+
+    with pytest.raises(ConfigurationError, match="CONNECTFI_WEBHOOK_HOSTS"):
+        get_settings()

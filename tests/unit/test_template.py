@@ -50,7 +50,9 @@ def test_functions_run_python313_below_api_gateway_timeout_with_the_shared_layer
         assert spec.properties["Runtime"] == "python3.13"
         assert spec.properties["Timeout"] < 29 or not spec.api_events
         assert {"Ref": "GatewayLayer"} in spec.properties["Layers"]
-    assert RESOURCES["GatewayLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+    layer = RESOURCES["GatewayLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # layers/gateway/Makefile: the lock's wheels, by hash
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
 
 
 def test_every_function_logs_to_its_own_encrypted_group_with_retention():
@@ -154,7 +156,7 @@ def test_idempotency_and_token_access_come_only_from_the_shared_managed_policies
 
 def test_tables_are_encrypted_recoverable_and_on_demand():
     tables = [resource["Properties"] for resource in RESOURCES.values() if resource["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 3
+    assert len(tables) == 4
     for table in tables:
         assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "DataKey"}}
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
@@ -162,6 +164,8 @@ def test_tables_are_encrypted_recoverable_and_on_demand():
     assert RESOURCES["TokenTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     idempotency = RESOURCES["IdempotencyTable"]["Properties"]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    audit = RESOURCES["AuditTable"]["Properties"]
+    assert audit["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
 
 
 def test_no_secret_value_is_written_in_the_template_and_secrets_use_the_data_key():
@@ -180,6 +184,8 @@ def test_function_environment_resolves_refs_parameters_and_globals():
             "SignzySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
             "TokenTable": "tokens",
             "IdempotencyTable": "idempotency",
+            "AuditTable": "audit",
+            "AuditKeySecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:audit",
         },
         {"Environment": "local", "SignzyBaseUrl": "http://127.0.0.1:1/signzy"},
     )

@@ -1,5 +1,7 @@
-"""CI/CD as written in .github: pull requests run .ci/run; main builds once, deploys dev, smoke-tests it, and deploys
-prod only behind its approval environment. (make workflows checks their schema and runs zizmor's audits.)"""
+"""CI/CD as written in .github: pull requests check openapi.json against the last release and run .ci/run; main
+does the same, builds once, deploys dev, smoke-tests it, and deploys prod only behind its approval environment; a
+`v*` tag publishes a release built by a read-only job. (make workflows checks their schema and runs zizmor's
+audits.)"""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from project import template as cfn
 WORKFLOWS = cfn.ROOT / ".github" / "workflows"
 PULL_REQUEST = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())
 MAIN = yaml.safe_load((WORKFLOWS / "main.yml").read_text())
+RELEASE = yaml.safe_load((WORKFLOWS / "release.yml").read_text())
+CHECKS = ["make compatibility", ".ci/run"]  # what every change is held to, in that order
 SAMCONFIG = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
 
 
@@ -45,8 +49,14 @@ def test_pull_requests_run_what_ci_runs_with_read_only_rights():
     assert PULL_REQUEST["permissions"] == {}
     (job,) = PULL_REQUEST["jobs"].values()
     assert job["permissions"] == {"contents": "read"}
-    assert runs(job) == [".ci/run"]
+    assert runs(job) == CHECKS
     assert "make test" in (cfn.ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("job", [next(iter(PULL_REQUEST["jobs"].values())), MAIN["jobs"]["build"]])
+def test_the_compatibility_check_sees_the_release_tags(job):
+    checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # a shallow clone has no tags: the check would fail, not skip
 
 
 def test_main_builds_once_and_deploys_that_build_to_dev_then_to_prod_after_approval():
@@ -54,7 +64,7 @@ def test_main_builds_once_and_deploys_that_build_to_dev_then_to_prod_after_appro
     assert MAIN["permissions"] == {}
     assert MAIN["concurrency"]["cancel-in-progress"] is False
     build, dev, prod = (MAIN["jobs"][name] for name in ("build", "deploy-dev", "deploy-prod"))
-    assert runs(build) == [".ci/run"] and "actions/upload-artifact" in uses(build)
+    assert runs(build) == CHECKS and "actions/upload-artifact" in uses(build)
     assert "id-token" not in build["permissions"]
     assert dev["needs"] == "build" and prod["needs"] == "deploy-dev"
     assert (dev["environment"], prod["environment"]) == ("dev", "prod")
@@ -105,3 +115,19 @@ def test_mutation_testing_runs_weekly_and_on_demand_and_uploads_its_report():
     assert any(command.startswith("make mutation") for command in runs(job))
     (upload,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
     assert upload["if"] == "always()" and ".mutation/report.md" in upload["with"]["path"]
+
+
+def test_a_version_tag_publishes_what_a_read_only_job_tested_and_built():
+    assert triggers(RELEASE) == {"push": {"tags": ["v*"]}}
+    assert RELEASE["permissions"] == {}
+    build, publish = RELEASE["jobs"]["build"], RELEASE["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert runs(build) == [".ci/run", 'make dist TAG="$TAG"']
+    dist = next(step for step in build["steps"] if step.get("run", "").startswith("make dist"))
+    assert dist["env"]["TAG"] == "${{ github.ref_name }}"  # the tag must name the version (release/artifacts.py)
+    # only the publishing job may write, and it runs nothing of the repository: it attaches what the build made
+    assert publish["needs"] == "build" and publish["permissions"] == {"contents": "write"}
+    assert uses(publish) == ["actions/download-artifact"]
+    (command,) = runs(publish)
+    assert command.startswith('gh release create "$TAG"') and "--notes-file dist/release-notes.md" in command
+    assert "dist/kyc_gateway_client-*" in command and "dist/kyc-gateway-*" in command

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -20,11 +21,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import clock, strict_json
+from kyc_gateway import clock, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
 from kyc_gateway.provider_response import ProviderResponse
+from kyc_gateway.registry import BY_ROUTE
 from kyc_gateway.settings import get_settings
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -56,6 +58,10 @@ def http_route(
     at most once per key (kyc_gateway.idempotency_keys). `body_model` documents the body when a custom `parse` reads it
     (for the OpenAPI document)."""
     parse = parse or parse_body
+    entry = BY_ROUTE.get(route)
+    audited_provider = entry.provider if entry else None
+    if audited_provider and not hasattr(request_model, "audit_subjects"):
+        raise TypeError(f"{route} calls {audited_provider}: {request_model.__name__} must name its audit_subjects")
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -63,50 +69,105 @@ def http_route(
         request_started(context)
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
+        request = key = result = failure = None
+        replayed = False
         try:
             if not is_proxy_event(event):
                 raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
             request = parse(event, request_model)
             key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None
             if key is None:
-                response = _response(status, _body_text(operation(request)), correlation_id)
+                result = operation(request)
+                response = _response(status, _body_text(result), correlation_id)
             else:
                 from kyc_gateway import idempotency_keys as keys
 
+                def run() -> str:
+                    nonlocal result
+                    result = operation(request)
+                    return _body_text(result)
+
                 body, replayed = keys.replay_or_run(
-                    route,
-                    keys.checked_key(key),
-                    request,
-                    lambda: _body_text(operation(request)),
-                    context,
-                    how_to_check=idempotent_write,
+                    route, keys.checked_key(key), request, run, context, how_to_check=idempotent_write
                 )
                 response = _response(status, body, correlation_id)
                 response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
             code, provider, fault = "ok", None, False
         except GatewayError as error:
             response, code, provider = _error_response(error, correlation_id), error.code, error.provider
-            fault = error.gateway_fault
+            fault, failure = error.gateway_fault, error
         except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
             logger.error("unhandled error", route=route, error=type(error).__name__)
-            response, code, provider, fault = (
-                _error_response(GatewayError(), correlation_id),
-                GatewayError.code,
-                None,
-                True,
+            response, code, provider = _error_response(GatewayError(), correlation_id), GatewayError.code, None
+            fault, failure = True, GatewayError()
+        if audited_provider and request is not None and not isinstance(failure, RequestValidationError):
+            _audit(
+                event,
+                route,
+                audited_provider,
+                request=request,
+                response=response,
+                code=code,
+                result=result,
+                failure=failure,
+                key=key,
+                replayed=replayed,
             )
         elapsed_ms = (clock.monotonic() - started) * 1000
         record_outcome(route, code, response["statusCode"], elapsed_ms, provider, fault=fault)
         return response
 
     lambda_handler.route = route  # type: ignore[attr-defined]
+    lambda_handler.audited_provider = audited_provider  # type: ignore[attr-defined]
     lambda_handler.contract = RouteContract(  # type: ignore[attr-defined]
         body_model=body_model or (request_model if parse is parse_body else None),
         path_model=request_model if parse is parse_path else None,
         status=status,
         idempotency_keys=idempotent_write is not None,
     )
+    snapstart.register(lambda_handler)
     return lambda_handler
+
+
+def _audit(
+    event: dict[str, Any],
+    route: str,
+    provider: str,
+    *,
+    request: Any,
+    response: dict[str, Any],
+    code: str,
+    result: Any,
+    failure: GatewayError | None,
+    key: str | None,
+    replayed: bool,
+) -> None:
+    """The request's audit record (kyc_gateway.audit), once its answer is known: its subjects from the request and,
+    when it succeeded, from the answer (an id the provider gave, such as a new application's)."""
+    from kyc_gateway import audit
+
+    answer = None
+    if failure is None:
+        with contextlib.suppress(ValueError):
+            answer = json.loads(response["body"])
+    fields = {
+        "caller": audit.caller_of(event),
+        "route": route,
+        "provider": provider,
+        "operation": route.partition(".")[2],
+        "status": response["statusCode"],
+        "code": code,
+        "correlationId": response["headers"]["X-Correlation-Id"],
+        "idempotencyKey": key,
+        "replay": replayed or None,
+        **audit.provider_outcome(answer if result is None else result, failure),  # a replay: the stored answer
+    }
+    try:
+        subjects = list(request.audit_subjects(answer if isinstance(answer, dict) else None))
+    except Exception as error:  # noqa: BLE001 - a subject that cannot be read never fails the answer
+        logger.error("audit subjects unreadable", route=route, error=type(error).__name__)
+        subjects = []
+    audit.record(fields, subjects)
 
 
 @dataclass(frozen=True)

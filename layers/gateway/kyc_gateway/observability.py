@@ -40,6 +40,7 @@ class _InFlight(threading.local):
 
     calls: list[dict[str, Any]] | None = None
     metrics: list[Metric]
+    noted: dict[str, list[Any]]
 
 
 _in_flight = _InFlight()
@@ -53,7 +54,20 @@ def request_started(context: Any) -> None:
 
 
 def _open() -> None:
-    _in_flight.calls, _in_flight.metrics = [], []
+    _in_flight.calls, _in_flight.metrics, _in_flight.noted = [], [], {}
+
+
+def provider_calls() -> list[dict[str, Any]]:
+    """The provider calls of the request in flight so far (none outside a request)."""
+    return list(_in_flight.calls or ())
+
+
+def note(field: str, value: Any) -> None:
+    """Add `value` to the list `field` of the request's log line (outside a request: a line of its own at once)."""
+    if _in_flight.calls is None:
+        logger.error(field, **{field: [value]})
+        return
+    _in_flight.noted.setdefault(field, []).append(value)
 
 
 def record_provider_call(provider: str, operation: str, status: int | str, elapsed_ms: float) -> None:
@@ -94,7 +108,7 @@ def record_outcome(
         count("ProviderFailures", Provider=provider)
         if code in _TOKEN_FAILURES:
             count("TokenFailures", Provider=provider)
-    calls, metrics = _in_flight.calls, _in_flight.metrics
+    calls, metrics, noted = _in_flight.calls, _in_flight.metrics, _in_flight.noted
     _in_flight.calls = None
     _write_metrics(metrics)
     more = {"provider_calls_not_listed": len(calls) - _MAX_LOGGED_CALLS} if len(calls) > _MAX_LOGGED_CALLS else {}
@@ -106,6 +120,7 @@ def record_outcome(
         elapsed_ms=round(elapsed_ms, 1),
         provider_calls=calls[:_MAX_LOGGED_CALLS],
         **more,
+        **noted,
     )
 
 

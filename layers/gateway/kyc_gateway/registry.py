@@ -25,6 +25,21 @@ class SmokeRead:
 
 
 @dataclass(frozen=True)
+class SubjectKind:
+    """A kind of subject the audit trail records a provider's operations under (docs/audit.md), as a fingerprint of
+    `<provider>|<kind>|<value in its canonical form>`. Which values of a request or answer are of the kind is said by
+    the provider's own request models (`audit_subjects`)."""
+
+    name: str
+    form: str
+    """How a value is made canonical (kyc_gateway.audit.CANONICAL_FORMS): `upper` (trimmed, upper-cased), `lower`,
+    `exact` (trimmed), `typed` (`<id type>:<id number>`: both trimmed, the number upper-cased without spaces or
+    hyphens)."""
+    what: str
+    """What it is, in a few words (docs, search errors)."""
+
+
+@dataclass(frozen=True)
 class ProviderEntry:
     name: str
     """The provider's name everywhere: the error envelope's `provider`, its token rows' key prefix (`cdp#...`), its
@@ -48,6 +63,8 @@ class ProviderEntry:
     """Whether it logs in for tokens (cached in the token table, under its own rows)."""
     smoke_read: SmokeRead | None = None
     """The read `make smoke` proves a deployment with, if the provider has one."""
+    subject_kinds: tuple[SubjectKind, ...] = ()
+    """The subjects its operations are audited under; a search without a kind tries each."""
 
     @property
     def base_url_parameter(self) -> str:
@@ -88,6 +105,7 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         'Cladfy API client: {"clientId": "...", "secretKey": "..."}',
         "kyc_gateway.providers.cladfy",
         smoke_read=SmokeRead("/cladfy/krapin", ("pinnumber",), (("success", True),)),
+        subject_kinds=(SubjectKind("kra_pin", "upper", "the KRA PIN"),),
     ),
     ProviderEntry(
         "signzy",
@@ -99,6 +117,7 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         'Signzy EzKRA login: {"username": "...", "password": "..."}',
         "kyc_gateway.providers.signzy",
         uses_tokens=True,
+        subject_kinds=(SubjectKind("onboarding_id", "lower", "the EzKRA onboarding id"),),
     ),
     ProviderEntry(
         "cdp",
@@ -111,6 +130,10 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         "kyc_gateway.providers.cdp",
         uses_tokens=True,
         smoke_read=SmokeRead("/cdp/customers/lookup", ("idNumber", "idType"), (("status", "success"),)),
+        subject_kinds=(
+            SubjectKind("id", "typed", "an ID as <id type>:<id number>, e.g. 4:784199554586091"),
+            SubjectKind("ecrn", "exact", "the customer's ECRN"),
+        ),
     ),
     ProviderEntry(
         "connectfi",
@@ -125,9 +148,18 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         smoke_read=SmokeRead(
             "/connectfi/status", ("customerId", "applicationId"), (("code", "0"),), echo="applicationId"
         ),
+        subject_kinds=(
+            SubjectKind("customer", "exact", "the connectFi customer id"),
+            SubjectKind("application", "exact", "the connectFi application id"),
+            SubjectKind("document", "exact", "the connectFi document id"),
+        ),
     ),
 )
 BY_NAME = {entry.name: entry for entry in PROVIDERS}
+
+
+AUDIT_PATHS = "/audit/"
+"""Routes for compliance roles, never granted by the callers' policy."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +181,26 @@ class FunctionEntry:
     """An API route without IAM (the webhook: its URL's token authenticates it)."""
     write: bool = False
     """A write honouring `Idempotency-Key`: never retried blindly."""
+    searches_audit: bool = False
+    """The audit trail's search: the one function that may query the audit table."""
+
+    @property
+    def audited(self) -> bool:
+        """Whether it writes audit records: every provider operation, and each audit search."""
+        return self.provider is not None or self.searches_audit
+
+    @property
+    def caller_route(self) -> bool:
+        """Whether the callers' managed policy grants it: every signed route but an audit route (/audit/...),
+        which compliance roles reach through a policy of their own."""
+        return self.path is not None and not self.public and not self.path.startswith(AUDIT_PATHS)
+
+    @property
+    def invoke_path(self) -> str | None:
+        """Its route as execute-api ARNs end (`POST/connectfi/webhooks/*`): a path parameter matches anything."""
+        if self.method is None or self.path is None:
+            return None
+        return self.method + "/".join("*" if part.startswith("{") else part for part in self.path.split("/"))
 
     @property
     def log_group(self) -> str:
@@ -222,7 +274,8 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "ConnectFiDocumentsFunction",
         "connectfi.documents",
         "connectfi_documents",
-        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then /akepa/document/upload/{id}",
+        "POST /connectfi/documents -> connectFi POST /akepa/document/generate, then "
+        "/akepa/document/upload/{documentId}",
         provider="connectfi",
         method="POST",
         path="/connectfi/documents",
@@ -271,5 +324,15 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "Scheduled re-check of connectFi applications that are not final (webhooks get lost)",
         provider="connectfi",
     ),
+    FunctionEntry(
+        "AuditSearchFunction",
+        "audit.search",
+        "audit_search",
+        "POST /audit/search -> the audit records of one subject, newest first (compliance roles only)",
+        method="POST",
+        path="/audit/search",
+        searches_audit=True,
+    ),
 )
 BY_LOGICAL_ID = {entry.logical_id: entry for entry in FUNCTIONS}
+BY_ROUTE = {entry.route: entry for entry in FUNCTIONS}

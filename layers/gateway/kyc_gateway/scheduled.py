@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kyc_gateway import snapstart
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
@@ -45,4 +46,5 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
         return counts
 
     lambda_handler.route = route  # type: ignore[attr-defined]
+    snapstart.register(lambda_handler)
     return lambda_handler

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -12,6 +13,9 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from kyc_gateway.errors import ConfigurationError
 from kyc_gateway.model import Model
 from kyc_gateway.registry import BY_NAME, PROVIDERS, ProviderEntry
+
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+"""A DNS host name (or an IPv4 address), lower case: no port, no scheme, no wildcard."""
 
 
 class Settings(Model):
@@ -30,6 +34,10 @@ class Settings(Model):
     idempotency_table_name: str | None = Field(None, alias="IDEMPOTENCY_TABLE_NAME")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     token_table_name: str | None = Field(None, alias="TOKEN_TABLE_NAME")
+    # The audit trail (docs/audit.md): its table, the secret holding its fingerprint keys, how long records are kept.
+    audit_table_name: str | None = Field(None, alias="AUDIT_TABLE_NAME")
+    audit_key_secret_id: str | None = Field(None, alias="AUDIT_KEY_SECRET_ID")
+    audit_retention_days: int = Field(1827, ge=1, alias="AUDIT_RETENTION_DAYS")
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token. `auto` sends the
     # documented form and switches once when a token is refused; bearer/raw pin one form.
     signzy_auth_header: Literal["auto", "bearer", "raw"] = Field("auto", alias="SIGNZY_AUTH_HEADER")
@@ -39,6 +47,8 @@ class Settings(Model):
     )
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
     connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
+    # Hosts a caller's webhookUrl may point connectFi's callbacks (customer data) at, besides the gateway's own.
+    connectfi_webhook_hosts: frozenset[str] = Field(frozenset(), alias="CONNECTFI_WEBHOOK_HOSTS")
     connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")
     read_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PROVIDER_READ_TIMEOUT_SECONDS")
     # Whole time a request may spend on one provider, retries included: below the Lambda timeout (25 s)
@@ -61,6 +71,18 @@ class Settings(Model):
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         return _url(value)
+
+    @field_validator("connectfi_webhook_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        """Comma-separated host names, compared as DNS compares them (any case, without the root's dot)."""
+        if not isinstance(value, str):
+            return value
+        hosts = {host.strip().lower().removesuffix(".") for host in value.split(",")} - {""}
+        for host in hosts:
+            if not HOST_NAME.fullmatch(host):
+                raise ValueError("must be host names, comma-separated")
+        return frozenset(hosts)
 
     def require(self, name: str) -> str:
         """The named setting, or a ConfigurationError naming the missing environment variable."""

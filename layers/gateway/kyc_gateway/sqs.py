@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kyc_gateway import snapstart
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
@@ -47,6 +48,7 @@ def sqs_batch_handler(
         return {"batchItemFailures": failures}
 
     lambda_handler.route = route  # type: ignore[attr-defined]
+    snapstart.register(lambda_handler)
     return lambda_handler
 
 

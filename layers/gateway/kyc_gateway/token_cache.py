@@ -106,6 +106,11 @@ class TokenCache:
         self._memory: Token | None = None
         self._lock = threading.Lock()
 
+    def restored(self) -> None:
+        """This object now serves another Lambda instance (restored from a SnapStart snapshot shared by many): its
+        own lease owner, so that two instances never both hold one renewal's lease."""
+        self._owner = uuid.uuid4().hex
+
     def get(self, fetch: TokenFetcher) -> Token:
         memory = self._memory
         if memory and clock.now() < memory.renew_at:

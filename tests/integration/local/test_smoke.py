@@ -139,6 +139,7 @@ def test_given_a_healthy_stack_when_smoke_tested_then_every_route_is_probed_sign
     assert code == 0, output
     routes = {(method, re.sub(r"smoke_?[0-9a-f]{20}", "*", path)) for method, path, _ in handler.seen}
     assert routes == {
+        ("POST", "/prod/audit/search"),
         ("POST", "/prod/cdp/customers"),
         ("POST", "/prod/cdp/customers/lookup"),
         ("POST", "/prod/cladfy/krapin"),

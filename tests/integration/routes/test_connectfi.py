@@ -66,7 +66,9 @@ def test_identification_without_webhook_url_sends_the_gateways_own(gateway):
 
 
 @pytest.mark.parametrize("field", ["webhookUrl", "webhookURL"])
-def test_a_callers_webhook_url_is_forwarded_under_the_configured_field(gateway, field):
+def test_a_callers_webhook_url_is_forwarded_under_the_configured_field(gateway, field, monkeypatch):
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", "caller.example")
+    gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(IDENTIFY, application())
 
@@ -79,8 +81,9 @@ def test_a_callers_webhook_url_is_forwarded_under_the_configured_field(gateway, 
     }
 
 
-@pytest.mark.parametrize("url", ["", "not even a URL", "https://x.example/" + "a" * 482, "https://x.example/\t é"])
-def test_any_webhook_url_connectfis_schema_allows_is_forwarded_as_sent(gateway, url):
+# On an allowed host (here the gateway's own), any URL connectFi's schema allows; the empty one asks for no callback.
+@pytest.mark.parametrize("url", ["", "https://gateway.test/" + "a" * 479, "https://gateway.test/\t é"])
+def test_any_webhook_url_on_an_allowed_host_connectfis_schema_allows_is_forwarded_as_sent(gateway, url):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(IDENTIFY, application())
 

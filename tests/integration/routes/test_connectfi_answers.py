@@ -154,10 +154,11 @@ def test_without_a_public_url_an_identification_naming_no_webhook_is_not_sent(ga
     assert gateway.provider.requests() == []
 
 
-def test_a_callers_own_webhook_url_needs_no_webhook_secret(gateway, secrets_manager):
-    # Given a webhook secret that cannot be read
+def test_a_callers_own_webhook_url_needs_no_webhook_secret(gateway, secrets_manager, monkeypatch):
+    # Given a webhook secret that cannot be read, and the caller's callback host allowed
     secret_id = gateway.physical_ids["ConnectFiWebhookSecret"]
     secrets_manager.put_secret_value(SecretId=secret_id, SecretString="{}")
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", "caller.example")
     gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(IDENTIFY, application())

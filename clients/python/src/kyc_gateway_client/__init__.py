@@ -1,9 +1,13 @@
-"""A typed Python client of the KYC provider gateway: SigV4 signing, Idempotency-Keys, retries, typed errors."""
+"""A typed Python client of the KYC provider gateway: SigV4 signing, Idempotency-Keys, retries, typed answers
+(kyc_gateway_client.answers) and typed errors."""
 
 from kyc_gateway_client.client import ROUTES, GatewayClient, Response
 from kyc_gateway_client.errors import (
+    ClientMisconfigured,
+    CredentialsUnavailable,
     GatewayError,
     IdempotencyConflict,
+    InvalidBaseUrl,
     InvalidRequest,
     NotAuthorized,
     NotFound,
@@ -16,9 +20,12 @@ from kyc_gateway_client.errors import (
 
 __all__ = [
     "ROUTES",
+    "ClientMisconfigured",
+    "CredentialsUnavailable",
     "GatewayClient",
     "GatewayError",
     "IdempotencyConflict",
+    "InvalidBaseUrl",
     "InvalidRequest",
     "NotAuthorized",
     "NotFound",
@@ -29,4 +36,5 @@ __all__ = [
     "Response",
     "TransportError",
 ]
-__version__ = "0.1.0"
+# The release's version (tags are v + it): the package metadata, openapi.json and the release check read it here.
+__version__ = "1.0.0"

@@ -10,15 +10,32 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlsplit
 
 import botocore.session
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import BotoCoreError, ClientError
 
-from kyc_gateway_client.errors import TransportError, error_from
+from kyc_gateway_client.answers import (
+    ApplicationAnswer,
+    AuditSearchAnswer,
+    CustomerLookupAnswer,
+    DocumentAnswer,
+    KraPinAnswer,
+    OnboardingAnswer,
+    RepushAnswer,
+    StoredApplication,
+)
+from kyc_gateway_client.errors import (
+    ClientMisconfigured,
+    CredentialsUnavailable,
+    InvalidBaseUrl,
+    TransportError,
+    error_from,
+)
 from kyc_gateway_client.models import (
     CustomerLookupRequest,
     DocumentRequest,
@@ -26,6 +43,7 @@ from kyc_gateway_client.models import (
     KraPinRequest,
     OnboardingRequest,
     RepushRequest,
+    SearchRequest,
     StatusRequest,
     UpdateRequest,
 )
@@ -34,6 +52,10 @@ from kyc_gateway_client.models import (
 # the same Idempotency-Key, so the gateway never does it twice: a retry of a write whose outcome is unknown is
 # answered 409 idempotency_outcome_unknown, never sent again.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Failures on the wire worth another attempt: the gateway not reached, or its answer cut short. A write is safe to
+# send again under its Idempotency-Key.
+RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+Body = TypeVar("Body")
 
 
 @dataclass(frozen=True)
@@ -54,16 +76,18 @@ ROUTES: dict[str, Route] = {
     "connectfi_documents": Route("POST", "/connectfi/documents", write=True),
     "connectfi_update": Route("POST", "/connectfi/update", write=True),
     "connectfi_application": Route("GET", "/connectfi/applications/{applicationId}", write=False),
+    "audit_search": Route("POST", "/audit/search", write=False),  # compliance roles only (AuditSearchPolicy)
 }
 
 
 @dataclass(frozen=True)
-class Response:
-    """A successful answer: the body (the provider's, unchanged, or the gateway's own), the correlation id, and for
-    writes the Idempotency-Key sent and whether the answer was replayed from an earlier request with it."""
+class Response(Generic[Body]):
+    """A successful answer: the body (the provider's, unchanged, or the gateway's own), typed by the route's success
+    schema (kyc_gateway_client.answers), the correlation id, and for writes the Idempotency-Key sent and whether the
+    answer was replayed from an earlier request with it."""
 
     status: int
-    body: Any
+    body: Body
     correlation_id: str | None
     idempotency_key: str | None = None
     replayed: bool | None = None
@@ -78,6 +102,9 @@ class GatewayClient:
     credential chain (environment, profile, SSO, container or instance role), unless `sign` is False (the local
     stack). Answers 429, 502, 503 and 504 and connection failures are retried with exponential backoff and full
     jitter, honouring Retry-After, within `budget_seconds` in all; other answers are never retried.
+
+    Every failure is a `GatewayError`: an unusable URL raises `InvalidBaseUrl` here, missing credentials
+    `CredentialsUnavailable` at the first signed call, and a gateway not reached `TransportError`.
     """
 
     def __init__(
@@ -96,13 +123,10 @@ class GatewayClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        url = base_url or os.environ.get("KYC_GATEWAY_URL")
-        if not url:
-            raise ValueError("the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
-        self.base_url = url.rstrip("/")
+        self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if sign and not self.region:
-            raise ValueError("the gateway's region: pass region or set AWS_REGION")
+            raise ClientMisconfigured(0, "missing_region", "the gateway's region: pass region or set AWS_REGION")
         self.sign = sign
         self._credentials = credentials
         self.timeout = timeout
@@ -115,23 +139,25 @@ class GatewayClient:
 
     # --- the routes ---------------------------------------------------------------------------------------------
 
-    def cladfy_krapin(self, request: KraPinRequest, *, correlation_id: str | None = None) -> Response:
+    def cladfy_krapin(self, request: KraPinRequest, *, correlation_id: str | None = None) -> Response[KraPinAnswer]:
         """Cladfy KRA PIN details (Kenya)."""
         return self._call("cladfy_krapin", request, correlation_id=correlation_id)
 
     def signzy_repush(
         self, request: RepushRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response:
+    ) -> Response[RepushAnswer]:
         """Signzy EzKRA: re-push an investor onboarding to the KRA (India)."""
         return self._call("signzy_repush", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
 
-    def cdp_customer_lookup(self, request: CustomerLookupRequest, *, correlation_id: str | None = None) -> Response:
+    def cdp_customer_lookup(
+        self, request: CustomerLookupRequest, *, correlation_id: str | None = None
+    ) -> Response[CustomerLookupAnswer]:
         """CDP: look a customer up by id number and type (UAE)."""
         return self._call("cdp_customer_lookup", request, correlation_id=correlation_id)
 
     def cdp_onboard_customer(
         self, request: OnboardingRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response:
+    ) -> Response[OnboardingAnswer]:
         """CDP: onboard an individual customer (UAE)."""
         return self._call(
             "cdp_onboard_customer", request, idempotency_key=idempotency_key, correlation_id=correlation_id
@@ -139,19 +165,21 @@ class GatewayClient:
 
     def connectfi_identification(
         self, request: IdentificationRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response:
+    ) -> Response[ApplicationAnswer]:
         """connectFi: start a KYC/KYB identification (US)."""
         return self._call(
             "connectfi_identification", request, idempotency_key=idempotency_key, correlation_id=correlation_id
         )
 
-    def connectfi_status(self, request: StatusRequest, *, correlation_id: str | None = None) -> Response:
+    def connectfi_status(
+        self, request: StatusRequest, *, correlation_id: str | None = None
+    ) -> Response[ApplicationAnswer]:
         """connectFi: an application's current state."""
         return self._call("connectfi_status", request, correlation_id=correlation_id)
 
     def connectfi_documents(
         self, request: DocumentRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response:
+    ) -> Response[DocumentAnswer]:
         """connectFi: generate a document and upload its image (`file`, base64)."""
         return self._call(
             "connectfi_documents", request, idempotency_key=idempotency_key, correlation_id=correlation_id
@@ -159,14 +187,21 @@ class GatewayClient:
 
     def connectfi_update(
         self, request: UpdateRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response:
+    ) -> Response[ApplicationAnswer]:
         """connectFi: attach uploaded documents to an application's entity."""
         return self._call("connectfi_update", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
 
-    def connectfi_application(self, application_id: str, *, correlation_id: str | None = None) -> Response:
+    def connectfi_application(
+        self, application_id: str, *, correlation_id: str | None = None
+    ) -> Response[StoredApplication]:
         """connectFi: the application's latest state as the gateway confirmed and stored it (no provider call)."""
         parameters = {"applicationId": application_id}
         return self._call("connectfi_application", None, path_parameters=parameters, correlation_id=correlation_id)
+
+    def audit_search(self, request: SearchRequest, *, correlation_id: str | None = None) -> Response[AuditSearchAnswer]:
+        """The audit records of one subject, newest first: `{"records": [...], "nextToken": ...}` (compliance
+        roles only; docs/audit.md)."""
+        return self._call("audit_search", request, correlation_id=correlation_id)
 
     # --- one call -----------------------------------------------------------------------------------------------
 
@@ -178,7 +213,7 @@ class GatewayClient:
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
         path_parameters: Mapping[str, str] | None = None,
-    ) -> Response:
+    ) -> Response[Any]:
         route = ROUTES[name]
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
         headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
@@ -219,8 +254,8 @@ class GatewayClient:
                 reply = self.session.request(
                     method, url, data=data, headers=self._signed(method, url, headers, data), timeout=timeout
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                if self._pause_before_retry(attempt, started, None):
+            except requests.RequestException as error:  # any of them: the caller never gets a requests exception
+                if isinstance(error, RETRYABLE_FAILURES) and self._pause_before_retry(attempt, started, None):
                     continue
                 reason, correlation_id = type(error).__name__, headers["X-Correlation-Id"]
                 raise TransportError(0, "transport_error", reason, correlation_id=correlation_id) from None
@@ -251,11 +286,35 @@ class GatewayClient:
         return dict(request.headers.items())
 
     def _frozen_credentials(self) -> Any:
-        if self._credentials is None:
-            self._credentials = botocore.session.Session().get_credentials()
+        """The credentials of this attempt (a role's are refreshed as they expire)."""
+        try:
             if self._credentials is None:
-                raise ValueError("no AWS credentials found (environment, profile, SSO or role)")
-        return self._credentials.get_frozen_credentials()
+                self._credentials = botocore.session.Session().get_credentials()
+            if self._credentials is not None:
+                return self._credentials.get_frozen_credentials()
+            reason = "no AWS credentials found (environment, profile, SSO or role)"
+        except (BotoCoreError, ClientError) as error:  # the chain's source failed: say which, not its details
+            reason = f"the AWS credentials could not be loaded ({type(error).__name__})"
+        raise CredentialsUnavailable(0, "credentials_unavailable", reason)
+
+
+def _usable_base_url(url: str | None) -> str:
+    """The gateway's URL without its trailing slash, if requests can be sent under it. The URL is not repeated in
+    the error: it may hold what should not be logged."""
+    if not url:
+        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
+    try:
+        parts = urlsplit(url)
+        port_readable = parts.port is None or parts.port >= 0  # .port raises for a port that is not 0-65535
+    except (TypeError, ValueError):  # not a string, such a port, a broken IPv6 address
+        port_readable = False
+    if not port_readable or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must be http:// or https:// with a host")
+    if parts.query or parts.fragment or parts.username is not None or parts.password is not None:
+        raise InvalidBaseUrl(
+            0, "invalid_base_url", "the gateway's URL must be the API's base: no query, fragment or credentials"
+        )
+    return url.rstrip("/")
 
 
 def _seconds(retry_after: str | None) -> float | None:

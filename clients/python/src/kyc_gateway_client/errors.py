@@ -69,7 +69,22 @@ class ProviderTimeout(GatewayError):
 
 
 class TransportError(GatewayError):
-    """The gateway could not be reached (connection refused, reset, timed out) within the client's time budget."""
+    """The gateway could not be reached (connection refused, reset, timed out) within the client's time budget, or
+    the exchange failed on the wire (an answer cut short, a request the HTTP library refused to send)."""
+
+
+class ClientMisconfigured(GatewayError):
+    """The client cannot call as configured; nothing was sent. `code` says why (`missing_region`...)."""
+
+
+class InvalidBaseUrl(ClientMisconfigured):
+    """The gateway's URL is missing or unusable: not http(s), without a host, or with a query, a fragment or
+    credentials of its own."""
+
+
+class CredentialsUnavailable(ClientMisconfigured):
+    """Signing needs AWS credentials and none could be had: none in the standard chain, or its source failed (a
+    profile that does not exist, an expired SSO session, a role that could not be assumed)."""
 
 
 _BY_STATUS: dict[int, type[GatewayError]] = {

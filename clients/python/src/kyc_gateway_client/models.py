@@ -1,6 +1,4 @@
-"""Request bodies of the gateway's routes, generated from openapi.json by generators/client_models.py."""
-
-from __future__ import annotations
+"""Request bodies of the gateway's caller routes, generated from openapi.json by generators/client_models.py."""
 
 from typing import Any, Literal, Required, TypedDict
 
@@ -11,6 +9,7 @@ __all__ = [
     "KraPinRequest",
     "OnboardingRequest",
     "RepushRequest",
+    "SearchRequest",
     "StatusRequest",
     "UpdateDocument",
     "UpdateRequest",
@@ -84,6 +83,24 @@ class RepushRequest(TypedDict, total=False):
     """RepushRequest."""
 
     onboardingId: Required[str]
+
+
+# Whose records: a provider and a subject (its value as the provider knows it; a CDP ID as `<id type>:<id number>`),
+# optionally its kind (else every kind of the provider), a time range (ISO 8601, inclusive; a date alone is the
+# whole day, UTC), a page size and the `nextToken` of the page before.
+SearchRequest = TypedDict(
+    "SearchRequest",
+    {
+        "provider": Required[str],
+        "subject": Required[str],
+        "kind": str | None,
+        "from": str | None,
+        "to": str | None,
+        "limit": int,
+        "nextToken": str | None,
+    },
+    total=False,
+)
 
 
 class StatusRequest(TypedDict, total=False):

@@ -10,6 +10,7 @@ failures use HTTP 4xx/5xx with `error_code`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,10 @@ class CustomerLookupRequest(Model):
     idNumber: Annotated[str, StringConstraints(max_length=30)]
     idType: Annotated[str, StringConstraints(max_length=3)]
 
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the ID, by type and number."""
+        yield "id", f"{self.idType}:{self.idNumber}"
+
 
 def _onboarding_example(schema: dict[str, Any]) -> None:
     # Read only when a schema is generated (the OpenAPI document), never on a request's path.
@@ -65,6 +70,22 @@ class OnboardingRequest(ForwardedAsSent):
     (40002, with the fields in `details`)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_onboarding_example)
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): each ID of `id_details`, and the ECRN CDP
+        answered (the customer's number, which a later lookup answers too)."""
+        details = self.sent.get("id_details")
+        for detail in details if isinstance(details, list) else ():
+            if isinstance(detail, dict) and _scalar(detail.get("id_type")) and _scalar(detail.get("id_number")):
+                yield "id", f"{detail['id_type']}:{detail['id_number']}"
+        data = (answer or {}).get("data")
+        if isinstance(data, dict) and _scalar(data.get("ecrn")):
+            yield "ecrn", str(data["ecrn"])
+
+
+def _scalar(value: Any) -> bool:
+    """A value an identifier can be: a non-empty string or a number (CDP's id types are numbers)."""
+    return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 class CdpSecret(Model):

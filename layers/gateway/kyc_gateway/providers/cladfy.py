@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
@@ -41,6 +42,10 @@ class KraPinRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     pinnumber: KraPin
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the KRA PIN."""
+        yield "kra_pin", self.pinnumber
 
 
 class CladfySecret(Model):

@@ -8,6 +8,7 @@ Errors use LoopBack's envelope: `{"error": {"statusCode": N, "name": "...", "mes
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints
@@ -42,6 +43,10 @@ class RepushRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     onboardingId: ObjectId
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the onboarding id."""
+        yield "onboarding_id", self.onboardingId
 
 
 class SignzySecret(Model):

@@ -9,6 +9,8 @@ Errors: `{"requestId", "code", "subCode", "context", "message"}`; connectFi reje
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
@@ -20,12 +22,13 @@ from kyc_gateway.errors import (
     ProviderBadResponse,
     ProviderFailed,
     ProviderRejected,
+    RequestValidationError,
     SubjectNotFound,
 )
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
-from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, webhook_token
+from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, answered_ids, webhook_token
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -50,8 +53,9 @@ WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern=NO_MARKUP)
 
 class IdentificationRequest(Model):
     """`webhookUrl` (the example's spelling) or `webhookURL` (the schema table's), not both. Absent or `null`
-    means the gateway's own webhook URL (clients that serialise an unset field as null keep their callbacks);
-    any string connectFi's schema allows, the empty one included, is forwarded as sent."""
+    means the gateway's own webhook URL (clients that serialise an unset field as null keep their callbacks); a
+    URL must be https on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS (400 otherwise), and is then
+    forwarded as sent, as is the empty string (no callback)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -77,6 +81,11 @@ class StatusRequest(Model):
 
     customerId: ConnectFiId
     applicationId: ConnectFiId
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the customer and the application."""
+        yield "customer", self.customerId
+        yield "application", self.applicationId
 
 
 class ConnectFiSecret(Model):
@@ -261,6 +270,43 @@ class Identification(Model):
     body: IdentificationRequest
     public_base_url: str | None = Field(None, exclude=True)
 
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the customer, and the application started."""
+        yield "customer", self.body.customerId
+        yield from answered_ids(answer, "application", "applicationId")
+
+    @classmethod
+    def checked(cls, body: IdentificationRequest, public_base_url: str | None) -> Identification:
+        """The identification, or 400 when the caller's webhook URL would send connectFi's callbacks (customer data)
+        to a host neither the gateway's own nor in CONNECTFI_WEBHOOK_HOSTS. An empty URL (no callback) passes."""
+        if body.webhook and not _allowed_callback(body.webhook, public_base_url):
+            field = "webhookUrl" if body.webhookUrl is not None else "webhookURL"
+            issue = "must be an https URL on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
+            raise RequestValidationError(details=[{"field": field, "issue": issue, "type": "host_not_allowed"}])
+        return cls(body=body, public_base_url=public_base_url)
+
+
+# scheme://host[:port] then a path, query or fragment, or nothing: no user info, no backslash, no space or control
+# character before the path, which URL parsers read differently (the host one sees is not the host another calls).
+_CALLBACK_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+)(:[0-9]{1,5})?([/?#].*)?", re.I | re.S)
+
+
+def _allowed_callback(url: str, public_base_url: str | None) -> bool:
+    settings = get_settings()
+    allowed = set(settings.connectfi_webhook_hosts)
+    own = _CALLBACK_URL.fullmatch(public_base_url or "")
+    if own:
+        allowed.add(_host(own["host"]))
+    found = _CALLBACK_URL.fullmatch(url)
+    if not found or _host(found["host"]) not in allowed:
+        return False
+    # plain http only on the local stack, as for every URL the gateway calls
+    return found["scheme"].lower() == "https" or settings.environment == "local"
+
+
+def _host(host: str) -> str:
+    return host.lower().removesuffix(".")
+
 
 def identification(request: Identification) -> ProviderResponse:
     """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. (Its handler
@@ -283,3 +329,30 @@ def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
     if state.get("applicationId") != application_id:
         raise response.error(ProviderFailed)
     return state
+
+
+def audited_state(customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str) -> dict:
+    """`confirmed_state`, with the audit record of the check (kyc_gateway.audit) whatever its outcome: the webhook
+    processor's confirmations (`caller` webhook) and the reconciliation's checks (`schedule`)."""
+    from kyc_gateway import audit
+
+    failure: Exception | None = None
+    try:
+        return confirmed_state(customer_id, application_id)
+    except Exception as error:
+        failure = error
+        raise
+    finally:
+        gateway_error = failure if isinstance(failure, GatewayError) else None
+        fields = {
+            "caller": caller,
+            "route": route,
+            "provider": PROVIDER,
+            "operation": "status",
+            "status": 200 if failure is None else getattr(failure, "status", 500),
+            "code": "ok" if failure is None else getattr(failure, "code", None) or type(failure).__name__,
+            "correlationId": correlation_id,
+            **audit.provider_outcome(error=gateway_error),
+        }
+        request = StatusRequest(customerId=customer_id, applicationId=application_id)
+        audit.record(fields, request.audit_subjects(None))

@@ -5,6 +5,7 @@ stored-application route load no HTTP stack on a cold start."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -47,6 +48,17 @@ def webhook_token() -> str:
 @once
 def _webhook_secret() -> ProviderCredentials[WebhookSecret]:
     return ProviderCredentials(get_settings().require("connectfi_webhook_secret_id"), WebhookSecret)
+
+
+def answered_ids(answer: dict[str, Any] | None, kind: str, *fields: str) -> Iterator[tuple[str, str]]:
+    """An audit subject (kyc_gateway.audit) of `kind` from connectFi's answer: the first of `fields` holding an id,
+    at the top of the gateway's answer or in connectFi's `data`."""
+    data = (answer or {}).get("data")
+    for source in (answer or {}, data if isinstance(data, dict) else {}):
+        for field in fields:
+            if is_connectfi_id(source.get(field)):
+                yield kind, source[field]
+                return
 
 
 def envelope_data(response: ProviderResponse) -> dict[str, Any] | None:

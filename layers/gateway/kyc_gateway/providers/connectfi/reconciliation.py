@@ -15,6 +15,7 @@ from kyc_gateway.providers.connectfi import client as connectfi
 from kyc_gateway.settings import get_settings
 
 RESERVED_MILLISECONDS = 30_000  # a run stops taking applications this long before its invocation's timeout
+ROUTE = "connectfi.reconciler"
 
 
 def reconcile(context: Any) -> Mapping[str, int]:
@@ -33,7 +34,12 @@ def reconcile(context: Any) -> Mapping[str, int]:
         counts["checked"] += 1
         application_id = due["applicationId"]
         try:
-            stored = applications.record_and_announce(connectfi.confirmed_state(due["customerId"], application_id))
+            # each check's audit record: the run's request id and the check's number in the run
+            correlation_id = f"{getattr(context, 'aws_request_id', 'run')}:{counts['checked']}"
+            state = connectfi.audited_state(
+                due["customerId"], application_id, caller="schedule", route=ROUTE, correlation_id=correlation_id
+            )
+            stored = applications.record_and_announce(state)
         except SubjectNotFound:
             counts["failed"] += 1
             applications.close_unknown(application_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,7 +30,14 @@ from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.providers.connectfi.client import ConnectFiClient
-from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, envelope_data, is_connectfi_id
+from kyc_gateway.providers.connectfi.common import (
+    NO_MARKUP,
+    PROVIDER,
+    ConnectFiId,
+    answered_ids,
+    envelope_data,
+    is_connectfi_id,
+)
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
@@ -90,6 +98,14 @@ class DocumentRequest(Model):
             raise ValueError(f"is not a {extension} image (its content does not match the extension)")
         return value
 
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the document, named by the caller or
+        generated (connectFi's generate takes no customer or application)."""
+        if self.documentId is not None:
+            yield "document", self.documentId
+        else:
+            yield from answered_ids(answer, "document", "documentId")
+
     def generate_body(self) -> dict[str, Any]:
         """What /akepa/document/generate gets: the generate fields the caller sent, nothing of the gateway's."""
         return self.model_dump(exclude={"file", "documentId"}, exclude_unset=True)
@@ -120,6 +136,16 @@ class UpdateRequest(ForwardedAsSent):
     applicationId: ConnectFiId = absent_or_set()
     entityId: ConnectFiId = absent_or_set()
     documents: list[UpdateDocument] = absent_or_set()
+
+    def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+        """What the audit trail records it under (kyc_gateway.audit): the customer, the application, the
+        documents attached."""
+        for kind, value in (("customer", self.customerId), ("application", self.applicationId)):
+            if value is not None:
+                yield kind, value
+        for document in self.documents or ():
+            if document.documentId is not None:
+                yield "document", document.documentId
 
 
 # How a caller finds out whether a write that timed out was done: these writes cannot be looked up at connectFi.

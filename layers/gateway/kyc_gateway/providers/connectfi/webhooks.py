@@ -177,16 +177,22 @@ def process_record(record: dict[str, Any], context: Any) -> None:
     claims.run_once(
         IDEMPOTENCY_KEY_PREFIX,
         signal.data.model_dump(),
-        functools.partial(_confirm, signal.data),
+        functools.partial(_confirm, signal.data, str(record.get("messageId") or "unknown")),
         window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
         context=context,
     )
 
 
-def _confirm(signal: SignalData) -> None:
-    from kyc_gateway.providers.connectfi.client import confirmed_state  # the HTTP stack: only when confirming
+ROUTE = "connectfi.webhook_processor"
 
-    applications.record_and_announce(confirmed_state(signal.customerId, signal.applicationId))
+
+def _confirm(signal: SignalData, message_id: str) -> None:
+    from kyc_gateway.providers.connectfi.client import audited_state  # the HTTP stack: only when confirming
+
+    state = audited_state(
+        signal.customerId, signal.applicationId, caller="webhook", route=ROUTE, correlation_id=message_id
+    )
+    applications.record_and_announce(state)
 
 
 # A record back from connectFi failing waits at most this long before its next try (SQS allows 12 hours).

@@ -1,0 +1,31 @@
+"""Cladfy's success bodies: its KRA PIN page's response table marks every field required."""
+
+from __future__ import annotations
+
+from kyc_gateway.answers import answer, documented, ref
+
+_DETAILS = (
+    "Business_Certificate_Id", "Email_Addresses", "Locality", "PINNo", "Partnership", "Paye", "Station",
+    "TaxpayerName", "Tot", "Trading_Business_Name", "Vat",
+)  # fmt: skip
+
+SCHEMAS = {
+    "KraPinAnswer": answer(
+        "Cladfy's KRA PIN details as Cladfy sends them (the gateway passes only an answer with `success` true and a "
+        "`data` object).",
+        {
+            "success": {"type": "boolean", "const": True},
+            "response_code": documented("integer", "200 in Cladfy's example"),
+            "message": documented("string"),
+            "data": ref("KraPinDetails"),
+            "request_id": documented("string", "Cladfy's id of the request"),
+        },
+        required=("success", "response_code", "message", "data", "request_id"),
+    ),
+    "KraPinDetails": answer(
+        "The taxpayer registered under the PIN, each field a string (`X` flags such as `Vat` included).",
+        {field: documented("string") for field in _DETAILS},
+        required=_DETAILS,
+    ),
+}
+ANSWERS = {"cladfy.krapin": "KraPinAnswer"}

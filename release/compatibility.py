@@ -1,0 +1,233 @@
+"""Whether openapi.json keeps what the last release promised: `python -m release.compatibility` (`make
+compatibility`, a CI step) compares it with the openapi.json of the latest `v*` tag and fails on a breaking change
+unless the major version (release/version.py) was raised above that tag's.
+
+Breaking, for a caller built against the last release:
+- a route (method and path) or a success response removed;
+- a request field or parameter removed, made required, or accepting fewer JSON types; a request body made required;
+- an answer field removed, no longer required (callers rely on it being there), or answering other JSON types.
+Adding routes, optional request fields and answer fields is not breaking; neither is making an answer field required.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from project import ROOT
+from release import version
+
+DOCUMENT = "openapi.json"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+Document = dict[str, Any]
+
+
+def breaking_changes(old: Document, new: Document) -> list[str]:
+    """What `new` breaks of `old`'s promises, one line each."""
+    changes: list[str] = []
+    for path, operations in old.get("paths", {}).items():
+        for method in (name for name in operations if name in _METHODS):
+            where = f"{method.upper()} {path}"
+            before, after = operations[method], new.get("paths", {}).get(path, {}).get(method)
+            if after is None:
+                changes.append(f"{where}: route removed")
+                continue
+            changes += _parameters(where, before, after)
+            changes += _request_body(where, (old, before), (new, after))
+            changes += _responses(where, (old, before), (new, after))
+    return changes
+
+
+def _parameters(where: str, before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]:
+    old = {(p["in"], p["name"]): p for p in before.get("parameters", [])}
+    new = {(p["in"], p["name"]): p for p in after.get("parameters", [])}
+    for key, parameter in new.items():
+        if parameter.get("required") and not old.get(key, {}).get("required"):
+            yield f"{where}: {key[0]} parameter {key[1]} is now required"
+    for key in old.keys() - new.keys():
+        yield f"{where}: {key[0]} parameter {key[1]} removed"
+
+
+def _request_body(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    before, after = old[1].get("requestBody"), new[1].get("requestBody")
+    if after and after.get("required") and not (before or {}).get("required"):
+        yield f"{where}: a request body is now required"
+    if before and after:
+        yield from _fields(
+            f"{where} request", (old[0], _json_schema(before)), (new[0], _json_schema(after)), request=True
+        )
+
+
+def _responses(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    for status, response in old[1].get("responses", {}).items():
+        if not status.startswith("2"):
+            continue
+        if status not in new[1].get("responses", {}):
+            yield f"{where}: success response {status} removed"
+            continue
+        after = new[1]["responses"][status]
+        yield from _fields(
+            f"{where} {status} answer", (old[0], _json_schema(response)), (new[0], _json_schema(after)), request=False
+        )
+
+
+def _json_schema(content_holder: dict[str, Any]) -> dict[str, Any]:
+    return content_holder.get("content", {}).get("application/json", {}).get("schema", {})
+
+
+def _fields(
+    where: str,
+    old: tuple[Document, Any],
+    new: tuple[Document, Any],
+    *,
+    request: bool,
+    seen: frozenset[tuple[tuple[int, ...], tuple[int, ...]]] = frozenset(),
+) -> Iterator[str]:
+    """The breaking differences between two schemas of the same place, field by field, nested ones included."""
+    before, after = _branches(old[0], old[1]), _branches(new[0], new[1])
+    pair = (tuple(map(id, before)), tuple(map(id, after)))  # the documents' own schemas: a recursive one ends here
+    if pair in seen or not before or not after:
+        return
+    seen = seen | {pair}
+    old_types, new_types = _types(before), _types(after)
+    if old_types and new_types:
+        narrower = old_types - new_types if request else new_types - old_types
+        if narrower:
+            kind = "no longer accepts" if request else "may now answer"
+            yield f"{where}: {kind} {', '.join(sorted(narrower))}"
+    old_properties, new_properties = _properties(before), _properties(after)
+    old_required, new_required = _required(before), _required(after)
+    label = "request field" if request else "answer field"
+    for name in old_properties:
+        if name not in new_properties:
+            yield f"{where}: {label} {name} removed"
+        else:
+            yield from _fields(
+                f"{where}.{name}",
+                (old[0], old_properties[name]),
+                (new[0], new_properties[name]),
+                request=request,
+                seen=seen,
+            )
+    newly, dropped = new_required - old_required, old_required - new_required
+    for name in sorted(newly if request else dropped & new_properties.keys()):
+        yield f"{where}: {label} {name} is {'now' if request else 'no longer'} required"
+    old_items, new_items = _items(before), _items(after)
+    if old_items is not None and new_items is not None:
+        yield from _fields(f"{where}[]", (old[0], old_items), (new[0], new_items), request=request, seen=seen)
+
+
+def _resolve(document: Document, schema: Any) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _branches(document: Document, schema: Any) -> list[dict[str, Any]]:
+    """The alternatives a schema allows (anyOf/oneOf flattened, references resolved)."""
+    schema = _resolve(document, schema)
+    if not isinstance(schema, dict):
+        return []
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return [branch for option in options for branch in _branches(document, option)]
+    return [schema]
+
+
+def _types(branches: list[dict[str, Any]]) -> set[str]:
+    """The JSON types the branches allow; empty when one allows any."""
+    found: set[str] = set()
+    for branch in branches:
+        kind = branch.get("type") or ("object" if "properties" in branch else None)
+        if kind is None:
+            if "const" in branch or "enum" in branch:
+                values = [branch["const"]] if "const" in branch else branch["enum"]
+                found |= {_json_type(value) for value in values}
+                continue
+            return set()
+        found |= set(kind) if isinstance(kind, list) else {kind}
+    if "number" in found:
+        found.add("integer")  # an integer is a number
+    return found
+
+
+def _json_type(value: Any) -> str:
+    kinds = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null" if value is None else "object")
+
+
+def _properties(branches: list[dict[str, Any]]) -> dict[str, Any]:
+    return {name: schema for branch in branches for name, schema in branch.get("properties", {}).items()}
+
+
+def _required(branches: list[dict[str, Any]]) -> set[str]:
+    objects = [branch for branch in branches if "properties" in branch or branch.get("type") == "object"]
+    sets = [set(branch.get("required", [])) for branch in objects]
+    return set.intersection(*sets) if sets else set()
+
+
+def _items(branches: list[dict[str, Any]]) -> Any:
+    return next((branch["items"] for branch in branches if "items" in branch), None)
+
+
+# --- against the last release -------------------------------------------------------------------------------------
+
+
+def _git(*arguments: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - git, with our own arguments
+        ["git", *arguments],  # noqa: S607 - git from PATH, as a developer runs it
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def last_release(cwd: Path = ROOT) -> tuple[str, Document] | None:
+    """The highest `vMAJOR.MINOR.PATCH` tag and its openapi.json, if there is such a tag and it has one."""
+    tags = []
+    for tag in _git("tag", "--list", "v*", cwd=cwd).stdout.split():
+        try:
+            tags.append((version.parse(tag), tag))
+        except ValueError:
+            continue
+    if not tags:
+        return None
+    tag = max(tags)[1]
+    shown = _git("show", f"{tag}:{DOCUMENT}", cwd=cwd)
+    return (tag, json.loads(shown.stdout)) if shown.returncode == 0 else None
+
+
+def verdict(current: str, released: tuple[str, Document] | None, new: Document) -> tuple[bool, list[str]]:
+    """Whether the current document and version may ship, and why, against the last release (tag, document)."""
+    if released is None:
+        return True, ["no release (v* tag) with an openapi.json yet: nothing to compare with, check skipped"]
+    tag, old = released
+    if version.parse(current) < version.parse(tag):
+        return False, [f"the version {current} is below the last release's, {tag}"]
+    changes = breaking_changes(old, new)
+    if not changes:
+        return True, [f"openapi.json keeps every promise of {tag}"]
+    lines = [f"openapi.json breaks what {tag} promised:", *(f"  - {change}" for change in changes)]
+    if version.parse(current)[0] > version.parse(tag)[0]:
+        return True, [*lines, f"allowed: the major version was raised ({tag} -> {current})"]
+    hint = f"keep the promise, or raise the major version ({version.CLIENT_INIT.relative_to(ROOT)}, CHANGELOG.md)"
+    return False, [*lines, hint]
+
+
+def main() -> int:
+    released = last_release()
+    if released is None and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")
+        return 1
+    ok, lines = verdict(version.current(), released, json.loads((ROOT / DOCUMENT).read_text()))
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The audit trail's records (docs/audit.md): every provider operation leaves exactly one record per subject, with
+the caller, the route, the gateway's and the provider's answers and the correlation id, its subjects only as keyed
+fingerprints; replays, webhook confirmations and reconciliation checks are recorded; a record the table does not
+take never changes the caller's answer, and is logged and alarmed instead."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+
+from local.functions import cold_start, invoke
+from project import template as cfn
+from tests.integration.test_deployed_template import transformed
+from tests.integration.test_rollback_drill import ENVIRONMENT, watched
+from tests.support import emf
+from tests.support.audit import call_as, local_fingerprint, records, records_of
+from tests.support.routes import provider_routes
+
+CALLER = "arn:aws:sts::123456789012:assumed-role/onboarding-service/task-7"
+CUSTOMER, APPLICATION = "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1BGgJeDQJFo5MCup15zq9A"
+RETENTION_SECONDS = 1827 * 86400  # AuditRetentionDays' default
+
+# Each provider route's subjects, as (kind, canonical value) from its sample request (events/) and its answer: the
+# canonical forms written out here, not computed by the gateway's code.
+Expected = Callable[[dict, dict], set[tuple[str, str]]]
+EXPECTED_SUBJECTS: dict[str, Expected] = {
+    "CladfyKraPinFunction": lambda body, answer: {("kra_pin", body["pinnumber"].strip().upper())},
+    "SignzyRepushFunction": lambda body, answer: {("onboarding_id", body["onboardingId"].lower())},
+    "CdpCustomerLookupFunction": lambda body, answer: {("id", f"{body['idType']}:{body['idNumber']}")},
+    "CdpOnboardingFunction": lambda body, answer: {
+        *{("id", f"{detail['id_type']}:{detail['id_number']}") for detail in body["id_details"]},
+        ("ecrn", answer["data"]["ecrn"]),
+    },
+    "ConnectFiIdentificationFunction": lambda body, answer: {
+        ("customer", body["customerId"]),
+        ("application", answer["data"]["applicationId"]),
+    },
+    "ConnectFiStatusFunction": lambda body, answer: {
+        ("customer", body["customerId"]),
+        ("application", body["applicationId"]),
+    },
+    "ConnectFiDocumentsFunction": lambda body, answer: {("document", answer["documentId"])},
+    "ConnectFiUpdateFunction": lambda body, answer: {
+        ("customer", body["customerId"]),
+        ("application", body["applicationId"]),
+        *{("document", document["documentId"]) for document in body["documents"]},
+    },
+}
+
+
+def leaves(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_every_provider_route_has_its_expected_subjects_here():
+    assert {route.function for route in provider_routes()} == set(EXPECTED_SUBJECTS)
+
+
+@pytest.mark.parametrize("route", provider_routes(), ids=str)
+def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_no_personal_datum(
+    sandboxed_gateway, aws, physical_ids, route
+):
+    # Given a provider route called by an IAM principal under a correlation id
+    before = time.time()
+    answer = call_as(route.function, route.body, caller=CALLER, correlation_id=f"audit-{route.function}")
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 200, answer["body"]
+
+    # Then its records are exactly one per expected subject, each under the subject's keyed fingerprint
+    written = records_of(aws, physical_ids, f"audit-{route.function}")
+    provider = route.provider.name
+    expected = {
+        (kind, local_fingerprint(f"{provider}|{kind}|{value}"))
+        for kind, value in EXPECTED_SUBJECTS[route.function](route.body, body)
+    }
+    assert {(item["subjectKind"], item["fingerprint"]) for item in written} == expected
+    assert len(written) == len(expected)
+    # And each says who, what, through which route and what both sides answered
+    spec_route = cfn.functions()[route.function]
+    for item in written:
+        assert item["caller"] == CALLER
+        assert item["provider"] == provider and item["route"].startswith(f"{provider}.")
+        assert item["operation"] == item["route"].partition(".")[2]
+        assert (item["status"], item["code"], item["providerStatus"]) == (200, "ok", 200)
+        assert item["keyVersion"] == "v1"
+        assert item["at"] == f"{item['time']}#audit-{route.function}"
+        assert item["providerCalls"] and all(set(call) == {"operation", "status"} for call in item["providerCalls"])
+        assert int(before) + RETENTION_SECONDS <= item["expiresAt"] <= time.time() + RETENTION_SECONDS
+        assert "replay" not in item and "idempotencyKey" not in item
+        assert spec_route.api_events  # a route API Gateway serves
+    # And no value of the request or of the provider's answer is in them, but the provider's request id
+    request_ids = {str(body.get("requestId")), str(body.get("request_id"))}
+    stored = json.dumps(written)
+    for value in {leaf for leaf in leaves(route.body) + leaves(body) if len(leaf) >= 6} - request_ids:
+        assert value not in stored, f"{value!r} is in an audit record"
+
+
+def test_a_failed_operation_is_recorded_with_the_gateways_and_the_providers_codes(sandboxed_gateway, aws, physical_ids):
+    # Given the sandbox's KRA PIN it does not know (Cladfy's documented not-found)
+    answer = call_as("CladfyKraPinFunction", {"pinnumber": "A000000404Z"}, caller=CALLER, correlation_id="audit-404")
+
+    (item,) = records_of(aws, physical_ids, "audit-404")
+    assert answer["statusCode"] == 404
+    assert (item["status"], item["code"]) == (404, json.loads(answer["body"])["error"]["code"])
+    assert item["providerStatus"] == 200  # Cladfy answers its not-found with HTTP 200
+
+
+def test_a_request_refused_before_any_provider_call_leaves_no_record(sandboxed_gateway, aws, physical_ids):
+    answer = call_as("CladfyKraPinFunction", {"pinnumber": "not a pin"}, caller=CALLER, correlation_id="refused")
+
+    assert answer["statusCode"] == 400
+    assert records(aws, physical_ids) == []
+
+
+def test_a_replay_is_recorded_as_a_replay_without_a_provider_call(sandboxed_gateway, aws, physical_ids):
+    # Given a repush, then the same request under the same Idempotency-Key
+    body, key = {"onboardingId": "65a1b2c3d4e5f60718293a4b"}, (("Idempotency-Key", "order-77"),)
+    call_as("SignzyRepushFunction", body, caller=CALLER, correlation_id="first", headers=key)
+    again = call_as("SignzyRepushFunction", body, caller=CALLER, correlation_id="again", headers=key)
+
+    # Then the second is recorded as a replay under the same subject, with the key and no provider call
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    (first,), (replayed,) = records_of(aws, physical_ids, "first"), records_of(aws, physical_ids, "again")
+    assert first["fingerprint"] == replayed["fingerprint"]
+    assert (first["idempotencyKey"], replayed["idempotencyKey"]) == ("order-77", "order-77")
+    assert "replay" not in first and replayed["replay"] is True
+    assert "providerCalls" not in replayed and first["providerCalls"]  # the replay reached no provider
+    assert (replayed["status"], replayed["code"]) == (200, "ok")
+
+
+def test_a_webhook_confirmation_is_recorded_with_the_webhook_as_its_caller(sandboxed_gateway, aws, physical_ids):
+    # Given a connectFi webhook about the sandbox's seeded application, as the queue hands it to the processor
+    signal = {"code": "0", "data": {"applicationId": APPLICATION, "customerId": CUSTOMER, "status": "completed"}}
+    batch = {"Records": [{"messageId": "message-1", "body": json.dumps(signal), "attributes": {}}]}
+
+    assert invoke(cfn.functions()["ConnectFiWebhookProcessorFunction"], batch) == {"batchItemFailures": []}
+
+    # Then its confirmation with /akepa/status is one record per subject, caller `webhook`
+    written = records_of(aws, physical_ids, "message-1")
+    assert {(item["subjectKind"], item["fingerprint"]) for item in written} == {
+        ("customer", local_fingerprint(f"connectfi|customer|{CUSTOMER}")),
+        ("application", local_fingerprint(f"connectfi|application|{APPLICATION}")),
+    }
+    assert {(item["caller"], item["route"], item["operation"], item["code"]) for item in written} == {
+        ("webhook", "connectfi.webhook_processor", "status", "ok")
+    }
+
+
+def test_each_reconciliation_check_is_recorded_with_the_schedule_as_its_caller(
+    sandboxed_gateway, aws, physical_ids, monkeypatch
+):
+    # Given an application started and due at once for a check
+    started = sandboxed_gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": "r1"})
+    application_id = started.json()["data"]["applicationId"]
+    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "0")
+    cold_start()
+
+    # When the scheduled run checks it
+    invoke(cfn.functions()["ConnectFiReconcilerFunction"], {})
+
+    # Then the check is recorded under the application, caller `schedule`
+    fingerprint = local_fingerprint(f"connectfi|application|{application_id}")
+    checks = [item for item in records(aws, physical_ids) if item["caller"] == "schedule"]
+    assert {item["fingerprint"] for item in checks} >= {fingerprint}
+    assert {(item["route"], item["operation"], item["code"]) for item in checks} == {
+        ("connectfi.reconciler", "status", "ok")
+    }
+
+
+def test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_gets_its_answer(
+    sandboxed_gateway, aws, physical_ids, monkeypatch, logs
+):
+    # Given an audit table the functions cannot write to, and the metric namespace the function has deployed
+    from kyc_gateway import observability
+
+    deployed_environment = cfn.function_environment("CladfyKraPinFunction", physical_ids, {"Environment": ENVIRONMENT})
+    monkeypatch.setattr(observability, "_NAMESPACE", deployed_environment["POWERTOOLS_METRICS_NAMESPACE"])
+    monkeypatch.setenv("AUDIT_TABLE_NAME", "kyc-gateway-local-audit-gone")
+    cold_start()
+
+    # When a KRA PIN is looked up
+    answer = call_as("CladfyKraPinFunction", {"pinnumber": "A004416331M"}, caller=CALLER, correlation_id="lost")
+
+    # Then the caller gets its answer, and the table has nothing
+    assert answer["statusCode"] == 200, answer["body"]
+    assert records(aws, physical_ids) == []
+    # And the request's log line holds the whole record, its subject only as its fingerprint
+    written = logs()
+    (line,) = [line for line in emf.log_lines(written, "request completed") if line["route"] == "cladfy.krapin"]
+    (record,) = line["audit_records_not_written"]
+    assert record["subjects"] == [{"fingerprint": local_fingerprint("cladfy|kra_pin|A004416331M"), "kind": "kra_pin"}]
+    assert (record["caller"], record["correlationId"], record["code"]) == (CALLER, "lost", "ok")
+    assert record["failure"] == "ResourceNotFoundException"
+    assert "A004416331M" not in written
+    # And the metric written is the one the deployed alarm watches (read from the transformed template)
+    alarm = transformed(ENVIRONMENT)["Resources"]["AuditWriteFailuresAlarm"]["Properties"]
+    namespace, name, dimensions = watched(alarm)
+    failures = [metric for metric in emf.metrics(written) if metric.name == name]
+    assert [(metric.namespace, metric.dimension_values, sum(metric.values)) for metric in failures] == [
+        (namespace, dimensions, 1.0)
+    ]
+    assert alarm["Threshold"] <= 1 and alarm["EvaluationPeriods"] == 1  # one lost record is worth the alarm

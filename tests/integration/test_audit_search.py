@@ -1,0 +1,190 @@
+"""`POST /audit/search` (docs/audit.md): a subject's records newest first, in a time range, page by page; refusals
+in the gateway's envelope; every key version still held; each search itself recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from local.functions import cold_start
+from tests.support.audit import COMPLIANCE_ROLE, call_as, local_fingerprint, records, search
+
+PIN = "A004416331M"
+CALLER = "arn:aws:iam::123456789012:role/onboarding-service"
+
+
+def look_up(correlation_id: str, pin: str = PIN) -> None:
+    answer = call_as("CladfyKraPinFunction", {"pinnumber": pin}, caller=CALLER, correlation_id=correlation_id)
+    assert answer["statusCode"] == 200, answer["body"]
+
+
+@pytest.fixture
+def at_times(monkeypatch):
+    """Look-ups made at the given UTC times (the gateway's clock set to each)."""
+    from kyc_gateway import clock
+
+    def make(*times: str) -> None:
+        for number, time in enumerate(times):
+            moment = dt.datetime.fromisoformat(time).timestamp()
+            monkeypatch.setattr(clock, "now", lambda moment=moment: moment)
+            look_up(f"lookup-{number}")
+        monkeypatch.undo()
+
+    return make
+
+
+def correlation_ids(answer: dict) -> list[str]:
+    return [record["correlationId"] for record in answer["records"]]
+
+
+def test_a_subjects_records_come_newest_first_whatever_way_the_subject_is_written(sandboxed_gateway):
+    for number in range(3):
+        look_up(f"lookup-{number}")
+
+    status, answer = search({"provider": "cladfy", "subject": f"  {PIN.lower()} "})
+
+    assert status == 200
+    assert correlation_ids(answer) == ["lookup-2", "lookup-1", "lookup-0"]
+    assert answer["nextToken"] is None
+    assert {record["caller"] for record in answer["records"]} == {CALLER}
+    assert {record["fingerprint"] for record in answer["records"]} == {local_fingerprint(f"cladfy|kra_pin|{PIN}")}
+
+
+def test_a_subject_without_records_is_an_empty_list(sandboxed_gateway):
+    look_up("someone-else")
+
+    assert search({"provider": "cladfy", "subject": "P000000001Z"}) == (200, {"records": [], "nextToken": None})
+
+
+def test_from_and_to_bound_the_records_inclusively_a_date_alone_meaning_its_whole_day(sandboxed_gateway, at_times):
+    at_times("2025-01-10T12:00:00+00:00", "2025-02-10T23:59:59+00:00", "2025-03-10T00:00:00+00:00")
+    query = {"provider": "cladfy", "subject": PIN}
+
+    assert correlation_ids(search(query | {"from": "2025-02-01"})[1]) == ["lookup-2", "lookup-1"]
+    assert correlation_ids(search(query | {"to": "2025-02-10"})[1]) == ["lookup-1", "lookup-0"]
+    assert correlation_ids(search(query | {"from": "2025-02-10T23:59:59Z", "to": "2025-03-09"})[1]) == ["lookup-1"]
+    # an offset is honoured: 02:00 at +02:00 is lookup-2's very time (included), 02:00 at +03:00 an hour before it
+    assert correlation_ids(search(query | {"to": "2025-03-10T02:00:00+02:00"})[1]) == [
+        "lookup-2",
+        "lookup-1",
+        "lookup-0",
+    ]
+    assert correlation_ids(search(query | {"to": "2025-03-10T02:00:00+03:00"})[1]) == ["lookup-1", "lookup-0"]
+    assert search(query | {"from": "2025-04-01"}) == (200, {"records": [], "nextToken": None})
+
+
+def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sandboxed_gateway):
+    for number in range(5):
+        look_up(f"lookup-{number}")
+    query, seen, pages = {"provider": "cladfy", "subject": PIN, "limit": 2}, [], 0
+
+    token = None
+    while True:
+        status, answer = search(query | ({"nextToken": token} if token else {}))
+        assert status == 200 and len(answer["records"]) <= 2
+        seen += correlation_ids(answer)
+        pages += 1
+        token = answer["nextToken"]
+        if token is None:
+            break
+
+    assert seen == [f"lookup-{number}" for number in (4, 3, 2, 1, 0)]
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"provider": "acme", "subject": PIN}, "provider"),
+        ({"provider": "cladfy", "subject": PIN, "kind": "passport"}, "body"),
+        ({"provider": "cdp", "subject": "784199554586091", "kind": "id"}, "subject"),  # an ID needs its type
+        ({"provider": "cladfy", "subject": PIN, "from": "last tuesday"}, "from"),
+        ({"provider": "cladfy", "subject": PIN, "from": "2025-03-01", "to": "2025-02-01"}, "body"),
+        ({"provider": "cladfy", "subject": PIN, "nextToken": "not-a-token!"}, "nextToken"),
+        ({"provider": "cladfy", "subject": PIN, "nextToken": "eyJhdCI6IDF9"}, "nextToken"),  # {"at": 1}
+        ({"provider": "cladfy", "subject": PIN, "limit": 0}, "limit"),
+        ({"provider": "cladfy"}, "subject"),
+        ({"provider": "cladfy", "subject": PIN, "name": "Zelda"}, "name"),
+    ],
+)
+def test_an_unknown_provider_or_kind_a_bad_date_or_token_is_400_in_the_envelope(sandboxed_gateway, body, field):
+    status, answer = search(body)
+
+    assert status == 400
+    assert answer["error"]["code"] == "validation_error"
+    assert field in {detail["field"] for detail in answer["error"]["details"]}
+
+
+def test_a_page_token_of_another_subjects_search_is_refused(sandboxed_gateway):
+    for number in range(2):
+        look_up(f"lookup-{number}")
+    token = search({"provider": "cladfy", "subject": PIN, "limit": 1})[1]["nextToken"]
+
+    status, answer = search({"provider": "cladfy", "subject": "P000000001Z", "nextToken": token})
+
+    assert (status, answer["error"]["details"][0]["field"]) == (400, "nextToken")
+
+
+def test_each_search_is_recorded_with_who_searched_which_fingerprint(sandboxed_gateway, aws, physical_ids):
+    look_up("lookup-0")
+
+    search({"provider": "cladfy", "subject": PIN}, correlation_id="search-1")
+
+    fingerprint = local_fingerprint(f"cladfy|kra_pin|{PIN}")
+    (recorded,) = [item for item in records(aws, physical_ids) if item["correlationId"] == "search-1"]
+    assert recorded["fingerprint"] == f"search|{fingerprint}"
+    assert (recorded["caller"], recorded["route"], recorded["provider"]) == (COMPLIANCE_ROLE, "audit.search", "cladfy")
+    assert (recorded["code"], recorded["recordsFound"]) == ("ok", 1)
+    # and a search's record is not one of the subject's own: searching again finds the look-up only
+    assert correlation_ids(search({"provider": "cladfy", "subject": PIN})[1]) == ["lookup-0"]
+
+
+def test_a_search_tries_every_key_version_held_after_a_rotation(sandboxed_gateway, aws, physical_ids):
+    # Given a record under v1, then the key rotated: v2 current, v1 still held
+    look_up("before-rotation")
+    from tests.conftest import SECRETS
+
+    rotated = {"current": "v2", "v1": SECRETS["auditkey"]["v1"], "v2": "rotated-audit-key-for-the-test-0123456789"}
+    aws.client("secretsmanager").put_secret_value(
+        SecretId=physical_ids["AuditKeySecret"], SecretString=json.dumps(rotated)
+    )
+    cold_start()
+    look_up("after-rotation")
+
+    # Then the new record is under v2's fingerprint, and a search finds both
+    (after,) = [item for item in records(aws, physical_ids) if item["correlationId"] == "after-rotation"]
+    assert after["keyVersion"] == "v2"
+    assert after["fingerprint"] == local_fingerprint(f"cladfy|kra_pin|{PIN}", "v2", rotated)
+    answer = search({"provider": "cladfy", "subject": PIN})[1]
+    assert correlation_ids(answer) == ["after-rotation", "before-rotation"]
+    assert [record["keyVersion"] for record in answer["records"]] == ["v2", "v1"]
+
+
+def test_a_cdp_id_is_found_by_type_and_number_however_the_number_is_spaced(sandboxed_gateway):
+    answer = call_as(
+        "CdpCustomerLookupFunction", {"idNumber": "784199554586091", "idType": "4"}, caller=CALLER, correlation_id="l"
+    )
+    assert answer["statusCode"] == 200
+
+    by_kind = search({"provider": "cdp", "kind": "id", "subject": "4:784-1995-5458609-1"})[1]
+    any_kind = search({"provider": "cdp", "subject": "4: 784 1995 5458609 1"})[1]
+
+    assert correlation_ids(by_kind) == correlation_ids(any_kind) == ["l"]
+
+
+def test_a_connectfi_application_is_found_without_naming_its_kind(sandboxed_gateway):
+    started = call_as(
+        "ConnectFiIdentificationFunction",
+        {"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "reference": "ref1"},
+        caller=CALLER,
+        correlation_id="started",
+    )
+    application_id = json.loads(started["body"])["data"]["applicationId"]
+
+    answer = search({"provider": "connectfi", "subject": application_id})[1]
+
+    assert [(record["correlationId"], record["subjectKind"]) for record in answer["records"]] == [
+        ("started", "application")
+    ]

@@ -1,0 +1,209 @@
+"""kyc_gateway.audit on its own: canonical forms, keyed fingerprints, key versions, the item a record becomes (with
+no subject in it), its conditional write, retries within the request's time, and what a write that fails leaves."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from kyc_gateway import audit, clock, observability
+from kyc_gateway.settings import get_settings
+from tests.support import emf
+
+KEY = "unit-test-audit-key-0123456789abcdef0123456789"
+PIN = "A004416331M"
+
+
+class ClientError(Exception):
+    """botocore's ClientError as the audit module reads it: an error code in `response`."""
+
+    def __init__(self, code: str, reasons: list | None = None) -> None:
+        super().__init__(code)
+        self.response = {"Error": {"Code": code}} | ({"CancellationReasons": reasons} if reasons else {})
+
+
+class FakeDynamoDB:
+    """Records the writes; fails the first `failures` of them with the given errors."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures, self.puts, self.transactions, self.attempts = list(failures), [], [], 0
+
+    def _attempt(self) -> None:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def put_item(self, **arguments) -> None:
+        self._attempt()
+        self.puts.append(arguments)
+
+    def transact_write_items(self, **arguments) -> None:
+        self._attempt()
+        self.transactions.append(arguments)
+
+
+@pytest.fixture
+def dynamodb(monkeypatch):
+    monkeypatch.setenv("AUDIT_TABLE_NAME", "audit-table")
+    get_settings.cache_clear()
+    monkeypatch.setattr(audit, "keys", lambda: audit.AuditKeys.model_validate({"current": "v1", "v1": KEY}))
+    monkeypatch.setattr(clock, "sleep", lambda seconds: None)
+    fake = FakeDynamoDB()
+    monkeypatch.setattr(audit.aws, "quick_client", lambda service: fake)
+    yield fake
+    get_settings.cache_clear()
+
+
+def fields(**more) -> dict:
+    return {
+        "caller": "arn:aws:iam::123456789012:role/caller",
+        "route": "cladfy.krapin",
+        "provider": "cladfy",
+        "operation": "krapin",
+        "status": 200,
+        "code": "ok",
+        "correlationId": "corr-1",
+        **more,
+    }
+
+
+def test_a_kra_pin_is_fingerprinted_trimmed_and_upper_cased():
+    assert audit.canonical("cladfy", "kra_pin", f"  {PIN.lower()} ") == f"cladfy|kra_pin|{PIN}"
+
+
+def test_a_cdp_id_is_its_type_and_its_number_without_spaces_or_hyphens():
+    assert audit.canonical("cdp", "id", " 4 : 784-1995 5458609-1 ") == "cdp|id|4:784199554586091"
+    assert audit.canonical("cdp", "id", "784199554586091") is None  # no type: not an id
+    assert audit.canonical("cdp", "id", "4:") is None
+
+
+def test_a_value_that_is_blank_once_trimmed_is_no_subject_and_an_undeclared_kind_is_an_error():
+    assert audit.canonical("connectfi", "customer", "   ") is None
+    with pytest.raises(KeyError):
+        audit.canonical("cladfy", "passport", PIN)
+
+
+def test_a_fingerprint_is_the_keyed_hmac_never_the_plain_hash():
+    form = f"cladfy|kra_pin|{PIN}"
+    fingerprint = audit.fingerprint(KEY, form)
+
+    assert fingerprint == hmac.new(KEY.encode(), form.encode(), hashlib.sha256).hexdigest()
+    assert fingerprint != hashlib.sha256(form.encode()).hexdigest()
+    assert fingerprint != audit.fingerprint(KEY + "-rotated", form)
+
+
+def test_the_key_secret_names_a_held_current_version_and_holds_long_keys_only():
+    keys = audit.AuditKeys.model_validate({"current": "v2", "v1": KEY, "v2": KEY[::-1]})
+    assert keys.versions == {"v1": KEY, "v2": KEY[::-1]}
+
+    for refused in ({"current": "v3", "v1": KEY}, {"current": "v1", "v1": "short"}, {"v1": KEY}):
+        with pytest.raises(ValueError):
+            audit.AuditKeys.model_validate(refused)
+
+
+def test_a_record_is_one_conditional_put_holding_the_fingerprint_and_no_subject(dynamodb):
+    audit.record(fields(idempotencyKey=None), [("kra_pin", f" {PIN} ")])
+
+    (put,) = dynamodb.puts
+    assert put["TableName"] == "audit-table"
+    assert put["ConditionExpression"] == "attribute_not_exists(fingerprint)"
+    item = put["Item"]
+    assert item["fingerprint"] == {"S": audit.fingerprint(KEY, f"cladfy|kra_pin|{PIN}")}
+    assert item["at"]["S"] == item["time"]["S"] + "#corr-1"
+    assert (item["subjectKind"], item["keyVersion"], item["status"]) == ({"S": "kra_pin"}, {"S": "v1"}, {"N": "200"})
+    assert "idempotencyKey" not in item  # absent, not null
+    assert PIN not in json.dumps(item) and PIN.lower() not in json.dumps(item)
+
+
+def test_several_subjects_are_one_transaction_of_conditional_puts_each_subject_once(dynamodb):
+    subjects = [("customer", "cstap_1"), ("application", "iapp_1"), ("customer", "cstap_1")]
+    audit.record(fields(provider="connectfi", route="connectfi.status", operation="status"), subjects)
+
+    (transaction,) = dynamodb.transactions
+    puts = [entry["Put"] for entry in transaction["TransactItems"]]
+    assert [put["Item"]["subjectKind"]["S"] for put in puts] == ["customer", "application"]
+    assert all(put["ConditionExpression"] == "attribute_not_exists(fingerprint)" for put in puts)
+    assert "cstap_1" not in json.dumps(puts) and "iapp_1" not in json.dumps(puts)
+
+
+def test_a_failed_write_is_retried_and_one_that_already_went_through_is_not_a_failure(dynamodb, capsys):
+    dynamodb.failures = [
+        ClientError("ProvisionedThroughputExceededException"),
+        ClientError("ConditionalCheckFailedException"),
+    ]
+    observability.request_started(None)
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    written = capsys.readouterr().out
+    assert dynamodb.attempts == 2  # the second attempt found the record written by the first
+    assert "AuditWriteFailures" not in emf.named(written)
+    assert "audit_records_not_written" not in written
+
+
+def test_a_write_is_not_retried_past_the_requests_deadline(dynamodb, monkeypatch, capsys):
+    dynamodb.failures = [ClientError("InternalServerError")] * 3
+    observability.request_started(None)
+    monkeypatch.setattr(clock, "time_left", lambda: 1.0)  # less than one more attempt may take
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    assert dynamodb.attempts == 1
+    (line,) = emf.log_lines(capsys.readouterr().out, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert record["failure"] == "InternalServerError"
+
+
+def test_a_record_never_written_is_in_the_requests_log_line_with_fingerprints_only_and_counted(dynamodb, capsys):
+    dynamodb.failures = [ClientError("AccessDeniedException")] * 3
+    observability.request_started(None)
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    written = capsys.readouterr().out
+    assert dynamodb.attempts == 3
+    (line,) = emf.log_lines(written, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert record["subjects"] == [{"fingerprint": audit.fingerprint(KEY, f"cladfy|kra_pin|{PIN}"), "kind": "kra_pin"}]
+    assert (record["caller"], record["route"], record["code"], record["keyVersion"]) == (
+        fields()["caller"],
+        "cladfy.krapin",
+        "ok",
+        "v1",
+    )
+    assert PIN not in written
+    assert emf.named(written)["AuditWriteFailures"] == {"service": observability.SERVICE}
+
+
+def test_without_its_key_a_record_is_logged_without_subjects_and_counted(dynamodb, monkeypatch, capsys):
+    def unreadable():
+        raise RuntimeError("no secret")
+
+    monkeypatch.setattr(audit, "keys", unreadable)
+    observability.request_started(None)
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    written = capsys.readouterr().out
+    (line,) = emf.log_lines(written, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert (record["subjects"], record["failure"]) == ([], "audit key unavailable (RuntimeError)")
+    assert dynamodb.attempts == 0 and PIN not in written
+    assert "AuditWriteFailures" in emf.named(written)
+
+
+def test_the_caller_is_the_iam_principal_api_gateway_authenticated():
+    rest = {"requestContext": {"identity": {"userArn": "arn:aws:iam::1:user/a", "caller": "AIDA"}}}
+    http_api = {"requestContext": {"authorizer": {"iam": {"userArn": "arn:aws:iam::1:role/b"}}}}
+
+    assert audit.caller_of(rest) == "arn:aws:iam::1:user/a"
+    assert audit.caller_of(http_api) == "arn:aws:iam::1:role/b"
+    assert audit.caller_of({"requestContext": {"identity": {"caller": "AIDA"}}}) == "AIDA"
+    assert audit.caller_of({}) == "unauthenticated"

@@ -1,0 +1,261 @@
+"""Releases: the check that openapi.json keeps the last release's promises (on small documents made to break one
+promise each, and on a git repository with release tags), the version every release artefact carries, and the
+release's text and bundle."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import zipfile
+from typing import Any
+
+import pytest
+
+from generators import openapi
+from release import artifacts, compatibility, version
+
+THING = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "parts": {"type": "array", "items": {"$ref": "#/components/schemas/Part"}},
+    },
+    "required": ["name"],
+}
+ANSWER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": ["string", "null"]},
+        "sides": {"type": "array", "items": {"type": "object", "properties": {"side": {"type": "string"}}}},
+    },
+    "required": ["id"],
+}
+RELEASED: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "paths": {
+        "/things": {
+            "post": {
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False}],
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
+                    "400": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                },
+            }
+        },
+        "/things/{id}": {"get": {"responses": {"200": {"content": {}}}}},
+    },
+    "components": {
+        "schemas": {
+            "Thing": THING,
+            "Answer": ANSWER,
+            "Part": {"type": "object", "properties": {"side": {"type": "string"}}},
+        }
+    },
+}
+
+
+def changed(edit) -> dict[str, Any]:
+    document = copy.deepcopy(RELEASED)
+    edit(document)
+    return document
+
+
+def schemas(document: dict[str, Any]) -> dict[str, Any]:
+    return document["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d["paths"].pop("/things/{id}"), "GET /things/{id}: route removed"),
+        (lambda d: schemas(d)["Thing"]["properties"].pop("note"), "POST /things request: request field note removed"),
+        (
+            lambda d: schemas(d)["Thing"]["required"].append("note"),
+            "POST /things request: request field note is now required",
+        ),
+        (
+            lambda d: schemas(d)["Part"]["properties"].pop("side"),
+            "POST /things request.parts[]: request field side removed",
+        ),
+        (
+            lambda d: schemas(d)["Thing"]["properties"].update(name={"type": "integer"}),
+            "POST /things request.name: no longer accepts string",
+        ),
+        (
+            lambda d: schemas(d)["Answer"]["properties"].pop("status"),
+            "POST /things 200 answer: answer field status removed",
+        ),
+        (
+            lambda d: schemas(d)["Answer"]["properties"]["sides"]["items"]["properties"].pop("side"),
+            "POST /things 200 answer.sides[]: answer field side removed",
+        ),
+        (
+            lambda d: schemas(d)["Answer"].update(required=[]),
+            "POST /things 200 answer: answer field id is no longer required",
+        ),
+        (
+            lambda d: schemas(d)["Answer"]["properties"].update(status={"type": ["string", "integer", "null"]}),
+            "POST /things 200 answer.status: may now answer integer",
+        ),
+        (
+            lambda d: d["paths"]["/things"]["post"]["responses"].pop("200"),
+            "POST /things: success response 200 removed",
+        ),
+        (
+            lambda d: d["paths"]["/things"]["post"]["parameters"][0].update(required=True),
+            "POST /things: header parameter Idempotency-Key is now required",
+        ),
+        (
+            lambda d: d["paths"]["/things"]["post"].pop("parameters"),
+            "POST /things: header parameter Idempotency-Key removed",
+        ),
+    ],
+    ids=[
+        "removed route",
+        "removed request field",
+        "newly required request field",
+        "removed nested request field",
+        "request field narrowed",
+        "removed answer field",
+        "removed nested answer field",
+        "answer field no longer required",
+        "answer field widened",
+        "removed success response",
+        "newly required parameter",
+        "removed parameter",
+    ],
+)
+def test_each_broken_promise_is_named(edit, expected):
+    assert compatibility.breaking_changes(RELEASED, changed(edit)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: schemas(d)["Thing"]["properties"].update(extra={"type": "string"}),
+        lambda d: schemas(d)["Answer"]["properties"].update(extra={"type": "string"}),
+        lambda d: schemas(d)["Answer"].update(required=["id", "status"]),
+        lambda d: schemas(d)["Thing"]["properties"].update(name={"type": ["string", "null"]}),
+        lambda d: d["paths"].update({"/others": {"post": {"responses": {}}}}),
+        lambda d: d["paths"]["/things"]["post"]["responses"].pop("400"),
+    ],
+    ids=[
+        "added optional request field",
+        "added answer field",
+        "answer field made required",
+        "request field widened",
+        "added route",
+        "removed error response",
+    ],
+)
+def test_additions_break_nothing(edit):
+    assert compatibility.breaking_changes(RELEASED, changed(edit)) == []
+
+
+BROKEN = changed(lambda d: d["paths"].pop("/things/{id}"))
+
+
+def test_a_breaking_change_fails_unless_the_major_version_was_raised():
+    ok, lines = compatibility.verdict("1.4.0", ("v1.3.2", RELEASED), BROKEN)
+    assert not ok and "GET /things/{id}: route removed" in "\n".join(lines)
+
+    ok, lines = compatibility.verdict("2.0.0", ("v1.3.2", RELEASED), BROKEN)
+    assert ok and lines[-1] == "allowed: the major version was raised (v1.3.2 -> 2.0.0)"
+
+
+def test_no_release_yet_skips_the_check_and_a_lowered_version_fails_it():
+    assert compatibility.verdict("1.0.0", None, BROKEN) == (
+        True,
+        ["no release (v* tag) with an openapi.json yet: nothing to compare with, check skipped"],
+    )
+    assert compatibility.verdict("1.0.0", ("v1.1.0", RELEASED), RELEASED)[0] is False
+
+
+def git(repository, *arguments: str) -> None:
+    subprocess.run(["git", "-C", str(repository), *arguments], check=True, capture_output=True)  # noqa: S603, S607
+
+
+def test_the_last_release_is_the_highest_version_tag_and_its_openapi_document(tmp_path):
+    # Given a repository with tags v1.9.0 and v1.10.0 (and others that name no version), each with its document
+    git(tmp_path, "init", "--quiet")
+    git(tmp_path, "config", "user.email", "ci@example.com")
+    git(tmp_path, "config", "user.name", "CI")
+    for tag, title in (("v1.10.0", "ten"), ("v1.9.0", "nine"), ("vnext", "next"), ("latest", "latest")):
+        (tmp_path / "openapi.json").write_text(json.dumps({"info": {"title": title}}))
+        git(tmp_path, "add", "openapi.json")
+        git(tmp_path, "commit", "--quiet", "-m", title)
+        git(tmp_path, "tag", tag)
+
+    # When the last release is read, Then it is v1.10.0 (by version, not by name) with the document it tagged
+    assert compatibility.last_release(tmp_path) == ("v1.10.0", {"info": {"title": "ten"}})
+
+
+def test_without_tags_there_is_no_last_release(tmp_path):
+    git(tmp_path, "init", "--quiet")
+    assert compatibility.last_release(tmp_path) is None
+
+
+def test_the_api_the_client_and_the_changelog_carry_one_version():
+    current = version.current()
+    assert version.parse(current)
+    assert openapi.build()["info"]["version"] == current
+    assert artifacts.changelog_section(artifacts.CHANGELOG.read_text(), current)
+
+
+def test_a_release_text_is_its_changelog_section():
+    changelog = "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2027-01-02\n\n### Added\n\n- b\n\n## [1.0.0]\n\n- a\n"
+
+    assert artifacts.changelog_section(changelog, "1.1.0") == "### Added\n\n- b\n"
+    assert artifacts.changelog_section(changelog, "1.0.0") == "- a\n"
+    with pytest.raises(SystemExit, match=r"no section ## \[1.2.0\]"):
+        artifacts.changelog_section(changelog, "1.2.0")
+    with pytest.raises(SystemExit, match="empty"):
+        artifacts.changelog_section(changelog, "Unreleased")
+
+
+def test_a_tag_must_name_the_version():
+    artifacts.check_tag("v1.2.3", "1.2.3")
+    with pytest.raises(SystemExit, match=r"tag v1\.2\.3$"):
+        artifacts.check_tag("v1.2.4", "1.2.3")
+
+
+def test_the_bundle_holds_the_build_and_samconfig_and_zips_to_the_same_bytes(tmp_path):
+    # Given a build (template and a function) and samconfig.toml
+    built = tmp_path / "build"
+    (built / "CladfyKraPinFunction").mkdir(parents=True)
+    (built / "template.yaml").write_text("Resources: {}\n")
+    (built / "CladfyKraPinFunction" / "app.py").write_text("lambda_handler = None\n")
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text("version = 0.1\n")
+
+    # When it is bundled twice
+    first = artifacts.bundle(built, [samconfig], tmp_path / "first.zip")
+    second = artifacts.bundle(built, [samconfig], tmp_path / "second.zip")
+
+    # Then the bundle holds the built template at its top, the code and samconfig.toml, and is reproducible
+    with zipfile.ZipFile(first) as archive:
+        assert archive.namelist() == ["CladfyKraPinFunction/app.py", "template.yaml", "samconfig.toml"]
+        assert archive.read("template.yaml") == b"Resources: {}\n"
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_nothing_built_is_nothing_to_bundle(tmp_path):
+    with pytest.raises(SystemExit, match="make build"):
+        artifacts.bundle(tmp_path, [], tmp_path / "bundle.zip")
+
+
+def test_a_recursive_schema_is_compared_without_looping():
+    def recursive(document):
+        schemas(document)["Part"]["properties"]["parts"] = {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Part"},
+        }
+
+    before, after = changed(recursive), changed(recursive)
+    schemas(after)["Part"]["properties"].pop("side")
+
+    assert compatibility.breaking_changes(before, after) == ["POST /things request.parts[]: request field side removed"]
