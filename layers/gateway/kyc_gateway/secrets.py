@@ -1,8 +1,8 @@
 """Provider credentials from Secrets Manager, cached per instance.
 
 Fetched with the instance's botocore client rather than Powertools Parameters: importing that package loads its
-AppConfig, SSM and DynamoDB providers too, about 12 ms of CPU on every cold start (docs/performance.md), for a
-cache this module keeps in a few lines.
+AppConfig, SSM and DynamoDB providers too, about 8 ms of CPU on every cold start with boto3 already loaded, 3.7% of
+the lightest first request (`make bench-copies`, docs/performance.md), for a cache this module keeps in a few lines.
 """
 
 from __future__ import annotations
