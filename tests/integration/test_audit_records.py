@@ -207,3 +207,24 @@ def test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_g
         (namespace, dimensions, 1.0)
     ]
     assert alarm["Threshold"] <= 1 and alarm["EvaluationPeriods"] == 1  # one lost record is worth the alarm
+
+
+def test_each_reconciliation_check_records_its_own_provider_calls_only(
+    sandboxed_gateway, aws, physical_ids, monkeypatch
+):
+    # Given two applications started and due at once for a check
+    for reference in ("r1", "r2"):
+        sandboxed_gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": reference})
+    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "0")
+    cold_start()
+
+    # When one scheduled run checks both
+    invoke(cfn.functions()["ConnectFiReconcilerFunction"], {})
+
+    # Then each check's record holds its own /akepa/status call, not those of the checks before it in the run
+    checks = {item["correlationId"]: item for item in records(aws, physical_ids) if item["caller"] == "schedule"}
+    assert len(checks) == 2
+    for check in checks.values():
+        assert [call for call in check["providerCalls"] if call["operation"] == "status"] == [
+            {"operation": "status", "status": 200}
+        ], check["correlationId"]

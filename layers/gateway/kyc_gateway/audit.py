@@ -122,10 +122,11 @@ def caller_of(event: Mapping[str, Any]) -> str:
     return "unauthenticated"
 
 
-def provider_outcome(answer: Any = None, error: Any = None) -> dict[str, Any]:
+def provider_outcome(answer: Any = None, error: Any = None, *, first_call: int = 0) -> dict[str, Any]:
     """The provider's side of an operation: its HTTP status, code and request id, from the error that ended it, or
-    from its answer (a ProviderResponse, or the gateway's own answer built on one), or from its last call."""
-    calls = [{"operation": call["operation"], "status": call["status"]} for call in provider_calls()]
+    from its answer (a ProviderResponse, or the gateway's own answer built on one), or from its last call. Its calls
+    are the request's from `first_call` on (a scheduled run makes several operations in one request)."""
+    calls = [{"operation": call["operation"], "status": call["status"]} for call in provider_calls()[first_call:]]
     status = code = request_id = None
     if error is not None:
         status, code, request_id = error.provider_status, error.provider_code, error.provider_request_id
