@@ -129,6 +129,19 @@ def test_several_subjects_are_one_transaction_of_conditional_puts_each_subject_o
     assert "cstap_1" not in json.dumps(puts) and "iapp_1" not in json.dumps(puts)
 
 
+def test_subjects_written_differently_that_are_one_subject_are_one_item(dynamodb):
+    # Given a CDP onboarding naming one ID twice, spaced differently (one DynamoDB item may not be put twice in one
+    # transaction: the write would fail on every attempt)
+    subjects = [("id", "4:784-1995-5458609-1"), ("id", " 4 : 784199554586091 ")]
+
+    audit.record(fields(provider="cdp", route="cdp.onboard_individual", operation="onboard_individual"), subjects)
+
+    # Then it is one conditional put, under the ID's one fingerprint
+    assert dynamodb.transactions == []
+    (put,) = dynamodb.puts
+    assert put["Item"]["fingerprint"] == {"S": audit.fingerprint(KEY, "cdp|id|4:784199554586091")}
+
+
 def test_a_failed_write_is_retried_and_one_that_already_went_through_is_not_a_failure(dynamodb, capsys):
     dynamodb.failures = [
         ClientError("ProvisionedThroughputExceededException"),

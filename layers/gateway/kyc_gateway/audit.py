@@ -155,13 +155,13 @@ def record(fields: dict[str, Any], subjects: Subjects) -> None:
         write(fields, [], None, failure=f"audit key unavailable ({type(error).__name__})")
         return
     version = held.current
-    targets = []
-    for kind, value in dict.fromkeys(subjects):
+    targets: dict[str, str] = {}  # by fingerprint: one subject written two ways is one item (a transaction refuses two)
+    for kind, value in subjects:
         form = canonical(provider, kind, str(value))  # a kind its provider does not declare is a bug: it raises
         if form is not None:
-            targets.append((fingerprint(held.versions[version], form), kind))
+            targets.setdefault(fingerprint(held.versions[version], form), kind)
     # An operation without a subject (a document that was never generated) is kept under its provider's partition.
-    write(fields, targets or [(f"{provider}|none", "none")], version)
+    write(fields, list(targets.items()) or [(f"{provider}|none", "none")], version)
 
 
 def write(
