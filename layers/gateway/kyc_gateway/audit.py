@@ -220,7 +220,9 @@ def _error_code(error: Exception) -> str:
 
 
 def _already_written(error: Exception) -> bool:
-    """The condition failed: the record's key exists, and only this request writes under its correlation id."""
+    """The condition failed: the record's key exists, and only this request writes under its correlation id. A
+    transaction is all or nothing: an earlier attempt that went through left every item, so every condition fails
+    (one item refused and others not means nothing was written)."""
     code = _error_code(error)
     if code == "ConditionalCheckFailedException":
         return True
@@ -228,7 +230,7 @@ def _already_written(error: Exception) -> bool:
     return (
         code == "TransactionCanceledException"
         and bool(reasons)
-        and all(reason.get("Code") in ("ConditionalCheckFailed", "None") for reason in reasons)
+        and all(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
     )
 
 
