@@ -75,6 +75,14 @@ def test_from_and_to_bound_the_records_inclusively_a_date_alone_meaning_its_whol
     assert search(query | {"from": "2025-04-01"}) == (200, {"records": [], "nextToken": None})
 
 
+def test_a_range_from_a_year_before_1000_still_holds_todays_records(sandboxed_gateway):
+    look_up("lookup-0")
+
+    answer = search({"provider": "cladfy", "subject": PIN, "from": "0999-01-01", "to": "9999-12-31"})[1]
+
+    assert correlation_ids(answer) == ["lookup-0"]
+
+
 def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sandboxed_gateway):
     for number in range(5):
         look_up(f"lookup-{number}")
@@ -102,6 +110,8 @@ def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sand
         ({"provider": "cdp", "subject": "784199554586091", "kind": "id"}, "subject"),  # an ID needs its type
         ({"provider": "cladfy", "subject": PIN, "from": "last tuesday"}, "from"),
         ({"provider": "cladfy", "subject": PIN, "from": "2025-03-01", "to": "2025-02-01"}, "body"),
+        ({"provider": "cladfy", "subject": PIN, "from": "0001-01-01T00:00:00+01:00"}, "from"),  # before year 1 UTC
+        ({"provider": "cladfy", "subject": PIN, "to": "9999-12-31T23:00:00-05:00"}, "to"),  # after year 9999 UTC
         ({"provider": "cladfy", "subject": PIN, "nextToken": "not-a-token!"}, "nextToken"),
         ({"provider": "cladfy", "subject": PIN, "nextToken": "eyJhdCI6IDF9"}, "nextToken"),  # {"at": 1}
         ({"provider": "cladfy", "subject": PIN, "limit": 0}, "limit"),

@@ -164,13 +164,19 @@ def record(fields: dict[str, Any], subjects: Subjects) -> None:
     write(fields, list(targets.items()) or [(f"{provider}|none", "none")], version)
 
 
+def utc_text(moment: dt.datetime) -> str:
+    """A UTC time as the records hold it, ISO 8601 with microseconds and a four-digit year, so the text sorts as the
+    time does (`strftime("%Y")` writes year 999 as `999`, after `2026`)."""
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 def write(
     fields: dict[str, Any], targets: list[tuple[str, str]], version: str | None, *, failure: str | None = None
 ) -> None:
     """The record under each (partition, subject kind) of `targets`, written once; or, when it cannot be, logged
     in the request's line with the failure, and counted."""
     now = clock.now()
-    time = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time = utc_text(dt.datetime.fromtimestamp(now, dt.UTC))
     expires_at = int(now) + get_settings().audit_retention_days * 86400
     common = {k: v for k, v in fields.items() if v is not None and v != []}
     common |= {"time": time, "keyVersion": version, "expiresAt": expires_at}
