@@ -9,7 +9,7 @@ import json
 import pytest
 
 from local.functions import cold_start
-from tests.support.audit import COMPLIANCE_ROLE, call_as, local_fingerprint, records, search
+from tests.support.audit import COMPLIANCE_ROLE, call_as, local_fingerprint, records, records_of, search
 
 PIN = "A004416331M"
 CALLER = "arn:aws:iam::123456789012:role/onboarding-service"
@@ -167,9 +167,14 @@ def test_a_search_tries_every_key_version_held_after_a_rotation(sandboxed_gatewa
     (after,) = [item for item in records(aws, physical_ids) if item["correlationId"] == "after-rotation"]
     assert after["keyVersion"] == "v2"
     assert after["fingerprint"] == local_fingerprint(f"cladfy|kra_pin|{PIN}", "v2", rotated)
-    answer = search({"provider": "cladfy", "subject": PIN})[1]
+    answer = search({"provider": "cladfy", "subject": PIN}, correlation_id="search-both")[1]
     assert correlation_ids(answer) == ["after-rotation", "before-rotation"]
     assert [record["keyVersion"] for record in answer["records"]] == ["v2", "v1"]
+    # And the search's own record, under each fingerprint it read, names the key version that made that fingerprint
+    own = {item["fingerprint"]: item["keyVersion"] for item in records_of(aws, physical_ids, "search-both")}
+    assert own == {
+        f"search|{local_fingerprint(f'cladfy|kra_pin|{PIN}', version, rotated)}": version for version in ("v1", "v2")
+    }
 
 
 def test_a_cdp_id_is_found_by_type_and_number_however_the_number_is_spaced(sandboxed_gateway):

@@ -134,8 +134,11 @@ def search(request: Search) -> dict[str, Any]:
             "correlationId": request.correlation_id,
             "recordsFound": found,
         }
-        targets = [(SEARCH_PREFIX + fingerprint, kind) for fingerprint, kind, version in searched]
-        audit.write(fields, targets, held.current)
+        for version in held.versions:  # each record names the key version of the fingerprint it is under
+            targets = [
+                (SEARCH_PREFIX + fingerprint, kind) for fingerprint, kind, made_by in searched if made_by == version
+            ]
+            audit.write(fields, targets, version)
 
 
 def _fingerprints(body: SearchRequest, held: audit.AuditKeys) -> list[tuple[str, str, str]]:
