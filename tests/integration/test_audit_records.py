@@ -207,3 +207,45 @@ def test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_g
         (namespace, dimensions, 1.0)
     ]
     assert alarm["Threshold"] <= 1 and alarm["EvaluationPeriods"] == 1  # one lost record is worth the alarm
+
+
+def test_each_reconciliation_check_records_its_own_provider_calls_only(
+    sandboxed_gateway, aws, physical_ids, monkeypatch
+):
+    # Given two applications started and due at once for a check
+    for reference in ("r1", "r2"):
+        sandboxed_gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": reference})
+    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "0")
+    cold_start()
+
+    # When one scheduled run checks both
+    invoke(cfn.functions()["ConnectFiReconcilerFunction"], {})
+
+    # Then each check's record holds its own /akepa/status call, not those of the checks before it in the run
+    checks = {item["correlationId"]: item for item in records(aws, physical_ids) if item["caller"] == "schedule"}
+    assert len(checks) == 2
+    for check in checks.values():
+        assert [call for call in check["providerCalls"] if call["operation"] == "status"] == [
+            {"operation": "status", "status": 200}
+        ], check["correlationId"]
+
+
+def test_records_of_one_subject_at_one_instant_are_kept_apart_by_correlation_id_and_never_replaced(
+    sandboxed_gateway, aws, physical_ids, monkeypatch
+):
+    # Given the gateway's clock stopped: every record below has the very same time
+    from kyc_gateway import clock
+
+    monkeypatch.setattr(clock, "now", lambda: 1_800_000_000.123456)
+    pin = {"pinnumber": "A004416331M"}
+
+    # When two look-ups of one PIN are recorded under two correlation ids, then a third reuses the first's
+    call_as("CladfyKraPinFunction", pin, caller=CALLER, correlation_id="same-second-1")
+    call_as("CladfyKraPinFunction", pin, caller=CALLER, correlation_id="same-second-2")
+    call_as("CladfyKraPinFunction", pin, caller="arn:aws:iam::123456789012:role/other", correlation_id="same-second-1")
+
+    # Then both records are there, and the first was not overwritten by the third (same key: refused)
+    written = records(aws, physical_ids)
+    assert sorted(item["correlationId"] for item in written) == ["same-second-1", "same-second-2"]
+    assert {item["caller"] for item in written} == {CALLER}
+    assert len({item["time"] for item in written}) == 1

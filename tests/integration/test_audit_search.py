@@ -9,7 +9,7 @@ import json
 import pytest
 
 from local.functions import cold_start
-from tests.support.audit import COMPLIANCE_ROLE, call_as, local_fingerprint, records, search
+from tests.support.audit import COMPLIANCE_ROLE, call_as, local_fingerprint, records, records_of, search
 
 PIN = "A004416331M"
 CALLER = "arn:aws:iam::123456789012:role/onboarding-service"
@@ -75,6 +75,14 @@ def test_from_and_to_bound_the_records_inclusively_a_date_alone_meaning_its_whol
     assert search(query | {"from": "2025-04-01"}) == (200, {"records": [], "nextToken": None})
 
 
+def test_a_range_from_a_year_before_1000_still_holds_todays_records(sandboxed_gateway):
+    look_up("lookup-0")
+
+    answer = search({"provider": "cladfy", "subject": PIN, "from": "0999-01-01", "to": "9999-12-31"})[1]
+
+    assert correlation_ids(answer) == ["lookup-0"]
+
+
 def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sandboxed_gateway):
     for number in range(5):
         look_up(f"lookup-{number}")
@@ -102,6 +110,8 @@ def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sand
         ({"provider": "cdp", "subject": "784199554586091", "kind": "id"}, "subject"),  # an ID needs its type
         ({"provider": "cladfy", "subject": PIN, "from": "last tuesday"}, "from"),
         ({"provider": "cladfy", "subject": PIN, "from": "2025-03-01", "to": "2025-02-01"}, "body"),
+        ({"provider": "cladfy", "subject": PIN, "from": "0001-01-01T00:00:00+01:00"}, "from"),  # before year 1 UTC
+        ({"provider": "cladfy", "subject": PIN, "to": "9999-12-31T23:00:00-05:00"}, "to"),  # after year 9999 UTC
         ({"provider": "cladfy", "subject": PIN, "nextToken": "not-a-token!"}, "nextToken"),
         ({"provider": "cladfy", "subject": PIN, "nextToken": "eyJhdCI6IDF9"}, "nextToken"),  # {"at": 1}
         ({"provider": "cladfy", "subject": PIN, "limit": 0}, "limit"),
@@ -157,9 +167,14 @@ def test_a_search_tries_every_key_version_held_after_a_rotation(sandboxed_gatewa
     (after,) = [item for item in records(aws, physical_ids) if item["correlationId"] == "after-rotation"]
     assert after["keyVersion"] == "v2"
     assert after["fingerprint"] == local_fingerprint(f"cladfy|kra_pin|{PIN}", "v2", rotated)
-    answer = search({"provider": "cladfy", "subject": PIN})[1]
+    answer = search({"provider": "cladfy", "subject": PIN}, correlation_id="search-both")[1]
     assert correlation_ids(answer) == ["after-rotation", "before-rotation"]
     assert [record["keyVersion"] for record in answer["records"]] == ["v2", "v1"]
+    # And the search's own record, under each fingerprint it read, names the key version that made that fingerprint
+    own = {item["fingerprint"]: item["keyVersion"] for item in records_of(aws, physical_ids, "search-both")}
+    assert own == {
+        f"search|{local_fingerprint(f'cladfy|kra_pin|{PIN}', version, rotated)}": version for version in ("v1", "v2")
+    }
 
 
 def test_a_cdp_id_is_found_by_type_and_number_however_the_number_is_spaced(sandboxed_gateway):

@@ -4,7 +4,10 @@ a search only compliance roles may call."""
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import json
+import re
 
 import pytest
 
@@ -85,18 +88,48 @@ def test_the_fingerprint_key_is_generated_encrypted_and_kept(deployed):
     assert generated["PasswordLength"] >= 32  # kyc_gateway.audit refuses shorter keys
 
 
-def test_functions_may_only_add_audit_records_and_only_the_search_may_query_them(deployed):
-    # Given every role of the stack and what it may do to the audit table
-    on_audit_table = {}
-    for name, resource in deployed["Resources"].items():
+# What a policy's Fn::Sub may name besides resources, as the transformed template is deployed to prod.
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "Environment": "prod"}
+
+
+def resource_patterns(resource) -> list[str]:
+    """The ARN patterns a policy's Resource names as text ("*", "arn:...:table/*"), pseudo parameters filled in; a
+    reference to another resource matches nothing (one to the audit table is found by `referenced`)."""
+    if isinstance(resource, list):
+        return [pattern for item in resource for pattern in resource_patterns(item)]
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"] if isinstance(resource["Fn::Sub"], str) else resource["Fn::Sub"][0]
+        return [re.sub(r"\$\{([^}]+)\}", lambda name: PSEUDO.get(name.group(1), "<unresolved>"), text)]
+    return [resource] if isinstance(resource, str) else []
+
+
+def audit_table_grants(deployed: dict) -> dict[str, set[str]]:
+    """Each role's DynamoDB actions (as written: `dynamodb:*` stays itself) that may reach the audit table: a
+    statement naming the table, or an ARN pattern or wildcard that matches it."""
+    (name,) = resource_patterns(deployed["Resources"]["AuditTable"]["Properties"]["TableName"])
+    table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}"
+    grants = {}
+    for logical_id, resource in deployed["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             granted = set()
             for statement in own_statements(deployed, resource):
-                if "AuditTable" in referenced(statement["Resource"]):
+                # "all but" grants far too much
+                assert not {"NotAction", "NotResource"} & set(statement), (logical_id, statement)
+                on_table = "AuditTable" in referenced(statement["Resource"]) or any(
+                    fnmatch.fnmatchcase(table, pattern) for pattern in resource_patterns(statement["Resource"])
+                )
+                dynamodb = {a for a in actions(statement) if fnmatch.fnmatchcase("dynamodb", a.split(":")[0].lower())}
+                if on_table and dynamodb:
                     assert statement["Effect"] == "Allow" and "Condition" not in statement
-                    granted |= actions(statement)
+                    granted |= dynamodb
             if granted:
-                on_audit_table[name] = granted
+                grants[logical_id] = granted
+    return grants
+
+
+def test_functions_may_only_add_audit_records_and_only_the_search_may_query_them(deployed):
+    # Given every role of the stack and what it may do to the audit table, wildcards included
+    on_audit_table = audit_table_grants(deployed)
 
     # Then each function that calls a provider may put records, nothing more; the search may also query
     expected = {}
@@ -106,6 +139,36 @@ def test_functions_may_only_add_audit_records_and_only_the_search_may_query_them
             expected[role] = {"dynamodb:PutItem"} | ({"dynamodb:Query"} if entry.searches_audit else set())
     assert on_audit_table == expected
     assert sum(1 for granted in on_audit_table.values() if "dynamodb:Query" in granted) == 1
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "*",
+        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"},
+        [{"Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:*:table/kyc-gateway-${Environment}-*"}],
+        {"Fn::GetAtt": ["AuditTable", "Arn"]},
+    ],
+)
+def test_a_broader_dynamodb_grant_that_reaches_the_audit_table_is_seen(deployed, resource):
+    # Given a writer's role granted every DynamoDB action on a resource the audit table falls under
+    broadened = copy.deepcopy(deployed)
+    role = broadened["Resources"]["CladfyKraPinFunctionRole"]["Properties"]
+    statement = {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": resource}
+    role["Policies"].append({"PolicyName": "Broader", "PolicyDocument": {"Statement": [statement]}})
+
+    # Then the check counts it against the role
+    assert "dynamodb:*" in audit_table_grants(broadened)["CladfyKraPinFunctionRole"]
+
+
+def test_a_grant_on_another_table_is_not_counted_against_the_audit_table(deployed):
+    broadened = copy.deepcopy(deployed)
+    role = broadened["Resources"]["CladfyKraPinFunctionRole"]["Properties"]
+    other = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${OtherTable}"}
+    statement = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": other}
+    role["Policies"].append({"PolicyName": "Other", "PolicyDocument": {"Statement": [statement]}})
+
+    assert audit_table_grants(broadened)["CladfyKraPinFunctionRole"] == {"dynamodb:PutItem"}
 
 
 def test_every_role_that_writes_records_reads_the_fingerprint_key(deployed):

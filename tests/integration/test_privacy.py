@@ -127,7 +127,7 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_error_messages_or_au
     # The audit trail holds a record of every subject, and none of its values (nor any secret)
     trail = json.dumps(audit_records(aws, physical_ids))
     assert all(status == 200 and answer["records"] for status, answer in searches), searches
-    for value in private:
+    for value in [*private, application_id, document_id]:  # connectFi's ids too: subjects, fingerprinted
         assert value not in trail, f"{value!r} is in the audit trail"
         assert value not in json.dumps(searches), f"{value!r} is in a search answer"
     for answer in answers:

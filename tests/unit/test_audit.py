@@ -15,6 +15,7 @@ from tests.support import emf
 
 KEY = "unit-test-audit-key-0123456789abcdef0123456789"
 PIN = "A004416331M"
+SUBJECTS = [("customer", "cstap_1"), ("application", "iapp_1")]
 
 
 class ClientError(Exception):
@@ -129,6 +130,19 @@ def test_several_subjects_are_one_transaction_of_conditional_puts_each_subject_o
     assert "cstap_1" not in json.dumps(puts) and "iapp_1" not in json.dumps(puts)
 
 
+def test_subjects_written_differently_that_are_one_subject_are_one_item(dynamodb):
+    # Given a CDP onboarding naming one ID twice, spaced differently (one DynamoDB item may not be put twice in one
+    # transaction: the write would fail on every attempt)
+    subjects = [("id", "4:784-1995-5458609-1"), ("id", " 4 : 784199554586091 ")]
+
+    audit.record(fields(provider="cdp", route="cdp.onboard_individual", operation="onboard_individual"), subjects)
+
+    # Then it is one conditional put, under the ID's one fingerprint
+    assert dynamodb.transactions == []
+    (put,) = dynamodb.puts
+    assert put["Item"]["fingerprint"] == {"S": audit.fingerprint(KEY, "cdp|id|4:784199554586091")}
+
+
 def test_a_failed_write_is_retried_and_one_that_already_went_through_is_not_a_failure(dynamodb, capsys):
     dynamodb.failures = [
         ClientError("ProvisionedThroughputExceededException"),
@@ -143,6 +157,33 @@ def test_a_failed_write_is_retried_and_one_that_already_went_through_is_not_a_fa
     assert dynamodb.attempts == 2  # the second attempt found the record written by the first
     assert "AuditWriteFailures" not in emf.named(written)
     assert "audit_records_not_written" not in written
+
+
+def test_a_transaction_refused_for_some_of_its_items_only_is_a_failure_not_a_record_written(dynamodb, capsys):
+    # Given a transaction DynamoDB cancels because one item's key holds another record: nothing of it was written
+    partly = [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}]
+    dynamodb.failures = [ClientError("TransactionCanceledException", partly)] * 3
+    observability.request_started(None)
+
+    audit.record(fields(provider="connectfi", route="connectfi.status", operation="status"), SUBJECTS)
+    observability.record_outcome("connectfi.status", "ok", 200, 1.0)
+
+    # Then the record is logged and counted, not taken for written
+    written = capsys.readouterr().out
+    (line,) = emf.log_lines(written, "request completed")
+    assert line["audit_records_not_written"][0]["failure"] == "TransactionCanceledException"
+    assert "AuditWriteFailures" in emf.named(written)
+
+
+def test_a_transaction_whose_every_item_is_there_already_went_through(dynamodb, capsys):
+    everyone = [{"Code": "ConditionalCheckFailed"}, {"Code": "ConditionalCheckFailed"}]
+    dynamodb.failures = [ClientError("InternalServerError"), ClientError("TransactionCanceledException", everyone)]
+    observability.request_started(None)
+
+    audit.record(fields(provider="connectfi", route="connectfi.status", operation="status"), SUBJECTS)
+    observability.record_outcome("connectfi.status", "ok", 200, 1.0)
+
+    assert dynamodb.attempts == 2 and "AuditWriteFailures" not in emf.named(capsys.readouterr().out)
 
 
 def test_a_write_is_not_retried_past_the_requests_deadline(dynamodb, monkeypatch, capsys):

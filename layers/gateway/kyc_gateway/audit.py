@@ -122,10 +122,11 @@ def caller_of(event: Mapping[str, Any]) -> str:
     return "unauthenticated"
 
 
-def provider_outcome(answer: Any = None, error: Any = None) -> dict[str, Any]:
+def provider_outcome(answer: Any = None, error: Any = None, *, first_call: int = 0) -> dict[str, Any]:
     """The provider's side of an operation: its HTTP status, code and request id, from the error that ended it, or
-    from its answer (a ProviderResponse, or the gateway's own answer built on one), or from its last call."""
-    calls = [{"operation": call["operation"], "status": call["status"]} for call in provider_calls()]
+    from its answer (a ProviderResponse, or the gateway's own answer built on one), or from its last call. Its calls
+    are the request's from `first_call` on (a scheduled run makes several operations in one request)."""
+    calls = [{"operation": call["operation"], "status": call["status"]} for call in provider_calls()[first_call:]]
     status = code = request_id = None
     if error is not None:
         status, code, request_id = error.provider_status, error.provider_code, error.provider_request_id
@@ -154,13 +155,19 @@ def record(fields: dict[str, Any], subjects: Subjects) -> None:
         write(fields, [], None, failure=f"audit key unavailable ({type(error).__name__})")
         return
     version = held.current
-    targets = []
-    for kind, value in dict.fromkeys(subjects):
+    targets: dict[str, str] = {}  # by fingerprint: one subject written two ways is one item (a transaction refuses two)
+    for kind, value in subjects:
         form = canonical(provider, kind, str(value))  # a kind its provider does not declare is a bug: it raises
         if form is not None:
-            targets.append((fingerprint(held.versions[version], form), kind))
+            targets.setdefault(fingerprint(held.versions[version], form), kind)
     # An operation without a subject (a document that was never generated) is kept under its provider's partition.
-    write(fields, targets or [(f"{provider}|none", "none")], version)
+    write(fields, list(targets.items()) or [(f"{provider}|none", "none")], version)
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """A UTC time as the records hold it, ISO 8601 with microseconds and a four-digit year, so the text sorts as the
+    time does (`strftime("%Y")` writes year 999 as `999`, after `2026`)."""
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def write(
@@ -169,7 +176,7 @@ def write(
     """The record under each (partition, subject kind) of `targets`, written once; or, when it cannot be, logged
     in the request's line with the failure, and counted."""
     now = clock.now()
-    time = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time = utc_text(dt.datetime.fromtimestamp(now, dt.UTC))
     expires_at = int(now) + get_settings().audit_retention_days * 86400
     common = {k: v for k, v in fields.items() if v is not None and v != []}
     common |= {"time": time, "keyVersion": version, "expiresAt": expires_at}
@@ -219,7 +226,9 @@ def _error_code(error: Exception) -> str:
 
 
 def _already_written(error: Exception) -> bool:
-    """The condition failed: the record's key exists, and only this request writes under its correlation id."""
+    """The condition failed: the record's key exists, and only this request writes under its correlation id. A
+    transaction is all or nothing: an earlier attempt that went through left every item, so every condition fails
+    (one item refused and others not means nothing was written)."""
     code = _error_code(error)
     if code == "ConditionalCheckFailedException":
         return True
@@ -227,7 +236,7 @@ def _already_written(error: Exception) -> bool:
     return (
         code == "TransactionCanceledException"
         and bool(reasons)
-        and all(reason.get("Code") in ("ConditionalCheckFailed", "None") for reason in reasons)
+        and all(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
     )
 
 

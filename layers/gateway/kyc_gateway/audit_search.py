@@ -27,7 +27,6 @@ from kyc_gateway.settings import get_settings
 ROUTE = "audit.search"
 SEARCH_PREFIX = "search|"  # the partition of a search's own record: search|<fingerprint searched>
 _AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[A-Za-z0-9._:\-]{1,160}$")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _AFTER_ANY_CORRELATION_ID = "~"  # sorts after every character a correlation id may hold
 
 
@@ -37,9 +36,9 @@ def _instant(value: str, field: str) -> tuple[dt.datetime, bool]:
         if re.fullmatch(r"\d{4}-\d\d-\d\d", value):
             return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC), True
         moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC), False
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it out of years 1 to 9999 in UTC
         raise ValueError(f"{field} must be an ISO 8601 date or date-time") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC), False
 
 
 class SearchRequest(Model):
@@ -83,7 +82,7 @@ class SearchRequest(Model):
     @property
     def lower_bound(self) -> str:
         """The least `at` (sort key) in range."""
-        return _instant(self.from_, "from")[0].strftime(_TIME_FORMAT) if self.from_ else "0"
+        return audit.utc_text(_instant(self.from_, "from")[0]) if self.from_ else "0"
 
     @property
     def upper_bound(self) -> str:
@@ -92,7 +91,7 @@ class SearchRequest(Model):
             return _AFTER_ANY_CORRELATION_ID
         moment, whole_day = _instant(self.to, "to")
         last = moment + dt.timedelta(days=1, microseconds=-1) if whole_day else moment
-        return last.strftime(_TIME_FORMAT) + _AFTER_ANY_CORRELATION_ID
+        return audit.utc_text(last) + _AFTER_ANY_CORRELATION_ID
 
 
 class Search(Model):
@@ -135,8 +134,11 @@ def search(request: Search) -> dict[str, Any]:
             "correlationId": request.correlation_id,
             "recordsFound": found,
         }
-        targets = [(SEARCH_PREFIX + fingerprint, kind) for fingerprint, kind, version in searched]
-        audit.write(fields, targets, held.current)
+        for version in held.versions:  # each record names the key version of the fingerprint it is under
+            targets = [
+                (SEARCH_PREFIX + fingerprint, kind) for fingerprint, kind, made_by in searched if made_by == version
+            ]
+            audit.write(fields, targets, version)
 
 
 def _fingerprints(body: SearchRequest, held: audit.AuditKeys) -> list[tuple[str, str, str]]:

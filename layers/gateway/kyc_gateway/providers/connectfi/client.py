@@ -335,8 +335,10 @@ def audited_state(customer_id: str, application_id: str, *, caller: str, route: 
     """`confirmed_state`, with the audit record of the check (kyc_gateway.audit) whatever its outcome: the webhook
     processor's confirmations (`caller` webhook) and the reconciliation's checks (`schedule`)."""
     from kyc_gateway import audit
+    from kyc_gateway.observability import provider_calls
 
     failure: Exception | None = None
+    first_call = len(provider_calls())  # the calls before it (a reconciliation run's earlier checks) are not its own
     try:
         return confirmed_state(customer_id, application_id)
     except Exception as error:
@@ -352,7 +354,7 @@ def audited_state(customer_id: str, application_id: str, *, caller: str, route: 
             "status": 200 if failure is None else getattr(failure, "status", 500),
             "code": "ok" if failure is None else getattr(failure, "code", None) or type(failure).__name__,
             "correlationId": correlation_id,
-            **audit.provider_outcome(error=gateway_error),
+            **audit.provider_outcome(error=gateway_error, first_call=first_call),
         }
         request = StatusRequest(customerId=customer_id, applicationId=application_id)
         audit.record(fields, request.audit_subjects(None))
