@@ -248,3 +248,22 @@ def test_the_caller_is_the_iam_principal_api_gateway_authenticated():
     assert audit.caller_of(http_api) == "arn:aws:iam::1:role/b"
     assert audit.caller_of({"requestContext": {"identity": {"caller": "AIDA"}}}) == "AIDA"
     assert audit.caller_of({}) == "unauthenticated"
+
+
+def test_a_subject_kind_its_provider_does_not_declare_never_changes_the_answer_and_is_logged_and_counted(
+    dynamodb, capsys
+):
+    # Given a route whose request names a kind the registry does not declare for its provider (a bug)
+    observability.request_started(None)
+
+    # When its record is written, after a provider call that may have been a write
+    audit.record(fields(), [("passport", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    # Then nothing raises: the record is in the log line, without the value, and counted
+    written = capsys.readouterr().out
+    (line,) = emf.log_lines(written, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert (record["subjects"], record["failure"]) == ([], "undeclared subject kind 'passport'")
+    assert dynamodb.attempts == 0 and PIN not in written
+    assert "AuditWriteFailures" in emf.named(written)

@@ -145,9 +145,9 @@ def _request_id(answer: Any) -> str | None:
 
 def record(fields: dict[str, Any], subjects: Subjects) -> None:
     """Write the audit record of one provider operation: `fields` (caller, route, provider, operation, status, code,
-    correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. An unreadable key or a table
-    that refuses the record never changes the caller's answer (the record is logged and counted instead); only a
-    subject kind its provider does not declare, a bug the tests catch, raises."""
+    correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. An unreadable key, a subject
+    kind its provider does not declare (a bug the registry's tests catch) or a table that refuses the record never
+    changes the caller's answer, which may be a write already done: the record is logged and counted instead."""
     provider = fields["provider"]
     try:
         held = keys()
@@ -157,7 +157,11 @@ def record(fields: dict[str, Any], subjects: Subjects) -> None:
     version = held.current
     targets: dict[str, str] = {}  # by fingerprint: one subject written two ways is one item (a transaction refuses two)
     for kind, value in subjects:
-        form = canonical(provider, kind, str(value))  # a kind its provider does not declare is a bug: it raises
+        try:
+            form = canonical(provider, kind, str(value))
+        except KeyError:  # the kind's name only: the value may be personal data
+            write(fields, [], None, failure=f"undeclared subject kind {kind!r}")
+            return
         if form is not None:
             targets.setdefault(fingerprint(held.versions[version], form), kind)
     # An operation without a subject (a document that was never generated) is kept under its provider's partition.
