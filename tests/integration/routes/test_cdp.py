@@ -220,8 +220,26 @@ def test_a_provider_that_keeps_refusing_our_token_is_502_after_one_re_token_and_
     answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
 
     assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert (answer.error["provider"], answer.error["providerStatus"]) == ("cdp", 401)
     assert len(gateway.provider.requests(LOOKUP)) == 2
     assert len(gateway.provider.requests(TOKEN)) == 2
+
+
+def test_a_token_is_kept_under_its_provider_and_the_base_url_it_was_issued_for(gateway):
+    import os
+
+    import boto3
+
+    from kyc_gateway.token_cache import cache_key
+
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    # another host (a partner's other CDP environment) never gets this token
+    items = boto3.client("dynamodb").scan(TableName=gateway.physical_ids["TokenTable"])["Items"]
+    assert [item["pk"]["S"] for item in items] == [cache_key("cdp", os.environ["CDP_BASE_URL"])]
 
 
 def test_each_call_to_cdp_is_logged_under_its_operation(gateway, logs):

@@ -154,7 +154,16 @@ def test_a_refusal_cladfy_states_only_in_its_body_is_its_credentials_failing(gat
 
     answer = gateway.call(FUNCTION, {"pinnumber": PIN})
 
-    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_auth_failed", "9999")
+
+
+def test_a_rate_limit_cladfy_states_only_in_its_body_is_a_rate_limit(gateway):
+    # Given an undocumented code with a 429 in Cladfy's body and a 200 on the wire
+    gateway.provider.reply(KRAPIN, {"status": 429, "code": 9999, "message": "Too many", "response": None})
+
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    assert (answer.status, answer.error["code"]) == (429, "rate_limited")
 
 
 def test_provider_request_id_is_reported_on_errors(gateway):
