@@ -18,6 +18,7 @@ from tests.integration.routes.test_signzy_repush import (
     login_reply,
     loopback_error,
 )
+from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.request_log import provider_calls
 
@@ -62,7 +63,8 @@ def test_signzys_own_refusal_of_the_onboarding_settles_the_form_it_came_in(gatew
     # Then the form is known: the token is replaced, and the other form is never tried
     assert (first.status, first.error["code"], second.status) == (502, "provider_error", 200)
     assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
-    assert logs().count("signzy authorization form settled") == 1
+    (settled,) = emf.log_lines(logs(), "signzy authorization form settled")
+    assert (settled["provider"], settled["form"]) == ("signzy", "bearer")
 
 
 @pytest.mark.parametrize("answer", PROVING_NOTHING)
@@ -88,7 +90,8 @@ def test_a_new_token_refused_is_kept_for_a_minute_then_replaced_when_refused(gat
     gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
     gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
     gateway.call(FUNCTION, REPUSH_BODY)
-    assert gateway.call(FUNCTION, REPUSH_BODY).status == 502
+    refused = gateway.call(FUNCTION, REPUSH_BODY)
+    assert (refused.status, refused.error["provider"], refused.error["providerStatus"]) == (502, "signzy", 401)
     clock.advance(seconds)
     gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
 
@@ -98,6 +101,12 @@ def test_a_new_token_refused_is_kept_for_a_minute_then_replaced_when_refused(gat
     # Then within the minute it is a denial (no login), after it a token to replace
     assert answer.status == (502 if denied else 200)
     assert len(gateway.provider.requests(LOGIN)) == (2 if denied else 3)
+    if denied:
+        assert (answer.error["code"], answer.error["provider"], answer.error["providerStatus"]) == (
+            "provider_auth_failed",
+            "signzy",
+            401,
+        )
 
 
 def test_a_denial_is_remembered_for_the_refused_token_only(gateway, clock):
@@ -181,3 +190,28 @@ def test_each_call_to_signzy_asks_for_json_and_is_logged_under_its_operation(gat
 
     assert provider_calls(logs()) == [[("signzy", "login", 200), ("signzy", "repush", 200)]]
     assert [request.header("Accept") for request in gateway.provider.requests()] == ["application/json"] * 2
+
+
+def test_a_form_settled_on_the_raw_token_is_probed_again_in_bearer_form_with_the_same_body(gateway):
+    # Given auto mode settled on the raw token (Signzy refused the documented Bearer form, then took the raw one)
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+    # And a Signzy that now reads the Bearer form only
+    gateway.provider.reply(REPUSH, REFUSED, REFUSED, SUCCESS)  # cached token raw, new token raw, new token Bearer
+
+    # When the next repushes come
+    first = gateway.call(FUNCTION, REPUSH_BODY)
+    second = gateway.call(FUNCTION, REPUSH_BODY)
+
+    # Then the question was re-opened once, the Bearer form found and kept, and every attempt sent the onboarding
+    assert (first.status, second.status) == (200, 200)
+    assert authorizations(gateway) == [
+        "Bearer token-1",
+        "token-1",
+        "token-1",
+        "token-2",
+        "Bearer token-2",
+        "Bearer token-2",
+    ]
+    assert [request.json() for request in gateway.provider.requests(REPUSH)] == [REPUSH_BODY] * 6
