@@ -29,6 +29,7 @@ class MutatedModule:
 
 _ROUTES = "tests/integration/routes"
 _ERRORS = f"{_ROUTES}/test_error_mapping.py"
+_AUDIT = "tests/integration/test_audit_records.py"  # the subjects each provider's requests are audited under
 
 MODULES = (
     MutatedModule(
@@ -68,6 +69,7 @@ MODULES = (
             "tests/unit/test_api_adapter.py",
             "tests/unit/test_api_request_reading.py",
             f"{_ROUTES}/test_request_edges.py",
+            _AUDIT,  # each route's audit record
         ),
     ),
     MutatedModule("errors.py", REST, ("tests/unit/test_errors.py", "tests/unit/test_api_adapter.py", _ERRORS)),
@@ -87,8 +89,8 @@ MODULES = (
 
 def provider_modules() -> tuple[MutatedModule, ...]:
     """Each registered provider's modules (its client's module, or every module of its client's package), against
-    its own route tests (tests/integration/routes/test_<name>*.py), the error-mapping table and the published
-    schemas: a new provider is mutation-tested without an entry here."""
+    its own route tests (tests/integration/routes/test_<name>*.py), the error-mapping table, the audit records (its
+    requests' subjects) and the published schemas: a new provider is mutation-tested without an entry here."""
     modules = []
     for provider in PROVIDERS:
         client = LAYER / Path(*provider.client.split(".")[1:]).with_suffix(".py")
@@ -96,7 +98,9 @@ def provider_modules() -> tuple[MutatedModule, ...]:
         paths = sorted(package.glob("[!_]*.py")) if package else [client]
         tests = (*sorted(str(test.relative_to(ROOT)) for test in ROOT.glob(f"{_ROUTES}/test_{provider.name}*.py")),)
         modules += [
-            MutatedModule(path.relative_to(LAYER).as_posix(), REST, (*tests, _ERRORS, "tests/unit/test_openapi.py"))
+            MutatedModule(
+                path.relative_to(LAYER).as_posix(), REST, (*tests, _ERRORS, _AUDIT, "tests/unit/test_openapi.py")
+            )
             for path in paths
         ]
     return tuple(modules)
