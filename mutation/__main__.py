@@ -110,6 +110,9 @@ def prepare(module: MutatedModule) -> Path:
     text = pyproject.read_text().replace('pythonpath = ["layers/gateway", ', "pythonpath = [")
     also_copy = sorted(path.name for path in workspace.iterdir() if path.name not in ("kyc_gateway", "tests"))
     pyproject.write_text(text + _mutmut_section(module, also_copy))
+    # mutmut runs the tests from mutants/: the drills that read the transformed template need SAM's own venv there
+    (workspace / "mutants").mkdir()
+    (workspace / "mutants" / ".venv-sam").symlink_to(ROOT / ".venv-sam", target_is_directory=True)
     return workspace
 
 
