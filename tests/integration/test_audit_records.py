@@ -249,3 +249,40 @@ def test_records_of_one_subject_at_one_instant_are_kept_apart_by_correlation_id_
     assert sorted(item["correlationId"] for item in written) == ["same-second-1", "same-second-2"]
     assert {item["caller"] for item in written} == {CALLER}
     assert len({item["time"] for item in written}) == 1
+
+
+@pytest.mark.parametrize(
+    ("id_details", "data", "expected"),
+    [
+        pytest.param(
+            [
+                {"id_type": None, "id_number": "X1000001"},  # no type
+                {"id_type": "4"},  # no number
+                {"id_number": "990000001"},  # no type at all
+                "not an object",
+                {"id_type": 4, "id_number": "784-1999-5545860-1"},
+            ],
+            {"aml_scan_status": "Accepted"},  # no ECRN answered
+            {("id", "4:784199955458601")},
+            id="only the entries that name a type and a number, and no ecrn",
+        ),
+        pytest.param(None, {"ecrn": "ECRN-7766"}, {("ecrn", "ECRN-7766")}, id="id_details not a list"),
+    ],
+)
+def test_a_cdp_onboarding_is_recorded_under_the_subjects_it_names_whatever_else_its_body_holds(
+    gateway, aws, physical_ids, id_details, data, expected
+):
+    from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_FN, ONBOARDING_BODY, TOKEN, token_reply
+
+    # Given CDP onboarding a body whose id_details it owns (the gateway forwards any object) and answering `data`
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, {"status": "success", "data": data})
+    body = {**ONBOARDING_BODY, "id_details": id_details}
+
+    answer = call_as(ONBOARD_FN, body, caller=CALLER, correlation_id="audit-odd-id-details")
+
+    # Then the record is kept under each subject the body and the answer name, and only those
+    assert answer["statusCode"] == 200, answer["body"]
+    written = records_of(aws, physical_ids, "audit-odd-id-details")
+    subjects = {(kind, local_fingerprint(f"cdp|{kind}|{value}")) for kind, value in expected}
+    assert {(item["subjectKind"], item["fingerprint"]) for item in written} == subjects
