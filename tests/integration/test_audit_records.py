@@ -286,3 +286,26 @@ def test_a_cdp_onboarding_is_recorded_under_the_subjects_it_names_whatever_else_
     written = records_of(aws, physical_ids, "audit-odd-id-details")
     subjects = {(kind, local_fingerprint(f"cdp|{kind}|{value}")) for kind, value in expected}
     assert {(item["subjectKind"], item["fingerprint"]) for item in written} == subjects
+
+
+def test_subjects_that_cannot_be_read_never_change_the_answer_and_the_record_is_still_kept(
+    gateway, aws, physical_ids, monkeypatch, logs
+):
+    from kyc_gateway.providers.cladfy import KraPinRequest
+    from tests.integration.routes.test_cladfy_krapin import FUNCTION, KRAPIN, PIN, SUCCESS
+
+    # Given a route whose request cannot name its subjects (a bug in its audit_subjects)
+    def broken(self, answer):
+        raise RuntimeError("no subjects")
+
+    monkeypatch.setattr(KraPinRequest, "audit_subjects", broken)
+    gateway.provider.reply(KRAPIN, SUCCESS)
+
+    answer = call_as(FUNCTION, {"pinnumber": PIN}, caller=CALLER, correlation_id="audit-unreadable")
+
+    # Then the caller gets Cladfy's answer, the error is logged by route, and the record is kept without subjects
+    assert answer["statusCode"] == 200
+    (line,) = emf.log_lines(logs(), "audit subjects unreadable")
+    assert (line["level"], line["route"], line["error"]) == ("ERROR", "cladfy.krapin", "RuntimeError")
+    (record,) = records_of(aws, physical_ids, "audit-unreadable")
+    assert (record["subjectKind"], record["route"], record["status"]) == ("none", "cladfy.krapin", 200)
