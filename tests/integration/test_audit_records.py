@@ -18,6 +18,7 @@ from tests.integration.test_rollback_drill import ENVIRONMENT, watched
 from tests.support import emf
 from tests.support.audit import call_as, local_fingerprint, records, records_of
 from tests.support.routes import provider_routes
+from tests.support.samples import leaves
 
 CALLER = "arn:aws:sts::123456789012:assumed-role/onboarding-service/task-7"
 CUSTOMER, APPLICATION = "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1BGgJeDQJFo5MCup15zq9A"
@@ -49,14 +50,6 @@ EXPECTED_SUBJECTS: dict[str, Expected] = {
         *{("document", document["documentId"]) for document in body["documents"]},
     },
 }
-
-
-def leaves(value: object) -> list[str]:
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in leaves(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in leaves(item)]
-    return [value] if isinstance(value, str) else []
 
 
 def test_every_provider_route_has_its_expected_subjects_here():

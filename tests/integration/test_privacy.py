@@ -17,6 +17,7 @@ from tests.support.audit import records as audit_records
 from tests.support.audit import search
 from tests.support.routes import provider_routes
 from tests.support.samples import CDP_ONBOARDING_BODY as ONBOARDING_BODY
+from tests.support.samples import leaves
 
 NAME, MIDDLE, SURNAME = "ZELDAPRIVATE", "QUIXOTEPRIVATE", "VANDERPRIVATE"
 PHONE, EMAIL, ID_NUMBER = "+971509998877", "zelda.private@example.org", "784198712345678"
@@ -134,15 +135,6 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_error_messages_or_au
         if answer.status >= 400:
             message = answer.error["message"] + json.dumps(answer.error["details"])
             assert not any(value in message for value in private), answer.text
-
-
-def leaves(value: object) -> list[str]:
-    """Every string in a JSON value."""
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in leaves(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in leaves(item)]
-    return [value] if isinstance(value, str) else []
 
 
 @pytest.mark.parametrize("route", provider_routes(), ids=str)

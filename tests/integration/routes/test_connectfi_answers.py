@@ -27,8 +27,8 @@ from tests.integration.routes.test_connectfi import (
     connectfi_error,
     login_reply,
 )
-from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
 from tests.support import emf
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.webhooks import read_application
 

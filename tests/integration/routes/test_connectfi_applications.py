@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, application
-from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
+from tests.support.emf import log_lines
 from tests.support.webhooks import read_application
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

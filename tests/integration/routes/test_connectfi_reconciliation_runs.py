@@ -7,8 +7,8 @@ import pytest
 
 from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
 from tests.integration.routes.test_connectfi_reconciliation import AFTER, MAX_AGE, state_of
-from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
 from tests.support import emf
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 
 CONNECTFI_FAILING = Reply(500, b'{"code": "internal"}')

@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.routes.test_connectfi_webhook_ingestion import FlakyQueue, read_timeout, unreachable
 from tests.support import emf
+from tests.support.emf import log_lines
 from tests.support.webhooks import TOKEN, deliver, queued, webhook
 
 MAX_WEBHOOK_BYTES = 256 * 1024  # an SQS message's limit
@@ -69,11 +70,6 @@ def connect_timeout():
     from botocore.exceptions import ConnectTimeoutError
 
     return ConnectTimeoutError(endpoint_url="http://sqs")  # never connected: never sent
-
-
-def log_lines(written: str, message: str) -> list[dict]:
-    lines = [json.loads(line) for line in written.splitlines() if line.startswith("{") and '"message"' in line]
-    return [line for line in lines if line["message"] == message]
 
 
 # Every attempt within the 10 s budget: waits of 50 ms doubling up to 1 s, each jittered (x 0.75 here), and none

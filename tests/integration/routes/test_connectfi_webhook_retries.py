@@ -10,7 +10,7 @@ import pytest
 from local.functions import invoke
 from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, LOGIN, STATUS, application, login_reply
-from tests.integration.routes.test_connectfi_webhook_queueing import log_lines
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.webhooks import PROCESSOR, read_application, webhook
 
