@@ -87,6 +87,7 @@ def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_
         assert item["providerCalls"] and all(set(call) == {"operation", "status"} for call in item["providerCalls"])
         assert int(before) + RETENTION_SECONDS <= item["expiresAt"] <= time.time() + RETENTION_SECONDS
         assert "replay" not in item and "idempotencyKey" not in item
+        assert item.get("providerRequestId") == provider_request_id(body)
         assert spec_route.api_events  # a route API Gateway serves
     # And no value of the request or of the provider's answer is in them, but the provider's request id
     request_ids = {str(body.get("requestId")), str(body.get("request_id"))}
@@ -95,14 +96,23 @@ def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_
         assert value not in stored, f"{value!r} is in an audit record"
 
 
+def provider_request_id(answer: dict) -> str | None:
+    """The request id the provider's answer carries (CDP's and Cladfy's `request_id`, connectFi's `requestId`)."""
+    return answer.get("request_id") or answer.get("requestId")
+
+
 def test_a_failed_operation_is_recorded_with_the_gateways_and_the_providers_codes(sandboxed_gateway, aws, physical_ids):
     # Given the sandbox's KRA PIN it does not know (Cladfy's documented not-found)
     answer = call_as("CladfyKraPinFunction", {"pinnumber": "A000000404Z"}, caller=CALLER, correlation_id="audit-404")
 
     (item,) = records_of(aws, physical_ids, "audit-404")
+    error = json.loads(answer["body"])["error"]
     assert answer["statusCode"] == 404
-    assert (item["status"], item["code"]) == (404, json.loads(answer["body"])["error"]["code"])
+    assert (item["status"], item["code"]) == (404, error["code"])
     assert item["providerStatus"] == 200  # Cladfy answers its not-found with HTTP 200
+    # And Cladfy's request id (its not-found has no code of its own), as the caller was told them
+    assert (item.get("providerCode"), item["providerRequestId"]) == (None, error["providerRequestId"])
+    assert len(item["providerRequestId"]) == 35
 
 
 def test_a_request_refused_before_any_provider_call_leaves_no_record(sandboxed_gateway, aws, physical_ids):
@@ -126,6 +136,21 @@ def test_a_replay_is_recorded_as_a_replay_without_a_provider_call(sandboxed_gate
     assert "replay" not in first and replayed["replay"] is True
     assert "providerCalls" not in replayed and first["providerCalls"]  # the replay reached no provider
     assert (replayed["status"], replayed["code"]) == (200, "ok")
+
+
+def test_a_replay_is_recorded_with_the_providers_request_id_from_the_stored_answer(sandboxed_gateway, aws, physical_ids):
+    # Given an identification started under an Idempotency-Key, then asked again under the same key
+    body, key = {"customerId": CUSTOMER, "reference": "extRefReplay1"}, (("Idempotency-Key", "start-9"),)
+    first = call_as("ConnectFiIdentificationFunction", body, caller=CALLER, correlation_id="start", headers=key)
+    again = call_as("ConnectFiIdentificationFunction", body, caller=CALLER, correlation_id="restart", headers=key)
+
+    # Then the replay's records carry connectFi's request id of the stored answer (no provider call was made)
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    request_id = provider_request_id(json.loads(first["body"]))
+    assert request_id and provider_request_id(json.loads(again["body"])) == request_id
+    replayed = records_of(aws, physical_ids, "restart")
+    assert replayed and {item["providerRequestId"] for item in replayed} == {request_id}
+    assert {item["providerRequestId"] for item in records_of(aws, physical_ids, "start")} == {request_id}
 
 
 def test_a_webhook_confirmation_is_recorded_with_the_webhook_as_its_caller(sandboxed_gateway, aws, physical_ids):

@@ -265,3 +265,50 @@ def test_the_request_line_says_how_long_the_request_took(logs, stopped_clock):
 
     (line,) = log_lines(logs(), "request completed")
     assert line["elapsed_ms"] == 250.0
+
+
+def test_a_route_that_calls_a_provider_is_refused_when_its_request_cannot_name_its_audit_subjects():
+    # Given a registered provider route (Cladfy's KRA PIN) declared with a request model that has no audit_subjects
+    with pytest.raises(TypeError) as refused:
+        api.http_route("cladfy.krapin", Echo, lambda request: {})
+
+    # Then the handler is never built, and the message names the route, its provider and the model
+    assert str(refused.value) == "cladfy.krapin calls cladfy: Echo must name its audit_subjects"
+
+
+def test_a_route_knows_the_provider_its_requests_are_audited_under():
+    class Audited(Echo):
+        def audit_subjects(self, answer):
+            return []
+
+    assert api.http_route("cladfy.krapin", Audited, lambda request: {}).audited_provider == "cladfy"
+    assert api.http_route("test.echo", Echo, lambda request: {}).audited_provider is None  # not a provider route
+
+
+def test_every_route_registers_its_snapstart_hooks_with_the_runtime(monkeypatch):
+    from kyc_gateway import snapstart
+
+    # Given Lambda's runtime hooks (snapshot_restore_py) as SnapStart provides them
+    registered = []
+
+    class RuntimeHooks:
+        def register_before_snapshot(self, hook, *arguments):
+            registered.append(("before snapshot", hook, arguments))
+
+        def get_after_restore(self):
+            return [(hook, arguments, {}) for kind, hook, arguments in registered if kind == "after restore"]
+
+        def register_after_restore(self, hook, *arguments):
+            registered.append(("after restore", hook, arguments))
+
+    monkeypatch.setattr(snapstart, "_runtime_hooks", RuntimeHooks())
+
+    # When two routes are built
+    first, second = handler_returning({}), api.http_route("test.other", Echo, lambda request: {})
+
+    # Then each primes its own snapshot, and every instance renews itself once after a restore
+    assert registered == [
+        ("before snapshot", snapstart.prime, (first,)),
+        ("after restore", snapstart.renew, ()),
+        ("before snapshot", snapstart.prime, (second,)),
+    ]
