@@ -138,7 +138,9 @@ def test_a_replay_is_recorded_as_a_replay_without_a_provider_call(sandboxed_gate
     assert (replayed["status"], replayed["code"]) == (200, "ok")
 
 
-def test_a_replay_is_recorded_with_the_providers_request_id_from_the_stored_answer(sandboxed_gateway, aws, physical_ids):
+def test_a_replay_is_recorded_with_the_providers_request_id_from_the_stored_answer(
+    sandboxed_gateway, aws, physical_ids
+):
     # Given an identification started under an Idempotency-Key, then asked again under the same key
     body, key = {"customerId": CUSTOMER, "reference": "extRefReplay1"}, (("Idempotency-Key", "start-9"),)
     first = call_as("ConnectFiIdentificationFunction", body, caller=CALLER, correlation_id="start", headers=key)
