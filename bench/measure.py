@@ -155,8 +155,8 @@ def paired(python: str, pair: tuple[Probe, Probe], environment: dict[str, str], 
 def primed_runs(python: str, probe: Probe, environment: dict[str, str], runs: int, start: int) -> dict:
     """`runs` primed probes (after one warm-up run): the medians of their first request's CPU (after-restore hooks
     included), of their warm request's, and of the per-run ratio of the two. A traced run first: the snapshot must
-    make no call at all (no secret, no token, nothing of a request), and what the first request calls that a warm one
-    does not is reported."""
+    send no request at all (no secret, no token, nothing of a request; a rehearsal is answered in-process), and what
+    the first request calls that a warm one does not is reported."""
     traced = run(python, probe, start, environment, trace=True)
     if traced["snapshot_calls"]:
         raise SystemExit(f"{probe.name}: its snapshot made calls {traced['snapshot_calls']}")

@@ -118,16 +118,27 @@ def reference(path: str, layer: str, logical_id: str, event: dict) -> int:
 
 
 def trace(calls: list[str]) -> None:
-    """Record every AWS operation and every HTTP request but those to the AWS endpoint."""
+    """Record every AWS operation sent (one answered in-process, as a SnapStart rehearsal's, is not) and every HTTP
+    request but those to the AWS endpoint."""
     import botocore.client
+    import botocore.httpsession
     import requests.adapters
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     make_api_call, send = botocore.client.BaseClient._make_api_call, requests.adapters.HTTPAdapter.send
+    send_to_aws = botocore.httpsession.URLLib3Session.send
+    operations: list[str] = []  # the AWS operation being made
 
     def traced_call(client, operation, parameters):
-        calls.append(f"{client.meta.service_model.service_name}.{operation}")
-        return make_api_call(client, operation, parameters)
+        operations.append(f"{client.meta.service_model.service_name}.{operation}")
+        try:
+            return make_api_call(client, operation, parameters)
+        finally:
+            operations.pop()
+
+    def traced_send_to_aws(session, request):
+        calls.append(operations[-1])
+        return send_to_aws(session, request)
 
     def traced_send(adapter, request, **options):
         if not request.url.startswith(endpoint):
@@ -135,6 +146,7 @@ def trace(calls: list[str]) -> None:
         return send(adapter, request, **options)
 
     botocore.client.BaseClient._make_api_call = traced_call
+    botocore.httpsession.URLLib3Session.send = traced_send_to_aws
     requests.adapters.HTTPAdapter.send = traced_send
 
 

@@ -51,6 +51,10 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
         # the primed first request and the warm one it is compared with, each measured in the same process
         assert figures["cpu_ms"] > 0 and figures["warm_cpu_ms"] > 0, name
         assert results["goals"]["primed_first_request"] == 1.5
+    # And the trace counts what is sent, never a snapshot's rehearsals: the provider secret is read on the first
+    # request (a traced snapshot that sent anything would have stopped the run)
+    primed = results["details"]["primed_first_request"]
+    assert "secretsmanager.GetSecretValue" in primed["CladfyKraPinFunction"]["first_only_calls"]
     assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
     assert 0 < results["warm_audit_write_cpu_ms"]["p50"] <= results["warm_audit_write_cpu_ms"]["p99"]
     assert results["machine"] and results["date"]

@@ -10,10 +10,12 @@ gets the two hooks below:
   (`preload_of`): its validated settings; a `kyc_gateway.aws` client for each secret, table, queue or event bus its
   configuration names; its provider's client (keep-alive session, credentials holder, token cache) from the
   registry entry of its route; the `Idempotency-Key` layer (Powertools Idempotency) when its route contract honours
-  keys; and a validator for every gateway model its modules define (built on first use otherwise, model.py). It
-  never fetches a secret or a token and makes no call at all: nothing of a provider, a caller or a request is in
-  a snapshot. (The AWS clients hold the function role's credentials, which Lambda serves a SnapStart function from
-  its container credentials endpoint and botocore refreshes before they expire.)
+  keys; and a validator for every gateway model its modules define (built on first use otherwise, model.py). Then
+  it rehearses each AWS operation the layer makes on what the configuration names (`rehearse`: botocore's whole
+  pipeline, against an empty answer given in-process), so that the first real call finds its endpoint rules, models
+  and handlers loaded. It never fetches a secret or a token and sends nothing: nothing of a provider, a caller or a
+  request is in a snapshot. (The AWS clients hold the function role's credentials, which Lambda serves a SnapStart
+  function from its container credentials endpoint and botocore refreshes before they expire.)
 - after each restore, `renew` reseeds `random` (the retry and polling jitter: restored instances would otherwise
   draw the same delays), gives each token cache its own lease owner (two instances holding one owner id would both
   take a renewal's lease), and drops any pooled connection of the clients the snapshot holds.
@@ -24,6 +26,7 @@ Lambda's Python runtime ships `snapshot_restore_py`; without it (tests, the loca
 from __future__ import annotations
 
 import importlib
+import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,22 +40,51 @@ except ImportError:  # only Lambda's Python runtime provides it
 if TYPE_CHECKING:
     from kyc_gateway.settings import Settings
 
-# The settings naming what a function reaches in AWS, and the service each is in (kyc_gateway.aws.SERVICES).
-_SERVICE_OF_SETTING = {
-    "secret_ids": "secretsmanager",
-    "connectfi_webhook_secret_id": "secretsmanager",
-    "token_table_name": "dynamodb",
-    "applications_table_name": "dynamodb",
-    "idempotency_table_name": "dynamodb",
-    "webhook_queue_url": "sqs",
-    "event_bus_name": "events",
-    "audit_table_name": "dynamodb",
-    "audit_key_secret_id": "secretsmanager",
+
+@dataclass(frozen=True)
+class AwsUse:
+    """What a setting names in AWS: its service (kyc_gateway.aws.SERVICES), the operations the layer calls on it
+    through `aws.client` and through `aws.quick_client` (within the caller's own short budget), and the parameter
+    that carries its value (DynamoDB resolves its endpoint per table name)."""
+
+    service: str
+    operations: tuple[str, ...] = ()
+    quick_operations: tuple[str, ...] = ()
+    parameter: str | None = None
+
+
+_SECRET = AwsUse("secretsmanager", ("GetSecretValue",))
+_AWS_USES = {
+    "secret_ids": _SECRET,
+    "connectfi_webhook_secret_id": _SECRET,
+    "audit_key_secret_id": _SECRET,
+    "token_table_name": AwsUse("dynamodb", ("GetItem", "UpdateItem"), parameter="TableName"),
+    "applications_table_name": AwsUse("dynamodb", ("GetItem", "UpdateItem", "Query"), parameter="TableName"),
+    # Powertools Idempotency's persistence layer (idempotency_keys.py), given the gateway's client
+    "idempotency_table_name": AwsUse(
+        "dynamodb", ("GetItem", "PutItem", "UpdateItem", "DeleteItem"), parameter="TableName"
+    ),
+    "audit_table_name": AwsUse("dynamodb", ("Query",), quick_operations=("PutItem",), parameter="TableName"),
+    "webhook_queue_url": AwsUse(
+        "sqs",
+        ("GetQueueAttributes", "ChangeMessageVisibility"),
+        quick_operations=("SendMessage",),
+        parameter="QueueUrl",
+    ),
+    "event_bus_name": AwsUse("events", ("PutEvents",)),
 }
-# Services also called within the caller's own short budget (aws.quick_client): the webhook receiver's queue.
-_QUICK_SERVICES = frozenset({"sqs"})
 
 _on_restore: list[Callable[[], None]] = []  # per object the snapshot holds: how an instance makes it its own
+
+
+@dataclass(frozen=True, order=True)
+class Rehearsal:
+    """One AWS operation run at snapshot through the client that calls it, against an answer given in-process."""
+
+    quick: bool  # through aws.quick_client
+    service: str
+    operation: str
+    known: tuple[tuple[str, str], ...] = ()  # parameters whose value the configuration gives (a table's name)
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,7 @@ class Preload:
     route: str
     aws_clients: tuple[str, ...]
     quick_aws_clients: tuple[str, ...]
+    rehearsals: tuple[Rehearsal, ...]
     provider: str | None
     idempotency_layer: bool
 
@@ -80,20 +113,32 @@ def preload_of(handler: Any, settings: Settings) -> Preload:
     from kyc_gateway.registry import FUNCTIONS
 
     (entry,) = [function for function in FUNCTIONS if function.route == handler.route]
-    configured = {name for name in _SERVICE_OF_SETTING if name in settings.model_fields_set and getattr(settings, name)}
-    services = tuple(sorted({_SERVICE_OF_SETTING[name] for name in configured}))
+    configured = {
+        name: value
+        for name, use in _AWS_USES.items()
+        if name in settings.model_fields_set and (value := getattr(settings, name))
+    }
+    rehearsals = set()
+    for name, value in configured.items():
+        use = _AWS_USES[name]
+        known = ((use.parameter, value),) if use.parameter else ()
+        rehearsals |= {Rehearsal(False, use.service, operation, known) for operation in use.operations}
+        rehearsals |= {Rehearsal(True, use.service, operation, known) for operation in use.quick_operations}
     contract = getattr(handler, "contract", None)
     return Preload(
         route=handler.route,
-        aws_clients=services,
-        quick_aws_clients=tuple(service for service in services if service in _QUICK_SERVICES),
+        aws_clients=tuple(sorted({_AWS_USES[name].service for name in configured})),
+        quick_aws_clients=tuple(sorted({rehearsal.service for rehearsal in rehearsals if rehearsal.quick})),
+        rehearsals=tuple(sorted(rehearsals)),
         provider=entry.provider,
         idempotency_layer=bool(contract and contract.idempotency_keys),
     )
 
 
 def prime(handler: Any) -> None:
-    """Load what `handler`'s first request would (see the module's docstring); no call is made."""
+    """Load what `handler`'s first request would (see the module's docstring); nothing is sent."""
+    import encodings.idna  # noqa: F401 - urllib3 encodes each new connection's host name with it
+
     from kyc_gateway import aws
     from kyc_gateway.observability import logger
     from kyc_gateway.settings import get_settings
@@ -102,6 +147,11 @@ def prime(handler: Any) -> None:
     clients = [aws.client(service) for service in preload.aws_clients]
     clients += [aws.quick_client(service) for service in preload.quick_aws_clients]
     _on_restore.extend(client.close for client in clients)
+    unrehearsed = [
+        f"{rehearsal.service}.{rehearsal.operation}"
+        for rehearsal in preload.rehearsals
+        if not rehearse((aws.quick_client if rehearsal.quick else aws.client)(rehearsal.service), rehearsal)
+    ]
     if preload.provider:
         provider = provider_client(preload.provider)
         _on_restore.append(provider.http.session.close)
@@ -111,16 +161,87 @@ def prime(handler: Any) -> None:
         from kyc_gateway import idempotency_keys
 
         idempotency_keys.persistence_store()
+    if getattr(handler, "audited_provider", None):
+        from kyc_gateway import audit  # noqa: F401 - its record models are built below
     models = _build_gateway_models()
     logger.info(
         "snapshot primed",
         route=preload.route,
         aws_clients=list(preload.aws_clients),
         quick_aws_clients=list(preload.quick_aws_clients),
+        rehearsed=[f"{r.service}.{r.operation}{' (quick)' if r.quick else ''}" for r in preload.rehearsals],
+        unrehearsed=unrehearsed,
         provider=preload.provider,
         idempotency_layer=preload.idempotency_layer,
         models=models,
     )
+
+
+def rehearse(client: Any, rehearsal: Rehearsal) -> bool:
+    """Run `rehearsal`'s operation once through `client`'s whole pipeline (its parameters checked and serialised,
+    its endpoint resolved, the request signed, the answer parsed) against an empty answer given in-process
+    (botocore's before-send event): what the first real call would load and cache is loaded, and nothing is sent.
+    False, and logged, when it fails (the function is then primed without it)."""
+    from botocore import xform_name
+
+    from kyc_gateway.observability import logger
+
+    model = client.meta.service_model.operation_model(rehearsal.operation)
+    parameters = {**_least(model.input_shape), **dict(rehearsal.known)}
+    _resolve(model.output_shape, set())  # the empty answer parses none of it: what a real one holds, resolved now
+    client.meta.events.register_first("before-send", _empty_answer, unique_id=_REHEARSAL)
+    try:
+        getattr(client, xform_name(rehearsal.operation))(**parameters)
+    except Exception as error:  # noqa: BLE001 - a rehearsal never stops a snapshot: the first request then loads it
+        logger.warning("snapshot rehearsal failed", operation=rehearsal.operation, error=type(error).__name__)
+        return False
+    finally:
+        client.meta.events.unregister("before-send", unique_id=_REHEARSAL)
+    return True
+
+
+_REHEARSAL = "kyc_gateway.snapstart.rehearsal"
+
+
+def _empty_answer(request: Any, **_: Any) -> Any:
+    """An empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON), in place of sending `request`."""
+    from botocore.awsrequest import AWSResponse
+
+    return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(b"{}"))
+
+
+class _Body(io.BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+def _resolve(shape: Any, seen: set[str]) -> None:
+    """Resolve every shape `shape` holds (botocore resolves each member's shape on first use)."""
+    if shape is None or shape.name in seen:
+        return
+    seen.add(shape.name)
+    for member in (
+        shape.members.values()
+        if shape.type_name == "structure"
+        else (shape.member,)
+        if shape.type_name == "list"
+        else (shape.key, shape.value)
+        if shape.type_name == "map"
+        else ()
+    ):
+        _resolve(member, seen)
+
+
+def _least(shape: Any) -> Any:
+    """The least value `shape` accepts: only its required members, the fewest items, the shortest strings."""
+    kind = shape.type_name
+    if kind == "structure":
+        return {name: _least(shape.members[name]) for name in shape.required_members}
+    if kind == "list":
+        return [_least(shape.member) for _ in range(shape.metadata.get("min", 0))]
+    if kind == "string":
+        return shape.enum[0] if shape.enum else "x" * max(1, shape.metadata.get("min", 1))
+    return {"map": {}, "boolean": False, "blob": b""}.get(kind, shape.metadata.get("min", 0))
 
 
 def renew() -> None:
