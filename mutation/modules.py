@@ -87,22 +87,30 @@ MODULES = (
 )
 
 
+# The tests of every provider: the error-mapping table, each reading a provider's documents allow, the keyed writes
+# whose outcome is known or not, the audit records (each request's subjects and provider calls) and the published
+# schemas.
+_EVERY_PROVIDERS = (
+    _ERRORS,
+    f"{_ROUTES}/test_provider_readings.py",
+    f"{_ROUTES}/test_done_writes.py",
+    _AUDIT,
+    "tests/unit/test_openapi.py",
+)
+
+
 def provider_modules() -> tuple[MutatedModule, ...]:
     """Each registered provider's modules (its client's module, or every module of its client's package), against
-    its own route tests (tests/integration/routes/test_<name>*.py), the error-mapping table, the audit records (its
-    requests' subjects) and the published schemas: a new provider is mutation-tested without an entry here."""
+    its own tests (tests/integration/routes/test_<name>*.py, tests/unit/test_<name>*.py) and those of every provider
+    (_EVERY_PROVIDERS): a new provider is mutation-tested without an entry here."""
     modules = []
     for provider in PROVIDERS:
         client = LAYER / Path(*provider.client.split(".")[1:]).with_suffix(".py")
         package = client.parent if client.parent != LAYER / "providers" else None
         paths = sorted(package.glob("[!_]*.py")) if package else [client]
-        tests = (*sorted(str(test.relative_to(ROOT)) for test in ROOT.glob(f"{_ROUTES}/test_{provider.name}*.py")),)
-        modules += [
-            MutatedModule(
-                path.relative_to(LAYER).as_posix(), REST, (*tests, _ERRORS, _AUDIT, "tests/unit/test_openapi.py")
-            )
-            for path in paths
-        ]
+        own = [*ROOT.glob(f"{_ROUTES}/test_{provider.name}*.py"), *ROOT.glob(f"tests/unit/test_{provider.name}*.py")]
+        tests = (*sorted(str(test.relative_to(ROOT)) for test in own), *_EVERY_PROVIDERS)
+        modules += [MutatedModule(path.relative_to(LAYER).as_posix(), REST, tests) for path in paths]
     return tuple(modules)
 
 

@@ -51,9 +51,21 @@ EXPECTED_SUBJECTS: dict[str, Expected] = {
     },
 }
 
+# Each provider route's provider operations, as its records, metrics (ProviderLatency's Operation) and logs name them.
+OPERATIONS = {
+    "CladfyKraPinFunction": {"krapin"},
+    "SignzyRepushFunction": {"repush"},
+    "CdpCustomerLookupFunction": {"lookup"},
+    "CdpOnboardingFunction": {"onboarding"},
+    "ConnectFiIdentificationFunction": {"identification"},
+    "ConnectFiStatusFunction": {"status"},
+    "ConnectFiDocumentsFunction": {"document_generate", "document_upload"},
+    "ConnectFiUpdateFunction": {"update"},
+}
+
 
 def test_every_provider_route_has_its_expected_subjects_here():
-    assert {route.function for route in provider_routes()} == set(EXPECTED_SUBJECTS)
+    assert {route.function for route in provider_routes()} == set(EXPECTED_SUBJECTS) == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("route", provider_routes(), ids=str)
@@ -88,6 +100,8 @@ def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_
         assert int(before) + RETENTION_SECONDS <= item["expiresAt"] <= time.time() + RETENTION_SECONDS
         assert "replay" not in item and "idempotencyKey" not in item
         assert item.get("providerRequestId") == provider_request_id(body)
+        operations = {call["operation"] for call in item["providerCalls"]} - {"token", "login"}  # a token's calls
+        assert operations == OPERATIONS[route.function]
         assert spec_route.api_events  # a route API Gateway serves
     # And no value of the request or of the provider's answer is in them, but the provider's request id
     request_ids = {str(body.get("requestId")), str(body.get("request_id"))}
@@ -168,9 +182,53 @@ def test_a_webhook_confirmation_is_recorded_with_the_webhook_as_its_caller(sandb
         ("customer", local_fingerprint(f"connectfi|customer|{CUSTOMER}")),
         ("application", local_fingerprint(f"connectfi|application|{APPLICATION}")),
     }
-    assert {(item["caller"], item["route"], item["operation"], item["code"]) for item in written} == {
-        ("webhook", "connectfi.webhook_processor", "status", "ok")
+    assert {(item["caller"], item["route"], item["operation"], item["status"], item["code"]) for item in written} == {
+        ("webhook", "connectfi.webhook_processor", "status", 200, "ok")
     }
+
+
+def confirm(message_id: str) -> dict:
+    """The webhook processor confirming a connectFi webhook about the seeded application, as the queue hands it."""
+    signal = {"code": "0", "data": {"applicationId": APPLICATION, "customerId": CUSTOMER, "status": "completed"}}
+    batch = {"Records": [{"messageId": message_id, "body": json.dumps(signal), "attributes": {}}]}
+    return invoke(cfn.functions()["ConnectFiWebhookProcessorFunction"], batch)
+
+
+def test_a_confirmation_connectfi_refuses_is_recorded_with_its_status_and_both_sides_codes(gateway, aws, physical_ids):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
+
+    # Given connectFi answering the status check with its documented applicationNotFound (request id req-7)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, connectfi_error(404, "applicationNotFound"))
+
+    assert confirm("message-refused") == {"batchItemFailures": [{"itemIdentifier": "message-refused"}]}
+
+    # Then each subject's record says what the gateway made of it and what connectFi answered
+    written = records_of(aws, physical_ids, "message-refused")
+    assert {item["subjectKind"] for item in written} == {"customer", "application"}
+    assert {
+        (item["status"], item["code"], item["providerStatus"], item["providerCode"], item["providerRequestId"])
+        for item in written
+    } == {(404, "application_not_found", 404, "applicationNotFound", "req-7")}
+
+
+def test_a_confirmation_that_breaks_in_the_gateway_is_recorded_as_a_500_named_by_its_error(
+    gateway, aws, physical_ids, monkeypatch
+):
+    from kyc_gateway.providers.connectfi import client
+
+    # Given a check that fails in the gateway itself (a bug, not connectFi)
+    def broken(customer_id, application_id):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client, "confirmed_state", broken)
+
+    assert confirm("message-broken") == {"batchItemFailures": [{"itemIdentifier": "message-broken"}]}
+
+    # Then the record is kept, as the gateway's 500, its code the error's type, and nothing of a provider's answer
+    written = records_of(aws, physical_ids, "message-broken")
+    assert {(item["status"], item["code"]) for item in written} == {(500, "RuntimeError")}
+    assert all("providerCode" not in item and "providerStatus" not in item for item in written)
 
 
 def test_each_reconciliation_check_is_recorded_with_the_schedule_as_its_caller(

@@ -112,6 +112,27 @@ def test_a_numeric_error_code_is_named_as_text(gateway):
     assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", "4001")
 
 
+def test_an_error_answer_without_a_code_names_no_provider_code(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, Reply(400, json.dumps({"requestId": "req-7", "message": "bad"}).encode()))
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", None)
+
+
+def test_a_context_connectfi_gives_with_another_documented_code_is_not_passed_on_as_details(gateway):
+    # Given connectFi's applicationNotFound carrying an ajv-shaped context (only a validation refusal's is the
+    # caller's field errors)
+    context = [{"instancePath": "/applicationId", "keyword": "format", "message": "must match format"}]
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, connectfi_error(404, "applicationNotFound", "not found", context))
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    assert (answer.status, answer.error["code"], answer.error["details"]) == (404, "application_not_found", [])
+
+
 # --- what a success is ------------------------------------------------------------------------------------------------
 
 

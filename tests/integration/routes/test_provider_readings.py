@@ -75,6 +75,7 @@ def test_connectfi_webhook_field_spelling(configured_gateway, reading, configure
         assert (answer.status, error["code"], error["providerStatus"]) == (500, "configuration_error", 400)
         assert error["providerCode"] == "requestValidateError"
         assert [detail["params"] for detail in error["details"]] == [{"additionalProperty": configured}]
+        assert error["message"] == f"connectFi refuses the field {configured} (CONNECTFI_WEBHOOK_FIELD)"
 
 
 @pytest.mark.parametrize("reading", ["string", "object"])
