@@ -265,7 +265,22 @@ def test_bad_login_is_502_provider_auth_failed_after_a_secret_refetch(gateway):
 
     answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
 
-    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (
+        502,
+        "provider_auth_failed",
+        "unauthorized",  # connectFi's own code, as it answered it
+    )
+    assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_a_login_connectfi_fails_once_is_tried_again_within_the_request(gateway):
+    # Given connectFi's login failing with a 503 once (a login changes nothing: it is retried as a read is)
+    gateway.provider.reply(LOGIN, Reply(503, b'{"code": "unavailable"}'), login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert answer.status == 200
     assert len(gateway.provider.requests(LOGIN)) == 2
 
 
