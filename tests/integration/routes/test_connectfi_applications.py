@@ -387,3 +387,23 @@ def test_the_stored_state_is_read_strongly_consistent(store):
 
     (read,) = reads
     assert read["ConsistentRead"] is True
+
+
+def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_it_holds(store):
+    from kyc_gateway.provider_response import ProviderResponse
+
+    # Given a connectFi write answering with an application (an identification started)
+    answer = ProviderResponse("connectfi", 200, json.dumps(application("pending_step_up")), {})
+    sent = []
+
+    def write(request):
+        sent.append(request)
+        return answer
+
+    # When it runs recorded
+    assert store.recorded(write)("the request") is answer
+
+    # Then the write got the request once, and the application it answered is stored (reconciliation follows it)
+    assert sent == ["the request"]
+    stored = json.loads(read_application(APPLICATION)["body"])
+    assert (stored["applicationId"], stored["status"]) == (APPLICATION, "pending_step_up")

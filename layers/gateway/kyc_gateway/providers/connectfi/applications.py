@@ -170,22 +170,22 @@ def postpone(application_id: str) -> None:
     _update(application_id, "SET checkedAt = :now", "attribute_exists(#open)", {}, names={"#open": "open"})
 
 
-def retire(application_id: str, updated_at: str | None) -> bool:
+def retire(application_id: str, updated_at: str) -> bool:
     """An application that has stood still too long: the reconciliation stops checking it; its state stays. False
     when it changed since `updated_at` was read (or left the queue otherwise, or completed)."""
     return _update(
         application_id,
         "REMOVE #open",
         "attribute_exists(#open) AND updatedAt = :seen AND #status <> :completed",
-        {":seen": updated_at or "", ":completed": COMPLETED},
+        {":seen": updated_at, ":completed": COMPLETED},
         names={"#open": "open", "#status": "status"},
     )
 
 
 def stood_still_since(item: dict[str, Any]) -> float:
-    """When the stored state last changed (epoch seconds)."""
-    moment = item.get("updatedAt") or item.get("createdAt")
-    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() if moment else clock.now()
+    """When the stored state last changed (epoch seconds): every stored application has its updatedAt, written with
+    it since the table's first version."""
+    return dt.datetime.fromisoformat(item["updatedAt"]).timestamp()
 
 
 def close_unknown(application_id: str) -> None:
