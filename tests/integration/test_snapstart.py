@@ -101,6 +101,33 @@ def test_a_functions_snapshot_holds_what_its_first_request_loads_and_reaches_not
     )
 
 
+def test_every_aws_operation_the_layer_calls_is_rehearsed_by_a_setting_naming_what_it_is_called_on():
+    from botocore import xform_name
+    from botocore.session import get_session
+
+    from kyc_gateway import snapstart
+
+    # Given every operation of the gateway's AWS services whose method the layer's code calls (client.put_item(...))
+    source = "\n".join(path.read_text() for path in (cfn.ROOT / "layers" / "gateway" / "kyc_gateway").rglob("*.py"))
+    session = get_session()
+    called = {
+        (service, operation)
+        for service in SERVICES
+        for operation in session.get_service_model(service).operation_names
+        if re.search(rf"\.{xform_name(operation)}\(", source)
+    }
+    assert ("dynamodb", "TransactWriteItems") in called  # the search finds calls made through a variable too
+
+    # Then each is rehearsed at snapshot by what a setting names (Powertools Idempotency's calls are its own: they
+    # are listed by the idempotency table's use)
+    rehearsed = {
+        (use.service, operation)
+        for use in snapstart._AWS_USES.values()
+        for operation in (*use.operations, *use.quick_operations)
+    }
+    assert called <= rehearsed
+
+
 # Actions a role allows that the function's code never calls: Lambda's own SQS poller's (the processor's queue).
 NOT_CALLED_BY_THE_CODE = {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import io
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,9 @@ _AWS_USES = {
     "idempotency_table_name": AwsUse(
         "dynamodb", ("GetItem", "PutItem", "UpdateItem", "DeleteItem"), parameter="TableName"
     ),
-    "audit_table_name": AwsUse("dynamodb", ("Query",), quick_operations=("PutItem",), parameter="TableName"),
+    "audit_table_name": AwsUse(  # one subject's record is a PutItem, several subjects' a TransactWriteItems
+        "dynamodb", ("Query",), quick_operations=("PutItem", "TransactWriteItems"), parameter="TableName"
+    ),
     "webhook_queue_url": AwsUse(
         "sqs",
         ("GetQueueAttributes", "ChangeMessageVisibility"),
@@ -137,12 +140,11 @@ def preload_of(handler: Any, settings: Settings) -> Preload:
 
 def prime(handler: Any) -> None:
     """Load what `handler`'s first request would (see the module's docstring); nothing is sent."""
-    import encodings.idna  # noqa: F401 - urllib3 encodes each new connection's host name with it
-
     from kyc_gateway import aws
     from kyc_gateway.observability import logger
     from kyc_gateway.settings import get_settings
 
+    "snapshot".encode("idna")  # urllib3 encodes each new connection's host name with it: the codec, looked up
     preload = preload_of(handler, get_settings())
     clients = [aws.client(service) for service in preload.aws_clients]
     clients += [aws.quick_client(service) for service in preload.quick_aws_clients]
@@ -187,24 +189,34 @@ def rehearse(client: Any, rehearsal: Rehearsal) -> bool:
     from kyc_gateway.observability import logger
 
     model = client.meta.service_model.operation_model(rehearsal.operation)
-    parameters = {**_least(model.input_shape), **dict(rehearsal.known)}
-    _resolve(model.output_shape, set())  # the empty answer parses none of it: what a real one holds, resolved now
-    client.meta.events.register_first("before-send", _empty_answer, unique_id=_REHEARSAL)
+    members = model.input_shape.members
+    parameters = _least(model.input_shape) | {name: value for name, value in rehearsal.known if name in members}
+    for shape in (model.input_shape, model.output_shape):  # what the least parameters and the empty answer skip
+        _resolve(shape, _SHAPE_DEPTH)
+    # Registered for good: unregistering would empty the client's cache of handlers per event, which the rehearsal
+    # has just filled. Outside a rehearsal the handler answers nothing, and botocore sends the request.
+    client.meta.events.register_first("before-send", _rehearsal_answer, unique_id=_REHEARSAL)
+    _rehearsing.set()
     try:
         getattr(client, xform_name(rehearsal.operation))(**parameters)
     except Exception as error:  # noqa: BLE001 - a rehearsal never stops a snapshot: the first request then loads it
         logger.warning("snapshot rehearsal failed", operation=rehearsal.operation, error=type(error).__name__)
         return False
     finally:
-        client.meta.events.unregister("before-send", unique_id=_REHEARSAL)
+        _rehearsing.clear()
     return True
 
 
 _REHEARSAL = "kyc_gateway.snapstart.rehearsal"
+_rehearsing = threading.Event()
+_SHAPE_DEPTH = 6  # shape levels resolved: an item's attributes and one map or list nested in them
 
 
-def _empty_answer(request: Any, **_: Any) -> Any:
-    """An empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON), in place of sending `request`."""
+def _rehearsal_answer(request: Any, **_: Any) -> Any:
+    """During a rehearsal, an empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON) in place of
+    sending `request`; otherwise None: the request is sent."""
+    if not _rehearsing.is_set():
+        return None
     from botocore.awsrequest import AWSResponse
 
     return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(b"{}"))
@@ -215,21 +227,24 @@ class _Body(io.BytesIO):
         yield self.getvalue()
 
 
-def _resolve(shape: Any, seen: set[str]) -> None:
-    """Resolve every shape `shape` holds (botocore resolves each member's shape on first use)."""
-    if shape is None or shape.name in seen:
+def _resolve(shape: Any, depth: int) -> None:
+    """Resolve the shapes `shape` holds, `depth` levels down, as the parser will reach them: botocore resolves each
+    member's shape on first use, as a new object for each parent (so recursive shapes are cut at `depth`)."""
+    if shape is None or depth == 0:
         return
-    seen.add(shape.name)
-    for member in (
+    shape.serialization  # noqa: B018 - a cached property: read by the serializer and the parser for every shape
+    kind = shape.type_name
+    members = (
         shape.members.values()
-        if shape.type_name == "structure"
+        if kind == "structure"
         else (shape.member,)
-        if shape.type_name == "list"
+        if kind == "list"
         else (shape.key, shape.value)
-        if shape.type_name == "map"
+        if kind == "map"
         else ()
-    ):
-        _resolve(member, seen)
+    )
+    for member in members:
+        _resolve(member, depth - 1)
 
 
 def _least(shape: Any) -> Any:
