@@ -362,6 +362,33 @@ def test_an_application_connectfi_always_fails_on_ages_out_too(gateway, clock):
     assert reconcile()["checked"] == 0
 
 
+def test_an_application_written_by_hand_without_its_change_time_is_checked_but_never_retired(gateway, clock, aws):
+    from kyc_gateway.providers.connectfi import applications
+    from kyc_gateway.settings import get_settings
+
+    # Given an open application put in the table by hand, without updatedAt, which connectFi fails to answer about
+    aws.client("dynamodb").put_item(
+        TableName=get_settings().require("applications_table_name"),
+        Item={
+            "applicationId": {"S": "iapp_byHand"},
+            "customerId": {"S": "cstap_byHand"},
+            "status": {"S": "waiting_review"},
+            "open": {"S": "open"},
+            "checkedAt": {"S": "2000-01-01T00:00:00.000Z"},
+        },
+    )
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, Reply(500, b'{"code": "internal"}'))
+
+    # When the reconciliation runs long after the maximum age
+    clock.advance(MAX_AGE + 1)
+    counts = reconcile()
+
+    # Then it was checked and failed, is still in the queue, and nothing else broke
+    assert (counts["checked"], counts["failed"], counts["retired"]) == (1, 1, 0)
+    assert applications.get("iapp_byHand").get("open") == "open"
+
+
 def test_an_application_that_changed_since_it_was_read_is_not_retired(gateway, clock):
     from kyc_gateway.providers.connectfi import applications
 

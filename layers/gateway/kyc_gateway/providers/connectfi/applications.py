@@ -182,10 +182,11 @@ def retire(application_id: str, updated_at: str) -> bool:
     )
 
 
-def stood_still_since(item: dict[str, Any]) -> float:
-    """When the stored state last changed (epoch seconds): every stored application has its updatedAt, written with
-    it since the table's first version."""
-    return dt.datetime.fromisoformat(item["updatedAt"]).timestamp()
+def stood_still_since(item: dict[str, Any]) -> float | None:
+    """When the stored state last changed (epoch seconds), from its updatedAt; None for an item written without one
+    (by hand: the gateway writes it with every application): such an item is never retired, as `retire` needs it."""
+    moment = item.get("updatedAt")
+    return dt.datetime.fromisoformat(moment).timestamp() if moment else None
 
 
 def close_unknown(application_id: str) -> None:
@@ -283,7 +284,7 @@ def _attribute(value: Any) -> dict[str, Any]:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    plain = {name: (None if "NULL" in value else value.get("S")) for name, value in item.items()}
+    plain = {name: value.get("S") for name, value in item.items()}  # a NULL attribute holds no S: None
     plain["entityApplications"] = json.loads(plain.get("entityApplications") or "[]")
     return plain
 

@@ -62,7 +62,8 @@ def reconcile(context: Any) -> Mapping[str, int]:
 
 def _retired(stored: dict[str, Any], too_old: float) -> bool:
     """Retire an application whose state has not changed since before `too_old` (and did not change meanwhile)."""
-    if not stored.get("open") or applications.stood_still_since(stored) >= too_old:
+    since = applications.stood_still_since(stored)
+    if not stored.get("open") or since is None or since >= too_old:
         return False
     if not applications.retire(stored["applicationId"], stored["updatedAt"]):
         return False  # written since: it moved, or left the queue otherwise
