@@ -78,6 +78,19 @@ def test_a_state_without_entity_applications_is_stored_with_none(store):
     assert json.loads(read_application(APPLICATION)["body"])["entityApplications"] == []
 
 
+def test_a_field_connectfi_answers_as_null_is_stored_as_dynamodbs_null(store, aws):
+    from kyc_gateway.settings import get_settings
+
+    # Given a state whose outcome connectFi answered null (no outcome yet)
+    store.record_and_announce(state("waiting_review", outcome=None))
+
+    # Then the item holds DynamoDB's NULL for it, which DynamoDB takes only as true (its emulator takes any value)
+    item = aws.client("dynamodb").get_item(
+        TableName=get_settings().require("applications_table_name"), Key={"applicationId": {"S": APPLICATION}}
+    )["Item"]
+    assert item["outcome"] == {"NULL": True}
+
+
 def test_each_announcement_names_the_status_announced_before_it(store, announcements):
     store.record_and_announce(state("waiting_review"))
     store.record_and_announce(state("data_request"))
