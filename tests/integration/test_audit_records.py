@@ -366,6 +366,27 @@ def test_a_cdp_onboarding_is_recorded_under_the_subjects_it_names_whatever_else_
     assert {(item["subjectKind"], item["fingerprint"]) for item in written} == subjects
 
 
+def test_an_upload_only_request_is_recorded_under_the_document_the_caller_named(gateway, aws, physical_ids):
+    from tests.integration.routes.test_connectfi import LOGIN, login_reply
+    from tests.integration.routes.test_connectfi_stepup import DOCUMENT, DOCUMENT_REQUEST, UPLOAD, uploaded
+
+    # Given a document generated before, whose image the caller now uploads only
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    answer = call_as(
+        "ConnectFiDocumentsFunction", {**DOCUMENT_REQUEST, "documentId": DOCUMENT}, caller=CALLER, correlation_id="up"
+    )
+
+    # Then its record is kept under that document
+    assert answer["statusCode"] == 200, answer["body"]
+    (item,) = records_of(aws, physical_ids, "up")
+    assert (item["subjectKind"], item["fingerprint"]) == (
+        "document",
+        local_fingerprint(f"connectfi|document|{DOCUMENT}"),
+    )
+
+
 def test_subjects_that_cannot_be_read_never_change_the_answer_and_the_record_is_still_kept(
     gateway, aws, physical_ids, monkeypatch, logs
 ):

@@ -19,6 +19,7 @@ from tests.integration.routes.test_connectfi import (
     connectfi_error,
     login_reply,
 )
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.routes import retried_at_once
 
@@ -114,7 +115,13 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
     assert answer.status == 502
     assert len(gateway.provider.requests(UPLOAD)) == 3  # the gateway's own attempts
     (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
-    assert pending["documentId"] == DOCUMENT
+    assert pending == {
+        "field": "documentId",
+        "issue": "the document was generated but its file was not uploaded: send the request again with this "
+        "documentId (under a new Idempotency-Key) to upload only",
+        "type": "upload_pending",
+        "documentId": DOCUMENT,
+    }
 
     # When the caller sends the same request with that documentId, Then only the upload is made
     gateway.provider.reply(UPLOAD, uploaded())
@@ -147,6 +154,18 @@ def test_invalid_documents_get_400_and_no_provider_call(gateway, change, field):
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error"), answer.text
     assert field in {detail["field"] for detail in answer.error["details"]}
+    assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize("blank", ["\ufeff", "\u205f\u200a", "\t\v"], ids=["bom", "separators", "controls"])
+def test_a_name_javascript_trims_to_nothing_is_refused_saying_so(gateway, blank):
+    # Given a name of only what JavaScript's trim() removes (a byte-order mark among it, which Python's strip keeps)
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "name": blank})
+
+    # Then it is refused as connectFi's isNotOnlyWhitespace would, with the reason
+    assert answer.status == 400
+    (detail,) = [detail for detail in answer.error["details"] if detail["field"] == "name"]
+    assert "must not be only whitespace" in detail["issue"]
     assert gateway.provider.requests() == []
 
 
@@ -348,7 +367,13 @@ def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_
 
     assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
     (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
-    assert pending["documentId"] == DOCUMENT
+    assert pending == {
+        "field": "documentId",
+        "issue": "the document was generated but its file was not uploaded: send the request again with this "
+        "documentId (under a new Idempotency-Key) to upload only",
+        "type": "upload_pending",
+        "documentId": DOCUMENT,
+    }
 
 
 def test_an_upload_answered_with_upload_status_false_is_a_failed_upload(gateway):
@@ -375,7 +400,7 @@ def test_a_generate_answer_without_an_id_leaves_the_key_with_an_unknown_outcome(
     assert len(gateway.provider.requests(GENERATE)) == 1
 
 
-def test_an_update_answered_about_another_application_is_passed_on_but_not_stored(gateway, announcements):
+def test_an_update_answered_about_another_application_is_passed_on_but_not_stored(gateway, announcements, logs):
     gateway.provider.reply(LOGIN, login_reply())
     other = application("completed", "Approved")
     other["data"]["applicationId"] = "iapp_someoneElse01"
@@ -385,6 +410,9 @@ def test_an_update_answered_about_another_application_is_passed_on_but_not_store
 
     assert answer.status == 200 and answer.json() == other
     assert announcements() == []
+    # and an operator is told why it was not recorded
+    (line,) = log_lines(logs(), "update answer not recorded: it is about another application")
+    assert (line["level"], line["provider"]) == ("WARNING", "connectfi")
 
 
 @pytest.mark.parametrize("fault", ["reset", "status", "rate_limit"])

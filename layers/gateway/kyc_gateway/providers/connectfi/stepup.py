@@ -108,7 +108,7 @@ class DocumentRequest(Model):
 
     def generate_body(self) -> dict[str, Any]:
         """What /akepa/document/generate gets: the generate fields the caller sent, nothing of the gateway's."""
-        return self.model_dump(exclude={"file", "documentId"}, exclude_unset=True)
+        return self.model_dump(exclude={"file"}, exclude_unset=True)  # a generate never has a documentId
 
     @functools.cached_property
     def content(self) -> bytes:
