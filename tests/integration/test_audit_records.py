@@ -387,6 +387,25 @@ def test_an_upload_only_request_is_recorded_under_the_document_the_caller_named(
     )
 
 
+def test_a_document_connectfi_never_generated_is_recorded_without_a_subject_and_without_an_error(
+    gateway, aws, physical_ids, logs
+):
+    from tests.integration.routes.test_connectfi import LOGIN, connectfi_error, login_reply
+    from tests.integration.routes.test_connectfi_stepup import DOCUMENT_REQUEST, GENERATE
+
+    # Given connectFi refusing to generate the document (so no document id exists to record it under)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, connectfi_error(400, "requestValidateError", "validation", []))
+
+    answer = call_as("ConnectFiDocumentsFunction", DOCUMENT_REQUEST, caller=CALLER, correlation_id="no-document")
+
+    # Then the refusal is recorded without a subject, and nothing was unreadable about it
+    assert answer["statusCode"] == 422, answer["body"]
+    (item,) = records_of(aws, physical_ids, "no-document")
+    assert (item["subjectKind"], item["code"]) == ("none", "provider_validation_failed")
+    assert emf.log_lines(logs(), "audit subjects unreadable") == []
+
+
 def test_subjects_that_cannot_be_read_never_change_the_answer_and_the_record_is_still_kept(
     gateway, aws, physical_ids, monkeypatch, logs
 ):
