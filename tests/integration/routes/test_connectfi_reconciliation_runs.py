@@ -18,6 +18,8 @@ UNKNOWN = connectfi_error(404, "applicationNotFound", "Application not found")
 class Invocation:
     """A Lambda context whose remaining time is read off a list, one value per application the run looks at."""
 
+    aws_request_id = "run-7"
+
     def __init__(self, *remaining_ms: int) -> None:
         self.remaining = list(remaining_ms)
 
@@ -110,3 +112,37 @@ def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_sta
     assert emf.named(written)["ApplicationsNoLongerReconciled"]["Provider"] == "connectfi"
     (line,) = log_lines(written, "application unchanged for too long: no longer checked")
     assert (line["level"], line["application_id"], line["status"]) == ("WARNING", "iapp_still", "waiting_review")
+
+
+@pytest.mark.parametrize(
+    ("answers", "waited", "expected"),
+    [
+        pytest.param(
+            [state_of("iapp_one", "running"), state_of("iapp_two", "running")], AFTER, "changed", id="changed"
+        ),
+        pytest.param([CONNECTFI_FAILING] * 6, AFTER, "failed", id="failed"),  # each check's three attempts
+        pytest.param(
+            [state_of("iapp_one", "waiting_review"), state_of("iapp_two", "waiting_review")],
+            MAX_AGE,
+            "retired",
+            id="retired",
+        ),
+    ],
+)
+def test_a_run_counts_every_application_of_each_outcome(gateway, run, answers, waited, expected):
+    gateway.provider.reply(STATUS, *answers)
+
+    counts = run("iapp_one", "iapp_two", waited=waited)
+
+    assert (counts["checked"], counts[expected]) == (2, 2)
+
+
+def test_each_check_is_audited_under_the_runs_request_id_and_its_number_in_the_run(gateway, run, aws, physical_ids):
+    from tests.support.audit import records
+
+    gateway.provider.reply(STATUS, state_of("iapp_one", "running"), state_of("iapp_two", "running"))
+
+    run("iapp_one", "iapp_two")
+
+    checks = {item["correlationId"] for item in records(aws, physical_ids) if item["caller"] == "schedule"}
+    assert checks == {f"{Invocation.aws_request_id}:1", f"{Invocation.aws_request_id}:2"}

@@ -35,7 +35,7 @@ def reconcile(context: Any) -> Mapping[str, int]:
         application_id = due["applicationId"]
         try:
             # each check's audit record: the run's request id and the check's number in the run
-            correlation_id = f"{getattr(context, 'aws_request_id', 'run')}:{counts['checked']}"
+            correlation_id = f"{context.aws_request_id}:{counts['checked']}"
             state = connectfi.audited_state(
                 due["customerId"], application_id, caller="schedule", route=ROUTE, correlation_id=correlation_id
             )
