@@ -146,3 +146,23 @@ def test_each_check_is_audited_under_the_runs_request_id_and_its_number_in_the_r
 
     checks = {item["correlationId"] for item in records(aws, physical_ids) if item["caller"] == "schedule"}
     assert checks == {f"{Invocation.aws_request_id}:1", f"{Invocation.aws_request_id}:2"}
+
+
+def test_an_application_written_between_its_check_and_its_retirement_is_not_counted_as_retired(
+    gateway, run, logs, monkeypatch
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an application that stood still for the maximum age, and a webhook's write landing right before the run
+    # retires it (the conditional retirement refuses: it moved)
+    gateway.provider.reply(STATUS, state_of("iapp_raced", "waiting_review"))
+    refused = []
+    monkeypatch.setattr(applications, "retire", lambda application_id, updated_at: refused.append(application_id))
+
+    counts = run("iapp_raced", waited=MAX_AGE)
+
+    # Then it is neither counted nor logged nor measured as retired
+    assert refused == ["iapp_raced"] and counts["retired"] == 0
+    written = logs()
+    assert log_lines(written, "application unchanged for too long: no longer checked") == []
+    assert "ApplicationsNoLongerReconciled" not in emf.named(written)
