@@ -137,7 +137,7 @@ def trace(calls: list[str]) -> None:
             operations.pop()
 
     def traced_send_to_aws(session, request):
-        calls.append(operations[-1])
+        calls.append(operations[-1] if operations else "credentials")  # a credential provider's own request
         return send_to_aws(session, request)
 
     def traced_send(adapter, request, **options):

@@ -161,3 +161,46 @@ def test_instances_restored_from_one_snapshot_draw_their_own_jitter_and_hold_the
     assert restored[0]["lease_owner"] != restored[1]["lease_owner"]
     assert {restored[0]["lease_owner"], restored[1]["lease_owner"]}.isdisjoint({twins[0]["lease_owner"]})
     assert restored[0]["pools"] == restored[1]["pools"] == 0
+
+
+def test_a_rehearsal_answers_only_itself_every_other_call_is_sent():
+    import threading
+
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import EndpointConnectionError
+
+    from kyc_gateway import snapstart
+
+    # Given a DynamoDB client whose endpoint nothing serves
+    client = boto3.session.Session().client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="id",
+        aws_secret_access_key="key",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+    # When a GetItem is rehearsed on it, Then it succeeds without reaching anything
+    assert snapstart.rehearse(client, snapstart.Rehearsal(False, "dynamodb", "GetItem", (("TableName", "t"),)))
+
+    # And a real call afterwards is sent (and fails to connect), as is one from another thread during a rehearsal
+    with pytest.raises(EndpointConnectionError):
+        client.get_item(TableName="t", Key={})
+    failures = []
+
+    def call() -> None:
+        try:
+            client.get_item(TableName="t", Key={})
+        except EndpointConnectionError as error:
+            failures.append(error)
+
+    snapstart._rehearsal.active = True
+    try:
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join(timeout=30)
+    finally:
+        snapstart._rehearsal.active = False
+    assert len(failures) == 1

@@ -149,6 +149,10 @@ def prime(handler: Any) -> None:
     clients = [aws.client(service) for service in preload.aws_clients]
     clients += [aws.quick_client(service) for service in preload.quick_aws_clients]
     _on_restore.extend(client.close for client in clients)
+    if preload.idempotency_layer:  # before the rehearsals: Powertools registers its own handlers on the client
+        from kyc_gateway import idempotency_keys
+
+        idempotency_keys.persistence_store()
     unrehearsed = [
         f"{rehearsal.service}.{rehearsal.operation}"
         for rehearsal in preload.rehearsals
@@ -159,10 +163,6 @@ def prime(handler: Any) -> None:
         _on_restore.append(provider.http.session.close)
         if provider.tokens is not None:
             _on_restore.append(provider.tokens.restored)
-    if preload.idempotency_layer:
-        from kyc_gateway import idempotency_keys
-
-        idempotency_keys.persistence_store()
     if getattr(handler, "audited_provider", None):
         from kyc_gateway import audit  # noqa: F401 - its record models are built below
     models = _build_gateway_models()
@@ -188,34 +188,34 @@ def rehearse(client: Any, rehearsal: Rehearsal) -> bool:
 
     from kyc_gateway.observability import logger
 
-    model = client.meta.service_model.operation_model(rehearsal.operation)
-    members = model.input_shape.members
-    parameters = _least(model.input_shape) | {name: value for name, value in rehearsal.known if name in members}
-    for shape in (model.input_shape, model.output_shape):  # what the least parameters and the empty answer skip
-        _resolve(shape, _SHAPE_DEPTH)
     # Registered for good: unregistering would empty the client's cache of handlers per event, which the rehearsal
-    # has just filled. Outside a rehearsal the handler answers nothing, and botocore sends the request.
+    # fills. Outside a rehearsal, and in any other thread, the handler answers nothing: botocore sends the request.
     client.meta.events.register_first("before-send", _rehearsal_answer, unique_id=_REHEARSAL)
-    _rehearsing.set()
+    _rehearsal.active = True
     try:
+        model = client.meta.service_model.operation_model(rehearsal.operation)
+        members = model.input_shape.members
+        parameters = _least(model.input_shape) | {name: value for name, value in rehearsal.known if name in members}
+        for shape in (model.input_shape, model.output_shape):  # what the least parameters and the empty answer skip
+            _resolve(shape, _SHAPE_DEPTH)
         getattr(client, xform_name(rehearsal.operation))(**parameters)
     except Exception as error:  # noqa: BLE001 - a rehearsal never stops a snapshot: the first request then loads it
         logger.warning("snapshot rehearsal failed", operation=rehearsal.operation, error=type(error).__name__)
         return False
     finally:
-        _rehearsing.clear()
+        _rehearsal.active = False
     return True
 
 
 _REHEARSAL = "kyc_gateway.snapstart.rehearsal"
-_rehearsing = threading.Event()
+_rehearsal = threading.local()  # active: this thread is rehearsing
 _SHAPE_DEPTH = 6  # shape levels resolved: an item's attributes and one map or list nested in them
 
 
 def _rehearsal_answer(request: Any, **_: Any) -> Any:
-    """During a rehearsal, an empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON) in place of
-    sending `request`; otherwise None: the request is sent."""
-    if not _rehearsing.is_set():
+    """During a rehearsal in this thread, an empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON)
+    in place of sending `request`; otherwise None: the request is sent."""
+    if not getattr(_rehearsal, "active", False):
         return None
     from botocore.awsrequest import AWSResponse
 

@@ -362,21 +362,25 @@ def test_an_application_connectfi_always_fails_on_ages_out_too(gateway, clock):
     assert reconcile()["checked"] == 0
 
 
-def test_an_application_written_by_hand_without_its_change_time_is_checked_but_never_retired(gateway, clock, aws):
+@pytest.mark.parametrize("updated_at", [None, "last week"], ids=["without", "unreadable"])
+def test_an_application_written_by_hand_without_a_readable_change_time_is_checked_but_never_retired(
+    gateway, clock, aws, updated_at
+):
     from kyc_gateway.providers.connectfi import applications
     from kyc_gateway.settings import get_settings
 
-    # Given an open application put in the table by hand, without updatedAt, which connectFi fails to answer about
-    aws.client("dynamodb").put_item(
-        TableName=get_settings().require("applications_table_name"),
-        Item={
-            "applicationId": {"S": "iapp_byHand"},
-            "customerId": {"S": "cstap_byHand"},
-            "status": {"S": "waiting_review"},
-            "open": {"S": "open"},
-            "checkedAt": {"S": "2000-01-01T00:00:00.000Z"},
-        },
-    )
+    # Given an open application put in the table by hand, its updatedAt missing or not a time, which connectFi fails
+    # to answer about
+    item = {
+        "applicationId": {"S": "iapp_byHand"},
+        "customerId": {"S": "cstap_byHand"},
+        "status": {"S": "waiting_review"},
+        "open": {"S": "open"},
+        "checkedAt": {"S": "2000-01-01T00:00:00.000Z"},
+    }
+    if updated_at is not None:
+        item["updatedAt"] = {"S": updated_at}
+    aws.client("dynamodb").put_item(TableName=get_settings().require("applications_table_name"), Item=item)
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(STATUS, Reply(500, b'{"code": "internal"}'))
 

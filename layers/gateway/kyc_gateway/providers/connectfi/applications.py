@@ -183,10 +183,12 @@ def retire(application_id: str, updated_at: str) -> bool:
 
 
 def stood_still_since(item: dict[str, Any]) -> float | None:
-    """When the stored state last changed (epoch seconds), from its updatedAt; None for an item written without one
-    (by hand: the gateway writes it with every application): such an item is never retired, as `retire` needs it."""
-    moment = item.get("updatedAt")
-    return dt.datetime.fromisoformat(moment).timestamp() if moment else None
+    """When the stored state last changed (epoch seconds), from its updatedAt; None for an item written without a
+    readable one (by hand: the gateway writes it with every application): such an item is never retired."""
+    try:
+        return dt.datetime.fromisoformat(item["updatedAt"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def close_unknown(application_id: str) -> None:
