@@ -165,7 +165,7 @@ def test_a_name_javascript_trims_to_nothing_is_refused_saying_so(gateway, blank)
     # Then it is refused as connectFi's isNotOnlyWhitespace would, with the reason
     assert answer.status == 400
     (detail,) = [detail for detail in answer.error["details"] if detail["field"] == "name"]
-    assert "must not be only whitespace" in detail["issue"]
+    assert detail["issue"] == "Value error, must not be only whitespace"
     assert gateway.provider.requests() == []
 
 
