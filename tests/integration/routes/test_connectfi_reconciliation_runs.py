@@ -121,6 +121,7 @@ def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_sta
             [state_of("iapp_one", "running"), state_of("iapp_two", "running")], AFTER, "changed", id="changed"
         ),
         pytest.param([CONNECTFI_FAILING] * 6, AFTER, "failed", id="failed"),  # each check's three attempts
+        pytest.param([UNKNOWN, UNKNOWN], AFTER, "failed", id="unknown to connectFi"),
         pytest.param(
             [state_of("iapp_one", "waiting_review"), state_of("iapp_two", "waiting_review")],
             MAX_AGE,
