@@ -47,6 +47,21 @@ def uploaded() -> dict:
     return {"code": "0", "data": {"id": DOCUMENT, "uploadStatus": True, "extension": "jpg"}, "requestId": "up-1"}
 
 
+UPLOAD_PENDING = {
+    "field": "documentId",
+    "issue": "the document was generated but its file was not uploaded: send the request again with this "
+    "documentId (under a new Idempotency-Key) to upload only",
+    "type": "upload_pending",
+    "documentId": DOCUMENT,
+}
+
+
+def upload_pending(answer) -> dict:
+    """The one detail of an error naming the generated document for an upload-only retry."""
+    (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
+    return pending
+
+
 def multipart_file(request) -> tuple[str, str, bytes]:
     """(file name, media type, content) of the `file` field of a recorded multipart/form-data request."""
     import email.parser
@@ -114,14 +129,7 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
     answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
     assert answer.status == 502
     assert len(gateway.provider.requests(UPLOAD)) == 3  # the gateway's own attempts
-    (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
-    assert pending == {
-        "field": "documentId",
-        "issue": "the document was generated but its file was not uploaded: send the request again with this "
-        "documentId (under a new Idempotency-Key) to upload only",
-        "type": "upload_pending",
-        "documentId": DOCUMENT,
-    }
+    assert upload_pending(answer) == UPLOAD_PENDING
 
     # When the caller sends the same request with that documentId, Then only the upload is made
     gateway.provider.reply(UPLOAD, uploaded())
@@ -366,14 +374,7 @@ def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_
     answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
 
     assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
-    (pending,) = [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
-    assert pending == {
-        "field": "documentId",
-        "issue": "the document was generated but its file was not uploaded: send the request again with this "
-        "documentId (under a new Idempotency-Key) to upload only",
-        "type": "upload_pending",
-        "documentId": DOCUMENT,
-    }
+    assert upload_pending(answer) == UPLOAD_PENDING
 
 
 def test_an_upload_answered_with_upload_status_false_is_a_failed_upload(gateway):
