@@ -4,6 +4,7 @@ lease relies on, for the local stack (server mode) and the tests (`mock_aws`).""
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -12,10 +13,69 @@ from typing import Any
 _LOCK = threading.RLock()
 
 
+def transactions_back_up_their_items() -> None:
+    """Make moto's TransactWriteItems back up only the items it names (idempotent).
+
+    moto backs up each table a transaction names whole, a deep copy per item written, to put it back if the
+    transaction is cancelled. Once the audit table holds thousands of records, each audit write of several subjects
+    (a transaction) took seconds, with every other request to the emulator waiting behind it: after a long
+    `make run` or `make bench`, routes answered 504. A cancelled transaction changed only the items it names, and
+    nothing else wrote meanwhile (requests are serialized), so putting those items back restores the same state."""
+    from moto.dynamodb import models
+
+    backend = models.DynamoDBBackend
+    if getattr(backend, "_items_backed_up", False):
+        return
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        restores = [_backup(self, operation) for item in transact_items for operation in item.values()]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for restore in reversed(restores):
+                restore()
+            raise
+
+    models.copy = _TablesNotCopied()
+    backend.transact_write_items = transact_write_items
+    backend._items_backed_up = True
+
+
+class _TablesNotCopied:
+    """`copy` as moto's DynamoDB models see it: a table's "copy" is the table (its items are backed up one by one)."""
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value)
+
+
+def _backup(backend: Any, operation: dict[str, Any]) -> Callable[[], None]:
+    """What puts back the item `operation` names as it is now (a no-op when it cannot be read: moto refuses it)."""
+    try:
+        table_name = operation["TableName"]
+        table = backend.get_table(table_name)
+        if "Item" in operation:
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            key = {name: operation["Item"][name] for name in names}
+        else:
+            key = operation["Key"]
+        before = backend.get_item(table_name, key)
+    except Exception:  # noqa: BLE001 - moto's own checks refuse the transaction, before it writes anything
+        return lambda: None
+    attributes = copy.deepcopy(before.to_json()["Attributes"]) if before else None
+    if attributes is None:
+        return lambda: backend.get_item(table_name, key) and backend.delete_item(table_name, key)
+    return lambda: backend.put_item(table_name, attributes)
+
+
 def serialize_mock_aws() -> None:
     """Make in-process `mock_aws` handle one request at a time (idempotent)."""
     from moto.core.botocore_stubber import BotocoreStubber
 
+    transactions_back_up_their_items()
     if getattr(BotocoreStubber, "_serialized", False):
         return
     original = BotocoreStubber.__call__
@@ -46,6 +106,7 @@ class MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        transactions_back_up_their_items()
         app = SerializedWsgi(DomainDispatcherApplication(create_backend_app))
         # Bound here: a taken port raises OSError (werkzeug would print and sys.exit), so callers can fall back.
         listener = socket.create_server((host, port))
