@@ -4,6 +4,9 @@ a renewal that outlives its lease is taken over, and its late token is not store
 
 from __future__ import annotations
 
+import copy
+import threading
+
 import pytest
 
 from local.functions import cold_start
@@ -68,6 +71,49 @@ def test_a_renewal_holds_its_lease_as_long_as_it_may_take_plus_a_margin_then_it_
     # and the late renewal's token serves its own instance, but is not stored over the newer one
     assert renewed.value == "token-2"
     assert stored_item(aws, table)["token"] == "token-1"
+    assert warnings(logs()) == [("token not shared", KEY, "ConditionalCheckFailedException")]
+
+
+def restored_from(snapshot):
+    """An instance's copy of `snapshot`'s cache (its memory as the snapshot holds it, a lock of its own, as in a
+    process of its own), after SnapStart's after-restore hook."""
+    instance = copy.copy(snapshot)
+    instance._lock = threading.Lock()
+    instance.restored()
+    return instance
+
+
+def test_instances_restored_from_one_snapshot_never_take_each_others_lease_for_their_own(aws, table, clock, logs):
+    # Given one instance's token cache, restored from a SnapStart snapshot into two instances (each a copy of it,
+    # made its own by the after-restore hook), the first renewing for longer than its lease
+    clock.stop()
+    fetch = CountingProvider()
+    snapshot = new_cache(table)
+    late, taking_over = restored_from(snapshot), restored_from(snapshot)
+    lease_taken, late_token_done = threading.Event(), threading.Event()
+    taken_over, threads = [], []
+
+    def renewal_after_takeover(previous):
+        lease_taken.set()
+        late_token_done.wait(10)
+        return fetch(previous)
+
+    def slow_renewal(previous):
+        # When the other takes the lapsed lease over, and is still renewing when the first's token comes back
+        clock.advance(26)
+        thread = threading.Thread(target=lambda: taken_over.append(taking_over.get(renewal_after_takeover).value))
+        thread.start()
+        lease_taken.wait(10)
+        threads.append(thread)
+        return fetch(previous)
+
+    late_value = late.get(slow_renewal).value
+    late_token_done.set()
+    threads[0].join(10)
+
+    # Then the late token serves its own instance but is not stored: the lease is the other's, whose token is
+    assert (late_value, taken_over) == ("token-1", ["token-2"])
+    assert stored_item(aws, table)["token"] == "token-2"
     assert warnings(logs()) == [("token not shared", KEY, "ConditionalCheckFailedException")]
 
 
