@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from project import template as cfn
 from tests.conftest import SECRETS
 from tests.support.fake_provider import Reply
 from tests.support.request_log import provider_calls
@@ -49,6 +50,21 @@ def test_success_body_is_passed_through_byte_for_byte(gateway):
     assert answer.text == raw
     assert answer.headers["X-Correlation-Id"] == "onboarding-42"
     assert answer.headers["Content-Type"] == "application/json"
+
+
+def test_it_is_served_without_a_token_table_as_deployed(gateway, physical_ids, monkeypatch):
+    # Given Cladfy's function as deployed: Cladfy issues no tokens, so its environment names no token table
+    assert "TOKEN_TABLE_NAME" not in cfn.function_environment(FUNCTION, physical_ids, {"Environment": "local"})
+    monkeypatch.delenv("TOKEN_TABLE_NAME")
+    gateway.new_instance()
+    gateway.provider.reply(KRAPIN, SUCCESS)
+
+    # When a caller asks for a PIN's details
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it is served
+    assert answer.status == 200
+    assert answer.json()["data"]["PINNo"] == PIN
 
 
 def test_request_is_sent_with_basic_auth_from_the_secret_and_the_documented_body(gateway):
