@@ -9,6 +9,7 @@ its own work.
 Loaded by probe.py in a fresh process: every import here is part of what is measured.
 """
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -312,28 +313,40 @@ def warm_direct_call():
 
 def warm_audit_write():
     """The warm route's audit record written directly, as warm.py times it beside the provider call: the key read
-    once, a warm client, one conditional put of a record of the same fields; takes the request body (text)."""
+    once, a warm client, one conditional put of the record the gateway writes (every field: the caller, the route,
+    the outcome, the provider's request id and calls, the key version, retention, the subject); takes the request
+    body (text) and the provider's JSON answer."""
     keys, dynamodb, table = _secret("AUDIT_KEY_SECRET_ID"), _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"]
-    key = keys[keys["current"]].encode()
+    version = keys["current"]
+    key, retention = keys[version].encode(), int(os.environ.get("AUDIT_RETENTION_DAYS", "1827")) * 86400
 
-    def write(body: str) -> None:
-        form = f"cladfy|kra_pin|{json.loads(body)['pinnumber'].strip().upper()}".encode()
+    def write(body: str, answer: dict) -> None:
+        request = json.loads(body)
+        form = f"cladfy|kra_pin|{request['pinnumber'].strip().upper()}".encode()
         now = time.time()
-        record = {
+        moment = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(tzinfo=None).isoformat("T", "microseconds")
+        text = {
+            "caller": "unauthenticated",
             "route": "cladfy.krapin",
             "provider": "cladfy",
             "operation": "krapin",
             "code": "ok",
-            "caller": "bench",
+            "correlationId": "bench",
+            "providerRequestId": str(answer["request_id"]),
+            "time": moment + "Z",
+            "keyVersion": version,
+            "fingerprint": hmac.new(key, form, hashlib.sha256).hexdigest(),
+            "at": f"{moment}Z#bench",
+            "subjectKind": "kra_pin",
         }
         dynamodb.put_item(
             TableName=table,
             Item={
-                "fingerprint": {"S": hmac.new(key, form, hashlib.sha256).hexdigest()},
-                "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"},
+                **{name: {"S": value} for name, value in text.items()},
                 "status": {"N": "200"},
-                "expiresAt": {"N": str(int(now) + 1827 * 86400)},
-                **{name: {"S": value} for name, value in record.items()},
+                "providerStatus": {"N": "200"},
+                "providerCalls": {"L": [{"M": {"operation": {"S": "krapin"}, "status": {"N": "200"}}}]},
+                "expiresAt": {"N": str(int(now) + retention)},
             },
             ConditionExpression="attribute_not_exists(fingerprint)",
         )

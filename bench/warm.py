@@ -4,10 +4,11 @@
 
 The warm route (reference.WARM_FUNCTION), warm (keep-alive session, cached secret), through its handler,
 alternating with the same provider call made directly with a keep-alive `requests` session
-(reference.warm_direct_call) and the same audit record written directly (reference.warm_audit_write). Each call's
-CPU is the calling thread's (time.thread_time); the gateway's own work is the handler's CPU minus the direct calls',
-pair by pair: everything it does around the provider call and the audit write (parsing and validating the event,
-the provider client, the fingerprint, error mapping, the answer, logs and metrics). The audit write's own CPU is
+(reference.warm_direct_call) and the same audit record written directly, every field of it
+(reference.warm_audit_write). Each call's CPU is the calling thread's (time.thread_time); the gateway's own work is
+the handler's CPU minus the direct calls', pair by pair: everything it does around the provider call and the audit
+write (parsing and validating the event, the provider client, building the record, error mapping, the answer, logs
+and metrics). The audit write's own CPU is
 recorded too: what a warm request pays for its record. The functions' logs go to stdout, which `make bench`
 sends to /dev/null, as CloudWatch takes them off the process. Environment: the local stack's, from `make bench`.
 """
@@ -52,9 +53,9 @@ def main() -> None:
 
     def direct() -> float:
         started = time.thread_time()
-        call_provider(request["body"])
+        answer = call_provider(request["body"])
         provided = time.thread_time()
-        write_audit(request["body"])
+        write_audit(request["body"], answer)
         ended = time.thread_time()
         audit_ms.append((ended - provided) * 1000)
         return (ended - started) * 1000

@@ -26,8 +26,13 @@ def client(service: str) -> Any:
 
 @once
 def quick_client(service: str) -> Any:
-    """A client for calls that the gateway retries itself within its own budget: short timeouts, one attempt."""
-    return _new_client(service, connect_timeout=1, read_timeout=2, attempts=1)
+    """A client for calls that the gateway retries itself within its own budget: short timeouts, one attempt.
+
+    Its calls (the audit record's put, a webhook's send) carry what the gateway's own code builds, once per request,
+    so botocore's check of their parameters against the service model is left to the service, which checks them
+    anyway: about 0.1 ms of CPU saved on every warm request (`make bench`). A malformed call is still refused, by
+    the service, and counted as that write's failure."""
+    return _new_client(service, connect_timeout=1, read_timeout=2, attempts=1, validate=False)
 
 
 @once
@@ -39,13 +44,17 @@ def _session() -> Any:
     return boto3.session.Session()
 
 
-def _new_client(service: str, *, connect_timeout: float, read_timeout: float, attempts: int) -> Any:
+def _new_client(
+    service: str, *, connect_timeout: float, read_timeout: float, attempts: int, validate: bool = True
+) -> Any:
     if service not in SERVICES:
         raise ValueError(f"{service} is not in kyc_gateway.aws.SERVICES: the layer ships no botocore data for it")
     from botocore.config import Config
 
     retries = {"total_max_attempts": attempts, "mode": "standard"}  # max_attempts would count retries only
-    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries)
+    config = Config(
+        connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries, parameter_validation=validate
+    )
     with _CREATING:
         return _session().client(service, config=config)
 
