@@ -4,8 +4,9 @@
   path pays anyway (import boto3 and requests, one pydantic validation). Goal: at most 1.0x.
 - cold_first_request: a fresh process importing the function and serving one valid request, against a minimal
   hand-written equivalent making the same AWS and HTTP calls (reference.py; the calls are compared first).
-  Goal: at most 1.10x CPU. peak_rss_ratio: the same runs' peak memory against the floor's (goal: at most 1.0x;
-  peak_rss_vs_reference: against the reference's, per pair).
+  Goal: at most 1.10x CPU. peak_rss_vs_reference: the same runs' peak memory against the reference's, per pair
+  (goal: at most 1.05x); peak_rss_ratio: against the floor's (reported: the reference itself is above the floor
+  as soon as it calls AWS).
 - warm_own_cpu_ms: one read route's own CPU per warm request (warm.py, reference.WARM_FUNCTION), its provider call
   and its audit record's conditional put excepted (made directly on the other side). Goal: p50 <= 0.5 ms, p99 <=
   1.0 ms. warm_audit_write_cpu_ms: what that put costs (reported, no goal).
@@ -46,7 +47,7 @@ from project import template as cfn
 GOALS = {
     "cold_rejected": 1.0,
     "cold_first_request": 1.10,
-    "peak_rss_ratio": 1.0,
+    "peak_rss_vs_reference": 1.05,
     "warm_p50": 0.5,
     "warm_p99": 1.0,
     "primed_first_request": 1.5,
@@ -130,15 +131,15 @@ def report(results: dict) -> None:
             f"{figures['wall_ratio']:>6.3f}  {verdict(ratio, GOALS['cold_first_request'])}"
         )
     print(
-        f"\nPeak RSS of the first real request against the floor's {results['floor_rss_mb']:.1f} MB "
-        f"(goal <= {GOALS['peak_rss_ratio']}x), and the reference's"
+        f"\nPeak RSS of the first real request against the reference's (goal <= {GOALS['peak_rss_vs_reference']}x), "
+        f"and the floor's {results['floor_rss_mb']:.1f} MB"
     )
     print(f"  {'function':36} {'MB':>7} {'ref MB':>7} {'x floor':>7} {'x ref':>6} {'ref x floor':>11}")
     for name, figures in details["cold_first_request"].items():
         print(
             f"  {name:36} {figures['rss_mb']:>7.1f} {figures['against_rss_mb']:>7.1f} {figures['rss_vs_floor']:>7.3f} "
             f"{figures['rss_ratio']:>6.3f} {figures['reference_rss_vs_floor']:>11.3f}  "
-            f"{verdict(figures['rss_vs_floor'], GOALS['peak_rss_ratio'])}"
+            f"{verdict(figures['rss_ratio'], GOALS['peak_rss_vs_reference'])}"
         )
     print(f"\nCold, rejected request: CPU against the floor (goal <= {GOALS['cold_rejected']}x)")
     for name, figures in details["cold_rejected"].items():
