@@ -4,6 +4,7 @@ lease relies on, for the local stack (server mode) and the tests (`mock_aws`).""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import socket
 import threading
@@ -20,36 +21,55 @@ def transactions_back_up_their_items() -> None:
     transaction is cancelled. Once the audit table holds thousands of records, each audit write of several subjects
     (a transaction) took seconds, with every other request to the emulator waiting behind it: after a long
     `make run` or `make bench`, routes answered 504. A cancelled transaction changed only the items it names, and
-    nothing else wrote meanwhile (requests are serialized), so putting those items back restores the same state."""
+    nothing else wrote meanwhile (requests are serialized), so putting those items back restores the same state.
+    Restores go through moto's own put and delete (the tables keep their indexes; the template declares no
+    streams)."""
+    import inspect
+
     from moto.dynamodb import models
 
     backend = models.DynamoDBBackend
     if getattr(backend, "_items_backed_up", False):
         return
     original = backend.transact_write_items
+    if "original_table_state[table_name] = copy.deepcopy(" not in inspect.getsource(original):
+        raise RuntimeError("moto's TransactWriteItems no longer backs up whole tables: review local/atomic_emulator.py")
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         restores = [_backup(self, operation) for item in transact_items for operation in item.values()]
+        _IN_TRANSACTION.active = True
         try:
             original(self, transact_items)
         except Exception:
             for restore in reversed(restores):
-                restore()
+                with contextlib.suppress(Exception):  # the others are still put back; the transaction's error stands
+                    restore()
             raise
+        finally:
+            _IN_TRANSACTION.active = False
 
     models.copy = _TablesNotCopied()
     backend.transact_write_items = transact_write_items
     backend._items_backed_up = True
 
 
+_IN_TRANSACTION = threading.local()
+
+
 class _TablesNotCopied:
-    """`copy` as moto's DynamoDB models see it: a table's "copy" is the table (its items are backed up one by one)."""
+    """`copy` as moto's DynamoDB models see it: within a transaction, a table's "copy" is the table (its items are
+    backed up one by one); anything else is copied as `copy` copies it."""
 
     @staticmethod
-    def deepcopy(value: Any) -> Any:
+    def deepcopy(value: Any, *args: Any, **kwargs: Any) -> Any:
         from moto.dynamodb.models.table import Table
 
-        return value if isinstance(value, Table) else copy.deepcopy(value)
+        if getattr(_IN_TRANSACTION, "active", False) and isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
 
 
 def _backup(backend: Any, operation: dict[str, Any]) -> Callable[[], None]:

@@ -138,6 +138,30 @@ class Emulator:
             events.delete_rule(Name=rule["Name"])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_client_calls_checked() -> Iterator[None]:
+    """The quick client leaves parameter checks to the service (kyc_gateway.aws.quick_client), and moto checks less
+    than AWS: in tests botocore still checks each of its calls, so a malformed audit record or webhook send fails
+    the test that made it, not first on AWS."""
+    from botocore.validate import validate_parameters
+
+    from kyc_gateway import aws
+
+    unchecked = aws._new_client
+
+    def checked(service: str, **options: Any) -> Any:
+        client = unchecked(service, **options)
+        if not options.get("validate", True):
+            client.meta.events.register(
+                "before-parameter-build", lambda params, model, **_: validate_parameters(params, model.input_shape)
+            )
+        return client
+
+    aws._new_client = checked
+    yield
+    aws._new_client = unchecked
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     serialize_mock_aws()  # AWS applies each request atomically; moto needs a lock for that

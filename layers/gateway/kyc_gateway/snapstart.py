@@ -180,9 +180,10 @@ def prime(handler: Any) -> None:
 
 
 def rehearse(client: Any, rehearsal: Rehearsal) -> bool:
-    """Run `rehearsal`'s operation once through `client`'s whole pipeline (its parameters checked and serialised,
-    its endpoint resolved, the request signed, the answer parsed) against an empty answer given in-process
-    (botocore's before-send event): what the first real call would load and cache is loaded, and nothing is sent.
+    """Run `rehearsal`'s operation once through `client`'s whole pipeline (its parameters checked, unless the
+    client leaves that to the service, and serialised, its endpoint resolved, the request signed, the answer parsed)
+    against an empty answer given in-process (botocore's before-send event): what the first real call would load
+    and cache is loaded, and nothing is sent.
     False, and logged, when it fails (the function is then primed without it)."""
     from botocore import xform_name
 

@@ -94,15 +94,24 @@ def test_a_transaction_that_succeeds_writes_every_item_without_copying_the_table
     assert len(items(dynamodb)) == 52
 
 
-def test_a_transaction_naming_an_unknown_table_is_refused_and_changes_nothing(dynamodb, tables_never_copied):
+@pytest.mark.parametrize(
+    "refused",
+    [
+        {"Delete": {"TableName": TABLE, "Key": key("written")}},  # the same item twice
+        {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "other-1"}}}},  # a key without its sort key
+    ],
+    ids=["an item named twice", "an incomplete key"],
+)
+def test_a_transaction_refused_after_its_first_writes_changes_nothing(dynamodb, tables_never_copied, refused):
+    # Given the table as it is
     before = items(dynamodb)
 
-    with pytest.raises(ClientError):
+    # When a transaction writes an item, then names one moto refuses outright
+    with pytest.raises(ClientError) as error:
         dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": TABLE, "Item": key("written")}},
-                {"Put": {"TableName": "no-such-table", "Item": key("elsewhere")}},
-            ]
+            TransactItems=[{"Put": {"TableName": TABLE, "Item": key("written") | {"n": {"N": "1"}}}}, refused]
         )
 
+    # Then it is refused as invalid, and the first write is undone
+    assert error.value.response["Error"]["Code"] == "ValidationException"
     assert items(dynamodb) == before
