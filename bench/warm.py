@@ -8,9 +8,9 @@ alternating with the same provider call made directly with a keep-alive `request
 (reference.warm_audit_write). Each call's CPU is the calling thread's (time.thread_time); the gateway's own work is
 the handler's CPU minus the direct calls', pair by pair: everything it does around the provider call and the audit
 write (parsing and validating the event, the provider client, building the record, error mapping, the answer, logs
-and metrics). The audit write's own CPU is
-recorded too: what a warm request pays for its record. The functions' logs go to stdout, which `make bench`
-sends to /dev/null, as CloudWatch takes them off the process. Environment: the local stack's, from `make bench`.
+and metrics). The audit write's own CPU is recorded too: what a warm request pays for its record. The functions'
+logs go to stdout, which `make bench` sends to /dev/null, as CloudWatch takes them off the process. Environment:
+the local stack's, from `make bench`.
 """
 
 import importlib

@@ -91,25 +91,25 @@ def test_instances_restored_from_one_snapshot_never_take_each_others_lease_for_t
     snapshot = new_cache(table)
     late, taking_over = restored_from(snapshot), restored_from(snapshot)
     lease_taken, late_token_done = threading.Event(), threading.Event()
-    taken_over, threads = [], []
+    taken_over = []
 
     def renewal_after_takeover(previous):
         lease_taken.set()
         late_token_done.wait(10)
         return fetch(previous)
 
+    takeover = threading.Thread(target=lambda: taken_over.append(taking_over.get(renewal_after_takeover).value))
+
     def slow_renewal(previous):
         # When the other takes the lapsed lease over, and is still renewing when the first's token comes back
         clock.advance(26)
-        thread = threading.Thread(target=lambda: taken_over.append(taking_over.get(renewal_after_takeover).value))
-        thread.start()
+        takeover.start()
         lease_taken.wait(10)
-        threads.append(thread)
         return fetch(previous)
 
     late_value = late.get(slow_renewal).value
     late_token_done.set()
-    threads[0].join(10)
+    takeover.join(10)
 
     # Then the late token serves its own instance but is not stored: the lease is the other's, whose token is
     assert (late_value, taken_over) == ("token-1", ["token-2"])
