@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import clock, snapstart, strict_json
+from kyc_gateway import clock, cold_start, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
@@ -63,6 +63,7 @@ def http_route(
     if audited_provider and not hasattr(request_model, "audit_subjects"):
         raise TypeError(f"{route} calls {audited_provider}: {request_model.__name__} must name its audit_subjects")
 
+    @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = clock.monotonic()

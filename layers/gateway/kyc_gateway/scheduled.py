@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kyc_gateway import snapstart
+from kyc_gateway import cold_start, snapstart
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
@@ -20,6 +20,7 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
     must not roll a deploy back. Either way the run counts a RunFailures (its own alarm, outside the rollback), and
     the next scheduled run starts over."""
 
+    @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         started = time.perf_counter()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kyc_gateway import snapstart
+from kyc_gateway import cold_start, snapstart
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
@@ -25,6 +25,7 @@ def sqs_batch_handler(
     record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
     (best effort: failing to set it leaves the queue's)."""
 
+    @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failures = []

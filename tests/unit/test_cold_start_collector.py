@@ -1,0 +1,125 @@
+"""The cold start runs without cyclic garbage collection: paused from the layer's first import until the instance's
+first request is answered, then what is alive is frozen and collection resumes (kyc_gateway/cold_start.py). Each
+case runs in a fresh interpreter: the pause is a process's state."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from project import LAYER_DIR
+from project import template as cfn
+
+HANDLER_PROBE = """
+import gc, importlib, json, sys, weakref
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+handler = getattr(importlib.import_module(sys.argv[3]), sys.argv[4])
+seen = {"paused_after_import": not gc.isenabled()}
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "probe", 512, "probe"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:probe"
+
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 25000
+
+class Cycle:
+    pass
+
+for request in ("first", "second"):
+    if request == "second":  # cyclic garbage of a warm instance: collected, never frozen
+        cycle = Cycle()
+        cycle.itself, garbage = cycle, weakref.ref(cycle)
+        del cycle
+    try:
+        handler({}, Context())
+    except Exception as error:  # a scheduled job without its AWS resources fails: the pause must end all the same
+        seen[f"{request}_raised"] = type(error).__name__
+    seen[f"collecting_after_{request}"] = gc.isenabled()
+    seen[f"frozen_after_{request}"] = gc.get_freeze_count()
+gc.collect()
+seen["warm_garbage_collected"] = garbage() is None
+print(json.dumps(seen))
+"""
+
+ENVIRONMENT = {
+    "PATH": "",
+    "ENVIRONMENT": "local",
+    "AWS_EC2_METADATA_DISABLED": "true",  # a scheduled job without its AWS resources fails at once
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def run(code: str, *arguments: str) -> dict:
+    completed = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", code, *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=ENVIRONMENT,
+        timeout=60,
+    )
+    return json.loads(completed.stdout.splitlines()[-1])  # after any log line the handler wrote
+
+
+@pytest.mark.parametrize("logical_id", sorted(cfn.functions()))
+def test_every_function_pauses_collection_until_its_first_request_is_answered_then_freezes_once(logical_id):
+    # Given a fresh instance of the function as the template deploys it
+    spec = cfn.functions()[logical_id]
+
+    # When its handler is imported and serves two requests
+    seen = run(HANDLER_PROBE, str(spec.code_dir), str(LAYER_DIR), spec.module, spec.attribute)
+
+    # Then the import ran without collection, the first request's end froze what was alive and resumed collection,
+    # and the second request froze nothing more (frozen objects may be freed since, none added): its garbage is
+    # collected
+    assert seen["paused_after_import"] is True
+    assert seen["collecting_after_first"] is True
+    assert seen["frozen_after_first"] > 10_000  # modules, clients, models: the cold start's objects
+    assert seen["frozen_after_second"] <= seen["frozen_after_first"]
+    assert seen["warm_garbage_collected"] is True
+
+
+def test_a_first_request_that_raises_still_ends_the_pause():
+    # Given a handler whose first invocation raises
+    code = f"""
+import gc, json, sys
+sys.path.insert(0, {str(LAYER_DIR)!r})
+from kyc_gateway import cold_start
+
+@cold_start.resumes_after_first_request
+def handler(event, context):
+    raise RuntimeError("boom")
+
+paused = not gc.isenabled()
+try:
+    handler({{}}, None)
+except RuntimeError:
+    pass
+print(json.dumps({{"paused": paused, "collecting": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}}))
+"""
+    # When it is invoked, Then collection resumed after its failure, with the cold start's objects frozen
+    assert run(code) == {"paused": True, "collecting": True, "frozen": True}
+
+
+def test_a_process_that_switched_collection_off_itself_keeps_it_off():
+    # Given a process that disabled the collector before importing the layer
+    code = f"""
+import gc, json, sys
+gc.disable()
+sys.path.insert(0, {str(LAYER_DIR)!r})
+from kyc_gateway import cold_start
+
+@cold_start.resumes_after_first_request
+def handler(event, context):
+    return "ok"
+
+handler({{}}, None)
+print(json.dumps({{"collecting": gc.isenabled(), "frozen": gc.get_freeze_count()}}))
+"""
+    # When a first request has been answered, Then its choice stands: nothing resumed, nothing frozen
+    assert run(code) == {"collecting": False, "frozen": 0}
