@@ -52,6 +52,7 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
         assert figures["cpu_ms"] > 0 and figures["warm_cpu_ms"] > 0, name
         assert results["goals"]["primed_first_request"] == 1.5
     assert results["goals"]["peak_rss_vs_reference"] == 1.05 and "goal <= 1.05x" in completed.stdout
+    assert "ConnectFiWebhookFunction *" in completed.stdout  # its refusal reads a secret: its own goal
     # And the trace counts what is sent, never a snapshot's rehearsals: the provider secret is read on the first
     # request (a traced snapshot that sent anything would have stopped the run)
     primed = results["details"]["primed_first_request"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bench import __main__ as bench_main
 from bench import cases, reference
 from project import template as cfn
 
@@ -22,3 +23,12 @@ def test_every_benched_function_has_a_valid_first_request_and_a_refusal():
         event = gateway.event(1)
         assert event and json.dumps(event), gateway.name
         assert len(gateway.expect) == 1, gateway.name  # one status only: a wrong answer stops the run
+
+
+def test_only_the_webhook_receivers_refusal_which_reads_its_secret_is_allowed_above_the_floor():
+    # Given the functions make bench refuses a request of
+    goals = {gateway.name: bench_main.rejected_goal(gateway.name) for gateway, _ in cases.rejected_pairs()}
+
+    # Then the webhook receiver's (it compares the token with its secret) is held to 1.10x, every other to 1.0x
+    assert goals.pop("ConnectFiWebhookFunction") == 1.10
+    assert set(goals.values()) == {1.0}
