@@ -5,13 +5,13 @@
     probe.py reference <reference.py> <layer> <LogicalId> <output>   the hand-written equivalent serves it
     probe.py primed <layer> <code dir> <module> <attr> <output>     SnapStart's way: import the handler, run the
         before-snapshot hooks, then (measured) the after-restore hooks and the first event; then the other events,
-        the last WARM_MEASURED of them measured one by one
+        the last WARM_MEASURED of them measured one by one; then warm secret and token reads (`warm_calls`)
 
 The event (for `primed`, a list of events) comes on stdin. Only the standard library is loaded before the
 measurement starts. The output file gets {"cpu_ms", "wall_ms", "rss_kb", "status"}, "import_cpu_ms" for a
-function, "primed_cpu_ms" and "warm_cpu_ms" (median) for a primed one (and "calls", every AWS operation and HTTP
-request made, with BENCH_TRACE=1: then nothing is measured, the two sides are compared; a primed probe also says
-which of them its snapshot, its first request and its last request made).
+function, "primed_cpu_ms", "warm_cpu_ms" (median) and "warm_call_cpu_ms" for a primed one (and "calls", every AWS
+operation and HTTP request made, with BENCH_TRACE=1: then nothing is measured, the two sides are compared; a
+primed probe also says which of them its snapshot, its first request and its last request made).
 """
 
 import json
@@ -103,7 +103,32 @@ def primed(layer: str, code_dir: str, module: str, attribute: str, events: list,
             raise SystemExit(f"{module}: a warm request answered {answered}, the first {status}")
         PHASES["warm_calls"] = calls[before:]
     PHASES["warm_cpu_ms"] = statistics.median(warm[-WARM_MEASURED:])
+    PHASES["warm_call_cpu_ms"] = warm_calls()
     return status
+
+
+def warm_calls() -> dict[str, float]:
+    """The CPU of one warm call of each kind a restored instance's first request makes and a warm request does not
+    (a secret, a token row: never in a snapshot), through the gateway's own clients, median of WARM_MEASURED: what
+    even a perfect snapshot leaves to the first request."""
+    from kyc_gateway import aws
+
+    secrets, dynamodb = aws.client("secretsmanager"), aws.client("dynamodb")
+    kinds = {
+        "secretsmanager.GetSecretValue": lambda: secrets.get_secret_value(SecretId=os.environ["AUDIT_KEY_SECRET_ID"]),
+        "dynamodb.GetItem": lambda: dynamodb.get_item(
+            TableName=os.environ["TOKEN_TABLE_NAME"], Key={"pk": {"S": "bench#absent"}}, ConsistentRead=True
+        ),
+    }
+    figures = {}
+    for kind, call in kinds.items():
+        samples = []
+        for _ in range(WARM_MEASURED + 2):  # the first two open the client's connection
+            began = _cpu_ms()
+            call()
+            samples.append(_cpu_ms() - began)
+        figures[kind] = statistics.median(samples[2:])
+    return figures
 
 
 def reference(path: str, layer: str, logical_id: str, event: dict) -> int:

@@ -57,6 +57,11 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
     # request (a traced snapshot that sent anything would have stopped the run)
     primed = results["details"]["primed_first_request"]
     assert "secretsmanager.GetSecretValue" in primed["CladfyKraPinFunction"]["first_only_calls"]
+    # and what a perfect snapshot would leave to the first request: those reads, warm; none for the application read
+    assert primed["CladfyKraPinFunction"]["least_ratio"] > 1.0
+    assert primed["CladfyKraPinFunction"]["warm_call_cpu_ms"]["secretsmanager.GetSecretValue"] > 0
+    assert primed["ConnectFiApplicationFunction"]["first_only_calls"] == []
+    assert primed["ConnectFiApplicationFunction"]["least_ratio"] == 1.0
     assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
     assert 0 < results["warm_audit_write_cpu_ms"]["p50"] <= results["warm_audit_write_cpu_ms"]["p99"]
     assert results["machine"] and results["date"]
