@@ -70,11 +70,13 @@ def local_stack() -> Iterator[dict[str, Any]]:
 
 
 def probe_environment(stack: dict[str, Any], token_keys: dict[str, str]) -> dict[str, str]:
-    """What every probe runs with: the functions' environment in the local stack, fake credentials, and where the
-    reference finds the tokens the gateway cached."""
+    """What every probe runs with: the functions' environment in the local stack, fake credentials, where the
+    reference finds the tokens the gateway cached, and the variable Lambda's runtime sets in every instance (the
+    layer pauses the collector for a Lambda instance's cold start only, kyc_gateway/cold_start.py)."""
     return {
         "PATH": os.environ.get("PATH", ""),
         **stack["environment"],
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",  # its value is never read: no probe talks to a runtime API
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",

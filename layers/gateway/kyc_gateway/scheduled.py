@@ -20,9 +20,9 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
     must not roll a deploy back. Either way the run counts a RunFailures (its own alarm, outside the rollback), and
     the next scheduled run starts over."""
 
-    @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+        cold_start.resume()  # no caller waits on a run, and one can be long: it runs with the collector on
         started = time.perf_counter()
         request_started(context)
         logger.set_correlation_id(getattr(context, "aws_request_id", None))

@@ -25,9 +25,9 @@ def sqs_batch_handler(
     record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
     (best effort: failing to set it leaves the queue's)."""
 
-    @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        cold_start.resume()  # no caller waits on a batch: its records run with the collector on
         failures = []
         for record in event.get("Records") or []:
             started = time.perf_counter()
