@@ -85,6 +85,9 @@ def test_a_functions_snapshot_holds_what_its_first_request_loads_and_reaches_not
     for action in allowed - NOT_CALLED_BY_THE_CODE:
         assert fnmatch.filter(rehearsed, action), f"{logical_id} may call {action}: not rehearsed"
     assert primed["unrehearsed"] == []
+    # And each client has its service's errors indexed by code (a first error answer's work otherwise)
+    quick = [f"{service} (quick)" for service in primed["quick_aws_clients"]]
+    assert snapshot["errors_loaded"] == primed["aws_clients"] + quick
     assert primed.get("provider") == entry.provider  # a log line leaves out what is None
     assert primed["idempotency_layer"] is entry.write
     contract = getattr(load_handler(cfn.functions()[logical_id]), "contract", None)

@@ -89,8 +89,16 @@ def main() -> None:
         runtime.take_snapshot()
     (primed,) = [json.loads(line) for line in logged.getvalue().splitlines() if '"snapshot primed"' in line]
     if mode == "snapshot":
+        from kyc_gateway import aws
+
+        def errors_loaded(client: object) -> bool:  # botocore's index, built on a first error answer otherwise
+            return "_error_code_cache" in vars(client.meta.service_model)
+
         registered = [len(runtime.get_before_snapshot()), len(runtime.get_after_restore())]
-        print(json.dumps({"registered": registered, "primed": primed, "connections": [str(a) for a in tried]}))
+        errors = [s for s in primed["aws_clients"] if errors_loaded(aws.client(s))]
+        errors += [f"{s} (quick)" for s in primed["quick_aws_clients"] if errors_loaded(aws.quick_client(s))]
+        found = {"registered": registered, "primed": primed, "connections": [str(a) for a in tried]}
+        print(json.dumps(found | {"errors_loaded": errors}))
         return
     provider = snapstart.provider_client(primed["provider"])
     url = "http://{}:{}/".format(*server.server_address)

@@ -56,7 +56,11 @@ def _new_client(
         connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries, parameter_validation=validate
     )
     with _CREATING:
-        return _session().client(service, config=config)
+        made = _session().client(service, config=config)
+        # Its exception classes, which botocore builds on first use without a lock: two threads meeting a first
+        # error together would each build their own, and `except conditional_check_failed()` could name the other's
+        made.exceptions  # noqa: B018
+        return made
 
 
 def conditional_check_failed() -> type[Exception]:
