@@ -24,5 +24,7 @@ def test_a_clients_exception_classes_are_built_with_it_under_the_creation_lock(m
     # Then its exception classes were built once, under the lock: two threads meeting a first error can never each
     # build their own (an `except aws.conditional_check_failed()` would then miss the other thread's class)
     assert built_while_locked == [True]
-    assert client.exceptions.ConditionalCheckFailedException is client.exceptions.ConditionalCheckFailedException
-    assert built_while_locked == [True]  # used, never built again
+    client.exceptions.ConditionalCheckFailedException  # noqa: B018 - used: never built again
+    assert built_while_locked == [True]
+    # And every client of a service raises the same classes, the short-budget one too
+    assert aws.quick_client("dynamodb").exceptions is aws.client("dynamodb").exceptions

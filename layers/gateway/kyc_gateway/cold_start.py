@@ -4,13 +4,14 @@ A cold start makes some 55,000 container objects that live as long as the instan
 models and clients, pydantic validators) and next to no cyclic garbage (a few hundred objects): the collector's
 passes over them are wasted work, about 8% of a cold first request's CPU (make bench, docs/performance.md).
 
-In Lambda (AWS_LAMBDA_RUNTIME_API set: the runtime, SnapStart and `sam local invoke` alike; never in tests, tools
-or the local stack) the pause begins when the layer is first imported (kyc_gateway/__init__.py) and ends when the
-first invocation is done: for an API route once its answer is made (a caller waits on it), for a queue batch or a
-scheduled run as it starts (nobody waits, and a run can be long). Ending it freezes every object the collector then
-tracks (`gc.freeze`: the live ones, the few cycles of garbage made so far, a failed first request's traceback) out
-of every later collection, which also makes a warm instance's full collections cheaper, and collection resumes.
-Its price: what was frozen is never collected, even once it becomes garbage (a few hundred KB measured).
+In Lambda (AWS_LAMBDA_RUNTIME_API set: the runtime, SnapStart and `sam local invoke` alike; unset in tests, tools and
+the local stack unless a test or the bench sets it to act as Lambda) the pause begins when the layer is first imported
+(kyc_gateway/__init__.py) and ends when the first invocation is done: for an API route once its answer is made (a
+caller waits on it), for a queue batch or a scheduled run as it starts (nobody waits, and a run can be long). Ending
+it freezes every object the collector then tracks (`gc.freeze`: the live ones, the few cycles of garbage made so far,
+a failed first request's traceback) out of every later collection, which also makes a warm instance's full collections
+cheaper, and collection resumes. Its price: what was frozen is never collected, even once it becomes garbage (a few
+hundred KB measured).
 A process that had switched the collector off itself is left as it was.
 """
 

@@ -13,10 +13,11 @@ gets the two hooks below:
   validator for every gateway model its modules define (built on first use otherwise, model.py). Then it rehearses
   each AWS operation the layer makes on what the configuration names (`rehearse`: botocore's whole pipeline, against
   an empty answer given in-process), so that the first real call finds its endpoint rules, models and handlers loaded,
-  and indexes each client's error shapes by code (what a first error answer, such as a condition not met, would build:
-  about 1 ms of CPU for DynamoDB's). It never fetches a secret or a token and sends nothing: nothing of a provider, a
-  caller or a request is in a snapshot. (The AWS clients hold the function role's credentials, which Lambda serves a
-  SnapStart function from its container credentials endpoint and botocore refreshes before they expire.)
+  and indexes each client's error shapes by code (what a first error answer, such as a condition not met, would build
+  on a service's second client, which shares the first's exception classes: about 1 ms of CPU for DynamoDB's). It
+  never fetches a secret or a token and sends nothing: nothing of a provider, a caller or a request is in a snapshot.
+  (The AWS clients hold the function role's credentials, which Lambda serves a SnapStart function from its container
+  credentials endpoint and botocore refreshes before they expire.)
 - after each restore, `renew` reseeds `random` (the retry and polling jitter: restored instances would otherwise
   draw the same delays), gives each token cache its own lease owner (two instances holding one owner id would both
   take a renewal's lease), and drops any pooled connection of the clients the snapshot holds.
@@ -159,8 +160,8 @@ def prime(handler: Any) -> None:
         for rehearsal in preload.rehearsals
         if not rehearse((aws.quick_client if rehearsal.quick else aws.client)(rehearsal.service), rehearsal)
     ]
-    for client in clients:  # what an error answer (a condition not met) loads: its service's errors by code (its
-        client.meta.service_model.shape_for_error_code("")  # exception classes come with the client, aws.py)
+    for client in clients:  # a first error answer (a condition not met) indexes the client's errors by code: a second
+        client.meta.service_model.shape_for_error_code("")  # client of a service shares the first's classes (aws.py)
     if preload.provider:
         provider = provider_client(preload.provider)
         _on_restore.append(provider.http.session.close)
