@@ -21,14 +21,9 @@ LAMBDA = {
     "AWS_EC2_METADATA_DISABLED": "true",  # a scheduled job without its AWS resources fails at once
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-CONTEXT = """
-class Context:
-    function_name, memory_limit_in_mb, aws_request_id = "probe", 512, "probe"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:probe"
-
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 25000
+CONTEXT = f"""
+sys.path.insert(0, {str(cfn.ROOT)!r})
+from local.functions import LambdaContext as Context
 """
 HANDLER_PROBE = (
     """
@@ -48,7 +43,7 @@ for request in ("first", "second"):
         cycle.itself, garbage = cycle, weakref.ref(cycle)
         del cycle
     try:
-        handler({}, Context())
+        handler({}, Context("probe"))
     except Exception as error:  # a scheduled job without its AWS resources fails: the pause must end all the same
         seen[f"{request}_raised"] = type(error).__name__
     seen[f"collecting_after_{request}"] = gc.isenabled()
@@ -120,11 +115,11 @@ batch = sqs.sqs_batch_handler("test.batch", noting("batch"))
 job = scheduled.scheduled_handler("test.job", noting("job"))
 which = sys.argv[1]
 if which == "route":
-    route({"httpMethod": "POST", "body": "{}", "headers": {"content-type": "application/json"}}, Context())
+    route({"httpMethod": "POST", "body": "{}", "headers": {"content-type": "application/json"}}, Context("probe"))
 elif which == "batch":
-    batch({"Records": [{"messageId": "m", "body": "{}"}]}, Context())
+    batch({"Records": [{"messageId": "m", "body": "{}"}]}, Context("probe"))
 else:
-    job({}, Context())
+    job({}, Context("probe"))
 print(json.dumps(seen))
 """
     )
