@@ -98,17 +98,25 @@ def test_the_webhook_and_the_reconciliation_racing_store_and_announce_each_chang
 ):
     from kyc_gateway.providers.connectfi import applications
 
-    # Given an application under review, then completed at connectFi, and the worst interleaving: the webhook's
-    # and the reconciliation's writes both land before either announces
-    both_stored = threading.Barrier(2, timeout=10)
-    store = applications._record
+    # Given an application under review, then completed at connectFi, and the worst interleaving: the reconciliation
+    # reads the application as due before the webhook writes, and both writes land before either announces
+    both_stored, listed = threading.Barrier(2, timeout=10), threading.Event()
+    store, due = applications._record, applications.due
+
+    def due_then_signal(checked_before):
+        found = list(due(checked_before))
+        listed.set()
+        yield from found
 
     def store_then_wait(state):
+        if state.get("status") == "completed":
+            assert listed.wait(timeout=10), "the reconciliation never listed the due applications"
         stored = store(state)
         if state.get("status") == "completed":
             both_stored.wait()
         return stored
 
+    monkeypatch.setattr(applications, "due", due_then_signal)
     monkeypatch.setattr(applications, "_record", store_then_wait)
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(IDENTIFY, application("waiting_review"))
@@ -123,6 +131,8 @@ def test_the_webhook_and_the_reconciliation_racing_store_and_announce_each_chang
 
     def run(name, work):
         barrier.wait()
+        if name == "reconcile":
+            time.sleep(1)
         results[name] = work()
 
     threads = [
