@@ -18,7 +18,7 @@ from tests.support.unreachable import refused_url, unaccepted_url
 
 OK = Reply(200, b'{"ok": true}')
 SHORT = {"PROVIDER_CONNECT_TIMEOUT_SECONDS": 0.2, "PROVIDER_READ_TIMEOUT_SECONDS": 0.2}
-SLOW = Reply(200, b"{}", delay=0.6)  # past SHORT's read timeout
+SLOW = Reply(200, b"{}", delay=2)  # well past SHORT's read timeout, so an elapsed time tells which ended the call
 
 
 def call(url: str, *, idempotent: bool, **settings):
@@ -69,7 +69,7 @@ def test_an_attempt_that_cannot_connect_ends_with_the_budget_however_long_the_co
         call(url, idempotent=True, PROVIDER_CONNECT_TIMEOUT_SECONDS=2, PROVIDER_BUDGET_SECONDS=0.4)
 
     # Then the one attempt (no time for another) gave up when the budget ran out, and tried to connect once only
-    assert 0.35 < time.monotonic() - started < 0.75
+    assert 0.35 < time.monotonic() - started < 1.5  # the budget, not the 2 s connect timeout (a slow machine's slack)
     assert attempts(logs) == ["timeout"]
 
 
@@ -85,7 +85,7 @@ def test_a_read_timeout_is_not_retried(provider, stopped_clock, logs):
         call(provider.url, idempotent=True, **SHORT)
 
     # Then the gateway gave up after the read timeout, once: the provider is already slow
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.5  # not the 2 s answer
     assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
     assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
 

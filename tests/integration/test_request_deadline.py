@@ -39,7 +39,7 @@ def test_a_slow_provider_is_cut_at_the_requests_deadline_not_at_the_full_budget(
     started = time.monotonic()
     with pytest.raises(ProviderTimeout):
         http.post("/slow", operation="slow", idempotent=True, json_body={})
-    assert time.monotonic() - started < 3.0 - clock.ANSWER_MARGIN_SECONDS + 0.5
+    assert time.monotonic() - started < 3.0 - clock.ANSWER_MARGIN_SECONDS + 1.0  # 1.5 s, with a slow machine's slack
 
 
 def test_a_call_after_the_deadline_is_not_sent(provider):

@@ -161,7 +161,9 @@ def test_a_refused_refresh_token_falls_back_to_a_password_grant(gateway, clock):
     assert gateway.provider.requests(LOOKUP)[-1].headers["Authorization"] == "Bearer access-2"
 
 
-def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_token_is_sent_once(gateway, clock):
+def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_token_is_sent_once(
+    gateway, clock, monkeypatch
+):
     import threading
     import time
 
@@ -169,8 +171,12 @@ def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_to
     from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
 
     gateway_clock.start_request(None)  # this thread serves no request: no deadline left over from another test
-    # Given a token due for renewal, and a CDP that takes long to refuse the refresh token (then a password grant)
-    invalid_grant = Reply(400, b'{"error": "invalid_grant", "error_description": "Token is not active"}', delay=0.5)
+    # Given a token due for renewal, and a CDP that takes long to refuse the refresh token (then a password grant):
+    # its answer is held until the test lets it go, and a sleep of the gateway's is another instance waiting
+    answered, polled, sleep = threading.Event(), threading.Event(), gateway_clock.sleep
+    monkeypatch.setattr(gateway.provider, "wait", lambda _delay: answered.wait(10))
+    monkeypatch.setattr(gateway_clock, "sleep", lambda seconds: (polled.set(), sleep(seconds)))
+    invalid_grant = Reply(400, b'{"error": "invalid_grant", "error_description": "Token is not active"}', delay=1)
     gateway.provider.reply(TOKEN, token_reply(1, 2, 600), invalid_grant, token_reply(2))
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
     request = CustomerLookupRequest.model_validate(LOOKUP_BODY)
@@ -182,11 +188,15 @@ def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_to
     # budget, within the two a CDP renewal may make), the other needs a token too
     renewing = threading.Thread(target=first.customer_lookup, args=(request,))
     renewing.start()
+    deadline = time.monotonic() + 10
     while len(gateway.provider.requests(TOKEN)) < 2:
+        assert time.monotonic() < deadline, "the renewal never reached CDP"
         time.sleep(0.01)
     clock.advance(25)
     waiting = threading.Thread(target=second.customer_lookup, args=(request,))  # a thread of its own: no request
     waiting.start()
+    assert polled.wait(10), "the second instance never waited for the renewal"
+    answered.set()
     for thread in (renewing, waiting):
         thread.join(timeout=30)
 
@@ -267,7 +277,8 @@ def test_twenty_concurrent_cold_callers_make_one_token_request_per_expiry_window
     from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
 
     # Given a slow token endpoint issuing 6 s tokens (renewed 1.2 s early), and 20 cold instances (own memory,
-    # one shared table)
+    # one shared table), on a clock that moves only when told (a slow round must not outlive a token)
+    clock.stop()
     slow = [Reply(200, json.dumps(token_reply(n, 6, 6)).encode(), delay=0.3) for n in (1, 2)]
     gateway.provider.reply(TOKEN, *slow)
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)

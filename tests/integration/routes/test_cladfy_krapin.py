@@ -370,9 +370,9 @@ def test_logs_hold_no_pin_no_personal_data_and_no_credentials(gateway, logs):
 
 
 def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gateway, monkeypatch, clock):
-    # Given a circuit that opens after 2 failed calls, for 1 s
+    # Given a circuit that opens after 2 failed calls, for 30 s
     monkeypatch.setenv("PROVIDER_CIRCUIT_FAILURES", "2")
-    monkeypatch.setenv("PROVIDER_CIRCUIT_COOLDOWN_SECONDS", "1")
+    monkeypatch.setenv("PROVIDER_CIRCUIT_COOLDOWN_SECONDS", "30")
     gateway.new_instance()
     gateway.provider.reply(KRAPIN, Reply(503, b"{}"))
     for _ in range(2):
@@ -386,7 +386,7 @@ def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gat
     assert (answer.status, answer.error["code"]) == (502, "circuit_open")
     assert len(gateway.provider.requests(KRAPIN)) == attempts
 
-    clock.advance(1.1)
+    clock.advance(31)
     gateway.provider.reply(KRAPIN, SUCCESS)
     assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
 

@@ -134,7 +134,7 @@ def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_ret
     gateway, queues, monkeypatch
 ):
     sqs, url, _ = queues
-    monkeypatch.setenv("WEBHOOK_RETRY_BASE_SECONDS", "1")
+    monkeypatch.setenv("WEBHOOK_RETRY_BASE_SECONDS", "3")  # long enough for a slow machine to look in between
     gateway.new_instance()
     gateway.provider.reply(LOGIN, login_reply())
     # status is a read: the client already retries 3 times, so 3 failures make this attempt fail
@@ -147,11 +147,15 @@ def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_ret
     # the record waits the retry delay the processor set (not the poller's immediate return)...
     process_queue(gateway, sqs, url)
     assert len(gateway.provider.requests(STATUS)) == 3
-    time.sleep(1.2)
     # ...then comes back and succeeds
-    process_queue(gateway, sqs, url)
+    deadline = time.monotonic() + 10
+    while read_application(APPLICATION)["statusCode"] == 404:
+        assert time.monotonic() < deadline, "the record never came back"
+        time.sleep(0.2)
+        process_queue(gateway, sqs, url)
 
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
+    assert len(gateway.provider.requests(STATUS)) == 4
 
 
 @pytest.mark.parametrize(

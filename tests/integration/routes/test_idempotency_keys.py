@@ -63,8 +63,11 @@ def test_the_same_key_with_another_body_is_409(signzy):
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
-def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws):
-    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=0.9))
+def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws, monkeypatch):
+    # Given a first request held at the provider until the test lets it answer
+    held = threading.Event()
+    monkeypatch.setattr(signzy.provider, "wait", lambda _delay: held.wait(10))
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=1))
     answers = {}
     started_ms = time.time() * 1000
     first = threading.Thread(
@@ -74,11 +77,17 @@ def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws):
     )
     first.start()
     deadline = time.monotonic() + 10
-    while not signzy.provider.requests(REPUSH) and time.monotonic() < deadline:
+    while not signzy.provider.requests(REPUSH):
+        assert time.monotonic() < deadline, "the first request never reached the provider"
         time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
+
+    # When the same key comes again while it is there
     answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
     (in_flight,) = records(aws, signzy.physical_ids)
-    first.join()
+    held.set()
+    first.join(timeout=30)
+
+    # Then the second is refused, and the first answered
 
     assert answers["first"].status == 200
     assert (answers["second"].status, answers["second"].error["code"]) == (409, "idempotency_key_in_use")
