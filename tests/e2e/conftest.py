@@ -7,8 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from project import template as cfn
 from tests.support.fake_provider import FakeProvider
+from tests.support.output import Output
 
 
 def free_port() -> int:
@@ -76,13 +75,7 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         text=True,
         start_new_session=True,  # its own process group, to find orphans afterwards
     )
-    ready = ""
-    deadline = time.monotonic() + 60
-    while "ready at" not in ready and time.monotonic() < deadline and process.poll() is None:
-        ready = process.stdout.readline()
-    assert "ready at" in ready, f"the stack did not start: {ready!r}"
-    # Keep reading its output (the functions' logs): a full pipe would block the stack.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
+    ready = Output(process.stdout).wait_for("ready at", timeout=60)  # and its output read on: the functions' logs
     info = {
         "process": process,
         "api": f"http://127.0.0.1:{api_port}",

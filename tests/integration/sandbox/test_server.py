@@ -30,6 +30,7 @@ from tests.integration.sandbox.conftest import (
     repush,
     signzy_token,
 )
+from tests.support.output import Output
 
 
 def test_base_urls_and_health(sandbox):
@@ -139,7 +140,7 @@ def test_cli_prints_ready_line_and_stops_on_sigterm(tmp_path):
         text=True,
     )
     try:
-        line = process.stdout.readline()
+        line = Output(process.stdout).wait_for("http://", timeout=30)
         url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
         assert requests.get(url + "/_sandbox/health", timeout=TIMEOUT).status_code == 200
         process.send_signal(signal.SIGTERM)
