@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,12 +16,6 @@ import pytest
 from project import template as cfn
 from tests.support.fake_provider import FakeProvider
 from tests.support.output import Output
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
@@ -55,13 +50,13 @@ def state_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
-    """Start `python -m local.stack` on free ports; yield where it is; kill what is left of it afterwards."""
-    api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
+    """Start `python -m local.stack` on ports the system picks as it binds them (a port found free beforehand could
+    be taken before the stack binds it); yield where it is, from its ready line; kill what is left of it afterwards."""
     environment = {
         **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_EMULATOR_PORT": str(aws_port),
-        "SANDBOX_PORT": str(sandbox_port),
+        "API_PORT": "0",
+        "AWS_EMULATOR_PORT": "0",
+        "SANDBOX_PORT": "0",
         "PYTHONUNBUFFERED": "1",
         "LOCAL_STACK_STATE": str(state_file),
         **overrides,
@@ -76,6 +71,7 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         start_new_session=True,  # its own process group, to find orphans afterwards
     )
     ready = Output(process.stdout).wait_for("ready at", timeout=60)  # and its output read on: the functions' logs
+    api_port, aws_port, sandbox_port = (int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", ready)[:3])
     info = {
         "process": process,
         "api": f"http://127.0.0.1:{api_port}",
