@@ -57,6 +57,7 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         "API_PORT": "0",
         "AWS_EMULATOR_PORT": "0",
         "SANDBOX_PORT": "0",
+        "LOCAL_BIND_HOST": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
         "LOCAL_STACK_STATE": str(state_file),
         **overrides,
@@ -68,10 +69,17 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",  # a stray byte must not stop the reading (the stack would block on a full pipe)
         start_new_session=True,  # its own process group, to find orphans afterwards
     )
-    ready = Output(process.stdout).wait_for("ready at", timeout=60)  # and its output read on: the functions' logs
-    api_port, aws_port, sandbox_port = (int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", ready)[:3])
+    try:
+        ready = Output(process.stdout).wait_for("ready at", timeout=60)  # and read on: the functions' logs
+        ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", ready)]
+        assert len(ports) == 3, f"the ready line names the API, the AWS emulator and the sandbox: {ready!r}"
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)  # a stack that did not start is not left running
+        raise
+    api_port, aws_port, sandbox_port = ports
     info = {
         "process": process,
         "api": f"http://127.0.0.1:{api_port}",

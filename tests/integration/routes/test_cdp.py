@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -164,9 +165,6 @@ def test_a_refused_refresh_token_falls_back_to_a_password_grant(gateway, clock):
 def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_token_is_sent_once(
     gateway, clock, monkeypatch
 ):
-    import threading
-    import time
-
     from kyc_gateway import clock as gateway_clock
     from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
 
@@ -186,19 +184,22 @@ def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_to
 
     # When one instance renews, and while its refresh is answered 25 s later (more than one token request's 20 s
     # budget, within the two a CDP renewal may make), the other needs a token too
-    renewing = threading.Thread(target=first.customer_lookup, args=(request,))
+    renewing = threading.Thread(target=first.customer_lookup, args=(request,), daemon=True)
     renewing.start()
-    deadline = time.monotonic() + 10
-    while len(gateway.provider.requests(TOKEN)) < 2:
-        assert time.monotonic() < deadline, "the renewal never reached CDP"
-        time.sleep(0.01)
-    clock.advance(25)
-    waiting = threading.Thread(target=second.customer_lookup, args=(request,))  # a thread of its own: no request
-    waiting.start()
-    assert polled.wait(10), "the second instance never waited for the renewal"
-    answered.set()
+    waiting = threading.Thread(target=second.customer_lookup, args=(request,), daemon=True)  # no request of its own
+    try:
+        deadline = time.monotonic() + 10
+        while len(gateway.provider.requests(TOKEN)) < 2:
+            assert time.monotonic() < deadline, "the renewal never reached CDP"
+            time.sleep(0.01)
+        clock.advance(25)
+        waiting.start()
+        assert polled.wait(10), "the second instance never waited for the renewal"
+    finally:
+        answered.set()  # a failed test must not leave the answer to land in the next one
     for thread in (renewing, waiting):
         thread.join(timeout=30)
+        assert not thread.is_alive()
 
     # Then the second waited for the first's renewal: the refresh token went to CDP once, and one renewal served both
     forms = token_forms(gateway)
@@ -276,10 +277,9 @@ def stored_renewal_time(gateway) -> float:
 def test_twenty_concurrent_cold_callers_make_one_token_request_per_expiry_window(gateway, clock):
     from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
 
-    # Given a slow token endpoint issuing 6 s tokens (renewed 1.2 s early), and 20 cold instances (own memory,
-    # one shared table), on a clock that moves only when told (a slow round must not outlive a token)
-    clock.stop()
-    slow = [Reply(200, json.dumps(token_reply(n, 6, 6)).encode(), delay=0.3) for n in (1, 2)]
+    # Given a slow token endpoint issuing 600 s tokens (renewed 120 s early: no round outlives one, however slow the
+    # machine), and 20 cold instances (own memory, one shared table)
+    slow = [Reply(200, json.dumps(token_reply(n, 600, 600)).encode(), delay=0.3) for n in (1, 2)]
     gateway.provider.reply(TOKEN, *slow)
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
     clients = [CdpClient() for _ in range(20)]
@@ -292,11 +292,13 @@ def test_twenty_concurrent_cold_callers_make_one_token_request_per_expiry_window
             barrier.wait()
             statuses.append(client.customer_lookup(request).status)
 
-        threads = [threading.Thread(target=lookup, args=(client,)) for client in clients]
+        threads = [threading.Thread(target=lookup, args=(client,), daemon=True) for client in clients]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 60
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(deadline - time.monotonic(), 0))
+            assert not thread.is_alive(), "a caller is still waiting for a token"
         return statuses
 
     # When they all look customers up at once, in two token lifetimes

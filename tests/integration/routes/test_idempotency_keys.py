@@ -73,22 +73,25 @@ def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws, mon
     first = threading.Thread(
         target=lambda: answers.setdefault(
             "first", signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
-        )
+        ),
+        daemon=True,
     )
     first.start()
-    deadline = time.monotonic() + 10
-    while not signzy.provider.requests(REPUSH):
-        assert time.monotonic() < deadline, "the first request never reached the provider"
-        time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
+    try:
+        deadline = time.monotonic() + 10
+        while not signzy.provider.requests(REPUSH):
+            assert time.monotonic() < deadline, "the first request never reached the provider"
+            time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
 
-    # When the same key comes again while it is there
-    answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
-    (in_flight,) = records(aws, signzy.physical_ids)
-    held.set()
+        # When the same key comes again while it is there
+        answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
+        (in_flight,) = records(aws, signzy.physical_ids)
+    finally:
+        held.set()  # a failed test must not leave the answer to land in the next one
     first.join(timeout=30)
+    assert not first.is_alive()
 
     # Then the second is refused, and the first answered
-
     assert answers["first"].status == 200
     assert (answers["second"].status, answers["second"].error["code"]) == (409, "idempotency_key_in_use")
     assert answers["second"].error["message"] == "A request with this Idempotency-Key is still in progress"

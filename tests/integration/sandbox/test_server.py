@@ -138,9 +138,10 @@ def test_cli_prints_ready_line_and_stops_on_sigterm(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
     )
     try:
-        line = Output(process.stdout).wait_for("http://", timeout=30)
+        line = Output(process.stdout).wait_for("ready at", timeout=30)
         url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
         assert requests.get(url + "/_sandbox/health", timeout=TIMEOUT).status_code == 200
         process.send_signal(signal.SIGTERM)
