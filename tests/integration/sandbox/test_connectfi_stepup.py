@@ -110,7 +110,7 @@ def test_a_review_application_waits_then_completes_with_a_webhook(make_sandbox, 
     waiting = assert_json(update(urls, token, created, "front", "back"), 200)["data"]
     assert waiting["status"] == "waiting_review"
 
-    (delivery,) = receiver.wait_for(1, timeout=3)
+    (delivery,) = receiver.wait_for(1, timeout=15)
     webhook = json.loads(delivery[2])["data"]
     assert (webhook["applicationId"], webhook["status"], webhook["outcome"]) == (
         created["applicationId"],
@@ -135,7 +135,7 @@ def test_a_repeated_review_update_schedules_one_review(make_sandbox, receiver):
     assert assert_json(update(urls, token, created, "front", "back"), 200)["data"]["status"] == "waiting_review"
     assert assert_json(update(urls, token, created, "front"), 200)["data"]["status"] == "waiting_review"
 
-    receiver.wait_for(1, timeout=3)
+    receiver.wait_for(1, timeout=15)
     time.sleep(0.5)
     assert len(receiver.bodies) == 1
 
