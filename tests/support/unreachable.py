@@ -6,13 +6,16 @@ import contextlib
 import socket
 from collections.abc import Iterator
 
+_HELD: list[socket.socket] = []  # bound, never listening, kept for the test run: no one else can take their ports
+
 
 def refused_url() -> str:
-    """A URL nothing listens on: connecting is refused at once (the request is certainly not sent)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A URL nothing listens on: connecting is refused at once (the request is certainly not sent). Its port stays
+    bound, without a listener, so that no server of another test can be given it meanwhile."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    _HELD.append(held)
+    return f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @contextlib.contextmanager
