@@ -13,6 +13,7 @@ import boto3
 import requests
 
 from project import template as cfn
+from tests.support.waiting import wait_for
 
 TOKEN = json.loads((cfn.ROOT / "local" / "secrets.local.json").read_text())["connectfiwebhook"]["token"]
 
@@ -21,16 +22,6 @@ def services(stack: dict) -> tuple[str, str, str]:
     """(api, aws emulator, sandbox) URLs of a running stack, from its ready line."""
     aws_url, sandbox_url = re.findall(r"http://127\.0\.0\.1:\d+", stack["ready"])[1:3]
     return stack["api"], aws_url, sandbox_url
-
-
-def wait_for(condition, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("not within the time")
 
 
 def test_an_application_whose_webhook_is_lost_reaches_its_final_state_by_reconciliation(reconciling_stack):
@@ -87,7 +78,8 @@ def test_make_redrive_gets_a_dead_lettered_webhook_processed_once(quick_retry_st
     # Then the webhook is processed, once, and the dead-letter queue is empty
     assert "moved 1 message" in moved.stdout
     wait_for(
-        lambda: requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]["status"] > status_calls
+        lambda: requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]["status"] > status_calls,
+        what="the redriven webhook's status call",
     )
     time.sleep(2)
     calls = requests.get(f"{sandbox_url}/_sandbox/calls", timeout=10).json()["connectfi"]["status"]

@@ -13,6 +13,7 @@ from tests.conftest import SECRETS
 from tests.support.fake_provider import Reply
 from tests.support.request_log import provider_calls
 from tests.support.samples import CDP_ONBOARDING_BODY
+from tests.support.waiting import wait_for
 
 LOOKUP_FN = "CdpCustomerLookupFunction"
 ONBOARD_FN = "CdpOnboardingFunction"
@@ -188,10 +189,7 @@ def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_to
     renewing.start()
     waiting = threading.Thread(target=second.customer_lookup, args=(request,), daemon=True)  # no request of its own
     try:
-        deadline = time.monotonic() + 10
-        while len(gateway.provider.requests(TOKEN)) < 2:
-            assert time.monotonic() < deadline, "the renewal never reached CDP"
-            time.sleep(0.01)
+        wait_for(lambda: len(gateway.provider.requests(TOKEN)) >= 2, 10, every=0.01, what="the renewal at CDP")
         clock.advance(25)
         waiting.start()
         assert polled.wait(10), "the second instance never waited for the renewal"

@@ -12,6 +12,7 @@ from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
 from tests.support import emf
 from tests.support.fake_provider import Reply
+from tests.support.waiting import wait_for
 from tests.support.webhooks import (
     PROCESSOR,
     TOKEN,
@@ -147,12 +148,13 @@ def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_ret
     # the record waits the retry delay the processor set (not the poller's immediate return)...
     process_queue(gateway, sqs, url)
     assert len(gateway.provider.requests(STATUS)) == 3
+
     # ...then comes back and succeeds
-    deadline = time.monotonic() + 10
-    while read_application(APPLICATION)["statusCode"] == 404:
-        assert time.monotonic() < deadline, "the record never came back"
-        time.sleep(0.2)
+    def came_back():
         process_queue(gateway, sqs, url)
+        return read_application(APPLICATION)["statusCode"] != 404
+
+    wait_for(came_back, 10, every=0.2)
 
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"
     assert len(gateway.provider.requests(STATUS)) == 4

@@ -20,6 +20,7 @@ from tests.integration.routes.test_signzy_repush import LOGIN, ONBOARDING_ID, RE
 from tests.integration.routes.test_signzy_repush import login_reply as signzy_login
 from tests.support.dynamodb import plain
 from tests.support.fake_provider import Reply
+from tests.support.waiting import wait_for
 
 SIGNZY = "SignzyRepushFunction"
 
@@ -78,10 +79,8 @@ def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws, mon
     )
     first.start()
     try:
-        deadline = time.monotonic() + 10
-        while not signzy.provider.requests(REPUSH):
-            assert time.monotonic() < deadline, "the first request never reached the provider"
-            time.sleep(0.01)  # until the first request is at the provider, i.e. in flight
+        # until the first request is at the provider, i.e. in flight
+        wait_for(lambda: signzy.provider.requests(REPUSH), 10, every=0.01, what="the first request at the provider")
 
         # When the same key comes again while it is there
         answers["second"] = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
