@@ -172,9 +172,9 @@ def _operation(
         "summary": spec.properties.get("Description", ""),
         "parameters": parameters,
         "responses": responses,
-        # Deployed, API Gateway requires SigV4 (IAM) on every route but the webhook; the local stack does not check
-        # signatures, so the document lists "no security" as an alternative.
-        "security": [] if webhook else [{"sigv4": []}, {}],
+        # API Gateway requires SigV4 (IAM) on every route but the webhook. (The local stack, for development only,
+        # checks no signature: the document describes the deployed API.)
+        "security": [] if webhook else [{"sigv4": []}],
     }
     if contract.body_model:
         operation["requestBody"] = {

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import requests
+import urllib3.exceptions
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -237,6 +238,18 @@ def test_any_other_failure_of_the_http_library_is_the_clients_own_error_at_once(
     assert len(transport.sent) == 1
 
 
+def test_an_error_urllib3_raises_through_requests_is_the_clients_own_error_at_once():
+    # Given an HTTP stack that refuses the host when it connects (urllib3's LocationParseError is a ValueError)
+    refused = urllib3.exceptions.LocationParseError("'a..b', label empty or too long")
+    gateway, transport, _ = client(refused, OK)
+
+    # When a route is called, Then the caller gets a TransportError, not the ValueError, and nothing is retried
+    with pytest.raises(TransportError, match="LocationParseError") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert not isinstance(raised.value, ValueError) and len(transport.sent) == 1
+
+
 def test_the_correlation_id_is_sent_and_returned():
     gateway, transport, _ = client((200, {}, {"X-Correlation-Id": "trace-42"}))
 
@@ -296,6 +309,18 @@ def test_the_answer_types_hold_the_documented_fields():
         "https://abc123.execute-api.eu-west-1.amazonaws.com/dev?stage=prod",
         "https://user:password@abc123.execute-api.eu-west-1.amazonaws.com/dev",
         "",
+        None,
+        42,
+        b"https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com:0/dev",
+        "https://abc123..amazonaws.com/dev",  # an empty label: no connection can be opened to it
+        f"https://{'a' * 64}.execute-api.eu-west-1.amazonaws.com/dev",  # a label over 63 characters
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev?",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev#",
+        "https://abc 123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/my stage",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev\n",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/d\tev",
     ],
 )
 def test_a_base_url_the_client_cannot_use_raises_its_own_error_before_anything_is_sent(url, monkeypatch):
@@ -349,6 +374,28 @@ def test_a_profile_that_does_not_exist_raises_the_clients_own_error(no_aws_crede
         gateway.cladfy_krapin({"pinnumber": "A004416331M"})
 
     assert transport.sent == []
+
+
+@pytest.mark.parametrize(
+    ("source", "failure"),
+    [
+        ("credential_process = /bin/echo not-json", "JSONDecodeError"),
+        ("credential_process = /no/such/program", "FileNotFoundError"),
+        ("web_identity_token_file = /no/such/token\nrole_arn = arn:aws:iam::1:role/caller", "FileNotFoundError"),
+    ],
+)
+def test_a_credential_source_that_fails_however_it_fails_raises_the_clients_own_error(
+    source, failure, no_aws_credentials, tmp_path
+):
+    # Given a profile whose credentials come from a process that cannot give them, or a token file that is missing
+    (tmp_path / "config").write_text(f"[default]\n{source}\n")
+    gateway, transport, _ = client(OK, credentials=None)
+
+    # When a signed call is made, Then the client's own error says which kind of failure, and nothing is sent
+    with pytest.raises(CredentialsUnavailable, match=failure) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert not isinstance(raised.value, ValueError | OSError) and transport.sent == []
 
 
 def test_credentials_that_fail_to_refresh_raise_the_clients_own_error():

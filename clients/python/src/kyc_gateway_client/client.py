@@ -15,9 +15,9 @@ from urllib.parse import quote, urlsplit
 
 import botocore.session
 import requests
+import urllib3.exceptions
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.exceptions import BotoCoreError, ClientError
 
 from kyc_gateway_client.answers import (
     ApplicationAnswer,
@@ -254,7 +254,9 @@ class GatewayClient:
                 reply = self.session.request(
                     method, url, data=data, headers=self._signed(method, url, headers, data), timeout=timeout
                 )
-            except requests.RequestException as error:  # any of them: the caller never gets a requests exception
+            # Any of them: the caller never gets a requests exception, nor one of urllib3 that requests lets through
+            # (a host urllib3 refuses to connect to is a LocationParseError, a ValueError).
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
                 if isinstance(error, RETRYABLE_FAILURES) and self._pause_before_retry(attempt, started, None):
                     continue
                 reason, correlation_id = type(error).__name__, headers["X-Correlation-Id"]
@@ -293,28 +295,44 @@ class GatewayClient:
             if self._credentials is not None:
                 return self._credentials.get_frozen_credentials()
             reason = "no AWS credentials found (environment, profile, SSO or role)"
-        except (BotoCoreError, ClientError) as error:  # the chain's source failed: say which, not its details
+        # Whatever a source of the chain raises (a process's output that is not JSON, a missing token file, a
+        # container endpoint botocore refuses...): say which, not its details.
+        except Exception as error:  # noqa: BLE001
             reason = f"the AWS credentials could not be loaded ({type(error).__name__})"
         raise CredentialsUnavailable(0, "credentials_unavailable", reason)
 
 
-def _usable_base_url(url: str | None) -> str:
+def _usable_base_url(url: object) -> str:
     """The gateway's URL without its trailing slash, if requests can be sent under it. The URL is not repeated in
     the error: it may hold what should not be logged."""
     if not url:
         raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
     try:
-        parts = urlsplit(url)
-        port_readable = parts.port is None or parts.port >= 0  # .port raises for a port that is not 0-65535
-    except (TypeError, ValueError):  # not a string, such a port, a broken IPv6 address
-        port_readable = False
-    if not port_readable or parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = urlsplit(url)  # type: ignore[arg-type]
+        port_usable = parts.port is None or parts.port > 0  # .port raises for a port that is not 0-65535
+        host_usable = bool(parts.hostname) and _connectable(parts.hostname)
+    except (AttributeError, TypeError, ValueError):  # not a string, such a port, a broken IPv6 address
+        port_usable = host_usable = False
+    if not isinstance(url, str) or not port_usable or parts.scheme not in ("http", "https") or not host_usable:
         raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must be http:// or https:// with a host")
-    if parts.query or parts.fragment or parts.username is not None or parts.password is not None:
+    if "?" in url or "#" in url or parts.username is not None or parts.password is not None:
         raise InvalidBaseUrl(
             0, "invalid_base_url", "the gateway's URL must be the API's base: no query, fragment or credentials"
         )
+    if any(character.isspace() or not character.isprintable() for character in url):
+        # urlsplit drops tabs and line breaks silently, and a path with a space reaches no route
+        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must not hold spaces or control characters")
     return url.rstrip("/")
+
+
+def _connectable(host: str) -> bool:
+    """Whether a connection can be opened to `host`: urllib3 refuses a name with an empty label or one over 63
+    characters (the IDNA codec's rule) when it connects."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _seconds(retry_after: str | None) -> float | None:
