@@ -46,7 +46,9 @@ class Settings(Model):
         "onboardingId", alias="SIGNZY_ONBOARDING_ID_FIELD"
     )
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
-    connectfi_webhook_field: Literal["webhookUrl", "webhookURL"] = Field("webhookUrl", alias="CONNECTFI_WEBHOOK_FIELD")
+    connectfi_webhook_field: Literal["auto", "webhookUrl", "webhookURL"] = Field(
+        "auto", alias="CONNECTFI_WEBHOOK_FIELD"
+    )
     # Hosts a caller's webhookUrl may point connectFi's callbacks (customer data) at, besides the gateway's own.
     connectfi_webhook_hosts: frozenset[str] = Field(frozenset(), alias="CONNECTFI_WEBHOOK_HOSTS")
     connect_timeout_seconds: float = Field(3.05, gt=0, le=10, alias="PROVIDER_CONNECT_TIMEOUT_SECONDS")

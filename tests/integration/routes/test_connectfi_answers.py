@@ -58,8 +58,15 @@ def identify_answered(gateway, reply):
 # --- refusals ---------------------------------------------------------------------------------------------------------
 
 
-def test_connectfi_refusing_the_callback_field_the_gateway_named_is_its_configurations_fault(gateway):
+def test_connectfi_refusing_the_callback_field_the_gateway_is_pinned_to_is_its_configurations_fault(
+    gateway, monkeypatch
+):
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_FIELD", "webhookUrl")
+    gateway.new_instance()
+
     answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", refusal()))
+
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
 
     error = answer.error
     assert (answer.status, error["code"], error["provider"]) == (500, "configuration_error", "connectfi")
@@ -69,6 +76,43 @@ def test_connectfi_refusing_the_callback_field_the_gateway_named_is_its_configur
         "req-7",
     )
     assert error["details"] == refusal()
+
+
+def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_other_spelling(gateway):
+    # Given a connectFi whose schema refuses webhookUrl as an unknown property (so it started nothing)
+    gateway.provider.reply(LOGIN, login_reply())
+    refused = connectfi_error(400, "requestValidateError", "validation", refusal())
+    gateway.provider.reply(IDENTIFY, refused, application())
+
+    # When an identification is started, and then another by the same instance
+    first = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+    second = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then it is sent again as webhookURL, which starts it; the instance sends webhookURL from then on
+    assert (first.status, second.status) == (200, 200)
+    sent = [set(request.json()) - {"customerId", "reference"} for request in gateway.provider.requests(IDENTIFY)]
+    assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
+
+
+def test_connectfi_refusing_both_spellings_of_the_callback_field_is_connectfi_failing(gateway):
+    # Given a connectFi that refuses webhookUrl, then webhookURL, as unknown properties
+    gateway.provider.reply(LOGIN, login_reply())
+    first, second = refusal(), refusal(params={"additionalProperty": "webhookURL"})
+    gateway.provider.reply(
+        IDENTIFY,
+        connectfi_error(400, "requestValidateError", "validation", first),
+        connectfi_error(400, "requestValidateError", "validation", second),
+    )
+
+    # When an identification is started
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then connectFi contradicts its own documents: 502, never the caller's fault, and no third attempt
+    error = answer.error
+    assert (answer.status, error["code"], error["providerCode"]) == (502, "provider_error", "requestValidateError")
+    assert error["message"] == "connectFi refuses both webhookUrl and webhookURL"
+    assert error["details"] == second
+    assert len(gateway.provider.requests(IDENTIFY)) == 2
 
 
 @pytest.mark.parametrize(

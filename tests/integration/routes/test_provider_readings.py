@@ -59,8 +59,8 @@ def configured_gateway(physical_ids, strict_sandbox, monkeypatch) -> Iterator[Co
 
 @pytest.mark.parametrize("reading", ["webhookUrl", "webhookURL"])
 @pytest.mark.parametrize("configured", ["webhookUrl", "webhookURL"])
-def test_connectfi_webhook_field_spelling(configured_gateway, reading, configured):
-    # Given a connectFi reading one spelling of the callback field, and a gateway sending one
+def test_connectfi_webhook_field_pinned_spelling(configured_gateway, reading, configured):
+    # Given a connectFi reading one spelling of the callback field, and a gateway pinned to one
     gateway = configured_gateway("connectfi_webhook_field", reading, {"CONNECTFI_WEBHOOK_FIELD": configured})
 
     # When an identification is started (the gateway adds its own webhook URL)
@@ -76,6 +76,25 @@ def test_connectfi_webhook_field_spelling(configured_gateway, reading, configure
         assert error["providerCode"] == "requestValidateError"
         assert [detail["params"] for detail in error["details"]] == [{"additionalProperty": configured}]
         assert error["message"] == f"connectFi refuses the field {configured} (CONNECTFI_WEBHOOK_FIELD)"
+    assert gateway.provider.call_count("connectfi", "identification") == 1  # pinned: never sent again
+
+
+@pytest.mark.parametrize(("reading", "first_calls"), [("webhookUrl", 1), ("webhookURL", 2)])
+def test_connectfi_webhook_field_auto_survives_either_spelling(configured_gateway, reading, first_calls):
+    # Given a connectFi reading one spelling of the callback field, and a gateway left to find out (the default)
+    gateway = configured_gateway("connectfi_webhook_field", reading, {})
+
+    # When an instance starts two identifications, the second asking for no callback under the example's spelling
+    first = gateway.call(IDENTIFY_FN, {"customerId": CUSTOMER, "reference": "extRefApp100"})
+    calls_for_first = gateway.provider.call_count("connectfi", "identification")
+    second = gateway.call(IDENTIFY_FN, {"customerId": CUSTOMER, "reference": "extRefApp101", "webhookUrl": ""})
+
+    # Then both start: webhookUrl is sent first; refused as an unknown property (connectFi started nothing), the
+    # identification is sent once more as webhookURL; and the instance then sends the spelling connectFi read
+    assert (first.status, first.json()["data"]["status"]) == (200, "pending_step_up")
+    assert (second.status, second.json()["data"]["status"]) == (200, "pending_step_up")
+    assert calls_for_first == first_calls
+    assert gateway.provider.call_count("connectfi", "identification") == first_calls + 1
 
 
 @pytest.mark.parametrize("reading", ["string", "object"])

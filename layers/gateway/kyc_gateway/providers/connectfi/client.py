@@ -26,6 +26,7 @@ from kyc_gateway.errors import (
     SubjectNotFound,
 )
 from kyc_gateway.model import Model
+from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi.common import NO_MARKUP, PROVIDER, ConnectFiId, answered_ids, webhook_token
@@ -124,10 +125,34 @@ DOCUMENT_NOT_FOUND: Mapping = {"documentNotFound": (ProviderRejected, "document_
 FILE_NOT_FOUND: Mapping = {"fileNotFound": (ProviderRejected, "file_not_found")}
 
 
+class WebhookField:
+    """The spelling of the identification's callback field, which connectFi's documents give two ways (its schema
+    table `webhookURL`, its example `webhookUrl`; unknown properties are refused, so only one can work). Mode `auto`
+    tries `webhookUrl` first and, after connectFi read the other, that one. `webhookUrl` or `webhookURL` pins one."""
+
+    def __init__(self, mode: str) -> None:
+        self.auto = mode == "auto"
+        self.first = "webhookUrl" if self.auto else mode
+
+    @staticmethod
+    def other(field: str) -> str:
+        return "webhookURL" if field == "webhookUrl" else "webhookUrl"
+
+    def read(self, field: str) -> None:
+        """connectFi read `field` (logged when the spelling tried first changes)."""
+        if field != self.first:
+            self.first = field
+            logger.info("connectfi webhook field settled", provider=PROVIDER, field=field)
+
+
 class ConnectFiClient(ProviderClient):
     name = PROVIDER
     secret_model = ConnectFiSecret
     uses_tokens = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.webhook_field = WebhookField(get_settings().connectfi_webhook_field)
 
     def identification(self, request: IdentificationRequest, default_webhook_url: str | None) -> ProviderResponse:
         body: dict[str, Any] = {"customerId": request.customerId, "reference": request.reference}
@@ -136,22 +161,28 @@ class ConnectFiClient(ProviderClient):
         webhook = request.webhook if request.webhook is not None else default_webhook_url
         if webhook is None:
             raise ConfigurationError("PUBLIC_BASE_URL is not configured")
-        field = get_settings().connectfi_webhook_field
-        body[field] = webhook
+        field = self.webhook_field.first
         try:  # creates an application: a write, never retried blindly
-            return self._call(IDENTIFICATION_PATH, "identification", body, idempotent=False)
+            return self._call(IDENTIFICATION_PATH, "identification", body | {field: webhook}, idempotent=False)
         except ProviderRejected as error:
             if not _refuses_field(error, field):
                 raise
-            # connectFi does not read the spelling CONNECTFI_WEBHOOK_FIELD names: the gateway's fault, not the caller's
-            raise ConfigurationError(
-                f"connectFi refuses the field {field} (CONNECTFI_WEBHOOK_FIELD)",
-                provider=error.provider,
-                provider_status=error.provider_status,
-                provider_code=error.provider_code,
-                provider_request_id=error.provider_request_id,
-                details=error.details,
-            ) from None
+            if not self.webhook_field.auto:  # pinned to a spelling connectFi does not read: the gateway's fault
+                raise _field_refused(error, f"connectFi refuses the field {field} (CONNECTFI_WEBHOOK_FIELD)") from None
+        # Refused by connectFi's schema check, so nothing was started: sent again once, under the other spelling.
+        other = WebhookField.other(field)
+        try:
+            response = self._call(IDENTIFICATION_PATH, "identification", body | {other: webhook}, idempotent=False)
+        except GatewayError as error:
+            if _refuses_field(error, other):  # neither spelling read: connectFi contradicts its own documents
+                raise _field_refused(
+                    error, "connectFi refuses both webhookUrl and webhookURL", ProviderFailed
+                ) from None
+            if error.provider_code in _ERRORS:  # connectFi's own refusal, past its schema check: it read the field
+                self.webhook_field.read(other)
+            raise
+        self.webhook_field.read(other)
+        return response
 
     def status(self, request: StatusRequest) -> ProviderResponse:
         return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
@@ -237,6 +268,18 @@ def _error_for(response: ProviderResponse, body: dict[str, Any], mapping: Mappin
     kind, gateway_code = mapping[code]
     details = _validation_context(body) if code == "requestValidateError" else None
     return response.error(kind, code=gateway_code, provider_code=code, details=details)
+
+
+def _field_refused(error: GatewayError, message: str, kind: type[GatewayError] = ConfigurationError) -> GatewayError:
+    """connectFi's refusal of the callback field the gateway itself named, as the gateway's error `kind`."""
+    return kind(
+        message,
+        provider=error.provider,
+        provider_status=error.provider_status,
+        provider_code=error.provider_code,
+        provider_request_id=error.provider_request_id,
+        details=error.details,
+    )
 
 
 def _refuses_field(error: GatewayError, field: str) -> bool:
