@@ -2,8 +2,9 @@
 
 Strict where Python's json module is lenient, because whatever it lets through is forwarded to a provider or
 stored: a key given twice (which of the two would the provider read?), NaN and Infinity (not JSON), a number that
-overflows a double (json reads 1e400 as infinity, which cannot be sent on), a lone surrogate escape ("\\ud800":
-not text). Each is a ValueError naming what is wrong, never the value (it may be personal data).
+overflows a double (json reads 1e400 as infinity, which cannot be sent on, and a 400-digit integer as a Python int,
+which every reader that holds numbers as doubles, JavaScript's included, takes for infinity), a lone surrogate escape
+("\\ud800": not text). Each is a ValueError naming what is wrong, never the value (it may be personal data).
 
 The standard library's C decoder, with hooks only where it must be stricter: pydantic_core's reader takes 1e400
 and duplicate keys as they are.
@@ -18,6 +19,7 @@ from typing import Any
 
 # A \uD800-\uDFFF escape: only these can put a surrogate into a string (UTF-8 text cannot carry one).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_DOUBLE_DIGITS = 308  # digits of the largest integer literal that cannot overflow a double (1.79e308 has 309)
 
 
 class NotStrictJson(ValueError):
@@ -35,7 +37,13 @@ def loads(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise NotStrictJson("is not UTF-8 text") from None
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json, parse_float=_finite)
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_not_json,
+            parse_float=_finite,
+            parse_int=_within_double,
+        )
     except NotStrictJson:
         raise
     except RecursionError:  # json gives up at the interpreter's recursion limit: cheap, and a caller error
@@ -62,6 +70,16 @@ def _finite(number: str) -> float:
     value = float(number)
     if not math.isfinite(value):
         raise NotStrictJson("has a number too large for a double")
+    return value
+
+
+def _within_double(number: str) -> int:
+    value = int(number)
+    if len(number) > _DOUBLE_DIGITS:  # a double holds at most 309 integer digits: only a longer literal can overflow
+        try:
+            float(value)
+        except OverflowError:
+            raise NotStrictJson("has a number too large for a double") from None
     return value
 
 

@@ -131,6 +131,7 @@ def test_cdps_missing_mandatory_fields_come_back_as_422_with_its_details(gateway
         pytest.param('{"first_name": "IRFAN", "first_name": "OTHER"}', id="a key twice"),
         pytest.param('{"first_name": "IRFAN", "zip": NaN}', id="NaN"),
         pytest.param('{"first_name": "IRFAN", "zip": 1e400}', id="a number too large for a double"),
+        pytest.param('{"first_name": "IRFAN", "zip": 1' + "0" * 400 + "}", id="an integer too large for a double"),
         pytest.param('{"first_name": "\\ud800"}', id="a lone surrogate"),
         pytest.param('{"first_name": "IRFAN"', id="not JSON"),
         pytest.param("", id="no body"),

@@ -54,6 +54,7 @@ BAD_BODIES = [
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": NaN}', 400),
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1", "status": "\\ud800"}}', 400),
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": 1e400}', 400),
+    ('{"data": {"applicationId": "iapp_1", "customerId": "c_1"}, "score": 1' + "0" * 400 + "}", 400),
     ('{"data": {"applicationId": "iapp_1", "customerId": "c_1", "customerId": "c_2"}}', 400),
     ("{" + '"a": "' + "x" * 300_000 + '"}', 413),
 ]

@@ -47,6 +47,7 @@ NOT_STRICT_JSON = {
     "nan": ('{"extra": NaN}', "NaN"),
     "infinity": ('{"extra": -Infinity}', "-Infinity"),
     "overflow": ('{"extra": 1e400}', "too large"),
+    "integer overflow": ('{"extra": -1' + "0" * 400 + "}", "too large"),
     "duplicate key": ('{"extra": 1, "extra": 2}', "twice"),
     "lone surrogate": ('{"extra": "\\ud800"}', "surrogate"),
 }
