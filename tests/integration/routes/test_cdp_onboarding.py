@@ -161,16 +161,16 @@ def test_onboarding_is_never_retried_blindly(gateway):
 
 
 def test_a_documented_failure_answered_200_is_an_onboarding_not_done_so_its_key_may_be_retried(gateway):
-    # Given CDP answering a first onboarding HTTP 200 with its documented 45006, then onboarding the customer
-    failure = {"status": "failed", "status_code": 500, "error_code": 45006, "message": "Error while searching"}
-    key = [("Idempotency-Key", "onboard-45006")]
+    # Given CDP answering a first onboarding HTTP 200 with its documented 40001, then onboarding the customer
+    failure = {"status": "failed", "status_code": 502, "error_code": 40001, "message": "Backend Technical Problem"}
+    key = [("Idempotency-Key", "onboard-40001")]
     first = onboarded(gateway, ONBOARDING_BODY, Reply(200, json.dumps(failure).encode()), ONBOARD_SUCCESS, headers=key)
 
     # When the caller retries under the same key
     again = gateway.call(ONBOARD_FN, ONBOARDING_BODY, headers=key)
 
     # Then CDP's code said it did not onboard (not an outcome to find out first): the retry was sent, and done
-    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "45006")
+    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "40001")
     assert (again.status, again.json()) == (200, ONBOARD_SUCCESS)
     assert len(gateway.provider.requests(ONBOARD)) == 2
 

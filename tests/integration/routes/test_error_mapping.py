@@ -333,6 +333,10 @@ TABLE = [
     ("cdp.lookup", answer(404, SPRING_404), 502, "provider_error", None, None),
     ("cdp.lookup", HTML_404, 502, "provider_bad_response", None, None),
     ("cdp.lookup", answer(200, {"status": "success"}), 502, "provider_error", None, None),
+    # the onboarding's codes, which the lookup's document does not list: undocumented there
+    ("cdp.lookup", answer(200, cdp_lookup(400, 40002, "Invalid format")), 502, "provider_error", "40002", None),
+    ("cdp.lookup", answer(200, cdp_lookup(406, 45053, "Invalid master data")), 502, "provider_error", "45053", None),
+    ("cdp.lookup", answer(200, cdp_lookup(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
     # --- CDP onboarding: error_code, whatever HTTP status carries it ---
     (
         "cdp.onboarding",
@@ -402,6 +406,10 @@ TABLE = [
     ("cdp.onboarding", answer(404, SPRING_404), 502, "provider_error", None, None),
     ("cdp.onboarding", answer(400, cdp_onboarding(400, 40999, "Something new")), 502, "provider_error", "40999", None),
     ("cdp.onboarding", answer(200, {"status": "failed"}), 502, "provider_error", None, None),
+    # the lookup's codes, which the onboarding's document does not list: undocumented there
+    ("cdp.onboarding", answer(406, cdp_onboarding(404, 45001, "Not found")), 502, "provider_error", "45001", None),
+    ("cdp.onboarding", answer(406, cdp_onboarding(404, 45003, "Not subscribed")), 502, "provider_error", "45003", None),
+    ("cdp.onboarding", answer(200, cdp_onboarding(500, 45006, "Error")), 502, "provider_error", "45006", None),
     # --- connectFi: its error codes, whatever HTTP status carries them ---
     (
         "connectfi.status",

@@ -103,23 +103,28 @@ class TokenReply(Model):
     refresh_expires_in: float | None = None
 
 
-# errorCode / error_code -> (gateway error, gateway code), whatever the HTTP status. Anything else is undocumented: 502.
-_BUSINESS_ERRORS: dict[int, tuple[type[GatewayError], str]] = {
+# errorCode / error_code -> (gateway error, gateway code), whatever the HTTP status, per operation: each operation's
+# document lists its own codes (40001 even means two things). Any other code is undocumented there: 502.
+Errors = dict[int, tuple[type[GatewayError], str]]
+_SCREENING: Errors = {  # both operations: the customer's compliance state
+    45013: (ProviderRejected, "customer_under_investigation"),
+    45051: (ProviderRejected, "customer_blocked"),
+}
+_LOOKUP_ERRORS: Errors = _SCREENING | {
     45001: (SubjectNotFound, "customer_not_found"),
     # The customer exists but has not subscribed to this partner: a business state, not a missing subject.
     45003: (ProviderRejected, "customer_not_subscribed"),
     # CDP refused the id number / id type the caller sent (our own validation passed): the caller's data.
     40001: (ProviderRejected, "invalid_customer_id"),
-    45006: (ProviderFailed, "provider_error"),
-    45013: (ProviderRejected, "customer_under_investigation"),
-    45051: (ProviderRejected, "customer_blocked"),
+    45006: (ProviderFailed, "provider_error"),  # "Error while searching customer!"
+}
+_ONBOARDING_ERRORS: Errors = _SCREENING | {
     45053: (ProviderRejected, "invalid_master_data"),
     40002: (ProviderRejected, "missing_mandatory_fields"),
     # A failed update of an existing customer record: CDP refused this onboarding.
     45032: (ProviderRejected, "customer_update_failed"),
+    40001: (ProviderFailed, "provider_error"),  # here CDP's "Backend Technical Problem" (HTTP 502)
 }
-# On onboarding, 40001 is CDP's "Backend Technical Problem" (HTTP 502), not a format error.
-_ONBOARDING_OVERRIDES: dict[int, tuple[type[GatewayError], str]] = {40001: (ProviderFailed, "provider_error")}
 
 
 class CdpClient(ProviderClient):
@@ -175,17 +180,17 @@ def _lookup_result(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
     if response.status == 200 and body.get("status") == "success" and isinstance(body.get("data"), dict):
         return response
-    raise _error_for(response, _BUSINESS_ERRORS)
+    raise _error_for(response, _LOOKUP_ERRORS)
 
 
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
     if response.status == 200 and body.get("status") == "success":
         return response
-    raise _error_for(response, _BUSINESS_ERRORS | _ONBOARDING_OVERRIDES)
+    raise _error_for(response, _ONBOARDING_ERRORS)
 
 
-def _error_for(response: ProviderResponse, table: dict[int, tuple[type[GatewayError], str]]) -> GatewayError:
+def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
     """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
     document gives some codes only as a body). Without one, only the HTTP status is left: 429 and 401/403 mean
     what they mean everywhere; anything else, a Spring `Not Found` page included, is CDP failing (502)."""
