@@ -344,7 +344,6 @@ def test_lookup_is_a_read_and_is_retried_after_a_server_error(gateway):
         pytest.param({"idNumber": 784199554586091, "idType": "4"}, id="idNumber a number"),
         pytest.param({"idNumber": "784199554586091", "idType": 4}, id="idType a number"),
         pytest.param({"idNumber": None, "idType": "4"}, id="idNumber null"),
-        pytest.param({"idNumber": "784199554586091", "idType": "4", "extra": True}, id="a field not in the table"),
     ],
 )
 def test_lookups_outside_cdps_request_table_get_400_and_no_provider_call(gateway, body):
@@ -373,6 +372,19 @@ def test_any_lookup_within_cdps_request_table_is_forwarded_for_cdp_to_rule_on(ga
 
     assert answer.status == 200, answer.text
     assert gateway.provider.requests(LOOKUP)[0].json() == body
+
+
+def test_a_field_beyond_the_lookup_table_is_not_refused_and_not_sent(gateway):
+    # Given a lookup with a field CDP's table does not have (CDP's Spring Boot reader would ignore it)
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+
+    # When it is looked up
+    answer = gateway.call(LOOKUP_FN, {**LOOKUP_BODY, "channel": "mobile"})
+
+    # Then CDP rules on the table's fields, and only those reach it
+    assert answer.status == 200, answer.text
+    assert gateway.provider.requests(LOOKUP)[0].json() == LOOKUP_BODY
 
 
 def test_the_lookup_request_takes_strings_as_they_are_and_converts_nothing_into_one():

@@ -46,9 +46,10 @@ ONBOARDING_OUTCOME_CHECK = (
 class CustomerLookupRequest(Model):
     """Customer Lookup v2's request table, and nothing more: both fields mandatory strings, `idNumber` at most 30
     characters, `idType` at most 3. No pattern is published (`"4"`, the Emirates ID, is one code of CDP's master
-    data), so any characters, and an empty string, are CDP's to rule on (its 40001)."""
+    data), so any characters, and an empty string, are CDP's to rule on (its 40001). A field beyond the table is
+    not sent: CDP runs on Spring Boot, whose JSON reader ignores unknown fields, so it is not refused either."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     idNumber: Annotated[str, StringConstraints(max_length=30)]
     idType: Annotated[str, StringConstraints(max_length=3)]
