@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import sys
 from typing import Any
@@ -315,7 +316,10 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
     return {
         "GatewayApi": {
             "Type": "AWS::Serverless::Api",
-            "Properties": {"Policy": {"Version": "2012-10-17", "Statement": statements}},
+            "Properties": {
+                "Policy": {"Version": "2012-10-17", "Statement": statements},
+                "GatewayResponses": gateway_responses(),
+            },
         },
         "GatewayCallersPolicy": {
             "Type": "AWS::IAM::ManagedPolicy",
@@ -329,6 +333,39 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+# API Gateway's own refusals -> the code of the gateway's error envelope they answer with.
+GATEWAY_RESPONSES = {
+    "DEFAULT_4XX": "request_refused",
+    "DEFAULT_5XX": "gateway_error",
+    "MISSING_AUTHENTICATION_TOKEN": "not_authenticated",  # an unknown route or method, or an unsigned request
+    "UNAUTHORIZED": "not_authenticated",
+    "ACCESS_DENIED": "forbidden",
+    "INVALID_SIGNATURE": "not_authenticated",
+    "EXPIRED_TOKEN": "not_authenticated",
+    "THROTTLED": "throttled",
+    "REQUEST_TOO_LARGE": "request_too_large",
+    "INTEGRATION_TIMEOUT": "gateway_timeout",
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own refusals in the layer's error envelope (its message API Gateway's, its correlationId the
+    request id), echoing the caller's X-Correlation-Id header as the functions do (as sent: API Gateway cannot
+    check it)."""
+    from kyc_gateway.errors import GatewayError
+
+    def envelope(code: str) -> str:
+        # API Gateway substitutes $context.error.messageString as a quoted JSON string, $context.requestId bare.
+        text = json.dumps(GatewayError("MESSAGE", code=code).envelope("REQUEST-ID"))
+        return text.replace('"MESSAGE"', "$context.error.messageString").replace("REQUEST-ID", "$context.requestId")
+
+    echo = {"Headers": {"X-Correlation-Id": "method.request.header.X-Correlation-Id"}}
+    return {
+        kind: {"ResponseParameters": echo, "ResponseTemplates": {"application/json": envelope(code)}}
+        for kind, code in GATEWAY_RESPONSES.items()
     }
 
 

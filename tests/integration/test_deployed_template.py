@@ -75,6 +75,21 @@ def test_every_method_needs_iam_but_the_webhook_and_calls_the_live_alias(deploye
     assert mapping["Properties"]["FunctionName"] == {"Ref": "ConnectFiWebhookProcessorFunctionAliaslive"}
 
 
+def test_api_gateways_own_refusals_answer_the_error_envelope_with_the_callers_correlation_id(deployed):
+    from kyc_gateway.errors import GatewayError
+
+    body = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert {"MISSING_AUTHENTICATION_TOKEN", "ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX"} <= set(responses)
+    for kind, response in responses.items():
+        echo = {"gatewayresponse.header.X-Correlation-Id": "method.request.header.X-Correlation-Id"}
+        assert response["responseParameters"] == echo, kind
+        template = response["responseTemplates"]["application/json"]
+        rendered = template.replace("$context.error.messageString", '"Forbidden"').replace("$context.requestId", "r-1")
+        code = json.loads(rendered)["error"]["code"]
+        assert json.loads(rendered) == GatewayError("Forbidden", code=code).envelope("r-1"), kind
+
+
 def policy_statements(template: dict, role: dict) -> list[dict]:
     """Every statement a role grants: its inline policies and the template's managed policies it attaches."""
     properties = role["Properties"]

@@ -190,11 +190,17 @@ def correlation_id_of(event: Any) -> str:
     """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id."""
     if not isinstance(event, dict):
         return "unknown"
-    supplied = header(event, "x-correlation-id")
-    if supplied and _SANE_CORRELATION_ID.match(supplied):
+    supplied = sane_correlation_id(header(event, "x-correlation-id"))
+    if supplied:
         return supplied
     context = event.get("requestContext")
     return str((context.get("requestId") if isinstance(context, dict) else None) or "unknown")
+
+
+def sane_correlation_id(supplied: str | None) -> str | None:
+    """`supplied` when it is a sane correlation id (1-128 of letters, digits, `. _ : -`, starting with a letter or
+    digit), else None."""
+    return supplied if supplied and _SANE_CORRELATION_ID.match(supplied) else None
 
 
 def public_base_url(event: Mapping[str, Any]) -> str | None:

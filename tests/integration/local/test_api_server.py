@@ -103,6 +103,27 @@ def test_unknown_routes_and_methods_get_api_gateways_403(serve, method, path):
     assert invoker.events == []
 
 
+@pytest.mark.parametrize(
+    ("sent", "echoed"), [("order-42", True), ("<not sane>", False), ("x" * 129, False), (None, False)]
+)
+def test_api_gateways_own_refusals_echo_a_sane_caller_correlation_id_in_their_header(serve, sent, echoed):
+    # Given a caller's X-Correlation-Id (sane or not) on a request API Gateway itself refuses: an unknown route, and a
+    # body over API Gateway's limit
+    url = serve(RecordingInvoker())
+    headers = {} if sent is None else {"X-Correlation-Id": sent}
+
+    unknown = requests.post(url + "/nope", headers=headers, timeout=5)
+    too_large = requests.post(url + "/things/1", headers=headers | {"Content-Length": str(11 * 2**20)}, timeout=5)
+
+    # Then each answers the caller's id in its header when it is sane (as the functions do), else the request id,
+    # which the envelope always carries (API Gateway's templates cannot check the caller's)
+    for answer, status in ((unknown, 403), (too_large, 413)):
+        request_id = answer.json()["error"]["correlationId"]
+        assert answer.status_code == status
+        assert answer.headers["X-Correlation-Id"] == (sent if echoed else request_id)
+        assert request_id != sent
+
+
 def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_bodies(serve):
     invoker = RecordingInvoker(
         {
