@@ -19,12 +19,12 @@ from release import version
 
 DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
-    "400": "The request is not JSON or fails validation (details per field); no provider call was made",
+    "400": "The request is not JSON (or is declared as another media type) or fails validation (details per field); "
+    "no provider call was made",
     "404": "The provider says the subject does not exist",
     "409": "The Idempotency-Key was used with another body, its first request is still in progress, or that "
     "request's outcome at the provider is unknown (it timed out after it was sent)",
     "413": "The body is too large",
-    "415": "The body is declared as something other than JSON (Content-Type)",
     "422": "The provider refused the request on business grounds",
     "429": "The provider rate-limited the gateway after its own retries",
     "500": "The gateway failed or is misconfigured",

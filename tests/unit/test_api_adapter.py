@@ -192,11 +192,11 @@ def test_json_nested_ten_thousand_levels_deep_is_a_clear_400():
         "application/json-seq",
     ],
 )
-def test_a_body_declared_as_something_other_than_json_is_415(content_type):
+def test_a_body_declared_as_something_other_than_json_is_not_json_so_400(content_type):
     answer = call(handler_returning({}), json.dumps({"name": "abc"}), [("Content-Type", content_type)])
 
     error = json.loads(answer["body"])["error"]
-    assert (answer["statusCode"], error["code"]) == (415, "unsupported_media_type")
+    assert (answer["statusCode"], error["code"]) == (400, "validation_error")
     assert error["details"] == [{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kyc_gateway import clock, cold_start, snapstart, strict_json
-from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError, UnsupportedMediaType
+from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
 from kyc_gateway.provider_response import ProviderResponse
@@ -225,11 +225,13 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
 
 
 def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
-    """The JSON object in the body, validated by `model`; 415 when the caller declares another media type."""
+    """The JSON object in the body, validated by `model`. A body the caller declares as another media type is not
+    JSON: 400, as a body that does not parse."""
     content_type = header(event, "content-type")
     if content_type and not _JSON_MEDIA_TYPE.match(content_type.partition(";")[0].strip().lower()):
-        raise UnsupportedMediaType(
-            details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
+        raise RequestValidationError(
+            "The request body must be JSON (Content-Type: application/json)",
+            details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}],
         )
     return validate(model, json_object_body(event))
 

@@ -110,12 +110,6 @@ class RequestTooLarge(GatewayError):
     message = "The request body is too large"
 
 
-class UnsupportedMediaType(GatewayError):
-    status = 415
-    code = "unsupported_media_type"
-    message = "The request body must be JSON (Content-Type: application/json)"
-
-
 class SubjectNotFound(GatewayError):
     status = 404
     code = "not_found"

@@ -26,7 +26,7 @@ def test_json_nested_ten_thousand_levels_deep_is_400(gateway, function):
 
 
 @pytest.mark.parametrize("function", BODY_ROUTES)
-def test_a_body_declared_as_form_data_is_415(gateway, function):
+def test_a_body_declared_as_form_data_is_not_json_so_400(gateway, function):
     spec = cfn.functions()[function]
     from local.api_events import proxy_event
     from local.functions import invoke
@@ -38,8 +38,8 @@ def test_a_body_declared_as_form_data_is_415(gateway, function):
 
     answer = invoke(spec, event)
 
-    assert answer["statusCode"] == 415
-    assert json.loads(answer["body"])["error"]["code"] == "unsupported_media_type"
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["error"]["code"] == "validation_error"
     assert gateway.provider.requests() == []
 
 

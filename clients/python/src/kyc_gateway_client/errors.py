@@ -36,7 +36,7 @@ class GatewayError(Exception):
 
 
 class InvalidRequest(GatewayError):
-    """400, 413, 415: the request was refused before any provider call; fix it, do not retry it."""
+    """400, 413: the request was refused before any provider call; fix it, do not retry it."""
 
 
 class NotAuthorized(GatewayError):
@@ -93,7 +93,6 @@ _BY_STATUS: dict[int, type[GatewayError]] = {
     404: NotFound,
     409: IdempotencyConflict,
     413: InvalidRequest,
-    415: InvalidRequest,
     422: ProviderRejected,
     429: RateLimited,
     504: ProviderTimeout,
