@@ -77,7 +77,7 @@ class ApiServer:
         request_id = str(uuid.uuid4())
         echoed = echoed_correlation_id(headers, request_id)
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
-            return 200, [("Content-Type", "application/json")], OPENAPI_DOCUMENT.read_bytes()
+            return 200, [("Content-Type", "application/json")], local_openapi_document()
         for route in self.routes:
             parameters = route.match(method, split.path)
             if parameters is not None:
@@ -174,6 +174,17 @@ def echoed_correlation_id(headers: list[tuple[str, str]], request_id: str) -> st
 
     supplied = next((value for name, value in headers if name.lower() == "x-correlation-id"), None)
     return sane_correlation_id(supplied) or request_id
+
+
+def local_openapi_document() -> bytes:
+    """openapi.json as this stack serves its routes: the deployed API requires SigV4 on every route but the webhook,
+    this stack checks no signature, so each signed operation lists "no security" as an alternative too."""
+    document = json.loads(OPENAPI_DOCUMENT.read_text())
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if operation.get("security"):
+                operation["security"] = [*operation["security"], {}]
+    return json.dumps(document).encode()
 
 
 def gateway_answer(

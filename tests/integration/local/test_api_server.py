@@ -124,6 +124,26 @@ def test_api_gateways_own_refusals_echo_a_sane_caller_correlation_id_in_their_he
         assert request_id != sent
 
 
+def test_the_openapi_document_served_makes_signing_optional_as_the_local_stack_checks_none(serve):
+    # Given the committed document, which describes the deployed API (SigV4 required but on the webhook)
+    committed = json.loads((cfn.ROOT / "openapi.json").read_text())
+
+    # When the local stack serves it
+    served = requests.get(serve(RecordingInvoker()) + "/openapi.json", timeout=5).json()
+
+    # Then every signed operation also admits no security there, and nothing else differs
+    for path, operations in committed["paths"].items():
+        for method, operation in operations.items():
+            local = served["paths"][path].pop(method)
+            signed = operation["security"]
+            assert local.pop("security") == ([*signed, {}] if signed else []), (path, method)
+            operation.pop("security")
+            assert local == operation
+    assert {key: value for key, value in served.items() if key != "paths"} == {
+        key: value for key, value in committed.items() if key != "paths"
+    }
+
+
 def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_bodies(serve):
     invoker = RecordingInvoker(
         {
