@@ -52,6 +52,23 @@ def test_a_subjects_records_come_newest_first_whatever_way_the_subject_is_writte
     assert {record["fingerprint"] for record in answer["records"]} == {local_fingerprint(f"cladfy|kra_pin|{PIN}")}
 
 
+def test_every_answered_record_names_each_field_of_an_operation_null_where_it_had_none(sandboxed_gateway):
+    # Given a read (no Idempotency-Key) whose provider answered no error code
+    look_up("lookup-fields")
+
+    # When its subject is searched
+    status, answer = search({"provider": "cladfy", "subject": PIN})
+
+    # Then the record names every field, the ones the operation had none for as null
+    (record,) = answer["records"]
+    assert status == 200
+    assert (record["providerCode"], record["idempotencyKey"]) == (None, None)
+    assert (record["providerStatus"], record["status"], record["code"]) == (200, 200, "ok")
+    assert {"time", "caller", "route", "provider", "operation", "correlationId"} <= {
+        name for name, value in record.items() if value is not None
+    }
+
+
 def test_a_subject_without_records_is_an_empty_list(sandboxed_gateway):
     look_up("someone-else")
 

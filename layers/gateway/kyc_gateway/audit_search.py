@@ -107,6 +107,23 @@ def parse(event: dict[str, Any], model: type[Search]) -> Search:
     return model(body=body, caller=audit.caller_of(event), correlation_id=correlation_id_of(event))
 
 
+# What every answered record carries (null where the operation had none): who did what, when, with what outcome.
+ANSWERED_FIELDS = (
+    "time",
+    "caller",
+    "route",
+    "provider",
+    "operation",
+    "status",
+    "code",
+    "providerStatus",
+    "providerCode",
+    "providerRequestId",
+    "correlationId",
+    "idempotencyKey",
+)
+
+
 def search(request: Search) -> dict[str, Any]:
     """One page of the subject's records, newest first, and the token of the next page (null on the last)."""
     body = request.body
@@ -117,6 +134,8 @@ def search(request: Search) -> dict[str, Any]:
     try:
         records, more = _page(body, [fingerprint for fingerprint, _, _ in searched], cursor)
         found = len(records)
+        # A record leaves out what it has no value for; the answer names every field a record has, null where none.
+        records = [dict.fromkeys(ANSWERED_FIELDS) | record for record in records]
         last = records[-1] if records and more else None
         token = _token(last["at"], last["fingerprint"]) if last else None
         return {"records": records, "nextToken": token}
