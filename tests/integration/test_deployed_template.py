@@ -80,7 +80,18 @@ def test_api_gateways_own_refusals_answer_the_error_envelope_with_the_callers_co
 
     body = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]
     responses = body["x-amazon-apigateway-gateway-responses"]
-    assert {"MISSING_AUTHENTICATION_TOKEN", "ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX"} <= set(responses)
+    codes = {
+        "MISSING_AUTHENTICATION_TOKEN": "not_authenticated",
+        "INVALID_SIGNATURE": "not_authenticated",
+        "ACCESS_DENIED": "forbidden",
+        "THROTTLED": "throttled",
+        "REQUEST_TOO_LARGE": "request_too_large",
+        "INTEGRATION_TIMEOUT": "gateway_timeout",
+        "DEFAULT_4XX": "request_refused",
+        "DEFAULT_5XX": "gateway_error",
+    }
+    for kind, code in codes.items():
+        assert code in responses[kind]["responseTemplates"]["application/json"], kind
     for kind, response in responses.items():
         echo = {"gatewayresponse.header.X-Correlation-Id": "method.request.header.X-Correlation-Id"}
         assert response["responseParameters"] == echo, kind

@@ -19,7 +19,7 @@ from typing import Any
 
 # A \uD800-\uDFFF escape: only these can put a surrogate into a string (UTF-8 text cannot carry one).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_DOUBLE_DIGITS = 308  # digits of the largest integer literal that cannot overflow a double (1.79e308 has 309)
+_DOUBLE_DIGITS = 309  # the largest double, about 1.8e308, has 309 integer digits
 
 
 class NotStrictJson(ValueError):
@@ -74,8 +74,11 @@ def _finite(number: str) -> float:
 
 
 def _within_double(number: str) -> int:
+    digits = len(number.lstrip("-"))  # JSON allows no leading zero: 310 digits are at least 1e309
+    if digits > _DOUBLE_DIGITS:
+        raise NotStrictJson("has a number too large for a double")
     value = int(number)
-    if len(number) > _DOUBLE_DIGITS:  # a double holds at most 309 integer digits: only a longer literal can overflow
+    if digits == _DOUBLE_DIGITS:  # as large as the largest double (about 1.8e308), or larger
         try:
             float(value)
         except OverflowError:

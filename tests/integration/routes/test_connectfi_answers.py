@@ -94,6 +94,35 @@ def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_
     assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
 
 
+@pytest.mark.parametrize(
+    ("resent_answer", "status", "next_first"),
+    [
+        (connectfi_error(400, "customerNotFound", "Customer not found"), 404, "webhookURL"),  # past its schema check
+        (  # still the schema check: no proof that connectFi read webhookURL
+            connectfi_error(400, "requestValidateError", "validation", refusal(params={"additionalProperty": "x"})),
+            422,
+            "webhookUrl",
+        ),
+    ],
+)
+def test_a_refusal_of_the_resent_identification_settles_the_spelling_only_past_the_schema_check(
+    gateway, resent_answer, status, next_first
+):
+    # Given a connectFi refusing webhookUrl as an unknown property, then refusing the resent identification
+    refused = connectfi_error(400, "requestValidateError", "validation", refusal())
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, refused, resent_answer, application())
+
+    # When an identification is started, and then another by the same instance
+    first = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then the first is answered as connectFi refused the resend; the second starts with the spelling it proved read
+    assert first.status == status
+    sent = [set(request.json()) - {"customerId", "reference"} for request in gateway.provider.requests(IDENTIFY)]
+    assert sent[:3] == [{"webhookUrl"}, {"webhookURL"}, {next_first}]
+
+
 def test_connectfi_refusing_both_spellings_of_the_callback_field_is_connectfi_failing(gateway):
     # Given a connectFi that refuses webhookUrl, then webhookURL, as unknown properties
     gateway.provider.reply(LOGIN, login_reply())
@@ -127,6 +156,7 @@ def test_any_other_validation_refusal_is_the_callers(gateway, context):
     answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", context))
 
     assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+    assert len(gateway.provider.requests(IDENTIFY)) == 1  # not the callback field: never sent again
 
 
 def test_only_ajvs_own_fields_of_connectfis_validation_context_reach_the_caller(gateway):

@@ -178,8 +178,8 @@ class ConnectFiClient(ProviderClient):
                 raise _field_refused(
                     error, "connectFi refuses both webhookUrl and webhookURL", ProviderFailed
                 ) from None
-            if error.provider_code in _ERRORS:  # connectFi's own refusal, past its schema check: it read the field
-                self.webhook_field.read(other)
+            if error.provider_code in _ERRORS and error.provider_code != "requestValidateError":
+                self.webhook_field.read(other)  # refused past its schema check, which read the field
             raise
         self.webhook_field.read(other)
         return response
