@@ -60,6 +60,8 @@ def test_a_webhook_url_on_another_host_is_a_400_naming_the_field_and_connectfi_i
         "https://%67ateway.test/hook",  # percent-encoded
         "https://[::1]/hook",
         " https://gateway.test/hook",
+        "https://gateway.test:99999/hook",  # no such port: no callback could ever come
+        "https://gateway.test:0/hook",
     ],
 )
 def test_a_url_whose_host_is_not_plainly_an_allowed_one_is_refused(connectfi, url):
@@ -71,7 +73,12 @@ def test_a_url_whose_host_is_not_plainly_an_allowed_one_is_refused(connectfi, ur
 
 @pytest.mark.parametrize(
     "url",
-    ["https://gateway.test/connectfi/webhooks/other", "https://GATEWAY.test.:8443/x?y=1#z", "http://gateway.test/"],
+    [
+        "https://gateway.test/connectfi/webhooks/other",
+        "https://GATEWAY.test.:8443/x?y=1#z",
+        "https://gateway.test:65535/x",
+        "http://gateway.test/",
+    ],
 )
 def test_the_gateways_own_host_is_always_allowed(connectfi, url):
     # (plain http: the local stack's ENVIRONMENT=local, as for every URL the gateway calls)

@@ -331,7 +331,7 @@ class Identification(Model):
 
 # scheme://host[:port] then a path, query or fragment, or nothing: no user info, no backslash, no space or control
 # character before the path, which URL parsers read differently (the host one sees is not the host another calls).
-_CALLBACK_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+)(:[0-9]{1,5})?([/?#].*)?", re.I | re.S)
+_CALLBACK_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?([/?#].*)?", re.I | re.S)
 
 
 def _allowed_callback(url: str, public_base_url: str | None) -> bool:
@@ -341,7 +341,7 @@ def _allowed_callback(url: str, public_base_url: str | None) -> bool:
     if own:
         allowed.add(_host(own["host"]))
     found = _CALLBACK_URL.fullmatch(url)
-    if not found or _host(found["host"]) not in allowed:
+    if not found or _host(found["host"]) not in allowed or not 0 < int(found["port"] or 443) < 65536:
         return False
     # plain http only on the local stack, as for every URL the gateway calls
     return found["scheme"].lower() == "https" or settings.environment == "local"
