@@ -196,6 +196,27 @@ def test_one_token_for_many_calls_and_a_forgotten_token_is_replaced(gateway):
     assert gateway.provider.requests(STATUS)[-1].headers["x-connectfi-token"] == "cfi-token-2"
 
 
+def test_a_new_token_refused_too_is_502_naming_what_connectfi_answered(gateway):
+    # Given connectFi refusing the cached token, then the new one, with its own error code and request id
+    refused = Reply(401, b'{"requestId": "req-401", "code": "unauthorized", "message": "Authentication error"}')
+    gateway.provider.reply(LOGIN, login_reply("cfi-token-1"), login_reply("cfi-token-2"))
+    gateway.provider.reply(STATUS, refused)
+
+    # When a status is asked
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    # Then the gateway's credentials are refused (502, never the caller's 401), with connectFi's answer named
+    error = answer.error
+    assert (answer.status, error["code"], error["provider"], error["providerStatus"]) == (
+        502,
+        "provider_auth_failed",
+        "connectfi",
+        401,
+    )
+    assert (error["providerCode"], error["providerRequestId"]) == ("unauthorized", "req-401")
+    assert len(gateway.provider.requests(STATUS)) == 2
+
+
 def test_a_token_is_renewed_shortly_before_dts_expire_at(gateway, clock):
     import datetime as dt
 

@@ -98,6 +98,31 @@ def test_a_document_is_generated_then_its_decoded_image_uploaded_as_multipart(ga
     assert multipart_file(upload) == ("document.jpg", "image/jpeg", JPEG)
 
 
+@pytest.mark.parametrize(
+    ("body", "answered"),
+    [
+        (b"", {}),
+        (b"true", {}),
+        (b"OK", {}),
+        (b"{}", {}),
+        (b'{"code": "0", "requestId": "x1"}', {"code": "0", "requestId": "x1"}),
+    ],
+)
+def test_any_200_to_the_upload_is_the_file_accepted_whatever_its_body(gateway, body, answered):
+    # Given connectFi accepting the file with a 200 whose body it does not publish
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, Reply(200, body, content_type="application/json" if body else "text/plain"))
+
+    # When the document is sent
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    # Then the upload is done: its answer (a JSON object, else nothing of it) with the document named, sent once
+    assert answer.status == 200, answer.text
+    assert answer.json() == {**answered, "documentId": DOCUMENT, "uploadStatus": True}
+    assert len(gateway.provider.requests(UPLOAD)) == 1
+
+
 def test_the_generated_id_is_read_under_either_name(gateway):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(GENERATE, generated(field="documentId"))

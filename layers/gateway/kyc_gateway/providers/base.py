@@ -81,7 +81,11 @@ class ProviderClient:
             if attempt == 0:
                 self.tokens.invalidate(token)
                 token = self.tokens.get(self._new_token)
-        raise ProviderAuthFailed(provider=self.name, provider_status=401)
+        raise response.error(ProviderAuthFailed, provider_code=self.error_code(response.body or {}))
+
+    def error_code(self, body: dict[str, Any]) -> str | int | None:
+        """The provider's own error code in an answer's body, where its error shape has one."""
+        return None
 
     def _new_token(self, previous: Token | None) -> Token:
         return self.credentials.use(lambda secret: self.log_in(secret, previous))

@@ -194,9 +194,10 @@ class ConnectFiClient(ProviderClient):
         self, document_id: str, file_name: str, content: bytes, media_type: str, *, named_by_caller: bool
     ) -> ProviderResponse:
         """The file as multipart/form-data (field `file`). The same file sent again to the same document replaces
-        it (connectFi's earlier document upload documents so), so the upload is retried like a read. A document
-        connectFi does not know is the caller's 422 when the caller named it, connectFi failing (502) when the
-        gateway had just generated it."""
+        it (connectFi's earlier document upload documents so), so the upload is retried like a read. connectFi
+        answers 200 when it accepted the file, and publishes no fields of that answer: any 200 is the upload done,
+        whatever its body. A document connectFi does not know is the caller's 422 when the caller named it,
+        connectFi failing (502) when the gateway had just generated it."""
         path = DOCUMENT_UPLOAD_PATH.format(document_id=document_id)
 
         def send(token: str) -> ProviderResponse:
@@ -204,7 +205,10 @@ class ConnectFiClient(ProviderClient):
             files = {"file": (file_name, content, media_type)}
             return self.http.post(path, operation="document_upload", idempotent=True, files=files, headers=headers)
 
-        return _checked(self.with_token(send), callers=DOCUMENT_NOT_FOUND if named_by_caller else {})
+        response = self.with_token(send)
+        if response.status == 200:
+            return response
+        raise _error_for(response, json_body(response), _ERRORS | (DOCUMENT_NOT_FOUND if named_by_caller else {}))
 
     def update(self, body: dict[str, Any]) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
@@ -216,6 +220,9 @@ class ConnectFiClient(ProviderClient):
         header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
         send = self.sender(path, operation, body, idempotent=idempotent, header=header)
         return _checked(self.with_token(send), callers=callers)
+
+    def error_code(self, body: dict[str, Any]) -> str | None:
+        return _code(body)
 
     def log_in(self, secret: ConnectFiSecret, previous: Token | None) -> Token:
         response = self.http.post(

@@ -187,9 +187,9 @@ def _upload(
     data = envelope_data(response)
     if data is not None and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
         raise response.error(ProviderFailed)
-    # connectFi's answer to the upload as it sent it, with the document's id and upload status named at the top
-    # (connectFi answers 200 when it accepted the file; its answer's own fields are not published)
-    return {**response.body, "documentId": document_id, "uploadStatus": True}
+    # connectFi's answer to the upload as it sent it (when it is a JSON object: its fields are not published, and any
+    # 200 means the file was accepted), with the document's id and upload status named at the top
+    return {**(response.body or {}), "documentId": document_id, "uploadStatus": True}
 
 
 def _upload_pending(document_id: str) -> dict[str, str]:
