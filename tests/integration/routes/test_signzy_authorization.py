@@ -109,6 +109,29 @@ def test_a_new_token_refused_is_kept_for_a_minute_then_replaced_when_refused(gat
         )
 
 
+def test_a_denial_is_remembered_for_the_refused_onboarding_only(gateway):
+    # Given a new token refused for one onboarding (a denial), in Bearer form
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
+    denial = loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED")
+    gateway.provider.reply(REPUSH, SUCCESS, denial)
+    gateway.call(FUNCTION, REPUSH_BODY)
+    denied = gateway.call(FUNCTION, REPUSH_BODY)
+    assert (denied.status, denied.error["code"], denied.error["providerCode"]) == (
+        502,
+        "provider_auth_failed",
+        "AUTHORIZATION_REQUIRED",
+    )
+
+    # When, within the minute, Signzy forgets its tokens and refuses a repush of another onboarding
+    gateway.provider.reply(REPUSH, denial, SUCCESS)
+    answer = gateway.call(FUNCTION, {"onboardingId": "65a1b2c3d4e5f60718293a4c"})
+
+    # Then that refusal is a token to replace (one login, the repush sent once more), not the other's denial
+    assert answer.status == 200
+    assert len(gateway.provider.requests(LOGIN)) == 3
+    assert authorizations(gateway)[-2:] == ["Bearer token-2", "Bearer token-3"]
+
+
 def test_a_denial_is_remembered_for_the_refused_token_only(gateway, clock):
     # Given a new token refused (a denial), whose 2 s life then ran out: a newer token replaced it
     gateway.provider.reply(

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
+    GatewayError,
     ProviderAuthFailed,
     ProviderFailed,
     ProviderRateLimited,
@@ -96,8 +97,9 @@ def _authenticated(response: ProviderResponse) -> bool:
 
 
 # LoopBack answers 401 for an access rule denying a request too, not only for a token it does not know. Once a new
-# token was refused, a 401 on it within this time is taken for a denial of that request (502, the token kept), not
-# for a token to replace: one login per refusal at most, never one per request. After it, a 401 replaces it again.
+# token was refused for an onboarding, a 401 on it for that onboarding within this time is taken for a denial of it
+# (502, the token kept), not for a token to replace: one login per refusal at most, never one per request. A 401 for
+# another onboarding, or after this time, replaces the token as any refusal does (Signzy may have forgotten it).
 _DENIAL_WINDOW_SECONDS = 60.0
 
 
@@ -109,23 +111,24 @@ class SignzyClient(ProviderClient):
     def __init__(self) -> None:
         super().__init__()
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
-        self._vouched: tuple[str, float] | None = None  # a new token that was refused, until (monotonic)
+        # a new token that was refused, the onboarding it was refused for, until (monotonic)
+        self._vouched: tuple[str, str, float] | None = None
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
         body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
-        return _success_or_raise(self._authorized(body))
+        return _success_or_raise(self._authorized(body, request.onboardingId))
 
-    def _authorized(self, body: dict[str, Any]) -> ProviderResponse:
+    def _authorized(self, body: dict[str, Any], onboarding_id: str) -> ProviderResponse:
         """The repush sent with the cached token, in the known Authorization form (each form while it is not
-        known). A refused token is replaced once, unless it was itself a replacement refused moments ago. A new
-        token refused means Signzy denies this request, or now reads the other form (tried once, in auto mode):
-        then 502, and the token stays for the next request."""
+        known). A refused token is replaced once, unless it was itself a replacement refused moments ago for this
+        onboarding. A new token refused means Signzy denies this request, or now reads the other form (tried once,
+        in auto mode): then 502, and the token stays for the next request."""
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
         if response.status != 401:
             return response
-        if self._vouched_for(token.value):  # a denial: no new login, no probe
-            raise ProviderAuthFailed(provider=self.name, provider_status=401)
+        if self._vouched_for(token.value, onboarding_id):  # a denial: no new login, no probe
+            raise _credentials_refused(response)
         self.tokens.invalidate(token)
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
@@ -133,8 +136,8 @@ class SignzyClient(ProviderClient):
             response = self._reprobe(body, token.value)  # a token this new refused: the form may have changed
         if response.status != 401:
             return response
-        self._vouch(token.value)  # a new token refused: the next 401s on it within the window are denials too
-        raise ProviderAuthFailed(provider=self.name, provider_status=401)
+        self._vouch(token.value, onboarding_id)  # a new token refused: the next 401s within the window, denials too
+        raise _credentials_refused(response)
 
     def _send_in_known_forms(self, body: dict[str, Any], token: str) -> ProviderResponse:
         response = self._send(body, token, self.authorization.form)
@@ -161,11 +164,12 @@ class SignzyClient(ProviderClient):
         self.authorization.answered(form, response)
         return response
 
-    def _vouch(self, token: str) -> None:
-        self._vouched = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS)
+    def _vouch(self, token: str, onboarding_id: str) -> None:
+        self._vouched = (token, onboarding_id, clock.monotonic() + _DENIAL_WINDOW_SECONDS)
 
-    def _vouched_for(self, token: str) -> bool:
-        return self._vouched is not None and self._vouched[0] == token and clock.monotonic() < self._vouched[1]
+    def _vouched_for(self, token: str, onboarding_id: str) -> bool:
+        vouched = self._vouched
+        return vouched is not None and vouched[:2] == (token, onboarding_id) and clock.monotonic() < vouched[2]
 
     def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:
         response = self.http.post(
@@ -178,6 +182,11 @@ class SignzyClient(ProviderClient):
         reply = self.token_answer(response, LoginReply, code=_provider_code)
         now = clock.now()
         return Token.issued(reply.id, now=now, expires_at=now + reply.ttl)
+
+
+def _credentials_refused(response: ProviderResponse) -> GatewayError:
+    """Signzy refusing the gateway's token (a new one too): 502, never the caller's 401, naming Signzy's answer."""
+    return response.error(ProviderAuthFailed, provider_code=_provider_code(response.body or {}))
 
 
 def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
