@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from kyc_gateway import clock, cold_start, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
+from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger, record_outcome, request_started
 from kyc_gateway.provider_response import ProviderResponse
@@ -233,7 +234,11 @@ def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
             "The request body must be JSON (Content-Type: application/json)",
             details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}],
         )
-    return validate(model, json_object_body(event))
+    raw = body_bytes(event, MAX_BODY_BYTES)
+    request = validate(model, json_object(raw))
+    if isinstance(request, ForwardedAsSent):
+        request.keep_raw(raw)
+    return request
 
 
 def parse_path(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
@@ -292,7 +297,12 @@ def body_bytes(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> byt
 
 def json_object_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object, read strictly (kyc_gateway.strict_json); 400 when it is not one."""
-    body = read_json(body_bytes(event, max_bytes))
+    return json_object(body_bytes(event, max_bytes))
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """`data` as a JSON object, read strictly; 400 when it is not one."""
+    body = read_json(data)
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")
     return body

@@ -15,6 +15,7 @@ from urllib3.exceptions import NewConnectionError
 
 from kyc_gateway import clock
 from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable, RequestNotBuilt
+from kyc_gateway.fields import RawJson
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import Settings
@@ -192,6 +193,8 @@ def _json_content(body: Any, headers: Mapping[str, str] | None) -> tuple[bytes |
     anything is sent: never a provider failure, never counted by the circuit breaker."""
     if body is None:
         return None, headers
+    if isinstance(body, RawJson):  # the caller's own JSON, sent on byte for byte
+        return bytes(body), {"Content-Type": "application/json", **(headers or {})}
     try:
         content = json.dumps(body, allow_nan=False).encode()
     except (TypeError, ValueError):

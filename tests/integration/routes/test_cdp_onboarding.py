@@ -90,6 +90,20 @@ def test_the_documented_example_is_forwarded_intact_and_the_answer_passed_throug
     assert (sent.headers["Authorization"], sent.header("Accept")) == ("Bearer access-1", "application/json")
 
 
+def test_the_callers_bytes_are_forwarded_numbers_written_as_the_caller_wrote_them(gateway):
+    # Given a body whose numbers a re-encoding would rewrite: digits beyond a double's, a trailing zero, an exponent
+    raw = '{"first_name": "IRFAN",  "tax_registration_number": 784199554586091123.0, "zip": 1.10, "e": 1E2, "n": 7}'
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, ONBOARD_SUCCESS)
+
+    # When it is onboarded
+    answer = gateway.call(ONBOARD_FN, raw=raw)
+
+    # Then CDP gets the caller's bytes, exactly
+    assert answer.status == 200, answer.text
+    assert gateway.provider.requests(ONBOARD)[0].body == raw.encode()
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -318,6 +318,16 @@ def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, 
     assert gateway.provider.requests() == []
 
 
+def test_an_update_reaches_connectfi_as_the_callers_bytes(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, connectfi_error(400, "requestValidateError", context=[]))
+    raw = json.dumps(UPDATE_REQUEST)[:-1] + ', "weight": 1.50, "score": 2E3}'
+
+    gateway.call(UPDATE_FN, raw=raw)
+
+    assert gateway.provider.requests(UPDATE)[0].body == raw.encode()
+
+
 def test_fields_connectfi_rules_on_are_forwarded_for_it_to_judge(gateway):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(UPDATE, connectfi_error(400, "requestValidateError", context=[]))

@@ -140,10 +140,10 @@ class CdpClient(ProviderClient):
 
     def onboard_individual(self, request: OnboardingRequest) -> ProviderResponse:
         # A write: never retried blindly (only a 401, which CDP answers before doing anything, is retried).
-        send = self._sender(ONBOARDING_PATH, "onboarding", request.sent, idempotent=False)
+        send = self._sender(ONBOARDING_PATH, "onboarding", request.forwarded, idempotent=False)
         return _onboarding_result(self.with_token(send))
 
-    def _sender(self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool) -> Send:
+    def _sender(self, path: str, operation: str, body: Any, *, idempotent: bool) -> Send:
         bearer = lambda access_token: {"Authorization": f"Bearer {access_token}"}  # noqa: E731 - a header shape
         return self.sender(path, operation, body, idempotent=idempotent, header=bearer)
 

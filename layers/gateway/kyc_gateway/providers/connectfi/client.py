@@ -25,6 +25,7 @@ from kyc_gateway.errors import (
     RequestValidationError,
     SubjectNotFound,
 )
+from kyc_gateway.fields import RawJson
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
@@ -210,12 +211,12 @@ class ConnectFiClient(ProviderClient):
             return response
         raise _error_for(response, json_body(response), _ERRORS | (DOCUMENT_NOT_FOUND if named_by_caller else {}))
 
-    def update(self, body: dict[str, Any]) -> ProviderResponse:
+    def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
         return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=DOCUMENT_NOT_FOUND | FILE_NOT_FOUND)
 
     def _call(
-        self, path: str, operation: str, body: dict[str, Any], *, idempotent: bool, callers: Mapping | None = None
+        self, path: str, operation: str, body: Any, *, idempotent: bool, callers: Mapping | None = None
     ) -> ProviderResponse:
         header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
         send = self.sender(path, operation, body, idempotent=idempotent, header=header)

@@ -218,7 +218,7 @@ def update(request: UpdateRequest) -> ProviderResponse:
     """/akepa/update with the caller's body; the application state it answers is stored and announced like any
     other change (a later asynchronous completion still arrives by webhook). An answer about another application
     than the one updated is passed on but not stored."""
-    response = ConnectFiClient.instance().update(request.sent)
+    response = ConnectFiClient.instance().update(request.forwarded)
     answered = (envelope_data(response) or {}).get("applicationId")
     if request.applicationId is not None and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
