@@ -332,7 +332,8 @@ TABLE = [
     ("cdp.lookup", answer(200, cdp_lookup(500, 49999, "Something new")), 502, "provider_error", "49999", None),
     ("cdp.lookup", answer(404, SPRING_404), 502, "provider_error", None, None),
     ("cdp.lookup", HTML_404, 502, "provider_bad_response", None, None),
-    ("cdp.lookup", answer(200, {"status": "success"}), 502, "provider_error", None, None),
+    ("cdp.lookup", answer(200, {"status": "success"}), 502, "provider_bad_response", None, None),
+    ("cdp.lookup", answer(200, {"status": "success", "data": None}), 502, "provider_bad_response", None, None),
     # the onboarding's codes, which the lookup's document does not list: undocumented there
     ("cdp.lookup", answer(200, cdp_lookup(400, 40002, "Invalid format")), 502, "provider_error", "40002", None),
     ("cdp.lookup", answer(200, cdp_lookup(406, 45053, "Invalid master data")), 502, "provider_error", "45053", None),

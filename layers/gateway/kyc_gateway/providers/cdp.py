@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from kyc_gateway import clock
 from kyc_gateway.errors import (
     GatewayError,
+    ProviderBadResponse,
     ProviderFailed,
     ProviderRejected,
     SubjectNotFound,
@@ -179,8 +180,10 @@ class CdpClient(ProviderClient):
 
 def _lookup_result(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
-    if response.status == 200 and body.get("status") == "success" and isinstance(body.get("data"), dict):
-        return response
+    if response.status == 200 and body.get("status") == "success":
+        if isinstance(body.get("data"), dict):
+            return response
+        raise response.error(ProviderBadResponse)  # a success without the customer it found
     raise _error_for(response, _LOOKUP_ERRORS)
 
 
