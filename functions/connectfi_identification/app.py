@@ -4,7 +4,7 @@ from typing import Any
 
 from kyc_gateway.api import http_route, parse_body, public_base_url
 from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi import client as connectfi
+from kyc_gateway.providers.connectfi import identification as connectfi
 
 
 def parse(event: dict[str, Any], model: type[connectfi.Identification]) -> connectfi.Identification:

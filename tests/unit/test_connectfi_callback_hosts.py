@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kyc_gateway.errors import RequestValidationError
-from kyc_gateway.providers.connectfi.client import Identification, IdentificationRequest
+from kyc_gateway.providers.connectfi.identification import Identification, IdentificationRequest
 from kyc_gateway.settings import get_settings
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from kyc_gateway import clock, cold_start, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
 from kyc_gateway.fields import ForwardedAsSent
-from kyc_gateway.model import Model
+from kyc_gateway.model import Model, validation_details
 from kyc_gateway.observability import logger, record_outcome, request_started
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.registry import BY_ROUTE
@@ -314,21 +314,6 @@ def read_json(data: bytes) -> Any:
         return strict_json.loads(data)
     except strict_json.NotStrictJson as error:
         raise _invalid("body", error.reason) from None
-
-
-def validation_details(error: ValidationError) -> list[dict[str, str]]:
-    """Each failing field and why; never the submitted value, which may be personal data."""
-    return [
-        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]}
-        for issue in error.errors(include_url=False, include_input=False, include_context=False)  # less to build
-    ]
-
-
-def _field_path(location: tuple[str | int, ...]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
 
 
 def _invalid(field: str, issue: str) -> RequestValidationError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Model(BaseModel):
@@ -22,3 +22,18 @@ def absent_or_set() -> Any:
 
 def _without_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
+
+
+def validation_details(error: ValidationError) -> list[dict[str, str]]:
+    """Each failing field and why; never the submitted value, which may be personal data."""
+    return [
+        {"field": _field_path(issue["loc"]), "issue": issue["msg"], "type": issue["type"]}
+        for issue in error.errors(include_url=False, include_input=False, include_context=False)  # less to build
+    ]
+
+
+def _field_path(location: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"

@@ -196,6 +196,33 @@ def test_one_token_for_many_calls_and_a_forgotten_token_is_replaced(gateway):
     assert gateway.provider.requests(STATUS)[-1].headers["x-connectfi-token"] == "cfi-token-2"
 
 
+@pytest.mark.parametrize(
+    "expires",
+    ["2099-01-01T00:00:00.000Z", "20990101T000000Z", "2099-01-01T00:00:00-05", "2099-01-01T00:00:00,5+02:00"],
+)
+def test_a_login_expiry_in_any_iso_8601_form_is_read(gateway, expires):
+    # Given connectFi answering its login's expiry in one of ISO 8601's forms
+    gateway.provider.reply(LOGIN, login_reply(expires=expires))
+    gateway.provider.reply(STATUS, application())
+
+    # When two statuses are asked
+    answers = [gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION}) for _ in range(2)]
+
+    # Then both are answered on the one login
+    assert [answer.status for answer in answers] == [200, 200]
+    assert len(gateway.provider.requests(LOGIN)) == 1
+
+
+def test_a_login_answer_the_gateway_cannot_read_is_502_naming_the_field_never_its_value(gateway):
+    gateway.provider.reply(LOGIN, login_reply(expires="next tuesday"))
+
+    answer = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert [detail["field"] for detail in answer.error["details"]] == ["data.dtsExpireAt"]
+    assert "next tuesday" not in answer.text and "cfi-token-1" not in answer.text
+
+
 def test_a_new_token_refused_too_is_502_naming_what_connectfi_answered(gateway):
     # Given connectFi refusing the cached token, then the new one, with its own error code and request id
     refused = Reply(401, b'{"requestId": "req-401", "code": "unauthorized", "message": "Authentication error"}')

@@ -23,6 +23,7 @@ from kyc_gateway.errors import (
 )
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.lazy import once
+from kyc_gateway.model import validation_details
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
@@ -110,8 +111,8 @@ class ProviderClient:
             raise undocumented(response, code(body))
         try:
             return model.model_validate(body)
-        except ValidationError:
-            raise response.error(ProviderBadResponse) from None
+        except ValidationError as error:  # which field, never its value (a token)
+            raise response.error(ProviderBadResponse, details=validation_details(error)) from None
 
     def sender(
         self, path: str, operation: str, body: Any, *, idempotent: bool, header: Callable[[str], dict[str, str]]
