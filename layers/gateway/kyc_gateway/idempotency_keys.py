@@ -104,8 +104,11 @@ def replay_or_run(
             unknown.append(error)
             return {"outcomeUnknown": error.code}  # stored: a retry must not write again
 
+    # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
+    forwarded = getattr(request, "forwarded", None)
+    body = forwarded.decode() if isinstance(forwarded, bytes) else request.model_dump(mode="json")
     try:
-        result = call_provider(data={"key": f"{route}#{key}", "body": request.model_dump(mode="json")})
+        result = call_provider(data={"key": f"{route}#{key}", "body": body})
     except IdempotencyValidationError:
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:

@@ -206,6 +206,26 @@ def test_a_key_reused_with_a_body_differing_only_in_a_field_the_example_lacks_is
     assert len(gateway.provider.requests(ONBOARD)) == 1
 
 
+def test_a_key_reused_with_a_number_written_otherwise_is_409_as_cdp_would_get_other_bytes(gateway):
+    # Given an onboarding done under a key
+    key = [("Idempotency-Key", "onboard-digits-1")]
+    first = '{"first_name": "IRFAN", "tax_registration_number": 784199554586091123.0}'
+    assert onboarded_raw(gateway, first, headers=key).status == 200
+
+    # When the key comes again with a number a double cannot tell from the first
+    answer = gateway.call(ONBOARD_FN, raw=first.replace("123.0", "124.0"), headers=key)
+
+    # Then it is another body (CDP would get other bytes): 409, and CDP was called once
+    assert (answer.status, answer.error["code"]) == (409, "idempotency_key_reused")
+    assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def onboarded_raw(gateway, raw: str, headers=()):
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, ONBOARD_SUCCESS)
+    return gateway.call(ONBOARD_FN, raw=raw, headers=headers)
+
+
 def test_logs_hold_no_token_id_number_name_phone_email_or_image(gateway, logs):
     gateway.provider.reply(TOKEN, token_reply(1), token_reply(2))
     gateway.provider.reply(LOOKUP, UNAUTHORIZED, LOOKUP_SUCCESS)

@@ -412,10 +412,18 @@ def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_
     assert upload_pending(answer) == UPLOAD_PENDING
 
 
-def test_an_upload_answered_with_upload_status_false_is_a_failed_upload(gateway):
+@pytest.mark.parametrize(
+    "answered",
+    [
+        {"code": "0", "data": {"id": DOCUMENT, "uploadStatus": False}},
+        {"uploadStatus": False},
+        {"code": "extAkepa", "message": "an error in the back office"},  # connectFi's error envelope, in a 200
+    ],
+)
+def test_an_upload_answered_200_that_says_it_failed_is_a_failed_upload(gateway, answered):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(GENERATE, generated())
-    gateway.provider.reply(UPLOAD, {"code": "0", "data": {"id": DOCUMENT, "uploadStatus": False}})
+    gateway.provider.reply(UPLOAD, answered)
 
     answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
 

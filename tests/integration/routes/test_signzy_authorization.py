@@ -132,6 +132,28 @@ def test_a_denial_is_remembered_for_the_refused_onboarding_only(gateway):
     assert authorizations(gateway)[-2:] == ["Bearer token-2", "Bearer token-3"]
 
 
+def test_signzy_denying_every_onboarding_costs_one_more_login_per_window_not_one_per_request(gateway, clock):
+    # Given a token that served, then a Signzy denying every repush with 401 (an account-wide access rule)
+    logins = [login_reply(f"token-{number}") for number in range(1, 8)]
+    gateway.provider.reply(LOGIN, *logins)
+    gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+    other = {"onboardingId": "65a1b2c3d4e5f60718293a4c"}
+
+    # When repushes of two onboardings alternate, six in the minute
+    answers = [gateway.call(FUNCTION, body) for body in (REPUSH_BODY, other) * 3]
+
+    # Then each is 502, at the cost of the first refusal's login and one more for the other onboarding
+    assert {answer.status for answer in answers} == {502}
+    assert len(gateway.provider.requests(LOGIN)) == 3
+
+    # And after the window, the same again: a login for the first refusal, one for the other onboarding, no more
+    clock.advance(61)
+    answers = [gateway.call(FUNCTION, body) for body in (REPUSH_BODY, other) * 2]
+    assert {answer.status for answer in answers} == {502}
+    assert len(gateway.provider.requests(LOGIN)) == 5
+
+
 def test_a_denial_is_remembered_for_the_refused_token_only(gateway, clock):
     # Given a new token refused (a denial), whose 2 s life then ran out: a newer token replaced it
     gateway.provider.reply(

@@ -114,8 +114,8 @@ class DocumentAnswer(TypedDict, total=False):
 
     documentId: Required[str]
     uploadStatus: Required[Literal[True]]
-    code: Required[Literal["0", 0]]
-    data: Required[dict[str, Any]]
+    code: Literal["0", 0]
+    data: dict[str, Any]
     requestId: str | None
 
 

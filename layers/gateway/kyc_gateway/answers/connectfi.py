@@ -68,7 +68,8 @@ SCHEMAS = {
             },
             "requestId": by_example("string", "connectFi's request id"),
         },
-        required=("documentId", "uploadStatus", "code", "data"),
+        # connectFi publishes no field of its upload answer: only what the gateway adds is certain
+        required=("documentId", "uploadStatus"),
     ),
     "StoredApplication": answer(
         "The application's latest state the gateway confirmed with connectFi and stored: connectFi's values, null "

@@ -97,9 +97,9 @@ def _authenticated(response: ProviderResponse) -> bool:
 
 
 # LoopBack answers 401 for an access rule denying a request too, not only for a token it does not know. Once a new
-# token was refused for an onboarding, a 401 on it for that onboarding within this time is taken for a denial of it
-# (502, the token kept), not for a token to replace: one login per refusal at most, never one per request. A 401 for
-# another onboarding, or after this time, replaces the token as any refusal does (Signzy may have forgotten it).
+# token was refused, a 401 on it within this time is taken for a denial (502, the token kept), not for a token to
+# replace: never a login per request. Except once per window for another onboarding than those refused: Signzy may
+# have forgotten the token meanwhile, and one login tells which. After the window, a 401 replaces the token again.
 _DENIAL_WINDOW_SECONDS = 60.0
 
 
@@ -111,8 +111,9 @@ class SignzyClient(ProviderClient):
     def __init__(self) -> None:
         super().__init__()
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
-        # a new token that was refused, the onboarding it was refused for, until (monotonic)
-        self._vouched: tuple[str, str, float] | None = None
+        self._vouched: tuple[str, float] | None = None  # a new token that was refused, until (monotonic)
+        self._denied: set[str] = set()  # the onboardings it was refused for
+        self._second_login_until = 0.0  # the window whose one login for another onboarding was spent (monotonic)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
         body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
@@ -120,15 +121,18 @@ class SignzyClient(ProviderClient):
 
     def _authorized(self, body: dict[str, Any], onboarding_id: str) -> ProviderResponse:
         """The repush sent with the cached token, in the known Authorization form (each form while it is not
-        known). A refused token is replaced once, unless it was itself a replacement refused moments ago for this
-        onboarding. A new token refused means Signzy denies this request, or now reads the other form (tried once,
-        in auto mode): then 502, and the token stays for the next request."""
+        known). A refused token is replaced once, unless it was itself a replacement refused moments ago (then only
+        for another onboarding, once per window). A new token refused means Signzy denies this request, or now reads
+        the other form (tried once, in auto mode): then 502, and the token stays for the next request."""
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
         if response.status != 401:
             return response
-        if self._vouched_for(token.value, onboarding_id):  # a denial: no new login, no probe
-            raise _credentials_refused(response)
+        window = self._denial_window(token.value)
+        if window is not None:
+            if onboarding_id.lower() in self._denied or clock.monotonic() < self._second_login_until:
+                raise _credentials_refused(response)  # a denial: no new login, no probe
+            self._second_login_until = window  # this window's one login for another onboarding
         self.tokens.invalidate(token)
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
@@ -165,11 +169,16 @@ class SignzyClient(ProviderClient):
         return response
 
     def _vouch(self, token: str, onboarding_id: str) -> None:
-        self._vouched = (token, onboarding_id, clock.monotonic() + _DENIAL_WINDOW_SECONDS)
+        if self._denial_window(token) is None:
+            self._vouched, self._denied = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS), set()
+        self._denied.add(onboarding_id.lower())
 
-    def _vouched_for(self, token: str, onboarding_id: str) -> bool:
+    def _denial_window(self, token: str) -> float | None:
+        """When the window of `token`, a new token Signzy refused, ends (monotonic); None outside one."""
         vouched = self._vouched
-        return vouched is not None and vouched[:2] == (token, onboarding_id) and clock.monotonic() < vouched[2]
+        if vouched is not None and vouched[0] == token and clock.monotonic() < vouched[1]:
+            return vouched[1]
+        return None
 
     def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:
         response = self.http.post(

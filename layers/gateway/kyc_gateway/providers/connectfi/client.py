@@ -171,9 +171,10 @@ class ConnectFiClient(ProviderClient):
     ) -> ProviderResponse:
         """The file as multipart/form-data (field `file`). The same file sent again to the same document replaces
         it (connectFi's earlier document upload documents so), so the upload is retried like a read. connectFi
-        answers 200 when it accepted the file, and publishes no fields of that answer: any 200 is the upload done,
-        whatever its body. A document connectFi does not know is the caller's 422 when the caller named it,
-        connectFi failing (502) when the gateway had just generated it."""
+        answers 200 when it accepted the file, and publishes no fields of that answer: a 200 is the upload done,
+        whatever its body, unless the body is connectFi's error envelope (a `code` other than "0"). A document
+        connectFi does not know is the caller's 422 when the caller named it, connectFi failing (502) when the
+        gateway had just generated it."""
         path = DOCUMENT_UPLOAD_PATH.format(document_id=document_id)
 
         def send(token: str) -> ProviderResponse:
@@ -182,7 +183,8 @@ class ConnectFiClient(ProviderClient):
             return self.http.post(path, operation="document_upload", idempotent=True, files=files, headers=headers)
 
         response = self.with_token(send)
-        if response.status == 200:
+        body = response.body or {}
+        if response.status == 200 and str(body.get("code", "0")) == "0":  # no error code in it
             return response
         raise _error_for(response, json_body(response), _ERRORS | (DOCUMENT_NOT_FOUND if named_by_caller else {}))
 

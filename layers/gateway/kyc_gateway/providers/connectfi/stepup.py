@@ -184,8 +184,8 @@ def _upload(
     response = client.upload_document(
         document_id, f"document.{request.extension}", request.content, media_type, named_by_caller=named_by_caller
     )
-    data = envelope_data(response)
-    if data is not None and data.get("uploadStatus") is False:  # a 200 that says the file was not taken
+    data = envelope_data(response) or {}
+    if False in (data.get("uploadStatus"), (response.body or {}).get("uploadStatus")):  # a 200: the file not taken
         raise response.error(ProviderFailed)
     # connectFi's answer to the upload as it sent it (when it is a JSON object: its fields are not published, and any
     # 200 means the file was accepted), with the document's id and upload status named at the top
