@@ -62,6 +62,7 @@ def test_a_webhook_url_on_another_host_is_a_400_naming_the_field_and_connectfi_i
         " https://gateway.test/hook",
         "https://gateway.test:99999/hook",  # no such port: no callback could ever come
         "https://gateway.test:0/hook",
+        "https://gateway.test:65536/hook",
     ],
 )
 def test_a_url_whose_host_is_not_plainly_an_allowed_one_is_refused(connectfi, url):
@@ -77,6 +78,7 @@ def test_a_url_whose_host_is_not_plainly_an_allowed_one_is_refused(connectfi, ur
         "https://gateway.test/connectfi/webhooks/other",
         "https://GATEWAY.test.:8443/x?y=1#z",
         "https://gateway.test:65535/x",
+        "https://gateway.test:1/x",
         "http://gateway.test/",
     ],
 )

@@ -111,8 +111,8 @@ class SignzyClient(ProviderClient):
     def __init__(self) -> None:
         super().__init__()
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
-        self._vouched: tuple[str, float] | None = None  # a new token that was refused, until (monotonic)
-        self._denied: set[str] = set()  # the onboardings it was refused for
+        # a new token that was refused: it, until when (monotonic), the onboarding it was refused for (lower case)
+        self._vouched: tuple[str, float, str] | None = None
         self._second_login_until = 0.0  # the window whose one login for another onboarding was spent (monotonic)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
@@ -128,9 +128,10 @@ class SignzyClient(ProviderClient):
         response = self._send_in_known_forms(body, token.value)
         if response.status != 401:
             return response
-        window = self._denial_window(token.value)
-        if window is not None:
-            if onboarding_id.lower() in self._denied or clock.monotonic() < self._second_login_until:
+        vouched = self._denial_window(token.value)
+        if vouched is not None:
+            _, window, denied = vouched
+            if onboarding_id.lower() == denied or clock.monotonic() < self._second_login_until:
                 raise _credentials_refused(response)  # a denial: no new login, no probe
             self._second_login_until = window  # this window's one login for another onboarding
         self.tokens.invalidate(token)
@@ -169,15 +170,14 @@ class SignzyClient(ProviderClient):
         return response
 
     def _vouch(self, token: str, onboarding_id: str) -> None:
-        if self._denial_window(token) is None:
-            self._vouched, self._denied = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS), set()
-        self._denied.add(onboarding_id.lower())
+        """`token`, just issued, refused for `onboarding_id`: a denial window opens (each vouched token is new)."""
+        self._vouched = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS, onboarding_id.lower())
 
-    def _denial_window(self, token: str) -> float | None:
-        """When the window of `token`, a new token Signzy refused, ends (monotonic); None outside one."""
+    def _denial_window(self, token: str) -> tuple[str, float, str] | None:
+        """What was vouched for `token` while its denial window lasts; None outside one."""
         vouched = self._vouched
         if vouched is not None and vouched[0] == token and clock.monotonic() < vouched[1]:
-            return vouched[1]
+            return vouched
         return None
 
     def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:

@@ -90,7 +90,9 @@ def _allowed_callback(url: str, public_base_url: str | None) -> bool:
     if own:
         allowed.add(_host(own["host"]))
     found = _CALLBACK_URL.fullmatch(url)
-    if not found or _host(found["host"]) not in allowed or not 0 < int(found["port"] or 443) < 65536:
+    if not found or _host(found["host"]) not in allowed:
+        return False
+    if found["port"] is not None and not 0 < int(found["port"]) < 65536:  # no callback could reach it
         return False
     # plain http only on the local stack, as for every URL the gateway calls
     return found["scheme"].lower() == "https" or settings.environment == "local"
