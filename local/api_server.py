@@ -75,7 +75,6 @@ class ApiServer:
         """(status, [(header, value)], body bytes) for one request."""
         split = urlsplit(target)
         request_id = str(uuid.uuid4())
-        echoed = echoed_correlation_id(headers, request_id)
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
             return 200, [("Content-Type", "application/json")], local_openapi_document()
         for route in self.routes:
@@ -85,7 +84,7 @@ class ApiServer:
         else:
             # What API Gateway answers for a path or method the API does not define (its gateway response, in
             # the template's envelope).
-            return gateway_answer(403, "not_authenticated", "Missing Authentication Token", request_id, echoed)
+            return gateway_answer(403, "not_authenticated", "Missing Authentication Token", request_id, headers)
         event = proxy_event(
             method,
             split.path,
@@ -100,7 +99,7 @@ class ApiServer:
             result = self.invoke(route.function, event)
             return _proxy_answer(result)
         except Exception:  # noqa: BLE001 - a crashed or malformed integration is API Gateway's 502
-            return gateway_answer(502, "gateway_error", "Internal server error", request_id, echoed)
+            return gateway_answer(502, "gateway_error", "Internal server error", request_id, headers)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -121,12 +120,11 @@ class ApiServer:
                 if length is None or length > MAX_PAYLOAD_BYTES:
                     # Where the body ends is unknown (or it is not read): the connection cannot serve another request.
                     self.close_connection = True
-                    request_id = str(uuid.uuid4())
-                    echoed = echoed_correlation_id(list(self.headers.items()), request_id)
+                    request_id, sent = str(uuid.uuid4()), list(self.headers.items())
                     status, headers, body = (
-                        gateway_answer(400, "request_refused", BAD_LENGTH, request_id, echoed)
+                        gateway_answer(400, "request_refused", BAD_LENGTH, request_id, sent)
                         if length is None
-                        else gateway_answer(413, "request_too_large", "Request Entity Too Large", request_id, echoed)
+                        else gateway_answer(413, "request_too_large", "Request Entity Too Large", request_id, sent)
                     )
                 else:
                     payload = self.rfile.read(length) if length else None
@@ -167,15 +165,6 @@ def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return result["statusCode"], headers, raw
 
 
-def echoed_correlation_id(headers: list[tuple[str, str]], request_id: str) -> str:
-    """The X-Correlation-Id header of API Gateway's own answer: the caller's when it is sane (the template's gateway
-    responses echo it), else the request id."""
-    from kyc_gateway.api import sane_correlation_id
-
-    supplied = next((value for name, value in headers if name.lower() == "x-correlation-id"), None)
-    return sane_correlation_id(supplied) or request_id
-
-
 def local_openapi_document() -> bytes:
     """openapi.json as this stack serves its routes: the deployed API requires SigV4 on every route but the webhook,
     this stack checks no signature, so each signed operation lists "no security" as an alternative too."""
@@ -188,12 +177,15 @@ def local_openapi_document() -> bytes:
 
 
 def gateway_answer(
-    status: int, code: str, message: str, request_id: str, correlation_id: str | None = None
+    status: int, code: str, message: str, request_id: str, sent: list[tuple[str, str]]
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """API Gateway's own answer, shaped by the template's GatewayResponses: the layer's error envelope (its
-    `correlationId` the request id), the X-Correlation-Id header `correlation_id` (by default the request id)."""
+    `correlationId` the request id), and an X-Correlation-Id header echoing the caller's in `sent` (the request's
+    headers) when it is sane, as the template's gateway responses echo it, else the request id."""
+    from kyc_gateway.api import sane_correlation_id
     from kyc_gateway.errors import GatewayError
 
     envelope = GatewayError(message, code=code).envelope(request_id)
-    headers = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id or request_id)]
+    supplied = next((value for name, value in sent if name.lower() == "x-correlation-id"), None)
+    headers = [("Content-Type", "application/json"), ("X-Correlation-Id", sane_correlation_id(supplied) or request_id)]
     return status, headers, json.dumps(envelope).encode()

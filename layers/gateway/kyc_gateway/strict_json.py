@@ -74,16 +74,9 @@ def _finite(number: str) -> float:
 
 
 def _within_double(number: str) -> int:
-    digits = len(number.lstrip("-"))  # JSON allows no leading zero: 310 digits are at least 1e309
-    if digits > _DOUBLE_DIGITS:
-        raise NotStrictJson("has a number too large for a double")
-    value = int(number)
-    if digits == _DOUBLE_DIGITS:  # as large as the largest double (about 1.8e308), or larger
-        try:
-            float(value)
-        except OverflowError:
-            raise NotStrictJson("has a number too large for a double") from None
-    return value
+    if len(number.lstrip("-")) >= _DOUBLE_DIGITS:  # as long as the largest double (about 1.8e308), or longer
+        _finite(number)  # read as a double, as a number's other readers would: too large is infinity
+    return int(number)
 
 
 def _whole_text(value: Any) -> bool:
