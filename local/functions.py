@@ -16,13 +16,15 @@ _LOADING = threading.RLock()
 
 
 def cold_start() -> None:
-    """Forget every per-instance cache of the layer (settings, clients, secrets, tokens in memory), as a new
-    Lambda instance would start without them."""
+    """Forget every per-instance cache of the layer (settings, clients, secrets, tokens in memory), and the
+    deadline of the request this thread served last, as a new Lambda instance would start without them."""
     for name, module in list(sys.modules.items()):
         if name == "kyc_gateway" or name.startswith("kyc_gateway."):
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
+    if (clock := sys.modules.get("kyc_gateway.clock")) is not None:
+        clock.start_request(None)
 
 
 def load_handler(spec: cfn.FunctionSpec) -> Any:

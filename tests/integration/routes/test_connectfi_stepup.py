@@ -278,6 +278,7 @@ def stored_application_event() -> dict:
         (400, "fileNotFound", (422, "file_not_found")),  # a document the caller names has no file yet
         (400, "extAkepa", (502, "provider_error")),
         (404, "applicationNotFound", (404, "application_not_found")),
+        (400, "customerNotFound", (404, "customer_not_found")),
         (400, "somethingNew", (502, "provider_error")),
     ],
 )
@@ -410,6 +411,23 @@ def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_
 
     assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
     assert upload_pending(answer) == UPLOAD_PENDING
+
+
+@pytest.mark.parametrize("code", ["applicationNotFound", "customerNotFound"])
+@pytest.mark.parametrize("step", ["generate", "upload"])
+def test_connectfi_not_finding_a_subject_a_document_call_never_names_is_502(gateway, code, step):
+    # Given connectFi answers a document's generation or its upload (which name no customer and no application)
+    # that it finds no such subject: connectFi failing, not the caller's 404
+    gateway.provider.reply(LOGIN, login_reply())
+    if step == "generate":
+        gateway.provider.reply(GENERATE, connectfi_error(404, code))
+    else:
+        gateway.provider.reply(GENERATE, generated())
+        gateway.provider.reply(UPLOAD, connectfi_error(404, code))
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
 
 
 @pytest.mark.parametrize(

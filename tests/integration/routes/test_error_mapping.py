@@ -436,6 +436,15 @@ TABLE = [
         "customerNotFound",
         CONNECTFI_ERRORS,
     ),
+    # documented, but about a subject the call does not name: an identification names a customer, no application
+    (
+        "connectfi.identification",
+        answer(404, cfi("applicationNotFound")),
+        502,
+        "provider_error",
+        "applicationNotFound",
+        CONNECTFI_ERRORS,
+    ),
     # documented, but about documents the caller names (an update's): where no document is named, connectFi failing
     (
         "connectfi.identification",

@@ -85,9 +85,6 @@ Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gate
 # Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
 # public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: Mapping = {
-    # the caller's subject does not exist
-    "applicationNotFound": (SubjectNotFound, "application_not_found"),
-    "customerNotFound": (SubjectNotFound, "customer_not_found"),
     # connectFi refused what the caller sent, or the state the caller's application is in
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
     "statusApplicationEntity": (ProviderRejected, "invalid_application_state"),
@@ -99,6 +96,12 @@ _ERRORS: Mapping = {
 # multipart the gateway built) connectFi failing, as any code it answers where it has no meaning.
 DOCUMENT_NOT_FOUND: Mapping = {"documentNotFound": (ProviderRejected, "document_not_found")}
 FILE_NOT_FOUND: Mapping = {"fileNotFound": (ProviderRejected, "file_not_found")}
+# A subject connectFi does not find: the caller's 404 on a call that names it (a customer: identification, status and
+# update; an application: status and update); on a document's generation or upload, which name neither, connectFi
+# failing.
+CUSTOMER_NOT_FOUND: Mapping = {"customerNotFound": (SubjectNotFound, "customer_not_found")}
+SUBJECT_NOT_FOUND: Mapping = CUSTOMER_NOT_FOUND | {"applicationNotFound": (SubjectNotFound, "application_not_found")}
+_DOCUMENTED = {*_ERRORS, *DOCUMENT_NOT_FOUND, *FILE_NOT_FOUND, *SUBJECT_NOT_FOUND}
 
 
 class WebhookField:
@@ -137,9 +140,16 @@ class ConnectFiClient(ProviderClient):
         webhook = request.webhook if request.webhook is not None else default_webhook_url
         if webhook is None:
             raise ConfigurationError("PUBLIC_BASE_URL is not configured")
+
+        def identify(field: str) -> ProviderResponse:  # creates an application: a write, never retried blindly
+            request_body = body | {field: webhook}
+            return self._call(
+                IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=CUSTOMER_NOT_FOUND
+            )
+
         field = self.webhook_field.first
-        try:  # creates an application: a write, never retried blindly
-            return self._call(IDENTIFICATION_PATH, "identification", body | {field: webhook}, idempotent=False)
+        try:
+            return identify(field)
         except ProviderRejected as error:
             if not _refuses_field(error, field):
                 raise
@@ -148,20 +158,21 @@ class ConnectFiClient(ProviderClient):
         # Refused by connectFi's schema check, so nothing was started: sent again once, under the other spelling.
         other = WebhookField.other(field)
         try:
-            response = self._call(IDENTIFICATION_PATH, "identification", body | {other: webhook}, idempotent=False)
+            response = identify(other)
         except GatewayError as error:
             if _refuses_field(error, other):  # neither spelling read: connectFi contradicts its own documents
                 raise _field_refused(
                     error, "connectFi refuses both webhookUrl and webhookURL", ProviderFailed
                 ) from None
-            if error.provider_code in _ERRORS and error.provider_code != "requestValidateError":
+            if error.provider_code in _DOCUMENTED and error.provider_code != "requestValidateError":
                 self.webhook_field.read(other)  # refused past its schema check, which read the field
             raise
         self.webhook_field.read(other)
         return response
 
     def status(self, request: StatusRequest) -> ProviderResponse:
-        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True)  # a read
+        # a read
+        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=SUBJECT_NOT_FOUND)
 
     def generate_document(self, body: dict[str, Any]) -> ProviderResponse:
         return self._call(DOCUMENT_GENERATE_PATH, "document_generate", body, idempotent=False)  # a write
@@ -190,7 +201,8 @@ class ConnectFiClient(ProviderClient):
 
     def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
-        return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=DOCUMENT_NOT_FOUND | FILE_NOT_FOUND)
+        callers = SUBJECT_NOT_FOUND | DOCUMENT_NOT_FOUND | FILE_NOT_FOUND
+        return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=callers)
 
     def _call(
         self, path: str, operation: str, body: Any, *, idempotent: bool, callers: Mapping | None = None
