@@ -10,11 +10,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.api_events import proxy_event
+from local.listening import ListeningServer
 from project import template as cfn
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
@@ -51,8 +52,7 @@ class ApiServer:
     def __init__(self, routes: list[Route], invoke: Invoker, host: str = "127.0.0.1", port: int = 3000) -> None:
         self.routes = routes
         self.invoke = invoke
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = ListeningServer((host, port), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="api", daemon=True
         )

@@ -12,12 +12,13 @@ import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from kyc_gateway.registry import PROVIDERS, ProviderEntry
+from local.listening import ListeningServer
 from local.sandbox.common import Handler, Option, Provider, Reply, Request, json_reply, log
 from local.sandbox.faults import FaultInjection
 
@@ -130,7 +131,7 @@ class ProviderSandbox(FaultInjection):
         self._calls: Counter[tuple[str, str]] = Counter()
         self._timers: set[threading.Timer] = set()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ListeningServer | None = None
         self._thread: threading.Thread | None = None
         self._entries: list[tuple[ProviderEntry, Provider]] = [
             (entry, _provider_class(entry)(self, credentials[entry.name], values)) for entry in PROVIDERS
@@ -158,8 +159,7 @@ class ProviderSandbox(FaultInjection):
 
     def start(self) -> ProviderSandbox:
         self._stopping.clear()
-        self._server = ThreadingHTTPServer((self.host, self.port), _RequestHandler)
-        self._server.daemon_threads = True
+        self._server = ListeningServer((self.host, self.port), _RequestHandler)
         self._server.sandbox = self  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(

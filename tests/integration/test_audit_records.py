@@ -185,6 +185,8 @@ def test_a_webhook_confirmation_is_recorded_with_the_webhook_as_its_caller(sandb
     assert {(item["caller"], item["route"], item["operation"], item["status"], item["code"]) for item in written} == {
         ("webhook", "connectfi.webhook_processor", "status", 200, "ok")
     }
+    # with connectFi's request id of the status answer it confirmed with (the sandbox gives every answer one)
+    assert all(isinstance(item["providerRequestId"], str) and item["providerRequestId"] for item in written)
 
 
 def confirm(message_id: str) -> dict:
@@ -218,10 +220,10 @@ def test_a_confirmation_that_breaks_in_the_gateway_is_recorded_as_a_500_named_by
     from kyc_gateway.providers.connectfi import client
 
     # Given a check that fails in the gateway itself (a bug, not connectFi)
-    def broken(customer_id, application_id):
+    def broken(request):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(client, "confirmed_state", broken)
+    monkeypatch.setattr(client, "status", broken)
 
     assert confirm("message-broken") == {"batchItemFailures": [{"itemIdentifier": "message-broken"}]}
 
@@ -250,6 +252,7 @@ def test_each_reconciliation_check_is_recorded_with_the_schedule_as_its_caller(
     assert {(item["route"], item["operation"], item["code"]) for item in checks} == {
         ("connectfi.reconciler", "status", "ok")
     }
+    assert all(isinstance(item["providerRequestId"], str) and item["providerRequestId"] for item in checks)
 
 
 def test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_gets_its_answer(
@@ -340,9 +343,9 @@ def test_records_of_one_subject_at_one_instant_are_kept_apart_by_correlation_id_
                 "not an object",
                 {"id_type": 4, "id_number": "784-1999-5545860-1"},
             ],
-            {"aml_scan_status": "Accepted"},  # no ECRN answered
-            {("id", "4:784199955458601")},
-            id="only the entries that name a type and a number, and no ecrn",
+            {"aml_scan_status": "Accepted", "ecrn": "ECRN-1"},
+            {("id", "4:784199955458601"), ("ecrn", "ECRN-1")},
+            id="only the entries that name a type and a number",
         ),
         pytest.param(None, {"ecrn": "ECRN-7766"}, {("ecrn", "ECRN-7766")}, id="id_details not a list"),
     ],

@@ -233,6 +233,38 @@ def test_invalidating_a_refused_token_makes_every_instance_fetch_a_new_one(table
     assert fetch.previous_seen[-1].refresh_value == "refresh-1"  # a refused token's refresh token may still serve
 
 
+def test_a_thread_needing_a_token_while_another_invalidates_it_never_brings_the_refused_token_back(table):
+    # Given an instance whose token the provider just refused, and another of its threads needing a token while
+    # the first is storing the refusal (between forgetting the token in memory and marking it in the table)
+    from kyc_gateway import aws
+
+    fetch = CountingProvider()
+    cache = new_cache(table)
+    refused = cache.get(fetch)
+    invalidating = threading.current_thread()
+    other_thread: list[str] = []
+    workers: list[threading.Thread] = []
+
+    def meanwhile(**_: object) -> None:
+        if threading.current_thread() is invalidating and not workers:
+            workers.append(threading.Thread(target=lambda: other_thread.append(cache.get(fetch).value)))
+            workers[0].start()
+            workers[0].join(timeout=0.5)  # it finishes now, unless it waits for the invalidation to be stored
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", meanwhile)
+    try:
+        # When the refused token is invalidated
+        cache.invalidate(refused)
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", meanwhile)
+    workers[0].join()
+
+    # Then neither thread uses the refused token again: one new token serves both
+    assert other_thread == [cache.get(fetch).value] == ["token-2"]
+    assert fetch.calls == 2
+
+
 def test_invalidating_a_token_already_replaced_keeps_the_replacement_without_a_word(table, logs):
     fetch = CountingProvider()
     slow, fast = new_cache(table), new_cache(table)

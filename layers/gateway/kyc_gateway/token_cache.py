@@ -119,10 +119,15 @@ class TokenCache:
             return self._get_shared(fetch)
 
     def invalidate(self, token: Token) -> None:
-        """Forget a token the provider refused, unless another instance already replaced it."""
-        expired = replace(token, expires_at=0.0, renew_at=0.0)
+        """Forget a token the provider refused, unless another instance already replaced it. Under the renewal
+        lock: another thread of this instance reading the table before the refusal is stored would put the refused
+        token back in memory."""
+        with self._lock:
+            self._invalidate(token)
+
+    def _invalidate(self, token: Token) -> None:
         if self._memory and self._memory.value == token.value:
-            self._memory = expired
+            self._memory = replace(token, expires_at=0.0, renew_at=0.0)
         try:
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,

@@ -43,6 +43,29 @@ def serve():
         server.stop()
 
 
+def test_a_burst_of_callers_is_queued_and_answered_not_refused():
+    # Given the local API listening but not yet accepting (as when all its threads are busy)
+    server = ApiServer(routes_of(FUNCTIONS), RecordingInvoker(), port=0)
+    host, port = server.url.removeprefix("http://").split(":")
+    request = b"POST /cladfy/krapin HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    callers = []
+    try:
+        # When 64 callers connect at once and send their requests
+        for _ in range(64):
+            caller = socket.create_connection((host, int(port)), timeout=2)
+            caller.sendall(request)
+            callers.append(caller)
+        server.start()
+
+        # Then every connection is queued, and answered once the API accepts
+        answers = [caller.makefile("rb").readline() for caller in callers]
+    finally:
+        for caller in callers:
+            caller.close()
+        server.stop()
+    assert answers == [b"HTTP/1.1 200 OK\r\n"] * 64
+
+
 def test_routes_come_from_the_templates_api_events():
     routes = {(route.method, route.resource): route.function.logical_id for route in routes_of(FUNCTIONS)}
 

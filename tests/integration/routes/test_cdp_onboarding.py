@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from kyc_gateway.providers import cdp
 from tests.conftest import SECRETS
 from tests.integration.routes.test_cdp import (
     LOOKUP,
@@ -187,6 +188,29 @@ def test_a_documented_failure_answered_200_is_an_onboarding_not_done_so_its_key_
     assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "40001")
     assert (again.status, again.json()) == (200, ONBOARD_SUCCESS)
     assert len(gateway.provider.requests(ONBOARD)) == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, [], {"customer_status": "ACTIVE"}, {**ONBOARD_SUCCESS["data"], "ecrn": ""}],
+    ids=["no data", "data not an object", "no ecrn", "empty ecrn"],
+)
+def test_a_success_without_the_ecrn_is_502_and_the_key_an_outcome_to_find_out(gateway, data):
+    # Given CDP answering an onboarding "success" without the ECRN of the customer it onboarded
+    success = {key: value for key, value in ONBOARD_SUCCESS.items() if key != "data"}
+    if data is not None:
+        success["data"] = data
+    key = [("Idempotency-Key", "onboard-no-ecrn")]
+    first = onboarded(gateway, ONBOARDING_BODY, Reply(200, json.dumps(success).encode()), headers=key)
+
+    # When the caller retries under the same key
+    again = gateway.call(ONBOARD_FN, ONBOARDING_BODY, headers=key)
+
+    # Then the first is CDP failing to say whom it onboarded, and the retry is not sent: it says how to find out
+    assert (first.status, first.error["code"]) == (502, "provider_bad_response")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert again.error["details"][0]["issue"] == cdp.ONBOARDING_OUTCOME_CHECK
+    assert len(gateway.provider.requests(ONBOARD)) == 1
 
 
 def test_a_key_reused_with_a_body_differing_only_in_a_field_the_example_lacks_is_409(gateway):

@@ -215,6 +215,9 @@ def test_a_context_connectfi_gives_with_another_documented_code_is_not_passed_on
     [
         ({"code": 0, "data": application()["data"]}, 200),  # a numeric code 0 is success too
         ({"code": "0"}, 502),  # no data: not an answer
+        ({"code": "0", "data": None}, 502),
+        ({"code": "0", "data": [application()["data"]]}, 502),
+        ({"code": "0", "data": "iapp_x"}, 502),
         ({"code": "1", "data": application()["data"]}, 502),
         ({"data": application()["data"]}, 502),
     ],
@@ -224,6 +227,27 @@ def test_success_is_code_0_with_data(gateway, reply, status):
     gateway.provider.reply(STATUS, reply)
 
     assert gateway.call(STATUS_FN, STATUS_BODY).status == status
+
+
+@pytest.mark.parametrize("data", [None, [], "iapp_x", 0], ids=["null", "list", "string", "number"])
+def test_an_identification_answered_success_without_its_data_is_502_and_its_key_an_outcome_to_find_out(gateway, data):
+    # Given connectFi answering an identification code "0" with `data` that is no object
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, {"code": "0", "data": data, "requestId": "r-1"})
+    key = [("Idempotency-Key", "identify-no-data")]
+
+    # When the caller sends it, then retries under the same key
+    first = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+    again = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+
+    # Then connectFi said it acted without saying what it started: 502, and the retry is not sent
+    assert (first.status, first.error["code"], first.error["providerRequestId"]) == (
+        502,
+        "provider_bad_response",
+        "r-1",
+    )
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
 
 
 # --- the callback URL -------------------------------------------------------------------------------------------------
@@ -348,10 +372,9 @@ def answered_data(**changes) -> dict:
         answered_data(customerId="c" * 37),
         answered_data(status=None),
         answered_data(status=1),
-        {"code": "0", "data": [application()["data"]]},
-        {"code": "0", "data": None},
+        {"code": "0", "data": {}},
     ],
-    ids=["bad-application-id", "no-application-id", "bad-customer-id", "no-status", "numeric-status", "list", "null"],
+    ids=["bad-application-id", "no-application-id", "bad-customer-id", "no-status", "numeric-status", "empty"],
 )
 def test_an_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
     answer = identify_answered(gateway, reply)

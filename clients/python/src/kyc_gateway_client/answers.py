@@ -150,7 +150,7 @@ class OnboardingData(TypedDict, total=False):
     """The onboarded customer, as CDP's example shows it."""
 
     aml_scan_status: str | None
-    ecrn: str | None
+    ecrn: Required[str]
     customer_status: str | None
     pep: bool | None
     aml_category: int | None
@@ -158,10 +158,10 @@ class OnboardingData(TypedDict, total=False):
 
 class OnboardingAnswer(TypedDict, total=False):
     """CDP's Individual Onboarding answer as CDP sends it (shown by example only; the gateway passes only `status`
-    success)."""
+    success with the ECRN in `data`)."""
 
     status: Required[Literal["success"]]
-    data: OnboardingData | None
+    data: Required[OnboardingData]
     status_code: int | None
     request_id: str | None
 

@@ -37,24 +37,30 @@ SCHEMAS = {
     ),
     "OnboardingAnswer": answer(
         "CDP's Individual Onboarding answer as CDP sends it (shown by example only; the gateway passes only "
-        "`status` success).",
+        "`status` success with the ECRN in `data`).",
         {
             "status": _SUCCESS,
-            "data": by_example(ref("OnboardingData")),
+            "data": ref("OnboardingData"),
             "status_code": by_example("integer"),
             "request_id": by_example("string", "CDP's id of the request"),
         },
-        required=("status",),
+        required=("status", "data"),
     ),
     "OnboardingData": answer(
         "The onboarded customer, as CDP's example shows it.",
         {
             "aml_scan_status": by_example("string", "e.g. Accepted"),
-            "ecrn": by_example("string", "the customer's unique identification number"),
+            "ecrn": {
+                "type": "string",
+                "minLength": 1,
+                "description": "the customer's unique identification number (a string, as the lookup's response "
+                "table types it; the gateway passes no success without one)",
+            },
             "customer_status": by_example("string", "e.g. ACTIVE"),
             "pep": by_example("boolean", "a politically exposed person"),
             "aml_category": by_example("integer"),
         },
+        required=("ecrn",),
     ),
 }
 ANSWERS = {"cdp.customer_lookup": "CustomerLookupAnswer", "cdp.onboard_individual": "OnboardingAnswer"}

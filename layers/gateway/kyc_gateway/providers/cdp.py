@@ -190,7 +190,11 @@ def _lookup_result(response: ProviderResponse) -> ProviderResponse:
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
     if response.status == 200 and body.get("status") == "success":
-        return response
+        ecrn = data.get("ecrn") if isinstance(data := body.get("data"), dict) else None
+        if isinstance(ecrn, str) and ecrn:  # a string, as the lookup's response table types the ECRN
+            return response
+        # CDP says it onboarded someone, without the ECRN that names them: a 2xx write whose answer cannot be used
+        raise response.unusable(ProviderBadResponse)
     raise _error_for(response, _ONBOARDING_ERRORS)
 
 

@@ -253,8 +253,10 @@ def _checked(response: ProviderResponse, *, callers: Mapping | None = None) -> P
     """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means: `_ERRORS`, and the
     codes that are the caller's on this call only (`callers`)."""
     body = json_body(response)
-    if response.status == 200 and str(body.get("code")) == "0" and "data" in body:
-        return response
+    if response.status == 200 and str(body.get("code")) == "0":
+        if isinstance(body.get("data"), dict):
+            return response
+        raise response.unusable(ProviderBadResponse)  # a success without its data (after a write: done or not?)
     raise _error_for(response, body, _ERRORS | (callers or {}))
 
 
@@ -310,7 +312,10 @@ def status(request: StatusRequest) -> ProviderResponse:
 def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
     """connectFi's current state of one application (/akepa/status): what the webhook processor and the
     reconciliation store. An answer about another application is connectFi failing (502), never stored."""
-    response = status(StatusRequest(customerId=customer_id, applicationId=application_id))
+    return _state_of(status(StatusRequest(customerId=customer_id, applicationId=application_id)), application_id)
+
+
+def _state_of(response: ProviderResponse, application_id: str) -> dict[str, Any]:
     state = response.body["data"]
     if state.get("applicationId") != application_id:
         raise response.error(ProviderFailed)
@@ -324,9 +329,11 @@ def audited_state(customer_id: str, application_id: str, *, caller: str, route: 
     from kyc_gateway.observability import provider_calls
 
     failure: Exception | None = None
+    answer: ProviderResponse | None = None  # its request id is the record's
     first_call = len(provider_calls())  # the calls before it (a reconciliation run's earlier checks) are not its own
     try:
-        return confirmed_state(customer_id, application_id)
+        answer = status(StatusRequest(customerId=customer_id, applicationId=application_id))
+        return _state_of(answer, application_id)
     except Exception as error:
         failure = error
         raise
@@ -340,7 +347,7 @@ def audited_state(customer_id: str, application_id: str, *, caller: str, route: 
             "status": 200 if failure is None else getattr(failure, "status", 500),
             "code": "ok" if failure is None else getattr(failure, "code", None) or type(failure).__name__,
             "correlationId": correlation_id,
-            **audit.provider_outcome(error=gateway_error, first_call=first_call),
+            **audit.provider_outcome(answer, error=gateway_error, first_call=first_call),
         }
         request = StatusRequest(customerId=customer_id, applicationId=application_id)
         audit.record(fields, request.audit_subjects(None))
