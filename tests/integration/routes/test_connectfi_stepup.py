@@ -413,11 +413,12 @@ def test_connectfi_not_finding_what_the_gateway_just_made_or_sent_is_502_naming_
     assert upload_pending(answer) == UPLOAD_PENDING
 
 
-@pytest.mark.parametrize("code", ["applicationNotFound", "customerNotFound"])
+@pytest.mark.parametrize("code", ["applicationNotFound", "customerNotFound", "statusApplicationEntity"])
 @pytest.mark.parametrize("step", ["generate", "upload"])
-def test_connectfi_not_finding_a_subject_a_document_call_never_names_is_502(gateway, code, step):
+def test_connectfi_answering_about_a_subject_a_document_call_never_names_is_502(gateway, code, step):
     # Given connectFi answers a document's generation or its upload (which name no customer and no application)
-    # that it finds no such subject: connectFi failing, not the caller's 404
+    # that it finds no such subject, or that the application's state refuses it: connectFi failing, not the
+    # caller's 404 or 422
     gateway.provider.reply(LOGIN, login_reply())
     if step == "generate":
         gateway.provider.reply(GENERATE, connectfi_error(404, code))

@@ -206,7 +206,7 @@ def test_a_login_meeting_a_server_error_is_retried(gateway):
     [
         pytest.param(login_reply(""), id="an empty id"),
         pytest.param(login_reply("token-1", ttl=0), id="a ttl of 0"),
-        pytest.param(login_reply("token-1", ttl=-1), id="a negative ttl"),
+        pytest.param(login_reply("token-1", ttl=-2), id="a negative ttl other than -1"),
         pytest.param({"id": "token-1"}, id="no ttl"),
     ],
 )
@@ -217,6 +217,22 @@ def test_a_login_answer_that_is_no_usable_token_is_a_bad_response_and_no_repush(
 
     assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
     assert gateway.provider.requests(REPUSH) == []
+
+
+def test_a_token_that_never_expires_is_kept_two_weeks_or_until_signzy_refuses_it(gateway, stopped_clock):
+    # Given Signzy's login answering LoopBack's ttl -1 (a token that never expires)
+    gateway.provider.reply(LOGIN, login_reply("token-1", ttl=-1), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    # When repushes are sent across almost two weeks, then after them
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+    stopped_clock.advance(1209600 - 120)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+    stopped_clock.advance(120)
+    assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
+
+    # Then one login served the two weeks, like a token of LoopBack's default ttl; another the requests after them
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
 
 
 def test_a_token_living_less_than_a_second_is_used(gateway):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -55,9 +55,24 @@ class SignzySecret(Model):
     password: str
 
 
+# LoopBack's AccessToken lives two weeks by default (the login example's ttl); a ttl of -1 is LoopBack's token that
+# never expires, kept as long, or until Signzy refuses it.
+_LOOPBACK_TTL_SECONDS = 1209600.0
+_NEVER_EXPIRES = -1
+
+
 class LoginReply(Model):
     id: str = Field(min_length=1)
-    ttl: float = Field(gt=0)
+    ttl: float
+
+    @field_validator("ttl")
+    @classmethod
+    def _lifetime(cls, ttl: float) -> float:
+        if ttl == _NEVER_EXPIRES:
+            return _LOOPBACK_TTL_SECONDS
+        if ttl <= 0:
+            raise ValueError("must be a number of seconds above 0, or -1 (never expires)")
+        return ttl
 
 
 class AuthorizationForm:

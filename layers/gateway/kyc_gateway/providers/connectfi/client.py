@@ -85,9 +85,8 @@ Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gate
 # Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
 # public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: Mapping = {
-    # connectFi refused what the caller sent, or the state the caller's application is in
+    # connectFi refused what the caller sent
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
-    "statusApplicationEntity": (ProviderRejected, "invalid_application_state"),
     # connectFi failing: its error list defines extAkepa as an error in its back office
     "extAkepa": (ProviderFailed, "provider_error"),
 }
@@ -99,9 +98,12 @@ FILE_NOT_FOUND: Mapping = {"fileNotFound": (ProviderRejected, "file_not_found")}
 # A subject connectFi does not find: the caller's 404 on a call that names it (a customer: identification, status and
 # update; an application: status and update); on a document's generation or upload, which name neither, connectFi
 # failing.
+# The state of the caller's application refusing the call: on the calls about a customer's application (starting
+# one, reading or updating it), not on a document's generation or upload, which name none.
+APPLICATION_STATE: Mapping = {"statusApplicationEntity": (ProviderRejected, "invalid_application_state")}
 CUSTOMER_NOT_FOUND: Mapping = {"customerNotFound": (SubjectNotFound, "customer_not_found")}
 SUBJECT_NOT_FOUND: Mapping = CUSTOMER_NOT_FOUND | {"applicationNotFound": (SubjectNotFound, "application_not_found")}
-_DOCUMENTED = {*_ERRORS, *DOCUMENT_NOT_FOUND, *FILE_NOT_FOUND, *SUBJECT_NOT_FOUND}
+_DOCUMENTED = {*_ERRORS, *APPLICATION_STATE, *DOCUMENT_NOT_FOUND, *FILE_NOT_FOUND, *SUBJECT_NOT_FOUND}
 
 
 class WebhookField:
@@ -143,9 +145,8 @@ class ConnectFiClient(ProviderClient):
 
         def identify(field: str) -> ProviderResponse:  # creates an application: a write, never retried blindly
             request_body = body | {field: webhook}
-            return self._call(
-                IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=CUSTOMER_NOT_FOUND
-            )
+            callers = CUSTOMER_NOT_FOUND | APPLICATION_STATE
+            return self._call(IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=callers)
 
         field = self.webhook_field.first
         try:
@@ -172,7 +173,8 @@ class ConnectFiClient(ProviderClient):
 
     def status(self, request: StatusRequest) -> ProviderResponse:
         # a read
-        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=SUBJECT_NOT_FOUND)
+        callers = SUBJECT_NOT_FOUND | APPLICATION_STATE
+        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=callers)
 
     def generate_document(self, body: dict[str, Any]) -> ProviderResponse:
         return self._call(DOCUMENT_GENERATE_PATH, "document_generate", body, idempotent=False)  # a write
@@ -201,7 +203,7 @@ class ConnectFiClient(ProviderClient):
 
     def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
-        callers = SUBJECT_NOT_FOUND | DOCUMENT_NOT_FOUND | FILE_NOT_FOUND
+        callers = SUBJECT_NOT_FOUND | APPLICATION_STATE | DOCUMENT_NOT_FOUND | FILE_NOT_FOUND
         return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=callers)
 
     def _call(
