@@ -283,6 +283,94 @@ def test_invalidating_a_token_already_replaced_keeps_the_replacement_without_a_w
 # --- failures ------------------------------------------------------------------------------------------------------
 
 
+class RefusingProvider(CountingProvider):
+    """A token endpoint refusing the gateway's credentials (after the secret was read again)."""
+
+    def __call__(self, previous):
+        from kyc_gateway.errors import ProviderAuthFailed
+
+        self.calls += 1
+        raise ProviderAuthFailed(provider="provider", provider_status=401)
+
+
+def test_refused_credentials_pause_every_instances_logins_then_the_next_one_logs_in(table, clock, aws):
+    from kyc_gateway.errors import ProviderAuthFailed
+    from kyc_gateway.token_cache import REFUSAL_PAUSE_SECONDS
+
+    # Given an instance whose login the provider refused
+    clock.stop()
+    refusing = RefusingProvider()
+    with pytest.raises(ProviderAuthFailed):
+        new_cache(table).get(refusing)
+
+    # When it and another instance need a token during the pause, and after it
+    refused_meanwhile = []
+    for cache in (new_cache(table), new_cache(table)):
+        with pytest.raises(ProviderAuthFailed) as raised:
+            cache.get(refusing)
+        refused_meanwhile.append(raised.value)
+    clock.advance(REFUSAL_PAUSE_SECONDS - 0.5)
+    with pytest.raises(ProviderAuthFailed):
+        new_cache(table).get(refusing)
+    clock.advance(0.5)
+    fetch = CountingProvider()
+    after = new_cache(table).get(fetch)
+
+    # Then no login was tried during the pause, each refusal being 502 provider_auth_failed for the provider, and
+    # the first instance after it logged in, ending the pause for all
+    assert refusing.calls == 1
+    assert {(error.status, error.code, error.provider) for error in refused_meanwhile} == {
+        (502, "provider_auth_failed", "provider")
+    }
+    assert (after.value, fetch.calls) == ("token-1", 1)
+    assert "refusedUntil" not in stored_item(aws, table)
+
+
+def test_during_a_refusal_an_instance_uses_a_stored_token_still_valid(table, clock):
+    from kyc_gateway.errors import ProviderAuthFailed
+
+    # Given a token due for renewal (a fifth of its 100 s early) whose renewal the provider refused
+    clock.stop()
+    first = new_cache(table)
+    issued = first.get(CountingProvider(lifetime=100))
+    clock.advance(85)
+    refusing = RefusingProvider()
+    renewed_early = first.get(refusing)
+
+    # When another instance needs a token during the pause, before and after the token expired
+    other = new_cache(table)
+    before_expiry = other.get(refusing)
+    clock.advance(16)
+
+    # Then the valid token served both without a login, and once it expired the instance got 502 without one
+    assert renewed_early == before_expiry == issued
+    with pytest.raises(ProviderAuthFailed):
+        other.get(refusing)
+    assert refusing.calls == 1
+
+
+def test_a_refusal_not_shared_is_logged_and_pauses_its_own_instance(table, clock, logs):
+    from kyc_gateway.errors import ProviderAuthFailed
+
+    # Given an instance whose login is refused, and whose token table refuses the refusal's write
+    clock.stop()
+    refusing = RefusingProvider()
+    cache = new_cache(table)
+
+    def cut_off_then_refuse(previous):
+        dynamodb.cut_off()
+        return refusing(previous)
+
+    with pytest.raises(ProviderAuthFailed):
+        cache.get(cut_off_then_refuse)
+
+    # Then it says so, and still pauses its own logins
+    assert warnings(logs()) == [("token refusal not shared", KEY, "NoCredentialsError")]
+    with pytest.raises(ProviderAuthFailed):
+        cache.get(refusing)
+    assert refusing.calls == 1
+
+
 def test_a_failed_fetch_releases_the_lease_so_the_next_caller_fetches_at_once(table, clock):
     cache = new_cache(table)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kyc_gateway import aws, clock
-from kyc_gateway.errors import ProviderUnavailable
+from kyc_gateway.errors import ProviderAuthFailed, ProviderUnavailable
 from kyc_gateway.observability import logger
 
 # Renew this long before expiry: a fifth of the lifetime, at most a minute, so that a two-minute sandbox
@@ -31,6 +31,9 @@ _LEASE_MARGIN_SECONDS = 5.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
+# After the provider refused the gateway's credentials (the secret re-read once), no instance logs in again for this
+# long: every request would otherwise make two logins, and a burst of them could lock the provider account.
+REFUSAL_PAUSE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class TokenCache:
         self._renewal_seconds = renewal_seconds
         self._owner = uuid.uuid4().hex
         self._memory: Token | None = None
+        self._refused_until = 0.0  # the credentials' refusal this instance made or saw: no login before then
         self._lock = threading.Lock()
 
     def restored(self) -> None:
@@ -151,13 +155,19 @@ class TokenCache:
             memory = self._memory
             if memory and now < memory.renew_at:
                 return memory  # another thread of this instance renewed it while we waited for the lock
+            if now < self._refused_until:
+                return self._while_refused(memory, now)
             try:
-                stored = Token._from_item(self._read())
+                item = self._read()
             except Exception as error:  # noqa: BLE001 - DynamoDB trouble must not take the provider down with it
                 logger.warning("token table unavailable; fetching without it", key=self.key, error=type(error).__name__)
-                return self._remember(fetch(memory))
+                return self._remember(self._fetched(fetch, memory))
+            stored = Token._from_item(item)
             if stored and now < stored.renew_at:
                 return self._remember(stored)
+            if item and now < float(item.get("refusedUntil", {}).get("N", 0)):  # another instance's refusal
+                self._refused_until = float(item["refusedUntil"]["N"])
+                return self._while_refused(stored or memory, now)
             if self._take_lease(now):
                 return self._renew(fetch, stored or memory)
             if stored and now < stored.expires_at:
@@ -171,9 +181,30 @@ class TokenCache:
             clock.sleep(poll * random.uniform(0.5, 1.5))
             poll = min(poll * 2, _MAX_POLL_SECONDS)
 
+    def _while_refused(self, current: Token | None, now: float) -> Token:
+        """While the credentials' refusal lasts: the current token while it is valid, else 502 without a login."""
+        if current and now < current.expires_at:
+            return current
+        raise ProviderAuthFailed(
+            "The provider rejected the gateway's credentials moments ago: no new login before the pause ends",
+            provider=self.key.partition("#")[0],
+        )
+
+    def _fetched(self, fetch: TokenFetcher, previous: Token | None) -> Token:
+        try:
+            return fetch(previous)
+        except ProviderAuthFailed:
+            self._refused_until = clock.now() + REFUSAL_PAUSE_SECONDS
+            raise
+
     def _renew(self, fetch: TokenFetcher, previous: Token | None) -> Token:
         try:
-            token = fetch(previous)
+            token = self._fetched(fetch, previous)
+        except ProviderAuthFailed:
+            self._share_refusal()
+            if previous and clock.now() < previous.expires_at:
+                return previous  # refused while renewing early: the current token serves until it expires
+            raise
         except BaseException:
             self._release_lease()
             raise
@@ -198,7 +229,8 @@ class TokenCache:
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
                 # No live lease, and no fresh token stored since we looked (else we would fetch a second one).
                 ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
-                " AND (attribute_not_exists(renewAt) OR renewAt <= :now)",
+                " AND (attribute_not_exists(renewAt) OR renewAt <= :now)"
+                " AND (attribute_not_exists(refusedUntil) OR refusedUntil <= :now)",
                 ExpressionAttributeValues={
                     ":me": {"S": self._owner},
                     ":until": {"N": repr(now + self._lease_seconds())},
@@ -222,7 +254,8 @@ class TokenCache:
         values[":me"] = {"S": self._owner}
         assignments = ", ".join(f"#{name} = :{name}" for name in item) + ", #ttl = :ttl"
         removals = " REMOVE " + ", ".join(
-            ["leaseOwner", "leaseUntil"] + [name for name in ("refreshToken", "refreshExpiresAt") if name not in item]
+            ["leaseOwner", "leaseUntil", "refusedUntil"]
+            + [name for name in ("refreshToken", "refreshExpiresAt") if name not in item]
         )
         try:
             aws.client("dynamodb").update_item(
@@ -235,6 +268,19 @@ class TokenCache:
             )
         except Exception as error:  # noqa: BLE001 - our token stays valid in memory even if not shared
             logger.warning("token not shared", key=self.key, error=type(error).__name__)
+
+    def _share_refusal(self) -> None:
+        """Every instance pauses its logins until this one's refusal ends (its lease released with it)."""
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET refusedUntil = :until REMOVE leaseOwner, leaseUntil",
+                ConditionExpression="leaseOwner = :me",
+                ExpressionAttributeValues={":me": {"S": self._owner}, ":until": {"N": repr(self._refused_until)}},
+            )
+        except Exception as error:  # noqa: BLE001 - the other instances then pause after their own refusal
+            logger.warning("token refusal not shared", key=self.key, error=type(error).__name__)
 
     def _release_lease(self) -> None:
         with contextlib.suppress(Exception):  # the lease expires on its own anyway

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kyc_gateway.token_cache import REFUSAL_PAUSE_SECONDS
 from tests.conftest import SECRETS
 from tests.integration.routes.test_cdp import (
     LOOKUP,
@@ -86,11 +87,11 @@ def test_a_secret_rotated_since_it_was_read_is_read_again_when_keycloak_refuses_
 
 
 def test_a_refresh_refused_for_another_reason_than_invalid_grant_is_never_followed_by_a_password_grant(gateway, clock):
-    # Given a token due for renewal with a live refresh token, and Keycloak refusing the gateway's client
+    # Given a token expired with a live refresh token, and Keycloak refusing the gateway's client
     gateway.provider.reply(TOKEN, token_reply(1, 2, 60), keycloak_error(400, "invalid_client"))
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
     gateway.call(LOOKUP_FN, LOOKUP_BODY)
-    clock.advance(1.7)
+    clock.advance(2.5)
 
     # When the next lookup renews it
     answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
@@ -103,6 +104,33 @@ def test_a_refresh_refused_for_another_reason_than_invalid_grant_is_never_follow
         "invalid_client",
     )
     assert [form["grant_type"] for form in token_forms(gateway)] == [["password"], ["refresh_token"], ["refresh_token"]]
+
+
+def test_refused_credentials_pause_logins_and_a_token_still_valid_serves_meanwhile(gateway, stopped_clock):
+    # Given a token due for renewal (renewed a fifth of its 100 s early), and Keycloak refusing the gateway's
+    # credentials from then on
+    refused = keycloak_error(401, "invalid_client")
+    gateway.provider.reply(TOKEN, token_reply(1, 100, 100), refused, refused, token_reply(2))
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    stopped_clock.advance(85)
+
+    # When lookups need a token while it is still valid, after it expired, then after the pause
+    early = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    stopped_clock.advance(16)
+    expired = [gateway.call(LOOKUP_FN, LOOKUP_BODY) for _ in range(3)]
+    logins_during_the_pause = len(token_forms(gateway))
+    stopped_clock.advance(REFUSAL_PAUSE_SECONDS)
+    after = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    # Then the refusal (its refresh grant sent again with the secret read again) left the valid token serving, the
+    # lookups after its expiry failed with 502 without a token request, and the first after the pause logged in
+    assert early.status == 200
+    assert [(answer.status, answer.error["code"]) for answer in expired] == [(502, "provider_auth_failed")] * 3
+    assert logins_during_the_pause == 3  # the first token, and the refusal's two
+    assert after.status == 200
+    grants = [form["grant_type"] for form in token_forms(gateway)]
+    assert grants == [["password"], ["refresh_token"], ["refresh_token"], ["password"]]  # (the refresh token expired)
 
 
 @pytest.mark.parametrize(
