@@ -518,9 +518,10 @@ def test_provider_answers_map_to_the_documented_envelope(gateway, row):
     assert "7841003236577331" not in result.text  # provider messages (CDP's name customers) are never echoed
 
 
-def test_cladfys_body_rate_limit_is_retried_within_the_budget(gateway):
-    # Given Cladfy rate-limits the first call in its body (HTTP 200, code 1005), then answers
-    gateway.provider.reply(cladfy.KRAPIN, answer(200, cladfy_error(429, "Rate limit exceeded", 1005)), cladfy.SUCCESS)
+@pytest.mark.parametrize("code", [1005, None], ids=["code 1005", "its error shape's status 429 alone"])
+def test_cladfys_body_rate_limit_is_retried_within_the_budget(gateway, code):
+    # Given Cladfy rate-limits the first call in its body (HTTP 200, code 1005 or status 429), then answers
+    gateway.provider.reply(cladfy.KRAPIN, answer(200, cladfy_error(429, "Rate limit exceeded", code)), cladfy.SUCCESS)
 
     # When a caller looks a PIN up
     result = gateway.call(cladfy.FUNCTION, {"pinnumber": cladfy.PIN})

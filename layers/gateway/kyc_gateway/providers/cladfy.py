@@ -84,9 +84,14 @@ class CladfyClient(ProviderClient):
 
 
 def _rate_limited(response: ProviderResponse) -> bool:
-    """Cladfy reports its rate limit as body code 1005, mostly with HTTP 200."""
+    """Cladfy reports its rate limit as body code 1005, mostly with HTTP 200; or, in its error shape, as the body's
+    status 429 (the status it puts in the body is its real one)."""
     body = response.body
-    return body is not None and int_or_none(body.get("code")) == _RATE_LIMITED_CODE
+    if body is None:
+        return False
+    return int_or_none(body.get("code")) == _RATE_LIMITED_CODE or (
+        _is_cladfy_body(body) and int_or_none(body.get("status")) == 429
+    )
 
 
 def _is_cladfy_body(body: dict[str, Any]) -> bool:
