@@ -106,6 +106,24 @@ def test_a_refresh_refused_for_another_reason_than_invalid_grant_is_never_follow
     assert [form["grant_type"] for form in token_forms(gateway)] == [["password"], ["refresh_token"], ["refresh_token"]]
 
 
+def test_a_refresh_token_refused_as_invalid_grant_is_never_sent_again(gateway, clock):
+    # Given a token expired with a live refresh token, which Keycloak refuses as invalid_grant, and a password
+    # grant refused too (the gateway then reads its secret again and logs in once more)
+    refused = keycloak_error(401, "unauthorized_client")
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 60), keycloak_error(400, "invalid_grant"), refused, refused)
+    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
+    gateway.call(LOOKUP_FN, LOOKUP_BODY)
+    clock.advance(2.5)
+
+    # When the next lookup needs a token
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    # Then the second login went straight to the password grant
+    assert (answer.status, answer.error["code"]) == (502, "provider_auth_failed")
+    grants = [form["grant_type"] for form in token_forms(gateway)]
+    assert grants == [["password"], ["refresh_token"], ["password"], ["password"]]
+
+
 def test_refused_credentials_pause_logins_and_a_token_still_valid_serves_meanwhile(gateway, stopped_clock):
     # Given a token due for renewal (renewed a fifth of its 100 s early), and Keycloak refusing the gateway's
     # credentials from then on

@@ -134,6 +134,7 @@ class CdpClient(ProviderClient):
     secret_model = CdpSecret
     uses_tokens = True
     token_requests_per_renewal = 2  # a refresh, and a password grant when CDP refuses the refresh token
+    _spent_refresh: str | None = None  # the last refresh token CDP refused as invalid_grant
 
     def customer_lookup(self, request: CustomerLookupRequest) -> ProviderResponse:
         send = self._sender(LOOKUP_PATH, "lookup", request.model_dump(), idempotent=True)  # a read: retried when safe
@@ -151,11 +152,13 @@ class CdpClient(ProviderClient):
     def log_in(self, secret: CdpSecret, previous: Token | None) -> Token:
         """Refresh while the refresh token lives; else, or when CDP refuses it (invalid_grant), a password grant."""
         refresh_token = previous.usable_refresh(clock.now()) if previous else None
-        if refresh_token:
+        if refresh_token and refresh_token != self._spent_refresh:
             response = self._token_request(secret, {"grant_type": "refresh_token", "refresh_token": refresh_token})
             if not (response.status == 400 and (response.body or {}).get("error") == "invalid_grant"):
                 return self._issued(response)
-            # expired, revoked or already used: fall back to a password grant
+            # expired, revoked or already used: a password grant, and never this refresh token again (a password
+            # grant refused makes the gateway read its secret again and log in once more from the same token)
+            self._spent_refresh = refresh_token
         form = {"grant_type": "password", "scope": secret.scope, "username": secret.username}
         return self._issued(self._token_request(secret, form | {"password": secret.password}))
 
