@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -293,82 +296,98 @@ class RefusingProvider(CountingProvider):
         raise ProviderAuthFailed(provider="provider", provider_status=401)
 
 
-def test_refused_credentials_pause_every_instances_logins_then_the_next_one_logs_in(table, clock, aws):
-    from kyc_gateway.errors import ProviderAuthFailed
-    from kyc_gateway.token_cache import REFUSAL_PAUSE_SECONDS
+def refused_while(waiting: Callable[[], Any], polls: bool, clock) -> tuple[RefusingProvider, list]:
+    """A token endpoint refusing the gateway's credentials once `waiting` (run on a thread of its own) waits for
+    the refused renewal: it `polls` the table (another instance), or waits for the lock (this instance); and the
+    thread, then what `waiting` got (a token, or the error)."""
+    got: list = []
 
-    # Given an instance whose login the provider refused
+    class RefusingWhileWaited(RefusingProvider):
+        def __call__(self, previous):
+            waiter = threading.Thread(target=lambda: got.append(_outcome(waiting)))
+            waiter.start()
+            waited = time.monotonic() + (5 if polls else 0.2)
+            while waiter.is_alive() and not clock.slept and time.monotonic() < waited:
+                time.sleep(0.01)
+            got.insert(0, waiter)
+            return super().__call__(previous)
+
+    return RefusingWhileWaited(), got
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 - the outcome under test
+        return error
+
+
+@pytest.mark.parametrize("waiter", ["another instance", "another thread of this instance"])
+def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_next_request_tries_again(
+    table, clock, waiter
+):
+    from kyc_gateway.errors import ProviderAuthFailed
+
+    # Given a renewal the provider refuses (the gateway's credentials), while another request waits for it
     clock.stop()
-    refusing = RefusingProvider()
-    with pytest.raises(ProviderAuthFailed):
-        new_cache(table).get(refusing)
-
-    # When it and another instance need a token during the pause, and after it
-    refused_meanwhile = []
-    for cache in (new_cache(table), new_cache(table)):
-        with pytest.raises(ProviderAuthFailed) as raised:
-            cache.get(refusing)
-        refused_meanwhile.append(raised.value)
-    clock.advance(REFUSAL_PAUSE_SECONDS - 0.5)
-    with pytest.raises(ProviderAuthFailed):
-        new_cache(table).get(refusing)
-    clock.advance(0.5)
+    renewing = new_cache(table)
+    waiting_cache = new_cache(table) if waiter == "another instance" else renewing
     fetch = CountingProvider()
-    after = new_cache(table).get(fetch)
+    refusing, got = refused_while(lambda: waiting_cache.get(fetch), waiter == "another instance", clock)
 
-    # Then no login was tried during the pause, each refusal being 502 provider_auth_failed for the provider, and
-    # the first instance after it logged in, ending the pause for all
-    assert refusing.calls == 1
-    assert {(error.status, error.code, error.provider) for error in refused_meanwhile} == {
-        (502, "provider_auth_failed", "provider")
-    }
-    assert (after.value, fetch.calls) == ("token-1", 1)
-    assert "refusedUntil" not in stored_item(aws, table)
+    # When the renewal is refused
+    with pytest.raises(ProviderAuthFailed) as refused:
+        renewing.get(refusing)
+    got[0].join()
+    (outcome,) = got[1:]
+
+    # Then the waiting request got the refusal, 502 provider_auth_failed for the provider, without a login of its own
+    assert isinstance(outcome, ProviderAuthFailed), outcome
+    assert (outcome.status, outcome.code, outcome.provider) == (502, "provider_auth_failed", "provider")
+    assert (refused.value.provider_status, refusing.calls, fetch.calls) == (401, 1, 0)
+    # And a request asking after the refusal logs in
+    clock.advance(0.001)
+    assert (waiting_cache.get(fetch).value, fetch.calls) == ("token-1", 1)
 
 
-def test_during_a_refusal_an_instance_uses_a_stored_token_still_valid(table, clock):
+def test_a_renewal_refused_early_serves_the_token_still_valid_then_the_refusal(table, clock):
     from kyc_gateway.errors import ProviderAuthFailed
 
-    # Given a token due for renewal (a fifth of its 100 s early) whose renewal the provider refused
+    # Given a token due for renewal (a fifth of its 100 s early), and the provider refusing every renewal
     clock.stop()
     first = new_cache(table)
     issued = first.get(CountingProvider(lifetime=100))
     clock.advance(85)
     refusing = RefusingProvider()
-    renewed_early = first.get(refusing)
 
-    # When another instance needs a token during the pause, before and after the token expired
-    other = new_cache(table)
-    before_expiry = other.get(refusing)
-    clock.advance(16)
+    # When instances need a token before it expires (a second apart), then after
+    before_expiry = [first.get(refusing)]
+    clock.advance(1)
+    before_expiry.append(new_cache(table).get(refusing))
+    clock.advance(15)
 
-    # Then the valid token served both without a login, and once it expired the instance got 502 without one
-    assert renewed_early == before_expiry == issued
+    # Then each renewal was tried and refused, the valid token serving meanwhile; then the refusal is the answer
+    assert before_expiry == [issued, issued]
     with pytest.raises(ProviderAuthFailed):
-        other.get(refusing)
-    assert refusing.calls == 1
+        new_cache(table).get(refusing)
+    assert refusing.calls == 3
 
 
-def test_a_refusal_not_shared_is_logged_and_pauses_its_own_instance(table, clock, logs):
+def test_a_refusal_not_shared_is_logged_and_the_request_still_refused(table, clock, logs):
     from kyc_gateway.errors import ProviderAuthFailed
 
     # Given an instance whose login is refused, and whose token table refuses the refusal's write
     clock.stop()
     refusing = RefusingProvider()
-    cache = new_cache(table)
 
     def cut_off_then_refuse(previous):
         dynamodb.cut_off()
         return refusing(previous)
 
+    # When it needs a token, Then the request gets the refusal and the lost write is said
     with pytest.raises(ProviderAuthFailed):
-        cache.get(cut_off_then_refuse)
-
-    # Then it says so, and still pauses its own logins
+        new_cache(table).get(cut_off_then_refuse)
     assert warnings(logs()) == [("token refusal not shared", KEY, "NoCredentialsError")]
-    with pytest.raises(ProviderAuthFailed):
-        cache.get(refusing)
-    assert refusing.calls == 1
 
 
 def test_a_failed_fetch_releases_the_lease_so_the_next_caller_fetches_at_once(table, clock):

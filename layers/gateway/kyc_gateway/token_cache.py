@@ -31,9 +31,6 @@ _LEASE_MARGIN_SECONDS = 5.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
-# After the provider refused the gateway's credentials (the secret re-read once), no instance logs in again for this
-# long: every request would otherwise make two logins, and a burst of them could lock the provider account.
-REFUSAL_PAUSE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ class TokenCache:
         self._renewal_seconds = renewal_seconds
         self._owner = uuid.uuid4().hex
         self._memory: Token | None = None
-        self._refused_until = 0.0  # the credentials' refusal this instance made or saw: no login before then
+        self._refused_at = float("-inf")  # when a login of this instance was last refused (credentials)
         self._lock = threading.Lock()
 
     def restored(self) -> None:
@@ -116,11 +113,12 @@ class TokenCache:
         self._owner = uuid.uuid4().hex
 
     def get(self, fetch: TokenFetcher) -> Token:
+        asked = clock.now()
         memory = self._memory
-        if memory and clock.now() < memory.renew_at:
+        if memory and asked < memory.renew_at:
             return memory
         with self._lock:  # one renewal per instance, even with threads
-            return self._get_shared(fetch)
+            return self._get_shared(fetch, asked)
 
     def invalidate(self, token: Token) -> None:
         """Forget a token the provider refused, unless another instance already replaced it. Under the renewal
@@ -146,7 +144,10 @@ class TokenCache:
         except Exception as error:  # noqa: BLE001 - a failed invalidation only costs one more 401
             logger.warning("token invalidation not stored", key=self.key, error=type(error).__name__)
 
-    def _get_shared(self, fetch: TokenFetcher) -> Token:
+    def _get_shared(self, fetch: TokenFetcher, asked: float) -> Token:
+        """The token, renewed here or by another instance. A login refused (the provider refusing the gateway's
+        credentials) since this request `asked` is its answer too, without a login of its own: a burst of requests
+        makes one refused login, not one each, which could lock the provider account. A request after it tries."""
         left = clock.time_left()  # wait for another instance's renewal while this request has time
         deadline = clock.now() + (self._lease_seconds() + _LEASE_MARGIN_SECONDS if left is None else left)
         poll = _FIRST_POLL_SECONDS
@@ -155,21 +156,20 @@ class TokenCache:
             memory = self._memory
             if memory and now < memory.renew_at:
                 return memory  # another thread of this instance renewed it while we waited for the lock
-            if now < self._refused_until:
-                return self._while_refused(memory, now)
             try:
                 item = self._read()
             except Exception as error:  # noqa: BLE001 - DynamoDB trouble must not take the provider down with it
                 logger.warning("token table unavailable; fetching without it", key=self.key, error=type(error).__name__)
-                return self._remember(self._fetched(fetch, memory))
+                if self._refused_at >= asked:
+                    return self._while_refused(memory)
+                return self._log_in(fetch, memory)
             stored = Token._from_item(item)
             if stored and now < stored.renew_at:
                 return self._remember(stored)
-            if item and now < float(item.get("refusedUntil", {}).get("N", 0)):  # another instance's refusal
-                self._refused_until = float(item["refusedUntil"]["N"])
-                return self._while_refused(stored or memory, now)
-            if self._take_lease(now):
-                return self._renew(fetch, stored or memory)
+            if self._last_refusal(item) >= asked:
+                return self._while_refused(stored or memory)
+            if self._take_lease(now, asked):
+                return self._log_in(fetch, stored or memory, leased=True)
             if stored and now < stored.expires_at:
                 return stored  # someone is renewing it; the current token is still valid meanwhile
             if now >= deadline:
@@ -181,34 +181,35 @@ class TokenCache:
             clock.sleep(poll * random.uniform(0.5, 1.5))
             poll = min(poll * 2, _MAX_POLL_SECONDS)
 
-    def _while_refused(self, current: Token | None, now: float) -> Token:
-        """While the credentials' refusal lasts: the current token while it is valid, else 502 without a login."""
-        if current and now < current.expires_at:
-            return current
-        raise ProviderAuthFailed(
-            "The provider rejected the gateway's credentials moments ago: no new login before the pause ends",
+    def _last_refusal(self, item: dict[str, Any] | None) -> float:
+        """When a login was last refused, by this instance or (in the table) another."""
+        shared = float(item["refusedAt"]["N"]) if item and "refusedAt" in item else float("-inf")
+        return max(self._refused_at, shared)
+
+    def _while_refused(self, current: Token | None, refusal: ProviderAuthFailed | None = None) -> Token:
+        """After a login refused: the current token while it is valid (a renewal refused early), else the refusal
+        (502, never the caller's 401)."""
+        if current and clock.now() < current.expires_at:
+            return self._remember(current)
+        raise refusal or ProviderAuthFailed(
+            "The provider rejected the gateway's credentials while this request waited for a token",
             provider=self.key.partition("#")[0],
         )
 
-    def _fetched(self, fetch: TokenFetcher, previous: Token | None) -> Token:
+    def _log_in(self, fetch: TokenFetcher, previous: Token | None, *, leased: bool = False) -> Token:
         try:
-            return fetch(previous)
-        except ProviderAuthFailed:
-            self._refused_until = clock.now() + REFUSAL_PAUSE_SECONDS
-            raise
-
-    def _renew(self, fetch: TokenFetcher, previous: Token | None) -> Token:
-        try:
-            token = self._fetched(fetch, previous)
-        except ProviderAuthFailed:
-            self._share_refusal()
-            if previous and clock.now() < previous.expires_at:
-                return previous  # refused while renewing early: the current token serves until it expires
-            raise
+            token = fetch(previous)
+        except ProviderAuthFailed as refusal:
+            self._refused_at = clock.now()
+            if leased:
+                self._share_refusal()
+            return self._while_refused(previous, refusal)
         except BaseException:
-            self._release_lease()
+            if leased:
+                self._release_lease()
             raise
-        self._store(token)
+        if leased:
+            self._store(token)
         return self._remember(token)
 
     def _remember(self, token: Token) -> Token:
@@ -221,20 +222,22 @@ class TokenCache:
         )
         return reply.get("Item")
 
-    def _take_lease(self, now: float) -> bool:
+    def _take_lease(self, now: float, asked: float) -> bool:
         try:
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
-                # No live lease, and no fresh token stored since we looked (else we would fetch a second one).
+                # No live lease, no fresh token stored since we looked (else we would fetch a second one), and no
+                # login refused since this request asked (its answer then is that refusal).
                 ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
                 " AND (attribute_not_exists(renewAt) OR renewAt <= :now)"
-                " AND (attribute_not_exists(refusedUntil) OR refusedUntil <= :now)",
+                " AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)",
                 ExpressionAttributeValues={
                     ":me": {"S": self._owner},
                     ":until": {"N": repr(now + self._lease_seconds())},
                     ":now": {"N": repr(now)},
+                    ":asked": {"N": repr(asked)},
                 },
             )
         except aws.conditional_check_failed():
@@ -254,8 +257,7 @@ class TokenCache:
         values[":me"] = {"S": self._owner}
         assignments = ", ".join(f"#{name} = :{name}" for name in item) + ", #ttl = :ttl"
         removals = " REMOVE " + ", ".join(
-            ["leaseOwner", "leaseUntil", "refusedUntil"]
-            + [name for name in ("refreshToken", "refreshExpiresAt") if name not in item]
+            ["leaseOwner", "leaseUntil"] + [name for name in ("refreshToken", "refreshExpiresAt") if name not in item]
         )
         try:
             aws.client("dynamodb").update_item(
@@ -270,16 +272,16 @@ class TokenCache:
             logger.warning("token not shared", key=self.key, error=type(error).__name__)
 
     def _share_refusal(self) -> None:
-        """Every instance pauses its logins until this one's refusal ends (its lease released with it)."""
+        """The refusal, for the requests of other instances waiting for this renewal (its lease released with it)."""
         try:
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression="SET refusedUntil = :until REMOVE leaseOwner, leaseUntil",
+                UpdateExpression="SET refusedAt = :at REMOVE leaseOwner, leaseUntil",
                 ConditionExpression="leaseOwner = :me",
-                ExpressionAttributeValues={":me": {"S": self._owner}, ":until": {"N": repr(self._refused_until)}},
+                ExpressionAttributeValues={":me": {"S": self._owner}, ":at": {"N": repr(self._refused_at)}},
             )
-        except Exception as error:  # noqa: BLE001 - the other instances then pause after their own refusal
+        except Exception as error:  # noqa: BLE001 - the waiting requests then try a login of their own
             logger.warning("token refusal not shared", key=self.key, error=type(error).__name__)
 
     def _release_lease(self) -> None:

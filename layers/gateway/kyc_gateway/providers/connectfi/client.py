@@ -95,12 +95,12 @@ _ERRORS: Mapping = {
 # multipart the gateway built) connectFi failing, as any code it answers where it has no meaning.
 DOCUMENT_NOT_FOUND: Mapping = {"documentNotFound": (ProviderRejected, "document_not_found")}
 FILE_NOT_FOUND: Mapping = {"fileNotFound": (ProviderRejected, "file_not_found")}
-# A subject connectFi does not find: the caller's 404 on a call that names it (a customer: identification, status and
-# update; an application: status and update); on a document's generation or upload, which name neither, connectFi
-# failing.
 # The state of the caller's application refusing the call: on the calls about a customer's application (starting
 # one, reading or updating it), not on a document's generation or upload, which name none.
 APPLICATION_STATE: Mapping = {"statusApplicationEntity": (ProviderRejected, "invalid_application_state")}
+# A subject connectFi does not find: the caller's 404 on a call that names it (a customer: identification, status and
+# update; an application: status and update); on a document's generation or upload, which name neither, connectFi
+# failing.
 CUSTOMER_NOT_FOUND: Mapping = {"customerNotFound": (SubjectNotFound, "customer_not_found")}
 SUBJECT_NOT_FOUND: Mapping = CUSTOMER_NOT_FOUND | {"applicationNotFound": (SubjectNotFound, "application_not_found")}
 _DOCUMENTED = {*_ERRORS, *APPLICATION_STATE, *DOCUMENT_NOT_FOUND, *FILE_NOT_FOUND, *SUBJECT_NOT_FOUND}
@@ -311,12 +311,6 @@ def status(request: StatusRequest) -> ProviderResponse:
     return ConnectFiClient.instance().status(request)
 
 
-def confirmed_state(customer_id: str, application_id: str) -> dict[str, Any]:
-    """connectFi's current state of one application (/akepa/status): what the webhook processor and the
-    reconciliation store. An answer about another application is connectFi failing (502), never stored."""
-    return _state_of(status(StatusRequest(customerId=customer_id, applicationId=application_id)), application_id)
-
-
 def _state_of(response: ProviderResponse, application_id: str) -> dict[str, Any]:
     state = response.body["data"]
     if state.get("applicationId") != application_id:
@@ -325,8 +319,9 @@ def _state_of(response: ProviderResponse, application_id: str) -> dict[str, Any]
 
 
 def audited_state(customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str) -> dict:
-    """`confirmed_state`, with the audit record of the check (kyc_gateway.audit) whatever its outcome: the webhook
-    processor's confirmations (`caller` webhook) and the reconciliation's checks (`schedule`)."""
+    """connectFi's current state of one application (/akepa/status), with the audit record of the check
+    (kyc_gateway.audit) whatever its outcome: what the webhook processor (`caller` webhook) and the reconciliation
+    (`schedule`) store. An answer about another application is connectFi failing (502), never stored."""
     from kyc_gateway import audit
     from kyc_gateway.observability import provider_calls
 
