@@ -94,6 +94,31 @@ def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_
     assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
 
 
+def test_an_instance_settled_on_one_spelling_follows_connectfi_back_to_the_other_and_says_so(gateway, logs):
+    # Given an instance that settled on webhookURL (connectFi refused webhookUrl), then a connectFi refusing
+    # webhookURL as an unknown property (it changed its reading)
+    gateway.provider.reply(LOGIN, login_reply())
+    refused_url = connectfi_error(400, "requestValidateError", "validation", refusal())
+    refused_upper = connectfi_error(
+        400, "requestValidateError", "validation", refusal(params={"additionalProperty": "webhookURL"})
+    )
+    gateway.provider.reply(IDENTIFY, refused_url, application(), refused_upper, application())
+    gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # When the instance starts another identification
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then it is sent again as webhookUrl, which starts it, and each change of spelling is logged with its field
+    assert answer.status == 200
+    sent = [set(request.json()) - {"customerId", "reference"} for request in gateway.provider.requests(IDENTIFY)]
+    assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}, {"webhookUrl"}]
+    settled = log_lines(logs(), "connectfi webhook field settled")
+    assert [(line["level"], line["provider"], line["field"]) for line in settled] == [
+        ("INFO", "connectfi", "webhookURL"),
+        ("INFO", "connectfi", "webhookUrl"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("resent_answer", "status", "next_first"),
     [
