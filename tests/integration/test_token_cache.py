@@ -296,19 +296,32 @@ class RefusingProvider(CountingProvider):
         raise ProviderAuthFailed(provider="provider", provider_status=401)
 
 
-def refused_while(waiting: Callable[[], Any], polls: bool, clock) -> tuple[RefusingProvider, list]:
+def refused_while(
+    waiting: Callable[[], Any], polls: bool, clock, monkeypatch, aws, table: str
+) -> tuple[RefusingProvider, list]:
     """A token endpoint refusing the gateway's credentials once `waiting` (run on a thread of its own) waits for
-    the refused renewal: it `polls` the table (another instance), or waits for the lock (this instance); and the
-    thread, then what `waiting` got (a token, or the error)."""
+    the refused renewal: it `polls` the table (another instance: its waits take no time, and last until the
+    refusal is in the table, so that its polls never outlast the renewal's lease), or waits for the lock (this
+    instance); and the thread, then what `waiting` got (a token, or the error)."""
+    from kyc_gateway import clock as gateway_clock
+
     got: list = []
+    polling = threading.Event()
+
+    def poll_after_the_refusal(seconds: float) -> None:
+        clock.slept.append(seconds)
+        polling.set()
+        until = time.monotonic() + 5
+        while "refusedAt" not in (stored_item(aws, table) or {}) and time.monotonic() < until:
+            time.sleep(0.005)
+
+    monkeypatch.setattr(gateway_clock, "sleep", poll_after_the_refusal)
 
     class RefusingWhileWaited(RefusingProvider):
         def __call__(self, previous):
             waiter = threading.Thread(target=lambda: got.append(_outcome(waiting)))
             waiter.start()
-            waited = time.monotonic() + (5 if polls else 0.2)
-            while waiter.is_alive() and not clock.slept and time.monotonic() < waited:
-                time.sleep(0.01)
+            polling.wait(5 if polls else 0.2)  # (a thread blocked on the lock gives no sign)
             got.insert(0, waiter)
             return super().__call__(previous)
 
@@ -324,7 +337,7 @@ def _outcome(call: Callable[[], Any]) -> Any:
 
 @pytest.mark.parametrize("waiter", ["another instance", "another thread of this instance"])
 def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_next_request_tries_again(
-    table, clock, waiter
+    table, clock, waiter, monkeypatch, aws
 ):
     from kyc_gateway.errors import ProviderAuthFailed
 
@@ -333,7 +346,8 @@ def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_ne
     renewing = new_cache(table)
     waiting_cache = new_cache(table) if waiter == "another instance" else renewing
     fetch = CountingProvider()
-    refusing, got = refused_while(lambda: waiting_cache.get(fetch), waiter == "another instance", clock)
+    polls = waiter == "another instance"
+    refusing, got = refused_while(lambda: waiting_cache.get(fetch), polls, clock, monkeypatch, aws, table)
 
     # When the renewal is refused
     with pytest.raises(ProviderAuthFailed) as refused:
