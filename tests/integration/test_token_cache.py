@@ -358,6 +358,7 @@ def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_ne
     # Then the waiting request got the refusal, 502 provider_auth_failed for the provider, without a login of its own
     assert isinstance(outcome, ProviderAuthFailed), outcome
     assert (outcome.status, outcome.code, outcome.provider) == (502, "provider_auth_failed", "provider")
+    assert outcome.message == "The provider rejected the gateway's credentials while this request waited for a token"
     assert (refused.value.provider_status, refusing.calls, fetch.calls) == (401, 1, 0)
     # And a request asking after the refusal logs in
     clock.advance(0.001)
