@@ -388,6 +388,20 @@ def test_a_renewal_refused_early_serves_the_token_still_valid_then_the_refusal(t
     assert refusing.calls == 3
 
 
+def test_a_renewal_refused_at_the_instant_the_token_expires_is_the_refusal(table, clock):
+    from kyc_gateway.errors import ProviderAuthFailed
+
+    # Given a token of 100 s, and the provider refusing its renewal at the very instant it expires
+    clock.stop()
+    cache = new_cache(table)
+    cache.get(CountingProvider(lifetime=100))
+    clock.advance(100)
+
+    # When a request needs a token, Then the expired token does not serve: the refusal is the answer
+    with pytest.raises(ProviderAuthFailed):
+        cache.get(RefusingProvider())
+
+
 def test_a_refusal_not_shared_is_logged_and_the_request_still_refused(table, clock, logs):
     from kyc_gateway.errors import ProviderAuthFailed
 
