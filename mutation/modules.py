@@ -43,7 +43,13 @@ MODULES = (
         ),
     ),
     MutatedModule(
-        "token_cache.py", CORE, ("tests/integration/test_token_cache.py", "tests/integration/test_token_leases.py")
+        "token_cache.py",
+        CORE,
+        (
+            "tests/integration/test_token_cache.py",
+            "tests/integration/test_token_leases.py",
+            "tests/integration/test_token_refusals.py",
+        ),
     ),
     MutatedModule(
         "idempotency_keys.py",

@@ -10,7 +10,16 @@ import threading
 import pytest
 
 from local.functions import cold_start
-from tests.support.token_cache import KEY, CountingProvider, in_request, new_cache, stored_item, warnings
+from tests.support.token_cache import (
+    KEY,
+    CountingProvider,
+    RefusingProvider,
+    in_request,
+    new_cache,
+    outcome_of,
+    stored_item,
+    warnings,
+)
 
 
 @pytest.fixture
@@ -211,3 +220,42 @@ def test_outside_a_request_an_instance_waits_as_long_as_a_renewal_may_take_and_t
     assert polled_with_backoff(slept)
     factors = [wait / min(0.05 * 2**poll, 0.4) for poll, wait in enumerate(slept)]
     assert max(factors) - min(factors) > 0.5  # jittered: instances waiting together spread their reads
+
+
+@pytest.mark.parametrize("other_renewal", ["stores a new token", "is refused"])
+def test_a_renewal_another_instance_finishes_between_this_ones_read_and_its_lease_is_not_made_twice(
+    table, clock, other_renewal
+):
+    from kyc_gateway import aws
+    from kyc_gateway.errors import ProviderAuthFailed
+
+    # Given an expired token, and an instance needing one that finds it expired; and just before it takes the
+    # renewal's lease, another instance renews the token (its lease already released): storing a new one, or refused
+    clock.stop()
+    fetch = CountingProvider(lifetime=100)
+    new_cache(table).get(fetch)
+    clock.advance(101)
+    refusing = RefusingProvider()
+    renewing = new_cache(table)
+    other_fetch = fetch if other_renewal == "stores a new token" else refusing
+    pending = [renewing]
+
+    def renewed_first(**_: object) -> None:
+        if pending:
+            outcome_of(lambda: pending.pop().get(other_fetch))
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", renewed_first)
+    try:
+        # When the instance takes the lease
+        late = outcome_of(lambda: new_cache(table).get(fetch))
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", renewed_first)
+
+    # Then it gets no lease: it uses the new token, or the refusal, without a login of its own
+    assert not pending
+    if other_renewal == "stores a new token":
+        assert (late.value, fetch.calls, refusing.calls) == ("token-2", 2, 0)
+    else:
+        assert isinstance(late, ProviderAuthFailed), late
+        assert (fetch.calls, refusing.calls) == (1, 1)

@@ -7,7 +7,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -77,3 +77,22 @@ def warnings(written: str) -> list[tuple[str, str, str]]:
     """(message, key, error) of each warning logged."""
     lines = [json.loads(line) for line in written.splitlines() if line.startswith('{"level":"WARNING"')]
     return [(line["message"], line["key"], line["error"]) for line in lines]
+
+
+class RefusingProvider(CountingProvider):
+    """A token endpoint refusing the gateway's credentials (after the secret was read again)."""
+
+    def __call__(self, previous: Any) -> Any:
+        from kyc_gateway.errors import ProviderAuthFailed
+
+        with self._lock:
+            self.calls += 1
+        raise ProviderAuthFailed(provider="provider", provider_status=401)
+
+
+def outcome_of(call: Callable[[], Any]) -> Any:
+    """What `call` returns, or the error it raises."""
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 - the outcome under test
+        return error
