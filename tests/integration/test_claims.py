@@ -97,6 +97,24 @@ def test_work_runs_under_a_claim_until_the_invocation_ends_then_is_completed_for
     assert stored(dynamodb, table) == {"id": record_id(), "status": "COMPLETED", "expiration": str(int(now) + WINDOW)}
 
 
+def test_work_whose_result_says_it_is_not_done_yet_releases_its_claim_and_runs_again(table, dynamodb, clock):
+    from kyc_gateway.claims import run_once as run
+
+    # Given work that finds its content not done yet (connectFi's status does not confirm the webhook)
+    clock.stop()
+    first, again = Work(dynamodb, table), Work(dynamodb, table)
+
+    def not_done(result: str) -> bool:
+        return False
+
+    # When it runs, Then its result is answered and its claim released: the same content runs again
+    context = invocation(REMAINING_MS)
+    assert run(PREFIX, CONTENT, first, window_seconds=WINDOW, context=context, done=not_done) == "done"
+    assert stored(dynamodb, table) is None
+    assert run_once(again) == "done"
+    assert (first.runs, again.runs) == (1, 1)
+
+
 def test_content_done_within_its_window_is_not_done_again(table, dynamodb, clock):
     now = clock.stop()
     first, again = Work(dynamodb, table), Work(dynamodb, table)

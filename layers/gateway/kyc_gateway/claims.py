@@ -45,10 +45,18 @@ def key_of(prefix: str, content: Mapping[str, Any]) -> str:
 
 
 def run_once(
-    prefix: str, content: Mapping[str, Any], work: Callable[[], ResultT], *, window_seconds: int, context: Any
+    prefix: str,
+    content: Mapping[str, Any],
+    work: Callable[[], ResultT],
+    *,
+    window_seconds: int,
+    context: Any,
+    done: Callable[[ResultT], bool] = lambda result: True,
 ) -> ResultT | None:
     """`work()` unless `content` was already done within the window (then None). While it runs, the claim holds
-    until the invocation's end (`context`); when it raises, the claim is released so a retry can run it."""
+    until the invocation's end (`context`); when it raises, the claim is released so a retry can run it. When
+    `done(result)` is false the claim is released too (without an error): the same content comes to be done later,
+    and a delivery of it then runs again."""
     key = key_of(prefix, content)
     until_ms = int(clock.now() * 1000) + context.get_remaining_time_in_millis()
     if not _claim(key, until_ms=until_ms, window_seconds=window_seconds):
@@ -56,9 +64,11 @@ def run_once(
     try:
         result = work()
     except BaseException:
-        with contextlib.suppress(Exception):  # unreleased, the claim lapses when the invocation ends anyway
-            _table().delete_item(TableName=_name(), Key={"id": {"S": key}})
+        _release(key)
         raise
+    if not done(result):
+        _release(key)
+        return result
     _table().update_item(
         TableName=_name(),
         Key={"id": {"S": key}},
@@ -70,6 +80,11 @@ def run_once(
         },
     )
     return result
+
+
+def _release(key: str) -> None:
+    with contextlib.suppress(Exception):  # unreleased, the claim lapses when the invocation ends anyway
+        _table().delete_item(TableName=_name(), Key={"id": {"S": key}})
 
 
 def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:

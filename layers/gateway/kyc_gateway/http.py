@@ -131,7 +131,7 @@ class ProviderHttp:
         attempt = 0
         while True:  # each attempt returns, raises, or goes round again when _may_retry allows one more
             attempt += 1
-            attempt_started = clock.monotonic()
+            attempt_started, sent_at = clock.monotonic(), clock.now()
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
@@ -158,7 +158,7 @@ class ProviderHttp:
                 raise ProviderUnavailable(provider=self.provider, outcome_unknown=not idempotent) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
             response = ProviderResponse(
-                self.provider, reply.status_code, reply.text, reply.headers, write=not idempotent
+                self.provider, reply.status_code, reply.text, reply.headers, write=not idempotent, sent_at=sent_at
             )
             if not idempotent and _maybe_done(response):
                 response = replace(response, outcome_unknown=True)

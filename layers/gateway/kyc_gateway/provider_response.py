@@ -24,6 +24,8 @@ class ProviderResponse:
     outcome_unknown: bool = False
     # The answer to a write (a call never repeated blindly).
     write: bool = False
+    # When the request that got this answer was sent (epoch seconds): what the answer says was true after it.
+    sent_at: float | None = None
 
     @functools.cached_property
     def body(self) -> dict[str, Any] | None:

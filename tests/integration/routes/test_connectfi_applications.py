@@ -41,7 +41,8 @@ def details(announcements) -> list[dict]:
 
 
 def test_a_new_state_is_stored_as_connectfi_gave_it_and_announced_with_its_details(store, announcements, clock):
-    stored = store.record_and_announce(state("waiting_review"))
+    asked = clock.stop()
+    stored = store.record_and_announce(state("waiting_review"), observed_at=asked - 0.25)
 
     assert stored["announced"] is True
     view = json.loads(read_application(APPLICATION)["body"])
@@ -66,6 +67,7 @@ def test_a_new_state_is_stored_as_connectfi_gave_it_and_announced_with_its_detai
         "previousStatus": None,
         "status": "waiting_review",
         "outcome": None,
+        "observedAt": "2023-11-14T22:13:19.750Z",  # when connectFi was asked: what orders the events
     }
 
 

@@ -251,8 +251,8 @@ def _claim_of(gateway, aws, body: dict) -> tuple[object, str, dict]:
     from kyc_gateway import claims
     from kyc_gateway.providers.connectfi import webhooks
 
-    data = webhooks.Signal.model_validate(body).data.model_dump()
-    key = {"id": {"S": claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, data)}}
+    delivery = webhooks.Signal.model_validate(body).delivery()
+    key = {"id": {"S": claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, delivery)}}
     return aws.client("dynamodb"), gateway.physical_ids["IdempotencyTable"], key
 
 
@@ -323,8 +323,8 @@ def test_a_delivery_claimed_before_this_code_keeps_its_record_id():
     from kyc_gateway import claims
     from kyc_gateway.providers.connectfi import webhooks
 
-    data = webhooks.Signal.model_validate(webhook()).data.model_dump()
+    delivery = webhooks.Signal.model_validate(webhook()).delivery()
     powertools = DynamoDBPersistenceLayer(table_name="unused", boto3_client=object())
     powertools.configure(IdempotencyConfig(), key_prefix=webhooks.IDEMPOTENCY_KEY_PREFIX)
 
-    assert claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, data) == powertools._get_hashed_idempotency_key(data)
+    assert claims.key_of(webhooks.IDEMPOTENCY_KEY_PREFIX, delivery) == powertools._get_hashed_idempotency_key(delivery)

@@ -66,10 +66,11 @@ def test_the_contract_refuses_what_a_consumer_could_not_handle():
             "previousStatus": None,
             "status": "completed",
             "outcome": "Approved",
+            "observedAt": "2026-11-22T10:00:00.000Z",
         },
     }
     assert not list(validator.iter_errors(event))
-    for broken in ({"status": None}, {"applicationId": "iapp with spaces"}, {"outcome": 1}):
+    for broken in ({"status": None}, {"applicationId": "iapp with spaces"}, {"outcome": 1}, {"observedAt": "today"}):
         assert list(validator.iter_errors({**event, "detail": {**event["detail"], **broken}})), broken
     missing = {key: value for key, value in event["detail"].items() if key != "previousStatus"}
     assert list(validator.iter_errors({**event, "detail": missing}))

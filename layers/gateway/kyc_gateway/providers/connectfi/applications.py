@@ -46,13 +46,14 @@ def timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record_and_announce(state: dict[str, Any]) -> dict[str, Any] | None:
-    """Store the provider's authoritative state and announce a status not announced yet, once, whichever path saw
-    it: the announcement is claimed first (with a lease, so a claimer that dies frees it) and marked published only
-    once EventBridge took it. Until its final status is published an application stays in the open index, so the
-    reconciliation finds whatever a crash or a failure left unannounced. The stored item with `announced` (whether
-    this call announced), or None for a stale state (nothing changes)."""
-    stored = _record(state)
+def record_and_announce(state: dict[str, Any], *, observed_at: float | None = None) -> dict[str, Any] | None:
+    """Store the provider's authoritative state, asked for at `observed_at` (epoch seconds; None: a state current
+    now), and announce a status
+    not announced yet, once, whichever path saw it: the announcement is claimed first (with a lease, so a claimer
+    that dies frees it) and marked published only once EventBridge took it. Until its final status is published an
+    application stays in the open index, so the reconciliation finds whatever a crash or a failure left unannounced.
+    The stored item with `announced` (whether this call announced), or None for a stale state (nothing changes)."""
+    stored = _record(state, timestamp(clock.now() if observed_at is None else observed_at))
     if stored is None:
         logger.info("stale state ignored", application_id=state.get("applicationId"))
         return None
@@ -73,15 +74,17 @@ def record_and_announce(state: dict[str, Any]) -> dict[str, Any] | None:
     return stored | {"announced": True}
 
 
-def _record(state: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored item after the write, or None when the write would move a completed application backwards (an
-    older state arriving late). `updatedAt` moves only when the state changes (a check that finds it as stored
-    touches `checkedAt` alone), so it says how long an application has stood still. Every change puts the
-    application in the open index: it leaves it once its final status is published (or it stood still too long)."""
+def _record(state: dict[str, Any], observed_at: str) -> dict[str, Any] | None:
+    """The stored item after the write, or None for an older state arriving late: asked for before the stored one
+    was (`observedAt`: a slow answer must not undo a newer one), or moving a completed application backwards.
+    `updatedAt` moves only when the state changes (a check that finds it as stored touches `checkedAt` and
+    `observedAt` alone), so it says how long an application has stood still. Every change puts the application in
+    the open index: it leaves it once its final status is published (or it stood still too long)."""
     values = {f":{name}": _attribute(state.get(name)) for name in _FIELDS[1:]}
     values |= {
         ":entities": {"S": json.dumps(state.get("entityApplications") or [])},
         ":now": {"S": timestamp(clock.now())},
+        ":observed": {"S": observed_at},
         ":completed": {"S": COMPLETED},
         ":open": {"S": "open"},
     }
@@ -94,9 +97,11 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
             TableName=_table(),
             Key=key,
             UpdateExpression=f"SET {assignments}, entityApplications = :entities, updatedAt = :now, checkedAt = :now, "
-            "createdAt = if_not_exists(createdAt, :now), #open = :open",
-            # A completed application never moves backwards; a state as stored is not a change.
-            ConditionExpression="(attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed)"
+            "observedAt = :observed, createdAt = if_not_exists(createdAt, :now), #open = :open",
+            # Not older than the stored state; a completed application never moves backwards; a state as stored is
+            # not a change.
+            ConditionExpression=f"{_NOT_OLDER}"
+            " AND (attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed)"
             f" AND (attribute_not_exists(applicationId) OR {differs} OR entityApplications <> :entities)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -105,17 +110,26 @@ def _record(state: dict[str, Any]) -> dict[str, Any] | None:
         )
     except aws.conditional_check_failed() as refused:
         stored = _plain(refused.response.get("Item") or {})
+        if (stored.get("observedAt") or "") > observed_at:
+            return None
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
-        reply = aws.client("dynamodb").update_item(  # nothing changed: its check time only, the queue as it was
-            TableName=_table(),
-            Key=key,
-            UpdateExpression="SET checkedAt = :now",
-            ConditionExpression="attribute_exists(applicationId)",
-            ExpressionAttributeValues={":now": values[":now"]},
-            ReturnValues="ALL_NEW",
-        )
+        try:
+            reply = aws.client("dynamodb").update_item(  # nothing changed: its check times only, the queue as it was
+                TableName=_table(),
+                Key=key,
+                UpdateExpression="SET checkedAt = :now, observedAt = :observed",
+                ConditionExpression=f"attribute_exists(applicationId) AND {_NOT_OLDER}",
+                ExpressionAttributeValues={":now": values[":now"], ":observed": values[":observed"]},
+                ReturnValues="ALL_NEW",
+            )
+        except aws.conditional_check_failed():
+            return None  # a newer state was stored meanwhile
     return _plain(reply["Attributes"])
+
+
+# A state is stored unless the stored one was asked for later (ISO 8601 UTC timestamps sort as the times they name).
+_NOT_OLDER = "(attribute_not_exists(observedAt) OR observedAt <= :observed)"
 
 
 def _claim(application_id: str, status: str) -> tuple[bool, str | None]:
@@ -232,6 +246,7 @@ def _announce(stored: dict[str, Any], previous: str | None) -> None:
         "previousStatus": previous,
         "status": stored["status"],
         "outcome": stored["outcome"],
+        "observedAt": stored["observedAt"],
     }
     reply = aws.client("events").put_events(
         Entries=[
@@ -302,7 +317,7 @@ def record_answer(response: ProviderResponse) -> None:
         return
     application_id = data["applicationId"]
     try:
-        record_and_announce(data)
+        record_and_announce(data, observed_at=response.sent_at)
     except AnnouncementFailed:
         logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
@@ -321,6 +336,7 @@ def _is_application_state(data: dict[str, Any] | None) -> bool:
         data is not None
         and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
         and isinstance(data.get("status"), str)
+        and data["status"] != ""
     )
 
 

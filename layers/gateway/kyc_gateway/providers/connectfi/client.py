@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from pydantic import BeforeValidator, ConfigDict
 
@@ -311,17 +311,28 @@ def status(request: StatusRequest) -> ProviderResponse:
     return ConnectFiClient.instance().status(request)
 
 
-def _state_of(response: ProviderResponse, application_id: str) -> dict[str, Any]:
+class ObservedState(NamedTuple):
+    state: dict[str, Any]  # connectFi's application envelope `data`
+    at: float  # when it was asked for (epoch seconds): the state is at least as new as this
+
+
+def _state_of(response: ProviderResponse, application_id: str) -> ObservedState:
     state = response.body["data"]
     if state.get("applicationId") != application_id:
         raise response.error(ProviderFailed)
-    return state
+    if not isinstance(state.get("status"), str) or not state["status"]:
+        issue = "is missing" if "status" not in state else "is not a non-empty string"
+        raise response.error(ProviderBadResponse, details=[{"field": "data.status", "issue": issue}])
+    return ObservedState(state, response.sent_at)
 
 
-def audited_state(customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str) -> dict:
+def audited_state(
+    customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str
+) -> ObservedState:
     """connectFi's current state of one application (/akepa/status), with the audit record of the check
     (kyc_gateway.audit) whatever its outcome: what the webhook processor (`caller` webhook) and the reconciliation
-    (`schedule`) store. An answer about another application is connectFi failing (502), never stored."""
+    (`schedule`) store. An answer about another application, or without a status, is connectFi failing (502),
+    never stored."""
     from kyc_gateway import audit
     from kyc_gateway.observability import provider_calls
 

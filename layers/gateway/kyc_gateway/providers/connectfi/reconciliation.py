@@ -36,10 +36,10 @@ def reconcile(context: Any) -> Mapping[str, int]:
         try:
             # each check's audit record: the run's request id and the check's number in the run
             correlation_id = f"{context.aws_request_id}:{counts['checked']}"
-            state = connectfi.audited_state(
+            observed = connectfi.audited_state(
                 due["customerId"], application_id, caller="schedule", route=ROUTE, correlation_id=correlation_id
             )
-            stored = applications.record_and_announce(state)
+            stored = applications.record_and_announce(observed.state, observed_at=observed.at)
         except SubjectNotFound:
             counts["failed"] += 1
             applications.close_unknown(application_id)

@@ -155,10 +155,16 @@ class SignalData(Model):
 
 
 class Signal(Model):
-    """What a webhook claims: the /akepa/status envelope. Only the ids and the claimed status are used; the rest
-    (and unknown fields) is the provider's business."""
+    """What a webhook claims: the /akepa/status envelope. Only the ids, the claimed status and connectFi's request
+    id (one per callback it sends) are used; the rest (and unknown fields) is the provider's business."""
 
     data: SignalData
+    requestId: Any = None  # a string in connectFi's examples; any JSON value is taken as it comes
+
+    def delivery(self) -> dict[str, Any]:
+        """What makes two deliveries the same callback: the claim and connectFi's request id, when it sends one (a
+        status reached again later is another callback, with another request id)."""
+        return self.data.model_dump() | ({} if self.requestId is None else {"requestId": self.requestId})
 
 
 class PoisonMessage(Exception):
@@ -168,31 +174,40 @@ class PoisonMessage(Exception):
 
 
 def process_record(record: dict[str, Any], context: Any) -> None:
-    """Confirm one delivery with /akepa/status and store it; a duplicate delivery (same application, status and
-    outcome) is processed once. Raises to send the record back to the queue (then to the DLQ)."""
+    """Confirm one delivery with /akepa/status and store it; a duplicate delivery (the same callback: Signal.delivery)
+    is processed once, unless connectFi's status did not confirm what it claims (it is then processed again if it
+    comes again; the reconciliation follows the application meanwhile). Raises to send the record back to the queue
+    (then to the DLQ)."""
     try:
         signal = Signal.model_validate(strict_json.loads((record.get("body") or "").encode()))
     except ValueError:  # pydantic's ValidationError included
         raise PoisonMessage() from None
     claims.run_once(
         IDEMPOTENCY_KEY_PREFIX,
-        signal.data.model_dump(),
+        signal.delivery(),
         functools.partial(_confirm, signal.data, str(record.get("messageId") or "unknown")),
         window_seconds=IDEMPOTENCY_WINDOW_SECONDS,
         context=context,
+        done=bool,
     )
 
 
 ROUTE = "connectfi.webhook_processor"
 
 
-def _confirm(signal: SignalData, message_id: str) -> None:
+def _confirm(signal: SignalData, message_id: str) -> bool:
+    """Store connectFi's state of the application; whether it confirmed the status the webhook claims (a webhook
+    claiming none is confirmed by any)."""
     from kyc_gateway.providers.connectfi.client import audited_state  # the HTTP stack: only when confirming
 
-    state = audited_state(
+    observed = audited_state(
         signal.customerId, signal.applicationId, caller="webhook", route=ROUTE, correlation_id=message_id
     )
-    applications.record_and_announce(state)
+    applications.record_and_announce(observed.state, observed_at=observed.at)
+    confirmed = signal.status is None or observed.state["status"] == signal.status
+    if not confirmed:
+        logger.info("webhook status not confirmed by connectFi's status: left to the reconciliation")
+    return confirmed
 
 
 # A record back from connectFi failing waits at most this long before its next try (SQS allows 12 hours).

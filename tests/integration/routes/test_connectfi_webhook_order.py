@@ -1,0 +1,166 @@
+"""connectFi states arriving out of order: the state asked for last wins (a slow answer never undoes a newer one), a
+callback is deduplicated as one delivery (the same status reached again is another callback), a webhook connectFi's
+status does not confirm is processed again when it comes again, and a status answer without a status is connectFi
+failing."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from local.functions import invoke
+from project import template as cfn
+from tests.integration.routes.test_connectfi import (
+    APPLICATION,
+    IDENTIFICATION,
+    IDENTIFY,
+    IDENTIFY_FN,
+    LOGIN,
+    STATUS,
+    application,
+    login_reply,
+)
+from tests.integration.routes.test_connectfi_stepup import UPDATE, UPDATE_FN, UPDATE_REQUEST
+from tests.support.fake_provider import Reply
+from tests.support.waiting import wait_for
+from tests.support.webhooks import PROCESSOR, deliver, process_queue, queued, read_application, webhook
+
+
+def stored_status(application_id: str = APPLICATION) -> str | None:
+    answer = read_application(application_id)
+    return json.loads(answer["body"])["status"] if answer["statusCode"] == 200 else None
+
+
+def announced(announcements) -> list[tuple[str | None, str]]:
+    return [(event["detail"]["previousStatus"], event["detail"]["status"]) for event in announcements()]
+
+
+def callback(status: str, request_id: str, outcome: str | None = None) -> dict:
+    """A webhook as connectFi sends it: the status envelope, with the request id of that callback."""
+    return webhook(status, outcome) | {"requestId": request_id}
+
+
+# --- the newest state asked for wins ---------------------------------------------------------------------------------
+
+
+def test_a_status_answer_asked_for_before_an_update_but_answered_after_it_never_undoes_the_update(
+    gateway, queues, announcements
+):
+    # Given an application started (pending_step_up), and a webhook whose status check connectFi answers slowly:
+    # the answer (data_request) was true when asked for, and is held until the caller's update (waiting_review) is done
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("pending_step_up"))
+    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
+    gateway.provider.reply(STATUS, Reply(200, json.dumps(application("data_request")).encode(), delay=1))
+    gateway.provider.reply(UPDATE, application("waiting_review"))
+    updated = threading.Event()
+    gateway.provider.wait = lambda seconds: updated.wait(10)
+    deliver(gateway, callback("data_request", "cb-1"))
+    processing = threading.Thread(target=process_queue, args=(gateway, sqs, url))
+    processing.start()
+
+    # When the update is made while the status answer is on its way
+    wait_for(lambda: gateway.provider.requests(STATUS), 10, every=0.01, what="the status check")
+    assert gateway.call(UPDATE_FN, UPDATE_REQUEST).status == 200
+    updated.set()
+    processing.join(timeout=30)
+
+    # Then the update's state stays stored and announced; the older answer changed nothing
+    assert stored_status() == "waiting_review"
+    assert announced(announcements) == [(None, "pending_step_up"), ("pending_step_up", "waiting_review")]
+    assert queued(sqs, url) == []
+
+
+def test_a_state_asked_for_before_the_stored_one_is_ignored_even_when_it_is_the_same(gateway, announcements, clock):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given a state asked for at second 2
+    now = clock.stop()
+    state = application("waiting_review")["data"]
+    assert applications.record_and_announce(state, observed_at=now + 2)["announced"] is True
+
+    # When older answers arrive (asked for at second 1): another status, then the same one
+    older = applications.record_and_announce(application("data_request")["data"], observed_at=now + 1)
+    same_older = applications.record_and_announce(state, observed_at=now + 1)
+
+    # Then they changed nothing, not even when the stored state was asked for
+    assert (older, same_older) == (None, None)
+    assert applications.get(APPLICATION)["observedAt"] == applications.timestamp(now + 2)
+
+    # And a newer answer (asked for at second 3) is stored and announced
+    assert applications.record_and_announce(application("data_request")["data"], observed_at=now + 3)["announced"]
+    assert announced(announcements) == [(None, "waiting_review"), ("waiting_review", "data_request")]
+
+
+# --- one callback, one delivery ------------------------------------------------------------------------------------
+
+
+def test_a_status_reached_again_later_is_another_callback_and_is_processed(gateway, queues, announcements):
+    # Given an application moved to data_request (a callback), back to waiting_review (an update), then to
+    # data_request again, and connectFi calling back each asynchronous change
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("data_request"), application("data_request"))
+    gateway.provider.reply(UPDATE, application("waiting_review"))
+    deliver(gateway, callback("data_request", "cb-1"))
+    process_queue(gateway, sqs, url)
+    assert gateway.call(UPDATE_FN, UPDATE_REQUEST).status == 200
+
+    # When the second callback comes: the same claim, another callback
+    deliver(gateway, callback("data_request", "cb-2"))
+    process_queue(gateway, sqs, url)
+
+    # Then it is confirmed and stored like the first
+    assert len(gateway.provider.requests(STATUS)) == 2
+    assert stored_status() == "data_request"
+    assert announced(announcements)[-1] == ("waiting_review", "data_request")
+
+
+def test_a_webhook_connectfis_status_does_not_confirm_yet_is_processed_again_when_it_comes_again(
+    gateway, queues, announcements
+):
+    # Given a callback claiming completed before connectFi's status says so, then connectFi sending it again
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("waiting_review"), application("completed", "Approved"))
+    deliver(gateway, callback("completed", "cb-1", "Approved"))
+    process_queue(gateway, sqs, url)
+    assert stored_status() == "waiting_review"
+
+    # When the same callback comes again
+    deliver(gateway, callback("completed", "cb-1", "Approved"))
+    process_queue(gateway, sqs, url)
+
+    # Then it was checked again, and the completion stored and announced; a third copy is a duplicate
+    deliver(gateway, callback("completed", "cb-1", "Approved"))
+    process_queue(gateway, sqs, url)
+    assert len(gateway.provider.requests(STATUS)) == 2
+    assert stored_status() == "completed"
+    assert announced(announcements) == [(None, "waiting_review"), ("waiting_review", "completed")]
+
+
+# --- a status answer without a status ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [None, "", 7, "missing"], ids=["null", "empty", "a number", "missing"])
+def test_a_status_answer_without_a_status_is_connectfi_failing_and_stores_nothing(gateway, logs, status):
+    # Given connectFi answering a webhook's status check with its envelope, but no status in it
+    answer = application("completed")
+    if status == "missing":
+        del answer["data"]["status"]
+    else:
+        answer["data"]["status"] = status
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, answer)
+
+    # When the webhook is processed
+    record = {"messageId": "m1", "body": json.dumps(callback("completed", "cb-1", "Approved"))}
+    result = invoke(cfn.functions()[PROCESSOR], {"Records": [record]})
+
+    # Then the record goes back for a retry, as for connectFi failing, and nothing is stored
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert '"code":"provider_bad_response"' in logs()
+    assert read_application(APPLICATION)["statusCode"] == 404
