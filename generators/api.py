@@ -16,7 +16,7 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
     """Who may call which route, from the registry's routes (a new route is covered by itself):
 
     - the API's resource policy: the signed routes for the principals or accounts of CallerPrincipals (default: this
-      account) and no one else, the public (webhook) routes for anyone or WebhookSourceCidrs, and with a PRIVATE
+      account) and no one else, each as its own IAM policy allows, the public (webhook) routes for anyone or WebhookSourceCidrs, and with a PRIVATE
       endpoint nothing but through VpcEndpointIds;
     - GatewayCallersPolicy, for callers' roles: invoke on the caller routes only (no webhook, no audit route)."""
     routes = [function for function in functions if function.invoke_path]
@@ -25,9 +25,28 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
     ]
     public = [sub(f"execute-api:/${{Environment}}/{function.invoke_path}") for function in routes if function.public]
     callers = {"Fn::If": ["HasCallerPrincipals", ref("CallerPrincipals"), [ref("AWS::AccountId")]]}
+    other_accounts = {
+        "Sid": "NamedCallersOfOtherAccounts",
+        "Effect": "Allow",
+        "Principal": {"AWS": ref("CallerPrincipals")},
+        "Action": INVOKE,
+        "Resource": signed,
+        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": ref("AWS::AccountId")}},
+    }
     statements: list[Any] = [
-        {"Sid": "NamedCallers", "Effect": "Allow", "Principal": {"AWS": callers}, "Action": INVOKE, "Resource": signed},
-        {  # an allow names them; this keeps out the account's other identities, whatever their own policies allow
+        # This account's identities are allowed only as their own IAM policies allow (an allow naming the account
+        # delegates to them): an allow naming one of its roles would let that role call every signed route, the
+        # audit search included, with no policy of its own. Other accounts' named principals are allowed here, and
+        # need their own account's policy too (cross-account calls always do).
+        {
+            "Sid": "ThisAccountsCallers",
+            "Effect": "Allow",
+            "Principal": {"AWS": ref("AWS::AccountId")},
+            "Action": INVOKE,
+            "Resource": signed,
+        },
+        {"Fn::If": ["HasCallerPrincipals", other_accounts, ref("AWS::NoValue")]},
+        {  # the allows name them; this keeps out every identity not named, whatever its own policies allow
             "Sid": "NoOtherCallers",
             "Effect": "Deny",
             "Principal": "*",

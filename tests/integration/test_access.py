@@ -36,6 +36,7 @@ VARIANTS = {
         "CustomDomainCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0f0e0d0c-1111-2222-3333-44445555",
     },
     "private": {"ApiEndpointType": "PRIVATE", "VpcEndpointIds": VPCE},
+    "own role": {"CallerPrincipals": f"arn:aws:iam::{ACCOUNT}:role/onboarding-service"},
 }
 
 
@@ -55,6 +56,7 @@ class Stack:
             "GatewayDomainName": DOMAIN,
             "AlarmTopic": TOPIC,
             "GatewayDomainName.RegionalDomainName": "d-abc.execute-api.us-east-1.amazonaws.com",
+            "GatewayDomainName.RegionalHostedZoneId": "Z1UJRXOUMOOFQ8",
         }
         return cfn.resolve(value, self.values | physical, self.template)
 
@@ -120,10 +122,15 @@ def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _principal_matches(principal: Any, request: Request) -> bool:
+def _grant(principal: Any, request: Request) -> str | None:
+    """Whom a statement's principal names of the request's: "anyone", "arn" (the identity itself), "account" (its
+    account: the account's own IAM policies then decide), or None."""
     if principal == "*":
-        return True
-    return request.account is not None and bool({request.account, request.arn} & set(listed(principal["AWS"])))
+        return "anyone"
+    if request.account is None:
+        return None
+    named = set(listed(principal["AWS"]))
+    return "arn" if request.arn in named else "account" if request.account in named else None
 
 
 def _condition_holds(operator: str, key: str, expected: Any, request: Request) -> bool:
@@ -139,14 +146,15 @@ def _condition_holds(operator: str, key: str, expected: Any, request: Request) -
 
 
 def verdict(stack: Stack, request: Request) -> str:
-    """The resource policy's answer: "deny" (an explicit deny), "allow", or "none" (no statement applies; an
-    anonymous request, or a principal of another account, is then refused)."""
+    """The resource policy's answer: "deny" (an explicit deny), "allow" (an allow naming the identity itself, or
+    anyone), "account" (an allow naming its account only), or "none" (no statement applies)."""
     resource = f"execute-api:/{stack.environment}/{request.route}"
-    allowed = False
+    grants = set()
     for statement in stack.policy():
         if not any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed(statement["Resource"])):
             continue
-        if not _principal_matches(statement["Principal"], request):
+        grant = _grant(statement["Principal"], request)
+        if grant is None:
             continue
         conditions = statement.get("Condition") or {}
         if all(
@@ -156,8 +164,22 @@ def verdict(stack: Stack, request: Request) -> str:
         ):
             if statement["Effect"] == "Deny":
                 return "deny"
-            allowed = True
-    return "allow" if allowed else "none"
+            grants.add(grant)
+    return "allow" if grants & {"arn", "anyone"} else "account" if grants else "none"
+
+
+def may_call(stack: Stack, request: Request, *, own_policy: bool) -> bool:
+    """API Gateway's decision for an IAM-authenticated API: an explicit deny refuses; an identity of the API's own
+    account gets in when its own IAM policy (`own_policy`) allows, or an allow names it; another account's identity
+    needs both its own policy and an allow naming it or its account; an anonymous request needs an allow for anyone."""
+    answer = verdict(stack, request)
+    if answer == "deny":
+        return False
+    if request.account is None:
+        return answer == "allow"
+    if request.account == ACCOUNT:
+        return own_policy or answer == "allow"
+    return own_policy and answer in ("allow", "account")
 
 
 WEBHOOK = "POST/connectfi/webhooks/Zq3Zq3Zq3Zq3Zq3Zq3"
@@ -170,7 +192,8 @@ def test_by_default_only_the_stacks_own_account_may_call_each_signed_route(stack
     assert len(signed) >= 9 and not any(route.startswith("POST/connectfi/webhooks") for route in signed)
     for route in signed:
         concrete = route.replace("*", "iapp_1")
-        assert verdict(stack, Request.signed_by(OWN_ROLE, concrete)) == "allow", route
+        own_role = Request.signed_by(OWN_ROLE, concrete)
+        assert may_call(stack, own_role, own_policy=True) and not may_call(stack, own_role, own_policy=False), route
         assert verdict(stack, Request.signed_by(ROLE, concrete)) == "deny", route
         assert verdict(stack, Request(concrete)) == "deny", route  # unsigned (API Gateway refuses it first anyway)
 
@@ -179,11 +202,26 @@ def test_named_principals_alone_may_call_an_account_for_all_its_identities_an_ar
     stack = stacks["regional"]
     for route in stack.routes(signed=True):
         concrete = route.replace("*", "iapp_1")
-        assert verdict(stack, Request.signed_by(f"arn:aws:iam::{PARTNER}:role/any", concrete)) == "allow", route
-        assert verdict(stack, Request.signed_by(ROLE, concrete)) == "allow", route
+        partner_role = Request.signed_by(f"arn:aws:iam::{PARTNER}:role/any", concrete)
+        for named in (partner_role, Request.signed_by(ROLE, concrete)):
+            # each with its own account's policy too (a call from another account always needs both)
+            assert may_call(stack, named, own_policy=True) and not may_call(stack, named, own_policy=False), route
         assert verdict(stack, Request.signed_by("arn:aws:iam::444455556666:role/other", concrete)) == "deny"
         # the stack's own account is not named here, so its identities are refused whatever their IAM policies say
         assert verdict(stack, Request.signed_by(OWN_ROLE, concrete)) == "deny", route
+
+
+def test_a_role_of_the_stacks_own_account_named_still_needs_its_own_policy_for_each_route_audit_included(stacks):
+    # Given a stack naming one role of its own account as its caller
+    stack = stacks["own role"]
+    for route in stack.routes(signed=True):
+        concrete = route.replace("*", "iapp_1")
+        named = Request.signed_by(OWN_ROLE, concrete)
+        # Then the role calls a route only as its own policy allows (the callers' or the audit search's policy)
+        assert may_call(stack, named, own_policy=True) and not may_call(stack, named, own_policy=False), route
+        # And no other identity of the account may call, whatever its policies say
+        other = Request.signed_by(f"arn:aws:iam::{ACCOUNT}:role/other", concrete)
+        assert verdict(stack, other) == "deny", route
 
 
 def test_the_webhook_route_is_open_to_anyone_unless_source_addresses_are_given(stacks):
@@ -209,7 +247,7 @@ def test_the_endpoint_is_regional_by_default_and_private_only_through_its_vpc_en
     assert endpoint["private"] == {"Types": ["PRIVATE"], "VpcEndpointIds": [VPCE]}
     private = stacks["private"]
     for route in ("POST/cladfy/krapin", "GET/connectfi/applications/iapp_1"):
-        assert verdict(private, Request.signed_by(OWN_ROLE, route, vpce=VPCE)) == "allow"
+        assert may_call(private, Request.signed_by(OWN_ROLE, route, vpce=VPCE), own_policy=True)
         assert verdict(private, Request.signed_by(OWN_ROLE, route)) == "deny"
         assert verdict(private, Request.signed_by(OWN_ROLE, route, vpce="vpce-0aaaaaaaaaaaaaaaa")) == "deny"
     assert verdict(private, Request(WEBHOOK, vpce=VPCE)) == "allow"
@@ -248,8 +286,13 @@ def test_the_outputs_name_the_api_its_arn_its_url_and_the_callers_policy(stacks)
         assert outputs["CallersPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/callers"
         execute_api = f"https://{API_ID}.execute-api.us-east-1.amazonaws.com/{stack.environment}"
         assert outputs["ApiUrl"] == (f"https://{DOMAIN}" if name == "regional" else execute_api)
-        target = stack.template["Outputs"]["CustomDomainTarget"]
-        assert stack.holds(target["Condition"]) == (name == "regional")
+        for alias in ("CustomDomainTarget", "CustomDomainHostedZoneId"):  # a Route 53 alias record needs both
+            output = stack.template["Outputs"][alias]
+            assert stack.holds(output["Condition"]) == (name == "regional"), alias
+    regional = stacks["regional"]
+    outputs = regional.template["Outputs"]
+    assert regional.resolve(outputs["CustomDomainTarget"]["Value"]) == "d-abc.execute-api.us-east-1.amazonaws.com"
+    assert regional.resolve(outputs["CustomDomainHostedZoneId"]["Value"]) == "Z1UJRXOUMOOFQ8"
 
 
 def test_a_custom_domain_maps_the_stage_at_its_root_only_when_it_is_given(stacks):
