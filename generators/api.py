@@ -16,8 +16,8 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
     """Who may call which route, from the registry's routes (a new route is covered by itself):
 
     - the API's resource policy: the signed routes for the principals or accounts of CallerPrincipals (default: this
-      account) and no one else, each as its own IAM policy allows, the public (webhook) routes for anyone or WebhookSourceCidrs, and with a PRIVATE
-      endpoint nothing but through VpcEndpointIds;
+      account) and no one else, each as its own IAM policy allows, the public (webhook) routes for anyone or
+      WebhookSourceCidrs, and with a PRIVATE endpoint nothing but through VpcEndpointIds;
     - GatewayCallersPolicy, for callers' roles: invoke on the caller routes only (no webhook, no audit route)."""
     routes = [function for function in functions if function.invoke_path]
     signed = [
