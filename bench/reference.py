@@ -240,8 +240,8 @@ def connectfi_application(event: dict) -> dict:
 
 
 def connectfi_webhook_processor(event: dict) -> dict:
-    """Each record: claim it in the idempotency table, confirm it with /akepa/status, store the state, save the
-    record's outcome."""
+    """Each record: claim it in the idempotency table, confirm it with /akepa/status, store the state, then complete
+    the claim, or release it when connectFi's status is not the one the webhook claims."""
     dynamodb, idempotency = _client("dynamodb"), os.environ["IDEMPOTENCY_TABLE_NAME"]
     for record in event["Records"]:
         signal = _validated(json.dumps(json.loads(record["body"])["data"]), applicationId=(str, r"^[0-9a-zA-Z_]+$"))
@@ -255,7 +255,11 @@ def connectfi_webhook_processor(event: dict) -> dict:
         response = _connectfi("/akepa/status", body)
         subjects = [("customer", body["customerId"]), ("application", body["applicationId"])]
         _audit("connectfi", subjects, "connectfi.webhook_processor", response)
-        _store_state(dynamodb, response.json()["data"])
+        state = response.json()["data"]
+        _store_state(dynamodb, state)
+        if state["status"] != signal.get("status"):
+            dynamodb.delete_item(TableName=idempotency, Key=key)
+            continue
         dynamodb.update_item(
             TableName=idempotency,
             Key=key,
