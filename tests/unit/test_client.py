@@ -333,9 +333,10 @@ def test_a_base_url_the_client_cannot_use_raises_its_own_error_before_anything_i
     assert raised.value.code == "invalid_base_url" and "password" not in str(raised.value)
 
 
-def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch):
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch, tmp_path):
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # nor a profile's region
 
     with pytest.raises(ClientMisconfigured) as raised:
         GatewayClient(URL, credentials=CREDENTIALS)

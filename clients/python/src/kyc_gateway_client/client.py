@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import random
 import time
@@ -33,6 +34,7 @@ from kyc_gateway_client.errors import (
     ClientMisconfigured,
     CredentialsUnavailable,
     InvalidBaseUrl,
+    InvalidRequest,
     TransportError,
     error_from,
 )
@@ -124,9 +126,12 @@ class GatewayClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
-        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        _check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
+        self.region = region or (_configured_region() if sign else None)
         if sign and not self.region:
-            raise ClientMisconfigured(0, "missing_region", "the gateway's region: pass region or set AWS_REGION")
+            raise ClientMisconfigured(
+                0, "missing_region", "the gateway's region: pass region, set AWS_REGION or a profile's region"
+            )
         self.sign = sign
         self._credentials = credentials
         self.timeout = timeout
@@ -215,13 +220,20 @@ class GatewayClient:
         path_parameters: Mapping[str, str] | None = None,
     ) -> Response[Any]:
         route = ROUTES[name]
+        for key, value in (path_parameters or {}).items():
+            if not isinstance(value, str) or not value:
+                raise InvalidRequest(0, "validation_error", f"{key} must be a non-empty string; nothing was sent")
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
         headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
         if route.write:  # the same key on every attempt: the gateway does the write at most once
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         data = None
         if body is not None:
-            data = json.dumps(body).encode()
+            try:
+                data = json.dumps(body, allow_nan=False).encode()
+            except (TypeError, ValueError) as error:  # bytes, a set, NaN...: not JSON (its values are not repeated)
+                reason = f"the request body is not JSON ({type(error).__name__}); nothing was sent"
+                raise InvalidRequest(0, "validation_error", reason) from None
             headers["Content-Type"] = "application/json"
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
         try:
@@ -277,7 +289,7 @@ class GatewayClient:
         if self._clock() - started + delay >= self.budget_seconds:
             return False
         self._sleep(delay)
-        return True
+        return self._clock() - started < self.budget_seconds  # a sleep that overran the budget: give up
 
     def _signed(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> dict[str, str]:
         """The headers with SigV4 added (a fresh signature per attempt: it carries the time)."""
@@ -325,12 +337,49 @@ def _usable_base_url(url: object) -> str:
     return url.rstrip("/")
 
 
+def _configured_region() -> str | None:
+    """The region of the standard AWS configuration: AWS_REGION, AWS_DEFAULT_REGION, or the profile's `region`."""
+    try:
+        return botocore.session.Session().get_config_variable("region")
+    except Exception:  # noqa: BLE001 - a profile that cannot be read names no region (its credentials then say why)
+        return None
+
+
+def _check_timing(timeout: object, budget: object, attempts: object, backoff: object, backoff_cap: object) -> None:
+    """Timing settings requests and the retry loop can use: positive timeouts and budget, at least one attempt."""
+
+    def number(value: object, *, positive: bool) -> bool:
+        usable = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return usable and (value > 0 if positive else value >= 0)  # type: ignore[operator]
+
+    usable = (
+        isinstance(timeout, tuple)
+        and len(timeout) == 2
+        and all(number(part, positive=True) for part in timeout)
+        and number(budget, positive=True)
+        and isinstance(attempts, int)
+        and not isinstance(attempts, bool)
+        and attempts >= 1
+        and number(backoff, positive=False)
+        and number(backoff_cap, positive=False)
+    )
+    if not usable:
+        raise ClientMisconfigured(
+            0,
+            "invalid_timing",
+            "timeout must be (connect, read) seconds above 0, budget_seconds above 0, max_attempts 1 or more, "
+            "backoff_seconds and backoff_cap_seconds 0 or more",
+        )
+
+
 def _connectable(host: str) -> bool:
     """Whether a connection can be opened to `host`: urllib3 refuses a name with an empty label or one over 63
     characters (the IDNA codec's rule) when it connects."""
     try:
         host.encode("idna")
-    except UnicodeError:
+        literal = f"[{host}]" if ":" in host else host  # an IPv6 address
+        requests.PreparedRequest().prepare_url(f"http://{literal}/", None)  # requests' own IDNA check (IDNA 2008)
+    except (UnicodeError, requests.exceptions.InvalidURL):
         return False
     return True
 

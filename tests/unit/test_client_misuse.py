@@ -1,0 +1,94 @@
+"""The caller kit used wrongly: settings, arguments and environments it cannot work with raise its own errors,
+before anything is sent, never a bare ValueError or TypeError."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from kyc_gateway_client import ClientMisconfigured, GatewayClient, InvalidBaseUrl, InvalidRequest
+
+from tests.unit.test_client import CREDENTIALS, OK, URL, client
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"budget_seconds": 0},
+        {"budget_seconds": -1},
+        {"budget_seconds": math.inf},
+        {"timeout": (0, 0)},
+        {"timeout": (3.05, -1)},
+        {"timeout": 30},
+        {"timeout": (3.05, "30")},
+        {"max_attempts": 0},
+        {"max_attempts": 2.5},
+        {"backoff_seconds": -0.25},
+        {"backoff_cap_seconds": math.nan},
+    ],
+    ids=str,
+)
+def test_timing_settings_requests_cannot_use_raise_the_clients_own_error_at_construction(settings):
+    with pytest.raises(ClientMisconfigured) as raised:
+        GatewayClient(URL, region="eu-west-1", credentials=CREDENTIALS, **settings)
+
+    assert raised.value.code == "invalid_timing" and not isinstance(raised.value, ValueError)
+
+
+def test_a_retry_whose_pause_overran_the_budget_is_not_sent_and_the_last_answer_stands():
+    # Given a gateway busy (503), and a pause before the retry that oversleeps past the budget
+    gateway, transport, clock = client((503, {}, {}), OK, budget_seconds=1.0, backoff_seconds=0.5)
+    oversleep = clock.sleep
+
+    def overrunning(seconds: float) -> None:
+        oversleep(seconds + 1.0)
+
+    gateway._sleep = overrunning
+
+    # When a call is made, Then the last answer is raised: no attempt with no time left (its timeout negative)
+    with pytest.raises(Exception) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+    assert not isinstance(raised.value, ValueError) and getattr(raised.value, "status", None) == 503
+    assert len(transport.sent) == 1
+
+
+@pytest.mark.parametrize("application_id", ["", 123, None], ids=["empty", "a number", "None"])
+def test_an_application_id_that_is_not_a_non_empty_string_is_refused_before_anything_is_sent(application_id):
+    gateway, transport, _ = client(OK)
+
+    with pytest.raises(InvalidRequest) as raised:
+        gateway.connectfi_application(application_id)
+
+    assert (raised.value.status, raised.value.code) == (0, "validation_error") and transport.sent == []
+
+
+@pytest.mark.parametrize("value", [b"\xff\xd8", {1, 2}, math.nan], ids=["bytes", "a set", "NaN"])
+def test_a_body_that_is_not_json_is_refused_before_anything_is_sent_without_repeating_it(value):
+    gateway, transport, _ = client(OK)
+
+    with pytest.raises(InvalidRequest) as raised:
+        gateway.connectfi_documents({"file": value})
+
+    assert raised.value.code == "validation_error" and transport.sent == []
+    assert "xff" not in str(raised.value)
+
+
+@pytest.mark.parametrize("host", ["\u2603.com", "e\u0301.com"], ids=["a symbol", "a letter not normalised"])
+def test_a_host_requests_cannot_encode_is_an_invalid_base_url_at_construction(host):
+    with pytest.raises(InvalidBaseUrl):
+        GatewayClient(f"https://{host}/dev", region="eu-west-1", credentials=CREDENTIALS)
+
+
+def test_an_international_host_requests_can_encode_is_accepted():
+    assert GatewayClient("https://\u00e9.example/dev", sign=False).base_url == "https://\u00e9.example/dev"
+
+
+def test_the_region_of_the_aws_profile_is_used_when_none_is_given(monkeypatch, tmp_path):
+    # Given a region set only in the AWS configuration file's profile
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "config").write_text("[default]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+
+    # When a signing client is made without a region, Then it signs for the profile's region
+    assert GatewayClient(URL, credentials=CREDENTIALS).region == "ap-south-1"
