@@ -113,8 +113,8 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 	$(PY) -m generators.openapi
 	$(PY) -m generators.client_models
 
-compatibility: $(VENV)/.installed ## Fail when openapi.json breaks what the last release (v* tag) promised, unless the major version was raised
-	$(PY) -m release.compatibility
+compatibility: $(VENV)/.installed ## Fail when openapi.json breaks what the last release (v* tag; BEFORE=vX.Y.Z: the one before it) promised, unless the major version was raised
+	$(PY) -m release.compatibility $(if $(BEFORE),--before $(BEFORE))
 
 build: $(SAM_VENV)/.installed ## sam build with the python3.13 interpreter (artefacts in .aws-sam/build)
 	$(SAM) build

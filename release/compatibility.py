@@ -5,7 +5,10 @@ unless the major version (release/version.py) was raised above that tag's.
 Breaking, for a caller built against the last release:
 - a route (method and path) or a success response removed;
 - a request field or parameter removed, made required, or accepting fewer JSON types; a request body made required;
-- an answer field removed, no longer required (callers rely on it being there), or answering other JSON types.
+- a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
+  item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
+- an answer field removed, no longer required (callers rely on it being there), answering other JSON types, or
+  answering enum values it did not list.
 Adding routes, optional request fields and answer fields is not breaking; neither is making an answer field required.
 """
 
@@ -99,6 +102,7 @@ def _fields(
         if narrower:
             kind = "no longer accepts" if request else "may now answer"
             yield f"{where}: {kind} {', '.join(sorted(narrower))}"
+    yield from _limits(where, before, after, request=request)
     old_properties, new_properties = _properties(before), _properties(after)
     old_required, new_required = _required(before), _required(after)
     label = "request field" if request else "answer field"
@@ -119,6 +123,51 @@ def _fields(
     old_items, new_items = _items(before), _items(after)
     if old_items is not None and new_items is not None:
         yield from _fields(f"{where}[]", (old[0], old_items), (new[0], new_items), request=request, seen=seen)
+
+
+# Keywords whose new value refuses what the old accepted: a lower maximum, a higher minimum.
+_LOWER_REFUSES = ("maxLength", "maxItems", "maxProperties", "maximum", "exclusiveMaximum")
+_HIGHER_REFUSES = ("minLength", "minItems", "minProperties", "minimum", "exclusiveMinimum")
+
+
+def _limits(where: str, before: list[dict[str, Any]], after: list[dict[str, Any]], *, request: bool) -> Iterator[str]:
+    """Values a request could send and may not now, or an answer may now give that it did not list: compared on
+    the one branch that is not null on each side (a field with alternatives of several kinds is left to _types)."""
+    old, new = _single(before), _single(after)
+    if old is None or new is None:
+        return
+    old_values, new_values = _values(old), _values(new)
+    if request:
+        if new_values is not None and old_values is None:
+            yield f"{where}: no longer accepts any value but {', '.join(sorted(new_values))}"
+        elif new_values is not None and old_values is not None and old_values - new_values:
+            yield f"{where}: no longer accepts {', '.join(sorted(old_values - new_values))}"
+        for keyword in _LOWER_REFUSES + _HIGHER_REFUSES:
+            was, now = old.get(keyword), new.get(keyword)
+            lower = keyword in _LOWER_REFUSES
+            if now is not None and (was is None or (now < was if lower else now > was)):
+                yield f"{where}: {keyword} {was} -> {now}"
+        if new.get("pattern") is not None and new.get("pattern") != old.get("pattern"):
+            yield f"{where}: pattern {old.get('pattern')} -> {new['pattern']}"
+        if new.get("additionalProperties") is False and old.get("additionalProperties") is not False:
+            yield f"{where}: no longer accepts fields it does not name"
+    elif old_values is not None and new_values is not None and new_values - old_values:
+        yield f"{where}: may now answer {', '.join(sorted(new_values - old_values))}"
+
+
+def _single(branches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one branch that is not null, if there is exactly one."""
+    kept = [branch for branch in branches if branch.get("type") != "null"]
+    return kept[0] if len(kept) == 1 else None
+
+
+def _values(branch: dict[str, Any]) -> set[str] | None:
+    """A branch's listed values (enum or const, as JSON text), or None when it takes any value of its type."""
+    if "const" in branch:
+        return {json.dumps(branch["const"])}
+    if "enum" in branch:
+        return {json.dumps(value) for value in branch["enum"]}
+    return None
 
 
 def _resolve(document: Document, schema: Any) -> Any:
@@ -187,14 +236,17 @@ def _git(*arguments: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def last_release(cwd: Path = ROOT) -> tuple[str, Document] | None:
-    """The highest `vMAJOR.MINOR.PATCH` tag and its openapi.json, if there is such a tag and it has one."""
+def last_release(cwd: Path = ROOT, *, before: str | None = None) -> tuple[str, Document] | None:
+    """The highest `vMAJOR.MINOR.PATCH` tag (below the version `before`, when given: the release being made) and its
+    openapi.json, if there is such a tag and it has one."""
     tags = []
     for tag in _git("tag", "--list", "v*", cwd=cwd).stdout.split():
         try:
             tags.append((version.parse(tag), tag))
         except ValueError:
             continue
+    if before is not None:
+        tags = [(number, tag) for number, tag in tags if number < version.parse(before)]
     if not tags:
         return None
     tag = max(tags)[1]
@@ -219,8 +271,11 @@ def verdict(current: str, released: tuple[str, Document] | None, new: Document) 
     return False, [*lines, hint]
 
 
-def main() -> int:
-    released = last_release()
+def main(arguments: list[str] | None = None) -> int:
+    """`--before vX.Y.Z`: the release job, whose own tag is not the release to compare with."""
+    arguments = sys.argv[1:] if arguments is None else arguments
+    before = arguments[1] if arguments[:1] == ["--before"] and len(arguments) == 2 else None
+    released = last_release(before=before)
     if released is None and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")
         return 1

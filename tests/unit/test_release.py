@@ -18,7 +18,8 @@ from release import artifacts, compatibility, version
 THING = {
     "type": "object",
     "properties": {
-        "name": {"type": "string"},
+        "name": {"type": "string", "maxLength": 50, "pattern": "^[a-z]+$"},
+        "kind": {"type": "string", "enum": ["a", "b"]},
         "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "parts": {"type": "array", "items": {"$ref": "#/components/schemas/Part"}},
     },
@@ -29,6 +30,7 @@ ANSWER = {
     "properties": {
         "id": {"type": "string"},
         "status": {"type": ["string", "null"]},
+        "state": {"type": "string", "enum": ["open", "done"]},
         "sides": {"type": "array", "items": {"type": "object", "properties": {"side": {"type": "string"}}}},
     },
     "required": ["id"],
@@ -72,6 +74,34 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
     ("edit", "expected"),
     [
         (lambda d: d["paths"].pop("/things/{id}"), "GET /things/{id}: route removed"),
+        (
+            lambda d: schemas(d)["Thing"]["properties"]["kind"].update(enum=["a"]),
+            'POST /things request.kind: no longer accepts "b"',
+        ),
+        (
+            lambda d: schemas(d)["Thing"]["properties"]["note"]["anyOf"][0].update(enum=["x"]),
+            'POST /things request.note: no longer accepts any value but "x"',
+        ),
+        (
+            lambda d: schemas(d)["Thing"]["properties"]["name"].update(maxLength=20),
+            "POST /things request.name: maxLength 50 -> 20",
+        ),
+        (
+            lambda d: schemas(d)["Thing"]["properties"]["name"].update(minLength=2),
+            "POST /things request.name: minLength None -> 2",
+        ),
+        (
+            lambda d: schemas(d)["Thing"]["properties"]["name"].update(pattern="^[a-z]{2,}$"),
+            "POST /things request.name: pattern ^[a-z]+$ -> ^[a-z]{2,}$",
+        ),
+        (
+            lambda d: schemas(d)["Thing"].update(additionalProperties=False),
+            "POST /things request: no longer accepts fields it does not name",
+        ),
+        (
+            lambda d: schemas(d)["Answer"]["properties"]["state"].update(enum=["open", "done", "lost"]),
+            'POST /things 200 answer.state: may now answer "lost"',
+        ),
         (lambda d: schemas(d)["Thing"]["properties"].pop("note"), "POST /things request: request field note removed"),
         (
             lambda d: schemas(d)["Thing"]["required"].append("note"),
@@ -116,6 +146,13 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
     ],
     ids=[
         "removed route",
+        "request enum value removed",
+        "request enum imposed",
+        "request length tightened",
+        "request minimum raised",
+        "request pattern changed",
+        "request closed to other fields",
+        "answer enum value added",
         "removed request field",
         "newly required request field",
         "removed nested request field",
@@ -142,6 +179,10 @@ def test_each_broken_promise_is_named(edit, expected):
         lambda d: schemas(d)["Thing"]["properties"].update(name={"type": ["string", "null"]}),
         lambda d: d["paths"].update({"/others": {"post": {"responses": {}}}}),
         lambda d: d["paths"]["/things"]["post"]["responses"].pop("400"),
+        lambda d: schemas(d)["Thing"]["properties"]["kind"].update(enum=["a", "b", "c"]),
+        lambda d: schemas(d)["Thing"]["properties"]["name"].update(maxLength=80),
+        lambda d: schemas(d)["Thing"]["properties"]["name"].pop("pattern"),
+        lambda d: schemas(d)["Answer"]["properties"]["state"].update(enum=["open"]),
     ],
     ids=[
         "added optional request field",
@@ -150,6 +191,10 @@ def test_each_broken_promise_is_named(edit, expected):
         "request field widened",
         "added route",
         "removed error response",
+        "request enum value added",
+        "request length loosened",
+        "request pattern dropped",
+        "answer enum value dropped",
     ],
 )
 def test_additions_break_nothing(edit):
@@ -192,6 +237,8 @@ def test_the_last_release_is_the_highest_version_tag_and_its_openapi_document(tm
 
     # When the last release is read, Then it is v1.10.0 (by version, not by name) with the document it tagged
     assert compatibility.last_release(tmp_path) == ("v1.10.0", {"info": {"title": "ten"}})
+    # And for the release job of v1.10.0 itself, the release before it
+    assert compatibility.last_release(tmp_path, before="v1.10.0") == ("v1.9.0", {"info": {"title": "nine"}})
 
 
 def test_without_tags_there_is_no_last_release(tmp_path):
