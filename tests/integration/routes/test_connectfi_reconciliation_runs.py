@@ -90,6 +90,23 @@ def test_a_third_failure_in_a_row_fails_the_run_and_leaves_the_rest_for_the_next
     assert list(dict.fromkeys(checked(gateway))) == ["iapp_down0", "iapp_down1", "iapp_down2"]
 
 
+def test_a_run_whose_first_three_applications_connectfi_does_not_know_fails_and_closes_none(gateway, run, logs):
+    from kyc_gateway.errors import ProviderFailed
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given connectFi knowing none of the applications (as with a wrong base URL or account)
+    gateway.provider.reply(STATUS, UNKNOWN)
+
+    # When a run checks them, Then it fails at the third
+    with pytest.raises(ProviderFailed, match="did not know"):
+        run(*(f"iapp_gone{n}" for n in range(4)))
+
+    # And none left the queue: the next run checks them all again
+    assert checked(gateway) == ["iapp_gone0", "iapp_gone1", "iapp_gone2"]
+    assert {due["applicationId"] for due in applications.due(checked_before=4e9)} >= {f"iapp_gone{n}" for n in range(4)}
+    assert log_lines(logs(), "application unknown to connectFi: no longer checked") == []
+
+
 def test_what_a_run_did_to_each_application_is_logged_by_its_id(gateway, run, logs):
     gateway.provider.reply(STATUS, UNKNOWN, CONNECTFI_FAILING)
 
