@@ -21,18 +21,20 @@ DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
     "400": "The request is not JSON (or is declared as another media type) or fails validation (details per field); "
     "no provider call was made",
+    "403": "API Gateway refused the request: not signed or not validly signed (not_authenticated), or the signer may "
+    "not call this route (forbidden)",
     "404": "The provider says the subject does not exist",
     "409": "The Idempotency-Key was used with another body, its first request is still in progress, or that "
     "request's outcome at the provider is unknown (it timed out after it was sent)",
     "413": "The body is too large",
     "422": "The provider refused the request on business grounds",
-    "429": "The provider rate-limited the gateway after its own retries",
+    "429": "The provider rate-limited the gateway after its own retries, or API Gateway's throttle refused the request",
     "500": "The gateway failed or is misconfigured",
     "502": "The provider failed, answered something unusable, or refused the gateway's credentials",
     "504": "The provider did not answer in time",
 }
-WEBHOOK_STATUSES = ("400", "401", "413", "500", "503")
-STORED_STATE_STATUSES = ("400", "404", "500")
+WEBHOOK_STATUSES = ("400", "401", "403", "413", "429", "500", "503")
+STORED_STATE_STATUSES = ("400", "403", "404", "429", "500")
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["error"],
@@ -161,6 +163,9 @@ def _operation(
     for status in statuses:
         description = {
             "401": "The webhook token is wrong (checked before anything of the body is read)",
+            "403": "The API's resource policy refused the request: a source address outside WebhookSourceCidrs, or "
+            "a PRIVATE API reached other than through its VPC endpoints",
+            "429": "The route's throttle, or the web ACL's rate limit per source address, refused the request",
             "503": "The webhook could not be queued after retries",
         }.get(status) or ERROR_STATUSES.get(status, "Not found")
         responses[status] = {

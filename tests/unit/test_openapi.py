@@ -36,6 +36,14 @@ def test_every_route_of_the_template_is_documented_with_the_error_envelope():
                 assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
 
 
+def test_every_route_documents_what_api_gateway_itself_refuses_with():
+    # a signed route: unsigned or a signer it may not serve (403), its throttle (429); the webhook: a source address
+    # or VPC endpoint its resource policy refuses (403), its throttle or the web ACL's rate limit (429)
+    for operations in openapi.build()["paths"].values():
+        for method, operation in operations.items():
+            assert {"403", "429"} <= operation["responses"].keys(), (method, operation["operationId"])
+
+
 def test_sigv4_is_declared_as_api_gateway_declares_iam_authorisation():
     document = openapi.build()
 
