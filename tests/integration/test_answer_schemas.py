@@ -93,3 +93,31 @@ def test_the_stored_applications_answer_is_valid_under_its_routes_schema(sandbox
     # Then its answer is the route's documented one
     assert answer["applicationId"] == application_id
     assert_holds_its_promises(success_validator(STORED)[1], answer)
+
+
+# Success answers beyond the samples: each route's other documented shapes (a company's PIN, a business customer
+# with its related person, an application sent to review or completed asynchronously).
+VARIANTS = [
+    pytest.param("CladfyKraPinFunction", {"pinnumber": "P051234567X"}, id="cladfy company PIN"),
+    pytest.param("CladfyKraPinFunction", {"pinnumber": " a004416331m "}, id="cladfy PIN as typed"),
+    pytest.param(
+        "ConnectFiIdentificationFunction",
+        {"customerId": "cstab_2rw49JIoVAl3PCsaXdNoSS", "reference": "extRefBApp100"},
+        id="connectfi business",
+    ),
+    pytest.param(
+        "ConnectFiIdentificationFunction",
+        {"customerId": "cstap_5mBHiIx3QbkvEpjGfKsI9k", "reference": "ASYNCschema1"},
+        id="connectfi waiting review",
+    ),
+]
+
+
+@pytest.mark.parametrize(("logical_id", "body"), VARIANTS)
+def test_other_success_answers_are_valid_under_their_routes_schema(sandboxed_gateway, logical_id, body):
+    # Given a route's sample event with another valid body, When its function answers it against the sandbox
+    event = json.loads((cfn.ROOT / "events" / f"{logical_id}.json").read_text()) | {"body": json.dumps(body)}
+    answer = answer_to(logical_id, event)
+
+    # Then that answer too is the route's documented one
+    assert_holds_its_promises(success_validator(logical_id)[1], answer)

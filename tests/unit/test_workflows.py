@@ -122,9 +122,13 @@ def test_a_version_tag_publishes_what_a_read_only_job_tested_and_built():
     assert RELEASE["permissions"] == {}
     build, publish = RELEASE["jobs"]["build"], RELEASE["jobs"]["publish"]
     assert build["permissions"] == {"contents": "read"}
-    assert runs(build) == [".ci/run", 'make dist TAG="$TAG"']
-    dist = next(step for step in build["steps"] if step.get("run", "").startswith("make dist"))
-    assert dist["env"]["TAG"] == "${{ github.ref_name }}"  # the tag must name the version (release/artifacts.py)
+    assert runs(build) == ['make compatibility BEFORE="$TAG"', ".ci/run", 'make dist TAG="$TAG"']
+    for command in ("make compatibility", "make dist"):
+        step = next(step for step in build["steps"] if step.get("run", "").startswith(command))
+        assert step["env"]["TAG"] == "${{ github.ref_name }}", command  # the tag names the version released
+    # the compatibility check reads the release before the tag from the tags: the whole history is checked out
+    checkout = next(step for step in build["steps"] if step.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0
     # only the publishing job may write, and it runs nothing of the repository: it attaches what the build made
     assert publish["needs"] == "build" and publish["permissions"] == {"contents": "write"}
     assert uses(publish) == ["actions/download-artifact"]
