@@ -257,7 +257,7 @@ def connectfi_webhook_processor(event: dict) -> dict:
         _audit("connectfi", subjects, "connectfi.webhook_processor", response)
         state = response.json()["data"]
         _store_state(dynamodb, state)
-        if state["status"] != signal.get("status"):
+        if signal.get("status") is not None and state["status"] != signal["status"]:
             dynamodb.delete_item(TableName=idempotency, Key=key)
             continue
         dynamodb.update_item(

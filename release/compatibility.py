@@ -274,7 +274,10 @@ def verdict(current: str, released: tuple[str, Document] | None, new: Document) 
 def main(arguments: list[str] | None = None) -> int:
     """`--before vX.Y.Z`: the release job, whose own tag is not the release to compare with."""
     arguments = sys.argv[1:] if arguments is None else arguments
-    before = arguments[1] if arguments[:1] == ["--before"] and len(arguments) == 2 else None
+    if arguments and (arguments[:1] != ["--before"] or len(arguments) != 2):
+        print("usage: python -m release.compatibility [--before vMAJOR.MINOR.PATCH]")
+        return 2
+    before = arguments[1] if arguments else None
     released = last_release(before=before)
     if released is None and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")

@@ -52,7 +52,9 @@ def test_a_retry_whose_pause_overran_the_budget_is_not_sent_and_the_last_answer_
     assert len(transport.sent) == 1
 
 
-@pytest.mark.parametrize("application_id", ["", 123, None], ids=["empty", "a number", "None"])
+@pytest.mark.parametrize(
+    "application_id", ["", 123, None, ".", ".."], ids=["empty", "a number", "None", "a dot", "two dots"]
+)
 def test_an_application_id_that_is_not_a_non_empty_string_is_refused_before_anything_is_sent(application_id):
     gateway, transport, _ = client(OK)
 
@@ -92,3 +94,8 @@ def test_the_region_of_the_aws_profile_is_used_when_none_is_given(monkeypatch, t
 
     # When a signing client is made without a region, Then it signs for the profile's region
     assert GatewayClient(URL, credentials=CREDENTIALS).region == "ap-south-1"
+    # And AWS_REGION, then AWS_DEFAULT_REGION, come before it
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert GatewayClient(URL, credentials=CREDENTIALS).region == "eu-central-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert GatewayClient(URL, credentials=CREDENTIALS).region == "eu-west-1"

@@ -7,7 +7,7 @@ stored answer to replay, no payload to check, only "already done", "running else
 Idempotency-Key routes keep Powertools Idempotency, which they need for both, and load it only when a key is sent.
 
 A record is the one Powertools writes, under the same id (`<prefix>#<md5 of the content as sorted JSON>`), so the
-template's per-prefix access applies and deliveries claimed before a deploy are still recognised after it:
+template's per-prefix access applies (the records Powertools wrote are read as these):
 `status` INPROGRESS or COMPLETED, `expiration` (epoch seconds, the table's TTL) and, while in progress,
 `in_progress_expiration` (epoch milliseconds: when the claiming invocation will have ended).
 """

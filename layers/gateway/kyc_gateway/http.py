@@ -158,7 +158,13 @@ class ProviderHttp:
                 raise ProviderUnavailable(provider=self.provider, outcome_unknown=not idempotent) from None
             record_provider_call(self.provider, operation, reply.status_code, _ms_since(attempt_started))
             response = ProviderResponse(
-                self.provider, reply.status_code, reply.text, reply.headers, write=not idempotent, sent_at=sent_at
+                self.provider,
+                reply.status_code,
+                reply.text,
+                reply.headers,
+                write=not idempotent,
+                sent_at=sent_at,
+                received_at=clock.now(),
             )
             if not idempotent and _maybe_done(response):
                 response = replace(response, outcome_unknown=True)

@@ -24,8 +24,10 @@ class ProviderResponse:
     outcome_unknown: bool = False
     # The answer to a write (a call never repeated blindly).
     write: bool = False
-    # When the request that got this answer was sent (epoch seconds): what the answer says was true after it.
+    # When the request that got this answer was sent, and when the answer came (epoch seconds): a read's answer is
+    # true of a moment after it was sent; a write's answer (the state it made) is true from its arrival on.
     sent_at: float | None = None
+    received_at: float | None = None
 
     @functools.cached_property
     def body(self) -> dict[str, Any] | None:

@@ -320,7 +320,7 @@ def test_every_page_of_the_queue_is_read(store, monkeypatch):
     assert due_ids(store) == ["iapp_page0", "iapp_page1", "iapp_page2"]
 
 
-@pytest.mark.parametrize("leave", ["postpone", "close_unknown"])
+@pytest.mark.parametrize("leave", ["postpone", "unknown_again"])
 def test_nothing_is_stored_for_an_application_never_stored(store, leave):
     getattr(store, leave)("iapp_neverStored")
 
@@ -338,13 +338,22 @@ def test_a_postponed_application_that_left_the_queue_does_not_come_back(store, c
     assert (store.get(APPLICATION)["checkedAt"], due_ids(store)) == (checked, [])
 
 
-def test_an_application_connectfi_does_not_know_leaves_the_queue_with_its_state(store):
+def test_an_application_connectfi_does_not_know_three_checks_in_a_row_leaves_the_queue_with_its_state(store, clock):
+    # Given an application connectFi did not know twice, then knew (a wrong base URL fixed), then did not know
     store.record_and_announce(state())
+    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, False]
+    clock.advance(1)
+    store.record_and_announce(state())  # found as stored: its count starts over all the same
+    clock.advance(1)
+    checked = store.get(APPLICATION)["checkedAt"]
 
-    store.close_unknown(APPLICATION)
-
+    # When it is unknown again, Then it goes to the back of the queue, and leaves it the third time in a row
+    assert store.unknown_again(APPLICATION) is False
+    assert store.get(APPLICATION)["checkedAt"] > checked and due_ids(store) == [APPLICATION]
+    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, True]
     assert due_ids(store) == []
     assert store.get(APPLICATION)["status"] == "waiting_review"
+    assert store.unknown_again(APPLICATION) is False  # it left the queue already
 
 
 def test_an_application_retired_as_read_leaves_the_queue_with_its_state(store):

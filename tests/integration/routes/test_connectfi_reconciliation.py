@@ -281,16 +281,18 @@ def test_applications_connectfi_fails_on_go_to_the_back_and_unknown_ones_leave(g
     gateway.provider.reply(STATUS, failure)  # every attempt (a read is retried)
     assert reconcile() == {"error": "provider_error"}
 
-    # Then the next run starts with the others: the known one is reconciled, the unknown one leaves the queue
-    gateway.provider.reply(
-        STATUS,
-        state_of(ids[3], "completed", "Approved"),
-        connectfi_error(404, "applicationNotFound", "Application not found"),
-    )
+    # Then the next run starts with the others: the known one is reconciled, the unknown one goes to the back
+    unknown = connectfi_error(404, "applicationNotFound", "Application not found")
+    gateway.provider.reply(STATUS, state_of(ids[3], "completed", "Approved"), unknown)
     assert reconcile() == {"checked": 2, "changed": 1, "failed": 1, "retired": 0}
     checked = [json.loads(request.body)["applicationId"] for request in gateway.provider.requests(STATUS)]
     assert list(dict.fromkeys(checked)) == ids
-    # And later runs check the postponed three again, never the unknown one
+    # And later runs check the postponed three again, then the unknown one, which leaves at its third unknown
+    for run in range(2):
+        known = (state_of(application_id, "waiting_review") for application_id in ids[:3])
+        gateway.provider.reply(STATUS, *known, unknown)
+        clock.advance(AFTER + 1)
+        assert reconcile() == {"checked": 4, "changed": 0, "failed": 1, "retired": 0}, run
     gateway.provider.reply(STATUS, *(state_of(application_id, "waiting_review") for application_id in ids[:3]))
     clock.advance(AFTER + 1)
     assert reconcile() == {"checked": 3, "changed": 0, "failed": 0, "retired": 0}

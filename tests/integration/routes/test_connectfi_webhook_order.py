@@ -74,6 +74,34 @@ def test_a_status_answer_asked_for_before_an_update_but_answered_after_it_never_
     assert queued(sqs, url) == []
 
 
+def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_never_undoes_the_update(
+    gateway, queues, announcements
+):
+    # Given an application started (pending_step_up), and a caller's update whose answer (waiting_review) is held
+    # until a webhook's status check, sent after the update, has been answered with the state before it
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("pending_step_up"))
+    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
+    gateway.provider.reply(UPDATE, Reply(200, json.dumps(application("waiting_review")).encode(), delay=1))
+    gateway.provider.reply(STATUS, application("pending_step_up"))
+    checked = threading.Event()
+    gateway.provider.wait = lambda seconds: checked.wait(10)
+    updating = threading.Thread(target=lambda: gateway.call(UPDATE_FN, UPDATE_REQUEST))
+    updating.start()
+    wait_for(lambda: gateway.provider.requests(UPDATE), 10, every=0.01, what="the update")
+
+    # When the status check is answered before the update is
+    deliver(gateway, callback("pending_step_up", "cb-1"))
+    process_queue(gateway, sqs, url)
+    checked.set()
+    updating.join(timeout=30)
+
+    # Then the update's state is stored and announced
+    assert stored_status() == "waiting_review"
+    assert announced(announcements)[-1] == ("pending_step_up", "waiting_review")
+
+
 def test_a_state_asked_for_before_the_stored_one_is_ignored_even_when_it_is_the_same(gateway, announcements, clock):
     from kyc_gateway.providers.connectfi import applications
 
@@ -93,6 +121,36 @@ def test_a_state_asked_for_before_the_stored_one_is_ignored_even_when_it_is_the_
     # And a newer answer (asked for at second 3) is stored and announced
     assert applications.record_and_announce(application("data_request")["data"], observed_at=now + 3)["announced"]
     assert announced(announcements) == [(None, "waiting_review"), ("waiting_review", "data_request")]
+
+
+def test_a_state_found_as_stored_while_another_is_written_is_compared_with_that_one_again(gateway, clock):
+    from kyc_gateway import aws
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given waiting_review stored (asked for at second 1), and the same state asked for at second 3 arriving, just as
+    # data_request (asked for at second 2) is written between finding waiting_review as stored and noting the check
+    now = clock.stop()
+    review, request = application("waiting_review")["data"], application("data_request")["data"]
+    applications.record_and_announce(review, observed_at=now + 1)
+    updates, written = [], []
+
+    def data_request_written_meanwhile(**_: object) -> None:
+        updates.append(1)
+        if len(updates) == 2 and not written:  # the second: the note of a check that found the state as stored
+            written.append(applications.record_and_announce(request, observed_at=now + 2))
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", data_request_written_meanwhile)
+    try:
+        # When the newest answer is recorded
+        stored = applications.record_and_announce(review, observed_at=now + 3)
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", data_request_written_meanwhile)
+
+    # Then it is stored over data_request (the newest state asked for), not noted as found
+    assert written[0]["status"] == "data_request"
+    assert stored["status"] == "waiting_review"
+    assert applications.get(APPLICATION)["observedAt"] == applications.timestamp(now + 3)
 
 
 # --- one callback, one delivery ------------------------------------------------------------------------------------

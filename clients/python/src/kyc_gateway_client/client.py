@@ -127,7 +127,7 @@ class GatewayClient:
     ) -> None:
         self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
         _check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
-        self.region = region or (_configured_region() if sign else None)
+        self.region = region or os.environ.get("AWS_REGION") or (_configured_region() if sign else None)
         if sign and not self.region:
             raise ClientMisconfigured(
                 0, "missing_region", "the gateway's region: pass region, set AWS_REGION or a profile's region"
@@ -221,7 +221,7 @@ class GatewayClient:
     ) -> Response[Any]:
         route = ROUTES[name]
         for key, value in (path_parameters or {}).items():
-            if not isinstance(value, str) or not value:
+            if not isinstance(value, str) or value in ("", ".", ".."):  # dot segments: requests would resolve them
                 raise InvalidRequest(0, "validation_error", f"{key} must be a non-empty string; nothing was sent")
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
         headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
@@ -338,7 +338,7 @@ def _usable_base_url(url: object) -> str:
 
 
 def _configured_region() -> str | None:
-    """The region of the standard AWS configuration: AWS_REGION, AWS_DEFAULT_REGION, or the profile's `region`."""
+    """The region of the standard AWS configuration botocore reads: AWS_DEFAULT_REGION, or the profile's `region`."""
     try:
         return botocore.session.Session().get_config_variable("region")
     except Exception:  # noqa: BLE001 - a profile that cannot be read names no region (its credentials then say why)

@@ -74,7 +74,7 @@ def record_and_announce(state: dict[str, Any], *, observed_at: float | None = No
     return stored | {"announced": True}
 
 
-def _record(state: dict[str, Any], observed_at: str) -> dict[str, Any] | None:
+def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> dict[str, Any] | None:
     """The stored item after the write, or None for an older state arriving late: asked for before the stored one
     was (`observedAt`: a slow answer must not undo a newer one), or moving a completed application backwards.
     `updatedAt` moves only when the state changes (a check that finds it as stored touches `checkedAt` and
@@ -97,7 +97,7 @@ def _record(state: dict[str, Any], observed_at: str) -> dict[str, Any] | None:
             TableName=_table(),
             Key=key,
             UpdateExpression=f"SET {assignments}, entityApplications = :entities, updatedAt = :now, checkedAt = :now, "
-            "observedAt = :observed, createdAt = if_not_exists(createdAt, :now), #open = :open",
+            "observedAt = :observed, createdAt = if_not_exists(createdAt, :now), #open = :open REMOVE unknownChecks",
             # Not older than the stored state; a completed application never moves backwards; a state as stored is
             # not a change.
             ConditionExpression=f"{_NOT_OLDER}"
@@ -114,17 +114,22 @@ def _record(state: dict[str, Any], observed_at: str) -> dict[str, Any] | None:
             return None
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
+        same = " AND ".join(f"#{name} = :{name}" for name in _FIELDS[1:]) + " AND entityApplications = :entities"
         try:
             reply = aws.client("dynamodb").update_item(  # nothing changed: its check times only, the queue as it was
                 TableName=_table(),
                 Key=key,
-                UpdateExpression="SET checkedAt = :now, observedAt = :observed",
-                ConditionExpression=f"attribute_exists(applicationId) AND {_NOT_OLDER}",
-                ExpressionAttributeValues={":now": values[":now"], ":observed": values[":observed"]},
+                UpdateExpression="SET checkedAt = :now, observedAt = :observed REMOVE unknownChecks",
+                # still the state found as stored: another state written meanwhile is compared with this one again
+                ConditionExpression=f"attribute_exists(applicationId) AND {same} AND {_NOT_OLDER}",
+                ExpressionAttributeNames={name: field for name, field in names.items() if name != "#open"},
+                ExpressionAttributeValues={
+                    name: value for name, value in values.items() if name not in (":open", ":completed")
+                },
                 ReturnValues="ALL_NEW",
             )
         except aws.conditional_check_failed():
-            return None  # a newer state was stored meanwhile
+            return _record(state, observed_at, again=False) if again else None
     return _plain(reply["Attributes"])
 
 
@@ -205,9 +210,36 @@ def stood_still_since(item: dict[str, Any]) -> float | None:
         return None
 
 
-def close_unknown(application_id: str) -> None:
-    """connectFi does not know the application: checking it again would never succeed."""
-    _update(application_id, "REMOVE #open", "attribute_exists(applicationId)", {}, names={"#open": "open"})
+# connectFi not knowing an application this many checks in a row closes it (checking it again would never succeed).
+UNKNOWN_CHECKS_TO_CLOSE = 3
+
+
+def unknown_again(application_id: str) -> bool:
+    """connectFi did not know the application: it goes to the back of the queue, and leaves it the third time in a
+    row (UNKNOWN_CHECKS_TO_CLOSE; a state stored meanwhile starts the count over), so that a wrong base URL or
+    account, fixed within a few runs, closes nothing. True when it left the queue."""
+    try:
+        reply = aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"applicationId": {"S": application_id}},
+            UpdateExpression="SET checkedAt = :now ADD unknownChecks :one",
+            ConditionExpression="attribute_exists(#open)",
+            ExpressionAttributeNames={"#open": "open"},
+            ExpressionAttributeValues={":now": {"S": timestamp(clock.now())}, ":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+    except aws.conditional_check_failed():
+        return False  # it left the queue meanwhile
+    if int(reply["Attributes"]["unknownChecks"]["N"]) < UNKNOWN_CHECKS_TO_CLOSE:
+        return False
+    return _update(
+        application_id,
+        "REMOVE #open",
+        "attribute_exists(#open) AND unknownChecks >= :limit",
+        {},
+        names={"#open": "open"},
+        numbers={":limit": str(UNKNOWN_CHECKS_TO_CLOSE)},
+    )
 
 
 def _update(
@@ -217,9 +249,11 @@ def _update(
     values: dict[str, str],
     *,
     names: dict[str, str] | None = None,
+    numbers: dict[str, str] | None = None,
 ) -> bool:
     """One conditional update; False when the condition does not hold (someone else changed the item first)."""
     attribute_values = {name: {"S": value} for name, value in values.items()}
+    attribute_values |= {name: {"N": value} for name, value in (numbers or {}).items()}
     if ":now" in expression:
         attribute_values[":now"] = {"S": timestamp(clock.now())}
     arguments: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
@@ -317,7 +351,9 @@ def record_answer(response: ProviderResponse) -> None:
         return
     application_id = data["applicationId"]
     try:
-        record_and_announce(data, observed_at=response.sent_at)
+        # a write's state holds from its answer on: a status check sent while the write was on its way, answered
+        # sooner, may not have seen it
+        record_and_announce(data, observed_at=response.received_at)
     except AnnouncementFailed:
         logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring

@@ -313,7 +313,7 @@ def status(request: StatusRequest) -> ProviderResponse:
 
 class ObservedState(NamedTuple):
     state: dict[str, Any]  # connectFi's application envelope `data`
-    at: float  # when it was asked for (epoch seconds): the state is at least as new as this
+    at: float | None  # when it was asked for (epoch seconds): the state is at least as new as this
 
 
 def _state_of(response: ProviderResponse, application_id: str) -> ObservedState:

@@ -20,16 +20,15 @@ ROUTE = "connectfi.reconciler"
 
 def reconcile(context: Any) -> Mapping[str, int]:
     """One run: check every due application while time is left; counts of what it did. An application connectFi
-    fails on goes to the back of the queue (the next runs try it again), one it does not know leaves it, one whose
-    state has not changed for RECONCILE_MAX_AGE_SECONDS leaves it too (counted: connectFi's only final status is
-    `completed`, so one that ends otherwise would be checked forever); connectFi failing on, or not knowing, the
-    first three of a run fails the run, and then the unknown ones stay in the queue (connectFi knowing none of them
-    says more about its base URL or account than about the applications)."""
+    fails on goes to the back of the queue (the next runs try it again), one it does not know too, and it leaves the
+    queue the third time in a row (applications.unknown_again: a wrong base URL or account, fixed meanwhile, closes
+    nothing); one whose state has not changed for RECONCILE_MAX_AGE_SECONDS leaves it (counted: connectFi's only
+    final status is `completed`, so one that ends otherwise would be checked forever); connectFi failing on, or not
+    knowing, the first three of a run fails the run."""
     settings = get_settings()
     now = clock.now()
     cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
     counts = {"checked": 0, "changed": 0, "failed": 0, "retired": 0}
-    unknown: list[str] = []  # left once the run is not failing on everything
     for due in applications.due(checked_before=cutoff):
         if context.get_remaining_time_in_millis() < RESERVED_MILLISECONDS:
             break
@@ -44,7 +43,9 @@ def reconcile(context: Any) -> Mapping[str, int]:
             stored = applications.record_and_announce(observed.state, observed_at=observed.at)
         except SubjectNotFound:
             counts["failed"] += 1
-            unknown.append(application_id)
+            closed = applications.unknown_again(application_id)
+            fate = "no longer checked" if closed else "checked again later"
+            logger.warning(f"application unknown to connectFi: {fate}", application_id=application_id)
             if counts["failed"] == counts["checked"] >= 3:
                 raise ProviderFailed(
                     "connectFi failed on, or did not know, each of the run's first three applications",
@@ -63,9 +64,6 @@ def reconcile(context: Any) -> Mapping[str, int]:
                 counts["changed"] += 1
         if stored is not None and _retired(stored, too_old):
             counts["retired"] += 1
-    for application_id in unknown:
-        applications.close_unknown(application_id)
-        logger.warning("application unknown to connectFi: no longer checked", application_id=application_id)
     return counts
 
 

@@ -206,7 +206,10 @@ def _confirm(signal: SignalData, message_id: str) -> bool:
     applications.record_and_announce(observed.state, observed_at=observed.at)
     confirmed = signal.status is None or observed.state["status"] == signal.status
     if not confirmed:
-        logger.info("webhook status not confirmed by connectFi's status: left to the reconciliation")
+        logger.info(
+            "webhook status not confirmed by connectFi's status: left to the reconciliation",
+            application_id=signal.applicationId,
+        )
     return confirmed
 
 
