@@ -51,7 +51,9 @@ class ProviderClient:
             TokenCache(
                 cache_key(self.name, base_url),
                 settings.require("token_table_name"),
-                renewal_seconds=self.token_requests_per_renewal * settings.provider_budget_seconds,
+                # each token request within the provider budget, the whole set twice: once more with the secret
+                # read again when the provider refuses it (ProviderCredentials.use)
+                renewal_seconds=2 * self.token_requests_per_renewal * settings.provider_budget_seconds,
             )
             if self.uses_tokens
             else None

@@ -1,0 +1,46 @@
+"""A connectFi token renewal holds its lease for as long as it may take: its login refused, the secret read again,
+and the login made once more, each within the provider budget."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.routes.test_connectfi import LOGIN, login_reply
+from tests.support.fake_provider import Reply
+from tests.support.token_cache import in_request
+
+
+def test_a_renewal_whose_login_is_refused_then_made_again_keeps_its_lease_until_it_ends(gateway, clock):
+    from kyc_gateway.clock import start_request
+    from kyc_gateway.errors import ProviderUnavailable
+    from kyc_gateway.providers.connectfi.client import ConnectFiClient
+    from kyc_gateway.settings import get_settings
+
+    # Given a renewal outside any request's deadline (the reconciliation's long runs), whose login connectFi refuses
+    # after nearly the whole provider budget, and answers as long again once the secret is read again
+    budget = get_settings().provider_budget_seconds
+    clock.stop()
+    start_request(None)
+    renewing, other_instance = ConnectFiClient(), ConnectFiClient()
+    refused = Reply(401, b'{"code": "unauthorized", "message": "Authentication error"}', delay=budget - 1)
+    gateway.provider.reply(LOGIN, refused, Reply(200, json.dumps(login_reply()).encode(), delay=budget - 1))
+    seen: list[str] = []
+
+    def taking_time(seconds: float) -> None:
+        clock.advance(seconds)
+        if len(gateway.provider.requests(LOGIN)) == 2 and not seen:  # the second login, near its end
+            with in_request(seconds_left=-1):  # another instance needing a token looks once
+                try:
+                    seen.append(other_instance.tokens.get(other_instance._new_token).value)
+                except ProviderUnavailable as error:
+                    seen.append(error.code)
+
+    gateway.provider.wait = taking_time
+
+    # When the renewal runs
+    token = renewing.tokens.get(renewing._new_token)
+
+    # Then the other instance found the lease still held (no login of its own), and the renewal got its token
+    assert seen == ["token_unavailable"]
+    assert token.value == "cfi-token-1"
+    assert len(gateway.provider.requests(LOGIN)) == 2
