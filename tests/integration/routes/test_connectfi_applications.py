@@ -339,11 +339,15 @@ def test_a_postponed_application_that_left_the_queue_does_not_come_back(store, c
 
 
 def test_an_application_connectfi_does_not_know_three_checks_in_a_row_leaves_the_queue_with_its_state(store, clock):
-    # Given an application connectFi did not know twice, then knew (a wrong base URL fixed), then did not know
+    # Given an application connectFi did not know twice, then knew (a wrong base URL fixed) in a new state, did not
+    # know twice again, then knew as stored, then did not know
     store.record_and_announce(state())
     assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, False]
     clock.advance(1)
-    store.record_and_announce(state())  # found as stored: its count starts over all the same
+    store.record_and_announce(state("data_request"))  # a change: its count starts over
+    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, False]
+    clock.advance(1)
+    store.record_and_announce(state("data_request"))  # found as stored: its count starts over all the same
     clock.advance(1)
     checked = store.get(APPLICATION)["checkedAt"]
 
@@ -352,7 +356,7 @@ def test_an_application_connectfi_does_not_know_three_checks_in_a_row_leaves_the
     assert store.get(APPLICATION)["checkedAt"] > checked and due_ids(store) == [APPLICATION]
     assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, True]
     assert due_ids(store) == []
-    assert store.get(APPLICATION)["status"] == "waiting_review"
+    assert store.get(APPLICATION)["status"] == "data_request"
     assert store.unknown_again(APPLICATION) is False  # it left the queue already
 
 

@@ -123,14 +123,19 @@ def test_a_state_asked_for_before_the_stored_one_is_ignored_even_when_it_is_the_
     assert announced(announcements) == [(None, "waiting_review"), ("waiting_review", "data_request")]
 
 
-def test_a_state_found_as_stored_while_another_is_written_is_compared_with_that_one_again(gateway, clock):
+@pytest.mark.parametrize(
+    "meanwhile",
+    [application("data_request")["data"], application("waiting_review", "Approved")["data"]],
+    ids=["another status", "an outcome where there was none"],
+)
+def test_a_state_found_as_stored_while_another_is_written_is_compared_with_that_one_again(gateway, clock, meanwhile):
     from kyc_gateway import aws
     from kyc_gateway.providers.connectfi import applications
 
     # Given waiting_review stored (asked for at second 1), and the same state asked for at second 3 arriving, just as
-    # data_request (asked for at second 2) is written between finding waiting_review as stored and noting the check
+    # another state (asked for at second 2) is written between finding waiting_review as stored and noting the check
     now = clock.stop()
-    review, request = application("waiting_review")["data"], application("data_request")["data"]
+    review, request = application("waiting_review")["data"], meanwhile
     applications.record_and_announce(review, observed_at=now + 1)
     updates, written = [], []
 
@@ -147,9 +152,9 @@ def test_a_state_found_as_stored_while_another_is_written_is_compared_with_that_
     finally:
         events.unregister("before-call.dynamodb.UpdateItem", data_request_written_meanwhile)
 
-    # Then it is stored over data_request (the newest state asked for), not noted as found
-    assert written[0]["status"] == "data_request"
-    assert stored["status"] == "waiting_review"
+    # Then it is stored over the other (the newest state asked for), not noted as found
+    assert (written[0]["status"], written[0]["outcome"]) == (meanwhile["status"], meanwhile["outcome"])
+    assert (stored["status"], stored["outcome"]) == ("waiting_review", None)
     assert applications.get(APPLICATION)["observedAt"] == applications.timestamp(now + 3)
 
 

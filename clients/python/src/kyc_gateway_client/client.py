@@ -222,7 +222,8 @@ class GatewayClient:
         route = ROUTES[name]
         for key, value in (path_parameters or {}).items():
             if not isinstance(value, str) or value in ("", ".", ".."):  # dot segments: requests would resolve them
-                raise InvalidRequest(0, "validation_error", f"{key} must be a non-empty string; nothing was sent")
+                reason = f"{key} must be a non-empty string, not . or ..; nothing was sent"
+                raise InvalidRequest(0, "validation_error", reason)
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
         headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
         if route.write:  # the same key on every attempt: the gateway does the write at most once

@@ -340,20 +340,22 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def record_answer(response: ProviderResponse) -> None:
+def record_answer(response: ProviderResponse, *, creates: bool) -> None:
     """Best effort: store (and announce) the application state connectFi answered a write with (identification,
     update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
     would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
-    one recorded but not announced is left to the reconciliation, which announces it."""
+    one recorded but not announced is left to the reconciliation, which announces it.
+
+    When it was observed: an update's state holds from its answer on (a status check sent while the update was on
+    its way, answered sooner, may not have seen it); the state an identification `creates` is the application's
+    first (any check of the application saw it or a newer one), so it counts from the identification's sending."""
     data = envelope_data(response)
     if not _is_application_state(data):
         logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
         return
     application_id = data["applicationId"]
     try:
-        # a write's state holds from its answer on: a status check sent while the write was on its way, answered
-        # sooner, may not have seen it
-        record_and_announce(data, observed_at=response.received_at)
+        record_and_announce(data, observed_at=response.sent_at if creates else response.received_at)
     except AnnouncementFailed:
         logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
@@ -377,11 +379,11 @@ def _is_application_state(data: dict[str, Any] | None) -> bool:
 
 
 def recorded(operation: Callable[[Request], ProviderResponse]) -> Callable[[Request], ProviderResponse]:
-    """`operation` (a connectFi write answering with an application), then its answer recorded (record_answer)."""
+    """`operation` (a connectFi write creating an application), then its answer recorded (record_answer)."""
 
     def run(request: Request) -> ProviderResponse:
         response = operation(request)
-        record_answer(response)
+        record_answer(response, creates=True)
         return response
 
     return run

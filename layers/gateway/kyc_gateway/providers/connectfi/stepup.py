@@ -223,5 +223,5 @@ def update(request: UpdateRequest) -> ProviderResponse:
     if request.applicationId is not None and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
     else:
-        applications.record_answer(response)
+        applications.record_answer(response, creates=False)
     return response
