@@ -369,6 +369,23 @@ def test_a_cdp_onboarding_is_recorded_under_the_subjects_it_names_whatever_else_
     assert {(item["subjectKind"], item["fingerprint"]) for item in written} == subjects
 
 
+def test_a_cdp_onboarding_cdp_refuses_is_recorded_under_the_ids_its_body_names(gateway, aws, physical_ids):
+    from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_FN, ONBOARDING_BODY, TOKEN, token_reply
+    from tests.integration.routes.test_cdp_onboarding import MISSING_FIRST_NAME
+
+    # Given CDP refusing an onboarding (its 40002: no customer, no ECRN in its answer)
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, MISSING_FIRST_NAME)
+
+    answer = call_as(ONBOARD_FN, ONBOARDING_BODY, caller=CALLER, correlation_id="audit-refused-onboarding")
+
+    # Then the refusal is recorded under each id the body names (a compliance search by one finds the attempt)
+    assert answer["statusCode"] == 422, answer["body"]
+    written = records_of(aws, physical_ids, "audit-refused-onboarding")
+    expected = {("id", local_fingerprint(f"cdp|id|{form}")) for form in ("4:784199554586091", "2:P4006315")}
+    assert {(item["subjectKind"], item["fingerprint"]) for item in written} == expected
+
+
 def test_an_upload_only_request_is_recorded_under_the_document_the_caller_named(gateway, aws, physical_ids):
     from tests.integration.routes.test_connectfi import LOGIN, login_reply
     from tests.integration.routes.test_connectfi_stepup import DOCUMENT, DOCUMENT_REQUEST, UPLOAD, uploaded

@@ -203,12 +203,13 @@ def test_html_error_page_becomes_502_with_a_clean_envelope(gateway):
     assert "html" not in answer.text.lower()
 
 
-def test_truncated_json_becomes_502(gateway):
+def test_truncated_json_becomes_502_at_once(gateway):
     gateway.provider.reply(KRAPIN, Reply(200, json.dumps(SUCCESS).encode()[:40]))
 
     answer = gateway.call(FUNCTION, {"pinnumber": PIN})
 
     assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert len(gateway.provider.requests(KRAPIN)) == 1  # a body it cannot read is no rate limit: not retried
 
 
 def test_server_errors_are_retried_because_a_lookup_is_safe_to_repeat(gateway):
