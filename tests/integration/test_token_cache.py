@@ -14,18 +14,9 @@ from tests.support.token_cache import (
     in_request,
     new_cache,
     stored_item,
+    table_of_waits_that_move_the_clock,  # noqa: F401 - the `table` fixture
     warnings,
 )
-
-
-@pytest.fixture
-def table(physical_ids, clock):
-    """The token table, for instances whose waits move the clock rather than take time."""
-    cold_start()
-    clock.skip_sleeps()
-    yield physical_ids["TokenTable"]
-    cold_start()  # no client a test cut off outlives it
-
 
 # --- tokens --------------------------------------------------------------------------------------------------------
 

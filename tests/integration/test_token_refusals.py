@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from local.functions import cold_start
 from tests.support import dynamodb
 from tests.support.token_cache import (
     KEY,
@@ -20,19 +19,11 @@ from tests.support.token_cache import (
     new_cache,
     outcome_of,
     stored_item,
+    table_of_waits_that_move_the_clock,  # noqa: F401 - the `table` fixture
     warnings,
 )
 
 WAITED = "The provider rejected the gateway's credentials while this request waited for a token"
-
-
-@pytest.fixture
-def table(physical_ids, clock):
-    """The token table, for instances whose waits move the clock rather than take time."""
-    cold_start()
-    clock.skip_sleeps()
-    yield physical_ids["TokenTable"]
-    cold_start()  # no client a test cut off outlives it
 
 
 def refused_while(

@@ -11,9 +11,21 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from local.functions import cold_start
 from tests.support.dynamodb import plain
 
 KEY = "provider#abc"
+
+
+@pytest.fixture(name="table")
+def table_of_waits_that_move_the_clock(physical_ids: dict[str, str], clock: Any) -> Iterator[str]:
+    """The token table, for instances whose waits move the clock rather than take time (import it to use it)."""
+    cold_start()
+    clock.skip_sleeps()
+    yield physical_ids["TokenTable"]
+    cold_start()  # no client a test cut off outlives it
 
 
 class CountingProvider:
