@@ -160,7 +160,7 @@ class TokenCache:
                 item = self._read()
             except Exception as error:  # noqa: BLE001 - DynamoDB trouble must not take the provider down with it
                 logger.warning("token table unavailable; fetching without it", key=self.key, error=type(error).__name__)
-                if self._refused_at >= asked:
+                if self._last_refusal(None) >= asked:
                     return self._while_refused(memory)
                 return self._log_in(fetch, memory)
             stored = Token._from_item(item)
@@ -176,10 +176,14 @@ class TokenCache:
                 raise ProviderUnavailable(
                     "No provider token could be obtained in time",
                     code="token_unavailable",
-                    provider=self.key.partition("#")[0],  # keys are <provider>#<digest>: alarmed per provider
+                    provider=self._provider,  # alarmed per provider
                 )
             clock.sleep(poll * random.uniform(0.5, 1.5))
             poll = min(poll * 2, _MAX_POLL_SECONDS)
+
+    @property
+    def _provider(self) -> str:
+        return self.key.partition("#")[0]  # keys are <provider>#<digest>
 
     def _last_refusal(self, item: dict[str, Any] | None) -> float:
         """When a login was last refused, by this instance or (in the table) another."""
@@ -193,7 +197,7 @@ class TokenCache:
             return self._remember(current)
         raise refusal or ProviderAuthFailed(
             "The provider rejected the gateway's credentials while this request waited for a token",
-            provider=self.key.partition("#")[0],
+            provider=self._provider,
         )
 
     def _log_in(self, fetch: TokenFetcher, previous: Token | None, *, leased: bool = False) -> Token:

@@ -42,6 +42,17 @@ def callback(status: str, request_id: str, outcome: str | None = None) -> dict:
     return webhook(status, outcome) | {"requestId": request_id}
 
 
+def started_with_an_answer_held(gateway, path: str, answer: dict) -> threading.Event:
+    """An application started (pending_step_up), and connectFi's `answer` at `path` held until the event is set."""
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, application("pending_step_up"))
+    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
+    gateway.provider.reply(path, Reply(200, json.dumps(answer).encode(), delay=1))
+    released = threading.Event()
+    gateway.provider.wait = lambda seconds: released.wait(10)
+    return released
+
+
 # --- the newest state asked for wins ---------------------------------------------------------------------------------
 
 
@@ -51,13 +62,8 @@ def test_a_status_answer_asked_for_before_an_update_but_answered_after_it_never_
     # Given an application started (pending_step_up), and a webhook whose status check connectFi answers slowly:
     # the answer (data_request) was true when asked for, and is held until the caller's update (waiting_review) is done
     sqs, url, _ = queues
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(IDENTIFY, application("pending_step_up"))
-    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
-    gateway.provider.reply(STATUS, Reply(200, json.dumps(application("data_request")).encode(), delay=1))
+    updated = started_with_an_answer_held(gateway, STATUS, application("data_request"))
     gateway.provider.reply(UPDATE, application("waiting_review"))
-    updated = threading.Event()
-    gateway.provider.wait = lambda seconds: updated.wait(10)
     deliver(gateway, callback("data_request", "cb-1"))
     processing = threading.Thread(target=process_queue, args=(gateway, sqs, url))
     processing.start()
@@ -80,13 +86,8 @@ def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_
     # Given an application started (pending_step_up), and a caller's update whose answer (waiting_review) is held
     # until a webhook's status check, sent after the update, has been answered with the state before it
     sqs, url, _ = queues
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(IDENTIFY, application("pending_step_up"))
-    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
-    gateway.provider.reply(UPDATE, Reply(200, json.dumps(application("waiting_review")).encode(), delay=1))
+    checked = started_with_an_answer_held(gateway, UPDATE, application("waiting_review"))
     gateway.provider.reply(STATUS, application("pending_step_up"))
-    checked = threading.Event()
-    gateway.provider.wait = lambda seconds: checked.wait(10)
     updating = threading.Thread(target=lambda: gateway.call(UPDATE_FN, UPDATE_REQUEST))
     updating.start()
     wait_for(lambda: gateway.provider.requests(UPDATE), 10, every=0.01, what="the update")

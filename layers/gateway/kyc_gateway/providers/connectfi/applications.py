@@ -47,12 +47,12 @@ def timestamp(seconds: float) -> str:
 
 
 def record_and_announce(state: dict[str, Any], *, observed_at: float | None = None) -> dict[str, Any] | None:
-    """Store the provider's authoritative state, asked for at `observed_at` (epoch seconds; None: a state current
-    now), and announce a status
-    not announced yet, once, whichever path saw it: the announcement is claimed first (with a lease, so a claimer
-    that dies frees it) and marked published only once EventBridge took it. Until its final status is published an
-    application stays in the open index, so the reconciliation finds whatever a crash or a failure left unannounced.
-    The stored item with `announced` (whether this call announced), or None for a stale state (nothing changes)."""
+    """Store the provider's authoritative state, observed at `observed_at` (epoch seconds; None: a state current
+    now), and announce a status not announced yet, once, whichever path saw it: the announcement is claimed first
+    (with a lease, so a claimer that dies frees it) and marked published only once EventBridge took it. Until its
+    final status is published an application stays in the open index, so the reconciliation finds whatever a crash
+    or a failure left unannounced. The stored item with `announced` (whether this call announced), or None for a
+    stale state (nothing changes)."""
     stored = _record(state, timestamp(clock.now() if observed_at is None else observed_at))
     if stored is None:
         logger.info("stale state ignored", application_id=state.get("applicationId"))
