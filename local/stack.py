@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import errno
+import faulthandler
 import json
 import logging
 import os
@@ -43,6 +44,8 @@ SANDBOX_OPTIONS = {option.variable: option for option in ProviderSandbox.options
 # The helpers' ports: a taken default one is replaced by a free one. The API's port never moves: callers, the docs
 # and events/env.json name it, so a taken one is an error naming it.
 MOVABLE_PORTS = ("AWS_EMULATOR_PORT", "SANDBOX_PORT")
+
+STOP_REPORT_SECONDS = 10
 
 
 @dataclass
@@ -279,6 +282,9 @@ def main() -> int:
     )
     print(f"  try: {try_request(api)}", flush=True)
     stopping.wait()
+    # A stop that hangs says where: every thread's stack on stderr after 10 s (still armed while the interpreter
+    # exits, which waits for any thread that is not a daemon).
+    faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)
     stack.stop()
     print("local stack stopped", flush=True)
     return 0

@@ -73,7 +73,8 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         start_new_session=True,  # its own process group, to find orphans afterwards
     )
     try:
-        ready = Output(process.stdout).wait_for("ready at", timeout=60)  # and read on: the functions' logs
+        output = Output(process.stdout)
+        ready = output.wait_for("ready at", timeout=60)  # and read on: the functions' logs
         ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", ready)]
         assert len(ports) == 3, f"the ready line names the API, the AWS emulator and the sandbox: {ready!r}"
     except BaseException:
@@ -85,6 +86,7 @@ def running_stack(state_file: Path, **overrides: str) -> Iterator[dict]:
         "api": f"http://127.0.0.1:{api_port}",
         "ports": (api_port, aws_port, sandbox_port),
         "ready": ready,
+        "output": output,
     }
     yield info
     if process.poll() is None:

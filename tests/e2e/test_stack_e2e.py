@@ -46,7 +46,9 @@ def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_d
     # Ctrl-C stops everything: the process exits 0, its group is gone and every port is free again
     process = stack["process"]
     os.killpg(process.pid, signal.SIGINT)
-    assert process.wait(timeout=20) == 0
+    # (a stop slower than 10 s prints every thread's stack, and a failure here shows what the stack printed)
+    assert "local stack stopped" in stack["output"].wait_for_end(timeout=20)
+    assert process.wait(timeout=5) == 0
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
     assert all(port_is_free(port) for port in stack["ports"])
