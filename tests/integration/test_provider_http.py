@@ -171,6 +171,27 @@ def test_an_answer_the_throttle_check_does_not_recognise_is_returned_as_it_is(pr
     assert len(provider.requests("/read")) == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "text/plain"),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), ""),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "application/json"),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), 'text/html; charset="UTF-8"'),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode("iso-8859-1"), "text/plain; charset=ISO-8859-1"),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode("iso-8859-1"), "application/json"),  # not UTF-8, though it should be
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "application/json; charset=no-such-charset"),
+    ],
+    ids=["text-no-charset", "no-type", "json", "html-utf8", "latin1-declared", "latin1-undeclared", "unknown-charset"],
+)
+def test_an_answer_is_read_in_its_declared_charset_else_as_utf_8(provider, stopped_clock, body, content_type):
+    provider.reply("/read", Reply(200, body, content_type))
+
+    answer = read(client(provider))
+
+    assert (answer.text, answer.body) == ('{"name": "JOSÉ ÑANDÚ"}', {"name": "JOSÉ ÑANDÚ"})
+
+
 def test_a_429_is_a_rate_limit_whoever_answers_it(provider, stopped_clock):
     provider.reply("/write", Reply(429, b"{}"))
 

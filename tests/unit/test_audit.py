@@ -75,6 +75,12 @@ def test_a_kra_pin_is_fingerprinted_trimmed_and_upper_cased():
     assert audit.canonical("cladfy", "kra_pin", f"  {PIN.lower()} ") == f"cladfy|kra_pin|{PIN}"
 
 
+def test_only_ascii_letters_are_upper_cased_so_a_search_never_finds_another_subject():
+    # Unicode's upper case of the dotless i and the long s is "I" and "S": another PIN, another ID number
+    assert audit.canonical("cladfy", "kra_pin", "A004416331\u0131") == "cladfy|kra_pin|A004416331\u0131"
+    assert audit.canonical("cdp", "id", "4:78419955458609\u017f") == "cdp|id|4:78419955458609\u017f"
+
+
 def test_a_cdp_id_is_its_type_and_its_number_without_spaces_or_hyphens():
     assert audit.canonical("cdp", "id", " 4 : 784-1995 5458609-1 ") == "cdp|id|4:784199554586091"
     assert audit.canonical("cdp", "id", "784199554586091") is None  # no type: not an id

@@ -28,7 +28,7 @@ from pydantic import ConfigDict, model_validator
 
 from kyc_gateway import aws, clock, registry
 from kyc_gateway.lazy import once
-from kyc_gateway.model import Model
+from kyc_gateway.model import Model, ascii_upper
 from kyc_gateway.observability import count, note, provider_calls
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
@@ -44,7 +44,7 @@ _MIN_KEY_LENGTH = 32
 
 
 def _upper(value: str) -> str:
-    return value.strip().upper()
+    return ascii_upper(value.strip())
 
 
 def _lower(value: str) -> str:
@@ -58,7 +58,7 @@ def _exact(value: str) -> str:
 def _typed(value: str) -> str:
     """`<id type>:<id number>`: the number as written on any document (spaces and hyphens dropped, upper case)."""
     kind, separator, number = value.partition(":")
-    kind, number = kind.strip(), re.sub(r"[\s-]", "", number).upper()
+    kind, number = kind.strip(), ascii_upper(re.sub(r"[\s-]", "", number))
     return f"{kind}:{number}" if separator and kind and number else ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -160,7 +161,7 @@ class ProviderHttp:
             response = ProviderResponse(
                 self.provider,
                 reply.status_code,
-                reply.text,
+                _text_of(reply),
                 reply.headers,
                 write=not idempotent,
                 sent_at=sent_at,
@@ -216,3 +217,21 @@ def _maybe_done(response: ProviderResponse) -> bool:
 
 def _ms_since(started: float) -> float:
     return (clock.monotonic() - started) * 1000
+
+
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+
+
+def _text_of(reply: requests.Response) -> str:
+    """The answer's text in the charset its Content-Type declares, else in UTF-8, JSON's own encoding; bytes that
+    are not UTF-8 are read as ISO-8859-1. Not `reply.text`: requests reads a text/* type without a charset as
+    ISO-8859-1 (a UTF-8 name in a text/plain answer would reach the caller garbled) and guesses the charset of an
+    answer without a Content-Type, which costs milliseconds and can guess wrong."""
+    declared = _CHARSET.search(reply.headers.get("Content-Type") or "")
+    if declared:
+        with contextlib.suppress(LookupError):  # a charset Python does not know: as if none were declared
+            return reply.content.decode(declared.group(1), errors="replace")
+    try:
+        return reply.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return reply.content.decode("iso-8859-1")

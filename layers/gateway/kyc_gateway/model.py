@@ -37,3 +37,12 @@ def _field_path(location: tuple[str | int, ...]) -> str:
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "body"
+
+
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def ascii_upper(value: str) -> str:
+    """`value` with a-z upper-cased and nothing else: Unicode's upper case turns the dotless i (U+0131) into "I" and
+    the long s (U+017F) into "S", which would make an identifier sent with them another one than the caller's."""
+    return value.translate(_ASCII_UPPER)

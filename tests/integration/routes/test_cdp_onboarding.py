@@ -190,10 +190,21 @@ def test_a_documented_failure_answered_200_is_an_onboarding_not_done_so_its_key_
     assert len(gateway.provider.requests(ONBOARD)) == 2
 
 
+def test_a_success_naming_the_ecrn_as_a_number_is_the_onboarding_done_as_cdp_answered_it(gateway):
+    # Given CDP answering an onboarding with its ECRN as a JSON number (its answer is shown only by example)
+    success = json.dumps({**ONBOARD_SUCCESS, "data": {**ONBOARD_SUCCESS["data"], "ecrn": 7841003247752409}})
+
+    # When a caller onboards
+    answer = onboarded(gateway, ONBOARDING_BODY, Reply(200, success.encode()))
+
+    # Then it is CDP's answer, unchanged
+    assert (answer.status, answer.text) == (200, success)
+
+
 @pytest.mark.parametrize(
     "data",
-    [None, [], {"customer_status": "ACTIVE"}, {**ONBOARD_SUCCESS["data"], "ecrn": ""}],
-    ids=["no data", "data not an object", "no ecrn", "empty ecrn"],
+    [None, [], {"customer_status": "ACTIVE"}, {**ONBOARD_SUCCESS["data"], "ecrn": ""}, {"ecrn": True}],
+    ids=["no data", "data not an object", "no ecrn", "empty ecrn", "ecrn a boolean"],
 )
 def test_a_success_without_the_ecrn_is_502_and_the_key_an_outcome_to_find_out(gateway, data):
     # Given CDP answering an onboarding "success" without the ECRN of the customer it onboarded

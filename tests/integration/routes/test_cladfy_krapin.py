@@ -90,6 +90,10 @@ def test_request_is_sent_with_basic_auth_from_the_secret_and_the_documented_body
         ({"pinnumber": "A00441633M"}, "pinnumber"),
         ({"pinnumber": "A0044163311M"}, "pinnumber"),
         ({"pinnumber": "A0044163311"}, "pinnumber"),
+        # letters whose Unicode upper case is an ASCII letter: another PIN than the one sent
+        ({"pinnumber": "A004416331\u0131"}, "pinnumber"),
+        ({"pinnumber": "A004416331\u017f"}, "pinnumber"),
+        ({"pinnumber": "\u0131004416331M"}, "pinnumber"),
         ({"pinnumber": "A004416331M" * 100}, "pinnumber"),
         ({"pinnumber": PIN, "name": "Jane"}, "name"),
     ],

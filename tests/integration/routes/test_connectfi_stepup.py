@@ -170,7 +170,8 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
         ({"extension": "png"}, "file"),  # a JPEG declared as png
         ({"file": "data:image/jpeg;base64," + DOCUMENT_REQUEST["file"]}, "file"),
         ({"workflow": "personal"}, "workflow"),
-        ({"type": "drivers_license"}, "type"),
+        ({"type": ""}, "type"),
+        ({"type": 7}, "type"),
         ({"extension": "pdf"}, "extension"),
         ({"name": " \u00a0\u3000"}, "name"),  # only whitespace, as JavaScript trims it
         ({"name": "x" * 51}, "name"),
@@ -188,6 +189,20 @@ def test_invalid_documents_get_400_and_no_provider_call(gateway, change, field):
     assert (answer.status, answer.error["code"]) == (400, "validation_error"), answer.text
     assert field in {detail["field"] for detail in answer.error["details"]}
     assert gateway.provider.requests() == []
+
+
+def test_a_document_type_connectfi_may_add_is_connectfis_to_judge(gateway):
+    # Given connectFi generating a document of a type its published list does not hold (the list is connectFi's)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    # When a caller sends it
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "type": "drivers_license"})
+
+    # Then it is sent as given
+    assert answer.status == 200, answer.text
+    assert gateway.provider.requests(GENERATE)[0].json()["type"] == "drivers_license"
 
 
 @pytest.mark.parametrize("blank", ["\ufeff", "\u205f\u200a", "\t\v"], ids=["bom", "separators", "controls"])
@@ -397,6 +412,28 @@ def test_an_upload_only_request_that_fails_names_no_document_to_retry(gateway):
     assert (answer.status, answer.error["code"]) == (422, "document_not_found")
     assert not [detail for detail in answer.error["details"] if detail.get("type") == "upload_pending"]
     assert gateway.provider.requests(GENERATE) == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [Reply(400, b'{"message": "document not found"}'), Reply(400, b"Bad Request", "text/plain"), Reply(400, b"")],
+    ids=["json without a code", "text", "empty"],
+)
+def test_an_upload_answered_a_bare_400_is_the_document_unknown(gateway, refusal):
+    # Given connectFi answering an upload 400 without its error code (its step-up page: 400 for an unknown document)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPLOAD, refusal)
+    gateway.provider.reply(GENERATE, generated())
+
+    # When a caller uploads to a document it names, and another sends a new document
+    named = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": DOCUMENT})
+    generated_now = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    # Then the caller's document is unknown (422, nothing retried), and the one just generated is connectFi failing
+    assert (named.status, named.error["code"], named.error["providerStatus"]) == (422, "document_not_found", 400)
+    assert (generated_now.status, generated_now.error["code"]) == (502, "provider_error")
+    assert upload_pending(generated_now) == UPLOAD_PENDING
+    assert len(gateway.provider.requests(UPLOAD)) == 2
 
 
 @pytest.mark.parametrize("code", ["documentNotFound", "fileNotFound"])

@@ -165,6 +165,24 @@ TABLE = [
     ("cladfy", answer(200, cladfy_error(400, "Bad request", None)), 502, "provider_error", None, None),
     # an error shape saying "not found" with another status than 404 is not the PIN missing
     ("cladfy", answer(200, cladfy_error(400, "KRA PIN not found", None)), 502, "provider_error", None, None),
+    # "not found" about the address (a route miss without its code), or under another status, is not the PIN's
+    ("cladfy", answer(404, cladfy_error(404, "Endpoint does not exist", None)), 502, "provider_error", None, None),
+    (
+        "cladfy",
+        answer(200, {"success": False, "response_code": 404, "message": "Endpoint not found"}),
+        502,
+        "provider_error",
+        None,
+        None,
+    ),
+    (
+        "cladfy",
+        answer(200, {"success": False, "response_code": 503, "message": "No response from KRA iTax, no data found"}),
+        502,
+        "provider_error",
+        None,
+        None,
+    ),
     # a success without its data is no success
     ("cladfy", answer(200, {**cladfy.SUCCESS, "data": None}), 502, "provider_error", None, None),
     ("cladfy", answer(200, {**cladfy.SUCCESS, "success": "true"}), 502, "provider_error", None, None),
@@ -488,6 +506,13 @@ TABLE = [
     ("connectfi.identification", HTML_404, 502, "provider_bad_response", None, None),
     ("connectfi.identification", answer(500, cfi("internal")), 502, "provider_error", "internal", None),
 ]
+
+
+# A status that means the same everywhere keeps its meaning whatever the body: a proxy's or a framework's text page
+PLAIN_429 = answer(429, "Too Many Requests", "text/plain")
+HTML_403 = answer(403, "<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
+TABLE += [(route, PLAIN_429, 429, "rate_limited", None, HTTP_429) for route in ROUTES]
+TABLE += [(route, HTML_403, 502, "provider_auth_failed", None, None) for route in ROUTES]
 
 
 def test_only_a_signal_the_provider_documents_is_ever_the_callers_4xx():

@@ -1,6 +1,5 @@
 """Signzy's login and the Authorization form, as a caller and an operator see them: which answers prove the token
-passed Signzy's check (and so settle the form), the denial window after a new token is refused, and the login's
-own failures."""
+passed Signzy's check (and so settle the form), a new token refused, and the login's own failures."""
 
 from __future__ import annotations
 
@@ -84,93 +83,37 @@ def test_an_answer_no_token_check_is_known_to_have_passed_leaves_the_form_open(g
     assert logs().count("signzy authorization form settled") == 1
 
 
-@pytest.mark.parametrize(("seconds", "denied"), [(59, True), (61, False)])
-def test_a_new_token_refused_is_kept_for_a_minute_then_replaced_when_refused(gateway, clock, seconds, denied):
-    # Given a new token refused (a denial), in Bearer form, and `seconds` later a Signzy refusing it again
+def test_a_refused_new_token_stays_cached_and_its_next_refusal_replaces_it_at_once(gateway):
+    # Given a new token refused (Signzy refusing the gateway for a while), in Bearer form
     gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
     gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
     gateway.call(FUNCTION, REPUSH_BODY)
     refused = gateway.call(FUNCTION, REPUSH_BODY)
-    assert (refused.status, refused.error["provider"], refused.error["providerStatus"]) == (502, "signzy", 401)
-    clock.advance(seconds)
-    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
+    assert (refused.status, refused.error["code"]) == (502, "provider_auth_failed")
 
-    # When the next repush comes
+    # When, at once, Signzy serves again but has forgotten that token, and the same onboarding is repushed
+    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
     answer = gateway.call(FUNCTION, REPUSH_BODY)
 
-    # Then within the minute it is a denial (no login), after it a token to replace
-    assert answer.status == (502 if denied else 200)
-    assert len(gateway.provider.requests(LOGIN)) == (2 if denied else 3)
-    if denied:
-        assert (answer.error["code"], answer.error["provider"], answer.error["providerStatus"]) == (
-            "provider_auth_failed",
-            "signzy",
-            401,
-        )
-
-
-def test_a_denial_is_remembered_for_the_refused_onboarding_only(gateway):
-    # Given a new token refused for one onboarding (a denial), in Bearer form
-    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"), login_reply("token-3"))
-    denial = loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED")
-    gateway.provider.reply(REPUSH, SUCCESS, denial)
-    gateway.call(FUNCTION, REPUSH_BODY)
-    denied = gateway.call(FUNCTION, REPUSH_BODY)
-    assert (denied.status, denied.error["code"], denied.error["providerCode"]) == (
-        502,
-        "provider_auth_failed",
-        "AUTHORIZATION_REQUIRED",
-    )
-
-    # When, within the minute, Signzy forgets its tokens and refuses a repush of another onboarding
-    gateway.provider.reply(REPUSH, denial, SUCCESS)
-    answer = gateway.call(FUNCTION, {"onboardingId": "65a1b2c3d4e5f60718293a4c"})
-
-    # Then that refusal is a token to replace (one login, the repush sent once more), not the other's denial
+    # Then the refusal of the cached token is a token to replace: a new login, the repush sent once more
     assert answer.status == 200
     assert len(gateway.provider.requests(LOGIN)) == 3
     assert authorizations(gateway)[-2:] == ["Bearer token-2", "Bearer token-3"]
 
 
-def test_signzy_denying_every_onboarding_costs_one_more_login_per_window_not_one_per_request(gateway, clock):
-    # Given a token that served, then a Signzy denying every repush with 401 (an account-wide access rule)
-    logins = [login_reply(f"token-{number}") for number in range(1, 8)]
-    gateway.provider.reply(LOGIN, *logins)
+def test_signzy_refusing_every_repush_costs_one_login_per_request_and_is_never_the_callers_401(gateway):
+    # Given a token that served, then a Signzy refusing every repush with 401 (an account-wide access rule)
+    gateway.provider.reply(LOGIN, *(login_reply(f"token-{number}") for number in range(1, 6)))
     gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
     assert gateway.call(FUNCTION, REPUSH_BODY).status == 200
     other = {"onboardingId": "65a1b2c3d4e5f60718293a4c"}
 
-    # When repushes of two onboardings alternate, six in the minute
-    answers = [gateway.call(FUNCTION, body) for body in (REPUSH_BODY, other) * 3]
-
-    # Then each is 502, at the cost of the first refusal's login and one more for the other onboarding
-    assert {answer.status for answer in answers} == {502}
-    assert len(gateway.provider.requests(LOGIN)) == 3
-
-    # And after the window, the same again: a login for the first refusal, one for the other onboarding, no more
-    clock.advance(61)
+    # When repushes of two onboardings alternate
     answers = [gateway.call(FUNCTION, body) for body in (REPUSH_BODY, other) * 2]
-    assert {answer.status for answer in answers} == {502}
-    assert len(gateway.provider.requests(LOGIN)) == 5
 
-
-def test_a_denial_is_remembered_for_the_refused_token_only(gateway, clock):
-    # Given a new token refused (a denial), whose 2 s life then ran out: a newer token replaced it
-    gateway.provider.reply(
-        LOGIN, login_reply("token-1"), login_reply("token-2", ttl=2), login_reply("token-3"), login_reply("token-4")
-    )
-    gateway.provider.reply(REPUSH, SUCCESS, REFUSED)
-    gateway.call(FUNCTION, REPUSH_BODY)
-    assert gateway.call(FUNCTION, REPUSH_BODY).status == 502
-    clock.advance(1.7)
-
-    # When Signzy refuses the newer token (it forgot it), within the minute
-    gateway.provider.reply(REPUSH, REFUSED, SUCCESS)
-    answer = gateway.call(FUNCTION, REPUSH_BODY)
-
-    # Then that refusal is a token to replace, not the denial of the other token
-    assert answer.status == 200
-    assert authorizations(gateway)[-2:] == ["Bearer token-3", "Bearer token-4"]
+    # Then each is 502 after replacing the refused token once (the rule for a 401 on a cached token), no more
+    assert {(answer.status, answer.error["code"]) for answer in answers} == {(502, "provider_auth_failed")}
+    assert len(gateway.provider.requests(LOGIN)) == 1 + len(answers)
 
 
 @pytest.mark.parametrize(

@@ -31,28 +31,7 @@ class DocumentRequest(TypedDict, total=False):
     workflow: Required[Literal["BUSINESS", "PERSONAL"]]
     name: Required[str]
     extension: Required[Literal["jpg", "png"]]
-    type: Required[
-        Literal[
-            "contract",
-            "license",
-            "passport",
-            "utility",
-            "other",
-            "internal",
-            "identification_card",
-            "residence_permit",
-            "canada_provincial_id",
-            "indigenous_card",
-            "paystub",
-            "bank_statement",
-            "w2",
-            "1099",
-            "1120",
-            "1065",
-            "t1",
-            "t4",
-        ]
-    ]
+    type: Required[str]
     note: str | None
     note_author_agent_email: str
     file: Required[str]

@@ -138,11 +138,17 @@ def _instance_of(kind: type[ClientT]) -> ClientT:
 
 def json_body(response: ProviderResponse) -> dict[str, Any]:
     """The answer as a JSON object; an HTML error page, truncated JSON or a list is 502 `provider_bad_response`
-    (with the write's outcome unknown when the provider answered it 2xx)."""
+    (with the write's outcome unknown when the provider answered it 2xx), unless its status says what it is
+    whatever the body: a rate limit (429) or our credentials refused (401/403), as `undocumented` maps them."""
     body = response.body
     if body is None:
+        if response.throttled or response.status in _MEANS_THE_SAME_EVERYWHERE:
+            raise undocumented(response)
         raise response.unusable(ProviderBadResponse)
     return body
+
+
+_MEANS_THE_SAME_EVERYWHERE = frozenset({429, 401, 403})
 
 
 def undocumented(

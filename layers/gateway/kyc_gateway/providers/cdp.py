@@ -194,7 +194,9 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
     if response.status == 200 and body.get("status") == "success":
         ecrn = data.get("ecrn") if isinstance(data := body.get("data"), dict) else None
-        if isinstance(ecrn, str) and ecrn:  # a string, as the lookup's response table types the ECRN
+        # a string, as the lookup's response table types the ECRN; or a number: the onboarding's answer is shown
+        # only by example, and CDP's id types are numbers elsewhere
+        if _scalar(ecrn):
             return response
         # CDP says it onboarded someone, without the ECRN that names them: a 2xx write whose answer cannot be used
         raise response.unusable(ProviderBadResponse)

@@ -19,13 +19,13 @@ from kyc_gateway.errors import (
     ProviderRejected,
     SubjectNotFound,
 )
-from kyc_gateway.model import Model
+from kyc_gateway.model import Model, ascii_upper
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
 
 
 def _trimmed_upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    return ascii_upper(value.strip()) if isinstance(value, str) else value
 
 
 # Structure only: "A" (individual) or "P" (non-individual), 9 digits, a check letter whose algorithm is unpublished.
@@ -58,6 +58,8 @@ _AUTH_FAILED_CODES = {1200, 1204}
 _RATE_LIMITED_CODE = 1005
 _VALIDATION_FAILED_CODE = 1003
 _NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(record|data|details)\b", re.IGNORECASE)
+# A message about the request's address, not the PIN: a route miss (its code, 1101, may be missing), never the PIN's 404
+_ADDRESS_MISSED = re.compile(r"\b(endpoint|route|path|url|method)s?\b", re.IGNORECASE)
 
 
 class CladfyClient(ProviderClient):
@@ -109,15 +111,21 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
         return CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code))
     if code == _VALIDATION_FAILED_CODE:
         return response.error(ProviderRejected, provider_code=code)
-    if (
-        code is None
-        and _is_cladfy_body(body)
-        and (status == 404 or (body.get("success") is False and _NOT_FOUND.search(str(body.get("message") or ""))))
-    ):
+    if code is None and _is_cladfy_body(body) and _says_the_pin_is_unknown(body, status):
         return response.error(SubjectNotFound, code="kra_pin_not_found")
     # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes and shapes, a bare 404:
     # the gateway's own request did not fit the provider, or the provider failed; never the caller's fault.
     return undocumented(response, code, status=status)
+
+
+def _says_the_pin_is_unknown(body: dict[str, Any], status: int) -> bool:
+    """Cladfy's own shape saying the PIN is unknown: its status 404, or a failed result with no other status
+    (HTTP 200) whose message says not found; never a message about the address (a route miss), and never a body
+    whose status says something else (a 503 "no data available" is KRA's service failing)."""
+    message = str(body.get("message") or "")
+    if _ADDRESS_MISSED.search(message):
+        return False
+    return status == 404 or (status == 200 and body.get("success") is False and bool(_NOT_FOUND.search(message)))
 
 
 def kra_pin_details(request: KraPinRequest) -> ProviderResponse:

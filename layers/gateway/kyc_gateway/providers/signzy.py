@@ -111,13 +111,6 @@ def _authenticated(response: ProviderResponse) -> bool:
     return bool(error) and 400 <= response.status < 500 and response.status not in (401, 429) and not _route_miss(error)
 
 
-# LoopBack answers 401 for an access rule denying a request too, not only for a token it does not know. Once a new
-# token was refused, a 401 on it within this time is taken for a denial (502, the token kept), not for a token to
-# replace: never a login per request. Except once per window for another onboarding than those refused: Signzy may
-# have forgotten the token meanwhile, and one login tells which. After the window, a 401 replaces the token again.
-_DENIAL_WINDOW_SECONDS = 60.0
-
-
 class SignzyClient(ProviderClient):
     name = "signzy"
     secret_model = SignzySecret
@@ -126,38 +119,28 @@ class SignzyClient(ProviderClient):
     def __init__(self) -> None:
         super().__init__()
         self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
-        # a new token that was refused: it, until when (monotonic), the onboarding it was refused for (lower case)
-        self._vouched: tuple[str, float, str] | None = None
-        self._second_login_until = 0.0  # the window whose one login for another onboarding was spent (monotonic)
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
         body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
-        return _success_or_raise(self._authorized(body, request.onboardingId))
+        return _success_or_raise(self._authorized(body))
 
-    def _authorized(self, body: dict[str, Any], onboarding_id: str) -> ProviderResponse:
+    def _authorized(self, body: dict[str, Any]) -> ProviderResponse:
         """The repush sent with the cached token, in the known Authorization form (each form while it is not
-        known). A refused token is replaced once, unless it was itself a replacement refused moments ago (then only
-        for another onboarding, once per window). A new token refused means Signzy denies this request, or now reads
-        the other form (tried once, in auto mode): then 502, and the token stays for the next request."""
+        known). A refused token is replaced and the repush sent once more. A new token refused means Signzy refuses
+        the gateway, or now reads the other form (tried once, in auto mode): then 502, never the caller's 401; the
+        new token stays cached, and the next request that meets its refusal replaces it again."""
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
         if response.status != 401:
             return response
-        vouched = self._denial_window(token.value)
-        if vouched is not None:
-            _, window, denied = vouched
-            if onboarding_id.lower() == denied or clock.monotonic() < self._second_login_until:
-                raise _credentials_refused(response)  # a denial: no new login, no probe
-            self._second_login_until = window  # this window's one login for another onboarding
         self.tokens.invalidate(token)
         token = self.tokens.get(self._new_token)
         response = self._send_in_known_forms(body, token.value)
         if response.status == 401 and self.authorization.auto and not self.authorization.probing:
             response = self._reprobe(body, token.value)  # a token this new refused: the form may have changed
-        if response.status != 401:
-            return response
-        self._vouch(token.value, onboarding_id)  # a new token refused: the next 401s within the window, denials too
-        raise _credentials_refused(response)
+        if response.status == 401:
+            raise _credentials_refused(response)
+        return response
 
     def _send_in_known_forms(self, body: dict[str, Any], token: str) -> ProviderResponse:
         response = self._send(body, token, self.authorization.form)
@@ -183,17 +166,6 @@ class SignzyClient(ProviderClient):
         )
         self.authorization.answered(form, response)
         return response
-
-    def _vouch(self, token: str, onboarding_id: str) -> None:
-        """`token`, just issued, refused for `onboarding_id`: a denial window opens (each vouched token is new)."""
-        self._vouched = (token, clock.monotonic() + _DENIAL_WINDOW_SECONDS, onboarding_id.lower())
-
-    def _denial_window(self, token: str) -> tuple[str, float, str] | None:
-        """What was vouched for `token` while its denial window lasts; None outside one."""
-        vouched = self._vouched
-        if vouched is not None and vouched[0] == token and clock.monotonic() < vouched[1]:
-            return vouched
-        return None
 
     def log_in(self, secret: SignzySecret, previous: Token | None) -> Token:
         response = self.http.post(

@@ -199,7 +199,12 @@ class ConnectFiClient(ProviderClient):
         body = response.body or {}
         if response.status == 200 and str(body.get("code", "0")) == "0":  # no error code in it
             return response
-        raise _error_for(response, json_body(response), _ERRORS | (DOCUMENT_NOT_FOUND if named_by_caller else {}))
+        not_found = DOCUMENT_NOT_FOUND if named_by_caller else {}
+        if response.status == 400 and _code(body) is None:
+            # connectFi's step-up page: the upload answers 400 for a document it does not know, no code promised
+            kind, code = not_found.get("documentNotFound", (ProviderFailed, "provider_error"))
+            raise response.error(kind, code=code)
+        raise _error_for(response, json_body(response), _ERRORS | not_found)
 
     def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
