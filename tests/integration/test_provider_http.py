@@ -175,14 +175,16 @@ def test_an_answer_the_throttle_check_does_not_recognise_is_returned_as_it_is(pr
     ("body", "content_type"),
     [
         ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "text/plain"),
-        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), ""),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), None),
         ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "application/json"),
         ('{"name": "JOSÉ ÑANDÚ"}'.encode(), 'text/html; charset="UTF-8"'),
         ('{"name": "JOSÉ ÑANDÚ"}'.encode("iso-8859-1"), "text/plain; charset=ISO-8859-1"),
-        ('{"name": "JOSÉ ÑANDÚ"}'.encode("iso-8859-1"), "application/json"),  # not UTF-8, though it should be
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode("utf-16"), "application/json; charset=utf-16"),
         ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "application/json; charset=no-such-charset"),
+        ('{"name": "JOSÉ ÑANDÚ"}'.encode(), "application/json; charset=idna"),  # a codec, not a charset
+        (b"\xef\xbb\xbf" + '{"name": "JOSÉ ÑANDÚ"}'.encode(), None),  # a byte-order mark
     ],
-    ids=["text-no-charset", "no-type", "json", "html-utf8", "latin1-declared", "latin1-undeclared", "unknown-charset"],
+    ids=["text", "no-type", "json", "html", "latin1", "utf16", "unknown-charset", "not-a-charset", "bom"],
 )
 def test_an_answer_is_read_in_its_declared_charset_else_as_utf_8(provider, stopped_clock, body, content_type):
     provider.reply("/read", Reply(200, body, content_type))
@@ -190,6 +192,27 @@ def test_an_answer_is_read_in_its_declared_charset_else_as_utf_8(provider, stopp
     answer = read(client(provider))
 
     assert (answer.text, answer.body) == ('{"name": "JOSÉ ÑANDÚ"}', {"name": "JOSÉ ÑANDÚ"})
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "text"),
+    [
+        (
+            '{"a": "JOSÉ", "b": "O'.encode() + b"\x92" + b'Brien"}',
+            "application/json",
+            '{"a": "JOSÉ", "b": "O\ufffdBrien"}',
+        ),
+        (b'{"b": "O\x92Brien"}', "text/plain; charset=windows-1252", '{"b": "O\u2019Brien"}'),
+        (b'{"b": "O\x81Brien"}', "text/plain; charset=windows-1252", '{"b": "O\ufffdBrien"}'),
+    ],
+    ids=["a stray byte", "windows-1252", "undefined in windows-1252"],
+)
+def test_a_byte_its_charset_cannot_read_is_replaced_and_the_rest_read_as_written(
+    provider, stopped_clock, body, content_type, text
+):
+    provider.reply("/read", Reply(200, body, content_type))
+
+    assert read(client(provider)).text == text
 
 
 def test_a_429_is_a_rate_limit_whoever_answers_it(provider, stopped_clock):

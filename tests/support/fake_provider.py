@@ -19,7 +19,7 @@ from typing import Any
 class Reply:
     status: int = 200
     body: bytes = b""
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"  # None: no Content-Type header
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False  # drop the connection (TCP RST) once the request is read, instead of answering
@@ -132,7 +132,8 @@ class FakeProvider:
                     return
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", reply.content_type)
+                    if reply.content_type is not None:
+                        self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(reply.body)))
                     for name, value in reply.headers:
                         self.send_header(name, value)

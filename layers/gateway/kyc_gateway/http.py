@@ -223,15 +223,14 @@ _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
 def _text_of(reply: requests.Response) -> str:
-    """The answer's text in the charset its Content-Type declares, else in UTF-8, JSON's own encoding; bytes that
-    are not UTF-8 are read as ISO-8859-1. Not `reply.text`: requests reads a text/* type without a charset as
-    ISO-8859-1 (a UTF-8 name in a text/plain answer would reach the caller garbled) and guesses the charset of an
-    answer without a Content-Type, which costs milliseconds and can guess wrong."""
+    """The answer's text in the charset its Content-Type declares, else in UTF-8, JSON's own encoding (a byte-order
+    mark dropped; a byte that is not UTF-8 replaced, not the whole body read in another charset). Not `reply.text`:
+    requests reads a text/* type without a charset as ISO-8859-1 (a UTF-8 name in a text/plain answer would reach
+    the caller garbled) and guesses the charset of an answer without a Content-Type, which costs milliseconds and
+    can guess wrong."""
     declared = _CHARSET.search(reply.headers.get("Content-Type") or "")
     if declared:
-        with contextlib.suppress(LookupError):  # a charset Python does not know: as if none were declared
+        # a charset Python does not know, or a codec that is not one (idna): as if none were declared
+        with contextlib.suppress(LookupError, UnicodeError):
             return reply.content.decode(declared.group(1), errors="replace")
-    try:
-        return reply.content.decode("utf-8")
-    except UnicodeDecodeError:
-        return reply.content.decode("iso-8859-1")
+    return reply.content.decode("utf-8-sig", errors="replace")

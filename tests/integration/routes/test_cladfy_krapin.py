@@ -264,7 +264,15 @@ def test_an_unreachable_provider_gives_502(gateway, monkeypatch):
     assert (answer.status, answer.error["code"]) == (502, "provider_unavailable")
 
 
-def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_manager):
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Reply(200, json.dumps({"status": 401, "message": "Unauthorized", "code": 1204, "response": None}).encode()),
+        Reply(401, b"Unauthorized", "text/plain"),  # the page's own 401, whatever its body
+    ],
+    ids=["code 1204", "401 in text"],
+)
+def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_manager, refusal):
     # Given the secret was rotated after this instance cached it, and Cladfy only accepts the new one
     gateway.provider.reply(KRAPIN, SUCCESS)
     gateway.call(FUNCTION, {"pinnumber": PIN})
@@ -272,7 +280,7 @@ def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_m
         SecretId=gateway.physical_ids["CladfySecret"],
         SecretString=json.dumps({"clientId": "rotated", "secretKey": "rotated-key"}),
     )
-    gateway.provider.reply(KRAPIN, {"status": 401, "message": "Unauthorized", "code": 1204, "response": None}, SUCCESS)
+    gateway.provider.reply(KRAPIN, refusal, SUCCESS)
 
     # When the next call is refused with the cached credentials
     answer = gateway.call(FUNCTION, {"pinnumber": PIN})

@@ -415,9 +415,7 @@ def test_an_upload_only_request_that_fails_names_no_document_to_retry(gateway):
 
 
 @pytest.mark.parametrize(
-    "refusal",
-    [Reply(400, b'{"message": "document not found"}'), Reply(400, b"Bad Request", "text/plain"), Reply(400, b"")],
-    ids=["json without a code", "text", "empty"],
+    "refusal", [Reply(400, b'{"message": "document not found"}'), Reply(400, b"")], ids=["json without a code", "empty"]
 )
 def test_an_upload_answered_a_bare_400_is_the_document_unknown(gateway, refusal):
     # Given connectFi answering an upload 400 without its error code (its step-up page: 400 for an unknown document)
@@ -434,6 +432,22 @@ def test_an_upload_answered_a_bare_400_is_the_document_unknown(gateway, refusal)
     assert (generated_now.status, generated_now.error["code"]) == (502, "provider_error")
     assert upload_pending(generated_now) == UPLOAD_PENDING
     assert len(gateway.provider.requests(UPLOAD)) == 2
+
+
+@pytest.mark.parametrize(
+    "page",
+    [Reply(400, b"Bad Request", "text/plain"), Reply(400, b"<html><h1>400 Bad Request</h1></html>", "text/html")],
+)
+def test_an_upload_answered_400_by_a_page_not_connectfis_is_502_never_the_callers_document(gateway, page):
+    # Given a 400 page from something in front of connectFi (a proxy, a parser of the multipart the gateway built)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPLOAD, page)
+
+    # When a caller uploads to a document it names
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": DOCUMENT})
+
+    # Then it says nothing of the document: connectFi (or what is in front of it) failing
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
 
 
 @pytest.mark.parametrize("code", ["documentNotFound", "fileNotFound"])

@@ -150,7 +150,7 @@ class OnboardingData(TypedDict, total=False):
     """The onboarded customer, as CDP's example shows it."""
 
     aml_scan_status: str | None
-    ecrn: Required[str]
+    ecrn: Required[str | int]
     customer_status: str | None
     pep: bool | None
     aml_category: int | None

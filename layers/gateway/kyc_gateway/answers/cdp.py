@@ -51,10 +51,11 @@ SCHEMAS = {
         {
             "aml_scan_status": by_example("string", "e.g. Accepted"),
             "ecrn": {
-                "type": "string",
+                "type": ["string", "integer"],
                 "minLength": 1,
                 "description": "the customer's unique identification number (a string, as the lookup's response "
-                "table types it; the gateway passes no success without one)",
+                "table types it, or a number: this answer is shown only by example; the gateway passes no success "
+                "without one)",
             },
             "customer_status": by_example("string", "e.g. ACTIVE"),
             "pep": by_example("boolean", "a politically exposed person"),

@@ -142,13 +142,13 @@ def json_body(response: ProviderResponse) -> dict[str, Any]:
     whatever the body: a rate limit (429) or our credentials refused (401/403), as `undocumented` maps them."""
     body = response.body
     if body is None:
-        if response.throttled or response.status in _MEANS_THE_SAME_EVERYWHERE:
+        if response.throttled or response.status in _CREDENTIALS_REFUSED:  # (a 429 is always `throttled`)
             raise undocumented(response)
         raise response.unusable(ProviderBadResponse)
     return body
 
 
-_MEANS_THE_SAME_EVERYWHERE = frozenset({429, 401, 403})
+_CREDENTIALS_REFUSED = frozenset({401, 403})
 
 
 def undocumented(

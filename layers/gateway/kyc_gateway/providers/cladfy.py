@@ -79,7 +79,8 @@ class CladfyClient(ProviderClient):
             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
             throttled=_rate_limited,
         )
-        body = json_body(response)
+        # a 401 is Cladfy's page for an invalid API key, whatever its body: the secret is read again (_error_for)
+        body = (response.body or {}) if response.status == 401 else json_body(response)
         if response.status == 200 and body.get("success") is True and isinstance(body.get("data"), dict):
             return response
         raise _error_for(response, body)

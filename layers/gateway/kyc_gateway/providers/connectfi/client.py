@@ -199,12 +199,12 @@ class ConnectFiClient(ProviderClient):
         body = response.body or {}
         if response.status == 200 and str(body.get("code", "0")) == "0":  # no error code in it
             return response
-        not_found = DOCUMENT_NOT_FOUND if named_by_caller else {}
-        if response.status == 400 and _code(body) is None:
-            # connectFi's step-up page: the upload answers 400 for a document it does not know, no code promised
-            kind, code = not_found.get("documentNotFound", (ProviderFailed, "provider_error"))
-            raise response.error(kind, code=code)
-        raise _error_for(response, json_body(response), _ERRORS | not_found)
+        mapping = _ERRORS | (DOCUMENT_NOT_FOUND if named_by_caller else {})
+        if response.status == 400 and (response.body is not None or not response.text.strip()):
+            # connectFi's step-up page: the upload answers 400 for a document it does not know, no code promised.
+            # Not a proxy's or a parser's page (text, HTML), which says nothing of the document: that is a 502.
+            raise _error_for(response, body, mapping, meaning="documentNotFound")
+        raise _error_for(response, json_body(response), mapping)
 
     def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
         # changes the application: a write; its documents are the caller's, uploaded or not
@@ -267,12 +267,17 @@ def _checked(response: ProviderResponse, *, callers: Mapping | None = None) -> P
     raise _error_for(response, body, _ERRORS | (callers or {}))
 
 
-def _error_for(response: ProviderResponse, body: dict[str, Any], mapping: Mapping) -> GatewayError:
+def _error_for(
+    response: ProviderResponse, body: dict[str, Any], mapping: Mapping, *, meaning: str | None = None
+) -> GatewayError:
+    """The error `body`'s code means in `mapping`; `meaning`, the documented code an answer whose body names none
+    stands for."""
     code = _code(body)
-    if code not in mapping:
+    documented = code or meaning
+    if documented not in mapping:
         return undocumented(response, code)  # a route miss ("Cannot POST") included
-    kind, gateway_code = mapping[code]
-    details = _validation_context(body) if code == "requestValidateError" else None
+    kind, gateway_code = mapping[documented]
+    details = _validation_context(body) if documented == "requestValidateError" else None
     return response.error(kind, code=gateway_code, provider_code=code, details=details)
 
 
