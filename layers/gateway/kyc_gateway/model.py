@@ -45,4 +45,4 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 def ascii_upper(value: str) -> str:
     """`value` with a-z upper-cased and nothing else: Unicode's upper case turns the dotless i (U+0131) into "I" and
     the long s (U+017F) into "S", which would make an identifier sent with them another one than the caller's."""
-    return value.translate(_ASCII_UPPER)
+    return value.upper() if value.isascii() else value.translate(_ASCII_UPPER)  # the same; the first is quicker
