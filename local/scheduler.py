@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,8 +54,13 @@ class Scheduler:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stopped.wait(self.period):
+        # At a fixed rate, as EventBridge starts them: a run's own length does not push the next one back. A run
+        # longer than the period is followed by the next at once, not by a burst of the runs it overlapped.
+        due = time.monotonic() + self.period
+        while not self._stopped.wait(max(0.0, due - time.monotonic())):
+            due += self.period
             try:
                 self.invoke(self.function, {})
             except Exception as error:  # noqa: BLE001 - keep the schedule going, as EventBridge does
                 print(f"scheduled {self.function.logical_id} failed: {type(error).__name__}", file=sys.stderr)
+            due = max(due, time.monotonic())

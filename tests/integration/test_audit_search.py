@@ -125,6 +125,10 @@ def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sand
         ({"provider": "acme", "subject": PIN}, "provider"),
         ({"provider": "cladfy", "subject": PIN, "kind": "passport"}, "body"),
         ({"provider": "cdp", "subject": "784199554586091", "kind": "id"}, "subject"),  # an ID needs its type
+        # a value no request of the kind could carry: a mistyped PIN, a short onboarding id, a connectFi id with "!"
+        ({"provider": "cladfy", "subject": "A00441633M"}, "subject"),
+        ({"provider": "signzy", "subject": "65a1b2c3d4e5f60718293a4"}, "subject"),
+        ({"provider": "connectfi", "subject": "cstap_5mBHiIx3QbkvEpjGfKsI9k!", "kind": "customer"}, "subject"),
         ({"provider": "cladfy", "subject": PIN, "from": "last tuesday"}, "from"),
         ({"provider": "cladfy", "subject": PIN, "from": "2025-03-01", "to": "2025-02-01"}, "body"),
         ({"provider": "cladfy", "subject": PIN, "from": "0001-01-01T00:00:00+01:00"}, "from"),  # before year 1 UTC

@@ -77,7 +77,7 @@ def test_a_kra_pin_is_fingerprinted_trimmed_and_upper_cased():
 
 def test_only_ascii_letters_are_upper_cased_so_a_search_never_finds_another_subject():
     # Unicode's upper case of the dotless i and the long s is "I" and "S": another PIN, another ID number
-    assert audit.canonical("cladfy", "kra_pin", "A004416331\u0131") == "cladfy|kra_pin|A004416331\u0131"
+    assert audit.canonical("cladfy", "kra_pin", "A004416331\u0131") is None  # not a KRA PIN at all
     assert audit.canonical("cdp", "id", "4:78419955458609\u017f") == "cdp|id|4:78419955458609\u017f"
 
 
@@ -273,3 +273,40 @@ def test_a_subject_kind_its_provider_does_not_declare_never_changes_the_answer_a
     assert (record["subjects"], record["failure"]) == ([], "undeclared subject kind 'passport'")
     assert dynamodb.attempts == 0 and PIN not in written
     assert "AuditWriteFailures" in emf.named(written)
+
+
+@pytest.mark.parametrize(
+    ("provider", "kind", "request_format"),
+    [
+        ("cladfy", "kra_pin", "kyc_gateway.providers.cladfy:KraPin"),
+        ("signzy", "onboarding_id", "kyc_gateway.providers.signzy:ObjectId"),
+        ("connectfi", "customer", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
+        ("connectfi", "application", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
+        ("connectfi", "document", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
+    ],
+)
+def test_a_subject_is_searchable_exactly_when_a_request_of_the_provider_could_carry_it(provider, kind, request_format):
+    # Given the provider's own check of the value in its requests
+    import importlib
+
+    from pydantic import TypeAdapter, ValidationError
+
+    module, name = request_format.split(":")
+    check = TypeAdapter(getattr(importlib.import_module(module), name))
+
+    def accepted(value: str) -> bool:
+        try:
+            check.validate_python(value)
+        except ValidationError:
+            return False
+        return True
+
+    # Then every value it accepts is a subject, and none it refuses (but what trimming and case make one)
+    values = [
+        PIN, PIN.lower(), f" {PIN} ", "A00441633M", "B004416331M", "A004416331\u0131",
+        "65a1b2c3d4e5f60718293a4b", "65A1B2C3D4E5F60718293A4B", "65a1b2c3d4e5f60718293a4",
+        "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1", "x" * 36, "x" * 37, "bad id!", "doc-1",
+    ]  # fmt: skip
+    for value in values:
+        trimmed = value.strip()
+        assert accepted(trimmed) == (audit.canonical(provider, kind, value) is not None), value

@@ -68,9 +68,11 @@ CANONICAL_FORMS: dict[str, Callable[[str], str]] = {"upper": _upper, "lower": _l
 def canonical(provider: str, kind: str, value: str) -> str | None:
     """`<provider>|<kind>|<value in canonical form>`; None when `value` cannot be a subject of that kind. A kind the
     provider does not declare is a KeyError."""
-    kinds = {entry.name: entry for entry in registry.BY_NAME[provider].subject_kinds}
-    normal = CANONICAL_FORMS[kinds[kind].form](value)
-    return f"{provider}|{kind}|{normal}" if normal else None
+    declared = {entry.name: entry for entry in registry.BY_NAME[provider].subject_kinds}[kind]
+    normal = CANONICAL_FORMS[declared.form](value)
+    if not normal or (declared.pattern and not re.fullmatch(declared.pattern, normal)):
+        return None
+    return f"{provider}|{kind}|{normal}"
 
 
 class AuditKeys(Model):

@@ -37,6 +37,12 @@ class SubjectKind:
     hyphens)."""
     what: str
     """What it is, in a few words (docs, search errors)."""
+    pattern: str = ""
+    """The format of a value of the kind once canonical, as the provider's request check has it (empty: any), so
+    that a search for a value no request could have carried is refused rather than answered with nothing."""
+
+
+_CONNECTFI_ID = r"[0-9a-zA-Z_]{1,36}"  # connectFi's "common-id"
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         'Cladfy API client: {"clientId": "...", "secretKey": "..."}',
         "kyc_gateway.providers.cladfy",
         smoke_read=SmokeRead("/cladfy/krapin", ("pinnumber",), (("success", True),)),
-        subject_kinds=(SubjectKind("kra_pin", "upper", "the KRA PIN"),),
+        subject_kinds=(SubjectKind("kra_pin", "upper", "the KRA PIN", r"[AP][0-9]{9}[A-Z]"),),
     ),
     ProviderEntry(
         "signzy",
@@ -117,7 +123,7 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         'Signzy EzKRA login: {"username": "...", "password": "..."}',
         "kyc_gateway.providers.signzy",
         uses_tokens=True,
-        subject_kinds=(SubjectKind("onboarding_id", "lower", "the EzKRA onboarding id"),),
+        subject_kinds=(SubjectKind("onboarding_id", "lower", "the EzKRA onboarding id", r"[0-9a-f]{24}"),),
     ),
     ProviderEntry(
         "cdp",
@@ -149,9 +155,9 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
             "/connectfi/status", ("customerId", "applicationId"), (("code", "0"),), echo="applicationId"
         ),
         subject_kinds=(
-            SubjectKind("customer", "exact", "the connectFi customer id"),
-            SubjectKind("application", "exact", "the connectFi application id"),
-            SubjectKind("document", "exact", "the connectFi document id"),
+            SubjectKind("customer", "exact", "the connectFi customer id", _CONNECTFI_ID),
+            SubjectKind("application", "exact", "the connectFi application id", _CONNECTFI_ID),
+            SubjectKind("document", "exact", "the connectFi document id", _CONNECTFI_ID),
         ),
     ),
 )
