@@ -68,11 +68,22 @@ CANONICAL_FORMS: dict[str, Callable[[str], str]] = {"upper": _upper, "lower": _l
 def canonical(provider: str, kind: str, value: str) -> str | None:
     """`<provider>|<kind>|<value in canonical form>`; None when `value` cannot be a subject of that kind. A kind the
     provider does not declare is a KeyError."""
-    declared = {entry.name: entry for entry in registry.BY_NAME[provider].subject_kinds}[kind]
-    normal = CANONICAL_FORMS[declared.form](value)
-    if not normal or (declared.pattern and not re.fullmatch(declared.pattern, normal)):
+    normal = CANONICAL_FORMS[_declared(provider, kind).form](value)
+    return f"{provider}|{kind}|{normal}" if normal else None
+
+
+def searchable(provider: str, kind: str, value: str) -> str | None:
+    """`canonical`, for a value a request of the kind could carry (its format in the registry); None for any other,
+    which no record can be under. Records are written under `canonical` alone: a subject is never dropped."""
+    form = canonical(provider, kind, value)
+    pattern = _declared(provider, kind).pattern
+    if form is None or (pattern and not re.fullmatch(pattern, form.split("|", 2)[2])):
         return None
-    return f"{provider}|{kind}|{normal}"
+    return form
+
+
+def _declared(provider: str, kind: str) -> registry.SubjectKind:
+    return {entry.name: entry for entry in registry.BY_NAME[provider].subject_kinds}[kind]
 
 
 class AuditKeys(Model):

@@ -166,7 +166,7 @@ def _fingerprints(body: SearchRequest, held: audit.AuditKeys) -> list[tuple[str,
     kinds = [body.kind] if body.kind else [kind.name for kind in entry.subject_kinds]
     searched = []
     for kind in kinds:
-        form = audit.canonical(body.provider, kind, body.subject)
+        form = audit.searchable(body.provider, kind, body.subject)
         if form is not None:
             searched += [(audit.fingerprint(key, form), kind, version) for version, key in held.versions.items()]
     if not searched:
