@@ -99,3 +99,27 @@ def test_the_region_of_the_aws_profile_is_used_when_none_is_given(monkeypatch, t
     assert GatewayClient(URL, credentials=CREDENTIALS).region == "eu-central-1"
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     assert GatewayClient(URL, credentials=CREDENTIALS).region == "eu-west-1"
+
+
+def test_the_aws_configuration_is_read_once_for_the_region_and_the_credentials(monkeypatch, tmp_path):
+    # Given a profile naming the region and the credentials, and botocore sessions counted
+    import botocore.session
+
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "config").write_text("[default]\nregion = ap-south-1\n")
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    made = []
+    real = botocore.session.Session
+    monkeypatch.setattr(botocore.session, "Session", lambda *a, **k: made.append(1) or real(*a, **k))
+
+    # When a client finds its region and signs two requests
+    client = GatewayClient(URL)
+    first = client._signed("GET", f"{URL}/x", {}, None)
+    second = client._signed("GET", f"{URL}/x", {}, None)
+
+    # Then one session served both, and the profile's credentials signed
+    assert (client.region, len(made)) == ("ap-south-1", 1)
+    assert "Credential=AKIDEXAMPLE/" in first["Authorization"] and "ap-south-1" in second["Authorization"]

@@ -127,7 +127,8 @@ class GatewayClient:
     ) -> None:
         self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
         _check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
-        self.region = region or os.environ.get("AWS_REGION") or (_configured_region() if sign else None)
+        self._aws: botocore.session.Session | None = None  # the standard AWS configuration, read once when needed
+        self.region = region or os.environ.get("AWS_REGION") or (self._configured_region() if sign else None)
         if sign and not self.region:
             raise ClientMisconfigured(
                 0, "missing_region", "the gateway's region: pass region, set AWS_REGION or a profile's region"
@@ -300,11 +301,24 @@ class GatewayClient:
         SigV4Auth(self._frozen_credentials(), "execute-api", self.region).add_auth(request)
         return dict(request.headers.items())
 
+    def _aws_configuration(self) -> botocore.session.Session:
+        """One botocore session for the region and the credentials (each reads the same files and variables)."""
+        if self._aws is None:
+            self._aws = botocore.session.Session()
+        return self._aws
+
+    def _configured_region(self) -> str | None:
+        """The region of the standard AWS configuration: AWS_DEFAULT_REGION, or the profile's `region`."""
+        try:
+            return self._aws_configuration().get_config_variable("region")
+        except Exception:  # noqa: BLE001 - a profile that cannot be read names no region (its credentials say why)
+            return None
+
     def _frozen_credentials(self) -> Any:
         """The credentials of this attempt (a role's are refreshed as they expire)."""
         try:
             if self._credentials is None:
-                self._credentials = botocore.session.Session().get_credentials()
+                self._credentials = self._aws_configuration().get_credentials()
             if self._credentials is not None:
                 return self._credentials.get_frozen_credentials()
             reason = "no AWS credentials found (environment, profile, SSO or role)"
@@ -336,14 +350,6 @@ def _usable_base_url(url: object) -> str:
         # urlsplit drops tabs and line breaks silently, and a path with a space reaches no route
         raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must not hold spaces or control characters")
     return url.rstrip("/")
-
-
-def _configured_region() -> str | None:
-    """The region of the standard AWS configuration botocore reads: AWS_DEFAULT_REGION, or the profile's `region`."""
-    try:
-        return botocore.session.Session().get_config_variable("region")
-    except Exception:  # noqa: BLE001 - a profile that cannot be read names no region (its credentials then say why)
-        return None
 
 
 def _check_timing(timeout: object, budget: object, attempts: object, backoff: object, backoff_cap: object) -> None:
