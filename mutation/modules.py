@@ -88,6 +88,7 @@ MODULES = (
             f"{_ROUTES}/test_cdp_keycloak.py",
             f"{_ROUTES}/test_signzy_repush.py",
             f"{_ROUTES}/test_cladfy_krapin.py",  # a provider without tokens
+            f"{_ROUTES}/test_connectfi_token_lease.py",  # how long a renewal's lease holds
         ),
     ),
 )

@@ -3,6 +3,7 @@ and the login made once more, each within the provider budget."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from tests.integration.routes.test_connectfi import LOGIN, login_reply
@@ -44,3 +45,46 @@ def test_a_renewal_whose_login_is_refused_then_made_again_keeps_its_lease_until_
     assert seen == ["token_unavailable"]
     assert token.value == "cfi-token-1"
     assert len(gateway.provider.requests(LOGIN)) == 2
+
+
+def test_a_renewal_that_outlives_any_renewal_is_taken_over_once_its_lease_lapses(gateway, clock):
+    from kyc_gateway.clock import start_request
+    from kyc_gateway.errors import GatewayError
+    from kyc_gateway.providers.connectfi.client import ConnectFiClient
+    from kyc_gateway.settings import get_settings
+    from kyc_gateway.token_cache import _LEASE_MARGIN_SECONDS
+
+    # Given a renewal outside any request's deadline whose login hangs past what any renewal may take: a login
+    # refused and made again, each within the provider budget, and the lease's margin
+    lease = 2 * get_settings().provider_budget_seconds + _LEASE_MARGIN_SECONDS
+    clock.stop()
+    start_request(None)
+    renewing, other_instance = ConnectFiClient(), ConnectFiClient()
+    gateway.provider.reply(
+        LOGIN, Reply(200, json.dumps(login_reply()).encode(), delay=lease + 5), login_reply("cfi-token-2")
+    )
+    seen: list[str] = []
+
+    def other_looks(seconds_left: float) -> None:
+        with in_request(seconds_left):  # another instance's request needing a token
+            try:
+                seen.append(other_instance.tokens.get(other_instance._new_token).value)
+            except GatewayError as error:
+                seen.append(error.code)
+
+    def hanging(seconds: float) -> None:
+        if seen:
+            return
+        clock.advance(lease - 1)
+        other_looks(seconds_left=-1)  # the lease's last second (a request with no time left looks once)
+        clock.advance(2)
+        other_looks(seconds_left=10)  # just after it, a request with time for a login
+
+    gateway.provider.wait = hanging
+
+    # When the renewal runs
+    with contextlib.suppress(GatewayError):  # what the hung renewal itself gets does not matter here
+        renewing.tokens.get(renewing._new_token)
+
+    # Then the other instance waited while the lease held, then renewed the token itself
+    assert seen == ["token_unavailable", "cfi-token-2"]

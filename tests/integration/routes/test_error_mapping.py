@@ -508,6 +508,27 @@ TABLE = [
 ]
 
 
+# A new token refused too: the provider refusing the gateway, named by the provider's own code
+TABLE += [
+    (
+        "signzy",
+        answer(401, loopback(401, "Authorization Required", "AUTHORIZATION_REQUIRED")),
+        502,
+        "provider_auth_failed",
+        "AUTHORIZATION_REQUIRED",
+        None,
+    ),
+    ("connectfi.status", answer(401, cfi("unauthorized")), 502, "provider_auth_failed", "unauthorized", None),
+    # Cladfy's result shape with its status 429 (not its error shape's): a rate limit too
+    (
+        "cladfy",
+        answer(200, {"success": False, "response_code": 429, "message": "Too many requests"}),
+        429,
+        "rate_limited",
+        None,
+        CLADFY_SHAPES,
+    ),
+]
 # A status that means the same everywhere keeps its meaning whatever the body: a proxy's or a framework's text page
 PLAIN_429 = answer(429, "Too Many Requests", "text/plain")
 HTML_403 = answer(403, "<html><body><h1>403 Forbidden</h1></body></html>", "text/html")

@@ -280,12 +280,13 @@ def test_a_slow_repush_gives_504(gateway):
     assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
 
 
-def test_a_login_answer_without_a_token_is_a_bad_response(gateway):
+def test_a_login_answer_without_a_token_is_a_bad_response_naming_the_field(gateway):
     gateway.provider.reply(LOGIN, {"ttl": 1209600})
 
     answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
 
     assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+    assert [detail["field"] for detail in answer.error["details"]] == ["id"]  # which field, never a value
 
 
 @pytest.mark.parametrize(
