@@ -188,6 +188,10 @@ def _least_ratio(row: dict, first_only: Counter) -> float:
     return (row["warm_cpu_ms"] + calls) / row["warm_cpu_ms"]
 
 
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> dict:
     """The warm route's own work per warm request (warm.py), p50 and p99 of the per-pair differences."""
     spec = cfn.functions()[reference.WARM_FUNCTION]
@@ -204,11 +208,13 @@ def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> d
         samples = json.loads(Path(output.name).read_text())
     own = sorted(g - d for g, d in zip(samples["gateway_cpu_ms"], samples["direct_cpu_ms"], strict=True))
     audit_write = sorted(samples["audit_write_cpu_ms"])
+    noise = sorted(samples["noise_cpu_ms"])
     return {
         "p50": round(statistics.median(own), 3),
-        "p99": round(own[min(len(own) - 1, int(len(own) * 0.99))], 3),
+        "p99": round(_p99(own), 3),
         "audit_write_p50": round(statistics.median(audit_write), 3),  # the record's conditional put, warm
-        "audit_write_p99": round(audit_write[min(len(audit_write) - 1, int(len(audit_write) * 0.99))], 3),
+        "audit_write_p99": round(_p99(audit_write), 3),
+        "noise_p99": round(_p99(noise), 3),  # the direct calls against themselves: the method's own p99
         "gateway_p50": round(statistics.median(samples["gateway_cpu_ms"]), 3),
         "direct_p50": round(statistics.median(samples["direct_cpu_ms"]), 3),
         "iterations": len(own),

@@ -64,4 +64,6 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
     assert primed["ConnectFiApplicationFunction"]["least_ratio"] == 1.0
     assert results["warm_own_cpu_ms"]["p50"] <= results["warm_own_cpu_ms"]["p99"]
     assert 0 < results["warm_audit_write_cpu_ms"]["p50"] <= results["warm_audit_write_cpu_ms"]["p99"]
+    # and the method's own noise beside it: the direct calls against themselves, a difference that jitters both ways
+    assert isinstance(results["warm_noise_p99_ms"], float) and "The method's own noise" in completed.stdout
     assert results["machine"] and results["date"]
