@@ -4,10 +4,12 @@ a backoff or the provider's Retry-After), and what it tells the caller about a w
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
 from kyc_gateway.errors import ProviderBadResponse, ProviderTimeout, RequestNotBuilt
+from kyc_gateway.fields import RawJson
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.settings import Settings
 from tests.support.emf import log_lines
@@ -51,6 +53,17 @@ def test_a_json_body_is_sent_as_requests_would_send_it_with_the_callers_headers(
     (sent,) = provider.requests()
     assert (sent.headers["Content-Type"], sent.headers["X-Api-Key"]) == ("application/json", "k")
     assert sent.body == b'{"name": "Zo\\u00eb", "n": 1.5}'
+
+
+def test_the_callers_own_json_is_sent_byte_for_byte_as_json_with_the_callers_headers(provider):
+    provider.reply("/echo", Reply(200, b"{}"))
+    own = RawJson('{"amount" : 1.10,\n "name": "Zoë", "big": 12345678901234567890}'.encode())
+
+    client(provider).post("/echo", operation="echo", idempotent=False, json_body=own, headers={"X-Api-Key": "k"})
+
+    (sent,) = provider.requests()
+    assert (sent.headers["Content-Type"], sent.headers["X-Api-Key"]) == ("application/json", "k")
+    assert sent.body == bytes(own)  # not re-encoded: 1.10, the spacing, the digits beyond a double's, as written
 
 
 def test_a_form_is_sent_url_encoded_with_the_callers_headers(provider):
@@ -213,6 +226,35 @@ def test_a_byte_its_charset_cannot_read_is_replaced_and_the_rest_read_as_written
     provider.reply("/read", Reply(200, body, content_type))
 
     assert read(client(provider)).text == text
+
+
+def test_a_byte_its_declared_charset_cannot_read_is_replaced_in_that_charset_not_the_answer_read_as_utf_8(
+    provider, stopped_clock
+):
+    provider.reply("/read", Reply(200, b'{"b": "O\x92Brien \x81"}', "text/plain; charset=windows-1252"))
+
+    assert read(client(provider)).text == '{"b": "O\u2019Brien \ufffd"}'
+
+
+def test_an_answer_tells_when_the_attempt_it_answers_was_sent(provider, stopped_clock, jitter_midpoint):
+    # Given a read answered 503, then 200 after the backoff
+    provider.reply("/read", Reply(503, b"{}"), OK)
+    started = stopped_clock.now()
+
+    answer = read(client(provider))
+
+    # Then its time is the second attempt's, sent after the wait, not the first's
+    assert stopped_clock.slept and answer.sent_at == started + sum(stopped_clock.slept)
+
+
+def test_an_answer_tells_when_it_came_after_its_request_was_sent(provider):
+    provider.reply("/read", Reply(200, b"{}", delay=0.3))
+    before = time.time()
+
+    answer = read(client(provider))
+
+    assert before <= answer.sent_at and answer.received_at <= time.time()
+    assert answer.received_at - answer.sent_at >= 0.3  # the provider's time to answer lies between them
 
 
 def test_a_429_is_a_rate_limit_whoever_answers_it(provider, stopped_clock):

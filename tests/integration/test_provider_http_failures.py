@@ -8,6 +8,7 @@ import contextlib
 import time
 
 import pytest
+import urllib3.util.connection
 
 from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.http import ProviderHttp
@@ -36,12 +37,27 @@ def attempts(logs) -> list:
 # --- never sent: retried, whatever the method -------------------------------------------------------------------------
 
 
+@pytest.fixture
+def connections(monkeypatch) -> list[tuple[str, int]]:
+    """Every connection the provider client opens (urllib3's, under requests), counted on the way."""
+    opened: list[tuple[str, int]] = []
+    open_connection = urllib3.util.connection.create_connection
+
+    def counted(address, *args, **kwargs):
+        opened.append(address)
+        return open_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counted)
+    return opened
+
+
 @pytest.mark.parametrize("idempotent", [True, False])
-def test_a_refused_connection_is_retried_and_the_request_known_not_sent(stopped_clock, logs, idempotent):
+def test_a_refused_connection_is_retried_and_the_request_known_not_sent(stopped_clock, logs, connections, idempotent):
     with pytest.raises(ProviderUnavailable) as raised:
         call(refused_url(), idempotent=idempotent)
 
-    assert attempts(logs) == ["unreachable"] * 3
+    # Then each of the three attempts is one connection: nothing under the gateway retries on its own
+    assert attempts(logs) == ["unreachable"] * 3 and len(connections) == 3
     assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
     assert raised.value.status == 502
 
