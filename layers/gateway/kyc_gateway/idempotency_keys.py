@@ -4,8 +4,9 @@ The same key with the same body within 24 h answers the stored response without 
 key with another body is 409 `idempotency_key_reused`; a key whose first request is still running is 409
 `idempotency_key_in_use`. Successful answers are stored; after a failure the key may be retried, except when
 the provider may have done the write all the same (a timeout after the request was sent, a connection cut off
-after sending, a 504 from in front of the provider): the key then stays "outcome unknown" and a retry under it
-is 409 `idempotency_outcome_unknown`, never a second write. A failure after the write was done (a document
+after sending, a 504 from in front of the provider, or an error the gateway did not foresee, which may come
+after the write was sent): the key then stays "outcome unknown" and a retry under it is 409
+`idempotency_outcome_unknown`, never a second write. A failure after the write was done (a document
 generated, its upload failed) is stored like an answer: a retry under the key gets the same error. Powertools
 Idempotency, in the DynamoDB idempotency table, imported only when a key is sent.
 """
@@ -84,7 +85,7 @@ def replay_or_run(
     )
     config.register_lambda_context(context)
 
-    unknown: list[GatewayError] = []
+    unknown: list[Exception] = []
 
     # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
     @idempotent_function(
@@ -103,6 +104,11 @@ def replay_or_run(
                 raise  # nothing stored: the key may be retried
             unknown.append(error)
             return {"outcomeUnknown": error.code}  # stored: a retry must not write again
+        except Exception as error:  # noqa: BLE001 - raised again below, once the key is locked
+            # Not foreseen, so perhaps after the write was sent: Powertools would delete the record and let a retry
+            # write again. Stored as an unknown outcome instead; this request still answers 500 internal_error.
+            unknown.append(error)
+            return {"outcomeUnknown": "gateway_error"}
 
     # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
     forwarded = getattr(request, "forwarded", None)
@@ -117,7 +123,7 @@ def replay_or_run(
         raise GatewayError.replayed(result["failed"])
     if "outcomeUnknown" in result:
         if unknown:
-            raise unknown[0]  # this request's own timeout (504) or cut-off connection (502)
+            raise unknown[0]  # this request's own timeout (504), cut-off connection (502) or unforeseen error
         raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
     return result["body"], replayed
 

@@ -244,6 +244,25 @@ def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy, p
     assert len(signzy.provider.requests(REPUSH)) == 2
 
 
+def test_an_error_the_gateway_did_not_foresee_after_the_write_was_sent_locks_the_key(signzy, monkeypatch):
+    # Given a repush Signzy did, and a fault in the gateway reading its answer (a bug: not one of its own errors)
+    def broken(response):
+        raise KeyError("a bug after the write was sent")
+
+    monkeypatch.setattr(signzy_provider, "_success_or_raise", broken)
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("fault-1"))
+    assert (first.status, first.error["code"]) == (500, "internal_error")
+    monkeypatch.undo()
+
+    # When the caller retries under the same key, the fault gone
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("fault-1"))
+
+    # Then the repush is not sent again: its outcome is unknown, as after a timeout
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert again.error["details"][0]["issue"] == signzy_provider.REPUSH_OUTCOME_CHECK
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
 def test_a_504_from_in_front_of_the_provider_leaves_the_outcome_unknown(gateway):
     gateway.provider.reply(CDP_TOKEN, token_reply(1))
     gateway.provider.reply(ONBOARD, Reply(504, b"<html>504 Gateway Time-out</html>", "text/html"), ONBOARD_SUCCESS)
