@@ -62,6 +62,13 @@ def test_a_refused_connection_is_retried_and_the_request_known_not_sent(stopped_
     assert raised.value.status == 502
 
 
+def test_an_https_provider_refusing_connections_gets_one_connection_per_attempt(stopped_clock, logs, connections):
+    with pytest.raises(ProviderUnavailable):
+        call(refused_url().replace("http://", "https://"), idempotent=True)
+
+    assert attempts(logs) == ["unreachable"] * 3 and len(connections) == 3
+
+
 @pytest.mark.parametrize("idempotent", [True, False])
 def test_a_connect_timeout_is_retried_and_the_request_known_not_sent(stopped_clock, logs, idempotent):
     # Given a provider that never accepts the connection, a 0.1 s connect timeout and a 5 s read timeout
