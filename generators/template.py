@@ -295,7 +295,50 @@ def build(
     for logical_id, resource in written.items():
         resources[logical_id] = amend(generated.pop(logical_id), resource) if logical_id in generated else resource
     template["Resources"] = resources | generated
+    for function in functions:
+        properties = template["Resources"][function.logical_id]["Properties"]
+        properties["VersionDescription"] = version_description(template, properties)
     return template
+
+
+def version_description(template: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """What a function's published version must follow besides its code: the values of the parameters its
+    environment depends on (its own and Globals', through a Ref, a ${name} or a condition) and SnapStart's, joined.
+    SAM names a version by the template as written, so a parameter's new value alone (a provider's host,
+    PUBLIC_BASE_URL) would change $LATEST and never publish a version: the alias `live` would keep serving the
+    old environment. A version's description cannot be updated: CloudFormation replaces the version when it
+    changes, publishing one from the new configuration, and the alias moves to it through the deployment."""
+    declared = template["Parameters"]
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    variables = common | ((properties.get("Environment") or {}).get("Variables") or {})
+    followed = sorted(_parameters_of(variables, template) | {"SnapStart"})
+    values = [
+        {"Fn::Join": [",", ref(name)]} if declared[name]["Type"] == "CommaDelimitedList" else ref(name)
+        for name in followed
+    ]
+    return {"Fn::Join": ["|", values]}
+
+
+def _parameters_of(value: Any, template: dict[str, Any]) -> set[str]:
+    """The parameters an intrinsic's value depends on: a Ref of one, a ${name} of one, a condition on one."""
+    declared = template["Parameters"]
+    if isinstance(value, list):
+        return set().union(*(_parameters_of(item, template) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    found: set[str] = set()
+    for name, argument in value.items():
+        if name == "Ref" and argument in declared:
+            found.add(argument)
+        elif name == "Fn::Sub":
+            text = argument if isinstance(argument, str) else argument[0]
+            found |= {parameter for parameter in declared if f"${{{parameter}}}" in text}
+        elif name == "Condition" and isinstance(argument, str):
+            found |= _parameters_of(template["Conditions"][argument], template)
+        if name == "Fn::If":
+            found |= _parameters_of({"Condition": argument[0]}, template)
+        found |= _parameters_of(argument, template)
+    return found
 
 
 class _Tagged:
