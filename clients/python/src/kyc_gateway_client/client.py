@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import email.utils
 import json
-import math
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import botocore.session
 import requests
@@ -30,10 +28,10 @@ from kyc_gateway_client.answers import (
     RepushAnswer,
     StoredApplication,
 )
+from kyc_gateway_client.checks import check_timing, header_value, usable_base_url
 from kyc_gateway_client.errors import (
     ClientMisconfigured,
     CredentialsUnavailable,
-    InvalidBaseUrl,
     InvalidRequest,
     TransportError,
     error_from,
@@ -125,8 +123,8 @@ class GatewayClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
-        _check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
+        self.base_url = usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
+        check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
         self._aws: botocore.session.Session | None = None  # the standard AWS configuration, read once when needed
         self.region = region or os.environ.get("AWS_REGION") or (self._configured_region() if sign else None)
         if sign and not self.region:
@@ -226,9 +224,9 @@ class GatewayClient:
                 reason = f"{key} must be a non-empty string, not . or ..; nothing was sent"
                 raise InvalidRequest(0, "validation_error", reason)
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
-        headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
+        headers = {"Accept": "application/json", "X-Correlation-Id": header_value("correlation_id", correlation_id)}
         if route.write:  # the same key on every attempt: the gateway does the write at most once
-            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+            headers["Idempotency-Key"] = header_value("idempotency_key", idempotency_key)
         data = None
         if body is not None:
             try:
@@ -327,68 +325,6 @@ class GatewayClient:
         except Exception as error:  # noqa: BLE001
             reason = f"the AWS credentials could not be loaded ({type(error).__name__})"
         raise CredentialsUnavailable(0, "credentials_unavailable", reason)
-
-
-def _usable_base_url(url: object) -> str:
-    """The gateway's URL without its trailing slash, if requests can be sent under it. The URL is not repeated in
-    the error: it may hold what should not be logged."""
-    if not url:
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
-    try:
-        parts = urlsplit(url)  # type: ignore[arg-type]
-        port_usable = parts.port is None or parts.port > 0  # .port raises for a port that is not 0-65535
-        host_usable = bool(parts.hostname) and _connectable(parts.hostname)
-    except (AttributeError, TypeError, ValueError):  # not a string, such a port, a broken IPv6 address
-        port_usable = host_usable = False
-    if not isinstance(url, str) or not port_usable or parts.scheme not in ("http", "https") or not host_usable:
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must be http:// or https:// with a host")
-    if "?" in url or "#" in url or parts.username is not None or parts.password is not None:
-        raise InvalidBaseUrl(
-            0, "invalid_base_url", "the gateway's URL must be the API's base: no query, fragment or credentials"
-        )
-    if any(character.isspace() or not character.isprintable() for character in url):
-        # urlsplit drops tabs and line breaks silently, and a path with a space reaches no route
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must not hold spaces or control characters")
-    return url.rstrip("/")
-
-
-def _check_timing(timeout: object, budget: object, attempts: object, backoff: object, backoff_cap: object) -> None:
-    """Timing settings requests and the retry loop can use: positive timeouts and budget, at least one attempt."""
-
-    def number(value: object, *, positive: bool) -> bool:
-        usable = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        return usable and (value > 0 if positive else value >= 0)  # type: ignore[operator]
-
-    usable = (
-        isinstance(timeout, tuple)
-        and len(timeout) == 2
-        and all(number(part, positive=True) for part in timeout)
-        and number(budget, positive=True)
-        and isinstance(attempts, int)
-        and not isinstance(attempts, bool)
-        and attempts >= 1
-        and number(backoff, positive=False)
-        and number(backoff_cap, positive=False)
-    )
-    if not usable:
-        raise ClientMisconfigured(
-            0,
-            "invalid_timing",
-            "timeout must be (connect, read) seconds above 0, budget_seconds above 0, max_attempts 1 or more, "
-            "backoff_seconds and backoff_cap_seconds 0 or more",
-        )
-
-
-def _connectable(host: str) -> bool:
-    """Whether a connection can be opened to `host`: urllib3 refuses a name with an empty label or one over 63
-    characters (the IDNA codec's rule) when it connects."""
-    try:
-        host.encode("idna")
-        literal = f"[{host}]" if ":" in host else host  # an IPv6 address
-        requests.PreparedRequest().prepare_url(f"http://{literal}/", None)  # requests' own IDNA check (IDNA 2008)
-    except (UnicodeError, requests.exceptions.InvalidURL):
-        return False
-    return True
 
 
 def _seconds(retry_after: str | None) -> float | None:
