@@ -37,7 +37,7 @@ def test_timing_settings_requests_cannot_use_raise_the_clients_own_error_at_cons
 
 def test_a_retry_whose_pause_overran_the_budget_is_not_sent_and_the_last_answer_stands():
     # Given a gateway busy (503), and a pause before the retry that oversleeps past the budget
-    gateway, transport, clock = client((503, {}, {}), OK, budget_seconds=1.0, backoff_seconds=0.5)
+    gateway, transport, clock = client((503, {}, {}), OK, budget_seconds=1.0, backoff_seconds=0.5, timeout=(0.1, 0.1))
     oversleep = clock.sleep
 
     def overrunning(seconds: float) -> None:

@@ -55,6 +55,9 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 # Failures on the wire worth another attempt: the gateway not reached, or its answer cut short. A write is safe to
 # send again under its Idempotency-Key.
 RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# The longest the gateway takes to answer: API Gateway's 29 s integration timeout (each function times out within
+# it), and a second for the answer to arrive. A retry is sent only if it can wait that long within the budget.
+GATEWAY_ANSWERS_WITHIN_SECONDS = 30.0
 Body = TypeVar("Body")
 
 
@@ -101,7 +104,8 @@ class GatewayClient:
     signed with SigV4 for `execute-api` in `region` (or AWS_REGION / AWS_DEFAULT_REGION) with the standard AWS
     credential chain (environment, profile, SSO, container or instance role), unless `sign` is False (the local
     stack). Answers 429, 502, 503 and 504 and connection failures are retried with exponential backoff and full
-    jitter, honouring Retry-After, within `budget_seconds` in all; other answers are never retried.
+    jitter, honouring Retry-After, within `budget_seconds` in all (a retry only when a whole attempt still fits: the
+    answer in hand is raised otherwise); other answers are never retried.
 
     Every failure is a `GatewayError`: an unusable URL raises `InvalidBaseUrl` here, missing credentials
     `CredentialsUnavailable` at the first signed call, and a gateway not reached `TransportError`.
@@ -279,17 +283,24 @@ class GatewayClient:
             return reply, attempt
 
     def _pause_before_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
-        """Sleep before the next attempt when one is left and fits the budget; False to give up."""
+        """Sleep before the next attempt when one is left and a whole attempt fits the budget after the pause; False
+        to give up. An attempt cut short by the budget would end in a ReadTimeout in place of the answer in hand,
+        while the gateway still works on it (a write included)."""
         if attempt >= self.max_attempts:
             return False
         delay = random.uniform(0, min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
         asked = _seconds(retry_after)
         if asked is not None:
             delay = max(delay, asked)
-        if self._clock() - started + delay >= self.budget_seconds:
+        if self._clock() - started + delay + self._attempt_seconds() > self.budget_seconds:
             return False
         self._sleep(delay)
-        return self._clock() - started < self.budget_seconds  # a sleep that overran the budget: give up
+        # a sleep that overran: give up rather than send what cannot get its answer in time
+        return self._clock() - started + self._attempt_seconds() <= self.budget_seconds
+
+    def _attempt_seconds(self) -> float:
+        """The longest one whole attempt takes: connecting, then the gateway's answer (or the read timeout)."""
+        return self.timeout[0] + min(self.timeout[1], GATEWAY_ANSWERS_WITHIN_SECONDS)
 
     def _signed(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> dict[str, str]:
         """The headers with SigV4 added (a fresh signature per attempt: it carries the time)."""

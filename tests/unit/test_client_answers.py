@@ -1,0 +1,75 @@
+"""What the client makes of the time an answer takes and of answers that are not the gateway's: no retry that
+cannot get its answer within the time budget (the answer in hand is raised), no redirect followed, no body that is
+not JSON taken for a success."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from kyc_gateway_client import GatewayClient, ProviderFailed, ProviderTimeout
+
+from tests.unit.test_client import CREDENTIALS, OK, URL, Clock, Transport, envelope
+
+GATEWAY_TIMEOUT = (504, envelope("gateway_timeout"), {})
+
+
+class TimedTransport(Transport):
+    """The scripted replies, each `seconds` after the request on the client's clock; a read timeout shorter than
+    that ends the attempt as requests would end it, with ReadTimeout."""
+
+    def __init__(self, clock: Clock, seconds: float, *replies) -> None:
+        super().__init__(*replies)
+        self.clock, self.seconds, self.timeouts = clock, seconds, []
+
+    def send(self, request, **kwargs):
+        self.timeouts.append(kwargs["timeout"])
+        read_timeout = kwargs["timeout"][1]
+        if read_timeout < self.seconds:
+            self.sent.append(request)
+            self.clock.now += read_timeout
+            raise requests.ReadTimeout("read timed out")
+        self.clock.now += self.seconds
+        return super().send(request, **kwargs)
+
+
+def timed_client(seconds: float, *replies, **options) -> tuple[GatewayClient, TimedTransport, Clock]:
+    clock = Clock()
+    transport = TimedTransport(clock, seconds, *replies)
+    session = requests.Session()
+    session.mount("https://", transport)
+    options = {"region": "eu-west-1", "credentials": CREDENTIALS, **options}
+    return GatewayClient(URL, session=session, sleep=clock.sleep, clock=clock, **options), transport, clock
+
+
+def test_a_504_after_the_gateways_29_seconds_is_raised_when_no_whole_attempt_is_left_in_the_budget():
+    # Given the default settings (60 s budget) and a gateway answering 504 after API Gateway's 29 s, each time
+    gateway, transport, _ = timed_client(29.0, GATEWAY_TIMEOUT, GATEWAY_TIMEOUT, GATEWAY_TIMEOUT)
+
+    # When a write is called, Then the 504 is raised as ProviderTimeout: no second attempt is sent, which could
+    # not get its answer within the 31 s left (it would end as a ReadTimeout while the gateway still works on it)
+    with pytest.raises(ProviderTimeout) as raised:
+        gateway.connectfi_update({"applicationId": "iapp_1"})
+
+    assert (raised.value.status, raised.value.code, len(transport.sent)) == (504, "gateway_timeout", 1)
+
+
+def test_a_quick_504_is_retried_while_a_whole_attempt_fits_the_budget():
+    # Given a gateway answering 504 after 10 s (a provider's timeout), then a success
+    gateway, transport, _ = timed_client(10.0, GATEWAY_TIMEOUT, OK)
+
+    # When a call is made with the default settings, Then it is retried (33 s fit in the 50 s left) and succeeds
+    answer = gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert (answer.status, answer.attempts) == (200, 2)
+    assert transport.timeouts[1] == (3.05, 30.0)  # the retry waits as long as the gateway may take
+
+
+def test_a_budget_shorter_than_an_attempt_still_sends_the_first_attempt_with_its_timeouts_cut_to_the_budget():
+    # Given a budget of 5 s, under one whole attempt (33 s with the default timeouts), and a quick 503
+    gateway, transport, _ = timed_client(1.0, (503, envelope("provider_unavailable"), {}), OK, budget_seconds=5)
+
+    # When a call is made, Then the first attempt is sent, waiting at most the budget, and is never retried
+    with pytest.raises(ProviderFailed) as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert raised.value.status == 503 and transport.timeouts == [(3.05, 5)]
