@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from kyc_gateway_client import GatewayClient, ProviderFailed, ProviderTimeout
+from kyc_gateway_client import GatewayClient, ProviderFailed, ProviderTimeout, TransportError
 
 from tests.unit.test_client import CREDENTIALS, OK, URL, Clock, Transport, envelope
 
@@ -73,3 +73,58 @@ def test_a_budget_shorter_than_an_attempt_still_sends_the_first_attempt_with_its
         gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
 
     assert raised.value.status == 503 and transport.timeouts == [(3.05, 5)]
+
+
+class RawTransport(Transport):
+    """The scripted replies with their bodies as bytes, as a proxy or a web server sends them."""
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        status, content, headers = self.replies.pop(0)
+        response = requests.Response()
+        response.status_code, response._content, response.request, response.url = status, content, request, request.url
+        response.headers.update(headers)
+        return response
+
+
+def raw_client(*replies, **options) -> tuple[GatewayClient, RawTransport]:
+    transport, session = RawTransport(*replies), requests.Session()
+    session.mount("https://", transport)
+    options = {"region": "eu-west-1", "credentials": CREDENTIALS, **options}
+    return GatewayClient(URL, session=session, **options), transport
+
+
+def test_a_redirect_is_not_followed_and_is_the_clients_error_naming_where_it_pointed():
+    # Given a base URL answered by a redirect to another host (which would answer a success)
+    moved = (307, b"", {"Location": "https://elsewhere.example/dev/connectfi/update?token=secret"})
+    gateway, transport = raw_client(moved, (200, b'{"code": "0", "data": {}}', {"Content-Type": "application/json"}))
+
+    # When a signed write is called, Then it is not sent again there (its body, key and signature would go along)
+    with pytest.raises(TransportError) as raised:
+        gateway.connectfi_update({"applicationId": "iapp_1"}, idempotency_key="order-77")
+
+    # And the error names the status and the host, not the rest of the Location
+    assert len(transport.sent) == 1 and (raised.value.status, raised.value.code) == (307, "unexpected_answer")
+    assert "elsewhere.example" in str(raised.value) and "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("status", [200, 201])
+def test_a_success_that_is_not_json_is_the_clients_error_naming_its_status_and_content_type(status):
+    # Given a base URL that answers a web page (a misrouted URL, a proxy's page)
+    page = (status, b"<html><body>Welcome</body></html>", {"Content-Type": "text/html; charset=utf-8"})
+    gateway, transport = raw_client(page)
+
+    # When a route is called, Then no Response with no body is returned: the client's error says what came back
+    with pytest.raises(TransportError, match=rf"{status}.*text/html") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert (raised.value.status, raised.value.code, len(transport.sent)) == (status, "unexpected_answer", 1)
+
+
+def test_an_error_that_is_not_json_is_its_statuss_error_naming_its_content_type():
+    gateway, _ = raw_client((502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}), max_attempts=1)
+
+    with pytest.raises(ProviderFailed, match=r"502.*not JSON.*text/html") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert raised.value.code == "gateway_error"

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import botocore.session
 import requests
@@ -240,11 +240,8 @@ class GatewayClient:
                 raise InvalidRequest(0, "validation_error", reason) from None
             headers["Content-Type"] = "application/json"
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
-        try:
-            answer = reply.json()
-        except ValueError:
-            answer = None
         echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
+        answer = _json_answer(reply, echoed)
         if reply.status_code >= 400:
             raise error_from(reply.status_code, answer, echoed)
         replayed = reply.headers.get("Idempotent-Replayed")
@@ -268,7 +265,12 @@ class GatewayClient:
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
                 reply = self.session.request(
-                    method, url, data=data, headers=self._signed(method, url, headers, data), timeout=timeout
+                    method,
+                    url,
+                    data=data,
+                    headers=self._signed(method, url, headers, data),
+                    timeout=timeout,
+                    allow_redirects=False,  # a redirect would re-send the signed request, its body and key, elsewhere
                 )
             # Any of them: the caller never gets a requests exception, nor one of urllib3 that requests lets through
             # (a host urllib3 refuses to connect to is a LocationParseError, a ValueError).
@@ -336,6 +338,35 @@ class GatewayClient:
         except Exception as error:  # noqa: BLE001
             reason = f"the AWS credentials could not be loaded ({type(error).__name__})"
         raise CredentialsUnavailable(0, "credentials_unavailable", reason)
+
+
+def _json_answer(reply: requests.Response, correlation_id: str) -> Any:
+    """The answer's JSON body. A redirect or a success that is not JSON is not the gateway's answer (a proxy's, or
+    a page under a base URL that is not the API's): TransportError with its status, code `unexpected_answer`. An
+    error that is not JSON is its status's error, naming what it was."""
+    status, content_type = reply.status_code, reply.headers.get("Content-Type") or "no Content-Type"
+    if 300 <= status < 400:
+        host = _host_of(reply.headers.get("Location"))
+        reason = f"a {status} redirect to {host}, not followed: not the gateway's answer (check base_url)"
+        raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
+    try:
+        return reply.json()
+    except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
+        what = f"a {status} answer that is not JSON ({content_type})"
+    if status >= 400:
+        return {"message": what}  # read as API Gateway's own answers are: the status's error, code gateway_error
+    reason = f"{what}: not the gateway's answer (check base_url)"
+    raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
+
+
+def _host_of(location: str | None) -> str:
+    """Where a redirect points, by host only (the rest of the URL may hold what should not be logged)."""
+    if not location:
+        return "nowhere (no Location)"
+    try:
+        return urlsplit(location).hostname or "this host"  # a relative Location
+    except ValueError:
+        return "an unreadable Location"
 
 
 def _seconds(retry_after: str | None) -> float | None:
