@@ -4,10 +4,14 @@ not JSON taken for a success."""
 
 from __future__ import annotations
 
+import re
+import typing
+
 import pytest
 import requests
-from kyc_gateway_client import GatewayClient, ProviderFailed, ProviderTimeout, TransportError
+from kyc_gateway_client import ROUTES, GatewayClient, ProviderFailed, ProviderTimeout, TransportError
 
+from project import template as cfn
 from tests.unit.test_client import CREDENTIALS, OK, URL, Clock, Transport, envelope
 
 GATEWAY_TIMEOUT = (504, envelope("gateway_timeout"), {})
@@ -128,3 +132,14 @@ def test_an_error_that_is_not_json_is_its_statuss_error_naming_its_content_type(
         gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
 
     assert raised.value.code == "gateway_error"
+
+
+def test_the_method_table_of_docs_client_md_names_each_methods_answer_type():
+    # Given the methods table of docs/client.md (method, route, returns)
+    text = (cfn.ROOT / "docs" / "client.md").read_text()
+    documented = dict(re.findall(r"^\| `(\w+)\(.*?\| `(Response\[\w+\])` \|$", text, flags=re.MULTILINE))
+
+    # Then every route's method is there with the type it returns
+    for name in ROUTES:
+        returned = typing.get_type_hints(getattr(GatewayClient, name))["return"]
+        assert documented.get(name) == f"Response[{typing.get_args(returned)[0].__name__}]", name
