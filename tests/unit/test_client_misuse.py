@@ -144,14 +144,30 @@ def test_an_idempotency_key_the_gateway_would_not_take_is_refused_before_anythin
     assert raised.value.details[0]["field"] == "idempotency_key" and not isinstance(raised.value, ValueError)
 
 
-@pytest.mark.parametrize("correlation_id", [*UNSENDABLE[:-1], "c" * 129], ids=[*UNSENDABLE_IDS[:-1], "too long"])
-def test_a_correlation_id_the_gateway_would_not_echo_is_refused_before_anything_is_sent(correlation_id):
+UNSENDABLE_CORRELATION_IDS = ["\u2713", "order\n77", " order-77", "order-77 ", "", 77, b"order-77", "c" * 129]
+
+
+@pytest.mark.parametrize(
+    "correlation_id",
+    UNSENDABLE_CORRELATION_IDS,
+    ids=["not ASCII", "a line break", "a leading space", "a trailing space", "empty", "a number", "bytes", "too long"],
+)
+def test_a_correlation_id_that_cannot_be_sent_as_a_header_is_refused_before_anything_is_sent(correlation_id):
     gateway, transport, _ = client(OK)
 
     with pytest.raises(InvalidRequest) as raised:
         gateway.cladfy_krapin({"pinnumber": "A004416331M"}, correlation_id=correlation_id)
 
     assert (raised.value.status, raised.value.details[0]["field"]) == (0, "correlation_id") and transport.sent == []
+
+
+@pytest.mark.parametrize("correlation_id", ["order 77", "-order/77#x"])
+def test_a_sendable_correlation_id_goes_to_the_gateway_which_decides_whether_to_echo_it(correlation_id):
+    gateway, transport, _ = client(OK)
+
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"}, correlation_id=correlation_id)
+
+    assert transport.sent[0].headers["X-Correlation-Id"] == correlation_id
 
 
 def test_the_longest_keys_the_gateway_takes_are_sent_as_given():

@@ -12,9 +12,11 @@ import requests
 
 from kyc_gateway_client.errors import ClientMisconfigured, InvalidBaseUrl, InvalidRequest
 
-# The gateway's own rules (docs/api.md): a correlation id that does not fit is replaced by API Gateway's request id,
-# and an Idempotency-Key that does not fit is refused. \Z, not $: $ would let a trailing line break through.
-_CORRELATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}\Z")
+# An Idempotency-Key that does not fit the gateway's rule (docs/api.md) is refused by the gateway: refused here
+# first. A correlation id need only be sendable as a header (printable ASCII, no space at either end): the gateway
+# replaces one it does not echo by its request id, which the answer's correlation_id then shows. \Z, not $: $ would
+# let a trailing line break through.
+_CORRELATION_ID = re.compile(r"[!-~](?:[ -~]{0,126}[!-~])?\Z")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}\Z")
 
 
@@ -25,12 +27,12 @@ def header_value(argument: str, value: object) -> str:
     if value is None:
         return str(uuid.uuid4())
     if argument == "correlation_id":
-        pattern, rule = _CORRELATION_ID, "1-128 letters, digits or . _ : -"
+        pattern, issue = _CORRELATION_ID, "must be 1-128 printable ASCII characters, no space at either end"
     else:
-        pattern, rule = _IDEMPOTENCY_KEY, "1-255 letters, digits or . _ : -"
+        pattern = _IDEMPOTENCY_KEY
+        issue = "must be a string of 1-255 letters, digits or . _ : -, starting with a letter or digit"
     if isinstance(value, str) and pattern.match(value):
         return value
-    issue = f"must be a string of {rule}, starting with a letter or digit"
     raise InvalidRequest(
         0,
         "validation_error",
