@@ -43,9 +43,11 @@ def python_type(schema: dict[str, Any]) -> str:
     if isinstance(kind, list):
         return " | ".join(python_type({**schema, "type": one}) for one in kind)
     if kind == "array":
-        return f"list[{python_type(schema.get('items') or {})}]"
-    if kind == "object" or kind is None:
+        return f"list[{python_type(schema.get('items') or {'type': 'object'})}]"  # no items: objects, as written
+    if kind == "object" or (kind is None and ("properties" in schema or "additionalProperties" in schema)):
         return "dict[str, Any]"
+    if kind is None:  # any JSON value
+        return "Any"
     return _SCALARS[kind]
 
 

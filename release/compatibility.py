@@ -4,7 +4,8 @@ unless the major version (release/version.py) was raised above that tag's.
 
 Breaking, for a caller built against the last release:
 - a route (method and path) or a success response removed;
-- a request field or parameter removed, made required, or accepting fewer JSON types; a request body made required;
+- a request field or parameter removed, made required, or accepting fewer JSON types; a request body made required
+  (a parameter's `schema` is compared as a request field's is);
 - a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
   item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
 - an answer field removed, no longer required (callers rely on it being there), answering other JSON types, or
@@ -39,19 +40,28 @@ def breaking_changes(old: Document, new: Document) -> list[str]:
             if after is None:
                 changes.append(f"{where}: route removed")
                 continue
-            changes += _parameters(where, before, after)
+            changes += _parameters(where, (old, before), (new, after))
             changes += _request_body(where, (old, before), (new, after))
             changes += _responses(where, (old, before), (new, after))
     return changes
 
 
-def _parameters(where: str, before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]:
-    old = {(p["in"], p["name"]): p for p in before.get("parameters", [])}
-    new = {(p["in"], p["name"]): p for p in after.get("parameters", [])}
-    for key, parameter in new.items():
-        if parameter.get("required") and not old.get(key, {}).get("required"):
+def _parameters(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    """Parameters (path, query, header) matched by where they are and their name; each one's `schema` is held to
+    what it accepted as a request field is (its JSON types, limits, pattern, enum)."""
+    before = {(p["in"], p["name"]): p for p in old[1].get("parameters", [])}
+    after = {(p["in"], p["name"]): p for p in new[1].get("parameters", [])}
+    for key, parameter in after.items():
+        if parameter.get("required") and not before.get(key, {}).get("required"):
             yield f"{where}: {key[0]} parameter {key[1]} is now required"
-    for key in old.keys() - new.keys():
+        if key in before:
+            yield from _fields(
+                f"{where} {key[0]} parameter {key[1]}",
+                (old[0], before[key].get("schema", {})),
+                (new[0], parameter.get("schema", {})),
+                request=True,
+            )
+    for key in before.keys() - after.keys():
         yield f"{where}: {key[0]} parameter {key[1]} removed"
 
 

@@ -121,3 +121,14 @@ def test_other_success_answers_are_valid_under_their_routes_schema(sandboxed_gat
 
     # Then that answer too is the route's documented one
     assert_holds_its_promises(success_validator(logical_id)[1], answer)
+
+
+@pytest.mark.parametrize("data", [None, "uploaded", {"id": "doc_1", "uploadStatus": True}, []], ids=repr)
+def test_a_document_upload_answer_is_valid_whatever_connectfis_data_is(data):
+    # Given an upload answer as the gateway passes it on: connectFi's 200 with a `data` of its own (unpublished;
+    # null and a string are seen), and the document's id and upload status the gateway names
+    answer = {"code": "0", "data": data, "requestId": "req-1", "documentId": "doc_1", "uploadStatus": True}
+
+    # Then the route's success schema takes it, and still holds what the gateway adds
+    _, validator = success_validator("ConnectFiDocumentsFunction")
+    assert_holds_its_promises(validator, answer)

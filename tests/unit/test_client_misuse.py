@@ -37,7 +37,7 @@ def test_timing_settings_requests_cannot_use_raise_the_clients_own_error_at_cons
 
 def test_a_retry_whose_pause_overran_the_budget_is_not_sent_and_the_last_answer_stands():
     # Given a gateway busy (503), and a pause before the retry that oversleeps past the budget
-    gateway, transport, clock = client((503, {}, {}), OK, budget_seconds=1.0, backoff_seconds=0.5)
+    gateway, transport, clock = client((503, {}, {}), OK, budget_seconds=1.0, backoff_seconds=0.5, timeout=(0.1, 0.1))
     oversleep = clock.sleep
 
     def overrunning(seconds: float) -> None:
@@ -123,3 +123,58 @@ def test_the_aws_configuration_is_read_once_for_the_region_and_the_credentials(m
     # Then one session served both, and the profile's credentials signed
     assert (client.region, len(made)) == ("ap-south-1", 1)
     assert "Credential=AKIDEXAMPLE/" in first["Authorization"] and "ap-south-1" in second["Authorization"]
+
+
+UNSENDABLE = ["\u2713", "order\n77", " order-77", "order 77", "", 77, b"order-77", "-order", "k" * 256]
+UNSENDABLE_IDS = ["not Latin-1", "a line break", "a leading space", "a space", "empty", "a number", "bytes",
+                  "a leading dash", "too long"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", UNSENDABLE, ids=UNSENDABLE_IDS)
+def test_an_idempotency_key_the_gateway_would_not_take_is_refused_before_anything_is_sent(key):
+    # Given a write and an Idempotency-Key that is not 1-255 letters, digits or . _ : - (or not a string at all)
+    gateway, transport, _ = client(OK)
+
+    # When the write is called with it, Then the client's own error says so (never the HTTP stack's
+    # UnicodeEncodeError or ValueError, nor a TransportError inviting a retry), and an empty key is not replaced
+    with pytest.raises(InvalidRequest) as raised:
+        gateway.connectfi_update({"applicationId": "iapp_1"}, idempotency_key=key)
+
+    assert (raised.value.status, raised.value.code) == (0, "validation_error") and transport.sent == []
+    assert raised.value.details[0]["field"] == "idempotency_key" and not isinstance(raised.value, ValueError)
+
+
+UNSENDABLE_CORRELATION_IDS = ["\u2713", "order\n77", " order-77", "order-77 ", "", 77, b"order-77", "c" * 129]
+
+
+@pytest.mark.parametrize(
+    "correlation_id",
+    UNSENDABLE_CORRELATION_IDS,
+    ids=["not ASCII", "a line break", "a leading space", "a trailing space", "empty", "a number", "bytes", "too long"],
+)
+def test_a_correlation_id_that_cannot_be_sent_as_a_header_is_refused_before_anything_is_sent(correlation_id):
+    gateway, transport, _ = client(OK)
+
+    with pytest.raises(InvalidRequest) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"}, correlation_id=correlation_id)
+
+    assert (raised.value.status, raised.value.details[0]["field"]) == (0, "correlation_id") and transport.sent == []
+
+
+@pytest.mark.parametrize("correlation_id", ["order 77", "-order/77#x"])
+def test_a_sendable_correlation_id_goes_to_the_gateway_which_decides_whether_to_echo_it(correlation_id):
+    gateway, transport, _ = client(OK)
+
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"}, correlation_id=correlation_id)
+
+    assert transport.sent[0].headers["X-Correlation-Id"] == correlation_id
+
+
+def test_the_longest_keys_the_gateway_takes_are_sent_as_given():
+    gateway, transport, _ = client(OK)
+    key, correlation_id = "K" + "a.b_c:d-" * 31 + "z" * 6, "C" + "9" * 127  # 255 and 128 characters
+
+    gateway.connectfi_update({"applicationId": "iapp_1"}, idempotency_key=key, correlation_id=correlation_id)
+
+    assert transport.sent[0].headers["Idempotency-Key"] == key
+    assert transport.sent[0].headers["X-Correlation-Id"] == correlation_id

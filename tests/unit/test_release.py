@@ -35,12 +35,14 @@ ANSWER = {
     },
     "required": ["id"],
 }
+KEY = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"}
+THING_ID = {"type": "string", "pattern": "^t_[a-z0-9]+$", "maxLength": 36}
 RELEASED: dict[str, Any] = {
     "openapi": "3.1.0",
     "paths": {
         "/things": {
             "post": {
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False}],
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": KEY}],
                 "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
                 "responses": {
                     "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
@@ -48,7 +50,12 @@ RELEASED: dict[str, Any] = {
                 },
             }
         },
-        "/things/{id}": {"get": {"responses": {"200": {"content": {}}}}},
+        "/things/{id}": {
+            "get": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": THING_ID}],
+                "responses": {"200": {"content": {}}},
+            }
+        },
     },
     "components": {
         "schemas": {
@@ -198,6 +205,56 @@ def test_each_broken_promise_is_named(edit, expected):
     ],
 )
 def test_additions_break_nothing(edit):
+    assert compatibility.breaking_changes(RELEASED, changed(edit)) == []
+
+
+def parameter(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return document["paths"][path][method]["parameters"][0]["schema"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: parameter(d, "/things/{id}", "get").update(pattern="^t_[a-z]+$"),
+            "GET /things/{id} path parameter id: pattern ^t_[a-z0-9]+$ -> ^t_[a-z]+$",
+        ),
+        (
+            lambda d: parameter(d, "/things/{id}", "get").update(maxLength=20),
+            "GET /things/{id} path parameter id: maxLength 36 -> 20",
+        ),
+        (
+            lambda d: parameter(d, "/things/{id}", "get").update(type="integer"),
+            "GET /things/{id} path parameter id: no longer accepts string",
+        ),
+        (
+            lambda d: parameter(d, "/things", "post").update(pattern="^[A-Za-z0-9-]{1,64}$"),
+            "POST /things header parameter Idempotency-Key: pattern ^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$ -> "
+            "^[A-Za-z0-9-]{1,64}$",
+        ),
+    ],
+    ids=[
+        "path parameter pattern changed",
+        "path parameter length tightened",
+        "path parameter narrowed",
+        "header parameter pattern changed",
+    ],
+)
+def test_a_parameter_accepting_fewer_values_is_named(edit, expected):
+    # Given the released document, When a parameter's schema refuses a value it accepted, Then that is breaking
+    assert compatibility.breaking_changes(RELEASED, changed(edit)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: parameter(d, "/things/{id}", "get").update(maxLength=64),
+        lambda d: parameter(d, "/things/{id}", "get").pop("pattern"),
+        lambda d: parameter(d, "/things/{id}", "get").update(type=["string", "integer"]),
+    ],
+    ids=["path parameter length loosened", "path parameter pattern dropped", "path parameter widened"],
+)
+def test_a_parameter_accepting_more_values_breaks_nothing(edit):
     assert compatibility.breaking_changes(RELEASED, changed(edit)) == []
 
 

@@ -115,7 +115,7 @@ class DocumentAnswer(TypedDict, total=False):
     documentId: Required[str]
     uploadStatus: Required[Literal[True]]
     code: Literal["0", 0]
-    data: dict[str, Any]
+    data: Any
     requestId: str | None
 
 

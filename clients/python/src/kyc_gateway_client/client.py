@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import json
-import math
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,10 +28,10 @@ from kyc_gateway_client.answers import (
     RepushAnswer,
     StoredApplication,
 )
+from kyc_gateway_client.checks import check_timing, header_value, usable_base_url
 from kyc_gateway_client.errors import (
     ClientMisconfigured,
     CredentialsUnavailable,
-    InvalidBaseUrl,
     InvalidRequest,
     TransportError,
     error_from,
@@ -57,6 +55,9 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 # Failures on the wire worth another attempt: the gateway not reached, or its answer cut short. A write is safe to
 # send again under its Idempotency-Key.
 RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# The longest the gateway takes to answer: API Gateway's 29 s integration timeout (each function times out within
+# it), and a second for the answer to arrive. A retry is sent only if it can wait that long within the budget.
+GATEWAY_ANSWERS_WITHIN_SECONDS = 30.0
 Body = TypeVar("Body")
 
 
@@ -103,7 +104,8 @@ class GatewayClient:
     signed with SigV4 for `execute-api` in `region` (or AWS_REGION / AWS_DEFAULT_REGION) with the standard AWS
     credential chain (environment, profile, SSO, container or instance role), unless `sign` is False (the local
     stack). Answers 429, 502, 503 and 504 and connection failures are retried with exponential backoff and full
-    jitter, honouring Retry-After, within `budget_seconds` in all; other answers are never retried.
+    jitter, honouring Retry-After, within `budget_seconds` in all (a retry only when a whole attempt still fits: the
+    answer in hand is raised otherwise); other answers are never retried.
 
     Every failure is a `GatewayError`: an unusable URL raises `InvalidBaseUrl` here, missing credentials
     `CredentialsUnavailable` at the first signed call, and a gateway not reached `TransportError`.
@@ -125,8 +127,8 @@ class GatewayClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_url = _usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
-        _check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
+        self.base_url = usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
+        check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
         self._aws: botocore.session.Session | None = None  # the standard AWS configuration, read once when needed
         self.region = region or os.environ.get("AWS_REGION") or (self._configured_region() if sign else None)
         if sign and not self.region:
@@ -226,9 +228,9 @@ class GatewayClient:
                 reason = f"{key} must be a non-empty string, not . or ..; nothing was sent"
                 raise InvalidRequest(0, "validation_error", reason)
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
-        headers = {"Accept": "application/json", "X-Correlation-Id": correlation_id or str(uuid.uuid4())}
+        headers = {"Accept": "application/json", "X-Correlation-Id": header_value("correlation_id", correlation_id)}
         if route.write:  # the same key on every attempt: the gateway does the write at most once
-            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+            headers["Idempotency-Key"] = header_value("idempotency_key", idempotency_key)
         data = None
         if body is not None:
             try:
@@ -238,11 +240,8 @@ class GatewayClient:
                 raise InvalidRequest(0, "validation_error", reason) from None
             headers["Content-Type"] = "application/json"
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
-        try:
-            answer = reply.json()
-        except ValueError:
-            answer = None
         echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
+        answer = _json_answer(reply, echoed)
         if reply.status_code >= 400:
             raise error_from(reply.status_code, answer, echoed)
         replayed = reply.headers.get("Idempotent-Replayed")
@@ -266,7 +265,12 @@ class GatewayClient:
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
                 reply = self.session.request(
-                    method, url, data=data, headers=self._signed(method, url, headers, data), timeout=timeout
+                    method,
+                    url,
+                    data=data,
+                    headers=self._signed(method, url, headers, data),
+                    timeout=timeout,
+                    allow_redirects=False,  # a redirect would re-send the signed request, its body and key, elsewhere
                 )
             # Any of them: the caller never gets a requests exception, nor one of urllib3 that requests lets through
             # (a host urllib3 refuses to connect to is a LocationParseError, a ValueError).
@@ -281,17 +285,24 @@ class GatewayClient:
             return reply, attempt
 
     def _pause_before_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
-        """Sleep before the next attempt when one is left and fits the budget; False to give up."""
+        """Sleep before the next attempt when one is left and a whole attempt fits the budget after the pause; False
+        to give up. An attempt cut short by the budget would end in a ReadTimeout in place of the answer in hand,
+        while the gateway still works on it (a write included)."""
         if attempt >= self.max_attempts:
             return False
         delay = random.uniform(0, min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
         asked = _seconds(retry_after)
         if asked is not None:
             delay = max(delay, asked)
-        if self._clock() - started + delay >= self.budget_seconds:
+        if self._clock() - started + delay + self._attempt_seconds() > self.budget_seconds:
             return False
         self._sleep(delay)
-        return self._clock() - started < self.budget_seconds  # a sleep that overran the budget: give up
+        # a sleep that overran: give up rather than send what cannot get its answer in time
+        return self._clock() - started + self._attempt_seconds() <= self.budget_seconds
+
+    def _attempt_seconds(self) -> float:
+        """The longest one whole attempt takes: connecting, then the gateway's answer (or the read timeout)."""
+        return self.timeout[0] + min(self.timeout[1], GATEWAY_ANSWERS_WITHIN_SECONDS)
 
     def _signed(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> dict[str, str]:
         """The headers with SigV4 added (a fresh signature per attempt: it carries the time)."""
@@ -329,66 +340,33 @@ class GatewayClient:
         raise CredentialsUnavailable(0, "credentials_unavailable", reason)
 
 
-def _usable_base_url(url: object) -> str:
-    """The gateway's URL without its trailing slash, if requests can be sent under it. The URL is not repeated in
-    the error: it may hold what should not be logged."""
-    if not url:
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL: pass base_url or set KYC_GATEWAY_URL")
+def _json_answer(reply: requests.Response, correlation_id: str) -> Any:
+    """The answer's JSON body. A redirect or a success that is not JSON is not the gateway's answer (a proxy's, or
+    a page under a base URL that is not the API's): TransportError with its status, code `unexpected_answer`. An
+    error that is not JSON is its status's error, naming what it was."""
+    status, content_type = reply.status_code, reply.headers.get("Content-Type") or "no Content-Type"
+    if 300 <= status < 400:
+        host = _host_of(reply.headers.get("Location"))
+        reason = f"a {status} redirect to {host}, not followed: not the gateway's answer (check base_url)"
+        raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
     try:
-        parts = urlsplit(url)  # type: ignore[arg-type]
-        port_usable = parts.port is None or parts.port > 0  # .port raises for a port that is not 0-65535
-        host_usable = bool(parts.hostname) and _connectable(parts.hostname)
-    except (AttributeError, TypeError, ValueError):  # not a string, such a port, a broken IPv6 address
-        port_usable = host_usable = False
-    if not isinstance(url, str) or not port_usable or parts.scheme not in ("http", "https") or not host_usable:
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must be http:// or https:// with a host")
-    if "?" in url or "#" in url or parts.username is not None or parts.password is not None:
-        raise InvalidBaseUrl(
-            0, "invalid_base_url", "the gateway's URL must be the API's base: no query, fragment or credentials"
-        )
-    if any(character.isspace() or not character.isprintable() for character in url):
-        # urlsplit drops tabs and line breaks silently, and a path with a space reaches no route
-        raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must not hold spaces or control characters")
-    return url.rstrip("/")
+        return reply.json()
+    except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
+        what = f"a {status} answer that is not JSON ({content_type})"
+    if status >= 400:
+        return {"message": what}  # read as API Gateway's own answers are: the status's error, code gateway_error
+    reason = f"{what}: not the gateway's answer (check base_url)"
+    raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
 
 
-def _check_timing(timeout: object, budget: object, attempts: object, backoff: object, backoff_cap: object) -> None:
-    """Timing settings requests and the retry loop can use: positive timeouts and budget, at least one attempt."""
-
-    def number(value: object, *, positive: bool) -> bool:
-        usable = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        return usable and (value > 0 if positive else value >= 0)  # type: ignore[operator]
-
-    usable = (
-        isinstance(timeout, tuple)
-        and len(timeout) == 2
-        and all(number(part, positive=True) for part in timeout)
-        and number(budget, positive=True)
-        and isinstance(attempts, int)
-        and not isinstance(attempts, bool)
-        and attempts >= 1
-        and number(backoff, positive=False)
-        and number(backoff_cap, positive=False)
-    )
-    if not usable:
-        raise ClientMisconfigured(
-            0,
-            "invalid_timing",
-            "timeout must be (connect, read) seconds above 0, budget_seconds above 0, max_attempts 1 or more, "
-            "backoff_seconds and backoff_cap_seconds 0 or more",
-        )
-
-
-def _connectable(host: str) -> bool:
-    """Whether a connection can be opened to `host`: urllib3 refuses a name with an empty label or one over 63
-    characters (the IDNA codec's rule) when it connects."""
+def _host_of(location: str | None) -> str:
+    """Where a redirect points, by host only (the rest of the URL may hold what should not be logged)."""
+    if not location:
+        return "nowhere (no Location)"
     try:
-        host.encode("idna")
-        literal = f"[{host}]" if ":" in host else host  # an IPv6 address
-        requests.PreparedRequest().prepare_url(f"http://{literal}/", None)  # requests' own IDNA check (IDNA 2008)
-    except (UnicodeError, requests.exceptions.InvalidURL):
-        return False
-    return True
+        return urlsplit(location).hostname or "this host"  # a relative Location
+    except ValueError:
+        return "an unreadable Location"
 
 
 def _seconds(retry_after: str | None) -> float | None:

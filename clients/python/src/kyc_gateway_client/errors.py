@@ -37,7 +37,8 @@ class GatewayError(Exception):
 
 class InvalidRequest(GatewayError):
     """400, 413: the request was refused before any provider call; fix it, do not retry it. Status 0: the client
-    refused it before sending (a body that is not JSON, an empty path parameter)."""
+    refused it before sending (a body that is not JSON, an empty path parameter, a correlation id or
+    Idempotency-Key the gateway would not take)."""
 
 
 class NotAuthorized(GatewayError):
@@ -71,7 +72,9 @@ class ProviderTimeout(GatewayError):
 
 class TransportError(GatewayError):
     """The gateway could not be reached (connection refused, reset, timed out) within the client's time budget, or
-    the exchange failed on the wire (an answer cut short, a request the HTTP library refused to send)."""
+    the exchange failed on the wire (an answer cut short, a request the HTTP library refused to send). Code
+    `unexpected_answer`, `status` the answer's: an answer that is not the gateway's (a redirect, never followed; a
+    success that is not JSON), not retried: check base_url."""
 
 
 class ClientMisconfigured(GatewayError):
