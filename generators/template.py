@@ -216,6 +216,9 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     return {
         function.log_group: {
             "Type": "AWS::Logs::LogGroup",
+            # kept with the stack gone: they hold the only copy of an audit record that could not be written
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "LogGroupName": sub(f"/aws/lambda/kyc-gateway-${{Environment}}-{function.log_group_name}"),
                 "RetentionInDays": ref("LogRetentionDays"),

@@ -19,10 +19,17 @@ deployed = test_deployed_template.deployed  # the template as deployed, for dev 
 
 # --- Data outlives the stack ---------------------------------------------------------------------------------------
 
-STATEFUL = {"AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::SQS::Queue"}
+# Log groups too: they hold the only copy of an audit record that could not be written (audit_records_not_written).
+STATEFUL = {
+    "AWS::KMS::Key",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::SQS::Queue",
+    "AWS::Logs::LogGroup",
+}
 
 
-def test_every_key_table_secret_and_queue_is_kept_when_the_stack_is_deleted_or_replaces_it(deployed):
+def test_every_key_table_secret_queue_and_log_group_is_kept_when_the_stack_is_deleted_or_replaces_it(deployed):
     # Given every stateful resource of the deployed template, found by type (so one added later is covered too)
     stateful = {name: r for name, r in deployed["Resources"].items() if r["Type"] in STATEFUL}
     assert {resource["Type"] for resource in stateful.values()} == STATEFUL
@@ -31,6 +38,16 @@ def test_every_key_table_secret_and_queue_is_kept_when_the_stack_is_deleted_or_r
     for name, resource in stateful.items():
         assert resource.get("DeletionPolicy") == "Retain", name
         assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_the_api_gateway_logging_role_a_dev_stack_makes_for_the_account_outlives_that_stack():
+    # Given dev, which sets the account's API Gateway logging role for every stack of the account and region
+    dev = test_deployed_template.transformed("dev", ManageApiGatewayAccount="true")
+    (account,) = of_type(dev, "AWS::ApiGateway::Account").values()
+    role = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+
+    # Then deleting dev keeps that role, which prod's access logs go through too
+    assert (dev["Resources"][role]["DeletionPolicy"], dev["Resources"][role]["UpdateReplacePolicy"]) == ("Retain",) * 2
 
 
 def test_every_table_refuses_deletion_and_can_be_restored_to_any_second(deployed):
