@@ -93,15 +93,16 @@ def http_route(
                     route, keys.checked_key(key), request, run, context, how_to_check=idempotent_write
                 )
                 response = _response(status, body, correlation_id)
-                response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
             code, provider, fault = "ok", None, False
         except GatewayError as error:
             response, code, provider = _error_response(error, correlation_id), error.code, error.provider
-            fault, failure = error.gateway_fault, error
+            fault, failure, replayed = error.gateway_fault, error, error.replayed_answer
         except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
             logger.error("unhandled error", route=route, error=type(error).__name__)
             response, code, provider = _error_response(GatewayError(), correlation_id), GatewayError.code, None
             fault, failure = True, GatewayError()
+        if key is not None:  # every answer to a keyed request says whether it is a stored one, errors included
+            response["headers"]["Idempotent-Replayed"] = str(replayed).lower()
         if audited_provider and request is not None and not isinstance(failure, RequestValidationError):
             _audit(
                 event,

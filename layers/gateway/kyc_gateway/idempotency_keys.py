@@ -85,7 +85,7 @@ def replay_or_run(
     )
     config.register_lambda_context(context)
 
-    unknown: list[Exception] = []
+    raised_here: list[Exception] = []  # this request's own failure, once stored under the key
 
     # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
     @idempotent_function(
@@ -98,16 +98,16 @@ def replay_or_run(
         try:
             return {"body": run()}
         except GatewayError as error:
+            if not (error.write_done or error.outcome_unknown):
+                raise  # nothing stored: the key may be retried
+            raised_here.append(error)
             if error.write_done:
                 return {"failed": error.record()}  # stored: a retry gets the same answer, not a second write
-            if not error.outcome_unknown:
-                raise  # nothing stored: the key may be retried
-            unknown.append(error)
             return {"outcomeUnknown": error.code}  # stored: a retry must not write again
         except Exception as error:  # noqa: BLE001 - raised again below, once the key is locked
             # Not foreseen, so perhaps after the write was sent: Powertools would delete the record and let a retry
             # write again. Stored as an unknown outcome instead; this request still answers 500 internal_error.
-            unknown.append(error)
+            raised_here.append(error)
             return {"outcomeUnknown": "gateway_error"}
 
     # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
@@ -119,11 +119,11 @@ def replay_or_run(
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyKeyInUse() from None
+    if raised_here:  # this request's own failure (a timeout, a cut-off connection, an unforeseen error...)
+        raise raised_here[0]
     if "failed" in result:
         raise GatewayError.replayed(result["failed"])
     if "outcomeUnknown" in result:
-        if unknown:
-            raise unknown[0]  # this request's own timeout (504), cut-off connection (502) or unforeseen error
         raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
     return result["body"], replayed
 

@@ -346,3 +346,19 @@ def test_a_failure_after_the_write_was_done_is_stored_and_answered_again_under_t
     assert again.status == first.status and without_correlation(again) == without_correlation(first)
     assert [d["type"] for d in again.error["details"]] == ["upload_pending"]
     assert len(gateway.provider.requests(GENERATE)) == len(gateway.provider.requests(UPLOAD)) == 1
+    # and the second says it is the stored answer, as a replayed success does
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == ("false", "true")
+
+
+def test_every_answer_to_a_keyed_request_says_whether_it_was_replayed(signzy):
+    # Given a key used once
+    signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("said-1"))
+
+    # When it comes back with another body, or a key the gateway cannot use comes
+    reused = signzy.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key("said-1"))
+    unusable = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("-not a key"))
+
+    # Then each error answer says it is not a stored one; a request without a key gets no such header
+    assert (reused.status, reused.headers["Idempotent-Replayed"]) == (409, "false")
+    assert (unusable.status, unusable.headers["Idempotent-Replayed"]) == (400, "false")
+    assert "Idempotent-Replayed" not in signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}).headers
