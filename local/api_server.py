@@ -186,6 +186,7 @@ def gateway_answer(
     from kyc_gateway.errors import GatewayError
 
     envelope = GatewayError(message, code=code).envelope(request_id)
-    supplied = next((value for name, value in sent if name.lower() == "x-correlation-id"), None)
+    # the last one sent, trimmed, as the functions read it (an event's header map keeps a repeated header's last)
+    supplied = next((value.strip() for name, value in reversed(sent) if name.lower() == "x-correlation-id"), None)
     headers = [("Content-Type", "application/json"), ("X-Correlation-Id", sane_correlation_id(supplied) or request_id)]
     return status, headers, json.dumps(envelope).encode()

@@ -128,7 +128,7 @@ def test_a_body_is_read_up_to_its_limit_and_refused_past_it():
 
     with pytest.raises(api.RequestTooLarge) as raised:
         api.body_bytes(body_event("123456789"), max_bytes=8)
-    assert raised.value.details == [{"field": "body", "issue": "must be at most 8 bytes"}]
+    assert raised.value.details == [{"field": "body", "issue": "must be at most 8 bytes", "type": "body"}]
     with pytest.raises(api.RequestTooLarge):
         api.body_bytes(body_event("é" * 5), max_bytes=9)
 

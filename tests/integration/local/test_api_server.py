@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import socket
 from urllib.parse import urlsplit
@@ -145,6 +146,22 @@ def test_api_gateways_own_refusals_echo_a_sane_caller_correlation_id_in_their_he
         assert answer.status_code == status
         assert answer.headers["X-Correlation-Id"] == (sent if echoed else request_id)
         assert request_id != sent
+
+
+def test_api_gateways_own_refusals_read_the_correlation_id_as_the_functions_do_the_last_one_trimmed(serve):
+    # Given a request API Gateway itself refuses, with X-Correlation-Id twice, the last one padded with spaces
+    url = urlsplit(serve(RecordingInvoker()))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    connection.putrequest("POST", "/nope")
+    connection.putheader("X-Correlation-Id", "first-1")
+    connection.putheader("X-Correlation-Id", "  second-2  ")
+    connection.putheader("Content-Length", "0")
+    connection.endheaders()
+
+    # Then it echoes the last, trimmed, as a function reading its event's headers would
+    answer = connection.getresponse()
+    assert (answer.status, answer.getheader("X-Correlation-Id")) == (403, "second-2")
+    connection.close()
 
 
 def test_the_openapi_document_served_makes_signing_optional_as_the_local_stack_checks_none(serve):

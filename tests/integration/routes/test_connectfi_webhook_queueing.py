@@ -192,7 +192,8 @@ def test_a_webhook_that_outgrows_an_sqs_message_once_escaped_is_413_and_not_queu
 
     error = json.loads(answer["body"])["error"]
     assert (answer["statusCode"], error["code"]) == (413, "request_too_large")
-    assert error["details"] == [{"field": "body", "issue": f"must be at most {MAX_WEBHOOK_BYTES} bytes"}]
+    issue = f"must be at most {MAX_WEBHOOK_BYTES} bytes"
+    assert error["details"] == [{"field": "body", "issue": issue, "type": "body"}]
     assert queued(sqs, url) == []
 
 
