@@ -90,7 +90,7 @@ def http_route(
                     return _body_text(result)
 
                 body, replayed = keys.replay_or_run(
-                    route, keys.checked_key(key), request, run, context, how_to_check=idempotent_write
+                    route, keys.checked_key(key), request, run, how_to_check=idempotent_write
                 )
                 response = _response(status, body, correlation_id)
             code, provider, fault = "ok", None, False

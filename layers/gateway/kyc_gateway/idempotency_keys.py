@@ -6,14 +6,18 @@ key with another body is 409 `idempotency_key_reused`; a key whose first request
 the provider may have done the write all the same (a timeout after the request was sent, a connection cut off
 after sending, a 504 from in front of the provider, or an error the gateway did not foresee, which may come
 after the write was sent): the key then stays "outcome unknown" and a retry under it is 409
-`idempotency_outcome_unknown`, never a second write. A failure after the write was done (a document
-generated, its upload failed) is stored like an answer: a retry under the key gets the same error. Powertools
-Idempotency, in the DynamoDB idempotency table, imported only when a key is sent.
+`idempotency_outcome_unknown`, never a second write. So does a key whose first request was killed (a Lambda
+timeout, out of memory) while it held the key: its record stays "in progress", never taken over (409
+`idempotency_key_in_use`), and once no invocation could still be running it, its outcome is unknown. A failure
+after the write was done (a document generated, its upload failed) is stored like an answer: a retry under the key
+gets the same error. Powertools Idempotency, in the DynamoDB idempotency table, imported only when a key is sent.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +29,7 @@ from kyc_gateway.lazy import once
 from kyc_gateway.settings import get_settings
 
 WINDOW_SECONDS = 24 * 3600
+LONGEST_INVOCATION_SECONDS = 15 * 60  # Lambda's own limit: no request that holds a key runs longer
 _SANE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}$")
 
 
@@ -60,7 +65,7 @@ def checked_key(key: str) -> str:
 
 
 def replay_or_run(
-    route: str, key: str, request: BaseModel, run: Callable[[], str], context: Any, *, how_to_check: str
+    route: str, key: str, request: BaseModel, run: Callable[[], str], *, how_to_check: str
 ) -> tuple[str, bool]:
     """The response body for this key: stored (True) or from `run()` (False), which is then stored.
     `how_to_check` tells a caller whose first request has an unknown outcome how to find it out."""
@@ -83,7 +88,9 @@ def replay_or_run(
         expires_after_seconds=WINDOW_SECONDS,
         response_hook=mark_replayed,
     )
-    config.register_lambda_context(context)
+    # No Lambda context registered: Powertools would then let a retry take over a record still "in progress" once
+    # the first invocation's time is up, and a first request killed after sending (a timeout, out of memory) would
+    # be sent again. Unregistered, such a record is never taken over (see abandoned below).
 
     raised_here: list[Exception] = []  # this request's own failure, once stored under the key
 
@@ -113,11 +120,15 @@ def replay_or_run(
     # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
     forwarded = getattr(request, "forwarded", None)
     body = forwarded.decode() if isinstance(forwarded, bytes) else request.model_dump(mode="json")
+    data = {"key": f"{route}#{key}", "body": body}
     try:
-        result = call_provider(data={"key": f"{route}#{key}", "body": body})
+        result = call_provider(data=data)
     except IdempotencyValidationError:
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
+        if abandoned(data):
+            details = [{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}]
+            raise IdempotencyOutcomeUnknown(details=details) from None
         raise IdempotencyKeyInUse() from None
     if raised_here:  # this request's own failure (a timeout, a cut-off connection, an unforeseen error...)
         raise raised_here[0]
@@ -128,11 +139,29 @@ def replay_or_run(
     return result["body"], replayed
 
 
+def abandoned(data: dict[str, Any]) -> bool:
+    """Whether the request holding this key "in progress" cannot still be running: its record is older than any
+    invocation lasts, so it was killed, and what it sent, if anything, is unknown."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
+
+    try:
+        record = persistence_store().get_record(data=data)
+    except IdempotencyItemNotFoundError:  # it ended meanwhile: in use a moment ago, a retry will tell
+        return False
+    if record is None or record.expiry_timestamp is None:
+        return False
+    started = float(record.expiry_timestamp) - WINDOW_SECONDS  # DynamoDB's number, a Decimal
+    return time.time() - started > LONGEST_INVOCATION_SECONDS
+
+
 @once
 def persistence_store() -> Any:
     """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer, one per instance. Powertools
     configures a layer once, with the first configuration it meets: a second use would need a layer of its own."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    # Its warning on every keyed request without a Lambda context registered, which is on purpose (replay_or_run)
+    warnings.filterwarnings("ignore", "Couldn't determine the remaining time left", UserWarning)
 
     return DynamoDBPersistenceLayer(
         table_name=get_settings().require("idempotency_table_name"), boto3_client=aws.client("dynamodb")

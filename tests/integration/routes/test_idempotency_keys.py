@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from kyc_gateway import idempotency_keys
 from kyc_gateway.providers import signzy as signzy_provider
-from local.functions import LambdaContext, cold_start
+from local.functions import cold_start
 from project import template as cfn
 from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
 from tests.integration.routes.test_cdp import TOKEN as CDP_TOKEN
@@ -70,7 +71,6 @@ def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws, mon
     monkeypatch.setattr(signzy.provider, "wait", lambda _delay: held.wait(10))
     signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=1))
     answers = {}
-    started_ms = time.time() * 1000
     first = threading.Thread(
         target=lambda: answers.setdefault(
             "first", signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("slow-1"))
@@ -95,10 +95,34 @@ def test_a_key_still_in_flight_is_409_until_its_invocation_ends(signzy, aws, mon
     assert (answers["second"].status, answers["second"].error["code"]) == (409, "idempotency_key_in_use")
     assert answers["second"].error["message"] == "A request with this Idempotency-Key is still in progress"
     assert len(signzy.provider.requests(REPUSH)) == 1
-    # The key is held until the first invocation's end (its Lambda timeout): one killed then frees it
-    timeout_ms = cfn.functions()[SIGNZY].properties["Timeout"] * 1000
-    assert in_flight["status"] == "INPROGRESS"
-    assert started_ms + timeout_ms - 2000 < int(in_flight["in_progress_expiration"]) <= time.time() * 1000 + timeout_ms
+    # The key is held with no end of its own: a first invocation killed while holding it never frees it
+    assert in_flight["status"] == "INPROGRESS" and "in_progress_expiration" not in in_flight
+
+
+class Killed(BaseException):
+    """Lambda ending an invocation from outside (its timeout, out of memory): no handler code runs after it."""
+
+
+def test_a_key_whose_first_request_was_killed_after_sending_is_never_sent_again(signzy, monkeypatch):
+    # Given a repush Signzy did, whose invocation was then killed before it could answer or store anything
+    def killed(response):
+        raise Killed()
+
+    monkeypatch.setattr(signzy_provider, "_success_or_raise", killed)
+    with pytest.raises(Killed):
+        signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("killed-1"))
+    monkeypatch.undo()
+
+    # When the caller retries under the key, at once and once no invocation could still be running it
+    at_once = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("killed-1"))
+    monkeypatch.setattr(idempotency_keys, "LONGEST_INVOCATION_SECONDS", 0)
+    later = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("killed-1"))
+
+    # Then neither sends the repush again: first the key is in use, then its outcome is unknown, and how to tell
+    assert (at_once.status, at_once.error["code"]) == (409, "idempotency_key_in_use")
+    assert (later.status, later.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert later.error["details"][0]["issue"] == signzy_provider.REPUSH_OUTCOME_CHECK
+    assert len(signzy.provider.requests(REPUSH)) == 1
 
 
 def test_a_keyed_answer_is_kept_24_hours_under_the_prefix_its_functions_role_reaches(signzy, aws):
@@ -180,8 +204,8 @@ def test_a_body_of_any_field_types_is_fingerprinted_as_its_json(physical_ids, mo
     runs = []
 
     def upload(image: bytes) -> tuple[str, bool]:
-        body, context = Upload(on=date(2025, 1, 2), image=image), LambdaContext("UploadFunction")
-        return replay_or_run("uploads.put", "put-1", body, lambda: runs.append(image) or "{}", context, how_to_check="")
+        body = Upload(on=date(2025, 1, 2), image=image)
+        return replay_or_run("uploads.put", "put-1", body, lambda: runs.append(image) or "{}", how_to_check="")
 
     # When it is sent twice under one key, then with another image
     answers = [upload(b"front"), upload(b"front")]
