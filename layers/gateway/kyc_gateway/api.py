@@ -235,6 +235,12 @@ def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
             "The request body must be JSON (Content-Type: application/json)",
             details=[{"field": "Content-Type", "issue": "must be application/json", "type": "header"}],
         )
+    encoding = header(event, "content-encoding")
+    if encoding and encoding.lower() != "identity":  # the API decompresses nothing: a gzip body is not JSON text
+        raise RequestValidationError(
+            "The request body must be sent uncompressed",
+            details=[{"field": "Content-Encoding", "issue": "must be absent or identity", "type": "header"}],
+        )
     raw = body_bytes(event, MAX_BODY_BYTES)
     request = validate(model, json_object(raw))
     if isinstance(request, ForwardedAsSent):

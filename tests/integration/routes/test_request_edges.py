@@ -43,6 +43,28 @@ def test_a_body_declared_as_form_data_is_not_json_so_400(gateway, function):
     assert gateway.provider.requests() == []
 
 
+@pytest.mark.parametrize("function", BODY_ROUTES)
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_a_body_declared_compressed_is_400_naming_its_encoding_and_no_provider_call(gateway, function, encoding):
+    from local.api_events import proxy_event
+    from local.functions import invoke
+
+    # Given a valid-looking JSON body declared compressed (the API decompresses nothing)
+    spec = cfn.functions()[function]
+    method, path = spec.api_events[0]
+    headers = [("Content-Type", "application/json"), ("Content-Encoding", encoding)]
+    event = proxy_event(method, path, headers=headers, body=json.dumps({"a": 1}))
+
+    answer = json.loads(invoke(spec, event)["body"])["error"]
+
+    # Then it is refused for its encoding, before any provider call; identity is no encoding at all
+    assert (answer["code"], answer["details"][0]["field"]) == ("validation_error", "Content-Encoding")
+    assert gateway.provider.requests() == []
+    identity = proxy_event(method, path, headers=[("Content-Encoding", "identity")], body=json.dumps({"a": 1}))
+    refused = (json.loads(invoke(spec, identity)["body"]).get("error") or {}).get("details") or []
+    assert all(detail.get("field") != "Content-Encoding" for detail in refused)
+
+
 NOT_STRICT_JSON = {
     "nan": ('{"extra": NaN}', "NaN"),
     "infinity": ('{"extra": -Infinity}', "-Infinity"),
