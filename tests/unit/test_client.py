@@ -344,6 +344,14 @@ def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch, tmp_pat
     assert raised.value.code == "missing_region"
 
 
+@pytest.mark.parametrize("region", [5, "eu-west-1\n", "EU WEST", b"eu-west-1"])
+def test_a_region_that_cannot_be_signed_for_raises_the_clients_own_error(region):
+    with pytest.raises(ClientMisconfigured) as raised:
+        GatewayClient(URL, region=region, credentials=CREDENTIALS)
+
+    assert raised.value.code == "invalid_region" and not isinstance(raised.value, (TypeError, ValueError))
+
+
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):
     """A machine without credentials anywhere in the standard chain (no instance metadata either)."""

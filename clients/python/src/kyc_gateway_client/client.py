@@ -6,6 +6,7 @@ import email.utils
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.excep
 # The longest the gateway takes to answer: API Gateway's 29 s integration timeout (each function times out within
 # it), and a second for the answer to arrive. A retry is sent only if it can wait that long within the budget.
 GATEWAY_ANSWERS_WITHIN_SECONDS = 30.0
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 Body = TypeVar("Body")
 
 
@@ -135,6 +137,9 @@ class GatewayClient:
             raise ClientMisconfigured(
                 0, "missing_region", "the gateway's region: pass region, set AWS_REGION or a profile's region"
             )
+        if sign and not (isinstance(self.region, str) and _REGION.fullmatch(self.region)):
+            # signed into the request's credential scope: a newline or a number would fail in the HTTP stack
+            raise ClientMisconfigured(0, "invalid_region", "the gateway's region must be a name such as eu-west-1")
         self.sign = sign
         self._credentials = credentials
         self.timeout = timeout
