@@ -66,6 +66,37 @@ def test_the_local_stacks_tables_refuse_deletion_as_the_deployed_ones_do(aws, ph
                 dynamodb.delete_table(TableName=physical_ids[name])
 
 
+def test_a_webhook_queue_nobody_takes_from_is_alarmed_before_its_webhooks_expire_never_while_they_are_retried(
+    deployed,
+):
+    from kyc_gateway.providers.connectfi.webhooks import MAX_RETRY_DELAY_SECONDS
+
+    # Given the queue the processor's event source reads, and the alarm on the age of its oldest webhook
+    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    queue = deployed["Resources"][queue_id]["Properties"]
+    its_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    (alarm,) = [
+        alarm["Properties"]
+        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+        and alarm["Properties"]["Dimensions"] == its_name
+    ]
+    processor = deployed["Resources"][mapping["Properties"]["FunctionName"]["Ref"].removesuffix("Aliaslive")]
+
+    # When a webhook is retried as long as it can be: each try runs to the function's timeout, and each but the
+    # last waits the longest retry delay or the visibility timeout before the next
+    tries = queue["RedrivePolicy"]["maxReceiveCount"]
+    longest_wait = max(MAX_RETRY_DELAY_SECONDS, queue["VisibilityTimeout"])
+    retried_for = (tries - 1) * longest_wait + tries * processor["Properties"]["Timeout"]
+
+    # Then the alarm does not fire for that, and fires (the oldest one's age, notified) before the queue drops it
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
+    assert retried_for < alarm["Threshold"]
+    assert alarm["Threshold"] + alarm["Period"] * alarm["EvaluationPeriods"] < queue["MessageRetentionPeriod"]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 # --- The data key: each role only what its resources need -----------------------------------------------------------
 
 # Where each encrypted type names its KMS key.
