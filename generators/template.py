@@ -305,21 +305,29 @@ def build(
 
 
 def version_description(template: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
-    """What a function's published version must follow besides its code: the values of the parameters its
-    environment depends on (its own and Globals', through a Ref, a ${name} or a condition) and SnapStart's, joined.
-    SAM names a version by the template as written, so a parameter's new value alone (a provider's host,
-    PUBLIC_BASE_URL) would change $LATEST and never publish a version: the alias `live` would keep serving the
-    old environment. A version's description cannot be updated: CloudFormation replaces the version when it
-    changes, publishing one from the new configuration, and the alias moves to it through the deployment."""
-    declared = template["Parameters"]
+    """What a function's published version must follow besides its code: each value of its environment (its own and
+    Globals') that depends on a template parameter (through a Ref, a ${name} or a condition), and the SnapStart
+    setting, joined by `|`. SAM names a version by the template as written, so a parameter's new value alone (a
+    provider's host, PUBLIC_BASE_URL) would change $LATEST and never publish a version: the alias `live` would keep
+    serving the old environment. A version's description cannot be updated: CloudFormation replaces the version
+    when it changes, publishing one from the new configuration, and the alias moves to it through the deployment.
+    The values themselves, not the parameters they read, so the description changes exactly when a value does (a
+    parameter an unchosen branch reads changes nothing, and Lambda has nothing new to publish); a value wholly
+    determined by parameters already given by a plain Ref (the metrics namespace, by Environment) is left out."""
     common = template["Globals"]["Function"]["Environment"]["Variables"]
     variables = common | ((properties.get("Environment") or {}).get("Variables") or {})
-    followed = sorted(_parameters_of(variables, template) | {"SnapStart"})
+    following = {name: _parameters_of(value, template) for name, value in variables.items()}
+    given = {value["Ref"] for value in variables.values() if _is_plain_ref(value)}
     values = [
-        {"Fn::Join": [",", ref(name)]} if declared[name]["Type"] == "CommaDelimitedList" else ref(name)
-        for name in followed
+        variables[name]
+        for name in sorted(following)
+        if following[name] and (_is_plain_ref(variables[name]) or not following[name] <= given)
     ]
-    return {"Fn::Join": ["|", values]}
+    return {"Fn::Join": ["|", [*values, ref("SnapStart")]]}
+
+
+def _is_plain_ref(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"Ref"}
 
 
 def _parameters_of(value: Any, template: dict[str, Any]) -> set[str]:
