@@ -76,8 +76,8 @@ def http_route(
         try:
             if not is_proxy_event(event):
                 raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
+            key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None  # read first: every answer says
             request = parse(event, request_model)
-            key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None
             if key is None:
                 result = operation(request)
                 response = _response(status, _body_text(result), correlation_id)

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from kyc_gateway import aws
 from kyc_gateway.errors import GatewayError, RequestValidationError
 from kyc_gateway.lazy import once
+from kyc_gateway.observability import logger
 from kyc_gateway.settings import get_settings
 
 WINDOW_SECONDS = 24 * 3600
@@ -72,6 +73,7 @@ def replay_or_run(
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
@@ -93,6 +95,8 @@ def replay_or_run(
     # be sent again. Unregistered, such a record is never taken over (see abandoned below).
 
     raised_here: list[Exception] = []  # this request's own failure, once stored under the key
+    known_failure: list[GatewayError] = []  # this request's failure with nothing done: the key is to be freed
+    answered: list[str] = []  # this request's own successful answer
 
     # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
     @idempotent_function(
@@ -103,9 +107,11 @@ def replay_or_run(
     )
     def call_provider(data: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {"body": run()}
+            answered.append(run())
+            return {"body": answered[0]}
         except GatewayError as error:
             if not (error.write_done or error.outcome_unknown):
+                known_failure.append(error)
                 raise  # nothing stored: the key may be retried
             raised_here.append(error)
             if error.write_done:
@@ -130,6 +136,10 @@ def replay_or_run(
             details = [{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}]
             raise IdempotencyOutcomeUnknown(details=details) from None
         raise IdempotencyKeyInUse() from None
+    except IdempotencyPersistenceLayerError:
+        if not (known_failure or raised_here or answered):
+            raise  # before anything ran (the key could not be claimed): nothing was sent
+        return _own_answer(data, route, known_failure + raised_here, answered)
     if raised_here:  # this request's own failure (a timeout, a cut-off connection, an unforeseen error...)
         raise raised_here[0]
     if "failed" in result:
@@ -137,6 +147,27 @@ def replay_or_run(
     if "outcomeUnknown" in result:
         raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
     return result["body"], replayed
+
+
+def _own_answer(data: dict[str, Any], route: str, failures: list[Exception], answered: list[str]) -> tuple[str, bool]:
+    """This request's own answer when the table failed after it ran (freeing the key after a failure with nothing
+    done, or storing what was done). A key left "in progress" is refused to retries (in use, then outcome unknown),
+    never sent again."""
+    if failures:
+        failure = failures[0]
+        if isinstance(failure, GatewayError) and not (failure.write_done or failure.outcome_unknown):
+            free(data, failure)
+        raise failure
+    logger.warning("idempotency answer not stored", route=route)
+    return answered[0], False
+
+
+def free(data: dict[str, Any], failure: GatewayError) -> None:
+    """One more try at freeing the key of a request that failed with nothing done (Powertools' own failed)."""
+    try:
+        persistence_store().delete_record(data=data, exception=failure)
+    except Exception:  # noqa: BLE001 - the key stays held: its retries are refused, never sent twice
+        logger.warning("idempotency key not freed", code=failure.code)
 
 
 def abandoned(data: dict[str, Any]) -> bool:
@@ -147,6 +178,8 @@ def abandoned(data: dict[str, Any]) -> bool:
     try:
         record = persistence_store().get_record(data=data)
     except IdempotencyItemNotFoundError:  # it ended meanwhile: in use a moment ago, a retry will tell
+        return False
+    except Exception:  # noqa: BLE001 - the table failing: still in use as far as can be told, never sent again
         return False
     if record is None or record.expiry_timestamp is None:
         return False

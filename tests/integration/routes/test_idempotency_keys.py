@@ -146,6 +146,52 @@ def test_failures_are_not_stored_so_the_key_can_be_retried(signzy):
     assert len(signzy.provider.requests(REPUSH)) == 2
 
 
+def test_a_failure_whose_key_the_table_did_not_free_at_once_still_answers_its_own_error_and_frees_it(
+    signzy, monkeypatch
+):
+    # Given a repush Signzy refused with nothing done, and the idempotency table failing the first delete of its key
+    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+    store = idempotency_keys.persistence_store()
+    delete = store.delete_record
+    failed_deletes = []
+
+    def flaky_delete(*args, **kwargs):
+        if not failed_deletes:
+            failed_deletes.append(True)
+            raise ConnectionError("the table did not answer")
+        return delete(*args, **kwargs)
+
+    monkeypatch.setattr(store, "delete_record", flaky_delete)
+
+    # When the request fails, then is retried under its key
+    failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("flaky-1"))
+    retried = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("flaky-1"))
+
+    # Then the caller got Signzy's failure (not the table's 500), and the key was freed by a second try
+    assert (failed.status, failed.error["code"], retried.status) == (502, "provider_error", 200)
+    assert len(signzy.provider.requests(REPUSH)) == 2
+
+
+def test_a_success_the_table_could_not_store_is_answered_and_its_key_never_sent_again(signzy, monkeypatch):
+    # Given a repush Signzy did, and the idempotency table failing to store its answer
+    store = idempotency_keys.persistence_store()
+
+    def failing_save(*args, **kwargs):
+        raise ConnectionError("the table did not answer")
+
+    monkeypatch.setattr(store, "save_success", failing_save)
+    done = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unsaved-1"))
+    monkeypatch.undo()
+
+    # When the caller retries under its key
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unsaved-1"))
+
+    # Then the first got Signzy's answer, and the retry is refused (the key held), never a second repush
+    assert (done.status, done.json(), done.headers["Idempotent-Replayed"]) == (200, SUCCESS, "false")
+    assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
 def test_without_a_key_every_request_reaches_the_provider(signzy):
     for _ in range(2):
         answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})
@@ -382,7 +428,11 @@ def test_every_answer_to_a_keyed_request_says_whether_it_was_replayed(signzy):
     reused = signzy.call(SIGNZY, {"onboardingId": "65a1b2c3d4e5f60718293fff"}, headers=key("said-1"))
     unusable = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("-not a key"))
 
+    # And a keyed request refused for its body
+    refused = signzy.call(SIGNZY, {"onboardingId": "not an id"}, headers=key("said-2"))
+
     # Then each error answer says it is not a stored one; a request without a key gets no such header
+    assert (refused.status, refused.headers["Idempotent-Replayed"]) == (400, "false")
     assert (reused.status, reused.headers["Idempotent-Replayed"]) == (409, "false")
     assert (unusable.status, unusable.headers["Idempotent-Replayed"]) == (400, "false")
     assert "Idempotent-Replayed" not in signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}).headers

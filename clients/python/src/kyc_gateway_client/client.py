@@ -59,7 +59,7 @@ RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.excep
 # The longest the gateway takes to answer: API Gateway's 29 s integration timeout (each function times out within
 # it), and a second for the answer to arrive. A retry is sent only if it can wait that long within the budget.
 GATEWAY_ANSWERS_WITHIN_SECONDS = 30.0
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
+_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")  # eu-west-1, us-gov-west-1, eusc-de-east-1
 Body = TypeVar("Body")
 
 
