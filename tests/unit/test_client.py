@@ -26,6 +26,7 @@ from kyc_gateway_client import (
     InvalidBaseUrl,
     InvalidRequest,
     NotFound,
+    ProviderFailed,
     ProviderRejected,
     RateLimited,
     Response,
@@ -155,6 +156,20 @@ def test_a_callers_idempotency_key_is_sent_and_replays_are_reported():
 
     assert transport.sent[0].headers["Idempotency-Key"] == "order-77"
     assert (answer.replayed, answer.idempotency_key) == (True, "order-77")
+
+
+def test_a_stored_failure_given_again_says_so_on_the_error_with_its_key():
+    # Given a write whose stored failure the gateway gives again under its key (a document generated, its upload not)
+    stored = envelope(
+        "provider_error", details=[{"field": "documentId", "issue": "upload it", "type": "upload_pending"}]
+    )
+    gateway, _, _ = client((502, stored, {"Idempotent-Replayed": "true"}), max_attempts=1)
+
+    # When the write is called, Then its error says it is the stored answer, under which key
+    with pytest.raises(ProviderFailed) as raised:
+        gateway.connectfi_update({"applicationId": "iapp_1"}, idempotency_key="order-78")
+
+    assert (raised.value.replayed, raised.value.idempotency_key) == (True, "order-78")
 
 
 def test_reads_carry_no_idempotency_key():

@@ -247,9 +247,12 @@ class GatewayClient:
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
         echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
         answer = _json_answer(reply, echoed)
-        if reply.status_code >= 400:
-            raise error_from(reply.status_code, answer, echoed)
         replayed = reply.headers.get("Idempotent-Replayed")
+        if reply.status_code >= 400:
+            error = error_from(reply.status_code, answer, echoed)
+            error.idempotency_key = headers.get("Idempotency-Key")
+            error.replayed = None if replayed is None else replayed == "true"
+            raise error
         return Response(
             status=reply.status_code,
             body=answer,

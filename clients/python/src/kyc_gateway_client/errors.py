@@ -8,7 +8,9 @@ from typing import Any
 class GatewayError(Exception):
     """An error answer of the gateway. `code` is the envelope's (`validation_error`, `provider_timeout`...);
     `provider`, `provider_status`, `provider_code` and `provider_request_id` say what the provider answered;
-    `correlation_id` is the one the request carried (or the gateway's request id)."""
+    `correlation_id` is the one the request carried (or the gateway's request id). For a write: `idempotency_key`
+    the key it was sent under, and `replayed` True when this is the stored answer of an earlier request under that
+    key (a failure after the write was done, given again), else False (None: not a write, or refused unsent)."""
 
     def __init__(
         self,
@@ -33,6 +35,8 @@ class GatewayError(Exception):
         self.provider_request_id = provider_request_id
         self.details = details or []
         self.correlation_id = correlation_id
+        self.idempotency_key: str | None = None
+        self.replayed: bool | None = None
 
 
 class InvalidRequest(GatewayError):
