@@ -50,7 +50,7 @@ def _audit(provider: str, subjects: list[tuple[str, str]], route: str, response)
         "provider": {"S": provider},
         "status": {"N": str(response.status_code)},
         "at": {"S": f"{now:.6f}#{uuid.uuid4().hex}"},
-        "expiresAt": {"N": str(int(now) + 1827 * 86400)},
+        "expiresAt": {"N": str(int(now) + 1828 * 86400)},
     }
     items = [
         record
@@ -322,7 +322,7 @@ def warm_audit_write():
     body (text) and the provider's JSON answer."""
     keys, dynamodb, table = _secret("AUDIT_KEY_SECRET_ID"), _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"]
     version = keys["current"]
-    key, retention = keys[version].encode(), int(os.environ.get("AUDIT_RETENTION_DAYS", "1827")) * 86400
+    key, retention = keys[version].encode(), int(os.environ.get("AUDIT_RETENTION_DAYS", "1828")) * 86400
 
     def write(body: str, answer: dict) -> None:
         request = json.loads(body)

@@ -22,7 +22,7 @@ from tests.support.samples import leaves
 
 CALLER = "arn:aws:sts::123456789012:assumed-role/onboarding-service/task-7"
 CUSTOMER, APPLICATION = "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1BGgJeDQJFo5MCup15zq9A"
-RETENTION_SECONDS = 1827 * 86400  # AuditRetentionDays' default
+RETENTION_SECONDS = 1828 * 86400  # AuditRetentionDays' default
 
 # Each provider route's subjects, as (kind, canonical value) from its sample request (events/) and its answer: the
 # canonical forms written out here, not computed by the gateway's code.

@@ -222,3 +222,20 @@ def test_every_alarm_has_a_runbook_entry_in_the_operations_guide():
             generic = re.sub(rf"^({functions})(?=Errors|Throttles|GatewayFaults)", "<Function>", name)
             generic = re.sub(rf"^({providers})(?=ProviderFailures|TokenFailures)", "<Provider>", generic)
             assert f"`{generic}`" in headings, name
+
+
+def test_the_default_audit_retention_keeps_every_record_five_years_and_a_day_whatever_the_leap_days():
+    import datetime as dt
+
+    from kyc_gateway.settings import Settings
+
+    # Given the retention the template deploys by default (and the gateway's own default, the same)
+    days = int(TEMPLATE["Parameters"]["AuditRetentionDays"]["Default"])
+    assert Settings().audit_retention_days == days
+    # Then a record written on any day of a leap cycle is kept past the same date five years on, and a day
+    for offset in range(4 * 366):
+        written = dt.date(2027, 1, 1) + dt.timedelta(days=offset)
+        five_years_on = dt.date(
+            written.year + 5, written.month, 28 if (written.month, written.day) == (2, 29) else written.day
+        )
+        assert written + dt.timedelta(days=days) >= five_years_on + dt.timedelta(days=1), written
