@@ -173,17 +173,10 @@ def free(data: dict[str, Any], failure: GatewayError) -> None:
 def abandoned(data: dict[str, Any]) -> bool:
     """Whether the request holding this key "in progress" cannot still be running: its record is older than any
     invocation lasts, so it was killed, and what it sent, if anything, is unknown."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
-
     try:
-        record = persistence_store().get_record(data=data)
-    except IdempotencyItemNotFoundError:  # it ended meanwhile: in use a moment ago, a retry will tell
+        started = float(persistence_store().get_record(data=data).expiry_timestamp) - WINDOW_SECONDS  # a Decimal
+    except Exception:  # noqa: BLE001 - gone meanwhile, or the table failing: in use as far as can be told
         return False
-    except Exception:  # noqa: BLE001 - the table failing: still in use as far as can be told, never sent again
-        return False
-    if record is None or record.expiry_timestamp is None:
-        return False
-    started = float(record.expiry_timestamp) - WINDOW_SECONDS  # DynamoDB's number, a Decimal
     return time.time() - started > LONGEST_INVOCATION_SECONDS
 
 

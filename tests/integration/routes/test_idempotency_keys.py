@@ -20,6 +20,7 @@ from tests.integration.routes.test_connectfi_stepup import DOCUMENT_REQUEST, DOC
 from tests.integration.routes.test_signzy_repush import LOGIN, ONBOARDING_ID, REPUSH, SUCCESS
 from tests.integration.routes.test_signzy_repush import login_reply as signzy_login
 from tests.support.dynamodb import plain
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.waiting import wait_for
 
@@ -121,8 +122,51 @@ def test_a_key_whose_first_request_was_killed_after_sending_is_never_sent_again(
     # Then neither sends the repush again: first the key is in use, then its outcome is unknown, and how to tell
     assert (at_once.status, at_once.error["code"]) == (409, "idempotency_key_in_use")
     assert (later.status, later.error["code"]) == (409, "idempotency_outcome_unknown")
-    assert later.error["details"][0]["issue"] == signzy_provider.REPUSH_OUTCOME_CHECK
+    advice = [{"field": "Idempotency-Key", "issue": signzy_provider.REPUSH_OUTCOME_CHECK, "type": "header"}]
+    assert later.error["details"] == advice
     assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_key_in_use_whose_record_the_table_cannot_read_is_still_in_use_never_sent_again(signzy, monkeypatch):
+    # Given a first request killed while holding its key, long enough ago, and the table failing to read its record
+    def killed(response):
+        raise Killed()
+
+    monkeypatch.setattr(signzy_provider, "_success_or_raise", killed)
+    with pytest.raises(Killed):
+        signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unread-1"))
+    monkeypatch.undo()
+    monkeypatch.setattr(idempotency_keys, "LONGEST_INVOCATION_SECONDS", 0)
+    store = idempotency_keys.persistence_store()
+
+    def failing_read(*args, **kwargs):
+        raise ConnectionError("the table did not answer")
+
+    monkeypatch.setattr(store, "get_record", failing_read)
+
+    # When the caller retries under the key
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unread-1"))
+
+    # Then it is told the key is in use (what can be known), and nothing is sent again
+    assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_forwarded_body_is_its_bytes_so_the_same_json_spaced_otherwise_is_another_body(gateway):
+    # Given a CDP onboarding (its body forwarded as the caller wrote it) done under a key
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, ONBOARD_SUCCESS)
+    compact = json.dumps(ONBOARDING_BODY, separators=(",", ":"))
+    assert gateway.call("CdpOnboardingFunction", raw=compact, headers=key("bytes-1")).status == 200
+
+    # When the same JSON comes again under the key with other spacing, and then as first sent
+    spaced = gateway.call("CdpOnboardingFunction", raw=json.dumps(ONBOARDING_BODY, indent=2), headers=key("bytes-1"))
+    same = gateway.call("CdpOnboardingFunction", raw=compact, headers=key("bytes-1"))
+
+    # Then other bytes are another body (CDP would get other bytes), the same bytes a replay; CDP reached once
+    assert (spaced.status, spaced.error["code"]) == (409, "idempotency_key_reused")
+    assert (same.status, same.headers["Idempotent-Replayed"]) == (200, "true")
+    assert len(gateway.provider.requests(ONBOARD)) == 1
 
 
 def test_a_keyed_answer_is_kept_24_hours_under_the_prefix_its_functions_role_reaches(signzy, aws):
@@ -147,7 +191,7 @@ def test_failures_are_not_stored_so_the_key_can_be_retried(signzy):
 
 
 def test_a_failure_whose_key_the_table_did_not_free_at_once_still_answers_its_own_error_and_frees_it(
-    signzy, monkeypatch
+    signzy, monkeypatch, logs
 ):
     # Given a repush Signzy refused with nothing done, and the idempotency table failing the first delete of its key
     signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
@@ -170,9 +214,62 @@ def test_a_failure_whose_key_the_table_did_not_free_at_once_still_answers_its_ow
     # Then the caller got Signzy's failure (not the table's 500), and the key was freed by a second try
     assert (failed.status, failed.error["code"], retried.status) == (502, "provider_error", 200)
     assert len(signzy.provider.requests(REPUSH)) == 2
+    assert log_lines(logs(), "idempotency key not freed") == []
 
 
-def test_a_success_the_table_could_not_store_is_answered_and_its_key_never_sent_again(signzy, monkeypatch):
+def test_a_failure_whose_key_the_table_never_freed_answers_its_own_error_and_its_retries_are_refused(
+    signzy, monkeypatch, logs
+):
+    # Given a repush Signzy refused with nothing done, and the idempotency table failing every delete
+    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+    store = idempotency_keys.persistence_store()
+
+    def failing_delete(*args, **kwargs):
+        raise ConnectionError("the table did not answer")
+
+    monkeypatch.setattr(store, "delete_record", failing_delete)
+    failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("stuck-1"))
+    monkeypatch.undo()
+
+    # When it is retried under its key
+    retried = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("stuck-1"))
+
+    # Then the caller got Signzy's failure, the key left held says so in the log, and the retry is refused
+    assert (failed.status, failed.error["code"]) == (502, "provider_error")
+    (line,) = log_lines(logs(), "idempotency key not freed")
+    assert line["code"] == "provider_error"
+    assert (retried.status, retried.error["code"]) == (409, "idempotency_key_in_use")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_an_unknown_outcome_the_table_could_not_store_keeps_the_key_held_never_freed(
+    signzy, provider_timeouts, monkeypatch
+):
+    # Given a repush that timed out after it was sent (its outcome unknown), and the table failing to store that
+    provider_timeouts.short()
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+    store = idempotency_keys.persistence_store()
+    save_success = store.save_success
+
+    def failing_save(*args, **kwargs):
+        raise ConnectionError("the table did not answer")
+
+    monkeypatch.setattr(store, "save_success", failing_save)
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-unsaved"))
+    monkeypatch.setattr(store, "save_success", save_success)
+    provider_timeouts.default()
+
+    # When the caller retries under the key
+    signzy.provider.reply(REPUSH, SUCCESS)
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-unsaved"))
+
+    # Then the first got its own timeout, and the key is still held (not freed as after a failure with nothing done)
+    assert (first.status, first.error["code"]) == (504, "provider_timeout")
+    assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_success_the_table_could_not_store_is_answered_and_its_key_never_sent_again(signzy, monkeypatch, logs):
     # Given a repush Signzy did, and the idempotency table failing to store its answer
     store = idempotency_keys.persistence_store()
 
@@ -190,6 +287,8 @@ def test_a_success_the_table_could_not_store_is_answered_and_its_key_never_sent_
     assert (done.status, done.json(), done.headers["Idempotent-Replayed"]) == (200, SUCCESS, "false")
     assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
     assert len(signzy.provider.requests(REPUSH)) == 1
+    (line,) = log_lines(logs(), "idempotency answer not stored")
+    assert line["route"] == "signzy.repush"
 
 
 def test_without_a_key_every_request_reaches_the_provider(signzy):
