@@ -49,20 +49,30 @@ def breaking_changes(old: Document, new: Document) -> list[str]:
 def _parameters(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
     """Parameters (path, query, header) matched by where they are and their name; each one's `schema` is held to
     what it accepted as a request field is (its JSON types, limits, pattern, enum)."""
-    before = {(p["in"], p["name"]): p for p in old[1].get("parameters", [])}
-    after = {(p["in"], p["name"]): p for p in new[1].get("parameters", [])}
+    before, after = _by_place(old[0], old[1].get("parameters", [])), _by_place(new[0], new[1].get("parameters", []))
     for key, parameter in after.items():
+        named = f"{key[0]} parameter {parameter['name']}"
         if parameter.get("required") and not before.get(key, {}).get("required"):
-            yield f"{where}: {key[0]} parameter {key[1]} is now required"
+            yield f"{where}: {named} is now required"
         if key in before:
             yield from _fields(
-                f"{where} {key[0]} parameter {key[1]}",
+                f"{where} {named}",
                 (old[0], before[key].get("schema", {})),
                 (new[0], parameter.get("schema", {})),
                 request=True,
             )
     for key in before.keys() - after.keys():
-        yield f"{where}: {key[0]} parameter {key[1]} removed"
+        yield f"{where}: {key[0]} parameter {before[key]['name']} removed"
+
+
+def _by_place(document: Document, parameters: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each parameter (a reference followed) by where it is and its name; a header's name in any case is the same
+    header."""
+    placed = {}
+    for parameter in (_resolve(document, item) for item in parameters):
+        name = parameter["name"].lower() if parameter["in"] == "header" else parameter["name"]
+        placed[(parameter["in"], name)] = parameter
+    return placed
 
 
 def _request_body(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
@@ -181,8 +191,12 @@ def _values(branch: dict[str, Any]) -> set[str] | None:
 
 
 def _resolve(document: Document, schema: Any) -> Any:
+    """What a local reference (`#/components/...`) points at, followed until it is not one."""
     while isinstance(schema, dict) and "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        target: Any = document
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        schema = target
     return schema
 
 

@@ -258,6 +258,23 @@ def test_a_parameter_accepting_more_values_breaks_nothing(edit):
     assert compatibility.breaking_changes(RELEASED, changed(edit)) == []
 
 
+def test_a_header_parameter_is_the_same_in_any_case_and_a_referenced_one_is_compared_too():
+    # Given the released document's Idempotency-Key header, then spelt in lower case and moved to a component
+    def as_component(document: dict[str, Any], pattern: str) -> None:
+        (header,) = document["paths"]["/things"]["post"]["parameters"]
+        document["components"]["parameters"] = {"Key": {**header, "name": "idempotency-key", "schema": {**KEY}}}
+        document["components"]["parameters"]["Key"]["schema"]["pattern"] = pattern
+        document["paths"]["/things"]["post"]["parameters"] = [{"$ref": "#/components/parameters/Key"}]
+
+    same = changed(lambda d: as_component(d, KEY["pattern"]))
+    tighter = changed(lambda d: as_component(d, "^[a-z]{1,8}$"))
+
+    # Then the same header, by reference and in another case, breaks nothing, and its tighter pattern is named
+    assert compatibility.breaking_changes(RELEASED, same) == []
+    (change,) = compatibility.breaking_changes(RELEASED, tighter)
+    assert change.startswith("POST /things header parameter idempotency-key: pattern")
+
+
 BROKEN = changed(lambda d: d["paths"].pop("/things/{id}"))
 
 
