@@ -50,6 +50,35 @@ def test_the_api_gateway_logging_role_a_dev_stack_makes_for_the_account_outlives
     assert (dev["Resources"][role]["DeletionPolicy"], dev["Resources"][role]["UpdateReplacePolicy"]) == ("Retain",) * 2
 
 
+def test_every_queue_and_topic_refuses_whatever_is_not_sent_over_tls(deployed):
+    # Given every queue and topic of the deployed template, found by type, and the policies that name them
+    def denies_plain_http(statement: dict, action: str) -> bool:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        return (
+            statement["Effect"] == "Deny"
+            and statement["Principal"] == "*"
+            and any(fnmatch.fnmatch(action, pattern) for pattern in actions)
+            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        )
+
+    for kind, policy_kind, listed, action in (
+        ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues", "sqs:ReceiveMessage"),
+        ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "Topics", "sns:Publish"),
+    ):
+        resources = of_type(deployed, kind)
+        assert resources, kind
+        for name in resources:
+            # Then each is named by a policy denying anyone a request that is not over TLS
+            policies = [
+                policy["Properties"]["PolicyDocument"]["Statement"]
+                for policy in of_type(deployed, policy_kind).values()
+                if {"Ref": name} in policy["Properties"][listed]
+            ]
+            assert any(denies_plain_http(statement, action) for statements in policies for statement in statements), (
+                name
+            )
+
+
 def test_every_table_refuses_deletion_and_can_be_restored_to_any_second(deployed):
     tables = of_type(deployed, "AWS::DynamoDB::Table")
     assert tables
