@@ -80,9 +80,14 @@ def main() -> None:
             gateway_ms.append(through_gateway())
             direct_ms.append(direct())
             noise_ms.append(direct_against_itself(number))
-    samples = {"gateway_cpu_ms": gateway_ms, "direct_cpu_ms": direct_ms, "audit_write_cpu_ms": audit_ms}
+    samples = {
+        "gateway_cpu_ms": gateway_ms,
+        "direct_cpu_ms": direct_ms,
+        "audit_write_cpu_ms": audit_ms,
+        "noise_cpu_ms": noise_ms,
+    }
     with open(output, "w") as file:
-        json.dump(samples | {"noise_cpu_ms": noise_ms}, file)
+        json.dump(samples, file)
 
 
 if __name__ == "__main__":

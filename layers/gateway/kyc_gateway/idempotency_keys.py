@@ -94,8 +94,7 @@ def replay_or_run(
     # the first invocation's time is up, and a first request killed after sending (a timeout, out of memory) would
     # be sent again. Unregistered, such a record is never taken over (see abandoned below).
 
-    raised_here: list[Exception] = []  # this request's own failure, once stored under the key
-    known_failure: list[GatewayError] = []  # this request's failure with nothing done: the key is to be freed
+    failed_here: list[Exception] = []  # this request's own failure (_own_answer tells which free the key)
     answered: list[str] = []  # this request's own successful answer
 
     # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
@@ -110,42 +109,41 @@ def replay_or_run(
             answered.append(run())
             return {"body": answered[0]}
         except GatewayError as error:
+            failed_here.append(error)
             if not (error.write_done or error.outcome_unknown):
-                known_failure.append(error)
                 raise  # nothing stored: the key may be retried
-            raised_here.append(error)
             if error.write_done:
                 return {"failed": error.record()}  # stored: a retry gets the same answer, not a second write
             return {"outcomeUnknown": error.code}  # stored: a retry must not write again
         except Exception as error:  # noqa: BLE001 - raised again below, once the key is locked
             # Not foreseen, so perhaps after the write was sent: Powertools would delete the record and let a retry
             # write again. Stored as an unknown outcome instead; this request still answers 500 internal_error.
-            raised_here.append(error)
+            failed_here.append(error)
             return {"outcomeUnknown": "gateway_error"}
 
     # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
     forwarded = getattr(request, "forwarded", None)
     body = forwarded.decode() if isinstance(forwarded, bytes) else request.model_dump(mode="json")
     data = {"key": f"{route}#{key}", "body": body}
+    advice = [{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}]  # when the outcome is unknown
     try:
         result = call_provider(data=data)
     except IdempotencyValidationError:
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         if abandoned(data):
-            details = [{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}]
-            raise IdempotencyOutcomeUnknown(details=details) from None
+            raise IdempotencyOutcomeUnknown(details=advice) from None
         raise IdempotencyKeyInUse() from None
     except IdempotencyPersistenceLayerError:
-        if not (known_failure or raised_here or answered):
+        if not (failed_here or answered):
             raise  # before anything ran (the key could not be claimed): nothing was sent
-        return _own_answer(data, route, known_failure + raised_here, answered)
-    if raised_here:  # this request's own failure (a timeout, a cut-off connection, an unforeseen error...)
-        raise raised_here[0]
+        return _own_answer(data, route, failed_here, answered)
+    if failed_here:  # this request's own failure, stored (a timeout, a cut-off connection, an unforeseen error...)
+        raise failed_here[0]
     if "failed" in result:
         raise GatewayError.replayed(result["failed"])
     if "outcomeUnknown" in result:
-        raise IdempotencyOutcomeUnknown(details=[{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}])
+        raise IdempotencyOutcomeUnknown(details=advice)
     return result["body"], replayed
 
 

@@ -247,18 +247,18 @@ class GatewayClient:
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
         echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
         answer = _json_answer(reply, echoed)
-        replayed = reply.headers.get("Idempotent-Replayed")
+        said = reply.headers.get("Idempotent-Replayed")
+        replayed = None if said is None else said == "true"
         if reply.status_code >= 400:
             error = error_from(reply.status_code, answer, echoed)
-            error.idempotency_key = headers.get("Idempotency-Key")
-            error.replayed = None if replayed is None else replayed == "true"
+            error.idempotency_key, error.replayed = headers.get("Idempotency-Key"), replayed
             raise error
         return Response(
             status=reply.status_code,
             body=answer,
             correlation_id=echoed,
             idempotency_key=headers.get("Idempotency-Key"),
-            replayed=None if replayed is None else replayed == "true",
+            replayed=replayed,
             attempts=attempts,
         )
 

@@ -41,8 +41,8 @@ class GatewayError(Exception):
 
 class InvalidRequest(GatewayError):
     """400, 413: the request was refused before any provider call; fix it, do not retry it. Status 0: the client
-    refused it before sending (a body that is not JSON, an empty path parameter, a correlation id or
-    Idempotency-Key the gateway would not take)."""
+    refused it before sending (a body that is not JSON, an empty path parameter, a correlation id that cannot be
+    sent as a header, an Idempotency-Key the gateway would not take)."""
 
 
 class NotAuthorized(GatewayError):
