@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -104,15 +105,35 @@ class Killed(BaseException):
     """Lambda ending an invocation from outside (its timeout, out of memory): no handler code runs after it."""
 
 
-def test_a_key_whose_first_request_was_killed_after_sending_is_never_sent_again(signzy, monkeypatch):
-    # Given a repush Signzy did, whose invocation was then killed before it could answer or store anything
+def killed_after_the_repush(signzy, monkeypatch, idempotency_key: str) -> None:
+    """A repush Signzy did under `idempotency_key`, whose invocation was then killed before it could answer or store
+    anything."""
+
     def killed(response):
         raise Killed()
 
     monkeypatch.setattr(signzy_provider, "_success_or_raise", killed)
     with pytest.raises(Killed):
-        signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("killed-1"))
+        signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key(idempotency_key))
     monkeypatch.undo()
+
+
+def the_table_fails(monkeypatch, operation: str) -> Callable[[], None]:
+    """The idempotency table failing `operation` of the persistence layer (get_record, delete_record, save_success)
+    from now on; the function returned makes it answer again."""
+    store = idempotency_keys.persistence_store()
+    working = getattr(store, operation)
+
+    def failing(*args, **kwargs):
+        raise ConnectionError("the table did not answer")
+
+    monkeypatch.setattr(store, operation, failing)
+    return lambda: monkeypatch.setattr(store, operation, working)
+
+
+def test_a_key_whose_first_request_was_killed_after_sending_is_never_sent_again(signzy, monkeypatch):
+    # Given a repush Signzy did, whose invocation was then killed before it could answer or store anything
+    killed_after_the_repush(signzy, monkeypatch, "killed-1")
 
     # When the caller retries under the key, at once and once no invocation could still be running it
     at_once = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("killed-1"))
@@ -129,20 +150,9 @@ def test_a_key_whose_first_request_was_killed_after_sending_is_never_sent_again(
 
 def test_a_key_in_use_whose_record_the_table_cannot_read_is_still_in_use_never_sent_again(signzy, monkeypatch):
     # Given a first request killed while holding its key, long enough ago, and the table failing to read its record
-    def killed(response):
-        raise Killed()
-
-    monkeypatch.setattr(signzy_provider, "_success_or_raise", killed)
-    with pytest.raises(Killed):
-        signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unread-1"))
-    monkeypatch.undo()
+    killed_after_the_repush(signzy, monkeypatch, "unread-1")
     monkeypatch.setattr(idempotency_keys, "LONGEST_INVOCATION_SECONDS", 0)
-    store = idempotency_keys.persistence_store()
-
-    def failing_read(*args, **kwargs):
-        raise ConnectionError("the table did not answer")
-
-    monkeypatch.setattr(store, "get_record", failing_read)
+    the_table_fails(monkeypatch, "get_record")
 
     # When the caller retries under the key
     again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unread-1"))
@@ -222,14 +232,9 @@ def test_a_failure_whose_key_the_table_never_freed_answers_its_own_error_and_its
 ):
     # Given a repush Signzy refused with nothing done, and the idempotency table failing every delete
     signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
-    store = idempotency_keys.persistence_store()
-
-    def failing_delete(*args, **kwargs):
-        raise ConnectionError("the table did not answer")
-
-    monkeypatch.setattr(store, "delete_record", failing_delete)
+    answers_again = the_table_fails(monkeypatch, "delete_record")
     failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("stuck-1"))
-    monkeypatch.undo()
+    answers_again()
 
     # When it is retried under its key
     retried = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("stuck-1"))
@@ -248,15 +253,9 @@ def test_an_unknown_outcome_the_table_could_not_store_keeps_the_key_held_never_f
     # Given a repush that timed out after it was sent (its outcome unknown), and the table failing to store that
     provider_timeouts.short()
     signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
-    store = idempotency_keys.persistence_store()
-    save_success = store.save_success
-
-    def failing_save(*args, **kwargs):
-        raise ConnectionError("the table did not answer")
-
-    monkeypatch.setattr(store, "save_success", failing_save)
+    answers_again = the_table_fails(monkeypatch, "save_success")
     first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-unsaved"))
-    monkeypatch.setattr(store, "save_success", save_success)
+    answers_again()
     provider_timeouts.default()
 
     # When the caller retries under the key
@@ -271,14 +270,9 @@ def test_an_unknown_outcome_the_table_could_not_store_keeps_the_key_held_never_f
 
 def test_a_success_the_table_could_not_store_is_answered_and_its_key_never_sent_again(signzy, monkeypatch, logs):
     # Given a repush Signzy did, and the idempotency table failing to store its answer
-    store = idempotency_keys.persistence_store()
-
-    def failing_save(*args, **kwargs):
-        raise ConnectionError("the table did not answer")
-
-    monkeypatch.setattr(store, "save_success", failing_save)
+    answers_again = the_table_fails(monkeypatch, "save_success")
     done = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unsaved-1"))
-    monkeypatch.undo()
+    answers_again()
 
     # When the caller retries under its key
     again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unsaved-1"))
