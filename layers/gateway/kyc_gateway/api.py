@@ -281,9 +281,7 @@ class RawBody(Model):
                 raise _invalid("body", "is not valid base64") from None
         data = raw.encode() if isinstance(raw, str) else raw
         if len(data) > max_bytes:
-            raise RequestTooLarge(
-                details=[{"field": "body", "issue": f"must be at most {max_bytes} bytes", "type": "body"}]
-            )
+            raise RequestTooLarge.over(max_bytes)
         return data
 
 

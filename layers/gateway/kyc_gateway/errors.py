@@ -109,6 +109,11 @@ class RequestTooLarge(GatewayError):
     code = "request_too_large"
     message = "The request body is too large"
 
+    @classmethod
+    def over(cls, max_bytes: int) -> RequestTooLarge:
+        """The refusal of a body longer than `max_bytes`, its details as every route's."""
+        return cls(details=[{"field": "body", "issue": f"must be at most {max_bytes} bytes", "type": "body"}])
+
 
 class SubjectNotFound(GatewayError):
     status = 404

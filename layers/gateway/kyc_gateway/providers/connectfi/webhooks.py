@@ -94,9 +94,7 @@ def _sqs_text(text: str) -> str:
     pattern = _NOT_SQS_ASCII if text.isascii() else _not_sqs_text()
     escaped = pattern.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     if len(escaped.encode()) > MAX_WEBHOOK_BYTES:
-        raise RequestTooLarge(
-            details=[{"field": "body", "issue": f"must be at most {MAX_WEBHOOK_BYTES} bytes", "type": "body"}]
-        )
+        raise RequestTooLarge.over(MAX_WEBHOOK_BYTES)
     return escaped
 
 
