@@ -60,12 +60,13 @@ def configurations(template: dict, values: dict) -> dict[str, tuple[dict, str]]:
     return held
 
 
-def test_a_version_is_published_exactly_when_one_parameter_changes_what_it_would_hold(deployed, relevant):
+def test_a_version_is_published_exactly_when_one_parameter_changes_what_it_would_hold(
+    by_default, each_changed_alone, relevant
+):
     # Given the stack as deployed with its defaults
-    before = configurations(deployed, values_for(deployed))
-    for name in deployed["Parameters"]:
+    before = by_default
+    for name, after in each_changed_alone.items():
         # When one parameter takes another value
-        after = configurations(deployed, values_for(deployed, **{name: another_value(deployed, name)}))
         for function, (configuration, description) in after.items():
             # Then a function gets a new version (another description) if and only if its configuration changed:
             # a description changed for nothing would have Lambda publish nothing new, and the deploy fail
@@ -75,11 +76,12 @@ def test_a_version_is_published_exactly_when_one_parameter_changes_what_it_would
     assert {"AuditRetentionDays", "ConnectFiWebhookHosts", "SignzyAuthHeader"} <= relevant
 
 
-def test_a_version_is_published_exactly_when_a_second_parameter_changes_what_it_would_hold(deployed, relevant):
+def test_a_version_is_published_exactly_when_a_second_parameter_changes_what_it_would_hold(
+    deployed, each_changed_alone, relevant
+):
     # Given the stack deployed with one parameter set (a PublicBaseUrl, say), each other parameter then changed too
     for first in sorted(relevant):
-        changed = {first: another_value(deployed, first)}
-        before = configurations(deployed, values_for(deployed, **changed))
+        changed, before = {first: another_value(deployed, first)}, each_changed_alone[first]
         for second in sorted(relevant - {first}):
             both = changed | {second: another_value(deployed, second)}
             after = configurations(deployed, values_for(deployed, **both))
@@ -94,15 +96,27 @@ def test_a_version_is_published_exactly_when_a_second_parameter_changes_what_it_
 
 
 @pytest.fixture(scope="module")
-def relevant(deployed) -> set[str]:
+def by_default(deployed) -> dict[str, tuple[dict, str]]:
+    return configurations(deployed, values_for(deployed))
+
+
+@pytest.fixture(scope="module")
+def each_changed_alone(deployed) -> dict[str, dict[str, tuple[dict, str]]]:
+    """Per parameter: the configurations with that parameter alone at another value."""
+    return {
+        name: configurations(deployed, values_for(deployed, **{name: another_value(deployed, name)}))
+        for name in deployed["Parameters"]
+    }
+
+
+@pytest.fixture(scope="module")
+def relevant(by_default, each_changed_alone) -> set[str]:
     """The parameters whose value changes some function's configuration."""
-    before = configurations(deployed, values_for(deployed))
-    moved = set()
-    for name in deployed["Parameters"]:
-        after = configurations(deployed, values_for(deployed, **{name: another_value(deployed, name)}))
-        if any(configuration != before[function][0] for function, (configuration, _) in after.items()):
-            moved.add(name)
-    return moved
+    return {
+        name
+        for name, after in each_changed_alone.items()
+        if any(configuration != by_default[function][0] for function, (configuration, _) in after.items())
+    }
 
 
 def test_a_version_description_fits_lambdas_limit_with_the_longest_values_the_parameters_take(deployed):
