@@ -1,4 +1,4 @@
-"""Ship botocore with the data of the AWS services the gateway calls (kyc_gateway.aws.SERVICES), and no other.
+"""Ship botocore with the data of the AWS services the layer calls (kyc_gateway.aws.SHIPPED_SERVICES), and no other.
 
 botocore bundles the models of every AWS service. A cold instance's first client scans all of their directories
 (about 10 ms per model type) and parses endpoints.json (1.2 MB, about 30 ms) before it can send anything; with
@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from kyc_gateway.aws import SERVICES  # importable: the `local` package puts the layer on sys.path
+from kyc_gateway.aws import SHIPPED_SERVICES as SERVICES  # importable: the `local` package puts the layer on sys.path
 
 
 def endpoint_prefix(service_dir: Path) -> str:

@@ -39,6 +39,7 @@ HEADER = (
     "# edit those, never this file (a test fails when it is stale). docs/infrastructure.md says what is generated.\n"
 )
 DEFAULT_ENVIRONMENT = "dev"
+DEPLOY_HOOK = "DeployCheckHookFunction"  # written in the source; its role is generated (deploy_hook_role)
 SCHEDULED_EVENTS = {"Schedule", "ScheduleV2"}
 
 
@@ -187,7 +188,10 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         # live alias serves published versions, and only a published version gets a SnapStart snapshot. (Per
         # function: cfn-lint does not know it in Globals.)
         "AutoPublishAliasAllProperties": True,
-        "DeploymentPreference": {"Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")]},
+        "DeploymentPreference": {
+            "Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")],
+            "Hooks": {"PreTraffic": ref(DEPLOY_HOOK)},
+        },
         "CodeUri": f"functions/{function.code}/",
         "LoggingConfig": {"LogGroup": ref(function.log_group)},
         "Environment": {"Variables": variables},
@@ -256,6 +260,56 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     }
 
 
+def deploy_hook_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
+    """The deploy hook's role: read and answer the gateway's own deployments, invoke the registry's functions'
+    published versions (never `$LATEST`, nor any other function)."""
+    statements = [
+        {
+            "Sid": "ReadAndAnswerTheGatewaysDeployments",
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
+            "Resource": sub(
+                "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:"
+                "${ServerlessDeploymentApplication}/*"
+            ),
+        },
+        {
+            "Sid": "CheckTheGatewaysNewVersions",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [sub(f"${{{function.logical_id}.Arn}}:*") for function in functions],
+        },
+    ]
+    return {
+        "DeployCheckHookRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
+                    sub("arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"),  # as SAM gives functions
+                    ref("DataKeyDecryptPolicy"),
+                ],
+                "Policies": [
+                    {
+                        "PolicyName": "deploy-check",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                    }
+                ],
+            },
+        }
+    }
+
+
 def amend(generated: Any, written: Any) -> Any:
     """`written` (the source's block) over `generated`: mappings merged, lists appended, scalars replaced."""
     if isinstance(generated, dict) and isinstance(written, dict):
@@ -284,7 +338,7 @@ def build(
     for function in functions:
         parameters |= function_parameters(function)
         conditions |= function_conditions(function)
-    generated: dict[str, Any] = api_access(functions)
+    generated: dict[str, Any] = api_access(functions) | deploy_hook_role(functions)
     for provider in providers:
         generated |= provider_resources(provider)
     for function in functions:

@@ -57,6 +57,9 @@ MODULES = (
         (f"{_ROUTES}/test_idempotency_keys.py", f"{_ROUTES}/test_done_writes.py"),
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),
+    # whether a version that cannot serve is given traffic
+    MutatedModule("deploy_hook.py", CORE, ("tests/integration/test_deploy_check.py",)),
+    MutatedModule("deploy_check.py", CORE, ("tests/integration/test_deploy_check.py",)),
     MutatedModule("secrets.py", CORE, ("tests/integration/test_secrets.py",)),
     MutatedModule(
         "provider_response.py",

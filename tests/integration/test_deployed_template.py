@@ -45,6 +45,15 @@ def deployed(request) -> dict:
     return transformed(request.param) | {"environment": request.param}
 
 
+def gateway_functions(template: dict) -> dict[str, dict]:
+    """The registry's functions in `template` (every Lambda function but CodeDeploy's pre-traffic hook)."""
+    from kyc_gateway.registry import BY_LOGICAL_ID
+
+    return {
+        name: function for name, function in of_type(template, "AWS::Lambda::Function").items() if name in BY_LOGICAL_ID
+    }
+
+
 def of_type(template: dict, kind: str) -> dict[str, dict]:
     return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
 

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from project import template as cfn
-from tests.integration.test_deployed_template import of_type, transformed
+from tests.integration.test_deployed_template import gateway_functions, of_type, transformed
 
 NOT_IN_A_VERSION = {"ReservedConcurrentExecutions", "Tags"}  # the function's own, whichever version runs
 
@@ -53,7 +53,7 @@ def configurations(template: dict, values: dict) -> dict[str, tuple[dict, str]]:
         for version in of_type(template, "AWS::Lambda::Version").values()
     }
     held = {}
-    for name, function in of_type(template, "AWS::Lambda::Function").items():
+    for name, function in gateway_functions(template).items():
         properties = {key: value for key, value in function["Properties"].items() if key not in NOT_IN_A_VERSION}
         description = versions[name]["Properties"].get("Description")
         held[name] = (cfn.resolve(properties, values, template), cfn.resolve(description, values, template))

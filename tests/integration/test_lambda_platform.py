@@ -10,7 +10,7 @@ import yaml
 from build_steps import verify_build
 from project import template as cfn
 from tests.integration import test_deployed_template
-from tests.integration.test_deployed_template import of_type, transformed
+from tests.integration.test_deployed_template import gateway_functions, of_type, transformed
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
 
@@ -44,7 +44,8 @@ def snap_start(function: dict, template: dict, values: dict[str, str]) -> dict |
 
 
 def test_snapstart_is_on_only_when_the_parameter_says_so_for_every_function(deployed):
-    functions = of_type(deployed, "AWS::Lambda::Function")
+    functions = gateway_functions(deployed)
+    assert "SnapStart" not in deployed["Resources"]["DeployCheckHookFunction"]["Properties"]  # it runs once a deploy
     defaults = cfn.parameter_values({}, deployed)
     assert deployed["Parameters"]["SnapStart"]["AllowedValues"] == ["true", "false"]
     for name, function in functions.items():
@@ -56,7 +57,7 @@ def test_the_live_alias_of_every_function_serves_a_published_version(deployed):
     # SnapStart snapshots published versions only: every route, queue and schedule must reach one, never $LATEST
     resources = deployed["Resources"]
     versions = of_type(deployed, "AWS::Lambda::Version")
-    for name in of_type(deployed, "AWS::Lambda::Function"):
+    for name in gateway_functions(deployed):
         alias = resources[f"{name}Aliaslive"]["Properties"]
         (version,) = [v for v, resource in versions.items() if resource["Properties"]["FunctionName"] == {"Ref": name}]
         assert alias["FunctionVersion"] == {"Fn::GetAtt": [version, "Version"]}, name

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kyc_gateway import clock, cold_start, snapstart, strict_json
+from kyc_gateway import clock, cold_start, deploy_check, snapstart, strict_json
 from kyc_gateway.errors import GatewayError, RequestTooLarge, RequestValidationError
 from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model, validation_details
@@ -67,6 +67,8 @@ def http_route(
     @cold_start.resumes_after_first_request
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if deploy_check.requested(event):
+            return deploy_check.answer(lambda_handler)
         started = clock.monotonic()
         request_started(context)
         correlation_id = correlation_id_of(event)

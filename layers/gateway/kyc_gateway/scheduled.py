@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kyc_gateway import cold_start, snapstart
+from kyc_gateway import cold_start, deploy_check, snapstart
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
@@ -22,6 +22,8 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+        if deploy_check.requested(event):
+            return deploy_check.answer(lambda_handler)
         cold_start.resume()  # no caller waits on a run, and one can be long: it runs with the collector on
         started = time.perf_counter()
         request_started(context)

@@ -142,15 +142,23 @@ def preload_of(handler: Any, settings: Settings) -> Preload:
 
 def prime(handler: Any) -> None:
     """Load what `handler`'s first request would (see the module's docstring); nothing is sent."""
-    from kyc_gateway import aws
     from kyc_gateway.observability import logger
+
+    logger.info("snapshot primed", **load(handler, _on_restore))
+
+
+def load(handler: Any, on_restore: list[Callable[[], None]]) -> dict[str, Any]:
+    """Load what `handler`'s first request would, sending nothing; what was loaded, by kind. Each object a restored
+    instance must make its own adds its renewal to `on_restore`. Raises when the function's configuration is not
+    valid (its settings), and when its modules or a provider client cannot be built."""
+    from kyc_gateway import aws
     from kyc_gateway.settings import get_settings
 
     "snapshot".encode("idna")  # urllib3 encodes each new connection's host name with it: the codec, looked up
     preload = preload_of(handler, get_settings())
     clients = [aws.client(service) for service in preload.aws_clients]
     clients += [aws.quick_client(service) for service in preload.quick_aws_clients]
-    _on_restore.extend(client.close for client in clients)
+    on_restore.extend(client.close for client in clients)
     if preload.idempotency_layer:  # before the rehearsals: Powertools registers its own handlers on the client
         from kyc_gateway import idempotency_keys
 
@@ -164,23 +172,22 @@ def prime(handler: Any) -> None:
         client.meta.service_model.shape_for_error_code("")  # client of a service shares the first's classes (aws.py)
     if preload.provider:
         provider = provider_client(preload.provider)
-        _on_restore.append(provider.http.session.close)
+        on_restore.append(provider.http.session.close)
         if provider.tokens is not None:
-            _on_restore.append(provider.tokens.restored)
+            on_restore.append(provider.tokens.restored)
     if getattr(handler, "audited_provider", None):
         from kyc_gateway import audit  # noqa: F401 - its record models are built below
     models = _build_gateway_models()
-    logger.info(
-        "snapshot primed",
-        route=preload.route,
-        aws_clients=list(preload.aws_clients),
-        quick_aws_clients=list(preload.quick_aws_clients),
-        rehearsed=[f"{r.service}.{r.operation}{' (quick)' if r.quick else ''}" for r in preload.rehearsals],
-        unrehearsed=unrehearsed,
-        provider=preload.provider,
-        idempotency_layer=preload.idempotency_layer,
-        models=models,
-    )
+    return {
+        "route": preload.route,
+        "aws_clients": list(preload.aws_clients),
+        "quick_aws_clients": list(preload.quick_aws_clients),
+        "rehearsed": [f"{r.service}.{r.operation}{' (quick)' if r.quick else ''}" for r in preload.rehearsals],
+        "unrehearsed": unrehearsed,
+        "provider": preload.provider,
+        "idempotency_layer": preload.idempotency_layer,
+        "models": models,
+    }
 
 
 def rehearse(client: Any, rehearsal: Rehearsal) -> bool:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kyc_gateway import cold_start, snapstart
+from kyc_gateway import cold_start, deploy_check, snapstart
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
@@ -27,6 +27,8 @@ def sqs_batch_handler(
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if deploy_check.requested(event):
+            return deploy_check.answer(lambda_handler)
         cold_start.resume()  # no caller waits on a batch: its records run with the collector on
         failures = []
         for record in event.get("Records") or []:

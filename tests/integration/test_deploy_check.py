@@ -1,0 +1,363 @@
+"""Drill of the deploy check: CodeDeploy's pre-traffic hook must stop a deployment whose new version cannot serve,
+before any traffic reaches it, whatever the route's traffic.
+
+The wiring is read from the transformed (deployed) template: the hook each function's alias update runs, its name
+(which CodeDeploy's role must be allowed to invoke), its role. The hook itself runs as shipped
+(kyc_gateway/deploy_hook.py, through functions/codedeploy_hook/app.py's handler) with real botocore clients of
+CodeDeploy and Lambda whose requests are answered in-process: CodeDeploy's by a deployment whose AppSpec is written
+as CloudFormation writes it, Lambda's Invoke by running the version's handler from the template, with its own
+environment only, as Lambda would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import botocore.session
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.models import botocore_stubber
+
+from kyc_gateway.registry import BY_NAME, FUNCTIONS, PROVIDERS
+from local.functions import cold_start, invoke, load_handler
+from project import template as cfn
+from tests.integration.test_deployed_template import transformed
+from tests.support import emf
+
+HOOK = "DeployCheckHookFunction"
+DEPLOYMENT_ID = "d-DRILL0001"
+HOOK_EXECUTION_ID = "hook-execution-0001"
+TARGET_VERSION = "7"
+
+
+@pytest.fixture(scope="module")
+def deployed() -> dict:
+    return transformed("dev")
+
+
+def resolved(value: Any, environment: str) -> Any:
+    return cfn.resolve(value, cfn.parameter_values({"Environment": environment}))
+
+
+class _Body(io.BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+def answered(client: Any, answer) -> Any:
+    """`client`, its every request answered in-process by `answer(request)` -> (status, headers, body)."""
+
+    def send(request: Any, **_: Any) -> AWSResponse:
+        status, headers, body = answer(request)
+        return AWSResponse(request.url, status, headers, _Body(body))
+
+    client.meta.events.register_first("before-send", send)
+    return client
+
+
+def botocore_client(service: str) -> Any:
+    return botocore.session.get_session().create_client(
+        service, region_name="us-east-1", aws_access_key_id="drill", aws_secret_access_key="drill"
+    )
+
+
+def appspec(name: str, target: str = TARGET_VERSION) -> str:
+    """A Lambda deployment's AppSpec as CloudFormation writes it for an alias update."""
+    properties = {"Name": name, "Alias": "live", "CurrentVersion": "6", "TargetVersion": target}
+    return json.dumps(
+        {"version": 0.0, "Resources": [{name: {"Type": "AWS::Lambda::Function", "Properties": properties}}]}
+    )
+
+
+class CodeDeploy:
+    """CodeDeploy's side of one deployment: its revision, and the status the hook reported."""
+
+    def __init__(self, revision: dict[str, Any] | None = None, *, refuses_status: bool = False) -> None:
+        self.revision, self.refuses_status = revision, refuses_status
+        self.reported: list[dict[str, Any]] = []
+        self.client = answered(botocore_client("codedeploy"), self.answer)
+
+    def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
+        operation = request.headers["X-Amz-Target"].decode().split(".")[-1]
+        sent = json.loads(request.body)
+        if operation == "GetDeployment" and self.revision is not None:
+            assert sent == {"deploymentId": DEPLOYMENT_ID}
+            info = {"deploymentId": DEPLOYMENT_ID, "computePlatform": "Lambda", "revision": self.revision}
+            return 200, {}, json.dumps({"deploymentInfo": info}).encode()
+        if operation == "PutLifecycleEventHookExecutionStatus" and not self.refuses_status:
+            self.reported.append(sent)
+            return 200, {}, json.dumps({"lifecycleEventHookExecutionId": HOOK_EXECUTION_ID}).encode()
+        error = {"__type": "AccessDeniedException", "message": "not allowed"}
+        return 400, {"x-amzn-ErrorType": "AccessDeniedException"}, json.dumps(error).encode()
+
+
+class Lambda:
+    """Lambda's Invoke of a published version: runs the version's handler in-process with its own environment."""
+
+    def __init__(self, versions: dict[str, cfn.FunctionSpec], environments: dict[str, dict[str, str]], monkeypatch):
+        self.versions, self.environments, self.monkeypatch = versions, environments, monkeypatch
+        self.invoked: list[tuple[str, str, Any]] = []
+        self.client = answered(botocore_client("lambda"), self.answer)
+
+    def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(request.url)
+        name = unquote(url.path.split("/functions/")[1].split("/")[0])
+        (qualifier,) = parse_qs(url.query)["Qualifier"]
+        event = json.loads(request.body)
+        self.invoked.append((name, qualifier, event))
+        spec = self.versions[name]
+        become(spec.logical_id, self.environments, self.monkeypatch)
+        try:
+            result = invoke(spec, event)
+        except Exception as error:  # noqa: BLE001 - what escapes the handler is Lambda's function error
+            failure = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(failure).encode()
+        return 200, {}, json.dumps(result).encode()
+
+
+@pytest.fixture
+def environments(physical_ids) -> dict[str, dict[str, str]]:
+    """Each function's environment as deployed (dev), its resources the emulator's (no provider is called)."""
+    parameters = {"Environment": "dev"} | {entry.base_url_parameter: "https://provider.test" for entry in PROVIDERS}
+    return {
+        logical_id: cfn.function_environment(logical_id, physical_ids, parameters) for logical_id in cfn.functions()
+    }
+
+
+def become(logical_id: str, environments: dict[str, dict[str, str]], monkeypatch) -> None:
+    """This process as a new instance of `logical_id`: its environment, and no other function's."""
+    given = [(spec.properties.get("Environment") or {}).get("Variables") or {} for spec in cfn.functions().values()]
+    for variable in {variable for variables in [*given, *environments.values()] for variable in variables}:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environments[logical_id].items():
+        monkeypatch.setenv(variable, value)
+    cold_start()
+
+
+def function_name(logical_id: str) -> str:
+    return f"kyc-gateway-dev-{logical_id}-AbCdEf123456"  # as CloudFormation names a function with no FunctionName
+
+
+def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
+    """The hook as CodeDeploy invokes it, through its shipped handler module. The AWS emulator is off meanwhile:
+    CodeDeploy and Lambda answer in-process, and anything the check sent to AWS would go nowhere (no network)."""
+    hook = load_handler(cfn.FunctionSpec(HOOK, cfn.ROOT / "functions" / "codedeploy_hook", "app", "lambda_handler", {}))
+    assert hook.__module__ == "kyc_gateway.deploy_hook"
+    from kyc_gateway import deploy_hook
+
+    event = {"DeploymentId": DEPLOYMENT_ID, "LifecycleEventHookExecutionId": HOOK_EXECUTION_ID}
+    emulating, botocore_stubber.enabled = botocore_stubber.enabled, False
+    try:
+        return deploy_hook.check_deployment(event, codedeploy.client, lambda_.client)
+    finally:
+        botocore_stubber.enabled = emulating
+
+
+def deployment_of(logical_id: str) -> CodeDeploy:
+    content = appspec(function_name(logical_id))
+    return CodeDeploy({"revisionType": "AppSpecContent", "appSpecContent": {"content": content, "sha256": "0" * 64}})
+
+
+def versions(**overrides: cfn.FunctionSpec) -> dict[str, cfn.FunctionSpec]:
+    specs = cfn.functions() | overrides
+    return {function_name(logical_id): spec for logical_id, spec in specs.items()}
+
+
+# The wiring, as deployed
+
+
+def test_every_functions_deployment_runs_the_hook_before_any_traffic_and_codedeploy_may_invoke_it(deployed):
+    resources = deployed["Resources"]
+    hook = resources[HOOK]
+    assert hook["Type"] == "AWS::Lambda::Function"
+    for entry in FUNCTIONS:
+        alias = resources[f"{entry.logical_id}Aliaslive"]
+        update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        assert update["BeforeAllowTrafficHook"] == {"Ref": HOOK}, entry.logical_id
+    # CodeDeploy runs it with the role SAM gives it, whose AWS managed policy may invoke CodeDeployHook_* only
+    role = resources["CodeDeployServiceRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"]
+    for environment in ("dev", "prod"):
+        name = resolved(hook["Properties"]["FunctionName"], environment)
+        assert name.startswith("CodeDeployHook_") and len(name) <= 64
+
+
+def test_the_hook_may_invoke_the_gateways_published_versions_and_answer_its_deployments_only(deployed):
+    resources = deployed["Resources"]
+    role = resources[resources[HOOK]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    statements = [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+    by_action = {json.dumps(statement["Action"]): statement for statement in statements}
+    invoke_statement = by_action['"lambda:InvokeFunction"']
+    assert sorted(item["Fn::Sub"] for item in invoke_statement["Resource"]) == sorted(
+        f"${{{entry.logical_id}.Arn}}:*" for entry in FUNCTIONS
+    )
+    codedeploy_statement = by_action['["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]']
+    assert codedeploy_statement["Resource"]["Fn::Sub"].endswith(":deploymentgroup:${ServerlessDeploymentApplication}/*")
+    assert len(statements) == 2 and all(statement["Effect"] == "Allow" for statement in statements)
+
+
+def test_the_hook_outlasts_the_longest_check_it_waits_for(deployed):
+    from kyc_gateway.deploy_hook import INVOKE_ATTEMPTS, INVOKE_READ_TIMEOUT_SECONDS
+
+    functions = [
+        resource["Properties"]
+        for name, resource in deployed["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function" and name != HOOK
+    ]
+    longest = max(function["Timeout"] for function in functions)
+    assert longest < INVOKE_READ_TIMEOUT_SECONDS
+    assert INVOKE_ATTEMPTS * INVOKE_READ_TIMEOUT_SECONDS < deployed["Resources"][HOOK]["Properties"]["Timeout"] <= 900
+
+
+# The drill
+
+
+@pytest.mark.parametrize("logical_id", sorted(cfn.functions()))
+def test_a_healthy_version_passes_and_the_check_reaches_no_provider_and_counts_no_request(
+    logical_id, gateway, environments, monkeypatch, capsys
+):
+    # Given a deployment of the function's new version, healthy, with its own environment as deployed
+    codedeploy, lambda_ = deployment_of(logical_id), Lambda(versions(), environments, monkeypatch)
+    capsys.readouterr()
+
+    # When CodeDeploy runs the hook
+    status = run_hook(codedeploy, lambda_)
+
+    # Then the hook invoked that version (not the alias) with the check, and reported it ready
+    ((name, qualifier, event),) = lambda_.invoked
+    assert (name, qualifier) == (function_name(logical_id), TARGET_VERSION)
+    assert event == {"kycGatewayDeployCheck": {"deploymentId": DEPLOYMENT_ID}}
+    assert status == "Succeeded"
+    assert codedeploy.reported == [
+        {"deploymentId": DEPLOYMENT_ID, "lifecycleEventHookExecutionId": HOOK_EXECUTION_ID, "status": "Succeeded"}
+    ]
+    # And the check called no provider and counted nothing a dashboard or an alarm reads
+    assert gateway.provider.requests() == []
+    assert [metric.name for metric in emf.metrics(capsys.readouterr().out)] == []
+
+
+@pytest.mark.parametrize("logical_id", sorted(cfn.functions()))
+def test_a_version_with_an_invalid_configuration_is_stopped_before_any_traffic(
+    logical_id, gateway, environments, monkeypatch
+):
+    # Given the new version is deployed with a configuration it cannot run with (a value out of its range)
+    environments[logical_id]["PROVIDER_READ_TIMEOUT_SECONDS"] = "90"
+    codedeploy, lambda_ = deployment_of(logical_id), Lambda(versions(), environments, monkeypatch)
+
+    # When CodeDeploy runs the hook, then it reports the deployment failed: CodeDeploy keeps the alias where it was
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert [report["status"] for report in codedeploy.reported] == ["Failed"]
+
+
+def needed_by_kind(entry) -> list[str]:
+    """The variables the template generates for `entry` from the registry (generators/template.py), as it writes
+    them: its provider's base URL and secret, the token table for a provider that logs in, the idempotency table
+    for a write, the audit table and key for an audited function."""
+    from generators.template import function_resource
+
+    provider = BY_NAME.get(entry.provider or "")
+    generated = function_resource(entry, provider)["Properties"]["Environment"]["Variables"]
+    return sorted(name for name in generated if name != "AUDIT_RETENTION_DAYS")  # a default applies to that one
+
+
+@pytest.mark.parametrize(
+    "logical_id", [entry.logical_id for entry in FUNCTIONS if entry.provider or entry.write or entry.audited]
+)
+def test_a_version_missing_part_of_the_configuration_its_kind_needs_is_stopped(
+    logical_id, gateway, environments, monkeypatch
+):
+    # Given the new version is deployed without one variable the template gives every function of its kind
+    from kyc_gateway import deploy_check
+    from kyc_gateway.settings import get_settings
+
+    become(logical_id, environments, monkeypatch)
+    entry = next(entry for entry in FUNCTIONS if entry.logical_id == logical_id)
+    assert deploy_check.unset(entry, get_settings()) == []
+    for variable in needed_by_kind(entry):
+        environment = dict(environments[logical_id])
+        del environment[variable]
+        codedeploy = deployment_of(logical_id)
+        lambda_ = Lambda(versions(), environments | {logical_id: environment}, monkeypatch)
+
+        # When CodeDeploy runs the hook, then the deployment fails, naming nothing but a status to CodeDeploy
+        assert run_hook(codedeploy, lambda_) == "Failed", variable
+
+
+def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkeypatch, tmp_path: Path):
+    # Given a version whose code imports a module its layer does not ship
+    (tmp_path / "app.py").write_text("from kyc_gateway import not_shipped\n\nlambda_handler = not_shipped.handler\n")
+    broken = cfn.FunctionSpec("CladfyKraPinFunctionBroken", tmp_path, "app", "lambda_handler", {})
+    environments["CladfyKraPinFunctionBroken"] = environments["CladfyKraPinFunction"]
+    codedeploy = deployment_of("CladfyKraPinFunction")
+    lambda_ = Lambda(versions(CladfyKraPinFunction=broken), environments, monkeypatch)
+    monkeypatch.delitem(sys.modules, "lambda_function_CladfyKraPinFunctionBroken", raising=False)
+
+    # When CodeDeploy runs the hook, then the deployment fails
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert [report["status"] for report in codedeploy.reported] == ["Failed"]
+
+
+def test_a_version_answering_anything_but_ready_is_stopped(gateway, environments, monkeypatch, tmp_path: Path):
+    # Given a version whose handler answers the check as a request (a wrapper that does not know it)
+    (tmp_path / "app.py").write_text("def lambda_handler(event, context):\n    return {'statusCode': 200}\n")
+    plain = cfn.FunctionSpec("CladfyKraPinFunctionPlain", tmp_path, "app", "lambda_handler", {})
+    environments["CladfyKraPinFunctionPlain"] = environments["CladfyKraPinFunction"]
+    codedeploy = deployment_of("CladfyKraPinFunction")
+    lambda_ = Lambda(versions(CladfyKraPinFunction=plain), environments, monkeypatch)
+
+    assert run_hook(codedeploy, lambda_) == "Failed"
+
+
+@pytest.mark.parametrize(
+    "revision",
+    [
+        {"revisionType": "AppSpecContent", "appSpecContent": {"content": "not json"}},
+        {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}},
+        {"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec("some-function", "$LATEST")}},
+        {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps({"Resources": []})}},
+        None,  # GetDeployment refused
+    ],
+    ids=["not-json", "s3-revision", "latest-target", "no-resource", "get-deployment-refused"],
+)
+def test_a_deployment_the_hook_cannot_read_fails_without_invoking_anything(revision, environments, monkeypatch):
+    codedeploy, lambda_ = CodeDeploy(revision), Lambda(versions(), environments, monkeypatch)
+
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert lambda_.invoked == []
+    assert [report["status"] for report in codedeploy.reported] == ["Failed"]
+
+
+def test_an_appspec_given_as_a_string_revision_is_read_too(gateway, environments, monkeypatch):
+    content = appspec(function_name("CladfyKraPinFunction"))
+    codedeploy = CodeDeploy({"revisionType": "String", "string": {"content": content, "sha256": "0" * 64}})
+    lambda_ = Lambda(versions(), environments, monkeypatch)
+
+    assert run_hook(codedeploy, lambda_) == "Succeeded"
+
+
+def test_a_target_version_written_as_a_number_is_the_same_version(gateway, environments, monkeypatch):
+    properties = {"Name": function_name("CladfyKraPinFunction"), "Alias": "live", "TargetVersion": 7}
+    content = json.dumps({"version": 0.0, "Resources": [{"CladfyKraPinFunction": {"Properties": properties}}]})
+    codedeploy = CodeDeploy({"revisionType": "AppSpecContent", "appSpecContent": {"content": content}})
+    lambda_ = Lambda(versions(), environments, monkeypatch)
+
+    assert run_hook(codedeploy, lambda_) == "Succeeded"
+    assert [qualifier for _, qualifier, _ in lambda_.invoked] == ["7"]
+
+
+def test_when_the_status_cannot_be_reported_the_hook_fails_so_that_lambda_retries_it(
+    gateway, environments, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    revision = deployment_of("CladfyKraPinFunction").revision
+    codedeploy = CodeDeploy(revision, refuses_status=True)
+    lambda_ = Lambda(versions(), environments, monkeypatch)
+
+    with pytest.raises(ClientError):
+        run_hook(codedeploy, lambda_)
