@@ -84,6 +84,51 @@ def test_every_resource_grant_is_scoped_to_the_environments_stack_unless_aws_pic
             assert scoped or UNSCOPABLE.search(written), (statement["Sid"], written)
 
 
+def granted(service: str, environment: str) -> list[str]:
+    """The ARN patterns CloudFormationExecutionRole grants every action of `service` on, in `environment`."""
+    document = ROLES["Resources"]["CloudFormationExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    values = cfn.parameter_values({"Environment": environment}, ROLES)
+    return [
+        cfn.resolve(resource, values, ROLES)
+        for statement in document["Statement"]
+        if statement["Action"] in (f"{service}:*", [f"{service}:*"])
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    ]
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_cloudformation_may_manage_every_function_and_log_group_the_stack_names(environment):
+    # Given every function and log group of the deployed stack, by the name it gets (its own, or for a function
+    # without one the name CloudFormation derives: the stack's, samconfig.toml's, then the logical id and a suffix)
+    deployed = transformed(environment)
+    values = cfn.parameter_values({"Environment": environment}, deployed)
+    arn = "arn:aws:{}:us-east-1:123456789012:{}"
+    functions = [
+        arn.format(
+            "lambda",
+            "function:"
+            + (
+                cfn.resolve(function["Properties"].get("FunctionName"), values, deployed)
+                or f"kyc-gateway-{environment}-{logical_id}-AbCdEf123456"[:64]
+            ),
+        )
+        for logical_id, function in deployed["Resources"].items()
+        if function["Type"] == "AWS::Lambda::Function"
+    ]
+    log_groups = [
+        arn.format("logs", "log-group:" + cfn.resolve(group["Properties"]["LogGroupName"], values, deployed))
+        for group in deployed["Resources"].values()
+        if group["Type"] == "AWS::Logs::LogGroup"
+    ]
+    assert any("CodeDeployHook_" in name for name in functions)
+
+    # Then the role CloudFormation deploys with may manage each of them
+    for service, names in (("lambda", functions), ("logs", log_groups)):
+        patterns = granted(service, environment)
+        for name in names:
+            assert any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns), name
+
+
 def test_only_a_job_of_the_matching_github_environment_may_assume_the_deploy_role():
     (trust,) = ROLES["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     condition = trust["Condition"]["StringEquals"]
