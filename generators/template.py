@@ -274,6 +274,15 @@ def deploy_hook_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
             ),
         },
         {
+            "Sid": "ReadTheGatewaysRevisions",  # where a deployment made by CloudFormation keeps its AppSpec
+            "Effect": "Allow",
+            "Action": "codedeploy:GetApplicationRevision",
+            "Resource": sub(
+                "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:application:"
+                "${ServerlessDeploymentApplication}"
+            ),
+        },
+        {
             "Sid": "CheckTheGatewaysNewVersions",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import botocore.session
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.models import botocore_stubber
@@ -32,6 +33,7 @@ from tests.support import emf
 HOOK = "DeployCheckHookFunction"
 DEPLOYMENT_ID = "d-DRILL0001"
 HOOK_EXECUTION_ID = "hook-execution-0001"
+APPLICATION = "kyc-gateway-dev-ServerlessDeploymentApplication-AbCdEf123456"
 TARGET_VERSION = "7"
 
 
@@ -61,9 +63,11 @@ def answered(client: Any, answer) -> Any:
 
 
 def botocore_client(service: str) -> Any:
-    return botocore.session.get_session().create_client(
-        service, region_name="us-east-1", aws_access_key_id="drill", aws_secret_access_key="drill"
-    )
+    """The hook's own client of `service`, configured as it ships (kyc_gateway.deploy_hook.clients)."""
+    from kyc_gateway import deploy_hook
+
+    session = boto3.session.Session(aws_access_key_id="drill", aws_secret_access_key="drill", region_name="us-east-1")
+    return dict(zip(("codedeploy", "lambda"), deploy_hook.clients(session), strict=True))[service]
 
 
 def appspec(name: str, target: str = TARGET_VERSION) -> str:
@@ -75,10 +79,19 @@ def appspec(name: str, target: str = TARGET_VERSION) -> str:
 
 
 class CodeDeploy:
-    """CodeDeploy's side of one deployment: its revision, and the status the hook reported."""
+    """CodeDeploy's side of one deployment: its revision as GetDeployment gives it, the revision its application
+    keeps (GetApplicationRevision), and the status the hook reported."""
 
-    def __init__(self, revision: dict[str, Any] | None = None, *, refuses_status: bool = False) -> None:
-        self.revision, self.refuses_status = revision, refuses_status
+    def __init__(
+        self,
+        revision: dict[str, Any] | None = None,
+        *,
+        stored: dict[str, Any] | None = None,
+        refuses_status: bool = False,
+        reported_before: bool = False,
+    ) -> None:
+        self.revision, self.stored = revision, stored
+        self.refuses_status, self.reported_before = refuses_status, reported_before
         self.reported: list[dict[str, Any]] = []
         self.client = answered(botocore_client("codedeploy"), self.answer)
 
@@ -87,13 +100,28 @@ class CodeDeploy:
         sent = json.loads(request.body)
         if operation == "GetDeployment" and self.revision is not None:
             assert sent == {"deploymentId": DEPLOYMENT_ID}
-            info = {"deploymentId": DEPLOYMENT_ID, "computePlatform": "Lambda", "revision": self.revision}
+            info = {
+                "applicationName": APPLICATION,
+                "deploymentId": DEPLOYMENT_ID,
+                "computePlatform": "Lambda",
+                "revision": self.revision,
+            }
             return 200, {}, json.dumps({"deploymentInfo": info}).encode()
+        if operation == "GetApplicationRevision" and self.stored is not None:
+            assert sent == {"applicationName": APPLICATION, "revision": self.revision}
+            return 200, {}, json.dumps({"applicationName": APPLICATION, "revision": self.stored}).encode()
+        if operation == "PutLifecycleEventHookExecutionStatus" and self.reported_before:
+            return refusal("LifecycleEventAlreadyCompletedException")
         if operation == "PutLifecycleEventHookExecutionStatus" and not self.refuses_status:
             self.reported.append(sent)
             return 200, {}, json.dumps({"lifecycleEventHookExecutionId": HOOK_EXECUTION_ID}).encode()
-        error = {"__type": "AccessDeniedException", "message": "not allowed"}
-        return 400, {"x-amzn-ErrorType": "AccessDeniedException"}, json.dumps(error).encode()
+        if operation == "GetApplicationRevision":
+            return refusal("ApplicationRevisionDoesNotExistException")
+        return refusal("AccessDeniedException")
+
+
+def refusal(code: str) -> tuple[int, dict[str, str], bytes]:
+    return 400, {"x-amzn-ErrorType": code}, json.dumps({"__type": code, "message": code}).encode()
 
 
 class Lambda:
@@ -102,9 +130,15 @@ class Lambda:
     def __init__(self, versions: dict[str, cfn.FunctionSpec], environments: dict[str, dict[str, str]], monkeypatch):
         self.versions, self.environments, self.monkeypatch = versions, environments, monkeypatch
         self.invoked: list[tuple[str, str, Any]] = []
+        self.refusals = 0  # how many invokes to refuse first, as IAM does while a new grant spreads
+        self.refused_with = ("AccessDeniedException", 403)
         self.client = answered(botocore_client("lambda"), self.answer)
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
+        if self.refusals:
+            self.refusals -= 1
+            code, status = self.refused_with
+            return status, {"x-amzn-ErrorType": code}, json.dumps({"Type": "User", "message": code}).encode()
         url = urlsplit(request.url)
         name = unquote(url.path.split("/functions/")[1].split("/")[0])
         (qualifier,) = parse_qs(url.query)["Qualifier"]
@@ -159,8 +193,11 @@ def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
 
 
 def deployment_of(logical_id: str) -> CodeDeploy:
-    content = appspec(function_name(logical_id))
-    return CodeDeploy({"revisionType": "AppSpecContent", "appSpecContent": {"content": content, "sha256": "0" * 64}})
+    """A deployment of the function's new version as CloudFormation makes one: GetDeployment gives the revision's
+    digest only, and its application keeps the AppSpec as a String revision."""
+    digest = {"revisionType": "String", "string": {"sha256": "0" * 64}}
+    stored = {"revisionType": "String", "string": {"content": appspec(function_name(logical_id)), "sha256": "0" * 64}}
+    return CodeDeploy(digest, stored=stored)
 
 
 def versions(**overrides: cfn.FunctionSpec) -> dict[str, cfn.FunctionSpec]:
@@ -196,13 +233,40 @@ def test_the_hook_may_invoke_the_gateways_published_versions_and_answer_its_depl
     assert sorted(item["Fn::Sub"] for item in invoke_statement["Resource"]) == sorted(
         f"${{{entry.logical_id}.Arn}}:*" for entry in FUNCTIONS
     )
-    codedeploy_statement = by_action['["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]']
-    assert codedeploy_statement["Resource"]["Fn::Sub"].endswith(":deploymentgroup:${ServerlessDeploymentApplication}/*")
-    assert len(statements) == 2 and all(statement["Effect"] == "Allow" for statement in statements)
+    deployments = by_action['["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]']
+    assert deployments["Resource"]["Fn::Sub"].endswith(":deploymentgroup:${ServerlessDeploymentApplication}/*")
+    revisions = by_action['"codedeploy:GetApplicationRevision"']
+    assert revisions["Resource"]["Fn::Sub"].endswith(":application:${ServerlessDeploymentApplication}")
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+    # and those are exactly the AWS operations the hook's code calls
+    granted = {
+        a
+        for statement in statements
+        for a in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert granted == operations_the_hook_calls()
+
+
+def operations_the_hook_calls() -> set[str]:
+    """`service:Operation` for each client call in kyc_gateway/deploy_hook.py (`codedeploy.get_deployment(`)."""
+    from botocore import xform_name
+    from botocore.session import get_session
+
+    source = (cfn.ROOT / "layers" / "gateway" / "kyc_gateway" / "deploy_hook.py").read_text()
+    clients = {"codedeploy": "codedeploy", "lambda_client": "lambda"}
+    found = set()
+    for variable, service in clients.items():
+        names = {xform_name(name): name for name in get_session().get_service_model(service).operation_names}
+        for method in re.findall(rf"\b{variable}\.(\w+)\(", source):
+            found.add(IAM_ACTION.get(f"{service}:{names[method]}", f"{service}:{names[method]}"))
+    return found
+
+
+IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction"}  # where IAM names an operation otherwise than its API
 
 
 def test_the_hook_outlasts_the_longest_check_it_waits_for(deployed):
-    from kyc_gateway.deploy_hook import INVOKE_ATTEMPTS, INVOKE_READ_TIMEOUT_SECONDS
+    from kyc_gateway.deploy_hook import INVOKE_READ_TIMEOUT_SECONDS, PATIENT_DELAYS_SECONDS
 
     functions = [
         resource["Properties"]
@@ -211,7 +275,9 @@ def test_the_hook_outlasts_the_longest_check_it_waits_for(deployed):
     ]
     longest = max(function["Timeout"] for function in functions)
     assert longest < INVOKE_READ_TIMEOUT_SECONDS
-    assert INVOKE_ATTEMPTS * INVOKE_READ_TIMEOUT_SECONDS < deployed["Resources"][HOOK]["Properties"]["Timeout"] <= 900
+    patience = 4 * sum(PATIENT_DELAYS_SECONDS)  # its four calls each refused or throttled to the last try
+    waits = INVOKE_READ_TIMEOUT_SECONDS + patience
+    assert waits < deployed["Resources"][HOOK]["Properties"]["Timeout"] <= 900
 
 
 # The drill
@@ -317,14 +383,14 @@ def test_a_version_answering_anything_but_ready_is_stopped(gateway, environments
     "revision",
     [
         {"revisionType": "AppSpecContent", "appSpecContent": {"content": "not json"}},
-        {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}},
+        {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}},  # and no application revision kept
         {"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec("some-function", "$LATEST")}},
         {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps({"Resources": []})}},
         None,  # GetDeployment refused
     ],
     ids=["not-json", "s3-revision", "latest-target", "no-resource", "get-deployment-refused"],
 )
-def test_a_deployment_the_hook_cannot_read_fails_without_invoking_anything(revision, environments, monkeypatch):
+def test_a_deployment_the_hook_cannot_read_fails_without_invoking_anything(revision, environments, monkeypatch, waits):
     codedeploy, lambda_ = CodeDeploy(revision), Lambda(versions(), environments, monkeypatch)
 
     assert run_hook(codedeploy, lambda_) == "Failed"
@@ -332,32 +398,93 @@ def test_a_deployment_the_hook_cannot_read_fails_without_invoking_anything(revis
     assert [report["status"] for report in codedeploy.reported] == ["Failed"]
 
 
-def test_an_appspec_given_as_a_string_revision_is_read_too(gateway, environments, monkeypatch):
+@pytest.mark.parametrize("kind", ["AppSpecContent", "String"])
+def test_an_appspec_that_get_deployment_gives_whole_is_read_from_it(kind, gateway, environments, monkeypatch):
+    # Given a deployment whose GetDeployment carries the AppSpec's content (a deployment created with it inline)
+    field = {"AppSpecContent": "appSpecContent", "String": "string"}[kind]
     content = appspec(function_name("CladfyKraPinFunction"))
-    codedeploy = CodeDeploy({"revisionType": "String", "string": {"content": content, "sha256": "0" * 64}})
+    codedeploy = CodeDeploy({"revisionType": kind, field: {"content": content, "sha256": "0" * 64}})
     lambda_ = Lambda(versions(), environments, monkeypatch)
 
+    # Then the hook reads it there (the application's revisions are not asked: none is kept here)
     assert run_hook(codedeploy, lambda_) == "Succeeded"
 
 
 def test_a_target_version_written_as_a_number_is_the_same_version(gateway, environments, monkeypatch):
     properties = {"Name": function_name("CladfyKraPinFunction"), "Alias": "live", "TargetVersion": 7}
     content = json.dumps({"version": 0.0, "Resources": [{"CladfyKraPinFunction": {"Properties": properties}}]})
-    codedeploy = CodeDeploy({"revisionType": "AppSpecContent", "appSpecContent": {"content": content}})
+    codedeploy = CodeDeploy(
+        {"revisionType": "String"}, stored={"revisionType": "String", "string": {"content": content}}
+    )
     lambda_ = Lambda(versions(), environments, monkeypatch)
 
     assert run_hook(codedeploy, lambda_) == "Succeeded"
     assert [qualifier for _, qualifier, _ in lambda_.invoked] == ["7"]
 
 
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The hook's waits between tries of a refused call, taken at once."""
+    from kyc_gateway import deploy_hook
+
+    taken: list[float] = []
+    monkeypatch.setattr(deploy_hook, "_sleep", taken.append)
+    return taken
+
+
+@pytest.mark.parametrize(
+    "refused_with",
+    [("AccessDeniedException", 403), ("TooManyRequestsException", 429)],
+    ids=["role-still-spreading", "reserved-concurrency-in-use"],
+)
+def test_an_invoke_refused_or_throttled_for_a_while_is_tried_again(
+    refused_with, gateway, environments, monkeypatch, waits
+):
+    # Given Lambda refuses the first two invokes: IAM has not yet applied the hook's new role (the deploy that made
+    # it runs the hook at once), or the function's reserved concurrency is in use
+    from kyc_gateway.deploy_hook import PATIENT_DELAYS_SECONDS
+
+    codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
+    lambda_.refusals, lambda_.refused_with = 2, refused_with
+
+    # When CodeDeploy runs the hook, then it waits, tries again, and the healthy version passes
+    assert run_hook(codedeploy, lambda_) == "Succeeded"
+    assert waits == list(PATIENT_DELAYS_SECONDS[:2])
+
+
+def test_an_invoke_refused_for_good_fails_the_deployment_after_the_last_try(gateway, environments, monkeypatch, waits):
+    from kyc_gateway.deploy_hook import PATIENT_DELAYS_SECONDS
+
+    codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
+    lambda_.refusals = len(PATIENT_DELAYS_SECONDS) + 1
+
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert waits == list(PATIENT_DELAYS_SECONDS) and lambda_.invoked == []
+    assert [report["status"] for report in codedeploy.reported] == ["Failed"]
+
+
+def test_a_second_delivery_of_a_reported_hook_event_ends_quietly(gateway, environments, monkeypatch):
+    # Given CodeDeploy already has this hook execution's status (Lambda delivered the event twice)
+    made = deployment_of("CladfyKraPinFunction")
+    codedeploy = CodeDeploy(made.revision, stored=made.stored, reported_before=True)
+    lambda_ = Lambda(versions(), environments, monkeypatch)
+
+    # When the hook runs again, then it does not fail its invocation (which Lambda would retry, for nothing)
+    assert run_hook(codedeploy, lambda_) == "Succeeded"
+    assert codedeploy.reported == []
+
+
 def test_when_the_status_cannot_be_reported_the_hook_fails_so_that_lambda_retries_it(
-    gateway, environments, monkeypatch
+    gateway, environments, monkeypatch, waits
 ):
     from botocore.exceptions import ClientError
 
-    revision = deployment_of("CladfyKraPinFunction").revision
-    codedeploy = CodeDeploy(revision, refuses_status=True)
+    from kyc_gateway.deploy_hook import PATIENT_DELAYS_SECONDS
+
+    made = deployment_of("CladfyKraPinFunction")
+    codedeploy = CodeDeploy(made.revision, stored=made.stored, refuses_status=True)
     lambda_ = Lambda(versions(), environments, monkeypatch)
 
     with pytest.raises(ClientError):
         run_hook(codedeploy, lambda_)
+    assert waits == list(PATIENT_DELAYS_SECONDS)  # refused for want of a permission: tried to the last
