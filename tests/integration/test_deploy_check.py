@@ -469,14 +469,12 @@ def test_a_second_delivery_of_a_reported_hook_event_ends_quietly(gateway, enviro
     codedeploy = CodeDeploy(made.revision, stored=made.stored, reported_before=True)
     lambda_ = Lambda(versions(), environments, monkeypatch)
 
-    # When the hook runs again, then it does not fail its invocation (which Lambda would retry, for nothing)
+    # When the hook runs again, then it does not fail its invocation
     assert run_hook(codedeploy, lambda_) == "Succeeded"
     assert codedeploy.reported == []
 
 
-def test_when_the_status_cannot_be_reported_the_hook_fails_so_that_lambda_retries_it(
-    gateway, environments, monkeypatch, waits
-):
+def test_when_the_status_cannot_be_reported_the_hooks_invocation_fails(gateway, environments, monkeypatch, waits):
     from botocore.exceptions import ClientError
 
     from kyc_gateway.deploy_hook import PATIENT_DELAYS_SECONDS

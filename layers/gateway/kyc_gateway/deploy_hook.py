@@ -10,7 +10,7 @@ traffic trips no alarm).
 A call AWS refuses for want of a permission, or throttles, is tried again for about two and a half minutes first: the
 deploy that creates or changes the hook's role runs the hook moments later (IAM applies a role's change eventually,
 not at once), and a function whose reserved concurrency is in use throttles the check. When the status itself cannot
-be reported, the invocation fails and Lambda retries it; CodeDeploy fails a deployment whose hook never reports.
+be reported, the invocation fails, and CodeDeploy fails a deployment whose hook never reports (after an hour).
 """
 
 from __future__ import annotations
