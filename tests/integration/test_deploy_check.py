@@ -352,6 +352,9 @@ def test_a_version_missing_part_of_the_configuration_its_kind_needs_is_stopped(
 
         # When CodeDeploy runs the hook, then the deployment fails, naming nothing but a status to CodeDeploy
         assert run_hook(codedeploy, lambda_) == "Failed", variable
+        # and the version names the one variable it lacks
+        become(logical_id, environments | {logical_id: environment}, monkeypatch)
+        assert deploy_check.unset(entry, get_settings()) == [variable]
 
 
 def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkeypatch, tmp_path: Path):
@@ -368,9 +371,15 @@ def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkey
     assert [report["status"] for report in codedeploy.reported] == ["Failed"]
 
 
-def test_a_version_answering_anything_but_ready_is_stopped(gateway, environments, monkeypatch, tmp_path: Path):
-    # Given a version whose handler answers the check as a request (a wrapper that does not know it)
-    (tmp_path / "app.py").write_text("def lambda_handler(event, context):\n    return {'statusCode': 200}\n")
+@pytest.mark.parametrize(
+    "answer",
+    ["{'statusCode': 200}", "'ready'", "{'ready': 'true'}", "[True]"],
+    ids=["request", "text", "not-true", "list"],
+)
+def test_a_version_answering_anything_but_ready_is_stopped(answer, gateway, environments, monkeypatch, tmp_path: Path):
+    # Given a version whose handler answers the check with something else (a wrapper that does not know it)
+    (tmp_path / "app.py").write_text(f"def lambda_handler(event, context):\n    return {answer}\n")
+    monkeypatch.delitem(sys.modules, "lambda_function_CladfyKraPinFunctionPlain", raising=False)
     plain = cfn.FunctionSpec("CladfyKraPinFunctionPlain", tmp_path, "app", "lambda_handler", {})
     environments["CladfyKraPinFunctionPlain"] = environments["CladfyKraPinFunction"]
     codedeploy = deployment_of("CladfyKraPinFunction")
@@ -486,3 +495,65 @@ def test_when_the_status_cannot_be_reported_the_hooks_invocation_fails(gateway, 
     with pytest.raises(ClientError):
         run_hook(codedeploy, lambda_)
     assert waits == list(PATIENT_DELAYS_SECONDS)  # refused for want of a permission: tried to the last
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        json.loads((cfn.ROOT / "events" / "CladfyKraPinFunction.json").read_text()),
+        json.loads((cfn.ROOT / "events" / "ConnectFiWebhookProcessorFunction.json").read_text()),
+        json.loads((cfn.ROOT / "events" / "ConnectFiReconcilerFunction.json").read_text()),
+        [{"kycGatewayDeployCheck": {}}],
+        "kycGatewayDeployCheck",
+    ],
+    ids=["api-request", "sqs-batch", "schedule", "list", "text"],
+)
+def test_no_event_a_caller_queue_or_schedule_sends_is_taken_for_the_check(event):
+    from kyc_gateway import deploy_check
+
+    assert not deploy_check.requested(event)
+    assert deploy_check.requested({"kycGatewayDeployCheck": {}})
+
+
+def test_the_hooks_clients_wait_for_the_check_and_leave_retrying_to_it():
+    from kyc_gateway import deploy_hook
+
+    session = boto3.session.Session(aws_access_key_id="drill", aws_secret_access_key="drill", region_name="us-east-1")
+    for client in deploy_hook.clients(session):
+        assert client.meta.config.read_timeout == deploy_hook.INVOKE_READ_TIMEOUT_SECONDS
+        assert client.meta.config.retries["total_max_attempts"] == 1  # `patiently` tries again, within the timeout
+
+
+def hook_lines(written: str, message: str) -> list[dict]:
+    lines = [json.loads(line) for line in written.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == message]
+
+
+def test_the_hooks_log_says_which_version_failed_and_why(gateway, environments, monkeypatch, capsys):
+    # Given a version whose configuration is invalid
+    environments["CladfyKraPinFunction"]["PROVIDER_READ_TIMEOUT_SECONDS"] = "90"
+    codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
+    capsys.readouterr()
+
+    run_hook(codedeploy, lambda_)
+
+    (line,) = hook_lines(capsys.readouterr().out, "deploy check")
+    assert (line["deployment"], line["function"], line["version"]) == (
+        DEPLOYMENT_ID,
+        function_name("CladfyKraPinFunction"),
+        TARGET_VERSION,
+    )
+    assert (line["status"], line["function_error"], line["error"]) == ("Failed", "Unhandled", "ConfigurationError")
+
+
+def test_the_hooks_log_names_what_stopped_it_and_a_second_delivery(environments, monkeypatch, capsys, waits):
+    codedeploy = CodeDeploy(None, reported_before=True)  # GetDeployment refused; the status already reported
+    capsys.readouterr()
+
+    run_hook(codedeploy, Lambda(versions(), environments, monkeypatch))
+
+    written = capsys.readouterr().out
+    (line,) = hook_lines(written, "deploy check not run")
+    assert (line["deployment"], line["error"], line["code"]) == (DEPLOYMENT_ID, "ClientError", "AccessDeniedException")
+    ((_, reported),) = [(line, line["deployment"]) for line in hook_lines(written, "deploy check already reported")]
+    assert reported == DEPLOYMENT_ID
