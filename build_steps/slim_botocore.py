@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from kyc_gateway.aws import SHIPPED_SERVICES as SERVICES  # importable: the `local` package puts the layer on sys.path
+from kyc_gateway.aws import SHIPPED_SERVICES  # importable: the `local` package puts the layer on sys.path
 
 
 def endpoint_prefix(service_dir: Path) -> str:
@@ -45,12 +45,12 @@ def trimmed_endpoints(endpoints: dict, prefixes: set[str]) -> dict:
 
 def slim(site_packages: Path) -> None:
     data = site_packages / "botocore" / "data"
-    missing = sorted(service for service in SERVICES if not (data / service).is_dir())
+    missing = sorted(service for service in SHIPPED_SERVICES if not (data / service).is_dir())
     if missing:
         raise SystemExit(f"{data}: no model for {', '.join(missing)}")
-    prefixes = {endpoint_prefix(data / service) for service in SERVICES}
+    prefixes = {endpoint_prefix(data / service) for service in SHIPPED_SERVICES}
     for path in data.iterdir():
-        if path.is_dir() and path.name not in SERVICES:
+        if path.is_dir() and path.name not in SHIPPED_SERVICES:
             shutil.rmtree(path)
     endpoints = json.loads((data / "endpoints.json").read_text())
     (data / "endpoints.json").write_text(json.dumps(trimmed_endpoints(endpoints, prefixes), separators=(",", ":")))
@@ -61,9 +61,9 @@ def problems(site_packages: Path) -> list[str]:
     if not data.is_dir():
         return [f"{data}: not found"]
     services = {path.name for path in data.iterdir() if path.is_dir()}
-    found = [f"{data}: ships {name}, which the gateway does not call" for name in sorted(services - SERVICES)]
-    found += [f"{data}: no model for {name}" for name in sorted(SERVICES - services)]
-    prefixes = {endpoint_prefix(data / service) for service in SERVICES & services}
+    found = [f"{data}: ships {name}, which the gateway does not call" for name in sorted(services - SHIPPED_SERVICES)]
+    found += [f"{data}: no model for {name}" for name in sorted(SHIPPED_SERVICES - services)]
+    prefixes = {endpoint_prefix(data / service) for service in SHIPPED_SERVICES & services}
     endpoints = json.loads((data / "endpoints.json").read_text())
     extra = {key for partition in endpoints["partitions"] for key in partition["services"]} - prefixes
     found += [f"{data}/endpoints.json: not slimmed (it lists {len(extra)} other services)"] if extra else []
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
         return 1 if found else 0
     for directory in directories:
         slim(directory)
-        print(f"{directory}/botocore/data: {', '.join(sorted(SERVICES))} kept")
+        print(f"{directory}/botocore/data: {', '.join(sorted(SHIPPED_SERVICES))} kept")
     return 0
 
 
