@@ -162,26 +162,17 @@ def function_conditions(function: FunctionEntry) -> dict[str, Any]:
 def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -> dict[str, Any]:
     """What every function of the registry has; its block in the source adds the rest."""
     logical_id = function.logical_id
-    variables: dict[str, Any] = {}
-    policies: list[Any] = [ref("DataKeyDecryptPolicy")]
+    variables = {name: ref(held) for name, held in function.variables.items()}
+    policies: list[Any] = [ref("DataKeyDecryptPolicy")]  # each reaching what one of its variables names
     if provider:
-        variables |= {provider.base_url_variable: ref(provider.base_url_parameter)}
-        variables |= {provider.secret_id_variable: ref(provider.secret)}
         policies.append({"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(provider.secret)}})
         if provider.uses_tokens:
-            variables["TOKEN_TABLE_NAME"] = ref("TokenTable")
             policies.append(ref(provider.token_rows_policy))
     properties: dict[str, Any] = {"Description": function.description}
     if function.write:
         properties["Tags"] = {"kyc-gateway:idempotency": f"keys.{function.route}"}
-        variables["IDEMPOTENCY_TABLE_NAME"] = ref("IdempotencyTable")
         policies.append(ref("IdempotencyRecordsPolicy"))
     if function.audited:
-        variables |= {
-            "AUDIT_TABLE_NAME": ref("AuditTable"),
-            "AUDIT_KEY_SECRET_ID": ref("AuditKeySecret"),
-            "AUDIT_RETENTION_DAYS": ref("AuditRetentionDays"),
-        }
         policies.append(ref("AuditWritePolicy"))
     properties |= {
         # A new version for any change of its properties (its layer, its architecture), not only of its code: the

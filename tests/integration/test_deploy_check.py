@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -24,8 +25,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.models import botocore_stubber
 
-from kyc_gateway.registry import BY_NAME, FUNCTIONS, PROVIDERS
-from local.functions import cold_start, invoke, load_handler
+from kyc_gateway.registry import BY_LOGICAL_ID, FUNCTIONS, PROVIDERS
+from local.functions import LambdaContext, cold_start, invoke, load_handler
 from project import template as cfn
 from tests.integration.test_deployed_template import transformed
 from tests.support import emf
@@ -51,23 +52,15 @@ class _Body(io.BytesIO):
         yield self.getvalue()
 
 
-def answered(client: Any, answer) -> Any:
-    """`client`, its every request answered in-process by `answer(request)` -> (status, headers, body)."""
+def answering(answer) -> Any:
+    """A botocore before-send handler answering each request in-process: `answer(request)` -> (status, headers,
+    body)."""
 
     def send(request: Any, **_: Any) -> AWSResponse:
         status, headers, body = answer(request)
         return AWSResponse(request.url, status, headers, _Body(body))
 
-    client.meta.events.register_first("before-send", send)
-    return client
-
-
-def botocore_client(service: str) -> Any:
-    """The hook's own client of `service`, configured as it ships (kyc_gateway.deploy_hook.clients)."""
-    from kyc_gateway import deploy_hook
-
-    session = boto3.session.Session(aws_access_key_id="drill", aws_secret_access_key="drill", region_name="us-east-1")
-    return dict(zip(("codedeploy", "lambda"), deploy_hook.clients(session), strict=True))[service]
+    return send
 
 
 def appspec(name: str, target: str = TARGET_VERSION) -> str:
@@ -93,7 +86,6 @@ class CodeDeploy:
         self.revision, self.stored = revision, stored
         self.refuses_status, self.reported_before = refuses_status, reported_before
         self.reported: list[dict[str, Any]] = []
-        self.client = answered(botocore_client("codedeploy"), self.answer)
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
         operation = request.headers["X-Amz-Target"].decode().split(".")[-1]
@@ -130,9 +122,9 @@ class Lambda:
     def __init__(self, versions: dict[str, cfn.FunctionSpec], environments: dict[str, dict[str, str]], monkeypatch):
         self.versions, self.environments, self.monkeypatch = versions, environments, monkeypatch
         self.invoked: list[tuple[str, str, Any]] = []
+        self.failures: list[dict[str, str]] = []  # what each invoke that failed answered: its error's type, message
         self.refusals = 0  # how many invokes to refuse first, as IAM does while a new grant spreads
         self.refused_with = ("AccessDeniedException", 403)
-        self.client = answered(botocore_client("lambda"), self.answer)
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
         if self.refusals:
@@ -150,6 +142,7 @@ class Lambda:
             result = invoke(spec, event)
         except Exception as error:  # noqa: BLE001 - what escapes the handler is Lambda's function error
             failure = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            self.failures.append(failure)
             return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(failure).encode()
         return 200, {}, json.dumps(result).encode()
 
@@ -178,18 +171,27 @@ def function_name(logical_id: str) -> str:
 
 
 def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
-    """The hook as CodeDeploy invokes it, through its shipped handler module. The AWS emulator is off meanwhile:
-    CodeDeploy and Lambda answer in-process, and anything the check sent to AWS would go nowhere (no network)."""
+    """The hook as CodeDeploy invokes it: its shipped handler (functions/codedeploy_hook/app.py), whose boto3
+    session's CodeDeploy and Lambda clients are answered in-process. The AWS emulator is off meanwhile: anything
+    else the check sent to AWS would go nowhere (no network)."""
     hook = load_handler(cfn.FunctionSpec(HOOK, cfn.ROOT / "functions" / "codedeploy_hook", "app", "lambda_handler", {}))
     assert hook.__module__ == "kyc_gateway.deploy_hook"
-    from kyc_gateway import deploy_hook
+
+    class AnsweredSession(boto3.session.Session):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.events.register_first("before-send.codedeploy", answering(codedeploy.answer))
+            self.events.register_first("before-send.lambda", answering(lambda_.answer))
 
     event = {"DeploymentId": DEPLOYMENT_ID, "LifecycleEventHookExecutionId": HOOK_EXECUTION_ID}
     emulating, botocore_stubber.enabled = botocore_stubber.enabled, False
     try:
-        return deploy_hook.check_deployment(event, codedeploy.client, lambda_.client)
+        with mock.patch.object(boto3.session, "Session", AnsweredSession):
+            answer = hook(event, LambdaContext(function_name="CodeDeployHook_kyc-gateway-dev-deploy-check"))
     finally:
         botocore_stubber.enabled = emulating
+    assert set(answer) == {"status"}
+    return answer["status"]
 
 
 def deployment_of(logical_id: str) -> CodeDeploy:
@@ -303,8 +305,25 @@ def test_a_healthy_version_passes_and_the_check_reaches_no_provider_and_counts_n
         {"deploymentId": DEPLOYMENT_ID, "lifecycleEventHookExecutionId": HOOK_EXECUTION_ID, "status": "Succeeded"}
     ]
     # And the check called no provider and counted nothing a dashboard or an alarm reads
+    written = capsys.readouterr().out
     assert gateway.provider.requests() == []
-    assert [metric.name for metric in emf.metrics(capsys.readouterr().out)] == []
+    assert [metric.name for metric in emf.metrics(written)] == []
+    # And the version's log says what it loaded, the hook's which version passed
+    (loaded,) = hook_lines(written, "deploy check passed")
+    assert (loaded["level"], loaded["route"], loaded["unrehearsed"]) == ("INFO", entry_of(logical_id).route, [])
+    (checked,) = hook_lines(written, "deploy check")
+    assert {key: checked.get(key) for key in ("level", "deployment", "function", "version", "status")} == {
+        "level": "INFO",
+        "deployment": DEPLOYMENT_ID,
+        "function": function_name(logical_id),
+        "version": TARGET_VERSION,
+        "status": "Succeeded",
+    }
+    assert not {"function_error", "error", "answer"} & set(checked)
+
+
+def entry_of(logical_id: str) -> Any:
+    return BY_LOGICAL_ID[logical_id]
 
 
 @pytest.mark.parametrize("logical_id", sorted(cfn.functions()))
@@ -320,41 +339,60 @@ def test_a_version_with_an_invalid_configuration_is_stopped_before_any_traffic(
     assert [report["status"] for report in codedeploy.reported] == ["Failed"]
 
 
-def needed_by_kind(entry) -> list[str]:
-    """The variables the template generates for `entry` from the registry (generators/template.py), as it writes
-    them: its provider's base URL and secret, the token table for a provider that logs in, the idempotency table
-    for a write, the audit table and key for an audited function."""
-    from generators.template import function_resource
-
-    provider = BY_NAME.get(entry.provider or "")
-    generated = function_resource(entry, provider)["Properties"]["Environment"]["Variables"]
-    return sorted(name for name in generated if name != "AUDIT_RETENTION_DAYS")  # a default applies to that one
-
-
-@pytest.mark.parametrize(
-    "logical_id", [entry.logical_id for entry in FUNCTIONS if entry.provider or entry.write or entry.audited]
-)
+@pytest.mark.parametrize("entry", [entry for entry in FUNCTIONS if entry.variables], ids=lambda entry: entry.logical_id)
 def test_a_version_missing_part_of_the_configuration_its_kind_needs_is_stopped(
-    logical_id, gateway, environments, monkeypatch
+    entry, gateway, environments, monkeypatch
 ):
-    # Given the new version is deployed without one variable the template gives every function of its kind
-    from kyc_gateway import deploy_check
-    from kyc_gateway.settings import get_settings
+    # Given the variables the registry says the template gives every function of its kind, as deployed
+    deployed = environments[entry.logical_id]
+    assert set(entry.variables) <= set(deployed)
+    for variable in entry.variables:
+        # and a new version deployed without one of them
+        environment = {name: value for name, value in deployed.items() if name != variable}
+        codedeploy = deployment_of(entry.logical_id)
+        lambda_ = Lambda(versions(), environments | {entry.logical_id: environment}, monkeypatch)
 
-    become(logical_id, environments, monkeypatch)
-    entry = next(entry for entry in FUNCTIONS if entry.logical_id == logical_id)
-    assert deploy_check.unset(entry, get_settings()) == []
-    for variable in needed_by_kind(entry):
-        environment = dict(environments[logical_id])
-        del environment[variable]
-        codedeploy = deployment_of(logical_id)
-        lambda_ = Lambda(versions(), environments | {logical_id: environment}, monkeypatch)
-
-        # When CodeDeploy runs the hook, then the deployment fails, naming nothing but a status to CodeDeploy
+        # When CodeDeploy runs the hook, then the deployment fails, and the version's answer names what it lacks
+        # (its settings refuse some variables' absence before the check looks for them)
         assert run_hook(codedeploy, lambda_) == "Failed", variable
-        # and the version names the one variable it lacks
-        become(logical_id, environments | {logical_id: environment}, monkeypatch)
-        assert deploy_check.unset(entry, get_settings()) == [variable]
+        ((error, message),) = [(failure["errorType"], failure["errorMessage"]) for failure in lambda_.failures]
+        if error == "NotReady":
+            assert message == f"not configured: {variable}"
+        else:
+            assert (error, variable in message) == ("ConfigurationError", True)
+
+
+def test_the_check_names_every_variable_a_version_lacks(environments):
+    from kyc_gateway import deploy_check
+
+    entry = BY_LOGICAL_ID["SignzyRepushFunction"]
+    environment = environments[entry.logical_id] | {"IDEMPOTENCY_TABLE_NAME": ""}
+    del environment["SIGNZY_SECRET_ID"]
+
+    assert deploy_check.unset(entry, environments[entry.logical_id]) == []
+    assert deploy_check.unset(entry, environment) == ["SIGNZY_SECRET_ID", "IDEMPOTENCY_TABLE_NAME"]
+
+
+def test_a_version_that_cannot_make_an_aws_call_it_needs_is_stopped(gateway, environments, monkeypatch):
+    # Given a version whose client cannot make one of the AWS calls its configuration names (here, reading a secret)
+    from kyc_gateway import snapstart
+
+    rehearse = snapstart.rehearse
+    monkeypatch.setattr(
+        snapstart,
+        "rehearse",
+        lambda client, rehearsal: rehearsal.operation != "GetSecretValue" and rehearse(client, rehearsal),
+    )
+    codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
+
+    # When CodeDeploy runs the hook, then the deployment fails, and the version names the call
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert lambda_.failures == [
+        {
+            "errorType": "NotReady",
+            "errorMessage": "AWS operations that failed before sending: secretsmanager.GetSecretValue",
+        }
+    ]
 
 
 def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkeypatch, tmp_path: Path):
@@ -376,7 +414,9 @@ def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkey
     ["{'statusCode': 200}", "'ready'", "{'ready': 'true'}", "[True]"],
     ids=["request", "text", "not-true", "list"],
 )
-def test_a_version_answering_anything_but_ready_is_stopped(answer, gateway, environments, monkeypatch, tmp_path: Path):
+def test_a_version_answering_anything_but_ready_is_stopped(
+    answer, gateway, environments, monkeypatch, tmp_path: Path, capsys
+):
     # Given a version whose handler answers the check with something else (a wrapper that does not know it)
     (tmp_path / "app.py").write_text(f"def lambda_handler(event, context):\n    return {answer}\n")
     monkeypatch.delitem(sys.modules, "lambda_function_CladfyKraPinFunctionPlain", raising=False)
@@ -384,8 +424,11 @@ def test_a_version_answering_anything_but_ready_is_stopped(answer, gateway, envi
     environments["CladfyKraPinFunctionPlain"] = environments["CladfyKraPinFunction"]
     codedeploy = deployment_of("CladfyKraPinFunction")
     lambda_ = Lambda(versions(CladfyKraPinFunction=plain), environments, monkeypatch)
+    capsys.readouterr()
 
     assert run_hook(codedeploy, lambda_) == "Failed"
+    (line,) = hook_lines(capsys.readouterr().out, "deploy check")
+    assert (line["status"], line["answer"]) == ("Failed", "not ready")
 
 
 @pytest.mark.parametrize(
@@ -557,3 +600,93 @@ def test_the_hooks_log_names_what_stopped_it_and_a_second_delivery(environments,
     assert (line["deployment"], line["error"], line["code"]) == (DEPLOYMENT_ID, "ClientError", "AccessDeniedException")
     ((_, reported),) = [(line, line["deployment"]) for line in hook_lines(written, "deploy check already reported")]
     assert reported == DEPLOYMENT_ID
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": "12"}, ("kyc-gateway-dev-F", "12")),
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": 12}, ("kyc-gateway-dev-F", "12")),
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": True}, "not a published version"),
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": "$LATEST"}, "not a published version"),
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": "1.5"}, "not a published version"),
+        ({"Name": "kyc-gateway-dev-F", "TargetVersion": ""}, "not a published version"),
+        ({"Name": "", "TargetVersion": "12"}, "not a published version"),
+        ({"Name": 12, "TargetVersion": "12"}, "not a published version"),
+        ({"Name": "kyc-gateway-dev-F"}, "no single function version"),
+        ({"TargetVersion": "12"}, "no single function version"),
+    ],
+)
+def test_the_version_checked_is_the_one_published_version_the_appspec_shifts_to(properties, expected):
+    from kyc_gateway.deploy_hook import UnreadableDeployment, target
+
+    content = json.dumps(
+        {"version": 0.0, "Resources": [{"F": {"Type": "AWS::Lambda::Function", "Properties": properties}}]}
+    )
+    if isinstance(expected, tuple):
+        assert target(content) == expected
+    else:
+        with pytest.raises(UnreadableDeployment, match=rf"^the AppSpec('s target is| names) {expected}$"):
+            target(content)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,
+        "",
+        "not json",
+        "[]",
+        json.dumps({"Resources": {"F": {}}}),
+        json.dumps({"Resources": [{"F": {"Properties": {}}}, {"G": {"Properties": {}}}]}),
+        json.dumps({"Resources": [{"F": {"Properties": {"Name": "f", "TargetVersion": "1"}}, "G": {}}]}),
+        json.dumps({"Resources": [{"F": {"Type": "AWS::Lambda::Function"}}]}),
+        json.dumps({"Resources": [{"F": "text"}]}),
+    ],
+    ids=[
+        "none",
+        "empty",
+        "not-json",
+        "list",
+        "resources-not-list",
+        "two-resources",
+        "two-names",
+        "no-properties",
+        "text",
+    ],
+)
+def test_an_appspec_naming_no_single_function_version_is_unreadable(content):
+    from kyc_gateway.deploy_hook import UnreadableDeployment, target
+
+    with pytest.raises(UnreadableDeployment, match=r"^the AppSpec names no single function version$"):
+        target(content)
+
+
+@pytest.mark.parametrize("body", [b"Runtime exited with error: signal: killed", b'["not an object"]'])
+def test_a_version_failing_without_an_error_object_is_stopped(body, environments, monkeypatch, capsys):
+    # Given a version whose runtime fails the invoke without the usual error object (killed, out of memory...)
+    class Crashing(Lambda):
+        def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, body
+
+    codedeploy = deployment_of("CladfyKraPinFunction")
+    capsys.readouterr()
+
+    # When CodeDeploy runs the hook, then the deployment fails, and the hook's log says the version failed
+    assert run_hook(codedeploy, Crashing(versions(), environments, monkeypatch)) == "Failed"
+    (line,) = hook_lines(capsys.readouterr().out, "deploy check")
+    assert (line["status"], line["function_error"], line.get("error")) == ("Failed", "Unhandled", None)
+
+
+def test_the_hooks_log_names_an_unreadable_deployment(environments, monkeypatch, capsys):
+    codedeploy = CodeDeploy({"revisionType": "AppSpecContent", "appSpecContent": {"content": "not json"}})
+    capsys.readouterr()
+
+    assert run_hook(codedeploy, Lambda(versions(), environments, monkeypatch)) == "Failed"
+    (line,) = hook_lines(capsys.readouterr().out, "deploy check not run")
+    assert (line["level"], line["deployment"], line["error"], line.get("code")) == (
+        "ERROR",
+        DEPLOYMENT_ID,
+        "UnreadableDeployment",
+        None,
+    )

@@ -12,11 +12,12 @@ such an event: only a principal allowed to invoke the function itself can (the h
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kyc_gateway.registry import FunctionEntry
-    from kyc_gateway.settings import Settings
 
 EVENT_KEY = "kycGatewayDeployCheck"
 
@@ -34,36 +35,17 @@ def answer(handler: Any) -> dict[str, Any]:
     from kyc_gateway import snapstart
     from kyc_gateway.observability import logger
     from kyc_gateway.registry import BY_ROUTE
-    from kyc_gateway.settings import get_settings
 
     loaded = snapstart.load(handler, [])  # an instance that is never snapshotted renews nothing
     if loaded["unrehearsed"]:
         raise NotReady(f"AWS operations that failed before sending: {', '.join(loaded['unrehearsed'])}")
-    if missing := unset(BY_ROUTE[handler.route], get_settings()):
+    if missing := unset(BY_ROUTE[handler.route], os.environ):
         raise NotReady(f"not configured: {', '.join(missing)}")
     logger.info("deploy check passed", **loaded)
     return {"ready": True, **loaded}
 
 
-def unset(entry: FunctionEntry, settings: Settings) -> list[str]:
-    """The environment variables every function of `entry`'s kind is given (the template generates them from the
-    registry, as here) that this version's environment lacks."""
-    from kyc_gateway.registry import BY_NAME
-
-    needed: list[tuple[str, object]] = []
-    if entry.provider:
-        provider = BY_NAME[entry.provider]
-        needed += [
-            (provider.base_url_variable, settings.base_urls.get(provider.name)),
-            (provider.secret_id_variable, settings.secret_ids.get(provider.name)),
-        ]
-        if provider.uses_tokens:
-            needed.append(("TOKEN_TABLE_NAME", settings.token_table_name))
-    if entry.write:
-        needed.append(("IDEMPOTENCY_TABLE_NAME", settings.idempotency_table_name))
-    if entry.audited:
-        needed += [
-            ("AUDIT_TABLE_NAME", settings.audit_table_name),
-            ("AUDIT_KEY_SECRET_ID", settings.audit_key_secret_id),
-        ]
-    return [name for name, value in needed if not value]
+def unset(entry: FunctionEntry, environment: Mapping[str, str]) -> list[str]:
+    """The variables the template gives `entry` (the registry's `variables`) that `environment` lacks or leaves
+    empty."""
+    return [name for name in entry.variables if not environment.get(name)]

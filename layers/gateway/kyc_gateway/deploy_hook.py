@@ -104,8 +104,8 @@ def target(content: str | None) -> tuple[str, str]:
         name, version = properties["Name"], properties["TargetVersion"]
     except (TypeError, ValueError, KeyError, AttributeError):
         raise UnreadableDeployment("the AppSpec names no single function version") from None
-    if isinstance(version, int) and not isinstance(version, bool):
-        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same version
+    if isinstance(version, int):
+        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same version (not true)
     if not (isinstance(name, str) and name and isinstance(version, str) and version.isdigit()):
         raise UnreadableDeployment("the AppSpec's target is not a published version")
     return name, version

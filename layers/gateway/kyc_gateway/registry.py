@@ -196,6 +196,29 @@ class FunctionEntry:
         return self.provider is not None or self.searches_audit
 
     @property
+    def variables(self) -> dict[str, str]:
+        """The environment variables the template gives it, each with the template's parameter or resource (logical
+        id) it holds: its provider's base URL and secret, the token table for a provider that logs in, the idempotency
+        table for a write, the audit table, key and retention for an audited function. The template's generator
+        writes them from here; the deploy check stops a version whose environment lacks any."""
+        variables: dict[str, str] = {}
+        if self.provider:
+            provider = BY_NAME[self.provider]
+            variables[provider.base_url_variable] = provider.base_url_parameter
+            variables[provider.secret_id_variable] = provider.secret
+            if provider.uses_tokens:
+                variables["TOKEN_TABLE_NAME"] = "TokenTable"  # noqa: S105 - a table, not a secret
+        if self.write:
+            variables["IDEMPOTENCY_TABLE_NAME"] = "IdempotencyTable"
+        if self.audited:
+            variables |= {
+                "AUDIT_TABLE_NAME": "AuditTable",
+                "AUDIT_KEY_SECRET_ID": "AuditKeySecret",
+                "AUDIT_RETENTION_DAYS": "AuditRetentionDays",
+            }
+        return variables
+
+    @property
     def caller_route(self) -> bool:
         """Whether the callers' managed policy grants it: every signed route but an audit route (/audit/...),
         which compliance roles reach through a policy of their own."""
