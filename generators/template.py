@@ -162,7 +162,7 @@ def function_conditions(function: FunctionEntry) -> dict[str, Any]:
 def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -> dict[str, Any]:
     """What every function of the registry has; its block in the source adds the rest."""
     logical_id = function.logical_id
-    variables = {name: ref(held) for name, held in function.variables.items()}
+    variables = {name: ref(held) for name, held in function.variables(provider).items()}
     policies: list[Any] = [ref("DataKeyDecryptPolicy")]  # each reaching what one of its variables names
     if provider:
         policies.append({"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(provider.secret)}})

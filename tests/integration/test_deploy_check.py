@@ -36,6 +36,7 @@ DEPLOYMENT_ID = "d-DRILL0001"
 HOOK_EXECUTION_ID = "hook-execution-0001"
 APPLICATION = "kyc-gateway-dev-ServerlessDeploymentApplication-AbCdEf123456"
 TARGET_VERSION = "7"
+LAMBDAS_SESSION = boto3.session.Session
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,14 @@ class CodeDeploy:
         self.revision, self.stored = revision, stored
         self.refuses_status, self.reported_before = refuses_status, reported_before
         self.reported: list[dict[str, Any]] = []
+        self.throttles = 0  # how many requests to throttle first, as CodeDeploy does under a stack's many hooks
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], bytes]:
         operation = request.headers["X-Amz-Target"].decode().split(".")[-1]
         sent = json.loads(request.body)
+        if self.throttles:
+            self.throttles -= 1
+            return refusal("ThrottlingException")
         if operation == "GetDeployment" and self.revision is not None:
             assert sent == {"deploymentId": DEPLOYMENT_ID}
             info = {
@@ -139,7 +144,8 @@ class Lambda:
         spec = self.versions[name]
         become(spec.logical_id, self.environments, self.monkeypatch)
         try:
-            result = invoke(spec, event)
+            with mock.patch.object(boto3.session, "Session", LAMBDAS_SESSION):  # the version's own, not the hook's
+                result = invoke(spec, event)
         except Exception as error:  # noqa: BLE001 - what escapes the handler is Lambda's function error
             failure = {"errorType": type(error).__name__, "errorMessage": str(error)}
             self.failures.append(failure)
@@ -172,8 +178,8 @@ def function_name(logical_id: str) -> str:
 
 def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
     """The hook as CodeDeploy invokes it: its shipped handler (functions/codedeploy_hook/app.py), whose boto3
-    session's CodeDeploy and Lambda clients are answered in-process. The AWS emulator is off meanwhile: anything
-    else the check sent to AWS would go nowhere (no network)."""
+    session's CodeDeploy and Lambda clients are answered in-process. The AWS emulator is off meanwhile, so that a
+    request the check sent to AWS would not be answered: the check must send none."""
     hook = load_handler(cfn.FunctionSpec(HOOK, cfn.ROOT / "functions" / "codedeploy_hook", "app", "lambda_handler", {}))
     assert hook.__module__ == "kyc_gateway.deploy_hook"
 
@@ -339,14 +345,16 @@ def test_a_version_with_an_invalid_configuration_is_stopped_before_any_traffic(
     assert [report["status"] for report in codedeploy.reported] == ["Failed"]
 
 
-@pytest.mark.parametrize("entry", [entry for entry in FUNCTIONS if entry.variables], ids=lambda entry: entry.logical_id)
+@pytest.mark.parametrize(
+    "entry", [entry for entry in FUNCTIONS if entry.variables()], ids=lambda entry: entry.logical_id
+)
 def test_a_version_missing_part_of_the_configuration_its_kind_needs_is_stopped(
     entry, gateway, environments, monkeypatch
 ):
     # Given the variables the registry says the template gives every function of its kind, as deployed
     deployed = environments[entry.logical_id]
-    assert set(entry.variables) <= set(deployed)
-    for variable in entry.variables:
+    assert set(entry.variables()) <= set(deployed)
+    for variable in entry.variables():
         # and a new version deployed without one of them
         environment = {name: value for name, value in deployed.items() if name != variable}
         codedeploy = deployment_of(entry.logical_id)
@@ -362,6 +370,21 @@ def test_a_version_missing_part_of_the_configuration_its_kind_needs_is_stopped(
             assert (error, variable in message) == ("ConfigurationError", True)
 
 
+def test_a_version_lacking_several_variables_names_each(gateway, environments, monkeypatch):
+    environment = {
+        name: value
+        for name, value in environments["CladfyKraPinFunction"].items()
+        if name not in ("AUDIT_TABLE_NAME", "AUDIT_RETENTION_DAYS")
+    }
+    codedeploy = deployment_of("CladfyKraPinFunction")
+    lambda_ = Lambda(versions(), environments | {"CladfyKraPinFunction": environment}, monkeypatch)
+
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert lambda_.failures == [
+        {"errorType": "NotReady", "errorMessage": "not configured: AUDIT_TABLE_NAME, AUDIT_RETENTION_DAYS"}
+    ]
+
+
 def test_the_check_names_every_variable_a_version_lacks(environments):
     from kyc_gateway import deploy_check
 
@@ -374,23 +397,25 @@ def test_the_check_names_every_variable_a_version_lacks(environments):
 
 
 def test_a_version_that_cannot_make_an_aws_call_it_needs_is_stopped(gateway, environments, monkeypatch):
-    # Given a version whose client cannot make one of the AWS calls its configuration names (here, reading a secret)
+    # Given a version whose clients cannot make AWS calls its configuration names (reading a secret, its audit trail)
     from kyc_gateway import snapstart
 
     rehearse = snapstart.rehearse
     monkeypatch.setattr(
         snapstart,
         "rehearse",
-        lambda client, rehearsal: rehearsal.operation != "GetSecretValue" and rehearse(client, rehearsal),
+        lambda client, rehearsal: (
+            rehearsal.operation not in ("GetSecretValue", "Query") and rehearse(client, rehearsal)
+        ),
     )
     codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
 
-    # When CodeDeploy runs the hook, then the deployment fails, and the version names the call
+    # When CodeDeploy runs the hook, then the deployment fails, and the version names the calls
     assert run_hook(codedeploy, lambda_) == "Failed"
     assert lambda_.failures == [
         {
             "errorType": "NotReady",
-            "errorMessage": "AWS operations that failed before sending: secretsmanager.GetSecretValue",
+            "errorMessage": "AWS operations that failed before sending: dynamodb.Query, secretsmanager.GetSecretValue",
         }
     ]
 
@@ -411,8 +436,8 @@ def test_a_version_that_fails_to_import_is_stopped(gateway, environments, monkey
 
 @pytest.mark.parametrize(
     "answer",
-    ["{'statusCode': 200}", "'ready'", "{'ready': 'true'}", "[True]"],
-    ids=["request", "text", "not-true", "list"],
+    ["{'statusCode': 200}", "'ready'", "{'ready': 'true'}", "{'ready': 1}", "[True]"],
+    ids=["request", "text", "not-true", "one", "list"],
 )
 def test_a_version_answering_anything_but_ready_is_stopped(
     answer, gateway, environments, monkeypatch, tmp_path: Path, capsys
@@ -428,7 +453,7 @@ def test_a_version_answering_anything_but_ready_is_stopped(
 
     assert run_hook(codedeploy, lambda_) == "Failed"
     (line,) = hook_lines(capsys.readouterr().out, "deploy check")
-    assert (line["status"], line["answer"]) == ("Failed", "not ready")
+    assert (line["level"], line["status"], line["answer"]) == ("ERROR", "Failed", "not ready")
 
 
 @pytest.mark.parametrize(
@@ -502,6 +527,19 @@ def test_an_invoke_refused_or_throttled_for_a_while_is_tried_again(
     # When CodeDeploy runs the hook, then it waits, tries again, and the healthy version passes
     assert run_hook(codedeploy, lambda_) == "Succeeded"
     assert waits == list(PATIENT_DELAYS_SECONDS[:2])
+
+
+def test_codedeploy_throttling_the_hook_for_a_while_is_waited_out(gateway, environments, monkeypatch, waits):
+    # Given CodeDeploy throttles the hook's first two calls (a stack update runs one hook per function at once)
+    from kyc_gateway.deploy_hook import PATIENT_DELAYS_SECONDS
+
+    codedeploy, lambda_ = deployment_of("CladfyKraPinFunction"), Lambda(versions(), environments, monkeypatch)
+    codedeploy.throttles = 2
+
+    # When CodeDeploy runs the hook, then it waits, tries again, and the healthy version passes
+    assert run_hook(codedeploy, lambda_) == "Succeeded"
+    assert waits == list(PATIENT_DELAYS_SECONDS[:2])
+    assert [report["status"] for report in codedeploy.reported] == ["Succeeded"]
 
 
 def test_an_invoke_refused_for_good_fails_the_deployment_after_the_last_try(gateway, environments, monkeypatch, waits):
@@ -586,7 +624,8 @@ def test_the_hooks_log_says_which_version_failed_and_why(gateway, environments, 
         function_name("CladfyKraPinFunction"),
         TARGET_VERSION,
     )
-    assert (line["status"], line["function_error"], line["error"]) == ("Failed", "Unhandled", "ConfigurationError")
+    assert (line["level"], line["status"], line["function_error"]) == ("ERROR", "Failed", "Unhandled")
+    assert line["error"] == "ConfigurationError"
 
 
 def test_the_hooks_log_names_what_stopped_it_and_a_second_delivery(environments, monkeypatch, capsys, waits):

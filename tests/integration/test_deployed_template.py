@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kyc_gateway.registry import FUNCTIONS
 from local.functions import load_handler
 from project import template as cfn
 from tests.support.routes import provider_of
@@ -154,6 +155,16 @@ def test_each_functions_role_reaches_only_its_own_resources(deployed):
                 assert tags["kyc-gateway:idempotency"] == prefix, logical_id
             if any(action.startswith("events:") for action in actions):
                 assert "event-bus/default" in json.dumps(statement["Resource"])
+
+
+def test_each_functions_role_reaches_every_resource_its_variables_name(deployed):
+    # the registry's variables are written by the generator and required by the deploy check; a variable whose
+    # resource no policy of the function grants would pass the check and fail the first request
+    for entry in FUNCTIONS:
+        role = deployed["Resources"][f"{entry.logical_id}Role"]
+        granted = set().union(*(referenced(statement["Resource"]) for statement in policy_statements(deployed, role)))
+        named = {held for held in entry.variables().values() if held in deployed["Resources"]}
+        assert named and named <= granted, (entry.logical_id, named - granted)
 
 
 def test_the_data_key_lets_only_this_stacks_log_groups_use_it(deployed):

@@ -48,4 +48,4 @@ def answer(handler: Any) -> dict[str, Any]:
 def unset(entry: FunctionEntry, environment: Mapping[str, str]) -> list[str]:
     """The variables the template gives `entry` (the registry's `variables`) that `environment` lacks or leaves
     empty."""
-    return [name for name in entry.variables if not environment.get(name)]
+    return [name for name in entry.variables() if not environment.get(name)]

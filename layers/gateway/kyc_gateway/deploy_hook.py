@@ -25,7 +25,8 @@ from kyc_gateway.deploy_check import EVENT_KEY
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 INVOKE_READ_TIMEOUT_SECONDS = 180  # above the longest timeout of the gateway's functions (the reconciler's 120 s)
 PATIENT_DELAYS_SECONDS = (2, 4, 8, 16, 30, 30, 30, 30)  # before each new try of a call refused or throttled
-_TRIED_AGAIN = frozenset({"AccessDenied", "AccessDeniedException", "TooManyRequestsException", "ThrottlingException"})
+# Lambda's and CodeDeploy's codes for a permission not (yet) granted, Lambda's throttle, CodeDeploy's throttle
+_TRIED_AGAIN = frozenset({"AccessDeniedException", "TooManyRequestsException", "ThrottlingException"})
 _ALREADY_REPORTED = "LifecycleEventAlreadyCompletedException"  # a second delivery of the same hook event
 _sleep = time.sleep
 ResultT = TypeVar("ResultT")
@@ -61,7 +62,8 @@ def check_deployment(event: dict[str, Any], codedeploy: Any, lambda_client: Any)
     try:
         name, version = target(appspec(codedeploy, deployment_id))
         status, reason = check_version(lambda_client, name, version, deployment_id)
-        logger.info("deploy check", deployment=deployment_id, function=name, version=version, status=status, **reason)
+        log = logger.info if status == SUCCEEDED else logger.error  # a version stopped is an operator's business
+        log("deploy check", deployment=deployment_id, function=name, version=version, status=status, **reason)
     except Exception as error:  # noqa: BLE001 - whatever stops the check fails the deployment, never passes it
         logger.error("deploy check not run", deployment=deployment_id, error=type(error).__name__, code=_code(error))
     try:
@@ -105,7 +107,7 @@ def target(content: str | None) -> tuple[str, str]:
     except (TypeError, ValueError, KeyError, AttributeError):
         raise UnreadableDeployment("the AppSpec names no single function version") from None
     if isinstance(version, int):
-        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same version (not true)
+        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same (True is "True")
     if not (isinstance(name, str) and name and isinstance(version, str) and version.isdigit()):
         raise UnreadableDeployment("the AppSpec's target is not a published version")
     return name, version

@@ -43,6 +43,9 @@ class SubjectKind:
 
 
 _CONNECTFI_ID = r"[0-9a-zA-Z_]{1,36}"  # connectFi's "common-id"
+_APPLICATIONS = ("APPLICATIONS_TABLE_NAME", "ApplicationsTable")  # connectFi applications' confirmed states
+_WEBHOOK_SECRET = ("CONNECTFI_WEBHOOK_SECRET_ID", "ConnectFiWebhookSecret")  # the webhook URL's token
+_WEBHOOK_QUEUE = ("WEBHOOK_QUEUE_URL", "WebhookQueue")
 
 
 @dataclass(frozen=True)
@@ -189,21 +192,24 @@ class FunctionEntry:
     """A write honouring `Idempotency-Key`: never retried blindly."""
     searches_audit: bool = False
     """The audit trail's search: the one function that may query the audit table."""
+    resources: tuple[tuple[str, str], ...] = ()
+    """Variables naming a resource of the template (its logical id) that its own code needs besides its kind's
+    (its block in infrastructure/gateway.yaml grants the access)."""
 
     @property
     def audited(self) -> bool:
         """Whether it writes audit records: every provider operation, and each audit search."""
         return self.provider is not None or self.searches_audit
 
-    @property
-    def variables(self) -> dict[str, str]:
+    def variables(self, provider: ProviderEntry | None = None) -> dict[str, str]:
         """The environment variables the template gives it, each with the template's parameter or resource (logical
         id) it holds: its provider's base URL and secret, the token table for a provider that logs in, the idempotency
-        table for a write, the audit table, key and retention for an audited function. The template's generator
-        writes them from here; the deploy check stops a version whose environment lacks any."""
+        table for a write, the audit table, key and retention for an audited function, and its own `resources`. The
+        template's generator writes them from here; the deploy check stops a version whose environment lacks any.
+        `provider`: its provider's entry, if not the registered one (a provider being added)."""
         variables: dict[str, str] = {}
         if self.provider:
-            provider = BY_NAME[self.provider]
+            provider = provider or BY_NAME[self.provider]
             variables[provider.base_url_variable] = provider.base_url_parameter
             variables[provider.secret_id_variable] = provider.secret
             if provider.uses_tokens:
@@ -216,7 +222,7 @@ class FunctionEntry:
                 "AUDIT_KEY_SECRET_ID": "AuditKeySecret",
                 "AUDIT_RETENTION_DAYS": "AuditRetentionDays",
             }
-        return variables
+        return variables | dict(self.resources)
 
     @property
     def caller_route(self) -> bool:
@@ -289,6 +295,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         method="POST",
         path="/connectfi/identification",
         write=True,
+        resources=(_WEBHOOK_SECRET, _APPLICATIONS),
     ),
     FunctionEntry(
         "ConnectFiStatusFunction",
@@ -319,6 +326,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         method="POST",
         path="/connectfi/update",
         write=True,
+        resources=(_APPLICATIONS,),
     ),
     FunctionEntry(
         "ConnectFiWebhookFunction",
@@ -329,6 +337,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         method="POST",
         path="/connectfi/webhooks/{token}",
         public=True,
+        resources=(_WEBHOOK_SECRET, _WEBHOOK_QUEUE),
     ),
     FunctionEntry(
         "ConnectFiWebhookProcessorFunction",
@@ -336,6 +345,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "connectfi_webhook_processor",
         "SQS connectFi webhooks -> /akepa/status -> applications table + EventBridge",
         provider="connectfi",
+        resources=(_APPLICATIONS, ("IDEMPOTENCY_TABLE_NAME", "IdempotencyTable"), _WEBHOOK_QUEUE),
     ),
     FunctionEntry(
         "ConnectFiApplicationFunction",
@@ -345,6 +355,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         provider=None,
         method="GET",
         path="/connectfi/applications/{applicationId}",
+        resources=(_APPLICATIONS,),
     ),
     FunctionEntry(
         "ConnectFiReconcilerFunction",
@@ -352,6 +363,7 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         "connectfi_reconciler",
         "Scheduled re-check of connectFi applications that are not final (webhooks get lost)",
         provider="connectfi",
+        resources=(_APPLICATIONS,),
     ),
     FunctionEntry(
         "AuditSearchFunction",
