@@ -163,7 +163,7 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
     """What every function of the registry has; its block in the source adds the rest."""
     logical_id = function.logical_id
     variables = {name: ref(held) for name, held in function.variables(provider).items()}
-    policies: list[Any] = [ref("DataKeyDecryptPolicy")]  # each reaching what one of its variables names
+    policies: list[Any] = [ref("DataKeyDecryptPolicy")]  # a test checks they reach every resource a variable names
     if provider:
         policies.append({"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(provider.secret)}})
         if provider.uses_tokens:

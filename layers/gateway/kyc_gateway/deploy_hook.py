@@ -107,7 +107,7 @@ def target(content: str | None) -> tuple[str, str]:
     except (TypeError, ValueError, KeyError, AttributeError):
         raise UnreadableDeployment("the AppSpec names no single function version") from None
     if isinstance(version, int):
-        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same (True is "True")
+        version = str(version)  # AWS's AppSpec examples quote versions; a number means the same ("True" is refused)
     if not (isinstance(name, str) and name and isinstance(version, str) and version.isdigit()):
         raise UnreadableDeployment("the AppSpec's target is not a published version")
     return name, version
