@@ -103,13 +103,16 @@ def test_work_whose_result_says_it_is_not_done_yet_releases_its_claim_and_runs_a
     # Given work that finds its content not done yet (connectFi's status does not confirm the webhook)
     clock.stop()
     first, again = Work(dynamodb, table), Work(dynamodb, table)
+    judged: list[str] = []
 
     def not_done(result: str) -> bool:
+        judged.append(result)
         return False
 
     # When it runs, Then its result is answered and its claim released: the same content runs again
     context = invocation(REMAINING_MS)
     assert run(PREFIX, CONTENT, first, window_seconds=WINDOW, context=context, done=not_done) == "done"
+    assert judged == ["done"]  # the work's own result decided it
     assert stored(dynamodb, table) is None
     assert run_once(again) == "done"
     assert (first.runs, again.runs) == (1, 1)

@@ -109,7 +109,11 @@ def test_a_body_too_large_for_lambda_is_413_before_anything_else():
     answer = call(handler_returning({}), "x" * (api.MAX_BODY_BYTES + 1))
 
     assert answer["statusCode"] == 413
-    assert json.loads(answer["body"])["error"]["code"] == "request_too_large"
+    error = json.loads(answer["body"])["error"]
+    assert (error["code"], error["message"]) == ("request_too_large", "The request body is too large")
+    assert error["details"] == [
+        {"field": "body", "issue": f"must be at most {api.MAX_BODY_BYTES} bytes", "type": "body"}
+    ]
 
 
 def test_gateway_errors_become_the_envelope_with_their_status():

@@ -243,7 +243,7 @@ def parse_body(event: Mapping[str, Any], model: type[RequestT]) -> RequestT:
             "The request body must be sent uncompressed",
             details=[{"field": "Content-Encoding", "issue": "must be absent or identity", "type": "header"}],
         )
-    raw = body_bytes(event, MAX_BODY_BYTES)
+    raw = body_bytes(event)
     request = validate(model, json_object(raw))
     if isinstance(request, ForwardedAsSent):
         request.keep_raw(raw)

@@ -39,7 +39,12 @@ def test_a_body_declared_as_form_data_is_not_json_so_400(gateway, function):
     answer = invoke(spec, event)
 
     assert answer["statusCode"] == 400
-    assert json.loads(answer["body"])["error"]["code"] == "validation_error"
+    error = json.loads(answer["body"])["error"]
+    assert (error["code"], error["message"]) == (
+        "validation_error",
+        "The request body must be JSON (Content-Type: application/json)",
+    )
+    assert error["details"] == [{"field": "Content-Type", "issue": "must be application/json", "type": "header"}]
     assert gateway.provider.requests() == []
 
 
@@ -58,7 +63,8 @@ def test_a_body_declared_compressed_is_400_naming_its_encoding_and_no_provider_c
     answer = json.loads(invoke(spec, event)["body"])["error"]
 
     # Then it is refused for its encoding, before any provider call; identity is no encoding at all
-    assert (answer["code"], answer["details"][0]["field"]) == ("validation_error", "Content-Encoding")
+    assert (answer["code"], answer["message"]) == ("validation_error", "The request body must be sent uncompressed")
+    assert answer["details"] == [{"field": "Content-Encoding", "issue": "must be absent or identity", "type": "header"}]
     assert gateway.provider.requests() == []
     identity = proxy_event(method, path, headers=[("Content-Encoding", "identity")], body=json.dumps({"a": 1}))
     refused = (json.loads(invoke(spec, identity)["body"]).get("error") or {}).get("details") or []
