@@ -316,7 +316,7 @@ def test_a_healthy_version_passes_and_the_check_reaches_no_provider_and_counts_n
     assert [metric.name for metric in emf.metrics(written)] == []
     # And the version's log says what it loaded, the hook's which version passed
     (loaded,) = hook_lines(written, "deploy check passed")
-    assert (loaded["level"], loaded["route"], loaded["unrehearsed"]) == ("INFO", entry_of(logical_id).route, [])
+    assert (loaded["level"], loaded["route"], loaded["unrehearsed"]) == ("INFO", BY_LOGICAL_ID[logical_id].route, [])
     (checked,) = hook_lines(written, "deploy check")
     assert {key: checked.get(key) for key in ("level", "deployment", "function", "version", "status")} == {
         "level": "INFO",
@@ -326,10 +326,6 @@ def test_a_healthy_version_passes_and_the_check_reaches_no_provider_and_counts_n
         "status": "Succeeded",
     }
     assert not {"function_error", "error", "answer"} & set(checked)
-
-
-def entry_of(logical_id: str) -> Any:
-    return BY_LOGICAL_ID[logical_id]
 
 
 @pytest.mark.parametrize("logical_id", sorted(cfn.functions()))
@@ -637,8 +633,8 @@ def test_the_hooks_log_names_what_stopped_it_and_a_second_delivery(environments,
     written = capsys.readouterr().out
     (line,) = hook_lines(written, "deploy check not run")
     assert (line["deployment"], line["error"], line["code"]) == (DEPLOYMENT_ID, "ClientError", "AccessDeniedException")
-    ((_, reported),) = [(line, line["deployment"]) for line in hook_lines(written, "deploy check already reported")]
-    assert reported == DEPLOYMENT_ID
+    (reported,) = hook_lines(written, "deploy check already reported")
+    assert reported["deployment"] == DEPLOYMENT_ID
 
 
 @pytest.mark.parametrize(
