@@ -27,6 +27,10 @@ def _status(value: Any) -> bool:
     return _whole(value) and 100 <= value <= 599
 
 
+def _redirect(value: Any) -> bool:
+    return _whole(value) and 300 <= value <= 399
+
+
 # fault -> its options: name -> (check, what the check wants)
 Check = tuple[Callable[[Any], bool], str]
 FAULT_OPTIONS: dict[str, dict[str, Check]] = {
@@ -36,6 +40,7 @@ FAULT_OPTIONS: dict[str, dict[str, Check]] = {
     "status": {"status": (_status, "an HTTP status, 100 to 599")},
     "html": {"status": (_status, "an HTTP status, 100 to 599")},
     "truncated": {},
+    "redirect": {"status": (_redirect, "a redirect status, 300 to 399")},
     "rate_limit": {"retryAfter": (_whole, "a whole number of seconds, 0 or more")},
 }
 
@@ -115,6 +120,9 @@ class FaultInjection:
             return html_reply(spec.get("status", 502))
         if fault == "truncated":
             return truncated_json_reply({"injected": "truncated answer", "padding": "x" * 40})
+        if fault == "redirect":  # to an address the sandbox does not serve: a client following it fails there
+            location = (("Location", "/_sandbox/redirected"),)
+            return Reply(spec.get("status", 302), b"", headers=location)
         if fault == "rate_limit":
             retry_after = str(spec.get("retryAfter", 1))
             return Reply(429, b'{"error": "too many requests"}', headers=(("Retry-After", retry_after),))

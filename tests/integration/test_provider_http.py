@@ -363,6 +363,29 @@ def test_a_write_answered_by_something_in_front_of_the_provider_has_an_unknown_o
     assert not read(http).outcome_unknown  # a read has no outcome to be unsure about
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_a_redirected_write_has_an_unknown_outcome(provider, stopped_clock, status):
+    # Given a provider (or something in front of it) redirecting reads and writes to another address
+    elsewhere = (("Location", provider.url + "/elsewhere"),)
+    provider.reply("/write", Reply(status, b"", None, headers=elsewhere))
+    provider.reply("/read", Reply(status, b"", None, headers=elsewhere))
+    provider.reply("/elsewhere", OK)
+    http = client(provider)
+
+    with pytest.raises(ProviderBadResponse) as written:
+        write(http)
+    with pytest.raises(ProviderBadResponse) as was_read:
+        read(http)
+
+    # Then neither is sent again, there or here: a 502 naming the redirect, and a write that may have been done (a
+    # 303, and a 302 as servers use it, answer a POST that was) is never sent again under its key
+    assert provider.requests("/elsewhere") == []
+    assert len(provider.requests("/write")) == len(provider.requests("/read")) == 1
+    assert (written.value.status, written.value.provider_status, written.value.provider) == (502, status, "test")
+    assert written.value.outcome_unknown and not was_read.value.outcome_unknown
+    assert was_read.value.provider_status == status
+
+
 def test_a_write_the_provider_answered_2xx_unreadably_was_done_a_read_was_not(provider):
     provider.reply("/write", Reply(200, b"<html>OK</html>", HTML))
     provider.reply("/read", Reply(200, b"<html>OK</html>", HTML))

@@ -15,7 +15,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from kyc_gateway import clock
-from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable, RequestNotBuilt
+from kyc_gateway.errors import (
+    ProviderBadResponse,
+    ProviderCircuitOpen,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RequestNotBuilt,
+)
 from kyc_gateway.fields import RawJson
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.provider_response import ProviderResponse
@@ -110,6 +116,8 @@ class ProviderHttp:
             self.circuit.record(failed=True)
             raise
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
+        if 300 <= response.status < 400:  # no provider documents one; it is never followed (see _post_with_retries)
+            raise response.error(ProviderBadResponse)
         return response
 
     def _post_with_retries(
@@ -136,7 +144,10 @@ class ProviderHttp:
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
-                reply = self.session.post(url, data=content or form, files=files, headers=headers, timeout=timeout)
+                # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
+                reply = self.session.post(
+                    url, data=content or form, files=files, headers=headers, timeout=timeout, allow_redirects=False
+                )
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -211,8 +222,9 @@ def _json_content(body: Any, headers: Mapping[str, str] | None) -> tuple[bytes |
 
 def _maybe_done(response: ProviderResponse) -> bool:
     """A write answered by something in front of the provider that cannot know whether the provider did it: a
-    gateway timeout (504), or a proxy's own 502 page (not JSON: the provider's own 502 says what failed)."""
-    return response.status == 504 or (response.status == 502 and response.body is None)
+    gateway timeout (504), or a proxy's own 502 page (not JSON: the provider's own 502 says what failed); or a write
+    redirected: a 303, and a 302 as servers use it, answer a POST that was done."""
+    return response.status == 504 or (response.status == 502 and response.body is None) or 300 <= response.status < 400
 
 
 def _ms_since(started: float) -> float:

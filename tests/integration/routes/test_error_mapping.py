@@ -534,6 +534,9 @@ PLAIN_429 = answer(429, "Too Many Requests", "text/plain")
 HTML_403 = answer(403, "<html><body><h1>403 Forbidden</h1></body></html>", "text/html")
 TABLE += [(route, PLAIN_429, 429, "rate_limited", None, HTTP_429) for route in ROUTES]
 TABLE += [(route, HTML_403, 502, "provider_auth_failed", None, None) for route in ROUTES]
+# No provider documents a redirect: never followed (it would send a write, or a login, again elsewhere)
+REDIRECT = Reply(302, b"", None, headers=(("Location", "/elsewhere"),))
+TABLE += [(route, REDIRECT, 502, "provider_bad_response", None, None) for route in ROUTES]
 
 
 def test_only_a_signal_the_provider_documents_is_ever_the_callers_4xx():

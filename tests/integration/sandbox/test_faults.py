@@ -29,6 +29,7 @@ def post_fault(box, description):
         ({"retryAfter": 0}, "unknown option 'retryAfter' for the status fault (its options: status)"),
         ({"fault": "reset"}, "unknown option 'status' for the reset fault (it takes no options)"),
         ({"status": 9000}, "status fault: status must be an HTTP status, 100 to 599 (not 9000)"),
+        ({"fault": "redirect", "status": 200}, "redirect fault: status must be a redirect status, 300 to 399"),
         (
             {"fault": "slow", "status": None, "seconds": -1},
             "slow fault: seconds must be a number of seconds, 0 or more",
@@ -66,6 +67,15 @@ def test_a_valid_fault_fires_on_as_many_calls_as_it_names_then_stops(make_sandbo
 
     statuses = [cladfy(box.base_urls(), "A004416331M").status_code for _ in range(3)]
     assert statuses == [500, 500, 200]
+
+
+def test_a_redirect_fault_answers_its_status_pointing_at_an_address_the_sandbox_does_not_serve(make_sandbox):
+    box = make_sandbox()
+    post_fault(box, {**VALID, "fault": "redirect", "status": 307})
+
+    answer = cladfy(box.base_urls(), "A004416331M", allow_redirects=False)
+
+    assert (answer.status_code, answer.headers["Location"]) == (307, "/_sandbox/redirected")
 
 
 def test_a_step_up_operation_takes_faults_like_any_other(make_sandbox):
