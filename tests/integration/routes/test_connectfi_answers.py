@@ -27,6 +27,7 @@ from tests.integration.routes.test_connectfi import (
     connectfi_error,
     login_reply,
 )
+from tests.integration.routes.test_connectfi_stepup import UPDATE, UPDATE_FN, UPDATE_REQUEST
 from tests.support import emf
 from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
@@ -275,6 +276,57 @@ def test_an_identification_answered_success_without_its_data_is_502_and_its_key_
     assert len(gateway.provider.requests(IDENTIFY)) == 1
 
 
+@pytest.mark.parametrize("code", ["requestValidateError", "statusApplicationEntity", "customerNotFound"])
+@pytest.mark.parametrize(
+    ("function", "path", "body"), [(IDENTIFY_FN, IDENTIFY, IDENTIFICATION), (UPDATE_FN, UPDATE, UPDATE_REQUEST)]
+)
+def test_a_write_answered_200_with_an_error_code_is_connectfi_failing_and_never_sent_again(
+    gateway, function, path, body, code
+):
+    # Given connectFi answering a write HTTP 200 with one of its error codes (its errors come as 4xx)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(path, connectfi_error(200, code))
+    key = [("Idempotency-Key", f"write-200-{code}")]
+
+    first = gateway.call(function, body, headers=key)
+    again = gateway.call(function, body, headers=key)
+
+    # Then it is connectFi failing, never the caller's request, and the write, done or not, is not sent again
+    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", code)
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "details"),
+    [
+        ({"applicationId": "iapp_someoneElse"}, "provider_error", []),
+        ({"status": None}, "provider_bad_response", [{"field": "data.status", "issue": "is not a non-empty string"}]),
+        ({"status": ""}, "provider_bad_response", [{"field": "data.status", "issue": "is not a non-empty string"}]),
+    ],
+    ids=["another-application", "null-status", "empty-status"],
+)
+def test_a_status_answer_not_about_the_application_asked_for_is_connectfi_failing(gateway, data, code, details):
+    # Given connectFi answering a status check with another application's state, or with no status
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, answered_data(**data))
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    assert (answer.status, answer.error["code"], answer.error["details"]) == (502, code, details)
+
+
+def test_a_status_answer_without_a_status_says_it_is_missing(gateway):
+    reply = application()
+    del reply["data"]["status"]
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, reply)
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    assert (answer.status, answer.error["details"]) == (502, [{"field": "data.status", "issue": "is missing"}])
+
+
 # --- the callback URL -------------------------------------------------------------------------------------------------
 
 
@@ -380,6 +432,24 @@ def test_a_login_expiry_is_read_in_its_own_zone_and_utc_without_one(gateway, clo
     assert [request.headers["x-connectfi-token"] for request in gateway.provider.requests(STATUS)] == ["short", "next"]
 
 
+@pytest.mark.parametrize(
+    ("code", "status"), [("unauthorized", 502), ("1", 502), (None, 200)], ids=["error-code", "non-zero", "no-code"]
+)
+def test_a_login_answered_200_is_a_token_only_without_an_error_code(gateway, code, status):
+    # Given connectFi's login answering 200 with a token, and an error code, another code, or none at all
+    login = {"data": login_reply()["data"]} | ({"code": code} if code else {})
+    gateway.provider.reply(LOGIN, login)
+    gateway.provider.reply(STATUS, application())
+
+    answer = gateway.call(STATUS_FN, STATUS_BODY)
+
+    # Then a login answered with an error code is connectFi failing: its token is not used
+    assert answer.status == status
+    assert len(gateway.provider.requests(STATUS)) == (status == 200)
+    if code:
+        assert (answer.error["code"], answer.error["providerCode"]) == ("provider_error", code)
+
+
 # --- recording what a write answers -----------------------------------------------------------------------------------
 
 
@@ -389,7 +459,7 @@ def answered_data(**changes) -> dict:
     return reply
 
 
-@pytest.mark.parametrize(
+NO_APPLICATION_STATE = pytest.mark.parametrize(
     "reply",
     [
         answered_data(applicationId="iapp-not-an-id"),
@@ -401,8 +471,36 @@ def answered_data(**changes) -> dict:
     ],
     ids=["bad-application-id", "no-application-id", "bad-customer-id", "no-status", "numeric-status", "empty"],
 )
-def test_an_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
-    answer = identify_answered(gateway, reply)
+
+
+@NO_APPLICATION_STATE
+def test_an_identification_answered_without_its_application_is_connectfi_failing_and_never_sent_again(gateway, reply):
+    # Given connectFi answering an identification 200 without the application it started, as its pages show it
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, reply)
+    key = [("Idempotency-Key", "identify-no-application")]
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+    again = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+
+    # Then it is connectFi failing, nothing is stored, and the identification, done or not, is not sent again
+    assert (answer.status, answer.error["code"], answer.error["providerStatus"]) == (502, "provider_bad_response", 200)
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+    assert read_application(APPLICATION)["statusCode"] == 404
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [answered_data(customerId="c" * 37), answered_data(status=None), answered_data(status=1)],
+    ids=["bad-customer-id", "no-status", "numeric-status"],
+)
+def test_an_update_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
+    # Given connectFi answering an update with no application state (its answer's fields are not published)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, reply)
+
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
 
     assert (answer.status, answer.json()) == (200, reply)
     assert read_application(APPLICATION)["statusCode"] == 404

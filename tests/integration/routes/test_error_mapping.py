@@ -356,7 +356,7 @@ TABLE = [
     ("cdp.lookup", answer(200, cdp_lookup(400, 40002, "Invalid format")), 502, "provider_error", "40002", None),
     ("cdp.lookup", answer(200, cdp_lookup(406, 45053, "Invalid master data")), 502, "provider_error", "45053", None),
     ("cdp.lookup", answer(200, cdp_lookup(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
-    # --- CDP onboarding: error_code, whatever HTTP status carries it ---
+    # --- CDP onboarding: error_code, under any HTTP status but a 5xx ---
     (
         "cdp.onboarding",
         answer(406, cdp_onboarding(406, 45013, "Customer 7841003236577331 Under Compliance Investigation")),
@@ -407,7 +407,7 @@ TABLE = [
     ),
     (
         "cdp.onboarding",
-        answer(500, cdp_onboarding(404, 45032, "Customer update failed")),
+        answer(404, cdp_onboarding(404, 45032, "Customer update failed")),
         422,
         "customer_update_failed",
         "45032",
@@ -429,7 +429,12 @@ TABLE = [
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45001, "Not found")), 502, "provider_error", "45001", None),
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45003, "Not subscribed")), 502, "provider_error", "45003", None),
     ("cdp.onboarding", answer(200, cdp_onboarding(500, 45006, "Error")), 502, "provider_error", "45006", None),
-    # --- connectFi: its error codes, whatever HTTP status carries them ---
+    # a documented code under a 5xx: CDP failing, never the caller's 4xx
+    ("cdp.lookup", answer(500, cdp_lookup(404, 45001, "Customer not found")), 502, "provider_error", "45001", None),
+    ("cdp.lookup", answer(503, cdp_lookup(500, 45013, "Under investigation")), 502, "provider_error", "45013", None),
+    ("cdp.onboarding", answer(502, cdp_onboarding(406, 45051, "Blocked")), 502, "provider_error", "45051", None),
+    ("cdp.onboarding", answer(500, cdp_onboarding(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
+    # --- connectFi: its error codes, under whichever 4xx carries them ---
     (
         "connectfi.status",
         answer(404, cfi("applicationNotFound")),
@@ -505,6 +510,19 @@ TABLE = [
     ("connectfi.identification", answer(400, cfi("somethingNew")), 502, "provider_error", "somethingNew", None),
     ("connectfi.identification", HTML_404, 502, "provider_bad_response", None, None),
     ("connectfi.identification", answer(500, cfi("internal")), 502, "provider_error", "internal", None),
+    # a documented code under a status connectFi's errors never have: a 5xx is connectFi failing; a 200 too
+    # (after a write, done or not: tests/integration/routes/test_connectfi_answers.py)
+    ("connectfi.status", answer(500, cfi("applicationNotFound")), 502, "provider_error", "applicationNotFound", None),
+    ("connectfi.status", answer(200, cfi("applicationNotFound")), 502, "provider_error", "applicationNotFound", None),
+    (
+        "connectfi.identification",
+        answer(503, cfi("requestValidateError")),
+        502,
+        "provider_error",
+        "requestValidateError",
+        None,
+    ),
+    ("connectfi.identification", answer(502, cfi("customerNotFound")), 502, "provider_error", "customerNotFound", None),
 ]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kyc_gateway import aws, clock
 from kyc_gateway.observability import count, logger
-from kyc_gateway.providers.connectfi.common import PROVIDER, envelope_data, is_connectfi_id
+from kyc_gateway.providers.connectfi.common import PROVIDER, envelope_data, is_application_state
 from kyc_gateway.settings import get_settings
 
 if TYPE_CHECKING:
@@ -350,7 +350,7 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
     its way, answered sooner, may not have seen it); the state an identification `creates` is the application's
     first (any check of the application saw it or a newer one), so it counts from the identification's sending."""
     data = envelope_data(response)
-    if not _is_application_state(data):
+    if not is_application_state(data):
         logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
         return
     application_id = data["applicationId"]
@@ -366,16 +366,6 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
             application_id=application_id,
             error=type(error).__name__,
         )
-
-
-def _is_application_state(data: dict[str, Any] | None) -> bool:
-    """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
-    return (
-        data is not None
-        and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
-        and isinstance(data.get("status"), str)
-        and data["status"] != ""
-    )
 
 
 def recorded(operation: Callable[[Request], ProviderResponse]) -> Callable[[Request], ProviderResponse]:

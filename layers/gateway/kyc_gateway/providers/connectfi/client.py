@@ -29,7 +29,7 @@ from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
-from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId
+from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, is_application_state
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -82,8 +82,8 @@ class TokenAnswer(Model):
 
 Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gateway error, gateway code)
 
-# Documented connectFi codes -> (gateway error, gateway code), whatever HTTP status carries them (connectFi's
-# public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
+# Documented connectFi codes -> (gateway error, gateway code), whichever 4xx carries them (connectFi documents its
+# errors as 4xx; its public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: Mapping = {
     # connectFi refused what the caller sent
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
@@ -146,7 +146,12 @@ class ConnectFiClient(ProviderClient):
         def identify(field: str) -> ProviderResponse:  # creates an application: a write, never retried blindly
             request_body = body | {field: webhook}
             callers = CUSTOMER_NOT_FOUND | APPLICATION_STATE
-            return self._call(IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=callers)
+            response = self._call(
+                IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=callers
+            )
+            if not is_application_state(response.body["data"]):  # done, but which application did it start?
+                raise response.unusable(ProviderBadResponse)
+            return response
 
         field = self.webhook_field.first
         try:
@@ -172,9 +177,17 @@ class ConnectFiClient(ProviderClient):
         return response
 
     def status(self, request: StatusRequest) -> ProviderResponse:
-        # a read
+        """A read: connectFi's state of the application asked about. An answer about another application, or
+        without a status, is connectFi failing (502)."""
         callers = SUBJECT_NOT_FOUND | APPLICATION_STATE
-        return self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=callers)
+        response = self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=callers)
+        state = response.body["data"]
+        if state.get("applicationId") != request.applicationId:
+            raise response.error(ProviderFailed)
+        if not isinstance(state.get("status"), str) or not state["status"]:
+            issue = "is missing" if "status" not in state else "is not a non-empty string"
+            raise response.error(ProviderBadResponse, details=[{"field": "data.status", "issue": issue}])
+        return response
 
     def generate_document(self, body: dict[str, Any]) -> ProviderResponse:
         return self._call(DOCUMENT_GENERATE_PATH, "document_generate", body, idempotent=False)  # a write
@@ -229,7 +242,10 @@ class ConnectFiClient(ProviderClient):
             json_body={"user": {"login": secret.login, "password": secret.password}},
             headers={"Accept": "application/json"},
         )
-        reply = self.token_answer(response, TokenAnswer, code=_code).data
+        answer = self.token_answer(response, TokenAnswer, code=_code)
+        if (code := _code(response.body)) not in (None, "0"):  # connectFi's success says "0"
+            raise undocumented(response, code)
+        reply = answer.data
         token = _login_token(response, reply)
         expires_at = reply.dtsExpireAt
         if expires_at.tzinfo is None:
@@ -274,8 +290,10 @@ def _error_for(
     stands for."""
     code = _code(body)
     documented = code or meaning
-    if documented not in mapping:
-        return undocumented(response, code)  # a route miss ("Cannot POST") included
+    if documented not in mapping or not 400 <= response.status < 500:
+        # a route miss ("Cannot POST") included; and a code under another status than connectFi's errors' 4xx: a
+        # 5xx is connectFi failing, and a 2xx to a write may have done it
+        return undocumented(response, code)
     kind, gateway_code = mapping[documented]
     details = _validation_context(body) if documented == "requestValidateError" else None
     return response.error(kind, code=gateway_code, provider_code=code, details=details)
@@ -326,16 +344,6 @@ class ObservedState(NamedTuple):
     at: float | None  # when it was asked for (epoch seconds): the state is at least as new as this
 
 
-def _state_of(response: ProviderResponse, application_id: str) -> ObservedState:
-    state = response.body["data"]
-    if state.get("applicationId") != application_id:
-        raise response.error(ProviderFailed)
-    if not isinstance(state.get("status"), str) or not state["status"]:
-        issue = "is missing" if "status" not in state else "is not a non-empty string"
-        raise response.error(ProviderBadResponse, details=[{"field": "data.status", "issue": issue}])
-    return ObservedState(state, response.sent_at)
-
-
 def audited_state(
     customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str
 ) -> ObservedState:
@@ -351,7 +359,7 @@ def audited_state(
     first_call = len(provider_calls())  # the calls before it (a reconciliation run's earlier checks) are not its own
     try:
         answer = status(StatusRequest(customerId=customer_id, applicationId=application_id))
-        return _state_of(answer, application_id)
+        return ObservedState(answer.body["data"], answer.sent_at)
     except Exception as error:
         failure = error
         raise

@@ -33,6 +33,16 @@ def is_connectfi_id(value: object) -> bool:
     return isinstance(value, str) and len(value) <= _ID_MAX_LENGTH and re.fullmatch(_ID_CHARACTERS, value) is not None
 
 
+def is_application_state(data: dict[str, Any] | None) -> bool:
+    """connectFi's application envelope `data`: its ids in connectFi's format and a status."""
+    return (
+        data is not None
+        and all(is_connectfi_id(data.get(name)) for name in ("applicationId", "customerId"))
+        and isinstance(data.get("status"), str)
+        and data["status"] != ""
+    )
+
+
 WEBHOOK_TOKEN_MIN_LENGTH = 32
 
 
