@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from project import template as cfn
 from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
 from tests.integration.routes.test_connectfi_reconciliation import AFTER, MAX_AGE, state_of
+from tests.integration.test_deployed_template import transformed
+from tests.integration.test_rollback_drill import ENVIRONMENT, breaches, watched
 from tests.support import emf
 from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
@@ -137,6 +140,33 @@ def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_sta
     assert emf.named(written)["ApplicationsNoLongerReconciled"]["Provider"] == "connectfi"
     (line,) = log_lines(written, "application unchanged for too long: no longer checked")
     assert (line["level"], line["application_id"], line["status"]) == ("WARNING", "iapp_still", "waiting_review")
+
+
+def test_an_application_connectfi_did_not_know_three_times_leaves_the_queue_under_the_deployed_alarm(
+    gateway, run, logs, physical_ids, monkeypatch
+):
+    from kyc_gateway import observability
+
+    # Given the reconciler's deployed metric namespace, and one application connectFi does not know, checked by three
+    # runs in a row
+    deployed = cfn.function_environment("ConnectFiReconcilerFunction", physical_ids, {"Environment": ENVIRONMENT})
+    monkeypatch.setattr(observability, "_NAMESPACE", deployed["POWERTOOLS_METRICS_NAMESPACE"])
+    gateway.provider.reply(STATUS, UNKNOWN)
+    run("iapp_lost")
+    run(waited=AFTER)
+    run(waited=AFTER)
+
+    # Then it is no longer checked, and the metric the deployed alarm watches says so once, enough to alarm
+    written = logs()
+    (line,) = log_lines(written, "application unknown to connectFi: no longer checked")
+    assert line["application_id"] == "iapp_lost"
+    alarm = transformed(ENVIRONMENT)["Resources"]["ApplicationsNoLongerReconciledAlarm"]["Properties"]
+    namespace, name, dimensions = watched(alarm)
+    counted = [metric for metric in emf.metrics(written) if metric.name == name]
+    assert [(metric.namespace, metric.dimension_values, sum(metric.values)) for metric in counted] == [
+        (namespace, dimensions, 1.0)
+    ]
+    assert breaches(alarm, [[1.0]])
 
 
 @pytest.mark.parametrize(
