@@ -28,7 +28,7 @@ def _status(value: Any) -> bool:
 
 
 def _redirect(value: Any) -> bool:
-    return _whole(value) and 300 <= value <= 399
+    return value in (301, 302, 303, 307, 308) and not isinstance(value, bool)
 
 
 # fault -> its options: name -> (check, what the check wants)
@@ -40,7 +40,7 @@ FAULT_OPTIONS: dict[str, dict[str, Check]] = {
     "status": {"status": (_status, "an HTTP status, 100 to 599")},
     "html": {"status": (_status, "an HTTP status, 100 to 599")},
     "truncated": {},
-    "redirect": {"status": (_redirect, "a redirect status, 300 to 399")},
+    "redirect": {"status": (_redirect, "a redirect status: 301, 302, 303, 307 or 308")},
     "rate_limit": {"retryAfter": (_whole, "a whole number of seconds, 0 or more")},
 }
 

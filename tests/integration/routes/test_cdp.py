@@ -85,6 +85,25 @@ def token_forms(gateway) -> list[dict[str, list[str]]]:
 # --- token -------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_token_request_redirected_is_never_sent_on_with_its_credentials(gateway, status):
+    # Given CDP's token endpoint answering with a redirect to another address
+    elsewhere = "/cdp/elsewhere"
+    gateway.provider.reply(TOKEN, Reply(status, b"", None, headers=(("Location", elsewhere),)))
+    gateway.provider.reply(elsewhere, token_reply(1))
+
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    # Then the form (client secret, password) went only to the token endpoint, and the lookup was not made
+    assert (answer.status, answer.error["code"], answer.error["providerStatus"]) == (
+        502,
+        "provider_bad_response",
+        status,
+    )
+    assert gateway.provider.requests(elsewhere) == []
+    assert gateway.provider.requests(LOOKUP) == []
+
+
 def test_password_grant_is_form_encoded_with_exactly_one_grant_type(gateway):
     gateway.provider.reply(TOKEN, token_reply(1))
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)

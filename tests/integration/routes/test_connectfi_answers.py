@@ -95,6 +95,22 @@ def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_
     assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
 
 
+def test_a_refusal_of_the_callback_field_answered_200_is_connectfi_failing_and_never_sent_again(gateway):
+    # Given connectFi answering an identification HTTP 200 with its schema's refusal of webhookUrl: not its error
+    # (those come as 4xx), so it may have started the application all the same
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(200, "requestValidateError", "validation", refusal()))
+    key = [("Idempotency-Key", "refusal-200")]
+
+    first = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+    again = gateway.call(IDENTIFY_FN, IDENTIFICATION, headers=key)
+
+    # Then it is not sent again under the other spelling, nor under the key
+    assert (first.status, first.error["code"]) == (502, "provider_error")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
 def test_an_instance_settled_on_one_spelling_follows_connectfi_back_to_the_other_and_says_so(gateway, logs):
     # Given an instance that settled on webhookURL (connectFi refused webhookUrl), then a connectFi refusing
     # webhookURL as an unknown property (it changed its reading)
@@ -433,11 +449,16 @@ def test_a_login_expiry_is_read_in_its_own_zone_and_utc_without_one(gateway, clo
 
 
 @pytest.mark.parametrize(
-    ("code", "status"), [("unauthorized", 502), ("1", 502), (None, 200)], ids=["error-code", "non-zero", "no-code"]
+    ("code", "token", "status"),
+    [("unauthorized", True, 502), ("unauthorized", False, 502), ("1", True, 502), (None, True, 200)],
+    ids=["error-code", "error-envelope", "non-zero", "no-code"],
 )
-def test_a_login_answered_200_is_a_token_only_without_an_error_code(gateway, code, status):
-    # Given connectFi's login answering 200 with a token, and an error code, another code, or none at all
-    login = {"data": login_reply()["data"]} | ({"code": code} if code else {})
+def test_a_login_answered_200_is_a_token_only_without_an_error_code(gateway, code, token, status):
+    # Given connectFi's login answering 200 with an error code (with a token, or its error envelope alone), another
+    # code, or a token and no code at all
+    login = ({"data": login_reply()["data"]} if token else {"message": "Authentication error"}) | (
+        {"code": code} if code else {}
+    )
     gateway.provider.reply(LOGIN, login)
     gateway.provider.reply(STATUS, application())
 

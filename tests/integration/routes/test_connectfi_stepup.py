@@ -414,6 +414,19 @@ def test_an_upload_only_request_that_fails_names_no_document_to_retry(gateway):
     assert gateway.provider.requests(GENERATE) == []
 
 
+@pytest.mark.parametrize("code", ["documentNotFound", "fileNotFound"])
+def test_an_upload_answered_200_with_an_error_code_is_connectfi_failing_not_the_callers_document(gateway, code):
+    # Given connectFi answering an upload HTTP 200 with one of its codes (its errors come as 4xx)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPLOAD, connectfi_error(200, code))
+
+    # When a caller uploads to a document it names
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": DOCUMENT})
+
+    # Then it is connectFi failing, not the caller's document refused
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (502, "provider_error", code)
+
+
 @pytest.mark.parametrize(
     "refusal", [Reply(400, b'{"message": "document not found"}'), Reply(400, b"")], ids=["json without a code", "empty"]
 )

@@ -29,7 +29,7 @@ def post_fault(box, description):
         ({"retryAfter": 0}, "unknown option 'retryAfter' for the status fault (its options: status)"),
         ({"fault": "reset"}, "unknown option 'status' for the reset fault (it takes no options)"),
         ({"status": 9000}, "status fault: status must be an HTTP status, 100 to 599 (not 9000)"),
-        ({"fault": "redirect", "status": 200}, "redirect fault: status must be a redirect status, 300 to 399"),
+        ({"fault": "redirect", "status": 304}, "redirect fault: status must be a redirect status: 301, 302, 303"),
         (
             {"fault": "slow", "status": None, "seconds": -1},
             "slow fault: seconds must be a number of seconds, 0 or more",

@@ -170,7 +170,7 @@ class ConnectFiClient(ProviderClient):
                 raise _field_refused(
                     error, "connectFi refuses both webhookUrl and webhookURL", ProviderFailed
                 ) from None
-            if error.provider_code in _DOCUMENTED and error.provider_code != "requestValidateError":
+            if _documented_refusal(error) and error.provider_code != "requestValidateError":
                 self.webhook_field.read(other)  # refused past its schema check, which read the field
             raise
         self.webhook_field.read(other)
@@ -242,10 +242,9 @@ class ConnectFiClient(ProviderClient):
             json_body={"user": {"login": secret.login, "password": secret.password}},
             headers={"Accept": "application/json"},
         )
-        answer = self.token_answer(response, TokenAnswer, code=_code)
-        if (code := _code(response.body)) not in (None, "0"):  # connectFi's success says "0"
-            raise undocumented(response, code)
-        reply = answer.data
+        if response.status == 200 and (code := _code(response.body or {})) not in (None, "0"):
+            raise undocumented(response, code)  # connectFi's success says "0": its token, if any, is not used
+        reply = self.token_answer(response, TokenAnswer, code=_code).data
         token = _login_token(response, reply)
         expires_at = reply.dtsExpireAt
         if expires_at.tzinfo is None:
@@ -309,6 +308,12 @@ def _field_refused(error: GatewayError, message: str, kind: type[GatewayError] =
         provider_request_id=error.provider_request_id,
         details=error.details,
     )
+
+
+def _documented_refusal(error: GatewayError) -> bool:
+    """One of connectFi's documented codes, under the 4xx its errors come with."""
+    status = error.provider_status
+    return error.provider_code in _DOCUMENTED and status is not None and 400 <= status < 500
 
 
 def _refuses_field(error: GatewayError, field: str) -> bool:

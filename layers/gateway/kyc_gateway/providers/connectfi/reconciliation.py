@@ -21,10 +21,11 @@ ROUTE = "connectfi.reconciler"
 def reconcile(context: Any) -> Mapping[str, int]:
     """One run: check every due application while time is left; counts of what it did. An application connectFi
     fails on goes to the back of the queue (the next runs try it again), one it does not know too, and it leaves the
-    queue the third time in a row, counted as a retired one (applications.unknown_again: a wrong base URL or
-    account, fixed meanwhile, closes nothing); one whose state has not changed for RECONCILE_MAX_AGE_SECONDS leaves
-    it (counted: connectFi's only final status is `completed`, so one that ends otherwise would be checked forever);
-    connectFi failing on, or not knowing, the first three of a run fails the run."""
+    queue the third time in a row, counted in ApplicationsNoLongerReconciled as a retired one is
+    (applications.unknown_again: a wrong base URL or account, fixed meanwhile, closes nothing); one whose state has
+    not changed for RECONCILE_MAX_AGE_SECONDS leaves it (counted: connectFi's only final status is `completed`, so
+    one that ends otherwise would be checked forever); connectFi failing on, or not knowing, the first three of a
+    run fails the run."""
     settings = get_settings()
     now = clock.now()
     cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
