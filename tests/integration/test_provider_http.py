@@ -349,6 +349,7 @@ def test_a_retry_waits_only_for_what_is_left_of_the_budget(provider, stopped_clo
         (Reply(502, b'{"error": "upstream refused"}'), False),  # the provider's own 502 says what failed
         (Reply(503, b"<html>Unavailable</html>", HTML), False),
         (Reply(500, b"{}"), False),
+        (Reply(400, b"{}"), False),  # the provider refusing: just past the redirects
         (Reply(200, b"{}"), False),
     ],
 )
@@ -363,7 +364,7 @@ def test_a_write_answered_by_something_in_front_of_the_provider_has_an_unknown_o
     assert not read(http).outcome_unknown  # a read has no outcome to be unsure about
 
 
-@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
 def test_a_redirect_is_never_followed_and_a_redirected_write_has_an_unknown_outcome(provider, stopped_clock, status):
     # Given a provider (or something in front of it) redirecting reads and writes to another address
     elsewhere = (("Location", provider.url + "/elsewhere"),)
