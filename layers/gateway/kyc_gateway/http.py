@@ -28,6 +28,7 @@ from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import Settings
 
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = range(300, 400)
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
 
@@ -116,7 +117,7 @@ class ProviderHttp:
             self.circuit.record(failed=True)
             raise
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
-        if 300 <= response.status < 400:  # no provider documents one; it is never followed (see _post_with_retries)
+        if response.status in _REDIRECTS:  # no provider documents one; it is never followed (see _post_with_retries)
             raise response.error(ProviderBadResponse)
         return response
 
@@ -224,7 +225,7 @@ def _maybe_done(response: ProviderResponse) -> bool:
     """A write answered by something in front of the provider that cannot know whether the provider did it: a
     gateway timeout (504), or a proxy's own 502 page (not JSON: the provider's own 502 says what failed); or a write
     redirected: a 303, and a 302 as servers use it, answer a POST that was done."""
-    return response.status == 504 or (response.status == 502 and response.body is None) or 300 <= response.status < 400
+    return response.status == 504 or (response.status == 502 and response.body is None) or response.status in _REDIRECTS
 
 
 def _ms_since(started: float) -> float:

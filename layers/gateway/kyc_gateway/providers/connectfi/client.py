@@ -81,9 +81,10 @@ class TokenAnswer(Model):
 
 
 Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gateway error, gateway code)
+_ERROR_STATUSES = range(400, 500)  # connectFi documents its errors as 4xx
 
-# Documented connectFi codes -> (gateway error, gateway code), whichever 4xx carries them (connectFi documents its
-# errors as 4xx; its public table gives customerNotFound as a 400). Any other answer is undocumented: 502.
+# Documented connectFi codes -> (gateway error, gateway code), whichever of _ERROR_STATUSES carries them (its public
+# table gives customerNotFound as a 400). Any other answer is undocumented: 502.
 _ERRORS: Mapping = {
     # connectFi refused what the caller sent
     "requestValidateError": (ProviderRejected, "provider_validation_failed"),
@@ -289,7 +290,7 @@ def _error_for(
     stands for."""
     code = _code(body)
     documented = code or meaning
-    if documented not in mapping or not 400 <= response.status < 500:
+    if documented not in mapping or response.status not in _ERROR_STATUSES:
         # a route miss ("Cannot POST") included; and a code under another status than connectFi's errors' 4xx: a
         # 5xx is connectFi failing, and a 2xx to a write may have done it
         return undocumented(response, code)
@@ -312,8 +313,7 @@ def _field_refused(error: GatewayError, message: str, kind: type[GatewayError] =
 
 def _documented_refusal(error: GatewayError) -> bool:
     """One of connectFi's documented codes, under the 4xx its errors come with."""
-    status = error.provider_status
-    return error.provider_code in _DOCUMENTED and status is not None and 400 <= status < 500
+    return error.provider_code in _DOCUMENTED and error.provider_status in _ERROR_STATUSES
 
 
 def _refuses_field(error: GatewayError, field: str) -> bool:
