@@ -100,9 +100,11 @@ def test_a_run_whose_first_three_applications_connectfi_does_not_know_fails_and_
     # Given connectFi knowing none of the applications (as with a wrong base URL or account)
     gateway.provider.reply(STATUS, UNKNOWN)
 
-    # When a run checks them, Then it fails at the third
-    with pytest.raises(ProviderFailed, match="did not know"):
+    # When a run checks them, Then it fails at the third, as connectFi's failure (its provider's alarm), saying why
+    with pytest.raises(ProviderFailed) as failed:
         run(*(f"iapp_gone{n}" for n in range(4)))
+    assert failed.value.provider == "connectfi"
+    assert str(failed.value) == "connectFi failed on, or did not know, each of the run's first three applications"
 
     # And none left the queue: the three went to its back (the next run starts with the fourth), each said
     assert checked(gateway) == ["iapp_gone0", "iapp_gone1", "iapp_gone2"]
@@ -222,3 +224,31 @@ def test_an_application_written_between_its_check_and_its_retirement_is_not_coun
     written = logs()
     assert log_lines(written, "application unchanged for too long: no longer checked") == []
     assert "ApplicationsNoLongerReconciled" not in emf.named(written)
+
+
+def test_a_checks_answer_is_dated_when_it_was_asked_and_does_not_undo_a_webhook_stored_meanwhile(
+    gateway, run, clock, monkeypatch
+):
+    from kyc_gateway.providers.connectfi import applications
+    from kyc_gateway.providers.connectfi import client as connectfi
+
+    # Given a run's check answered "under review", and a webhook's newer check storing "running" before the run
+    # stores that answer (a slow answer)
+    gateway.provider.reply(STATUS, state_of("iapp_overtaken", "waiting_review"))
+    check = connectfi.audited_state
+
+    def overtaken_by_a_webhook(*args, **kwargs):
+        observed = check(*args, **kwargs)
+        clock.advance(5)
+        applications.record_and_announce(state_of("iapp_overtaken", "running")["data"])
+        clock.advance(1)
+        return observed
+
+    monkeypatch.setattr(connectfi, "audited_state", overtaken_by_a_webhook)
+
+    # When the run stores its answer
+    counts = run("iapp_overtaken")
+
+    # Then the older answer is ignored: the application stays as the webhook left it
+    assert counts["changed"] == 0
+    assert applications.get("iapp_overtaken")["status"] == "running"
