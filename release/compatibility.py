@@ -8,9 +8,11 @@ Breaking, for a caller built against the last release:
   (a parameter's `schema` is compared as a request field's is);
 - a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
   item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
-- an answer field removed, no longer required (callers rely on it being there), answering other JSON types, or
-  answering enum values it did not list.
-Adding routes, optional request fields and answer fields is not breaking; neither is making an answer field required.
+- an answer field removed, made required or no longer required, answering other JSON types, or answering enum
+  values it did not list. No longer required: callers rely on it being there. Made required: clients generated in
+  languages with optional types (Swift, Kotlin, Rust...) see the field's type change from optional to plain, and
+  callers' code that unwraps it stops compiling.
+Adding routes, optional request fields and answer fields (required or not) is not breaking.
 """
 
 from __future__ import annotations
@@ -137,9 +139,12 @@ def _fields(
                 request=request,
                 seen=seen,
             )
-    newly, dropped = new_required - old_required, old_required - new_required
-    for name in sorted(newly if request else dropped & new_properties.keys()):
-        yield f"{where}: {label} {name} is {'now' if request else 'no longer'} required"
+    newly = new_required - old_required
+    for name in sorted(newly if request else newly & old_properties.keys()):  # a new answer field breaks no code
+        yield f"{where}: {label} {name} is now required"
+    if not request:
+        for name in sorted((old_required - new_required) & new_properties.keys()):
+            yield f"{where}: {label} {name} is no longer required"
     old_items, new_items = _items(before), _items(after)
     if old_items is not None and new_items is not None:
         yield from _fields(f"{where}[]", (old[0], old_items), (new[0], new_items), request=request, seen=seen)

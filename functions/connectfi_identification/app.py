@@ -2,15 +2,16 @@
 
 from typing import Any
 
-from kyc_gateway.api import http_route, parse_body, public_base_url
+from kyc_gateway.api import http_route, parse_body, public_base_url, request_base_url
 from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.providers.connectfi import identification as connectfi
 
 
 def parse(event: dict[str, Any], model: type[connectfi.Identification]) -> connectfi.Identification:
-    """The caller's body, and the gateway's public URL for connectFi's callbacks (known only at the API edge), which
-    a caller's own webhook URL is checked against."""
-    return model.checked(parse_body(event, connectfi.IdentificationRequest), public_base_url(event))
+    """The caller's body, and the gateway's public URL for connectFi's callbacks (known only at the API edge); a
+    caller's own webhook URL is checked against it and the URL the request came in at (both the gateway's)."""
+    body = parse_body(event, connectfi.IdentificationRequest)
+    return model.checked(body, public_base_url(event), also_own=request_base_url(event))
 
 
 lambda_handler = http_route(

@@ -135,6 +135,10 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
             "POST /things 200 answer: answer field id is no longer required",
         ),
         (
+            lambda d: schemas(d)["Answer"].update(required=["id", "status"]),
+            "POST /things 200 answer: answer field status is now required",
+        ),
+        (
             lambda d: schemas(d)["Answer"]["properties"].update(status={"type": ["string", "integer", "null"]}),
             "POST /things 200 answer.status: may now answer integer",
         ),
@@ -167,6 +171,7 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
         "removed answer field",
         "removed nested answer field",
         "answer field no longer required",
+        "answer field made required",
         "answer field widened",
         "removed success response",
         "newly required parameter",
@@ -182,7 +187,10 @@ def test_each_broken_promise_is_named(edit, expected):
     [
         lambda d: schemas(d)["Thing"]["properties"].update(extra={"type": "string"}),
         lambda d: schemas(d)["Answer"]["properties"].update(extra={"type": "string"}),
-        lambda d: schemas(d)["Answer"].update(required=["id", "status"]),
+        lambda d: (
+            schemas(d)["Answer"]["properties"].update(extra={"type": "string"}),
+            schemas(d)["Answer"]["required"].append("extra"),
+        ),
         lambda d: schemas(d)["Thing"]["properties"].update(name={"type": ["string", "null"]}),
         lambda d: d["paths"].update({"/others": {"post": {"responses": {}}}}),
         lambda d: d["paths"]["/things"]["post"]["responses"].pop("400"),
@@ -194,7 +202,7 @@ def test_each_broken_promise_is_named(edit, expected):
     ids=[
         "added optional request field",
         "added answer field",
-        "answer field made required",
+        "added required answer field",
         "request field widened",
         "added route",
         "removed error response",

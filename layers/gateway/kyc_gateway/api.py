@@ -209,10 +209,13 @@ def sane_correlation_id(supplied: str | None) -> str | None:
 
 def public_base_url(event: Mapping[str, Any]) -> str | None:
     """The gateway's own public URL: PUBLIC_BASE_URL (a custom domain) when set, else the URL this request came in
-    at (https://{domainName}/{stage}; an HTTP API's $default stage has no path of its own)."""
-    configured = get_settings().public_base_url
-    if configured:
-        return configured
+    at."""
+    return get_settings().public_base_url or request_base_url(event)
+
+
+def request_base_url(event: Mapping[str, Any]) -> str | None:
+    """The URL this request came in at, as API Gateway says (https://{domainName}/{stage}; an HTTP API's $default
+    stage has no path of its own): the gateway's own too, a custom domain or not."""
     context = event.get("requestContext")
     if not isinstance(context, dict) or not context.get("domainName") or not context.get("stage"):
         return None

@@ -99,6 +99,18 @@ def test_without_a_public_base_url_the_host_the_request_came_in_at_is_the_gatewa
     assert answer.status == 200
 
 
+def test_with_a_custom_domain_the_host_the_request_came_in_at_is_the_gateways_own_too(connectfi):
+    # Given PUBLIC_BASE_URL https://gateway.test (a custom domain) and a request that came in at 127.0.0.1 (as a
+    # request at the execute-api host does: that URL keeps working beside the domain)
+    for url in ("https://gateway.test/hook", "https://127.0.0.1/hook"):
+        answer = connectfi.call(IDENTIFY_FN, {**IDENTIFICATION, "webhookUrl": url})
+        assert answer.status == 200, url
+    assert [request.json()["webhookUrl"] for request in connectfi.provider.requests(IDENTIFY)] == [
+        "https://gateway.test/hook",
+        "https://127.0.0.1/hook",
+    ]
+
+
 def test_a_host_of_the_allow_list_passes_in_any_case_and_its_subdomains_and_parents_do_not(connectfi, monkeypatch):
     allow(connectfi, monkeypatch, " Hooks.Partner.example , callbacks.example. ")
 

@@ -68,10 +68,13 @@ class Identification(Model):
         yield from answered_ids(answer, "application", "applicationId")
 
     @classmethod
-    def checked(cls, body: IdentificationRequest, public_base_url: str | None) -> Identification:
+    def checked(
+        cls, body: IdentificationRequest, public_base_url: str | None, *, also_own: str | None = None
+    ) -> Identification:
         """The identification, or 400 when the caller's webhook URL would send connectFi's callbacks (customer data)
-        to a host neither the gateway's own nor in CONNECTFI_WEBHOOK_HOSTS. An empty URL (no callback) passes."""
-        if body.webhook and not _allowed_callback(body.webhook, public_base_url):
+        to a host neither the gateway's own (`public_base_url`'s, `also_own`'s: the URL the request came in at) nor
+        in CONNECTFI_WEBHOOK_HOSTS. An empty URL (no callback) passes."""
+        if body.webhook and not _allowed_callback(body.webhook, (public_base_url, also_own)):
             field = "webhookUrl" if body.webhookUrl is not None else "webhookURL"
             issue = "must be an https URL on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
             raise RequestValidationError(details=[{"field": field, "issue": issue, "type": "host_not_allowed"}])
@@ -83,12 +86,13 @@ class Identification(Model):
 _CALLBACK_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?([/?#].*)?", re.I | re.S)
 
 
-def _allowed_callback(url: str, public_base_url: str | None) -> bool:
+def _allowed_callback(url: str, own_urls: tuple[str | None, ...]) -> bool:
     settings = get_settings()
     allowed = set(settings.connectfi_webhook_hosts)
-    own = _CALLBACK_URL.fullmatch(public_base_url or "")
-    if own:
-        allowed.add(_host(own["host"]))
+    for own_url in own_urls:
+        own = _CALLBACK_URL.fullmatch(own_url or "")
+        if own:
+            allowed.add(_host(own["host"]))
     found = _CALLBACK_URL.fullmatch(url)
     if not found or _host(found["host"]) not in allowed:
         return False
