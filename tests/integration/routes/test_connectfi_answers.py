@@ -488,9 +488,18 @@ NO_APPLICATION_STATE = pytest.mark.parametrize(
         answered_data(customerId="c" * 37),
         answered_data(status=None),
         answered_data(status=1),
+        answered_data(status=""),
         {"code": "0", "data": {}},
     ],
-    ids=["bad-application-id", "no-application-id", "bad-customer-id", "no-status", "numeric-status", "empty"],
+    ids=[
+        "bad-application-id",
+        "no-application-id",
+        "bad-customer-id",
+        "no-status",
+        "numeric-status",
+        "empty-status",
+        "empty",
+    ],
 )
 
 
@@ -513,8 +522,8 @@ def test_an_identification_answered_without_its_application_is_connectfi_failing
 
 @pytest.mark.parametrize(
     "reply",
-    [answered_data(customerId="c" * 37), answered_data(status=None), answered_data(status=1)],
-    ids=["bad-customer-id", "no-status", "numeric-status"],
+    [answered_data(customerId="c" * 37), answered_data(status=None), answered_data(status=1), answered_data(status="")],
+    ids=["bad-customer-id", "no-status", "numeric-status", "empty-status"],
 )
 def test_an_update_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
     # Given connectFi answering an update with no application state (its answer's fields are not published)

@@ -106,6 +106,8 @@ def test_a_document_is_generated_then_its_decoded_image_uploaded_as_multipart(ga
         (b"OK", {}),
         (b"{}", {}),
         (b'{"code": "0", "requestId": "x1"}', {"code": "0", "requestId": "x1"}),
+        (b'{"code": "0", "data": ["x1"]}', {"code": "0", "data": ["x1"]}),  # its data not an object
+        (b'{"data": "accepted"}', {"data": "accepted"}),
     ],
 )
 def test_any_200_to_the_upload_is_the_file_accepted_whatever_its_body(gateway, body, answered):
