@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
 from typing import Any
 
-import yaml
-
 import project
+from generators import cfn_yaml
 from generators.api import api_access
-from generators.intrinsics import ref, sub
+from generators.intrinsics import is_plain_ref, parameters_of, ref, sub
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS, FunctionEntry, ProviderEntry
 from project.template import load
 
@@ -370,102 +368,18 @@ def version_description(template: dict[str, Any], properties: dict[str, Any]) ->
     determined by parameters already given by a plain Ref (the metrics namespace, by Environment) is left out."""
     common = template["Globals"]["Function"]["Environment"]["Variables"]
     variables = common | ((properties.get("Environment") or {}).get("Variables") or {})
-    following = {name: _parameters_of(value, template) for name, value in variables.items()}
-    given = {value["Ref"] for value in variables.values() if _is_plain_ref(value)}
+    following = {name: parameters_of(value, template) for name, value in variables.items()}
+    given = {value["Ref"] for value in variables.values() if is_plain_ref(value)}
     values = [
         variables[name]
         for name in sorted(following)
-        if following[name] and (_is_plain_ref(variables[name]) or not following[name] <= given)
+        if following[name] and (is_plain_ref(variables[name]) or not following[name] <= given)
     ]
     return {"Fn::Join": ["|", [*values, ref("SnapStart")]]}
 
 
-def _is_plain_ref(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"Ref"}
-
-
-def _parameters_of(value: Any, template: dict[str, Any]) -> set[str]:
-    """The parameters an intrinsic's value depends on: a Ref of one, a ${name} of one, a condition on one."""
-    declared = template["Parameters"]
-    if isinstance(value, list):
-        return set().union(*(_parameters_of(item, template) for item in value))
-    if not isinstance(value, dict):
-        return set()
-    found: set[str] = set()
-    for name, argument in value.items():
-        if name == "Ref" and argument in declared:
-            found.add(argument)
-        elif name == "Fn::Sub":
-            text = argument if isinstance(argument, str) else argument[0]
-            found |= {parameter for parameter in declared if f"${{{parameter}}}" in text}
-        elif name == "Condition" and isinstance(argument, str):
-            found |= _parameters_of(template["Conditions"][argument], template)
-        if name == "Fn::If":
-            found |= _parameters_of({"Condition": argument[0]}, template)
-        found |= _parameters_of(argument, template)
-    return found
-
-
-class _Tagged:
-    """An intrinsic function written in CloudFormation's short form (!Ref, !Sub, ...)."""
-
-    def __init__(self, tag: str, value: Any) -> None:
-        self.tag, self.value = tag, value
-
-
-def _short_form(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((name, argument),) = value.items()
-            if name == "Ref" or name.startswith("Fn::"):
-                tag = "!" + name.removeprefix("Fn::")
-                if name == "Fn::GetAtt" and isinstance(argument, list):
-                    return _Tagged(tag, ".".join(argument))
-                return _Tagged(tag, _short_form(argument))
-        return {key: _short_form(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_short_form(item) for item in value]
-    return value
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)  # lists indented under their key, as people write them
-
-    def choose_scalar_style(self) -> str:
-        # PyYAML quotes every scalar with a tag of its own; !Ref Name reads as people write it
-        if self.analysis is None:
-            self.analysis = self.analyze_scalar(self.event.value)
-        plain = self.analysis.allow_flow_plain if self.flow_level else self.analysis.allow_block_plain
-        if (self.event.tag or "").startswith("!") and not self.event.style and plain and not self.analysis.multiline:
-            return ""
-        return super().choose_scalar_style()
-
-
-def _represent_tagged(dumper: _Dumper, tagged: _Tagged) -> yaml.Node:
-    if isinstance(tagged.value, list):
-        return dumper.represent_sequence(tagged.tag, tagged.value, flow_style=True)
-    if isinstance(tagged.value, dict):
-        return dumper.represent_mapping(tagged.tag, tagged.value)
-    return dumper.represent_scalar(tagged.tag, tagged.value, style="|" if "\n" in tagged.value else None)
-
-
-def _represent_text(dumper: _Dumper, text: str) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
-
-
-_Dumper.add_representer(_Tagged, _represent_tagged)
-_Dumper.add_representer(str, _represent_text)
-
-
 def render(template: dict[str, Any]) -> str:
-    sections = []
-    for key, value in template.items():
-        text = yaml.dump({key: _short_form(value)}, Dumper=_Dumper, sort_keys=False, width=10_000)
-        if key == "Resources":  # a blank line between resources
-            text = re.sub(r"\n(?=  [A-Za-z0-9]+:\n)", "\n\n", text).replace(":\n\n", ":\n", 1)
-        sections.append(text)
-    return HEADER + "\n".join(sections)
+    return HEADER + cfn_yaml.dump(template)
 
 
 def main(argv: list[str] | None = None) -> int:
