@@ -30,6 +30,7 @@ class MutatedModule:
 _ROUTES = "tests/integration/routes"
 _ERRORS = f"{_ROUTES}/test_error_mapping.py"
 _AUDIT = "tests/integration/test_audit_records.py"  # the subjects each provider's requests are audited under
+_DEPLOY_DRILL = ("tests/integration/test_deploy_check.py", "tests/integration/test_deploy_hook.py")
 
 MODULES = (
     MutatedModule(
@@ -58,8 +59,8 @@ MODULES = (
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),
     # whether a version that cannot serve is given traffic
-    MutatedModule("deploy_hook.py", CORE, ("tests/integration/test_deploy_check.py",)),
-    MutatedModule("deploy_check.py", CORE, ("tests/integration/test_deploy_check.py",)),
+    MutatedModule("deploy_hook.py", CORE, _DEPLOY_DRILL),
+    MutatedModule("deploy_check.py", CORE, _DEPLOY_DRILL),
     MutatedModule("secrets.py", CORE, ("tests/integration/test_secrets.py",)),
     MutatedModule(
         "provider_response.py",
