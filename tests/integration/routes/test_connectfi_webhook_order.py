@@ -103,6 +103,32 @@ def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_
     assert announced(announcements)[-1] == ("pending_step_up", "waiting_review")
 
 
+def test_a_status_check_answered_before_the_identification_that_started_the_application_is_not_undone_by_it(
+    gateway, queues, announcements
+):
+    # Given an identification whose answer (pending_step_up, the application's first state) is held until a webhook's
+    # status check, sent after the identification, has been answered with a newer state
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, Reply(200, json.dumps(application("pending_step_up")).encode(), delay=1))
+    checked = threading.Event()
+    gateway.provider.wait = lambda seconds: checked.wait(10)
+    gateway.provider.reply(STATUS, application("waiting_review"))
+    identifying = threading.Thread(target=lambda: gateway.call(IDENTIFY_FN, IDENTIFICATION))
+    identifying.start()
+    wait_for(lambda: gateway.provider.requests(IDENTIFY), 10, every=0.01, what="the identification")
+
+    # When the status check is answered before the identification is
+    deliver(gateway, callback("waiting_review", "cb-1"))
+    process_queue(gateway, sqs, url)
+    checked.set()
+    identifying.join(timeout=30)
+
+    # Then the newer state stays stored: the state an identification answers is older than any check of it
+    assert stored_status() == "waiting_review"
+    assert announced(announcements) == [(None, "waiting_review")]
+
+
 def test_a_state_asked_for_before_the_stored_one_is_ignored_even_when_it_is_the_same(gateway, announcements, clock):
     from kyc_gateway.providers.connectfi import applications
 
