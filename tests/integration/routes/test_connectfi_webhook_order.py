@@ -23,6 +23,7 @@ from tests.integration.routes.test_connectfi import (
     login_reply,
 )
 from tests.integration.routes.test_connectfi_stepup import UPDATE, UPDATE_FN, UPDATE_REQUEST
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.waiting import wait_for
 from tests.support.webhooks import PROCESSOR, deliver, process_queue, queued, read_application, webhook
@@ -210,7 +211,7 @@ def test_a_status_reached_again_later_is_another_callback_and_is_processed(gatew
 
 
 def test_a_webhook_connectfis_status_does_not_confirm_yet_is_processed_again_when_it_comes_again(
-    gateway, queues, announcements
+    gateway, queues, announcements, logs
 ):
     # Given a callback claiming completed before connectFi's status says so, then connectFi sending it again
     sqs, url, _ = queues
@@ -219,6 +220,9 @@ def test_a_webhook_connectfis_status_does_not_confirm_yet_is_processed_again_whe
     deliver(gateway, callback("completed", "cb-1", "Approved"))
     process_queue(gateway, sqs, url)
     assert stored_status() == "waiting_review"
+    unconfirmed = "webhook status not confirmed by connectFi's status: left to the reconciliation"
+    (line,) = log_lines(logs(), unconfirmed)  # said once, for the unconfirmed delivery only
+    assert (line["level"], line["application_id"]) == ("INFO", APPLICATION)
 
     # When the same callback comes again
     deliver(gateway, callback("completed", "cb-1", "Approved"))
@@ -230,6 +234,7 @@ def test_a_webhook_connectfis_status_does_not_confirm_yet_is_processed_again_whe
     assert len(gateway.provider.requests(STATUS)) == 2
     assert stored_status() == "completed"
     assert announced(announcements) == [(None, "waiting_review"), ("waiting_review", "completed")]
+    assert len(log_lines(logs(), unconfirmed)) == 1
 
 
 # --- a status answer without a status ------------------------------------------------------------------------------
