@@ -43,15 +43,20 @@ def callback(status: str, request_id: str, outcome: str | None = None) -> dict:
     return webhook(status, outcome) | {"requestId": request_id}
 
 
+def answer_held(gateway, path: str, answer: dict) -> threading.Event:
+    """connectFi's `answer` at `path` held until the event is set."""
+    gateway.provider.reply(path, Reply(200, json.dumps(answer).encode(), delay=1))
+    released = threading.Event()
+    gateway.provider.wait = lambda seconds: released.wait(10)
+    return released
+
+
 def started_with_an_answer_held(gateway, path: str, answer: dict) -> threading.Event:
     """An application started (pending_step_up), and connectFi's `answer` at `path` held until the event is set."""
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(IDENTIFY, application("pending_step_up"))
     assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
-    gateway.provider.reply(path, Reply(200, json.dumps(answer).encode(), delay=1))
-    released = threading.Event()
-    gateway.provider.wait = lambda seconds: released.wait(10)
-    return released
+    return answer_held(gateway, path, answer)
 
 
 # --- the newest state asked for wins ---------------------------------------------------------------------------------
@@ -111,9 +116,7 @@ def test_a_status_check_answered_before_the_identification_that_started_the_appl
     # status check, sent after the identification, has been answered with a newer state
     sqs, url, _ = queues
     gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(IDENTIFY, Reply(200, json.dumps(application("pending_step_up")).encode(), delay=1))
-    checked = threading.Event()
-    gateway.provider.wait = lambda seconds: checked.wait(10)
+    checked = answer_held(gateway, IDENTIFY, application("pending_step_up"))
     gateway.provider.reply(STATUS, application("waiting_review"))
     identifying = threading.Thread(target=lambda: gateway.call(IDENTIFY_FN, IDENTIFICATION))
     identifying.start()
