@@ -55,7 +55,11 @@ MODULES = (
     MutatedModule(
         "idempotency_keys.py",
         CORE,
-        (f"{_ROUTES}/test_idempotency_keys.py", f"{_ROUTES}/test_done_writes.py"),
+        (
+            f"{_ROUTES}/test_idempotency_keys.py",
+            f"{_ROUTES}/test_unknown_outcomes.py",
+            f"{_ROUTES}/test_done_writes.py",
+        ),
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),
     # whether a version that cannot serve is given traffic
@@ -67,6 +71,7 @@ MODULES = (
         CORE,
         (
             "tests/unit/test_provider_response.py",
+            f"{_ROUTES}/test_unknown_outcomes.py",
             f"{_ROUTES}/test_done_writes.py",
             _ERRORS,
             "tests/integration/test_provider_http.py",
@@ -104,6 +109,7 @@ MODULES = (
 _EVERY_PROVIDERS = (
     _ERRORS,
     f"{_ROUTES}/test_provider_readings.py",
+    f"{_ROUTES}/test_unknown_outcomes.py",
     f"{_ROUTES}/test_done_writes.py",
     _AUDIT,
     "tests/unit/test_openapi.py",

@@ -1,10 +1,14 @@
-"""Fixtures of the connectFi webhook pipeline: its queues and the status-change announcements."""
+"""Fixtures of the routes' tests: the connectFi webhook pipeline's queues and status-change announcements, and a
+gateway whose Signzy logs in and repushes."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+
+from tests.integration.routes.test_signzy_repush import LOGIN, REPUSH, SUCCESS
+from tests.integration.routes.test_signzy_repush import login_reply as signzy_login
 
 
 @pytest.fixture
@@ -27,3 +31,11 @@ def announcements(aws):
         return [json.loads(message["Body"]) for message in messages]
 
     return received
+
+
+@pytest.fixture
+def signzy(gateway):
+    """The gateway, with Signzy logging in and answering every repush with success."""
+    gateway.provider.reply(LOGIN, signzy_login("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+    return gateway

@@ -9,6 +9,10 @@ import json
 import pytest
 
 from project import template as cfn
+from tests.integration.routes.test_connectfi import LOGIN as CONNECTFI_LOGIN
+from tests.integration.routes.test_connectfi import connectfi_error, login_reply
+from tests.integration.routes.test_connectfi_stepup import DOCUMENT_REQUEST, DOCUMENTS_FN, GENERATE, UPLOAD, generated
+from tests.integration.routes.test_idempotency_keys import key
 
 # Each keyed write route, the sandbox operation that does the write, and the route's advice for an unknown outcome
 KEYED_WRITES = [
@@ -65,3 +69,25 @@ def test_a_redirected_write_is_never_followed_nor_sent_again_under_its_key(
     assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
     assert advice in again.error["details"][0]["issue"]
     assert sandbox.call_count(provider, operation) == 1
+
+
+def test_a_failure_after_the_write_was_done_is_stored_and_answered_again_under_the_key(gateway):
+    # Given connectFi generated a document, then refused its upload (a failure after the write)
+    gateway.provider.reply(CONNECTFI_LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, connectfi_error(400, "documentNotFound"))
+
+    # When the caller sends the request again under its key
+    first = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key("documents-9"))
+    again = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST, headers=key("documents-9"))
+
+    # Then it gets the same answer, every field of it (the document to upload to), and nothing is sent again
+    def without_correlation(answer) -> dict:
+        return {name: value for name, value in answer.error.items() if name != "correlationId"}
+
+    assert (first.status, first.error["code"]) == (502, "provider_error")
+    assert again.status == first.status and without_correlation(again) == without_correlation(first)
+    assert [d["type"] for d in again.error["details"]] == ["upload_pending"]
+    assert len(gateway.provider.requests(GENERATE)) == len(gateway.provider.requests(UPLOAD)) == 1
+    # and the second says it is the stored answer, as a replayed success does
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == ("false", "true")

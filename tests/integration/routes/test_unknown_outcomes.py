@@ -1,0 +1,123 @@
+"""A keyed write whose outcome the gateway cannot know (a timeout, a connection cut, a proxy's page, a fault of its
+own after sending) keeps its key held: a retry under it is 409 with how to find the outcome out, never a second
+write."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kyc_gateway.providers import signzy as signzy_provider
+from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
+from tests.integration.routes.test_cdp import TOKEN as CDP_TOKEN
+from tests.integration.routes.test_idempotency_keys import SIGNZY, key
+from tests.integration.routes.test_signzy_repush import ONBOARDING_ID, REPUSH, SUCCESS
+from tests.support.fake_provider import Reply
+
+
+def test_a_write_that_timed_out_is_never_sent_again_under_the_same_key(signzy, provider_timeouts):
+    # Given a repush that reached Signzy but whose answer came too late (the gateway answered 504)
+    provider_timeouts.short()
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-1"))
+    assert (first.status, first.error["code"]) == (504, "provider_timeout")
+    provider_timeouts.default()
+
+    # When the caller retries under the same key
+    signzy.provider.reply(REPUSH, SUCCESS)
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-1"))
+
+    # Then the gateway does not repush again: it says the outcome is unknown and how to find it out
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert again.error["message"] == (
+        "The first request with this Idempotency-Key may or may not have been done by the provider: "
+        "find out before sending it again under a new key"
+    )
+    advice = signzy_provider.REPUSH_OUTCOME_CHECK
+    assert again.error["details"] == [{"field": "Idempotency-Key", "issue": advice, "type": "header"}]
+    assert len(signzy.provider.requests(REPUSH)) == 1
+    # and a new key is the caller's explicit decision to send it again
+    assert signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("late-2")).status == 200
+    assert len(signzy.provider.requests(REPUSH)) == 2
+
+
+def test_an_error_the_gateway_did_not_foresee_after_the_write_was_sent_locks_the_key(signzy, monkeypatch):
+    # Given a repush Signzy did, and a fault in the gateway reading its answer (a bug: not one of its own errors)
+    def broken(response):
+        raise KeyError("a bug after the write was sent")
+
+    monkeypatch.setattr(signzy_provider, "_success_or_raise", broken)
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("fault-1"))
+    assert (first.status, first.error["code"]) == (500, "internal_error")
+    monkeypatch.undo()
+
+    # When the caller retries under the same key, the fault gone
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("fault-1"))
+
+    # Then the repush is not sent again: its outcome is unknown, as after a timeout
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert again.error["details"][0]["issue"] == signzy_provider.REPUSH_OUTCOME_CHECK
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_504_from_in_front_of_the_provider_leaves_the_outcome_unknown(gateway):
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, Reply(504, b"<html>504 Gateway Time-out</html>", "text/html"), ONBOARD_SUCCESS)
+
+    first = gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("onboard-504"))
+    again = gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("onboard-504"))
+
+    assert first.status == 502
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert "/cdp/customers/lookup" in again.error["details"][0]["issue"]
+    assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def test_a_connection_cut_after_the_write_was_sent_leaves_the_outcome_unknown(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    sandbox.inject_fault("connectfi", "identification", "reset")
+    body = {"customerId": "cstap_6reGTr3k8vpAu8uFV7EdiN", "reference": "cutoff1"}
+
+    first = sandboxed_gateway.call("ConnectFiIdentificationFunction", body, headers=key("ident-cut"))
+    again = sandboxed_gateway.call("ConnectFiIdentificationFunction", body, headers=key("ident-cut"))
+
+    assert (first.status, first.error["code"]) == (502, "provider_unavailable")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert sandbox.call_count("connectfi", "identification") == 1
+
+
+@pytest.mark.usefixtures("short_provider_timeouts")
+def test_a_timeout_without_a_key_is_just_a_504(signzy):
+    signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))
+
+    answer = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})
+
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+
+
+def test_an_answer_cut_off_mid_body_leaves_the_outcome_unknown(sandboxed_gateway):
+    sandbox = sandboxed_gateway.provider
+    sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID})  # logged in, form settled
+    sandbox.inject_fault("signzy", "repush", "cut")
+    before = sandbox.call_count("signzy", "repush")
+
+    first = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("cut-1"))
+    again = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("cut-1"))
+
+    assert (first.status, first.error["code"]) == (502, "provider_unavailable")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert sandbox.call_count("signzy", "repush") - before == 1  # the cut one, never a second
+
+
+def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_providers_own_502_does_not(gateway):
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    backend = json.dumps({"status": "failed", "message": "Backend Technical Problem", "status_code": 502,
+                          "error_code": 40001}).encode()  # fmt: skip
+    gateway.provider.reply(ONBOARD, Reply(502, b"<html>502 Bad Gateway</html>", "text/html"), Reply(502, backend))
+
+    proxied = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("p-1")) for _ in range(2)]
+    own = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("p-2")) for _ in range(2)]
+
+    assert [answer.status for answer in proxied] == [502, 409]
+    assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried
