@@ -1,5 +1,6 @@
 """A Lambda instance's cold start runs without cyclic garbage collection: paused from the layer's first import until
-its first invocation (an API request: once answered; a queue batch or a scheduled run: as it starts), then what the
+its first invocation (an API request: once answered; a queue batch: once its first record is done; a scheduled run:
+as it starts), then what the
 collector tracks is frozen and collection resumes (kyc_gateway/cold_start.py). Outside Lambda nothing is paused.
 Each case runs in a fresh interpreter: the pause is a process's state."""
 
@@ -85,8 +86,8 @@ def test_every_function_pauses_collection_until_its_first_invocation_then_freeze
     assert seen["warm_garbage_collected"] is True
 
 
-def test_an_api_request_is_answered_paused_but_a_batch_and_a_scheduled_run_resume_first():
-    # Given a route, a queue handler and a scheduled job, each noting whether the collector runs while it works
+def test_an_api_request_and_a_batchs_first_record_run_paused_but_the_rest_of_the_batch_and_a_scheduled_run_do_not():
+    # Given a route, a queue handler and a scheduled job, each noting whether the collector runs each time it works
     code = (
         f"""
 import gc, json, sys
@@ -103,8 +104,10 @@ seen = {}
 
 
 def noting(name):
-    def work(*_):
-        seen[name] = gc.isenabled()
+    def work(*arguments):
+        seen.setdefault(name, []).append(gc.isenabled())
+        if arguments and isinstance(arguments[0], dict) and arguments[0].get("body") == "fails":
+            raise ValueError("a record that fails")
         return {}
 
     return work
@@ -117,17 +120,26 @@ which = sys.argv[1]
 if which == "route":
     route({"httpMethod": "POST", "body": "{}", "headers": {"content-type": "application/json"}}, Context("probe"))
 elif which == "batch":
-    batch({"Records": [{"messageId": "m", "body": "{}"}]}, Context("probe"))
+    batch({"Records": [{"messageId": "m", "body": "{}"} for _ in range(3)]}, Context("probe"))
+elif which == "failing batch":
+    batch({"Records": [{"messageId": "m1", "body": "fails"}, {"messageId": "m2", "body": "{}"}]}, Context("probe"))
+elif which == "empty batch":
+    batch({"Records": []}, Context("probe"))
+    seen["after"] = [gc.isenabled()]
 else:
     job({}, Context("probe"))
 print(json.dumps(seen))
 """
     )
     # When each is a fresh instance's first invocation
-    # Then the route's operation ran paused (its caller waits), the batch's record and the job with the collector on
-    assert run(code, "route") == {"route": False}
-    assert run(code, "batch") == {"batch": True}
-    assert run(code, "job") == {"job": True}
+    # Then the route's operation ran paused (its caller waits), and so did a batch's first record, failed or not (the
+    # cold start's last part: its imports and clients); the batch's other records and the job (which can be long) ran
+    # with the collector on, and a batch without records ends the pause too
+    assert run(code, "route") == {"route": [False]}
+    assert run(code, "batch") == {"batch": [False, True, True]}
+    assert run(code, "failing batch") == {"batch": [False, True]}
+    assert run(code, "empty batch") == {"after": [True]}
+    assert run(code, "job") == {"job": [True]}
 
 
 FIRST_REQUEST_RAISES = f"""

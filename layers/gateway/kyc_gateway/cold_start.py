@@ -6,12 +6,13 @@ passes over them are wasted work, about 8% of a cold first request's CPU (make b
 
 In Lambda (AWS_LAMBDA_RUNTIME_API set: the runtime, SnapStart and `sam local invoke` alike; unset in tests, tools and
 the local stack unless a test or the bench sets it to act as Lambda) the pause begins when the layer is first imported
-(kyc_gateway/__init__.py) and ends when the first invocation is done: for an API route once its answer is made (a
-caller waits on it), for a queue batch or a scheduled run as it starts (nobody waits, and a run can be long). Ending
-it freezes every object the collector then tracks (`gc.freeze`: the live ones, the few cycles of garbage made so far,
-a failed first request's traceback) out of every later collection, which also makes a warm instance's full collections
-cheaper, and collection resumes. Its price: what was frozen is never collected, even once it becomes garbage (a few
-hundred KB measured).
+(kyc_gateway/__init__.py) and ends when the first invocation's first unit of work is done: for an API route once its
+answer is made (a caller waits on it), for a queue batch once its first record is (the rest of the batch runs with the
+collector on: the first record pays the imports and clients the cold start left to first use), for a scheduled run as it
+starts (a run can be long). Ending it freezes every object the collector then tracks (`gc.freeze`: the live ones, the
+few cycles of garbage made so far, a failed first request's traceback) out of every later collection, which also makes a
+warm instance's full collections cheaper, and collection resumes. Its price: what was frozen is never collected, even
+once it becomes garbage (a few hundred KB measured).
 A process that had switched the collector off itself is left as it was.
 """
 

@@ -29,7 +29,6 @@ def sqs_batch_handler(
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if deploy_check.requested(event):
             return deploy_check.answer(lambda_handler)
-        cold_start.resume()  # no caller waits on a batch: its records run with the collector on
         failures = []
         for record in event.get("Records") or []:
             started = time.perf_counter()
@@ -48,6 +47,8 @@ def sqs_batch_handler(
                     _plan(plan_retry, record, error)
             elapsed_ms = (time.perf_counter() - started) * 1000
             record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
+            cold_start.resume()  # the first record ends the cold start, as an API route's first answer does
+        cold_start.resume()
         return {"batchItemFailures": failures}
 
     lambda_handler.route = route  # type: ignore[attr-defined]
