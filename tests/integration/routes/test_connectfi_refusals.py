@@ -143,6 +143,42 @@ def test_a_refusal_of_the_resent_identification_settles_the_spelling_only_past_t
     assert sent[:3] == [{"webhookUrl"}, {"webhookURL"}, {next_first}]
 
 
+UNNAMED = {
+    "no params": [{key: value for key, value in refusal()[0].items() if key != "params"}],
+    "params not ajv's": refusal(params="webhookUrl"),
+    "params naming nothing": refusal(params={}),
+    "an empty name": refusal(params={"additionalProperty": ""}),
+}
+
+
+@pytest.mark.parametrize("context", UNNAMED.values(), ids=UNNAMED.keys())
+def test_an_unknown_property_of_the_body_connectfi_does_not_name_is_taken_as_the_callback_field(gateway, context):
+    # Given a connectFi whose schema refuses a property of the body it does not name: the caller cannot have sent
+    # one (the gateway refuses unknown fields), so it is the callback field's spelling
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", "validation", context), application())
+
+    # When an identification is started
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then it is sent once more under the other spelling, which starts it: never the caller's 422
+    assert answer.status == 200
+    sent = [set(request.json()) - {"customerId", "reference"} for request in gateway.provider.requests(IDENTIFY)]
+    assert sent == [{"webhookUrl"}, {"webhookURL"}]
+
+
+def test_connectfi_refusing_both_spellings_without_naming_them_is_connectfi_failing(gateway):
+    gateway.provider.reply(LOGIN, login_reply())
+    unnamed = connectfi_error(400, "requestValidateError", "validation", refusal(params={}))
+    gateway.provider.reply(IDENTIFY, unnamed, unnamed)
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert (answer.status, answer.error["code"]) == (502, "provider_error")
+    assert answer.error["message"] == "connectFi refuses both webhookUrl and webhookURL"
+    assert len(gateway.provider.requests(IDENTIFY)) == 2
+
+
 def test_connectfi_refusing_both_spellings_of_the_callback_field_is_connectfi_failing(gateway):
     # Given a connectFi that refuses webhookUrl, then webhookURL, as unknown properties
     gateway.provider.reply(LOGIN, login_reply())
@@ -169,7 +205,7 @@ def test_connectfi_refusing_both_spellings_of_the_callback_field_is_connectfi_fa
     [
         refusal(params={"additionalProperty": "reference"}),  # another field
         refusal(keyword="pattern"),  # not an unknown property
-        refusal(params="webhookUrl"),  # no ajv params
+        [refusal()[0] | {"instancePath": "/customerId", "params": {}}],  # an unnamed one, not of the body itself
     ],
 )
 def test_any_other_validation_refusal_is_the_callers(gateway, context):

@@ -317,13 +317,23 @@ def _documented_refusal(error: GatewayError) -> bool:
 
 
 def _refuses_field(error: GatewayError, field: str) -> bool:
-    """connectFi's requestValidateError refusing `field` as a property it does not know."""
+    """connectFi's requestValidateError refusing `field` as a property it does not know: by name, or a property of
+    the body's top level it does not name (every other field sent is one of its schema's, and the caller can send no
+    other: an unnamed one can only be the callback field, never the caller's)."""
     return error.provider_code == "requestValidateError" and any(
         detail.get("keyword") == "additionalProperties"
-        and isinstance(detail.get("params"), dict)
-        and detail["params"].get("additionalProperty") == field
+        and (
+            _unknown_property(detail) == field or (_unknown_property(detail) is None and not detail.get("instancePath"))
+        )
         for detail in error.details
     )
+
+
+def _unknown_property(detail: dict[str, Any]) -> str | None:
+    """The property an ajv additionalProperties error names, if it names one."""
+    params = detail.get("params")
+    named = params.get("additionalProperty") if isinstance(params, dict) else None
+    return named if isinstance(named, str) and named else None
 
 
 def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
