@@ -52,6 +52,31 @@ def test_success_body_is_passed_through_byte_for_byte(gateway):
     assert answer.headers["Content-Type"] == "application/json"
 
 
+UNLIKE_SUCCESS = {
+    "no request_id": ({k: v for k, v in SUCCESS.items() if k != "request_id"}, "request_id", "is missing"),
+    "data empty": ({**SUCCESS, "data": {}}, "data.Business_Certificate_Id", "is missing"),
+    "a detail null": ({**SUCCESS, "data": {**SUCCESS["data"], "Vat": None}}, "data.Vat", "is not a string"),
+    "a detail a number": ({**SUCCESS, "data": {**SUCCESS["data"], "Paye": 1}}, "data.Paye", "is not a string"),
+    "response_code text": ({**SUCCESS, "response_code": "200"}, "response_code", "is not an integer"),
+    "response_code a boolean": ({**SUCCESS, "response_code": True}, "response_code", "is not an integer"),
+    "message null": ({**SUCCESS, "message": None}, "message", "is not a string"),
+    "data a list": ({**SUCCESS, "data": []}, "data", "is not an object"),
+}
+
+
+@pytest.mark.parametrize(("body", "field", "issue"), UNLIKE_SUCCESS.values(), ids=UNLIKE_SUCCESS)
+def test_a_success_without_a_field_of_cladfys_table_or_of_another_type_is_cladfy_failing(gateway, body, field, issue):
+    # Given Cladfy answers success, but not with every field its response table requires, of its type
+    gateway.provider.reply(KRAPIN, body)
+
+    # When a caller asks for the PIN's details
+    answer = gateway.call(FUNCTION, {"pinnumber": PIN})
+
+    # Then it is Cladfy failing (the gateway never passes on a success its own contract says cannot happen)
+    assert (answer.status, answer.error["code"], answer.error["provider"]) == (502, "provider_bad_response", "cladfy")
+    assert {"field": field, "issue": issue} in answer.error["details"]
+
+
 def test_it_is_served_without_a_token_table_as_deployed(gateway, physical_ids, monkeypatch):
     # Given Cladfy's function as deployed: Cladfy issues no tokens, so its environment names no token table
     assert "TOKEN_TABLE_NAME" not in cfn.function_environment(FUNCTION, physical_ids, {"Environment": "local"})

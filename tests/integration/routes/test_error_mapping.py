@@ -184,7 +184,7 @@ TABLE = [
         None,
     ),
     # a success without its data is no success
-    ("cladfy", answer(200, {**cladfy.SUCCESS, "data": None}), 502, "provider_error", None, None),
+    ("cladfy", answer(200, {**cladfy.SUCCESS, "data": None}), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, {**cladfy.SUCCESS, "success": "true"}), 502, "provider_error", None, None),
     # undocumented: a framework's 404 for a route miss, an HTML page, a body of no Cladfy shape
     ("cladfy", answer(404, {"detail": "Not Found"}), 502, "provider_error", None, None),

@@ -136,8 +136,8 @@ class KraPinDetails(TypedDict, total=False):
 
 
 class KraPinAnswer(TypedDict, total=False):
-    """Cladfy's KRA PIN details as Cladfy sends them (the gateway passes only an answer with `success` true and a
-    `data` object)."""
+    """Cladfy's KRA PIN details as Cladfy sends them (the gateway passes only an answer with `success` true and
+    every field of Cladfy's table, of its type: any other is a 502)."""
 
     success: Required[Literal[True]]
     response_code: Required[int]

@@ -4,7 +4,8 @@ route is the first part of its name (`cdp.customer_lookup` -> `answers/cdp.py`).
 in openapi.json, and the callers' typed answers are generated from there.
 
 Documentation, never code a request runs: no handler imports this package (tests/unit/test_cold_imports.py), and
-the gateway does not check answers against it (a provider's success passes on unchanged).
+the gateway does not check answers against it (a provider's success passes on unchanged). What a client does check
+is required here, from the client's own names where it has them (Cladfy's fields: providers/cladfy.py).
 
 How each field is typed says how sure its source is:
 - `documented(...)`: in the provider's field table, with its type; required only where the table says so;

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from kyc_gateway.answers import answer, documented, ref
-
-_DETAILS = (
-    "Business_Certificate_Id", "Email_Addresses", "Locality", "PINNo", "Partnership", "Paye", "Station",
-    "TaxpayerName", "Tot", "Trading_Business_Name", "Vat",
-)  # fmt: skip
+from kyc_gateway.providers.cladfy import DETAIL_FIELDS
 
 SCHEMAS = {
     "KraPinAnswer": answer(
-        "Cladfy's KRA PIN details as Cladfy sends them (the gateway passes only an answer with `success` true and a "
-        "`data` object).",
+        "Cladfy's KRA PIN details as Cladfy sends them (the gateway passes only an answer with `success` true and "
+        "every field of Cladfy's table, of its type: any other is a 502).",
         {
             "success": {"type": "boolean", "const": True},
             "response_code": documented("integer", "200 in Cladfy's example"),
@@ -24,8 +20,8 @@ SCHEMAS = {
     ),
     "KraPinDetails": answer(
         "The taxpayer registered under the PIN, each field a string (`X` flags such as `Vat` included).",
-        {field: documented("string") for field in _DETAILS},
-        required=_DETAILS,
+        {field: documented("string") for field in DETAIL_FIELDS},
+        required=DETAIL_FIELDS,
     ),
 }
 ANSWERS = {"cladfy.krapin": "KraPinAnswer"}

@@ -16,6 +16,7 @@ from kyc_gateway.errors import (
     CredentialsRejected,
     GatewayError,
     ProviderAuthFailed,
+    ProviderBadResponse,
     ProviderRejected,
     SubjectNotFound,
 )
@@ -53,6 +54,20 @@ class CladfySecret(Model):
     secretKey: str
 
 
+# Cladfy's success body: its response table marks every field required, each of its type (answers/cladfy.py
+# publishes the same). An answer without one of them, or of another type, is not the documented success.
+SUCCESS_FIELDS: dict[str, type] = {
+    "success": bool,
+    "response_code": int,
+    "message": str,
+    "data": dict,
+    "request_id": str,
+}
+DETAIL_FIELDS = (
+    "Business_Certificate_Id", "Email_Addresses", "Locality", "PINNo", "Partnership", "Paye", "Station",
+    "TaxpayerName", "Tot", "Trading_Business_Name", "Vat",
+)  # fmt: skip
+
 # Cladfy's documented body codes.
 _AUTH_FAILED_CODES = {1200, 1204}
 _RATE_LIMITED_CODE = 1005
@@ -81,9 +96,31 @@ class CladfyClient(ProviderClient):
         )
         # a 401 is Cladfy's page for an invalid API key, whatever its body: the secret is read again (_error_for)
         body = (response.body or {}) if response.status == 401 else json_body(response)
-        if response.status == 200 and body.get("success") is True and isinstance(body.get("data"), dict):
+        if response.status == 200 and body.get("success") is True:
+            if problems := _unlike_the_documented_success(body):
+                raise response.error(ProviderBadResponse, details=problems)
             return response
         raise _error_for(response, body)
+
+
+def _unlike_the_documented_success(body: dict[str, Any]) -> list[dict[str, str]]:
+    """Where a success body differs from Cladfy's response table: each field it requires missing or of another
+    type (a number is never a boolean, nor a boolean a number). More fields are Cladfy's to add."""
+    problems = []
+    data = body.get("data")
+    fields = [(name, name, body, kind) for name, kind in SUCCESS_FIELDS.items()]
+    if isinstance(data, dict):
+        fields += [(f"data.{name}", name, data, str) for name in DETAIL_FIELDS]
+    for path, name, holder, kind in fields:
+        value = holder.get(name)
+        if name not in holder:
+            problems.append({"field": path, "issue": "is missing"})
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            problems.append({"field": path, "issue": f"is not {_TYPE_NAMES[kind]}"})
+    return problems
+
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", str: "a string", dict: "an object"}
 
 
 def _rate_limited(response: ProviderResponse) -> bool:
