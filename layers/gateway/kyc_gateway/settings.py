@@ -42,8 +42,9 @@ class Settings(Model):
     # documented form and switches once when a token is refused; bearer/raw pin one form.
     signzy_auth_header: Literal["auto", "bearer", "raw"] = Field("auto", alias="SIGNZY_AUTH_HEADER")
     # The repush page's text spells the body field onboardingid; its sample answer's camelCase suggests onboardingId.
-    signzy_onboarding_id_field: Literal["onboardingId", "onboardingid"] = Field(
-        "onboardingId", alias="SIGNZY_ONBOARDING_ID_FIELD"
+    # `auto` sends onboardingId and, when Signzy reads no id under it, onboardingid once; a spelling pins it.
+    signzy_onboarding_id_field: Literal["auto", "onboardingId", "onboardingid"] = Field(
+        "auto", alias="SIGNZY_ONBOARDING_ID_FIELD"
     )
     # connectFi's schema table spells the field webhookURL, its example body webhookUrl; it rejects unknown fields.
     connectfi_webhook_field: Literal["auto", "webhookUrl", "webhookURL"] = Field(

@@ -113,9 +113,10 @@ def test_connectfi_token_shape(configured_gateway, reading):
 
 @pytest.mark.parametrize("reading", ["onboardingId", "onboardingid"])
 @pytest.mark.parametrize("configured", ["onboardingId", "onboardingid"])
-def test_signzy_onboarding_id_spelling(configured_gateway, reading, configured):
-    # Given a Signzy reading one spelling of the repush field, and a gateway sending one
-    gateway = configured_gateway("signzy_onboarding_id_field", reading, {"SIGNZY_ONBOARDING_ID_FIELD": configured})
+def test_signzy_onboarding_id_pinned_spelling(configured_gateway, reading, configured):
+    # Given a Signzy reading one spelling of the repush field, and a gateway pinned to one
+    settings = {"SIGNZY_ONBOARDING_ID_FIELD": configured, "SIGNZY_AUTH_HEADER": "raw"}  # the sandbox's form
+    gateway = configured_gateway("signzy_onboarding_id_field", reading, settings)
 
     # When a caller repushes (always as onboardingId: the gateway's own API does not change)
     answer = gateway.call(SIGNZY_FN, {"onboardingId": ONBOARDING_ID})
@@ -125,3 +126,24 @@ def test_signzy_onboarding_id_spelling(configured_gateway, reading, configured):
         assert (answer.status, answer.json()["onboardingId"]) == (200, ONBOARDING_ID)
     else:
         assert (answer.status, answer.error["code"], answer.error["providerStatus"]) == (502, "provider_error", 500)
+    assert gateway.provider.call_count("signzy", "repush") == 1  # pinned: never sent again
+
+
+@pytest.mark.parametrize(("reading", "first_calls"), [("onboardingId", 1), ("onboardingid", 2)])
+def test_signzy_onboarding_id_auto_survives_either_spelling(configured_gateway, logs, reading, first_calls):
+    # Given a Signzy reading one spelling of the repush field, and a gateway left to find out (the default)
+    gateway = configured_gateway("signzy_onboarding_id_field", reading, {"SIGNZY_AUTH_HEADER": "raw"})
+
+    # When an instance repushes twice
+    first = gateway.call(SIGNZY_FN, {"onboardingId": ONBOARDING_ID})
+    calls_for_first = gateway.provider.call_count("signzy", "repush")
+    second = gateway.call(SIGNZY_FN, {"onboardingId": ONBOARDING_ID})
+
+    # Then both are repushed: onboardingId is sent first; answered Signzy's 500 for an id it cannot read (it did
+    # nothing), the repush is sent once more as onboardingid; and the instance then sends the spelling Signzy read
+    assert (first.status, first.json()["onboardingId"]) == (200, ONBOARDING_ID)
+    assert (second.status, second.json()["onboardingId"]) == (200, ONBOARDING_ID)
+    assert calls_for_first == first_calls
+    assert gateway.provider.call_count("signzy", "repush") == first_calls + 1
+    settled = [line for line in logs().splitlines() if "signzy onboarding id field settled" in line]
+    assert len(settled) == first_calls - 1

@@ -299,6 +299,8 @@ def test_a_login_answer_without_a_token_is_a_bad_response_naming_the_field(gatew
         {"onboardingId": "65a1b2c3d4e5f60718293a4g"},
         {"onboardingId": 12345},
         {"onboardingId": ONBOARDING_ID, "callbackUrl": "https://example.com"},
+        {"onboardingid": "65xxxxxx9b"},
+        {"onboardingId": ONBOARDING_ID, "onboardingid": ONBOARDING_ID},
     ],
 )
 def test_invalid_onboarding_ids_get_400_and_no_login_or_repush(gateway, body):
@@ -306,6 +308,25 @@ def test_invalid_onboarding_ids_get_400_and_no_login_or_repush(gateway, body):
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error")
     assert gateway.provider.requests() == []
+
+
+def test_a_caller_may_spell_the_field_onboardingid_as_the_repush_pages_text_does(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, SUCCESS)
+
+    answer = gateway.call(FUNCTION, {"onboardingid": ONBOARDING_ID.upper()})
+
+    assert answer.status == 200
+    assert [request.json() for request in gateway.provider.requests(REPUSH)] == [
+        {"onboardingId": ONBOARDING_ID.upper()}
+    ]
+
+
+def test_both_spellings_at_once_are_refused_naming_the_body(gateway):
+    answer = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID, "onboardingid": ONBOARDING_ID})
+
+    assert answer.status == 400
+    assert answer.error["details"][0]["issue"].endswith("give onboardingId or onboardingid, not both")
 
 
 def test_logs_hold_no_token_no_password_and_no_onboarding_body(gateway, logs):
@@ -318,3 +339,53 @@ def test_logs_hold_no_token_no_password_and_no_onboarding_body(gateway, logs):
     assert "request completed" in written
     for private in ("very-secret-token", "second-secret-token", SECRETS["signzy"]["password"], "repushed to KRA"):
         assert private not in written
+
+
+UNREAD_ID = "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
+UNREAD_ID_NEWER_BSON = "input must be a 24 character hex string, 12 byte Uint8Array, or an integer"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [UNREAD_ID, "Argument passed in must be a string of 12 bytes or a string of 24 hex characters or an integer"],
+)
+def test_signzys_500_for_an_id_it_cannot_read_sends_the_repush_once_more_under_the_other_spelling(gateway, message):
+    # Given a Signzy that reads no id under onboardingId (its documented 500, to an id the gateway checked)
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, loopback_error(500, message), SUCCESS, SUCCESS)
+
+    # When an instance repushes twice, the first under an Idempotency-Key
+    first = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID}, headers=[("Idempotency-Key", "spelling-1")])
+    second = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    # Then the first is sent once more as onboardingid (Signzy did nothing), and the instance keeps that spelling
+    assert (first.status, second.status) == (200, 200)
+    assert [request.json() for request in gateway.provider.requests(REPUSH)] == [
+        {"onboardingId": ONBOARDING_ID},
+        {"onboardingid": ONBOARDING_ID},
+        {"onboardingid": ONBOARDING_ID},
+    ]
+
+
+@pytest.mark.parametrize("answer", [loopback_error(500, "Internal error"), loopback_error(500, UNREAD_ID_NEWER_BSON)])
+def test_any_other_500_is_signzy_failing_and_never_sent_again(gateway, answer):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, answer, SUCCESS)
+
+    failed = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (failed.status, failed.error["code"], failed.error["providerStatus"]) == (502, "provider_error", 500)
+    assert len(gateway.provider.requests(REPUSH)) == 1
+
+
+def test_an_id_signzy_reads_under_neither_spelling_is_signzy_failing_after_one_resend(gateway):
+    gateway.provider.reply(LOGIN, login_reply("token-1"))
+    gateway.provider.reply(REPUSH, loopback_error(500, UNREAD_ID), loopback_error(500, UNREAD_ID), SUCCESS)
+
+    failed = gateway.call(FUNCTION, {"onboardingId": ONBOARDING_ID})
+
+    assert (failed.status, failed.error["code"], failed.error["providerStatus"]) == (502, "provider_error", 500)
+    assert [set(request.json()) for request in gateway.provider.requests(REPUSH)] == [
+        {"onboardingId"},
+        {"onboardingid"},
+    ]

@@ -24,6 +24,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.lazy import once
 from kyc_gateway.model import validation_details
+from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
@@ -166,3 +167,22 @@ def undocumented(
     if statuses & {401, 403}:
         return response.unusable(ProviderAuthFailed, provider_code)
     return response.unusable(ProviderFailed, provider_code)
+
+
+class FieldSpelling:
+    """A body field a provider's documents spell two ways, of which it reads one. Mode `auto` sends the first
+    spelling and, once the provider has read the other, that one from then on; a spelling as the mode pins it."""
+
+    def __init__(self, provider: str, spellings: tuple[str, str], mode: str, *, settled: str) -> None:
+        self.provider, self.spellings, self.settled = provider, spellings, settled
+        self.auto = mode == "auto"
+        self.first = spellings[0] if self.auto else mode
+
+    def other(self, field: str) -> str:
+        return self.spellings[1] if field == self.spellings[0] else self.spellings[0]
+
+    def read(self, field: str) -> None:
+        """The provider read `field` (logged, as `settled`, when the spelling sent first changes)."""
+        if field != self.first:
+            self.first = field
+            logger.info(self.settled, provider=self.provider, field=field)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -23,7 +23,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
-from kyc_gateway.providers.base import ProviderClient, json_body
+from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -38,12 +38,29 @@ REPUSH_OUTCOME_CHECK = (
 
 # A MongoDB ObjectId: Signzy answers a 500 for anything else.
 ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
+# That 500's message (the repush page's one error; BSON's words, which later versions extend with "or an integer").
+_NOT_AN_OBJECT_ID = re.compile(r"12 bytes.*24 hex characters", re.IGNORECASE | re.DOTALL)
+# The repush field: the page's text spells it onboardingid, its sample answer's camelCase suggests onboardingId.
+ONBOARDING_ID_SPELLINGS = ("onboardingId", "onboardingid")
 
 
 class RepushRequest(Model):
+    """The onboarding to re-push. `onboardingid`, as the repush page's text spells it, is accepted as the same field
+    (not both)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     onboardingId: ObjectId
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_spelling(cls, data: Any) -> Any:
+        camel, lower = ONBOARDING_ID_SPELLINGS
+        if isinstance(data, dict) and lower in data:
+            if camel in data:
+                raise ValueError(f"give {camel} or {lower}, not both")
+            data = {camel if name == lower else name: value for name, value in data.items()}
+        return data
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
         """What the audit trail records it under (kyc_gateway.audit): the onboarding id."""
@@ -118,11 +135,27 @@ class SignzyClient(ProviderClient):
 
     def __init__(self) -> None:
         super().__init__()
-        self.authorization = AuthorizationForm(get_settings().signzy_auth_header)
+        settings = get_settings()
+        self.authorization = AuthorizationForm(settings.signzy_auth_header)
+        self.onboarding_id_field = FieldSpelling(
+            self.name,
+            ONBOARDING_ID_SPELLINGS,
+            settings.signzy_onboarding_id_field,
+            settled="signzy onboarding id field settled",
+        )
 
     def repush(self, request: RepushRequest) -> ProviderResponse:
-        body = {get_settings().signzy_onboarding_id_field: request.onboardingId}  # the spelling Signzy reads
-        return _success_or_raise(self._authorized(body))
+        spelling = self.onboarding_id_field
+        field = spelling.first
+        response = self._authorized({field: request.onboardingId})
+        if spelling.auto and _read_no_id(response):
+            # Signzy's 500 for an id that is no ObjectId, to one that is: it read none under this spelling, so it
+            # did nothing. Sent once more under the other.
+            field = spelling.other(field)
+            response = self._authorized({field: request.onboardingId})
+        if spelling.auto and response.status == 200:
+            spelling.read(field)
+        return _success_or_raise(response)
 
     def _authorized(self, body: dict[str, Any]) -> ProviderResponse:
         """The repush sent with the cached token, in the known Authorization form (each form while it is not
@@ -178,6 +211,12 @@ class SignzyClient(ProviderClient):
         reply = self.token_answer(response, LoginReply, code=_provider_code)
         now = clock.now()
         return Token.issued(reply.id, now=now, expires_at=now + reply.ttl)
+
+
+def _read_no_id(response: ProviderResponse) -> bool:
+    """Signzy's documented 500: the id it read, if any, is not an ObjectId."""
+    message = _loopback_error(response.body or {}).get("message")
+    return response.status == 500 and isinstance(message, str) and bool(_NOT_AN_OBJECT_ID.search(message))
 
 
 def _credentials_refused(response: ProviderResponse) -> GatewayError:

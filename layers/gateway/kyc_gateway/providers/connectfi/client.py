@@ -26,9 +26,8 @@ from kyc_gateway.errors import (
 )
 from kyc_gateway.fields import RawJson
 from kyc_gateway.model import Model
-from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.base import ProviderClient, json_body, undocumented
+from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, is_application_state
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
@@ -107,24 +106,9 @@ SUBJECT_NOT_FOUND: Mapping = CUSTOMER_NOT_FOUND | {"applicationNotFound": (Subje
 _DOCUMENTED = {*_ERRORS, *APPLICATION_STATE, *DOCUMENT_NOT_FOUND, *FILE_NOT_FOUND, *SUBJECT_NOT_FOUND}
 
 
-class WebhookField:
-    """The spelling of the identification's callback field, which connectFi's documents give two ways (its schema
-    table `webhookURL`, its example `webhookUrl`; unknown properties are refused, so only one can work). Mode `auto`
-    tries `webhookUrl` first and, after connectFi read the other, that one. `webhookUrl` or `webhookURL` pins one."""
-
-    def __init__(self, mode: str) -> None:
-        self.auto = mode == "auto"
-        self.first = "webhookUrl" if self.auto else mode
-
-    @staticmethod
-    def other(field: str) -> str:
-        return "webhookURL" if field == "webhookUrl" else "webhookUrl"
-
-    def read(self, field: str) -> None:
-        """connectFi read `field` (logged when the spelling tried first changes)."""
-        if field != self.first:
-            self.first = field
-            logger.info("connectfi webhook field settled", provider=PROVIDER, field=field)
+# The identification's callback field: connectFi's schema table spells it `webhookURL`, its example `webhookUrl`, and
+# unknown properties are refused, so only one can work. `auto` tries `webhookUrl` first.
+WEBHOOK_FIELD_SPELLINGS = ("webhookUrl", "webhookURL")
 
 
 class ConnectFiClient(ProviderClient):
@@ -134,7 +118,12 @@ class ConnectFiClient(ProviderClient):
 
     def __init__(self) -> None:
         super().__init__()
-        self.webhook_field = WebhookField(get_settings().connectfi_webhook_field)
+        self.webhook_field = FieldSpelling(
+            PROVIDER,
+            WEBHOOK_FIELD_SPELLINGS,
+            get_settings().connectfi_webhook_field,
+            settled="connectfi webhook field settled",
+        )
 
     def identification(self, request: IdentificationRequest, default_webhook_url: str | None) -> ProviderResponse:
         body: dict[str, Any] = {"customerId": request.customerId, "reference": request.reference}
@@ -163,7 +152,7 @@ class ConnectFiClient(ProviderClient):
             if not self.webhook_field.auto:  # pinned to a spelling connectFi does not read: the gateway's fault
                 raise _field_refused(error, f"connectFi refuses the field {field} (CONNECTFI_WEBHOOK_FIELD)") from None
         # Refused by connectFi's schema check, so nothing was started: sent again once, under the other spelling.
-        other = WebhookField.other(field)
+        other = self.webhook_field.other(field)
         try:
             response = identify(other)
         except GatewayError as error:
