@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from project import template as cfn
+from tests.integration.routes.test_cladfy_krapin import SUCCESS as CLADFY_SUCCESS
 from tests.support.fake_provider import FakeProvider
 from tests.support.output import Output
 
@@ -27,16 +28,7 @@ def port_is_free(port: int) -> bool:
 def second_double() -> Iterator[FakeProvider]:
     """Another Cladfy double, where CLADFY_BASE_URL will point."""
     double = FakeProvider().start()
-    double.reply(
-        "/elsewhere/krapin",
-        {
-            "success": True,
-            "response_code": 200,
-            "message": "from the second double",
-            "data": {"PINNo": "A004416331M"},
-            "request_id": "second-1",
-        },
-    )
+    double.reply("/elsewhere/krapin", {**CLADFY_SUCCESS, "message": "from the second double", "request_id": "second-1"})
     yield double
     double.stop()
 
