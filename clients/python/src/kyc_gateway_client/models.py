@@ -59,7 +59,7 @@ OnboardingRequest = dict[str, Any]
 
 
 class RepushRequest(TypedDict, total=False):
-    """The onboarding to re-push."""
+    """RepushRequest."""
 
     onboardingId: Required[str]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kyc_gateway.answers import answer, documented, ref
-from kyc_gateway.providers.cladfy import DETAIL_FIELDS
+from kyc_gateway.providers.cladfy import DETAIL_FIELDS, SUCCESS_FIELDS
 
 SCHEMAS = {
     "KraPinAnswer": answer(
@@ -16,7 +16,7 @@ SCHEMAS = {
             "data": ref("KraPinDetails"),
             "request_id": documented("string", "Cladfy's id of the request"),
         },
-        required=("success", "response_code", "message", "data", "request_id"),
+        required=tuple(SUCCESS_FIELDS),
     ),
     "KraPinDetails": answer(
         "The taxpayer registered under the PIN, each field a string (`X` flags such as `Vat` included).",

@@ -173,8 +173,8 @@ class FieldSpelling:
     """A body field a provider's documents spell two ways, of which it reads one. Mode `auto` sends the first
     spelling and, once the provider has read the other, that one from then on; a spelling as the mode pins it."""
 
-    def __init__(self, provider: str, spellings: tuple[str, str], mode: str, *, settled: str) -> None:
-        self.provider, self.spellings, self.settled = provider, spellings, settled
+    def __init__(self, provider: str, spellings: tuple[str, str], mode: str, *, settled_message: str) -> None:
+        self.provider, self.spellings, self.settled_message = provider, spellings, settled_message
         self.auto = mode == "auto"
         self.first = spellings[0] if self.auto else mode
 
@@ -182,7 +182,7 @@ class FieldSpelling:
         return self.spellings[1] if field == self.spellings[0] else self.spellings[0]
 
     def read(self, field: str) -> None:
-        """The provider read `field` (logged, as `settled`, when the spelling sent first changes)."""
+        """The provider read `field` (logged, as `settled_message`, when the spelling sent first changes)."""
         if field != self.first:
             self.first = field
-            logger.info(self.settled, provider=self.provider, field=field)
+            logger.info(self.settled_message, provider=self.provider, field=field)

@@ -122,7 +122,7 @@ class ConnectFiClient(ProviderClient):
             PROVIDER,
             WEBHOOK_FIELD_SPELLINGS,
             get_settings().connectfi_webhook_field,
-            settled="connectfi webhook field settled",
+            settled_message="connectfi webhook field settled",
         )
 
     def identification(self, request: IdentificationRequest, default_webhook_url: str | None) -> ProviderResponse:
