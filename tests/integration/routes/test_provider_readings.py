@@ -12,6 +12,7 @@ import pytest
 from local.functions import cold_start
 from local.sandbox import ProviderSandbox
 from tests.conftest import SECRETS, Gateway, deploy
+from tests.support.emf import log_lines
 
 IDENTIFY_FN = "ConnectFiIdentificationFunction"
 STATUS_FN = "ConnectFiStatusFunction"
@@ -148,5 +149,6 @@ def test_signzy_onboarding_id_auto_survives_either_spelling(configured_gateway, 
     assert (second.status, second.json()["onboardingId"]) == (200, ONBOARDING_ID)
     assert calls_for_first == first_calls
     assert gateway.provider.call_count("signzy", "repush") == first_calls + 1
-    settled = [line for line in logs().splitlines() if "signzy onboarding id field settled" in line]
-    assert len(settled) == (reading == "onboardingid")
+    settled = log_lines(logs(), "signzy onboarding id field settled")
+    expected = [("INFO", "signzy", "onboardingid")] if reading == "onboardingid" else []
+    assert [(line["level"], line["provider"], line["field"]) for line in settled] == expected
