@@ -310,19 +310,18 @@ def _refuses_field(error: GatewayError, field: str) -> bool:
     the body's top level it does not name (every other field sent is one of its schema's, and the caller can send no
     other: an unnamed one can only be the callback field, never the caller's)."""
     return error.provider_code == "requestValidateError" and any(
-        detail.get("keyword") == "additionalProperties"
-        and (
-            _unknown_property(detail) == field or (_unknown_property(detail) is None and not detail.get("instancePath"))
-        )
+        detail.get("keyword") == "additionalProperties" and _unknown_property_may_be(detail, field)
         for detail in error.details
     )
 
 
-def _unknown_property(detail: dict[str, Any]) -> str | None:
-    """The property an ajv additionalProperties error names, if it names one."""
+def _unknown_property_may_be(detail: dict[str, Any], field: str) -> bool:
+    """An ajv additionalProperties error naming `field`, or naming none at the body's top level."""
     params = detail.get("params")
     named = params.get("additionalProperty") if isinstance(params, dict) else None
-    return named if isinstance(named, str) and named else None
+    if isinstance(named, str) and named:
+        return named == field
+    return not detail.get("instancePath")
 
 
 def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
