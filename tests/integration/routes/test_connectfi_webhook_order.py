@@ -59,6 +59,21 @@ def started_with_an_answer_held(gateway, path: str, answer: dict) -> threading.E
     return answer_held(gateway, path, answer)
 
 
+def a_status_check_answered_first(gateway, queues, released: threading.Event, write: tuple, status: str) -> None:
+    """The `write` (connectFi's path, the function, its body) called, connectFi's answer to it held until `released`;
+    meanwhile a webhook processed, whose status check connectFi answers with `status`; then the write answered."""
+    sqs, url, _ = queues
+    path, function, body = write
+    gateway.provider.reply(STATUS, application(status))
+    writing = threading.Thread(target=lambda: gateway.call(function, body))
+    writing.start()
+    wait_for(lambda: gateway.provider.requests(path), 10, every=0.01, what=f"the call to {path}")
+    deliver(gateway, callback(status, "cb-1"))
+    process_queue(gateway, sqs, url)
+    released.set()
+    writing.join(timeout=30)
+
+
 # --- the newest state asked for wins ---------------------------------------------------------------------------------
 
 
@@ -90,19 +105,10 @@ def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_
     gateway, queues, announcements
 ):
     # Given an application started (pending_step_up), and a caller's update whose answer (waiting_review) is held
-    # until a webhook's status check, sent after the update, has been answered with the state before it
-    sqs, url, _ = queues
     checked = started_with_an_answer_held(gateway, UPDATE, application("waiting_review"))
-    gateway.provider.reply(STATUS, application("pending_step_up"))
-    updating = threading.Thread(target=lambda: gateway.call(UPDATE_FN, UPDATE_REQUEST))
-    updating.start()
-    wait_for(lambda: gateway.provider.requests(UPDATE), 10, every=0.01, what="the update")
 
-    # When the status check is answered before the update is
-    deliver(gateway, callback("pending_step_up", "cb-1"))
-    process_queue(gateway, sqs, url)
-    checked.set()
-    updating.join(timeout=30)
+    # When a webhook's status check, sent after the update, is answered with the state before it, before the update is
+    a_status_check_answered_first(gateway, queues, checked, (UPDATE, UPDATE_FN, UPDATE_REQUEST), "pending_step_up")
 
     # Then the update's state is stored and announced
     assert stored_status() == "waiting_review"
@@ -112,21 +118,12 @@ def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_
 def test_a_status_check_answered_before_the_identification_that_started_the_application_is_not_undone_by_it(
     gateway, queues, announcements
 ):
-    # Given an identification whose answer (pending_step_up, the application's first state) is held until a webhook's
-    # status check, sent after the identification, has been answered with a newer state
-    sqs, url, _ = queues
+    # Given an identification whose answer (pending_step_up, the application's first state) is held
     gateway.provider.reply(LOGIN, login_reply())
     checked = answer_held(gateway, IDENTIFY, application("pending_step_up"))
-    gateway.provider.reply(STATUS, application("waiting_review"))
-    identifying = threading.Thread(target=lambda: gateway.call(IDENTIFY_FN, IDENTIFICATION))
-    identifying.start()
-    wait_for(lambda: gateway.provider.requests(IDENTIFY), 10, every=0.01, what="the identification")
 
-    # When the status check is answered before the identification is
-    deliver(gateway, callback("waiting_review", "cb-1"))
-    process_queue(gateway, sqs, url)
-    checked.set()
-    identifying.join(timeout=30)
+    # When a webhook's status check, sent after the identification, is answered with a newer state before it is
+    a_status_check_answered_first(gateway, queues, checked, (IDENTIFY, IDENTIFY_FN, IDENTIFICATION), "waiting_review")
 
     # Then the newer state stays stored: the state an identification answers is older than any check of it
     assert stored_status() == "waiting_review"
