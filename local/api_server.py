@@ -76,7 +76,8 @@ class ApiServer:
         split = urlsplit(target)
         request_id = str(uuid.uuid4())
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
-            return 200, [("Content-Type", "application/json")], local_openapi_document()
+            headers = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id(headers, request_id))]
+            return 200, headers, local_openapi_document()
         for route in self.routes:
             parameters = route.match(method, split.path)
             if parameters is not None:
@@ -182,11 +183,17 @@ def gateway_answer(
     """API Gateway's own answer, shaped by the template's GatewayResponses: the layer's error envelope (its
     `correlationId` the request id), and an X-Correlation-Id header echoing the caller's in `sent` (the request's
     headers) when it is sane, as the template's gateway responses echo it, else the request id."""
-    from kyc_gateway.api import sane_correlation_id
     from kyc_gateway.errors import GatewayError
 
     envelope = GatewayError(message, code=code).envelope(request_id)
-    # the last one sent, trimmed, as the functions read it (an event's header map keeps a repeated header's last)
-    supplied = next((value.strip() for name, value in reversed(sent) if name.lower() == "x-correlation-id"), None)
-    headers = [("Content-Type", "application/json"), ("X-Correlation-Id", sane_correlation_id(supplied) or request_id)]
+    headers = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id(sent, request_id))]
     return status, headers, json.dumps(envelope).encode()
+
+
+def correlation_id(sent: list[tuple[str, str]], request_id: str) -> str:
+    """The caller's X-Correlation-Id in `sent` (the request's headers) when it is sane, else the request id: the last
+    one sent, trimmed, as the functions read it (an event's header map keeps a repeated header's last)."""
+    from kyc_gateway.api import sane_correlation_id
+
+    supplied = next((value.strip() for name, value in reversed(sent) if name.lower() == "x-correlation-id"), None)
+    return sane_correlation_id(supplied) or request_id

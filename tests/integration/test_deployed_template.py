@@ -81,8 +81,28 @@ def test_every_method_needs_iam_but_the_webhook_and_calls_the_live_alias(deploye
         expected = [{"NONE": []}] if (path, method) == WEBHOOK else [{"AWS_IAM": []}]
         assert operation["security"] == expected, (path, method)
         assert "Aliaslive}" in operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        # API Gateway invokes as itself: with the caller's credentials ("arn:aws:iam::*:user/*", SAM's default for
+        # IAM routes), every caller would need lambda:InvokeFunction too, and one of another account could not call
+        assert "credentials" not in operation["x-amazon-apigateway-integration"], (path, method)
     (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionName"] == {"Ref": "ConnectFiWebhookProcessorFunctionAliaslive"}
+
+
+def test_api_gateway_may_invoke_each_routes_live_alias_for_that_route_alone(deployed):
+    permissions = of_type(deployed, "AWS::Lambda::Permission").values()
+    granted = {
+        (permission["Properties"]["FunctionName"]["Ref"], permission["Properties"]["SourceArn"]["Fn::Sub"][0])
+        for permission in permissions
+        if permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    body = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            alias = re.search(r"functions/\$\{(\w+)\}/invocations", uri).group(1)
+            route = re.sub(r"\{[^}]+\}", "*", path)
+            stage = "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/${__Stage__}"
+            assert (alias, f"{stage}/{method.upper()}{route}") in granted, (path, method, sorted(granted))
 
 
 def test_api_gateways_own_refusals_answer_the_error_envelope_with_the_callers_correlation_id(deployed):

@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -182,6 +183,18 @@ def test_the_openapi_document_served_makes_signing_optional_as_the_local_stack_c
     assert {key: value for key, value in served.items() if key != "paths"} == {
         key: value for key, value in committed.items() if key != "paths"
     }
+
+
+def test_the_openapi_document_carries_a_correlation_id_like_every_other_answer(serve):
+    url = serve(RecordingInvoker())
+
+    # When the document is fetched with a sane X-Correlation-Id, then without one
+    echoed = requests.get(f"{url}/openapi.json", headers={"X-Correlation-Id": "docs-1"}, timeout=5)
+    generated = requests.get(f"{url}/openapi.json", timeout=5)
+
+    # Then the caller's is echoed, and otherwise the stack's request id is there, as on every answer
+    assert echoed.headers["X-Correlation-Id"] == "docs-1"
+    assert uuid.UUID(generated.headers["X-Correlation-Id"])
 
 
 def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_bodies(serve):
