@@ -3,16 +3,18 @@ compatibility`, a CI step) compares it with the openapi.json of the latest `v*` 
 unless the major version (release/version.py) was raised above that tag's.
 
 Breaking, for a caller built against the last release:
-- a route (method and path) or a success response removed;
-- a request field or parameter removed, made required, or accepting fewer JSON types; a request body made required
-  (a parameter's `schema` is compared as a request field's is);
+- a route (method and path) or a success response removed; a route refusing callers it admitted (a security
+  requirement it accepted, anonymous access included, no longer accepted);
+- a request field or parameter removed, made required, or accepting fewer JSON types (an untyped one typed); a
+  request body made required or removed (a parameter's `schema` is compared as a request field's is);
 - a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
   item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
-- an answer field removed, made required or no longer required, answering other JSON types, or answering enum
-  values it did not list. No longer required: callers rely on it being there. Made required: clients generated in
-  languages with optional types (Swift, Kotlin, Rust...) see the field's type change from optional to plain, and
-  callers' code that unwraps it stops compiling.
+- an answer field removed, made required or no longer required, answering other JSON types (a typed one
+  untyped), or answering enum values it did not list. No longer required: callers rely on it being there. Made
+  required: clients generated in languages with optional types (Swift, Kotlin, Rust...) see the field's type change
+  from optional to plain, and callers' code that unwraps it stops compiling.
 Adding routes, optional request fields and answer fields (required or not) is not breaking.
+Each schema is compared field by field (release/schema_changes.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from project import ROOT
 from release import version
+from release.schema_changes import field_changes, resolve
 
 DOCUMENT = "openapi.json"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -42,10 +45,25 @@ def breaking_changes(old: Document, new: Document) -> list[str]:
             if after is None:
                 changes.append(f"{where}: route removed")
                 continue
+            changes += _security(where, (old, before), (new, after))
             changes += _parameters(where, (old, before), (new, after))
             changes += _request_body(where, (old, before), (new, after))
             changes += _responses(where, (old, before), (new, after))
     return changes
+
+
+def _security(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    """Each way of calling the route accepted before (a set of security schemes; none: anonymous) still accepted."""
+    accepted = _requirements(*new)
+    for requirement in _requirements(*old) - accepted:
+        if not any(other <= requirement for other in accepted):  # one needing fewer schemes still admits it
+            yield f"{where}: no longer admits callers with {' and '.join(sorted(requirement)) or 'no credentials'}"
+
+
+def _requirements(document: Document, operation: dict) -> set[frozenset[str]]:
+    """The operation's alternative security requirements (its own, else the document's), each as scheme names."""
+    listed = operation.get("security", document.get("security", []))
+    return {frozenset(requirement) for requirement in listed} if listed else {frozenset()}
 
 
 def _parameters(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
@@ -57,7 +75,7 @@ def _parameters(where: str, old: tuple[Document, dict], new: tuple[Document, dic
         if parameter.get("required") and not before.get(key, {}).get("required"):
             yield f"{where}: {named} is now required"
         if key in before:
-            yield from _fields(
+            yield from field_changes(
                 f"{where} {named}",
                 (old[0], before[key].get("schema", {})),
                 (new[0], parameter.get("schema", {})),
@@ -71,7 +89,7 @@ def _by_place(document: Document, parameters: list[dict[str, Any]]) -> dict[tupl
     """Each parameter (a reference followed) by where it is and its name; a header's name in any case is the same
     header."""
     placed = {}
-    for parameter in (_resolve(document, item) for item in parameters):
+    for parameter in (resolve(document, item) for item in parameters):
         name = parameter["name"].lower() if parameter["in"] == "header" else parameter["name"]
         placed[(parameter["in"], name)] = parameter
     return placed
@@ -81,8 +99,10 @@ def _request_body(where: str, old: tuple[Document, dict], new: tuple[Document, d
     before, after = old[1].get("requestBody"), new[1].get("requestBody")
     if after and after.get("required") and not (before or {}).get("required"):
         yield f"{where}: a request body is now required"
+    if before and not after:
+        yield f"{where}: request body removed"
     if before and after:
-        yield from _fields(
+        yield from field_changes(
             f"{where} request", (old[0], _json_schema(before)), (new[0], _json_schema(after)), request=True
         )
 
@@ -95,161 +115,13 @@ def _responses(where: str, old: tuple[Document, dict], new: tuple[Document, dict
             yield f"{where}: success response {status} removed"
             continue
         after = new[1]["responses"][status]
-        yield from _fields(
+        yield from field_changes(
             f"{where} {status} answer", (old[0], _json_schema(response)), (new[0], _json_schema(after)), request=False
         )
 
 
 def _json_schema(content_holder: dict[str, Any]) -> dict[str, Any]:
     return content_holder.get("content", {}).get("application/json", {}).get("schema", {})
-
-
-def _fields(
-    where: str,
-    old: tuple[Document, Any],
-    new: tuple[Document, Any],
-    *,
-    request: bool,
-    seen: frozenset[tuple[tuple[int, ...], tuple[int, ...]]] = frozenset(),
-) -> Iterator[str]:
-    """The breaking differences between two schemas of the same place, field by field, nested ones included."""
-    before, after = _branches(old[0], old[1]), _branches(new[0], new[1])
-    pair = (tuple(map(id, before)), tuple(map(id, after)))  # the documents' own schemas: a recursive one ends here
-    if pair in seen or not before or not after:
-        return
-    seen = seen | {pair}
-    old_types, new_types = _types(before), _types(after)
-    if old_types and new_types:
-        narrower = old_types - new_types if request else new_types - old_types
-        if narrower:
-            kind = "no longer accepts" if request else "may now answer"
-            yield f"{where}: {kind} {', '.join(sorted(narrower))}"
-    yield from _limits(where, before, after, request=request)
-    old_properties, new_properties = _properties(before), _properties(after)
-    old_required, new_required = _required(before), _required(after)
-    label = "request field" if request else "answer field"
-    for name in old_properties:
-        if name not in new_properties:
-            yield f"{where}: {label} {name} removed"
-        else:
-            yield from _fields(
-                f"{where}.{name}",
-                (old[0], old_properties[name]),
-                (new[0], new_properties[name]),
-                request=request,
-                seen=seen,
-            )
-    newly = new_required - old_required
-    for name in sorted(newly if request else newly & old_properties.keys()):  # a new answer field breaks no code
-        yield f"{where}: {label} {name} is now required"
-    if not request:
-        for name in sorted((old_required - new_required) & new_properties.keys()):
-            yield f"{where}: {label} {name} is no longer required"
-    old_items, new_items = _items(before), _items(after)
-    if old_items is not None and new_items is not None:
-        yield from _fields(f"{where}[]", (old[0], old_items), (new[0], new_items), request=request, seen=seen)
-
-
-# Keywords whose new value refuses what the old accepted: a lower maximum, a higher minimum.
-_LOWER_REFUSES = ("maxLength", "maxItems", "maxProperties", "maximum", "exclusiveMaximum")
-_HIGHER_REFUSES = ("minLength", "minItems", "minProperties", "minimum", "exclusiveMinimum")
-
-
-def _limits(where: str, before: list[dict[str, Any]], after: list[dict[str, Any]], *, request: bool) -> Iterator[str]:
-    """Values a request could send and may not now, or an answer may now give that it did not list: compared on
-    the one branch that is not null on each side (a field with alternatives of several kinds is left to _types)."""
-    old, new = _single(before), _single(after)
-    if old is None or new is None:
-        return
-    old_values, new_values = _values(old), _values(new)
-    if request:
-        if new_values is not None and old_values is None:
-            yield f"{where}: no longer accepts any value but {', '.join(sorted(new_values))}"
-        elif new_values is not None and old_values is not None and old_values - new_values:
-            yield f"{where}: no longer accepts {', '.join(sorted(old_values - new_values))}"
-        for keyword in _LOWER_REFUSES + _HIGHER_REFUSES:
-            was, now = old.get(keyword), new.get(keyword)
-            lower = keyword in _LOWER_REFUSES
-            if now is not None and (was is None or (now < was if lower else now > was)):
-                yield f"{where}: {keyword} {was} -> {now}"
-        if new.get("pattern") is not None and new.get("pattern") != old.get("pattern"):
-            yield f"{where}: pattern {old.get('pattern')} -> {new['pattern']}"
-        if new.get("additionalProperties") is False and old.get("additionalProperties") is not False:
-            yield f"{where}: no longer accepts fields it does not name"
-    elif old_values is not None and new_values is not None and new_values - old_values:
-        yield f"{where}: may now answer {', '.join(sorted(new_values - old_values))}"
-
-
-def _single(branches: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The one branch that is not null, if there is exactly one."""
-    kept = [branch for branch in branches if branch.get("type") != "null"]
-    return kept[0] if len(kept) == 1 else None
-
-
-def _values(branch: dict[str, Any]) -> set[str] | None:
-    """A branch's listed values (enum or const, as JSON text), or None when it takes any value of its type."""
-    if "const" in branch:
-        return {json.dumps(branch["const"])}
-    if "enum" in branch:
-        return {json.dumps(value) for value in branch["enum"]}
-    return None
-
-
-def _resolve(document: Document, schema: Any) -> Any:
-    """What a local reference (`#/components/...`) points at, followed until it is not one."""
-    while isinstance(schema, dict) and "$ref" in schema:
-        target: Any = document
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        schema = target
-    return schema
-
-
-def _branches(document: Document, schema: Any) -> list[dict[str, Any]]:
-    """The alternatives a schema allows (anyOf/oneOf flattened, references resolved)."""
-    schema = _resolve(document, schema)
-    if not isinstance(schema, dict):
-        return []
-    options = schema.get("anyOf") or schema.get("oneOf")
-    if options:
-        return [branch for option in options for branch in _branches(document, option)]
-    return [schema]
-
-
-def _types(branches: list[dict[str, Any]]) -> set[str]:
-    """The JSON types the branches allow; empty when one allows any."""
-    found: set[str] = set()
-    for branch in branches:
-        kind = branch.get("type") or ("object" if "properties" in branch else None)
-        if kind is None:
-            if "const" in branch or "enum" in branch:
-                values = [branch["const"]] if "const" in branch else branch["enum"]
-                found |= {_json_type(value) for value in values}
-                continue
-            return set()
-        found |= set(kind) if isinstance(kind, list) else {kind}
-    if "number" in found:
-        found.add("integer")  # an integer is a number
-    return found
-
-
-def _json_type(value: Any) -> str:
-    kinds = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"))
-    return next((name for kind, name in kinds if isinstance(value, kind)), "null" if value is None else "object")
-
-
-def _properties(branches: list[dict[str, Any]]) -> dict[str, Any]:
-    return {name: schema for branch in branches for name, schema in branch.get("properties", {}).items()}
-
-
-def _required(branches: list[dict[str, Any]]) -> set[str]:
-    objects = [branch for branch in branches if "properties" in branch or branch.get("type") == "object"]
-    sets = [set(branch.get("required", [])) for branch in objects]
-    return set.intersection(*sets) if sets else set()
-
-
-def _items(branches: list[dict[str, Any]]) -> Any:
-    return next((branch["items"] for branch in branches if "items" in branch), None)
 
 
 # --- against the last release -------------------------------------------------------------------------------------
