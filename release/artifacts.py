@@ -9,7 +9,8 @@
 - `kyc-gateway-<version>-openapi.json`, for clients of other languages;
 - `release-notes.md`: CHANGELOG.md's section of the version, the release's text.
 
-With `--tag vX.Y.Z` the tag must name the version (release/version.py).
+With `--tag vX.Y.Z` the tag must name the version (release/version.py), and CHANGELOG.md's `[Unreleased]` section
+must be empty: notes left there would be released under no version's text.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def changelog_section(changelog: str, release: str) -> str:
     if not body:
         raise SystemExit(f"CHANGELOG.md's section [{release}] is empty")
     return body + "\n"
+
+
+def check_nothing_unreleased(changelog: str) -> None:
+    """A release's notes were moved under its version: `[Unreleased]` holds no entry (or is gone)."""
+    try:
+        left = changelog_section(changelog, "Unreleased")
+    except SystemExit:  # no such section, or an empty one
+        return
+    raise SystemExit(
+        f"CHANGELOG.md's [Unreleased] section still holds {len(left.splitlines())} lines: move them under the "
+        "release's ## [<version>] heading (they would be in no release's text)"
+    )
 
 
 def check_tag(tag: str, release: str) -> None:
@@ -87,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help="the release's tag, vMAJOR.MINOR.PATCH: must name the version")
     arguments = parser.parse_args(argv)
     release = version.current()
+    changelog = CHANGELOG.read_text()
     if arguments.tag is not None:
         check_tag(arguments.tag, release)
-    notes = changelog_section(CHANGELOG.read_text(), release)
+        check_nothing_unreleased(changelog)
+    notes = changelog_section(changelog, release)
     shutil.rmtree(DIST, ignore_errors=True)
     DIST.mkdir()
     written = [

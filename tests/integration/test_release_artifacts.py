@@ -21,6 +21,9 @@ def test_a_release_writes_the_client_the_bundle_the_document_and_its_text(tmp_pa
     monkeypatch.setattr(artifacts, "BUILT", built)
     monkeypatch.setattr(artifacts, "DIST", tmp_path / "dist")
     current = version.current()
+    changelog = tmp_path / "CHANGELOG.md"  # as a release commit has it: its notes under its version
+    changelog.write_text(f"# Changelog\n\n## [Unreleased]\n\n## [{current}] - 2027-01-02\n\n### Added\n\n- a\n")
+    monkeypatch.setattr(artifacts, "CHANGELOG", changelog)
 
     # When the release's files are written for its tag
     assert artifacts.main(["--tag", f"v{current}"]) == 0
@@ -48,9 +51,7 @@ def test_a_release_writes_the_client_the_bundle_the_document_and_its_text(tmp_pa
             bundle.namelist()
         )
     assert json.loads((dist / f"kyc-gateway-{current}-openapi.json").read_text())["info"]["version"] == current
-    assert (dist / "release-notes.md").read_text() == artifacts.changelog_section(
-        artifacts.CHANGELOG.read_text(), current
-    )
+    assert (dist / "release-notes.md").read_text() == "### Added\n\n- a\n"
 
 
 def test_a_tag_that_does_not_name_the_version_writes_nothing(tmp_path, monkeypatch):
@@ -58,5 +59,18 @@ def test_a_tag_that_does_not_name_the_version_writes_nothing(tmp_path, monkeypat
 
     with pytest.raises(SystemExit, match="does not name the version"):
         artifacts.main(["--tag", "v0.0.1"])
+
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_tag_with_notes_left_unreleased_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "DIST", tmp_path / "dist")
+    current = version.current()
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text(f"# Changelog\n\n## [Unreleased]\n\n- new\n\n## [{current}] - 2027-01-02\n\n- a\n")
+    monkeypatch.setattr(artifacts, "CHANGELOG", changelog)
+
+    with pytest.raises(SystemExit, match=r"\[Unreleased\] section still holds"):
+        artifacts.main(["--tag", f"v{current}"])
 
     assert not (tmp_path / "dist").exists()

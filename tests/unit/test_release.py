@@ -29,6 +29,16 @@ def test_a_release_text_is_its_changelog_section():
         artifacts.changelog_section(changelog, "Unreleased")
 
 
+def test_a_release_leaves_nothing_unreleased():
+    released = "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2027-01-02\n\n- b\n"
+    artifacts.check_nothing_unreleased(released)
+    artifacts.check_nothing_unreleased("# Changelog\n\n## [1.1.0] - 2027-01-02\n\n- b\n")
+
+    forgotten = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n\n- c\n\n## [1.1.0] - 2027-01-02\n\n- b\n"
+    with pytest.raises(SystemExit, match=r"\[Unreleased\] section still holds 3 lines"):
+        artifacts.check_nothing_unreleased(forgotten)
+
+
 def test_a_tag_must_name_the_version():
     artifacts.check_tag("v1.2.3", "1.2.3")
     with pytest.raises(SystemExit, match=r"tag v1\.2\.3$"):
