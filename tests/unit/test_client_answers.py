@@ -9,7 +9,7 @@ import typing
 
 import pytest
 import requests
-from kyc_gateway_client import ROUTES, GatewayClient, ProviderFailed, ProviderTimeout, TransportError
+from kyc_gateway_client import ROUTES, GatewayClient, NotFound, ProviderFailed, ProviderTimeout, TransportError
 
 from project import template as cfn
 from tests.unit.test_client import CREDENTIALS, OK, URL, Clock, Transport, envelope
@@ -132,6 +132,27 @@ def test_an_error_that_is_not_json_is_its_statuss_error_naming_its_content_type(
         gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
 
     assert raised.value.code == "gateway_error"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (404, b'{"detail": "Not Found"}', {"Content-Type": "application/json"}),
+        (404, b'{"message": "Not Found"}', {"Content-Type": "application/json"}),
+        (404, b"<html>Not Found</html>", {"Content-Type": "text/html"}),
+    ],
+    ids=["another service's JSON", "a message alone", "a page"],
+)
+def test_a_not_found_without_the_gateways_envelope_is_not_a_subject_the_provider_does_not_know(answer):
+    # Given a base URL answered by another service's 404 (a path that is not the API's)
+    gateway, transport = raw_client(answer)
+
+    # When a route is called, Then that is the client's unexpected answer, never NotFound ("no such customer")
+    with pytest.raises(TransportError, match=r"404.*check base_url") as raised:
+        gateway.cladfy_krapin({"pinnumber": "A123456789B"})
+
+    assert (raised.value.status, raised.value.code, len(transport.sent)) == (404, "unexpected_answer", 1)
+    assert not isinstance(raised.value, NotFound)
 
 
 def test_the_method_table_of_docs_client_md_names_each_methods_answer_type():

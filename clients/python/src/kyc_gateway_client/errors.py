@@ -113,6 +113,9 @@ def error_from(status: int, body: Any, correlation_id: str | None) -> GatewayErr
     kind = _BY_STATUS.get(status, ProviderFailed if status >= 500 else GatewayError)
     if not isinstance(envelope, dict):
         message = body.get("message") if isinstance(body, dict) else None
+        if status == 404:  # the gateway's 404s (a subject the provider does not know) always carry its envelope
+            reason = f"a 404 without the gateway's error envelope ({message or 'no message'}): check base_url"
+            return TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
         return kind(status, "gateway_error", str(message or "no error envelope"), correlation_id=correlation_id)
     return kind(
         status,
