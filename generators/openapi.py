@@ -101,6 +101,26 @@ def answer_schema(route: str, schemas: dict[str, Any]) -> str:
     return module.ANSWERS[route]
 
 
+# Where generated clients send requests: the stack's ApiUrl output, its custom domain, or `make run`.
+SERVERS = [
+    {
+        "url": "https://{apiId}.execute-api.{region}.amazonaws.com/{stage}",
+        "description": "The deployed API (the stack's ApiUrl output)",
+        "variables": {
+            "apiId": {"default": "abcdef1234", "description": "The stack's ApiId output"},
+            "region": {"default": "us-east-1"},
+            "stage": {"default": "dev", "description": "The stack's Environment"},
+        },
+    },
+    {
+        "url": "https://{domain}",
+        "description": "The API under its custom domain (CustomDomainName)",
+        "variables": {"domain": {"default": "kyc.example.com"}},
+    },
+    {"url": "http://127.0.0.1:3000", "description": "The local stack (make run), which checks no signature"},
+]
+
+
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {"ErrorEnvelope": ERROR_ENVELOPE}
     paths: dict[str, Any] = {}
@@ -119,6 +139,7 @@ def build() -> dict[str, Any]:
             "description": f"One API in front of {_providers()}. Routes need SigV4-signed requests (IAM) except "
             "the public ones (a webhook, authenticated by its URL's token). See docs/errors.md for error codes.",
         },
+        "servers": SERVERS,
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),

@@ -88,6 +88,37 @@ def test_the_document_is_versioned_as_the_release():
     assert openapi.build()["info"]["version"] == version.current()
 
 
+def test_the_servers_are_the_template_s_api_url_in_both_its_forms_and_the_local_stack():
+    # Given the ApiUrl output as the template writes it: a custom domain, else execute-api's URL for the stage
+    from project import template as cfn
+
+    _, domain, execute_api = cfn.load()["Outputs"]["ApiUrl"]["Value"]["Fn::If"]
+    as_openapi = {
+        "${GatewayApi}": "{apiId}",
+        "${AWS::Region}": "{region}",
+        "${AWS::URLSuffix}": "amazonaws.com",
+        "${Environment}": "{stage}",
+        "${CustomDomainName}": "{domain}",
+    }
+
+    def templated(url: str) -> str:
+        for name, variable in as_openapi.items():
+            url = url.replace(name, variable)
+        return url
+
+    # Then the document's servers are those two, each variable with a default, and the local stack's address
+    servers = openapi.build()["servers"]
+    assert [server["url"] for server in servers] == [
+        templated(execute_api["Fn::Sub"]),
+        templated(domain["Fn::Sub"]),
+        "http://127.0.0.1:3000",
+    ]
+    for server in servers:
+        variables = set(server.get("variables", {}))
+        assert variables == {part.split("}")[0] for part in server["url"].split("{")[1:]}
+        assert all(value["default"] for value in server.get("variables", {}).values())
+
+
 @pytest.mark.parametrize("route", ["acme.lookup", "cladfy.unknown_operation"])
 def test_a_route_without_a_success_schema_stops_the_generator(route):
     with pytest.raises(SystemExit, match=route):

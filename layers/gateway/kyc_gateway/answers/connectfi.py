@@ -7,7 +7,7 @@ from __future__ import annotations
 from kyc_gateway.answers import answer, by_example, ref
 
 # connectFi's success code: the gateway passes an answer only when it reads as "0" (the examples' string).
-_CODE = {"enum": ["0", 0], "description": 'connectFi\'s success code, "0"'}
+_CODE = {"type": ["string", "integer"], "enum": ["0", 0], "description": 'connectFi\'s success code, "0"'}
 _ID = {"type": "string", "pattern": "^[0-9a-zA-Z_]+$", "minLength": 1, "maxLength": 36}
 _STATUS = (
     "e.g. pending_step_up, pending_documents, waiting_review, pending_journey_application_review, running, "
