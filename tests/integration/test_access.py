@@ -410,6 +410,9 @@ def _asserts(expression: dict[str, Any], values: dict[str, Any]) -> bool:
     if function == "Fn::EachMemberEquals":
         members, value = argument
         return all(member == value for member in cfn.resolve(members, values))
+    if function == "Fn::Contains":
+        members, value = argument
+        return value in cfn.resolve(members, values)
     if function == "Fn::Equals":
         left, right = (cfn.resolve(item, values) for item in argument)
         return left == right
@@ -431,6 +434,7 @@ def refused_by(stack: Stack, parameters: dict[str, str]) -> list[str]:
     ("parameters", "refusal"),
     [
         ({"ApiEndpointType": "PRIVATE"}, "PrivateApiNeedsItsVpcEndpoints"),
+        ({**VARIANTS["private"], "VpcEndpointIds": "vpce-0a1b2c3d4e5f67890,"}, "PrivateApiNeedsItsVpcEndpoints"),
         ({**VARIANTS["private"], "WebhookSourceCidrs": "203.0.113.0/24"}, "SourceAddressesNeedARegionalApi"),
         ({"CustomDomainName": DOMAIN}, "CustomDomainNeedsItsCertificateAndARegionalApi"),
         (
