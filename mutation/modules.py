@@ -97,6 +97,7 @@ MODULES = (
             f"{_ROUTES}/test_cdp_keycloak.py",
             f"{_ROUTES}/test_signzy_repush.py",
             f"{_ROUTES}/test_cladfy_krapin.py",  # a provider without tokens
+            f"{_ROUTES}/test_cladfy_credentials.py",  # its secret refetched when refused
             f"{_ROUTES}/test_connectfi_token_lease.py",  # how long a renewal's lease holds
             f"{_ROUTES}/test_connectfi_refusals.py",  # FieldSpelling: the callback field's spelling, settled and logged
             f"{_ROUTES}/test_provider_readings.py",  # FieldSpelling: each provider's reading of a field's spelling
