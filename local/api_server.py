@@ -76,8 +76,8 @@ class ApiServer:
         split = urlsplit(target)
         request_id = str(uuid.uuid4())
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
-            headers = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id(headers, request_id))]
-            return 200, headers, local_openapi_document()
+            answer = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id(headers, request_id))]
+            return 200, answer, local_openapi_document(self.url)
         for route in self.routes:
             parameters = route.match(method, split.path)
             if parameters is not None:
@@ -166,10 +166,12 @@ def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return result["statusCode"], headers, raw
 
 
-def local_openapi_document() -> bytes:
-    """openapi.json as this stack serves its routes: the deployed API requires SigV4 on every route but the webhook,
-    this stack checks no signature, so each signed operation lists "no security" as an alternative too."""
+def local_openapi_document(url: str) -> bytes:
+    """openapi.json as this stack at `url` serves its routes: its one server is this stack (a client or fuzzer
+    reading the document sends there, not to a deployed stage); the deployed API requires SigV4 on every route but
+    the webhook, this stack checks no signature, so each signed operation lists "no security" as an alternative too."""
     document = json.loads(OPENAPI_DOCUMENT.read_text())
+    document["servers"] = [{"url": url, "description": "This local stack, which checks no signature"}]
     for operations in document["paths"].values():
         for operation in operations.values():
             if operation.get("security"):

@@ -4,6 +4,7 @@ documented."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,9 @@ def test_schemathesis_finds_no_failure(sandbox_stack, tmp_path):
 
     assert result.returncode == 0, result.stdout[-6000:]
     assert " passed" in result.stdout
+    # Every request went to this stack's routes (the document's server): none but the webhook's, whose made-up
+    # tokens are all refused, answered nothing but 401/403 (which every route documents, so checks would pass)
+    assert re.search(rf"Base URL:\s+{re.escape(sandbox_stack['api'])}/?\n", result.stdout), result.stdout[:2000]
+    warning = re.search(r"Authentication failed: .*\n.*\n((?:  - .+\n)+)", result.stdout)
+    refused_only = re.findall(r"- (.+)", warning[1]) if warning else []
+    assert refused_only in ([], ["POST /connectfi/webhooks/{token}"]), result.stdout[-6000:]

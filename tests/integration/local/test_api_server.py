@@ -170,9 +170,13 @@ def test_the_openapi_document_served_makes_signing_optional_as_the_local_stack_c
     committed = json.loads((cfn.ROOT / "openapi.json").read_text())
 
     # When the local stack serves it
-    served = requests.get(serve(RecordingInvoker()) + "/openapi.json", timeout=5).json()
+    url = serve(RecordingInvoker())
+    served = requests.get(url + "/openapi.json", timeout=5).json()
 
-    # Then every signed operation also admits no security there, and nothing else differs
+    # Then its one server is this stack, every signed operation also admits no security there, and nothing else
+    # differs
+    assert [server["url"] for server in served.pop("servers")] == [url]
+    committed.pop("servers")
     for path, operations in committed["paths"].items():
         for method, operation in operations.items():
             local = served["paths"][path].pop(method)

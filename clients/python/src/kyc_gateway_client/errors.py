@@ -78,7 +78,7 @@ class TransportError(GatewayError):
     """The gateway could not be reached (connection refused, reset, timed out) within the client's time budget, or
     the exchange failed on the wire (an answer cut short, a request the HTTP library refused to send). Code
     `unexpected_answer`, `status` the answer's: an answer that is not the gateway's (a redirect, never followed; a
-    success that is not JSON), not retried: check base_url."""
+    success that is not JSON; a 404 without the gateway's envelope), not retried: check base_url."""
 
 
 class ClientMisconfigured(GatewayError):
