@@ -47,15 +47,18 @@ def changelog_section(changelog: str, release: str) -> str:
 
 
 def check_nothing_unreleased(changelog: str) -> None:
-    """A release's notes were moved under its version: `[Unreleased]` holds no entry (or is gone)."""
+    """A release's notes were moved under its version: `[Unreleased]` holds no entry (empty `### Added`-style
+    headings may stay), or is gone."""
     try:
         left = changelog_section(changelog, "Unreleased")
     except SystemExit:  # no such section, or an empty one
         return
-    raise SystemExit(
-        f"CHANGELOG.md's [Unreleased] section still holds {len(left.splitlines())} lines: move them under the "
-        "release's ## [<version>] heading (they would be in no release's text)"
-    )
+    entries = [line for line in left.splitlines() if line.startswith(("- ", "* "))]
+    if entries:
+        raise SystemExit(
+            f"CHANGELOG.md's [Unreleased] section still holds {len(entries)} entries: move them under the release's "
+            "## [<version>] heading (they would be in no release's text)"
+        )
 
 
 def check_tag(tag: str, release: str) -> None:

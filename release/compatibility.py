@@ -28,11 +28,10 @@ from typing import Any
 
 from project import ROOT
 from release import version
-from release.schema_changes import field_changes, resolve
+from release.schema_changes import Document, field_changes, resolve
 
 DOCUMENT = "openapi.json"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
-Document = dict[str, Any]
 
 
 def breaking_changes(old: Document, new: Document) -> list[str]:

@@ -103,6 +103,7 @@ def test_api_gateway_may_invoke_each_routes_live_alias_for_that_route_alone(depl
             route = re.sub(r"\{[^}]+\}", "*", path)
             stage = "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/${__Stage__}"
             assert (alias, f"{stage}/{method.upper()}{route}") in granted, (path, method, sorted(granted))
+    assert len(granted) == sum(len(operations) for operations in body["paths"].values())  # and nothing else
 
 
 def test_api_gateways_own_refusals_answer_the_error_envelope_with_the_callers_correlation_id(deployed):

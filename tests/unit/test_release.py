@@ -33,9 +33,12 @@ def test_a_release_leaves_nothing_unreleased():
     released = "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2027-01-02\n\n- b\n"
     artifacts.check_nothing_unreleased(released)
     artifacts.check_nothing_unreleased("# Changelog\n\n## [1.1.0] - 2027-01-02\n\n- b\n")
+    artifacts.check_nothing_unreleased(
+        "# Changelog\n\n## [Unreleased]\n\n### Added\n\n### Fixed\n\n## [1.1.0]\n\n- b\n"
+    )
 
-    forgotten = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n\n- c\n\n## [1.1.0] - 2027-01-02\n\n- b\n"
-    with pytest.raises(SystemExit, match=r"\[Unreleased\] section still holds 3 lines"):
+    forgotten = "# Changelog\n\n## [Unreleased]\n\n### Fixed\n\n- c\n- d\n\n## [1.1.0] - 2027-01-02\n\n- b\n"
+    with pytest.raises(SystemExit, match=r"\[Unreleased\] section still holds 2 entries"):
         artifacts.check_nothing_unreleased(forgotten)
 
 
