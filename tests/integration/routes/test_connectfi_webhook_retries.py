@@ -66,8 +66,9 @@ def test_a_record_connectfi_failed_on_comes_back_after_the_base_delay_doubled_wi
     assert (line["provider"], line["delay_seconds"]) == ("connectfi", delay)
 
 
-def test_a_record_is_never_retried_before_connectfis_circuit_closes(gateway, queues, logs, monkeypatch):
-    # Given a circuit that one failed call opens for 15 s, and a retry delay of 1 s
+def test_a_record_is_never_retried_before_connectfis_circuit_closes(gateway, queues, logs, monkeypatch, stopped_clock):
+    # Given a circuit that one failed call opens for 15 s, and a retry delay of 1 s (the clock standing still, so
+    # that the circuit has 15 s to go when the retry is planned, however long the call took)
     sqs, url, _ = queues
     monkeypatch.setenv("PROVIDER_CIRCUIT_FAILURES", "1")
     monkeypatch.setenv("PROVIDER_CIRCUIT_COOLDOWN_SECONDS", "15")
