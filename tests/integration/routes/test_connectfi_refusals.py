@@ -123,7 +123,11 @@ def test_an_instance_settled_on_one_spelling_follows_connectfi_back_to_the_other
             422,
             "webhookUrl",
         ),
+        # connectFi failing, not refusing: a documented code under a 5xx, an undocumented one under a 4xx
+        (connectfi_error(500, "customerNotFound", "Customer not found"), 502, "webhookUrl"),
+        (connectfi_error(400, "somethingNew", "?"), 502, "webhookUrl"),
     ],
+    ids=["documented refusal", "schema check", "documented code under a 5xx", "undocumented code"],
 )
 def test_a_refusal_of_the_resent_identification_settles_the_spelling_only_past_the_schema_check(
     gateway, resent_answer, status, next_first
