@@ -139,14 +139,6 @@ ROWS = [
     ),
     (
         "cdp.onboarding",
-        answer(404, cdp_onboarding(404, 45032, "Customer update failed")),
-        422,
-        "customer_update_failed",
-        "45032",
-        CDP_DOCUMENT,
-    ),
-    (
-        "cdp.onboarding",
         answer(502, cdp_onboarding(502, 40001, "Backend Technical Problem")),
         502,
         "provider_error",
