@@ -59,7 +59,7 @@ OnboardingRequest = dict[str, Any]
 
 
 class RepushRequest(TypedDict, total=False):
-    """RepushRequest."""
+    """The onboarding to re-push."""
 
     onboardingId: Required[str]
 

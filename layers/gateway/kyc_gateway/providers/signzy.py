@@ -46,6 +46,8 @@ ONBOARDING_ID_SPELLINGS = ("onboardingId", "onboardingid")
 
 
 class RepushRequest(Model):
+    """The onboarding to re-push."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     onboardingId: ObjectId
