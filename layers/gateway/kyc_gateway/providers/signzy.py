@@ -206,8 +206,10 @@ class SignzyClient(ProviderClient):
 
 def _read_no_id(response: ProviderResponse) -> bool:
     """Signzy's documented 500: the id it read, if any, is not an ObjectId."""
+    if response.status != 500:  # every success passes here: read no error body for it
+        return False
     message = _loopback_error(response.body or {}).get("message")
-    return response.status == 500 and isinstance(message, str) and bool(_NOT_AN_OBJECT_ID.search(message))
+    return isinstance(message, str) and bool(_NOT_AN_OBJECT_ID.search(message))
 
 
 def _credentials_refused(response: ProviderResponse) -> GatewayError:
