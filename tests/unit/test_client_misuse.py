@@ -1,12 +1,20 @@
-"""The caller kit used wrongly: settings, arguments and environments it cannot work with raise its own errors,
-before anything is sent, never a bare ValueError or TypeError."""
+"""The caller kit used wrongly: settings, arguments, base URLs, regions, credentials and environments it cannot work
+with raise its own errors, before anything is sent, never a bare ValueError or TypeError."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from kyc_gateway_client import ClientMisconfigured, GatewayClient, InvalidBaseUrl, InvalidRequest
+from botocore.exceptions import CredentialRetrievalError
+from kyc_gateway_client import (
+    ClientMisconfigured,
+    CredentialsUnavailable,
+    GatewayClient,
+    GatewayError,
+    InvalidBaseUrl,
+    InvalidRequest,
+)
 
 from tests.unit.test_client import CREDENTIALS, OK, URL, client
 
@@ -178,3 +186,125 @@ def test_the_longest_keys_the_gateway_takes_are_sent_as_given():
 
     assert transport.sent[0].headers["Idempotency-Key"] == key
     assert transport.sent[0].headers["X-Correlation-Id"] == correlation_id
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https:///dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com:99999/dev",
+        "https://[::1/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev?stage=prod",
+        "https://user:password@abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "",
+        None,
+        42,
+        b"https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com:0/dev",
+        "https://abc123..amazonaws.com/dev",  # an empty label: no connection can be opened to it
+        f"https://{'a' * 64}.execute-api.eu-west-1.amazonaws.com/dev",  # a label over 63 characters
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev?",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev#",
+        "https://abc 123.execute-api.eu-west-1.amazonaws.com/dev",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/my stage",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev\n",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/d\tev",
+    ],
+)
+def test_a_base_url_the_client_cannot_use_raises_its_own_error_before_anything_is_sent(url, monkeypatch):
+    monkeypatch.delenv("KYC_GATEWAY_URL", raising=False)
+
+    with pytest.raises(InvalidBaseUrl) as raised:
+        GatewayClient(url, region="eu-west-1", credentials=CREDENTIALS)
+
+    assert isinstance(raised.value, GatewayError) and not isinstance(raised.value, ValueError)
+    assert raised.value.code == "invalid_base_url" and "password" not in str(raised.value)
+
+
+def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch, tmp_path):
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # nor a profile's region
+
+    with pytest.raises(ClientMisconfigured) as raised:
+        GatewayClient(URL, credentials=CREDENTIALS)
+
+    assert raised.value.code == "missing_region"
+
+
+@pytest.mark.parametrize("region", [5, "eu-west-1\n", "EU WEST", b"eu-west-1"])
+def test_a_region_that_cannot_be_signed_for_raises_the_clients_own_error(region):
+    with pytest.raises(ClientMisconfigured) as raised:
+        GatewayClient(URL, region=region, credentials=CREDENTIALS)
+
+    assert raised.value.code == "invalid_region" and not isinstance(raised.value, (TypeError, ValueError))
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    """A machine without credentials anywhere in the standard chain (no instance metadata either)."""
+    for variable in (
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_signing_without_credentials_raises_the_clients_own_error_and_sends_nothing(no_aws_credentials):
+    gateway, transport, _ = client(OK, credentials=None)
+
+    with pytest.raises(CredentialsUnavailable) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert raised.value.code == "credentials_unavailable" and transport.sent == []
+
+
+def test_a_profile_that_does_not_exist_raises_the_clients_own_error(no_aws_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    gateway, transport, _ = client(OK, credentials=None)
+
+    with pytest.raises(CredentialsUnavailable, match="ProfileNotFound"):
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize(
+    ("source", "failure"),
+    [
+        ("credential_process = /bin/echo not-json", "JSONDecodeError"),
+        ("credential_process = /no/such/program", "FileNotFoundError"),
+        ("web_identity_token_file = /no/such/token\nrole_arn = arn:aws:iam::1:role/caller", "FileNotFoundError"),
+    ],
+)
+def test_a_credential_source_that_fails_however_it_fails_raises_the_clients_own_error(
+    source, failure, no_aws_credentials, tmp_path
+):
+    # Given a profile whose credentials come from a process that cannot give them, or a token file that is missing
+    (tmp_path / "config").write_text(f"[default]\n{source}\n")
+    gateway, transport, _ = client(OK, credentials=None)
+
+    # When a signed call is made, Then the client's own error says which kind of failure, and nothing is sent
+    with pytest.raises(CredentialsUnavailable, match=failure) as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert not isinstance(raised.value, ValueError | OSError) and transport.sent == []
+
+
+def test_credentials_that_fail_to_refresh_raise_the_clients_own_error():
+    class Expired:
+        def get_frozen_credentials(self):
+            raise CredentialRetrievalError(provider="sso", error_msg="the SSO session has expired")
+
+    gateway, transport, _ = client(OK, credentials=Expired())
+
+    with pytest.raises(CredentialsUnavailable, match="CredentialRetrievalError"):
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert transport.sent == []
