@@ -1,98 +1,26 @@
-"""Who may call, and from where, as CloudFormation deploys it: SAM's translation of template.yaml for default and
-non-default parameter values, its intrinsics then resolved for those values. The API's resource policy is evaluated
-for requests (a principal, a route, a source address, a VPC endpoint) as API Gateway would; the callers' policy, the
-endpoint type, the custom domain, the webhook's web ACL and the outputs are read as deployed."""
+"""Who may call, and from where, as CloudFormation deploys it (tests/support/access_stacks.py): the API's resource
+policy is evaluated for requests (a principal, a route, a source address, a VPC endpoint) as API Gateway would; the
+callers' policy, the endpoint type, the custom domain and the outputs are read as deployed. The webhook's web ACL and
+the combinations refused before deploying are in test_access_web_acl.py."""
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
 import json
-import re
-import time
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from project import template as cfn
-from tests.integration.test_deployed_template import of_type, transformed
-
-ACCOUNT = cfn.parameter_values({})["AWS::AccountId"]
-PARTNER = "111122223333"
-ROLE = "arn:aws:iam::444455556666:role/onboarding"
-VPCE = "vpce-0123456789abcdef0"
-DOMAIN = "kyc.example.com"
-API_ID = "a1b2c3d4e5"
-TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alarms"
-VARIANTS = {
-    "default": {},
-    "regional": {
-        "CallerPrincipals": f"{PARTNER},{ROLE}",
-        "WebhookSourceCidrs": "203.0.113.0/24,2001:db8::/32",
-        "WebhookRateLimitPerIp": "500",
-        "CustomDomainName": DOMAIN,
-        "CustomDomainCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0f0e0d0c-1111-2222-3333-44445555",
-    },
-    "private": {"ApiEndpointType": "PRIVATE", "VpcEndpointIds": VPCE},
-    "own role": {"CallerPrincipals": f"arn:aws:iam::{ACCOUNT}:role/onboarding-service"},
-}
-
-
-@dataclass(frozen=True)
-class Stack:
-    """One deployment: the transformed template and the parameter values it was deployed with."""
-
-    environment: str
-    template: dict[str, Any]
-    values: dict[str, Any]
-
-    def resolve(self, value: Any) -> Any:
-        physical = {
-            "GatewayApi": API_ID,
-            "GatewayApiStage": self.environment,  # SAM's stage: its Ref is the stage name
-            "GatewayCallersPolicy": f"arn:aws:iam::{ACCOUNT}:policy/callers",
-            "GatewayDomainName": DOMAIN,
-            "AlarmTopic": TOPIC,
-            "GatewayDomainName.RegionalDomainName": "d-abc.execute-api.us-east-1.amazonaws.com",
-            "GatewayDomainName.RegionalHostedZoneId": "Z1UJRXOUMOOFQ8",
-        }
-        return cfn.resolve(value, self.values | physical, self.template)
-
-    def holds(self, condition: str) -> bool:
-        return cfn.holds(condition, self.values, self.template)
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        return self.template["Resources"]
-
-    def policy(self) -> list[dict[str, Any]]:
-        statements = self.resolve(self.resources["GatewayApi"]["Properties"]["Policy"])["Statement"]
-        return [statement for statement in statements if statement is not None]  # AWS::NoValue's
-
-    def routes(self, *, signed: bool) -> set[str]:
-        """The API's routes as its deployed OpenAPI body declares them, `POST/connectfi/webhooks/*`."""
-        body = self.resources["GatewayApi"]["Properties"]["Body"]
-        return {
-            method.upper() + re.sub(r"\{[^}]+\}", "*", path)
-            for path, operations in body["paths"].items()
-            for method, operation in operations.items()
-            if (operation["security"] == [{"AWS_IAM": []}]) == signed
-        }
+from tests.integration.test_deployed_template import of_type
+from tests.support.access_stacks import ACCOUNT, API_ID, DOMAIN, PARTNER, ROLE, VARIANTS, VPCE, Stack, deployments
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def stacks(request) -> dict[str, Stack]:
-    made = {}
-    for name, parameters in VARIANTS.items():
-        template = transformed(request.param, **parameters)
-        values = cfn.parameter_values({"Environment": request.param, **parameters}, template)
-        made[name] = Stack(request.param, template, values)
-        # SAM stamps an API deployment to the second, somewhere within its run: the next run starts over a second
-        # after this one ended, however long it took (under load a run can stamp near its end)
-        time.sleep(1.1)
-    return made
+    return deployments(request.param)
 
 
 @dataclass(frozen=True)
@@ -329,122 +257,3 @@ def test_the_identification_functions_public_base_url_follows_the_custom_domain(
     variables = stack.resources["ConnectFiIdentificationFunction"]["Properties"]["Environment"]["Variables"]
     assert cfn.resolve(variables["PUBLIC_BASE_URL"], values, stack.template) == expected
     assert variables["CONNECTFI_WEBHOOK_HOSTS"] == {"Ref": "ConnectFiWebhookHosts"}
-
-
-# --- The webhook's web ACL -----------------------------------------------------------------------------------------
-
-
-def byte_match(statement: dict[str, Any], path: str) -> bool:
-    """Whether a WAF ByteMatchStatement on the URI path matches `path`, its text transformations applied in order."""
-    match = statement["ByteMatchStatement"]
-    assert match["FieldToMatch"] == {"UriPath": {}}
-    transform = {"URL_DECODE": urllib.parse.unquote, "LOWERCASE": str.lower}
-    for step in sorted(match["TextTransformations"], key=lambda transformation: transformation["Priority"]):
-        path = transform[step["Type"]](path)
-    search, position = match["SearchString"], match["PositionalConstraint"]
-    return {"CONTAINS": search in path, "STARTS_WITH": path.startswith(search)}[position]
-
-
-WAF = ("WebhookWebAcl", "WebhookWebAclAssociation", "WebhooksRateLimitedAlarm")
-
-
-def test_the_web_acl_exists_only_with_a_rate_limit(stacks):
-    for name, stack in stacks.items():
-        assert {stack.holds(stack.resources[logical_id]["Condition"]) for logical_id in WAF} == {name == "regional"}
-        zero = cfn.parameter_values({"WebhookRateLimitPerIp": "0"}, stack.template)
-        assert not cfn.holds(stack.resources["WebhookWebAcl"]["Condition"], zero, stack.template)
-    parameter = stacks["default"].template["Parameters"]["WebhookRateLimitPerIp"]
-    accepted = {
-        value
-        for value in ("", "0", "10", "2000000", "5", "-1", "010", "x")
-        if re.fullmatch(parameter["AllowedPattern"], value)
-    }
-    assert accepted == {"", "0", "10", "2000000"}  # WAF's smallest limit is 10
-
-
-def test_the_web_acl_limits_each_source_on_the_webhook_route_alone_and_keeps_no_url(stacks):
-    stack = stacks["regional"]
-    acl = stack.resolve(stack.resources["WebhookWebAcl"]["Properties"])
-    assert (acl["Scope"], acl["DefaultAction"]) == ("REGIONAL", {"Allow": {}})
-    rate = next(rule for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"])
-    limit = rate["Statement"]["RateBasedStatement"]
-    assert (int(limit["Limit"]), limit["AggregateKeyType"], limit["EvaluationWindowSec"]) == (500, "IP", 300)
-    assert rate["Action"] == {"Block": {"CustomResponse": {"ResponseCode": 429}}}
-    # Every rule looks at the webhook route only: behind the stage or at a custom domain's root, however spelled
-    token = "Zq3" * 16
-    for rule in acl["Rules"]:
-        scope = next(iter(rule["Statement"].values()))["ScopeDownStatement"]
-        for path in (f"/{stack.environment}/connectfi/webhooks/{token}", f"/connectfi/webhooks/{token}"):
-            assert byte_match(scope, path) and byte_match(scope, path.replace("webhooks", "%57ebhooks")), path
-        for route in stack.routes(signed=True):
-            assert not byte_match(scope, f"/{stack.environment}" + route.split("/", 1)[1].replace("*", "x")), route
-    # Sampled requests would keep webhook URLs, the token in them
-    assert '"SampledRequestsEnabled": true' not in json.dumps(acl)
-    association = stack.resolve(stack.resources["WebhookWebAclAssociation"]["Properties"]["ResourceArn"])
-    assert association == f"arn:aws:apigateway:us-east-1::/restapis/{API_ID}/stages/{stack.environment}"
-
-
-def test_the_rate_limited_alarm_watches_the_rate_rule_of_the_web_acl(stacks):
-    stack = stacks["regional"]
-    acl = stack.resolve(stack.resources["WebhookWebAcl"]["Properties"])
-    (rate,) = [rule for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"]]
-    alarm = stack.resolve(stack.resources["WebhooksRateLimitedAlarm"]["Properties"])
-    dimensions = {dimension["Name"]: dimension["Value"] for dimension in alarm["Dimensions"]}
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/WAFV2", "BlockedRequests")
-    assert dimensions == {
-        "WebACL": acl["VisibilityConfig"]["MetricName"],
-        "Rule": rate["VisibilityConfig"]["MetricName"],
-        "Region": "us-east-1",
-    }
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    assert alarm["AlarmActions"] == [TOPIC]
-
-
-# --- Combinations refused before deploying ---------------------------------------------------------------------------
-
-
-def _asserts(expression: dict[str, Any], values: dict[str, Any]) -> bool:
-    ((function, argument),) = expression.items()
-    if function == "Fn::Not":
-        return not _asserts(argument[0], values)
-    if function == "Fn::EachMemberEquals":
-        members, value = argument
-        return all(member == value for member in cfn.resolve(members, values))
-    if function == "Fn::Contains":
-        members, value = argument
-        return value in cfn.resolve(members, values)
-    if function == "Fn::Equals":
-        left, right = (cfn.resolve(item, values) for item in argument)
-        return left == right
-    raise ValueError(f"{function} is not evaluated here")
-
-
-def refused_by(stack: Stack, parameters: dict[str, str]) -> list[str]:
-    """The template's rules that CloudFormation would refuse these parameter values with."""
-    values = cfn.parameter_values(parameters, stack.template)
-    return [
-        name
-        for name, rule in stack.template["Rules"].items()
-        if ("RuleCondition" not in rule or _asserts(rule["RuleCondition"], values))
-        and not all(_asserts(assertion["Assert"], values) for assertion in rule["Assertions"])
-    ]
-
-
-@pytest.mark.parametrize(
-    ("parameters", "refusal"),
-    [
-        ({"ApiEndpointType": "PRIVATE"}, "PrivateApiNeedsItsVpcEndpoints"),
-        ({**VARIANTS["private"], "VpcEndpointIds": "vpce-0a1b2c3d4e5f67890,"}, "PrivateApiNeedsItsVpcEndpoints"),
-        ({**VARIANTS["private"], "WebhookSourceCidrs": "203.0.113.0/24"}, "SourceAddressesNeedARegionalApi"),
-        ({"CustomDomainName": DOMAIN}, "CustomDomainNeedsItsCertificateAndARegionalApi"),
-        (
-            {**VARIANTS["private"], **VARIANTS["regional"], "WebhookSourceCidrs": ""},
-            "CustomDomainNeedsItsCertificateAndARegionalApi",
-        ),
-    ],
-)
-def test_an_api_nobody_could_reach_is_refused_before_anything_changes(stacks, parameters, refusal):
-    stack = stacks["default"]
-    assert refused_by(stack, parameters) == [refusal]
-    for variant in VARIANTS.values():
-        assert refused_by(stack, variant) == []
