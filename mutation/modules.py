@@ -94,6 +94,7 @@ MODULES = (
         (
             _ERRORS,
             f"{_ROUTES}/test_cdp.py",
+            f"{_ROUTES}/test_cdp_lookup.py",
             f"{_ROUTES}/test_cdp_keycloak.py",
             f"{_ROUTES}/test_signzy_repush.py",
             f"{_ROUTES}/test_cladfy_krapin.py",  # a provider without tokens

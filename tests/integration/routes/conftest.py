@@ -1,5 +1,5 @@
-"""Fixtures of the routes' tests: the connectFi webhook pipeline's queues and status-change announcements, and a
-gateway whose Signzy logs in and repushes."""
+"""Fixtures of the routes' tests: the connectFi webhook pipeline's queues, its applications store and status-change
+announcements, and a gateway whose Signzy logs in and repushes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ from tests.integration.routes.test_signzy_repush import login_reply as signzy_lo
 def queues(aws, physical_ids):
     sqs = aws.client("sqs")
     return sqs, physical_ids["WebhookQueue"], physical_ids["WebhookDeadLetterQueue"]
+
+
+@pytest.fixture
+def store(gateway):
+    """The applications module, configured as the functions are (its table, its event bus)."""
+    from kyc_gateway.providers.connectfi import applications
+
+    return applications
 
 
 @pytest.fixture

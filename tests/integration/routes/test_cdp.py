@@ -1,4 +1,5 @@
-"""CDP partner onboarding: shared Keycloak token, Customer Lookup v2, Individual Onboarding."""
+"""CDP partner onboarding's shared Keycloak token, as the lookup and the onboarding use it (the lookup itself is in
+test_cdp_lookup.py, the onboarding in test_cdp_onboarding.py)."""
 
 from __future__ import annotations
 
@@ -328,92 +329,3 @@ def test_twenty_concurrent_cold_callers_make_one_token_request_per_expiry_window
     assert len(gateway.provider.requests(TOKEN)) == 2
     authorizations = {r.headers["Authorization"] for r in gateway.provider.requests(LOOKUP)}
     assert authorizations == {"Bearer access-1", "Bearer access-2"}
-
-
-# --- customer lookup ---------------------------------------------------------------------------------------------
-
-
-def test_lookup_success_is_passed_through_unchanged(gateway):
-    raw = json.dumps({**LOOKUP_SUCCESS, "undocumented": [1, 2]})
-    gateway.provider.reply(TOKEN, token_reply(1))
-    gateway.provider.reply(LOOKUP, Reply(200, raw.encode()))
-
-    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
-
-    assert (answer.status, answer.text) == (200, raw)
-    assert gateway.provider.requests(LOOKUP)[0].json() == LOOKUP_BODY
-
-
-def test_lookup_is_a_read_and_is_retried_after_a_server_error(gateway):
-    gateway.provider.reply(TOKEN, token_reply(1))
-    gateway.provider.reply(LOOKUP, Reply(503, b"{}"), LOOKUP_SUCCESS)
-
-    assert gateway.call(LOOKUP_FN, LOOKUP_BODY).status == 200
-    assert len(gateway.provider.requests(LOOKUP)) == 2
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param({}, id="empty"),
-        pytest.param({"idNumber": "784199554586091"}, id="no idType"),
-        pytest.param({"idType": "4"}, id="no idNumber"),
-        pytest.param({"idNumber": "7" * 31, "idType": "4"}, id="idNumber over 30"),
-        pytest.param({"idNumber": "784199554586091", "idType": "4444"}, id="idType over 3"),
-        pytest.param({"idNumber": 784199554586091, "idType": "4"}, id="idNumber a number"),
-        pytest.param({"idNumber": "784199554586091", "idType": 4}, id="idType a number"),
-        pytest.param({"idNumber": None, "idType": "4"}, id="idNumber null"),
-    ],
-)
-def test_lookups_outside_cdps_request_table_get_400_and_no_provider_call(gateway, body):
-    answer = gateway.call(LOOKUP_FN, body)
-
-    assert (answer.status, answer.error["code"]) == (400, "validation_error")
-    assert gateway.provider.requests() == []
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param({"idNumber": "784-1995-5458609-1", "idType": "4"}, id="dashes"),
-        pytest.param({"idNumber": "ABC 123", "idType": "4"}, id="a space"),
-        pytest.param({"idNumber": "P4006315", "idType": "A1"}, id="idType not digits"),
-        pytest.param({"idNumber": "7" * 30, "idType": "999"}, id="the longest"),
-        pytest.param({"idNumber": "", "idType": ""}, id="empty strings"),
-    ],
-)
-def test_any_lookup_within_cdps_request_table_is_forwarded_for_cdp_to_rule_on(gateway, body):
-    # The table publishes types and lengths only: which characters an id number holds is CDP's to rule on
-    gateway.provider.reply(TOKEN, token_reply(1))
-    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
-
-    answer = gateway.call(LOOKUP_FN, body)
-
-    assert answer.status == 200, answer.text
-    assert gateway.provider.requests(LOOKUP)[0].json() == body
-
-
-def test_a_field_beyond_the_lookup_table_is_not_refused_and_not_sent(gateway):
-    # Given a lookup with a field CDP's table does not have (CDP's Spring Boot reader would ignore it)
-    gateway.provider.reply(TOKEN, token_reply(1))
-    gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
-
-    # When it is looked up
-    answer = gateway.call(LOOKUP_FN, {**LOOKUP_BODY, "channel": "mobile"})
-
-    # Then CDP rules on the table's fields, and only those reach it
-    assert answer.status == 200, answer.text
-    assert gateway.provider.requests(LOOKUP)[0].json() == LOOKUP_BODY
-
-
-def test_the_lookup_request_takes_strings_as_they_are_and_converts_nothing_into_one():
-    from pydantic import ValidationError
-
-    from kyc_gateway.providers.cdp import CustomerLookupRequest
-
-    # A JSON number is refused by the route (above); from Python, bytes are not taken for a string either
-    for value in (b"784199554586091", bytearray(b"784199554586091")):
-        with pytest.raises(ValidationError):
-            CustomerLookupRequest.model_validate({"idNumber": value, "idType": "4"})
-        with pytest.raises(ValidationError):
-            CustomerLookupRequest.model_validate({"idNumber": "784199554586091", "idType": value[:1]})

@@ -7,7 +7,8 @@ import pytest
 
 from project import template as cfn
 from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
-from tests.integration.routes.test_connectfi_reconciliation import AFTER, MAX_AGE, state_of
+from tests.integration.routes.test_connectfi_reconciliation import AFTER, state_of
+from tests.integration.routes.test_connectfi_reconciliation_ageing import MAX_AGE
 from tests.integration.test_deployed_template import transformed
 from tests.integration.test_rollback_drill import ENVIRONMENT, breaches, watched
 from tests.support import emf
