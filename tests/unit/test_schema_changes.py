@@ -1,5 +1,6 @@
 """How the compatibility check reads a schema: as the values a validator accepts, whatever way it is written (allOf
-parts, anyOf alternatives, type lists, booleans, references, recursion), on one field of a request and an answer."""
+parts, anyOf alternatives, type lists, booleans, references, recursion), on one field of a request and an answer,
+then on a whole document's component."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from release import compatibility
+from tests.unit.test_compatibility import changed, schemas
 
 
 def request_field(schema: Any, schemas: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -239,3 +241,61 @@ def test_recursive_schemas_are_compared_without_looping_however_they_recurse():
     after = copy.deepcopy(before)
     after["components"]["schemas"]["Tree"]["allOf"][1]["properties"].pop("label")
     assert compatibility.breaking_changes(before, after) == ["GET /x 200 answer.f: answer field label removed"]
+
+
+# --- on the whole document ------------------------------------------------------------------------------------------
+
+
+def test_a_recursive_schema_is_compared_without_looping():
+    def recursive(document):
+        schemas(document)["Part"]["properties"]["parts"] = {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Part"},
+        }
+
+    before, after = changed(recursive), changed(recursive)
+    schemas(after)["Part"]["properties"].pop("side")
+
+    assert compatibility.breaking_changes(before, after) == ["POST /things request.parts[]: request field side removed"]
+
+
+def test_an_untyped_request_field_typed_accepts_fewer_values():
+    # Given a released request field that takes any JSON value
+    before = changed(lambda d: schemas(d)["Thing"]["properties"].update(free={}))
+
+    # When it is given a type, Then that is breaking; When it is typed as it was, nothing is
+    after = changed(lambda d: schemas(d)["Thing"]["properties"].update(free={"type": "integer"}))
+    assert compatibility.breaking_changes(before, after) == ["POST /things request.free: now accepts only integer"]
+    assert compatibility.breaking_changes(before, before) == []
+
+
+def test_alternatives_are_compared_kind_by_kind():
+    # Given a request field that is a string, an integer or null
+    def alternatives(string: dict[str, Any]) -> dict[str, Any]:
+        return changed(
+            lambda d: schemas(d)["Thing"]["properties"].update(
+                note={"anyOf": [string, {"type": "integer", "maximum": 9}, {"type": "null"}]}
+            )
+        )
+
+    before = alternatives({"type": "string", "maxLength": 40})
+
+    # When its string alternative is shortened, or its alternatives are listed in another order
+    shorter = alternatives({"type": "string", "maxLength": 4})
+    reordered = copy.deepcopy(before)
+    schemas(reordered)["Thing"]["properties"]["note"]["anyOf"].reverse()
+
+    # Then the shorter string is named, and the order breaks nothing
+    assert compatibility.breaking_changes(before, shorter) == ["POST /things request.note: maxLength 40 -> 4"]
+    assert compatibility.breaking_changes(before, reordered) == []
+
+
+def test_a_keyword_beside_alternatives_holds_in_each():
+    # Given a request field that is a string or null, then limited beside its alternatives
+    before = changed(
+        lambda d: schemas(d)["Thing"]["properties"].update(note={"anyOf": [{"type": "string"}, {"type": "null"}]})
+    )
+    after = copy.deepcopy(before)
+    schemas(after)["Thing"]["properties"]["note"]["maxLength"] = 5
+
+    assert compatibility.breaking_changes(before, after) == ["POST /things request.note: maxLength None -> 5"]

@@ -156,8 +156,10 @@ def test_validation_errors_never_echo_the_submitted_value(gateway):
         "PIN could not be found",
         "The PIN does not exist",
         "No record found for this PIN",
+        "No records found for this PIN",
         "No data",
         "No details available",
+        "No detail available",
     ],
 )
 def test_cladfys_result_saying_in_any_of_its_wordings_that_the_pin_is_not_there_is_404(gateway, message):

@@ -72,7 +72,7 @@ DETAIL_FIELDS = (
 _AUTH_FAILED_CODES = {1200, 1204}
 _RATE_LIMITED_CODE = 1005
 _VALIDATION_FAILED_CODE = 1003
-_NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(record|data|details)\b", re.IGNORECASE)
+_NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(records?|data|details?)\b", re.IGNORECASE)
 # A message about the request's address, not the PIN: a route miss (its code, 1101, may be missing), never the PIN's 404
 _ADDRESS_MISSED = re.compile(r"\b(endpoint|route|path|url|method)s?\b", re.IGNORECASE)
 
