@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from kyc_gateway.errors import GatewayError, ProviderUnavailable
+from kyc_gateway.providers.connectfi.reconciliation import ROUTE
 from kyc_gateway.scheduled import scheduled_handler
 from tests.support.emf import named
 
@@ -33,7 +34,7 @@ def failing_with(error: Exception):
 
 
 def test_a_run_that_completes_is_recorded_ok_with_its_counts(logs):
-    handler = scheduled_handler("connectfi.reconciliation", lambda context: {"checked": 2})
+    handler = scheduled_handler(ROUTE, lambda context: {"checked": 2})
     assert handler({}, CONTEXT) == {"checked": 2}
     written = logs()
     assert (completed(written)["code"], completed(written)["status"]) == ("ok", 200)
@@ -50,7 +51,7 @@ def test_a_run_that_completes_is_recorded_ok_with_its_counts(logs):
 )
 def test_a_run_that_fails_by_the_gateways_fault_raises_and_counts_a_gateway_fault(logs, error, code):
     # Given a job that fails by the gateway's own fault (a bug, AWS refusing)
-    handler = scheduled_handler("connectfi.reconciliation", failing_with(error))
+    handler = scheduled_handler(ROUTE, failing_with(error))
     # When it runs, Then the invocation fails (the function's error alarm) and the run is recorded with its cause
     with pytest.raises(type(error)):
         handler({}, CONTEXT)
@@ -59,15 +60,13 @@ def test_a_run_that_fails_by_the_gateways_fault_raises_and_counts_a_gateway_faul
     assert (line["code"], line["status"]) == (code, 500)
     # and it counts the metric the function's rollback alarm watches, and a failed run
     counted = named(written)
-    assert counted["GatewayFaults"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
-    assert counted["RunFailures"] == {"Route": "connectfi.reconciliation", "service": "kyc-gateway"}
+    assert counted["GatewayFaults"] == {"Route": ROUTE, "service": "kyc-gateway"}
+    assert counted["RunFailures"] == {"Route": ROUTE, "service": "kyc-gateway"}
 
 
 def test_a_run_that_fails_because_its_provider_does_is_recorded_failed_without_failing_the_invocation(logs):
     # Given a job whose provider is down
-    handler = scheduled_handler(
-        "connectfi.reconciliation", failing_with(ProviderUnavailable("down", provider="connectfi"))
-    )
+    handler = scheduled_handler(ROUTE, failing_with(ProviderUnavailable("down", provider="connectfi")))
     # When it runs, Then the run is recorded failed and counted against the provider, not the gateway
     assert handler({}, CONTEXT) == {"error": "provider_unavailable"}
     written = logs()
@@ -76,4 +75,4 @@ def test_a_run_that_fails_because_its_provider_does_is_recorded_failed_without_f
     counted = named(written)
     assert counted["ProviderFailures"]["Provider"] == "connectfi"
     assert "GatewayFaults" not in counted  # a provider outage during a deploy does not roll it back
-    assert counted["RunFailures"]["Route"] == "connectfi.reconciliation"  # but a run that did nothing is alarmed
+    assert counted["RunFailures"]["Route"] == ROUTE  # but a run that did nothing is alarmed

@@ -39,15 +39,27 @@ def queued(sqs, url) -> list[str]:
     return [message["Body"] for message in messages]
 
 
+def queue_source() -> dict:
+    """The processor's SQS event source as the template declares it (its batch size, its response types)."""
+    (source,) = [
+        event["Properties"]
+        for event in cfn.functions()[PROCESSOR].properties["Events"].values()
+        if event["Type"] == "SQS"
+    ]
+    return source
+
+
 def process_queue(gateway, sqs, url, rounds: int = 1) -> None:
+    """Poll the queue `rounds` times as Lambda's event source mapping would, with the template's settings."""
     queue_arn = gateway.physical_ids["WebhookQueue.Arn"]
+    source = queue_source()
     poller = SqsPoller(
         sqs,
         cfn.functions()[PROCESSOR],
         url,
         queue_arn,
-        batch_size=10,
-        report_batch_item_failures=True,
+        batch_size=int(source["BatchSize"]),
+        report_batch_item_failures="ReportBatchItemFailures" in source.get("FunctionResponseTypes", []),
         invoke=invoke,
         retry_delay=0,
     )
