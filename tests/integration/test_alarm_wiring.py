@@ -1,0 +1,264 @@
+"""What an alarm needs besides its metric, read from the CloudFormation AWS deploys for dev and prod: a way to the
+people it wakes (CloudWatch may publish to the encrypted topic and use its key), the API's and the functions' own
+series (the deployed API's name and stage, each function's live alias), the rollbacks they stop, and a dead-letter
+queue that keeps its letters long enough for its alarms and a redrive. Each is also shown to fail on the template
+with the piece it checks removed, so that none of these tests passes on a template that would not page anyone."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import fnmatch
+import operator
+from typing import Any
+
+import pytest
+
+from project import template as cfn
+from tests.integration import test_deployed_template
+from tests.integration.test_deployed_template import gateway_functions, of_type
+
+deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
+
+
+def resolved(template: dict[str, Any], value: Any) -> Any:
+    """`value` resolved for the template's environment, each resource's Ref and GetAtt being its logical id."""
+    values = cfn.parameter_values({"Environment": template["environment"]}, template)
+    own = {name: name for name in template["Resources"]}
+    attributes = {f"{name}.{attribute}": f"{name}.{attribute}" for name in own for attribute in ("Arn", "QueueName")}
+    return cfn.resolve(value, values | own | attributes, template)
+
+
+def listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allows(policy: dict[str, Any], service: str, action: str, resource: str, context: dict[str, str]) -> bool:
+    """Whether the resolved policy lets `service` do `action` on `resource` in a request with `context`: an allow
+    naming the service, the action and the resource whose conditions hold, and no deny that applies."""
+
+    def applies(statement: dict[str, Any]) -> bool:
+        principal = statement["Principal"]
+        named = principal == "*" or service in listed(principal.get("Service", []))
+        actions = any(fnmatch.fnmatchcase(action, pattern) for pattern in listed(statement["Action"]))
+        resources = any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed(statement["Resource"]))
+        return (
+            named
+            and actions
+            and resources
+            and all(
+                str(context.get(key)).lower() in [str(item).lower() for item in listed(expected)]
+                for operator, pairs in (statement.get("Condition") or {}).items()
+                for key, expected in pairs.items()
+                if _known(operator)
+            )
+        )
+
+    statements = policy["Statement"]
+    return any(s["Effect"] == "Allow" and applies(s) for s in statements) and not any(
+        s["Effect"] == "Deny" and applies(s) for s in statements
+    )
+
+
+def _known(operator: str) -> bool:
+    assert operator in ("StringEquals", "Bool"), f"{operator} is not evaluated here"
+    return True
+
+
+def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: resource["Properties"] for name, resource in of_type(template, "AWS::CloudWatch::Alarm").items()}
+
+
+def can_page(template: dict[str, Any]) -> list[str]:
+    """The topics every alarm acts on, each checked: CloudWatch may publish to it over TLS and use its key."""
+    account = cfn.parameter_values({}, template)["AWS::AccountId"]
+    context = {"aws:SourceAccount": account, "aws:SecureTransport": "true"}
+    topics = {topic for alarm in alarms(template).values() for topic in resolved(template, alarm["AlarmActions"])}
+    for topic in topics:
+        key = resolved(template, template["Resources"][topic]["Properties"]["KmsMasterKeyId"])
+        key_policy = resolved(template, template["Resources"][key]["Properties"]["KeyPolicy"])
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert allows(key_policy, "cloudwatch.amazonaws.com", action, "*", context), (topic, action)
+        policies = [
+            resolved(template, policy["Properties"]["PolicyDocument"])
+            for policy in of_type(template, "AWS::SNS::TopicPolicy").values()
+            if topic in resolved(template, policy["Properties"]["Topics"])
+        ]
+        assert any(allows(policy, "cloudwatch.amazonaws.com", "sns:Publish", topic, context) for policy in policies)
+    return sorted(topics)
+
+
+def test_every_alarm_reaches_its_topic_whose_key_cloudwatch_may_use(deployed):
+    # Given every alarm of the deployed template, each acting on the same topic as it goes back to OK
+    for name, alarm in alarms(deployed).items():
+        assert resolved(deployed, alarm["AlarmActions"]) == resolved(deployed, alarm["OKActions"]) != [], name
+
+    # Then CloudWatch may publish to that topic and use the key that encrypts it
+    assert can_page(deployed) == ["AlarmTopic"]
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        ("DataKey", "KeyPolicy", "CloudWatchAlarmsPublishToTheEncryptedTopic"),
+        ("AlarmTopicPolicy", "PolicyDocument", "ThisAccountsAlarmsOnly"),
+    ],
+    ids=["key policy", "topic policy"],
+)
+def test_without_cloudwatchs_grant_the_alarms_could_not_page_anyone(deployed, remove):
+    # Given the deployed template without one of the statements that let CloudWatch through
+    resource, document, sid = remove
+    broken = copy.deepcopy(deployed)
+    statements = broken["Resources"][resource]["Properties"][document]["Statement"]
+    statements[:] = [statement for statement in statements if statement.get("Sid") != sid]
+
+    # Then the check above fails on it
+    with pytest.raises(AssertionError):
+        can_page(broken)
+
+
+# --- The API's alarms ---------------------------------------------------------------------------------------------
+
+
+def api_series(template: dict[str, Any]) -> tuple[str, str]:
+    """(ApiName, Stage) of the deployed API: CloudWatch's dimensions for its metrics."""
+    (api,) = of_type(template, "AWS::ApiGateway::RestApi").values()
+    (stage,) = of_type(template, "AWS::ApiGateway::Stage").values()
+    return resolved(template, api["Properties"]["Name"]), resolved(template, stage["Properties"]["StageName"])
+
+
+def watched_series(template: dict[str, Any], alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, metric, dimensions) of each metric the alarm reads, alone or in its metric math."""
+    metrics = [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+    metrics = metrics or [alarm]
+    return [
+        (
+            metric["Namespace"],
+            metric["MetricName"],
+            {item["Name"]: resolved(template, item["Value"]) for item in metric["Dimensions"]},
+        )
+        for metric in metrics
+    ]
+
+
+def test_the_apis_alarms_watch_the_deployed_api_and_stage(deployed):
+    name, stage = api_series(deployed)
+    api_alarms = {
+        alarm_name: series
+        for alarm_name, alarm in alarms(deployed).items()
+        for series in [watched_series(deployed, alarm)]
+        if any(namespace == "AWS/ApiGateway" for namespace, _, _ in series)
+    }
+    assert set(api_alarms) == {"Api5xxRateAlarm", "ApiLatencyP99Alarm"}
+    for alarm_name, series in api_alarms.items():
+        for namespace, _, dimensions in series:
+            assert (namespace, dimensions) == ("AWS/ApiGateway", {"ApiName": name, "Stage": stage}), alarm_name
+
+
+def test_the_latency_alarm_fires_before_callers_meet_the_provider_budget_or_a_timeout(deployed):
+    from kyc_gateway.settings import Settings
+
+    alarm = alarms(deployed)["ApiLatencyP99Alarm"]
+    budget = Settings.model_fields["provider_budget_seconds"].default
+    timeouts = [
+        resolved(deployed, function["Properties"]["Timeout"]) for function in gateway_functions(deployed).values()
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] < 1000 * min(budget, *timeouts)
+
+
+_OPERATIONS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Lt: operator.lt,
+    ast.Eq: operator.eq,
+}
+
+
+def metric_math(expression: str, series: dict[str, float]) -> float:
+    """CloudWatch metric math as the gateway's alarms use it (IF, arithmetic, comparisons, series by id)."""
+
+    def value(node: ast.AST) -> float:
+        match node:
+            case ast.Call(func=ast.Name(id="IF"), args=[condition, then, otherwise]):
+                return value(then) if value(condition) else value(otherwise)
+            case ast.BinOp(left=left, op=op, right=right):
+                return _OPERATIONS[type(op)](value(left), value(right))
+            case ast.Compare(left=left, ops=[op], comparators=[right]):
+                return _OPERATIONS[type(op)](value(left), value(right))
+            case ast.Name(id=name):
+                return series[name]
+            case ast.Constant(value=number) if isinstance(number, int | float):
+                return number
+        raise ValueError(f"{ast.dump(node)} is not evaluated here")
+
+    return value(ast.parse(expression, mode="eval").body)
+
+
+@pytest.mark.parametrize(
+    ("periods", "fires"),
+    [
+        ([(6, 100), (6, 100)], True),  # 6% twice
+        ([(5, 100), (5, 100)], False),  # at the threshold, not over it
+        ([(6, 100), (0, 100)], False),  # once only
+        ([(0, 0), (0, 0)], False),  # no traffic: no rate
+    ],
+)
+def test_the_5xx_alarm_fires_on_a_rate_over_its_threshold_for_all_its_periods(deployed, periods, fires):
+    alarm = alarms(deployed)["Api5xxRateAlarm"]
+    (rate,) = [query for query in alarm["Metrics"] if query.get("ReturnData", True)]
+    values = [metric_math(rate["Expression"], {"errors": e, "requests": r}) for e, r in periods]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    evaluated = values[-alarm["EvaluationPeriods"] :]
+    assert (len(evaluated) == alarm["EvaluationPeriods"] and all(v > alarm["Threshold"] for v in evaluated)) == fires
+
+
+# --- The functions' rollbacks ---------------------------------------------------------------------------------------
+
+
+def test_each_rollback_watches_its_functions_live_alias_and_stops_the_deployment(deployed):
+    aliases = {
+        resolved(deployed, alias["Properties"]["FunctionName"]): resolved(deployed, alias["Properties"]["Name"])
+        for alias in of_type(deployed, "AWS::Lambda::Alias").values()
+    }
+    for function in gateway_functions(deployed):
+        group = deployed["Resources"][f"{function}DeploymentGroup"]["Properties"]
+        assert group["AlarmConfiguration"]["Enabled"] is True, function
+        rollback = group["AutoRollbackConfiguration"]
+        assert rollback["Enabled"] is True and "DEPLOYMENT_STOP_ON_ALARM" in rollback["Events"], function
+        watched = [deployed["Resources"][a["Name"]["Ref"]]["Properties"] for a in group["AlarmConfiguration"]["Alarms"]]
+        (errors,) = [alarm for alarm in watched if alarm["Namespace"] == "AWS/Lambda"]
+        (_, metric, dimensions), *_ = watched_series(deployed, errors)
+        assert (metric, dimensions) == (
+            "Errors",
+            {"FunctionName": function, "Resource": f"{function}:{aliases[function]}"},
+        )
+
+
+# --- The dead-letter queue --------------------------------------------------------------------------------------------
+
+
+def test_a_dead_letter_outlives_its_time_in_the_queue_and_its_alarm(deployed):
+    # SQS keeps a message's first enqueue time when it is dead-lettered: a letter that used its whole time in the
+    # webhook queue must still be in the dead-letter queue when the age alarm fires, with days to redrive it
+    resources = deployed["Resources"]
+    (source,) = [
+        (name, resource["Properties"])
+        for name, resource in of_type(deployed, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" in resource["Properties"]
+    ]
+    queue_name, queue = source
+    dead = resolved(deployed, queue["RedrivePolicy"]["deadLetterTargetArn"]).removesuffix(".Arn")
+    dead_retention = resources[dead]["Properties"]["MessageRetentionPeriod"]
+    (age,) = [
+        alarm
+        for alarm in alarms(deployed).values()
+        if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
+        and resolved(deployed, alarm["Dimensions"][0]["Value"]) == f"{dead}.QueueName"
+    ]
+    day = 24 * 3600
+    assert dead_retention >= queue["MessageRetentionPeriod"] + age["Threshold"] + age["Period"] + day, queue_name
