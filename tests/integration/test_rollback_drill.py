@@ -10,6 +10,7 @@ not write it, so a provider outage during a deploy does not roll the deploy back
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -56,6 +57,21 @@ def breaches(alarm: dict, period_values: list[list[float]]) -> bool:
     evaluated = period_values[-alarm["EvaluationPeriods"] :]
     breaching = sum(1 for values in evaluated if values and sum(values) >= alarm["Threshold"])
     return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
+
+
+@pytest.fixture(scope="module")
+def canary_seconds() -> int:
+    """How long prod's canary runs before the rest of the traffic moves: its CodeDeploy configuration's minutes."""
+    prod = transformed("prod")
+    configurations = {
+        cfn.resolve(group["Properties"]["DeploymentConfigName"], cfn.parameter_values({"Environment": "prod"}), prod)
+        for group in prod["Resources"].values()
+        if group["Type"] == "AWS::CodeDeploy::DeploymentGroup"
+    }
+    (configuration,) = configurations
+    minutes = re.fullmatch(r"CodeDeployDefault\.LambdaCanary\d+Percent(\d+)Minutes?", configuration)
+    assert minutes, configuration
+    return 60 * int(minutes.group(1))
 
 
 @pytest.fixture
@@ -128,7 +144,7 @@ FUNCTIONS = sorted(cfn.functions())
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watches(
-    function, deployed, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
+    function, deployed, canary_seconds, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
 ):
     # Given the function as deployed in dev, and the alarm its deployment rolls back on; its providers answer
     alarm = rollback_alarm(deployed, function)
@@ -154,8 +170,8 @@ def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watche
         if (metric.namespace, metric.name, metric.dimension_values) == (namespace, name, dimensions)
     ]
     assert written, f"{function} wrote nothing its rollback alarm watches"
-    # and a version failing so, at one request a minute, puts the alarm in ALARM within prod's 5-minute canary
-    failing_minutes = 300 // alarm["Period"]
+    # and a version failing so, at one request a minute, puts the alarm in ALARM within prod's canary
+    failing_minutes = canary_seconds // alarm["Period"]
     assert breaches(alarm, [list(written[0])] * failing_minutes)
     assert not breaches(alarm, [[]] * failing_minutes)  # while a healthy version does not
 

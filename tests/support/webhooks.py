@@ -49,6 +49,11 @@ def queue_source() -> dict:
     return source
 
 
+def max_receives() -> int:
+    """The webhook queue's maxReceiveCount: the receive on which a failed record is dead-lettered."""
+    return int(cfn.resources()["WebhookQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"])
+
+
 def process_queue(gateway, sqs, url, rounds: int = 1) -> None:
     """Poll the queue `rounds` times as Lambda's event source mapping would, with the template's settings."""
     queue_arn = gateway.physical_ids["WebhookQueue.Arn"]

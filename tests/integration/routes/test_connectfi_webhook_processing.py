@@ -17,6 +17,7 @@ from tests.support.webhooks import (
     PROCESSOR,
     TOKEN,
     deliver,
+    max_receives,
     process_queue,
     queued,
     read_application,
@@ -123,7 +124,7 @@ def test_poison_records_fail_alone_and_reach_the_dead_letter_queue(gateway, queu
     sqs.send_message(QueueUrl=url, MessageBody='{"hello": "not a connectFi webhook"}')  # bypassing the receiver
     deliver(gateway, webhook())
 
-    process_queue(gateway, sqs, url, rounds=6)  # maxReceiveCount is 5
+    process_queue(gateway, sqs, url, rounds=max_receives() + 1)  # the last receive, then one more poll
 
     assert json.loads(read_application(APPLICATION)["body"])["status"] == "completed"  # the good record went through
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]

@@ -12,7 +12,7 @@ from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, LOGIN, STATUS, application, login_reply
 from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
-from tests.support.webhooks import PROCESSOR, read_application, webhook
+from tests.support.webhooks import PROCESSOR, max_receives, read_application, webhook
 
 CONNECTFI_FAILING = Reply(500, b'{"code": "internal"}')  # on every attempt (a status read is retried)
 RETRIED_LATER = "record retried later"
@@ -47,11 +47,14 @@ def visible(sqs, url) -> bool:
     return bool(sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages"))
 
 
-@pytest.mark.parametrize(("receives", "delay"), [(1, 30), (2, 60), (4, 240)])
+BASE_SECONDS = int(cfn.load()["Parameters"]["WebhookRetryBaseSeconds"]["Default"])  # WEBHOOK_RETRY_BASE_SECONDS
+
+
+@pytest.mark.parametrize("receives", [1, 2, max_receives() - 1])
 def test_a_record_connectfi_failed_on_comes_back_after_the_base_delay_doubled_with_each_receive(
-    gateway, queues, logs, receives, delay
+    gateway, queues, logs, receives
 ):
-    # Given connectFi failing, and a record on a receive before the queue's last (maxReceiveCount 5)
+    # Given connectFi failing, and a record on a receive before the queue's last (its maxReceiveCount)
     sqs, url, _ = queues
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(STATUS, CONNECTFI_FAILING)
@@ -59,11 +62,11 @@ def test_a_record_connectfi_failed_on_comes_back_after_the_base_delay_doubled_wi
     # When the processor fails on it
     result = process(received(sqs, url, receives))
 
-    # Then it goes back to the queue, hidden for WEBHOOK_RETRY_BASE_SECONDS (30) x 2^(receive - 1)
+    # Then it goes back to the queue, hidden for the template's WEBHOOK_RETRY_BASE_SECONDS x 2^(receive - 1)
     assert len(result["batchItemFailures"]) == 1
     assert not visible(sqs, url)
     (line,) = log_lines(logs(), RETRIED_LATER)
-    assert (line["provider"], line["delay_seconds"]) == ("connectfi", delay)
+    assert (line["provider"], line["delay_seconds"]) == ("connectfi", BASE_SECONDS * 2 ** (receives - 1))
 
 
 def test_a_record_is_never_retried_before_connectfis_circuit_closes(gateway, queues, logs, monkeypatch, stopped_clock):
@@ -91,7 +94,7 @@ def test_a_record_on_its_last_receive_is_left_to_the_queue_to_dead_letter(gatewa
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(STATUS, CONNECTFI_FAILING)
 
-    result = process(received(sqs, url, 5))
+    result = process(received(sqs, url, max_receives()))
 
     assert len(result["batchItemFailures"]) == 1
     assert visible(sqs, url)  # its visibility as it was: nothing delays its dead-lettering (and its alarm)
