@@ -30,6 +30,8 @@ class MutatedModule:
 _ROUTES = "tests/integration/routes"
 _ERRORS = f"{_ROUTES}/test_error_mapping.py"
 _AUDIT = "tests/integration/test_audit_records.py"  # the subjects each provider's requests are audited under
+_ALARM_DRILLS = "tests/integration/test_metric_alarm_drills.py"
+_ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"
 _DEPLOY_DRILL = ("tests/integration/test_deploy_check.py", "tests/integration/test_deploy_hook.py")
 
 MODULES = (
@@ -75,6 +77,32 @@ MODULES = (
             f"{_ROUTES}/test_done_writes.py",
             _ERRORS,
             "tests/integration/test_provider_http.py",
+        ),
+    ),
+    # what the alarms and rollbacks read: the metrics a failure writes, a failed record or run
+    MutatedModule(
+        "observability.py",
+        CORE,
+        ("tests/unit/test_observability.py", "tests/unit/test_logs.py", _ALARM_DRILLS, _ROLLBACK_DRILL),
+    ),
+    MutatedModule(
+        "sqs.py",
+        CORE,
+        (
+            _ALARM_DRILLS,
+            _ROLLBACK_DRILL,
+            f"{_ROUTES}/test_connectfi_webhook_processing.py",
+            f"{_ROUTES}/test_connectfi_webhook_retries.py",
+        ),
+    ),
+    MutatedModule(
+        "scheduled.py",
+        CORE,
+        (
+            _ALARM_DRILLS,
+            _ROLLBACK_DRILL,
+            "tests/integration/test_scheduled.py",
+            f"{_ROUTES}/test_connectfi_reconciliation_runs.py",
         ),
     ),
     MutatedModule(
