@@ -148,14 +148,21 @@ def test_an_unknown_provider_or_kind_a_bad_date_or_token_is_400_in_the_envelope(
     assert field in {detail["field"] for detail in answer["error"]["details"]}
 
 
-def test_a_page_token_of_another_subjects_search_is_refused(sandboxed_gateway):
+def test_a_page_token_of_another_subjects_search_is_refused_and_the_refusal_recorded(
+    sandboxed_gateway, aws, physical_ids
+):
     for number in range(2):
         look_up(f"lookup-{number}")
     token = search({"provider": "cladfy", "subject": PIN, "limit": 1})[1]["nextToken"]
 
-    status, answer = search({"provider": "cladfy", "subject": "P000000001Z", "nextToken": token})
+    probe = {"provider": "cladfy", "subject": "P000000001Z", "nextToken": token}
+    status, answer = search(probe, correlation_id="probe")
 
     assert (status, answer["error"]["details"][0]["field"]) == (400, "nextToken")
+    # And the refused search is recorded under the subject it named, as a search that found nothing
+    (recorded,) = records_of(aws, physical_ids, "probe")
+    assert recorded["fingerprint"] == f"search|{local_fingerprint('cladfy|kra_pin|P000000001Z')}"
+    assert (recorded["status"], recorded["code"], recorded["recordsFound"]) == (400, "validation_error", 0)
 
 
 def test_each_search_is_recorded_with_who_searched_which_fingerprint(sandboxed_gateway, aws, physical_ids):

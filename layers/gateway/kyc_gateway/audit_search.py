@@ -129,9 +129,9 @@ def search(request: Search) -> dict[str, Any]:
     body = request.body
     held = audit.keys()
     searched = _fingerprints(body, held)
-    cursor = _cursor(body.nextToken, {fingerprint for fingerprint, _, _ in searched})
-    code, found = "ok", 0
-    try:
+    code, status, found = "ok", 200, 0
+    try:  # a search refused for its page token is recorded too: it names a subject
+        cursor = _cursor(body.nextToken, {fingerprint for fingerprint, _, _ in searched})
         records, more = _page(body, [fingerprint for fingerprint, _, _ in searched], cursor)
         found = len(records)
         # A record leaves out what it has no value for; the answer names every field a record has, null where none.
@@ -140,7 +140,8 @@ def search(request: Search) -> dict[str, Any]:
         token = _token(last["at"], last["fingerprint"]) if last else None
         return {"records": records, "nextToken": token}
     except Exception as error:
-        code = error.code if isinstance(error, GatewayError) else GatewayError.code
+        known = error if isinstance(error, GatewayError) else GatewayError()
+        code, status = known.code, known.status
         raise
     finally:
         fields = {
@@ -148,7 +149,7 @@ def search(request: Search) -> dict[str, Any]:
             "route": ROUTE,
             "provider": body.provider,
             "operation": "search",
-            "status": 200 if code == "ok" else 500,
+            "status": status,
             "code": code,
             "correlationId": request.correlation_id,
             "recordsFound": found,
