@@ -1,8 +1,9 @@
 """What an alarm needs besides its metric, read from the CloudFormation AWS deploys for dev and prod: a way to the
 people it wakes (CloudWatch may publish to the encrypted topic and use its key), the API's and the functions' own
 series (the deployed API's name and stage, each function's live alias), the rollbacks they stop, and a dead-letter
-queue that keeps its letters long enough for its alarms and a redrive. Each is also shown to fail on the template
-with the piece it checks removed, so that none of these tests passes on a template that would not page anyone."""
+queue that keeps its letters long enough for its alarms and a redrive. The topic's check is also shown to fail on
+the template with either of CloudWatch's grants removed, and the 5xx alarm's metric math is evaluated as CloudWatch
+would, on the series it reads."""
 
 from __future__ import annotations
 
@@ -159,12 +160,16 @@ def test_the_latency_alarm_fires_before_callers_meet_the_provider_budget_or_a_ti
     from kyc_gateway.settings import Settings
 
     alarm = alarms(deployed)["ApiLatencyP99Alarm"]
-    budget = Settings.model_fields["provider_budget_seconds"].default
-    timeouts = [
-        resolved(deployed, function["Properties"]["Timeout"]) for function in gateway_functions(deployed).values()
-    ]
+    default = Settings.model_fields["provider_budget_seconds"].default
+    limits = []
+    for function in gateway_functions(deployed).values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        limits += [
+            float(resolved(deployed, variables.get("PROVIDER_BUDGET_SECONDS", default))),
+            float(resolved(deployed, function["Properties"]["Timeout"])),
+        ]
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    assert alarm["Threshold"] < 1000 * min(budget, *timeouts)
+    assert alarm["Threshold"] < 1000 * min(limits)
 
 
 _OPERATIONS = {
@@ -199,22 +204,41 @@ def metric_math(expression: str, series: dict[str, float]) -> float:
     return value(ast.parse(expression, mode="eval").body)
 
 
-@pytest.mark.parametrize(
-    ("periods", "fires"),
-    [
-        ([(6, 100), (6, 100)], True),  # 6% twice
-        ([(5, 100), (5, 100)], False),  # at the threshold, not over it
-        ([(6, 100), (0, 100)], False),  # once only
-        ([(0, 0), (0, 0)], False),  # no traffic: no rate
-    ],
-)
-def test_the_5xx_alarm_fires_on_a_rate_over_its_threshold_for_all_its_periods(deployed, periods, fires):
-    alarm = alarms(deployed)["Api5xxRateAlarm"]
-    (rate,) = [query for query in alarm["Metrics"] if query.get("ReturnData", True)]
-    values = [metric_math(rate["Expression"], {"errors": e, "requests": r}) for e, r in periods]
-    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+def fires(alarm: dict[str, Any], values: list[float]) -> bool:
+    """Whether CloudWatch puts a metric-math alarm in ALARM after these periods' values (oldest first): at least
+    DatapointsToAlarm of its last EvaluationPeriods over the threshold."""
+    compare = {"GreaterThanThreshold": operator.gt, "GreaterThanOrEqualToThreshold": operator.ge}
     evaluated = values[-alarm["EvaluationPeriods"] :]
-    assert (len(evaluated) == alarm["EvaluationPeriods"] and all(v > alarm["Threshold"] for v in evaluated)) == fires
+    breaching = sum(1 for value in evaluated if compare[alarm["ComparisonOperator"]](value, alarm["Threshold"]))
+    return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
+
+
+def test_the_5xx_alarm_fires_on_a_rate_over_its_threshold_in_every_period_it_evaluates(deployed):
+    # Given the alarm's metric math, over the API's 5xx answers and all its answers, each summed per period
+    alarm = alarms(deployed)["Api5xxRateAlarm"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    read = {
+        name: (query["MetricStat"]["Metric"]["MetricName"], query["MetricStat"]["Stat"])
+        for name, query in queries.items()
+        if "MetricStat" in query
+    }
+    assert read == {"errors": ("5XXError", "Sum"), "requests": ("Count", "Sum")}
+    (rate,) = [query for query in queries.values() if query.get("ReturnData", True)]
+
+    def periods(errors: float, requests: float, bad_periods: int) -> list[float]:
+        """The rate each period: `bad_periods` of them (the latest) with these counts, the others clean."""
+        healthy = metric_math(rate["Expression"], {"errors": 0, "requests": requests})
+        bad = metric_math(rate["Expression"], {"errors": errors, "requests": requests})
+        return [healthy] * (alarm["EvaluationPeriods"] - bad_periods) + [bad] * bad_periods
+
+    # Then a rate just over its threshold (in percent) for all its periods fires; at the threshold, over it for one
+    # period only, or with no traffic at all, it does not
+    requests, over, at = 1000, 10 * alarm["Threshold"] + 1, 10 * alarm["Threshold"]
+    every = alarm["EvaluationPeriods"]
+    assert fires(alarm, periods(over, requests, every))
+    assert not fires(alarm, periods(at, requests, every))
+    assert every > 1 and not fires(alarm, periods(over, requests, 1))  # one bad period pages no one
+    assert not fires(alarm, periods(0, 0, every))
 
 
 # --- The functions' rollbacks ---------------------------------------------------------------------------------------
@@ -258,7 +282,8 @@ def test_a_dead_letter_outlives_its_time_in_the_queue_and_its_alarm(deployed):
         alarm
         for alarm in alarms(deployed).values()
         if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
-        and resolved(deployed, alarm["Dimensions"][0]["Value"]) == f"{dead}.QueueName"
+        and resolved(deployed, alarm["Dimensions"]) == [{"Name": "QueueName", "Value": f"{dead}.QueueName"}]
     ]
+    alarmed_after = age["Threshold"] + age["Period"] * age["EvaluationPeriods"]
     day = 24 * 3600
-    assert dead_retention >= queue["MessageRetentionPeriod"] + age["Threshold"] + age["Period"] + day, queue_name
+    assert dead_retention >= queue["MessageRetentionPeriod"] + alarmed_after + day, queue_name

@@ -140,12 +140,17 @@ def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sand
         ({"provider": "cladfy", "subject": PIN, "name": "Zelda"}, "name"),
     ],
 )
-def test_an_unknown_provider_or_kind_a_bad_date_or_token_is_400_in_the_envelope(sandboxed_gateway, body, field):
-    status, answer = search(body)
+def test_an_unknown_provider_or_kind_a_bad_date_or_token_is_400_in_the_envelope(
+    sandboxed_gateway, aws, physical_ids, body, field
+):
+    status, answer = search(body, correlation_id="refused")
 
     assert status == 400
     assert answer["error"]["code"] == "validation_error"
     assert field in {detail["field"] for detail in answer["error"]["details"]}
+    # And only a refused page token is recorded: the search named a subject; nothing else refused read one
+    recorded = [(item["status"], item["code"]) for item in records_of(aws, physical_ids, "refused")]
+    assert recorded == ([(400, "validation_error")] if field == "nextToken" else [])
 
 
 def test_a_page_token_of_another_subjects_search_is_refused_and_the_refusal_recorded(

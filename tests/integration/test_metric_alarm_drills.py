@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from kyc_gateway import observability
 from local.functions import invoke
 from project import template as cfn
+from tests.integration import test_rollback_drill
 from tests.integration.routes.test_connectfi import (
     IDENTIFICATION,
     IDENTIFY,
@@ -26,7 +26,6 @@ from tests.integration.routes.test_connectfi import (
     application,
     login_reply,
 )
-from tests.integration.test_deployed_template import transformed
 from tests.integration.test_rollback_drill import ENVIRONMENT, breaches, watched
 from tests.support import emf
 from tests.support.fake_provider import Reply
@@ -56,10 +55,10 @@ DRILLS = {
 PROVIDER_METRICS = ("ProviderFailures", "TokenFailures")  # one alarm per provider each: PROVIDER_ALARMS
 ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"  # every function's GatewayFaults alarm
 
-
-@pytest.fixture(scope="module")
-def deployed() -> dict[str, Any]:
-    return transformed(ENVIRONMENT)
+# The rollback drill's fixtures: the template as deployed in ENVIRONMENT, and a function's metric namespace and
+# service name as deployed there
+deployed = test_rollback_drill.deployed
+as_deployed = test_rollback_drill.as_deployed
 
 
 def own_metric_alarms(deployed: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -75,23 +74,16 @@ def own_metric_alarms(deployed: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.fixture
-def as_deployed(physical_ids, monkeypatch) -> Callable[[str], None]:
-    """The metric namespace a function has as deployed in ENVIRONMENT."""
-
-    def use(function: str) -> None:
-        environment = cfn.function_environment(function, physical_ids, {"Environment": ENVIRONMENT})
-        monkeypatch.setattr(observability, "_NAMESPACE", environment["POWERTOOLS_METRICS_NAMESPACE"])
-
-    return use
-
-
 def assert_trips(alarm: dict[str, Any], written: str, failures: int) -> None:
     """Every datapoint of the alarm's metric written is on the series it watches, `failures` in all, and that many
     within one period puts it in ALARM."""
     namespace, name, dimensions = watched(alarm)
-    series = [(metric.namespace, metric.dimension_values) for metric in emf.metrics(written) if metric.name == name]
-    assert series and set(map(repr, series)) == {repr((namespace, dimensions))}, series
+    series = {
+        (metric.namespace, frozenset(metric.dimension_values.items()))
+        for metric in emf.metrics(written)
+        if metric.name == name
+    }
+    assert series == {(namespace, frozenset(dimensions.items()))}, series  # CloudWatch ignores dimensions' order
     values = [value for metric in emf.metrics(written) if metric.name == name for value in metric.values]
     assert sum(values) == failures
     assert breaches(alarm, [values])
@@ -191,7 +183,7 @@ def test_a_webhook_the_queue_refuses_trips_the_not_queued_alarm(
     as_deployed("ConnectFiWebhookFunction")
     logs()
 
-    # When connectFi delivers webhooks, Then each is refused for connectFi to retry, and the alarm fires
+    # When connectFi delivers webhooks, Then each is answered 503 (lost until reconciliation), and the alarm fires
     _deliveries_failing(gateway, monkeypatch, _sqs_error(403, "AccessDenied"), alarm, "webhook_not_queued")
     assert_trips(alarm, logs(), threshold(alarm))
 
@@ -221,7 +213,7 @@ def test_records_the_processor_fails_trip_the_processing_alarm(deployed, gateway
 
     # When they arrive, in one batch or several, Then each goes back to the queue and the alarm fires
     failed = []
-    for batch in itertools.batched(records, int(queue_source()["BatchSize"]), strict=False):
+    for batch in itertools.batched(records, int(queue_source().get("BatchSize", 10)), strict=False):
         failed += invoke(cfn.functions()[PROCESSOR], {"Records": list(batch)})["batchItemFailures"]
     assert len(failed) == len(records)
     assert_trips(alarm, logs(), len(records))

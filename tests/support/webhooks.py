@@ -63,7 +63,7 @@ def process_queue(gateway, sqs, url, rounds: int = 1) -> None:
         cfn.functions()[PROCESSOR],
         url,
         queue_arn,
-        batch_size=int(source["BatchSize"]),
+        batch_size=int(source.get("BatchSize", 10)),  # Lambda's default for SQS
         report_batch_item_failures="ReportBatchItemFailures" in source.get("FunctionResponseTypes", []),
         invoke=invoke,
         retry_delay=0,
