@@ -83,7 +83,14 @@ MODULES = (
     MutatedModule(
         "observability.py",
         CORE,
-        ("tests/unit/test_observability.py", "tests/unit/test_logs.py", _ALARM_DRILLS, _ROLLBACK_DRILL),
+        (
+            "tests/unit/test_observability.py",
+            "tests/unit/test_logs.py",
+            _ALARM_DRILLS,
+            _ROLLBACK_DRILL,
+            _AUDIT,  # the request's provider calls and notes on its line
+            "tests/integration/test_request_deadline.py",  # the deadline each request starts with
+        ),
     ),
     MutatedModule(
         "sqs.py",
