@@ -33,6 +33,8 @@ _AUDIT = "tests/integration/test_audit_records.py"  # the subjects each provider
 _ALARM_DRILLS = "tests/integration/test_metric_alarm_drills.py"
 _ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"
 _DEPLOY_DRILL = ("tests/integration/test_deploy_check.py", "tests/integration/test_deploy_hook.py")
+# what a handler wrapper hands on: its route (to the deploy check and the snapshot) and its snapshot registration
+_HANDLER_WIRING = (*_DEPLOY_DRILL, "tests/integration/test_snapstart.py")
 
 MODULES = (
     MutatedModule(
@@ -100,6 +102,7 @@ MODULES = (
             _ROLLBACK_DRILL,
             f"{_ROUTES}/test_connectfi_webhook_processing.py",
             f"{_ROUTES}/test_connectfi_webhook_retries.py",
+            *_HANDLER_WIRING,
         ),
     ),
     MutatedModule(
@@ -110,6 +113,7 @@ MODULES = (
             _ROLLBACK_DRILL,
             "tests/integration/test_scheduled.py",
             f"{_ROUTES}/test_connectfi_reconciliation_runs.py",
+            *_HANDLER_WIRING,
         ),
     ),
     MutatedModule(

@@ -147,3 +147,39 @@ def test_an_application_with_no_stored_status_is_404_saying_so(gateway):
     assert answer["statusCode"] == 404
     error = json.loads(answer["body"])["error"]
     assert (error["code"], error["message"]) == ("application_not_found", "No status is stored for this application")
+
+
+@pytest.mark.parametrize("attributes", [None, {}, {"ApproximateReceiveCount": "several"}])
+def test_a_record_whose_receive_count_cannot_be_read_is_taken_as_on_its_first_receive(
+    gateway, queues, logs, attributes
+):
+    # Given connectFi failing, and a record whose receive count is missing or unreadable
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, CONNECTFI_FAILING)
+    record = received(sqs, url, 1)
+    record.pop("attributes")
+    if attributes is not None:
+        record["attributes"] = attributes
+
+    # When the processor fails on it, Then it comes back after the first receive's delay
+    assert len(process(record)["batchItemFailures"]) == 1
+    (line,) = log_lines(logs(), RETRIED_LATER)
+    base = float(cfn.function_environment(PROCESSOR, gateway.physical_ids)["WEBHOOK_RETRY_BASE_SECONDS"])
+    assert line["delay_seconds"] == base
+
+
+def test_a_retry_sqs_will_not_plan_leaves_the_queues_timeout_and_says_why(gateway, queues, logs):
+    # Given connectFi failing, and a record whose receipt handle SQS does not know (its visibility cannot be set)
+    sqs, url, _ = queues
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, CONNECTFI_FAILING)
+    record = received(sqs, url, 1) | {"receiptHandle": "no-such-receipt"}
+
+    # When the processor fails on it, Then the record still goes back (after the queue's own timeout), and the log
+    # says which error kept the retry from being planned
+    assert process(record)["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
+    written = logs()
+    assert log_lines(written, RETRIED_LATER) == []
+    (line,) = log_lines(written, "retry not planned")
+    assert (line["level"], line["error"]) == ("WARNING", "ReceiptHandleIsInvalid")
