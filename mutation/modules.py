@@ -1,6 +1,7 @@
 """The layer's modules under mutation testing: the tests each is run against, and the share of its mutants they must
-kill. The modules that decide whether a write reaches a provider twice, or a caller waits past its deadline, are
-held to 90%; the rest of the layer's API edge, errors and providers to 85%."""
+kill. The modules that decide whether a write reaches a provider twice, a caller waits past its deadline, a broken
+version gets traffic or an alarm sees a failure are held to 90%; the rest of the layer's API edge, errors and
+providers to 85%."""
 
 from __future__ import annotations
 
