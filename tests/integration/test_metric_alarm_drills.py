@@ -38,8 +38,8 @@ HERE = "tests/integration/test_metric_alarm_drills.py"
 # Each alarm on the gateway's metrics but a provider's and a rollback's: the test that drills it, reading the alarm
 # from the transformed template.
 DRILLS = {
-    "WebhooksNotQueuedAlarm": (HERE, "test_a_webhook_the_queue_refuses_trips_the_not_queued_alarm"),
-    "WebhooksQueueOutcomeUnknownAlarm": (HERE, "test_a_webhook_whose_queueing_is_unknown_trips_its_alarm"),
+    "WebhooksNotQueuedAlarm": (HERE, "test_a_webhook_the_queue_does_not_take_trips_its_alarm"),
+    "WebhooksQueueOutcomeUnknownAlarm": (HERE, "test_a_webhook_the_queue_does_not_take_trips_its_alarm"),
     "ApplicationsNotRecordedAlarm": (HERE, "test_an_application_the_table_does_not_take_trips_its_alarm"),
     "WebhookProcessingFailuresAlarm": (HERE, "test_records_the_processor_fails_trip_the_processing_alarm"),
     "ConnectFiReconciliationRunFailuresAlarm": (HERE, "test_a_reconciliation_run_connectfi_fails_trips_its_alarm"),
@@ -175,29 +175,26 @@ def _deliveries_failing(gateway, monkeypatch, error, alarm: dict[str, Any], code
         assert (answer["statusCode"], json.loads(answer["body"])["error"]["code"]) == (503, code)
 
 
-def test_a_webhook_the_queue_refuses_trips_the_not_queued_alarm(
-    deployed, gateway, as_deployed, stopped_clock, monkeypatch, logs
+@pytest.mark.parametrize(
+    ("logical_id", "error", "code"),
+    [
+        # the queue refusing the receiver (its key disabled, its policy changed)
+        ("WebhooksNotQueuedAlarm", _sqs_error(403, "AccessDenied"), "webhook_not_queued"),
+        # SQS failing with a server error: the message may have been queued all the same
+        ("WebhooksQueueOutcomeUnknownAlarm", _sqs_error(500, "InternalError"), "webhook_queue_outcome_unknown"),
+    ],
+    ids=["refused", "outcome unknown"],
+)
+def test_a_webhook_the_queue_does_not_take_trips_its_alarm(
+    logical_id, error, code, deployed, gateway, as_deployed, stopped_clock, monkeypatch, logs
 ):
-    # Given the webhook queue refusing the receiver (its key disabled, its policy changed)
-    alarm = deployed["Resources"]["WebhooksNotQueuedAlarm"]["Properties"]
+    # Given the webhook queue failing every send this way
+    alarm = deployed["Resources"][logical_id]["Properties"]
     as_deployed("ConnectFiWebhookFunction")
     logs()
 
     # When connectFi delivers webhooks, Then each is answered 503 (lost until reconciliation), and the alarm fires
-    _deliveries_failing(gateway, monkeypatch, _sqs_error(403, "AccessDenied"), alarm, "webhook_not_queued")
-    assert_trips(alarm, logs(), threshold(alarm))
-
-
-def test_a_webhook_whose_queueing_is_unknown_trips_its_alarm(
-    deployed, gateway, as_deployed, stopped_clock, monkeypatch, logs
-):
-    # Given SQS failing every send with a server error (the message may have been queued all the same)
-    alarm = deployed["Resources"]["WebhooksQueueOutcomeUnknownAlarm"]["Properties"]
-    as_deployed("ConnectFiWebhookFunction")
-    logs()
-
-    # When connectFi delivers webhooks, Then each is answered as possibly queued, and the alarm fires
-    _deliveries_failing(gateway, monkeypatch, _sqs_error(500, "InternalError"), alarm, "webhook_queue_outcome_unknown")
+    _deliveries_failing(gateway, monkeypatch, error, alarm, code)
     assert_trips(alarm, logs(), threshold(alarm))
 
 
