@@ -19,7 +19,7 @@ PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 .PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi compatibility build dist deploy smoke run invoke bench bench-copies redrive clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 check-python:
 	@test -n "$(PYTHON313)" && "$(PYTHON313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \

@@ -21,9 +21,13 @@ from project import template as cfn
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("function", help="logical id of the function in template.yaml")
-    parser.add_argument("event", type=Path, help="event JSON file, e.g. events/<LogicalId>.json")
+    parser = argparse.ArgumentParser(
+        prog="make invoke",
+        usage="make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("function", metavar="FUNCTION", help="logical id of the function in template.yaml")
+    parser.add_argument("event", metavar="EVENT", type=Path, help="event JSON file, e.g. events/<LogicalId>.json")
     args = parser.parse_args(argv)
     functions = cfn.functions()
     if args.function not in functions:
@@ -51,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             cold_start()
             print(f"using the running local stack ({state['api']})")
         else:
+            found = "names none that answers" if state_file().exists() else "does not exist"
             print(
-                f"no running local stack ({state_file()} names none that answers): starting a throwaway one on free "
+                f"no running local stack ({state_file()} {found}): starting a throwaway one on free "
                 "ports for this invocation, gone when it ends (start `make run` to keep one)"
             )
             config = StackConfig.from_environment(dict(os.environ))

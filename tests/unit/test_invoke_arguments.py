@@ -32,3 +32,13 @@ def test_a_missing_event_file_is_a_usage_error(tmp_path, capsys):
 
     assert exited.value.code == 2
     assert "cannot read the event file" in capsys.readouterr().err
+
+
+def test_an_unknown_function_is_a_usage_error_that_shows_the_make_form_and_the_functions(capsys):
+    with pytest.raises(SystemExit) as exited:
+        invoke.main(["Nope", "events/CladfyKraPinFunction.json"])
+
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json" in said
+    assert "unknown function Nope; one of: AuditSearchFunction," in said
