@@ -76,29 +76,48 @@ def test_a_journey_from_step_up_through_review_to_completed_by_webhook(sandbox_s
     assert (late.status_code, late.json()["error"]["code"]) == (422, "invalid_application_state")
 
 
-def journey_snippet() -> str:
-    """The bash block of docs/local-stack.md's step-up journey, as a reader copies it."""
+def snippet(heading: str) -> str:
+    """The bash block of a section of docs/local-stack.md, as a reader copies it."""
     page = (cfn.ROOT / "docs" / "local-stack.md").read_text(encoding="utf-8")
-    section = page.split("## A connectFi step-up journey", 1)[1].split("\n## ", 1)[0]
+    section = page.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
     return block
 
 
-def test_the_docs_journey_snippet_runs_as_pasted_against_a_running_stack(sandbox_stack):
-    # Given the snippet as the page shows it, and the tools it says it needs
-    assert shutil.which("curl") and shutil.which("jq"), "the journey snippet needs curl and jq on PATH"
-    snippet = journey_snippet()
-
-    # When it runs in bash against a running stack (API is the one setting the page tells readers to change)
-    result = subprocess.run(  # noqa: S603 - the repository's own page
-        ["bash", "-c", snippet],  # noqa: S607 - bash from PATH, as a reader's shell
-        env={**os.environ, "API": sandbox_stack["api"]},
+def run_as_pasted(block: str, stack: dict) -> subprocess.CompletedProcess:
+    """`block` in bash from the repository's root against a running stack (API is the one setting the page tells
+    readers to change)."""
+    return subprocess.run(  # noqa: S603 - the repository's own page
+        ["bash", "-c", block],  # noqa: S607 - bash from PATH, as a reader's shell
+        env={**os.environ, "API": stack["api"]},
+        cwd=cfn.ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
+
+def test_the_docs_journey_snippet_runs_as_pasted_against_a_running_stack(sandbox_stack):
+    # Given the snippet as the page shows it, and the tools it says it needs
+    assert shutil.which("curl") and shutil.which("jq"), "the journey snippet needs curl and jq on PATH"
+    block = snippet("A connectFi step-up journey")
+
+    # When it runs in bash against a running stack
+    result = run_as_pasted(block, sandbox_stack)
+
     # Then it prints what the page says: the update's status, then the completed application
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["waiting_review", '{"status":"completed","outcome":"Approved"}']
+
+
+def test_the_docs_webhook_sent_by_hand_runs_as_pasted_and_its_state_is_the_confirmed_one(sandbox_stack):
+    # Given the page's webhook sent by hand: an application whose webhook the sandbox never sends, then one by curl
+    assert shutil.which("curl") and shutil.which("jq"), "the snippet needs curl and jq on PATH"
+
+    # When it runs in bash against a running stack
+    result = run_as_pasted(snippet("A connectFi webhook sent by hand"), sandbox_stack)
+
+    # Then the webhook is accepted, and the state stored is the one the sandbox confirmed, as the page says
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["202", '{"status":"completed","outcome":"Approved"}']
