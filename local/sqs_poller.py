@@ -17,6 +17,15 @@ from typing import Any
 from project import template as cfn
 
 Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
+LAMBDA_DEFAULT_BATCH_SIZE = 10  # for an SQS event source without BatchSize
+
+
+def event_source_options(properties: dict[str, Any]) -> dict[str, Any]:
+    """A poller's batch size and partial-failure reporting, from an SQS event's properties in the template."""
+    return {
+        "batch_size": int(properties.get("BatchSize", LAMBDA_DEFAULT_BATCH_SIZE)),
+        "report_batch_item_failures": "ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+    }
 
 
 class SqsPoller:

@@ -30,7 +30,7 @@ from local.aws_resources import REGION, load_local_secrets, provision
 from local.functions import cold_start, invoke
 from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
-from local.sqs_poller import SqsPoller
+from local.sqs_poller import SqsPoller, event_source_options
 from local.state import remove_state_if_ours, running_stack, write_state
 from project import template as cfn
 
@@ -241,9 +241,7 @@ class LocalStack:
                         spec,
                         queue_url,
                         queue_arn,
-                        batch_size=int(properties.get("BatchSize", 10)),
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in (properties.get("FunctionResponseTypes") or []),
+                        **event_source_options(properties),
                         invoke=invoke,
                     )
                 )

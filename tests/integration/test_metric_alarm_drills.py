@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from local.functions import invoke
+from local.sqs_poller import event_source_options
 from project import template as cfn
 from tests.integration import test_rollback_drill
 from tests.integration.routes.test_connectfi import (
@@ -210,7 +211,7 @@ def test_records_the_processor_fails_trip_the_processing_alarm(deployed, gateway
 
     # When they arrive, in one batch or several, Then each goes back to the queue and the alarm fires
     failed = []
-    for batch in itertools.batched(records, int(queue_source().get("BatchSize", 10)), strict=False):
+    for batch in itertools.batched(records, event_source_options(queue_source())["batch_size"], strict=False):
         failed += invoke(cfn.functions()[PROCESSOR], {"Records": list(batch)})["batchItemFailures"]
     assert len(failed) == len(records)
     assert_trips(alarm, logs(), len(records))

@@ -6,7 +6,7 @@ import json
 
 from local.api_events import proxy_event
 from local.functions import invoke
-from local.sqs_poller import SqsPoller
+from local.sqs_poller import SqsPoller, event_source_options
 from project import template as cfn
 from tests.conftest import SECRETS
 from tests.integration.routes.test_connectfi import application
@@ -57,14 +57,12 @@ def max_receives() -> int:
 def process_queue(gateway, sqs, url, rounds: int = 1) -> None:
     """Poll the queue `rounds` times as Lambda's event source mapping would, with the template's settings."""
     queue_arn = gateway.physical_ids["WebhookQueue.Arn"]
-    source = queue_source()
     poller = SqsPoller(
         sqs,
         cfn.functions()[PROCESSOR],
         url,
         queue_arn,
-        batch_size=int(source.get("BatchSize", 10)),  # Lambda's default for SQS
-        report_batch_item_failures="ReportBatchItemFailures" in source.get("FunctionResponseTypes", []),
+        **event_source_options(queue_source()),
         invoke=invoke,
         retry_delay=0,
     )
