@@ -17,7 +17,9 @@ import pytest
 
 from project import template as cfn
 from tests.integration import test_deployed_template
+from tests.integration.test_access import listed
 from tests.integration.test_deployed_template import gateway_functions, of_type
+from tests.integration.test_rollback_drill import breaches
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
 
@@ -30,10 +32,6 @@ def resolved(template: dict[str, Any], value: Any) -> Any:
     return cfn.resolve(value, values | own | attributes, template)
 
 
-def listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def allows(policy: dict[str, Any], service: str, action: str, resource: str, context: dict[str, str]) -> bool:
     """Whether the resolved policy lets `service` do `action` on `resource` in a request with `context`: an allow
     naming the service, the action and the resource whose conditions hold, and no deny that applies."""
@@ -43,16 +41,13 @@ def allows(policy: dict[str, Any], service: str, action: str, resource: str, con
         named = principal == "*" or service in listed(principal.get("Service", []))
         actions = any(fnmatch.fnmatchcase(action, pattern) for pattern in listed(statement["Action"]))
         resources = any(fnmatch.fnmatchcase(resource, pattern) for pattern in listed(statement["Resource"]))
-        return (
-            named
-            and actions
-            and resources
-            and all(
-                str(context.get(key)).lower() in [str(item).lower() for item in listed(expected)]
-                for operator, pairs in (statement.get("Condition") or {}).items()
-                for key, expected in pairs.items()
-                if _known(operator)
-            )
+        if not (named and actions and resources):
+            return False  # its conditions are not read: they may use operators this check does not evaluate
+        conditions = statement.get("Condition") or {}
+        return all(
+            _condition_holds(test, key, expected, context)
+            for test, pairs in conditions.items()
+            for key, expected in pairs.items()
         )
 
     statements = policy["Statement"]
@@ -61,9 +56,11 @@ def allows(policy: dict[str, Any], service: str, action: str, resource: str, con
     )
 
 
-def _known(operator: str) -> bool:
-    assert operator in ("StringEquals", "Bool"), f"{operator} is not evaluated here"
-    return True
+def _condition_holds(test: str, key: str, expected: Any, context: dict[str, str]) -> bool:
+    """StringEquals and Bool, the operators these policies use (any other fails the check): the request's value
+    among the expected ones, compared as IAM compares them (Bool's "true"/"false" in any case)."""
+    assert test in ("StringEquals", "Bool"), f"{test} is not evaluated here"
+    return str(context.get(key)).lower() in [str(item).lower() for item in listed(expected)]
 
 
 def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -204,15 +201,6 @@ def metric_math(expression: str, series: dict[str, float]) -> float:
     return value(ast.parse(expression, mode="eval").body)
 
 
-def fires(alarm: dict[str, Any], values: list[float]) -> bool:
-    """Whether CloudWatch puts a metric-math alarm in ALARM after these periods' values (oldest first): at least
-    DatapointsToAlarm of its last EvaluationPeriods over the threshold."""
-    compare = {"GreaterThanThreshold": operator.gt, "GreaterThanOrEqualToThreshold": operator.ge}
-    evaluated = values[-alarm["EvaluationPeriods"] :]
-    breaching = sum(1 for value in evaluated if compare[alarm["ComparisonOperator"]](value, alarm["Threshold"]))
-    return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
-
-
 def test_the_5xx_alarm_fires_on_a_rate_over_its_threshold_in_every_period_it_evaluates(deployed):
     # Given the alarm's metric math, over the API's 5xx answers and all its answers, each summed per period
     alarm = alarms(deployed)["Api5xxRateAlarm"]
@@ -225,20 +213,20 @@ def test_the_5xx_alarm_fires_on_a_rate_over_its_threshold_in_every_period_it_eva
     assert read == {"errors": ("5XXError", "Sum"), "requests": ("Count", "Sum")}
     (rate,) = [query for query in queries.values() if query.get("ReturnData", True)]
 
-    def periods(errors: float, requests: float, bad_periods: int) -> list[float]:
+    def periods(errors: float, requests: float, bad_periods: int) -> list[list[float]]:
         """The rate each period: `bad_periods` of them (the latest) with these counts, the others clean."""
         healthy = metric_math(rate["Expression"], {"errors": 0, "requests": requests})
         bad = metric_math(rate["Expression"], {"errors": errors, "requests": requests})
-        return [healthy] * (alarm["EvaluationPeriods"] - bad_periods) + [bad] * bad_periods
+        return [[healthy]] * (alarm["EvaluationPeriods"] - bad_periods) + [[bad]] * bad_periods
 
     # Then a rate just over its threshold (in percent) for all its periods fires; at the threshold, over it for one
     # period only, or with no traffic at all, it does not
     requests, over, at = 1000, 10 * alarm["Threshold"] + 1, 10 * alarm["Threshold"]
     every = alarm["EvaluationPeriods"]
-    assert fires(alarm, periods(over, requests, every))
-    assert not fires(alarm, periods(at, requests, every))
-    assert every > 1 and not fires(alarm, periods(over, requests, 1))  # one bad period pages no one
-    assert not fires(alarm, periods(0, 0, every))
+    assert breaches(alarm, periods(over, requests, every))
+    assert not breaches(alarm, periods(at, requests, every))
+    assert every > 1 and not breaches(alarm, periods(over, requests, 1))  # one bad period pages no one
+    assert not breaches(alarm, periods(0, 0, every))
 
 
 # --- The functions' rollbacks ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ not write it, so a provider outage during a deploy does not roll the deploy back
 from __future__ import annotations
 
 import json
+import operator
 import re
 from typing import Any
 
@@ -49,13 +50,18 @@ def watched(alarm: dict) -> tuple[str, str, dict[str, str]]:
     return namespace, alarm["MetricName"], {item["Name"]: item["Value"] for item in alarm["Dimensions"]}
 
 
+_COMPARISONS = {"GreaterThanOrEqualToThreshold": operator.ge, "GreaterThanThreshold": operator.gt}
+
+
 def breaches(alarm: dict, period_values: list[list[float]]) -> bool:
     """Whether CloudWatch puts `alarm` in ALARM after these periods (each: the datapoints written in it, oldest
-    period first): at least DatapointsToAlarm of the last EvaluationPeriods periods have a statistic that meets the
-    threshold. Only what the gateway's alarms use is modelled (Sum, >=); anything else fails the drill."""
-    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Sum", "GreaterThanOrEqualToThreshold"), alarm
+    period first; for a metric-math alarm, its expression's value): at least DatapointsToAlarm of the last
+    EvaluationPeriods periods have a statistic that meets the threshold. Only what the gateway's alarms use is
+    modelled (Sum of one metric, or metric math; > and >=); anything else fails the drill."""
+    assert "Metrics" in alarm or alarm["Statistic"] == "Sum", alarm
+    compare = _COMPARISONS[alarm["ComparisonOperator"]]
     evaluated = period_values[-alarm["EvaluationPeriods"] :]
-    breaching = sum(1 for values in evaluated if values and sum(values) >= alarm["Threshold"])
+    breaching = sum(1 for values in evaluated if values and compare(sum(values), alarm["Threshold"]))
     return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
 
 
