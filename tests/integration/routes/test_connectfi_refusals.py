@@ -219,6 +219,58 @@ def test_any_other_validation_refusal_is_the_callers(gateway, context):
     assert len(gateway.provider.requests(IDENTIFY)) == 1  # not the callback field: never sent again
 
 
+def value_refusal(field: str = "webhookUrl") -> list[dict]:
+    """connectFi's requestValidateError ruling on the value of the body's `field` (a pattern it does not match)."""
+    return [
+        {
+            "instancePath": f"/{field}",
+            "schemaPath": "#/properties/webhookUrl/pattern",
+            "keyword": "pattern",
+            "params": {"pattern": "^https://"},
+            "message": 'must match pattern "^https://"',
+        }
+    ]
+
+
+def test_connectfi_refusing_the_callback_url_the_gateway_chose_is_its_configurations_fault(gateway):
+    # Given a caller that sent no callback URL, and a connectFi whose schema refuses the value of the gateway's own
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", value_refusal()))
+
+    # Then it is the gateway's configuration (PUBLIC_BASE_URL) failing, never the caller's 422, and it is not resent
+    error = answer.error
+    assert (answer.status, error["code"], error["providerCode"]) == (500, "configuration_error", "requestValidateError")
+    assert error["message"] == "connectFi refuses the gateway's own webhookUrl (PUBLIC_BASE_URL)"
+    assert error["details"] == value_refusal()
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
+def test_connectfi_refusing_the_callback_url_of_the_gateways_other_spelling_is_its_configurations_fault(gateway):
+    # Given a connectFi that refuses webhookUrl as unknown, then the value the gateway sent as webhookURL
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(
+        IDENTIFY,
+        connectfi_error(400, "requestValidateError", "validation", refusal()),
+        connectfi_error(400, "requestValidateError", "validation", value_refusal("webhookURL")),
+    )
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    assert (answer.status, answer.error["code"]) == (500, "configuration_error")
+    assert answer.error["message"] == "connectFi refuses the gateway's own webhookURL (PUBLIC_BASE_URL)"
+    assert len(gateway.provider.requests(IDENTIFY)) == 2
+
+
+def test_connectfi_refusing_a_callback_url_the_caller_sent_is_the_callers(gateway):
+    # Given a caller's own callback URL (on an allowed host), refused by connectFi's schema
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", "validation", value_refusal()))
+
+    answer = gateway.call(IDENTIFY_FN, {**IDENTIFICATION, "webhookUrl": "https://gateway.test/hook"})
+
+    assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+    assert answer.error["details"] == value_refusal()
+
+
 def test_only_ajvs_own_fields_of_connectfis_validation_context_reach_the_caller(gateway):
     # Given a context with a submitted value in it (ajv's `data`), and an entry that is not an ajv error
     (entry,) = refusal(params={"additionalProperty": "reference"})

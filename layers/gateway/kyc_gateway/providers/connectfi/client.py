@@ -136,9 +136,16 @@ class ConnectFiClient(ProviderClient):
         def identify(field: str) -> ProviderResponse:  # creates an application: a write, never retried blindly
             request_body = body | {field: webhook}
             callers = CUSTOMER_NOT_FOUND | APPLICATION_STATE
-            response = self._call(
-                IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=callers
-            )
+            try:
+                response = self._call(
+                    IDENTIFICATION_PATH, "identification", request_body, idempotent=False, callers=callers
+                )
+            except ProviderRejected as error:
+                if request.webhook is None and _refuses_value_of(error, field):  # the URL is the gateway's own
+                    raise _field_refused(
+                        error, f"connectFi refuses the gateway's own {field} (PUBLIC_BASE_URL)"
+                    ) from None
+                raise
             if not is_application_state(response.body["data"]):  # done, but which application did it start?
                 raise response.unusable(ProviderBadResponse)
             return response
@@ -312,6 +319,13 @@ def _refuses_field(error: GatewayError, field: str) -> bool:
     return error.provider_code == "requestValidateError" and any(
         detail.get("keyword") == "additionalProperties" and _unknown_property_may_be(detail, field)
         for detail in error.details
+    )
+
+
+def _refuses_value_of(error: GatewayError, field: str) -> bool:
+    """connectFi's requestValidateError ruling on the value of the body's `field` (ajv's instancePath names it)."""
+    return error.provider_code == "requestValidateError" and any(
+        detail.get("instancePath") == f"/{field}" for detail in error.details
     )
 
 
