@@ -168,8 +168,6 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"file": base64.b64encode(PNG).decode()}, "file"),  # a PNG declared as jpg
-        ({"extension": "png"}, "file"),  # a JPEG declared as png
         ({"file": "data:image/jpeg;base64," + DOCUMENT_REQUEST["file"]}, "file"),
         ({"workflow": "personal"}, "workflow"),
         ({"type": ""}, "type"),
@@ -191,6 +189,27 @@ def test_invalid_documents_get_400_and_no_provider_call(gateway, change, field):
     assert (answer.status, answer.error["code"]) == (400, "validation_error"), answer.text
     assert field in {detail["field"] for detail in answer.error["details"]}
     assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("extension", "content", "media_type"),
+    [("jpg", PNG, "image/jpeg"), ("png", JPEG, "image/png"), ("jpg", b"not an image", "image/jpeg")],
+    ids=["a PNG declared as jpg", "a JPEG declared as png", "no image at all"],
+)
+def test_the_images_content_is_connectfis_to_judge(gateway, extension, content, media_type):
+    # Given content that is not what its declared extension names (connectFi documents no check of it)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+    request = {**DOCUMENT_REQUEST, "extension": extension, "file": base64.b64encode(content).decode()}
+
+    # When the document is sent
+    answer = gateway.call(DOCUMENTS_FN, request)
+
+    # Then it is uploaded as sent, under the declared extension's name and media type
+    assert answer.status == 200, answer.text
+    (upload,) = gateway.provider.requests(UPLOAD)
+    assert multipart_file(upload) == (f"document.{extension}", media_type, content)
 
 
 def test_a_document_type_connectfi_may_add_is_connectfis_to_judge(gateway):

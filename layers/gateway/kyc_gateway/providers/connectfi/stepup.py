@@ -19,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -48,8 +47,9 @@ _EMAIL = (
     r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"
 )
-# What each declared extension's content starts with.
-_SIGNATURES = {"jpg": (b"\xff\xd8\xff", "image/jpeg"), "png": (b"\x89PNG\r\n\x1a\n", "image/png")}
+# The upload's media type for each declared extension. The content itself is connectFi's to judge: it documents no
+# check of it, so the gateway makes none.
+_MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 
 # connectFi's published document types: its list to extend, so examples here, never a check (connectFi answers a
 # type it does not take with requestValidateError, which names the field).
@@ -102,14 +102,11 @@ class DocumentRequest(Model):
 
     @field_validator("file")
     @classmethod
-    def _image_of_the_extension(cls, value: str, info: ValidationInfo) -> str:
+    def _base64(cls, value: str) -> str:
         try:
-            content = base64.b64decode(value, validate=True)
+            base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("must be the image, base64-encoded (standard alphabet, no data: prefix)") from None
-        extension = info.data.get("extension")
-        if extension in _SIGNATURES and not content.startswith(_SIGNATURES[extension][0]):
-            raise ValueError(f"is not a {extension} image (its content does not match the extension)")
         return value
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
@@ -194,7 +191,7 @@ def attach_document(request: DocumentRequest) -> dict[str, Any]:
 def _upload(
     client: ConnectFiClient, request: DocumentRequest, document_id: str, *, named_by_caller: bool
 ) -> dict[str, Any]:
-    _, media_type = _SIGNATURES[request.extension]
+    media_type = _MEDIA_TYPES[request.extension]
     response = client.upload_document(
         document_id, f"document.{request.extension}", request.content, media_type, named_by_caller=named_by_caller
     )
