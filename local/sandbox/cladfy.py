@@ -79,9 +79,8 @@ class Cladfy(Provider):
         pin = body.get("pinnumber") if isinstance(body, dict) else None
         if pin is None or pin == "":
             return self._error(400, "Required parameter missing: pinnumber", 1103, http_status=400)
-        if not isinstance(pin, str) or not KRA_PIN.match(pin.strip().upper()):
+        if not isinstance(pin, str) or not KRA_PIN.fullmatch(pin):  # as sent: a gateway normalises it first
             return self._error(400, "Validation failure", 1003)
-        pin = pin.strip().upper()
         return self.magic(self.magic_pins, pin) or json_reply(200, self._details(pin))
 
     @staticmethod

@@ -73,7 +73,10 @@ class Request:
         return (self.headers.get(name) or "").strip()
 
     def json(self) -> Any:
-        """Parsed JSON body; raises ValueError when the body is not JSON."""
+        """Parsed JSON body; raises ValueError when the body is not JSON or not sent as JSON: every provider's
+        document asks for `Content-Type: application/json`, so each refuses any other as it refuses a bad body."""
+        if self.header("Content-Type").partition(";")[0].strip().lower() != "application/json":
+            raise ValueError("not sent as application/json")
         return json.loads(self.body.decode("utf-8"))
 
     def form(self) -> dict[str, list[str]]:

@@ -169,6 +169,7 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
     ("change", "field"),
     [
         ({"file": "data:image/jpeg;base64," + DOCUMENT_REQUEST["file"]}, "file"),
+        ({"file": ""}, "file"),  # no content: nothing to upload
         ({"workflow": "personal"}, "workflow"),
         ({"type": ""}, "type"),
         ({"type": 7}, "type"),

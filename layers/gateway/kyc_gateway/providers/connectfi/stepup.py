@@ -97,7 +97,7 @@ class DocumentRequest(Model):
     type: DocumentType
     note: Note | None = None
     note_author_agent_email: Email = absent_or_set()
-    file: str = Field(repr=False)
+    file: str = Field(min_length=1, repr=False)  # an image has content: an empty one is no file to upload
     documentId: ConnectFiId = absent_or_set()
 
     @field_validator("file")
