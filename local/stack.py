@@ -196,6 +196,9 @@ class LocalStack:
         # the emulator, whatever the template declares for AWS_ENDPOINT_URL (empty, for `sam local invoke`).
         environment |= config.overrides | {"AWS_ENDPOINT_URL": self.aws_url}
         environment.setdefault("PUBLIC_BASE_URL", self.api.url)
+        # One process stands in for every instance of every function, so a provider's circuit here counts all their
+        # failures together (a run through the sandbox's failure inputs is no outage): it opens only after many more.
+        environment.setdefault("PROVIDER_CIRCUIT_FAILURES", os.environ.get("PROVIDER_CIRCUIT_FAILURES") or "100")
         os.environ.update(environment)
         self.environment = environment
         cold_start()

@@ -12,8 +12,10 @@ import time
 import pytest
 import requests
 
+from kyc_gateway.settings import Settings
 from project import template as cfn
-from tests.e2e.conftest import port_is_free
+from tests.e2e.conftest import CLADFY_SUCCESS, port_is_free
+from tests.support.fake_provider import Reply
 
 
 def test_the_stack_serves_the_routes_and_stops_cleanly_on_ctrl_c(stack, second_double, state_file):
@@ -167,3 +169,24 @@ def test_a_second_stack_on_the_running_ones_api_port_fails_naming_it_and_leaves_
     assert state_file.read_text() == written
     assert "using the running local stack" in make_invoke("CladfyKraPinFunction", "events/CladfyKraPinFunction.json")[1]
     assert requests.get(stack["api"] + "/openapi.json", timeout=10).status_code == 200
+
+
+def test_a_run_of_provider_failures_past_a_lambda_instances_circuit_threshold_does_not_pause_the_stack(
+    stack, second_double
+):
+    # Given Cladfy (the second double) failing more calls in a row than opens a deployed instance's circuit: one
+    # process serves every function here, so such a run is a test's or a developer's, not an outage
+    lambda_threshold = Settings.model_fields["circuit_failure_threshold"].default
+    second_double.reply("/elsewhere/krapin", Reply(503, b'{"status": 503, "message": "down"}'))
+    failed = [
+        requests.post(f"{stack['api']}/cladfy/krapin", json={"pinnumber": "A004416331M"}, timeout=30)
+        for _ in range(lambda_threshold + 1)
+    ]
+
+    # When Cladfy answers again
+    second_double.reply("/elsewhere/krapin", {**CLADFY_SUCCESS, "request_id": "after-the-run"})
+    answer = requests.post(f"{stack['api']}/cladfy/krapin", json={"pinnumber": "A004416331M"}, timeout=30)
+
+    # Then every failure was Cladfy's own, and the next request reaches it: no circuit opened
+    assert {(failure.status_code, failure.json()["error"]["code"]) for failure in failed} == {(502, "provider_error")}
+    assert answer.status_code == 200, answer.text
