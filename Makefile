@@ -102,9 +102,8 @@ bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and 
 bench-copies: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## What each hand-written copy of a Powertools utility (logs, claims, secrets) saves a cold start
 	$(PY) -m bench.copies --runtime-python $(RUNTIME_VENV)/bin/python
 
-redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back to its queue: make redrive ENV=dev|prod (ENV=local with AWS_ENDPOINT_URL)
-	@test -n "$(ENV)" || { echo "usage: make redrive ENV=dev|prod (or ENV=local with AWS_ENDPOINT_URL=http://127.0.0.1:4566)" >&2; exit 2; }
-	$(PY) -m operations.redrive "$(ENV)"
+redrive: $(VENV)/.installed ## Move every dead-lettered connectFi webhook back to its queue: make redrive ENV=dev|prod (the local stack: AWS_ENDPOINT_URL=http://127.0.0.1:4566 make redrive)
+	$(PY) -m operations.redrive $(ENV)
 
 template: $(VENV)/.installed ## Regenerate template.yaml from infrastructure/gateway.yaml and the registry of providers and functions
 	$(PY) -m generators.template

@@ -1,10 +1,10 @@
 """`make redrive ENV=dev|prod`: move every message of the connectFi webhook dead-letter queue back to its queue.
 
 Deployed, SQS's own message-move task does it. Against an emulator (AWS_ENDPOINT_URL set, e.g. the local stack's
-http://127.0.0.1:4566 with ENV=local), which has no move task, each message is received, sent to the source queue,
-then deleted from the dead-letter queue: sent before deleted, so none is lost; a message sent but not deleted (the
-script stopped between the two) stays in the dead-letter queue, and a second run sends it again, which the
-processor's deduplication absorbs.
+http://127.0.0.1:4566, where ENV=local is the default), which has no move task, each message is received, sent to
+the source queue, then deleted from the dead-letter queue: sent before deleted, so none is lost; a message sent but
+not deleted (the script stopped between the two) stays in the dead-letter queue, and a second run sends it again,
+which the processor's deduplication absorbs.
 """
 
 from __future__ import annotations
@@ -105,9 +105,20 @@ def _arn(sqs: Any, url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make redrive", description=__doc__.splitlines()[0])
-    parser.add_argument("environment", choices=ENVIRONMENTS, help="the stack's Environment (local for make run)")
+    parser.add_argument(
+        "environment",
+        nargs="?",
+        choices=ENVIRONMENTS,
+        help="the stack's Environment (ENV=dev|prod; local, the default with AWS_ENDPOINT_URL, for make run)",
+    )
     arguments = parser.parse_args(argv)
     local = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    if arguments.environment is None:
+        if not local:
+            parser.error(
+                "give ENV=dev|prod, or set AWS_ENDPOINT_URL to the local stack's emulator (http://127.0.0.1:4566)"
+            )
+        arguments.environment = "local"
     if arguments.environment == "local" and not local:
         parser.error("ENV=local needs AWS_ENDPOINT_URL: the local stack's AWS emulator, e.g. http://127.0.0.1:4566")
     if local:  # an emulator: any credentials do, never real ones

@@ -73,3 +73,30 @@ def test_given_no_move_task_the_messages_are_moved_by_hand():
     sqs = MoveTaskSqs(1, ["COMPLETED"], supported=False)
     assert redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0) == 0  # by hand: receive finds none here
     assert sqs.started == []
+
+
+def test_given_no_environment_and_no_emulator_the_usage_names_both_ways(monkeypatch, capsys):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+    with pytest.raises(SystemExit) as stopped:
+        redrive.main([])
+
+    assert stopped.value.code == 2
+    assert "give ENV=dev|prod, or set AWS_ENDPOINT_URL" in capsys.readouterr().err
+
+
+def test_given_only_an_emulator_the_redrive_is_the_local_stacks(monkeypatch, capsys):
+    # Given AWS_ENDPOINT_URL set and no ENV, as `AWS_ENDPOINT_URL=http://127.0.0.1:4566 make redrive` runs it
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    redriven = []
+    monkeypatch.setattr(
+        redrive, "redrive", lambda sqs, environment, *, by_hand: redriven.append((environment, by_hand)) or 3
+    )
+
+    assert redrive.main([]) == 0
+
+    # Then the local stack's queues are redriven by hand (the emulator has no move task)
+    assert redriven == [("local", True)]
+    assert "moved 3 message(s) from the dead-letter queue back to kyc-gateway-local-connectfi-webhooks" in (
+        capsys.readouterr().out
+    )
