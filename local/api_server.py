@@ -22,7 +22,20 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
 OPENAPI_DOCUMENT = cfn.ROOT / "openapi.json"
 Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 BAD_LENGTH = "Bad Request: Content-Length must be one whole number of bytes"
+BAD_CHUNKS = "Bad Request: the body is not in chunked transfer coding"
 DIGITS = re.compile(r"[0-9]+")
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
+
+
+class BodyRefused(Exception):
+    """A request whose body cannot be read (its end unknown, or too large): answered, then its connection closed."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+TOO_LARGE = (413, "request_too_large", "Request Entity Too Large")
 
 
 @dataclass(frozen=True)
@@ -117,18 +130,16 @@ class ApiServer:
                 raise AttributeError(name)
 
             def _serve(self) -> None:
-                length = content_length(self.headers.get_all("Content-Length") or [])
-                if length is None or length > MAX_PAYLOAD_BYTES:
+                try:
+                    payload = request_body(self.rfile, self.headers)
+                except BodyRefused as refused:
                     # Where the body ends is unknown (or it is not read): the connection cannot serve another request.
                     self.close_connection = True
                     request_id, sent = str(uuid.uuid4()), list(self.headers.items())
-                    status, headers, body = (
-                        gateway_answer(400, "request_refused", BAD_LENGTH, request_id, sent)
-                        if length is None
-                        else gateway_answer(413, "request_too_large", "Request Entity Too Large", request_id, sent)
+                    status, headers, body = gateway_answer(
+                        refused.status, refused.code, refused.message, request_id, sent
                     )
                 else:
-                    payload = self.rfile.read(length) if length else None
                     status, headers, body = api.handle(self.command, self.path, list(self.headers.items()), payload)
                 self.send_response(status)
                 for name, value in headers:
@@ -141,6 +152,45 @@ class ApiServer:
                 pass  # the functions log; request lines would only repeat paths
 
         return Handler
+
+
+def request_body(rfile: Any, headers: Any) -> bytes | None:
+    """The request's body (None when empty), by its Content-Length or in chunked transfer coding, which a client
+    streaming its body sends and API Gateway takes; BodyRefused when neither says where it ends, or it is too large."""
+    codings = [
+        coding.strip().lower() for value in headers.get_all("Transfer-Encoding") or [] for coding in value.split(",")
+    ]
+    if codings:
+        if codings != ["chunked"]:
+            raise BodyRefused(400, "request_refused", BAD_CHUNKS)
+        return read_chunked(rfile) or None
+    length = content_length(headers.get_all("Content-Length") or [])
+    if length is None:
+        raise BodyRefused(400, "request_refused", BAD_LENGTH)
+    if length > MAX_PAYLOAD_BYTES:
+        raise BodyRefused(*TOO_LARGE)
+    return rfile.read(length) if length else None
+
+
+def read_chunked(rfile: Any) -> bytes:
+    """A body in chunked transfer coding (RFC 9112, 7.1): its chunks joined; chunk extensions and trailers ignored."""
+    body = bytearray()
+    while True:
+        size_field = rfile.readline(1024).split(b";", 1)[0].strip()
+        if not CHUNK_SIZE.fullmatch(size_field):
+            raise BodyRefused(400, "request_refused", BAD_CHUNKS)
+        size = int(size_field, 16)  # a line of at most 1024 bytes: a big number, but a bounded one
+        if size == 0:
+            break
+        if len(body) + size > MAX_PAYLOAD_BYTES:
+            raise BodyRefused(*TOO_LARGE)
+        chunk = rfile.read(size)
+        if len(chunk) != size or rfile.read(2) != b"\r\n":
+            raise BodyRefused(400, "request_refused", BAD_CHUNKS)
+        body += chunk
+    while rfile.readline(8192) not in (b"\r\n", b"\n", b""):  # the trailer section, up to its empty line
+        pass
+    return bytes(body)
 
 
 def content_length(values: list[str]) -> int | None:

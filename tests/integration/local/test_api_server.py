@@ -31,20 +31,6 @@ class RecordingInvoker:
         return self.answer
 
 
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(invoker, functions=FUNCTIONS):
-        server = ApiServer(routes_of(functions), invoker, port=0).start()
-        servers.append(server)
-        return server.url
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def test_a_burst_of_callers_is_queued_and_answered_not_refused():
     # Given the local API listening but not yet accepting (as when all its threads are busy)
     server = ApiServer(routes_of(FUNCTIONS), RecordingInvoker(), port=0)
