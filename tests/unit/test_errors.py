@@ -142,3 +142,24 @@ def test_credentials_rejected_carries_the_auth_error_for_the_retry_with_a_fresh_
     raised = errors.CredentialsRejected(refused)
 
     assert raised.error is refused and str(raised) == refused.message
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("customer_not_found", "Customer not found"),
+        ("application_not_found", "Application not found"),
+        ("kra_pin_not_found", "KRA PIN not found"),
+        ("not_found", "The provider does not know the requested subject"),
+    ],
+)
+def test_a_subject_not_found_is_answered_with_its_kinds_own_text(code, message):
+    error = errors.SubjectNotFound(code=code, provider_code="45001")
+
+    assert (error.code, error.message, error.envelope("c-1")["error"]["message"]) == (code, message, message)
+
+
+def test_a_subject_not_found_keeps_a_text_given_for_it():
+    error = errors.SubjectNotFound(code="application_not_found", message="No status is stored for this application")
+
+    assert error.message == "No status is stored for this application"

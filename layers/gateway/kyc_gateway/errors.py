@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class GatewayError(Exception):
@@ -119,6 +119,15 @@ class SubjectNotFound(GatewayError):
     status = 404
     code = "not_found"
     message = "The provider does not know the requested subject"
+    # Each code's own fixed text: the kind of subject, never its value.
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "customer_not_found": "Customer not found",
+        "application_not_found": "Application not found",
+        "kra_pin_not_found": "KRA PIN not found",
+    }
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, **fields: Any) -> None:
+        super().__init__(message if message is not None else self.MESSAGES.get(code or ""), code=code, **fields)
 
 
 class ProviderRejected(GatewayError):
