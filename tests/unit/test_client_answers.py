@@ -125,6 +125,18 @@ def test_a_success_that_is_not_json_is_the_clients_error_naming_its_status_and_c
     assert (raised.value.status, raised.value.code, len(transport.sent)) == (status, "unexpected_answer", 1)
 
 
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"ok"', b"null", b"7"], ids=["a list", "a string", "null", "a number"])
+def test_a_success_that_is_json_but_not_an_object_is_the_clients_error(body):
+    # Given a base URL that answers 200 with JSON that is no answer of the gateway's (every success is an object)
+    gateway, transport = raw_client((200, body, {"Content-Type": "application/json"}))
+
+    # When a route is called, Then no typed Response is made of it
+    with pytest.raises(TransportError, match="JSON but not an object") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert (raised.value.status, raised.value.code, len(transport.sent)) == (200, "unexpected_answer", 1)
+
+
 def test_an_error_that_is_not_json_is_its_statuss_error_naming_its_content_type():
     gateway, _ = raw_client((502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}), max_attempts=1)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from botocore.credentials import Credentials
 from botocore.exceptions import CredentialRetrievalError
 from kyc_gateway_client import (
     ClientMisconfigured,
@@ -223,6 +224,30 @@ def test_a_base_url_the_client_cannot_use_raises_its_own_error_before_anything_i
     assert raised.value.code == "invalid_base_url" and "password" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["http://abc123.execute-api.eu-west-1.amazonaws.com/dev", "http://10.0.0.7/dev", "http://gateway.internal"]
+)
+def test_a_signed_client_refuses_to_send_in_clear_to_another_host(url):
+    # Given an http:// URL of a host that is not this machine: signed headers and personal data would cross in clear
+    with pytest.raises(InvalidBaseUrl, match="https:// only") as raised:
+        GatewayClient(url, region="eu-west-1", credentials=CREDENTIALS)
+
+    assert raised.value.code == "invalid_base_url"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:3000", "http://127.8.0.1", "http://localhost:3000/", "http://api.localhost", "http://[::1]"],
+)
+def test_a_gateway_on_this_machine_may_be_reached_over_http_signed_or_not(url):
+    assert GatewayClient(url, region="eu-west-1", credentials=CREDENTIALS).base_url == url.rstrip("/")
+    assert GatewayClient(url, sign=False).base_url == url.rstrip("/")
+
+
+def test_an_unsigned_client_may_use_http_to_another_host():
+    assert GatewayClient("http://gateway.internal/dev", sign=False).base_url == "http://gateway.internal/dev"
+
+
 def test_no_region_to_sign_for_raises_the_clients_own_error(monkeypatch, tmp_path):
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(variable, raising=False)
@@ -263,6 +288,18 @@ def test_signing_without_credentials_raises_the_clients_own_error_and_sends_noth
         gateway.cladfy_krapin({"pinnumber": "A004416331M"})
 
     assert raised.value.code == "credentials_unavailable" and transport.sent == []
+
+
+@pytest.mark.parametrize(
+    "credentials", [Credentials(None, None), Credentials("AKIDEXAMPLE", ""), Credentials("", "secret")]
+)
+def test_credentials_without_a_key_raise_the_clients_own_error_and_send_nothing(credentials):
+    gateway, transport, _ = client(OK, credentials=credentials)
+
+    with pytest.raises(CredentialsUnavailable, match="no access key or no secret key") as raised:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+
+    assert not isinstance(raised.value, TypeError) and transport.sent == []
 
 
 def test_a_profile_that_does_not_exist_raises_the_clients_own_error(no_aws_credentials, monkeypatch):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import uuid
@@ -62,6 +63,21 @@ def usable_base_url(url: object) -> str:
         # urlsplit drops tabs and line breaks silently, and a path with a space reaches no route
         raise InvalidBaseUrl(0, "invalid_base_url", "the gateway's URL must not hold spaces or control characters")
     return url.rstrip("/")
+
+
+def in_clear_to_another_host(url: str) -> bool:
+    """Whether requests under `url` would cross a network in clear: http:// to a host that is not this machine's
+    (a local gateway, such as `make run`'s, is served over http:// on the loopback)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return True
 
 
 def check_timing(timeout: object, budget: object, attempts: object, backoff: object, backoff_cap: object) -> None:

@@ -29,10 +29,11 @@ from kyc_gateway_client.answers import (
     RepushAnswer,
     StoredApplication,
 )
-from kyc_gateway_client.checks import check_timing, header_value, usable_base_url
+from kyc_gateway_client.checks import check_timing, header_value, in_clear_to_another_host, usable_base_url
 from kyc_gateway_client.errors import (
     ClientMisconfigured,
     CredentialsUnavailable,
+    InvalidBaseUrl,
     InvalidRequest,
     TransportError,
     error_from,
@@ -130,6 +131,13 @@ class GatewayClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = usable_base_url(base_url or os.environ.get("KYC_GATEWAY_URL"))
+        if sign and in_clear_to_another_host(self.base_url):
+            # the signed headers and the body (personal data) would cross the network in clear
+            raise InvalidBaseUrl(
+                0,
+                "invalid_base_url",
+                "signed requests go over https:// only (http:// is for a gateway on this machine)",
+            )
         check_timing(timeout, budget_seconds, max_attempts, backoff_seconds, backoff_cap_seconds)
         self._aws: botocore.session.Session | None = None  # the standard AWS configuration, read once when needed
         self.region = region or os.environ.get("AWS_REGION") or (self._configured_region() if sign else None)
@@ -339,8 +347,12 @@ class GatewayClient:
             if self._credentials is None:
                 self._credentials = self._aws_configuration().get_credentials()
             if self._credentials is not None:
-                return self._credentials.get_frozen_credentials()
-            reason = "no AWS credentials found (environment, profile, SSO or role)"
+                frozen = self._credentials.get_frozen_credentials()
+                if all(isinstance(part, str) and part for part in (frozen.access_key, frozen.secret_key)):
+                    return frozen
+                reason = "the AWS credentials have no access key or no secret key"
+            else:
+                reason = "no AWS credentials found (environment, profile, SSO or role)"
         # Whatever a source of the chain raises (a process's output that is not JSON, a missing token file, a
         # container endpoint botocore refuses...): say which, not its details.
         except Exception as error:  # noqa: BLE001
@@ -358,9 +370,13 @@ def _json_answer(reply: requests.Response, correlation_id: str) -> Any:
         reason = f"a {status} redirect to {host}, not followed: not the gateway's answer (check base_url)"
         raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
     try:
-        return reply.json()
+        body = reply.json()
     except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
         what = f"a {status} answer that is not JSON ({content_type})"
+    else:
+        if isinstance(body, dict) or status >= 400:
+            return body
+        what = f"a {status} answer that is JSON but not an object"
     if status >= 400:
         return {"message": what}  # read as API Gateway's own answers are: the status's error, code gateway_error
     reason = f"{what}: not the gateway's answer (check base_url)"
