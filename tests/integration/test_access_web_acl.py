@@ -9,6 +9,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from project import template as cfn
 from tests.support.access_stacks import API_ID, DOMAIN, TOPIC, VARIANTS, Stack, deployments
@@ -57,7 +58,9 @@ def test_the_web_acl_limits_each_source_on_the_webhook_route_alone_and_keeps_no_
     rate = next(rule for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"])
     limit = rate["Statement"]["RateBasedStatement"]
     assert (int(limit["Limit"]), limit["AggregateKeyType"], limit["EvaluationWindowSec"]) == (500, "IP", 300)
-    assert rate["Action"] == {"Block": {"CustomResponse": {"ResponseCode": 429}}}
+    assert rate["Action"] == {
+        "Block": {"CustomResponse": {"ResponseCode": 429, "CustomResponseBodyKey": "rate-limited"}}
+    }
     # Every rule looks at the webhook route only: behind the stage or at a custom domain's root, however spelled
     token = "Zq3" * 16
     for rule in acl["Rules"]:
@@ -70,6 +73,22 @@ def test_the_web_acl_limits_each_source_on_the_webhook_route_alone_and_keeps_no_
     assert '"SampledRequestsEnabled": true' not in json.dumps(acl)
     association = stack.resolve(stack.resources["WebhookWebAclAssociation"]["Properties"]["ResourceArn"])
     assert association == f"arn:aws:apigateway:us-east-1::/restapis/{API_ID}/stages/{stack.environment}"
+
+
+def test_the_web_acls_429_is_the_error_envelope_the_api_document_promises_for_it(stacks):
+    # Given the web ACL's refusal (WAF answers it, API Gateway never sees the request)
+    acl = stacks["regional"].resolve(stacks["regional"].resources["WebhookWebAcl"]["Properties"])
+    rate = next(rule for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"])
+    body = acl["CustomResponseBodies"][rate["Action"]["Block"]["CustomResponse"]["CustomResponseBodyKey"]]
+
+    # Then it is JSON, in the envelope openapi.json gives the webhook route's 429, and WAF's limits allow it
+    openapi = json.loads((cfn.ROOT / "openapi.json").read_text())
+    promised = openapi["paths"]["/connectfi/webhooks/{token}"]["post"]["responses"]["429"]["content"]
+    schema = {**promised["application/json"]["schema"], "components": openapi["components"]}
+    envelope = json.loads(body["Content"])
+    Draft202012Validator(schema).validate(envelope)
+    assert (body["ContentType"], envelope["error"]["code"]) == ("APPLICATION_JSON", "throttled")
+    assert len(body["Content"].encode()) <= 4096
 
 
 def test_the_rate_limited_alarm_watches_the_rate_rule_of_the_web_acl(stacks):
@@ -124,6 +143,9 @@ def refused_by(stack: Stack, parameters: dict[str, str]) -> list[str]:
         ({"ApiEndpointType": "PRIVATE"}, "PrivateApiNeedsItsVpcEndpoints"),
         ({**VARIANTS["private"], "VpcEndpointIds": "vpce-0a1b2c3d4e5f67890,"}, "PrivateApiNeedsItsVpcEndpoints"),
         ({**VARIANTS["private"], "WebhookSourceCidrs": "203.0.113.0/24"}, "SourceAddressesNeedARegionalApi"),
+        ({"CallerPrincipals": "222222222222,"}, "CallerPrincipalsHaveNoEmptyMember"),
+        ({"CallerPrincipals": ",222222222222"}, "CallerPrincipalsHaveNoEmptyMember"),
+        ({"WebhookSourceCidrs": "203.0.113.0/24,"}, "WebhookSourceCidrsHaveNoEmptyMember"),
         ({"CustomDomainName": DOMAIN}, "CustomDomainNeedsItsCertificateAndARegionalApi"),
         (
             {**VARIANTS["private"], **VARIANTS["regional"], "WebhookSourceCidrs": ""},
