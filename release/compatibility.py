@@ -10,10 +10,14 @@ Breaking, for a caller built against the last release:
 - a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
   item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
 - an answer field removed, made required or no longer required, answering other JSON types (a typed one
-  untyped), or answering enum values it did not list. No longer required: callers rely on it being there. Made
+  untyped), or answering enum values it did not list, in a success or in an error answer (callers read the error
+  envelope's fields: its code, its correlation id). No longer required: callers rely on it being there. Made
   required: clients generated in languages with optional types (Swift, Kotlin, Rust...) see the field's type change
-  from optional to plain, and callers' code that unwraps it stops compiling.
-Adding routes, optional request fields and answer fields (required or not) is not breaking.
+  from optional to plain, and callers' code that unwraps it stops compiling;
+- a security scheme removed or changed (its type, name, place or `x-amazon-apigateway-authtype`): clients generated
+  from the document would stop signing, or sign otherwise.
+Adding routes, optional request fields and answer fields (required or not) is not breaking; nor is an error answer
+no longer given.
 Each schema is compared field by field (release/schema_changes.py).
 """
 
@@ -48,7 +52,22 @@ def breaking_changes(old: Document, new: Document) -> list[str]:
             changes += _parameters(where, (old, before), (new, after))
             changes += _request_body(where, (old, before), (new, after))
             changes += _responses(where, (old, before), (new, after))
-    return changes
+    return changes + list(_security_schemes(old, new))
+
+
+def _security_schemes(old: Document, new: Document) -> Iterator[str]:
+    """Each security scheme released still declared, and declared alike (its description aside)."""
+    before = old.get("components", {}).get("securitySchemes", {})
+    after = new.get("components", {}).get("securitySchemes", {})
+    for name, scheme in before.items():
+        if name not in after:
+            yield f"security scheme {name} removed"
+        elif _scheme_terms(scheme) != _scheme_terms(after[name]):
+            yield f"security scheme {name} changed: clients generated from the document would sign otherwise"
+
+
+def _scheme_terms(scheme: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in scheme.items() if key != "description"}
 
 
 def _security(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
@@ -107,11 +126,11 @@ def _request_body(where: str, old: tuple[Document, dict], new: tuple[Document, d
 
 
 def _responses(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    """A success answer removed; the fields of each answer, success or error, still given."""
     for status, response in old[1].get("responses", {}).items():
-        if not status.startswith("2"):
-            continue
         if status not in new[1].get("responses", {}):
-            yield f"{where}: success response {status} removed"
+            if status.startswith("2"):
+                yield f"{where}: success response {status} removed"
             continue
         after = new[1]["responses"][status]
         yield from field_changes(
@@ -178,6 +197,11 @@ def main(arguments: list[str] | None = None) -> int:
         print("usage: python -m release.compatibility [--before vMAJOR.MINOR.PATCH]")
         return 2
     before = arguments[1] if arguments else None
+    try:
+        version.parse(before) if before is not None else None
+    except ValueError:
+        print(f"--before {before}: not a release tag (vMAJOR.MINOR.PATCH); a release is tagged that way only")
+        return 2
     released = last_release(before=before)
     if released is None and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")

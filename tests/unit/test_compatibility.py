@@ -43,7 +43,7 @@ RELEASED: dict[str, Any] = {
                 "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
                 "responses": {
                     "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
-                    "400": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                    "400": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 },
             }
         },
@@ -60,7 +60,21 @@ RELEASED: dict[str, Any] = {
             "Answer": ANSWER,
             "Part": {"type": "object", "properties": {"side": {"type": "string"}}},
             "Id": {"type": "string"},
-        }
+            "Error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "correlationId": {"type": "string"}},
+                "required": ["code", "correlationId"],
+            },
+        },
+        "securitySchemes": {
+            "sigv4": {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "x-amazon-apigateway-authtype": "awsSigv4",
+                "description": "AWS Signature Version 4",
+            }
+        },
     },
 }
 
@@ -170,6 +184,18 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
             lambda d: d["paths"]["/things"]["post"].pop("parameters"),
             "POST /things: header parameter Idempotency-Key removed",
         ),
+        (
+            lambda d: schemas(d)["Error"]["properties"].pop("correlationId"),
+            "POST /things 400 answer: answer field correlationId removed",
+        ),
+        (
+            lambda d: d["components"]["securitySchemes"]["sigv4"].pop("x-amazon-apigateway-authtype"),
+            "security scheme sigv4 changed: clients generated from the document would sign otherwise",
+        ),
+        (
+            lambda d: d["components"].pop("securitySchemes"),
+            "security scheme sigv4 removed",
+        ),
     ],
     ids=[
         "removed route",
@@ -196,6 +222,9 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
         "anonymous callers refused",
         "newly required parameter",
         "removed parameter",
+        "removed error answer field",
+        "signing scheme changed",
+        "signing scheme removed",
     ],
 )
 def test_each_broken_promise_is_named(edit, expected):
@@ -223,6 +252,8 @@ def test_each_broken_promise_is_named(edit, expected):
         ),
         lambda d: schemas(d)["Answer"]["properties"].update(id={"allOf": [{"$ref": "#/components/schemas/Id"}]}),
         lambda d: d["paths"]["/things"]["post"].update(security=[{"sigv4": []}, {}]),
+        lambda d: schemas(d)["Error"]["properties"].update(details={"type": "array"}),
+        lambda d: d["components"]["securitySchemes"]["sigv4"].update(description="SigV4, checked by API Gateway"),
     ],
     ids=[
         "added optional request field",
@@ -238,6 +269,8 @@ def test_each_broken_promise_is_named(edit, expected):
         "request field split into allOf parts",
         "answer field by reference in allOf",
         "signing offered beside anonymous calls",
+        "added error answer field",
+        "security scheme described otherwise",
     ],
 )
 def test_additions_break_nothing(edit):
@@ -365,3 +398,9 @@ def test_a_security_requirement_still_accepted_by_a_looser_one_breaks_nothing():
     assert compatibility.breaking_changes(before, dropped) == ["POST /things: no longer admits callers with b"]
     anonymous = changed(lambda d: d["paths"]["/things"]["post"].update(security=[{"a": []}, {}]))
     assert compatibility.breaking_changes(before, anonymous) == []
+
+
+@pytest.mark.parametrize("tag", ["v1.1.0-rc1", "release-1", "v1.1"])
+def test_a_release_being_made_under_a_tag_that_is_no_version_is_refused_plainly(tag, capsys):
+    assert compatibility.main(["--before", tag]) == 2
+    assert f"--before {tag}: not a release tag (vMAJOR.MINOR.PATCH)" in capsys.readouterr().out
