@@ -44,6 +44,7 @@ def test_a_release_writes_the_client_the_bundle_the_document_and_its_text(tmp_pa
         names
     )
     assert f"\nVersion: {current}\n" in metadata
+    assert "\nClassifier: Typing :: Typed\n" in metadata  # type checkers and indexes know it ships its types
     with tarfile.open(dist / f"kyc_gateway_client-{current}.tar.gz") as sdist:
         assert f"kyc_gateway_client-{current}/src/kyc_gateway_client/answers.py" in sdist.getnames()
     with zipfile.ZipFile(dist / f"kyc-gateway-{current}-bundle.zip") as bundle:
