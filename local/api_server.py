@@ -22,9 +22,10 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
 OPENAPI_DOCUMENT = cfn.ROOT / "openapi.json"
 Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 BAD_LENGTH = "Bad Request: Content-Length must be one whole number of bytes"
-BAD_CHUNKS = "Bad Request: the body is not in chunked transfer coding"
+BAD_CHUNKS = "Bad Request: the body is not in chunked transfer coding alone"
 DIGITS = re.compile(r"[0-9]+")
 CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
+MAX_TRAILER_LINES = 100  # http.server's own limit on header lines
 
 
 class BodyRefused(Exception):
@@ -161,7 +162,7 @@ def request_body(rfile: Any, headers: Any) -> bytes | None:
         coding.strip().lower() for value in headers.get_all("Transfer-Encoding") or [] for coding in value.split(",")
     ]
     if codings:
-        if codings != ["chunked"]:
+        if codings != ["chunked"] or headers.get_all("Content-Length"):  # with both, where it ends is ambiguous
             raise BodyRefused(400, "request_refused", BAD_CHUNKS)
         return read_chunked(rfile) or None
     length = content_length(headers.get_all("Content-Length") or [])
@@ -185,12 +186,16 @@ def read_chunked(rfile: Any) -> bytes:
         if len(body) + size > MAX_PAYLOAD_BYTES:
             raise BodyRefused(*TOO_LARGE)
         chunk = rfile.read(size)
-        if len(chunk) != size or rfile.read(2) != b"\r\n":
+        if len(chunk) != size or rfile.readline(2) not in (b"\r\n", b"\n"):  # lines end in CRLF, or LF alone
             raise BodyRefused(400, "request_refused", BAD_CHUNKS)
         body += chunk
-    while rfile.readline(8192) not in (b"\r\n", b"\n", b""):  # the trailer section, up to its empty line
-        pass
-    return bytes(body)
+    for _ in range(MAX_TRAILER_LINES):  # the trailer section, ignored, up to its empty line
+        line = rfile.readline(8192)
+        if line in (b"\r\n", b"\n"):
+            return bytes(body)
+        if not line.endswith(b"\n"):  # the connection closed, or a line too long: the body's end never came
+            break
+    raise BodyRefused(400, "request_refused", BAD_CHUNKS)
 
 
 def content_length(values: list[str]) -> int | None:

@@ -190,6 +190,14 @@ def verdict(current: str, released: tuple[str, Document] | None, new: Document) 
     return False, [*lines, hint]
 
 
+def _is_version(tag: str) -> bool:
+    try:
+        version.parse(tag)
+    except ValueError:
+        return False
+    return True
+
+
 def main(arguments: list[str] | None = None) -> int:
     """`--before vX.Y.Z`: the release job, whose own tag is not the release to compare with."""
     arguments = sys.argv[1:] if arguments is None else arguments
@@ -197,9 +205,7 @@ def main(arguments: list[str] | None = None) -> int:
         print("usage: python -m release.compatibility [--before vMAJOR.MINOR.PATCH]")
         return 2
     before = arguments[1] if arguments else None
-    try:
-        version.parse(before) if before is not None else None
-    except ValueError:
+    if before is not None and not _is_version(before):
         print(f"--before {before}: not a release tag (vMAJOR.MINOR.PATCH); a release is tagged that way only")
         return 2
     released = last_release(before=before)

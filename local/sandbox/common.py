@@ -74,7 +74,8 @@ class Request:
 
     def json(self) -> Any:
         """Parsed JSON body; raises ValueError when the body is not JSON or not sent as JSON: every provider's
-        document asks for `Content-Type: application/json`, so each refuses any other as it refuses a bad body."""
+        document asks for `Content-Type: application/json`, so each refuses any other as it refuses a bad body (and
+        the sandbox's own admin endpoints take JSON the same way)."""
         if self.header("Content-Type").partition(";")[0].strip().lower() != "application/json":
             raise ValueError("not sent as application/json")
         return json.loads(self.body.decode("utf-8"))

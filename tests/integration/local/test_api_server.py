@@ -14,21 +14,9 @@ import requests
 
 from local.api_server import ApiServer, routes_of
 from project import template as cfn
+from tests.support.local_api import RecordingInvoker, raw_exchange
 
 FUNCTIONS = cfn.functions()
-
-
-class RecordingInvoker:
-    def __init__(self, answer=None, error=None):
-        self.answer = answer or {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
-        self.error = error
-        self.events = []
-
-    def __call__(self, spec, event):
-        self.events.append((spec.logical_id, event))
-        if self.error:
-            raise self.error
-        return self.answer
 
 
 def test_a_burst_of_callers_is_queued_and_answered_not_refused():
@@ -226,18 +214,6 @@ def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"
     assert invoker.events == []
-
-
-def raw_exchange(url: str, head: str, body: bytes = b"") -> bytes:
-    """Send bytes as they are on a raw socket; everything the server sends until it closes the connection (a hang
-    is a socket timeout, failing the test)."""
-    address = urlsplit(url)
-    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
-        connection.sendall(head.encode("latin-1") + b"\r\n" + body)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    return received
 
 
 @pytest.mark.parametrize(

@@ -259,6 +259,26 @@ def test_connectfi_refusing_the_callback_url_of_the_gateways_other_spelling_is_i
     assert answer.error["message"] == "connectFi refuses the gateway's own webhookURL (PUBLIC_BASE_URL)"
     assert len(gateway.provider.requests(IDENTIFY)) == 2
 
+    # And its schema ruled on webhookURL's value, so it reads that spelling: the instance sends it first from now on
+    gateway.provider.reply(IDENTIFY, application())
+    assert gateway.call(IDENTIFY_FN, IDENTIFICATION).status == 200
+    assert "webhookURL" in gateway.provider.requests(IDENTIFY)[2].json()
+
+
+def test_a_refusal_of_the_callers_fields_beside_the_gateways_callback_url_is_the_callers(gateway):
+    # Given connectFi refusing the caller's reference and, in the same answer, the gateway's own callback URL
+    reference = {**value_refusal()[0], "instancePath": "/reference", "schemaPath": "#/properties/reference/pattern"}
+    context = [reference, *value_refusal()]
+
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", "validation", context))
+
+    # Then the caller sees its own refusal (with the rest of connectFi's), never a configuration error
+    assert (answer.status, answer.error["code"], answer.error["details"]) == (
+        422,
+        "provider_validation_failed",
+        context,
+    )
+
 
 def test_connectfi_refusing_a_callback_url_the_caller_sent_is_the_callers(gateway):
     # Given a caller's own callback URL (on an allowed host), refused by connectFi's schema

@@ -51,13 +51,24 @@ def test_a_fault_that_could_never_fire_as_written_is_a_400_naming_why(make_sandb
     assert cladfy(box.base_urls(), "A004416331M").status_code == 200
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b'"reset"'])
-def test_a_fault_description_that_is_not_a_json_object_is_a_400(make_sandbox, body):
+@pytest.mark.parametrize(
+    ("body", "media_type", "says"),
+    [
+        (b"[1, 2]", "application/json", "a fault description is a JSON object"),
+        (b'"reset"', "application/json", "a fault description is a JSON object"),
+        (b"not json", "application/json", "Expecting value"),
+        (b'{"provider": "cladfy", "operation": "krapin", "fault": "reset"}', None, "not sent as application/json"),
+    ],
+    ids=["a list", "a string", "not json", "no media type"],
+)
+def test_a_fault_description_that_is_not_a_json_object_sent_as_json_is_a_400(make_sandbox, body, media_type, says):
     box = make_sandbox()
+    headers = {"Content-Type": media_type} if media_type else {}
 
-    answer = requests.post(box.url + "/_sandbox/faults", data=body, timeout=TIMEOUT)
+    answer = requests.post(box.url + "/_sandbox/faults", data=body, headers=headers, timeout=TIMEOUT)
 
-    assert assert_json(answer, 400)["error"].startswith("bad fault: ")
+    error = assert_json(answer, 400)["error"]
+    assert error.startswith("bad fault: ") and says in error
 
 
 def test_a_valid_fault_fires_on_as_many_calls_as_it_names_then_stops(make_sandbox):

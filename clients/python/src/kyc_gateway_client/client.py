@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import botocore.session
 import requests
@@ -37,6 +37,7 @@ from kyc_gateway_client.errors import (
     InvalidRequest,
     TransportError,
     error_from,
+    json_answer,
 )
 from kyc_gateway_client.models import (
     CustomerLookupRequest,
@@ -254,7 +255,7 @@ class GatewayClient:
             headers["Content-Type"] = "application/json"
         reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
         echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
-        answer = _json_answer(reply, echoed)
+        answer = json_answer(reply, echoed)
         said = reply.headers.get("Idempotent-Replayed")
         replayed = None if said is None else said == "true"
         if reply.status_code >= 400:
@@ -358,39 +359,6 @@ class GatewayClient:
         except Exception as error:  # noqa: BLE001
             reason = f"the AWS credentials could not be loaded ({type(error).__name__})"
         raise CredentialsUnavailable(0, "credentials_unavailable", reason)
-
-
-def _json_answer(reply: requests.Response, correlation_id: str) -> Any:
-    """The answer's JSON body. A redirect or a success that is not JSON is not the gateway's answer (a proxy's, or
-    a page under a base URL that is not the API's): TransportError with its status, code `unexpected_answer`. An
-    error that is not JSON is its status's error, naming what it was."""
-    status, content_type = reply.status_code, reply.headers.get("Content-Type") or "no Content-Type"
-    if 300 <= status < 400:
-        host = _host_of(reply.headers.get("Location"))
-        reason = f"a {status} redirect to {host}, not followed: not the gateway's answer (check base_url)"
-        raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
-    try:
-        body = reply.json()
-    except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
-        what = f"a {status} answer that is not JSON ({content_type})"
-    else:
-        if isinstance(body, dict) or status >= 400:
-            return body
-        what = f"a {status} answer that is JSON but not an object"
-    if status >= 400:
-        return {"message": what}  # read as API Gateway's own answers are: the status's error, code gateway_error
-    reason = f"{what}: not the gateway's answer (check base_url)"
-    raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
-
-
-def _host_of(location: str | None) -> str:
-    """Where a redirect points, by host only (the rest of the URL may hold what should not be logged)."""
-    if not location:
-        return "nowhere (no Location)"
-    try:
-        return urlsplit(location).hostname or "this host"  # a relative Location
-    except ValueError:
-        return "an unreadable Location"
 
 
 def _seconds(retry_after: str | None) -> float | None:

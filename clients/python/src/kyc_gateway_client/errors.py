@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import requests
 
 
 class GatewayError(Exception):
@@ -128,3 +132,36 @@ def error_from(status: int, body: Any, correlation_id: str | None) -> GatewayErr
         details=envelope.get("details") if isinstance(envelope.get("details"), list) else [],
         correlation_id=envelope.get("correlationId") or correlation_id,
     )
+
+
+def json_answer(reply: requests.Response, correlation_id: str) -> Any:
+    """The answer's JSON body. A redirect, or a success that is not a JSON object, is not the gateway's answer (a
+    proxy's, or a page under a base URL that is not the API's): TransportError with its status, code
+    `unexpected_answer`. An error that is not JSON is its status's error, naming what it was."""
+    status, content_type = reply.status_code, reply.headers.get("Content-Type") or "no Content-Type"
+    if 300 <= status < 400:
+        host = _host_of(reply.headers.get("Location"))
+        reason = f"a {status} redirect to {host}, not followed: not the gateway's answer (check base_url)"
+        raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
+    try:
+        body = reply.json()
+    except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
+        what = f"a {status} answer that is not JSON ({content_type})"
+    else:
+        if isinstance(body, dict) or status >= 400:
+            return body
+        what = f"a {status} answer that is JSON but not an object"
+    if status >= 400:
+        return {"message": what}  # read as API Gateway's own answers are: the status's error, code gateway_error
+    reason = f"{what}: not the gateway's answer (check base_url)"
+    raise TransportError(status, "unexpected_answer", reason, correlation_id=correlation_id)
+
+
+def _host_of(location: str | None) -> str:
+    """Where a redirect points, by host only (the rest of the URL may hold what should not be logged)."""
+    if not location:
+        return "nowhere (no Location)"
+    try:
+        return urlsplit(location).hostname or "this host"  # a relative Location
+    except ValueError:
+        return "an unreadable Location"

@@ -142,6 +142,7 @@ class ConnectFiClient(ProviderClient):
                 )
             except ProviderRejected as error:
                 if request.webhook is None and _refuses_value_of(error, field):  # the URL is the gateway's own
+                    self.webhook_field.read(field)  # its schema ruled on the field's value: it reads this spelling
                     raise _field_refused(
                         error, f"connectFi refuses the gateway's own {field} (PUBLIC_BASE_URL)"
                     ) from None
@@ -323,9 +324,12 @@ def _refuses_field(error: GatewayError, field: str) -> bool:
 
 
 def _refuses_value_of(error: GatewayError, field: str) -> bool:
-    """connectFi's requestValidateError ruling on the value of the body's `field` (ajv's instancePath names it)."""
-    return error.provider_code == "requestValidateError" and any(
-        detail.get("instancePath") == f"/{field}" for detail in error.details
+    """connectFi's requestValidateError ruling on the value of the body's `field` alone (ajv's instancePath names
+    it in every error: one about a field of the caller's too is the caller's to see)."""
+    return (
+        error.provider_code == "requestValidateError"
+        and bool(error.details)
+        and all(detail.get("instancePath") == f"/{field}" for detail in error.details)
     )
 
 

@@ -97,16 +97,18 @@ class DocumentRequest(Model):
     type: DocumentType
     note: Note | None = None
     note_author_agent_email: Email = absent_or_set()
-    file: str = Field(min_length=1, repr=False)  # an image has content: an empty one is no file to upload
+    file: str = Field(repr=False)
     documentId: ConnectFiId = absent_or_set()
 
     @field_validator("file")
     @classmethod
     def _base64(cls, value: str) -> str:
         try:
-            base64.b64decode(value, validate=True)
+            content = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("must be the image, base64-encoded (standard alphabet, no data: prefix)") from None
+        if not content:
+            raise ValueError("must be the image: it is empty, so there is nothing to upload")
         return value
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
