@@ -115,8 +115,8 @@ def test_a_body_the_gateway_cannot_encode_is_its_own_fault_never_a_provider_call
 # --- which answers are retried ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", RETRYABLE)
-def test_a_read_answered_a_rate_limit_or_a_5xx_is_retried_and_a_write_is_not(provider, stopped_clock, status):
+@pytest.mark.parametrize("status", [status for status in RETRYABLE if status != 429])
+def test_a_read_answered_a_5xx_is_retried_and_a_write_is_not(provider, stopped_clock, status):
     provider.reply("/read", Reply(status, b"{}"), OK)
     provider.reply("/write", Reply(status, b"{}"), OK)
     http = client(provider)
@@ -126,6 +126,26 @@ def test_a_read_answered_a_rate_limit_or_a_5xx_is_retried_and_a_write_is_not(pro
 
     assert write(http).status == status  # a write is never sent twice blindly: the caller is told
     assert len(provider.requests("/write")) == 1
+
+
+def test_a_429_is_retried_for_a_write_too_as_the_provider_did_not_do_it(provider, stopped_clock):
+    # Given a provider refusing a write for its rate limit (RFC 6585: refused, not done), then taking it
+    provider.reply("/write", Reply(429, b"{}"), Reply(429, b"{}"), OK)
+
+    answer = write(client(provider))
+
+    # Then the write went again, within the gateway's attempts, and its outcome is known
+    assert (answer.status, answer.outcome_unknown) == (200, False)
+    assert len(provider.requests("/write")) == 3
+
+
+def test_a_write_rate_limited_past_the_attempts_answers_the_429(provider, stopped_clock):
+    provider.reply("/write", Reply(429, b"{}"))
+
+    answer = write(client(provider, PROVIDER_MAX_ATTEMPTS=3))
+
+    assert (answer.status, answer.throttled) == (429, True)
+    assert len(provider.requests("/write")) == 3
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 422, 501, 505])

@@ -71,7 +71,7 @@ class CircuitBreaker:
 
 
 class ProviderHttp:
-    """HTTP to one provider. Retries connection failures, and 429/5xx only when `idempotent` (reads, logins)."""
+    """HTTP to one provider. Retries connection failures and 429s, and 5xx only when `idempotent` (reads, logins)."""
 
     def __init__(self, provider: str, base_url: str, settings: Settings) -> None:
         self.provider = provider
@@ -184,7 +184,11 @@ class ProviderHttp:
             limited = throttled is not None and throttled(response)  # the provider's own rate-limit signal
             if reply.status_code == 429 or limited:
                 response = replace(response, throttled=True)
-            retryable = idempotent and (reply.status_code in _RETRYABLE_STATUSES or limited)
+            # A 429 refused the request before doing it (RFC 6585), so even a write goes again; a provider's own
+            # rate-limit signal in another answer says nothing of the kind, and a 5xx may come after the write.
+            retryable = reply.status_code == 429 or (
+                idempotent and (reply.status_code in _RETRYABLE_STATUSES or limited)
+            )
             if retryable and self._may_retry(attempt, started, budget, reply.headers.get("Retry-After")):
                 continue
             return response
