@@ -107,7 +107,11 @@ def test_a_write_answered_200_with_an_error_code_is_connectfi_failing_and_never_
 @pytest.mark.parametrize(
     ("data", "code", "details"),
     [
-        ({"applicationId": "iapp_someoneElse"}, "provider_error", []),
+        (
+            {"applicationId": "iapp_someoneElse"},
+            "provider_error",
+            [{"field": "data.applicationId", "issue": "is not the application asked about"}],
+        ),
         ({"status": None}, "provider_bad_response", [{"field": "data.status", "issue": "is not a non-empty string"}]),
         ({"status": ""}, "provider_bad_response", [{"field": "data.status", "issue": "is not a non-empty string"}]),
     ],

@@ -181,7 +181,8 @@ class ConnectFiClient(ProviderClient):
         response = self._call(STATUS_PATH, "status", request.model_dump(), idempotent=True, callers=callers)
         state = response.body["data"]
         if state.get("applicationId") != request.applicationId:
-            raise response.error(ProviderFailed)
+            issue = {"field": "data.applicationId", "issue": "is not the application asked about"}
+            raise response.error(ProviderFailed, details=[issue])
         if not isinstance(state.get("status"), str) or not state["status"]:
             issue = "is missing" if "status" not in state else "is not a non-empty string"
             raise response.error(ProviderBadResponse, details=[{"field": "data.status", "issue": issue}])
