@@ -35,7 +35,7 @@ def test_plain_http_is_refused_outside_the_local_stack(url):
     assert refused.value.details == [
         {
             "field": "webhookUrl",
-            "issue": "must be an https URL (http too on the local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS",
+            "issue": "must be https (http: local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS",
             "type": "host_not_allowed",
         }
     ]

@@ -41,7 +41,7 @@ def test_a_webhook_url_on_another_host_is_a_400_naming_the_field_and_connectfi_i
     (detail,) = answer.error["details"]  # and says what would pass
     assert (
         detail["issue"]
-        == "must be an https URL (http too on the local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
+        == "must be https (http: local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
     )
     assert connectfi.provider.requests() == []  # not even a login
 

@@ -76,7 +76,7 @@ class Identification(Model):
         in CONNECTFI_WEBHOOK_HOSTS. An empty URL (no callback) passes."""
         if body.webhook and not _allowed_callback(body.webhook, (public_base_url, also_own)):
             field = "webhookUrl" if body.webhookUrl is not None else "webhookURL"
-            issue = "must be an https URL (http too on the local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
+            issue = "must be https (http: local stack) on the gateway's own host or one of CONNECTFI_WEBHOOK_HOSTS"
             raise RequestValidationError(details=[{"field": field, "issue": issue, "type": "host_not_allowed"}])
         return cls(body=body, public_base_url=public_base_url)
 
