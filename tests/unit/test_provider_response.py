@@ -134,3 +134,13 @@ def test_an_error_can_name_its_own_code_and_details():
 )
 def test_a_numeric_code_is_read_from_a_number_or_a_string_of_digits(value, number):
     assert int_or_none(value) == number
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "said"), [("7", 7), (" 0 ", 0), ("Wed, 21 Oct 2026 07:28:00 GMT", None), ("-1", None), ("", None)]
+)
+def test_a_rate_limit_carries_a_retry_after_in_seconds_on_to_the_caller(retry_after, said):
+    answer = ProviderResponse("cdp", 429, "{}", {"Retry-After": retry_after})
+
+    assert answer.error(ProviderRateLimited).retry_after_seconds == said
+    assert answer.error(ProviderFailed).retry_after_seconds is None  # only a rate limit asks the caller to wait

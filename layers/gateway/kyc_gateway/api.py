@@ -350,4 +350,7 @@ def _response(status: int, body: str, correlation_id: str) -> dict[str, Any]:
 
 
 def _error_response(error: GatewayError, correlation_id: str) -> dict[str, Any]:
-    return _response(error.status, json.dumps(error.envelope(correlation_id)), correlation_id)
+    response = _response(error.status, json.dumps(error.envelope(correlation_id)), correlation_id)
+    if error.retry_after_seconds is not None:
+        response["headers"]["Retry-After"] = str(error.retry_after_seconds)
+    return response

@@ -74,6 +74,7 @@ class GatewayError(Exception):
         return error
 
     replayed_answer = False  # the stored answer of an earlier request under the same Idempotency-Key
+    retry_after_seconds: int | None = None  # a rate limit's pause the provider asked for, said to the caller too
 
     @property
     def gateway_fault(self) -> bool:

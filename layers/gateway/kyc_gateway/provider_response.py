@@ -66,8 +66,9 @@ class ProviderResponse:
         provider_code: str | int | None = None,
         details: list[dict[str, Any]] | None = None,
     ) -> GatewayError:
-        """A gateway error describing this answer (provider, its HTTP status and request id, and its code)."""
-        return kind(
+        """A gateway error describing this answer (provider, its HTTP status and request id, and its code); a rate
+        limit carries the provider's Retry-After, when it gave one in seconds, on to the caller."""
+        error = kind(
             code=code,
             provider=self.provider,
             provider_status=self.status,
@@ -76,6 +77,10 @@ class ProviderResponse:
             details=details,
             outcome_unknown=self.outcome_unknown,
         )
+        retry_after = (self.headers.get("Retry-After") or "").strip()
+        if error.status == 429 and retry_after.isascii() and retry_after.isdigit():
+            error.retry_after_seconds = int(retry_after)
+        return error
 
 
 def int_or_none(value: Any) -> int | None:

@@ -51,6 +51,19 @@ def test_reads_are_retried_past_one_fault(sandboxed_gateway, route, fault):
 
 
 @pytest.mark.parametrize("route", WRITES)
+def test_writes_are_retried_past_a_rate_limit_which_refused_them_undone(sandboxed_gateway, route):
+    sandbox = sandboxed_gateway.provider
+    operation = warm(sandboxed_gateway, ROUTES[route])
+    before = sandbox.call_count(*operation)
+    sandbox.inject_fault(*operation, "rate_limit", **retried_at_once("rate_limit"))
+
+    answer = sandboxed_gateway.call(route, ROUTES[route].body)
+
+    assert answer.status == 200, answer.text
+    assert sandbox.call_count(*operation) - before == 2
+
+
+@pytest.mark.parametrize("route", WRITES)
 @pytest.mark.parametrize(
     ("fault", "code"),
     [
@@ -101,7 +114,9 @@ def test_a_5xx_burst_longer_than_the_retries_is_a_502_and_a_429_burst_a_429(sand
     sandbox.inject_fault("cladfy", "krapin", "status", times=3)
     assert sandboxed_gateway.call(route.function, route.body).error["code"] == "provider_error"
     sandbox.inject_fault("cladfy", "krapin", "rate_limit", times=3, retryAfter=0)
-    assert sandboxed_gateway.call(route.function, route.body).status == 429
+    limited = sandboxed_gateway.call(route.function, route.body)
+    assert limited.status == 429
+    assert limited.headers["Retry-After"] == "0"  # the provider's pause, said to the caller
 
 
 def test_a_retry_after_longer_than_a_caller_should_wait_is_not_waited_for(sandboxed_gateway):
