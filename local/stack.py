@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS
+from kyc_gateway.settings import CIRCUIT_FAILURES_MAX
 from local.api_server import ApiServer, routes_of
 from local.atomic_emulator import MotoServer
 from local.aws_resources import REGION, load_local_secrets, provision
@@ -197,8 +198,10 @@ class LocalStack:
         environment |= config.overrides | {"AWS_ENDPOINT_URL": self.aws_url}
         environment.setdefault("PUBLIC_BASE_URL", self.api.url)
         # One process stands in for every instance of every function, so a provider's circuit here counts all their
-        # failures together (a run through the sandbox's failure inputs is no outage): it opens only after many more.
-        environment.setdefault("PROVIDER_CIRCUIT_FAILURES", os.environ.get("PROVIDER_CIRCUIT_FAILURES") or "100")
+        # failures together (a run through the sandbox's failure inputs is no outage): it opens only after the most
+        # failures the setting allows.
+        circuit_failures = os.environ.get("PROVIDER_CIRCUIT_FAILURES") or str(CIRCUIT_FAILURES_MAX)
+        environment.setdefault("PROVIDER_CIRCUIT_FAILURES", circuit_failures)
         os.environ.update(environment)
         self.environment = environment
         cold_start()

@@ -18,6 +18,10 @@ HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
 """A DNS host name (or an IPv4 address), lower case: no port, no scheme, no wildcard."""
 
 
+# The most consecutive failed calls PROVIDER_CIRCUIT_FAILURES may ask for before a provider's circuit opens.
+CIRCUIT_FAILURES_MAX = 100
+
+
 class Settings(Model):
     """Every environment variable the gateway reads. A function only needs the ones its provider uses. Provider
     base URLs and secret ids are read by the provider registry's names (`<PREFIX>_BASE_URL`, `<PREFIX>_SECRET_ID`)."""
@@ -59,7 +63,7 @@ class Settings(Model):
     provider_budget_seconds: float = Field(20.0, gt=0, le=25, alias="PROVIDER_BUDGET_SECONDS")
     provider_max_attempts: int = Field(3, ge=1, le=5, alias="PROVIDER_MAX_ATTEMPTS")
     # Consecutive failed calls (after retries) that open a provider's circuit, and how long it stays open.
-    circuit_failure_threshold: int = Field(10, ge=1, le=100, alias="PROVIDER_CIRCUIT_FAILURES")
+    circuit_failure_threshold: int = Field(10, ge=1, le=CIRCUIT_FAILURES_MAX, alias="PROVIDER_CIRCUIT_FAILURES")
     circuit_cooldown_seconds: float = Field(15.0, gt=0, le=600, alias="PROVIDER_CIRCUIT_COOLDOWN_SECONDS")
     # How long after its last change an application that is not final is re-checked with connectFi.
     reconcile_after_seconds: float = Field(600.0, ge=0, alias="RECONCILE_AFTER_SECONDS")
