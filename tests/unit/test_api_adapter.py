@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from kyc_gateway import api, clock
-from kyc_gateway.errors import ConfigurationError, ProviderTimeout
+from kyc_gateway.errors import ConfigurationError, ProviderRateLimited, ProviderTimeout
 from kyc_gateway.provider_response import ProviderResponse
 from local.api_events import proxy_event
 from local.functions import LambdaContext
@@ -131,6 +131,17 @@ def test_gateway_errors_become_the_envelope_with_their_status():
         "details": [],
         "correlationId": "req-1",
     }
+
+
+@pytest.mark.parametrize(("pause", "header"), [(7, "7"), (0, "0"), (None, None)])
+def test_a_rate_limit_tells_the_caller_how_long_to_wait_only_when_the_provider_said(pause, header):
+    limited = ProviderRateLimited(provider="cdp")
+    limited.retry_after_seconds = pause
+
+    answer = call(handler_returning(limited), json.dumps({"name": "abc"}))
+
+    assert answer["statusCode"] == 429
+    assert answer["headers"].get("Retry-After") == header
 
 
 def test_an_unexpected_exception_is_a_500_envelope_and_its_text_is_not_logged(logs):
