@@ -77,7 +77,7 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.y
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint docs/github-deploy-role.yaml
 
-checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml and the CI deploy roles: zero failed checks (skips in .checkov.yaml)
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml and the CI deploy roles: zero failed checks (skips on each resource)
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml -f docs/github-deploy-role.yaml
 
 test: lint workflows validate checkov ## Lint, check workflows and template (cfn-lint, checkov), run every test tier
