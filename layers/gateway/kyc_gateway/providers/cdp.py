@@ -105,9 +105,9 @@ class TokenReply(Model):
     refresh_expires_in: float | None = None
 
 
-# errorCode / error_code -> (gateway error, gateway code), under any HTTP status but a 5xx (CDP failing, whatever its
-# code), per operation: each operation's document lists its own codes (40001 even means two things). Any other code
-# is undocumented there: 502.
+# errorCode / error_code -> (gateway error, gateway code), under whatever HTTP status carries it (the document gives
+# some codes only as a body), per operation: each operation's document lists its own codes (40001 even means two
+# things). Any other code is undocumented there: 502.
 Errors = dict[int, tuple[type[GatewayError], str]]
 _SCREENING: Errors = {  # both operations: the customer's compliance state
     45013: (ProviderRejected, "customer_under_investigation"),
@@ -208,13 +208,13 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
 
 def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
     """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
-    document gives some codes only as a body), but a 5xx: CDP failing, whatever code it carries. Without one, only
-    the HTTP status is left: 429 and 401/403 mean what they mean everywhere; anything else, a Spring `Not Found` page
-    included, is CDP failing (502)."""
+    document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words.
+    Without one, only the HTTP status is left: 429 and 401/403 mean what they mean everywhere; anything else, a
+    Spring `Not Found` page included, is CDP failing (502)."""
     body = response.body or {}
     # The lookup names it errorCode, the onboarding error_code: either is read wherever it comes.
     code = int_or_none(body.get("errorCode", body.get("error_code")))
-    if code in table and response.status < 500:
+    if code in table:
         kind, gateway_code = table[code]
         details = body.get("details")
         return response.error(

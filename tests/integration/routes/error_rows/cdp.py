@@ -153,9 +153,39 @@ ROWS = [
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45001, "Not found")), 502, "provider_error", "45001", None),
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45003, "Not subscribed")), 502, "provider_error", "45003", None),
     ("cdp.onboarding", answer(200, cdp_onboarding(500, 45006, "Error")), 502, "provider_error", "45006", None),
-    # a documented code under a 5xx: CDP failing, never the caller's 4xx
-    ("cdp.lookup", answer(500, cdp_lookup(404, 45001, "Customer not found")), 502, "provider_error", "45001", None),
-    ("cdp.lookup", answer(503, cdp_lookup(500, 45013, "Under investigation")), 502, "provider_error", "45013", None),
-    ("cdp.onboarding", answer(502, cdp_onboarding(406, 45051, "Blocked")), 502, "provider_error", "45051", None),
-    ("cdp.onboarding", answer(500, cdp_onboarding(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
+    # a documented code under a 5xx: CDP's own words decide (its document gives some codes only as a body)
+    (
+        "cdp.lookup",
+        answer(500, cdp_lookup(404, 45001, "Customer not found")),
+        404,
+        "customer_not_found",
+        "45001",
+        CDP_DOCUMENT,
+    ),
+    (
+        "cdp.lookup",
+        answer(503, cdp_lookup(500, 45013, "Under investigation")),
+        422,
+        "customer_under_investigation",
+        "45013",
+        CDP_DOCUMENT,
+    ),
+    (
+        "cdp.onboarding",
+        answer(502, cdp_onboarding(406, 45051, "Blocked")),
+        422,
+        "customer_blocked",
+        "45051",
+        CDP_DOCUMENT,
+    ),
+    (
+        "cdp.onboarding",
+        answer(500, cdp_onboarding(404, 45032, "Customer update failed")),
+        422,
+        "customer_update_failed",
+        "45032",
+        CDP_DOCUMENT,
+    ),
+    # without a code, a 5xx is CDP failing
+    ("cdp.onboarding", answer(500, {"status": "failed", "message": "oops"}), 502, "provider_error", None, None),
 ]
