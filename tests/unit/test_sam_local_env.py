@@ -21,12 +21,13 @@ def test_it_has_a_section_of_plain_strings_for_every_function_and_no_top_level_c
         assert all(isinstance(value, str) for value in section.values())
 
 
-def test_the_readme_shows_sam_local_invoke_for_every_function_on_an_event_that_exists():
-    readme = (cfn.ROOT / "README.md").read_text()
-    shown = dict((function, event) for event, function in re.findall(r"\$SAM_INVOKE -e (\S+) (\w+)", readme))
+def test_the_docs_show_sam_local_invoke_for_every_function_on_an_event_that_exists():
+    guide = (cfn.ROOT / "docs" / "local-stack.md").read_text()
+    shown = dict((function, event) for event, function in re.findall(r"\$SAM_INVOKE -e (\S+) (\w+)", guide))
     assert set(shown) == set(cfn.functions())
     assert all((cfn.ROOT / event).is_file() for event in shown.values())
-    assert "--env-vars events/env.json" in readme
+    assert "--env-vars events/env.json" in guide
+    assert "docs/local-stack.md#with-docker-sam-local-invoke" in (cfn.ROOT / "README.md").read_text()
 
 
 def test_the_committed_local_secrets_are_what_the_sandbox_providers_declare():
