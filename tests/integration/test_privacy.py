@@ -24,6 +24,7 @@ PHONE, EMAIL, ID_NUMBER = "+971509998877", "zelda.private@example.org", "7841987
 PIN, CUSTOMER, REFERENCE = "A987654321Q", "cstap_privateCustomer7", "privateRef77"
 IMAGE = "UFJJVkFURUlNQUdFREFUQQ=="  # base64 of "PRIVATEIMAGEDATA"
 JPEG_IMAGE = base64.b64encode(b"\xff\xd8\xff\xe0PRIVATEJPEGDATA\xff\xd9").decode()
+NOT_BASE64 = "UFJJVkFURU5PVEJBU0U2NA==!"  # base64 of "PRIVATENOTBASE64", spoilt
 
 
 def onboarding_body() -> dict:
@@ -61,9 +62,11 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_error_messages_or_au
     application_id = started.json()["data"]["applicationId"]
     answers.append(gateway.call("ConnectFiStatusFunction", {"customerId": CUSTOMER, "applicationId": application_id}))
     document = {"workflow": "PERSONAL", "name": f"{NAME} license", "extension": "jpg", "type": "license"}
-    for image in (JPEG_IMAGE, IMAGE):  # a JPEG, then bytes that are not one (refused, 400)
+    # a JPEG; bytes that are not one (connectFi's to judge: sent on); text that is not base64 (refused, 400)
+    for image in (JPEG_IMAGE, IMAGE, NOT_BASE64):
         answers.append(gateway.call("ConnectFiDocumentsFunction", {**document, "file": image}))
-    document_id = answers[-2].json()["documentId"]
+    assert [answer.status for answer in answers[-3:]] == [200, 200, 400]
+    document_id = answers[-3].json()["documentId"]
     target = {"customerId": CUSTOMER, "applicationId": application_id, "entityId": CUSTOMER}
     for side in ("front", "left"):  # attached, then refused by connectFi's schema (422, its errors in details)
         documents = [{"documentId": document_id, "side": side}]
@@ -118,6 +121,8 @@ def test_no_personal_datum_secret_or_token_reaches_the_logs_error_messages_or_au
         IMAGE,
         JPEG_IMAGE,
         "PRIVATEJPEGDATA",
+        NOT_BASE64,
+        "PRIVATENOTBASE64",
         CUSTOMER,
         REFERENCE,
         token,
