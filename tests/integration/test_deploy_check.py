@@ -19,6 +19,7 @@ import pytest
 
 from kyc_gateway.registry import BY_LOGICAL_ID, FUNCTIONS
 from project import template as cfn
+from tests.integration.test_rollback_drill import store_application
 from tests.support import emf
 from tests.support.deploy_drill import (
     DEPLOYMENT_ID,
@@ -30,6 +31,7 @@ from tests.support.deploy_drill import (
     function_name,
     hook_lines,
     run_hook,
+    scheduled,
     versions,
 )
 
@@ -61,10 +63,12 @@ def test_a_healthy_version_passes_and_the_check_reaches_no_provider_and_counts_n
     assert codedeploy.reported == [
         {"deploymentId": DEPLOYMENT_ID, "lifecycleEventHookExecutionId": HOOK_EXECUTION_ID, "status": "Succeeded"}
     ]
-    # And the check called no provider and counted nothing a dashboard or an alarm reads
+    # And the check called no provider and counted nothing a dashboard or an alarm reads (but a scheduled version's
+    # check, which then runs its job once: with nothing due, one run counted, no provider call)
     written = capsys.readouterr().out
     assert gateway.provider.requests() == []
-    assert [metric.name for metric in emf.metrics(written)] == []
+    ran = ["Requests"] if scheduled(cfn.functions()[logical_id]) else []
+    assert [metric.name for metric in emf.metrics(written)] == ran
     # And the version's log says what it loaded, the hook's which version passed
     (loaded,) = hook_lines(written, "deploy check passed")
     assert (loaded["level"], loaded["route"], loaded["unrehearsed"]) == ("INFO", BY_LOGICAL_ID[logical_id].route, [])
@@ -235,3 +239,51 @@ def test_a_version_failing_without_an_error_object_is_stopped(body, environments
     assert run_hook(codedeploy, Crashing(versions(), environments, monkeypatch)) == "Failed"
     (line,) = hook_lines(capsys.readouterr().out, "deploy check")
     assert (line["status"], line["function_error"], line.get("error")) == ("Failed", "Unhandled", None)
+
+
+SCHEDULED = sorted(logical_id for logical_id, spec in cfn.functions().items() if scheduled(spec))
+
+
+def test_the_reconciler_is_the_scheduled_function_whose_check_runs_its_job():
+    assert SCHEDULED == ["ConnectFiReconcilerFunction"]
+
+
+@pytest.mark.parametrize("logical_id", SCHEDULED)
+def test_a_scheduled_version_whose_run_fails_by_the_gateways_fault_is_stopped_before_any_traffic(
+    logical_id, gateway, environments, monkeypatch, aws
+):
+    """A run every 15 minutes may never reach a canary's 10 %: no alarm could stop such a version in time."""
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given a new version whose run raises (a bug in its success path), with an application due
+    store_application(aws)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise TypeError("a bug in the new version")
+
+    monkeypatch.setattr(applications, "due", broken)
+    codedeploy, lambda_ = deployment_of(logical_id), Lambda(versions(), environments, monkeypatch)
+
+    # When CodeDeploy runs the hook, then the version's check ran the job, and the deployment failed before traffic
+    assert run_hook(codedeploy, lambda_) == "Failed"
+    assert lambda_.failures == [{"errorType": "TypeError", "errorMessage": "a bug in the new version"}]
+
+
+@pytest.mark.parametrize("logical_id", SCHEDULED)
+def test_a_scheduled_versions_check_runs_its_job_once_and_a_provider_outage_does_not_stop_the_deploy(
+    logical_id, gateway, environments, monkeypatch, aws, capsys
+):
+    # Given a healthy new version, an application due for a check, and connectFi out of reach (its host as deployed
+    # answers nothing here)
+    store_application(aws)
+    codedeploy, lambda_ = deployment_of(logical_id), Lambda(versions(), environments, monkeypatch)
+    capsys.readouterr()
+
+    # When CodeDeploy runs the hook
+    status = run_hook(codedeploy, lambda_)
+
+    # Then the job ran once and checked the application, which failed by connectFi's fault: the deploy goes on
+    assert status == "Succeeded"
+    (run,) = hook_lines(capsys.readouterr().out, "scheduled run")
+    assert (run["route"], run["checked"], run["failed"]) == (BY_LOGICAL_ID[logical_id].route, 1, 1)
+    assert gateway.provider.requests() == []

@@ -13,6 +13,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from moto.core.models import botocore_stubber
 
+from kyc_gateway import deploy_check
 from kyc_gateway.registry import PROVIDERS
 from local.functions import LambdaContext, cold_start, invoke, load_handler
 from project import template as cfn
@@ -124,6 +125,9 @@ class Lambda:
         self.invoked.append((name, qualifier, event))
         spec = self.versions[name]
         become(spec.logical_id, self.environments, self.monkeypatch)
+        emulating = botocore_stubber.enabled
+        if scheduled(spec):  # its check loads as every check does (sending nothing), then runs its job on AWS
+            self.monkeypatch.setattr(deploy_check, "answer", _then_emulated(deploy_check.answer))
         try:
             with mock.patch.object(boto3.session, "Session", LAMBDAS_SESSION):  # the version's own, not the hook's
                 result = invoke(spec, event)
@@ -131,7 +135,25 @@ class Lambda:
             failure = {"errorType": type(error).__name__, "errorMessage": str(error)}
             self.failures.append(failure)
             return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(failure).encode()
+        finally:
+            botocore_stubber.enabled = emulating
         return 200, {}, json.dumps(result).encode()
+
+
+def _then_emulated(answer: Any) -> Any:
+    def answered(handler: Any) -> Any:
+        ready = answer(handler)
+        botocore_stubber.enabled = True
+        return ready
+
+    return answered
+
+
+def scheduled(spec: cfn.FunctionSpec) -> bool:
+    """A function its schedule invokes: its deploy check also runs its job once (kyc_gateway.scheduled)."""
+    return any(
+        event.get("Type") in {"Schedule", "ScheduleV2"} for event in (spec.properties.get("Events") or {}).values()
+    )
 
 
 def environments_as_deployed(physical_ids) -> dict[str, dict[str, str]]:
@@ -159,7 +181,8 @@ def function_name(logical_id: str) -> str:
 def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
     """The hook as CodeDeploy invokes it: its shipped handler (functions/codedeploy_hook/app.py), whose boto3
     session's CodeDeploy and Lambda clients are answered in-process. The AWS emulator is off meanwhile, so that a
-    request the check sent to AWS would not be answered: the check must send none."""
+    request the check sent to AWS would not be answered: the check must send none (but a scheduled version's, which
+    then runs its job)."""
     hook = load_handler(cfn.FunctionSpec(HOOK, cfn.ROOT / "functions" / "codedeploy_hook", "app", "lambda_handler", {}))
     assert hook.__module__ == "kyc_gateway.deploy_hook"
 

@@ -6,8 +6,10 @@ answers it before anything else: the version loads what its first request would 
 validated, an AWS client for every resource its configuration names and each AWS operation it makes rehearsed
 through botocore against an answer given in-process, its provider's client, its request and answer models) and
 answers `{"ready": true, ...}`; anything that fails raises, and the invocation fails. Nothing is sent to AWS or a
-provider, no secret or token is read, nothing is counted as a request. API Gateway, SQS and the scheduler never send
-such an event: only a principal allowed to invoke the function itself can (the hook's role).
+provider, no secret or token is read, nothing is counted as a request; but a scheduled function then runs its job
+once, as its schedule would (kyc_gateway.scheduled: no canary reliably sees a run every 15 minutes). API Gateway,
+SQS and the scheduler never send such an event: only a principal allowed to invoke the function itself can (the
+hook's role).
 """
 
 from __future__ import annotations

@@ -18,12 +18,17 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
     (a bug, AWS refusing) raises: the invocation fails (the function's error alarm, and a deploy's rollback). A run
     that fails because its provider does is recorded as failed but does not fail the invocation: a provider outage
     must not roll a deploy back. Either way the run counts a RunFailures (its own alarm, outside the rollback), and
-    the next scheduled run starts over."""
+    the next scheduled run starts over.
+
+    Its deploy check also runs the job once, as its schedule would: a run every 15 minutes may never reach a
+    canary's new version, so its alarms cannot judge it before all traffic has moved; a run that fails by the
+    gateway's fault fails the check, and the version gets no traffic."""
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         if deploy_check.requested(event):
-            return deploy_check.answer(lambda_handler)
+            ready = deploy_check.answer(lambda_handler)
+            return {**ready, "run": lambda_handler({}, context)}
         cold_start.resume()  # no caller waits on a run, and one can be long: it runs with the collector on
         started = time.perf_counter()
         request_started(context)
