@@ -287,3 +287,10 @@ def test_a_scheduled_versions_check_runs_its_job_once_and_a_provider_outage_does
     (run,) = hook_lines(capsys.readouterr().out, "scheduled run")
     assert (run["route"], run["checked"], run["failed"]) == (BY_LOGICAL_ID[logical_id].route, 1, 1)
     assert gateway.provider.requests() == []
+    # And the check's answer says what the run did, beside what the version loaded
+    ((answer),) = lambda_.answers
+    assert (answer["ready"], answer["route"], answer["run"]) == (
+        True,
+        BY_LOGICAL_ID[logical_id].route,
+        {"checked": 1, "changed": 0, "failed": 1, "retired": 0},
+    )

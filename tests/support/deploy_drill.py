@@ -109,6 +109,7 @@ class Lambda:
     def __init__(self, versions: dict[str, cfn.FunctionSpec], environments: dict[str, dict[str, str]], monkeypatch):
         self.versions, self.environments, self.monkeypatch = versions, environments, monkeypatch
         self.invoked: list[tuple[str, str, Any]] = []
+        self.answers: list[Any] = []  # what each invoke that succeeded answered
         self.failures: list[dict[str, str]] = []  # what each invoke that failed answered: its error's type, message
         self.refusals = 0  # how many invokes to refuse first, as IAM does while a new grant spreads
         self.refused_with = ("AccessDeniedException", 403)
@@ -137,6 +138,7 @@ class Lambda:
             return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(failure).encode()
         finally:
             botocore_stubber.enabled = emulating
+        self.answers.append(result)
         return 200, {}, json.dumps(result).encode()
 
 
