@@ -93,6 +93,8 @@ def _allowed_callback(url: str, own_urls: tuple[str | None, ...]) -> bool:
         own = _CALLBACK_URL.fullmatch(own_url or "")
         if own:
             allowed.add(_host(own["host"]))
+    if settings.environment == "local" and allowed & _LOOPBACK:
+        allowed |= _LOOPBACK  # the local stack's own machine, by either of its names
     found = _CALLBACK_URL.fullmatch(url)
     if not found or _host(found["host"]) not in allowed:
         return False
@@ -100,6 +102,9 @@ def _allowed_callback(url: str, own_urls: tuple[str | None, ...]) -> bool:
         return False
     # plain http only on the local stack, as for every URL the gateway calls
     return found["scheme"].lower() == "https" or settings.environment == "local"
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 
 
 def _host(host: str) -> str:
