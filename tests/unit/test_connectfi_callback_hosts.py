@@ -42,23 +42,24 @@ def test_plain_http_is_refused_outside_the_local_stack(url):
 
 
 @pytest.mark.parametrize(
-    ("environment", "url", "allowed"),
+    ("environment", "own", "url", "allowed"),
     [
-        ("local", "http://localhost:9999/hook", True),  # the local API's machine, by its other name
-        ("local", "http://LOCALHOST./hook", True),
-        ("local", "http://127.0.0.1:9999/hook", True),
-        ("local", "http://127.0.0.2/hook", False),  # another address, though a loopback one
-        ("prod", "https://localhost/hook", False),  # deployed, the gateway's host is never this machine's name
+        ("local", "http://127.0.0.1:3000", "http://localhost:9999/hook", True),  # its machine, by its other name
+        ("local", "http://localhost:3000", "http://127.0.0.1/hook", True),
+        ("local", "http://127.0.0.1:3000", "http://LOCALHOST./hook", True),
+        ("local", "http://127.0.0.1:3000", "http://127.0.0.2/hook", False),  # another address, though a loopback
+        ("local", "http://gateway.test:3000", "http://localhost/hook", False),  # a local API on another host
+        ("prod", "http://127.0.0.1:3000", "https://localhost/hook", False),  # deployed: never this machine's name
     ],
 )
-def test_on_the_local_stack_either_name_of_its_own_machine_is_its_own_host(monkeypatch, environment, url, allowed):
+def test_on_the_local_stack_either_name_of_its_own_machine_is_its_own_host(monkeypatch, environment, own, url, allowed):
     monkeypatch.setenv("ENVIRONMENT", environment)
     monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", "")
     get_settings.cache_clear()
     body = IdentificationRequest(customerId="cstap_a", reference="R1", webhookUrl=url)
 
     try:
-        checked = Identification.checked(body, "http://127.0.0.1:3000", also_own="https://127.0.0.1:3000")
+        checked = Identification.checked(body, own)
     except RequestValidationError:
         checked = None
 
