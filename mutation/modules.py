@@ -68,6 +68,17 @@ MODULES = (
         ),
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),
+    # what is forwarded to a provider: the one JSON reader of every body, and the caller's bytes sent on unchanged
+    MutatedModule("strict_json.py", CORE, ("tests/unit/test_strict_json.py", f"{_ROUTES}/test_request_edges.py")),
+    MutatedModule(
+        "fields.py", CORE, (f"{_ROUTES}/test_cdp_onboarding.py", f"{_ROUTES}/test_connectfi_stepup.py", _ERRORS)
+    ),
+    # the deadline every provider call of a request fits in
+    MutatedModule(
+        "clock.py",
+        CORE,
+        ("tests/unit/test_clock.py", "tests/integration/test_request_deadline.py", "tests/unit/test_api_adapter.py"),
+    ),
     # whether a version that cannot serve is given traffic
     MutatedModule("deploy_hook.py", CORE, _DEPLOY_DRILL),
     MutatedModule("deploy_check.py", CORE, _DEPLOY_DRILL),
@@ -115,6 +126,7 @@ MODULES = (
             _ROLLBACK_DRILL,
             "tests/integration/test_scheduled.py",
             f"{_ROUTES}/test_connectfi_reconciliation_runs.py",
+            "tests/integration/test_deploy_check.py",  # its check runs the job once
             *_HANDLER_WIRING,
         ),
     ),
@@ -128,6 +140,13 @@ MODULES = (
             _AUDIT,  # each route's audit record
         ),
     ),
+    # the compliance trail: what each provider operation records, and who may read it back
+    MutatedModule(
+        "audit.py",
+        REST,
+        (_AUDIT, "tests/unit/test_audit.py", f"{_ROUTES}/test_connectfi_audit_records.py"),
+    ),
+    MutatedModule("audit_search.py", REST, ("tests/integration/test_audit_search.py", "tests/unit/test_audit.py")),
     MutatedModule("errors.py", REST, ("tests/unit/test_errors.py", "tests/unit/test_api_adapter.py", _ERRORS)),
     MutatedModule(
         "providers/base.py",
