@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 
 import pytest
 
@@ -24,6 +25,14 @@ class ClientError(Exception):
     def __init__(self, code: str, reasons: list | None = None) -> None:
         super().__init__(code)
         self.response = {"Error": {"Code": code}} | ({"CancellationReasons": reasons} if reasons else {})
+
+
+class Unreadable(Exception):
+    """An error answer with no error code in it."""
+
+    def __init__(self) -> None:
+        super().__init__("unreadable")
+        self.response = {"ResponseMetadata": {"HTTPStatusCode": 502}}
 
 
 class FakeDynamoDB:
@@ -207,6 +216,55 @@ def test_a_write_is_not_retried_past_the_requests_deadline(dynamodb, monkeypatch
     assert record["failure"] == "InternalServerError"
 
 
+@pytest.mark.parametrize("error", [ConnectionRefusedError("refused"), Unreadable()], ids=["no-answer", "no-code"])
+def test_a_failure_without_an_error_code_is_retried_and_logged_under_its_type(dynamodb, capsys, error):
+    # Given a write that never reaches DynamoDB (no `response`), or is answered without an error code, every time
+    dynamodb.failures = [error] * 3
+    observability.request_started(None)
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    # Then every attempt is made, and the record is logged under the error's type
+    assert dynamodb.attempts == 3
+    (line,) = emf.log_lines(capsys.readouterr().out, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert record["failure"] == type(error).__name__
+
+
+@pytest.mark.parametrize(("jitter", "sleeps"), [(min, [0.025, 0.05]), (max, [0.075, 0.15])], ids=["least", "most"])
+def test_retries_wait_a_doubling_backoff_from_half_to_one_and_a_half_times_its_length(
+    dynamodb, monkeypatch, jitter, sleeps
+):
+    # Given a write that fails every time, and the random jitter at its least or its most
+    dynamodb.failures = [ClientError("InternalServerError")] * 3
+    monkeypatch.setattr(random, "uniform", jitter)
+    slept = []
+    monkeypatch.setattr(clock, "sleep", slept.append)
+    observability.request_started(None)  # a request without a deadline: every attempt is made
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    # Then the waits between its three attempts are 50 ms then 100 ms, jittered
+    assert slept == pytest.approx(sleeps)
+
+
+def test_without_its_table_a_record_is_logged_naming_the_missing_setting(dynamodb, monkeypatch, capsys):
+    monkeypatch.delenv("AUDIT_TABLE_NAME")
+    get_settings.cache_clear()
+    observability.request_started(None)
+
+    audit.record(fields(), [("kra_pin", PIN)])
+    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+
+    written = capsys.readouterr().out
+    (line,) = emf.log_lines(written, "request completed")
+    (record,) = line["audit_records_not_written"]
+    assert record["failure"] == "AUDIT_TABLE_NAME is not configured"
+    assert dynamodb.attempts == 0 and "AuditWriteFailures" in emf.named(written)
+
+
 def test_a_record_never_written_is_in_the_requests_log_line_with_fingerprints_only_and_counted(dynamodb, capsys):
     dynamodb.failures = [ClientError("AccessDeniedException")] * 3
     observability.request_started(None)
@@ -219,6 +277,7 @@ def test_a_record_never_written_is_in_the_requests_log_line_with_fingerprints_on
     (line,) = emf.log_lines(written, "request completed")
     (record,) = line["audit_records_not_written"]
     assert record["subjects"] == [{"fingerprint": audit.fingerprint(KEY, f"cladfy|kra_pin|{PIN}"), "kind": "kra_pin"}]
+    assert record["at"] == f"{record['time']}#corr-1"  # the sort key it would have had, to put it in by hand
     assert (record["caller"], record["route"], record["code"], record["keyVersion"]) == (
         fields()["caller"],
         "cladfy.krapin",
@@ -307,6 +366,8 @@ def test_a_subject_is_searchable_exactly_when_a_request_of_the_provider_could_ca
         PIN, PIN.lower(), f" {PIN} ", "A00441633M", "B004416331M", "A004416331\u0131",
         "65a1b2c3d4e5f60718293a4b", "65A1B2C3D4E5F60718293A4B", "65a1b2c3d4e5f60718293a4",
         "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1", "x" * 36, "x" * 37, "bad id!", "doc-1",
+        # a value holding the form's separator, each side of which a request could carry, is none of them
+        f"{PIN}|{PIN}", "iapp_1|iapp_2", "65a1b2c3d4e5f60718293a4b|65a1b2c3d4e5f60718293a4b",
     ]  # fmt: skip
     for value in values:
         trimmed = value.strip()
