@@ -190,7 +190,9 @@ def _lookup_result(response: ProviderResponse) -> ProviderResponse:
         if isinstance(body.get("data"), dict):
             return response
         raise response.error(ProviderBadResponse)  # a success without the customer it found
-    raise _error_for(response, _LOOKUP_ERRORS)
+    # the lookup's failures come as HTTP 200 (but a 401): one of its codes under a 5xx is CDP failing, never the
+    # caller's id refused (its 40001) nor a missing customer
+    raise _error_for(response, _LOOKUP_ERRORS, under_5xx=False)
 
 
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
@@ -203,18 +205,20 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
             return response
         # CDP says it onboarded someone, without the ECRN that names them: a 2xx write whose answer cannot be used
         raise response.unusable(ProviderBadResponse)
-    raise _error_for(response, _ONBOARDING_ERRORS)
+    # the onboarding's failures come under 4xx and 5xx statuses (45032's under none the document gives)
+    raise _error_for(response, _ONBOARDING_ERRORS, under_5xx=True)
 
 
-def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
+def _error_for(response: ProviderResponse, table: Errors, *, under_5xx: bool) -> GatewayError:
     """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
-    document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words.
-    Without one, only the HTTP status is left: 429 and 401/403 mean what they mean everywhere; anything else, a
-    Spring `Not Found` page included, is CDP failing (502)."""
+    document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words; under a
+    5xx only where the operation's document gives its failures so (`under_5xx`). Without one, only the HTTP status is
+    left: 429 and 401/403 mean what they mean everywhere; anything else, a Spring `Not Found` page included, is CDP
+    failing (502)."""
     body = response.body or {}
     # The lookup names it errorCode, the onboarding error_code: either is read wherever it comes.
     code = int_or_none(body.get("errorCode", body.get("error_code")))
-    if code in table:
+    if code in table and (under_5xx or response.status < 500):
         kind, gateway_code = table[code]
         details = body.get("details")
         return response.error(

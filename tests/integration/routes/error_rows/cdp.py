@@ -1,5 +1,5 @@
 """CDP's customer lookup (failures in HTTP 200 bodies, by errorCode) and individual onboarding
-(error_code, under any HTTP status but a 5xx)."""
+(error_code, under any HTTP status, a 5xx included)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ ROWS = [
     ("cdp.lookup", answer(200, cdp_lookup(400, 40002, "Invalid format")), 502, "provider_error", "40002", None),
     ("cdp.lookup", answer(200, cdp_lookup(406, 45053, "Invalid master data")), 502, "provider_error", "45053", None),
     ("cdp.lookup", answer(200, cdp_lookup(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
-    # --- CDP onboarding: error_code, under any HTTP status but a 5xx ---
+    # --- CDP onboarding: error_code, under any HTTP status, a 5xx included ---
     (
         "cdp.onboarding",
         answer(406, cdp_onboarding(406, 45013, "Customer 7841003236577331 Under Compliance Investigation")),
@@ -153,23 +153,8 @@ ROWS = [
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45001, "Not found")), 502, "provider_error", "45001", None),
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45003, "Not subscribed")), 502, "provider_error", "45003", None),
     ("cdp.onboarding", answer(200, cdp_onboarding(500, 45006, "Error")), 502, "provider_error", "45006", None),
-    # a documented code under a 5xx: CDP's own words decide (its document gives some codes only as a body)
-    (
-        "cdp.lookup",
-        answer(500, cdp_lookup(404, 45001, "Customer not found")),
-        404,
-        "customer_not_found",
-        "45001",
-        CDP_DOCUMENT,
-    ),
-    (
-        "cdp.lookup",
-        answer(503, cdp_lookup(500, 45013, "Under investigation")),
-        422,
-        "customer_under_investigation",
-        "45013",
-        CDP_DOCUMENT,
-    ),
+    # an onboarding code under a 5xx: CDP's own words decide (its document gives the onboarding's failures under 4xx
+    # and 5xx statuses, 45032's under none)
     (
         "cdp.onboarding",
         answer(502, cdp_onboarding(406, 45051, "Blocked")),
@@ -185,6 +170,21 @@ ROWS = [
         "customer_update_failed",
         "45032",
         CDP_DOCUMENT,
+    ),
+    # a lookup code under a 5xx: the lookup's failures come as HTTP 200, so CDP failing, never the caller's 404/422
+    ("cdp.lookup", answer(500, cdp_lookup(404, 45001, "Customer not found")), 502, "provider_error", "45001", None),
+    ("cdp.lookup", answer(503, cdp_lookup(500, 45013, "Under investigation")), 502, "provider_error", "45013", None),
+    # CDP's documented "Backend Technical Problem" (HTTP 502, code 40001) answered to a lookup, where 40001 would
+    # otherwise be the caller's id refused
+    (
+        "cdp.lookup",
+        answer(
+            502, {"status": "failed", "message": "Backend Technical Problem", "status_code": 502, "error_code": 40001}
+        ),
+        502,
+        "provider_error",
+        "40001",
+        None,
     ),
     # without a code, a 5xx is CDP failing
     ("cdp.onboarding", answer(500, {"status": "failed", "message": "oops"}), 502, "provider_error", None, None),
