@@ -179,6 +179,7 @@ def test_each_search_is_recorded_with_who_searched_which_fingerprint(sandboxed_g
     (recorded,) = [item for item in records(aws, physical_ids) if item["correlationId"] == "search-1"]
     assert recorded["fingerprint"] == f"search|{fingerprint}"
     assert (recorded["caller"], recorded["route"], recorded["provider"]) == (COMPLIANCE_ROLE, "audit.search", "cladfy")
+    assert (recorded["operation"], recorded["status"]) == ("search", 200)
     assert (recorded["code"], recorded["recordsFound"]) == ("ok", 1)
     # and a search's record is not one of the subject's own: searching again finds the look-up only
     assert correlation_ids(search({"provider": "cladfy", "subject": PIN})[1]) == ["lookup-0"]
