@@ -26,6 +26,7 @@ from typing import Any
 import project
 from generators import cfn_yaml
 from generators.api import api_access
+from generators.checkov import function_checkov_skips
 from generators.intrinsics import is_plain_ref, parameters_of, ref, sub
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS, FunctionEntry, ProviderEntry
 from project.template import load
@@ -39,21 +40,6 @@ HEADER = (
 DEFAULT_ENVIRONMENT = "dev"
 DEPLOY_HOOK = "DeployCheckHookFunction"  # written in the source; its role is generated (deploy_hook_role)
 SCHEDULED_EVENTS = {"Schedule", "ScheduleV2"}
-# The checkov checks no function here meets (the deploy hook included), each with its reason: written on each function
-# as its own skip, which checkov reads wherever it runs, with or without this repository's configuration.
-FUNCTION_CHECKOV_SKIPS = (
-    (
-        "CKV_AWS_116",
-        "No dead-letter queue: API Gateway and the SQS event source invoke synchronously (a failure is the caller's"
-        " answer or goes to the webhook queue's DLQ); the reconciler's failed run is alarmed and the next starts over;"
-        " the deploy hook's failure fails the deployment.",
-    ),
-    (
-        "CKV_AWS_117",
-        "Outside a VPC: the functions reach only public provider APIs and AWS endpoints; a VPC would add NAT cost and"
-        " cold-start latency and protect nothing.",
-    ),
-)
 
 
 def _alarm(
@@ -213,11 +199,7 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         if function.public:
             api["Auth"] = {"Authorizer": "NONE"}
         properties["Events"] = {"Api": {"Type": "Api", "Properties": api}}
-    return {"Type": "AWS::Serverless::Function", "Metadata": checkov_skips(), "Properties": properties}
-
-
-def checkov_skips() -> dict[str, Any]:
-    return {"checkov": {"skip": [{"id": check, "comment": why} for check, why in FUNCTION_CHECKOV_SKIPS]}}
+    return {"Type": "AWS::Serverless::Function", "Metadata": function_checkov_skips(), "Properties": properties}
 
 
 def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, Any]:
@@ -356,7 +338,8 @@ def build(
         parameters |= function_parameters(function)
         conditions |= function_conditions(function)
     generated: dict[str, Any] = api_access(functions) | deploy_hook_role(functions)
-    generated[DEPLOY_HOOK] = {"Metadata": checkov_skips()}  # amended by its block in the source
+    if DEPLOY_HOOK in written:  # its block in the source amends this
+        generated[DEPLOY_HOOK] = {"Metadata": function_checkov_skips()}
     for provider in providers:
         generated |= provider_resources(provider)
     for function in functions:
