@@ -144,9 +144,22 @@ MODULES = (
     MutatedModule(
         "audit.py",
         REST,
-        (_AUDIT, "tests/unit/test_audit.py", f"{_ROUTES}/test_connectfi_audit_records.py"),
+        (
+            _AUDIT,
+            "tests/unit/test_audit.py",
+            "tests/unit/test_audit_fields.py",
+            f"{_ROUTES}/test_connectfi_audit_records.py",
+        ),
     ),
-    MutatedModule("audit_search.py", REST, ("tests/integration/test_audit_search.py", "tests/unit/test_audit.py")),
+    MutatedModule(
+        "audit_search.py",
+        REST,
+        (
+            "tests/integration/test_audit_search.py",
+            "tests/integration/test_audit_search_edges.py",
+            "tests/unit/test_audit.py",
+        ),
+    ),
     MutatedModule("errors.py", REST, ("tests/unit/test_errors.py", "tests/unit/test_api_adapter.py", _ERRORS)),
     MutatedModule(
         "providers/base.py",
