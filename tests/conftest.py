@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,20 @@ def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> StoppedClock:
 @pytest.fixture
 def secrets_manager(aws: boto3.session.Session) -> Any:
     return aws.client("secretsmanager")
+
+
+@pytest.fixture
+def machine_zone():
+    """Sets the process's local time zone (put back after the test)."""
+    original = os.environ.get("TZ")
+
+    def set_zone(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield set_zone
+    if original is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = original
+    time.tzset()

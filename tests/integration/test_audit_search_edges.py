@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
-import time
 
 import pytest
 
@@ -38,23 +36,6 @@ def correlation_ids(answer: dict) -> list[str]:
 
 def token(at: str, fingerprint: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"at": at, "fingerprint": fingerprint}).encode()).decode()
-
-
-@pytest.fixture
-def machine_zone():
-    """Sets the process's local time zone (put back after the test)."""
-    original = os.environ.get("TZ")
-
-    def set_zone(zone: str) -> None:
-        os.environ["TZ"] = zone
-        time.tzset()
-
-    yield set_zone
-    if original is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = original
-    time.tzset()
 
 
 @pytest.mark.parametrize(

@@ -4,31 +4,12 @@ and the canonical form of an ID number written with a colon in it."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
 
 import pytest
 
 from kyc_gateway import audit, clock, observability
 from kyc_gateway.provider_response import ProviderResponse
 from tests.support import emf
-
-
-@pytest.fixture
-def machine_zone():
-    """Sets the process's local time zone (put back after the test)."""
-    original = os.environ.get("TZ")
-
-    def set_zone(zone: str) -> None:
-        os.environ["TZ"] = zone
-        time.tzset()
-
-    yield set_zone
-    if original is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = original
-    time.tzset()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
 
 import pytest
 
@@ -199,23 +197,6 @@ def test_every_call_to_connectfi_asks_for_json(gateway):
     sent = gateway.provider.requests()
     assert {request.path for request in sent} == {LOGIN, STATUS, GENERATE, UPLOAD}
     assert {request.headers["Accept"] for request in sent} == {"application/json"}
-
-
-@pytest.fixture
-def machine_zone():
-    """Sets the process's local time zone (put back after the test)."""
-    original = os.environ.get("TZ")
-
-    def set_zone(zone: str) -> None:
-        os.environ["TZ"] = zone
-        time.tzset()
-
-    yield set_zone
-    if original is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = original
-    time.tzset()
 
 
 @pytest.mark.parametrize(
