@@ -286,8 +286,10 @@ def test_the_stored_state_is_read_strongly_consistent(store):
 def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_it_holds(store):
     from kyc_gateway.provider_response import ProviderResponse
 
-    # Given a connectFi write answering with an application (an identification started)
-    answer = ProviderResponse("connectfi", 200, json.dumps(application("pending_step_up")), {})
+    # Given a connectFi write answering with an application (an identification started), 7.5 s after its sending
+    sent_at, received_at = 1_700_000_000.0, 1_700_000_007.5
+    body = json.dumps(application("pending_step_up"))
+    answer = ProviderResponse("connectfi", 200, body, {}, sent_at=sent_at, received_at=received_at)
     sent = []
 
     def write(request):
@@ -301,3 +303,5 @@ def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_i
     assert sent == ["the request"]
     stored = json.loads(read_application(APPLICATION)["body"])
     assert (stored["applicationId"], stored["status"]) == (APPLICATION, "pending_step_up")
+    # And the state it created holds from the write's sending (any check of the application saw it or a newer one)
+    assert store.get(APPLICATION)["observedAt"] == store.timestamp(sent_at)
