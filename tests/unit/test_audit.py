@@ -250,32 +250,35 @@ def test_retries_wait_a_doubling_backoff_from_half_to_one_and_a_half_times_its_l
     assert slept == pytest.approx(sleeps)
 
 
-def test_without_its_table_a_record_is_logged_naming_the_missing_setting(dynamodb, monkeypatch, capsys):
-    monkeypatch.delenv("AUDIT_TABLE_NAME")
-    get_settings.cache_clear()
+def unwritten_record(capsys) -> tuple[str, dict]:
+    """A request's audit record of a KRA PIN, then what the request's log line says was not written: (everything
+    written, the one record not written)."""
     observability.request_started(None)
-
     audit.record(fields(), [("kra_pin", PIN)])
     observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
 
     written = capsys.readouterr().out
     (line,) = emf.log_lines(written, "request completed")
     (record,) = line["audit_records_not_written"]
+    return written, record
+
+
+def test_without_its_table_a_record_is_logged_naming_the_missing_setting(dynamodb, monkeypatch, capsys):
+    monkeypatch.delenv("AUDIT_TABLE_NAME")
+    get_settings.cache_clear()
+
+    written, record = unwritten_record(capsys)
+
     assert record["failure"] == "AUDIT_TABLE_NAME is not configured"
     assert dynamodb.attempts == 0 and "AuditWriteFailures" in emf.named(written)
 
 
 def test_a_record_never_written_is_in_the_requests_log_line_with_fingerprints_only_and_counted(dynamodb, capsys):
     dynamodb.failures = [ClientError("AccessDeniedException")] * 3
-    observability.request_started(None)
 
-    audit.record(fields(), [("kra_pin", PIN)])
-    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+    written, record = unwritten_record(capsys)
 
-    written = capsys.readouterr().out
     assert dynamodb.attempts == 3
-    (line,) = emf.log_lines(written, "request completed")
-    (record,) = line["audit_records_not_written"]
     assert record["subjects"] == [{"fingerprint": audit.fingerprint(KEY, f"cladfy|kra_pin|{PIN}"), "kind": "kra_pin"}]
     assert record["at"] == f"{record['time']}#corr-1"  # the sort key it would have had, to put it in by hand
     assert (record["caller"], record["route"], record["code"], record["keyVersion"]) == (
@@ -293,14 +296,9 @@ def test_without_its_key_a_record_is_logged_without_subjects_and_counted(dynamod
         raise RuntimeError("no secret")
 
     monkeypatch.setattr(audit, "keys", unreadable)
-    observability.request_started(None)
 
-    audit.record(fields(), [("kra_pin", PIN)])
-    observability.record_outcome("cladfy.krapin", "ok", 200, 1.0)
+    written, record = unwritten_record(capsys)
 
-    written = capsys.readouterr().out
-    (line,) = emf.log_lines(written, "request completed")
-    (record,) = line["audit_records_not_written"]
     assert (record["subjects"], record["failure"]) == ([], "audit key unavailable (RuntimeError)")
     assert dynamodb.attempts == 0 and PIN not in written
     assert "AuditWriteFailures" in emf.named(written)
