@@ -202,6 +202,11 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
     return {"Type": "AWS::Serverless::Function", "Metadata": function_checkov_skips(), "Properties": properties}
 
 
+def is_scheduled(properties: dict[str, Any]) -> bool:
+    """Whether a function's properties give it a schedule among its events."""
+    return any(event.get("Type") in SCHEDULED_EVENTS for event in (properties.get("Events") or {}).values())
+
+
 def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, Any]:
     """Its log group and alarms. A scheduled function runs once a period: one failed run is worth an alarm."""
     logical_id = function.logical_id
@@ -344,12 +349,10 @@ def build(
         generated |= provider_resources(provider)
     for function in functions:
         own = (written.get(function.logical_id) or {}).get("Properties") or {}
-        events = (own.get("Events") or {}).values()
-        scheduled = any(event.get("Type") in SCHEDULED_EVENTS for event in events)
         function_block = function_resource(function, by_name.get(function.provider or ""))
         if "Role" in own:  # a function with a role of its own gets its rights from that role
             del function_block["Properties"]["Policies"]
-        generated |= {function.logical_id: function_block} | function_resources(function, scheduled)
+        generated |= {function.logical_id: function_block} | function_resources(function, is_scheduled(own))
     for logical_id, resource in written.items():
         resources[logical_id] = amend(generated.pop(logical_id), resource) if logical_id in generated else resource
     template["Resources"] = resources | generated

@@ -13,7 +13,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from moto.core.models import botocore_stubber
 
-from generators.template import SCHEDULED_EVENTS
+from generators.template import is_scheduled
 from kyc_gateway import deploy_check
 from kyc_gateway.registry import PROVIDERS
 from local.functions import LambdaContext, cold_start, invoke, load_handler
@@ -154,7 +154,7 @@ def _then_emulated(answer: Any) -> Any:
 
 def scheduled(spec: cfn.FunctionSpec) -> bool:
     """A function its schedule invokes: its deploy check also runs its job once (kyc_gateway.scheduled)."""
-    return any(event.get("Type") in SCHEDULED_EVENTS for event in (spec.properties.get("Events") or {}).values())
+    return is_scheduled(spec.properties)
 
 
 def environments_as_deployed(physical_ids) -> dict[str, dict[str, str]]:
