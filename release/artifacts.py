@@ -16,6 +16,7 @@ must be empty: notes left there would be released under no version's text.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ DIST = ROOT / "dist"
 BUILT = ROOT / ".aws-sam" / "build"
 CHANGELOG = ROOT / "CHANGELOG.md"
 NOTES = "release-notes.md"
+_RELEASE_HEADING = re.compile(r"^## \[(\d+\.\d+\.\d+)\]", re.MULTILINE)
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # every entry's time in the bundle: the same build zips to the same bytes
 
 
@@ -46,17 +48,25 @@ def changelog_section(changelog: str, release: str) -> str:
     return body + "\n"
 
 
-def check_nothing_unreleased(changelog: str) -> None:
-    """A release's notes were moved under its version: `[Unreleased]` holds no entry (empty `### Added`-style
-    headings may stay), or is gone."""
+def unreleased_entries(changelog: str) -> int:
+    """How many entries `[Unreleased]` holds (empty `### Added`-style headings are none; so is no such section)."""
     try:
         left = changelog_section(changelog, "Unreleased")
     except SystemExit:  # no such section, or an empty one
-        return
-    entries = [line for line in left.splitlines() if line.startswith(("- ", "* "))]
-    if entries:
+        return 0
+    return sum(line.startswith(("- ", "* ")) for line in left.splitlines())
+
+
+def released_versions(changelog: str) -> list[str]:
+    """The versions with a section of their own (`## [1.2.0] - 2027-01-02`), newest first as written."""
+    return [match.group(1) for match in _RELEASE_HEADING.finditer(changelog)]
+
+
+def check_nothing_unreleased(changelog: str) -> None:
+    """A release's notes were moved under its version: `[Unreleased]` holds no entry, or is gone."""
+    if entries := unreleased_entries(changelog):
         raise SystemExit(
-            f"CHANGELOG.md's [Unreleased] section still holds {len(entries)} entries: move them under the release's "
+            f"CHANGELOG.md's [Unreleased] section still holds {entries} entries: move them under the release's "
             "## [<version>] heading (they would be in no release's text)"
         )
 

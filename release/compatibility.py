@@ -1,6 +1,7 @@
 """Whether openapi.json keeps what the last release promised: `python -m release.compatibility` (`make
 compatibility`, a CI step) compares it with the openapi.json of the latest `v*` tag and fails on a breaking change
 unless the major version (release/version.py) was raised above that tag's.
+It compares with tags only, so it fails first while CHANGELOG.md dates a release that no tag marks.
 
 Breaking, for a caller built against the last release:
 - a route (method and path) or a success response removed; a route refusing callers it admitted (a security
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from project import ROOT
-from release import version
+from release import artifacts, version
 from release.schema_changes import Document, field_changes, resolve
 
 DOCUMENT = "openapi.json"
@@ -173,6 +174,25 @@ def last_release(cwd: Path = ROOT, *, before: str | None = None) -> tuple[str, D
     return (tag, json.loads(shown.stdout)) if shown.returncode == 0 else None
 
 
+def untagged_releases(changelog: str, tags: set[str], current: str) -> list[str]:
+    """What CHANGELOG.md says was released that no `v*` tag marks, one line each: the check compares with tags, so
+    a release without its tag would leave its promises unchecked. The current version's own section may wait for its
+    tag while it is being cut (its pull request: [Unreleased] then holds nothing); once notes gather after it, it
+    was either released untagged or not released at all."""
+    problems = []
+    for release in artifacts.released_versions(changelog):
+        if f"v{release}" in tags:
+            continue
+        if release != current:
+            problems.append(f"CHANGELOG.md dates {release} as released, but no tag v{release} marks it")
+        elif artifacts.unreleased_entries(changelog):
+            problems.append(
+                f"CHANGELOG.md has a section for the current version {release}, untagged, and notes under "
+                "[Unreleased] after it"
+            )
+    return problems
+
+
 def verdict(current: str, released: tuple[str, Document] | None, new: Document) -> tuple[bool, list[str]]:
     """Whether the current document and version may ship, and why, against the last release (tag, document)."""
     if released is None:
@@ -208,10 +228,15 @@ def main(arguments: list[str] | None = None) -> int:
     if before is not None and not _is_version(before):
         print(f"--before {before}: not a release tag (vMAJOR.MINOR.PATCH); a release is tagged that way only")
         return 2
-    released = last_release(before=before)
-    if released is None and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+    tags = set(_git("tag", "--list", "v*").stdout.split())
+    if not tags and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")
         return 1
+    if untagged := untagged_releases(artifacts.CHANGELOG.read_text(), tags, version.current()):
+        print("\n".join(untagged))
+        print("tag each release's commit (git tag v<version> <commit>), or move its notes back under [Unreleased]")
+        return 1
+    released = last_release(before=before)
     ok, lines = verdict(version.current(), released, json.loads((ROOT / DOCUMENT).read_text()))
     print("\n".join(lines))
     return 0 if ok else 1

@@ -4,6 +4,7 @@ each, and on a git repository with release tags."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import subprocess
 from typing import Any
@@ -404,3 +405,52 @@ def test_a_security_requirement_still_accepted_by_a_looser_one_breaks_nothing():
 def test_a_release_being_made_under_a_tag_that_is_no_version_is_refused_plainly(tag, capsys):
     assert compatibility.main(["--before", tag]) == 2
     assert f"--before {tag}: not a release tag (vMAJOR.MINOR.PATCH)" in capsys.readouterr().out
+
+
+CUT = (
+    "# Changelog\n\n## [Unreleased]\n\n### Added\n\n## [1.1.0] - 2027-01-02\n\n- b\n\n## [1.0.0] - 2027-01-01\n\n- a\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("changelog", "tags", "current", "expected"),
+    [
+        # every release tagged, and the current version's notes since gathering under [Unreleased]
+        (CUT.replace("### Added\n", "- c\n"), {"v1.0.0", "v1.1.0"}, "1.1.0", []),
+        # the current version being cut: its pull request, before the tag is pushed
+        (CUT, {"v1.0.0"}, "1.1.0", []),
+        # nothing released yet: every note under [Unreleased]
+        ("# Changelog\n\n## [Unreleased]\n\n- a\n", set(), "1.0.0", []),
+        # an older release never tagged: the check would compare with v1.0.0's promises, or with none
+        (CUT, {"v1.0.0"}, "1.2.0", ["CHANGELOG.md dates 1.1.0 as released, but no tag v1.1.0 marks it"]),
+        (CUT, {"v1.1.0"}, "1.1.0", ["CHANGELOG.md dates 1.0.0 as released, but no tag v1.0.0 marks it"]),
+        # the current version dated, untagged, and notes after it: released untagged, or never released
+        (
+            CUT.replace("### Added\n", "- c\n"),
+            {"v1.0.0"},
+            "1.1.0",
+            [
+                "CHANGELOG.md has a section for the current version 1.1.0, untagged, and notes under [Unreleased] "
+                "after it"
+            ],
+        ),
+    ],
+)
+def test_a_release_the_changelog_dates_without_its_tag_is_named(changelog, tags, current, expected):
+    assert compatibility.untagged_releases(changelog, tags, current) == expected
+
+
+def test_the_check_fails_while_a_dated_release_has_no_tag(tmp_path, monkeypatch, capsys):
+    # Given a repository without tags whose changelog dates a release older than the current version
+    git(tmp_path, "init", "--quiet")
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text(CUT)
+    monkeypatch.setattr(compatibility.artifacts, "CHANGELOG", changelog)
+    monkeypatch.setattr(compatibility.version, "current", lambda: "1.2.0")
+    monkeypatch.setattr(compatibility, "_git", functools.partial(compatibility._git, cwd=tmp_path))
+
+    # When the check runs, Then it fails naming each untagged release, never "nothing to compare with"
+    assert compatibility.main([]) == 1
+    printed = capsys.readouterr().out
+    assert "no tag v1.1.0 marks it" in printed and "no tag v1.0.0 marks it" in printed
+    assert "check skipped" not in printed

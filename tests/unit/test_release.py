@@ -8,14 +8,18 @@ import zipfile
 import pytest
 
 from generators import openapi
-from release import artifacts, version
+from release import artifacts, compatibility, version
 
 
-def test_the_api_the_client_and_the_changelog_carry_one_version():
+def test_the_api_and_the_client_carry_one_version_and_the_changelog_no_release_without_its_tag():
     current = version.current()
     assert version.parse(current)
     assert openapi.build()["info"]["version"] == current
-    assert artifacts.changelog_section(artifacts.CHANGELOG.read_text(), current)
+    changelog = artifacts.CHANGELOG.read_text()
+    tags = set(compatibility._git("tag", "--list", "v*").stdout.split())
+    assert compatibility.untagged_releases(changelog, tags, current) == []
+    # the current version has its notes: under its own heading, or still under [Unreleased] (not yet released)
+    assert current in artifacts.released_versions(changelog) or artifacts.unreleased_entries(changelog)
 
 
 def test_a_release_text_is_its_changelog_section():
