@@ -79,6 +79,36 @@ def test_a_budget_shorter_than_an_attempt_still_sends_the_first_attempt_with_its
     assert raised.value.status == 503 and transport.timeouts == [(3.05, 5)]
 
 
+class CreepingClock(Clock):
+    """A clock that moves on a millisecond each time it is read, as a real one moves while a request is signed."""
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def test_a_budget_spent_before_the_first_attempt_is_the_clients_error_and_nothing_is_sent():
+    # Given a budget shorter than the time it takes to prepare the request
+    transport, session, clock = Transport(OK), requests.Session(), CreepingClock()
+    session.mount("https://", transport)
+    gateway = GatewayClient(
+        URL,
+        session=session,
+        clock=clock,
+        sleep=clock.sleep,
+        budget_seconds=1e-9,
+        region="eu-west-1",
+        credentials=CREDENTIALS,
+    )
+
+    # When a route is called, Then the client's own error says so (requests would refuse a negative timeout with a
+    # bare ValueError), and nothing is sent
+    with pytest.raises(TransportError, match="budget_seconds") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert (raised.value.status, raised.value.code, transport.sent) == (0, "transport_error", [])
+
+
 class RawTransport(Transport):
     """The scripted replies with their bodies as bytes, as a proxy or a web server sends them."""
 
@@ -135,6 +165,20 @@ def test_a_success_that_is_json_but_not_an_object_is_the_clients_error(body):
         gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
 
     assert (raised.value.status, raised.value.code, len(transport.sent)) == (200, "unexpected_answer", 1)
+
+
+@pytest.mark.parametrize("status", [200, 502])
+def test_json_nested_deeper_than_the_parser_goes_is_the_clients_error_never_a_recursion_error(status):
+    # Given a base URL answering JSON nested 100,000 deep (no answer of the gateway's: a proxy, a hostile host)
+    gateway, _ = raw_client((status, b"[" * 100_000, {"Content-Type": "application/json"}), max_attempts=1)
+
+    # When a route is called, Then the package's own error says what came back: unexpected on a success, the
+    # status's error on an error status
+    with pytest.raises((TransportError, ProviderFailed), match="nested too deeply") as raised:
+        gateway.connectfi_status({"customerId": "c", "applicationId": "a"})
+
+    assert type(raised.value) is (TransportError if status == 200 else ProviderFailed)
+    assert raised.value.status == status
 
 
 def test_an_error_that_is_not_json_is_its_statuss_error_naming_its_content_type():

@@ -279,6 +279,9 @@ class GatewayClient:
         while True:
             attempt += 1
             remaining = self.budget_seconds - (self._clock() - started)
+            if remaining <= 0:  # only a first attempt can find it so (a retry is paused for only if it fits)
+                reason = f"budget_seconds ({self.budget_seconds}) ran out before the request could be sent"
+                raise TransportError(0, "transport_error", reason, correlation_id=headers["X-Correlation-Id"])
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
                 reply = self.session.request(

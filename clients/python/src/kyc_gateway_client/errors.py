@@ -147,6 +147,8 @@ def json_answer(reply: requests.Response, correlation_id: str) -> Any:
         body = reply.json()
     except ValueError:  # requests' JSONDecodeError, and a body that is not text in its declared charset
         what = f"a {status} answer that is not JSON ({content_type})"
+    except RecursionError:  # JSON nested deeper than Python's parser goes: no answer of the gateway's
+        what = f"a {status} answer nested too deeply to read ({content_type})"
     else:
         if isinstance(body, dict) or status >= 400:
             return body
