@@ -61,6 +61,22 @@ def actions_each_role_may_call() -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.parametrize("logical_id", ["CdpOnboardingFunction", "ConnectFiWebhookFunction"])
+def test_under_lambdas_container_credentials_a_snapshot_reads_the_roles_credentials_once_and_reaches_nothing_else(
+    logical_id,
+):
+    # Given the function's instance with the role's credentials where Lambda puts them under SnapStart: its
+    # container credentials endpoint, not environment variables
+    # When Lambda takes its snapshot
+    snapshot = instance(logical_id, "snapshot-container")
+
+    # Then its one request is the read of the role's credentials (with the token Lambda gives), which every client
+    # shares: they are in the snapshot, as in any init that makes an AWS client; nothing of AWS or a provider is
+    assert snapshot["credential_reads"] == ["lambda-given"]
+    assert snapshot["connections"] == []
+    assert snapshot["primed"]["aws_clients"] and not snapshot["primed"]["unrehearsed"]
+
+
 @pytest.mark.parametrize("logical_id", list(cfn.functions()))
 def test_a_functions_snapshot_holds_what_its_first_request_loads_and_reaches_nothing(
     logical_id, actions_each_role_may_call

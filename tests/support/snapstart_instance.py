@@ -2,6 +2,9 @@
 runtime hook library on sys.path, its before-snapshot hooks run (the snapshot), then restored instances.
 
     snapstart_instance.py <code dir> <module> snapshot            what the snapshot holds, every connection tried
+    snapstart_instance.py <code dir> <module> snapshot-container  the same, the role's credentials served as Lambda
+        serves them under SnapStart (its container credentials endpoint, here on the loopback server), not in the
+        environment: every read of them counted
     snapstart_instance.py <code dir> <module> restore|no-restore  a connection left open at the snapshot, then two
         instances forked from it (a restore copies the snapshot's memory, as a fork does), each running the
         after-restore hooks or not: what each draws and holds
@@ -17,6 +20,7 @@ import random
 import socket
 import socketserver
 import sys
+import time
 import warnings
 from contextlib import redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,14 +50,29 @@ class LoopbackServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
+CREDENTIALS_PATH = "/2018-06-01/credentials"  # where Lambda's container credentials endpoint serves them
+CREDENTIAL_READS: list[str] = []
+
+
 class KeepAlive(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        body = b"{}"
+        if self.path == CREDENTIALS_PATH:
+            CREDENTIAL_READS.append(self.headers.get("Authorization", ""))
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            role = {
+                "AccessKeyId": "ASIAROLE",
+                "SecretAccessKey": "role-key",
+                "Token": "role-session",
+                "Expiration": expires,
+            }
+            body = json.dumps(role).encode()
         self.send_response(200)
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(body)
 
     def log_message(self, *_: object) -> None:
         pass
@@ -78,6 +97,14 @@ def main() -> None:
     Thread(target=server.serve_forever, daemon=True).start()
     tried: list[object] = []
     refuse_connections(tried, server.server_address)
+    if mode == "snapshot-container":
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            del os.environ[name]
+        host, port = server.server_address[:2]
+        os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://{host}:{port}{CREDENTIALS_PATH}"
+        os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "lambda-given"
+        for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):  # as on Lambda: no profile files
+            os.environ[name] = os.devnull
     sys.path[:0] = [code_dir, str(LAYER), str(RUNTIME_HOOKS)]
     __import__(module)
     import snapshot_restore_py as runtime
@@ -88,7 +115,7 @@ def main() -> None:
     with redirect_stdout(logged):
         runtime.take_snapshot()
     (primed,) = [json.loads(line) for line in logged.getvalue().splitlines() if '"snapshot primed"' in line]
-    if mode == "snapshot":
+    if mode.startswith("snapshot"):
         from kyc_gateway import aws
 
         def errors_loaded(client: object) -> bool:  # botocore's index, built on a first error answer otherwise
@@ -98,6 +125,7 @@ def main() -> None:
         errors = [s for s in primed["aws_clients"] if errors_loaded(aws.client(s))]
         errors += [f"{s} (quick)" for s in primed["quick_aws_clients"] if errors_loaded(aws.quick_client(s))]
         found = {"registered": registered, "primed": primed, "connections": [str(a) for a in tried]}
+        found["credential_reads"] = CREDENTIAL_READS
         print(json.dumps(found | {"errors_loaded": errors}))
         return
     provider = snapstart.provider_client(primed["provider"])
