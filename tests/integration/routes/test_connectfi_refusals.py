@@ -73,6 +73,36 @@ def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_
     assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
 
 
+@pytest.mark.parametrize("context", [None, "validation failed"], ids=["null", "a string"])
+def test_a_refusal_in_ajvs_words_without_its_context_is_read_as_the_callback_fields_and_sent_once_more(
+    gateway, context
+):
+    # Given a connectFi whose schema refuses webhookUrl in ajv's words, with no list of errors in its context
+    gateway.provider.reply(LOGIN, login_reply())
+    unexplained = connectfi_error(400, "requestValidateError", "must NOT have additional properties", context)
+    gateway.provider.reply(IDENTIFY, unexplained, application())
+
+    # When an identification without a callback URL of the caller's is started
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then the unknown property can only be the gateway's own callback field: sent again as webhookURL, it starts
+    assert answer.status == 200
+    sent = [set(request.json()) - {"customerId", "reference"} for request in gateway.provider.requests(IDENTIFY)]
+    assert sent == [{"webhookUrl"}, {"webhookURL"}]
+
+
+def test_a_refusal_without_context_in_other_words_is_the_callers_to_see(gateway):
+    # Given a schema refusal naming nothing, in other words than an unknown property's
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", "must match pattern", None))
+
+    answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
+
+    # Then it is not read as the callback field's: sent once, connectFi's verdict on the request
+    assert (answer.status, answer.error["code"], answer.error["details"]) == (422, "provider_validation_failed", [])
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
 def test_a_refusal_of_the_callback_field_answered_200_is_connectfi_failing_and_never_sent_again(gateway):
     # Given connectFi answering an identification HTTP 200 with its schema's refusal of webhookUrl: not its error
     # (those come as 4xx), so it may have started the application all the same

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
@@ -344,12 +345,20 @@ def _unknown_property_may_be(detail: dict[str, Any], field: str) -> bool:
 
 
 def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """connectFi's `context` for requestValidateError: ajv errors, one per failing field (no submitted values)."""
+    """connectFi's `context` for requestValidateError: ajv errors, one per failing field (no submitted values).
+    Without a context, a message in ajv's words for an unknown property stands for that error at the body's top
+    level, unnamed: the one property the caller's checked body cannot hold is the callback field's spelling."""
     context = body.get("context")
     if not isinstance(context, list):
+        message = body.get("message")
+        if isinstance(message, str) and _UNKNOWN_PROPERTY.search(message):
+            return [{"keyword": "additionalProperties", "message": message}]
         return []
     keep = ("instancePath", "schemaPath", "keyword", "params", "message")
     return [{key: item[key] for key in keep if key in item} for item in context if isinstance(item, dict)]
+
+
+_UNKNOWN_PROPERTY = re.compile(r"must NOT have additional properties", re.IGNORECASE)
 
 
 def _code(body: dict[str, Any]) -> str | None:
