@@ -83,6 +83,16 @@ ROWS = [
     ("cladfy", answer(200, cladfy_error(400, "Bad request", None)), 502, "provider_error", None, None),
     # an error shape saying "not found" with another status than 404 is not the PIN missing
     ("cladfy", answer(200, cladfy_error(400, "KRA PIN not found", None)), 502, "provider_error", None, None),
+    # nor under an HTTP 5xx, whatever the body says: Cladfy's 500 is its own failure
+    ("cladfy", answer(503, cladfy_error(404, "Not Found", None)), 502, "provider_error", None, None),
+    (
+        "cladfy",
+        answer(500, {"success": False, "response_code": 404, "message": "KRA PIN not found"}),
+        502,
+        "provider_error",
+        None,
+        None,
+    ),
     # "not found" about the address (a route miss without its code), or under another status, is not the PIN's
     ("cladfy", answer(404, cladfy_error(404, "Endpoint does not exist", None)), 502, "provider_error", None, None),
     (
