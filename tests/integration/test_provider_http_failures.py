@@ -5,6 +5,7 @@ what the circuit breaker counts."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import time
 
 import pytest
@@ -121,6 +122,63 @@ def test_a_write_that_timed_out_reading_has_an_unknown_outcome(provider, stopped
 
     assert raised.value.outcome_unknown
     assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
+
+
+DRIPPED = Reply(200, b'{"ok": true, "padding": "' + b"x" * 40 + b'"}', drip=0.05)  # 2.9 s in all
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_body_sent_slower_than_the_budget_allows_ends_the_call_at_the_budget(provider, logs, idempotent):
+    # Given a provider that answers its headers at once, then its body a byte every 50 ms (each read well within
+    # the read timeout), and a budget of 1 s
+    provider.reply("/op", DRIPPED, OK)
+
+    # When the gateway calls it
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as raised:
+        call(provider.url, idempotent=idempotent, PROVIDER_BUDGET_SECONDS=1, **SHORT)
+
+    # Then the call ends as a timeout when the budget does, not when the body has come; a write's outcome unknown
+    assert 0.9 < time.monotonic() - started < 1.5
+    assert (raised.value.outcome_unknown, attempts(logs)) == (not idempotent, ["timeout"])
+    assert len(provider.requests("/op")) == 1
+
+
+def test_a_body_stalled_after_its_headers_is_a_timeout_not_an_unreachable_provider(provider, stopped_clock, logs):
+    # Given a provider that sends its headers, then nothing for longer than the read timeout
+    provider.reply("/op", Reply(200, b'{"ok": true}', drip=2), OK)
+
+    with pytest.raises(ProviderTimeout) as raised:
+        call(provider.url, idempotent=False, **SHORT)
+
+    # Then it is the read timeout it is (the provider answered, then stopped): a write's outcome unknown
+    assert raised.value.outcome_unknown and attempts(logs) == ["timeout"]
+
+
+def test_a_whole_body_read_leaves_its_connection_for_the_next_call(provider, stopped_clock, connections):
+    # Given a provider answering two calls
+    provider.reply("/op", OK)
+    http = ProviderHttp("test", provider.url, Settings())
+
+    # When the client calls it twice, each answer read in full
+    answers = [http.post("/op", operation="op", idempotent=True, json_body={}) for _ in range(2)]
+
+    # Then both answers are whole, over one kept-alive connection
+    assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == 1
+
+
+def test_a_compressed_answer_is_read_as_its_content_encoding_says(provider, stopped_clock):
+    # Given a provider answering gzip-compressed JSON, and then a body its Content-Encoding does not fit
+    packed = Reply(200, gzip.compress(b'{"ok": true}'), headers=(("Content-Encoding", "gzip"),))
+    provider.reply("/op", packed, Reply(200, b'{"ok": true}', headers=(("Content-Encoding", "gzip"),)))
+    http = ProviderHttp("test", provider.url, Settings())
+
+    # When the client calls it, Then the first answer is the decompressed JSON
+    assert http.post("/op", operation="op", idempotent=False, json_body={}).body == {"ok": True}
+    # And a body that does not decompress is a broken answer, after which a write's outcome is unknown
+    with pytest.raises(ProviderUnavailable) as raised:
+        http.post("/op", operation="op", idempotent=False, json_body={})
+    assert raised.value.outcome_unknown
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False  # drop the connection (TCP RST) once the request is read, instead of answering
     cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
+    drip: float = 0.0  # send the headers at once, then the body a byte at a time, this many seconds apart
 
 
 NO_ROUTE = Reply(404, b'{"message": "no such route in the fake"}')
@@ -138,6 +139,13 @@ class FakeProvider:
                     for name, value in reply.headers:
                         self.send_header(name, value)
                     self.end_headers()
+                    if reply.drip:
+                        self.wfile.flush()
+                        for byte in reply.body:
+                            time.sleep(reply.drip)  # real time: the client's own clock measures it
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        return
                     self.wfile.write(reply.body[: len(reply.body) // 2] if reply.cut else reply.body)
                     if reply.cut:
                         self.wfile.flush()

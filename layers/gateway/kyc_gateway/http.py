@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -31,6 +31,7 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = range(300, 400)
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
+_READ_SIZE = 65536
 
 
 def _never_reached_provider(error: requests.ConnectionError) -> bool:
@@ -147,8 +148,15 @@ class ProviderHttp:
             try:
                 # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
                 reply = self.session.post(
-                    url, data=content or form, files=files, headers=headers, timeout=timeout, allow_redirects=False
+                    url,
+                    data=content or form,
+                    files=files,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,  # the body is read against the budget's end (_body_by), not per read
                 )
+                body = _body_by(reply, started + budget, timeout[1])
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -173,7 +181,7 @@ class ProviderHttp:
             response = ProviderResponse(
                 self.provider,
                 reply.status_code,
-                _text_of(reply),
+                _text_of(body, reply.headers),
                 reply.headers,
                 write=not idempotent,
                 sent_at=sent_at,
@@ -239,15 +247,45 @@ def _ms_since(started: float) -> float:
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
-def _text_of(reply: requests.Response) -> str:
+def _body_by(reply: requests.Response, deadline: float, read_timeout: float) -> bytes:
+    """The answer's whole body (decoded as its Content-Encoding says), read by `deadline` (clock.monotonic()): each
+    read waits at most the read timeout or what is left, whichever is less. requests' read timeout bounds each read,
+    not the answer: a provider sending its body a byte at a time, or stalling after its headers, would hold the
+    request past its budget and the function's own deadline. A body late is requests' ReadTimeout, a body broken off
+    or undecodable its ChunkedEncodingError, as the callers of requests catch them. A body left half read closes its
+    connection: the next request must not read its rest."""
+    chunks = []
+    try:
+        while True:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                raise requests.ReadTimeout("the answer's body did not arrive in time")
+            sock = getattr(reply.raw.connection, "sock", None)  # None once the body is all read
+            if sock is not None:
+                sock.settimeout(min(read_timeout, left))
+            try:
+                chunk = reply.raw.read1(_READ_SIZE, decode_content=True)
+            except ReadTimeoutError:
+                raise requests.ReadTimeout("the answer's body did not arrive in time") from None
+            except (HTTPError, OSError) as error:
+                raise requests.exceptions.ChunkedEncodingError(error) from None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except BaseException:
+        reply.close()
+        raise
+
+
+def _text_of(body: bytes, headers: Mapping[str, str]) -> str:
     """The answer's text in the charset its Content-Type declares, else in UTF-8, JSON's own encoding (a byte-order
     mark dropped; a byte that is not UTF-8 replaced, not the whole body read in another charset). Not `reply.text`:
     requests reads a text/* type without a charset as ISO-8859-1 (a UTF-8 name in a text/plain answer would reach
     the caller garbled) and guesses the charset of an answer without a Content-Type, which costs milliseconds and
     can guess wrong."""
-    declared = _CHARSET.search(reply.headers.get("Content-Type") or "")
+    declared = _CHARSET.search(headers.get("Content-Type") or "")
     if declared:
         # a charset Python does not know, or a codec that is not one (idna): as if none were declared
         with contextlib.suppress(LookupError, UnicodeError):
-            return reply.content.decode(declared.group(1), errors="replace")
-    return reply.content.decode("utf-8-sig", errors="replace")
+            return body.decode(declared.group(1), errors="replace")
+    return body.decode("utf-8-sig", errors="replace")

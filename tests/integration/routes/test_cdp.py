@@ -190,31 +190,40 @@ def test_a_renewal_slower_than_a_token_request_keeps_its_lease_so_the_refresh_to
     from kyc_gateway.providers.cdp import CdpClient, CustomerLookupRequest
 
     gateway_clock.start_request(None)  # this thread serves no request: no deadline left over from another test
-    # Given a token due for renewal, and a CDP that takes long to refuse the refresh token (then a password grant):
-    # its answer is held until the test lets it go, and a sleep of the gateway's is another instance waiting
-    answered, polled, sleep = threading.Event(), threading.Event(), gateway_clock.sleep
-    monkeypatch.setattr(gateway.provider, "wait", lambda _delay: answered.wait(10))
+    # Given a token due for renewal, and a CDP that takes long to refuse the refresh token, then long to answer the
+    # password grant: each answer is held until the test lets it go, and a sleep of the gateway's is another
+    # instance waiting
+    refresh_answered, password_answered, polled = threading.Event(), threading.Event(), threading.Event()
+    held = [refresh_answered, password_answered]
+    sleep = gateway_clock.sleep
+    monkeypatch.setattr(gateway.provider, "wait", lambda _delay: held.pop(0).wait(10))
     monkeypatch.setattr(gateway_clock, "sleep", lambda seconds: (polled.set(), sleep(seconds)))
     invalid_grant = Reply(400, b'{"error": "invalid_grant", "error_description": "Token is not active"}', delay=1)
-    gateway.provider.reply(TOKEN, token_reply(1, 2, 600), invalid_grant, token_reply(2))
+    password_grant = Reply(200, json.dumps(token_reply(2)).encode(), delay=1)
+    gateway.provider.reply(TOKEN, token_reply(1, 2, 600), invalid_grant, password_grant)
     gateway.provider.reply(LOOKUP, LOOKUP_SUCCESS)
     request = CustomerLookupRequest.model_validate(LOOKUP_BODY)
     CdpClient().customer_lookup(request)
     clock.advance(1.7)
     first, second = CdpClient(), CdpClient()  # two instances
 
-    # When one instance renews, and while its refresh is answered 25 s later (more than one token request's 20 s
-    # budget, within the two a CDP renewal may make), the other needs a token too
+    # When one instance renews, its refresh refused after 19 s and its password grant answered 6 s later (25 s in
+    # all: more than one token request's 20 s budget, within the two a CDP renewal may make), and the other needs a
+    # token meanwhile
     renewing = threading.Thread(target=first.customer_lookup, args=(request,), daemon=True)
     renewing.start()
     waiting = threading.Thread(target=second.customer_lookup, args=(request,), daemon=True)  # no request of its own
     try:
-        wait_for(lambda: len(gateway.provider.requests(TOKEN)) >= 2, 10, every=0.01, what="the renewal at CDP")
-        clock.advance(25)
+        wait_for(lambda: len(gateway.provider.requests(TOKEN)) >= 2, 10, every=0.01, what="the refresh at CDP")
+        clock.advance(19)
+        refresh_answered.set()
+        wait_for(lambda: len(gateway.provider.requests(TOKEN)) >= 3, 10, every=0.01, what="the password grant")
+        clock.advance(6)
         waiting.start()
         assert polled.wait(10), "the second instance never waited for the renewal"
     finally:
-        answered.set()  # a failed test must not leave the answer to land in the next one
+        refresh_answered.set()  # a failed test must not leave an answer to land in the next one
+        password_answered.set()
     for thread in (renewing, waiting):
         thread.join(timeout=30)
         assert not thread.is_alive()
