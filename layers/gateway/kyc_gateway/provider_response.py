@@ -4,11 +4,11 @@ describing it. Apart from the HTTP client so that the API edge can read answers 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kyc_gateway import strict_json
 from kyc_gateway.errors import GatewayError
 
 
@@ -32,9 +32,11 @@ class ProviderResponse:
 
     @functools.cached_property
     def body(self) -> dict[str, Any] | None:
-        """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists)."""
+        """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists), or is not
+        strict JSON: a key given twice, NaN, a number no double holds (the gateway could not pass such an answer on
+        faithfully, nor its callers read it; as the API reads its callers' bodies, kyc_gateway.strict_json)."""
         try:
-            value = json.loads(self.text)
+            value = strict_json.loads_text(self.text)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None

@@ -1,4 +1,4 @@
-"""The one JSON reader of every request body, API routes and webhook deliveries alike.
+"""The one JSON reader of every request body (API routes and webhook deliveries alike) and of every provider answer.
 
 Strict where Python's json module is lenient, because whatever it lets through is forwarded to a provider or
 stored: a key given twice (which of the two would the provider read?), NaN and Infinity (not JSON), a number that
@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 # A \uD800-\uDFFF escape: only these can put a surrogate into a string (UTF-8 text cannot carry one).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _DOUBLE_DIGITS = 309  # the largest double, about 1.8e308, has 309 integer digits
 
 
@@ -36,6 +36,12 @@ def loads(data: bytes) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise NotStrictJson("is not UTF-8 text") from None
+    return loads_text(text)
+
+
+def loads_text(text: str) -> Any:
+    """The JSON value in `text` (already decoded: a provider's answer, read in its declared charset); NotStrictJson
+    when it is not strict JSON."""
     try:
         value = json.loads(
             text,
@@ -50,7 +56,7 @@ def loads(data: bytes) -> Any:
         raise NotStrictJson("is nested too deeply") from None
     except ValueError:  # malformed, or an integer beyond Python's digit limit
         raise NotStrictJson("is not valid JSON") from None
-    if _SURROGATE_ESCAPE.search(data) and not _whole_text(value):
+    if _SURROGATE_ESCAPE.search(text) and not _whole_text(value):
         raise NotStrictJson("has a lone surrogate escape (\\ud800-\\udfff without its pair)")
     return value
 

@@ -61,6 +61,20 @@ def test_an_error_the_gateway_did_not_foresee_after_the_write_was_sent_locks_the
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
+@pytest.mark.parametrize("body", [b'{"message": "repushed", "message": "failed"}', b'{"message": "done", "n": NaN}'])
+def test_a_write_answered_2xx_in_json_that_is_not_strict_leaves_the_outcome_unknown(signzy, body):
+    # Given a repush Signzy answers 200, in JSON the gateway cannot read faithfully (which "message" is meant?)
+    signzy.provider.reply(REPUSH, Reply(200, body), SUCCESS)
+
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("not-strict"))
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("not-strict"))
+
+    # Then the caller is told the provider failed, never handed that body as a success; and it is not sent again
+    assert (first.status, first.error["code"]) == (502, "provider_bad_response")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
 def test_a_504_from_in_front_of_the_provider_leaves_the_outcome_unknown(gateway):
     gateway.provider.reply(CDP_TOKEN, token_reply(1))
     gateway.provider.reply(ONBOARD, Reply(504, b"<html>504 Gateway Time-out</html>", "text/html"), ONBOARD_SUCCESS)

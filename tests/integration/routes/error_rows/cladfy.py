@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.integration.routes.error_rows import CLADFY_CODES, CLADFY_SHAPES, HTML_404, SPRING_404, answer
 from tests.integration.routes.test_cladfy_krapin import SUCCESS
 
@@ -111,6 +113,10 @@ ROWS = [
         None,
         None,
     ),
+    # a success that is not strict JSON cannot be passed on as the caller's JSON: NaN, a key given twice, 1e400
+    ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "score": NaN}'), 502, "provider_bad_response", None, None),
+    ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "success": true}'), 502, "provider_bad_response", None, None),
+    ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "score": 1e400}'), 502, "provider_bad_response", None, None),
     # a success without its data is no success
     ("cladfy", answer(200, {**SUCCESS, "data": None}), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, {**SUCCESS, "success": "true"}), 502, "provider_error", None, None),

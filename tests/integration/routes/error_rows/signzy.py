@@ -95,6 +95,9 @@ ROWS = [
         None,
     ),
     ("signzy", HTML_404, 502, "provider_bad_response", None, None),
+    # a repush answered 2xx in JSON the gateway cannot pass on faithfully (a key given twice, Infinity)
+    ("signzy", answer(200, '{"message": "repushed", "message": "failed"}'), 502, "provider_bad_response", None, None),
+    ("signzy", answer(200, '{"message": "repushed", "n": Infinity}'), 502, "provider_bad_response", None, None),
     ("signzy", answer(400, {"message": "bad request"}), 502, "provider_error", None, None),
     (
         "signzy",
