@@ -144,6 +144,29 @@ def test_a_body_sent_slower_than_the_budget_allows_ends_the_call_at_the_budget(p
     assert len(provider.requests("/op")) == 1
 
 
+def test_a_body_stalled_after_late_headers_waits_only_for_what_is_left_of_the_budget(provider, logs):
+    # Given a read timeout longer than the 1 s budget, and a provider whose headers come after 0.6 s, then its body
+    # never (within the test)
+    provider.reply("/op", Reply(200, b'{"ok": true}', delay=0.6, drip=3), OK)
+    settings = {"PROVIDER_BUDGET_SECONDS": 1, "PROVIDER_READ_TIMEOUT_SECONDS": 5}
+
+    # When the gateway calls it
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        call(provider.url, idempotent=True, **settings)
+
+    # Then the body's wait ends with the budget (0.4 s after the headers), not a read timeout after them
+    assert 0.9 < time.monotonic() - started < 1.3 and attempts(logs) == ["timeout"]
+
+
+def test_a_body_that_comes_in_pieces_within_the_budget_is_read_whole(provider, stopped_clock):
+    provider.reply("/op", Reply(200, b'{"ok": true, "pieces": [1, 2, 3]}', drip=0.005))
+
+    answer = ProviderHttp("test", provider.url, Settings()).post("/op", operation="op", idempotent=True, json_body={})
+
+    assert answer.body == {"ok": True, "pieces": [1, 2, 3]}
+
+
 def test_a_body_stalled_after_its_headers_is_a_timeout_not_an_unreachable_provider(provider, stopped_clock, logs):
     # Given a provider that sends its headers, then nothing for longer than the read timeout
     provider.reply("/op", Reply(200, b'{"ok": true}', drip=2), OK)

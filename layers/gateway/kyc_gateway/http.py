@@ -259,16 +259,16 @@ def _body_by(reply: requests.Response, deadline: float, read_timeout: float) -> 
         while True:
             left = deadline - clock.monotonic()
             if left <= 0:
-                raise requests.ReadTimeout("the answer's body did not arrive in time")
+                raise requests.ReadTimeout()
             sock = getattr(reply.raw.connection, "sock", None)  # None once the body is all read
             if sock is not None:
                 sock.settimeout(min(read_timeout, left))
             try:
                 chunk = reply.raw.read1(_READ_SIZE, decode_content=True)
             except ReadTimeoutError:
-                raise requests.ReadTimeout("the answer's body did not arrive in time") from None
-            except (HTTPError, OSError) as error:
-                raise requests.exceptions.ChunkedEncodingError(error) from None
+                raise requests.ReadTimeout() from None
+            except (HTTPError, OSError):
+                raise requests.exceptions.ChunkedEncodingError() from None
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
