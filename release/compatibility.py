@@ -229,7 +229,7 @@ def main(arguments: list[str] | None = None) -> int:
         print(f"--before {before}: not a release tag (vMAJOR.MINOR.PATCH); a release is tagged that way only")
         return 2
     tags = set(_git("tag", "--list", "v*").stdout.split())
-    if not tags and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":  # its tags and history partial
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")
         return 1
     if untagged := untagged_releases(artifacts.CHANGELOG.read_text(), tags, version.current()):

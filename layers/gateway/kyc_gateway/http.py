@@ -120,6 +120,9 @@ class ProviderHttp:
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
         if response.status in _REDIRECTS:  # no provider documents one; it is never followed (see _post_with_retries)
             raise response.error(ProviderBadResponse)
+        if 200 <= response.status < 300 and response.body is None and response.lenient_json_only:
+            # a success the gateway cannot read faithfully, whatever its provider module makes of a body it lacks
+            raise response.unusable(ProviderBadResponse)
         return response
 
     def _post_with_retries(
@@ -261,9 +264,9 @@ def _body_by(reply: requests.Response, deadline: float, read_timeout: float) -> 
             if left <= 0:
                 raise requests.ReadTimeout()
             sock = getattr(reply.raw.connection, "sock", None)  # None once the body is all read
-            if sock is not None:
-                sock.settimeout(min(read_timeout, left))
             try:
+                if sock is not None:
+                    sock.settimeout(min(read_timeout, left))
                 chunk = reply.raw.read1(_READ_SIZE, decode_content=True)
             except ReadTimeoutError:
                 raise requests.ReadTimeout() from None

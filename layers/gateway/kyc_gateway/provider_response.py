@@ -4,6 +4,7 @@ describing it. Apart from the HTTP client so that the API edge can read answers 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +35,26 @@ class ProviderResponse:
     def body(self) -> dict[str, Any] | None:
         """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists), or is not
         strict JSON: a key given twice, NaN, a number no double holds (the gateway could not pass such an answer on
-        faithfully, nor its callers read it; as the API reads its callers' bodies, kyc_gateway.strict_json)."""
+        faithfully, nor its callers read it; the reader of callers' bodies, kyc_gateway.strict_json)."""
         try:
             value = strict_json.loads_text(self.text)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+    @property
+    def lenient_json_only(self) -> bool:
+        """JSON as Python's lenient reader takes it but not strict JSON (NaN, a key given twice, a number no double
+        holds): no body (`body` is None), yet not the text or HTML page a "not JSON" answer is."""
+        try:
+            strict_json.loads_text(self.text)
+        except ValueError:
+            try:
+                json.loads(self.text)
+            except ValueError:
+                return False
+            return True
+        return False
 
     @functools.cached_property
     def request_id(self) -> str | None:

@@ -73,7 +73,7 @@ def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_
     assert sent == [{"webhookUrl"}, {"webhookURL"}, {"webhookURL"}]
 
 
-@pytest.mark.parametrize("context", [None, "validation failed"], ids=["null", "a string"])
+@pytest.mark.parametrize("context", [None, "validation failed", []], ids=["null", "a string", "an empty list"])
 def test_a_refusal_in_ajvs_words_without_its_context_is_read_as_the_callback_fields_and_sent_once_more(
     gateway, context
 ):
@@ -91,10 +91,13 @@ def test_a_refusal_in_ajvs_words_without_its_context_is_read_as_the_callback_fie
     assert sent == [{"webhookUrl"}, {"webhookURL"}]
 
 
-def test_a_refusal_without_context_in_other_words_is_the_callers_to_see(gateway):
-    # Given a schema refusal naming nothing, in other words than an unknown property's
+@pytest.mark.parametrize(
+    "message", ["must match pattern", "data/user must NOT have additional properties"], ids=["other", "nested"]
+)
+def test_a_refusal_without_context_in_other_words_is_the_callers_to_see(gateway, message):
+    # Given a schema refusal naming nothing, in other words than an unknown property's at the body's top level
     gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", "must match pattern", None))
+    gateway.provider.reply(IDENTIFY, connectfi_error(400, "requestValidateError", message, None))
 
     answer = gateway.call(IDENTIFY_FN, IDENTIFICATION)
 

@@ -125,6 +125,23 @@ def test_any_200_to_the_upload_is_the_file_accepted_whatever_its_body(gateway, b
     assert len(gateway.provider.requests(UPLOAD)) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"code": "fileNotFound", "message": "no file", "n": NaN}', b'{"uploadStatus": false, "uploadStatus": true}'],
+)
+def test_a_200_to_the_upload_in_json_that_is_not_strict_is_connectfi_failing_never_the_file_accepted(gateway, body):
+    # Given connectFi answering the upload 200 in JSON the gateway cannot read faithfully (an error code beside NaN;
+    # which uploadStatus is meant?)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, Reply(200, body))
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    # Then it is not answered as the file accepted
+    assert (answer.status, answer.error["code"]) == (502, "provider_bad_response")
+
+
 def test_the_generated_id_is_read_under_either_name(gateway):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(GENERATE, generated(field="documentId"))

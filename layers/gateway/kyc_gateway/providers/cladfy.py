@@ -147,10 +147,12 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
         return CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code))
+    if response.status >= 500:  # the document's 500 is Cladfy's own failure, whatever its body says
+        return undocumented(response, code, status=status)
     if code == _VALIDATION_FAILED_CODE:
         return response.error(ProviderRejected, provider_code=code)
-    if code is None and response.status < 500 and _is_cladfy_body(body) and _says_the_pin_is_unknown(body, status):
-        return response.error(SubjectNotFound, code="kra_pin_not_found")  # never under a 5xx: Cladfy failing
+    if code is None and _is_cladfy_body(body) and _says_the_pin_is_unknown(body, status):
+        return response.error(SubjectNotFound, code="kra_pin_not_found")
     # 1002 bad JSON, 1101 unknown endpoint, 1103 missing parameter, undocumented codes and shapes, a bare 404:
     # the gateway's own request did not fit the provider, or the provider failed; never the caller's fault.
     return undocumented(response, code, status=status)

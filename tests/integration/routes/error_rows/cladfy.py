@@ -86,6 +86,7 @@ ROWS = [
     # an error shape saying "not found" with another status than 404 is not the PIN missing
     ("cladfy", answer(200, cladfy_error(400, "KRA PIN not found", None)), 502, "provider_error", None, None),
     # nor under an HTTP 5xx, whatever the body says: Cladfy's 500 is its own failure
+    ("cladfy", answer(500, cladfy_error(400, "Validation failure", 1003)), 502, "provider_error", "1003", None),
     ("cladfy", answer(503, cladfy_error(404, "Not Found", None)), 502, "provider_error", None, None),
     (
         "cladfy",

@@ -349,7 +349,7 @@ def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
     Without a context, a message in ajv's words for an unknown property stands for that error at the body's top
     level, unnamed: the one property the caller's checked body cannot hold is the callback field's spelling."""
     context = body.get("context")
-    if not isinstance(context, list):
+    if not isinstance(context, list) or not context:
         message = body.get("message")
         if isinstance(message, str) and _UNKNOWN_PROPERTY.search(message):
             return [{"keyword": "additionalProperties", "message": message}]
@@ -358,7 +358,8 @@ def _validation_context(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{key: item[key] for key in keep if key in item} for item in context if isinstance(item, dict)]
 
 
-_UNKNOWN_PROPERTY = re.compile(r"must NOT have additional properties", re.IGNORECASE)
+# ajv's whole message for an unknown property at the body's top level (ajv 6: "should", with "data " before it)
+_UNKNOWN_PROPERTY = re.compile(r"^(data )?(must|should) NOT have additional properties$", re.IGNORECASE)
 
 
 def _code(body: dict[str, Any]) -> str | None:
