@@ -49,12 +49,13 @@ def local_stack() -> Iterator[dict[str, Any]]:
             "LOCAL_SCHEDULE_SECONDS": "86400",  # no reconciliation run while measuring
             "SANDBOX_SIGNZY_AUTH_HEADER": "bearer",
         }
+        errors = (Path(directory) / "stack.stderr").open("w+")  # a stop that hangs dumps its threads there
         process = subprocess.Popen(
             [sys.executable, "-m", "local.stack"],
             cwd=cfn.ROOT,
             env=environment,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
             start_new_session=True,
         )
         try:
@@ -66,7 +67,16 @@ def local_stack() -> Iterator[dict[str, Any]]:
             yield json.loads(state_file.read_text())
         finally:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                errors.seek(0)
+                dump = errors.read()[-6000:]
+                raise SystemExit(f"the local stack did not stop within 30 s; its threads:\n{dump}") from None
+            finally:
+                errors.close()
 
 
 def probe_environment(stack: dict[str, Any], token_keys: dict[str, str]) -> dict[str, str]:

@@ -454,3 +454,23 @@ def test_the_check_fails_while_a_dated_release_has_no_tag(tmp_path, monkeypatch,
     printed = capsys.readouterr().out
     assert "no tag v1.1.0 marks it" in printed and "no tag v1.0.0 marks it" in printed
     assert "check skipped" not in printed
+
+
+def test_a_shallow_clone_is_refused_even_when_it_holds_a_release_tag(tmp_path, monkeypatch, capsys):
+    # Given a repository with two releases, and a shallow clone of it holding only the last one's tag
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    origin.mkdir()
+    git(origin, "init", "--quiet")
+    git(origin, "config", "user.email", "ci@example.com")
+    git(origin, "config", "user.name", "CI")
+    for tag in ("v1.0.0", "v1.1.0"):
+        (origin / "openapi.json").write_text(json.dumps({"info": {"version": tag}}))
+        git(origin, "add", "openapi.json")
+        git(origin, "commit", "--quiet", "-m", tag)
+        git(origin, "tag", tag)
+    git(tmp_path, "clone", "--quiet", "--depth", "1", "--branch", "v1.1.0", f"file://{origin}", str(clone))
+    monkeypatch.setattr(compatibility, "_git", functools.partial(compatibility._git, cwd=clone))
+
+    # When the check runs there, Then it refuses to judge: the clone cannot say what was released
+    assert compatibility.main([]) == 1
+    assert "a shallow clone cannot say what was released" in capsys.readouterr().out
