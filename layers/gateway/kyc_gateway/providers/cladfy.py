@@ -147,8 +147,8 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
     status = int_or_none(body.get("status")) or int_or_none(body.get("response_code")) or response.status
     if code in _AUTH_FAILED_CODES or 401 in (status, response.status):
         return CredentialsRejected(response.error(ProviderAuthFailed, provider_code=code))
-    if response.status >= 500:  # the document's 500 is Cladfy's own failure, whatever its body says
-        return undocumented(response, code, status=status)
+    if response.status >= 500:  # the document's 500 is Cladfy's own failure (its body's 429 is already throttled)
+        return undocumented(response, code)
     if code == _VALIDATION_FAILED_CODE:
         return response.error(ProviderRejected, provider_code=code)
     if code is None and _is_cladfy_body(body) and _says_the_pin_is_unknown(body, status):

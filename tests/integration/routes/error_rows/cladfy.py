@@ -139,4 +139,6 @@ ROWS = [
         None,
         CLADFY_SHAPES,
     ),
+    # and its error shape's status 429 under an HTTP 5xx: a rate limit still, not Cladfy failing
+    ("cladfy", answer(503, cladfy_error(429, "Too many requests", None)), 429, "rate_limited", None, CLADFY_SHAPES),
 ]
