@@ -120,7 +120,7 @@ class ProviderHttp:
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
         if response.status in _REDIRECTS:  # no provider documents one; it is never followed (see _post_with_retries)
             raise response.error(ProviderBadResponse)
-        if 200 <= response.status < 300 and response.body is None and response.lenient_json_only:
+        if 200 <= response.status < 300 and response.lenient_json_only:
             # a success the gateway cannot read faithfully, whatever its provider module makes of a body it lacks
             raise response.unusable(ProviderBadResponse)
         return response

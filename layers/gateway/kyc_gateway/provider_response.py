@@ -12,6 +12,8 @@ from typing import Any
 from kyc_gateway import strict_json
 from kyc_gateway.errors import GatewayError
 
+_NOT_STRICT = object()  # a body that is not strict JSON
+
 
 @dataclass(frozen=True)
 class ProviderResponse:
@@ -32,29 +34,33 @@ class ProviderResponse:
     received_at: float | None = None
 
     @functools.cached_property
+    def _strict_value(self) -> Any:
+        """The body's JSON value, read as the gateway reads its callers' bodies (kyc_gateway.strict_json), or
+        _NOT_STRICT when it cannot be."""
+        try:
+            return strict_json.loads_text(self.text)
+        except ValueError:
+            return _NOT_STRICT
+
+    @functools.cached_property
     def body(self) -> dict[str, Any] | None:
         """The body as a JSON object, or None when it is not one (HTML error pages, truncated JSON, lists), or is not
         strict JSON: a key given twice, NaN, a number no double holds (the gateway could not pass such an answer on
-        faithfully, nor its callers read it; the reader of callers' bodies, kyc_gateway.strict_json)."""
-        try:
-            value = strict_json.loads_text(self.text)
-        except ValueError:
-            return None
+        faithfully, nor its callers read it)."""
+        value = self._strict_value
         return value if isinstance(value, dict) else None
 
     @property
     def lenient_json_only(self) -> bool:
         """JSON as Python's lenient reader takes it but not strict JSON (NaN, a key given twice, a number no double
         holds): no body (`body` is None), yet not the text or HTML page a "not JSON" answer is."""
+        if self._strict_value is not _NOT_STRICT:
+            return False
         try:
-            strict_json.loads_text(self.text)
+            json.loads(self.text)
         except ValueError:
-            try:
-                json.loads(self.text)
-            except ValueError:
-                return False
-            return True
-        return False
+            return False
+        return True
 
     @functools.cached_property
     def request_id(self) -> str | None:
