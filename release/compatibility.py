@@ -228,10 +228,10 @@ def main(arguments: list[str] | None = None) -> int:
     if before is not None and not _is_version(before):
         print(f"--before {before}: not a release tag (vMAJOR.MINOR.PATCH); a release is tagged that way only")
         return 2
-    tags = set(_git("tag", "--list", "v*").stdout.split())
     if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":  # its tags and history partial
         print("a shallow clone cannot say what was released: fetch the history and tags (fetch-depth: 0)")
         return 1
+    tags = set(_git("tag", "--list", "v*").stdout.split())
     if untagged := untagged_releases(artifacts.CHANGELOG.read_text(), tags, version.current()):
         print("\n".join(untagged))
         print("tag each release's commit (git tag v<version> <commit>), or move its notes back under [Unreleased]")
