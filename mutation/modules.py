@@ -45,8 +45,19 @@ MODULES = (
         (
             "tests/integration/test_provider_http.py",
             "tests/integration/test_provider_http_failures.py",
+            "tests/integration/test_provider_tls.py",
             "tests/unit/test_circuit_breaker.py",
             "tests/integration/test_request_deadline.py",
+        ),
+    ),
+    # the end of a provider's answer at its deadline, however slowly it comes
+    MutatedModule(
+        "watchdog.py",
+        CORE,
+        (
+            "tests/unit/test_watchdog.py",
+            "tests/integration/test_provider_http_failures.py",
+            "tests/integration/test_provider_tls.py",
         ),
     ),
     MutatedModule(

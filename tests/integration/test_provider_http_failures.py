@@ -124,24 +124,56 @@ def test_a_write_that_timed_out_reading_has_an_unknown_outcome(provider, stopped
     assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
 
 
-DRIPPED = Reply(200, b'{"ok": true, "padding": "' + b"x" * 40 + b'"}', drip=0.05)  # 2.9 s in all
+PAYLOAD = b'{"ok": true, "padding": "' + b"x" * 40 + b'"}'
+SLOWLY = {  # each a byte every 50 ms (each read well within the read timeout): 2 s or more in all
+    "a body with a length": Reply(200, PAYLOAD, drip=0.05),
+    "its status line and headers": Reply(200, PAYLOAD, drip=0.05, drip_head=True),
+    "a chunked body, size lines and all": Reply(200, PAYLOAD, drip=0.05, chunked=True),
+    "a compressed body": Reply(200, gzip.compress(PAYLOAD), drip=0.05, headers=(("Content-Encoding", "gzip"),)),
+}
 
 
-@pytest.mark.parametrize("idempotent", [True, False])
-def test_a_body_sent_slower_than_the_budget_allows_ends_the_call_at_the_budget(provider, logs, idempotent):
-    # Given a provider that answers its headers at once, then its body a byte every 50 ms (each read well within
-    # the read timeout), and a budget of 1 s
-    provider.reply("/op", DRIPPED, OK)
+@pytest.mark.parametrize("idempotent", [True, False], ids=["read", "write"])
+@pytest.mark.parametrize("answer", SLOWLY.values(), ids=SLOWLY.keys())
+def test_an_answer_sent_slower_than_the_budget_allows_ends_the_call_at_the_budget(provider, logs, answer, idempotent):
+    # Given a provider that sends its answer a byte at a time, and a budget of 1 s
+    provider.reply("/op", answer, OK)
 
     # When the gateway calls it
     started = time.monotonic()
     with pytest.raises(ProviderTimeout) as raised:
         call(provider.url, idempotent=idempotent, PROVIDER_BUDGET_SECONDS=1, **SHORT)
 
-    # Then the call ends as a timeout when the budget does, not when the body has come; a write's outcome unknown
+    # Then the call ends as a timeout when the budget does, not when the answer has come; a write's outcome unknown
     assert 0.9 < time.monotonic() - started < 1.5
     assert (raised.value.outcome_unknown, attempts(logs)) == (not idempotent, ["timeout"])
     assert len(provider.requests("/op")) == 1
+
+
+def test_a_call_after_an_answer_cut_off_at_the_budget_gets_its_whole_answer(provider, connections):
+    # Given a call whose answer the budget's end cut off
+    provider.reply("/op", SLOWLY["its status line and headers"], OK)
+    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=1, **SHORT))
+    with pytest.raises(ProviderTimeout):
+        http.post("/op", operation="op", idempotent=True, json_body={})
+
+    # When the client calls again, Then the answer is whole, over a new connection (the cut one is not reused)
+    assert http.post("/op", operation="op", idempotent=True, json_body={}).body == {"ok": True}
+    assert len(connections) == 2
+
+
+def test_an_answer_read_in_time_keeps_its_connection_after_its_deadline_passes(provider, connections):
+    # Given an answer read well within a 0.3 s budget
+    provider.reply("/op", OK)
+    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=0.3, **SHORT))
+    http.post("/op", operation="op", idempotent=True, json_body={})
+
+    # When its deadline has passed, and the client calls again
+    time.sleep(0.4)
+    answer = http.post("/op", operation="op", idempotent=True, json_body={})
+
+    # Then the kept-alive connection served it: the deadline of a call that is over cuts nothing
+    assert answer.body == {"ok": True} and len(connections) == 1
 
 
 def test_a_body_stalled_after_late_headers_waits_only_for_what_is_left_of_the_budget(provider, logs):
@@ -159,8 +191,9 @@ def test_a_body_stalled_after_late_headers_waits_only_for_what_is_left_of_the_bu
     assert 0.9 < time.monotonic() - started < 1.3 and attempts(logs) == ["timeout"]
 
 
-def test_a_body_that_comes_in_pieces_within_the_budget_is_read_whole(provider, stopped_clock):
-    provider.reply("/op", Reply(200, b'{"ok": true, "pieces": [1, 2, 3]}', drip=0.005))
+@pytest.mark.parametrize("chunked", [False, True], ids=["with a length", "chunked"])
+def test_an_answer_that_comes_in_pieces_within_the_budget_is_read_whole(provider, stopped_clock, chunked):
+    provider.reply("/op", Reply(200, b'{"ok": true, "pieces": [1, 2, 3]}', drip=0.002, drip_head=True, chunked=chunked))
 
     answer = ProviderHttp("test", provider.url, Settings()).post("/op", operation="op", idempotent=True, json_body={})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -25,6 +26,8 @@ class Reply:
     reset: bool = False  # drop the connection (TCP RST) once the request is read, instead of answering
     cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
     drip: float = 0.0  # send the headers at once, then the body a byte at a time, this many seconds apart
+    drip_head: bool = False  # with `drip`: the status line and headers a byte at a time too
+    chunked: bool = False  # the body in Transfer-Encoding: chunked (with `drip`, its size lines dripped too)
 
 
 NO_ROUTE = Reply(404, b'{"message": "no such route in the fake"}')
@@ -54,7 +57,8 @@ class _Route:
 
 
 class FakeProvider:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: serve HTTPS with this server context, else plain HTTP."""
         self._routes: dict[tuple[str, str], _Route] = {}
         self._requests: list[RecordedRequest] = []
         self.fallback = NO_ROUTE  # what an unscripted route answers
@@ -62,11 +66,14 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FakeProvider:
         self._thread.start()
@@ -135,18 +142,23 @@ class FakeProvider:
                     self.send_response(reply.status)
                     if reply.content_type is not None:
                         self.send_header("Content-Type", reply.content_type)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    if reply.chunked:
+                        self.send_header("Transfer-Encoding", "chunked")
+                    else:
+                        self.send_header("Content-Length", str(len(reply.body)))
                     for name, value in reply.headers:
                         self.send_header(name, value)
-                    self.end_headers()
+                    body = _chunked(reply.body) if reply.chunked else reply.body
                     if reply.drip:
-                        self.wfile.flush()
-                        for byte in reply.body:
-                            time.sleep(reply.drip)  # real time: the client's own clock measures it
-                            self.wfile.write(bytes([byte]))
+                        head = b"".join(self._headers_buffer) + b"\r\n"
+                        self._headers_buffer = []
+                        if not reply.drip_head:
+                            self.wfile.write(head)
                             self.wfile.flush()
+                        self._drip(head + body if reply.drip_head else body, reply.drip)
                         return
-                    self.wfile.write(reply.body[: len(reply.body) // 2] if reply.cut else reply.body)
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2] if reply.cut else body)
                     if reply.cut:
                         self.wfile.flush()
                         self.close_connection = True
@@ -154,7 +166,19 @@ class FakeProvider:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
+            def _drip(self, data: bytes, pause: float) -> None:
+                for byte in data:
+                    time.sleep(pause)  # real time: the client's own clock measures it
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+
             def log_message(self, *args: Any) -> None:
                 pass
 
         return Handler
+
+
+def _chunked(body: bytes) -> bytes:
+    """`body` in HTTP/1.1 chunked transfer coding, in chunks of up to 8 bytes."""
+    pieces = [body[start : start + 8] for start in range(0, len(body), 8)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"

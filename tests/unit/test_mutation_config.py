@@ -21,6 +21,7 @@ CORE_MODULES = {
     "strict_json.py",  # what is forwarded: the JSON every body is read as, and the caller's bytes
     "fields.py",
     "clock.py",
+    "watchdog.py",  # the end of a provider's answer at its deadline
 }
 
 

@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
 
 from kyc_gateway import clock
@@ -26,12 +25,12 @@ from kyc_gateway.fields import RawJson
 from kyc_gateway.observability import record_provider_call
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.settings import Settings
+from kyc_gateway.watchdog import Watch, WatchedAdapter
 
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = range(300, 400)
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
-_READ_SIZE = 65536
 
 
 def _never_reached_provider(error: requests.ConnectionError) -> bool:
@@ -82,8 +81,8 @@ class ProviderHttp:
         self.max_attempts = settings.provider_max_attempts
         self.circuit = CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_cooldown_seconds)
         self.session = requests.Session()
-        self.session.mount("https://", HTTPAdapter(pool_maxsize=4, max_retries=0))
-        self.session.mount("http://", HTTPAdapter(pool_maxsize=4, max_retries=0))
+        self.session.mount("https://", WatchedAdapter(pool_maxsize=4, max_retries=0))
+        self.session.mount("http://", WatchedAdapter(pool_maxsize=4, max_retries=0))
 
     def post(
         self,
@@ -149,17 +148,9 @@ class ProviderHttp:
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
             try:
-                # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
-                reply = self.session.post(
-                    url,
-                    data=content or form,
-                    files=files,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    stream=True,  # the body is read against the budget's end (_body_by), not per read
+                reply, body = self._exchange(
+                    url, content or form, files, headers, timeout=timeout, deadline=started + budget
                 )
-                body = _body_by(reply, started + budget, timeout[1])
             except requests.Timeout as error:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -203,6 +194,41 @@ class ProviderHttp:
             if retryable and self._may_retry(attempt, started, budget, reply.headers.get("Retry-After")):
                 continue
             return response
+
+    def _exchange(
+        self,
+        url: str,
+        data: bytes | Mapping[str, str] | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+        headers: Mapping[str, str] | None,
+        *,
+        timeout: tuple[float, float],
+        deadline: float,
+    ) -> tuple[requests.Response, bytes]:
+        """One attempt: the answer and its whole body, by `deadline` (clock.monotonic()) however slowly they come.
+        An answer the watchdog ended at the deadline is requests' ReadTimeout, as a read that timed out: the request
+        was sent, so a write's outcome is unknown."""
+        with Watch(deadline) as watch:
+            try:
+                # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
+                reply = self.session.post(
+                    url,
+                    data=data,
+                    files=files,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,  # the body is read under the watch too (requests would read it before returning)
+                )
+                body = _body_of(reply)
+            except requests.RequestException:
+                if not watch.cut_off:
+                    raise
+            # Cut off, an answer may also end without an error, short: headers read to the end of the stream, a body
+            # without a length. Either way it is not the provider's whole answer.
+            if watch.cut_off:
+                raise requests.ReadTimeout()
+            return reply, body
 
     def _may_retry(self, attempt: int, started: float, budget: float, retry_after: str | None) -> bool:
         """Sleep before the next attempt when one is left and fits the time budget; False to stop retrying."""
@@ -250,31 +276,17 @@ def _ms_since(started: float) -> float:
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
-def _body_by(reply: requests.Response, deadline: float, read_timeout: float) -> bytes:
-    """The answer's whole body (decoded as its Content-Encoding says), read by `deadline` (clock.monotonic()): each
-    read waits at most the read timeout or what is left, whichever is less. requests' read timeout bounds each read,
-    not the answer: a provider sending its body a byte at a time, or stalling after its headers, would hold the
-    request past its budget and the function's own deadline. A body late is requests' ReadTimeout, a body broken off
-    or undecodable its ChunkedEncodingError, as the callers of requests catch them. A body left half read closes its
-    connection: the next request must not read its rest."""
-    chunks = []
+def _body_of(reply: requests.Response) -> bytes:
+    """The answer's whole body, decoded as its Content-Encoding says. A read late is requests' ReadTimeout, a body
+    broken off or undecodable its ChunkedEncodingError, as the callers of requests catch them. A body left half read
+    closes its connection: the next request must not read its rest."""
     try:
-        while True:
-            left = deadline - clock.monotonic()
-            if left <= 0:
-                raise requests.ReadTimeout()
-            sock = getattr(reply.raw.connection, "sock", None)  # None once the body is all read
-            try:
-                if sock is not None:
-                    sock.settimeout(min(read_timeout, left))
-                chunk = reply.raw.read1(_READ_SIZE, decode_content=True)
-            except ReadTimeoutError:
-                raise requests.ReadTimeout() from None
-            except (HTTPError, OSError):
-                raise requests.exceptions.ChunkedEncodingError() from None
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        try:
+            return reply.raw.read(decode_content=True)
+        except ReadTimeoutError:
+            raise requests.ReadTimeout() from None
+        except (HTTPError, OSError):
+            raise requests.exceptions.ChunkedEncodingError() from None
     except BaseException:
         reply.close()
         raise
