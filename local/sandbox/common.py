@@ -95,6 +95,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False  # drop the connection (TCP RST) instead of answering
     cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
+    drip: float = 0.0  # send the status line, headers and body a byte at a time, this many seconds apart
 
 
 def json_reply(status: int, payload: Any) -> Reply:

@@ -23,6 +23,10 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _pause(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
 def _status(value: Any) -> bool:
     return _whole(value) and 100 <= value <= 599
 
@@ -42,6 +46,7 @@ FAULT_OPTIONS: dict[str, dict[str, Check]] = {
     "truncated": {},
     "redirect": {"status": (_redirect, "a redirect status: 301, 302, 303, 307 or 308")},
     "rate_limit": {"retryAfter": (_whole, "a whole number of seconds, 0 or more")},
+    "drip": {"seconds": (_pause, "a number of seconds above 0")},
 }
 
 
@@ -109,6 +114,8 @@ class FaultInjection:
             if queue[0][1] == 0:
                 queue.pop(0)
         fault = spec["fault"]
+        if fault == "drip":  # a marker: the operation's own answer, done, is sent this slowly (ProviderSandbox)
+            return Reply(0, b"", drip=float(spec.get("seconds", 1.0)))
         if fault == "reset":
             return Reply(0, b"", reset=True)
         if fault == "cut":

@@ -12,6 +12,7 @@ import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers:
                 self.send_header(name, value)
+            if reply.drip:
+                head = b"".join(self._headers_buffer) + b"\r\n"
+                self._headers_buffer = []
+                self._drip(head + reply.body, reply.drip)
+                return
             self.end_headers()
             if reply.cut:
                 self.wfile.write(reply.body[: len(reply.body) // 2])
@@ -85,6 +91,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. timed out on a slow answer)
             self.close_connection = True
+
+    def _drip(self, data: bytes, pause: float) -> None:
+        """`data` a byte every `pause` seconds (cut short when the sandbox stops): each read of the client's is quick,
+        the whole answer slow."""
+        for byte in data:
+            if self.server.sandbox.stops_within(pause):  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
 
     def _log(self, outcome: str) -> None:
         """Method, path (no query string) and outcome only: never bodies, headers or tokens."""
@@ -252,6 +268,10 @@ class ProviderSandbox(FaultInjection):
 
     # --- helpers used by providers ---
 
+    def stops_within(self, seconds: float) -> bool:
+        """Waits `seconds`, or less when the sandbox stops meanwhile: True then."""
+        return self._stopping.wait(seconds)
+
     def pause(self) -> None:
         """A slow provider: wait slow_seconds (cut short by stop()), then answer normally."""
         self._stopping.wait(self.slow_seconds)
@@ -308,18 +328,20 @@ class ProviderSandbox(FaultInjection):
         if route is None:
             return self._not_found(request)
         provider, operation, handler = route
+        fault = None
         if provider is not None:
             self.count(provider.name, operation)
             fault = self._next_fault(provider.name, operation)
-            if fault is not None:
+            if fault is not None and not fault.drip:
                 return fault
         try:
-            return handler(request)
+            answer = handler(request)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
             frames = traceback.extract_tb(exc.__traceback__)
             where = ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames[-3:])
             log(f"internal error {type(exc).__name__} at {where}")
             return json_reply(500, {"error": "sandbox internal error", "type": type(exc).__name__})
+        return replace(answer, drip=fault.drip) if fault is not None else answer
 
     def _not_found(self, request: Request) -> Reply:
         for provider in self.providers:

@@ -108,6 +108,23 @@ def test_a_hanging_provider_is_a_504_within_the_time_budget(sandboxed_gateway, p
     assert time.monotonic() - started < 8  # the gateway answered, not the provider (after 10 s)
 
 
+def test_an_answer_sent_a_byte_at_a_time_is_a_504_when_the_budget_ends(sandboxed_gateway, provider_timeouts):
+    # Given a provider that does the lookup, then sends its answer a byte every 0.2 s (each read within the 1 s read
+    # timeout, the whole answer far past the 4 s budget)
+    route = ROUTES["CladfyKraPinFunction"]
+    operation = warm(sandboxed_gateway, route)
+    provider_timeouts.short()
+    sandboxed_gateway.provider.inject_fault(*operation, "drip", seconds=0.2)
+
+    # When a caller asks for it
+    started = time.monotonic()
+    answer = sandboxed_gateway.call(route.function, route.body)
+
+    # Then the gateway answers 504 when its budget ends: not after a read timeout, not when the answer has come
+    assert (answer.status, answer.error["code"]) == (504, "provider_timeout")
+    assert 3.5 < time.monotonic() - started < 8
+
+
 def test_a_5xx_burst_longer_than_the_retries_is_a_502_and_a_429_burst_a_429(sandboxed_gateway):
     route = ROUTES["CladfyKraPinFunction"]
     sandbox = sandboxed_gateway.provider

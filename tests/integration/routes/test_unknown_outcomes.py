@@ -101,6 +101,24 @@ def test_a_connection_cut_after_the_write_was_sent_leaves_the_outcome_unknown(sa
     assert sandbox.call_count("connectfi", "identification") == 1
 
 
+def test_an_answer_sent_too_slowly_after_the_write_leaves_the_outcome_unknown(sandboxed_gateway, provider_timeouts):
+    # Given a repush Signzy does, then answers a byte every 0.2 s, far past the 4 s budget
+    sandbox = sandboxed_gateway.provider
+    sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID})  # logged in, form settled
+    provider_timeouts.short()
+    sandbox.inject_fault("signzy", "repush", "drip", seconds=0.2)
+    before = sandbox.call_count("signzy", "repush")
+
+    # When the caller sends it under a key, and again
+    first = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("drip-1"))
+    again = sandboxed_gateway.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("drip-1"))
+
+    # Then the first is a 504, and the key keeps the write from being sent twice
+    assert (first.status, first.error["code"]) == (504, "provider_timeout")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert sandbox.call_count("signzy", "repush") - before == 1
+
+
 @pytest.mark.usefixtures("short_provider_timeouts")
 def test_a_timeout_without_a_key_is_just_a_504(signzy):
     signzy.provider.reply(REPUSH, Reply(200, json.dumps(SUCCESS).encode(), delay=2.5))

@@ -3,6 +3,8 @@ and queues nothing; a valid one fires on exactly the calls it names."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -34,6 +36,7 @@ def post_fault(box, description):
             {"fault": "slow", "status": None, "seconds": -1},
             "slow fault: seconds must be a number of seconds, 0 or more",
         ),
+        ({"fault": "drip", "status": None, "seconds": 0}, "drip fault: seconds must be a number of seconds above 0"),
         ({"provider": None}, "missing provider"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
@@ -100,3 +103,19 @@ def test_a_step_up_operation_takes_faults_like_any_other(make_sandbox):
     answer = requests.post(box.url + "/connectfi/akepa/document/upload/doc_any", timeout=TIMEOUT)
     assert (answer.status_code, answer.headers["Retry-After"]) == (429, "7")
     assert box.call_count("connectfi", "document_upload") == 1
+
+
+def test_a_drip_fault_sends_the_operations_own_answer_a_byte_at_a_time(make_sandbox):
+    # Given a sandbox's answer to a KRA PIN lookup, and then a drip fault on the next one, a byte every 2 ms
+    box = make_sandbox()
+    normal = cladfy(box.base_urls(), "A004416331M")
+    drip = {"provider": "cladfy", "operation": "krapin", "fault": "drip", "seconds": 0.002}
+    assert post_fault(box, drip).status_code == 200
+
+    # When the lookup is made again
+    started = time.monotonic()
+    dripped = cladfy(box.base_urls(), "A004416331M")
+
+    # Then it is the same answer, done, only slow: at least 2 ms for each byte of its body alone
+    assert (dripped.status_code, dripped.json()["data"]) == (200, normal.json()["data"])
+    assert time.monotonic() - started > 0.002 * len(dripped.content)
