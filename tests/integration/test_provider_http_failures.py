@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import time
 
 import pytest
 import urllib3.util.connection
 
+from kyc_gateway import http as http_module
 from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.settings import Settings
@@ -125,11 +127,21 @@ def test_a_write_that_timed_out_reading_has_an_unknown_outcome(provider, stopped
 
 
 PAYLOAD = b'{"ok": true, "padding": "' + b"x" * 40 + b'"}'
+
+
+def gzip_named(data: bytes) -> bytes:
+    """`data` gzip-compressed under a 60-byte file name: no byte of it decompresses before the name has come."""
+    packed = io.BytesIO()
+    with gzip.GzipFile(filename="n" * 60, mode="wb", fileobj=packed, mtime=0) as file:
+        file.write(data)
+    return packed.getvalue()
+
+
 SLOWLY = {  # each a byte every 50 ms (each read well within the read timeout): 2 s or more in all
     "a body with a length": Reply(200, PAYLOAD, drip=0.05),
     "its status line and headers": Reply(200, PAYLOAD, drip=0.05, drip_head=True),
-    "a chunked body, size lines and all": Reply(200, PAYLOAD, drip=0.05, chunked=True),
-    "a compressed body": Reply(200, gzip.compress(PAYLOAD), drip=0.05, headers=(("Content-Encoding", "gzip"),)),
+    "a chunked body's size line": Reply(200, PAYLOAD, drip=0.05, chunked=True),
+    "a compressed body's header": Reply(200, gzip_named(PAYLOAD), drip=0.05, headers=(("Content-Encoding", "gzip"),)),
 }
 
 
@@ -163,17 +175,78 @@ def test_a_call_after_an_answer_cut_off_at_the_budget_gets_its_whole_answer(prov
 
 
 def test_an_answer_read_in_time_keeps_its_connection_after_its_deadline_passes(provider, connections):
-    # Given an answer read well within a 0.3 s budget
+    # Given an answer read well within a 1 s budget
     provider.reply("/op", OK)
-    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=0.3, **SHORT))
+    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=1, **SHORT))
     http.post("/op", operation="op", idempotent=True, json_body={})
 
     # When its deadline has passed, and the client calls again
-    time.sleep(0.4)
+    time.sleep(1.2)
     answer = http.post("/op", operation="op", idempotent=True, json_body={})
 
     # Then the kept-alive connection served it: the deadline of a call that is over cuts nothing
     assert answer.body == {"ok": True} and len(connections) == 1
+
+
+def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_returns(
+    provider, connections, monkeypatch
+):
+    # Given an answer read whole at once, then the call held up past its 0.5 s deadline before it returns (a thread
+    # switch, at worst): its connection is back in its pool by then, where another call may already be using it
+    provider.reply("/op", OK)
+    read_whole = http_module._body_of
+
+    def held_up(reply):
+        body = read_whole(reply)
+        time.sleep(0.8)
+        return body
+
+    monkeypatch.setattr(http_module, "_body_of", held_up)
+    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=0.5, **SHORT))
+
+    # When the gateway calls twice
+    answers = [http.post("/op", operation="op", idempotent=False, json_body={}) for _ in range(2)]
+
+    # Then both answers are whole, over one connection: the deadline did not cut the connection back in its pool
+    assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == 1
+
+
+def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(provider, connections, monkeypatch, logs):
+    # Given a connection (the name lookup, say) that takes 1.2 s, within no timeout of the client's, on a 1 s budget
+    provider.reply("/op", OK)
+    connect = urllib3.util.connection.create_connection
+
+    def slow(*args, **kwargs):
+        time.sleep(1.2)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", slow)
+
+    # When the gateway sends a write
+    with pytest.raises(ProviderTimeout) as raised:
+        call(provider.url, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
+
+    # Then it is a timeout, the write never sent: its outcome known, nothing for the provider
+    assert not raised.value.outcome_unknown and provider.requests("/op") == []
+    assert attempts(logs) == ["timeout"]
+
+
+def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budget_too(provider, monkeypatch):
+    # Given a forward proxy named in HTTP_PROXY (played by the double, which gets the provider's absolute URL), that
+    # sends the provider's answer a byte at a time
+    target = "http://provider.invalid:8080"
+    provider.reply(target + "/op", SLOWLY["its status line and headers"])
+    monkeypatch.setenv("HTTP_PROXY", provider.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    # When the gateway calls the provider
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        call(target, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
+
+    # Then the call went through the proxy, and ended when the budget did
+    assert len(provider.requests(target + "/op")) == 1 and 0.9 < time.monotonic() - started < 1.5
 
 
 def test_a_body_stalled_after_late_headers_waits_only_for_what_is_left_of_the_budget(provider, logs):

@@ -27,7 +27,7 @@ class Reply:
     cut: bool = False  # send the headers and half the body, then close: the answer breaks off mid-body
     drip: float = 0.0  # send the headers at once, then the body a byte at a time, this many seconds apart
     drip_head: bool = False  # with `drip`: the status line and headers a byte at a time too
-    chunked: bool = False  # the body in Transfer-Encoding: chunked (with `drip`, its size lines dripped too)
+    chunked: bool = False  # the body in Transfer-Encoding: chunked (with `drip`, its size line dripped too)
 
 
 NO_ROUTE = Reply(404, b'{"message": "no such route in the fake"}')
@@ -179,6 +179,6 @@ class FakeProvider:
 
 
 def _chunked(body: bytes) -> bytes:
-    """`body` in HTTP/1.1 chunked transfer coding, in chunks of up to 8 bytes."""
-    pieces = [body[start : start + 8] for start in range(0, len(body), 8)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+    """`body` in HTTP/1.1 chunked transfer coding, as one chunk whose size line has 40 leading zeros (the coding
+    allows them): an answer mostly of size line, which a reader must read whole before any of the body."""
+    return b"0" * 40 + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)

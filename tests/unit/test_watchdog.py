@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -42,12 +45,15 @@ def test_a_watched_answer_is_shut_when_its_deadline_passes(sockets):
 def test_an_earlier_deadline_armed_after_a_later_one_is_kept(sockets):
     # Given a watch with a deadline 30 s away in force (another request's, on another thread)
     ours, _ = sockets
-    with Watch(clock.monotonic() + 30), Watch(clock.monotonic() + 0.2) as watch:
-        # When a second watch, its deadline 0.2 s away, watches an answer that never comes
-        watch.attach(ours)
+    with Watch(clock.monotonic() + 30):
+        time.sleep(0.05)  # the watchdog now waits for it
 
-        # Then the watchdog wakes for the earlier deadline
-        assert waited_for_eof(ours) < 1.0 and watch.cut_off
+        # When a second watch, its deadline 0.2 s away, watches an answer that never comes
+        with Watch(clock.monotonic() + 0.2) as watch:
+            watch.attach(ours)
+
+            # Then the watchdog wakes for the earlier deadline
+            assert waited_for_eof(ours) < 1.0 and watch.cut_off
 
 
 def test_a_socket_attached_after_its_deadline_passed_is_shut_at_once(sockets):
@@ -72,3 +78,37 @@ def test_a_watch_over_before_its_deadline_cuts_nothing(sockets):
     time.sleep(0.3)
     theirs.sendall(b"x")
     assert ours.recv(1) == b"x" and not watch.cut_off
+
+
+FORKED = """
+import os, socket, sys, time
+from kyc_gateway import clock
+from kyc_gateway.watchdog import Watch
+
+with Watch(clock.monotonic() + 30):  # the watchdog thread started, waiting; then the process forks
+    child = os.fork()
+if child:
+    sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+ours, theirs = socket.socketpair()
+ours.settimeout(5)
+with Watch(clock.monotonic() + 0.2) as watch:
+    watch.attach(ours)
+    try:
+        ours.recv(1)
+    except TimeoutError:
+        os._exit(3)  # no watchdog in the child: nothing ended the read
+os._exit(0 if watch.cut_off else 4)
+"""
+
+
+def test_a_forked_child_has_a_watchdog_of_its_own():
+    # Given a process whose watchdog thread runs, When it forks, Then a watch in the child still ends its answer
+    completed = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORKED],
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert completed.returncode == 0, completed.stderr
