@@ -20,12 +20,13 @@ import random
 import socket
 import socketserver
 import sys
+import threading
 import time
 import warnings
 from contextlib import redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
+from threading import Thread, main_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER, RUNTIME_HOOKS = ROOT / "layers" / "gateway", ROOT / "bench" / "lambda_runtime"
@@ -125,6 +126,7 @@ def main() -> None:
         errors = [s for s in primed["aws_clients"] if errors_loaded(aws.client(s))]
         errors += [f"{s} (quick)" for s in primed["quick_aws_clients"] if errors_loaded(aws.quick_client(s))]
         found = {"registered": registered, "primed": primed, "connections": [str(a) for a in tried]}
+        found["threads"] = sorted(thread.name for thread in threading.enumerate() if thread is not main_thread())
         found["credential_reads"] = CREDENTIAL_READS
         print(json.dumps(found | {"errors_loaded": errors}))
         return
