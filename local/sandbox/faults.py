@@ -14,6 +14,8 @@ from typing import Any
 
 from local.sandbox.common import Reply, Request, html_reply, json_reply, truncated_json_reply
 
+MAX_WAIT_SECONDS = 3600  # an hour: longer than any test or drill needs, and within what a thread can wait for
+
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
@@ -23,8 +25,12 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _wait(value: Any) -> bool:
+    return _number(value) and value <= MAX_WAIT_SECONDS
+
+
 def _pause(value: Any) -> bool:
-    return _number(value) and value > 0
+    return _wait(value) and value > 0
 
 
 def _status(value: Any) -> bool:
@@ -40,13 +46,13 @@ Check = tuple[Callable[[Any], bool], str]
 FAULT_OPTIONS: dict[str, dict[str, Check]] = {
     "reset": {},
     "cut": {},
-    "slow": {"seconds": (_number, "a number of seconds, 0 or more")},
+    "slow": {"seconds": (_wait, "a number of seconds, 0 to 3600")},
     "status": {"status": (_status, "an HTTP status, 100 to 599")},
     "html": {"status": (_status, "an HTTP status, 100 to 599")},
     "truncated": {},
     "redirect": {"status": (_redirect, "a redirect status: 301, 302, 303, 307 or 308")},
     "rate_limit": {"retryAfter": (_whole, "a whole number of seconds, 0 or more")},
-    "drip": {"seconds": (_pause, "a number of seconds above 0")},
+    "drip": {"seconds": (_pause, "a number of seconds above 0, at most 3600")},
 }
 
 

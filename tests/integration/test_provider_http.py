@@ -417,3 +417,25 @@ def test_a_write_the_provider_answered_2xx_unreadably_was_done_a_read_was_not(pr
     assert written.acted and written.unusable(ProviderBadResponse).outcome_unknown
     assert (written.provider, written.status, written.unusable(ProviderBadResponse).provider) == ("test", 200, "test")
     assert not was_read.acted and not was_read.unusable(ProviderBadResponse).outcome_unknown
+
+
+@pytest.mark.parametrize("status", [200, 299])
+def test_a_success_in_json_that_is_not_strict_is_a_bad_response_a_writes_outcome_unknown(provider, status):
+    # Given a provider answering a 2xx whose JSON holds NaN, which no strict reader takes
+    provider.reply("/write", Reply(status, b'{"score": NaN}'))
+    provider.reply("/read", Reply(status, b'{"score": NaN}'))
+    http = client(provider)
+
+    # When it answers a write and a read, Then each is a bad response, the write's outcome unknown
+    with pytest.raises(ProviderBadResponse) as written:
+        write(http)
+    with pytest.raises(ProviderBadResponse) as was_read:
+        read(http)
+    assert (written.value.provider_status, written.value.outcome_unknown) == (status, True)
+    assert (was_read.value.provider_status, was_read.value.outcome_unknown) == (status, False)
+
+
+def test_a_refusal_in_json_that_is_not_strict_is_left_to_the_providers_module(provider):
+    provider.reply("/read", Reply(400, b'{"score": NaN}'))
+
+    assert read(client(provider)).status == 400  # its module reads what it can of a refusal

@@ -18,7 +18,7 @@ from kyc_gateway.http import ProviderHttp
 from kyc_gateway.settings import Settings
 from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
-from tests.support.unreachable import refused_url, unaccepted_url
+from tests.support.unreachable import refused_url, silent_url, unaccepted_url
 
 OK = Reply(200, b'{"ok": true}')
 SHORT = {"PROVIDER_CONNECT_TIMEOUT_SECONDS": 0.2, "PROVIDER_READ_TIMEOUT_SECONDS": 0.2}
@@ -28,6 +28,15 @@ SLOW = Reply(200, b"{}", delay=2)  # well past SHORT's read timeout, so an elaps
 def call(url: str, *, idempotent: bool, **settings):
     http = ProviderHttp("test", url, Settings(**settings))
     return http.post("/op", operation="op", idempotent=idempotent, json_body={})
+
+
+def proxy_everything_through(proxy: str, monkeypatch) -> None:
+    """HTTP and HTTPS proxy `proxy` named in the environment as requests reads it (either spelling), for every host."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, proxy)
+        monkeypatch.setenv(name.lower(), proxy)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def attempts(logs) -> list:
@@ -83,6 +92,26 @@ def test_a_connect_timeout_is_retried_and_the_request_known_not_sent(stopped_clo
     assert attempts(logs) == ["timeout"] * 3
     assert time.monotonic() - started < 2
     assert (raised.value.provider, raised.value.outcome_unknown) == ("test", False)
+
+
+def test_a_tls_handshake_that_times_out_is_retried_and_the_request_known_not_sent(stopped_clock, logs):
+    # Given a provider that accepts the connection and never answers the TLS handshake, and a write
+    with silent_url("https") as url, pytest.raises(ProviderTimeout) as raised:
+        call(url, idempotent=False, PROVIDER_CONNECT_TIMEOUT_SECONDS=0.2, PROVIDER_READ_TIMEOUT_SECONDS=5)
+
+    # Then each attempt ended at the connect timeout, as a connect timeout: nothing of the write was sent
+    assert attempts(logs) == ["timeout"] * 3 and not raised.value.outcome_unknown
+
+
+def test_a_proxy_refusing_connections_is_retried_and_the_request_known_not_sent(stopped_clock, logs, monkeypatch):
+    # Given a proxy named in the environment that refuses connections
+    proxy_everything_through(refused_url(), monkeypatch)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        call("http://provider.invalid:8080", idempotent=False)
+
+    # Then the write was tried three times, and is known not sent
+    assert attempts(logs) == ["unreachable"] * 3 and not raised.value.outcome_unknown
 
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
@@ -188,12 +217,14 @@ def test_an_answer_read_in_time_keeps_its_connection_after_its_deadline_passes(p
     assert answer.body == {"ok": True} and len(connections) == 1
 
 
+@pytest.mark.parametrize("closing", [False, True], ids=["kept alive", "Connection: close"])
 def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_returns(
-    provider, connections, monkeypatch
+    provider, connections, monkeypatch, closing
 ):
     # Given an answer read whole at once, then the call held up past its 0.5 s deadline before it returns (a thread
     # switch, at worst): its connection is back in its pool by then, where another call may already be using it
-    provider.reply("/op", OK)
+    # (or closed, as the provider asked)
+    provider.reply("/op", Reply(200, b'{"ok": true}', headers=(("Connection", "close"),) if closing else ()))
     read_whole = http_module._body_of
 
     def held_up(reply):
@@ -207,12 +238,19 @@ def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_r
     # When the gateway calls twice
     answers = [http.post("/op", operation="op", idempotent=False, json_body={}) for _ in range(2)]
 
-    # Then both answers are whole, over one connection: the deadline did not cut the connection back in its pool
-    assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == 1
+    # Then both answers are whole, over one connection (or one each, closed): the deadline cut nothing
+    assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == (2 if closing else 1)
 
 
-def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(provider, connections, monkeypatch, logs):
-    # Given a connection (the name lookup, say) that takes 1.2 s, within no timeout of the client's, on a 1 s budget
+@pytest.mark.parametrize("through_a_proxy", [False, True], ids=["direct", "through a proxy"])
+def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(
+    provider, connections, monkeypatch, logs, through_a_proxy
+):
+    # Given a connection (the name lookup, say) that takes 1.2 s, within no timeout of the client's, on a 1 s budget,
+    # to the provider or to the proxy named in the environment
+    url = "http://provider.invalid:8080" if through_a_proxy else provider.url
+    if through_a_proxy:
+        proxy_everything_through(provider.url, monkeypatch)
     provider.reply("/op", OK)
     connect = urllib3.util.connection.create_connection
 
@@ -224,10 +262,10 @@ def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(provider
 
     # When the gateway sends a write
     with pytest.raises(ProviderTimeout) as raised:
-        call(provider.url, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
+        call(url, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
 
     # Then it is a timeout, the write never sent: its outcome known, nothing for the provider
-    assert not raised.value.outcome_unknown and provider.requests("/op") == []
+    assert not raised.value.outcome_unknown and provider.requests() == []
     assert attempts(logs) == ["timeout"]
 
 
@@ -236,9 +274,7 @@ def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budg
     # sends the provider's answer a byte at a time
     target = "http://provider.invalid:8080"
     provider.reply(target + "/op", SLOWLY["its status line and headers"])
-    monkeypatch.setenv("HTTP_PROXY", provider.url)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    proxy_everything_through(provider.url, monkeypatch)
 
     # When the gateway calls the provider
     started = time.monotonic()
@@ -415,3 +451,13 @@ def test_a_success_between_failures_keeps_the_circuit_closed(provider, stopped_c
     http = breaker_test_client(provider.url)
 
     assert [post(http, idempotent=False).status for _ in range(4)] == [503, 200, 503, 200]
+
+
+def test_the_session_used_outside_any_call_is_not_watched(provider):
+    # Given a client whose call is over, its watch with it
+    provider.reply("/op", OK)
+    http = ProviderHttp("test", provider.url, Settings())
+    http.post("/op", operation="op", idempotent=True, json_body={})
+
+    # When its session is used directly, outside any call, Then it answers as requests' own would
+    assert http.session.post(provider.url + "/op", json={}, timeout=5).json() == {"ok": True}

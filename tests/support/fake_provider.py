@@ -179,6 +179,8 @@ class FakeProvider:
 
 
 def _chunked(body: bytes) -> bytes:
-    """`body` in HTTP/1.1 chunked transfer coding, as one chunk whose size line has 40 leading zeros (the coding
-    allows them): an answer mostly of size line, which a reader must read whole before any of the body."""
-    return b"0" * 40 + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    """`body` in HTTP/1.1 chunked transfer coding, in two chunks, the first's size line with 40 leading zeros (the
+    coding allows them): an answer much of it size line, which a reader reads whole before the chunk it announces."""
+    half = len(body) // 2
+    first, second = body[:half], body[half:]
+    return b"0" * 40 + b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(first), first, len(second), second)

@@ -32,3 +32,14 @@ def unaccepted_url(scheme: str = "http") -> Iterator[str]:
             filler.setblocking(False)
             filler.connect_ex(address)
         yield f"{scheme}://{address[0]}:{address[1]}"
+
+
+@contextlib.contextmanager
+def silent_url(scheme: str = "https") -> Iterator[str]:
+    """A URL whose connections are accepted (by the kernel, into the listener's queue) and never answered: a TLS
+    handshake with it never ends, and nothing sent to it is ever read."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = listener.getsockname()
+        yield f"{scheme}://{address[0]}:{address[1]}"

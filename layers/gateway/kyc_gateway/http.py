@@ -34,8 +34,11 @@ _BACKOFF_CAP_SECONDS = 2.0
 
 
 def _never_reached_provider(error: requests.ConnectionError) -> bool:
-    """True when the connection could not be made (refused, or the host not found), so the request was certainly
-    not sent and any method may be retried. (A connect timeout is a requests.Timeout, told apart where caught.)"""
+    """True when the connection could not be made (refused, or the host not found; or the proxy named in the
+    environment could not be reached or refused the tunnel), so the request was certainly not sent and any method
+    may be retried. (A connect timeout is a requests.Timeout, told apart where caught.)"""
+    if isinstance(error, requests.exceptions.ProxyError):  # urllib3 says so only before the proxy connection is made
+        return True
     reason = getattr(error.args[0], "reason", None) if error.args else None
     return isinstance(reason, NewConnectionError)
 
@@ -226,7 +229,7 @@ class ProviderHttp:
                     raise
             # Cut off, an answer may also end without an error, short: headers read to the end of the stream, a body
             # without a length. Either way it is not the provider's whole answer.
-            if watch.cut_off:
+            if not watch.release():
                 raise requests.ReadTimeout()
             return reply, body
 

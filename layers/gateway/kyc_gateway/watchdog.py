@@ -17,7 +17,6 @@ lock, and the thread wakes only for an earlier deadline or one that has passed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import threading
@@ -31,32 +30,37 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.poolmanager import ProxyManager
 
 from kyc_gateway import clock
+from kyc_gateway.observability import logger
 
 
 class Watch:
     """One attempt's answer, to end by `deadline` (clock.monotonic()). `cut_off`: the watchdog ended it, after the
     request was sent (a watch whose deadline passes while connecting cuts off nothing: the connect timeout ends it)."""
 
-    __slots__ = ("cut_off", "deadline", "expired", "sock")
+    sock: socket.socket | None = None  # the answer's, once the request is sent
+    expired = False  # the deadline has passed
+    cut_off = False
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.sock: socket.socket | None = None
-        self.expired = False
-        self.cut_off = False
+        self._watchdog = _watchdog()
 
     def __enter__(self) -> Watch:
-        _watchdog.arm(self)
+        self._watchdog.arm(self)
         _current.watch = self
         return self
 
     def __exit__(self, *_: object) -> None:
         _current.watch = None
-        _watchdog.disarm(self)
+        self._watchdog.disarm(self)
 
     def attach(self, sock: socket.socket) -> None:
         """The request is sent, and its answer is about to be read from `sock`."""
-        _watchdog.attach(self, sock)
+        self._watchdog.attach(self, sock)
+
+    def release(self) -> bool:
+        """The answer is over: nothing is cut from now on. False when it was cut before."""
+        return self._watchdog.detach(self)
 
 
 class _Current(threading.local):
@@ -68,35 +72,32 @@ _current = _Current()
 
 def _cut(watch: Watch) -> None:
     """Shut the watched socket down: socket.socket's own shutdown, not an SSLSocket's, which would also drop its TLS
-    state under a read in progress on another thread (through a TLS proxy's tunnel, the socket under the tunnel's)."""
-    if watch.sock is not None:
-        watch.cut_off = True
-        sock = watch.sock
-        while not isinstance(sock, socket.socket):  # urllib3's SSLTransport, TLS inside a proxy's TLS
-            sock = sock.socket
-        with contextlib.suppress(OSError):  # already closed
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    state under a read in progress on another thread (through a TLS proxy's tunnel, the socket under the tunnel's).
+    A socket already closed has nothing left to cut: its answer is over, read whole or failed."""
+    sock = watch.sock
+    if sock is None:
+        return
+    while not isinstance(sock, socket.socket):  # urllib3's SSLTransport, TLS inside a proxy's TLS
+        sock = sock.socket
+    if sock.fileno() == -1:
+        return
+    watch.cut_off = True
+    with contextlib.suppress(OSError):  # closed since
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Watchdog:
     def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """No watch, no thread (also in a forked child: the thread is not there, its lock may have been held)."""
         self._changed = threading.Condition()
         self._watches: set[Watch] = set()
         # When the thread wakes, in real time (time.monotonic()): a test's clock may stand still or run elsewhere
         # (None: it waits for a first watch).
         self._wakes_at: float | None = None
-        self._thread: threading.Thread | None = None
+        threading.Thread(target=self._run, name="provider-deadline-watchdog", daemon=True).start()
 
     def arm(self, watch: Watch) -> None:
         with self._changed:
             self._watches.add(watch)
-            if self._thread is None:  # started by the first call, so never part of a SnapStart snapshot
-                self._thread = threading.Thread(target=self._run, name="provider-deadline-watchdog", daemon=True)
-                self._thread.start()
             if self._wakes_at is None or watch.deadline - clock.monotonic() < self._wakes_at - time.monotonic():
                 self._changed.notify()  # to wait for this earlier deadline instead
 
@@ -111,8 +112,8 @@ class _Watchdog:
                 _cut(watch)
 
     def detach(self, watch: Watch) -> bool:
-        """The answer is read whole: its connection goes back to its pool, never to be cut by this watch (another
-        call may take it at once). False when the watch cut it already: then it must not be pooled."""
+        """The answer is over (or read whole, its connection going back to its pool, where another call may take it
+        at once): never to be cut by this watch. False when the watch cut it already."""
         with self._changed:
             watch.sock = None
             return not watch.cut_off
@@ -120,31 +121,58 @@ class _Watchdog:
     def _run(self) -> None:
         with self._changed:
             while True:
-                now = clock.monotonic()
-                for watch in [watch for watch in self._watches if watch.deadline <= now]:
-                    self._watches.discard(watch)
-                    watch.expired = True
-                    try:
-                        _cut(watch)
-                    except Exception:  # a socket of a kind not foreseen: the watchdog must live on for the others
-                        logging.getLogger(__name__).exception("provider answer not cut at its deadline")
-                first = min((watch.deadline for watch in self._watches), default=None)
-                wait = None if first is None else first - now
-                self._wakes_at = None if wait is None else time.monotonic() + wait
-                self._changed.wait(wait)
+                self._changed.wait(self._expire_due())
+
+    def _expire_due(self) -> float | None:
+        """Cut the answers whose deadline has passed; the seconds until the next deadline (None: no watch left).
+        Called with the lock held, at each wake."""
+        now = clock.monotonic()
+        for watch in [watch for watch in self._watches if watch.deadline <= now]:
+            self._watches.discard(watch)
+            watch.expired = True
+            try:
+                _cut(watch)
+            except Exception as error:  # noqa: BLE001 - a socket of a kind not foreseen: the watchdog must live on
+                logger.error("provider answer not cut at its deadline", error=type(error).__name__)
+        first = min((watch.deadline for watch in self._watches), default=None)
+        wait = None if first is None else first - now
+        self._wakes_at = None if wait is None else time.monotonic() + wait
+        return wait
 
 
-_watchdog = _Watchdog()
-os.register_at_fork(after_in_child=_watchdog.reset)
+_by_process: dict[int, _Watchdog] = {}
+
+
+def _watchdog() -> _Watchdog:
+    """This process's watchdog, made by its first provider call (so never part of a SnapStart snapshot); a forked
+    child makes its own (its parent's thread is not there, and its lock may have been held at the fork)."""
+    process = os.getpid()
+    watchdog = _by_process.get(process)
+    if watchdog is None:
+        watchdog = _by_process[process] = _Watchdog()
+    return watchdog
+
+
+class _DeadlinePassed(ConnectTimeoutError):
+    """The call's deadline passed before its request was sent (urllib3 and requests tell it by its kind)."""
+
+
+class _HandshakeTimedOut(ConnectTimeoutError):
+    """The TLS handshake timed out: nothing of the request was sent (urllib3 would call it a read timeout)."""
 
 
 class _WatchedConnection(HTTPConnection):
     def connect(self) -> None:
-        super().connect()
+        """Nothing of the request is sent yet: a TLS handshake that timed out and a deadline passed meanwhile are
+        connect timeouts, a write's outcome known. (urllib3 closes the
+        connection; closing it here would make a proxy's connection look never made, its error the proxy's.)"""
+        try:
+            super().connect()
+        except TimeoutError as error:  # the socket's own timeout, not urllib3's TimeoutError
+            raise _HandshakeTimedOut() from error
         watch = _current.watch
         if watch is not None and watch.deadline <= clock.monotonic():
-            self.close()
-            raise ConnectTimeoutError(self, "the call's deadline passed before its request was sent")
+            raise _DeadlinePassed()
 
     def getresponse(self) -> Any:
         watch = _current.watch
@@ -163,7 +191,7 @@ class _ReleasedWhole(HTTPConnectionPool):
     def _put_conn(self, conn: Any) -> None:
         watch = _current.watch
         attached = watch is not None and conn is not None and conn.sock is not None and watch.sock is conn.sock
-        if attached and not _watchdog.detach(watch):
+        if attached and not watch.release():
             conn.close()  # cut at the deadline as its answer ended: never to serve another call
         super()._put_conn(conn)
 

@@ -34,9 +34,17 @@ def post_fault(box, description):
         ({"fault": "redirect", "status": 304}, "redirect fault: status must be a redirect status: 301, 302, 303"),
         (
             {"fault": "slow", "status": None, "seconds": -1},
-            "slow fault: seconds must be a number of seconds, 0 or more",
+            "slow fault: seconds must be a number of seconds, 0 to 3600",
         ),
         ({"fault": "drip", "status": None, "seconds": 0}, "drip fault: seconds must be a number of seconds above 0"),
+        (
+            {"fault": "drip", "status": None, "seconds": 1e300},
+            "drip fault: seconds must be a number of seconds above 0",
+        ),
+        (
+            {"fault": "slow", "status": None, "seconds": 3601},
+            "slow fault: seconds must be a number of seconds, 0 to 3600",
+        ),
         ({"provider": None}, "missing provider"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,
