@@ -103,6 +103,21 @@ def test_a_tls_handshake_that_times_out_is_retried_and_the_request_known_not_sen
     assert attempts(logs) == ["timeout"] * 3 and not raised.value.outcome_unknown
 
 
+def test_a_write_cut_off_behind_a_proxy_after_it_went_out_is_never_sent_again(provider, logs, monkeypatch):
+    # Given a forward proxy named in the environment (played by the double), and a provider that drops the connection
+    # once it has read the write
+    target = "http://provider.invalid:8080"
+    provider.reply(target + "/op", Reply(reset=True), OK)
+    proxy_everything_through(provider.url, monkeypatch)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        call(target, idempotent=False)
+
+    # Then the write is sent once, its outcome unknown (urllib3 blames the proxy: its connection looks never made)
+    assert raised.value.outcome_unknown and len(provider.requests(target + "/op")) == 1
+    assert attempts(logs) == ["unreachable"]
+
+
 def test_a_proxy_refusing_connections_is_retried_and_the_request_known_not_sent(stopped_clock, logs, monkeypatch):
     # Given a proxy named in the environment that refuses connections
     proxy_everything_through(refused_url(), monkeypatch)

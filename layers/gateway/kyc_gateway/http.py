@@ -37,7 +37,7 @@ def _never_reached_provider(error: requests.ConnectionError) -> bool:
     """True when the connection could not be made (refused, or the host not found; or the proxy named in the
     environment could not be reached or refused the tunnel), so the request was certainly not sent and any method
     may be retried. (A connect timeout is a requests.Timeout, told apart where caught.)"""
-    if isinstance(error, requests.exceptions.ProxyError):  # urllib3 says so only before the proxy connection is made
+    if isinstance(error, requests.exceptions.ProxyError):  # before the request went out (_exchange)
         return True
     reason = getattr(error.args[0], "reason", None) if error.args else None
     return isinstance(reason, NewConnectionError)
@@ -224,7 +224,10 @@ class ProviderHttp:
                     stream=True,  # the body is read under the watch too (requests would read it before returning)
                 )
                 body = _body_of(reply)
-            except requests.RequestException:
+            except requests.RequestException as error:
+                if isinstance(error, requests.exceptions.ProxyError) and watch.sent:
+                    # urllib3 blames the proxy for a connection lost after the request went out through it
+                    raise requests.ConnectionError() from None
                 if not watch.cut_off:
                     raise
             # Cut off, an answer may also end without an error, short: headers read to the end of the stream, a body

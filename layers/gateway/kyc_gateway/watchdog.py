@@ -16,7 +16,6 @@ lock, and the thread wakes only for an earlier deadline or one that has passed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -37,6 +36,7 @@ class Watch:
     """One attempt's answer, to end by `deadline` (clock.monotonic()). `cut_off`: the watchdog ended it, after the
     request was sent (a watch whose deadline passes while connecting cuts off nothing: the connect timeout ends it)."""
 
+    sent = False  # a byte of the request may have gone out (a proxy's CONNECT is not the request)
     sock: socket.socket | None = None  # the answer's, once the request is sent
     expired = False  # the deadline has passed
     cut_off = False
@@ -81,9 +81,11 @@ def _cut(watch: Watch) -> None:
         sock = sock.socket
     if sock.fileno() == -1:
         return
-    watch.cut_off = True
-    with contextlib.suppress(OSError):  # closed since
+    watch.cut_off = True  # before the shutdown: the reader may see its end of stream at once
+    try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # closed since: nothing was cut
+        watch.cut_off = False
 
 
 class _Watchdog:
@@ -93,11 +95,14 @@ class _Watchdog:
         # When the thread wakes, in real time (time.monotonic()): a test's clock may stand still or run elsewhere
         # (None: it waits for a first watch).
         self._wakes_at: float | None = None
-        threading.Thread(target=self._run, name="provider-deadline-watchdog", daemon=True).start()
+        self._started = False
 
     def arm(self, watch: Watch) -> None:
         with self._changed:
             self._watches.add(watch)
+            if not self._started:
+                threading.Thread(target=self._run, name="provider-deadline-watchdog", daemon=True).start()
+                self._started = True
             if self._wakes_at is None or watch.deadline - clock.monotonic() < self._wakes_at - time.monotonic():
                 self._changed.notify()  # to wait for this earlier deadline instead
 
@@ -148,8 +153,8 @@ def _watchdog() -> _Watchdog:
     child makes its own (its parent's thread is not there, and its lock may have been held at the fork)."""
     process = os.getpid()
     watchdog = _by_process.get(process)
-    if watchdog is None:
-        watchdog = _by_process[process] = _Watchdog()
+    if watchdog is None:  # threads racing here each make one; one is kept (setdefault is atomic), never the others
+        watchdog = _by_process.setdefault(process, _Watchdog())
     return watchdog
 
 
@@ -173,6 +178,14 @@ class _WatchedConnection(HTTPConnection):
         watch = _current.watch
         if watch is not None and watch.deadline <= clock.monotonic():
             raise _DeadlinePassed()
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if self.sock is None:
+            self.connect()  # as the request's first send would: what follows it may reach the provider
+        watch = _current.watch
+        if watch is not None:
+            watch.sent = True
+        return super().request(*args, **kwargs)
 
     def getresponse(self) -> Any:
         watch = _current.watch
