@@ -169,8 +169,8 @@ class _HandshakeTimedOut(ConnectTimeoutError):
 class _WatchedConnection(HTTPConnection):
     def connect(self) -> None:
         """Nothing of the request is sent yet: a TLS handshake that timed out and a deadline passed meanwhile are
-        connect timeouts, a write's outcome known. (urllib3 closes the
-        connection; closing it here would make a proxy's connection look never made, its error the proxy's.)"""
+        connect timeouts, a write's outcome known. (urllib3 closes the connection; closing it here would make a
+        proxy's connection look never made, and its error the proxy's.)"""
         try:
             super().connect()
         except TimeoutError as error:  # the socket's own timeout, not urllib3's TimeoutError
