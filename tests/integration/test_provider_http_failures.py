@@ -234,7 +234,7 @@ def test_an_answer_read_in_time_keeps_its_connection_after_its_deadline_passes(p
 
 @pytest.mark.parametrize("closing", [False, True], ids=["kept alive", "Connection: close"])
 def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_returns(
-    provider, connections, monkeypatch, closing
+    provider, connections, monkeypatch, logs, closing
 ):
     # Given an answer read whole at once, then the call held up past its 0.5 s deadline before it returns (a thread
     # switch, at worst): its connection is back in its pool by then, where another call may already be using it
@@ -253,8 +253,10 @@ def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_r
     # When the gateway calls twice
     answers = [http.post("/op", operation="op", idempotent=False, json_body={}) for _ in range(2)]
 
-    # Then both answers are whole, over one connection (or one each, closed): the deadline cut nothing
+    # Then both answers are whole, over one connection (or one each, closed): the deadline cut nothing, and the
+    # watchdog found nothing to cut
     assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == (2 if closing else 1)
+    assert log_lines(logs(), "provider answer not cut at its deadline") == []
 
 
 @pytest.mark.parametrize("through_a_proxy", [False, True], ids=["direct", "through a proxy"])

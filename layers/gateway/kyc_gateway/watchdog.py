@@ -79,12 +79,10 @@ def _cut(watch: Watch) -> None:
         return
     while not isinstance(sock, socket.socket):  # urllib3's SSLTransport, TLS inside a proxy's TLS
         sock = sock.socket
-    if sock.fileno() == -1:
-        return
     watch.cut_off = True  # before the shutdown: the reader may see its end of stream at once
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:  # closed since: nothing was cut
+    except OSError:  # closed: nothing was cut
         watch.cut_off = False
 
 
