@@ -45,6 +45,7 @@ MODULES = (
         (
             "tests/integration/test_provider_http.py",
             "tests/integration/test_provider_http_failures.py",
+            "tests/integration/test_provider_slow_answers.py",
             "tests/integration/test_provider_tls.py",
             "tests/unit/test_circuit_breaker.py",
             "tests/integration/test_request_deadline.py",
@@ -57,6 +58,7 @@ MODULES = (
         (
             "tests/unit/test_watchdog.py",
             "tests/integration/test_provider_http_failures.py",
+            "tests/integration/test_provider_slow_answers.py",
             "tests/integration/test_provider_tls.py",
         ),
     ),

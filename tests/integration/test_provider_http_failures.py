@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import time
 
 import pytest
 import urllib3.util.connection
 
-from kyc_gateway import http as http_module
 from kyc_gateway.errors import ProviderCircuitOpen, ProviderTimeout, ProviderUnavailable
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.settings import Settings
@@ -49,8 +47,8 @@ def attempts(logs) -> list:
 # --- never sent: retried, whatever the method -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def connections(monkeypatch) -> list[tuple[str, int]]:
+@pytest.fixture(name="connections")
+def counted_connections(monkeypatch) -> list[tuple[str, int]]:
     """Every connection the provider client opens (urllib3's, under requests), counted on the way."""
     opened: list[tuple[str, int]] = []
     open_connection = urllib3.util.connection.create_connection
@@ -168,173 +166,6 @@ def test_a_write_that_timed_out_reading_has_an_unknown_outcome(provider, stopped
 
     assert raised.value.outcome_unknown
     assert attempts(logs) == ["timeout"] and len(provider.requests("/op")) == 1
-
-
-PAYLOAD = b'{"ok": true, "padding": "' + b"x" * 40 + b'"}'
-
-
-def gzip_named(data: bytes) -> bytes:
-    """`data` gzip-compressed under a 60-byte file name: no byte of it decompresses before the name has come."""
-    packed = io.BytesIO()
-    with gzip.GzipFile(filename="n" * 60, mode="wb", fileobj=packed, mtime=0) as file:
-        file.write(data)
-    return packed.getvalue()
-
-
-SLOWLY = {  # each a byte every 50 ms (each read well within the read timeout): 2 s or more in all
-    "a body with a length": Reply(200, PAYLOAD, drip=0.05),
-    "its status line and headers": Reply(200, PAYLOAD, drip=0.05, drip_head=True),
-    "a chunked body's size line": Reply(200, PAYLOAD, drip=0.05, chunked=True),
-    "a compressed body's header": Reply(200, gzip_named(PAYLOAD), drip=0.05, headers=(("Content-Encoding", "gzip"),)),
-}
-
-
-@pytest.mark.parametrize("idempotent", [True, False], ids=["read", "write"])
-@pytest.mark.parametrize("answer", SLOWLY.values(), ids=SLOWLY.keys())
-def test_an_answer_sent_slower_than_the_budget_allows_ends_the_call_at_the_budget(provider, logs, answer, idempotent):
-    # Given a provider that sends its answer a byte at a time, and a budget of 1 s
-    provider.reply("/op", answer, OK)
-
-    # When the gateway calls it
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout) as raised:
-        call(provider.url, idempotent=idempotent, PROVIDER_BUDGET_SECONDS=1, **SHORT)
-
-    # Then the call ends as a timeout when the budget does, not when the answer has come; a write's outcome unknown
-    assert 0.9 < time.monotonic() - started < 1.5
-    assert (raised.value.outcome_unknown, attempts(logs)) == (not idempotent, ["timeout"])
-    assert len(provider.requests("/op")) == 1
-
-
-def test_a_call_after_an_answer_cut_off_at_the_budget_gets_its_whole_answer(provider, connections):
-    # Given a call whose answer the budget's end cut off
-    provider.reply("/op", SLOWLY["its status line and headers"], OK)
-    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=1, **SHORT))
-    with pytest.raises(ProviderTimeout):
-        http.post("/op", operation="op", idempotent=True, json_body={})
-
-    # When the client calls again, Then the answer is whole, over a new connection (the cut one is not reused)
-    assert http.post("/op", operation="op", idempotent=True, json_body={}).body == {"ok": True}
-    assert len(connections) == 2
-
-
-def test_an_answer_read_in_time_keeps_its_connection_after_its_deadline_passes(provider, connections):
-    # Given an answer read well within a 1 s budget
-    provider.reply("/op", OK)
-    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=1, **SHORT))
-    http.post("/op", operation="op", idempotent=True, json_body={})
-
-    # When its deadline has passed, and the client calls again
-    time.sleep(1.2)
-    answer = http.post("/op", operation="op", idempotent=True, json_body={})
-
-    # Then the kept-alive connection served it: the deadline of a call that is over cuts nothing
-    assert answer.body == {"ok": True} and len(connections) == 1
-
-
-@pytest.mark.parametrize("closing", [False, True], ids=["kept alive", "Connection: close"])
-def test_an_answer_read_whole_is_kept_when_the_deadline_passes_before_the_call_returns(
-    provider, connections, monkeypatch, logs, closing
-):
-    # Given an answer read whole at once, then the call held up past its 0.5 s deadline before it returns (a thread
-    # switch, at worst): its connection is back in its pool by then, where another call may already be using it
-    # (or closed, as the provider asked)
-    provider.reply("/op", Reply(200, b'{"ok": true}', headers=(("Connection", "close"),) if closing else ()))
-    read_whole = http_module._body_of
-
-    def held_up(reply):
-        body = read_whole(reply)
-        time.sleep(0.8)
-        return body
-
-    monkeypatch.setattr(http_module, "_body_of", held_up)
-    http = ProviderHttp("test", provider.url, Settings(PROVIDER_BUDGET_SECONDS=0.5, **SHORT))
-
-    # When the gateway calls twice
-    answers = [http.post("/op", operation="op", idempotent=False, json_body={}) for _ in range(2)]
-
-    # Then both answers are whole, over one connection (or one each, closed): the deadline cut nothing, and the
-    # watchdog found nothing to cut
-    assert [answer.body for answer in answers] == [{"ok": True}] * 2 and len(connections) == (2 if closing else 1)
-    assert log_lines(logs(), "provider answer not cut at its deadline") == []
-
-
-@pytest.mark.parametrize("through_a_proxy", [False, True], ids=["direct", "through a proxy"])
-def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(
-    provider, connections, monkeypatch, logs, through_a_proxy
-):
-    # Given a connection (the name lookup, say) that takes 1.2 s, within no timeout of the client's, on a 1 s budget,
-    # to the provider or to the proxy named in the environment
-    url = "http://provider.invalid:8080" if through_a_proxy else provider.url
-    if through_a_proxy:
-        proxy_everything_through(provider.url, monkeypatch)
-    provider.reply("/op", OK)
-    connect = urllib3.util.connection.create_connection
-
-    def slow(*args, **kwargs):
-        time.sleep(1.2)
-        return connect(*args, **kwargs)
-
-    monkeypatch.setattr(urllib3.util.connection, "create_connection", slow)
-
-    # When the gateway sends a write
-    with pytest.raises(ProviderTimeout) as raised:
-        call(url, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
-
-    # Then it is a timeout, the write never sent: its outcome known, nothing for the provider
-    assert not raised.value.outcome_unknown and provider.requests() == []
-    assert attempts(logs) == ["timeout"]
-
-
-def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budget_too(provider, monkeypatch):
-    # Given a forward proxy named in HTTP_PROXY (played by the double, which gets the provider's absolute URL), that
-    # sends the provider's answer a byte at a time
-    target = "http://provider.invalid:8080"
-    provider.reply(target + "/op", SLOWLY["its status line and headers"])
-    proxy_everything_through(provider.url, monkeypatch)
-
-    # When the gateway calls the provider
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        call(target, idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT)
-
-    # Then the call went through the proxy, and ended when the budget did
-    assert len(provider.requests(target + "/op")) == 1 and 0.9 < time.monotonic() - started < 1.5
-
-
-def test_a_body_stalled_after_late_headers_waits_only_for_what_is_left_of_the_budget(provider, logs):
-    # Given a read timeout longer than the 1 s budget, and a provider whose headers come after 0.6 s, then its body
-    # never (within the test)
-    provider.reply("/op", Reply(200, b'{"ok": true}', delay=0.6, drip=3), OK)
-    settings = {"PROVIDER_BUDGET_SECONDS": 1, "PROVIDER_READ_TIMEOUT_SECONDS": 5}
-
-    # When the gateway calls it
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        call(provider.url, idempotent=True, **settings)
-
-    # Then the body's wait ends with the budget (0.4 s after the headers), not a read timeout after them
-    assert 0.9 < time.monotonic() - started < 1.3 and attempts(logs) == ["timeout"]
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["with a length", "chunked"])
-def test_an_answer_that_comes_in_pieces_within_the_budget_is_read_whole(provider, stopped_clock, chunked):
-    provider.reply("/op", Reply(200, b'{"ok": true, "pieces": [1, 2, 3]}', drip=0.002, drip_head=True, chunked=chunked))
-
-    answer = ProviderHttp("test", provider.url, Settings()).post("/op", operation="op", idempotent=True, json_body={})
-
-    assert answer.body == {"ok": True, "pieces": [1, 2, 3]}
-
-
-def test_a_body_stalled_after_its_headers_is_a_timeout_not_an_unreachable_provider(provider, stopped_clock, logs):
-    # Given a provider that sends its headers, then nothing for longer than the read timeout
-    provider.reply("/op", Reply(200, b'{"ok": true}', drip=2), OK)
-
-    with pytest.raises(ProviderTimeout) as raised:
-        call(provider.url, idempotent=False, **SHORT)
-
-    # Then it is the read timeout it is (the provider answered, then stopped): a write's outcome unknown
-    assert raised.value.outcome_unknown and attempts(logs) == ["timeout"]
 
 
 def test_a_whole_body_read_leaves_its_connection_for_the_next_call(provider, stopped_clock, connections):
@@ -468,13 +299,3 @@ def test_a_success_between_failures_keeps_the_circuit_closed(provider, stopped_c
     http = breaker_test_client(provider.url)
 
     assert [post(http, idempotent=False).status for _ in range(4)] == [503, 200, 503, 200]
-
-
-def test_the_session_used_outside_any_call_is_not_watched(provider):
-    # Given a client whose call is over, its watch with it
-    provider.reply("/op", OK)
-    http = ProviderHttp("test", provider.url, Settings())
-    http.post("/op", operation="op", idempotent=True, json_body={})
-
-    # When its session is used directly, outside any call, Then it answers as requests' own would
-    assert http.session.post(provider.url + "/op", json={}, timeout=5).json() == {"ok": True}
