@@ -127,6 +127,21 @@ def test_a_proxy_refusing_connections_is_retried_and_the_request_known_not_sent(
     assert attempts(logs) == ["unreachable"] * 3 and not raised.value.outcome_unknown
 
 
+def test_a_proxy_refusing_the_tunnel_is_retried_and_the_request_known_not_sent(
+    provider, stopped_clock, logs, monkeypatch
+):
+    # Given a proxy named in the environment (played by the double) that refuses to open a tunnel to the provider
+    provider.reply("provider.invalid:443", Reply(403, b""), method="CONNECT")
+    proxy_everything_through(provider.url, monkeypatch)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        call("https://provider.invalid", idempotent=False)
+
+    # Then the write was tried three times, each a tunnel asked for and refused, and is known not sent
+    assert [request.method for request in provider.requests()] == ["CONNECT"] * 3
+    assert attempts(logs) == ["unreachable"] * 3 and not raised.value.outcome_unknown
+
+
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_an_attempt_that_cannot_connect_ends_with_the_budget_however_long_the_connect_timeout(
     stopped_clock, logs, scheme

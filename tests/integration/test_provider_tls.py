@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from kyc_gateway.errors import ProviderTimeout
+from kyc_gateway.errors import ProviderTimeout, ProviderUnavailable
 from kyc_gateway.http import ProviderHttp
 from kyc_gateway.settings import Settings
+from tests.support.emf import log_lines
 from tests.support.fake_provider import FakeProvider, Reply
 
 OK = Reply(200, b'{"ok": true}')
@@ -67,3 +68,18 @@ def test_an_answer_over_tls_sent_slower_than_the_budget_allows_ends_the_call_at_
     # Then the call ends as a timeout when the budget does, its outcome unknown; and the next call is answered whole
     assert 0.9 < time.monotonic() - started < 1.5 and raised.value.outcome_unknown
     assert http.post("/op", operation="op", idempotent=False).body == {"ok": True}
+
+
+def test_a_write_to_a_provider_whose_certificate_is_not_trusted_is_never_sent_and_known_not_sent(
+    tls_server, stopped_clock, logs
+):
+    # Given a provider over TLS whose certificate the client does not trust (no CA bundle names it), and a write
+    tls_server.reset()
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        ProviderHttp("test", tls_server.url, Settings()).post("/op", operation="op", idempotent=False, json_body={})
+
+    # Then each of the three attempts failed in its handshake: the provider never read the write, and the caller is
+    # told so (the write's outcome is known: not done)
+    assert [call["status"] for call in log_lines(logs(), "provider call")] == ["unreachable"] * 3
+    assert tls_server.requests() == [] and not raised.value.outcome_unknown

@@ -126,6 +126,9 @@ class FakeProvider:
             def do_GET(self) -> None:
                 self._handle()
 
+            def do_CONNECT(self) -> None:  # as a proxy asked for a tunnel: answered as scripted, never opened
+                self._handle()
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""

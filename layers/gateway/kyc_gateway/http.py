@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import requests
-from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -31,16 +31,6 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = range(300, 400)
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
-
-
-def _never_reached_provider(error: requests.ConnectionError) -> bool:
-    """True when the connection could not be made (refused, or the host not found; or the proxy named in the
-    environment could not be reached or refused the tunnel), so the request was certainly not sent and any method
-    may be retried. (A connect timeout is a requests.Timeout, told apart where caught.)"""
-    if isinstance(error, requests.exceptions.ProxyError):  # before the request went out (_exchange)
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, NewConnectionError)
 
 
 class CircuitBreaker:
@@ -150,20 +140,23 @@ class ProviderHttp:
             attempt_started, sent_at = clock.monotonic(), clock.now()
             remaining = budget - (attempt_started - started)
             timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
+            # Nothing of the request was sent, so any method may go again, when its connection never began to send
+            # it (refused, host not found, a connect or TLS handshake failed or timed out, a proxy unreachable or
+            # refusing the tunnel): known from the connection itself, not from the error, which urllib3 may pin on
+            # a proxy even after the request went out through it.
+            watch = Watch(started + budget)
             try:
-                reply, body = self._exchange(
-                    url, content or form, files, headers, timeout=timeout, deadline=started + budget
-                )
-            except requests.Timeout as error:
+                reply, body = self._exchange(url, content or form, files, headers, timeout=timeout, watch=watch)
+            except requests.Timeout:
                 record_provider_call(self.provider, operation, "timeout", _ms_since(attempt_started))
-                never_sent = isinstance(error, requests.ConnectTimeout)
+                never_sent = not watch.sent
                 if never_sent and self._may_retry(attempt, started, budget, None):
                     continue
                 # A write that timed out after it was sent may have been done: its outcome is unknown.
                 raise ProviderTimeout(provider=self.provider, outcome_unknown=not (idempotent or never_sent)) from None
-            except requests.ConnectionError as error:
+            except requests.ConnectionError:
                 record_provider_call(self.provider, operation, "unreachable", _ms_since(attempt_started))
-                never_sent = _never_reached_provider(error)
+                never_sent = not watch.sent
                 if (idempotent or never_sent) and self._may_retry(attempt, started, budget, None):
                     continue
                 raise ProviderUnavailable(
@@ -206,12 +199,12 @@ class ProviderHttp:
         headers: Mapping[str, str] | None,
         *,
         timeout: tuple[float, float],
-        deadline: float,
+        watch: Watch,
     ) -> tuple[requests.Response, bytes]:
-        """One attempt: the answer and its whole body, by `deadline` (clock.monotonic()) however slowly they come.
-        An answer the watchdog ended at the deadline is requests' ReadTimeout, as a read that timed out: the request
-        was sent, so a write's outcome is unknown."""
-        with Watch(deadline) as watch:
+        """One attempt: the answer and its whole body, by `watch`'s deadline however slowly they come. An answer the
+        watchdog ended at the deadline is requests' ReadTimeout, as a read that timed out: the request was sent, so a
+        write's outcome is unknown."""
+        with watch:
             try:
                 # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
                 reply = self.session.post(
@@ -224,10 +217,7 @@ class ProviderHttp:
                     stream=True,  # the body is read under the watch too (requests would read it before returning)
                 )
                 body = _body_of(reply)
-            except requests.RequestException as error:
-                if isinstance(error, requests.exceptions.ProxyError) and watch.sent:
-                    # urllib3 blames the proxy for a connection lost after the request went out through it
-                    raise requests.ConnectionError() from None
+            except requests.RequestException:
                 if not watch.cut_off:
                     raise
             # Cut off, an answer may also end without an error, short: headers read to the end of the stream, a body

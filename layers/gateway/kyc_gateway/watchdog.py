@@ -160,19 +160,12 @@ class _DeadlinePassed(ConnectTimeoutError):
     """The call's deadline passed before its request was sent (urllib3 and requests tell it by its kind)."""
 
 
-class _HandshakeTimedOut(ConnectTimeoutError):
-    """The TLS handshake timed out: nothing of the request was sent (urllib3 would call it a read timeout)."""
-
-
 class _WatchedConnection(HTTPConnection):
     def connect(self) -> None:
-        """Nothing of the request is sent yet: a TLS handshake that timed out and a deadline passed meanwhile are
-        connect timeouts, a write's outcome known. (urllib3 closes the connection; closing it here would make a
-        proxy's connection look never made, and its error the proxy's.)"""
-        try:
-            super().connect()
-        except TimeoutError as error:  # the socket's own timeout, not urllib3's TimeoutError
-            raise _HandshakeTimedOut() from error
+        """Nothing of the request is sent yet: a deadline passed meanwhile is a connect timeout, a write's outcome
+        known. (Not closed here: urllib3 closes it, and closing it first would make a proxy's connection look never
+        made, and the timeout the proxy's failure.)"""
+        super().connect()
         watch = _current.watch
         if watch is not None and watch.deadline <= clock.monotonic():
             raise _DeadlinePassed()
