@@ -68,7 +68,7 @@ class FaultInjection:
     # provided by ProviderSandbox
     lock: threading.RLock
     slow_seconds: float
-    _stopping: threading.Event
+    stops_within: Callable[[float], bool]
     _faults: dict[tuple[str, str], list[list[Any]]]  # [fault description, calls left]
     operations: Callable[[], dict[str, dict[str, str]]]
 
@@ -127,7 +127,7 @@ class FaultInjection:
         if fault == "cut":
             return Reply(200, json.dumps({"injected": "an answer cut off", "padding": "x" * 40}).encode(), cut=True)
         if fault == "slow":
-            self._stopping.wait(float(spec.get("seconds", self.slow_seconds)))
+            self.stops_within(float(spec.get("seconds", self.slow_seconds)))
             return json_reply(503, {"error": "slow answer (injected fault)"})
         if fault == "html":
             return html_reply(spec.get("status", 502))

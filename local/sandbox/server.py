@@ -274,7 +274,7 @@ class ProviderSandbox(FaultInjection):
 
     def pause(self) -> None:
         """A slow provider: wait slow_seconds (cut short by stop()), then answer normally."""
-        self._stopping.wait(self.slow_seconds)
+        self.stops_within(self.slow_seconds)
 
     def schedule(self, delay: float, action: Callable[[], None]) -> None:
         def run() -> None:
