@@ -272,6 +272,16 @@ def sandboxed_gateway(
 
 
 @pytest.fixture
+def uuid_documents_gateway(physical_ids: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    """The functions against a sandbox of their own whose connectFi answers generated documents' ids as UUIDs."""
+    with ProviderSandbox(SECRETS, quiet=True, connectfi_document_ids="uuid") as running:
+        deploy(physical_ids, running.url, monkeypatch)
+        cold_start()
+        yield Gateway(running, physical_ids)
+    cold_start()
+
+
+@pytest.fixture
 def logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
     """Everything the functions wrote so far, as CloudWatch gets it from stdout: log lines and EMF metrics."""
     written: list[str] = []

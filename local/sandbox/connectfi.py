@@ -109,6 +109,14 @@ class ConnectFi(Provider):
             choices=("id", "documentId"),
         ),
         Option(
+            "connectfi_document_ids",
+            str,
+            "common-id",
+            "the form of a generated document's id: connectFi's common-id (doc_...) or a UUID (not published by "
+            "connectFi); the update then takes ids of that form",
+            choices=("common-id", "uuid"),
+        ),
+        Option(
             "connectfi_webhook_field",
             str,
             "webhookUrl",
@@ -134,7 +142,7 @@ class ConnectFi(Provider):
         self._identification_schema = identification_schema(self._webhook_field)
         self._token_shape = options["connectfi_token_shape"]
         self.core = ConnectFiCore(self.name, sandbox, options["webhook_delay"])
-        self.step_up = StepUp(self.core, options["connectfi_document_id_field"])
+        self.step_up = StepUp(self.core, options["connectfi_document_id_field"], options["connectfi_document_ids"])
         self._seed()
         self.magic_customers: dict[str, Effect] = {
             "cstap_notfound": lambda: error(400, "customerNotFound", "Customer not found"),

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import uuid
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from local.sandbox.common import Handler, Reply, Request, json_reply, random_alnum, random_hex
 from local.sandbox.connectfi_core import COMMON_ID, NO_MARKUP, Application, ConnectFiCore, error, unauthorized
@@ -34,26 +36,34 @@ GENERATE_SCHEMA = {
         "note_author_agent_email": {"type": "string", "format": "email"},
     },
 }
-UPDATE_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["customerId", "applicationId", "entityId", "documents"],
-    "properties": {
-        "customerId": COMMON_ID,
-        "applicationId": COMMON_ID,
-        "entityId": COMMON_ID,
-        "documents": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["documentId", "side"],
-                "properties": {"documentId": COMMON_ID, "side": {"type": "string", "enum": ["front", "back"]}},
+UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
+DOCUMENT_IDS = {"common-id": COMMON_ID, "uuid": UUID}  # connectFi publishes neither: the sandbox plays each
+
+
+def update_schema(document_id: dict) -> dict:
+    """/akepa/update's schema, its documents named by ids of the form `document_id`."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["customerId", "applicationId", "entityId", "documents"],
+        "properties": {
+            "customerId": COMMON_ID,
+            "applicationId": COMMON_ID,
+            "entityId": COMMON_ID,
+            "documents": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["documentId", "side"],
+                    "properties": {"documentId": document_id, "side": {"type": "string", "enum": ["front", "back"]}},
+                },
             },
         },
-    },
-}
+    }
+
+
 REVIEW_PREFIX = "REVIEW"  # a reference that sends the application to manual review after its documents
 # Documents uploaded for the seeded application's customer: the sample update event attaches them.
 SAMPLE_FRONT, SAMPLE_BACK = "doc_sampleFrontLicense00001", "doc_sampleBackLicense000001"
@@ -68,10 +78,12 @@ class Document:
 class StepUp:
     """The step-up routes of the connectFi sandbox, on the applications of its core."""
 
-    def __init__(self, core: ConnectFiCore, document_id_field: str) -> None:
+    def __init__(self, core: ConnectFiCore, document_id_field: str, document_ids: str = "common-id") -> None:
         self.core = core
         self.lock = core.lock
         self.document_id_field = document_id_field  # where a generated document's id is answered
+        self.document_ids = document_ids  # the form of a generated document's id
+        self.update_schema = update_schema(DOCUMENT_IDS[document_ids])
         self.documents: dict[str, Document] = {}
         self.attached: dict[tuple[str, str], set[str]] = {}  # the sides attached so far, by application and entity
         self.seed()
@@ -93,7 +105,7 @@ class StepUp:
         body, failure = self.core.accepted(request, GENERATE_SCHEMA)
         if failure:
             return failure
-        document_id = "doc_" + random_alnum(22)
+        document_id = str(uuid.uuid4()) if self.document_ids == "uuid" else "doc_" + random_alnum(22)
         with self.lock:
             self.documents[document_id] = Document(body["extension"])
         data = {self.document_id_field: document_id}
@@ -103,7 +115,7 @@ class StepUp:
         """The file in a multipart/form-data field `file`; a JSON body (or none) has no file."""
         if not self.core.authorized(request):
             return unauthorized()
-        document_id = request.path.rsplit("/", 1)[1]
+        document_id = unquote(request.path.rsplit("/", 1)[1])  # one path segment, percent-encoded
         with self.lock:
             document = self.documents.get(document_id)
         if document is None:
@@ -117,7 +129,7 @@ class StepUp:
         return json_reply(200, {"code": "0", "data": data, "requestId": random_hex(32)})
 
     def update(self, request: Request) -> Reply:
-        body, failure = self.core.accepted(request, UPDATE_SCHEMA)
+        body, failure = self.core.accepted(request, self.update_schema)
         if failure:
             return failure
         with self.lock:

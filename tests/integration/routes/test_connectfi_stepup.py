@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -152,7 +153,45 @@ def test_the_generated_id_is_read_under_either_name(gateway):
     assert answer.json()["documentId"] == DOCUMENT
 
 
-@pytest.mark.parametrize("data", [{}, {"id": "../../akepa/update"}, {"id": 7}])
+@pytest.mark.parametrize(
+    ("answered", "document_id"),
+    [
+        ("3f2b8c1e-9d4a-4f6e-8b7a-2c1d0e9f8a7b", "3f2b8c1e-9d4a-4f6e-8b7a-2c1d0e9f8a7b"),
+        (123456, "123456"),
+        ("../../akepa/update", "../../akepa/update"),
+        ("a b?c#d%e", "a b?c#d%e"),
+    ],
+    ids=["a UUID", "a number", "slashes and dots", "a URL's delimiters"],
+)
+def test_a_generated_id_in_any_form_is_uploaded_to_its_own_path(gateway, answered, document_id):
+    # Given connectFi answering the generate with an id of a form it publishes nothing about
+    own_path = "/connectfi/akepa/document/upload/" + quote(document_id, safe="")
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated(answered))
+    gateway.provider.reply(own_path, uploaded())
+
+    answer = gateway.call(DOCUMENTS_FN, DOCUMENT_REQUEST)
+
+    # Then the file goes to that document, the id one segment of the upload's path, and the caller is told the id
+    assert answer.status == 200 and answer.json()["documentId"] == document_id
+    assert [r.path for r in gateway.provider.requests() if "/upload/" in r.path] == [own_path]
+
+
+def test_a_caller_named_document_in_any_form_is_uploaded_to_its_own_path(gateway):
+    own_path = "/connectfi/akepa/document/upload/doc%2F..%2Fx%3Fy"
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(own_path, uploaded())
+
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": "doc/../x?y"})
+
+    assert answer.status == 200 and answer.json()["documentId"] == "doc/../x?y"
+    assert [r.path for r in gateway.provider.requests() if "/upload/" in r.path] == [own_path]
+    assert gateway.provider.requests(GENERATE) == []
+
+
+@pytest.mark.parametrize(
+    "data", [{}, {"id": ""}, {"id": "."}, {"id": ".."}, {"id": None}, {"id": True}, {"id": ["doc_1"]}, {"id": {}}]
+)
 def test_a_generate_answer_without_a_usable_id_is_502_and_nothing_is_uploaded(gateway, data):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(GENERATE, {"code": "0", "data": data})
@@ -197,7 +236,10 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
         ({"note": "line\nbreak"}, "note"),
         ({"note_author_agent_email": None}, "note_author_agent_email"),  # absent is fine; null is not
         ({"note_author_agent_email": "not an email"}, "note_author_agent_email"),
-        ({"documentId": "../update"}, "documentId"),
+        ({"documentId": ""}, "documentId"),
+        ({"documentId": "."}, "documentId"),  # a dot segment: no URL path can carry it
+        ({"documentId": ".."}, "documentId"),
+        ({"documentId": 7}, "documentId"),
         ({"side": "front"}, "side"),  # not a generate field: connectFi refuses unknown fields
     ],
 )
@@ -373,6 +415,17 @@ def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, 
     assert gateway.provider.requests() == []
 
 
+def test_an_update_naming_documents_by_ids_of_any_form_is_connectfis_to_rule_on(gateway):
+    # Given documents whose ids connectFi answered in forms it publishes nothing about
+    body = {**UPDATE_REQUEST, "documents": [{"documentId": "3f2b8c1e-9d4a-4f6e"}, {"documentId": "123456"}]}
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, application("pending_step_up"))
+
+    answer = gateway.call(UPDATE_FN, body)
+
+    assert answer.status == 200 and json.loads(gateway.provider.requests(UPDATE)[0].body) == body
+
+
 def test_an_update_reaches_connectfi_as_the_callers_bytes(gateway):
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(UPDATE, connectfi_error(400, "requestValidateError", context=[]))
@@ -403,8 +456,11 @@ def attach(gateway, side: str) -> str:
     return answer.json()["documentId"]
 
 
-def test_a_journey_from_pending_step_up_to_completed_through_the_gateway_alone(sandboxed_gateway):
-    gateway = sandboxed_gateway
+@pytest.mark.parametrize(
+    "connectfi", ["sandboxed_gateway", "uuid_documents_gateway"], ids=["common-id documents", "UUID documents"]
+)
+def test_a_journey_from_pending_step_up_to_completed_through_the_gateway_alone(request, connectfi):
+    gateway = request.getfixturevalue(connectfi)
     started = gateway.call("ConnectFiIdentificationFunction", {"customerId": CUSTOMER, "reference": "journey1"})
     state = started.json()["data"]
     assert state["status"] == "pending_step_up"

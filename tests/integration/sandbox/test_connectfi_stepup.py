@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 import requests
@@ -124,6 +125,24 @@ def test_the_generated_id_can_be_answered_as_document_id(make_sandbox):
     token = connectfi_token(urls)
     answer = assert_json(connectfi(urls, "/akepa/document/generate", GENERATE, token), 200)
     assert set(answer["data"]) == {"documentId"}
+
+
+def test_generated_document_ids_can_be_uuids_which_upload_and_update_then_take(make_sandbox):
+    box = make_sandbox(connectfi_document_ids="uuid")
+    urls = box.base_urls()
+    token = connectfi_token(urls)
+    created = identification(urls, token, reference="UUIDDOCS")
+
+    front, back = document(urls, token), document(urls, token)
+    answer = update(
+        urls, token, created, documents=[{"documentId": front, "side": "front"}, {"documentId": back, "side": "back"}]
+    )
+
+    assert str(uuid.UUID(front)) == front and str(uuid.UUID(back)) == back
+    assert assert_json(answer, 200)["data"]["status"] == "completed"
+    # and an id of the other form is refused by the update's schema, as a connectFi of UUID ids would refuse it
+    other = update(urls, token, created, documents=[{"documentId": "doc_notAUuid", "side": "front"}])
+    assert (other.status_code, other.json()["code"]) == (400, "requestValidateError")
 
 
 def test_a_repeated_review_update_schedules_one_review(make_sandbox, receiver):

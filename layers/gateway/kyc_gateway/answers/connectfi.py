@@ -5,6 +5,7 @@ document answers. The stored application and the webhook's acknowledgement are t
 from __future__ import annotations
 
 from kyc_gateway.answers import answer, by_example, ref
+from kyc_gateway.providers.connectfi.common import DOCUMENT_ID_SCHEMA
 
 # connectFi's success code: the gateway passes an answer only when it reads as "0" (the examples' string).
 _CODE = {"type": ["string", "integer"], "enum": ["0", 0], "description": 'connectFi\'s success code, "0"'}
@@ -58,7 +59,10 @@ SCHEMAS = {
         "connectFi's answer to the image's upload as connectFi sends it, with the document's id and upload status "
         "named at the top by the gateway.",
         {
-            "documentId": {**_ID, "description": "the document generated (connectFi's data.id) or named by the caller"},
+            "documentId": {
+                **DOCUMENT_ID_SCHEMA,
+                "description": "the document generated (connectFi's data.id) or named by the caller",
+            },
             "uploadStatus": {"type": "boolean", "const": True},
             "code": _CODE,
             # no type: connectFi publishes none, and the gateway passes any 200's data on (null and a string seen)

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from urllib.parse import quote
 
 from pydantic import BeforeValidator, ConfigDict
 
@@ -201,7 +202,7 @@ class ConnectFiClient(ProviderClient):
         whatever its body, unless the body is connectFi's error envelope (a `code` other than "0"). A document
         connectFi does not know is the caller's 422 when the caller named it, connectFi failing (502) when the
         gateway had just generated it."""
-        path = DOCUMENT_UPLOAD_PATH.format(document_id=document_id)
+        path = DOCUMENT_UPLOAD_PATH.format(document_id=quote(document_id, safe=""))  # any text, one path segment
 
         def send(token: str) -> ProviderResponse:
             headers = {"x-connectfi-token": token, "Accept": "application/json"}

@@ -34,9 +34,10 @@ from kyc_gateway.providers.connectfi.common import (
     NO_MARKUP,
     PROVIDER,
     ConnectFiId,
+    DocumentId,
     answered_ids,
+    document_id_of,
     envelope_data,
-    is_connectfi_id,
 )
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
@@ -98,7 +99,7 @@ class DocumentRequest(Model):
     note: Note | None = None
     note_author_agent_email: Email = absent_or_set()
     file: str = Field(repr=False)
-    documentId: ConnectFiId = absent_or_set()
+    documentId: DocumentId = absent_or_set()
 
     @field_validator("file")
     @classmethod
@@ -135,7 +136,7 @@ class UpdateDocument(Model):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    documentId: ConnectFiId = absent_or_set()
+    documentId: DocumentId = absent_or_set()
     side: str = absent_or_set()
 
 
@@ -219,12 +220,12 @@ def _document_id(response: ProviderResponse) -> str:
     """The generated document's id: `data.id` (connectFi's document answers), or `data.documentId`. Without a usable
     id the answer is connectFi failing (502) after it may have generated a document: its outcome is unknown."""
     data = envelope_data(response) or {}
-    value = data.get("id") or data.get("documentId")
-    if not is_connectfi_id(value):  # it goes into the upload's URL path
+    document_id = document_id_of(data.get("id")) or document_id_of(data.get("documentId"))
+    if document_id is None:
         error = response.error(ProviderBadResponse)
         error.outcome_unknown = True
         raise error
-    return value
+    return document_id
 
 
 def update(request: UpdateRequest) -> ProviderResponse:
