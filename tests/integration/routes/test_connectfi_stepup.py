@@ -415,9 +415,10 @@ def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, 
     assert gateway.provider.requests() == []
 
 
-def test_an_update_naming_documents_by_ids_of_any_form_is_connectfis_to_rule_on(gateway):
-    # Given documents whose ids connectFi answered in forms it publishes nothing about
-    body = {**UPDATE_REQUEST, "documents": [{"documentId": "3f2b8c1e-9d4a-4f6e"}, {"documentId": "123456"}]}
+def test_an_update_naming_documents_and_sides_of_any_form_is_connectfis_to_rule_on(gateway):
+    # Given documents whose ids connectFi answered in forms it publishes nothing about, and sides of no published type
+    documents = [{"documentId": "3f2b8c1e-9d4a-4f6e", "side": 1}, {"documentId": "123456", "side": None}]
+    body = {**UPDATE_REQUEST, "documents": documents}
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(UPDATE, application("pending_step_up"))
 

@@ -90,11 +90,11 @@ class StatusRequest(TypedDict, total=False):
 
 
 class UpdateDocument(TypedDict, total=False):
-    """One entry of the update's `documents`: a connectFi document id (and its side); other fields are connectFi's
-    to rule on."""
+    """One entry of the update's `documents`: a connectFi document id and its side; the side (front or back, as
+    connectFi describes it, publishing no type or values) and other fields are connectFi's to rule on."""
 
     documentId: str
-    side: str
+    side: Any
 
 
 class UpdateRequest(TypedDict, total=False):

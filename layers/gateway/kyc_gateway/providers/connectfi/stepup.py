@@ -42,8 +42,8 @@ from kyc_gateway.providers.connectfi.common import (
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
-# ajv-formats' "email" (its full mode, the more permissive of its two; case-insensitive there, spelt out here so
-# that the OpenAPI document's pattern is one every regex engine reads): connectFi rules on anything narrower.
+# ajv-formats' "email" in its full mode, ajv 8's default (connectFi's refusals carry ajv 8's `instancePath`):
+# case-insensitive there, spelt out here so that the OpenAPI document's pattern is one every regex engine reads.
 _EMAIL = (
     r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"
@@ -131,13 +131,13 @@ class DocumentRequest(Model):
 
 
 class UpdateDocument(Model):
-    """One entry of the update's `documents`: a connectFi document id (and its side); other fields are connectFi's
-    to rule on."""
+    """One entry of the update's `documents`: a connectFi document id and its side; the side (front or back, as
+    connectFi describes it, publishing no type or values) and other fields are connectFi's to rule on."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
     documentId: DocumentId = absent_or_set()
-    side: str = absent_or_set()
+    side: Any = absent_or_set()
 
 
 class UpdateRequest(ForwardedAsSent):
