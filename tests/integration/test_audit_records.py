@@ -31,7 +31,10 @@ Expected = Callable[[dict, dict], set[tuple[str, str]]]
 EXPECTED_SUBJECTS: dict[str, Expected] = {
     "CladfyKraPinFunction": lambda body, answer: {("kra_pin", body["pinnumber"].strip().upper())},
     "SignzyRepushFunction": lambda body, answer: {("onboarding_id", body["onboardingId"].lower())},
-    "CdpCustomerLookupFunction": lambda body, answer: {("id", f"{body['idType']}:{body['idNumber']}")},
+    "CdpCustomerLookupFunction": lambda body, answer: {
+        ("id", f"{body['idType']}:{body['idNumber']}"),
+        ("ecrn", answer["data"]["ecrn"]),  # the customer found: a search by ECRN finds its lookups too
+    },
     "CdpOnboardingFunction": lambda body, answer: {
         *{("id", f"{detail['id_type']}:{detail['id_number']}") for detail in body["id_details"]},
         ("ecrn", answer["data"]["ecrn"]),

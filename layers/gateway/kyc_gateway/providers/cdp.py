@@ -56,8 +56,10 @@ class CustomerLookupRequest(Model):
     idType: Annotated[str, StringConstraints(max_length=3)]
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
-        """What the audit trail records it under (kyc_gateway.audit): the ID, by type and number."""
+        """What the audit trail records it under (kyc_gateway.audit): the ID, by type and number, and the ECRN of
+        the customer CDP found (so that a search by ECRN finds lookups as well as the onboarding)."""
         yield "id", f"{self.idType}:{self.idNumber}"
+        yield from _answered_ecrn(answer)
 
 
 def _onboarding_example(schema: dict[str, Any]) -> None:
@@ -80,9 +82,14 @@ class OnboardingRequest(ForwardedAsSent):
         for detail in details if isinstance(details, list) else ():
             if isinstance(detail, dict) and _scalar(detail.get("id_type")) and _scalar(detail.get("id_number")):
                 yield "id", f"{detail['id_type']}:{detail['id_number']}"
-        data = (answer or {}).get("data")
-        if isinstance(data, dict) and _scalar(data.get("ecrn")):
-            yield "ecrn", str(data["ecrn"])
+        yield from _answered_ecrn(answer)
+
+
+def _answered_ecrn(answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+    """The ECRN (CDP's customer number) in a CDP answer's `data`, as an audit subject."""
+    data = (answer or {}).get("data")
+    if isinstance(data, dict) and _scalar(data.get("ecrn")):
+        yield "ecrn", str(data["ecrn"])
 
 
 def _scalar(value: Any) -> bool:
