@@ -108,7 +108,8 @@ def cdp_customer_lookup(event: dict) -> dict:
     # The lookup table's lengths, as patterns: 30 and 3 characters.
     path = "/caas/api/v2/customer/validate"
     body, response = _cdp(event, path, idNumber=(str, r"^.{0,30}$"), idType=(str, r"^.{0,3}$"))
-    _audit("cdp", [("id", f"{body['idType']}:{body['idNumber']}")], "cdp.customer_lookup", response)
+    found = [("ecrn", response.json()["data"]["ecrn"])]  # the customer found
+    _audit("cdp", [("id", f"{body['idType']}:{body['idNumber']}"), *found], "cdp.customer_lookup", response)
     return _answer(response)
 
 
