@@ -108,7 +108,7 @@ def api_access(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
 GATEWAY_RESPONSES = {
     "DEFAULT_4XX": "request_refused",
     "DEFAULT_5XX": "gateway_error",
-    "MISSING_AUTHENTICATION_TOKEN": "not_authenticated",  # an unknown route or method, or an unsigned request
+    "MISSING_AUTHENTICATION_TOKEN": "not_authenticated",  # an unsigned request, or an unknown route or method
     "UNAUTHORIZED": "not_authenticated",
     "ACCESS_DENIED": "forbidden",
     "INVALID_SIGNATURE": "not_authenticated",
@@ -117,6 +117,9 @@ GATEWAY_RESPONSES = {
     "REQUEST_TOO_LARGE": "request_too_large",
     "INTEGRATION_TIMEOUT": "gateway_timeout",
 }
+# A caller not authenticated is 401, as the gateway's contract says; API Gateway's own status for these is 403.
+# (It cannot tell an unknown route or method from an unsigned request: both are MISSING_AUTHENTICATION_TOKEN.)
+NOT_AUTHENTICATED_STATUS = 401
 
 
 def gateway_responses() -> dict[str, Any]:
@@ -131,7 +134,11 @@ def gateway_responses() -> dict[str, Any]:
         return text.replace('"MESSAGE"', "$context.error.messageString").replace("REQUEST-ID", "$context.requestId")
 
     echo = {"Headers": {"X-Correlation-Id": "method.request.header.X-Correlation-Id"}}
-    return {
+    responses: dict[str, Any] = {
         kind: {"ResponseParameters": echo, "ResponseTemplates": {"application/json": envelope(code)}}
         for kind, code in GATEWAY_RESPONSES.items()
     }
+    for kind, code in GATEWAY_RESPONSES.items():
+        if code == "not_authenticated":
+            responses[kind]["StatusCode"] = str(NOT_AUTHENTICATED_STATUS)
+    return responses

@@ -21,8 +21,8 @@ DOCUMENT = cfn.ROOT / "openapi.json"
 ERROR_STATUSES = {
     "400": "The request is not JSON (or is declared as another media type) or fails validation (details per field); "
     "no provider call was made",
-    "403": "API Gateway refused the request: not signed or not validly signed (not_authenticated), or the signer may "
-    "not call this route (forbidden)",
+    "401": "API Gateway refused the request: not signed, or not validly signed (not_authenticated)",
+    "403": "API Gateway refused the request: the signer may not call this route (forbidden)",
     "404": "The provider says the subject does not exist",
     "409": "The Idempotency-Key was used with another body, its first request is still in progress, or that "
     "request's outcome at the provider is unknown (it timed out after it was sent)",
@@ -34,7 +34,7 @@ ERROR_STATUSES = {
     "504": "The provider did not answer in time",
 }
 WEBHOOK_STATUSES = ("400", "401", "403", "413", "429", "500", "503")
-STORED_STATE_STATUSES = ("400", "403", "404", "429", "500")
+STORED_STATE_STATUSES = ("400", "401", "403", "404", "429", "500")
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["error"],

@@ -62,10 +62,19 @@ def routes_of(functions: dict[str, cfn.FunctionSpec]) -> list[Route]:
     return routes
 
 
+def route_miss_status(template: dict[str, Any] | None = None) -> int:
+    """What the template's API answers a path or method it does not define (API Gateway's
+    MISSING_AUTHENTICATION_TOKEN, which an unsigned request meets too): its gateway response's status, else
+    API Gateway's own 403."""
+    responses = cfn.resources(template)["GatewayApi"]["Properties"].get("GatewayResponses", {})
+    return int(responses.get("MISSING_AUTHENTICATION_TOKEN", {}).get("StatusCode", 403))
+
+
 class ApiServer:
     def __init__(self, routes: list[Route], invoke: Invoker, host: str = "127.0.0.1", port: int = 3000) -> None:
         self.routes = routes
         self.invoke = invoke
+        self.route_miss_status = route_miss_status()
         self._server = ListeningServer((host, port), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="api", daemon=True
@@ -99,7 +108,8 @@ class ApiServer:
         else:
             # What API Gateway answers for a path or method the API does not define (its gateway response, in
             # the template's envelope).
-            return gateway_answer(403, "not_authenticated", "Missing Authentication Token", request_id, headers)
+            miss = self.route_miss_status
+            return gateway_answer(miss, "not_authenticated", "Missing Authentication Token", request_id, headers)
         event = proxy_event(
             method,
             split.path,

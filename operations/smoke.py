@@ -8,7 +8,7 @@ reached, nothing is written):
 - the signed application read: an unknown application id, 404 `application_not_found` (the function may read its
   table);
 - the webhook route: a wrong token, 401 `invalid_webhook_token` (the webhook secret is readable);
-- one signed route without a signature: 403 `not_authenticated` from API Gateway (IAM is enforced).
+- one signed route without a signature: 401 `not_authenticated` from API Gateway (IAM is enforced).
 
 Successes. Each provider with a read-only operation gets one valid, signed request with ENV's test identifiers
 (smoke.toml, or SMOKE_IDENTIFIERS): 200 and the provider's success body expected, so a stack whose valid requests
@@ -44,6 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 IDENTIFIERS = ROOT / "smoke.toml"
 IDENTIFIERS_VARIABLE = "SMOKE_IDENTIFIERS"  # a JSON object, {"<provider>": {...}}: replaces smoke.toml's entries
 TIMEOUT_SECONDS = 35  # above API Gateway's 29 s: a slow cold start is the gateway's to report, not ours
+
+
+UNSIGNED_REFUSAL = "not_authenticated"  # API Gateway's answer to the unsigned probe (IAM enforced)
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,8 @@ def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
             first_signed.path,
             signed=False,
             body=first_signed.body,
-            status=403,
-            code="not_authenticated",
+            status=401,
+            code=UNSIGNED_REFUSAL,
         )
     )
     return found
@@ -233,7 +236,7 @@ def run(
     answer as it should (empty: the stack is healthy). Only route and status are printed, never a body."""
     marker = uuid.uuid4().hex[:20]
     openapi = json.loads((ROOT / "openapi.json").read_text())
-    chosen = [probe for probe in probes(openapi, marker) if iam or probe.status != 403]
+    chosen = [probe for probe in probes(openapi, marker) if iam or probe.expected != UNSIGNED_REFUSAL]
     if configured is not None:
         chosen += success_probes(openapi, environment, configured)
     failures = []
@@ -269,7 +272,7 @@ def _problem(probe: Probe, answer: requests.Response, correlation: str) -> str |
     if answer.status_code != probe.status or not probe.matches(body):
         got = _error_code(body) or ("another body" if body else "no JSON object")
         return f"expected {probe.status} {probe.expected}, got {answer.status_code} {got}"
-    if probe.status != 403 and answer.headers.get("X-Correlation-Id") != correlation:
+    if probe.expected != UNSIGNED_REFUSAL and answer.headers.get("X-Correlation-Id") != correlation:
         return "the answer does not carry the request's X-Correlation-Id"
     return None
 

@@ -123,6 +123,10 @@ def test_api_gateways_own_refusals_answer_the_error_envelope_with_the_callers_co
     }
     for kind, code in codes.items():
         assert code in responses[kind]["responseTemplates"]["application/json"], kind
+    # A caller not authenticated (unsigned, a signature invalid or expired) is 401; one not allowed stays 403
+    for kind in ("MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "EXPIRED_TOKEN", "UNAUTHORIZED"):
+        assert responses[kind]["statusCode"] == "401", kind
+    assert "statusCode" not in responses["ACCESS_DENIED"]  # API Gateway's own 403
     for kind, response in responses.items():
         echo = {"gatewayresponse.header.X-Correlation-Id": "method.request.header.X-Correlation-Id"}
         assert response["responseParameters"] == echo, kind

@@ -20,6 +20,7 @@ from kyc_gateway_client import (
     GatewayClient,
     IdempotencyConflict,
     InvalidRequest,
+    NotAuthorized,
     NotFound,
     ProviderFailed,
     ProviderRejected,
@@ -198,6 +199,8 @@ def test_retries_stop_at_the_time_budget_and_the_last_answer_is_raised():
     ("status", "code", "kind"),
     [
         (400, "validation_error", InvalidRequest),
+        (401, "not_authenticated", NotAuthorized),
+        (403, "forbidden", NotAuthorized),
         (404, "application_not_found", NotFound),
         (409, "idempotency_outcome_unknown", IdempotencyConflict),
         (422, "invalid_application_state", ProviderRejected),

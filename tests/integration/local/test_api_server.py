@@ -14,6 +14,7 @@ import requests
 
 from local.api_server import ApiServer, routes_of
 from project import template as cfn
+from tests.integration.test_deployed_template import transformed
 from tests.support.local_api import RecordingInvoker, raw_exchange
 
 FUNCTIONS = cfn.functions()
@@ -88,14 +89,21 @@ def test_path_parameters_are_extracted_and_url_decoded(serve):
     assert event["resource"] == "/things/{thingId}"
 
 
+@pytest.fixture(scope="module")
+def route_miss_status() -> int:
+    """What the deployed API answers a route it does not define (its MISSING_AUTHENTICATION_TOKEN response)."""
+    api = transformed("dev")["Resources"]["GatewayApi"]["Properties"]["Body"]
+    return int(api["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]["statusCode"])
+
+
 @pytest.mark.parametrize(("method", "path"), [("POST", "/nope"), ("GET", "/cladfy/krapin"), ("POST", "/cladfy")])
-def test_unknown_routes_and_methods_get_api_gateways_403(serve, method, path):
+def test_unknown_routes_and_methods_get_what_the_deployed_api_answers(serve, route_miss_status, method, path):
     invoker = RecordingInvoker()
     url = serve(invoker)
 
     answer = requests.request(method, url + path, timeout=5)
 
-    assert answer.status_code == 403
+    assert answer.status_code == route_miss_status == 401
     assert answer.json()["error"]["code"] == "not_authenticated"
     assert answer.json()["error"]["message"] == "Missing Authentication Token"
     assert answer.headers["X-Correlation-Id"] == answer.json()["error"]["correlationId"]
@@ -116,7 +124,7 @@ def test_api_gateways_own_refusals_echo_a_sane_caller_correlation_id_in_their_he
 
     # Then each answers the caller's id in its header when it is sane (as the functions do), else the request id,
     # which the envelope always carries (API Gateway's templates cannot check the caller's)
-    for answer, status in ((unknown, 403), (too_large, 413)):
+    for answer, status in ((unknown, 401), (too_large, 413)):
         request_id = answer.json()["error"]["correlationId"]
         assert answer.status_code == status
         assert answer.headers["X-Correlation-Id"] == (sent if echoed else request_id)
@@ -135,7 +143,7 @@ def test_api_gateways_own_refusals_read_the_correlation_id_as_the_functions_do_t
 
     # Then it echoes the last, trimmed, as a function reading its event's headers would
     answer = connection.getresponse()
-    assert (answer.status, answer.getheader("X-Correlation-Id")) == (403, "second-2")
+    assert (answer.status, answer.getheader("X-Correlation-Id")) == (401, "second-2")
     connection.close()
 
 

@@ -77,7 +77,7 @@ class Gateway(BaseHTTPRequestHandler):
         self.bodies.append(body)
         webhook = "/connectfi/webhooks/" in self.path
         if self.enforce_iam and not webhook and not (authorization and SIGNATURE.fullmatch(authorization)):
-            return self._send(403, "not_authenticated", correlation=None)
+            return self._send(401, "not_authenticated", correlation=None)
         if self.path.startswith(self.broken_route or "\0"):
             return self._send(500, "configuration_error")
         if webhook:
@@ -180,7 +180,7 @@ def test_given_a_stack_that_does_not_enforce_iam_when_smoke_tested_then_it_fails
     handler.enforce_iam = False
     # When the smoke test runs, Then the unsigned probe fails it
     assert smoke.main(["dev", "--api-url", url, "--region", "eu-west-1"]) == 1
-    assert "expected 403 not_authenticated, got 400 validation_error" in capsys.readouterr().err
+    assert "expected 401 not_authenticated, got 400 validation_error" in capsys.readouterr().err
 
 
 def test_given_no_iam_when_smoke_tested_then_only_the_unsigned_probe_is_skipped(gateway):

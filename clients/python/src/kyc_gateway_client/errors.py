@@ -50,7 +50,8 @@ class InvalidRequest(GatewayError):
 
 
 class NotAuthorized(GatewayError):
-    """403 from API Gateway: the request was not signed, or the signer may not call the API."""
+    """401 or 403 from API Gateway: the request was not signed or not validly signed (401), or the signer may not
+    call the API (403)."""
 
 
 class NotFound(GatewayError):
@@ -101,6 +102,7 @@ class CredentialsUnavailable(ClientMisconfigured):
 
 _BY_STATUS: dict[int, type[GatewayError]] = {
     400: InvalidRequest,
+    401: NotAuthorized,
     403: NotAuthorized,
     404: NotFound,
     409: IdempotencyConflict,
