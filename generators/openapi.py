@@ -22,7 +22,8 @@ ERROR_STATUSES = {
     "400": "The request is not JSON (or is declared as another media type) or fails validation (details per field); "
     "no provider call was made",
     "401": "API Gateway refused the request: not signed, or not validly signed (not_authenticated)",
-    "403": "API Gateway refused the request: the signer may not call this route (forbidden)",
+    "403": "API Gateway refused the request: the signer may not call this route, or the API's resource policy does "
+    "not admit it (an account it does not name; a PRIVATE API reached from outside its VPC endpoints) (forbidden)",
     "404": "The provider says the subject does not exist",
     "409": "The Idempotency-Key was used with another body, its first request is still in progress, or that "
     "request's outcome at the provider is unknown (it timed out after it was sent)",
@@ -32,6 +33,13 @@ ERROR_STATUSES = {
     "500": "The gateway failed or is misconfigured",
     "502": "The provider failed, answered something unusable, or refused the gateway's credentials",
     "504": "The provider did not answer in time",
+}
+WEBHOOK_DESCRIPTIONS = {
+    "401": "The webhook token is wrong (checked before anything of the body is read)",
+    "403": "The API's resource policy refused the request: a source address outside WebhookSourceCidrs, or a PRIVATE "
+    "API reached other than through its VPC endpoints",
+    "429": "The route's throttle, or the web ACL's rate limit per source address, refused the request",
+    "503": "The webhook could not be queued after retries",
 }
 WEBHOOK_STATUSES = ("400", "401", "403", "413", "429", "500", "503")
 STORED_STATE_STATUSES = ("400", "401", "403", "404", "429", "500")
@@ -71,6 +79,36 @@ CORRELATION_HEADER = {
     "description": "Echoed back when it matches the pattern; otherwise the API Gateway request id is used.",
     "schema": {"type": "string"},
 }
+# The headers of the gateway's answers, declared once (components.headers) and named by each response.
+RESPONSE_HEADERS = {
+    "X-Correlation-Id": {
+        "description": "The request's correlation id: the caller's X-Correlation-Id when it matches the pattern, "
+        "otherwise the API Gateway request id (the error envelope's correlationId). API Gateway's own refusals echo "
+        "the caller's as sent; the web ACL's rate limit on the webhook sends none.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "On every answer to a request with an Idempotency-Key: true when it is the stored answer of "
+        "an earlier request with that key (nothing was sent to the provider), false otherwise.",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+    "Retry-After": {
+        "description": "When the provider rate-limited the gateway and said, in seconds, how long to wait: those "
+        "seconds.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _response_headers(status: str, *, keyed: bool) -> dict[str, Any]:
+    names = [
+        "X-Correlation-Id",
+        *(["Idempotent-Replayed"] if keyed else []),
+        *(["Retry-After"] if status == "429" else []),
+    ]
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
 # As API Gateway declares IAM authorisation in the OpenAPI documents it exports: clients generated from the document
 # know to sign with SigV4 (service execute-api).
 SIGV4 = {
@@ -144,6 +182,7 @@ def build() -> dict[str, Any]:
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {"sigv4": SIGV4},
+            "headers": RESPONSE_HEADERS,
         },
     }
 
@@ -178,19 +217,16 @@ def _operation(
     responses: dict[str, Any] = {
         str(contract.status): {
             "description": success,
+            "headers": _response_headers(str(contract.status), keyed=contract.idempotency_keys),
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}}},
         }
     }
+    webhook_descriptions = WEBHOOK_DESCRIPTIONS if webhook else {}
     for status in statuses:
-        description = {
-            "401": "The webhook token is wrong (checked before anything of the body is read)",
-            "403": "The API's resource policy refused the request: a source address outside WebhookSourceCidrs, or "
-            "a PRIVATE API reached other than through its VPC endpoints",
-            "429": "The route's throttle, or the web ACL's rate limit per source address, refused the request",
-            "503": "The webhook could not be queued after retries",
-        }.get(status) or ERROR_STATUSES.get(status, "Not found")
+        description = webhook_descriptions.get(status) or ERROR_STATUSES.get(status, "Not found")
         responses[status] = {
             "description": description,
+            "headers": _response_headers(status, keyed=contract.idempotency_keys),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
         }
     operation: dict[str, Any] = {

@@ -44,6 +44,31 @@ def test_every_route_documents_what_api_gateway_itself_refuses_with():
             assert {"403", "429"} <= operation["responses"].keys(), (method, operation["operationId"])
 
 
+def test_a_signed_route_documents_api_gateways_401_for_a_caller_not_authenticated():
+    for operations in openapi.build()["paths"].values():
+        for operation in operations.values():
+            if operation["security"]:
+                assert "not_authenticated" in operation["responses"]["401"]["description"], operation["operationId"]
+
+
+def test_every_answer_declares_the_headers_the_gateway_sends_with_it():
+    # Given the document and the routes that take an Idempotency-Key (a write's parameters name it)
+    document = openapi.build()
+    declared = document["components"]["headers"]
+    assert set(declared) == {"X-Correlation-Id", "Idempotent-Replayed", "Retry-After"}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            keyed = any(parameter["name"] == "Idempotency-Key" for parameter in operation["parameters"])
+            for status, response in operation["responses"].items():
+                # Then every answer names the correlation id; a keyed route's, whether it was replayed; a 429, how
+                # long to wait; each a reference to its one declaration
+                names = {"X-Correlation-Id"} | ({"Idempotent-Replayed"} if keyed else set())
+                names |= {"Retry-After"} if status == "429" else set()
+                assert set(response["headers"]) == names, (operation["operationId"], status)
+                for name, header in response["headers"].items():
+                    assert header == {"$ref": f"#/components/headers/{name}"}
+
+
 def test_sigv4_is_declared_as_api_gateway_declares_iam_authorisation():
     document = openapi.build()
 
