@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,6 +126,9 @@ class ApiServer:
             result = self.invoke(route.function, event)
             return _proxy_answer(result)
         except Exception:  # noqa: BLE001 - a crashed or malformed integration is API Gateway's 502
+            # Logged as Lambda's runtime logs a function's unhandled error (its type and trace), so that a developer
+            # sees why; the caller gets API Gateway's envelope only.
+            print(f"{route.function.logical_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             return gateway_answer(502, "gateway_error", "Internal server error", request_id, headers)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -204,13 +204,15 @@ def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_
 
 
 @pytest.mark.parametrize("invoker", [RecordingInvoker(error=RuntimeError("boom")), RecordingInvoker({"no": 1})])
-def test_a_crashing_or_malformed_integration_is_a_502(serve, invoker):
+def test_a_crashing_or_malformed_integration_is_a_502_and_its_error_is_logged(serve, invoker, capfd):
     url = serve(invoker)
 
     answer = requests.post(f"{url}/cladfy/krapin", data="{}", timeout=5)
 
     assert answer.status_code == 502
     assert answer.json()["error"]["code"] == "gateway_error"
+    logged = capfd.readouterr().err
+    assert "CladfyKraPinFunction failed:" in logged and "Traceback" in logged
 
 
 def test_payloads_over_api_gateways_limit_are_refused_without_invoking(serve):
