@@ -57,14 +57,14 @@ def test_a_refused_page_token_is_named_with_why_in_the_envelopes_details(sandbox
 
 
 @pytest.mark.parametrize(
-    ("kind", "issue"),
+    ("subject", "kind", "issue"),
     [
-        (None, "is not the connectFi customer id or the connectFi application id or the connectFi document id"),
-        ("customer", "is not the connectFi customer id"),
+        (".", None, "is not the connectFi customer id or the connectFi application id or the connectFi document id"),
+        ("cstap_5mBHiIx3QbkvEpjGfKsI9k!", "customer", "is not the connectFi customer id"),
     ],
 )
-def test_a_subject_no_kind_asked_could_be_is_refused_naming_what_each_kind_is(sandboxed_gateway, kind, issue):
-    body = {"provider": "connectfi", "subject": "cstap_5mBHiIx3QbkvEpjGfKsI9k!"} | ({"kind": kind} if kind else {})
+def test_a_subject_no_kind_asked_could_be_is_refused_naming_what_each_kind_is(sandboxed_gateway, subject, kind, issue):
+    body = {"provider": "connectfi", "subject": subject} | ({"kind": kind} if kind else {})
 
     status, answer = search(body)
 

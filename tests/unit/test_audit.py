@@ -340,7 +340,7 @@ def test_a_subject_kind_its_provider_does_not_declare_never_changes_the_answer_a
         ("signzy", "onboarding_id", "kyc_gateway.providers.signzy:ObjectId"),
         ("connectfi", "customer", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
         ("connectfi", "application", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
-        ("connectfi", "document", "kyc_gateway.providers.connectfi.common:ConnectFiId"),
+        ("connectfi", "document", "kyc_gateway.providers.connectfi.common:DocumentId"),
     ],
 )
 def test_a_subject_is_searchable_exactly_when_a_request_of_the_provider_could_carry_it(provider, kind, request_format):
@@ -364,6 +364,7 @@ def test_a_subject_is_searchable_exactly_when_a_request_of_the_provider_could_ca
         PIN, PIN.lower(), f" {PIN} ", "A00441633M", "B004416331M", "A004416331\u0131",
         "65a1b2c3d4e5f60718293a4b", "65A1B2C3D4E5F60718293A4B", "65a1b2c3d4e5f60718293a4",
         "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1", "x" * 36, "x" * 37, "bad id!", "doc-1",
+        "3f2b8c1e-9d4a-4f6e-8b7a-2c1d0e9f8a7b", ".", "..", "...", "a/b", "line\nbreak",
         # a value holding the form's separator, each side of which a request could carry, is none of them
         f"{PIN}|{PIN}", "iapp_1|iapp_2", "65a1b2c3d4e5f60718293a4b|65a1b2c3d4e5f60718293a4b",
     ]  # fmt: skip

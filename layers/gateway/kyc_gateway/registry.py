@@ -43,6 +43,7 @@ class SubjectKind:
 
 
 _CONNECTFI_ID = r"[0-9a-zA-Z_]{1,36}"  # connectFi's "common-id"
+_CONNECTFI_DOCUMENT_ID = r"(?s)(?!\.\.?\Z).+"  # any text but a URL path's dot segment: connectFi publishes no format
 _APPLICATIONS = ("APPLICATIONS_TABLE_NAME", "ApplicationsTable")  # connectFi applications' confirmed states
 _WEBHOOK_SECRET = ("CONNECTFI_WEBHOOK_SECRET_ID", "ConnectFiWebhookSecret")  # the webhook URL's token
 _WEBHOOK_QUEUE = ("WEBHOOK_QUEUE_URL", "WebhookQueue")
@@ -160,7 +161,7 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         subject_kinds=(
             SubjectKind("customer", "exact", "the connectFi customer id", _CONNECTFI_ID),
             SubjectKind("application", "exact", "the connectFi application id", _CONNECTFI_ID),
-            SubjectKind("document", "exact", "the connectFi document id", _CONNECTFI_ID),
+            SubjectKind("document", "exact", "the connectFi document id", _CONNECTFI_DOCUMENT_ID),
         ),
     ),
 )

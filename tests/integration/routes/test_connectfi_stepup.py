@@ -177,6 +177,16 @@ def test_a_generated_id_in_any_form_is_uploaded_to_its_own_path(gateway, answere
     assert [r.path for r in gateway.provider.requests() if "/upload/" in r.path] == [own_path]
 
 
+@pytest.mark.parametrize("named", [".", ".."])
+def test_a_document_id_no_url_path_can_carry_is_refused_saying_why(gateway, named):
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "documentId": named})
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    (detail,) = answer.error["details"]
+    assert detail["field"] == "documentId" and "not a URL path's dot segment" in detail["issue"]
+    assert gateway.provider.requests() == []
+
+
 def test_a_caller_named_document_in_any_form_is_uploaded_to_its_own_path(gateway):
     own_path = "/connectfi/akepa/document/upload/doc%2F..%2Fx%3Fy"
     gateway.provider.reply(LOGIN, login_reply())
