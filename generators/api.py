@@ -134,11 +134,9 @@ def gateway_responses() -> dict[str, Any]:
         return text.replace('"MESSAGE"', "$context.error.messageString").replace("REQUEST-ID", "$context.requestId")
 
     echo = {"Headers": {"X-Correlation-Id": "method.request.header.X-Correlation-Id"}}
-    responses: dict[str, Any] = {
+    status = {"StatusCode": str(NOT_AUTHENTICATED_STATUS)}
+    return {
         kind: {"ResponseParameters": echo, "ResponseTemplates": {"application/json": envelope(code)}}
+        | (status if code == "not_authenticated" else {})
         for kind, code in GATEWAY_RESPONSES.items()
     }
-    for kind, code in GATEWAY_RESPONSES.items():
-        if code == "not_authenticated":
-            responses[kind]["StatusCode"] = str(NOT_AUTHENTICATED_STATUS)
-    return responses
