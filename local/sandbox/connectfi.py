@@ -22,7 +22,7 @@ from local.sandbox.common import (
     utcnow,
 )
 from local.sandbox.connectfi_core import COMMON_ID, NO_MARKUP, Application, ConnectFiCore, error, unauthorized
-from local.sandbox.connectfi_stepup import StepUp
+from local.sandbox.connectfi_stepup import UNKNOWN_UPLOAD_REFUSALS, StepUp
 
 COMMON_REFERENCE = {"type": "string", "pattern": "^[0-9a-zA-Z]+$", "minLength": 1, "maxLength": 32}
 COMMON_STR500 = {"type": "string", "pattern": NO_MARKUP, "minLength": 0, "maxLength": 500, "nullable": True}
@@ -117,6 +117,14 @@ class ConnectFi(Provider):
             choices=("common-id", "uuid"),
         ),
         Option(
+            "connectfi_unknown_upload",
+            str,
+            "documentNotFound",
+            "how an upload to an unknown document is refused: HTTP 400 with connectFi's documentNotFound, with a "
+            "message and no code, or empty (connectFi's step-up page says only 400)",
+            choices=tuple(UNKNOWN_UPLOAD_REFUSALS),
+        ),
+        Option(
             "connectfi_webhook_field",
             str,
             "webhookUrl",
@@ -142,7 +150,7 @@ class ConnectFi(Provider):
         self._identification_schema = identification_schema(self._webhook_field)
         self._token_shape = options["connectfi_token_shape"]
         self.core = ConnectFiCore(self.name, sandbox, options["webhook_delay"])
-        self.step_up = StepUp(self.core, options["connectfi_document_id_field"], options["connectfi_document_ids"])
+        self.step_up = StepUp(self.core, options)
         self._seed()
         self.magic_customers: dict[str, Effect] = {
             "cstap_notfound": lambda: error(400, "customerNotFound", "Customer not found"),

@@ -13,7 +13,9 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from local.sandbox.common import Handler, Reply, Request, json_reply, random_alnum, random_hex
@@ -38,6 +40,14 @@ GENERATE_SCHEMA = {
 }
 UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
 DOCUMENT_IDS = {"common-id": COMMON_ID, "uuid": UUID}  # connectFi publishes neither: the sandbox plays each
+# An upload to an unknown document: connectFi's step-up page says only "400", its error list has documentNotFound.
+UNKNOWN_UPLOAD_REFUSALS = {
+    "documentNotFound": lambda document_id: error(
+        400, "documentNotFound", "Document not found.", context={"documentId": document_id}
+    ),
+    "message": lambda document_id: json_reply(400, {"message": "Document not found."}),
+    "empty": lambda document_id: Reply(400, b""),
+}
 
 
 def update_schema(document_id: dict) -> dict:
@@ -78,12 +88,13 @@ class Document:
 class StepUp:
     """The step-up routes of the connectFi sandbox, on the applications of its core."""
 
-    def __init__(self, core: ConnectFiCore, document_id_field: str, document_ids: str = "common-id") -> None:
+    def __init__(self, core: ConnectFiCore, options: Mapping[str, Any]) -> None:
         self.core = core
         self.lock = core.lock
-        self.document_id_field = document_id_field  # where a generated document's id is answered
-        self.document_ids = document_ids  # the form of a generated document's id
-        self.update_schema = update_schema(DOCUMENT_IDS[document_ids])
+        self.document_id_field = options["connectfi_document_id_field"]  # where a generated document's id is answered
+        self.document_ids = options["connectfi_document_ids"]  # the form of a generated document's id
+        self.update_schema = update_schema(DOCUMENT_IDS[self.document_ids])
+        self.unknown_upload = UNKNOWN_UPLOAD_REFUSALS[options["connectfi_unknown_upload"]]
         self.documents: dict[str, Document] = {}
         self.attached: dict[tuple[str, str], set[str]] = {}  # the sides attached so far, by application and entity
         self.seed()
@@ -119,7 +130,7 @@ class StepUp:
         with self.lock:
             document = self.documents.get(document_id)
         if document is None:
-            return error(400, "documentNotFound", "Document not found.", context={"documentId": document_id})
+            return self.unknown_upload(document_id)
         content = _multipart_file(request)
         if not content:
             return error(400, "fileNotFound", "File not found.")

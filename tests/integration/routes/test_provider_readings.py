@@ -5,6 +5,7 @@ form is played the same way by test_against_sandbox.py's test_signzy_accepting_o
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,7 +18,9 @@ from tests.support.emf import log_lines
 IDENTIFY_FN = "ConnectFiIdentificationFunction"
 STATUS_FN = "ConnectFiStatusFunction"
 SIGNZY_FN = "SignzyRepushFunction"
+DOCUMENTS_FN = "ConnectFiDocumentsFunction"
 ONBOARDING_ID = "65a1b2c3d4e5f60718293a4b"
+JPEG = base64.b64encode(bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"\xff\xd9").decode()
 # connectFi's documented individual and its application, seeded in every sandbox
 CUSTOMER, APPLICATION = "cstap_5mBHiIx3QbkvEpjGfKsI9k", "iapp_1BGgJeDQJFo5MCup15zq9A"
 
@@ -110,6 +113,21 @@ def test_connectfi_token_shape(configured_gateway, reading):
     # Then both pass connectFi's token check with the one login (the confined token would be refused)
     assert (status.status, identification.status) == (200, 200)
     assert gateway.provider.call_count("connectfi", "token") == 1
+
+
+@pytest.mark.parametrize("reading", ["documentNotFound", "message", "empty"])
+def test_connectfi_unknown_document_upload_refusal(configured_gateway, reading):
+    # Given a connectFi refusing an upload to an unknown document with its code, a message only, or an empty 400
+    gateway = configured_gateway("connectfi_unknown_upload", reading, {})
+    upload = {"workflow": "PERSONAL", "name": "Driver license", "extension": "jpg", "type": "license", "file": JPEG}
+
+    # When a caller uploads a file to a document connectFi never generated, and another sends a new document
+    unknown = gateway.call(DOCUMENTS_FN, {**upload, "documentId": "doc_neverGenerated01"})
+    new = gateway.call(DOCUMENTS_FN, upload)
+
+    # Then the first is the caller's document not found, with connectFi's status; the new document goes through
+    assert (unknown.status, unknown.error["code"], unknown.error["providerStatus"]) == (422, "document_not_found", 400)
+    assert new.status == 200, new.text
 
 
 @pytest.mark.parametrize("reading", ["onboardingId", "onboardingid"])

@@ -119,6 +119,25 @@ def test_a_review_application_waits_then_completes_with_a_webhook(make_sandbox, 
     )
 
 
+@pytest.mark.parametrize(
+    ("mode", "body"),
+    [("message", {"message": "Document not found."}), ("empty", None)],
+)
+def test_an_upload_to_an_unknown_document_can_be_refused_without_connectfis_code(make_sandbox, mode, body):
+    # Given a sandbox playing connectFi's step-up page, which promises only a 400 for an unknown document
+    urls = make_sandbox(connectfi_unknown_upload=mode).base_urls()
+    token = connectfi_token(urls)
+
+    # When a file is uploaded to a document never generated, and to one that was
+    unknown = upload(urls, token, "doc_neverGenerated")
+    known = upload(urls, token, document(urls, token))
+
+    # Then the unknown one is a 400 without a code (a message only, or nothing), the known one is taken
+    assert unknown.status_code == 400
+    assert (unknown.json() if body else unknown.content) == (body or b"")
+    assert assert_json(known, 200)["data"]["uploadStatus"] is True
+
+
 def test_the_generated_id_can_be_answered_as_document_id(make_sandbox):
     box = make_sandbox(connectfi_document_id_field="documentId")
     urls = box.base_urls()
