@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 import urllib.parse
 from typing import Any
 
@@ -13,6 +14,8 @@ from jsonschema import Draft202012Validator
 
 from project import template as cfn
 from tests.support.access_stacks import API_ID, DOMAIN, TOPIC, VARIANTS, Stack, deployments
+
+SAMCONFIG = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -73,6 +76,26 @@ def test_the_web_acl_limits_each_source_on_the_webhook_route_alone_and_keeps_no_
     assert '"SampledRequestsEnabled": true' not in json.dumps(acl)
     association = stack.resolve(stack.resources["WebhookWebAclAssociation"]["Properties"]["ResourceArn"])
     assert association == f"arn:aws:apigateway:us-east-1::/restapis/{API_ID}/stages/{stack.environment}"
+
+
+@pytest.mark.parametrize("section", ["prod", "ci-prod"])
+def test_prod_limits_each_source_to_half_the_webhook_routes_throttle(section):
+    # Given prod's deployment settings, and the webhook route's throttle and the WAF rule's window as deployed
+    overrides = dict(
+        item.split("=", 1) for item in SAMCONFIG[section]["deploy"]["parameters"]["parameter_overrides"].split()
+    )
+    stack = deployments("prod")["default"]
+    deployed = Stack("prod", stack.template, cfn.parameter_values(overrides, stack.template))
+    acl = deployed.resolve(deployed.resources["WebhookWebAcl"]["Properties"])
+    (rate,) = [
+        rule["Statement"]["RateBasedStatement"] for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"]
+    ]
+    settings = deployed.resolve(deployed.resources["GatewayApiStage"]["Properties"]["MethodSettings"])
+    (webhooks,) = [setting for setting in settings if "webhooks" in setting["ResourcePath"]]
+
+    # Then the web ACL is deployed, and one address can take at most half of what the route admits in that window
+    assert deployed.holds(deployed.resources["WebhookWebAcl"]["Condition"])
+    assert 10 <= int(rate["Limit"]) <= webhooks["ThrottlingRateLimit"] * rate["EvaluationWindowSec"] / 2
 
 
 def test_the_web_acls_429_is_the_error_envelope_the_api_document_promises_for_it(stacks):
