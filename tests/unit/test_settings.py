@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kyc_gateway.errors import ConfigurationError
 from kyc_gateway.settings import Settings, get_settings
+from project import template as cfn
+
+HOSTS_PARAMETER = cfn.load()["Parameters"]["ConnectFiWebhookHosts"]
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +82,34 @@ def test_the_callback_allow_list_is_read_once_as_host_names_in_lower_case(monkey
     monkeypatch.setenv("CONNECTFI_WEBHOOK_HOSTS", " Hooks.Partner.example,, callbacks.example. ,10.0.0.7")
 
     assert get_settings().connectfi_webhook_hosts == {"hooks.partner.example", "callbacks.example", "10.0.0.7"}
+
+
+def allow_list_accepted(value: str) -> bool:
+    try:
+        Settings.model_validate({"CONNECTFI_WEBHOOK_HOSTS": value})
+    except ValueError:
+        return False
+    return True
+
+
+@given(st.text(alphabet="aZ9-._,/:", max_size=HOSTS_PARAMETER["MaxLength"]))
+def test_the_template_parameter_takes_no_allow_list_the_function_would_refuse(value):
+    # Given a value CloudFormation takes for the stack's allow-list parameter
+    if re.fullmatch(HOSTS_PARAMETER["AllowedPattern"], value):
+        # Then the function's settings take it too (else every identification would be 500 after a deploy)
+        assert allow_list_accepted(value), value
+
+
+@pytest.mark.parametrize("value", ["a..b", "-x.example", "x-.example", "a_b.example", "a.example,b/c", "a" * 64])
+def test_the_template_parameter_refuses_what_is_not_a_host_name(value):
+    assert not re.fullmatch(HOSTS_PARAMETER["AllowedPattern"], value)
+    assert not allow_list_accepted(value)
+
+
+@pytest.mark.parametrize("value", ["", "Hooks.Partner.example", "a.example.,10.0.0.7", "a,,b", "x-1.example"])
+def test_the_template_parameter_takes_host_names(value):
+    assert re.fullmatch(HOSTS_PARAMETER["AllowedPattern"], value)
+    assert allow_list_accepted(value)
 
 
 @pytest.mark.parametrize(
