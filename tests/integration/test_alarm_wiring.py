@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import copy
 import fnmatch
+import math
 import operator
+import re
 from typing import Any
 
 import pytest
@@ -167,6 +169,22 @@ def test_the_latency_alarm_fires_before_callers_meet_the_provider_budget_or_a_ti
         ]
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["Threshold"] < 1000 * min(limits)
+    # and its statistic sees callers held to the budget once they are more than 1 in 100, never fewer than 1 in 200
+    # (1000 requests per period, each period of the evaluation alike)
+    slow, fast = 1000 * min(limits), 200.0
+
+    def fires(slow_requests: int) -> bool:
+        period = [slow] * slow_requests + [fast] * (1000 - slow_requests)
+        return percentile(period, alarm["ExtendedStatistic"]) > alarm["Threshold"]
+
+    assert fires(20) and not fires(5)
+
+
+def percentile(values: list[float], statistic: str) -> float:
+    """CloudWatch's percentile statistic `pNN` of the values (nearest rank)."""
+    rank = float(re.fullmatch(r"p(\d+(?:\.\d+)?)", statistic).group(1))
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(rank / 100 * len(ordered)) - 1)]
 
 
 _OPERATIONS = {
@@ -249,6 +267,17 @@ def test_each_rollback_watches_its_functions_live_alias_and_stops_the_deployment
             "Errors",
             {"FunctionName": function, "Resource": f"{function}:{aliases[function]}"},
         )
+
+
+def test_one_throttled_invocation_of_any_function_puts_its_throttles_alarm_in_alarm(deployed):
+    # Lambda counts throttles per function, whichever version or alias was invoked: one alarm per function reads that
+    for function in gateway_functions(deployed):
+        (alarm,) = [
+            alarm
+            for alarm in alarms(deployed).values()
+            if watched_series(deployed, alarm) == [("AWS/Lambda", "Throttles", {"FunctionName": function})]
+        ]
+        assert breaches(alarm, [[1]]) and not breaches(alarm, [[]]), function
 
 
 # --- The dead-letter queue --------------------------------------------------------------------------------------------

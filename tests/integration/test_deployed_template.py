@@ -72,6 +72,35 @@ def test_the_api_has_exactly_one_stage_with_throttling_access_logs_and_tracing(d
     assert 0 < webhook["ThrottlingRateLimit"] < settings[("/*", "*")]["ThrottlingRateLimit"]
 
 
+# Lambda's concurrency per account and region unless AWS raises it on request: what one hung provider may hold
+ACCOUNT_CONCURRENCY = 1000
+
+
+def test_the_stage_throttles_are_those_callers_and_operators_read_and_fit_the_accounts_concurrency(deployed):
+    from kyc_gateway.settings import Settings
+
+    # Given the stage's throttles as deployed, and the longest a request may hold an instance (its budget)
+    (stage,) = of_type(deployed, "AWS::ApiGateway::Stage").values()
+    settings = {(item["ResourcePath"], item["HttpMethod"]): item for item in stage["Properties"]["MethodSettings"]}
+    stage_limit, webhook = settings[("/*", "*")], settings[("/~1connectfi~1webhooks~1{token}", "POST")]
+    rate, burst = stage_limit["ThrottlingRateLimit"], stage_limit["ThrottlingBurstLimit"]
+    budget = Settings.model_fields["provider_budget_seconds"].default
+
+    # Then a provider that hangs at the stage's full rate holds fewer instances than the account has
+    assert rate * budget < ACCOUNT_CONCURRENCY
+    # and the documents callers and operators read give the same figures
+    docs = {name: (cfn.ROOT / "docs" / name).read_text() for name in ("api.md", "architecture.md", "access.md")}
+    assert f"throttled at {rate} requests per second, burst {burst}" in docs["api.md"]
+    assert f"({rate} for the stage, {webhook['ThrottlingRateLimit']} for the webhook route)" in docs["architecture.md"]
+    assert re.search(rf"one that hangs keeps up to\s+{int(rate * budget)} ", docs["architecture.md"])
+    assert re.search(
+        rf"\({webhook['ThrottlingRateLimit']} requests/s,\s+burst {webhook['ThrottlingBurstLimit']},.*"
+        rf"callers' {rate}/s\)",
+        docs["access.md"],
+        re.DOTALL,
+    )
+
+
 def test_every_method_needs_iam_but_the_webhook_and_calls_the_live_alias(deployed):
     body = deployed["Resources"]["GatewayApi"]["Properties"]["Body"]
     assert body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
@@ -157,6 +186,22 @@ def referenced(value) -> set[str]:
     return {name for name in cfn.resources() if f'"{name}"' in text or f"${{{name}" in text or f"${{{name}." in text}
 
 
+# What a role may do to a shared table's items: each names one item's key, which dynamodb:LeadingKeys then limits
+# (a Query or a Scan names none, and ForAllValues holds for an empty set of keys).
+ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+def item_level(statement: dict) -> list[str]:
+    """The key prefixes a statement on a shared table allows, once it is shown to allow item actions only and no
+    other condition."""
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    assert set(actions) <= ITEM_ACTIONS, actions
+    ((operator, keys),) = statement["Condition"].items()
+    ((key, prefixes),) = keys.items()
+    assert (operator, key) == ("ForAllValues:StringLike", "dynamodb:LeadingKeys")
+    return prefixes
+
+
 def test_each_functions_role_reaches_only_its_own_resources(deployed):
     for logical_id, spec in cfn.functions().items():
         role = deployed["Resources"][f"{logical_id}Role"]
@@ -170,11 +215,11 @@ def test_each_functions_role_reaches_only_its_own_resources(deployed):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             names = referenced(statement["Resource"]) - {"DataKey"}
             assert names <= own | {"AWS::AccountId", "AWS::Region", "AWS::Partition"}, (logical_id, names)
-            condition = json.dumps(statement.get("Condition", {}))
             if "TokenTable" in names:
-                assert entry is not None and f'"{entry.name}#*"' in condition, logical_id
+                assert entry is not None, logical_id
+                assert item_level(statement) == [f"{entry.name}#*"], logical_id
             if "IdempotencyTable" in names:
-                assert "${aws:PrincipalTag/kyc-gateway:idempotency}#*" in condition
+                assert item_level(statement) == ["${aws:PrincipalTag/kyc-gateway:idempotency}#*"], logical_id
                 handler = load_handler(spec)
                 prefix = "webhooks.connectfi" if not hasattr(handler, "contract") else f"keys.{handler.route}"
                 assert tags["kyc-gateway:idempotency"] == prefix, logical_id

@@ -4,14 +4,18 @@ Every handler answers its own exceptions with a 500 envelope (or sends an SQS re
 error: the alarm a deploy rolls back on is the gateway's own GatewayFaults metric. For every function, the alarm is
 read from its CodeDeploy deployment group in the transformed (deployed) template, the function's success path is
 made to raise, and the metric it writes must be exactly the one that alarm watches; a provider failing (502) must
-not write it, so a provider outage during a deploy does not roll the deploy back.
+not write it, so a provider outage during a deploy does not roll the deploy back. What no handler can answer for
+itself (a version that cannot start) is Lambda's own Errors metric, which the other rollback alarm watches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import operator
 import re
+import shutil
+import sys
 from typing import Any
 
 import pytest
@@ -34,13 +38,14 @@ def deployed() -> dict:
     return transformed(ENVIRONMENT)
 
 
-def rollback_alarm(deployed: dict, function: str) -> dict:
-    """The properties of the one alarm outside AWS/Lambda that rolls `function`'s deployments back."""
+def rollback_alarm(deployed: dict, function: str, namespace: str = "") -> dict:
+    """The properties of the one alarm that rolls `function`'s deployments back on Lambda's own metric (namespace
+    AWS/Lambda), or else on the gateway's."""
     group = deployed["Resources"][f"{function}DeploymentGroup"]["Properties"]
     alarms = [
         deployed["Resources"][alarm["Name"]["Ref"]]["Properties"] for alarm in group["AlarmConfiguration"]["Alarms"]
     ]
-    (own,) = [alarm for alarm in alarms if alarm["Namespace"] != "AWS/Lambda"]
+    (own,) = [alarm for alarm in alarms if (alarm["Namespace"] == "AWS/Lambda") == (namespace == "AWS/Lambda")]
     return own
 
 
@@ -201,6 +206,35 @@ def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watche
     failing_minutes = canary_seconds // alarm["Period"]
     assert breaches(alarm, [list(written[0])] * failing_minutes)
     assert not breaches(alarm, [[]] * failing_minutes)  # while a healthy version does not
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_version_that_cannot_start_trips_the_lambda_errors_alarm_its_rollback_watches(
+    function, deployed, canary_seconds, tmp_path, monkeypatch
+):
+    # Given the function's rollback alarm on Lambda's own Errors, and a new version of its code that cannot start
+    # (its handler imports a module its bundle left out): what no handler can answer for itself
+    alarm = rollback_alarm(deployed, function, "AWS/Lambda")
+    assert alarm["MetricName"] == "Errors"
+    spec = cfn.functions()[function]
+    broken = dataclasses.replace(spec, code_dir=tmp_path / spec.code_dir.name)
+    shutil.copytree(spec.code_dir, broken.code_dir)
+    handler = broken.code_dir / f"{spec.module}.py"
+    handler.write_text("import kyc_gateway_module_left_out  # noqa: F401\n" + handler.read_text())
+    monkeypatch.delitem(sys.modules, f"lambda_function_{function}", raising=False)
+
+    # When it is invoked: each invocation fails, and Lambda counts one error for it
+    with pytest.raises(ImportError):
+        invoke(broken, {})
+
+    # Then at one request a minute the alarm is in ALARM within prod's canary, and a healthy version does not
+    # put it there; a scheduled function is judged by its deploy check instead (test_deploy_check.py)
+    if every := schedule_seconds(function):
+        assert every > canary_seconds
+        return
+    failing_periods = canary_seconds // alarm["Period"]
+    assert breaches(alarm, [[1]] * failing_periods)
+    assert not breaches(alarm, [[]] * failing_periods)
 
 
 PROVIDER_FUNCTIONS = [name for name in FUNCTIONS if provider_of(cfn.functions()[name]) is not None]

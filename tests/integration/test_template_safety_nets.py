@@ -40,6 +40,32 @@ def test_every_key_table_secret_queue_and_log_group_is_kept_when_the_stack_is_de
         assert resource.get("UpdateReplacePolicy") == "Retain", name
 
 
+# Where each type that holds data at rest names its KMS key.
+AT_REST_KEY = {
+    "AWS::DynamoDB::Table": ("SSESpecification", "KMSMasterKeyId"),
+    "AWS::SecretsManager::Secret": ("KmsKeyId",),
+    "AWS::SQS::Queue": ("KmsMasterKeyId",),
+    "AWS::Logs::LogGroup": ("KmsKeyId",),
+    "AWS::SNS::Topic": ("KmsMasterKeyId",),
+}
+
+
+def test_everything_that_holds_data_is_encrypted_with_a_key_of_the_stack_that_rotates(deployed):
+    # Given every resource that holds data at rest, found by type (one added later is covered too), and the keys
+    keys = of_type(deployed, "AWS::KMS::Key")
+    holding = {name: r for name, r in deployed["Resources"].items() if r["Type"] in AT_REST_KEY}
+    assert {resource["Type"] for resource in holding.values()} == set(AT_REST_KEY)
+
+    # Then each names one of the stack's customer managed keys, and each key rotates its material yearly
+    for name, resource in holding.items():
+        value = resource["Properties"]
+        for step in AT_REST_KEY[resource["Type"]]:
+            value = value.get(step, {})
+        assert referenced(value) & keys.keys(), name
+    for name, key in keys.items():
+        assert key["Properties"].get("EnableKeyRotation") is True, name
+
+
 def test_the_api_gateway_logging_role_a_dev_stack_makes_for_the_account_outlives_that_stack():
     # Given dev, which sets the account's API Gateway logging role for every stack of the account and region
     dev = test_deployed_template.transformed("dev", ManageApiGatewayAccount="true")
@@ -124,6 +150,35 @@ def test_a_webhook_queue_nobody_takes_from_is_alarmed_before_its_webhooks_expire
     assert retried_for < alarm["Threshold"]
     assert alarm["Threshold"] + alarm["Period"] * alarm["EvaluationPeriods"] < queue["MessageRetentionPeriod"]
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_outage_a_webhook_outlasts_is_the_one_the_runbook_and_alarm_tell(deployed):
+    from kyc_gateway.providers.connectfi.webhooks import retry_delay
+
+    # Given the queue the processor reads and its retries as deployed: each failure because connectFi did waits the
+    # retry delay of its receive (the default base, a closed circuit), and the last one dead-letters the record
+    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    queue = deployed["Resources"][mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+    tries = queue["RedrivePolicy"]["maxReceiveCount"]
+    base = deployed["Parameters"]["WebhookRetryBaseSeconds"]["Default"]
+    absorbed_minutes = sum(retry_delay(receive, 0, base) for receive in range(1, tries)) / 60
+    dead_letters = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    (alarm,) = [
+        alarm["Properties"]
+        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+        and alarm["Properties"]["MetricName"] != "ApproximateAgeOfOldestMessage"
+    ]
+
+    # Then what operators and connectFi's page read is what the queue does: the receives, and the outage they span
+    ordinal = {3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth", 9: "ninth", 10: "tenth"}
+    runbook = (cfn.ROOT / "docs" / "operations.md").read_text()
+    assert f"of which {absorbed_minutes:g} absorb an outage" in runbook
+    assert re.search(rf"the {ordinal[tries]} failure\s+dead-letters it", runbook)
+    assert f"a record failed {tries} receives" in runbook
+    assert f"after {tries} receives" in (cfn.ROOT / "docs" / "providers" / "connectfi.md").read_text()
+    assert f"failed processing {tries} times" in alarm["AlarmDescription"]
 
 
 # --- The data key: each role only what its resources need -----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from local.functions import invoke
 from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
+from tests.integration.test_deployed_template import of_type, transformed
 from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.waiting import wait_for
@@ -130,6 +132,43 @@ def test_poison_records_fail_alone_and_reach_the_dead_letter_queue(gateway, queu
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(message["Body"]) for message in dead] == [{"hello": "not a connectFi webhook"}]
     assert queued(sqs, url) == []
+
+
+# The SQS attribute each CloudWatch metric of a queue reports (SQS publishes the queue's counts once a minute)
+SQS_METRIC_OF_ATTRIBUTE = {"ApproximateNumberOfMessages": "ApproximateNumberOfMessagesVisible"}
+
+
+def test_a_dead_lettered_webhook_puts_the_dead_letter_alarm_in_alarm(gateway, queues, physical_ids):
+    # Given the queue the processor reads as deployed, and the alarm on its dead-letter queue
+    deployed = transformed("dev")
+    sqs, url, _ = queues
+    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    source = deployed["Resources"][mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]
+    dead_letters = source["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    its_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+    (alarm,) = [
+        alarm["Properties"]
+        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions") == its_name
+        and alarm["Properties"].get("MetricName") != "ApproximateAgeOfOldestMessage"  # its own drill: the letters' age
+    ]
+    (attribute,) = [name for name, metric in SQS_METRIC_OF_ATTRIBUTE.items() if metric == alarm["MetricName"]]
+    compare = {"GreaterThanOrEqualToThreshold": operator.ge, "GreaterThanThreshold": operator.gt}[
+        alarm["ComparisonOperator"]
+    ]
+
+    def alarmed() -> bool:
+        counted = sqs.get_queue_attributes(QueueUrl=physical_ids[dead_letters], AttributeNames=[attribute])
+        return compare(int(counted["Attributes"][attribute]), alarm["Threshold"])
+
+    assert alarm["Statistic"] == "Maximum" and not alarmed()
+
+    # When a record the processor cannot use fails every receive the queue allows
+    sqs.send_message(QueueUrl=url, MessageBody='{"hello": "not a connectFi webhook"}')
+    process_queue(gateway, sqs, url, rounds=max_receives() + 1)
+
+    # Then the dead-letter queue's count, as the alarm reads it, meets the alarm's threshold
+    assert alarmed()
 
 
 def test_a_provider_failure_returns_the_record_after_the_retry_delay_and_the_retry_then_succeeds(
