@@ -183,7 +183,10 @@ def test_a_document_id_no_url_path_can_carry_is_refused_saying_why(gateway, name
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error")
     (detail,) = answer.error["details"]
-    assert detail["field"] == "documentId" and "not a URL path's dot segment" in detail["issue"]
+    assert (detail["field"], detail["issue"]) == (
+        "documentId",
+        "Value error, must be a document id, not a URL path's dot segment",
+    )
     assert gateway.provider.requests() == []
 
 
