@@ -5,7 +5,9 @@ It compares with tags only, so it fails first while CHANGELOG.md dates a release
 
 Breaking, for a caller built against the last release:
 - a route (method and path) or a success response removed; a route refusing callers it admitted (a security
-  requirement it accepted, anonymous access included, no longer accepted);
+  requirement it accepted, anonymous access included, no longer accepted). A path parameter renamed (`{id}` for
+  `{applicationId}`) is a route removed too: the URL is the same, but generated clients name their arguments
+  after it;
 - a request field or parameter removed, made required, or accepting fewer JSON types (an untyped one typed); a
   request body made required or removed (a parameter's `schema` is compared as a request field's is);
 - a request value accepted before and refused now: an enum value removed (or an enum imposed), a tighter length,
