@@ -4,6 +4,7 @@ passed Signzy's check (and so settle the form), a new token refused, and the log
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -21,6 +22,7 @@ from tests.integration.routes.test_signzy_repush import (
 from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.request_log import provider_calls
+from tests.support.waiting import wait_for
 
 REPUSH_BODY = {"onboardingId": ONBOARDING_ID}
 REFUSED = loopback_error(401, "Authorization Required", "AUTHORIZATION_REQUIRED")
@@ -222,3 +224,23 @@ def test_a_form_settled_on_the_raw_token_is_probed_again_in_bearer_form_with_the
         "Bearer token-2",
     ]
     assert [request.json() for request in gateway.provider.requests(REPUSH)] == [REPUSH_BODY] * 6
+
+
+def test_a_refusal_of_the_form_another_request_has_just_left_is_resent_in_the_settled_form(gateway):
+    # Given a Signzy that wants the raw id, and two first repushes of one instance: the first one's Bearer attempt
+    # is refused slowly, after the second has tried both forms and settled on the raw one
+    gateway.provider.reply(LOGIN, login_reply("token-1"), login_reply("token-2"))
+    gateway.provider.reply(REPUSH, Reply(REFUSED.status, REFUSED.body, delay=1.0), REFUSED, SUCCESS, SUCCESS)
+    answers = {}
+    first = threading.Thread(target=lambda: answers.update(first=gateway.call(FUNCTION, REPUSH_BODY)))
+    first.start()
+    wait_for(lambda: len(gateway.provider.requests(REPUSH)) == 1)
+
+    # When the second repush settles the form while the first one's refusal is still on its way
+    answers["second"] = gateway.call(FUNCTION, REPUSH_BODY)
+    first.join()
+
+    # Then the first is sent once more in the settled form with the same token: one login, both repushed
+    assert (answers["first"].status, answers["second"].status) == (200, 200)
+    assert authorizations(gateway) == ["Bearer token-1", "Bearer token-1", "token-1", "token-1"]
+    assert len(gateway.provider.requests(LOGIN)) == 1

@@ -99,8 +99,9 @@ class AuthorizationForm:
     def header(form: str, token: str) -> str:
         return f"Bearer {token}" if form == "bearer" else token
 
-    def other(self) -> str:
-        return "raw" if self.form == "bearer" else "bearer"
+    def other(self, form: str | None = None) -> str:
+        """The form that is not `form` (by default, not the kept one)."""
+        return "raw" if (form or self.form) == "bearer" else "bearer"
 
     def answered(self, form: str, response: ProviderResponse) -> None:
         """Keep `form` once an answer proves its token passed authentication (logged once, without the token).
@@ -167,9 +168,11 @@ class SignzyClient(ProviderClient):
         return response
 
     def _send_in_known_forms(self, body: dict[str, Any], token: str) -> ProviderResponse:
-        response = self._send(body, token, self.authorization.form)
-        if response.status == 401 and self.authorization.probing:
-            response = self._send(body, token, self.authorization.other())
+        sent = self.authorization.form
+        response = self._send(body, token, sent)
+        if response.status == 401 and (self.authorization.probing or self.authorization.form != sent):
+            # the other form: still being found out, or found by a concurrent request while this one was refused
+            response = self._send(body, token, self.authorization.other(sent))
         return response
 
     def _reprobe(self, body: dict[str, Any], token: str) -> ProviderResponse:
