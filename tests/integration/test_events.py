@@ -10,8 +10,11 @@ import pytest
 from kyc_gateway.providers.connectfi.webhooks import ApplicationPath
 from local.functions import invoke
 from project import template as cfn
+from tests.support.deploy_drill import DEPLOYMENT_ID, HOOK_EXECUTION_ID
 
+HOOK = "DeployCheckHookFunction"  # CodeDeploy's pre-traffic hook: its sample event runs in every deploy drill
 EVENTS = sorted(path for path in (cfn.ROOT / "events").glob("*.json") if path.name != "env.json")
+GATEWAY_EVENTS = [path for path in EVENTS if not path.name.startswith(f"{HOOK}.")]
 # What a sample's variant name promises: an HTTP status for API events, failed records for SQS batches.
 EXPECTED_STATUS = {"": 200, "accepted": 202, "invalid": 400, "wrong-token": 401, "not-found": 404}
 FAILING_SQS_VARIANTS = {"poison", "unknown-application"}  # the sandbox knows no such application
@@ -22,11 +25,22 @@ def function_of(event_file: Path) -> str:
     return event_file.name.split(".")[0]
 
 
-def test_every_function_has_a_sample_event():
-    assert {function_of(path) for path in EVENTS} >= set(cfn.functions())
+def test_every_function_of_the_template_has_a_sample_event():
+    lambdas = {
+        name
+        for name, r in cfn.resources().items()
+        if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    }
+    assert HOOK in lambdas
+    assert {function_of(path) for path in EVENTS} >= lambdas
 
 
-@pytest.mark.parametrize("event_file", EVENTS, ids=[path.name for path in EVENTS])
+def test_the_deploy_hooks_sample_event_is_the_one_its_drill_runs():
+    event = json.loads((cfn.ROOT / "events" / f"{HOOK}.json").read_text())
+    assert (event["DeploymentId"], event["LifecycleEventHookExecutionId"]) == (DEPLOYMENT_ID, HOOK_EXECUTION_ID)
+
+
+@pytest.mark.parametrize("event_file", GATEWAY_EVENTS, ids=[path.name for path in GATEWAY_EVENTS])
 def test_sample_event_runs_through_its_handler(sandboxed_gateway, event_file):
     # Given a sample event and the provider sandbox behind the gateway
     spec = cfn.functions()[function_of(event_file)]
@@ -67,7 +81,7 @@ def test_the_not_found_sample_names_an_id_the_route_accepts_and_no_application_c
     # When every other sample event has run first: the writes and the webhook processor record the applications
     # they name (the sandbox's seeded one among them)
     functions = cfn.functions()
-    for event_file in EVENTS:
+    for event_file in GATEWAY_EVENTS:
         if "not-found" not in event_file.name:
             invoke(functions[function_of(event_file)], json.loads(event_file.read_text()))
 

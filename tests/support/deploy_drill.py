@@ -193,7 +193,7 @@ def run_hook(codedeploy: CodeDeploy, lambda_: Lambda) -> str:
             self.events.register_first("before-send.codedeploy", answering(codedeploy.answer))
             self.events.register_first("before-send.lambda", answering(lambda_.answer))
 
-    event = {"DeploymentId": DEPLOYMENT_ID, "LifecycleEventHookExecutionId": HOOK_EXECUTION_ID}
+    event = json.loads((cfn.ROOT / "events" / f"{HOOK}.json").read_text())  # the sample event, as CodeDeploy sends
     emulating, botocore_stubber.enabled = botocore_stubber.enabled, False
     try:
         with mock.patch.object(boto3.session, "Session", AnsweredSession):
