@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kyc_gateway import audit
 from kyc_gateway.providers.connectfi.webhooks import ApplicationPath
+from kyc_gateway.registry import BY_NAME
 from local.functions import invoke
 from project import template as cfn
 from tests.support.deploy_drill import DEPLOYMENT_ID, HOOK_EXECUTION_ID
@@ -41,13 +43,27 @@ def test_the_deploy_hooks_sample_event_is_the_one_its_drill_runs():
 
 
 @pytest.mark.parametrize("event_file", GATEWAY_EVENTS, ids=[path.name for path in GATEWAY_EVENTS])
-def test_sample_event_runs_through_its_handler(sandboxed_gateway, event_file):
-    # Given a sample event and the provider sandbox behind the gateway
+def test_sample_event_runs_through_its_handler(sandboxed_gateway, event_file, monkeypatch):
+    # Given a sample event and the provider sandbox behind the gateway, and the audit records it leaves
     spec = cfn.functions()[function_of(event_file)]
     event = json.loads(event_file.read_text())
+    recorded: list[tuple[str, list]] = []
+    write = audit.record
+
+    def record(fields, subjects):
+        recorded.append((fields["provider"], list(subjects)))
+        write(fields, recorded[-1][1])
+
+    monkeypatch.setattr(audit, "record", record)
 
     # When the function's handler receives it
     result = invoke(spec, event)
+
+    # Then every subject it records is of a kind its provider declares (else the record is not written, only logged)
+    for provider, subjects in recorded:
+        declared = {kind.name for kind in BY_NAME[provider].subject_kinds}
+        for kind, _ in subjects:
+            assert kind in declared, f"subject kind {kind!r}: add it to {provider}'s subject_kinds in registry.py"
 
     # Then it answers as its variant name promises
     variant = event_file.name.split(".")[1] if event_file.name.count(".") > 1 else ""

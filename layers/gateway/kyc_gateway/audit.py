@@ -159,8 +159,9 @@ def _request_id(answer: Any) -> str | None:
 def record(fields: dict[str, Any], subjects: Subjects) -> None:
     """Write the audit record of one provider operation: `fields` (caller, route, provider, operation, status, code,
     correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. An unreadable key, a subject
-    kind its provider does not declare (a bug the registry's tests catch) or a table that refuses the record never
-    changes the caller's answer, which may be a write already done: the record is logged and counted instead."""
+    kind its provider does not declare (a bug: the sample events' test checks their subjects against the registry)
+    or a table that refuses the record never changes the caller's answer, which may be a write already done: the
+    record is logged and counted instead."""
     provider = fields["provider"]
     try:
         held = keys()
