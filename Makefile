@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi compatibility build dist deploy smoke run invoke bench bench-copies redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi generate compatibility build dist deploy smoke run invoke bench bench-copies redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -111,6 +111,10 @@ template: $(VENV)/.installed ## Regenerate template.yaml from infrastructure/gat
 openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the request models, then the client's models
 	$(PY) -m generators.openapi
 	$(PY) -m generators.client_models
+
+generate: template openapi ## Every generated file after a registry change: template.yaml, openapi.json and the client's models, events/env.json, local/secrets.local.json
+	$(PY) -m generators.sam_local_env
+	$(PY) -m generators.local_secrets
 
 compatibility: $(VENV)/.installed ## Fail when openapi.json breaks what the last release (v* tag; BEFORE=vX.Y.Z: the one before it) promised, unless the major version was raised
 	$(PY) -m release.compatibility $(if $(BEFORE),--before $(BEFORE))

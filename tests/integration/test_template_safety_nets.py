@@ -66,6 +66,28 @@ def test_everything_that_holds_data_is_encrypted_with_a_key_of_the_stack_that_ro
         assert key["Properties"].get("EnableKeyRotation") is True, name
 
 
+# Where each retained type keeps its name, and the loop variable docs/operations.md's teardown deletes it under
+TEARDOWN = {
+    "AWS::DynamoDB::Table": ("TableName", "table", "kyc-gateway-dev-"),
+    "AWS::SQS::Queue": ("QueueName", "queue", "kyc-gateway-dev-"),
+    "AWS::SecretsManager::Secret": ("Name", "secret", "kyc-gateway/dev/"),
+}
+
+
+def test_the_teardown_in_the_runbook_deletes_every_retained_table_queue_and_secret(deployed):
+    # Given the tables, queues and secrets the stack keeps, by type and by name in dev
+    values = cfn.parameter_values({"Environment": "dev"}, deployed)
+    runbook = (cfn.ROOT / "docs" / "operations.md").read_text()
+    for kind, (property_name, variable, prefix) in TEARDOWN.items():
+        kept = {
+            cfn.resolve(resource["Properties"][property_name], values, deployed).removeprefix(prefix)
+            for resource in of_type(deployed, kind).values()
+        }
+        # Then the runbook's teardown loop over that kind names each one, and nothing else
+        (listed,) = re.findall(rf"for {variable} in ([^;]+); do", runbook)
+        assert set(listed.split()) == kept, f"docs/operations.md's `for {variable} in` loop: {sorted(kept)}"
+
+
 def test_the_api_gateway_logging_role_a_dev_stack_makes_for_the_account_outlives_that_stack():
     # Given dev, which sets the account's API Gateway logging role for every stack of the account and region
     dev = test_deployed_template.transformed("dev", ManageApiGatewayAccount="true")

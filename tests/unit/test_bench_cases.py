@@ -12,8 +12,8 @@ from project import template as cfn
 
 def test_every_request_serving_function_is_benched_against_its_own_reference():
     served = {name for name, spec in cfn.functions().items() if name != "ConnectFiReconcilerFunction"}
-    assert set(cases.FIRST_REQUEST_FUNCTIONS) == served
-    assert set(reference.HANDLERS) == served
+    assert set(cases.FIRST_REQUEST_FUNCTIONS) == served, "each function needs its case in bench/cases.py"
+    assert set(reference.HANDLERS) == served, "each function needs its hand-written equivalent in bench/reference.py"
     assert cases.FIRST_REQUEST_FUNCTIONS[-1] == "ConnectFiApplicationFunction"  # after the processor stored it
 
 

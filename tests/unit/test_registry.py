@@ -58,7 +58,10 @@ def test_each_provider_route_and_only_those_audits_its_requests_under_its_provid
     for logical_id, spec in cfn.functions().items():
         if spec.api_events:
             entry = provider_of(spec)
-            assert load_handler(spec).audited_provider == (entry.name if entry else None), logical_id
+            assert load_handler(spec).audited_provider == (entry.name if entry else None), (
+                f"{logical_id}: its handler's route (http_route's first argument) must be its route in registry.py, "
+                "under its provider's name"
+            )
 
 
 @ENTRIES
@@ -93,8 +96,28 @@ def test_each_provider_route_has_a_default_sample_event_and_every_event_names_a_
         if provider_of(spec) and spec.api_events:
             event = json.loads((cfn.ROOT / "events" / f"{logical_id}.json").read_text())
             assert json.loads(event["body"]), logical_id
+    lambdas = {name for name, resource in cfn.resources().items() if resource["Type"].endswith("::Function")}
     for path in (cfn.ROOT / "events").glob("*.json"):
-        assert path.name == "env.json" or path.name.split(".")[0] in functions, path.name
+        assert path.name == "env.json" or path.name.split(".")[0] in lambdas, path.name
+
+
+def test_every_api_sample_event_reaches_its_functions_route():
+    # Given each sample event of a function with an API route, and that route in the registry
+    routes = {function.logical_id: function for function in FUNCTIONS if function.path}
+    for path in (cfn.ROOT / "events").glob("*.json"):
+        function = routes.get(path.name.split(".")[0])
+        if function is None:
+            continue
+        event = json.loads(path.read_text())
+        # Then its method and resource are the route's, and its path the route's with its parameters filled in
+        resource = function.path
+        for name, value in (event.get("pathParameters") or {}).items():
+            resource = resource.replace(f"{{{name}}}", value)
+        assert (event["httpMethod"], event["resource"], event["path"]) == (function.method, function.path, resource), (
+            f"{path.name}: not the route of {function.logical_id} in registry.py"
+        )
+        context = event["requestContext"]
+        assert (context["httpMethod"], context["resourcePath"]) == (function.method, function.path), path.name
 
 
 def _present(check: Callable[[], bool]) -> bool:
@@ -131,10 +154,19 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
         f"tests/integration/routes/test_{entry.name}*.py": lambda: any((tests / "routes").glob(f"test_{entry.name}*")),
         "a function in the registry": lambda: bool(functions),
     }
+    secret_command = f"--secret-id kyc-gateway/dev/{entry.name}"
+    parts[f"its first-deploy `put-secret-value` in docs/configuration.md ({secret_command}, every field)"] = lambda: (
+        _secret_command_names_every_field((docs / "configuration.md").read_text(), secret_command, entry)
+    )
     for function in functions:
         code, event = root / "functions" / function.code / "app.py", root / "events" / f"{function.logical_id}.json"
         parts[f"functions/{function.code}/app.py"] = code.is_file
         parts[f"events/{function.logical_id}.json"] = event.is_file
+    for function in routes:
+        named = f"{function.method} {function.path}"
+        parts[f"`{named}` named in docs/providers/{entry.name}.md and docs/errors.md"] = lambda n=named: all(
+            n in (docs / page).read_text() for page in (f"providers/{entry.name}.md", "errors.md")
+        )
     for environment in (
         name for name, section in samconfig.items() if isinstance(section, dict) and "deploy" in section
     ):
@@ -147,28 +179,39 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
     return {part: _present(check) for part, check in parts.items()}
 
 
+def _secret_command_names_every_field(page: str, command: str, entry: ProviderEntry) -> bool:
+    """The page's `put-secret-value` for the provider's secret gives every field its client reads."""
+    start = page.index(command)
+    written = page[start : page.find("aws secretsmanager", start + 1) % (len(page) + 1)]
+    fields = client_class(entry).secret_model.model_fields
+    return all(f'"{field.alias or name}"' in written for name, field in fields.items())
+
+
 @ENTRIES
 def test_each_registered_provider_has_every_part_of_its_own(entry):
-    assert [part for part, present in _parts(entry).items() if not present] == []
+    missing = [part for part, present in _parts(entry).items() if not present]
+    assert not missing, f"{entry.name} lacks (docs/adding-a-provider.md):\n  " + "\n  ".join(missing)
 
 
 def test_a_provider_only_registered_is_told_every_part_it_lacks():
     # Given a provider added to the registry alone
-    acme = ProviderEntry("acme", "Acme", "Acme KYC", "ACME", "https://x.example", "/", "", "kyc_gateway.providers.acme")
+    # (named unlike the docs' example, so that a maintainer following them is not told about this one)
+    nemo = ProviderEntry("nemo", "Nemo", "Nemo KYC", "NEMO", "https://x.example", "/", "", "kyc_gateway.providers.nemo")
 
     # When its parts are checked, Then each one of its own is missing
-    missing = [part for part, present in _parts(acme).items() if not present]
+    missing = [part for part, present in _parts(nemo).items() if not present]
 
     assert missing == [
         "its client module, with its ProviderClient",
-        "its success bodies' schemas, kyc_gateway/answers/acme.py",
+        "its success bodies' schemas, kyc_gateway/answers/nemo.py",
         "its sandbox module's PROVIDER",
         "its sandbox module's LOCAL_SECRETS",
-        "docs/providers/acme.md",
-        "its section in docs/errors.md and docs/sandbox.md (### Acme KYC)",
-        "tests/integration/sandbox/test_acme.py",
-        "tests/integration/routes/test_acme*.py",
+        "docs/providers/nemo.md",
+        "its section in docs/errors.md and docs/sandbox.md (### Nemo KYC)",
+        "tests/integration/sandbox/test_nemo.py",
+        "tests/integration/routes/test_nemo*.py",
         "a function in the registry",
+        "its first-deploy `put-secret-value` in docs/configuration.md (--secret-id kyc-gateway/dev/nemo, every field)",
         "its base URL in samconfig.toml [dev]",
         "its base URL in samconfig.toml [prod]",
         "its base URL in samconfig.toml [ci-dev]",

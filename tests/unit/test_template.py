@@ -215,13 +215,13 @@ def test_every_alarm_has_a_runbook_entry_in_the_operations_guide():
     runbook = (cfn.ROOT / "docs" / "operations.md").read_text().split("## Runbook", 1)[1]
     headings = " ".join(line for line in runbook.splitlines() if line.startswith("### "))
     functions = "|".join(cfn.functions())
-    providers = "|".join(entry.name.title().replace("Connectfi", "ConnectFi") for entry in PROVIDERS)
+    providers = "|".join(entry.title for entry in PROVIDERS)
     for resource in cfn.resources().values():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             name = resource["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("kyc-gateway-${Environment}-")
             generic = re.sub(rf"^({functions})(?=Errors|Throttles|GatewayFaults)", "<Function>", name)
             generic = re.sub(rf"^({providers})(?=ProviderFailures|TokenFailures)", "<Provider>", generic)
-            assert f"`{generic}`" in headings, name
+            assert f"`{generic}`" in headings, f"{name}: no `### {generic}` entry in docs/operations.md's runbook"
 
 
 def test_the_default_audit_retention_keeps_every_record_five_years_and_a_day_whatever_the_leap_days():
