@@ -25,6 +25,7 @@ from typing import Any
 
 import project
 from generators import cfn_yaml
+from generators.alarms import alarm, gateway_alarms, gateway_metric
 from generators.api import api_access
 from generators.checkov import function_checkov_skips
 from generators.intrinsics import is_plain_ref, parameters_of, ref, sub
@@ -40,33 +41,6 @@ HEADER = (
 DEFAULT_ENVIRONMENT = "dev"
 DEPLOY_HOOK = "DeployCheckHookFunction"  # written in the source; its role is generated (deploy_hook_role)
 SCHEDULED_EVENTS = {"Schedule", "ScheduleV2"}
-
-
-def _alarm(
-    name: str, description: str, metric: dict[str, Any], *, period: int, threshold: int, of: int = 1, at: int = 1
-) -> dict[str, Any]:
-    """An alarm on the Sum of `metric` reaching `threshold` in `at` of `of` periods, telling the alarm topic."""
-    evaluation = {"Period": period, "EvaluationPeriods": of} | ({"DatapointsToAlarm": at} if at != of else {})
-    return {
-        "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {
-            "AlarmName": sub(f"kyc-gateway-${{Environment}}-{name}"),
-            "AlarmDescription": description,
-            "AlarmActions": [ref("AlarmTopic")],
-            "OKActions": [ref("AlarmTopic")],
-            **metric,
-            "Statistic": "Sum",
-            **evaluation,
-            "Threshold": threshold,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-        },
-    }
-
-
-def _gateway_metric(name: str, dimension: str, value: str) -> dict[str, Any]:
-    dimensions = [{"Name": dimension, "Value": value}, {"Name": "service", "Value": "kyc-gateway"}]
-    return {"Namespace": sub("KycGateway/${Environment}"), "MetricName": name, "Dimensions": dimensions}
 
 
 def provider_parameters(provider: ProviderEntry) -> dict[str, Any]:
@@ -125,17 +99,17 @@ def provider_resources(provider: ProviderEntry) -> dict[str, Any]:
         else f"{provider.label} refused the gateway's credentials (provider_auth_failed): every {provider.label} "
         "request fails."
     )
-    resources[f"{provider.title}ProviderFailuresAlarm"] = _alarm(
+    resources[f"{provider.title}ProviderFailuresAlarm"] = alarm(
         f"{provider.title}ProviderFailures",
         f"Requests failed at {provider.label} (provider_* and circuit_open answers): 5 or more in 5 minutes.",
-        _gateway_metric("ProviderFailures", "Provider", provider.name),
+        gateway_metric("ProviderFailures", ("Provider", provider.name)),
         period=300,
         threshold=5,
     )
-    resources[f"{provider.title}TokenFailuresAlarm"] = _alarm(
+    resources[f"{provider.title}TokenFailuresAlarm"] = alarm(
         f"{provider.title}TokenFailures",
         token_failures,
-        _gateway_metric("TokenFailures", "Provider", provider.name),
+        gateway_metric("TokenFailures", ("Provider", provider.name)),
         period=300,
         threshold=1,
     )
@@ -224,7 +198,7 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
                 "KmsKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
             },
         },
-        f"{logical_id}ErrorsAlarm": _alarm(
+        f"{logical_id}ErrorsAlarm": alarm(
             f"{logical_id}Errors",
             f"{logical_id} failed invocations (errors or timeouts) through its live alias.",
             {
@@ -236,18 +210,18 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
             threshold=1,
             **errors_over,
         ),
-        f"{logical_id}ThrottlesAlarm": _alarm(
+        f"{logical_id}ThrottlesAlarm": alarm(
             f"{logical_id}Throttles",
             f"{logical_id} invocations throttled by Lambda (concurrency).",
             {"Namespace": "AWS/Lambda", "MetricName": "Throttles", "Dimensions": lambda_dimensions},
             period=300,
             threshold=1,
         ),
-        f"{logical_id}GatewayFaultsAlarm": _alarm(
+        f"{logical_id}GatewayFaultsAlarm": alarm(
             f"{logical_id}GatewayFaults",
             f"{logical_id} failed requests, records or runs by the gateway's own fault (a bug, a misconfiguration, "
             "AWS refusing; not a provider failing); rolls a deploy back.",
-            _gateway_metric("GatewayFaults", "Route", function.route),
+            gateway_metric("GatewayFaults", ("Route", function.route)),
             period=60,
             threshold=1,
             **errors_over,
@@ -342,7 +316,7 @@ def build(
     for function in functions:
         parameters |= function_parameters(function)
         conditions |= function_conditions(function)
-    generated: dict[str, Any] = api_access(functions) | deploy_hook_role(functions)
+    generated: dict[str, Any] = api_access(functions) | deploy_hook_role(functions) | gateway_alarms()
     if DEPLOY_HOOK in written:  # its block in the source amends this
         generated[DEPLOY_HOOK] = {"Metadata": function_checkov_skips()}
     for provider in providers:
