@@ -154,6 +154,10 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
         f"tests/integration/routes/test_{entry.name}*.py": lambda: any((tests / "routes").glob(f"test_{entry.name}*")),
         "a function in the registry": lambda: bool(functions),
     }
+    if any(not function.write for function in routes):  # a read proves a deployment reaches it (make smoke)
+        parts["its smoke_read in the registry (a read route make smoke calls after a deploy)"] = lambda: bool(
+            entry.smoke_read
+        )
     secret_command = f"--secret-id kyc-gateway/dev/{entry.name}"
     parts[f"its first-deploy `put-secret-value` in docs/configuration.md ({secret_command}, every field)"] = lambda: (
         _secret_command_names_every_field((docs / "configuration.md").read_text(), secret_command, entry)
