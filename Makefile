@@ -112,7 +112,10 @@ openapi: $(VENV)/.installed ## Regenerate openapi.json from the template and the
 	$(PY) -m generators.openapi
 	$(PY) -m generators.client_models
 
-generate: template openapi ## Every generated file after a registry change: template.yaml, openapi.json and the client's models, events/env.json, local/secrets.local.json
+generate: $(VENV)/.installed ## Every generated file after a registry change, in order: template.yaml, openapi.json and the client's models, events/env.json, local/secrets.local.json
+	$(PY) -m generators.template
+	$(PY) -m generators.openapi
+	$(PY) -m generators.client_models
 	$(PY) -m generators.sam_local_env
 	$(PY) -m generators.local_secrets
 

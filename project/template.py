@@ -65,6 +65,12 @@ def resources(template: dict[str, Any] | None = None) -> dict[str, Any]:
     return (template or load())["Resources"]
 
 
+def lambda_functions(template: dict[str, Any] | None = None) -> set[str]:
+    """Every Lambda function of the template: the registry's (SAM's) and CodeDeploy's pre-traffic hook (a plain one)."""
+    kinds = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    return {name for name, resource in resources(template).items() if resource["Type"] in kinds}
+
+
 def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionSpec]:
     template = template or load()
     global_props = (template.get("Globals") or {}).get("Function") or {}

@@ -59,6 +59,27 @@ def of_type(template: dict, kind: str) -> dict[str, dict]:
     return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
 
 
+def webhook_queue(template: dict) -> tuple[dict, str]:
+    """The processor's SQS event source mapping, and the logical id of the queue it reads."""
+    (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    return mapping, mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+
+
+def dead_letter_alarm(template: dict) -> tuple[str, dict]:
+    """The webhook queue's dead-letter queue (logical id), and the properties of the alarm on how many letters it
+    holds (its age alarm is another)."""
+    _, queue = webhook_queue(template)
+    dead_letters = template["Resources"][queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    its_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+    (alarm,) = [
+        alarm["Properties"]
+        for alarm in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions") == its_name
+        and alarm["Properties"].get("MetricName") != "ApproximateAgeOfOldestMessage"
+    ]
+    return dead_letters, alarm
+
+
 def test_the_api_has_exactly_one_stage_with_throttling_access_logs_and_tracing(deployed):
     (stage,) = of_type(deployed, "AWS::ApiGateway::Stage").values()
     for deployment in of_type(deployed, "AWS::ApiGateway::Deployment").values():
@@ -187,7 +208,7 @@ def referenced(value) -> set[str]:
 
 
 # What a role may do to a shared table's items: each names one item's key, which dynamodb:LeadingKeys then limits
-# (a Query or a Scan names none, and ForAllValues holds for an empty set of keys).
+# (a Scan names none, and ForAllValues holds for an empty set of keys).
 ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
 

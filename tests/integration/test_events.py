@@ -12,9 +12,8 @@ from kyc_gateway.providers.connectfi.webhooks import ApplicationPath
 from kyc_gateway.registry import BY_NAME
 from local.functions import invoke
 from project import template as cfn
-from tests.support.deploy_drill import DEPLOYMENT_ID, HOOK_EXECUTION_ID
+from tests.support.deploy_drill import DEPLOYMENT_ID, HOOK, HOOK_EXECUTION_ID  # HOOK's event: every deploy drill
 
-HOOK = "DeployCheckHookFunction"  # CodeDeploy's pre-traffic hook: its sample event runs in every deploy drill
 EVENTS = sorted(path for path in (cfn.ROOT / "events").glob("*.json") if path.name != "env.json")
 GATEWAY_EVENTS = [path for path in EVENTS if not path.name.startswith(f"{HOOK}.")]
 # What a sample's variant name promises: an HTTP status for API events, failed records for SQS batches.
@@ -28,11 +27,7 @@ def function_of(event_file: Path) -> str:
 
 
 def test_every_function_of_the_template_has_a_sample_event():
-    lambdas = {
-        name
-        for name, r in cfn.resources().items()
-        if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
-    }
+    lambdas = cfn.lambda_functions()
     assert HOOK in lambdas
     assert {function_of(path) for path in EVENTS} >= lambdas
 

@@ -62,6 +62,9 @@ def test_everything_that_holds_data_is_encrypted_with_a_key_of_the_stack_that_ro
         for step in AT_REST_KEY[resource["Type"]]:
             value = value.get(step, {})
         assert referenced(value) & keys.keys(), name
+        if resource["Type"] == "AWS::DynamoDB::Table":  # where the key is named apart from turning encryption on
+            encryption = resource["Properties"]["SSESpecification"]
+            assert (encryption["SSEEnabled"], encryption["SSEType"]) == (True, "KMS"), name
     for name, key in keys.items():
         assert key["Properties"].get("EnableKeyRotation") is True, name
 
@@ -143,73 +146,11 @@ def test_the_local_stacks_tables_refuse_deletion_as_the_deployed_ones_do(aws, ph
                 dynamodb.delete_table(TableName=physical_ids[name])
 
 
-def test_a_webhook_queue_nobody_takes_from_is_alarmed_before_its_webhooks_expire_never_while_they_are_retried(
-    deployed,
-):
-    from kyc_gateway.providers.connectfi.webhooks import MAX_RETRY_DELAY_SECONDS
-
-    # Given the queue the processor's event source reads, and the alarm on the age of its oldest webhook
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
-    queue = deployed["Resources"][queue_id]["Properties"]
-    its_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
-    (alarm,) = [
-        alarm["Properties"]
-        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
-        and alarm["Properties"]["Dimensions"] == its_name
-    ]
-    processor = deployed["Resources"][mapping["Properties"]["FunctionName"]["Ref"].removesuffix("Aliaslive")]
-
-    # When a webhook is retried as long as it can be: each try runs to the function's timeout, and each but the
-    # last waits the longest retry delay or the visibility timeout before the next
-    tries = queue["RedrivePolicy"]["maxReceiveCount"]
-    longest_wait = max(MAX_RETRY_DELAY_SECONDS, queue["VisibilityTimeout"])
-    retried_for = (tries - 1) * longest_wait + tries * processor["Properties"]["Timeout"]
-
-    # Then the alarm does not fire for that, and fires (the oldest one's age, notified) before the queue drops it
-    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
-    assert retried_for < alarm["Threshold"]
-    assert alarm["Threshold"] + alarm["Period"] * alarm["EvaluationPeriods"] < queue["MessageRetentionPeriod"]
-    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-
-
-def test_the_outage_a_webhook_outlasts_is_the_one_the_runbook_and_alarm_tell(deployed):
-    from kyc_gateway.providers.connectfi.webhooks import retry_delay
-
-    # Given the queue the processor reads and its retries as deployed: each failure because connectFi did waits the
-    # retry delay of its receive (the default base, a closed circuit), and the last one dead-letters the record
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    queue = deployed["Resources"][mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
-    tries = queue["RedrivePolicy"]["maxReceiveCount"]
-    base = deployed["Parameters"]["WebhookRetryBaseSeconds"]["Default"]
-    absorbed_minutes = sum(retry_delay(receive, 0, base) for receive in range(1, tries)) / 60
-    dead_letters = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    (alarm,) = [
-        alarm["Properties"]
-        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Dimensions")
-        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
-        and alarm["Properties"]["MetricName"] != "ApproximateAgeOfOldestMessage"
-    ]
-
-    # Then what operators and connectFi's page read is what the queue does: the receives, and the outage they span
-    ordinal = {3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth", 9: "ninth", 10: "tenth"}
-    runbook = (cfn.ROOT / "docs" / "operations.md").read_text()
-    assert f"of which {absorbed_minutes:g} absorb an outage" in runbook
-    assert re.search(rf"the {ordinal[tries]} failure\s+dead-letters it", runbook)
-    assert f"a record failed {tries} receives" in runbook
-    assert f"after {tries} receives" in (cfn.ROOT / "docs" / "providers" / "connectfi.md").read_text()
-    assert f"failed processing {tries} times" in alarm["AlarmDescription"]
-
-
 # --- The data key: each role only what its resources need -----------------------------------------------------------
 
-# Where each encrypted type names its KMS key.
+# The types whose data a role's grant reaches through the data key (log groups and topics: written by AWS services).
 KEY_PROPERTY = {
-    "AWS::SecretsManager::Secret": ("KmsKeyId",),
-    "AWS::DynamoDB::Table": ("SSESpecification", "KMSMasterKeyId"),
-    "AWS::SQS::Queue": ("KmsMasterKeyId",),
+    kind: AT_REST_KEY[kind] for kind in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::SQS::Queue")
 }
 
 
@@ -383,22 +324,6 @@ def test_every_function_reserves_concurrency_only_when_its_own_parameter_is_set(
             value for value in ("", "7", "250", "0", "-1", "x") if re.fullmatch(parameter["AllowedPattern"], value)
         }
         assert accepted == {"", "7", "250"}, name
-
-
-def test_the_webhook_queue_consumer_runs_a_bounded_number_of_instances_each_within_the_visibility_timeout(deployed):
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    bound = mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]
-    parameter = deployed["Parameters"][bound["Ref"]]
-    # Lambda takes 2 to 1000 for an SQS event source's maximum concurrency
-    assert (parameter["Type"], parameter["MinValue"], parameter["MaxValue"]) == ("Number", 2, 1000)
-    assert 2 <= parameter["Default"] <= 1000
-    # A record in flight stays hidden from other consumers for at least six of its function's timeouts (Lambda's
-    # advice), so a batch that waited for a slow connectFi is not received twice
-    resources = deployed["Resources"]
-    (queue,) = referenced(mapping["Properties"]["EventSourceArn"])
-    alias = resources[mapping["Properties"]["FunctionName"]["Ref"]]
-    timeout = resources[alias["Properties"]["FunctionName"]["Ref"]]["Properties"]["Timeout"]
-    assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
 
 def test_every_template_parameter_is_documented_in_the_configuration_guide():

@@ -94,6 +94,10 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
     ("edit", "expected"),
     [
         (lambda d: d["paths"].pop("/things/{id}"), "GET /things/{id}: route removed"),
+        (  # the same URL, but generated clients name their argument after the path parameter
+            lambda d: d["paths"].update({"/things/{thingId}": d["paths"].pop("/things/{id}")}),
+            "GET /things/{id}: route removed",
+        ),
         (
             lambda d: schemas(d)["Thing"]["properties"]["kind"].update(enum=["a"]),
             'POST /things request.kind: no longer accepts "b"',
@@ -200,6 +204,7 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
     ],
     ids=[
         "removed route",
+        "path parameter renamed",
         "request enum value removed",
         "request enum imposed",
         "request length tightened",

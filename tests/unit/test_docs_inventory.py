@@ -68,7 +68,7 @@ def test_the_architecture_page_counts_what_the_template_declares():
 
     overview = ARCHITECTURE.split("\n## ", 1)[0]
     for phrase in (
-        f"{count('AWS::Serverless::Function', 'AWS::Lambda::Function')} Lambda functions",
+        f"{NUMBERS[len(cfn.lambda_functions())]} Lambda functions",
         f"{count('AWS::DynamoDB::Table')} DynamoDB tables",
         f"{count('AWS::SQS::Queue')} SQS queues",
         f"{count('AWS::SecretsManager::Secret')} Secrets Manager secrets",

@@ -96,7 +96,7 @@ def test_each_provider_route_has_a_default_sample_event_and_every_event_names_a_
         if provider_of(spec) and spec.api_events:
             event = json.loads((cfn.ROOT / "events" / f"{logical_id}.json").read_text())
             assert json.loads(event["body"]), logical_id
-    lambdas = {name for name, resource in cfn.resources().items() if resource["Type"].endswith("::Function")}
+    lambdas = cfn.lambda_functions()
     for path in (cfn.ROOT / "events").glob("*.json"):
         assert path.name == "env.json" or path.name.split(".")[0] in lambdas, path.name
 
@@ -186,7 +186,8 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
 def _secret_command_names_every_field(page: str, command: str, entry: ProviderEntry) -> bool:
     """The page's `put-secret-value` for the provider's secret gives every field its client reads."""
     start = page.index(command)
-    written = page[start : page.find("aws secretsmanager", start + 1) % (len(page) + 1)]
+    end = page.find("aws secretsmanager", start + 1)  # the next command, or the page's end
+    written = page[start : end if end != -1 else None]
     fields = client_class(entry).secret_model.model_fields
     return all(f'"{field.alias or name}"' in written for name, field in fields.items())
 

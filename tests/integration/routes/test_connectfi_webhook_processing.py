@@ -11,7 +11,7 @@ import pytest
 from local.functions import invoke
 from project import template as cfn
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, LOGIN, STATUS, application, login_reply
-from tests.integration.test_deployed_template import of_type, transformed
+from tests.integration.test_deployed_template import dead_letter_alarm, transformed
 from tests.support import emf
 from tests.support.fake_provider import Reply
 from tests.support.waiting import wait_for
@@ -140,18 +140,8 @@ SQS_METRIC_OF_ATTRIBUTE = {"ApproximateNumberOfMessages": "ApproximateNumberOfMe
 
 def test_a_dead_lettered_webhook_puts_the_dead_letter_alarm_in_alarm(gateway, queues, physical_ids):
     # Given the queue the processor reads as deployed, and the alarm on its dead-letter queue
-    deployed = transformed("dev")
     sqs, url, _ = queues
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    source = deployed["Resources"][mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]
-    dead_letters = source["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    its_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
-    (alarm,) = [
-        alarm["Properties"]
-        for alarm in of_type(deployed, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Dimensions") == its_name
-        and alarm["Properties"].get("MetricName") != "ApproximateAgeOfOldestMessage"  # its own drill: the letters' age
-    ]
+    dead_letters, alarm = dead_letter_alarm(transformed("dev"))
     (attribute,) = [name for name, metric in SQS_METRIC_OF_ATTRIBUTE.items() if metric == alarm["MetricName"]]
     compare = {"GreaterThanOrEqualToThreshold": operator.ge, "GreaterThanThreshold": operator.gt}[
         alarm["ComparisonOperator"]
