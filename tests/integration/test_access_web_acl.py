@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 import urllib.parse
 from typing import Any
 
@@ -14,8 +13,7 @@ from jsonschema import Draft202012Validator
 
 from project import template as cfn
 from tests.support.access_stacks import API_ID, DOMAIN, TOPIC, VARIANTS, Stack, deployments
-
-SAMCONFIG = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
+from tests.unit.test_samconfig import overrides as samconfig_overrides
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -81,11 +79,8 @@ def test_the_web_acl_limits_each_source_on_the_webhook_route_alone_and_keeps_no_
 @pytest.mark.parametrize("section", ["prod", "ci-prod"])
 def test_prod_limits_each_source_to_half_the_webhook_routes_throttle(section):
     # Given prod's deployment settings, and the webhook route's throttle and the WAF rule's window as deployed
-    overrides = dict(
-        item.split("=", 1) for item in SAMCONFIG[section]["deploy"]["parameters"]["parameter_overrides"].split()
-    )
     stack = deployments("prod")["default"]
-    deployed = Stack("prod", stack.template, cfn.parameter_values(overrides, stack.template))
+    deployed = Stack("prod", stack.template, cfn.parameter_values(samconfig_overrides(section), stack.template))
     acl = deployed.resolve(deployed.resources["WebhookWebAcl"]["Properties"])
     (rate,) = [
         rule["Statement"]["RateBasedStatement"] for rule in acl["Rules"] if "RateBasedStatement" in rule["Statement"]
