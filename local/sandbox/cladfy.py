@@ -39,6 +39,7 @@ class Cladfy(Provider):
         self.magic_pins: dict[str, Effect] = {
             "A000000404Z": self._not_found_pin,
             "A000000200Z": self._generic_failure,
+            "A000000503Z": lambda: self._failure_body(404, "No data received from KRA, try again later"),
             "A000001003Z": lambda: self._error(400, "Validation failure", 1003),
             "A000001005Z": lambda: self._error(429, "Rate limit exceeded", 1005),
             "A000001200Z": lambda: self._error(401, "Authentication failed", 1200),

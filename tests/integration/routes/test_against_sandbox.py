@@ -18,6 +18,7 @@ SIGNZY = "SignzyRepushFunction"
         ("A004416331M", 200, None),
         ("A000000404Z", 404, "kra_pin_not_found"),
         ("A000000200Z", 502, "provider_error"),
+        ("A000000503Z", 502, "provider_error"),  # an outage's message under response_code 404
         ("A000001003Z", 422, "provider_rejected"),
         ("A000001005Z", 429, "rate_limited"),
         ("A000001200Z", 502, "provider_auth_failed"),

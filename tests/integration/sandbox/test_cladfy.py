@@ -63,6 +63,7 @@ def test_cladfy_bad_json_and_missing_pin(urls):
     [
         ("A000000404Z", {"success": False, "response_code": 404}),
         ("A000000200Z", {"success": False, "response_code": 200}),
+        ("A000000503Z", {"success": False, "response_code": 404}),
         ("A000001003Z", {"status": 400, "code": 1003, "response": None}),
         ("A000001005Z", {"status": 429, "code": 1005, "response": None}),
         ("A000001200Z", {"status": 401, "code": 1200, "response": None}),

@@ -73,6 +73,13 @@ _AUTH_FAILED_CODES = {1200, 1204}
 _RATE_LIMITED_CODE = 1005
 _VALIDATION_FAILED_CODE = 1003
 _NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(records?|data|details?)\b", re.IGNORECASE)
+# A message about Cladfy or KRA failing to answer, not about the PIN: an outage says nothing of whether the PIN exists,
+# and "not found" is a KYC verdict a caller may refuse a customer on ("No data received from KRA, try again later").
+_OUTAGE = re.compile(
+    r"try\s+again|\blater\b|unavailable|temporar|\btime[ds]?\s*out\b|\bupstream\b|maintenance|\bbusy\b"
+    r"|no\s+(response|data\s+received)|not\s+responding|(unable|failed|could\s+not)\s+to?\s*(fetch|retrieve|reach|connect)",
+    re.IGNORECASE,
+)
 # A message about the request's address, not the PIN: a route miss (its code, 1101, may be missing), never the PIN's 404
 _ADDRESS_MISSED = re.compile(r"\b(endpoint|route|path|url|method)s?\b", re.IGNORECASE)
 
@@ -160,10 +167,11 @@ def _error_for(response: ProviderResponse, body: dict[str, Any]) -> GatewayError
 
 def _says_the_pin_is_unknown(body: dict[str, Any], status: int) -> bool:
     """Cladfy's own shape saying the PIN is unknown: its status 404, or a failed result with no other status
-    (HTTP 200) whose message says not found; never a message about the address (a route miss), and never a body
-    whose status says something else (a 503 "no data available" is KRA's service failing)."""
+    (HTTP 200) whose message says not found; never a message about the address (a route miss) or about an outage
+    (whatever its status), and never a body whose status says something else (a 503 "no data available" is KRA's
+    service failing)."""
     message = str(body.get("message") or "")
-    if _ADDRESS_MISSED.search(message):
+    if _ADDRESS_MISSED.search(message) or _OUTAGE.search(message):
         return False
     return status == 404 or (status == 200 and body.get("success") is False and bool(_NOT_FOUND.search(message)))
 

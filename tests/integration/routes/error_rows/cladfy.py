@@ -114,6 +114,24 @@ ROWS = [
         None,
         None,
     ),
+    # an outage is no verdict on the PIN, whatever status or words of "no data" come with it
+    *[
+        ("cladfy", answer(200, body), 502, "provider_error", None, None)
+        for body in (
+            {"success": False, "response_code": 200, "message": "No data received from KRA, try again later"},
+            {"success": False, "response_code": 404, "message": "Upstream service unavailable"},
+            cladfy_error(404, "KRA PIN not found: KRA iTax timed out", None),
+            {"success": False, "message": "No data: KRA iTax is not responding"},
+        )
+    ],
+    (
+        "cladfy",
+        answer(200, {"success": False, "message": "No records found for this PIN"}),
+        404,
+        "kra_pin_not_found",
+        None,
+        CLADFY_SHAPES,
+    ),
     # a success that is not strict JSON cannot be passed on as the caller's JSON: NaN, a key given twice, 1e400
     ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "score": NaN}'), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "success": true}'), 502, "provider_bad_response", None, None),
