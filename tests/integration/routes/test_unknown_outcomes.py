@@ -153,3 +153,26 @@ def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_provide
 
     assert [answer.status for answer in proxied] == [502, 409]
     assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        Reply(500, b"<!DOCTYPE html><html><body><pre>Internal Server Error</pre></body></html>", "text/html"),
+        Reply(503, b"", "text/plain"),
+        Reply(500, b'{"code": "internalError"', "application/json"),  # JSON cut short
+    ],
+    ids=["framework's 500 page", "empty 503", "cut JSON 500"],
+)
+def test_a_5xx_that_is_not_the_providers_json_on_a_write_leaves_the_outcome_unknown(gateway, page):
+    # Given a write answered by a 5xx no provider code wrote whole: its handler may have failed after acting
+    gateway.provider.reply(CDP_TOKEN, token_reply(1))
+    gateway.provider.reply(ONBOARD, page, ONBOARD_SUCCESS)
+
+    # When the caller sends it twice under one key
+    answers = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("page")) for _ in range(2)]
+
+    # Then the second is refused and CDP saw the write once
+    assert [answer.status for answer in answers] == [502, 409]
+    assert answers[1].error["code"] == "idempotency_outcome_unknown"
+    assert len(gateway.provider.requests(ONBOARD)) == 1
