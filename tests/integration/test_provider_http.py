@@ -367,7 +367,9 @@ def test_a_retry_waits_only_for_what_is_left_of_the_budget(provider, stopped_clo
         (Reply(504, b'{"message": "Endpoint request timed out"}'), True),  # a gateway in front timed out
         (Reply(502, b"<html>Bad Gateway</html>", HTML), True),  # a proxy's own page: it cannot know
         (Reply(502, b'{"error": "upstream refused"}'), False),  # the provider's own 502 says what failed
-        (Reply(503, b"<html>Unavailable</html>", HTML), False),
+        (Reply(503, b"<html>Unavailable</html>", HTML), False),  # unable to handle it (RFC 9110): not done
+        (Reply(500, b"<html>Internal Server Error</html>", HTML), True),  # a framework's page: failed mid-request
+        (Reply(500, b""), True),
         (Reply(500, b"{}"), False),
         (Reply(400, b"{}"), False),  # the provider refusing: just past the redirects
         (Reply(200, b"{}"), False),

@@ -261,9 +261,11 @@ def _json_content(body: Any, headers: Mapping[str, str] | None) -> tuple[bytes |
 def _maybe_done(response: ProviderResponse) -> bool:
     """A write answered by something that cannot say whether the provider did it: a gateway timeout (504), or a 5xx
     that is not the provider's JSON (a proxy's or load balancer's page, an empty body, a web framework's error page
-    when the provider's code failed mid-request); or a write redirected: a 303, and a 302 as servers use it, answer
-    a POST that was done. The provider's own JSON error, whatever its 5xx, says what failed."""
-    return response.status == 504 or (response.status >= 500 and response.body is None) or response.status in _REDIRECTS
+    when the provider's code failed mid-request), but a 503, which says the request was not handled; or a write
+    redirected: a 303, and a 302 as servers use it, answer a POST that was done. The provider's own JSON error,
+    whatever its 5xx, says what failed."""
+    unreadable_failure = response.status >= 500 and response.status != 503 and response.body is None
+    return response.status == 504 or unreadable_failure or response.status in _REDIRECTS
 
 
 def _ms_since(started: float) -> float:

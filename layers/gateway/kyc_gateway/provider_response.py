@@ -23,8 +23,8 @@ class ProviderResponse:
     headers: Mapping[str, str] = field(repr=False)
     # A rate limit whatever the HTTP status: 429, or a body code its provider documents as one.
     throttled: bool = False
-    # A write answered by what cannot say whether the provider did it (a 504, a 5xx that is not the provider's JSON),
-    # or redirected: it may have been done.
+    # A write answered by what cannot say whether the provider did it (a 504, a 5xx but 503 that is not the
+    # provider's JSON), or redirected: it may have been done.
     outcome_unknown: bool = False
     # The answer to a write (a call never repeated blindly).
     write: bool = False

@@ -159,10 +159,10 @@ def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_provide
     "page",
     [
         Reply(500, b"<!DOCTYPE html><html><body><pre>Internal Server Error</pre></body></html>", "text/html"),
-        Reply(503, b"", "text/plain"),
+        Reply(502, b"", "text/plain"),
         Reply(500, b'{"code": "internalError"', "application/json"),  # JSON cut short
     ],
-    ids=["framework's 500 page", "empty 503", "cut JSON 500"],
+    ids=["framework's 500 page", "empty 502", "cut JSON 500"],
 )
 def test_a_5xx_that_is_not_the_providers_json_on_a_write_leaves_the_outcome_unknown(gateway, page):
     # Given a write answered by a 5xx no provider code wrote whole: its handler may have failed after acting
