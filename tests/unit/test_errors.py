@@ -163,3 +163,13 @@ def test_a_subject_not_found_keeps_a_text_given_for_it():
     error = errors.SubjectNotFound(code="application_not_found", message="No status is stored for this application")
 
     assert error.message == "No status is stored for this application"
+
+
+def test_an_error_lists_at_most_the_limit_of_details_then_how_many_more():
+    many = [{"field": f"f{n}", "issue": "is wrong", "type": "x"} for n in range(errors.DETAILS_LIMIT + 30)]
+
+    listed = errors.GatewayError(details=many).details
+
+    assert listed[: errors.DETAILS_LIMIT] == many[: errors.DETAILS_LIMIT]
+    assert listed[errors.DETAILS_LIMIT :] == [{"field": "body", "issue": "and 30 more, not listed", "type": "more"}]
+    assert errors.GatewayError(details=many[: errors.DETAILS_LIMIT]).details == many[: errors.DETAILS_LIMIT]

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# At most this many `details` in an answer, then one saying how many more: a body of 80,000 unknown keys, or a
+# provider's refusal listing as many, would otherwise answer megabytes (over Lambda's 6 MB response: no answer).
+DETAILS_LIMIT = 50
+
 
 class GatewayError(Exception):
     status = 500
@@ -36,7 +40,7 @@ class GatewayError(Exception):
         self.provider_status = provider_status
         self.provider_code = None if provider_code is None else str(provider_code)
         self.provider_request_id = provider_request_id
-        self.details = details or []
+        self.details = _capped(details or [])
         # A write that may or may not have reached the provider (timed out, cut off after sending): a retry
         # under the same Idempotency-Key must not send it again.
         self.outcome_unknown = outcome_unknown
@@ -188,3 +192,10 @@ class CredentialsRejected(Exception):
     def __init__(self, error: ProviderAuthFailed) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+def _capped(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(details) <= DETAILS_LIMIT:
+        return details
+    more = len(details) - DETAILS_LIMIT
+    return [*details[:DETAILS_LIMIT], {"field": "body", "issue": f"and {more} more, not listed", "type": "more"}]

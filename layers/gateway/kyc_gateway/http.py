@@ -31,6 +31,11 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = range(300, 400)
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 2.0
+# A provider's answer is read up to this many bytes, as decoded: past it, it is neither read on nor used (a
+# decompression bomb, an endless body would otherwise fill the function's memory, which Lambda ends without an
+# answer, an audit record or the gateway's envelope). Every documented answer is a few kilobytes, and an answer
+# passed on must fit, with its JSON escaping, in Lambda's 6 MB response.
+ANSWER_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 class CircuitBreaker:
@@ -112,6 +117,8 @@ class ProviderHttp:
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
         if response.status in _REDIRECTS:  # no provider documents one; it is never followed (see _post_with_retries)
             raise response.error(ProviderBadResponse)
+        if response.oversized and not response.throttled:  # unread past the limit: after a 2xx write, done or not?
+            raise response.unusable(ProviderBadResponse)
         if 200 <= response.status < 300 and response.lenient_json_only:
             # a success the gateway cannot read faithfully, whatever its provider module makes of a body it lacks
             raise response.unusable(ProviderBadResponse)
@@ -162,6 +169,8 @@ class ProviderHttp:
                 raise ProviderUnavailable(
                     provider=self.provider, outcome_unknown=not (idempotent or never_sent)
                 ) from None
+            except (requests.exceptions.InvalidHeader, UnicodeEncodeError):  # a header no request can carry
+                raise RequestNotBuilt() from None  # refused while the request was built: nothing was sent
             except requests.RequestException:  # an answer cut off mid-body (ChunkedEncodingError), undecodable...
                 record_provider_call(self.provider, operation, "broken", _ms_since(attempt_started))
                 if idempotent and self._may_retry(attempt, started, budget, None):
@@ -171,8 +180,9 @@ class ProviderHttp:
             response = ProviderResponse(
                 self.provider,
                 reply.status_code,
-                _text_of(body, reply.headers),
+                "" if body is None else _text_of(body, reply.headers),
                 reply.headers,
+                oversized=body is None,
                 write=not idempotent,
                 sent_at=sent_at,
                 received_at=clock.now(),
@@ -200,10 +210,10 @@ class ProviderHttp:
         *,
         timeout: tuple[float, float],
         watch: Watch,
-    ) -> tuple[requests.Response, bytes]:
-        """One attempt: the answer and its whole body, by `watch`'s deadline however slowly they come. An answer the
-        watchdog ended at the deadline is requests' ReadTimeout, as a read that timed out: the request was sent, so a
-        write's outcome is unknown."""
+    ) -> tuple[requests.Response, bytes | None]:
+        """One attempt: the answer and its whole body (None past ANSWER_LIMIT_BYTES), by `watch`'s deadline however
+        slowly they come. An answer the watchdog ended at the deadline is requests' ReadTimeout, as a read that timed
+        out: the request was sent, so a write's outcome is unknown."""
         with watch:
             try:
                 # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
@@ -275,17 +285,23 @@ def _ms_since(started: float) -> float:
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
-def _body_of(reply: requests.Response) -> bytes:
-    """The answer's whole body, decoded as its Content-Encoding says. A read late is requests' ReadTimeout, a body
-    broken off or undecodable its ChunkedEncodingError, as the callers of requests catch them. A body left half read
-    closes its connection: the next request must not read its rest."""
+def _body_of(reply: requests.Response) -> bytes | None:
+    """The answer's whole body, decoded as its Content-Encoding says; None when it is longer than ANSWER_LIMIT_BYTES
+    (read no further: urllib3 decodes at most what is asked for, however compressed, and stops an endless body
+    there). A read late is requests' ReadTimeout, a body broken off or undecodable its ChunkedEncodingError, as the
+    callers of requests catch them. A body left half read closes its connection: the next request must not read its
+    rest."""
     try:
         try:
-            return reply.raw.read(decode_content=True)
+            body = reply.raw.read(ANSWER_LIMIT_BYTES + 1, decode_content=True)
         except ReadTimeoutError:
             raise requests.ReadTimeout() from None
         except (HTTPError, OSError):
             raise requests.exceptions.ChunkedEncodingError() from None
+        if len(body) > ANSWER_LIMIT_BYTES:
+            reply.close()
+            return None
+        return body
     except BaseException:
         reply.close()
         raise

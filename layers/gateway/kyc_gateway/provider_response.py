@@ -28,6 +28,8 @@ class ProviderResponse:
     outcome_unknown: bool = False
     # The answer to a write (a call never repeated blindly).
     write: bool = False
+    # Longer than the gateway reads (kyc_gateway.http.ANSWER_LIMIT_BYTES): its text is left empty, unread.
+    oversized: bool = False
     # When the request that got this answer was sent, and when the answer came (epoch seconds): a read's answer is
     # true of a moment after it was sent; a write's answer (the state it made) is true from its arrival on.
     sent_at: float | None = None
@@ -58,7 +60,7 @@ class ProviderResponse:
             return False
         try:
             json.loads(self.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python's reader goes: not JSON it can pass on
             return False
         return True
 

@@ -154,6 +154,8 @@ def test_a_renewal_refused_early_leaves_the_valid_token_serving_and_each_request
     "reply",
     [
         pytest.param({**token_reply(1), "access_token": ""}, id="an empty access token"),
+        pytest.param({**token_reply(1), "access_token": "access-1\r\nX-Injected: 1"}, id="a token with a line break"),
+        pytest.param({**token_reply(1), "access_token": "acc\u00e8s"}, id="a token not ASCII"),
         pytest.param({key: value for key, value in token_reply(1).items() if key != "access_token"}, id="no token"),
         pytest.param({**token_reply(1), "expires_in": 0}, id="a lifetime of 0"),
         pytest.param({**token_reply(1), "expires_in": -60}, id="a negative lifetime"),

@@ -290,6 +290,8 @@ def test_an_object_login_token_is_used_by_its_base_token(gateway):
         ({"token": 12345}, "is a number"),
         ({"token": None}, "is null"),
         ({"token": ""}, "is an empty string"),
+        ({"token": "cfi-confined-1\r\nX-Injected: 1"}, "is not visible ASCII without spaces (no header can carry it)"),
+        ({"token": "cfi-confined-1 \u00e9"}, "is not visible ASCII without spaces (no header can carry it)"),
         ({"token": ["cfi-confined-1"]}, "is an array"),
         ({"token": True}, "is a boolean"),
         ({}, "is missing"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from kyc_gateway import errors
 from project import template as cfn
 
 WEBHOOK = "ConnectFiWebhookFunction"
@@ -112,3 +114,26 @@ def test_a_key_refused_for_bad_json_is_free_for_the_corrected_request(gateway):
     corrected = gateway.call("SignzyRepushFunction", {"onboardingId": ONBOARDING_ID}, headers=key)
 
     assert (refused.status, corrected.status) == (400, 200)
+
+
+# the routes that refuse fields they do not take (CDP's lookup ignores them; its onboarding and connectFi's update
+# forward the caller's body as sent)
+CLOSED_BODY_ROUTES = [
+    "AuditSearchFunction", "CladfyKraPinFunction", "ConnectFiDocumentsFunction", "ConnectFiIdentificationFunction",
+    "ConnectFiStatusFunction", "SignzyRepushFunction",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("function", CLOSED_BODY_ROUTES)
+def test_a_body_of_eighty_thousand_unknown_fields_gets_a_short_400_listing_the_first_and_how_many_more(
+    gateway, function
+):
+    # Given 0.8 MB of fields no route takes: each would be one detail, megabytes in all (over Lambda's 6 MB answer)
+    answer = gateway.call(function, raw="{" + ",".join(f'"x{n}": 0' for n in range(80_000)) + "}")
+
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    listed, more = answer.error["details"][:-1], answer.error["details"][-1]
+    assert len(listed) == errors.DETAILS_LIMIT
+    assert more["type"] == "more" and re.fullmatch(r"and \d+ more, not listed", more["issue"])
+    assert len(answer.text) < 20_000
+    assert gateway.provider.requests() == []

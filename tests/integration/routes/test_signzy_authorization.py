@@ -153,6 +153,8 @@ def test_a_login_meeting_a_server_error_is_retried(gateway):
     "reply",
     [
         pytest.param(login_reply(""), id="an empty id"),
+        pytest.param(login_reply("token-1\r\nX-Injected: 1"), id="an id no header can carry"),
+        pytest.param(login_reply("t\u00f6ken"), id="an id not ASCII"),
         pytest.param(login_reply("token-1", ttl=0), id="a ttl of 0"),
         pytest.param(login_reply("token-1", ttl=-2), id="a negative ttl other than -1"),
         pytest.param({"id": "token-1"}, id="no ttl"),

@@ -27,7 +27,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
-from kyc_gateway.providers.base import ProviderClient, Send, json_body, undocumented
+from kyc_gateway.providers.base import HeaderToken, ProviderClient, Send, json_body, undocumented
 from kyc_gateway.token_cache import Token
 
 TOKEN_PATH = "/auth/realms/cdp/protocol/openid-connect/token"  # noqa: S105 - a URL path, not a secret
@@ -106,7 +106,7 @@ class CdpSecret(Model):
 
 
 class TokenReply(Model):
-    access_token: str = Field(min_length=1)
+    access_token: HeaderToken
     expires_in: float = Field(gt=0)
     refresh_token: str | None = None
     refresh_expires_in: float | None = None

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, StringConstraints, field_validator
 
 from kyc_gateway import clock
 from kyc_gateway.errors import (
@@ -23,7 +23,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.model import Model
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse, int_or_none
-from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body
+from kyc_gateway.providers.base import FieldSpelling, HeaderToken, ProviderClient, json_body
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
 
@@ -69,7 +69,7 @@ _NEVER_EXPIRES = -1
 
 
 class LoginReply(Model):
-    id: str = Field(min_length=1)
+    id: HeaderToken
     ttl: float
 
     @field_validator("ttl")

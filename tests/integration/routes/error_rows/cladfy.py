@@ -136,6 +136,8 @@ ROWS = [
     ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "score": NaN}'), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "success": true}'), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, json.dumps(SUCCESS)[:-1] + ', "score": 1e400}'), 502, "provider_bad_response", None, None),
+    # nested deeper than Python's JSON reader goes: no JSON the gateway can pass on, never the gateway's own fault
+    ("cladfy", answer(200, "[" * 100_000 + "]" * 100_000), 502, "provider_bad_response", None, None),
     # a success without its data is no success
     ("cladfy", answer(200, {**SUCCESS, "data": None}), 502, "provider_bad_response", None, None),
     ("cladfy", answer(200, {**SUCCESS, "success": "true"}), 502, "provider_error", None, None),

@@ -29,7 +29,7 @@ from kyc_gateway.errors import (
 from kyc_gateway.fields import RawJson
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body, undocumented
+from kyc_gateway.providers.base import FieldSpelling, ProviderClient, header_token, json_body, undocumented
 from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, is_application_state
 from kyc_gateway.settings import get_settings
 from kyc_gateway.token_cache import Token
@@ -258,7 +258,7 @@ def _login_token(response: ProviderResponse, reply: TokenReply) -> str:
     (the Authentication page: the base token serves every request unless an endpoint's page asks for the confined
     one, and none the gateway calls does). Any other shape is 502 naming the shape, never the value."""
     token = reply.token.get("base") if isinstance(reply.token, dict) else reply.token
-    if isinstance(token, str) and token:
+    if isinstance(token, str) and header_token(token):
         return token
     issue = "is missing" if "token" not in reply.model_fields_set else f"is {_shape(reply.token)}"
     raise response.error(ProviderBadResponse, details=[{"field": "data.token", "issue": issue}])
@@ -268,6 +268,8 @@ def _shape(value: Any) -> str:
     """A JSON value's kind, in words (an unusable login token's: never its content)."""
     if isinstance(value, dict):
         return "an object without a base token"
+    if isinstance(value, str) and value:
+        return "not visible ASCII without spaces (no header can carry it)"
     kinds = ((type(None), "null"), (bool, "a boolean"), (int | float, "a number"), (str, "an empty string"))
     return next((name for kind, name in kinds if isinstance(value, kind)), "an array")
 
