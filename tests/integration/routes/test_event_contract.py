@@ -28,6 +28,16 @@ def test_the_schema_is_valid_json_schema():
     Draft202012Validator.check_schema(SCHEMA)
 
 
+def test_the_docs_example_event_passes_the_schema_and_has_every_field_a_real_one_has():
+    # Given the example of docs/events.md, which readers copy as a test fixture
+    page = (cfn.ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    example = json.loads(page.split("```json\n", 1)[1].split("```", 1)[0])
+
+    # Then it is valid against the contract the page tells consumers to validate with, and is complete
+    assert not list(Draft202012Validator(SCHEMA).iter_errors(example))
+    assert set(example["detail"]) == set(SCHEMA["$defs"]["detail"]["properties"])
+
+
 def test_every_announcement_matches_the_published_contract(gateway, queues, announcements):
     sqs, url, _ = queues
     gateway.provider.reply(LOGIN, login_reply())
