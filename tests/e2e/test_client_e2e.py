@@ -4,6 +4,9 @@ Idempotency-Key replays and typed errors."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 
 import pytest
 from botocore.credentials import Credentials
@@ -90,3 +93,27 @@ def test_the_readmes_example_runs_with_the_installed_client_against_the_local_st
     # Then it prints the taxpayer's name and the started application's status
     taxpayer, status = printed.splitlines()
     assert taxpayer.split()[0] and status.split()[0] == "pending_step_up"
+
+
+def test_the_client_docs_use_example_runs_against_the_local_stack_to_its_conflict(sandbox_stack):
+    # Given docs/client.md's "Use" example, its deployed gateway swapped for this test's stack, unsigned
+    page = (cfn.ROOT / "docs" / "client.md").read_text(encoding="utf-8")
+    example = page.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    deployed = 'GatewayClient("https://abc123.execute-api.eu-west-1.amazonaws.com/prod", region="eu-west-1")'
+    assert deployed in example
+    local = example.replace(deployed, f'GatewayClient("{sandbox_stack["api"]}", sign=False)')
+
+    # When it runs as written, with the client's source importable
+    result = subprocess.run(  # noqa: S603 - the repository's own page
+        [sys.executable, "-c", local],
+        env={**os.environ, "PYTHONPATH": str(cfn.ROOT / "clients" / "python" / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then it runs through, its invalid PIN caught, and its last call caught as the conflict its comment names
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert printed[1].startswith("validation_error ") and printed[-1] == "idempotency_key_reused"
