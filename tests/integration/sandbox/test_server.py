@@ -159,3 +159,17 @@ def test_the_cut_fault_breaks_an_answer_off_mid_body(make_sandbox):
     box.inject_fault("cladfy", "krapin", "cut")
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         cladfy(box.base_urls(), "A004416331M").json()
+
+
+def test_the_docs_python_snippet_runs_as_pasted_at_the_repository_root():
+    # Given docs/sandbox.md's Python block, as a reader pastes it into python at the repository's root
+    page = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", page.split("From Python", 1)[1], re.DOTALL)
+
+    # When it runs
+    result = subprocess.run(  # noqa: S603 - the repository's own page
+        [sys.executable, "-c", block], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    # Then it runs through (its sandbox started, asked and stopped)
+    assert result.returncode == 0, result.stderr
