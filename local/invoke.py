@@ -16,7 +16,7 @@ from pathlib import Path
 
 from local.functions import cold_start, invoke
 from local.stack import LocalStack, StackConfig
-from local.state import running_stack, state_file
+from local.state import no_running_stack, running_stack
 from project import template as cfn
 
 
@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             cold_start()
             print(f"using the running local stack ({state['api']})")
         else:
-            found = "names none that answers" if state_file().exists() else "does not exist"
             print(
-                f"no running local stack ({state_file()} {found}): starting a throwaway one on free "
+                f"no running local stack ({no_running_stack()}): starting a throwaway one on free "
                 "ports for this invocation, gone when it ends (start `make run` to keep one)"
             )
             config = StackConfig.from_environment(dict(os.environ))

@@ -50,3 +50,10 @@ def running_stack() -> dict[str, Any] | None:
             return state
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def no_running_stack() -> str:
+    """Why `running_stack()` found none, for a message: the state file does not exist, or names none that answers (a
+    stack stopped without removing it)."""
+    path = state_file()
+    return f"{path} {'names none that answers' if path.exists() else 'does not exist'}"

@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from kyc_gateway.registry import PROVIDERS, ProviderEntry, SmokeRead
-from local.state import running_stack, state_file
+from local.state import no_running_stack, running_stack
 from operations.samconfig import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,9 +280,7 @@ def _problem(probe: Probe, answer: requests.Response, correlation: str) -> str |
 def _running_stack(parser: argparse.ArgumentParser) -> str:
     state = running_stack()
     if state is None:
-        parser.error(
-            f"no running local stack ({state_file()} names none that answers): start `make run`, or give --api-url"
-        )
+        parser.error(f"no running local stack ({no_running_stack()}): start `make run`, or give --api-url")
     return state["api"]
 
 

@@ -290,3 +290,21 @@ def test_given_a_stack_whose_valid_requests_all_fail_when_smoke_tested_then_it_f
         for operation in smoke.READ_OPERATIONS
     ]
     assert output.out.count("ok  ") == sum(len(spec.api_events) for spec in cfn.functions().values())
+
+
+def test_without_a_running_local_stack_the_refusal_says_whether_its_state_file_exists(tmp_path, monkeypatch, capsys):
+    # Given no state file where the local stack writes it
+    state = tmp_path / "stack.json"
+    monkeypatch.setenv("LOCAL_STACK_STATE", str(state))
+
+    # When `make smoke ENV=local` runs, Then it stops saying the file does not exist
+    with pytest.raises(SystemExit) as refused:
+        smoke.main(["local", "--refusals-only"])
+    assert refused.value.code == 2
+    assert f"no running local stack ({state} does not exist): start `make run`" in capsys.readouterr().err
+
+    # Given a state file a stopped stack left (its process gone), Then it says the file names none that answers
+    state.write_text(json.dumps({"pid": 2**22 + 1, "api": "http://127.0.0.1:1", "sandbox": "http://127.0.0.1:1"}))
+    with pytest.raises(SystemExit) as refused:
+        smoke.main(["local", "--refusals-only"])
+    assert f"no running local stack ({state} names none that answers)" in capsys.readouterr().err
