@@ -129,14 +129,31 @@ def _on_port[T](start: Callable[[int], T], port: int, variable: str, config: Sta
         return start(0)
 
 
+class SecretUnusable(ValueError):
+    """A `<NAME>_SECRET_JSON` the stack cannot use, named by its variable (its value is never shown)."""
+
+
 def local_secrets(path: Path, environ: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The secrets file, with any provider replaced by `<NAME>_SECRET_JSON` from the environment (real sandbox
-    credentials that should not sit in a file)."""
+    """The secrets file, with any section replaced by `<NAME>_SECRET_JSON` from the environment (real sandbox
+    credentials that should not sit in a file): a JSON object, with at least the fields of the section it replaces
+    for a provider (whose sandbox reads them at start)."""
     secrets = load_local_secrets(path)
+    providers = {entry.name for entry in PROVIDERS}
     for name in list(secrets):
-        supplied = environ.get(f"{name.upper()}_SECRET_JSON")
-        if supplied:
-            secrets[name] = json.loads(supplied)
+        variable = f"{name.upper()}_SECRET_JSON"
+        if not environ.get(variable):
+            continue
+        try:
+            supplied = json.loads(environ[variable])
+        except ValueError as error:
+            message = f"{variable} is not JSON ({error}): give the {name} section as a JSON object"
+            raise SecretUnusable(message) from None
+        if not isinstance(supplied, dict):
+            raise SecretUnusable(f"{variable} is not a JSON object: give the {name} section as one")
+        missing = sorted(set(secrets[name]) - set(supplied)) if name in providers else []
+        if missing:
+            raise SecretUnusable(f"{variable} lacks {', '.join(missing)} (the fields of the {name} section of {path})")
+        secrets[name] = supplied
     return secrets
 
 
@@ -150,6 +167,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request lines are noise here
         config = self.config
         functions = cfn.functions()
+        secrets = local_secrets(config.secrets_file, os.environ)  # one it cannot use stops the start before any port
         # The API's port first: it never moves, so when it is taken nothing else is started.
         self.api = _on_port(
             lambda port: ApiServer(routes_of(functions), invoke, config.host, port), config.api_port, "API_PORT", config
@@ -168,7 +186,6 @@ class LocalStack:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
 
-        secrets = local_secrets(config.secrets_file, os.environ)
         self.sandbox = _on_port(
             lambda port: ProviderSandbox(secrets, config.host, port, quiet=True, **config.sandbox_options).start(),
             config.sandbox_port,
@@ -274,7 +291,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
-    except OSError as error:
+    except (OSError, SecretUnusable) as error:
         print(f"local stack could not start: {error}", file=sys.stderr)
         stack.stop()
         return 1
