@@ -1,10 +1,11 @@
 """`make redrive ENV=dev|prod`: move every message of the connectFi webhook dead-letter queue back to its queue.
 
-Deployed, SQS's own message-move task does it. Against an emulator (AWS_ENDPOINT_URL set, e.g. the local stack's
-http://127.0.0.1:4566, where ENV=local is the default), which has no move task, each message is received, sent to
-the source queue, then deleted from the dead-letter queue: sent before deleted, so none is lost; a message sent but
-not deleted (the script stopped between the two) stays in the dead-letter queue, and a second run sends it again,
-which the processor's deduplication absorbs.
+Deployed, SQS's own message-move task does it (ENV=dev|prod, AWS_ENDPOINT_URL unset). Against an emulator
+(AWS_ENDPOINT_URL set, e.g. the local stack's http://127.0.0.1:4566, where ENV=local is the default and the only
+one taken), which has no move task, each message is received, sent to the source queue, then deleted from the
+dead-letter queue: sent before deleted, so none is lost; a message sent but not deleted (the script stopped between
+the two) stays in the dead-letter queue, and a second run sends it again, which the processor's deduplication
+absorbs.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         arguments.environment = "local"
     if arguments.environment == "local" and not local:
         parser.error("ENV=local needs AWS_ENDPOINT_URL: the local stack's AWS emulator, e.g. http://127.0.0.1:4566")
+    if arguments.environment != "local" and local:  # an emulator holds no deployed stack's queues
+        parser.error(
+            f"ENV={arguments.environment} is a deployed stack, but AWS_ENDPOINT_URL sends every AWS call to an "
+            "emulator: unset AWS_ENDPOINT_URL, or give ENV=local for the local stack"
+        )
     if local:  # an emulator: any credentials do, never real ones
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")

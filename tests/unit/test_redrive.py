@@ -100,3 +100,18 @@ def test_given_only_an_emulator_the_redrive_is_the_local_stacks(monkeypatch, cap
     assert "moved 3 message(s) from the dead-letter queue back to kyc-gateway-local-connectfi-webhooks" in (
         capsys.readouterr().out
     )
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_given_an_emulator_a_deployed_environment_is_refused_before_any_call(environment, monkeypatch, capsys):
+    # Given AWS_ENDPOINT_URL left set (from local work) and ENV=dev|prod, the deployed stack's
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    redriven = []
+    monkeypatch.setattr(redrive, "redrive", lambda sqs, environment, *, by_hand: redriven.append(environment) or 0)
+
+    # When the redrive runs, Then it stops with its usage, naming both ways out, and nothing is redriven
+    with pytest.raises(SystemExit) as stopped:
+        redrive.main([environment])
+    assert stopped.value.code == 2 and redriven == []
+    said = capsys.readouterr().err
+    assert f"ENV={environment} is a deployed stack" in said and "unset AWS_ENDPOINT_URL" in said and "ENV=local" in said
