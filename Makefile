@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # Every requirements*.txt is a lock compiled by `make lock` from its .in file: exact versions, installed by hash.
 PIP_INSTALL = bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r
 
-.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi generate compatibility build dist deploy smoke run invoke bench bench-copies redrive clean
+.PHONY: help check-python venv lock lint workflows validate checkov test test-fast mutation template openapi generate compatibility build dist deploy smoke run invoke bench bench-ab bench-copies redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,10 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 
 bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
 	$(PY) -m bench --runtime-python $(RUNTIME_VENV)/bin/python
+
+bench-ab: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## The warm measure of this checkout against BASE=<revision>, in alternating rounds: a change's cost, not the machine's hour
+	@test -n "$(BASE)" || { echo "give BASE=<revision> (a commit, tag or branch) to compare with" >&2; exit 2; }
+	$(PY) -m bench.ab --base "$(BASE)" --runtime-python $(RUNTIME_VENV)/bin/python
 
 bench-copies: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## What each hand-written copy of a Powertools utility (logs, claims, secrets) saves a cold start
 	$(PY) -m bench.copies --runtime-python $(RUNTIME_VENV)/bin/python

@@ -202,13 +202,15 @@ def _p99(ordered: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def warm_own_cpu(python: str, environment: dict[str, str], iterations: int) -> dict:
-    """The warm route's own work per warm request (warm.py), p50 and p99 of the per-pair differences."""
+def warm_own_cpu(python: str, environment: dict[str, str], iterations: int, code: Path = cfn.ROOT) -> dict:
+    """The warm route's own work per warm request (warm.py), p50 and p99 of the per-pair differences; the gateway's
+    code (its layer and function) read from `code`, this checkout or another revision's (bench.ab)."""
     spec = cfn.functions()[reference.WARM_FUNCTION]
     event = json.loads((cfn.ROOT / "events" / f"{spec.logical_id}.json").read_text())  # succeeds on the sandbox
+    layer, function = (code / path.relative_to(cfn.ROOT) for path in (LAYER_DIR, spec.code_dir))
     with tempfile.NamedTemporaryFile("r", suffix=".json") as output:
         subprocess.run(
-            [python, str(HERE / "warm.py"), str(LAYER_DIR), str(spec.code_dir), str(iterations), output.name],
+            [python, str(HERE / "warm.py"), str(layer), str(function), str(iterations), output.name],
             input=json.dumps(event),
             text=True,
             env=environment,

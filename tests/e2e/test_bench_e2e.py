@@ -67,3 +67,28 @@ def test_the_benchmark_runs_every_probe_and_writes_every_figure(tmp_path):
     # and the method's own noise beside it: the direct calls against themselves, a difference that jitters both ways
     assert isinstance(results["warm_noise_p99_ms"], float) and "The method's own noise" in completed.stdout
     assert results["machine"] and results["date"]
+
+
+def test_the_ab_comparison_measures_this_checkout_and_a_revision_in_alternating_rounds():
+    # Given the warm measure of this checkout against its own last commit, two short rounds
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--base", "HEAD", "--rounds", "2", "--iterations", "20",
+         "--runtime-python", sys.executable],
+        cwd=cfn.ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+    # Then each round measures both, in turn first, and the medians of each side are reported
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    rounds = [line.split()[2] for line in completed.stdout.splitlines() if line.startswith("round ")]
+    assert rounds == ["this", "HEAD", "HEAD", "this"]
+    summary = completed.stdout.split("medians of 2 rounds of 20 requests:")[1]
+    assert [line.split()[0] for line in summary.strip().splitlines()] == ["this", "HEAD"]
+
+
+def test_the_ab_comparison_refuses_a_revision_git_does_not_know():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--base", "no-such-revision", "--rounds", "1"],
+        cwd=cfn.ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert completed.returncode != 0 and "git archive no-such-revision" in completed.stderr

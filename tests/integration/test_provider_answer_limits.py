@@ -23,6 +23,7 @@ BOMBS = {
     "gzip twice": Reply(200, gzip.compress(GZIP, compresslevel=9), headers=(("Content-Encoding", "gzip, gzip"),)),
     "deflate": Reply(200, zlib.compress(DECODED, 9), headers=(("Content-Encoding", "deflate"),)),
     "plain, chunked": Reply(200, b"[" + b"0," * (ANSWER_LIMIT_BYTES // 2) + b"0]", chunked=True),
+    "plain, its length said": Reply(200, b"[" + b"0," * (ANSWER_LIMIT_BYTES // 2) + b"0]"),
 }
 
 

@@ -291,9 +291,14 @@ def _body_of(reply: requests.Response) -> bytes | None:
     there). A read late is requests' ReadTimeout, a body broken off or undecodable its ChunkedEncodingError, as the
     callers of requests catch them. A body left half read closes its connection: the next request must not read its
     rest."""
+    length = reply.headers.get("Content-Length", "")
+    plain = length.isdigit() and not reply.headers.get("Content-Encoding")  # read as long as it says, no more
+    if plain and int(length) > ANSWER_LIMIT_BYTES:
+        reply.close()
+        return None
     try:
-        try:
-            body = reply.raw.read(ANSWER_LIMIT_BYTES + 1, decode_content=True)
+        try:  # (a bounded read costs a warm request 10 to 50 us more: only where the length does not bound it)
+            body = reply.raw.read(None if plain else ANSWER_LIMIT_BYTES + 1, decode_content=True)
         except ReadTimeoutError:
             raise requests.ReadTimeout() from None
         except (HTTPError, OSError):
