@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kyc_gateway.providers.connectfi import applications
 from kyc_gateway.registry import FUNCTIONS
 from local.functions import load_handler
 from project import template as cfn
@@ -246,6 +247,9 @@ def test_each_functions_role_reaches_only_its_own_resources(deployed):
                 assert tags["kyc-gateway:idempotency"] == prefix, logical_id
             if any(action.startswith("events:") for action in actions):
                 assert "event-bus/default" in json.dumps(statement["Resource"])
+                # only the event the code announces (consumers of the default bus trust its source)
+                announced = {"events:source": applications.EVENT_SOURCE, "events:detail-type": applications.EVENT_TYPE}
+                assert statement.get("Condition") == {"StringEquals": announced}, logical_id
 
 
 def test_each_functions_role_reaches_every_resource_its_variables_name(deployed):
