@@ -49,6 +49,11 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def figures(name: str, measured: dict[str, Any]) -> str:
+    p50, p99, noise = (measured[figure] for figure in ("p50", "p99", "noise_p99"))
+    return f"{name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms  noise p99 {noise:.3f} ms"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-ab", description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the revision to compare with (a commit, tag or branch)")
@@ -64,13 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in list(sides)[:: 1 if number % 2 == 0 else -1]:
                 measured = warm_own_cpu(arguments.runtime_python, environment, arguments.iterations, sides[name])
                 rounds[name].append(measured)
-                print(f"round {number + 1} {name:24} p50 {measured['p50']:.3f} ms  p99 {measured['p99']:.3f} ms  "
-                      f"noise p99 {measured['noise_p99']:.3f} ms", flush=True)  # fmt: skip
+                print(f"round {number + 1} {figures(name, measured)}", flush=True)
     print(f"\nWarm own CPU per request, medians of {arguments.rounds} rounds of {arguments.iterations} requests:")
     for name, measured in rounds.items():
-        figures = summary(measured)
-        print(f"  {name:24} p50 {figures['p50']:.3f} ms  p99 {figures['p99']:.3f} ms  "
-              f"noise p99 {figures['noise_p99']:.3f} ms")  # fmt: skip
+        print(f"  {figures(name, summary(measured))}")
     return 0
 
 

@@ -4,14 +4,19 @@ unknown). A header no request can carry is refused before anything is sent."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import socket
+import threading
+import time
 import tracemalloc
 import zlib
 
 import pytest
 
-from kyc_gateway.errors import ProviderBadResponse, RequestNotBuilt
-from kyc_gateway.http import ANSWER_LIMIT_BYTES
+from kyc_gateway.errors import GatewayError, ProviderBadResponse, RequestNotBuilt
+from kyc_gateway.http import ANSWER_LIMIT_BYTES, ProviderHttp
+from kyc_gateway.settings import Settings
 from tests.integration.test_provider_http import OK, client, read, write
 from tests.support.fake_provider import Reply
 
@@ -77,3 +82,59 @@ def test_a_header_no_request_can_carry_is_refused_before_anything_is_sent_and_a_
 
     assert not raised.value.outcome_unknown
     assert provider.requests() == []
+
+
+@pytest.fixture
+def endless():
+    """A provider answering 200 with a chunked JSON body that never ends (`/with-length` also declaring a
+    Content-Length, which chunked coding overrides), until the client hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(connection: socket.socket, path: str) -> None:
+        length = "Content-Length: 12\r\n" if path == "/with-length" else ""
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n{length}\r\n"
+        connection.sendall(head.encode() + b"1\r\n[\r\n")
+        chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"0," * 32 * 1024)
+        while not stop.is_set():
+            connection.sendall(chunk)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection, contextlib.suppress(OSError):
+                request = connection.recv(65536).decode("latin-1")
+                answer(connection, request.split(" ", 2)[1])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("path", ["/endless", "/with-length"])
+def test_an_endless_answer_is_a_bad_answer_at_the_limit_not_at_the_budgets_end(endless, path):
+    # Given a provider whose answer never ends, and a budget long enough to tell the two apart
+    http = ProviderHttp("test", endless, Settings(PROVIDER_BUDGET_SECONDS=10))
+
+    # When the gateway reads it, Then it stops at the limit: a bad answer, long before the budget's 504
+    started = time.monotonic()
+    with pytest.raises(ProviderBadResponse):
+        http.post(path, operation="read", idempotent=True, json_body={})
+    assert time.monotonic() - started < 5
+
+
+def test_an_answers_malformed_header_after_a_write_was_sent_leaves_its_outcome_unknown(provider):
+    # Given a write answered with two Content-Lengths that disagree: the request went out, its answer is unreadable
+    provider.reply("/write", Reply(200, b"{}", headers=(("Content-Length", "7"),)))
+
+    with pytest.raises(GatewayError) as raised:
+        write(client(provider))
+
+    assert raised.value.outcome_unknown and not isinstance(raised.value, RequestNotBuilt)
+    assert len(provider.requests("/write")) == 1

@@ -166,10 +166,17 @@ def test_a_subject_not_found_keeps_a_text_given_for_it():
 
 
 def test_an_error_lists_at_most_the_limit_of_details_then_how_many_more():
+    # Given an error with 30 more details than an answer lists
     many = [{"field": f"f{n}", "issue": "is wrong", "type": "x"} for n in range(errors.DETAILS_LIMIT + 30)]
+    error = errors.GatewayError(details=many)
 
-    listed = errors.GatewayError(details=many).details
+    # When it is answered, and its stored answer replayed
+    listed = error.envelope("c")["error"]["details"]
+    replayed = errors.GatewayError.replayed(error.record()).envelope("c")["error"]["details"]
 
-    assert listed[: errors.DETAILS_LIMIT] == many[: errors.DETAILS_LIMIT]
-    assert listed[errors.DETAILS_LIMIT :] == [{"field": "body", "issue": "and 30 more, not listed", "type": "more"}]
-    assert errors.GatewayError(details=many[: errors.DETAILS_LIMIT]).details == many[: errors.DETAILS_LIMIT]
+    # Then the answer lists the limit, the last counting the 31 left out, and a replay lists the same; the code
+    # that reads the error still sees every detail
+    assert listed[:-1] == many[: errors.DETAILS_LIMIT - 1]
+    assert listed[-1] == {"field": "body", "issue": "and 31 more, not listed", "type": "more"}
+    assert replayed == listed and error.details == many
+    assert errors.GatewayError(details=many[: errors.DETAILS_LIMIT]).record()["details"] == many[: errors.DETAILS_LIMIT]

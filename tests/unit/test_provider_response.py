@@ -16,7 +16,7 @@ def answer(status: int = 200, text: str = "{}", **flags) -> ProviderResponse:
 def test_an_answer_is_a_plain_one_unless_the_http_client_says_otherwise():
     response = answer(200, "{}")
 
-    assert (response.throttled, response.outcome_unknown, response.write, response.acted) == (False,) * 4
+    assert (response.throttled, response.outcome_unknown, response.write, response.may_have_acted) == (False,) * 4
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_the_request_id_is_the_providers_whichever_way_it_spells_it(text, reques
 
 
 @pytest.mark.parametrize(
-    ("status", "write", "acted"),
+    ("status", "write", "may_have_acted"),
     [
         (200, True, True),
         (201, True, True),
@@ -61,12 +61,15 @@ def test_the_request_id_is_the_providers_whichever_way_it_spells_it(text, reques
         (300, True, False),
         (199, True, False),
         (204, False, False),  # a read's answer: nothing was written
-        (502, True, False),
-        (404, True, False),
+        (500, True, True),  # failed, before or after the write
+        (502, True, True),
+        (503, True, True),
+        (404, True, False),  # refused: nothing done
+        (429, True, False),
     ],
 )
-def test_a_write_answered_2xx_was_done_whatever_its_body(status, write, acted):
-    assert answer(status, "<html>unreadable</html>", write=write).acted is acted
+def test_a_write_answered_2xx_or_5xx_may_have_been_done_whatever_its_body(status, write, may_have_acted):
+    assert answer(status, "<html>unreadable</html>", write=write).may_have_acted is may_have_acted
 
 
 def test_an_unusable_answer_to_a_write_the_provider_did_has_an_unknown_outcome():

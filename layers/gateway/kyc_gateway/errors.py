@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-# At most this many `details` in an answer, then one saying how many more: a body of 80,000 unknown keys, or a
-# provider's refusal listing as many, would otherwise answer megabytes (over Lambda's 6 MB response: no answer).
+# At most this many `details` in an answer, the last saying how many more there were: a body of 80,000 unknown keys,
+# or a provider's refusal listing as many, would otherwise answer megabytes (over Lambda's 6 MB response: no answer).
 DETAILS_LIMIT = 50
 
 
@@ -40,7 +40,7 @@ class GatewayError(Exception):
         self.provider_status = provider_status
         self.provider_code = None if provider_code is None else str(provider_code)
         self.provider_request_id = provider_request_id
-        self.details = _capped(details or [])
+        self.details = details or []  # all of them, for the code that reads them; an answer lists DETAILS_LIMIT
         # A write that may or may not have reached the provider (timed out, cut off after sending): a retry
         # under the same Idempotency-Key must not send it again.
         self.outcome_unknown = outcome_unknown
@@ -59,7 +59,7 @@ class GatewayError(Exception):
             "providerStatus": self.provider_status,
             "providerCode": self.provider_code,
             "providerRequestId": self.provider_request_id,
-            "details": self.details,
+            "details": _capped(self.details),
         }
 
     @classmethod
@@ -195,7 +195,9 @@ class CredentialsRejected(Exception):
 
 
 def _capped(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`details` as an answer lists them: at most DETAILS_LIMIT, the last one then counting those left out (a list
+    capped once is capped for good: a stored answer replayed is listed as it was first answered)."""
     if len(details) <= DETAILS_LIMIT:
         return details
-    more = len(details) - DETAILS_LIMIT
-    return [*details[:DETAILS_LIMIT], {"field": "body", "issue": f"and {more} more, not listed", "type": "more"}]
+    more = len(details) - (DETAILS_LIMIT - 1)
+    return [*details[: DETAILS_LIMIT - 1], {"field": "body", "issue": f"and {more} more, not listed", "type": "more"}]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import requests
+from requests.utils import check_header_validity
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from kyc_gateway import clock
@@ -136,6 +137,7 @@ class ProviderHttp:
         headers: Mapping[str, str] | None,
         throttled: Callable[[ProviderResponse], bool] | None,
     ) -> ProviderResponse:
+        _check_headers(headers)
         started = clock.monotonic()
         left = clock.time_left()
         budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
@@ -169,8 +171,6 @@ class ProviderHttp:
                 raise ProviderUnavailable(
                     provider=self.provider, outcome_unknown=not (idempotent or never_sent)
                 ) from None
-            except (requests.exceptions.InvalidHeader, UnicodeEncodeError):  # a header no request can carry
-                raise RequestNotBuilt() from None  # refused while the request was built: nothing was sent
             except requests.RequestException:  # an answer cut off mid-body (ChunkedEncodingError), undecodable...
                 record_provider_call(self.provider, operation, "broken", _ms_since(attempt_started))
                 if idempotent and self._may_retry(attempt, started, budget, None):
@@ -268,14 +268,25 @@ def _json_content(body: Any, headers: Mapping[str, str] | None) -> tuple[bytes |
     return content, {"Content-Type": "application/json", **(headers or {})}
 
 
+def _check_headers(headers: Mapping[str, str] | None) -> None:
+    """Refuse, before anything is sent, a header no request can carry (a line break, a character outside Latin-1):
+    the gateway's own fault, its write's outcome known. (requests would refuse it while sending, where its error
+    cannot be told from an answer's malformed header, which comes after the request went out.)"""
+    for name, value in (headers or {}).items():
+        try:
+            check_header_validity((name, value))
+            value.encode("latin-1")
+        except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
+            raise RequestNotBuilt() from None
+
+
 def _maybe_done(response: ProviderResponse) -> bool:
     """A write answered by something that cannot say whether the provider did it: a gateway timeout (504), or a 5xx
-    that is not the provider's JSON (a proxy's or load balancer's page, an empty body, a web framework's error page
-    when the provider's code failed mid-request), but a 503, which says the request was not handled; or a write
-    redirected: a 303, and a 302 as servers use it, answer a POST that was done. The provider's own JSON error,
-    whatever its 5xx, says what failed."""
-    unreadable_failure = response.status >= 500 and response.status != 503 and response.body is None
-    return response.status == 504 or unreadable_failure or response.status in _REDIRECTS
+    that is not JSON (a proxy's or load balancer's page, an empty body, a web framework's error page when the
+    provider's code failed mid-request); or a write redirected: a 303, and a 302 as servers use it, answer a POST that
+    was done. A 5xx in JSON is the provider's to explain: a failure it documents keeps the outcome known, any other
+    leaves it unknown (ProviderResponse.unusable)."""
+    return response.status == 504 or (response.status >= 500 and response.body is None) or response.status in _REDIRECTS
 
 
 def _ms_since(started: float) -> float:
@@ -291,9 +302,9 @@ def _body_of(reply: requests.Response) -> bytes | None:
     there). A read late is requests' ReadTimeout, a body broken off or undecodable its ChunkedEncodingError, as the
     callers of requests catch them. A body left half read closes its connection: the next request must not read its
     rest."""
-    length = reply.headers.get("Content-Length", "")
-    plain = length.isdigit() and not reply.headers.get("Content-Encoding")  # read as long as it says, no more
-    if plain and int(length) > ANSWER_LIMIT_BYTES:
+    length = reply.raw.length_remaining  # urllib3's reading of Content-Length: None when chunked or not a number
+    plain = length is not None and not reply.headers.get("Content-Encoding")  # read as long as it says, no more
+    if plain and length > ANSWER_LIMIT_BYTES:
         reply.close()
         return None
     try:

@@ -23,8 +23,8 @@ class ProviderResponse:
     headers: Mapping[str, str] = field(repr=False)
     # A rate limit whatever the HTTP status: 429, or a body code its provider documents as one.
     throttled: bool = False
-    # A write answered by what cannot say whether the provider did it (a 504, a 5xx but 503 that is not the
-    # provider's JSON), or redirected: it may have been done.
+    # A write answered by what cannot say whether the provider did it (a 504, a 5xx that is not the provider's
+    # JSON), or redirected: it may have been done.
     outcome_unknown: bool = False
     # The answer to a write (a call never repeated blindly).
     write: bool = False
@@ -72,15 +72,18 @@ class ProviderResponse:
         return str(value) if value else None
 
     @property
-    def acted(self) -> bool:
-        """A write the provider answered with a 2xx status: it says it did the write, whatever the body says next."""
-        return self.write and 200 <= self.status < 300
+    def may_have_acted(self) -> bool:
+        """A write answered 2xx (the provider says it did it, whatever the body says next) or 5xx (something failed,
+        before or after the write: a server failing mid-request, a proxy whose upstream broke off, a 503 from a mesh
+        whose upstream reset after the request went out)."""
+        return self.write and (200 <= self.status < 300 or self.status >= 500)
 
     def unusable(self, kind: type[GatewayError], provider_code: str | int | None = None) -> GatewayError:
         """The gateway error for an answer it cannot use (unreadable, or no documented signal): after a write the
-        provider acted on, the write's outcome is unknown (never sent again under its Idempotency-Key)."""
+        provider may have acted on, the write's outcome is unknown (never sent again under its Idempotency-Key). A
+        failure the provider documents is mapped with `error`, its outcome known."""
         error = self.error(kind, provider_code=provider_code)
-        error.outcome_unknown = error.outcome_unknown or self.acted
+        error.outcome_unknown = error.outcome_unknown or self.may_have_acted
         return error
 
     def error(

@@ -182,8 +182,12 @@ def test_a_keyed_answer_is_kept_24_hours_under_the_prefix_its_functions_role_rea
     assert int(before) + 24 * 3600 <= int(record["expiration"]) <= time.time() + 24 * 3600
 
 
+# Signzy refusing the repush (a 4xx: nothing done, though undocumented); an undocumented 5xx leaves it unknown
+REFUSED = Reply(422, b'{"error": {"statusCode": 422, "name": "ValidationError", "message": "invalid"}}')
+
+
 def test_failures_are_not_stored_so_the_key_can_be_retried(signzy):
-    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+    signzy.provider.reply(REPUSH, REFUSED, SUCCESS)
 
     failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("retry-me"))
     retried = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("retry-me"))
@@ -196,7 +200,7 @@ def test_a_failure_whose_key_the_table_did_not_free_at_once_still_answers_its_ow
     signzy, monkeypatch, logs
 ):
     # Given a repush Signzy refused with nothing done, and the idempotency table failing the first delete of its key
-    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+    signzy.provider.reply(REPUSH, REFUSED, SUCCESS)
     store = idempotency_keys.persistence_store()
     delete = store.delete_record
     failed_deletes = []
@@ -223,7 +227,7 @@ def test_a_failure_whose_key_the_table_never_freed_answers_its_own_error_and_its
     signzy, monkeypatch, logs
 ):
     # Given a repush Signzy refused with nothing done, and the idempotency table failing every delete
-    signzy.provider.reply(REPUSH, Reply(503, b'{"error": {"statusCode": 503, "message": "down"}}'), SUCCESS)
+    signzy.provider.reply(REPUSH, REFUSED, SUCCESS)
     answers_again = the_table_fails(monkeypatch, "delete_record")
     failed = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("stuck-1"))
     answers_again()

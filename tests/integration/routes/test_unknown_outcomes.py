@@ -155,17 +155,32 @@ def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_provide
     assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried
 
 
+SPRING_500 = b'{"timestamp": "2026-12-04T10:00:00.000+00:00", "status": 500, "error": "Internal Server Error"}'
+
+
 @pytest.mark.parametrize(
     "page",
     [
         Reply(500, b"<!DOCTYPE html><html><body><pre>Internal Server Error</pre></body></html>", "text/html"),
         Reply(502, b"", "text/plain"),
+        Reply(503, b"", "text/plain"),
+        Reply(503, b"upstream connect error or disconnect/reset before headers", "text/plain"),
         Reply(500, b'{"code": "internalError"', "application/json"),  # JSON cut short
+        Reply(500, SPRING_500),
+        Reply(500, b'{"message": "Internal server error"}'),  # API Gateway's, in front of a provider's Lambda
     ],
-    ids=["framework's 500 page", "empty 502", "cut JSON 500"],
+    ids=[
+        "framework's 500 page",
+        "empty 502",
+        "empty 503",
+        "a mesh's 503",
+        "cut JSON 500",
+        "Spring's 500",
+        "API Gateway's 500",
+    ],
 )
-def test_a_5xx_that_is_not_the_providers_json_on_a_write_leaves_the_outcome_unknown(gateway, page):
-    # Given a write answered by a 5xx no provider code wrote whole: its handler may have failed after acting
+def test_a_5xx_the_provider_does_not_document_leaves_a_writes_outcome_unknown(gateway, page):
+    # Given a write answered by a 5xx no documented failure explains: it may have failed after acting
     gateway.provider.reply(CDP_TOKEN, token_reply(1))
     gateway.provider.reply(ONBOARD, page, ONBOARD_SUCCESS)
 
@@ -176,3 +191,25 @@ def test_a_5xx_that_is_not_the_providers_json_on_a_write_leaves_the_outcome_unkn
     assert [answer.status for answer in answers] == [502, 409]
     assert answers[1].error["code"] == "idempotency_outcome_unknown"
     assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def loopback_500(message: str) -> Reply:
+    return Reply(500, json.dumps({"error": {"statusCode": 500, "name": "Error", "message": message}}).encode())
+
+
+def test_signzys_documented_500_frees_the_key_and_any_other_500_holds_it(signzy):
+    # Given Signzy answering its page's one error (it read no ObjectId: nothing re-pushed), whichever spelling is sent
+    unread = "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
+    signzy.provider.reply(REPUSH, loopback_500(unread))
+    documented = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("unread")) for _ in range(2)]
+    sent_for_documented = len(signzy.provider.requests(REPUSH))
+
+    # And Signzy answering a 500 its page does not document
+    signzy.provider.reply(REPUSH, loopback_500("Internal Server Error"))
+    other = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("failed")) for _ in range(2)]
+
+    # Then the documented refusal leaves the key free (the retry reached Signzy again); the other holds it
+    assert [answer.status for answer in documented] == [502, 502]
+    assert sent_for_documented >= 2 and not documented[1].error["code"].startswith("idempotency")
+    assert [answer.status for answer in other] == [502, 409]
+    assert len(signzy.provider.requests(REPUSH)) == sent_for_documented + 1

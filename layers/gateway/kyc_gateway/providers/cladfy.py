@@ -74,9 +74,10 @@ _RATE_LIMITED_CODE = 1005
 _VALIDATION_FAILED_CODE = 1003
 _NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(records?|data|details?)\b", re.IGNORECASE)
 # A message about Cladfy or KRA failing to answer, not about the PIN: an outage says nothing of whether the PIN exists,
-# and "not found" is a KYC verdict a caller may refuse a customer on ("No data received from KRA, try again later").
+# and "not found" is a KYC verdict a caller may refuse a customer on ("No data received from KRA, try again later";
+# not "try again" alone: "PIN not found, check it and try again" is the verdict).
 _OUTAGE = re.compile(
-    r"try\s+again|\blater\b|unavailable|temporar|\btime[ds]?\s*out\b|\bupstream\b|maintenance|\bbusy\b"
+    r"\blater\b|unavailable|temporar|\btime[ds]?\s*out\b|\bupstream\b|maintenance|\bbusy\b|(system|server|internal)\s+error"
     r"|no\s+(response|data\s+received)|not\s+responding|(unable|failed|could\s+not)\s+to?\s*(fetch|retrieve|reach|connect)",
     re.IGNORECASE,
 )

@@ -231,6 +231,8 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
         return response
     status = int_or_none(_loopback_error(body).get("statusCode")) or response.status
     kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
+    if _read_no_id(response):  # the page's one error: it read no onboarding id, so it re-pushed nothing
+        raise response.error(kind, provider_code=_loopback_error(body).get("name"))
     raise response.unusable(kind, _loopback_error(body).get("name"))
 
 

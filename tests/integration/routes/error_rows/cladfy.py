@@ -122,8 +122,17 @@ ROWS = [
             {"success": False, "response_code": 404, "message": "Upstream service unavailable"},
             cladfy_error(404, "KRA PIN not found: KRA iTax timed out", None),
             {"success": False, "message": "No data: KRA iTax is not responding"},
+            {"success": False, "message": "KRA system error: no data"},
         )
     ],
+    (
+        "cladfy",
+        answer(200, {"success": False, "message": "KRA PIN not found. Please check the PIN and try again"}),
+        404,
+        "kra_pin_not_found",
+        None,
+        CLADFY_SHAPES,
+    ),
     (
         "cladfy",
         answer(200, {"success": False, "message": "No records found for this PIN"}),

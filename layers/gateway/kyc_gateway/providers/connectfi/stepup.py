@@ -186,7 +186,7 @@ def attach_document(request: DocumentRequest) -> dict[str, Any]:
     try:
         return _upload(client, request, document_id, named_by_caller=False)
     except GatewayError as error:
-        error.details = [*error.details, _upload_pending(document_id)]
+        error.details = [_upload_pending(document_id), *error.details]  # first: what to do, however many follow
         error.write_done = True
         raise
 
