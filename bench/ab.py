@@ -41,16 +41,16 @@ def unpack(revision: str, into: Path) -> Path:
     return into
 
 
+FIGURES = ("p50", "p99", "noise_p99")  # of warm_own_cpu's, in ms: what each round and the summary report
+
+
 def summary(rounds: list[dict[str, Any]]) -> dict[str, float]:
-    """The medians, over the rounds, of each round's p50, p99 and noise p99 (ms)."""
-    return {
-        figure: round(statistics.median(measured[figure] for measured in rounds), 3)
-        for figure in ("p50", "p99", "noise_p99")
-    }
+    """The medians, over the rounds, of each round's figures."""
+    return {figure: round(statistics.median(measured[figure] for measured in rounds), 3) for figure in FIGURES}
 
 
 def figures(name: str, measured: dict[str, Any]) -> str:
-    p50, p99, noise = (measured[figure] for figure in ("p50", "p99", "noise_p99"))
+    p50, p99, noise = (measured[figure] for figure in FIGURES)
     return f"{name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms  noise p99 {noise:.3f} ms"
 
 

@@ -229,11 +229,12 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     body = json_body(response)
     if response.status == 200 and "error" not in body:
         return response
-    status = int_or_none(_loopback_error(body).get("statusCode")) or response.status
+    error = _loopback_error(body)
+    status = int_or_none(error.get("statusCode")) or response.status
     kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
     if _read_no_id(response):  # the page's one error: it read no onboarding id, so it re-pushed nothing
-        raise response.error(kind, provider_code=_loopback_error(body).get("name"))
-    raise response.unusable(kind, _loopback_error(body).get("name"))
+        raise response.error(kind, provider_code=error.get("name"))
+    raise response.unusable(kind, error.get("name"))
 
 
 # LoopBack's answers for a path it does not serve: its url-not-found handler, the REST router, and a known model
