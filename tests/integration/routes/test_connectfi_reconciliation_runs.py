@@ -230,13 +230,12 @@ def test_an_application_written_between_its_check_and_its_retirement_is_not_coun
 def test_a_checks_answer_is_dated_when_it_was_asked_and_does_not_undo_a_webhook_stored_meanwhile(
     gateway, run, clock, monkeypatch
 ):
-    from kyc_gateway.providers.connectfi import applications
-    from kyc_gateway.providers.connectfi import client as connectfi
+    from kyc_gateway.providers.connectfi import applications, checks
 
     # Given a run's check answered "under review", and a webhook's newer check storing "running" before the run
     # stores that answer (a slow answer)
     gateway.provider.reply(STATUS, state_of("iapp_overtaken", "waiting_review"))
-    check = connectfi.audited_state
+    check = checks.audited_state
 
     def overtaken_by_a_webhook(*args, **kwargs):
         observed = check(*args, **kwargs)
@@ -245,7 +244,7 @@ def test_a_checks_answer_is_dated_when_it_was_asked_and_does_not_undo_a_webhook_
         clock.advance(1)
         return observed
 
-    monkeypatch.setattr(connectfi, "audited_state", overtaken_by_a_webhook)
+    monkeypatch.setattr(checks, "audited_state", overtaken_by_a_webhook)
 
     # When the run stores its answer
     counts = run("iapp_overtaken")

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from pydantic import BeforeValidator, ConfigDict
@@ -372,43 +372,3 @@ def _code(body: dict[str, Any]) -> str | None:
 
 def status(request: StatusRequest) -> ProviderResponse:
     return ConnectFiClient.instance().status(request)
-
-
-class ObservedState(NamedTuple):
-    state: dict[str, Any]  # connectFi's application envelope `data`
-    at: float | None  # when it was asked for (epoch seconds): the state is at least as new as this
-
-
-def audited_state(
-    customer_id: str, application_id: str, *, caller: str, route: str, correlation_id: str
-) -> ObservedState:
-    """connectFi's current state of one application (/akepa/status), with the audit record of the check
-    (kyc_gateway.audit) whatever its outcome: what the webhook processor (`caller` webhook) and the reconciliation
-    (`schedule`) store. An answer about another application, or without a status, is connectFi failing (502),
-    never stored."""
-    from kyc_gateway import audit
-    from kyc_gateway.observability import provider_calls
-
-    failure: Exception | None = None
-    answer: ProviderResponse | None = None  # its request id is the record's
-    first_call = len(provider_calls())  # the calls before it (a reconciliation run's earlier checks) are not its own
-    try:
-        answer = status(StatusRequest(customerId=customer_id, applicationId=application_id))
-        return ObservedState(answer.body["data"], answer.sent_at)
-    except Exception as error:
-        failure = error
-        raise
-    finally:
-        gateway_error = failure if isinstance(failure, GatewayError) else None
-        fields = {
-            "caller": caller,
-            "route": route,
-            "provider": PROVIDER,
-            "operation": "status",
-            "status": 200 if failure is None else getattr(failure, "status", 500),
-            "code": "ok" if failure is None else getattr(failure, "code", None) or type(failure).__name__,
-            "correlationId": correlation_id,
-            **audit.provider_outcome(answer, error=gateway_error, first_call=first_call),
-        }
-        request = StatusRequest(customerId=customer_id, applicationId=application_id)
-        audit.record(fields, request.audit_subjects(None))

@@ -10,8 +10,8 @@ from typing import Any
 from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, ProviderFailed, SubjectNotFound
 from kyc_gateway.observability import count, logger
-from kyc_gateway.providers.connectfi import applications
-from kyc_gateway.providers.connectfi import client as connectfi
+from kyc_gateway.providers.connectfi import applications, checks
+from kyc_gateway.providers.connectfi.common import PROVIDER
 from kyc_gateway.settings import get_settings
 
 RESERVED_MILLISECONDS = 30_000  # a run stops taking applications this long before its invocation's timeout
@@ -38,7 +38,7 @@ def reconcile(context: Any) -> Mapping[str, int]:
         try:
             # each check's audit record: the run's request id and the check's number in the run
             correlation_id = f"{context.aws_request_id}:{counts['checked']}"
-            observed = connectfi.audited_state(
+            observed = checks.audited_state(
                 due["customerId"], application_id, caller="schedule", route=ROUTE, correlation_id=correlation_id
             )
             stored = applications.record_and_announce(observed.state, observed_at=observed.at)
@@ -46,13 +46,13 @@ def reconcile(context: Any) -> Mapping[str, int]:
             counts["failed"] += 1
             closed = applications.unknown_again(application_id)
             if closed:  # as one retired: only a webhook, or an operator, brings it back
-                count("ApplicationsNoLongerReconciled", Provider=connectfi.PROVIDER)
+                count("ApplicationsNoLongerReconciled", Provider=PROVIDER)
             fate = "no longer checked" if closed else "checked again later"
             logger.warning(f"application unknown to connectFi: {fate}", application_id=application_id)
             if counts["failed"] == counts["checked"] >= 3:
                 raise ProviderFailed(
                     "connectFi failed on, or did not know, each of the run's first three applications",
-                    provider=connectfi.PROVIDER,
+                    provider=PROVIDER,
                 ) from None
             continue
         except GatewayError as error:
@@ -77,7 +77,7 @@ def _retired(stored: dict[str, Any], too_old: float) -> bool:
         return False
     if not applications.retire(stored["applicationId"], stored["updatedAt"]):
         return False  # written since: it moved, or left the queue otherwise
-    count("ApplicationsNoLongerReconciled", Provider=connectfi.PROVIDER)
+    count("ApplicationsNoLongerReconciled", Provider=PROVIDER)
     logger.warning(
         "application unchanged for too long: no longer checked",
         application_id=stored["applicationId"],

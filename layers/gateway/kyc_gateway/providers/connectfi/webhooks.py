@@ -198,7 +198,7 @@ ROUTE = "connectfi.webhook_processor"
 def _confirm(signal: SignalData, message_id: str) -> bool:
     """Store connectFi's state of the application; whether it confirmed the status the webhook claims (a webhook
     claiming none is confirmed by any)."""
-    from kyc_gateway.providers.connectfi.client import audited_state  # the HTTP stack: only when confirming
+    from kyc_gateway.providers.connectfi.checks import audited_state  # the HTTP stack: only when confirming
 
     observed = audited_state(
         signal.customerId, signal.applicationId, caller="webhook", route=ROUTE, correlation_id=message_id
