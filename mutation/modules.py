@@ -49,6 +49,7 @@ MODULES = (
             "tests/integration/test_provider_tls.py",
             "tests/unit/test_circuit_breaker.py",
             "tests/integration/test_request_deadline.py",
+            f"{_ROUTES}/test_idempotency_table_faults.py",  # a write begun, or not, before an unforeseen error
         ),
     ),
     # the end of a provider's answer at its deadline, however slowly it comes
@@ -69,6 +70,7 @@ MODULES = (
             "tests/integration/test_token_cache.py",
             "tests/integration/test_token_leases.py",
             "tests/integration/test_token_refusals.py",
+            f"{_ROUTES}/test_token_table_faults.py",
         ),
     ),
     MutatedModule(
@@ -78,6 +80,7 @@ MODULES = (
             f"{_ROUTES}/test_idempotency_keys.py",
             f"{_ROUTES}/test_unknown_outcomes.py",
             f"{_ROUTES}/test_done_writes.py",
+            f"{_ROUTES}/test_idempotency_table_faults.py",
         ),
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),

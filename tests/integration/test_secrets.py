@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import SECRETS
 from tests.integration.routes.test_cladfy_krapin import FUNCTION, KRAPIN, PIN, SUCCESS
+from tests.support.aws_faults import inject, refused
+from tests.support.emf import log_lines
 
 REFUSED = {"status": 401, "message": "Unauthorized", "code": 1204, "response": None}  # Cladfy's wrong credentials
 ORIGINAL, ROTATED = SECRETS["cladfy"]["clientId"], "rotated"
@@ -108,6 +110,78 @@ def test_a_secret_stored_as_binary_is_used(cladfy, secret_id, secrets_manager):
 
     assert call(cladfy).status == 200
     assert sent_client_ids(cladfy) == ["binary"]
+
+
+# --- Secrets Manager failing ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [("ThrottlingException", 400), ("InternalServiceError", 500), ("AccessDeniedException", 400)],
+)
+def test_a_reread_that_fails_serves_the_secret_held_and_tries_again_later(
+    cladfy, reads, secret_id, secrets_manager, aws, clock, logs, error, status
+):
+    # Given an instance holding Cladfy's secret and the audit key, then Secrets Manager failing once they are due
+    from kyc_gateway.secrets import RETRY_AFTER_FAILED_READ_SECONDS
+
+    max_age = float(os.environ["SECRETS_MAX_AGE_SECONDS"])
+    clock.stop()
+    assert call(cladfy).status == 200
+    audit_records = len(aws.client("dynamodb").scan(TableName=cladfy.physical_ids["AuditTable"])["Items"])
+    clock.advance(max_age + 1)
+    made = inject("secretsmanager", "GetSecretValue", lambda params: refused(error, status))
+
+    # When requests come while it fails, the second before the next try is due
+    answers = [call(cladfy)]
+    tried = len(made)
+    clock.advance(RETRY_AFTER_FAILED_READ_SECONDS - 1)
+    answers.append(call(cladfy))
+
+    # Then each is served with the secrets held (Cladfy called, each audit record in the table, with its subject),
+    # tried once each and not again until the retry is due; a warning says so, naming no secret
+    assert [answer.status for answer in answers] == [200, 200]
+    assert sent_client_ids(cladfy) == [ORIGINAL] * 3
+    items = aws.client("dynamodb").scan(TableName=cladfy.physical_ids["AuditTable"])["Items"]
+    assert len(items) == audit_records + 2
+    assert len(made) == tried  # both secrets tried (with botocore's retries) by the first request only
+    lines = log_lines(logs(), "secret re-read failed; the cached value serves meanwhile")
+    assert [line["error"] for line in lines] == [error, error]  # Cladfy's secret, the audit key
+    assert secret_id not in logs()
+    # and the retry, once due, is made (served with the secrets held again while it fails)
+    clock.advance(1)
+    assert call(cladfy).status == 200
+    assert len(made) == 2 * tried
+    # and once Secrets Manager answers again, the next read after the retry delay gets the rotation
+    cladfy.new_instance()
+    rotate(secrets_manager, secret_id)
+    assert call(cladfy).status == 200
+    assert sent_client_ids(cladfy)[-1] == ROTATED
+
+
+def test_a_secret_never_read_is_500_when_secrets_manager_fails(cladfy, secret_id):
+    # Given a new instance, and Secrets Manager throttling every read
+    inject("secretsmanager", "GetSecretValue", lambda params: refused("ThrottlingException"))
+
+    # When a request comes, Cladfy is not called: there are no credentials to call it with
+    answer = call(cladfy)
+
+    assert_configuration_error(answer, "provider credentials are unavailable", secret_id)
+    assert cladfy.provider.requests(KRAPIN) == []
+
+
+def test_a_refused_secret_whose_reread_fails_is_500_not_the_refused_secret_again(cladfy, reads, secret_id):
+    # Given an instance holding a secret Cladfy now refuses, and Secrets Manager failing the read it forces
+    call(cladfy)
+    cladfy.provider.reply(KRAPIN, REFUSED)
+    inject("secretsmanager", "GetSecretValue", lambda params: refused("ThrottlingException"))
+
+    # When the next request is refused
+    answer = call(cladfy)
+
+    # Then the refused secret is not tried again: the request is the gateway's configuration error
+    assert_configuration_error(answer, "provider credentials are unavailable", secret_id)
+    assert len(cladfy.provider.requests(KRAPIN)) == 2
 
 
 # --- a provider refusing it ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import contextlib
 import json
 import random
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,6 +37,19 @@ _BACKOFF_CAP_SECONDS = 2.0
 # answer, an audit record or the gateway's envelope). Every documented answer is a few kilobytes, and an answer
 # passed on must fit, with its JSON escaping, in Lambda's 6 MB response.
 ANSWER_LIMIT_BYTES = 4 * 1024 * 1024
+
+
+class _Writes(threading.local):
+    begun = 0
+
+
+_writes = _Writes()
+
+
+def writes_begun() -> int:
+    """How many provider writes this thread has begun to send, ever (counted before sending, as an error while
+    sending may leave no other trace): two readings that differ mean a write may have reached its provider."""
+    return _writes.begun
 
 
 class CircuitBreaker:
@@ -153,6 +167,8 @@ class ProviderHttp:
             # refusing the tunnel): known from the connection itself, not from the error, which urllib3 may pin on
             # a proxy even after the request went out through it.
             watch = Watch(started + budget)
+            if not idempotent:
+                _writes.begun += 1
             try:
                 reply, body = self._exchange(url, content or form, files, headers, timeout=timeout, watch=watch)
             except requests.Timeout:

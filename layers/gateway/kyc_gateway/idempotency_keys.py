@@ -4,9 +4,9 @@ The same key with the same body within 24 h answers the stored response without 
 key with another body is 409 `idempotency_key_reused`; a key whose first request is still running is 409
 `idempotency_key_in_use`. Successful answers are stored; after a failure the key may be retried, except when
 the provider may have done the write all the same (a timeout after the request was sent, a connection cut off
-after sending, a 504 from in front of the provider, or an error the gateway did not foresee, which may come
-after the write was sent): the key then stays "outcome unknown" and a retry under it is 409
-`idempotency_outcome_unknown`, never a second write. So does a key whose first request was killed (a Lambda
+after sending, a 504 from in front of the provider, or an error the gateway did not foresee once a write had begun
+to be sent; one before any write began frees the key): the key then stays "outcome unknown" and a retry under it
+is 409 `idempotency_outcome_unknown`, never a second write. So does a key whose first request was killed (a Lambda
 timeout, out of memory) while it held the key: its record stays "in progress", never taken over (409
 `idempotency_key_in_use`), and once no invocation could still be running it, its outcome is unknown. A failure
 after the write was done (a document generated, its upload failed) is stored like an answer: a retry under the key
@@ -16,7 +16,9 @@ gets the same error. Powertools Idempotency, in the DynamoDB idempotency table, 
 from __future__ import annotations
 
 import re
+import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,7 @@ from pydantic import BaseModel
 
 from kyc_gateway import aws
 from kyc_gateway.errors import GatewayError, RequestValidationError
+from kyc_gateway.http import writes_begun
 from kyc_gateway.lazy import once
 from kyc_gateway.observability import logger
 from kyc_gateway.settings import get_settings
@@ -95,6 +98,7 @@ def replay_or_run(
     # be sent again. Unregistered, such a record is never taken over (see abandoned below).
 
     failed_here: list[Exception] = []  # this request's own failure (_own_answer tells which free the key)
+    unsent: list[Exception] = []  # ... an unforeseen one before any write of the request began
     answered: list[str] = []  # this request's own successful answer
 
     # Records of this route only, under its key prefix: its role reaches no other (the template tags it so).
@@ -105,6 +109,7 @@ def replay_or_run(
         key_prefix=f"keys.{route}",
     )
     def call_provider(data: dict[str, Any]) -> dict[str, Any]:
+        writes_before = writes_begun()
         try:
             answered.append(run())
             return {"body": answered[0]}
@@ -115,17 +120,18 @@ def replay_or_run(
             if error.write_done:
                 return {"failed": error.record()}  # stored: a retry gets the same answer, not a second write
             return {"outcomeUnknown": error.code}  # stored: a retry must not write again
-        except Exception as error:  # noqa: BLE001 - raised again below, once the key is locked
-            # Not foreseen, so perhaps after the write was sent: Powertools would delete the record and let a retry
-            # write again. Stored as an unknown outcome instead; this request still answers 500 internal_error.
+        except Exception as error:
             failed_here.append(error)
+            if writes_begun() == writes_before:
+                unsent.append(error)
+                raise  # not foreseen, but before any write began (a token table failing...): the key is freed
+            # Not foreseen, and after a write began: Powertools would delete the record and let a retry write again.
+            # Stored as an unknown outcome instead; this request still answers 500 internal_error.
             return {"outcomeUnknown": "gateway_error"}
 
-    # What a retry must repeat: the bytes the provider gets when the caller's own are forwarded, else the request
-    forwarded = getattr(request, "forwarded", None)
-    body = forwarded.decode() if isinstance(forwarded, bytes) else request.model_dump(mode="json")
-    data = {"key": f"{route}#{key}", "body": body}
+    data = _data_of(route, key, request)
     advice = [{"field": "Idempotency-Key", "issue": how_to_check, "type": "header"}]  # when the outcome is unknown
+    _claim.owner = uuid.uuid4().hex
     try:
         result = call_provider(data=data)
     except IdempotencyValidationError:
@@ -137,7 +143,9 @@ def replay_or_run(
     except IdempotencyPersistenceLayerError:
         if not (failed_here or answered):
             raise  # before anything ran (the key could not be claimed): nothing was sent
-        return _own_answer(data, route, failed_here, answered)
+        return _own_answer(data, route, failed_here, answered, unsent=bool(unsent))
+    finally:
+        _claim.owner = None
     if failed_here:  # this request's own failure, stored (a timeout, a cut-off connection, an unforeseen error...)
         raise failed_here[0]
     if "failed" in result:
@@ -147,25 +155,36 @@ def replay_or_run(
     return result["body"], replayed
 
 
-def _own_answer(data: dict[str, Any], route: str, failures: list[Exception], answered: list[str]) -> tuple[str, bool]:
+def _data_of(route: str, key: str, request: BaseModel) -> dict[str, Any]:
+    """The record's key, and what a retry must repeat: the bytes the provider gets when the caller's own are
+    forwarded, else the request."""
+    forwarded = getattr(request, "forwarded", None)
+    body = forwarded.decode() if isinstance(forwarded, bytes) else request.model_dump(mode="json")
+    return {"key": f"{route}#{key}", "body": body}
+
+
+def _own_answer(
+    data: dict[str, Any], route: str, failures: list[Exception], answered: list[str], *, unsent: bool
+) -> tuple[str, bool]:
     """This request's own answer when the table failed after it ran (freeing the key after a failure with nothing
     done, or storing what was done). A key left "in progress" is refused to retries (in use, then outcome unknown),
     never sent again."""
     if failures:
         failure = failures[0]
-        if isinstance(failure, GatewayError) and not (failure.write_done or failure.outcome_unknown):
+        nothing_done = isinstance(failure, GatewayError) and not (failure.write_done or failure.outcome_unknown)
+        if nothing_done or unsent:
             free(data, failure)
         raise failure
     logger.warning("idempotency answer not stored", route=route)
     return answered[0], False
 
 
-def free(data: dict[str, Any], failure: GatewayError) -> None:
+def free(data: dict[str, Any], failure: Exception) -> None:
     """One more try at freeing the key of a request that failed with nothing done (Powertools' own failed)."""
     try:
         persistence_store().delete_record(data=data, exception=failure)
     except Exception:  # noqa: BLE001 - the key stays held: its retries are refused, never sent twice
-        logger.warning("idempotency key not freed", code=failure.code)
+        logger.warning("idempotency key not freed", code=getattr(failure, "code", None) or type(failure).__name__)
 
 
 def abandoned(data: dict[str, Any]) -> bool:
@@ -178,6 +197,32 @@ def abandoned(data: dict[str, Any]) -> bool:
     return time.time() - started > LONGEST_INVOCATION_SECONDS
 
 
+class _Claim(threading.local):
+    owner: str | None = None  # the claim this thread's request is making
+
+
+_claim = _Claim()
+
+
+def _owned(params: dict[str, Any], **_: Any) -> None:
+    """Powertools' claim of a key (its conditional PutItem) carries the claiming request's own id, and may take a
+    record that id claimed: when DynamoDB applied the claim but its answer was lost, botocore's retry of the same
+    write then takes the key, instead of finding a record "in progress" (409 to the one request holding it, and a
+    false "outcome unknown" to its retries once it is old, though nothing was sent)."""
+    owner = _claim.owner
+    condition = params.get("ConditionExpression", "")
+    if owner is None or params.get("TableName") != _table_name() or "attribute_not_exists(#id)" not in condition:
+        return
+    params["Item"]["claimOwner"] = {"S": owner}
+    params["ConditionExpression"] = f"{condition} OR #claimOwner = :claimOwner"
+    params.setdefault("ExpressionAttributeNames", {})["#claimOwner"] = "claimOwner"
+    params.setdefault("ExpressionAttributeValues", {})[":claimOwner"] = {"S": owner}
+
+
+def _table_name() -> str:
+    return get_settings().require("idempotency_table_name")
+
+
 @once
 def persistence_store() -> Any:
     """The DynamoDB idempotency table, as Powertools Idempotency's persistence layer, one per instance. Powertools
@@ -187,6 +232,6 @@ def persistence_store() -> Any:
     # Its warning on every keyed request without a Lambda context registered, which is on purpose (replay_or_run)
     warnings.filterwarnings("ignore", "Couldn't determine the remaining time left", UserWarning)
 
-    return DynamoDBPersistenceLayer(
-        table_name=get_settings().require("idempotency_table_name"), boto3_client=aws.client("dynamodb")
-    )
+    client = aws.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb.PutItem", _owned, unique_id="kyc-gateway-claims")
+    return DynamoDBPersistenceLayer(table_name=_table_name(), boto3_client=client)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from kyc_gateway import aws, clock
 from kyc_gateway.errors import ConfigurationError, CredentialsRejected
+from kyc_gateway.observability import logger
 from kyc_gateway.settings import get_settings
 
 SecretT = TypeVar("SecretT", bound=BaseModel)
@@ -24,6 +25,11 @@ ResultT = TypeVar("ResultT")
 _FETCHED: dict[str, tuple[float, str | bytes]] = {}
 
 
+# After a re-read that failed, the cached value is served this long before the next try (not a read per request
+# into a Secrets Manager that is throttling or failing).
+RETRY_AFTER_FAILED_READ_SECONDS = 10.0
+
+
 def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
     cached = _FETCHED.get(secret_id)
     if cached and not force_fetch and clock.now() - cached[0] < max_age:
@@ -32,7 +38,15 @@ def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
 
     try:
         answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError) as error:
+        if cached and not force_fetch:
+            # A re-read due by age only: the value held is still the secret's as far as anyone knows (a rotation is
+            # read at the next success, and a provider refusing it forces a read), so a Secrets Manager outage takes
+            # no route down with it, as AWS's own caching client does.
+            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            logger.warning("secret re-read failed; the cached value serves meanwhile", error=code)
+            _FETCHED[secret_id] = (clock.now() - max_age + min(max_age, RETRY_AFTER_FAILED_READ_SECONDS), cached[1])
+            return cached[1]
         raise ConfigurationError("provider credentials are unavailable") from None
     value = answer["SecretString"] if "SecretString" in answer else answer["SecretBinary"]  # a version has one
     _FETCHED[secret_id] = (clock.now(), value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,11 @@ _LEASE_MARGIN_SECONDS = 5.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
+# A login token the gateway sends in a header as the provider gave it: visible ASCII, no space or line break (what
+# any token form is). Another token is the login answer failing: never cached, since no request could carry it and
+# so no 401 would come to clear it before it expired; one read back from the table (a row edited by hand) is renewed.
+HEADER_TOKEN = "^[!-~]+$"  # noqa: S105 - a pattern, not a secret
+header_token = re.compile(HEADER_TOKEN).fullmatch
 
 
 @dataclass(frozen=True)
@@ -74,16 +80,25 @@ class Token:
 
     @classmethod
     def _from_item(cls, item: dict[str, Any] | None) -> Token | None:
+        """The token a row holds; None when it holds none, or one the gateway could not use (a row edited by hand or
+        by another version: a value no header can carry, a time that is not a number), which is then renewed."""
         if not item or "token" not in item:
             return None
-        refresh_expires = item.get("refreshExpiresAt")
-        return cls(
-            value=item["token"]["S"],
-            expires_at=float(item["expiresAt"]["N"]),
-            renew_at=float(item["renewAt"]["N"]),
-            refresh_value=item.get("refreshToken", {}).get("S"),
-            refresh_expires_at=float(refresh_expires["N"]) if refresh_expires else None,
-        )
+        try:
+            refresh_expires = item.get("refreshExpiresAt")
+            token = cls(
+                value=item["token"]["S"],
+                expires_at=float(item["expiresAt"]["N"]),
+                renew_at=float(item["renewAt"]["N"]),
+                refresh_value=item.get("refreshToken", {}).get("S"),
+                refresh_expires_at=float(refresh_expires["N"]) if refresh_expires else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            token = None
+        if token is None or not header_token(token.value):
+            logger.warning("token row unusable; renewing it", fields=sorted(item))  # its names, never its values
+            return None
+        return token
 
 
 TokenFetcher = Callable[[Token | None], Token]
@@ -168,7 +183,13 @@ class TokenCache:
                 return self._remember(stored)
             if self._last_refusal(item) >= asked:
                 return self._while_refused(stored or memory)
-            if self._take_lease(now, asked):
+            unusable = item.get("token") if item and not stored else None  # a row the gateway cannot use
+            try:
+                leased = self._take_lease(now, asked, unusable)
+            except Exception as error:  # noqa: BLE001 - as when the table cannot be read: the provider stays usable
+                logger.warning("token lease not written; fetching without it", key=self.key, error=type(error).__name__)
+                return self._log_in(fetch, stored or memory)
+            if leased:
                 return self._log_in(fetch, stored or memory, leased=True)
             if stored and now < stored.expires_at:
                 return stored  # someone is renewing it; the current token is still valid meanwhile
@@ -226,23 +247,29 @@ class TokenCache:
         )
         return reply.get("Item")
 
-    def _take_lease(self, now: float, asked: float) -> bool:
+    def _take_lease(self, now: float, asked: float, unusable: dict[str, Any] | None = None) -> bool:
+        """Whether this instance now holds the renewal's lease: no live lease of another instance (its own, written
+        once already by a retry of this very write whose first answer was lost, is taken again), no fresh token stored
+        since we looked (else we would fetch a second one), and no login refused since this request asked (its
+        answer then is that refusal). A row holding an `unusable` token is renewed unless its token changed since."""
+        values = {
+            ":me": {"S": self._owner},
+            ":until": {"N": repr(now + self._lease_seconds())},
+            ":now": {"N": repr(now)},
+            ":asked": {"N": repr(asked)},
+        }
+        fresh = "(attribute_not_exists(renewAt) OR renewAt <= :now)"
+        if unusable is not None:
+            fresh, values[":seen"] = "#token = :seen", unusable
         try:
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
-                # No live lease, no fresh token stored since we looked (else we would fetch a second one), and no
-                # login refused since this request asked (its answer then is that refusal).
-                ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
-                " AND (attribute_not_exists(renewAt) OR renewAt <= :now)"
-                " AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)",
-                ExpressionAttributeValues={
-                    ":me": {"S": self._owner},
-                    ":until": {"N": repr(now + self._lease_seconds())},
-                    ":now": {"N": repr(now)},
-                    ":asked": {"N": repr(asked)},
-                },
+                ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)"
+                f" AND {fresh} AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)",
+                **({"ExpressionAttributeNames": {"#token": "token"}} if unusable is not None else {}),
+                ExpressionAttributeValues=values,
             )
         except aws.conditional_check_failed():
             return False

@@ -134,6 +134,41 @@ def test_what_a_run_did_to_each_application_is_logged_by_its_id(gateway, run, lo
     assert failing["code"] == "provider_error"
 
 
+@pytest.mark.parametrize(
+    ("customer", "error"),
+    [({"NULL": True}, "KeyError"), ({"S": "not-a-connectfi-id"}, "ValidationError")],
+    ids=["no customer id", "a customer id of no connectFi form"],
+)
+def test_a_row_the_gateway_cannot_check_goes_to_the_back_and_never_stops_the_others(
+    gateway, run, clock, aws, physical_ids, logs, customer, error
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given the longest-waiting application's row edited by hand (its customer id lost or mangled), and another due
+    applications.record_and_announce(state_of("iapp_mangled", "waiting_review")["data"])
+    aws.client("dynamodb").update_item(
+        TableName=physical_ids["ApplicationsTable"],
+        Key={"applicationId": {"S": "iapp_mangled"}},
+        UpdateExpression="SET customerId = :customer",
+        ExpressionAttributeValues={":customer": customer},
+    )
+    clock.advance(1)
+    gateway.provider.reply(STATUS, state_of("iapp_fine", "completed"))
+
+    # When a run comes
+    counts = run("iapp_fine")
+
+    # Then the row fails alone: the other application is checked and stored, and the row goes to the queue's back
+    assert counts == {"checked": 2, "changed": 1, "failed": 1, "retired": 0}
+    assert checked(gateway) == ["iapp_fine"]
+    assert applications.get("iapp_fine")["status"] == "completed"
+    assert [due["applicationId"] for due in applications.due(checked_before=4e9)] == ["iapp_mangled"]
+    # and the failure is logged by the application's id and the error's kind, never the row's values
+    (line,) = log_lines(logs(), "application not reconciled")
+    assert (line["application_id"], line["code"]) == ("iapp_mangled", error)
+    assert "not-a-connectfi-id" not in logs()
+
+
 def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_status(gateway, run, logs):
     gateway.provider.reply(STATUS, state_of("iapp_still", "waiting_review"))
 

@@ -8,7 +8,6 @@ and maps its own documented codes before falling back on `undocumented`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -29,15 +28,10 @@ from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.secrets import ProviderCredentials
 from kyc_gateway.settings import get_settings
-from kyc_gateway.token_cache import Token, TokenCache, cache_key
+from kyc_gateway.token_cache import HEADER_TOKEN, Token, TokenCache, cache_key
 
 Send = Callable[[str], ProviderResponse]
-# A login token the gateway sends in a header as the provider gave it: visible ASCII, no space or line break (what
-# any token form is). Another token is the login answer failing: never cached, since no request could carry it and
-# so no 401 would come to clear it before it expired.
-HEADER_TOKEN = "^[!-~]+$"  # noqa: S105 - a pattern, not a secret
-HeaderToken = Annotated[str, StringConstraints(pattern=HEADER_TOKEN)]
-header_token = re.compile(HEADER_TOKEN).fullmatch
+HeaderToken = Annotated[str, StringConstraints(pattern=HEADER_TOKEN)]  # a login answer's token (token_cache)
 ClientT = TypeVar("ClientT", bound="ProviderClient")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

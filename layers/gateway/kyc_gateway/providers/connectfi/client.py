@@ -29,10 +29,10 @@ from kyc_gateway.errors import (
 from kyc_gateway.fields import RawJson
 from kyc_gateway.model import Model
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.base import FieldSpelling, ProviderClient, header_token, json_body, undocumented
+from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, is_application_state
 from kyc_gateway.settings import get_settings
-from kyc_gateway.token_cache import Token
+from kyc_gateway.token_cache import Token, header_token
 
 if TYPE_CHECKING:
     from kyc_gateway.providers.connectfi.identification import IdentificationRequest

@@ -24,8 +24,9 @@ def reconcile(context: Any) -> Mapping[str, int]:
     queue the third time in a row, counted in ApplicationsNoLongerReconciled as a retired one is
     (applications.unknown_again: a wrong base URL or account, fixed meanwhile, closes nothing); one whose state has
     not changed for RECONCILE_MAX_AGE_SECONDS leaves it (counted: connectFi's only final status is `completed`, so
-    one that ends otherwise would be checked forever); connectFi failing on, or not knowing, the first three of a
-    run fails the run."""
+    one that ends otherwise would be checked forever); so does a row the gateway cannot check (its customer id
+    missing or malformed), which never stops the others; failing on, or not knowing, the first three of a run fails
+    the run."""
     settings = get_settings()
     now = clock.now()
     cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
@@ -55,12 +56,13 @@ def reconcile(context: Any) -> Mapping[str, int]:
                     provider=PROVIDER,
                 ) from None
             continue
-        except GatewayError as error:
+        except Exception as error:  # connectFi failing, or a row the gateway cannot check: the next one is checked
             counts["failed"] += 1
-            applications.postpone(application_id)
-            logger.warning("application not reconciled", application_id=application_id, code=error.code)
+            applications.postpone(application_id)  # tried again later, and aged out like any
+            code = error.code if isinstance(error, GatewayError) else type(error).__name__  # never a row's values
+            logger.warning("application not reconciled", application_id=application_id, code=code)
             if counts["failed"] == counts["checked"] >= 3:
-                raise  # connectFi fails on everything: this run is a failure, worth its alarm
+                raise  # connectFi, or the gateway, fails on everything: this run is a failure, worth its alarm
             stored = applications.get(application_id)  # one connectFi always fails on ages out too
         else:
             if stored is not None and stored["announced"]:

@@ -1,0 +1,69 @@
+"""A keyed write when the gateway's own tables fail around it: the key is held only when the write may have reached
+the provider; an error before any write began frees it, and a claim DynamoDB applied but whose answer was lost is
+still this request's."""
+
+from __future__ import annotations
+
+import pytest
+
+from kyc_gateway import idempotency_keys
+from kyc_gateway.providers import signzy as signzy_provider
+from tests.integration.routes.test_idempotency_keys import SIGNZY, key, records
+from tests.integration.routes.test_signzy_repush import ONBOARDING_ID, REPUSH
+from tests.support.aws_faults import LOST, inject, on_table, refused
+
+REPUSH_BODY = {"onboardingId": ONBOARDING_ID}
+
+
+def test_a_claim_applied_whose_answer_was_lost_is_taken_by_botocores_retry_and_the_write_sent_once(
+    signzy, physical_ids, aws, monkeypatch
+):
+    # Given DynamoDB applies the key's claim but its answer is lost (botocore then sends the same claim again)
+    made = inject("dynamodb", "PutItem", on_table(physical_ids["IdempotencyTable"], LOST, times=1))
+
+    # When the caller repushes under a key
+    first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("lost-claim"))
+
+    # Then the retried claim finds the request's own record and takes it: the repush is sent and answered
+    assert made[:2] == [LOST, None]
+    assert first.status == 200
+    assert [record["status"] for record in records(aws, physical_ids)] == ["COMPLETED"]
+    # and a retry under the key, however late, is the stored answer, not a second repush
+    monkeypatch.setattr(idempotency_keys, "LONGEST_INVOCATION_SECONDS", 0)
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("lost-claim"))
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+@pytest.mark.parametrize("failure", ["lease throttled", "a fault of the gateway's"])
+def test_a_failure_before_any_write_began_frees_the_key_for_a_retry(signzy, physical_ids, aws, monkeypatch, failure):
+    # Given a keyed repush that fails before its write began: a fault of the gateway's own while logging in (a bug,
+    # none of its errors), or the token table refusing the renewal's lease (which the login goes on without)
+    if failure == "lease throttled":
+        inject("dynamodb", "UpdateItem", on_table(physical_ids["TokenTable"], refused("ThrottlingException")))
+    else:
+        log_in, logins = signzy_provider.SignzyClient.log_in, []
+
+        def broken_once(*args, **kwargs):
+            logins.append(args)
+            if len(logins) == 1:
+                raise KeyError("a bug before the write")
+            return log_in(*args, **kwargs)
+
+        monkeypatch.setattr(signzy_provider.SignzyClient, "log_in", broken_once)
+    first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("before-write"))
+    sent_first = len(signzy.provider.requests(REPUSH))
+    signzy.new_instance()  # the table's fault gone with the instance's clients
+
+    # When the caller retries under the same key
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("before-write"))
+
+    # Then the retry is done: the first one sent nothing, so its key was never held as "outcome unknown"
+    if failure == "lease throttled":
+        assert first.status == 200  # the token was fetched without the table's lease
+        assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true")
+        assert len(signzy.provider.requests(REPUSH)) == 1
+    else:
+        assert (first.status, first.error["code"], sent_first) == (500, "internal_error", 0)
+        assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "false")
+        assert len(signzy.provider.requests(REPUSH)) == 1
