@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from kyc_gateway import clock
 from kyc_gateway.errors import GatewayError, ProviderFailed, SubjectNotFound
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi import applications, checks
+from kyc_gateway.providers.connectfi.client import StatusRequest
 from kyc_gateway.providers.connectfi.common import PROVIDER
 from kyc_gateway.settings import get_settings
 
@@ -24,9 +27,8 @@ def reconcile(context: Any) -> Mapping[str, int]:
     queue the third time in a row, counted in ApplicationsNoLongerReconciled as a retired one is
     (applications.unknown_again: a wrong base URL or account, fixed meanwhile, closes nothing); one whose state has
     not changed for RECONCILE_MAX_AGE_SECONDS leaves it (counted: connectFi's only final status is `completed`, so
-    one that ends otherwise would be checked forever); so does a row the gateway cannot check (its customer id
-    missing or malformed), which never stops the others; failing on, or not knowing, the first three of a run fails
-    the run."""
+    one that ends otherwise would be checked forever); a row without ids in connectFi's forms (edited by hand) goes
+    to the back unchecked; connectFi failing on, or not knowing, the first three of a run fails the run."""
     settings = get_settings()
     now = clock.now()
     cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
@@ -36,6 +38,11 @@ def reconcile(context: Any) -> Mapping[str, int]:
             break
         counts["checked"] += 1
         application_id = due["applicationId"]
+        if not _checkable(due):  # a row edited by hand: never holds up the applications behind it
+            counts["failed"] += 1
+            applications.postpone(application_id)
+            logger.warning("application not reconciled", application_id=application_id, code="unreadable_row")
+            continue
         try:
             # each check's audit record: the run's request id and the check's number in the run
             correlation_id = f"{context.aws_request_id}:{counts['checked']}"
@@ -56,13 +63,12 @@ def reconcile(context: Any) -> Mapping[str, int]:
                     provider=PROVIDER,
                 ) from None
             continue
-        except Exception as error:  # connectFi failing, or a row the gateway cannot check: the next one is checked
+        except GatewayError as error:
             counts["failed"] += 1
-            applications.postpone(application_id)  # tried again later, and aged out like any
-            code = error.code if isinstance(error, GatewayError) else type(error).__name__  # never a row's values
-            logger.warning("application not reconciled", application_id=application_id, code=code)
+            applications.postpone(application_id)
+            logger.warning("application not reconciled", application_id=application_id, code=error.code)
             if counts["failed"] == counts["checked"] >= 3:
-                raise  # connectFi, or the gateway, fails on everything: this run is a failure, worth its alarm
+                raise  # connectFi fails on everything: this run is a failure, worth its alarm
             stored = applications.get(application_id)  # one connectFi always fails on ages out too
         else:
             if stored is not None and stored["announced"]:
@@ -70,6 +76,15 @@ def reconcile(context: Any) -> Mapping[str, int]:
         if stored is not None and _retired(stored, too_old):
             counts["retired"] += 1
     return counts
+
+
+def _checkable(due: Mapping[str, str]) -> bool:
+    """Whether a due row holds ids in connectFi's forms, which its status check needs (never logged: its values)."""
+    try:
+        StatusRequest(customerId=due.get("customerId"), applicationId=due["applicationId"])
+    except ValidationError:
+        return False
+    return True
 
 
 def _retired(stored: dict[str, Any], too_old: float) -> bool:
