@@ -130,7 +130,8 @@ def test_a_reread_that_fails_serves_the_secret_held_and_tries_again_later(
     assert call(cladfy).status == 200
     audit_records = len(aws.client("dynamodb").scan(TableName=cladfy.physical_ids["AuditTable"])["Items"])
     clock.advance(max_age + 1)
-    made = inject("secretsmanager", "GetSecretValue", lambda params: refused(error, status))
+    failing = [True]
+    made = inject("secretsmanager", "GetSecretValue", lambda params: refused(error, status) if failing else None)
 
     # When requests come while it fails, the second before the next try is due
     answers = [call(cladfy)]
@@ -152,11 +153,35 @@ def test_a_reread_that_fails_serves_the_secret_held_and_tries_again_later(
     clock.advance(1)
     assert call(cladfy).status == 200
     assert len(made) == 2 * tried
-    # and once Secrets Manager answers again, the next read after the retry delay gets the rotation
-    cladfy.new_instance()
+    # and once Secrets Manager answers again, the same instance's next try reads the secret, rotated meanwhile
+    failing.clear()
     rotate(secrets_manager, secret_id)
+    clock.advance(RETRY_AFTER_FAILED_READ_SECONDS)
     assert call(cladfy).status == 200
     assert sent_client_ids(cladfy)[-1] == ROTATED
+    assert made[-1] is None
+
+
+def test_a_secret_held_serves_no_longer_than_the_cap_past_its_max_age_while_reads_fail(cladfy, secret_id, clock):
+    # Given an instance holding Cladfy's secret, and Secrets Manager failing every read from the max age on
+    from kyc_gateway.secrets import MAX_STALE_SECONDS
+
+    max_age = float(os.environ["SECRETS_MAX_AGE_SECONDS"])
+    clock.stop()
+    assert call(cladfy).status == 200
+    inject("secretsmanager", "GetSecretValue", lambda params: refused("ThrottlingException"))
+
+    # When requests come just before, and just after, the cap past its max age
+    clock.advance(max_age + MAX_STALE_SECONDS - 1)
+    before = call(cladfy)
+    clock.advance(2)
+    after = call(cladfy)
+
+    # Then the secret held serves until the cap (a rotated one, a leaked webhook token, is refused by then), and no
+    # longer: the instance is as one that never read it
+    assert before.status == 200
+    assert_configuration_error(after, "provider credentials are unavailable", secret_id)
+    assert len(cladfy.provider.requests(KRAPIN)) == 2
 
 
 def test_a_secret_never_read_is_500_when_secrets_manager_fails(cladfy, secret_id):

@@ -259,3 +259,67 @@ def test_a_renewal_another_instance_finishes_between_this_ones_read_and_its_leas
     else:
         assert isinstance(late, ProviderAuthFailed), late
         assert (fetch.calls, refusing.calls) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "unusable", [{"N": "97531"}, {"S": "with space"}, {"NULL": True}, {"M": {"a": {"S": "b"}}}], ids=repr
+)
+def test_a_row_no_request_can_use_is_renewed_once_when_two_instances_find_it(aws, table, clock, unusable):
+    # Given a token row no request can use, read by an instance whose lease another instance beats: that one
+    # renews the row first, between the first's read and its lease
+    from kyc_gateway import aws as gateway_aws
+
+    clock.stop()
+    far = {"N": "9999999999"}
+    aws.client("dynamodb").put_item(
+        TableName=table, Item={"pk": {"S": KEY}, "token": unusable, "expiresAt": far, "renewAt": far}
+    )
+    fetch = CountingProvider(lifetime=100)
+    first_to_renew = [new_cache(table)]
+
+    def renewed_by_another_first(**_):
+        if first_to_renew:
+            outcome_of(lambda: first_to_renew.pop().get(fetch))
+
+    events = gateway_aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", renewed_by_another_first)
+    try:
+        # When the first instance takes its lease
+        late = outcome_of(lambda: new_cache(table).get(fetch))
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", renewed_by_another_first)
+
+    # Then its lease is refused (the row's token changed since it read it), and it uses the other's: one login
+    assert not first_to_renew
+    assert (getattr(late, "value", late), fetch.calls) == ("token-1", 1)
+    assert stored_item(aws, table)["token"] == "token-1"
+
+
+def test_a_lease_applied_whose_every_answer_was_lost_is_stored_over_not_left_to_hold_the_others(aws, table, clock):
+    # Given a lease the table applies while every answer to its write is lost (botocore's retries too)
+    from botocore.exceptions import ReadTimeoutError
+    from moto.core.models import botocore_stubber
+
+    from kyc_gateway import aws as gateway_aws
+
+    clock.stop()
+    fetch = CountingProvider(lifetime=100)
+
+    def applied_but_lost(request, **kwargs):
+        if b"SET leaseOwner" in (request.body or b""):
+            botocore_stubber(event_name=kwargs.get("event_name", ""), request=request)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    events = gateway_aws.client("dynamodb").meta.events
+    events.register_first("before-send.dynamodb.UpdateItem", applied_but_lost)
+    try:
+        # When an instance renews the token, the lease's write failing as far as it can tell
+        first = new_cache(table).get(fetch)
+    finally:
+        events.unregister("before-send.dynamodb.UpdateItem", applied_but_lost)
+
+    # Then it logs in anyway, stores the token over its own lease and releases it: another instance uses that token
+    with in_request(seconds_left=3):
+        other = outcome_of(lambda: new_cache(table).get(fetch))
+    assert (first.value, getattr(other, "value", other), fetch.calls) == ("token-1", "token-1", 1)
+    assert "leaseOwner" not in stored_item(aws, table)

@@ -214,7 +214,8 @@ def _owned(params: dict[str, Any], **_: Any) -> None:
     if owner is None or params.get("TableName") != _table_name() or "attribute_not_exists(#id)" not in condition:
         return
     params["Item"]["claimOwner"] = {"S": owner}
-    params["ConditionExpression"] = f"{condition} OR #claimOwner = :claimOwner"
+    # its own record while still in progress only: a claim applied late never overwrites its own finished answer
+    params["ConditionExpression"] = f"{condition} OR (#claimOwner = :claimOwner AND #status = :inprogress)"
     params.setdefault("ExpressionAttributeNames", {})["#claimOwner"] = "claimOwner"
     params.setdefault("ExpressionAttributeValues", {})[":claimOwner"] = {"S": owner}
 

@@ -21,39 +21,48 @@ SecretT = TypeVar("SecretT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
 
 
-# Secret strings by id, with when each was fetched (wall time: it also runs while a Lambda instance is frozen).
+# Secret strings by id, with when each was read (wall time: it also runs while a Lambda instance is frozen).
 _FETCHED: dict[str, tuple[float, str | bytes]] = {}
-
-
-# After a re-read that failed, the cached value is served this long before the next try (not a read per request
-# into a Secrets Manager that is throttling or failing).
+# A re-read that failed: when the next is due, the value held serving meanwhile
+_RETRY_AT: dict[str, float] = {}
+# After a re-read that failed, the value held serves this long before the next try (not a read per request into a
+# Secrets Manager that is throttling or failing), and at most this long past its max age: a rotated secret (a
+# webhook token that leaked) is refused within max age plus this, whatever Secrets Manager does.
 RETRY_AFTER_FAILED_READ_SECONDS = 10.0
+MAX_STALE_SECONDS = 900.0
 
 
 def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
-    cached = _FETCHED.get(secret_id)
-    if cached and not force_fetch and clock.now() - cached[0] < max_age:
+    cached, now = _FETCHED.get(secret_id), clock.now()
+    servable = cached is not None and not force_fetch and now - cached[0] < max_age + MAX_STALE_SECONDS
+    if cached and servable and (now - cached[0] < max_age or now < _RETRY_AT.get(secret_id, now)):
         return cached[1]
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
     except (BotoCoreError, ClientError) as error:
-        if cached and not force_fetch:
-            # A re-read due by age only: the value held is still the secret's as far as anyone knows (a rotation is
-            # read at the next success, and a provider refusing it forces a read), so a Secrets Manager outage takes
-            # no route down with it, as AWS's own caching client does.
+        if cached and servable:
+            # A re-read due by age only: the value held is still the secret's as far as anyone knows (a provider
+            # refusing it forces a read), so a Secrets Manager outage takes no route down with it, as AWS's own
+            # caching client does.
             code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
             logger.warning("secret re-read failed; the cached value serves meanwhile", error=code)
-            _FETCHED[secret_id] = (clock.now() - max_age + min(max_age, RETRY_AFTER_FAILED_READ_SECONDS), cached[1])
+            _RETRY_AT[secret_id] = now + RETRY_AFTER_FAILED_READ_SECONDS
             return cached[1]
         raise ConfigurationError("provider credentials are unavailable") from None
     value = answer["SecretString"] if "SecretString" in answer else answer["SecretBinary"]  # a version has one
     _FETCHED[secret_id] = (clock.now(), value)
+    _RETRY_AT.pop(secret_id, None)
     return value
 
 
-_fetch.cache_clear = _FETCHED.clear  # type: ignore[attr-defined]  # a new instance starts with none
+def _forget() -> None:
+    _FETCHED.clear()
+    _RETRY_AT.clear()
+
+
+_fetch.cache_clear = _forget  # type: ignore[attr-defined]  # a new instance starts with none
 
 
 class ProviderCredentials(Generic[SecretT]):

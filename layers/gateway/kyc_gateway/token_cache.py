@@ -188,7 +188,9 @@ class TokenCache:
                 leased = self._take_lease(now, asked, unusable)
             except Exception as error:  # noqa: BLE001 - as when the table cannot be read: the provider stays usable
                 logger.warning("token lease not written; fetching without it", key=self.key, error=type(error).__name__)
-                return self._log_in(fetch, stored or memory)
+                # as if leased: a lease the table applied though every answer was lost is then stored over and
+                # released (each write conditioned on holding it), not left to hold the others up until it expires
+                return self._log_in(fetch, stored or memory, leased=True)
             if leased:
                 return self._log_in(fetch, stored or memory, leased=True)
             if stored and now < stored.expires_at:

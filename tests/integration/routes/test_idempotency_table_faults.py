@@ -35,35 +35,58 @@ def test_a_claim_applied_whose_answer_was_lost_is_taken_by_botocores_retry_and_t
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
-@pytest.mark.parametrize("failure", ["lease throttled", "a fault of the gateway's"])
-def test_a_failure_before_any_write_began_frees_the_key_for_a_retry(signzy, physical_ids, aws, monkeypatch, failure):
-    # Given a keyed repush that fails before its write began: a fault of the gateway's own while logging in (a bug,
-    # none of its errors), or the token table refusing the renewal's lease (which the login goes on without)
-    if failure == "lease throttled":
-        inject("dynamodb", "UpdateItem", on_table(physical_ids["TokenTable"], refused("ThrottlingException")))
-    else:
-        log_in, logins = signzy_provider.SignzyClient.log_in, []
+def fault_before_the_write(monkeypatch) -> list:
+    """A fault of the gateway's own (a bug, none of its errors) in Signzy's first login, before any write; the
+    logins tried."""
+    log_in, logins = signzy_provider.SignzyClient.log_in, []
 
-        def broken_once(*args, **kwargs):
-            logins.append(args)
-            if len(logins) == 1:
-                raise KeyError("a bug before the write")
-            return log_in(*args, **kwargs)
+    def broken_once(*args, **kwargs):
+        logins.append(args)
+        if len(logins) == 1:
+            raise KeyError("a bug before the write")
+        return log_in(*args, **kwargs)
 
-        monkeypatch.setattr(signzy_provider.SignzyClient, "log_in", broken_once)
+    monkeypatch.setattr(signzy_provider.SignzyClient, "log_in", broken_once)
+    return logins
+
+
+@pytest.mark.parametrize("delete", ["done", "refused once"])
+def test_a_failure_before_any_write_began_frees_the_key_for_a_retry(signzy, physical_ids, monkeypatch, delete):
+    # Given a keyed repush failing by a fault of the gateway's own before its write began, the key's record deleted
+    # by Powertools, or (its delete refused) by the gateway's second try
+    fault_before_the_write(monkeypatch)
+    if delete == "refused once":
+        table = physical_ids["IdempotencyTable"]
+        inject("dynamodb", "DeleteItem", on_table(table, refused("AccessDeniedException"), times=1))
     first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("before-write"))
     sent_first = len(signzy.provider.requests(REPUSH))
-    signzy.new_instance()  # the table's fault gone with the instance's clients
 
     # When the caller retries under the same key
     again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("before-write"))
 
-    # Then the retry is done: the first one sent nothing, so its key was never held as "outcome unknown"
-    if failure == "lease throttled":
-        assert first.status == 200  # the token was fetched without the table's lease
-        assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true")
-        assert len(signzy.provider.requests(REPUSH)) == 1
-    else:
-        assert (first.status, first.error["code"], sent_first) == (500, "internal_error", 0)
-        assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "false")
-        assert len(signzy.provider.requests(REPUSH)) == 1
+    # Then the retry is done: the first sent nothing, so its key was never held as "outcome unknown"
+    assert (first.status, first.error["code"], sent_first) == (500, "internal_error", 0)
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "false")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_claim_of_its_own_applied_late_never_overwrites_the_requests_finished_answer(signzy, physical_ids, aws):
+    # Given a keyed repush answered and stored, its record carrying the claim's owner
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
+
+    assert signzy.call(SIGNZY, REPUSH_BODY, headers=key("late-claim")).status == 200
+    (stored,) = records(aws, physical_ids)
+
+    # When the same claim is applied again (a late copy of the request's first attempt)
+    idempotency_keys._claim.owner = stored["claimOwner"]
+    try:
+        data = idempotency_keys._data_of("signzy.repush", "late-claim", signzy_provider.RepushRequest(**REPUSH_BODY))
+        with pytest.raises(IdempotencyItemAlreadyExistsError):
+            idempotency_keys.persistence_store().save_inprogress(data=data)
+    finally:
+        idempotency_keys._claim.owner = None
+
+    # Then the finished answer stands: a retry under the key is its replay
+    assert [record["status"] for record in records(aws, physical_ids)] == ["COMPLETED"]
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("late-claim"))
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true")

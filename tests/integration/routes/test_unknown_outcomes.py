@@ -61,6 +61,30 @@ def test_an_error_the_gateway_did_not_foresee_after_the_write_was_sent_locks_the
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
+def test_an_error_not_foreseen_after_the_write_on_a_warm_instance_locks_the_key_too(signzy, monkeypatch):
+    # Given an instance holding Signzy's token (no login inside the keyed request), and a fault in the gateway
+    # reading the repush's answer (a bug after the write was sent)
+    from tests.integration.routes.test_signzy_repush import LOGIN
+
+    assert signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}).status == 200
+    logins = len(signzy.provider.requests(LOGIN))
+
+    def broken(response):
+        raise KeyError("a bug after the write was sent")
+
+    monkeypatch.setattr(signzy_provider, "_success_or_raise", broken)
+    first = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("warm-fault"))
+    monkeypatch.undo()
+
+    # When the caller retries under the same key
+    again = signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}, headers=key("warm-fault"))
+
+    # Then the repush is not sent again: the write had begun, so its outcome is unknown
+    assert len(signzy.provider.requests(LOGIN)) == logins
+    assert (first.status, again.status, again.error["code"]) == (500, 409, "idempotency_outcome_unknown")
+    assert len(signzy.provider.requests(REPUSH)) == 2  # the unkeyed one and the keyed one, never the retry
+
+
 @pytest.mark.parametrize("body", [b'{"message": "repushed", "message": "failed"}', b'{"message": "done", "n": NaN}'])
 def test_a_write_answered_2xx_in_json_that_is_not_strict_leaves_the_outcome_unknown(signzy, body):
     # Given a repush Signzy answers 200, in JSON the gateway cannot read faithfully (which "message" is meant?)
