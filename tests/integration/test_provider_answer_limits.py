@@ -54,11 +54,34 @@ def test_an_answer_past_the_limit_is_a_bad_answer_read_no_further(provider, answ
     assert read(http).body == {"ok": True}
 
 
-def test_an_answer_of_the_limit_is_read_whole(provider):
-    body = b'"' + b"A" * (ANSWER_LIMIT_BYTES - 2) + b'"'
-    provider.reply("/read", Reply(200, gzip.compress(body), headers=(("Content-Encoding", "gzip"),)))
+# a JSON string of exactly the limit, as each kind of answer carries it
+OF_THE_LIMIT = b'"' + b"A" * (ANSWER_LIMIT_BYTES - 2) + b'"'
+AT_THE_LIMIT = {
+    "gzip": Reply(200, gzip.compress(OF_THE_LIMIT), headers=(("Content-Encoding", "gzip"),)),
+    "plain, chunked": Reply(200, OF_THE_LIMIT, chunked=True),
+    "plain, its length said": Reply(200, OF_THE_LIMIT),
+}
+
+
+@pytest.mark.parametrize("answer", list(AT_THE_LIMIT.values()), ids=list(AT_THE_LIMIT))
+def test_an_answer_of_the_limit_is_read_whole(provider, answer):
+    provider.reply("/read", answer)
 
     assert len(read(client(provider)).text) == ANSWER_LIMIT_BYTES
+
+
+def test_an_answer_whose_length_is_past_the_limit_is_a_bad_answer_before_any_of_its_body_comes(provider):
+    # Given an answer whose Content-Length is one byte past the limit, its body then coming a byte at a time
+    provider.reply("/read", Reply(200, b'"' + b"A" * (ANSWER_LIMIT_BYTES - 1) + b'"', drip=0.05))
+
+    # When the gateway reads it, with seconds of its budget to spare
+    started = time.monotonic()
+    with pytest.raises(ProviderBadResponse) as raised:
+        read(client(provider, PROVIDER_BUDGET_SECONDS=3))
+
+    # Then it is a bad answer at its headers: none of its body is waited for, nor the budget spent on it
+    assert raised.value.provider_status == 200
+    assert time.monotonic() - started < 2
 
 
 def test_a_write_answered_2xx_past_the_limit_has_an_unknown_outcome(provider):
