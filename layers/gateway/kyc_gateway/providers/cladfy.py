@@ -78,7 +78,7 @@ _NOT_FOUND = re.compile(r"\bnot\s+(be\s+)?found|\bdoes\s+not\s+exist|\bno\s+(rec
 # not "try again" alone: "PIN not found, check it and try again" is the verdict).
 _OUTAGE = re.compile(
     r"\blater\b|unavailable|temporar|\btime[ds]?\s*out\b|\bupstream\b|maintenance|\bbusy\b|(system|server|internal)\s+error"
-    r"|no\s+(response|data\s+received)|not\s+responding|(unable|failed|could\s+not)\s+to?\s*(fetch|retrieve|reach|connect)",
+    r"|no\s+(response|data\s+received)|not\s+responding|(unable|failed|could\s+not)\s+(to\s+)?(fetch|retriev|reach|connect)",
     re.IGNORECASE,
 )
 # A message about the request's address, not the PIN: a route miss (its code, 1101, may be missing), never the PIN's 404

@@ -123,6 +123,10 @@ ROWS = [
             cladfy_error(404, "KRA PIN not found: KRA iTax timed out", None),
             {"success": False, "message": "No data: KRA iTax is not responding"},
             {"success": False, "message": "KRA system error: no data"},
+            {"success": False, "response_code": 404, "message": "Could not connect to KRA iTax: PIN not found"},
+            {"success": False, "response_code": 404, "message": "Could not fetch details from KRA"},
+            {"success": False, "response_code": 404, "message": "Failed retrieving the PIN's details: no data"},
+            {"success": False, "response_code": 404, "message": "Unable to reach KRA, no records"},
         )
     ],
     (
