@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SECRETS
 from tests.integration.routes.test_cladfy_krapin import FUNCTION, KRAPIN, PIN, SUCCESS
-from tests.support.aws_faults import inject, refused
+from tests.support.aws_faults import LOST, inject, refused
 from tests.support.emf import log_lines
 
 REFUSED = {"status": 401, "message": "Unauthorized", "code": 1204, "response": None}  # Cladfy's wrong credentials
@@ -160,6 +160,20 @@ def test_a_reread_that_fails_serves_the_secret_held_and_tries_again_later(
     assert call(cladfy).status == 200
     assert sent_client_ids(cladfy)[-1] == ROTATED
     assert made[-1] is None
+
+
+def test_a_reread_whose_answers_are_all_lost_serves_the_secret_held_too(cladfy, clock, logs):
+    # Given an instance holding Cladfy's secret, then Secrets Manager's answers lost (every botocore attempt)
+    max_age = float(os.environ["SECRETS_MAX_AGE_SECONDS"])
+    clock.stop()
+    assert call(cladfy).status == 200
+    clock.advance(max_age + 1)
+    inject("secretsmanager", "GetSecretValue", lambda params: LOST)
+
+    # When a request comes, Then it is served with the secret held, and the warning names the timeout
+    assert call(cladfy).status == 200
+    lines = log_lines(logs(), "secret re-read failed; the cached value serves meanwhile")
+    assert {line["error"] for line in lines} == {"ReadTimeoutError"}
 
 
 def test_a_secret_held_serves_no_longer_than_the_cap_past_its_max_age_while_reads_fail(cladfy, secret_id, clock):

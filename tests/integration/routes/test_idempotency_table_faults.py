@@ -70,6 +70,26 @@ def test_a_failure_before_any_write_began_frees_the_key_for_a_retry(signzy, phys
     assert len(signzy.provider.requests(REPUSH)) == 1
 
 
+def test_a_key_that_cannot_be_freed_stays_held_and_says_so(signzy, physical_ids, monkeypatch, logs):
+    # Given a keyed repush failing before its write began, and the idempotency table refusing every delete
+    from tests.support.emf import log_lines
+
+    fault_before_the_write(monkeypatch)
+    table = physical_ids["IdempotencyTable"]
+    inject("dynamodb", "DeleteItem", on_table(table, refused("AccessDeniedException")))
+    first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("held-fast"))
+
+    # When the caller retries under the same key
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("held-fast"))
+
+    # Then the key stays held (in use: never a write the gateway cannot account for), and a warning names the error
+    assert (first.status, first.error["code"]) == (500, "internal_error")
+    assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
+    assert signzy.provider.requests(REPUSH) == []
+    (line,) = log_lines(logs(), "idempotency key not freed")
+    assert line["code"] == "KeyError"
+
+
 def test_a_claim_of_its_own_applied_late_never_overwrites_the_requests_finished_answer(signzy, physical_ids, aws):
     # Given a keyed repush answered and stored, its record carrying the claim's owner
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
