@@ -4,12 +4,15 @@ a renewal that outlives its lease is taken over, and its late token is not store
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from local.functions import cold_start
+from tests.support.aws_faults import LOST, inject, on_table
 from tests.support.token_cache import (
     KEY,
     CountingProvider,
@@ -222,11 +225,30 @@ def test_outside_a_request_an_instance_waits_as_long_as_a_renewal_may_take_and_t
     assert max(factors) - min(factors) > 0.5  # jittered: instances waiting together spread their reads
 
 
+@contextlib.contextmanager
+def renewed_first_by(renewing, fetch) -> Iterator[list]:
+    """`renewing`, another instance's cache, renews the token with `fetch` just before this instance writes its
+    lease (once); the instances yet to renew, empty once it has."""
+    from kyc_gateway import aws
+
+    pending = [renewing]
+
+    def renew_first(**_: object) -> None:
+        if pending:
+            outcome_of(lambda: pending.pop().get(fetch))
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", renew_first)
+    try:
+        yield pending
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", renew_first)
+
+
 @pytest.mark.parametrize("other_renewal", ["stores a new token", "is refused"])
 def test_a_renewal_another_instance_finishes_between_this_ones_read_and_its_lease_is_not_made_twice(
     table, clock, other_renewal
 ):
-    from kyc_gateway import aws
     from kyc_gateway.errors import ProviderAuthFailed
 
     # Given an expired token, and an instance needing one that finds it expired; and just before it takes the
@@ -236,21 +258,11 @@ def test_a_renewal_another_instance_finishes_between_this_ones_read_and_its_leas
     new_cache(table).get(fetch)
     clock.advance(101)
     refusing = RefusingProvider()
-    renewing = new_cache(table)
     other_fetch = fetch if other_renewal == "stores a new token" else refusing
-    pending = [renewing]
 
-    def renewed_first(**_: object) -> None:
-        if pending:
-            outcome_of(lambda: pending.pop().get(other_fetch))
-
-    events = aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.UpdateItem", renewed_first)
-    try:
-        # When the instance takes the lease
+    # When the instance takes the lease
+    with renewed_first_by(new_cache(table), other_fetch) as pending:
         late = outcome_of(lambda: new_cache(table).get(fetch))
-    finally:
-        events.unregister("before-call.dynamodb.UpdateItem", renewed_first)
 
     # Then it gets no lease: it uses the new token, or the refusal, without a login of its own
     assert not pending
@@ -267,27 +279,16 @@ def test_a_renewal_another_instance_finishes_between_this_ones_read_and_its_leas
 def test_a_row_no_request_can_use_is_renewed_once_when_two_instances_find_it(aws, table, clock, unusable):
     # Given a token row no request can use, read by an instance whose lease another instance beats: that one
     # renews the row first, between the first's read and its lease
-    from kyc_gateway import aws as gateway_aws
-
     clock.stop()
     far = {"N": "9999999999"}
     aws.client("dynamodb").put_item(
         TableName=table, Item={"pk": {"S": KEY}, "token": unusable, "expiresAt": far, "renewAt": far}
     )
     fetch = CountingProvider(lifetime=100)
-    first_to_renew = [new_cache(table)]
 
-    def renewed_by_another_first(**_):
-        if first_to_renew:
-            outcome_of(lambda: first_to_renew.pop().get(fetch))
-
-    events = gateway_aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.UpdateItem", renewed_by_another_first)
-    try:
-        # When the first instance takes its lease
+    # When the first instance takes its lease
+    with renewed_first_by(new_cache(table), fetch) as first_to_renew:
         late = outcome_of(lambda: new_cache(table).get(fetch))
-    finally:
-        events.unregister("before-call.dynamodb.UpdateItem", renewed_by_another_first)
 
     # Then its lease is refused (the row's token changed since it read it), and it uses the other's: one login
     assert not first_to_renew
@@ -297,26 +298,12 @@ def test_a_row_no_request_can_use_is_renewed_once_when_two_instances_find_it(aws
 
 def test_a_lease_applied_whose_every_answer_was_lost_is_stored_over_not_left_to_hold_the_others(aws, table, clock):
     # Given a lease the table applies while every answer to its write is lost (botocore's retries too)
-    from botocore.exceptions import ReadTimeoutError
-    from moto.core.models import botocore_stubber
-
-    from kyc_gateway import aws as gateway_aws
-
     clock.stop()
     fetch = CountingProvider(lifetime=100)
+    inject("dynamodb", "UpdateItem", on_table(table, LOST, text="SET leaseOwner"))
 
-    def applied_but_lost(request, **kwargs):
-        if b"SET leaseOwner" in (request.body or b""):
-            botocore_stubber(event_name=kwargs.get("event_name", ""), request=request)
-            raise ReadTimeoutError(endpoint_url=request.url)
-
-    events = gateway_aws.client("dynamodb").meta.events
-    events.register_first("before-send.dynamodb.UpdateItem", applied_but_lost)
-    try:
-        # When an instance renews the token, the lease's write failing as far as it can tell
-        first = new_cache(table).get(fetch)
-    finally:
-        events.unregister("before-send.dynamodb.UpdateItem", applied_but_lost)
+    # When an instance renews the token, the lease's write failing as far as it can tell
+    first = new_cache(table).get(fetch)
 
     # Then it logs in anyway, stores the token over its own lease and releases it: another instance uses that token
     with in_request(seconds_left=3):

@@ -35,14 +35,14 @@ MAX_STALE_SECONDS = 900.0
 def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
     cached, now = _FETCHED.get(secret_id), clock.now()
     servable = cached is not None and not force_fetch and now - cached[0] < max_age + MAX_STALE_SECONDS
-    if cached and servable and (now - cached[0] < max_age or now < _RETRY_AT.get(secret_id, now)):
+    if servable and (now - cached[0] < max_age or now < _RETRY_AT.get(secret_id, now)):
         return cached[1]
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
     except (BotoCoreError, ClientError) as error:
-        if cached and servable:
+        if servable:
             # A re-read due by age only: the value held is still the secret's as far as anyone knows (a provider
             # refusing it forces a read), so a Secrets Manager outage takes no route down with it, as AWS's own
             # caching client does.

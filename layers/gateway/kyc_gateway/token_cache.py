@@ -190,7 +190,7 @@ class TokenCache:
                 logger.warning("token lease not written; fetching without it", key=self.key, error=type(error).__name__)
                 # as if leased: a lease the table applied though every answer was lost is then stored over and
                 # released (each write conditioned on holding it), not left to hold the others up until it expires
-                return self._log_in(fetch, stored or memory, leased=True)
+                leased = True
             if leased:
                 return self._log_in(fetch, stored or memory, leased=True)
             if stored and now < stored.expires_at:

@@ -29,8 +29,9 @@ def audited_state(
     failure: Exception | None = None
     answer: ProviderResponse | None = None  # its request id is the record's
     first_call = len(provider_calls())  # the calls before it (a reconciliation run's earlier checks) are not its own
+    request = client.StatusRequest(customerId=customer_id, applicationId=application_id)
     try:
-        answer = client.status(client.StatusRequest(customerId=customer_id, applicationId=application_id))
+        answer = client.status(request)
         return ObservedState(answer.body["data"], answer.sent_at)
     except Exception as error:
         failure = error
@@ -47,5 +48,4 @@ def audited_state(
             "correlationId": correlation_id,
             **audit.provider_outcome(answer, error=gateway_error, first_call=first_call),
         }
-        request = client.StatusRequest(customerId=customer_id, applicationId=application_id)
         audit.record(fields, request.audit_subjects(None))
