@@ -140,10 +140,8 @@ def replay_or_run(
         if abandoned(data):
             raise IdempotencyOutcomeUnknown(details=advice) from None
         raise IdempotencyKeyInUse() from None
-    except IdempotencyPersistenceLayerError:
-        if not (failed_here or answered):
-            raise  # before anything ran (the key could not be claimed): nothing was sent
-        return _own_answer(data, route, failed_here, answered, unsent=bool(unsent))
+    except IdempotencyPersistenceLayerError as table_error:
+        return _own_answer(data, route, table_error, failed_here, answered, unsent=bool(unsent))
     finally:
         _claim.owner = None
     if failed_here:  # this request's own failure, stored (a timeout, a cut-off connection, an unforeseen error...)
@@ -164,11 +162,22 @@ def _data_of(route: str, key: str, request: BaseModel) -> dict[str, Any]:
 
 
 def _own_answer(
-    data: dict[str, Any], route: str, failures: list[Exception], answered: list[str], *, unsent: bool
+    data: dict[str, Any],
+    route: str,
+    table_error: Exception,
+    failures: list[Exception],
+    answered: list[str],
+    *,
+    unsent: bool,
 ) -> tuple[str, bool]:
-    """This request's own answer when the table failed after it ran (freeing the key after a failure with nothing
-    done, or storing what was done). A key left "in progress" is refused to retries (in use, then outcome unknown),
-    never sent again."""
+    """This request's own answer when the table failed (freeing the key after a failure with nothing done, or
+    storing what was done). A key left "in progress" is refused to retries (in use, then outcome unknown), never
+    sent again."""
+    if not (failures or answered):
+        # Before anything ran (the key could not be claimed): nothing was sent. A claim DynamoDB applied whose
+        # every answer was lost would hold the key "in progress", then "outcome unknown": it is released.
+        free(data, table_error)
+        raise table_error
     if failures:
         failure = failures[0]
         nothing_done = isinstance(failure, GatewayError) and not (failure.write_done or failure.outcome_unknown)
@@ -180,9 +189,12 @@ def _own_answer(
 
 
 def free(data: dict[str, Any], failure: Exception) -> None:
-    """One more try at freeing the key of a request that failed with nothing done (Powertools' own failed)."""
+    """One more try at freeing the key of a request that failed with nothing done (Powertools' own failed, or the
+    claim's answer was lost). The delete takes only this request's own record in progress (_only_its_own)."""
     try:
         persistence_store().delete_record(data=data, exception=failure)
+    except aws.conditional_check_failed():
+        return  # no record of this request's own: never claimed, or already deleted
     except Exception:  # noqa: BLE001 - the key stays held: its retries are refused, never sent twice
         logger.warning("idempotency key not freed", code=getattr(failure, "code", None) or type(failure).__name__)
 
@@ -209,15 +221,38 @@ def _owned(params: dict[str, Any], **_: Any) -> None:
     record that id claimed: when DynamoDB applied the claim but its answer was lost, botocore's retry of the same
     write then takes the key, instead of finding a record "in progress" (409 to the one request holding it, and a
     false "outcome unknown" to its retries once it is old, though nothing was sent)."""
-    owner = _claim.owner
+    owner = _claimer_of(params)
     condition = params.get("ConditionExpression", "")
-    if owner is None or params.get("TableName") != _table_name() or "attribute_not_exists(#id)" not in condition:
+    if owner is None or "attribute_not_exists(#id)" not in condition:
         return
     params["Item"]["claimOwner"] = {"S": owner}
     # its own record while still in progress only: a claim applied late never overwrites its own finished answer
     params["ConditionExpression"] = f"{condition} OR (#claimOwner = :claimOwner AND #status = :inprogress)"
     params.setdefault("ExpressionAttributeNames", {})["#claimOwner"] = "claimOwner"
     params.setdefault("ExpressionAttributeValues", {})[":claimOwner"] = {"S": owner}
+
+
+def _only_its_own(params: dict[str, Any], **_: Any) -> None:
+    """A key's record deleted while this thread's request claims it (by Powertools after a failure, or by `free`)
+    is deleted only if it is this request's own and still in progress: never another request's claim (a claim that
+    failed here, while another request holds the key), never a finished answer."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
+
+    owner = _claimer_of(params)
+    if owner is None:
+        return
+    params["ConditionExpression"] = "#claimOwner = :claimOwner AND #status = :inprogress"
+    params["ExpressionAttributeNames"] = {"#claimOwner": "claimOwner", "#status": persistence_store().status_attr}
+    params["ExpressionAttributeValues"] = {
+        ":claimOwner": {"S": owner},
+        ":inprogress": {"S": STATUS_CONSTANTS["INPROGRESS"]},
+    }
+
+
+def _claimer_of(params: dict[str, Any]) -> str | None:
+    """The id of the request this thread is running under a key, for a write on the idempotency table."""
+    owner = _claim.owner
+    return owner if owner is not None and params.get("TableName") == _table_name() else None
 
 
 def _table_name() -> str:
@@ -235,4 +270,7 @@ def persistence_store() -> Any:
 
     client = aws.client("dynamodb")
     client.meta.events.register("before-parameter-build.dynamodb.PutItem", _owned, unique_id="kyc-gateway-claims")
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.DeleteItem", _only_its_own, unique_id="kyc-gateway-releases"
+    )
     return DynamoDBPersistenceLayer(table_name=_table_name(), boto3_client=client)

@@ -8,7 +8,7 @@ import pytest
 
 from kyc_gateway import idempotency_keys
 from kyc_gateway.providers import signzy as signzy_provider
-from tests.integration.routes.test_idempotency_keys import SIGNZY, key, records
+from tests.integration.routes.test_idempotency_keys import REFUSED, SIGNZY, SUCCESS, key, records
 from tests.integration.routes.test_signzy_repush import ONBOARDING_ID, REPUSH
 from tests.support.aws_faults import LOST, inject, on_table, refused
 
@@ -110,3 +110,68 @@ def test_a_claim_of_its_own_applied_late_never_overwrites_the_requests_finished_
     assert [record["status"] for record in records(aws, physical_ids)] == ["COMPLETED"]
     again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("late-claim"))
     assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "true")
+
+
+def test_a_claim_applied_whose_every_answer_was_lost_is_released_and_a_retry_sends_the_write_once(
+    signzy, physical_ids, aws
+):
+    # Given DynamoDB applies the key's claim on each of botocore's attempts and loses every answer
+    made = inject("dynamodb", "PutItem", on_table(physical_ids["IdempotencyTable"], LOST, times=3))
+    first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("all-lost"))
+    left = records(aws, physical_ids)
+
+    # When the caller retries under the same key
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("all-lost"))
+
+    # Then the first, which sent nothing, released its claim: the retry is done, never "in use" or "outcome unknown"
+    assert (made[:3], first.status, first.error["code"]) == ([LOST] * 3, 500, "internal_error")
+    assert left == []
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (200, "false")
+    assert len(signzy.provider.requests(REPUSH)) == 1
+
+
+def test_a_claim_refused_never_releases_the_key_another_request_holds(signzy, physical_ids, aws, logs):
+    # Given another request holding the key (its record in progress) and the table refusing this request's claim
+    from tests.support.emf import log_lines
+
+    assert signzy.call(SIGNZY, REPUSH_BODY, headers=key("earlier")).status == 200  # the route's records configured
+    data = idempotency_keys._data_of("signzy.repush", "held-elsewhere", signzy_provider.RepushRequest(**REPUSH_BODY))
+    idempotency_keys._claim.owner = "another-request"
+    try:
+        idempotency_keys.persistence_store().save_inprogress(data=data)
+    finally:
+        idempotency_keys._claim.owner = None
+    table = physical_ids["IdempotencyTable"]
+    inject("dynamodb", "PutItem", on_table(table, refused("ProvisionedThroughputExceededException")))
+
+    # When a request under the same key fails to claim it
+    refused_claim = signzy.call(SIGNZY, REPUSH_BODY, headers=key("held-elsewhere"))
+
+    # Then the other request's record stands (this one's release deletes only its own), and nothing was sent
+    assert (refused_claim.status, refused_claim.error["code"]) == (500, "internal_error")
+    held = [(r["status"], r["claimOwner"]) for r in records(aws, physical_ids) if r["status"] == "INPROGRESS"]
+    assert held == [("INPROGRESS", "another-request")]
+    assert len(signzy.provider.requests(REPUSH)) == 1  # the earlier request's only
+    assert log_lines(logs(), "idempotency key not freed") == []
+
+
+def test_a_failure_whose_keys_delete_was_applied_but_lost_answers_its_own_error_and_the_key_is_free(
+    signzy, physical_ids, aws, logs
+):
+    # Given a repush Signzy refused with nothing done, and the delete of its key applied with its answer lost
+    # (botocore's retry of it then finds no record of the request's own)
+    from tests.support.emf import log_lines
+
+    signzy.provider.reply(REPUSH, REFUSED, SUCCESS)
+    made = inject("dynamodb", "DeleteItem", on_table(physical_ids["IdempotencyTable"], LOST, times=1))
+    failed = signzy.call(SIGNZY, REPUSH_BODY, headers=key("delete-lost"))
+
+    # When the caller retries under the same key
+    retried = signzy.call(SIGNZY, REPUSH_BODY, headers=key("delete-lost"))
+
+    # Then the first answered Signzy's own failure (not the table's), the key was free, and nothing warns it is held
+    assert made[0] == LOST
+    assert (failed.status, failed.error["code"]) == (502, "provider_error")
+    assert (retried.status, retried.headers.get("Idempotent-Replayed")) == (200, "false")
+    assert len(signzy.provider.requests(REPUSH)) == 2
+    assert log_lines(logs(), "idempotency key not freed") == []
