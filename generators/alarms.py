@@ -69,6 +69,17 @@ GATEWAY_ALARMS = (
         ),
     ),
     GatewayAlarm(
+        "SecretReadFailures",
+        "SecretReadFailures",
+        None,
+        period=300,
+        threshold=1,
+        description=(
+            "Secrets Manager failed a re-read of a secret an instance holds: the value held serves meanwhile, "
+            "a rotation is not seen, and 15 minutes past its max age the routes needing it fail (500)."
+        ),
+    ),
+    GatewayAlarm(
         "WebhooksNotQueued",
         "WebhooksNotQueued",
         ("Provider", "connectfi"),

@@ -44,6 +44,7 @@ DRILLS = {
     "ApplicationsNotRecordedAlarm": (HERE, "test_an_application_the_table_does_not_take_trips_its_alarm"),
     "WebhookProcessingFailuresAlarm": (HERE, "test_records_the_processor_fails_trip_the_processing_alarm"),
     "ConnectFiReconciliationRunFailuresAlarm": (HERE, "test_a_reconciliation_run_connectfi_fails_trips_its_alarm"),
+    "SecretReadFailuresAlarm": (HERE, "test_a_secrets_reread_secrets_manager_fails_trips_its_alarm"),
     "AuditWriteFailuresAlarm": (
         "tests/integration/test_audit_records.py",
         "test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_gets_its_answer",
@@ -263,3 +264,29 @@ def test_a_reconciliation_run_connectfi_fails_trips_its_alarm(deployed, gateway,
     for _ in range(threshold(alarm)):
         assert invoke(cfn.functions()[RECONCILER], {}) == {"error": "provider_error"}
     assert_trips(alarm, logs(), threshold(alarm))
+
+
+# --- the gateway's own AWS services --------------------------------------------------------------------------------
+
+
+def test_a_secrets_reread_secrets_manager_fails_trips_its_alarm(deployed, gateway, as_deployed, stopped_clock, logs):
+    import os
+
+    from tests.integration.routes.test_cladfy_krapin import FUNCTION, KRAPIN, PIN, SUCCESS
+    from tests.support.aws_faults import inject, refused
+
+    # Given an instance holding Cladfy's secret and the audit key, both due for a re-read, and Secrets Manager
+    # throttling every read
+    alarm = deployed["Resources"]["SecretReadFailuresAlarm"]["Properties"]
+    as_deployed(FUNCTION)
+    gateway.provider.reply(KRAPIN, SUCCESS)
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
+    stopped_clock.advance(float(os.environ["SECRETS_MAX_AGE_SECONDS"]) + 1)
+    inject("secretsmanager", "GetSecretValue", lambda _: refused("ThrottlingException"))
+    logs()
+
+    # When a request comes: served with the values held
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
+
+    # Then each of its two failed re-reads is counted on the series the alarm watches, which fires
+    assert_trips(alarm, logs(), 2)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from kyc_gateway import aws, clock
 from kyc_gateway.errors import ConfigurationError, CredentialsRejected
-from kyc_gateway.observability import logger
+from kyc_gateway.observability import count, logger
 from kyc_gateway.settings import get_settings
 
 SecretT = TypeVar("SecretT", bound=BaseModel)
@@ -48,6 +48,7 @@ def _fetch(secret_id: str, *, max_age: float, force_fetch: bool) -> str | bytes:
             # caching client does.
             code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
             logger.warning("secret re-read failed; the cached value serves meanwhile", error=code)
+            count("SecretReadFailures")  # a rotation is not seen meanwhile, and the value held serves a while only
             _RETRY_AT[secret_id] = now + RETRY_AFTER_FAILED_READ_SECONDS
             return cached[1]
         raise ConfigurationError("provider credentials are unavailable") from None
