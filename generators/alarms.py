@@ -15,17 +15,26 @@ from generators.intrinsics import ref, sub
 
 
 def alarm(
-    name: str, description: str, metric: dict[str, Any], *, period: int, threshold: int, of: int = 1, at: int = 1
+    name: str,
+    description: str,
+    metric: dict[str, Any],
+    *,
+    period: int,
+    threshold: int,
+    of: int = 1,
+    at: int = 1,
+    notify: bool = True,
 ) -> dict[str, Any]:
-    """An alarm on the Sum of `metric` reaching `threshold` in `at` of `of` periods, telling the alarm topic."""
+    """An alarm on the Sum of `metric` reaching `threshold` in `at` of `of` periods, telling the alarm topic unless
+    it only stops deployments (`notify` False)."""
     evaluation = {"Period": period, "EvaluationPeriods": of} | ({"DatapointsToAlarm": at} if at != of else {})
+    actions = {"AlarmActions": [ref("AlarmTopic")], "OKActions": [ref("AlarmTopic")]} if notify else {}
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
             "AlarmName": sub(f"kyc-gateway-${{Environment}}-{name}"),
             "AlarmDescription": description,
-            "AlarmActions": [ref("AlarmTopic")],
-            "OKActions": [ref("AlarmTopic")],
+            **actions,
             **metric,
             "Statistic": "Sum",
             **evaluation,
@@ -36,9 +45,9 @@ def alarm(
     }
 
 
-def gateway_metric(name: str, dimension: tuple[str, str] | None = None) -> dict[str, Any]:
+def gateway_metric(name: str, *dimension: tuple[str, Any]) -> dict[str, Any]:
     """One of the gateway's own metrics (Powertools' EMF: the `service` dimension on every one)."""
-    dimensions = [{"Name": dimension[0], "Value": dimension[1]}] if dimension else []
+    dimensions = [{"Name": key, "Value": value} for key, value in dimension]
     dimensions.append({"Name": "service", "Value": "kyc-gateway"})
     return {"Namespace": sub("KycGateway/${Environment}"), "MetricName": name, "Dimensions": dimensions}
 
@@ -150,7 +159,7 @@ def gateway_alarms() -> dict[str, Any]:
         f"{entry.name}Alarm": alarm(
             entry.name,
             entry.description,
-            gateway_metric(entry.metric, entry.dimension),
+            gateway_metric(entry.metric, *([entry.dimension] if entry.dimension else [])),
             period=entry.period,
             threshold=entry.threshold,
         )

@@ -153,7 +153,8 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
         # function: cfn-lint does not know it in Globals.)
         "AutoPublishAliasAllProperties": True,
         "DeploymentPreference": {
-            "Alarms": [ref(f"{logical_id}ErrorsAlarm"), ref(f"{logical_id}GatewayFaultsAlarm")],
+            # the new version's own failures: the old version's, still serving during a canary, roll nothing back
+            "Alarms": [ref(f"{logical_id}NewVersionErrorsAlarm"), ref(f"{logical_id}NewVersionFaultsAlarm")],
             "Hooks": {"PreTraffic": ref(DEPLOY_HOOK)},
         },
         "CodeUri": f"functions/{function.code}/",
@@ -186,6 +187,9 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     logical_id = function.logical_id
     errors_over = {"of": 1} if scheduled else {"of": 3, "at": 2}
     lambda_dimensions = [{"Name": "FunctionName", "Value": ref(logical_id)}]
+    through_live = {"Name": "Resource", "Value": sub(f"${{{logical_id}}}:live")}
+    # the version a deployment publishes (SAM resolves `<Function>.Version` to it)
+    new_version = {"Fn::GetAtt": [f"{logical_id}.Version", "Version"]}
     return {
         function.log_group: {
             "Type": "AWS::Logs::LogGroup",
@@ -204,11 +208,34 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
             {
                 "Namespace": "AWS/Lambda",
                 "MetricName": "Errors",
-                "Dimensions": [*lambda_dimensions, {"Name": "Resource", "Value": sub(f"${{{logical_id}}}:live")}],
+                "Dimensions": [*lambda_dimensions, through_live],
             },
             period=60,
             threshold=1,
             **errors_over,
+        ),
+        # What its deployments roll back on: one failure of the version being deployed in a minute. A canary sends it
+        # a share of the requests only, so waiting for a second failing minute would let most broken versions through.
+        f"{logical_id}NewVersionErrorsAlarm": alarm(
+            f"{logical_id}NewVersionErrors",
+            f"{logical_id}'s version being deployed failed an invocation (an error or a timeout): rolls it back.",
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": [*lambda_dimensions, through_live, {"Name": "ExecutedVersion", "Value": new_version}],
+            },
+            period=60,
+            threshold=1,
+            notify=False,
+        ),
+        f"{logical_id}NewVersionFaultsAlarm": alarm(
+            f"{logical_id}NewVersionFaults",
+            f"{logical_id}'s version being deployed failed a request, record or run by the gateway's own fault: "
+            "rolls it back.",
+            gateway_metric("VersionFaults", ("Route", function.route), ("Version", new_version)),
+            period=60,
+            threshold=1,
+            notify=False,
         ),
         f"{logical_id}ThrottlesAlarm": alarm(
             f"{logical_id}Throttles",
@@ -220,7 +247,7 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
         f"{logical_id}GatewayFaultsAlarm": alarm(
             f"{logical_id}GatewayFaults",
             f"{logical_id} failed requests, records or runs by the gateway's own fault (a bug, a misconfiguration, "
-            "AWS refusing; not a provider failing); rolls a deploy back.",
+            "AWS refusing; not a provider failing).",
             gateway_metric("GatewayFaults", ("Route", function.route)),
             period=60,
             threshold=1,

@@ -20,7 +20,7 @@ import pytest
 from project import template as cfn
 from tests.integration import test_deployed_template
 from tests.integration.test_access import listed
-from tests.integration.test_deployed_template import gateway_functions, of_type
+from tests.integration.test_deployed_template import gateway_functions, of_type, rollback_only
 from tests.integration.test_rollback_drill import breaches
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
@@ -30,7 +30,9 @@ def resolved(template: dict[str, Any], value: Any) -> Any:
     """`value` resolved for the template's environment, each resource's Ref and GetAtt being its logical id."""
     values = cfn.parameter_values({"Environment": template["environment"]}, template)
     own = {name: name for name in template["Resources"]}
-    attributes = {f"{name}.{attribute}": f"{name}.{attribute}" for name in own for attribute in ("Arn", "QueueName")}
+    attributes = {
+        f"{name}.{attribute}": f"{name}.{attribute}" for name in own for attribute in ("Arn", "QueueName", "Version")
+    }
     return cfn.resolve(value, values | own | attributes, template)
 
 
@@ -66,7 +68,12 @@ def _condition_holds(test: str, key: str, expected: Any, context: dict[str, str]
 
 
 def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: resource["Properties"] for name, resource in of_type(template, "AWS::CloudWatch::Alarm").items()}
+    """The alarms that notify: all but those that only roll a deployment back."""
+    return {
+        name: resource["Properties"]
+        for name, resource in of_type(template, "AWS::CloudWatch::Alarm").items()
+        if name not in rollback_only(template)
+    }
 
 
 def can_page(template: dict[str, Any]) -> list[str]:
@@ -89,7 +96,8 @@ def can_page(template: dict[str, Any]) -> list[str]:
 
 
 def test_every_alarm_reaches_its_topic_whose_key_cloudwatch_may_use(deployed):
-    # Given every alarm of the deployed template, each acting on the same topic as it goes back to OK
+    # Given every alarm of the deployed template (but those that only roll a deployment back), each acting on the
+    # same topic as it goes back to OK
     for name, alarm in alarms(deployed).items():
         assert resolved(deployed, alarm["AlarmActions"]) == resolved(deployed, alarm["OKActions"]) != [], name
 
@@ -263,9 +271,11 @@ def test_each_rollback_watches_its_functions_live_alias_and_stops_the_deployment
         watched = [deployed["Resources"][a["Name"]["Ref"]]["Properties"] for a in group["AlarmConfiguration"]["Alarms"]]
         (errors,) = [alarm for alarm in watched if alarm["Namespace"] == "AWS/Lambda"]
         (_, metric, dimensions), *_ = watched_series(deployed, errors)
+        # of the version the deployment moves the alias to: the old one, serving the rest of a canary, is not judged
+        new_version = resolved(deployed, deployed["Resources"][f"{function}Aliaslive"]["Properties"]["FunctionVersion"])
         assert (metric, dimensions) == (
             "Errors",
-            {"FunctionName": function, "Resource": f"{function}:{aliases[function]}"},
+            {"FunctionName": function, "Resource": f"{function}:{aliases[function]}", "ExecutedVersion": new_version},
         )
 
 

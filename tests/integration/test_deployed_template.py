@@ -286,14 +286,17 @@ def test_the_api_gateway_account_setting_is_made_by_one_stack_only(deployed):
     assert deployed["Parameters"]["ManageApiGatewayAccount"]["Default"] == "false"
 
 
-def test_every_function_deploys_through_its_alias_rolled_back_by_its_error_and_gateway_fault_alarms(deployed):
+def test_every_function_deploys_through_its_alias_rolled_back_by_its_new_versions_error_and_fault_alarms(deployed):
     groups = of_type(deployed, "AWS::CodeDeploy::DeploymentGroup")
     for logical_id in cfn.functions():
         alias = deployed["Resources"][f"{logical_id}Aliaslive"]
         assert alias["Type"] == "AWS::Lambda::Alias"
         group = groups[f"{logical_id}DeploymentGroup"]["Properties"]
-        for kind in ("Errors", "GatewayFaults"):  # what escapes a handler, and what it answers as its own fault
-            assert {"Name": {"Ref": f"{logical_id}{kind}Alarm"}} in group["AlarmConfiguration"]["Alarms"]
+        # what escapes a handler, and what it answers as its own fault, of the version being deployed only
+        assert group["AlarmConfiguration"]["Alarms"] == [
+            {"Name": {"Ref": f"{logical_id}NewVersionErrorsAlarm"}},
+            {"Name": {"Ref": f"{logical_id}NewVersionFaultsAlarm"}},
+        ]
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
         # Canary in prod, all at once elsewhere (the condition is resolved at deploy time)
         condition, prod, other = group["DeploymentConfigName"]["Fn::If"]
@@ -308,8 +311,22 @@ def test_every_function_has_error_and_throttle_alarms_that_notify_the_topic(depl
         for kind in ("Errors", "Throttles"):
             alarm = alarms[f"{logical_id}{kind}Alarm"]["Properties"]
             assert alarm["MetricName"] == kind and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # every alarm notifies, but those that only stop a deployment (one fault of the new version): the operators'
+    # alarms on the same failures page them
+    for name, alarm in alarms.items():
+        assert alarm["Properties"].get("AlarmActions") == (None if name in rollback_only(deployed) else [TOPIC]), name
+
+
+TOPIC = {"Ref": "AlarmTopic"}
+
+
+def rollback_only(template: dict) -> set[str]:
+    """The alarms that only roll deployments back: those the deployment groups watch."""
+    return {
+        alarm["Name"]["Ref"]
+        for group in of_type(template, "AWS::CodeDeploy::DeploymentGroup").values()
+        for alarm in group["Properties"]["AlarmConfiguration"]["Alarms"]
+    }
 
 
 NAME_PROPERTIES = re.compile(r"^(Name|[A-Za-z]+Name)$")

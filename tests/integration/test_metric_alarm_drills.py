@@ -55,7 +55,8 @@ DRILLS = {
     ),
 }
 PROVIDER_METRICS = ("ProviderFailures", "TokenFailures")  # one alarm per provider each: PROVIDER_ALARMS
-ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"  # every function's GatewayFaults alarm
+ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"  # every function's VersionFaults and GatewayFaults alarm
+ROLLBACK_METRICS = ("VersionFaults", "GatewayFaults")
 
 # The rollback drill's fixtures: the template as deployed in ENVIRONMENT, and a function's metric namespace and
 # service name as deployed there
@@ -98,8 +99,9 @@ def threshold(alarm: dict[str, Any]) -> int:
 
 def test_every_alarm_on_the_gateways_own_metrics_is_drilled(deployed):
     alarms = own_metric_alarms(deployed)
-    rollback = {logical_id for logical_id, alarm in alarms.items() if alarm["MetricName"] == "GatewayFaults"}
-    assert len(rollback) == len(cfn.functions())  # one per function, each drilled by ROLLBACK_DRILL
+    # one of each per function, each drilled by ROLLBACK_DRILL: the rollback's, and the operators' on any version
+    rollback = {logical_id for logical_id, alarm in alarms.items() if alarm["MetricName"] in ROLLBACK_METRICS}
+    assert len(rollback) == len(ROLLBACK_METRICS) * len(cfn.functions())
     providers = {logical_id for logical_id, alarm in alarms.items() if alarm["MetricName"] in PROVIDER_METRICS}
     assert providers == set(PROVIDER_ALARMS)
     assert set(alarms) - rollback - providers == set(DRILLS)

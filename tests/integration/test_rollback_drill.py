@@ -1,17 +1,25 @@
 """Drill of each function's rollback: a version whose success path raises must trip an alarm its deployment watches.
 
 Every handler answers its own exceptions with a 500 envelope (or sends an SQS record back), so Lambda counts no
-error: the alarm a deploy rolls back on is the gateway's own GatewayFaults metric. For every function, the alarm is
-read from its CodeDeploy deployment group in the transformed (deployed) template, the function's success path is
-made to raise, and the metric it writes must be exactly the one that alarm watches; a provider failing (502) must
-not write it, so a provider outage during a deploy does not roll the deploy back. What no handler can answer for
-itself (a version that cannot start) is Lambda's own Errors metric, which the other rollback alarm watches.
+error: the alarm a deploy rolls back on is the gateway's own VersionFaults metric, of the version being deployed.
+For every function, the alarm is read from its CodeDeploy deployment group in the transformed (deployed) template,
+the function's success path is made to raise, and the metric it writes must be exactly the one that alarm watches;
+a provider failing (502) must not write it, so a provider outage during a deploy does not roll the deploy back, and
+nor must the previous version's faults, which still serve during a canary. What no handler can answer for itself (a
+version that cannot start) is Lambda's own Errors metric of that version, which the other rollback alarm watches.
+
+A canary sends the new version a share of the requests only: each drill computes, from the alarm and prod's canary
+as deployed, the odds that a version failing every request is rolled back within the canary at
+CANARY_TRAFFIC_PER_MINUTE requests a minute, and holds them to ROLLBACK_ODDS. Below that traffic the odds fall
+(docs/operations.md says by how much); the deploy check is what judges a version with little or no traffic.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import operator
 import re
 import shutil
@@ -29,6 +37,9 @@ from tests.support.fake_provider import Reply
 from tests.support.routes import provider_of
 
 ENVIRONMENT = "dev"
+NEW_VERSION = "8"  # the version a drill's deployment publishes; the previous one, still serving its canary, is 7
+CANARY_TRAFFIC_PER_MINUTE = 10  # a function's requests a minute, at and above which its canary must catch a bad version
+ROLLBACK_ODDS = 0.99
 APPLICATION_ID = "iapp_drill0000000000000001"
 CUSTOMER_ID = "cstap_drill000000000000001"
 
@@ -50,9 +61,19 @@ def rollback_alarm(deployed: dict, function: str, namespace: str = "") -> dict:
 
 
 def watched(alarm: dict) -> tuple[str, str, dict[str, str]]:
-    """(namespace, metric name, dimensions) the alarm watches, in ENVIRONMENT."""
+    """(namespace, metric name, dimensions) the alarm watches, in ENVIRONMENT; a deployment's alarm watches the
+    version it publishes (its `Version` attribute), NEW_VERSION here."""
     namespace = cfn.resolve(alarm["Namespace"], cfn.parameter_values({"Environment": ENVIRONMENT}))
-    return namespace, alarm["MetricName"], {item["Name"]: item["Value"] for item in alarm["Dimensions"]}
+    return (
+        namespace,
+        alarm["MetricName"],
+        {item["Name"]: _version_as_deployed(item["Value"]) for item in alarm["Dimensions"]},
+    )
+
+
+def _version_as_deployed(value: Any) -> Any:
+    published = isinstance(value, dict) and value.get("Fn::GetAtt", [None, None])[1] == "Version"
+    return NEW_VERSION if published else value
 
 
 _COMPARISONS = {"GreaterThanOrEqualToThreshold": operator.ge, "GreaterThanThreshold": operator.gt}
@@ -70,9 +91,16 @@ def breaches(alarm: dict, period_values: list[list[float]]) -> bool:
     return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
 
 
+@dataclasses.dataclass(frozen=True)
+class Canary:
+    """Prod's canary as deployed: the share of requests the new version gets, for how many seconds."""
+
+    share: float
+    seconds: int
+
+
 @pytest.fixture(scope="module")
-def canary_seconds() -> int:
-    """How long prod's canary runs before the rest of the traffic moves: its CodeDeploy configuration's minutes."""
+def canary() -> Canary:
     prod = transformed("prod")
     configurations = {
         cfn.resolve(group["Properties"]["DeploymentConfigName"], cfn.parameter_values({"Environment": "prod"}), prod)
@@ -80,9 +108,31 @@ def canary_seconds() -> int:
         if group["Type"] == "AWS::CodeDeploy::DeploymentGroup"
     }
     (configuration,) = configurations
-    minutes = re.fullmatch(r"CodeDeployDefault\.LambdaCanary\d+Percent(\d+)Minutes?", configuration)
-    assert minutes, configuration
-    return 60 * int(minutes.group(1))
+    found = re.fullmatch(r"CodeDeployDefault\.LambdaCanary(\d+)Percent(\d+)Minutes?", configuration)
+    assert found, configuration
+    return Canary(share=int(found.group(1)) / 100, seconds=60 * int(found.group(2)))
+
+
+def rollback_odds(alarm: dict, canary: Canary, failure: list[float], per_minute: int) -> float:
+    """The odds that `alarm` goes to ALARM within `canary` when the new version fails every request it gets (each
+    writing `failure`) and the function gets `per_minute` requests a minute, each sent to the new version with the
+    canary's share. Exact: every pattern of breaching periods, each judged by `breaches` at every evaluation."""
+    periods, requests = canary.seconds // alarm["Period"], per_minute * alarm["Period"] // 60
+    meets_threshold = _COMPARISONS[alarm["ComparisonOperator"]]
+    # the fewest failures whose datapoints meet the threshold in one period
+    least = next((k for k in range(1, requests + 1) if meets_threshold(sum(failure) * k, alarm["Threshold"])), None)
+    if least is None:
+        return 0.0
+    meets = sum(
+        math.comb(requests, k) * canary.share**k * (1 - canary.share) ** (requests - k)
+        for k in range(least, requests + 1)
+    )
+    odds = 0.0
+    for pattern in itertools.product((False, True), repeat=periods):
+        values = [failure * least if breaching else [] for breaching in pattern]
+        if any(breaches(alarm, values[:end]) for end in range(1, periods + 1)):
+            odds += math.prod(meets if breaching else 1 - meets for breaching in pattern)
+    return odds
 
 
 @pytest.fixture
@@ -93,6 +143,7 @@ def as_deployed(monkeypatch, physical_ids):
         environment = cfn.function_environment(function, physical_ids, {"Environment": ENVIRONMENT})
         monkeypatch.setattr(observability, "_NAMESPACE", environment["POWERTOOLS_METRICS_NAMESPACE"])
         monkeypatch.setattr(observability, "SERVICE", environment["POWERTOOLS_SERVICE_NAME"])
+        monkeypatch.setattr(observability, "_VERSION", NEW_VERSION)  # Lambda's AWS_LAMBDA_FUNCTION_VERSION
 
     return use
 
@@ -171,7 +222,7 @@ FUNCTIONS = sorted(cfn.functions())
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watches(
-    function, deployed, canary_seconds, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
+    function, deployed, canary, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
 ):
     # Given the function as deployed in dev, and the alarm its deployment rolls back on; its providers answer
     alarm = rollback_alarm(deployed, function)
@@ -197,15 +248,14 @@ def test_a_version_whose_success_path_raises_trips_the_alarm_its_rollback_watche
         if (metric.namespace, metric.name, metric.dimension_values) == (namespace, name, dimensions)
     ]
     assert written, f"{function} wrote nothing its rollback alarm watches"
-    # and a version failing so, at one request a minute, puts the alarm in ALARM within prod's canary; a scheduled
+    # and a version failing so is rolled back within prod's canary at the traffic it is held to; a scheduled
     # function runs less often than the canary lasts, so its alarm cannot judge a canary: its deploy check runs its
     # job instead, before any traffic (test_deploy_check.py)
     if every := schedule_seconds(function):
-        assert every > canary_seconds
+        assert every > canary.seconds
         return
-    failing_minutes = canary_seconds // alarm["Period"]
-    assert breaches(alarm, [list(written[0])] * failing_minutes)
-    assert not breaches(alarm, [[]] * failing_minutes)  # while a healthy version does not
+    assert rollback_odds(alarm, canary, list(written[0]), CANARY_TRAFFIC_PER_MINUTE) >= ROLLBACK_ODDS
+    assert not breaches(alarm, [[]] * (canary.seconds // alarm["Period"]))  # while a healthy version is not
 
 
 def lambda_errors(spec: cfn.FunctionSpec, event: dict[str, Any]) -> int:
@@ -220,15 +270,20 @@ def lambda_errors(spec: cfn.FunctionSpec, event: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_a_version_that_cannot_start_trips_the_lambda_errors_alarm_its_rollback_watches(
-    function, deployed, canary_seconds, sandboxed_gateway, aws, tmp_path, monkeypatch
+    function, deployed, canary, sandboxed_gateway, aws, tmp_path, monkeypatch
 ):
     # Given the function's rollback alarm on Lambda's own Errors, and a new version of its code that cannot start
     # (its handler imports a module its bundle left out): what no handler can answer for itself; a scheduled
     # function runs less often than a canary lasts, and is judged by its deploy check (test_deploy_check.py)
     alarm = rollback_alarm(deployed, function, "AWS/Lambda")
     assert alarm["MetricName"] == "Errors"
+    # of the version the deployment publishes (the one its live alias is moved to), not of the old one still serving
+    dimensions = {item["Name"]: item["Value"] for item in alarm["Dimensions"]}
+    alias = deployed["Resources"][f"{function}Aliaslive"]["Properties"]
+    assert dimensions["ExecutedVersion"] == alias["FunctionVersion"]
+    assert dimensions["Resource"] == {"Fn::Sub": f"${{{function}}}:live"}
     if every := schedule_seconds(function):
-        assert every > canary_seconds
+        assert every > canary.seconds
         return
     spec = cfn.functions()[function]
     broken = dataclasses.replace(spec, code_dir=tmp_path / spec.code_dir.name)
@@ -236,15 +291,16 @@ def test_a_version_that_cannot_start_trips_the_lambda_errors_alarm_its_rollback_
     handler = broken.code_dir / f"{spec.module}.py"
     handler.write_text("import kyc_gateway_module_left_out  # noqa: F401\n" + handler.read_text())
     monkeypatch.delitem(sys.modules, f"lambda_function_{function}", raising=False)
-    periods = canary_seconds // alarm["Period"]
+    periods = canary.seconds // alarm["Period"]
 
-    # When it serves one request a minute through prod's canary, as the healthy version would
-    failing = [[lambda_errors(broken, {})] for _ in range(periods)]
+    # When it serves a request, as the healthy version would
+    failing = [lambda_errors(broken, {})]
     monkeypatch.delitem(sys.modules, f"lambda_function_{function}", raising=False)
     healthy = [[lambda_errors(spec, sample_event(function, aws))]] * periods
 
-    # Then the errors Lambda counts put the alarm in ALARM within the canary, and the healthy version's do not
-    assert breaches(alarm, failing)
+    # Then the errors Lambda counts roll it back within prod's canary at the traffic it is held to, and the healthy
+    # version's do not
+    assert rollback_odds(alarm, canary, failing, CANARY_TRAFFIC_PER_MINUTE) >= ROLLBACK_ODDS
     assert not breaches(alarm, healthy)
 
 
@@ -279,3 +335,37 @@ def test_a_provider_failing_does_not_write_the_metric_a_rollback_watches(
     names = {metric.name for metric in emf.metrics(capsys.readouterr().out)}
     assert "ProviderFailures" in names or function == "ConnectFiReconcilerFunction"
     assert watched_name not in names
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_previous_versions_faults_during_a_canary_roll_nothing_back_and_page_the_operators(
+    function, deployed, sandboxed_gateway, aws, as_deployed, monkeypatch, capsys
+):
+    # Given a deployment of NEW_VERSION under way, and the previous version, still serving most requests, failing
+    alarm = rollback_alarm(deployed, function)
+    as_deployed(function)
+    monkeypatch.setattr(observability, "_VERSION", str(int(NEW_VERSION) - 1))
+    event = sample_event(function, aws)
+    break_success_path(monkeypatch, function)
+    capsys.readouterr()
+
+    # When it fails a request by the gateway's own fault
+    run(function, event)
+
+    # Then its fault is not on the series the deployment's rollback watches
+    _, name, dimensions = watched(alarm)
+    written = emf.metrics(capsys.readouterr().out)
+    assert [metric for metric in written if metric.name == name and metric.dimension_values == dimensions] == []
+    assert [metric.dimension_values["Version"] for metric in written if metric.name == name] == ["7"]
+    # but on the one of the function's GatewayFaults alarm, whichever version serves, which pages the operators when
+    # the faults go on (a version that broke after its deployment, or one whose canary saw too little traffic)
+    operators = deployed["Resources"][f"{function}GatewayFaultsAlarm"]["Properties"]
+    namespace, name, dimensions = watched(operators)
+    faults = [
+        metric.values
+        for metric in written
+        if (metric.namespace, metric.name, metric.dimension_values) == (namespace, name, dimensions)
+    ]
+    assert len(faults) == 1
+    assert breaches(operators, faults * operators["EvaluationPeriods"])
+    assert not breaches(operators, [[]] * operators["EvaluationPeriods"])

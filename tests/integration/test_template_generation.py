@@ -105,8 +105,8 @@ def test_the_new_provider_and_function_are_watched_and_rolled_back(deployed):
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
     group = deployed["Resources"]["AcmeCheckFunctionDeploymentGroup"]["Properties"]
     assert group["AlarmConfiguration"]["Alarms"] == [
-        {"Name": {"Ref": "AcmeCheckFunctionErrorsAlarm"}},
-        {"Name": {"Ref": "AcmeCheckFunctionGatewayFaultsAlarm"}},
+        {"Name": {"Ref": "AcmeCheckFunctionNewVersionErrorsAlarm"}},
+        {"Name": {"Ref": "AcmeCheckFunctionNewVersionFaultsAlarm"}},
     ]
     assert "AcmeCheckFunctionReservedConcurrency" in deployed["Parameters"]
 

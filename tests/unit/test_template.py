@@ -219,7 +219,7 @@ def test_every_alarm_has_a_runbook_entry_in_the_operations_guide():
     for resource in cfn.resources().values():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             name = resource["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("kyc-gateway-${Environment}-")
-            generic = re.sub(rf"^({functions})(?=Errors|Throttles|GatewayFaults)", "<Function>", name)
+            generic = re.sub(rf"^({functions})(?=Errors|Throttles|GatewayFaults|NewVersion)", "<Function>", name)
             generic = re.sub(rf"^({providers})(?=ProviderFailures|TokenFailures)", "<Provider>", generic)
             assert f"`{generic}`" in headings, f"{name}: no `### {generic}` entry in docs/operations.md's runbook"
 

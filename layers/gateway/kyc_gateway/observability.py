@@ -25,6 +25,9 @@ from kyc_gateway.logs import Logger
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "kyc-gateway")
 logger = Logger(SERVICE)
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
+# The published version this instance runs (Lambda sets it): a deployment's rollback watches the new version's own
+# faults, so that the old version's, during a canary, roll nothing back.
+_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
 
 # Outcome codes that are a provider (or a token of it) failing: what the per-provider alarms count.
 _TOKEN_FAILURES = frozenset({"provider_auth_failed", "token_unavailable"})
@@ -96,7 +99,8 @@ def record_outcome(
     route: str, code: str, status: int, elapsed_ms: float, provider: str | None = None, *, fault: bool = False
 ) -> None:
     """The request's end: a Requests count by route and outcome code ("ok" or the error code); a GatewayFaults
-    count by route when it failed by the gateway's own `fault` (what the function's rollback alarm watches); when a
+    count by route when it failed by the gateway's own `fault`, and a VersionFaults count by route and version (what
+    the function's deployments roll back on); when a
     provider failed, one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could
     not be had); with the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
@@ -104,6 +108,7 @@ def record_outcome(
     count("Requests", Route=route, Code=code)
     if fault:
         count("GatewayFaults", Route=route)
+        count("VersionFaults", Route=route, Version=_VERSION)
     if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
         count("ProviderFailures", Provider=provider)
         if code in _TOKEN_FAILURES:
