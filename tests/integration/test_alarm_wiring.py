@@ -290,6 +290,20 @@ def test_one_throttled_invocation_of_any_function_puts_its_throttles_alarm_in_al
         assert breaches(alarm, [[1]]) and not breaches(alarm, [[]]), function
 
 
+def test_a_reconciliation_run_the_scheduler_cannot_start_trips_its_alarm(deployed):
+    # Given the reconciliation's schedule as deployed, without retries: a run whose invocation fails (the alias gone,
+    # the scheduler's role refused, Lambda throttling) is dropped, and counted on the schedule's group
+    (schedule,) = of_type(deployed, "AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    group = resolved(deployed, schedule["Properties"]["GroupName"])
+    assert deployed["Resources"][group]["Type"] == "AWS::Scheduler::ScheduleGroup"
+    (alarm,) = [alarm for alarm in alarms(deployed).values() if alarm.get("Namespace") == "AWS/Scheduler"]
+
+    # When the scheduler drops one run, Then the alarm watching that group's dropped invocations fires
+    assert watched_series(deployed, alarm) == [("AWS/Scheduler", "InvocationDroppedCount", {"ScheduleGroup": group})]
+    assert breaches(alarm, [[1]]) and not breaches(alarm, [[]])
+
+
 # --- The dead-letter queue --------------------------------------------------------------------------------------------
 
 
