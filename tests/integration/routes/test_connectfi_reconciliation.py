@@ -22,6 +22,7 @@ from tests.integration.routes.test_connectfi import (
     connectfi_error,
     login_reply,
 )
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 from tests.support.waiting import wait_for
 from tests.support.webhooks import deliver, process_queue, read_application, webhook
@@ -245,6 +246,66 @@ def test_an_announcement_claimed_by_an_invocation_that_died_is_announced_after_i
     clock.advance(AFTER + 1)
     assert reconcile()["checked"] == 0
     assert statuses(announcements) == ["completed"]
+
+
+def test_a_newer_state_stored_while_an_older_one_is_announced_is_announced_next_by_the_claimer(
+    gateway, announcements, monkeypatch
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an instance announcing `waiting_review` (EventBridge slow to answer), while another instance stores
+    # `completed`: it finds the announcement claimed, and leaves it to the claimer
+    announce, meanwhile = applications._announce, []
+
+    def slow(stored, previous):
+        if not meanwhile:
+            meanwhile.append(applications.record_and_announce(application("completed", "Approved")["data"]))
+        announce(stored, previous)
+
+    monkeypatch.setattr(applications, "_announce", slow)
+
+    # When the first instance's announcement is done
+    first = applications.record_and_announce(application("waiting_review")["data"])
+
+    # Then it announces the newer state too, in order, at once (not a reconciliation later), and the application,
+    # its final status published, leaves the queue
+    assert (first["announced"], meanwhile[0]["announced"]) == (True, False)
+    assert statuses(announcements) == ["waiting_review", "completed"]
+    stored = applications.get(first["applicationId"])
+    assert (stored["publishedStatus"], stored.get("open")) == ("completed", None)
+
+
+def test_a_newer_state_the_claimer_fails_to_announce_is_left_to_the_reconciliation_not_failed_on_its_own(
+    gateway, announcements, monkeypatch, clock, logs
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given an instance announcing `waiting_review` while another stores `completed`, and EventBridge refusing the
+    # second announcement
+    announce, calls = applications._announce, []
+
+    def then_refused(stored, previous):
+        calls.append(stored["status"])
+        if len(calls) == 1:
+            applications.record_and_announce(application("completed", "Approved")["data"])
+            return announce(stored, previous)
+        raise RuntimeError("EventBridge refused the event")
+
+    monkeypatch.setattr(applications, "_announce", then_refused)
+
+    # When the first instance's own announcement is done, and the next refused
+    first = applications.record_and_announce(application("waiting_review")["data"])
+
+    # Then its own state counts as announced (its caller does not fail over another's), the claim is released, and
+    # the reconciliation announces `completed`
+    assert (first["announced"], calls) == (True, ["waiting_review", "completed"])
+    assert log_lines(logs(), "application state not announced yet")
+    monkeypatch.setattr(applications, "_announce", announce)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    clock.advance(AFTER + 1)
+    assert reconcile()["changed"] == 1
+    assert statuses(announcements) == ["waiting_review", "completed"]
 
 
 def test_an_identification_whose_announcement_fails_is_not_counted_as_unrecorded(

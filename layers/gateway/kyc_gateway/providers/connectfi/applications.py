@@ -57,21 +57,30 @@ def record_and_announce(state: dict[str, Any], *, observed_at: float | None = No
     if stored is None:
         logger.info("stale state ignored", application_id=state.get("applicationId"))
         return None
-    application_id, status = stored["applicationId"], stored["status"]
-    if status == stored.get("publishedStatus"):
-        if status == COMPLETED:
+    application_id = stored["applicationId"]
+    if stored["status"] == stored.get("publishedStatus"):
+        if stored["status"] == COMPLETED:
             _close(application_id)  # a repeated final state: nothing left to announce
         return stored | {"announced": False}
-    claimed, previous = _claim(application_id, status)
-    if not claimed:
-        return stored | {"announced": False}  # announced already, or being announced by whoever claimed it
-    try:
-        _announce(stored, previous)
-    except Exception as error:
-        _update(application_id, "REMOVE announcing, announcingUntil", "announcing = :status", {":status": status})
-        raise AnnouncementFailed(type(error).__name__) from error
-    _published(application_id, status)
-    return stored | {"announced": True}
+    announced, latest = False, stored
+    while latest is not None and latest["status"] != latest.get("publishedStatus"):
+        status = latest["status"]
+        claimed, previous = _claim(application_id, status)
+        if not claimed:
+            break  # announced already, or being announced by whoever claimed it (who announces what follows)
+        try:
+            _announce(latest, previous)
+        except Exception as error:
+            _update(application_id, "REMOVE announcing, announcingUntil", "announcing = :status", {":status": status})
+            if announced:  # this call's own state went out: a newer one is left to the reconciliation
+                logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
+                break
+            raise AnnouncementFailed(type(error).__name__) from error
+        announced = True
+        # A newer state stored while this one was being announced found the claim taken, and left it to the
+        # claimer: it is announced next.
+        latest = _published(application_id, status)
+    return stored | {"announced": announced}
 
 
 def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> dict[str, Any] | None:
@@ -161,17 +170,24 @@ def _claim(application_id: str, status: str) -> tuple[bool, str | None]:
     return True, reply["Attributes"].get("publishedStatus", {}).get("S")
 
 
-def _published(application_id: str, status: str) -> None:
-    """Mark `status` announced and drop the claim; a published final status leaves the open index. Failing here
-    (after the event was sent) leaves it claimed: once the lease ends it is announced again (at least once)."""
+def _published(application_id: str, status: str) -> dict[str, Any] | None:
+    """Mark `status` announced and drop the claim; a published final status leaves the open index. The item after
+    (None: the claim was no longer this one's). Failing here (after the event was sent) leaves it claimed: once the
+    lease ends it is announced again (at least once)."""
     close = ", #open" if status == COMPLETED else ""
-    _update(
-        application_id,
-        f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
-        "announcing = :status",
-        {":status": status},
-        names={"#open": "open"} if close else None,
-    )
+    try:
+        reply = aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"applicationId": {"S": application_id}},
+            UpdateExpression=f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
+            ConditionExpression="announcing = :status",
+            ExpressionAttributeValues={":status": {"S": status}},
+            **({"ExpressionAttributeNames": {"#open": "open"}} if close else {}),
+            ReturnValues="ALL_NEW",
+        )
+    except aws.conditional_check_failed():
+        return None
+    return _plain(reply["Attributes"])
 
 
 def _close(application_id: str) -> None:
