@@ -57,7 +57,8 @@ def test_every_page_of_the_queue_is_read(store, monkeypatch):
 
 @pytest.mark.parametrize("leave", ["postpone", "unknown_again"])
 def test_nothing_is_stored_for_an_application_never_stored(store, leave):
-    getattr(store, leave)("iapp_neverStored")
+    arguments = ["2026-01-01T00:00:00.000Z"] if leave == "unknown_again" else []
+    getattr(store, leave)("iapp_neverStored", *arguments)
 
     assert store.get("iapp_neverStored") is None
     assert due_ids(store) == []
@@ -77,22 +78,43 @@ def test_an_application_connectfi_does_not_know_three_checks_in_a_row_leaves_the
     # Given an application connectFi did not know twice, then knew (a wrong base URL fixed) in a new state, did not
     # know twice again, then knew as stored, then did not know
     store.record_and_announce(state())
-    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, False]
+    assert [unknown(store) for _ in range(2)] == [False, False]
     clock.advance(1)
     store.record_and_announce(state("data_request"))  # a change: its count starts over
-    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, False]
+    assert [unknown(store) for _ in range(2)] == [False, False]
     clock.advance(1)
     store.record_and_announce(state("data_request"))  # found as stored: its count starts over all the same
     clock.advance(1)
     checked = store.get(APPLICATION)["checkedAt"]
 
     # When it is unknown again, Then it goes to the back of the queue, and leaves it the third time in a row
-    assert store.unknown_again(APPLICATION) is False
+    assert unknown(store) is False
     assert store.get(APPLICATION)["checkedAt"] > checked and due_ids(store) == [APPLICATION]
-    assert [store.unknown_again(APPLICATION) for _ in range(2)] == [False, True]
+    assert [unknown(store) for _ in range(2)] == [False, True]
     assert due_ids(store) == []
     assert store.get(APPLICATION)["status"] == "data_request"
-    assert store.unknown_again(APPLICATION) is False  # it left the queue already
+    assert unknown(store) is False  # it left the queue already
+
+
+def unknown(store) -> bool:
+    """A reconciliation run found the application unknown to connectFi, due since the check time it read."""
+    return store.unknown_again(APPLICATION, store.get(APPLICATION)["checkedAt"])
+
+
+def test_runs_overlapping_that_find_an_application_unknown_count_it_once(store, clock):
+    # Given an application due, read by three reconciliation runs at once
+    store.record_and_announce(state())
+    clock.advance(1)
+    seen = store.get(APPLICATION)["checkedAt"]
+
+    # When each finds connectFi does not know it
+    left = [store.unknown_again(APPLICATION, seen) for _ in range(3)]
+
+    # Then it is counted once: it stays in the queue, and two more rounds are needed before it leaves
+    assert left == [False, False, False]
+    assert due_ids(store) == [APPLICATION]
+    clock.advance(1)
+    assert [unknown(store) for _ in range(2)] == [False, True]
 
 
 def test_an_application_retired_as_read_leaves_the_queue_with_its_state(store):

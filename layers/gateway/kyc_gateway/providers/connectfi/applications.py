@@ -230,22 +230,27 @@ def stood_still_since(item: dict[str, Any]) -> float | None:
 UNKNOWN_CHECKS_TO_CLOSE = 3
 
 
-def unknown_again(application_id: str) -> bool:
-    """connectFi did not know the application: it goes to the back of the queue, and leaves it the third time in a
-    row (UNKNOWN_CHECKS_TO_CLOSE; a state stored meanwhile starts the count over), so that a wrong base URL or
-    account, fixed within a few runs, closes nothing. True when it left the queue."""
+def unknown_again(application_id: str, checked_at: str) -> bool:
+    """connectFi did not know the application, due since `checked_at`: it goes to the back of the queue, and leaves
+    it the third time in a row (UNKNOWN_CHECKS_TO_CLOSE; a state stored meanwhile starts the count over), so that a
+    wrong base URL or account, fixed within a few runs, closes nothing. Counted once however many runs overlapping
+    found it so (each read it due since the same `checked_at`). True when it left the queue."""
     try:
         reply = aws.client("dynamodb").update_item(
             TableName=_table(),
             Key={"applicationId": {"S": application_id}},
             UpdateExpression="SET checkedAt = :now ADD unknownChecks :one",
-            ConditionExpression="attribute_exists(#open)",
+            ConditionExpression="attribute_exists(#open) AND checkedAt = :seen",
             ExpressionAttributeNames={"#open": "open"},
-            ExpressionAttributeValues={":now": {"S": timestamp(clock.now())}, ":one": {"N": "1"}},
+            ExpressionAttributeValues={
+                ":now": {"S": timestamp(clock.now())},
+                ":one": {"N": "1"},
+                ":seen": {"S": checked_at},
+            },
             ReturnValues="UPDATED_NEW",
         )
     except aws.conditional_check_failed():
-        return False  # it left the queue meanwhile
+        return False  # it left the queue meanwhile, or another run counted this round
     if int(reply["Attributes"]["unknownChecks"]["N"]) < UNKNOWN_CHECKS_TO_CLOSE:
         return False
     return _update(

@@ -52,7 +52,7 @@ def reconcile(context: Any) -> Mapping[str, int]:
             stored = applications.record_and_announce(observed.state, observed_at=observed.at)
         except SubjectNotFound:
             counts["failed"] += 1
-            closed = applications.unknown_again(application_id)
+            closed = applications.unknown_again(application_id, due["checkedAt"])
             if closed:  # as one retired: only a webhook, or an operator, brings it back
                 count("ApplicationsNoLongerReconciled", Provider=PROVIDER)
             fate = "no longer checked" if closed else "checked again later"
