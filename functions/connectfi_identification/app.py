@@ -3,7 +3,7 @@
 from typing import Any
 
 from kyc_gateway.api import http_route, parse_body, public_base_url, request_base_url
-from kyc_gateway.providers.connectfi import applications, identification
+from kyc_gateway.providers.connectfi import identification, write_answers
 
 
 def parse(event: dict[str, Any], model: type[identification.Identification]) -> identification.Identification:
@@ -16,7 +16,7 @@ def parse(event: dict[str, Any], model: type[identification.Identification]) -> 
 lambda_handler = http_route(
     "connectfi.identification",
     identification.Identification,
-    applications.recorded(identification.identification),  # reconciliation follows it even if no webhook comes
+    write_answers.recorded(identification.identification),  # reconciliation follows it even if no webhook comes
     parse=parse,
     idempotent_write=identification.IDENTIFICATION_OUTCOME_CHECK,
     body_model=identification.IdentificationRequest,

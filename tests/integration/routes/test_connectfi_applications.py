@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from kyc_gateway.providers.connectfi import write_answers
 from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, application
 from tests.support.emf import log_lines
 from tests.support.webhooks import read_application
@@ -297,7 +298,7 @@ def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_i
         return answer
 
     # When it runs recorded
-    assert store.recorded(write)("the request") is answer
+    assert write_answers.recorded(write)("the request") is answer
 
     # Then the write got the request once, and the application it answered is stored (reconciliation follows it)
     assert sent == ["the request"]
@@ -305,3 +306,52 @@ def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_i
     assert (stored["applicationId"], stored["status"]) == (APPLICATION, "pending_step_up")
     # And the state it created holds from the write's sending (any check of the application saw it or a newer one)
     assert store.get(APPLICATION)["observedAt"] == store.timestamp(sent_at)
+
+
+def update_answer(status: str, *, sent_at: float, received_at: float):
+    from kyc_gateway.provider_response import ProviderResponse
+
+    body = json.dumps(application(status))
+    return ProviderResponse("connectfi", 200, body, {}, sent_at=sent_at, received_at=received_at)
+
+
+def test_an_update_answered_after_another_state_was_seen_meanwhile_stores_connectfis_status_instead(
+    store, gateway, announcements, clock
+):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
+
+    # Given two updates of one application on their way at once: the first (its answer slow) sent at t, the second
+    # sent 0.4 s later and answered at once with the state connectFi made last, which is stored
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    write_answers.record_answer(update_answer("waiting_review", sent_at=t + 0.4, received_at=t + 0.6), creates=False)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("waiting_review"))
+
+    # When the first update's answer arrives, with the state connectFi made first
+    clock.advance(2)
+    write_answers.record_answer(update_answer("pending_step_up", sent_at=t, received_at=t + 2), creates=False)
+
+    # Then which came last cannot be told from the times: connectFi's status is asked for, and is what stands; no
+    # event announces the older status after the newer one
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert store.get(APPLICATION)["status"] == "waiting_review"
+    assert [event["status"] for event in details(announcements)] == ["pending_step_up", "waiting_review"]
+
+
+def test_an_update_answered_after_a_check_that_did_not_see_it_is_stored_without_asking_again(store, gateway, clock):
+    from tests.integration.routes.test_connectfi import STATUS
+
+    # Given an update on its way while a status check, sent after it and answered sooner, stored the same state
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + 0.2)
+
+    # When the update's answer arrives with that same state, or with no other state seen since it was sent
+    clock.advance(1)
+    write_answers.record_answer(update_answer("waiting_review", sent_at=t, received_at=t + 1), creates=False)
+    write_answers.record_answer(update_answer("data_request", sent_at=t + 2, received_at=t + 3), creates=False)
+
+    # Then each is stored as it is, and connectFi is not asked
+    assert gateway.provider.requests(STATUS) == []
+    assert store.get(APPLICATION)["status"] == "data_request"

@@ -112,10 +112,10 @@ def test_the_webhook_and_the_reconciliation_racing_store_and_announce_each_chang
         listed.set()
         yield from found
 
-    def store_then_wait(state, observed_at):
+    def store_then_wait(state, observed_at, **options):
         if state.get("status") == "completed":
             assert listed.wait(timeout=10), "the reconciliation never listed the due applications"
-        stored = store(state, observed_at)
+        stored = store(state, observed_at, **options)
         if state.get("status") == "completed":
             both_stored.wait()
         return stored

@@ -1,23 +1,19 @@
 """The latest confirmed state of each connectFi application, in the applications table, and the one way a change
 of it is stored and announced (ApplicationStatusChanged on EventBridge), once, whichever path saw it first: the
-webhook processor, the reconciliation, the identification that started the application, or an update."""
+webhook processor, the reconciliation, the identification that started the application, or an update (their
+answers through write_answers.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 from kyc_gateway import aws, clock
-from kyc_gateway.observability import count, logger
-from kyc_gateway.providers.connectfi.common import PROVIDER, envelope_data, is_application_state
+from kyc_gateway.observability import logger
+from kyc_gateway.providers.connectfi.common import PROVIDER
 from kyc_gateway.settings import get_settings
-
-if TYPE_CHECKING:
-    from kyc_gateway.provider_response import ProviderResponse
-
-Request = TypeVar("Request")
 
 COMPLETED = "completed"
 EVENT_SOURCE = "kyc-gateway.connectfi"
@@ -28,6 +24,11 @@ OPEN_INDEX = "open-by-check"
 # A claimed announcement whose claimer died (a timeout between the claim and the event) is free again after this.
 ANNOUNCE_LEASE_SECONDS = 60
 _FIELDS = ("applicationId", "customerId", "reference", "aggregatorId", "status", "outcome")
+
+
+class ObservedMeanwhile(RuntimeError):
+    """A write's answer arrived after another state of the application was observed while the write was on its way:
+    which of the two connectFi made last cannot be told from the times."""
 
 
 class AnnouncementFailed(RuntimeError):
@@ -46,14 +47,21 @@ def timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record_and_announce(state: dict[str, Any], *, observed_at: float | None = None) -> dict[str, Any] | None:
+def record_and_announce(
+    state: dict[str, Any], *, observed_at: float | None = None, sent_at: float | None = None
+) -> dict[str, Any] | None:
     """Store the provider's authoritative state, observed at `observed_at` (epoch seconds; None: a state current
     now), and announce a status not announced yet, once, whichever path saw it: the announcement is claimed first
     (with a lease, so a claimer that dies frees it) and marked published only once EventBridge took it. Until its
     final status is published an application stays in the open index, so the reconciliation finds whatever a crash
     or a failure left unannounced. The stored item with `announced` (whether this call announced), or None for a
-    stale state (nothing changes)."""
-    stored = _record(state, timestamp(clock.now() if observed_at is None else observed_at))
+    stale state (nothing changes). A write's answer gives the write's `sent_at` too: another state observed since
+    then, unlike it, raises ObservedMeanwhile (nothing stored)."""
+    stored = _record(
+        state,
+        timestamp(clock.now() if observed_at is None else observed_at),
+        since=None if sent_at is None else timestamp(sent_at),
+    )
     if stored is None:
         logger.info("stale state ignored", application_id=state.get("applicationId"))
         return None
@@ -83,7 +91,9 @@ def record_and_announce(state: dict[str, Any], *, observed_at: float | None = No
     return stored | {"announced": announced}
 
 
-def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> dict[str, Any] | None:
+def _record(
+    state: dict[str, Any], observed_at: str, *, since: str | None = None, again: bool = True
+) -> dict[str, Any] | None:
     """The stored item after the write, or None for an older state arriving late: asked for before the stored one
     was (`observedAt`: a slow answer must not undo a newer one), or moving a completed application backwards.
     `updatedAt` moves only when the state changes (a check that finds it as stored touches `checkedAt` and
@@ -96,7 +106,9 @@ def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> d
         ":observed": {"S": observed_at},
         ":completed": {"S": COMPLETED},
         ":open": {"S": "open"},
-    }
+    } | ({":since": {"S": since}} if since else {})
+    # a write's answer: no other state observed while the write was on its way
+    unseen = " AND (attribute_not_exists(observedAt) OR observedAt < :since)" if since else ""
     assignments = ", ".join(f"#{name} = :{name}" for name in _FIELDS[1:])
     differs = " OR ".join(f"#{name} <> :{name}" for name in _FIELDS[1:])
     names = {f"#{name}": name for name in (*_FIELDS[1:], "open")}
@@ -109,7 +121,7 @@ def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> d
             "observedAt = :observed, createdAt = if_not_exists(createdAt, :now), #open = :open REMOVE unknownChecks",
             # Not older than the stored state; a completed application never moves backwards; a state as stored is
             # not a change.
-            ConditionExpression=f"{_NOT_OLDER}"
+            ConditionExpression=f"{_NOT_OLDER}{unseen}"
             " AND (attribute_not_exists(applicationId) OR #status <> :completed OR :status = :completed)"
             f" AND (attribute_not_exists(applicationId) OR {differs} OR entityApplications <> :entities)",
             ExpressionAttributeNames=names,
@@ -121,6 +133,8 @@ def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> d
         stored = _plain(refused.response.get("Item") or {})
         if (stored.get("observedAt") or "") > observed_at:
             return None
+        if since and (stored.get("observedAt") or "") >= since and not _same(stored, state):
+            raise ObservedMeanwhile(state["applicationId"]) from None
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
         same = " AND ".join(f"#{name} = :{name}" for name in _FIELDS[1:]) + " AND entityApplications = :entities"
@@ -133,13 +147,19 @@ def _record(state: dict[str, Any], observed_at: str, *, again: bool = True) -> d
                 ConditionExpression=f"attribute_exists(applicationId) AND {same} AND {_NOT_OLDER}",
                 ExpressionAttributeNames={name: field for name, field in names.items() if name != "#open"},
                 ExpressionAttributeValues={
-                    name: value for name, value in values.items() if name not in (":open", ":completed")
+                    name: value for name, value in values.items() if name not in (":open", ":completed", ":since")
                 },
                 ReturnValues="ALL_NEW",
             )
         except aws.conditional_check_failed():
-            return _record(state, observed_at, again=False) if again else None
+            return _record(state, observed_at, since=since, again=False) if again else None
     return _plain(reply["Attributes"])
+
+
+def _same(stored: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether a stored item holds `state` (as _record stores it)."""
+    fields_alike = all(stored.get(name) == _attribute(state.get(name)).get("S") for name in _FIELDS[1:])
+    return fields_alike and stored.get("entityApplications") == (state.get("entityApplications") or [])
 
 
 # A state is stored unless the stored one was asked for later (ISO 8601 UTC timestamps sort as the times they name).
@@ -359,42 +379,3 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     plain = {name: value.get("S") for name, value in item.items()}  # a NULL attribute holds no S: None
     plain["entityApplications"] = json.loads(plain.get("entityApplications") or "[]")
     return plain
-
-
-def record_answer(response: ProviderResponse, *, creates: bool) -> None:
-    """Best effort: store (and announce) the application state connectFi answered a write with (identification,
-    update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
-    would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
-    one recorded but not announced is left to the reconciliation, which announces it.
-
-    When it was observed: an update's state holds from its answer on (a status check sent while the update was on
-    its way, answered sooner, may not have seen it); the state an identification `creates` is the application's
-    first (any check of the application saw it or a newer one), so it counts from the identification's sending."""
-    data = envelope_data(response)
-    if not is_application_state(data):
-        logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
-        return
-    application_id = data["applicationId"]
-    try:
-        record_and_announce(data, observed_at=response.sent_at if creates else response.received_at)
-    except AnnouncementFailed:
-        logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
-    except Exception as error:  # noqa: BLE001 - see the docstring
-        count("ApplicationsNotRecorded", Provider=PROVIDER)
-        logger.error(
-            "application state not recorded",
-            provider=PROVIDER,
-            application_id=application_id,
-            error=type(error).__name__,
-        )
-
-
-def recorded(operation: Callable[[Request], ProviderResponse]) -> Callable[[Request], ProviderResponse]:
-    """`operation` (a connectFi write creating an application), then its answer recorded (record_answer)."""
-
-    def run(request: Request) -> ProviderResponse:
-        response = operation(request)
-        record_answer(response, creates=True)
-        return response
-
-    return run

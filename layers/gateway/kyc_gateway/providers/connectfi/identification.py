@@ -113,7 +113,7 @@ def _host(host: str) -> str:
 
 def identification(request: Identification) -> ProviderResponse:
     """Start an identification; without a webhookUrl, callbacks go to the gateway's own webhook route. (Its handler
-    records the started application: applications.recorded.)"""
+    records the started application: write_answers.recorded.)"""
     default_url = None
     if request.body.webhook is None and request.public_base_url:
         default_url = request.public_base_url + WEBHOOK_PATH.format(token=webhook_token())

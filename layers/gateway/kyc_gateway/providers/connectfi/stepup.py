@@ -28,7 +28,7 @@ from kyc_gateway.fields import ForwardedAsSent
 from kyc_gateway.model import Model, absent_or_set
 from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
-from kyc_gateway.providers.connectfi import applications
+from kyc_gateway.providers.connectfi import write_answers
 from kyc_gateway.providers.connectfi.client import ConnectFiClient
 from kyc_gateway.providers.connectfi.common import (
     NO_MARKUP,
@@ -237,5 +237,5 @@ def update(request: UpdateRequest) -> ProviderResponse:
     if request.applicationId is not None and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
     else:
-        applications.record_answer(response, creates=False)
+        write_answers.record_answer(response, creates=False)
     return response
