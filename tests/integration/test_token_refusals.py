@@ -15,6 +15,7 @@ from tests.support import dynamodb
 from tests.support.token_cache import (
     KEY,
     CountingProvider,
+    FailingProvider,
     RefusingProvider,
     new_cache,
     outcome_of,
@@ -27,12 +28,20 @@ WAITED = "The provider rejected the gateway's credentials while this request wai
 
 
 def refused_while(
-    waiting: Callable[[], Any], polls: bool, clock, monkeypatch, aws, table: str
-) -> tuple[RefusingProvider, list]:
-    """A token endpoint refusing the gateway's credentials once `waiting` (run on a thread of its own) waits for
-    the refused renewal: it `polls` the table (another instance: its waits take no time, and last until the
-    refusal is in the table, so that its polls never outlast the renewal's lease), or waits for the lock (this
-    instance); and the thread, then what `waiting` got (a token, or the error)."""
+    waiting: Callable[[], Any],
+    polls: bool,
+    clock,
+    monkeypatch,
+    aws,
+    table: str,
+    endpoint: type[CountingProvider] = RefusingProvider,
+    shared_as: str = "refusedAt",
+) -> tuple[CountingProvider, list]:
+    """A token endpoint refusing the gateway's credentials (or failing otherwise: `endpoint`) once `waiting` (run on
+    a thread of its own) waits for the refused renewal: it `polls` the table (another instance: its waits take no
+    time, and last until the refusal is in the table, as `shared_as`, so that its polls never outlast the renewal's
+    lease), or waits for the lock (this instance); and the thread, then what `waiting` got (a token, or the
+    error)."""
     from kyc_gateway import clock as gateway_clock
 
     got: list = []
@@ -42,12 +51,12 @@ def refused_while(
         clock.slept.append(seconds)
         polling.set()
         until = time.monotonic() + 5
-        while "refusedAt" not in (stored_item(aws, table) or {}) and time.monotonic() < until:
+        while shared_as not in (stored_item(aws, table) or {}) and time.monotonic() < until:
             time.sleep(0.005)
 
     monkeypatch.setattr(gateway_clock, "sleep", poll_after_the_refusal)
 
-    class RefusingWhileWaited(RefusingProvider):
+    class RefusingWhileWaited(endpoint):
         def __call__(self, previous):
             waiter = threading.Thread(target=lambda: got.append(outcome_of(waiting)))
             waiter.start()
@@ -84,6 +93,34 @@ def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_ne
     assert outcome.message == "The provider rejected the gateway's credentials while this request waited for a token"
     assert (refused.value.provider_status, refusing.calls, fetch.calls) == (401, 1, 0)
     # And a request asking after the refusal logs in
+    clock.advance(0.001)
+    assert (waiting_cache.get(fetch).value, fetch.calls) == ("token-1", 1)
+
+
+def test_a_login_that_failed_is_the_answer_of_the_requests_of_other_instances_waiting_for_it(
+    table, clock, monkeypatch, aws
+):
+    from kyc_gateway.errors import ProviderTimeout, ProviderUnavailable
+
+    # Given a renewal the provider does not answer in time (504), while a request of another instance waits for it
+    clock.stop()
+    renewing, waiting_cache, fetch = new_cache(table), new_cache(table), CountingProvider()
+    failing, got = refused_while(
+        lambda: waiting_cache.get(fetch), True, clock, monkeypatch, aws, table, FailingProvider, "failedAt"
+    )
+
+    # When the renewal fails
+    with pytest.raises(ProviderTimeout):
+        renewing.get(failing)
+    got[0].join()
+    (outcome,) = got[1:]
+
+    # Then the waiting request fails with it at once, its status and code, without a login of its own (one login
+    # per burst, not one after another)
+    assert isinstance(outcome, ProviderUnavailable), outcome
+    assert (outcome.status, outcome.code, outcome.provider) == (504, "provider_timeout", "provider")
+    assert (failing.calls, fetch.calls) == (1, 0)
+    # And a request asking after the failure logs in
     clock.advance(0.001)
     assert (waiting_cache.get(fetch).value, fetch.calls) == ("token-1", 1)
 
@@ -191,3 +228,22 @@ def test_without_the_table_a_token_the_provider_refused_never_serves_again_even_
     # When the renewal that follows is refused too, Then the refusal is the answer: not the refused token
     with pytest.raises(ProviderAuthFailed):
         cache.get(RefusingProvider())
+
+
+def test_a_login_failing_by_the_gateways_own_fault_is_not_shared_and_frees_the_lease(table, clock, aws):
+    from kyc_gateway.errors import ConfigurationError
+
+    # Given a renewal failing by the gateway's own fault (its secret unreadable), not the provider's
+    clock.stop()
+
+    def unconfigured(previous):
+        raise ConfigurationError("provider credentials are unavailable")
+
+    # When it fails
+    with pytest.raises(ConfigurationError):
+        new_cache(table).get(unconfigured)
+
+    # Then no other request is told the provider failed: the lease is free, and the next request logs in itself
+    item = stored_item(aws, table) or {}
+    assert "failedAt" not in item and "leaseOwner" not in item
+    assert new_cache(table).get(CountingProvider()).value == "token-1"

@@ -102,6 +102,17 @@ class RefusingProvider(CountingProvider):
         raise ProviderAuthFailed(provider="provider", provider_status=401)
 
 
+class FailingProvider(CountingProvider):
+    """A token endpoint that does not answer in time (the gateway's 504), every time."""
+
+    def __call__(self, previous: Any) -> Any:
+        from kyc_gateway.errors import ProviderTimeout
+
+        with self._lock:
+            self.calls += 1
+        raise ProviderTimeout(provider="provider")
+
+
 def outcome_of(call: Callable[[], Any]) -> Any:
     """What `call` returns, or the error it raises."""
     try:

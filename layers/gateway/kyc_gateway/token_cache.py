@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kyc_gateway import aws, clock
-from kyc_gateway.errors import ProviderAuthFailed, ProviderUnavailable
+from kyc_gateway.errors import GatewayError, ProviderAuthFailed, ProviderUnavailable
 from kyc_gateway.observability import logger
 
 # Renew this long before expiry: a fifth of the lifetime, at most a minute, so that a two-minute sandbox
@@ -162,7 +162,9 @@ class TokenCache:
     def _get_shared(self, fetch: TokenFetcher, asked: float) -> Token:
         """The token, renewed here or by another instance. A login refused (the provider refusing the gateway's
         credentials) since this request `asked` is its answer too, without a login of its own: a burst of requests
-        makes one refused login, not one each, which could lock the provider account. A request after it tries."""
+        makes one refused login, not one each, which could lock the provider account. So is a login that failed
+        (the provider down, slow, answering what it does not document) since: the requests waiting for it fail
+        with it at once, rather than each trying a login in turn after it. A request after either tries."""
         left = clock.time_left()  # wait for another instance's renewal while this request has time
         deadline = clock.now() + (self._lease_seconds() + _LEASE_MARGIN_SECONDS if left is None else left)
         poll = _FIRST_POLL_SECONDS
@@ -183,6 +185,8 @@ class TokenCache:
                 return self._remember(stored)
             if self._last_refusal(item) >= asked:
                 return self._while_refused(stored or memory)
+            if item and float(item.get("failedAt", {}).get("N", "-inf")) >= asked:
+                return self._while_failed(stored or memory, item)
             unusable = item.get("token") if item and not stored else None  # a row the gateway cannot use
             try:
                 leased = self._take_lease(now, asked, unusable)
@@ -223,6 +227,20 @@ class TokenCache:
             provider=self._provider,
         )
 
+    def _while_failed(self, current: Token | None, item: dict[str, Any]) -> Token:
+        """After the login this request waited for failed: the current token while it is valid, else that failure
+        (its status and code: a 502 or a 504, the provider's)."""
+        if current and clock.now() < current.expires_at:
+            return self._remember(current)
+        failure = item.get("failure", {}).get("M", {})
+        error = ProviderUnavailable(
+            "The provider failed the login this request waited for",
+            code=failure.get("code", {}).get("S", "provider_unavailable"),
+            provider=self._provider,
+        )
+        error.status = int(failure.get("status", {}).get("N", error.status))
+        raise error
+
     def _log_in(self, fetch: TokenFetcher, previous: Token | None, *, leased: bool = False) -> Token:
         try:
             token = fetch(previous)
@@ -231,6 +249,12 @@ class TokenCache:
             if leased:
                 self._share_refusal()
             return self._while_refused(previous, refusal)
+        except GatewayError as failure:
+            if leased and not failure.gateway_fault:  # the provider's failure; the gateway's own is not shared
+                self._share_failure(failure)
+            elif leased:
+                self._release_lease()
+            raise
         except BaseException:
             if leased:
                 self._release_lease()
@@ -269,7 +293,8 @@ class TokenCache:
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
                 ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)"
-                f" AND {fresh} AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)",
+                f" AND {fresh} AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)"
+                " AND (attribute_not_exists(failedAt) OR failedAt < :asked)",
                 **({"ExpressionAttributeNames": {"#token": "token"}} if unusable is not None else {}),
                 ExpressionAttributeValues=values,
             )
@@ -316,6 +341,25 @@ class TokenCache:
             )
         except Exception as error:  # noqa: BLE001 - the waiting requests then try a login of their own
             logger.warning("token refusal not shared", key=self.key, error=type(error).__name__)
+
+    def _share_failure(self, failure: GatewayError) -> None:
+        """A login that failed, for the requests of other instances waiting for it (its lease released with it): its
+        status and code only, which say nothing of a secret or a person."""
+        failed = {"status": {"N": str(failure.status)}, "code": {"S": failure.code}}
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET failedAt = :at, failure = :failure REMOVE leaseOwner, leaseUntil",
+                ConditionExpression="leaseOwner = :me",
+                ExpressionAttributeValues={
+                    ":me": {"S": self._owner},
+                    ":at": {"N": repr(clock.now())},
+                    ":failure": {"M": failed},
+                },
+            )
+        except Exception:  # noqa: BLE001 - the waiting requests then try a login of their own, as before
+            self._release_lease()
 
     def _release_lease(self) -> None:
         with contextlib.suppress(Exception):  # the lease expires on its own anyway
