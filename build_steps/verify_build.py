@@ -27,6 +27,7 @@ EXTENSION_SUFFIX = f".cpython-313-{MACHINE}-linux-gnu.so"
 _LAMBDA_PLATFORM = re.compile(rf"^(any|manylinux2014_{MACHINE}|manylinux_2_(1[7-9]|2[0-9]|3[0-4])_{MACHINE})$")
 # ELF e_machine values (offset 18 of the header), to name what a compiled file was built for.
 _ELF_MACHINES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64"}
+_SHARED_OBJECT = re.compile(r"\.so(\.\d+)*$")  # what Python or a library loads: _ext.abi3.so, libz.so.1
 
 
 def normalise(name: str) -> str:
@@ -74,12 +75,18 @@ def problems(lock: Path = LOCK, directory: Path = BUILT) -> list[str]:
 
 
 def foreign_builds(directory: Path) -> list[str]:
-    """Compiled files that are not aarch64 builds (read from their ELF header, whatever their name), and wheels
-    installed with a platform tag Lambda's arm64 python3.13 cannot run."""
+    """Compiled files that are not aarch64 builds (read from their ELF header, whatever their name), shared objects
+    that are not ELF at all (a macOS build, a broken download), and wheels installed with a platform tag Lambda's
+    arm64 python3.13 cannot run."""
     found = []
     for path in sorted(directory.rglob("*")):
-        if path.is_file() and (machine := elf_machine(path)) is not None and machine != MACHINE:
-            found.append(f"{path.relative_to(directory)}: built for {machine}, not {MACHINE} (Lambda {ARCHITECTURE})")
+        if not path.is_file():
+            continue
+        machine, name = elf_machine(path), path.relative_to(directory)
+        if machine is None and _SHARED_OBJECT.search(path.name):
+            found.append(f"{name}: not an ELF shared object, which Lambda {ARCHITECTURE} cannot load")
+        elif machine is not None and machine != MACHINE:
+            found.append(f"{name}: built for {machine}, not {MACHINE} (Lambda {ARCHITECTURE})")
     for wheel in sorted(directory.glob("*.dist-info/WHEEL")):
         tags = [line.split(":", 1)[1].strip() for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
         found += [

@@ -115,6 +115,22 @@ def test_given_an_x86_64_build_in_the_layer_then_the_arm64_check_names_it(tmp_pa
     ]
 
 
+@pytest.mark.parametrize(
+    "name", ["_pydantic_core.cpython-313-aarch64-linux-gnu.so", "_speedups.abi3.so", "libffi.so.8"]
+)
+def test_given_a_shared_object_that_is_not_elf_then_the_arm64_check_names_it(tmp_path, lock, name):
+    # Given the lock's packages, and a shared object whose name Lambda's python would load that is a macOS build
+    packages, tags = {"pydantic": "2.14.3", "pydantic_core": "2.50.4"}, {"pydantic_core": AARCH64_WHEEL}
+    layer = built_layer(tmp_path, packages, tags)
+    shared_object(layer / "pydantic_core" / "_pydantic_core.cpython-313-aarch64-linux-gnu.so", 183)
+    (layer / "pydantic_core" / name).write_bytes(b"\xcf\xfa\xed\xfe" + bytes(28))  # Mach-O, 64-bit
+
+    # When the build is checked, Then it is named
+    assert verify_build.problems(lock, layer) == [
+        f"pydantic_core/{name}: not an ELF shared object, which Lambda arm64 cannot load"
+    ]
+
+
 def test_given_a_drifted_layer_then_each_difference_is_named(tmp_path, lock):
     layer = built_layer(tmp_path, {"pydantic": "2.14.2", "requests": "2.34.2"})
     (layer / "pydantic_core").mkdir()
@@ -126,5 +142,6 @@ def test_given_a_drifted_layer_then_each_difference_is_named(tmp_path, lock):
         "requests 2.34.2: built but not in the lock",
         "pydantic_core/_pydantic_core.cpython-313-darwin.so: not built for Lambda's interpreter "
         "(.cpython-313-aarch64-linux-gnu.so)",
+        "pydantic_core/_pydantic_core.cpython-313-darwin.so: not an ELF shared object, which Lambda arm64 cannot load",
         "python/kyc_gateway/api.py: no bytecode",
     ]
