@@ -24,15 +24,19 @@ def alarm(
     of: int = 1,
     at: int = 1,
     notify: bool = True,
+    version: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An alarm on the Sum of `metric` reaching `threshold` in `at` of `of` periods, telling the alarm topic unless
-    it only stops deployments (`notify` False)."""
+    it only stops deployments (`notify` False). An alarm of one `version` carries it in its name: each version's
+    alarm is a new one, starting without a state (an alarm updated in place keeps its state, and the last
+    version's ALARM would stop the next deployment)."""
     evaluation = {"Period": period, "EvaluationPeriods": of} | ({"DatapointsToAlarm": at} if at != of else {})
     actions = {"AlarmActions": [ref("AlarmTopic")], "OKActions": [ref("AlarmTopic")]} if notify else {}
+    named = f"kyc-gateway-${{Environment}}-{name}"
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
-            "AlarmName": sub(f"kyc-gateway-${{Environment}}-{name}"),
+            "AlarmName": {"Fn::Sub": [f"{named}-${{Version}}", {"Version": version}]} if version else sub(named),
             "AlarmDescription": description,
             **actions,
             **metric,

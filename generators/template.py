@@ -227,6 +227,7 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
             period=60,
             threshold=1,
             notify=False,
+            version=new_version,
         ),
         f"{logical_id}NewVersionFaultsAlarm": alarm(
             f"{logical_id}NewVersionFaults",
@@ -236,6 +237,7 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
             period=60,
             threshold=1,
             notify=False,
+            version=new_version,
         ),
         f"{logical_id}ThrottlesAlarm": alarm(
             f"{logical_id}Throttles",

@@ -297,11 +297,19 @@ def test_every_function_deploys_through_its_alias_rolled_back_by_its_new_version
             {"Name": {"Ref": f"{logical_id}NewVersionErrorsAlarm"}},
             {"Name": {"Ref": f"{logical_id}NewVersionFaultsAlarm"}},
         ]
+        # each named for the version the alias is moved to: a new version's alarms are new ones, without the state
+        # of the last version's (an alarm updated in place keeps it: its ALARM would stop a healthy deployment)
+        for kind in ("NewVersionErrors", "NewVersionFaults"):
+            name = deployed["Resources"][f"{logical_id}{kind}Alarm"]["Properties"]["AlarmName"]["Fn::Sub"]
+            assert name == [
+                f"kyc-gateway-${{Environment}}-{logical_id}{kind}-${{Version}}",
+                {"Version": alias["Properties"]["FunctionVersion"]},
+            ]
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
         # Canary in prod, all at once elsewhere (the condition is resolved at deploy time)
         condition, prod, other = group["DeploymentConfigName"]["Fn::If"]
         assert condition == "IsProd"
-        assert prod["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
+        assert prod["Fn::Sub"][1] == {"ConfigName": "Canary10Percent10Minutes"}
         assert other["Fn::Sub"][1] == {"ConfigName": "AllAtOnce"}
 
 

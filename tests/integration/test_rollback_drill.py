@@ -40,6 +40,10 @@ ENVIRONMENT = "dev"
 NEW_VERSION = "8"  # the version a drill's deployment publishes; the previous one, still serving its canary, is 7
 CANARY_TRAFFIC_PER_MINUTE = 10  # a function's requests a minute, at and above which its canary must catch a bad version
 ROLLBACK_ODDS = 0.99
+# The canary's last periods are never judged: a metric reaches CloudWatch a minute or so late (Lambda's, or the
+# gateway's read from its logs), and a period is evaluated only once it is over, while CodeDeploy moves all traffic
+# at the canary's end and stops watching.
+EVALUATION_LAG_PERIODS = 2
 APPLICATION_ID = "iapp_drill0000000000000001"
 CUSTOMER_ID = "cstap_drill000000000000001"
 
@@ -116,8 +120,10 @@ def canary() -> Canary:
 def rollback_odds(alarm: dict, canary: Canary, failure: list[float], per_minute: int) -> float:
     """The odds that `alarm` goes to ALARM within `canary` when the new version fails every request it gets (each
     writing `failure`) and the function gets `per_minute` requests a minute, each sent to the new version with the
-    canary's share. Exact: every pattern of breaching periods, each judged by `breaches` at every evaluation."""
-    periods, requests = canary.seconds // alarm["Period"], per_minute * alarm["Period"] // 60
+    canary's share. Exact: every pattern of breaching periods, each judged by `breaches` at every evaluation, but
+    the last EVALUATION_LAG_PERIODS."""
+    periods = canary.seconds // alarm["Period"] - EVALUATION_LAG_PERIODS
+    requests = per_minute * alarm["Period"] // 60
     meets_threshold = _COMPARISONS[alarm["ComparisonOperator"]]
     # the fewest failures whose datapoints meet the threshold in one period
     least = next((k for k in range(1, requests + 1) if meets_threshold(sum(failure) * k, alarm["Threshold"])), None)

@@ -218,7 +218,10 @@ def test_every_alarm_has_a_runbook_entry_in_the_operations_guide():
     providers = "|".join(entry.title for entry in PROVIDERS)
     for resource in cfn.resources().values():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
-            name = resource["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("kyc-gateway-${Environment}-")
+            named = resource["Properties"]["AlarmName"]["Fn::Sub"]  # a version's alarm: [its name, its version]
+            name = (named if isinstance(named, str) else named[0].removesuffix("-${Version}")).removeprefix(
+                "kyc-gateway-${Environment}-"
+            )
             generic = re.sub(rf"^({functions})(?=Errors|Throttles|GatewayFaults|NewVersion)", "<Function>", name)
             generic = re.sub(rf"^({providers})(?=ProviderFailures|TokenFailures)", "<Provider>", generic)
             assert f"`{generic}`" in headings, f"{name}: no `### {generic}` entry in docs/operations.md's runbook"
