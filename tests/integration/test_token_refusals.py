@@ -100,7 +100,7 @@ def test_a_refused_login_is_the_answer_of_the_requests_waiting_for_it_and_the_ne
 def test_a_login_that_failed_is_the_answer_of_the_requests_of_other_instances_waiting_for_it(
     table, clock, monkeypatch, aws
 ):
-    from kyc_gateway.errors import ProviderTimeout, ProviderUnavailable
+    from kyc_gateway.errors import ProviderTimeout
 
     # Given a renewal the provider does not answer in time (504), while a request of another instance waits for it
     clock.stop()
@@ -117,7 +117,7 @@ def test_a_login_that_failed_is_the_answer_of_the_requests_of_other_instances_wa
 
     # Then the waiting request fails with it at once, its status and code, without a login of its own (one login
     # per burst, not one after another)
-    assert isinstance(outcome, ProviderUnavailable), outcome
+    assert isinstance(outcome, ProviderTimeout), outcome
     assert (outcome.status, outcome.code, outcome.provider) == (504, "provider_timeout", "provider")
     assert (failing.calls, fetch.calls) == (1, 0)
     # And a request asking after the failure logs in
@@ -230,18 +230,41 @@ def test_without_the_table_a_token_the_provider_refused_never_serves_again_even_
         cache.get(RefusingProvider())
 
 
-def test_a_login_failing_by_the_gateways_own_fault_is_not_shared_and_frees_the_lease(table, clock, aws):
-    from kyc_gateway.errors import ConfigurationError
+def _not_the_providers(failure: str, monkeypatch) -> Exception:
+    from kyc_gateway import clock as gateway_clock
+    from kyc_gateway import errors
 
-    # Given a renewal failing by the gateway's own fault (its secret unreadable), not the provider's
+    if failure == "a timeout at the request's own deadline":
+        monkeypatch.setattr(gateway_clock, "time_left", lambda: 0.2)  # its budget was what the request had left
+        return errors.ProviderTimeout(provider="provider")
+    return {
+        "the gateway's own (its secret unreadable)": errors.ConfigurationError("provider credentials are unavailable"),
+        "this instance's open circuit": errors.ProviderCircuitOpen(provider="provider"),
+        "a rate limit": errors.ProviderRateLimited(provider="provider", provider_status=429),
+    }[failure]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "the gateway's own (its secret unreadable)",
+        "this instance's open circuit",
+        "a rate limit",
+        "a timeout at the request's own deadline",
+    ],
+)
+def test_a_login_failing_otherwise_than_by_the_provider_is_not_shared_and_frees_the_lease(
+    table, clock, aws, monkeypatch, failure
+):
+    # Given a renewal failing by what says nothing of the provider to the other requests waiting for it
     clock.stop()
 
-    def unconfigured(previous):
-        raise ConfigurationError("provider credentials are unavailable")
+    def failing(previous):
+        raise _not_the_providers(failure, monkeypatch)
 
     # When it fails
-    with pytest.raises(ConfigurationError):
-        new_cache(table).get(unconfigured)
+    with pytest.raises(Exception):  # noqa: B017 - its own error, whichever it is
+        new_cache(table).get(failing)
 
     # Then no other request is told the provider failed: the lease is free, and the next request logs in itself
     item = stored_item(aws, table) or {}

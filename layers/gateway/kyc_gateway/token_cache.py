@@ -18,7 +18,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kyc_gateway import aws, clock
-from kyc_gateway.errors import GatewayError, ProviderAuthFailed, ProviderUnavailable
+from kyc_gateway.errors import (
+    GatewayError,
+    ProviderAuthFailed,
+    ProviderCircuitOpen,
+    ProviderFailed,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from kyc_gateway.observability import logger
 
 # Renew this long before expiry: a fifth of the lifetime, at most a minute, so that a two-minute sandbox
@@ -29,6 +36,9 @@ _RENEWAL_FRACTION = 0.2
 # never beyond the renewing invocation's own deadline), plus this much for clocks that differ between instances: no
 # other instance renews meanwhile, so a single-use refresh token is never sent twice.
 _LEASE_MARGIN_SECONDS = 5.0
+# A login that timed out with less than this left of its request's time was cut short by that request's deadline,
+# not by the provider: the requests waiting for it are not told the provider failed.
+_DEADLINE_SLACK_SECONDS = 1.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
@@ -232,14 +242,11 @@ class TokenCache:
         (its status and code: a 502 or a 504, the provider's)."""
         if current and clock.now() < current.expires_at:
             return self._remember(current)
-        failure = item.get("failure", {}).get("M", {})
-        error = ProviderUnavailable(
-            "The provider failed the login this request waited for",
-            code=failure.get("code", {}).get("S", "provider_unavailable"),
-            provider=self._provider,
-        )
-        error.status = int(failure.get("status", {}).get("N", error.status))
-        raise error
+        code = item.get("failure", {}).get("M", {}).get("code", {}).get("S", ProviderFailed.code)
+        if code == ProviderTimeout.code:
+            raise ProviderTimeout(provider=self._provider)
+        waited = "The provider failed the login this request waited for"
+        raise ProviderFailed(waited, code=code, provider=self._provider)
 
     def _log_in(self, fetch: TokenFetcher, previous: Token | None, *, leased: bool = False) -> Token:
         try:
@@ -250,7 +257,7 @@ class TokenCache:
                 self._share_refusal()
             return self._while_refused(previous, refusal)
         except GatewayError as failure:
-            if leased and not failure.gateway_fault:  # the provider's failure; the gateway's own is not shared
+            if leased and _says_the_provider_failed(failure):
                 self._share_failure(failure)
             elif leased:
                 self._release_lease()
@@ -344,8 +351,8 @@ class TokenCache:
 
     def _share_failure(self, failure: GatewayError) -> None:
         """A login that failed, for the requests of other instances waiting for it (its lease released with it): its
-        status and code only, which say nothing of a secret or a person."""
-        failed = {"status": {"N": str(failure.status)}, "code": {"S": failure.code}}
+        code only, which says nothing of a secret or a person."""
+        failed = {"code": {"S": failure.code}}
         try:
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
@@ -370,3 +377,15 @@ class TokenCache:
                 ConditionExpression="leaseOwner = :me",
                 ExpressionAttributeValues={":me": {"S": self._owner}},
             )
+
+
+def _says_the_provider_failed(failure: GatewayError) -> bool:
+    """Whether a login's failure is the provider failing, for every request waiting for it: not the gateway's own
+    fault, not this instance's open circuit (its own state: nothing was sent), not a rate limit (its pause is the
+    caller's to honour, and the next login may pass), not a timeout at its own request's deadline."""
+    if failure.gateway_fault or not isinstance(failure, ProviderFailed | ProviderTimeout):
+        return False
+    if isinstance(failure, ProviderCircuitOpen):
+        return False
+    left = clock.time_left()
+    return not (isinstance(failure, ProviderTimeout) and left is not None and left < _DEADLINE_SLACK_SECONDS)
