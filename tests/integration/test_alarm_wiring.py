@@ -290,7 +290,7 @@ def test_one_throttled_invocation_of_any_function_puts_its_throttles_alarm_in_al
         assert breaches(alarm, [[1]]) and not breaches(alarm, [[]]), function
 
 
-def test_a_reconciliation_run_the_scheduler_cannot_start_trips_its_alarm(deployed):
+def test_the_runs_the_scheduler_drops_are_counted_on_the_schedules_own_group_whose_alarm_fires_on_one(deployed):
     # Given the reconciliation's schedule as deployed, without retries: a run whose invocation fails (the alias gone,
     # the scheduler's role refused, Lambda throttling) is dropped, and counted on the schedule's group
     (schedule,) = of_type(deployed, "AWS::Scheduler::Schedule").values()

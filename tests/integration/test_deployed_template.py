@@ -305,6 +305,13 @@ def test_every_function_deploys_through_its_alias_rolled_back_by_its_new_version
                 f"kyc-gateway-${{Environment}}-{logical_id}{kind}-${{Version}}",
                 {"Version": alias["Properties"]["FunctionVersion"]},
             ]
+            # and each watches that version's series, not another's
+            dimensions = deployed["Resources"][f"{logical_id}{kind}Alarm"]["Properties"]["Dimensions"]
+            watched = {item["Name"]: item["Value"] for item in dimensions}
+            assert (
+                watched["ExecutedVersion" if kind == "NewVersionErrors" else "Version"]
+                == alias["Properties"]["FunctionVersion"]
+            )
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
         # Canary in prod, all at once elsewhere (the condition is resolved at deploy time)
         condition, prod, other = group["DeploymentConfigName"]["Fn::If"]

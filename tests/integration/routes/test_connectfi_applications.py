@@ -355,3 +355,27 @@ def test_an_update_answered_after_a_check_that_did_not_see_it_is_stored_without_
     # Then each is stored as it is, and connectFi is not asked
     assert gateway.provider.requests(STATUS) == []
     assert store.get(APPLICATION)["status"] == "data_request"
+
+
+def test_an_update_whose_status_check_connectfi_fails_leaves_the_state_seen_and_is_not_counted_unrecorded(
+    store, gateway, clock, logs
+):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
+
+    # Given another state seen while an update was on its way, and connectFi failing the status check asked then
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, connectfi_error(500, "internal"))
+
+    # When the update's answer arrives
+    clock.advance(1)
+    write_answers.record_answer(update_answer("data_request", sent_at=t, received_at=t + 1), creates=False)
+
+    # Then the state seen stays stored, a warning says the reconciliation checks it, and nothing pages as a state
+    # not recorded (connectFi failed, not the table)
+    assert store.get(APPLICATION)["status"] == "waiting_review"
+    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it")
+    assert line["code"] == "provider_error"
+    assert "ApplicationsNotRecorded" not in logs()

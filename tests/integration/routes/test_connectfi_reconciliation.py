@@ -270,7 +270,11 @@ def test_a_newer_state_stored_while_an_older_one_is_announced_is_announced_next_
     # Then it announces the newer state too, in order, at once (not a reconciliation later), and the application,
     # its final status published, leaves the queue
     assert (first["announced"], meanwhile[0]["announced"]) == (True, False)
-    assert statuses(announcements) == ["waiting_review", "completed"]
+    details = [event["detail"] for event in announcements()]
+    assert [(detail["previousStatus"], detail["status"], detail["outcome"]) for detail in details] == [
+        (None, "waiting_review", None),
+        ("waiting_review", "completed", "Approved"),
+    ]
     stored = applications.get(first["applicationId"])
     assert (stored["publishedStatus"], stored.get("open")) == ("completed", None)
 

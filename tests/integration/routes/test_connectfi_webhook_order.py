@@ -59,9 +59,12 @@ def started_with_an_answer_held(gateway, path: str, answer: dict) -> threading.E
     return answer_held(gateway, path, answer)
 
 
-def a_status_check_answered_first(gateway, queues, released: threading.Event, write: tuple, status: str) -> None:
+def a_status_check_answered_first(
+    gateway, queues, released: threading.Event, write: tuple, status: str, after_it: str | None = None
+) -> None:
     """The `write` (connectFi's path, the function, its body) called, connectFi's answer to it held until `released`;
-    meanwhile a webhook processed, whose status check connectFi answers with `status`; then the write answered."""
+    meanwhile a webhook processed, whose status check connectFi answers with `status`; then the write answered (and
+    a status check from then on answered with `after_it`, connectFi's state once the write is done)."""
     sqs, url, _ = queues
     path, function, body = write
     gateway.provider.reply(STATUS, application(status))
@@ -70,6 +73,8 @@ def a_status_check_answered_first(gateway, queues, released: threading.Event, wr
     wait_for(lambda: gateway.provider.requests(path), 10, every=0.01, what=f"the call to {path}")
     deliver(gateway, callback(status, "cb-1"))
     process_queue(gateway, sqs, url)
+    if after_it:
+        gateway.provider.reply(STATUS, application(after_it))
     released.set()
     writing.join(timeout=30)
 
@@ -102,17 +107,27 @@ def test_a_status_answer_asked_for_before_an_update_but_answered_after_it_never_
 
 
 def test_a_status_check_sent_while_an_update_was_on_its_way_and_answered_sooner_never_undoes_the_update(
-    gateway, queues, announcements
+    gateway, queues, announcements, aws, physical_ids
 ):
     # Given an application started (pending_step_up), and a caller's update whose answer (waiting_review) is held
     checked = started_with_an_answer_held(gateway, UPDATE, application("waiting_review"))
 
     # When a webhook's status check, sent after the update, is answered with the state before it, before the update is
-    a_status_check_answered_first(gateway, queues, checked, (UPDATE, UPDATE_FN, UPDATE_REQUEST), "pending_step_up")
+    write = (UPDATE, UPDATE_FN, UPDATE_REQUEST)
+    a_status_check_answered_first(gateway, queues, checked, write, "pending_step_up", after_it="waiting_review")
 
-    # Then the update's state is stored and announced
+    # Then which came last cannot be told from the times: connectFi's status, asked for once the update is answered,
+    # is stored and announced, the update's state
+    assert len(gateway.provider.requests(STATUS)) == 2
     assert stored_status() == "waiting_review"
     assert announced(announcements)[-1] == ("pending_step_up", "waiting_review")
+    # and the update's audit record holds that check among its provider calls
+    from tests.support.audit import records
+
+    updates = [item for item in records(aws, physical_ids) if item["route"] == "connectfi.update"]
+    assert updates and {tuple(call["operation"] for call in item["providerCalls"]) for item in updates} == {
+        ("update", "status")
+    }
 
 
 def test_a_status_check_answered_before_the_identification_that_started_the_application_is_not_undone_by_it(

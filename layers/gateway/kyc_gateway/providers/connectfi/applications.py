@@ -70,25 +70,32 @@ def record_and_announce(
         if stored["status"] == COMPLETED:
             _close(application_id)  # a repeated final state: nothing left to announce
         return stored | {"announced": False}
-    announced, latest = False, stored
-    while latest is not None and latest["status"] != latest.get("publishedStatus"):
-        status = latest["status"]
-        claimed, previous = _claim(application_id, status)
-        if not claimed:
-            break  # announced already, or being announced by whoever claimed it (who announces what follows)
-        try:
-            _announce(latest, previous)
-        except Exception as error:
-            _update(application_id, "REMOVE announcing, announcingUntil", "announcing = :status", {":status": status})
-            if announced:  # this call's own state went out: a newer one is left to the reconciliation
-                logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
-                break
-            raise AnnouncementFailed(type(error).__name__) from error
-        announced = True
-        # A newer state stored while this one was being announced found the claim taken, and left it to the
-        # claimer: it is announced next.
-        latest = _published(application_id, status)
-    return stored | {"announced": announced}
+    after = _announce_own(stored)
+    # A newer state stored while this one was being announced found the claim taken, and left it to the claimer:
+    # it is announced next (best effort: this call's own state went out; the reconciliation announces what is left).
+    try:
+        latest = after
+        while isinstance(latest, dict) and latest["status"] != latest.get("publishedStatus"):
+            latest = _announce_own(latest)
+    except Exception:  # noqa: BLE001 - see above
+        logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
+    return stored | {"announced": after is not False}
+
+
+def _announce_own(stored: dict[str, Any]) -> dict[str, Any] | bool | None:
+    """Claim and announce the stored status, then mark it published: the item after (None: the claim was no
+    longer this one's when marked), or False when the claim was not taken (announced already, or being announced
+    by whoever claimed it, who announces what follows)."""
+    application_id, status = stored["applicationId"], stored["status"]
+    claimed, previous = _claim(application_id, status)
+    if not claimed:
+        return False
+    try:
+        _announce(stored, previous)
+    except Exception as error:
+        _update(application_id, "REMOVE announcing, announcingUntil", "announcing = :status", {":status": status})
+        raise AnnouncementFailed(type(error).__name__) from error
+    return _published(application_id, status)
 
 
 def _record(
@@ -133,10 +140,10 @@ def _record(
         stored = _plain(refused.response.get("Item") or {})
         if (stored.get("observedAt") or "") > observed_at:
             return None
-        if since and (stored.get("observedAt") or "") >= since and not _same(stored, state):
-            raise ObservedMeanwhile(state["applicationId"]) from None
         if stored.get("status") == COMPLETED and state.get("status") != COMPLETED:
             return None
+        if since and (stored.get("observedAt") or "") >= since and not _same(stored, state):
+            raise ObservedMeanwhile(state["applicationId"]) from None
         same = " AND ".join(f"#{name} = :{name}" for name in _FIELDS[1:]) + " AND entityApplications = :entities"
         try:
             reply = aws.client("dynamodb").update_item(  # nothing changed: its check times only, the queue as it was

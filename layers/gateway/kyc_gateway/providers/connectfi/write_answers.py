@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import count, logger
 from kyc_gateway.providers.connectfi.applications import AnnouncementFailed, ObservedMeanwhile, record_and_announce
 from kyc_gateway.providers.connectfi.common import PROVIDER, envelope_data, is_application_state
@@ -40,8 +41,7 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
             try:
                 record_and_announce(data, observed_at=response.received_at, sent_at=response.sent_at)
             except ObservedMeanwhile:
-                confirmed = _status_of(data)
-                record_and_announce(confirmed.body["data"], observed_at=confirmed.sent_at)
+                _record_status_instead(data)
     except AnnouncementFailed:
         logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
@@ -54,12 +54,25 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
         )
 
 
-def _status_of(data: dict[str, Any]) -> ProviderResponse:
-    """connectFi's status of the application `data` is about (its call is in the request's audit record: the same
-    caller, subject and correlation id)."""
+def _record_status_instead(data: dict[str, Any]) -> None:
+    """connectFi's status of the application `data` is about, stored (its call is in the request's audit record:
+    the same caller, subject and correlation id). connectFi failing it leaves the state seen meanwhile stored, and
+    the application in the reconciliation's queue, which checks it."""
     from kyc_gateway.providers.connectfi import client
 
-    return client.status(client.StatusRequest(customerId=data["customerId"], applicationId=data["applicationId"]))
+    try:
+        confirmed = client.status(
+            client.StatusRequest(customerId=data["customerId"], applicationId=data["applicationId"])
+        )
+    except GatewayError as error:
+        logger.warning(
+            "application state not confirmed: the reconciliation checks it",
+            provider=PROVIDER,
+            application_id=data["applicationId"],
+            code=error.code,
+        )
+        return
+    record_and_announce(confirmed.body["data"], observed_at=confirmed.sent_at)
 
 
 def recorded(operation: Callable[[Request], ProviderResponse]) -> Callable[[Request], ProviderResponse]:
