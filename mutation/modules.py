@@ -74,6 +74,8 @@ MODULES = (
             "tests/integration/test_token_leases.py",
             "tests/integration/test_token_refusals.py",
             f"{_ROUTES}/test_token_table_faults.py",
+            f"{_ROUTES}/test_cdp.py",  # a token kept under its provider and base URL, renewed before it expires
+            f"{_ROUTES}/test_connectfi_token_lease.py",  # how long a renewal's lease holds
         ),
     ),
     MutatedModule(
@@ -193,6 +195,7 @@ MODULES = (
             f"{_ROUTES}/test_cladfy_krapin.py",  # a provider without tokens
             f"{_ROUTES}/test_cladfy_credentials.py",  # its secret refetched when refused
             f"{_ROUTES}/test_connectfi_token_lease.py",  # how long a renewal's lease holds
+            f"{_ROUTES}/test_token_table_faults.py",  # a token with a lease not written, a token row no request can use
             f"{_ROUTES}/test_connectfi_refusals.py",  # FieldSpelling: the callback field's spelling, settled and logged
             f"{_ROUTES}/test_provider_readings.py",  # FieldSpelling: each provider's reading of a field's spelling
         ),
