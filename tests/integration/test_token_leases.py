@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.functions import cold_start
-from tests.support.aws_faults import LOST, inject, on_table
+from tests.support.aws_faults import LOST, inject, on_table, refused
 from tests.support.token_cache import (
     KEY,
     CountingProvider,
@@ -310,3 +310,21 @@ def test_a_lease_applied_whose_every_answer_was_lost_is_stored_over_not_left_to_
         other = outcome_of(lambda: new_cache(table).get(fetch))
     assert (first.value, getattr(other, "value", other), fetch.calls) == ("token-1", "token-1", 1)
     assert "leaseOwner" not in stored_item(aws, table)
+
+
+def test_a_lease_the_table_refuses_is_logged_under_the_tokens_key_and_the_token_fetched_without_it(table, clock, logs):
+    # Given the token table refusing every renewal's lease (its reads work)
+    clock.stop()
+    fetch = CountingProvider(lifetime=100)
+    inject("dynamodb", "UpdateItem", on_table(table, refused("ThrottlingException"), text="SET leaseOwner"))
+
+    # When an instance needs a token
+    token = new_cache(table).get(fetch)
+
+    # Then it fetches one without the lease, saying so under the token's key with the table's error; the token is
+    # not shared (a write of the token holds only under the instance's lease)
+    assert (token.value, fetch.calls) == ("token-1", 1)
+    assert warnings(logs()) == [
+        ("token lease not written; fetching without it", KEY, "ThrottlingException"),
+        ("token not shared", KEY, "ConditionalCheckFailedException"),
+    ]

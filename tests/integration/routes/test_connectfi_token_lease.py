@@ -92,3 +92,34 @@ def test_a_renewal_that_outlives_any_renewal_is_taken_over_once_its_lease_lapses
     # Then the other instance waited while the lease held, then renewed the token itself
     assert looked.wait(30)
     assert seen == ["token_unavailable", "cfi-token-2"]
+
+
+def test_a_renewal_outside_any_request_leases_the_token_for_two_logins_budgets_and_the_margin(gateway, aws, clock):
+    from kyc_gateway.clock import start_request
+    from kyc_gateway.providers.connectfi.client import ConnectFiClient
+    from kyc_gateway.settings import get_settings
+    from kyc_gateway.token_cache import _LEASE_MARGIN_SECONDS
+
+    # Given a renewal outside any request's deadline (the reconciliation's long runs), whose login takes a moment
+    budget = get_settings().provider_budget_seconds
+    now = clock.stop()
+    start_request(None)
+    renewing = ConnectFiClient()
+    gateway.provider.reply(LOGIN, Reply(200, json.dumps(login_reply()).encode(), delay=0.01))
+    leased_until: list[float] = []
+
+    def lease_seen(seconds: float) -> None:
+        items = aws.client("dynamodb").scan(TableName=gateway.physical_ids["TokenTable"])["Items"]
+        leased_until.extend(
+            float(item["leaseUntil"]["N"]) for item in items if item["pk"]["S"].startswith("connectfi#")
+        )
+
+    gateway.provider.wait = lease_seen
+
+    # When the renewal runs
+    token = renewing.tokens.get(renewing._new_token)
+
+    # Then while its login was in flight the token's row was leased for a login refused and one made again, each
+    # within the provider budget, plus the margin: no other instance renews meanwhile, none waits longer
+    assert token.value == "cfi-token-1"
+    assert leased_until == [now + 2 * budget + _LEASE_MARGIN_SECONDS]
