@@ -195,7 +195,7 @@ class TokenCache:
                 return self._remember(stored)
             if self._last_refusal(item) >= asked:
                 return self._while_refused(stored or memory)
-            if item and float(item.get("failedAt", {}).get("N", "-inf")) >= asked:
+            if _time_of(item, "failedAt") >= asked:
                 return self._while_failed(stored or memory, item)
             unusable = item.get("token") if item and not stored else None  # a row the gateway cannot use
             try:
@@ -224,8 +224,7 @@ class TokenCache:
 
     def _last_refusal(self, item: dict[str, Any] | None) -> float:
         """When a login was last refused, by this instance or (in the table) another."""
-        shared = float(item["refusedAt"]["N"]) if item and "refusedAt" in item else float("-inf")
-        return max(self._refused_at, shared)
+        return max(self._refused_at, _time_of(item, "refusedAt"))
 
     def _while_refused(self, current: Token | None, refusal: ProviderAuthFailed | None = None) -> Token:
         """After a login refused: the current token while it is valid (a renewal refused early), else the refusal
@@ -290,6 +289,7 @@ class TokenCache:
             ":until": {"N": repr(now + self._lease_seconds())},
             ":now": {"N": repr(now)},
             ":asked": {"N": repr(asked)},
+            ":number": {"S": "N"},
         }
         fresh = "(attribute_not_exists(renewAt) OR renewAt <= :now)"
         if unusable is not None:
@@ -300,8 +300,7 @@ class TokenCache:
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
                 ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)"
-                f" AND {fresh} AND (attribute_not_exists(refusedAt) OR refusedAt < :asked)"
-                " AND (attribute_not_exists(failedAt) OR failedAt < :asked)",
+                f" AND {fresh} AND {_BEFORE_ASKED.format('refusedAt')} AND {_BEFORE_ASKED.format('failedAt')}",
                 **({"ExpressionAttributeNames": {"#token": "token"}} if unusable is not None else {}),
                 ExpressionAttributeValues=values,
             )
@@ -389,3 +388,16 @@ def _says_the_provider_failed(failure: GatewayError) -> bool:
         return False
     left = clock.time_left()
     return not (isinstance(failure, ProviderTimeout) and left is not None and left < _DEADLINE_SLACK_SECONDS)
+
+
+# A refusal or failure before the request asked, or none (absent, or of another type: a hand edit, as _time_of reads it)
+_BEFORE_ASKED = "(attribute_not_exists({0}) OR NOT attribute_type({0}, :number) OR {0} < :asked)"
+
+
+def _time_of(item: dict[str, Any] | None, name: str) -> float:
+    """A time the row holds (epoch seconds), or none: one of another type (a hand edit) is as if absent, never a
+    failure of every request of its provider."""
+    try:
+        return float((item or {})[name]["N"])
+    except (KeyError, TypeError, ValueError):
+        return float("-inf")

@@ -95,3 +95,21 @@ def test_a_token_row_the_gateway_cannot_use_is_renewed_and_replaced(signzy, aws,
     (line, *_) = log_lines(logs(), "token row unusable; renewing it")
     assert set(line["fields"]) <= {"pk", "token", "expiresAt", "renewAt"}
     assert "token-0" not in logs() and "97531" not in logs()
+
+
+@pytest.mark.parametrize("field", ["refusedAt", "failedAt"])
+def test_a_refusal_or_failure_time_in_words_on_a_token_row_is_as_if_absent(signzy, aws, physical_ids, field):
+    # Given an expired token row whose refusal or failure time is not a number (edited by hand)
+    table = physical_ids["TokenTable"]
+    row = {"token": {"S": "token-0"}, "expiresAt": {"N": "1"}, "renewAt": {"N": "1"}, field: {"S": "yesterday"}}
+    aws.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": token_row_key()}, **row})
+
+    # When requests need the token, on this instance and on a new one
+    answers = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})]
+    signzy.new_instance()
+    answers.append(signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}))
+
+    # Then the gateway logs in once and serves both (never a 500 for every request of the provider)
+    assert [answer.status for answer in answers] == [200, 200]
+    assert len(signzy.provider.requests(LOGIN)) == 1
+    assert stored_row(aws, physical_ids)["token"] == "token-1"
