@@ -299,7 +299,9 @@ class TokenCache:
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
                 UpdateExpression="SET leaseOwner = :me, leaseUntil = :until",
-                ConditionExpression="(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)"
+                # a lease time of another type (a hand edit) holds nothing: real DynamoDB finds it neither < nor >
+                ConditionExpression="(attribute_not_exists(leaseUntil) OR NOT attribute_type(leaseUntil, :number)"
+                " OR leaseUntil < :now OR leaseOwner = :me)"
                 f" AND {fresh} AND {_BEFORE_ASKED.format('refusedAt')} AND {_BEFORE_ASKED.format('failedAt')}",
                 **({"ExpressionAttributeNames": {"#token": "token"}} if unusable is not None else {}),
                 ExpressionAttributeValues=values,

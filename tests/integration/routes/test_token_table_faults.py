@@ -97,9 +97,9 @@ def test_a_token_row_the_gateway_cannot_use_is_renewed_and_replaced(signzy, aws,
     assert "token-0" not in logs() and "97531" not in logs()
 
 
-@pytest.mark.parametrize("field", ["refusedAt", "failedAt"])
-def test_a_refusal_or_failure_time_in_words_on_a_token_row_is_as_if_absent(signzy, aws, physical_ids, field):
-    # Given an expired token row whose refusal or failure time is not a number (edited by hand)
+@pytest.mark.parametrize("field", ["refusedAt", "failedAt", "leaseUntil"])
+def test_a_refusal_failure_or_lease_time_in_words_on_a_token_row_is_as_if_absent(signzy, aws, physical_ids, field):
+    # Given an expired token row whose refusal, failure or lease time is not a number (edited by hand)
     table = physical_ids["TokenTable"]
     row = {"token": {"S": "token-0"}, "expiresAt": {"N": "1"}, "renewAt": {"N": "1"}, field: {"S": "yesterday"}}
     aws.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": token_row_key()}, **row})
