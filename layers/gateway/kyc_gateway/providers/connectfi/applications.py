@@ -202,19 +202,13 @@ def _published(application_id: str, status: str) -> dict[str, Any] | None:
     (None: the claim was no longer this one's). Failing here (after the event was sent) leaves it claimed: once the
     lease ends it is announced again (at least once)."""
     close = ", #open" if status == COMPLETED else ""
-    try:
-        reply = aws.client("dynamodb").update_item(
-            TableName=_table(),
-            Key={"applicationId": {"S": application_id}},
-            UpdateExpression=f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
-            ConditionExpression="announcing = :status",
-            ExpressionAttributeValues={":status": {"S": status}},
-            **({"ExpressionAttributeNames": {"#open": "open"}} if close else {}),
-            ReturnValues="ALL_NEW",
-        )
-    except aws.conditional_check_failed():
-        return None
-    return _plain(reply["Attributes"])
+    return _updated(
+        application_id,
+        f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
+        "announcing = :status",
+        {":status": status},
+        names={"#open": "open"} if close else None,
+    )
 
 
 def _close(application_id: str) -> None:
@@ -300,6 +294,21 @@ def _update(
     numbers: dict[str, str] | None = None,
 ) -> bool:
     """One conditional update; False when the condition does not hold (someone else changed the item first)."""
+    return _updated(application_id, expression, condition, values, names=names, numbers=numbers, new=False) is not None
+
+
+def _updated(
+    application_id: str,
+    expression: str,
+    condition: str,
+    values: dict[str, str],
+    *,
+    names: dict[str, str] | None = None,
+    numbers: dict[str, str] | None = None,
+    new: bool = True,
+) -> dict[str, Any] | None:
+    """One conditional update: the item after it (when `new`, else empty), or None when the condition does not hold
+    (someone else changed the item first)."""
     attribute_values = {name: {"S": value} for name, value in values.items()}
     attribute_values |= {name: {"N": value} for name, value in (numbers or {}).items()}
     if ":now" in expression:
@@ -307,8 +316,10 @@ def _update(
     arguments: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
     if attribute_values:
         arguments["ExpressionAttributeValues"] = attribute_values
+    if new:
+        arguments["ReturnValues"] = "ALL_NEW"
     try:
-        aws.client("dynamodb").update_item(
+        reply = aws.client("dynamodb").update_item(
             TableName=_table(),
             Key={"applicationId": {"S": application_id}},
             UpdateExpression=expression,
@@ -316,8 +327,8 @@ def _update(
             **arguments,
         )
     except aws.conditional_check_failed():
-        return False
-    return True
+        return None
+    return _plain(reply["Attributes"]) if new else {}
 
 
 def _announce(stored: dict[str, Any], previous: str | None) -> None:
