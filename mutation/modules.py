@@ -86,6 +86,8 @@ MODULES = (
             f"{_ROUTES}/test_unknown_outcomes.py",
             f"{_ROUTES}/test_done_writes.py",
             f"{_ROUTES}/test_idempotency_table_faults.py",
+            # keyed writes and the webhook processor's claims on the same table, in one process (`make run`)
+            f"{_ROUTES}/test_connectfi_webhook_processing.py",
         ),
     ),
     MutatedModule("claims.py", CORE, ("tests/integration/test_claims.py",)),

@@ -175,3 +175,28 @@ def test_a_failure_whose_keys_delete_was_applied_but_lost_answers_its_own_error_
     assert (retried.status, retried.headers.get("Idempotent-Replayed")) == (200, "false")
     assert len(signzy.provider.requests(REPUSH)) == 2
     assert log_lines(logs(), "idempotency key not freed") == []
+
+
+def test_a_lost_claim_that_cannot_be_released_stays_held_and_the_logs_name_the_tables_error(
+    signzy, physical_ids, aws, logs
+):
+    # Given DynamoDB applies the key's claim on each of botocore's attempts and loses every answer, and refuses
+    # every delete of the key's record
+    from tests.support.emf import log_lines
+
+    table = physical_ids["IdempotencyTable"]
+    inject("dynamodb", "PutItem", on_table(table, LOST, times=3))
+    inject("dynamodb", "DeleteItem", on_table(table, refused("AccessDeniedException")))
+
+    # When the caller sends a keyed repush, then retries it under the same key
+    first = signzy.call(SIGNZY, REPUSH_BODY, headers=key("lost-and-held"))
+    again = signzy.call(SIGNZY, REPUSH_BODY, headers=key("lost-and-held"))
+
+    # Then the key stays held (in use, never sent), and the operator's lines name the idempotency table's failure,
+    # the one the request answered 500 for and could not free the key after
+    assert (first.status, first.error["code"]) == (500, "internal_error")
+    assert (again.status, again.error["code"]) == (409, "idempotency_key_in_use")
+    assert signzy.provider.requests(REPUSH) == []
+    (unhandled,) = log_lines(logs(), "unhandled error")
+    (not_freed,) = log_lines(logs(), "idempotency key not freed")
+    assert unhandled["error"] == not_freed["code"] == "IdempotencyPersistenceLayerError"
