@@ -373,9 +373,47 @@ def test_an_update_whose_status_check_connectfi_fails_leaves_the_state_seen_and_
     clock.advance(1)
     write_answers.record_answer(update_answer("data_request", sent_at=t, received_at=t + 1), creates=False)
 
-    # Then the state seen stays stored, a warning says the reconciliation checks it, and nothing pages as a state
-    # not recorded (connectFi failed, not the table)
+    # Then the state seen stays stored, a warning names the provider and the application the reconciliation checks,
+    # and nothing pages as a state not recorded (connectFi failed, not the table)
     assert store.get(APPLICATION)["status"] == "waiting_review"
     (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it")
-    assert line["code"] == "provider_error"
+    assert (line["code"], line["provider"], line["application_id"]) == ("provider_error", "connectfi", APPLICATION)
     assert "ApplicationsNotRecorded" not in logs()
+
+
+def test_an_updates_state_is_dated_from_its_answers_arrival_however_late_it_is_stored(store, clock):
+    # Given an update sent at t and answered at t + 1, no other state seen since
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+
+    # When its answer is stored only at t + 4
+    clock.advance(4)
+    write_answers.record_answer(update_answer("data_request", sent_at=t, received_at=t + 1), creates=False)
+
+    # Then the state it stored holds from the answer's arrival (a check sent after that sees it or a newer one)
+    assert store.get(APPLICATION)["observedAt"] == store.timestamp(t + 1)
+
+
+def test_the_status_an_update_asks_for_is_dated_from_the_checks_sending_however_slowly_it_is_answered(
+    store, gateway, clock
+):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
+    from tests.support.fake_provider import Reply
+
+    # Given another state seen while an update was on its way, and connectFi answering the status check asked then
+    # 3 s after its sending
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, Reply(body=json.dumps(application("data_request")).encode(), delay=3))
+    gateway.provider.wait = clock.advance
+
+    # When the update's answer, received at t + 1, is stored at t + 2
+    clock.advance(2)
+    write_answers.record_answer(update_answer("data_request", sent_at=t, received_at=t + 1), creates=False)
+
+    # Then connectFi's status is stored as of the check's sending (it may have changed while the answer came)
+    assert len(gateway.provider.requests(STATUS)) == 1
+    stored = store.get(APPLICATION)
+    assert (stored["status"], stored["observedAt"]) == ("data_request", store.timestamp(t + 2))
