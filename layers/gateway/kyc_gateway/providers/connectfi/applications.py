@@ -202,12 +202,13 @@ def _published(application_id: str, status: str) -> dict[str, Any] | None:
     (None: the claim was no longer this one's). Failing here (after the event was sent) leaves it claimed: once the
     lease ends it is announced again (at least once)."""
     close = ", #open" if status == COMPLETED else ""
-    return _updated(
+    return _update(
         application_id,
         f"SET publishedStatus = :status REMOVE announcing, announcingUntil{close}",
         "announcing = :status",
         {":status": status},
         names={"#open": "open"} if close else None,
+        new=True,
     )
 
 
@@ -229,13 +230,14 @@ def postpone(application_id: str) -> None:
 def retire(application_id: str, updated_at: str) -> bool:
     """An application that has stood still too long: the reconciliation stops checking it; its state stays. False
     when it changed since `updated_at` was read (or left the queue otherwise, or completed)."""
-    return _update(
+    left = _update(
         application_id,
         "REMOVE #open",
         "attribute_exists(#open) AND updatedAt = :seen AND #status <> :completed",
         {":seen": updated_at, ":completed": COMPLETED},
         names={"#open": "open", "#status": "status"},
     )
+    return left is not None
 
 
 def stood_still_since(item: dict[str, Any]) -> float | None:
@@ -274,7 +276,7 @@ def unknown_again(application_id: str, checked_at: str) -> bool:
         return False  # it left the queue meanwhile, or another run counted this round
     if int(reply["Attributes"]["unknownChecks"]["N"]) < UNKNOWN_CHECKS_TO_CLOSE:
         return False
-    return _update(
+    left = _update(
         application_id,
         "REMOVE #open",
         "attribute_exists(#open) AND unknownChecks >= :limit",
@@ -282,6 +284,7 @@ def unknown_again(application_id: str, checked_at: str) -> bool:
         names={"#open": "open"},
         numbers={":limit": str(UNKNOWN_CHECKS_TO_CLOSE)},
     )
+    return left is not None
 
 
 def _update(
@@ -292,20 +295,7 @@ def _update(
     *,
     names: dict[str, str] | None = None,
     numbers: dict[str, str] | None = None,
-) -> bool:
-    """One conditional update; False when the condition does not hold (someone else changed the item first)."""
-    return _updated(application_id, expression, condition, values, names=names, numbers=numbers, new=False) is not None
-
-
-def _updated(
-    application_id: str,
-    expression: str,
-    condition: str,
-    values: dict[str, str],
-    *,
-    names: dict[str, str] | None = None,
-    numbers: dict[str, str] | None = None,
-    new: bool = True,
+    new: bool = False,
 ) -> dict[str, Any] | None:
     """One conditional update: the item after it (when `new`, else empty), or None when the condition does not hold
     (someone else changed the item first)."""
