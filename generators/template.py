@@ -188,8 +188,9 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     errors_over = {"of": 1} if scheduled else {"of": 3, "at": 2}
     lambda_dimensions = [{"Name": "FunctionName", "Value": ref(logical_id)}]
     through_live = {"Name": "Resource", "Value": sub(f"${{{logical_id}}}:live")}
-    # the version a deployment publishes (SAM resolves `<Function>.Version` to it)
+    # the version a deployment publishes (SAM resolves `<Function>.Version` to it), and how its alarms judge it
     new_version = {"Fn::GetAtt": [f"{logical_id}.Version", "Version"]}
+    rollback_only = {"period": 60, "threshold": 1, "notify": False, "version": new_version}
     return {
         function.log_group: {
             "Type": "AWS::Logs::LogGroup",
@@ -224,20 +225,14 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
                 "MetricName": "Errors",
                 "Dimensions": [*lambda_dimensions, through_live, {"Name": "ExecutedVersion", "Value": new_version}],
             },
-            period=60,
-            threshold=1,
-            notify=False,
-            version=new_version,
+            **rollback_only,
         ),
         f"{logical_id}NewVersionFaultsAlarm": alarm(
             f"{logical_id}NewVersionFaults",
             f"{logical_id}'s version being deployed failed a request, record or run by the gateway's own fault: "
             "rolls it back.",
             gateway_metric("VersionFaults", ("Route", function.route), ("Version", new_version)),
-            period=60,
-            threshold=1,
-            notify=False,
-            version=new_version,
+            **rollback_only,
         ),
         f"{logical_id}ThrottlesAlarm": alarm(
             f"{logical_id}Throttles",
