@@ -64,6 +64,16 @@ def test_a_lease_whose_answer_was_lost_is_taken_by_botocores_retry_not_waited_fo
     assert (row["token"], "leaseOwner" in row) == ("token-1", False)
 
 
+def needed_on_two_instances(signzy, aws, physical_ids, row: dict) -> list:
+    """`row` put in the token table by hand, then a repush on this instance and one on a new instance: answers."""
+    table = physical_ids["TokenTable"]
+    aws.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": token_row_key()}, **row})
+    answers = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})]
+    signzy.new_instance()
+    answers.append(signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}))
+    return answers
+
+
 @pytest.mark.parametrize(
     "row",
     [
@@ -78,13 +88,8 @@ def test_a_lease_whose_answer_was_lost_is_taken_by_botocores_retry_not_waited_fo
 )
 def test_a_token_row_the_gateway_cannot_use_is_renewed_and_replaced(signzy, aws, physical_ids, logs, row):
     # Given a token row the gateway cannot use (edited by hand, or written by another version)
-    table = physical_ids["TokenTable"]
-    aws.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": token_row_key()}, **row})
-
     # When requests need the token, on this instance and on a new one
-    answers = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})]
-    signzy.new_instance()
-    answers.append(signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}))
+    answers = needed_on_two_instances(signzy, aws, physical_ids, row)
 
     # Then the gateway logs in once, sends the new token, and replaces the row with it for every instance
     assert [answer.status for answer in answers] == [200, 200]
@@ -100,14 +105,9 @@ def test_a_token_row_the_gateway_cannot_use_is_renewed_and_replaced(signzy, aws,
 @pytest.mark.parametrize("field", ["refusedAt", "failedAt", "leaseUntil"])
 def test_a_refusal_failure_or_lease_time_in_words_on_a_token_row_is_as_if_absent(signzy, aws, physical_ids, field):
     # Given an expired token row whose refusal, failure or lease time is not a number (edited by hand)
-    table = physical_ids["TokenTable"]
     row = {"token": {"S": "token-0"}, "expiresAt": {"N": "1"}, "renewAt": {"N": "1"}, field: {"S": "yesterday"}}
-    aws.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": token_row_key()}, **row})
-
     # When requests need the token, on this instance and on a new one
-    answers = [signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID})]
-    signzy.new_instance()
-    answers.append(signzy.call(SIGNZY, {"onboardingId": ONBOARDING_ID}))
+    answers = needed_on_two_instances(signzy, aws, physical_ids, row)
 
     # Then the gateway logs in once and serves both (never a 500 for every request of the provider)
     assert [answer.status for answer in answers] == [200, 200]
