@@ -340,44 +340,33 @@ class TokenCache:
     def _share_refusal(self) -> None:
         """The refusal, for the requests of other instances waiting for this renewal (its lease released with it)."""
         try:
-            aws.client("dynamodb").update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": self.key}},
-                UpdateExpression="SET refusedAt = :at REMOVE leaseOwner, leaseUntil",
-                ConditionExpression="leaseOwner = :me",
-                ExpressionAttributeValues={":me": {"S": self._owner}, ":at": {"N": repr(self._refused_at)}},
-            )
+            self._end_lease("SET refusedAt = :at", {":at": {"N": repr(self._refused_at)}})
         except Exception as error:  # noqa: BLE001 - the waiting requests then try a login of their own
             logger.warning("token refusal not shared", key=self.key, error=type(error).__name__)
 
     def _share_failure(self, failure: GatewayError) -> None:
         """A login that failed, for the requests of other instances waiting for it (its lease released with it): its
         code only, which says nothing of a secret or a person."""
-        failed = {"code": {"S": failure.code}}
+        failed = {":at": {"N": repr(clock.now())}, ":failure": {"M": {"code": {"S": failure.code}}}}
         try:
-            aws.client("dynamodb").update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": self.key}},
-                UpdateExpression="SET failedAt = :at, failure = :failure REMOVE leaseOwner, leaseUntil",
-                ConditionExpression="leaseOwner = :me",
-                ExpressionAttributeValues={
-                    ":me": {"S": self._owner},
-                    ":at": {"N": repr(clock.now())},
-                    ":failure": {"M": failed},
-                },
-            )
+            self._end_lease("SET failedAt = :at, failure = :failure", failed)
         except Exception:  # noqa: BLE001 - the waiting requests then try a login of their own, as before
             self._release_lease()
 
     def _release_lease(self) -> None:
         with contextlib.suppress(Exception):  # the lease expires on its own anyway
-            aws.client("dynamodb").update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": self.key}},
-                UpdateExpression="REMOVE leaseOwner, leaseUntil",
-                ConditionExpression="leaseOwner = :me",
-                ExpressionAttributeValues={":me": {"S": self._owner}},
-            )
+            self._end_lease()
+
+    def _end_lease(self, setting: str = "", values: dict[str, Any] | None = None) -> None:
+        """Drop this instance's lease on the row (only if it still holds it), with `setting` written in the same
+        update; what the table raises is the caller's."""
+        aws.client("dynamodb").update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": self.key}},
+            UpdateExpression=f"{setting} REMOVE leaseOwner, leaseUntil".lstrip(),
+            ConditionExpression="leaseOwner = :me",
+            ExpressionAttributeValues={":me": {"S": self._owner}, **(values or {})},
+        )
 
 
 def _says_the_provider_failed(failure: GatewayError) -> bool:
