@@ -28,6 +28,7 @@ from generators import cfn_yaml
 from generators.alarms import alarm, gateway_alarms, gateway_metric
 from generators.api import api_access
 from generators.checkov import function_checkov_skips
+from generators.deployment import CODEDEPLOY_ROLE, DEPLOY_HOOK, codedeploy_role, deploy_hook_role
 from generators.intrinsics import is_plain_ref, parameters_of, ref, sub
 from kyc_gateway.registry import FUNCTIONS, PROVIDERS, FunctionEntry, ProviderEntry
 from project.template import load
@@ -39,7 +40,6 @@ HEADER = (
     "# edit those, never this file (a test fails when it is stale). docs/infrastructure.md says what is generated.\n"
 )
 DEFAULT_ENVIRONMENT = "dev"
-DEPLOY_HOOK = "DeployCheckHookFunction"  # written in the source; its role is generated (deploy_hook_role)
 SCHEDULED_EVENTS = {"Schedule", "ScheduleV2"}
 
 
@@ -156,6 +156,7 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
             # the new version's own failures: the old version's, still serving during a canary, roll nothing back
             "Alarms": [ref(f"{logical_id}NewVersionErrorsAlarm"), ref(f"{logical_id}NewVersionFaultsAlarm")],
             "Hooks": {"PreTraffic": ref(DEPLOY_HOOK)},
+            "Role": {"Fn::GetAtt": [CODEDEPLOY_ROLE, "Arn"]},
         },
         "CodeUri": f"functions/{function.code}/",
         "LoggingConfig": {"LogGroup": ref(function.log_group)},
@@ -253,65 +254,6 @@ def function_resources(function: FunctionEntry, scheduled: bool) -> dict[str, An
     }
 
 
-def deploy_hook_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
-    """The deploy hook's role: read and answer the gateway's own deployments, invoke the registry's functions'
-    published versions (never `$LATEST`, nor any other function)."""
-    statements = [
-        {
-            "Sid": "ReadAndAnswerTheGatewaysDeployments",
-            "Effect": "Allow",
-            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
-            "Resource": sub(
-                "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:"
-                "${ServerlessDeploymentApplication}/*"
-            ),
-        },
-        {
-            "Sid": "ReadTheGatewaysRevisions",  # where a deployment made by CloudFormation keeps its AppSpec
-            "Effect": "Allow",
-            "Action": "codedeploy:GetApplicationRevision",
-            "Resource": sub(
-                "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:application:"
-                "${ServerlessDeploymentApplication}"
-            ),
-        },
-        {
-            "Sid": "CheckTheGatewaysNewVersions",
-            "Effect": "Allow",
-            "Action": "lambda:InvokeFunction",
-            "Resource": [sub(f"${{{function.logical_id}.Arn}}:*") for function in functions],
-        },
-    ]
-    return {
-        "DeployCheckHookRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-                "ManagedPolicyArns": [
-                    sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
-                    sub("arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"),  # as SAM gives functions
-                    ref("DataKeyDecryptPolicy"),
-                ],
-                "Policies": [
-                    {
-                        "PolicyName": "deploy-check",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                    }
-                ],
-            },
-        }
-    }
-
-
 def amend(generated: Any, written: Any) -> Any:
     """`written` (the source's block) over `generated`: mappings merged, lists appended, scalars replaced."""
     if isinstance(generated, dict) and isinstance(written, dict):
@@ -340,7 +282,9 @@ def build(
     for function in functions:
         parameters |= function_parameters(function)
         conditions |= function_conditions(function)
-    generated: dict[str, Any] = api_access(functions) | deploy_hook_role(functions) | gateway_alarms()
+    generated: dict[str, Any] = (
+        api_access(functions) | deploy_hook_role(functions) | codedeploy_role(functions) | gateway_alarms()
+    )
     if DEPLOY_HOOK in written:  # its block in the source amends this
         generated[DEPLOY_HOOK] = {"Metadata": function_checkov_skips()}
     for provider in providers:

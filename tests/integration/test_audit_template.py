@@ -27,14 +27,14 @@ def actions(statement: dict) -> set[str]:
     return set(action if isinstance(action, list) else [action])
 
 
-# AWS's policies the stack's service roles carry: none reaches a table of the stack (CodeDeploy's moves aliases,
-# API Gateway's pushes access logs).
-SERVICE_ROLE_POLICIES = {"AWSCodeDeployRoleForLambda", "AmazonAPIGatewayPushToCloudWatchLogs"}
+# AWS's policies the stack's service roles carry: none reaches a table of the stack (API Gateway's pushes access
+# logs).
+SERVICE_ROLE_POLICIES = {"AmazonAPIGatewayPushToCloudWatchLogs"}
 
 
 def own_statements(deployed: dict, role: dict) -> list[dict]:
     """What a role grants through the stack's own policies (inline and managed); AWS's policies for Lambda,
-    X-Ray, CodeDeploy and API Gateway logging name none of its resources."""
+    X-Ray and API Gateway logging name none of its resources."""
     managed = role["Properties"].get("ManagedPolicyArns", [])
     aws_policies = [arn for arn in managed if not (isinstance(arn, dict) and "Ref" in arn)]
     if any(json.dumps(arn).rsplit("/", 1)[-1].strip('"}') in SERVICE_ROLE_POLICIES for arn in aws_policies):
