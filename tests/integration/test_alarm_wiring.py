@@ -304,6 +304,43 @@ def test_the_runs_the_scheduler_drops_are_counted_on_the_schedules_own_group_who
     assert breaches(alarm, [[1]]) and not breaches(alarm, [[]])
 
 
+def test_a_schedule_that_stops_starting_runs_fires_the_missing_runs_alarm_within_its_window_and_never_before(deployed):
+    # Given the reconciliation's schedule as deployed (its rate), and the alarm on its runs, the live alias's
+    # invocations, over the window ReconcileSilenceSeconds gives
+    (schedule,) = of_type(deployed, "AWS::Scheduler::Schedule").values()
+    expression = resolved(deployed, schedule["Properties"]["ScheduleExpression"])
+    every = rate_seconds(expression)
+    alias = deployed["Resources"][resolved(deployed, schedule["Properties"]["Target"]["Arn"])]["Properties"]
+    function = resolved(deployed, alias["FunctionName"])
+    series = ("AWS/Lambda", "Invocations", {"FunctionName": function, "Resource": f"{function}:{alias['Name']}"})
+    (alarm,) = [alarm for alarm in alarms(deployed).values() if watched_series(deployed, alarm) == [series]]
+    window = int(resolved(deployed, alarm["Period"]))
+
+    def periods(runs: list[int], until: int) -> list[list[float]]:
+        """The datapoints Lambda writes for `runs` (seconds since an hour began), in each of the alarm's periods."""
+        return [[1.0] * sum(start <= run < start + window for run in runs) for start in range(0, until, window)]
+
+    # When the schedule starts a run at its rate, Then no window ever breaches, whatever the runs' offset in it
+    day = 86400
+    for offset in range(0, every, 60):
+        healthy = periods(list(range(offset, 2 * day, every)), 2 * day)
+        assert not any(breaches(alarm, healthy[: i + 1]) for i in range(len(healthy))), (expression, offset)
+
+    # When it stops starting runs (disabled, deleted, the scheduler failing), Then the alarm fires by the end of the
+    # first whole window without a run: one window later than the last run at most
+    for stop in range(3 * window, 3 * window + every, 60):
+        stopped = periods(list(range(0, stop, every)), stop + 2 * window)
+        fired = next(i for i in range(len(stopped)) if breaches(alarm, stopped[: i + 1]))
+        assert (fired + 1) * window - stop <= 2 * window, (stop, fired)
+
+
+def rate_seconds(expression: str) -> int:
+    """The gap between runs of an EventBridge Scheduler `rate(...)` expression."""
+    found = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    assert found, f"the drill reads rate() schedules only: {expression}"
+    return int(found.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[found.group(2)]
+
+
 # --- The dead-letter queue --------------------------------------------------------------------------------------------
 
 

@@ -80,18 +80,24 @@ def _version_as_deployed(value: Any) -> Any:
     return NEW_VERSION if published else value
 
 
-_COMPARISONS = {"GreaterThanOrEqualToThreshold": operator.ge, "GreaterThanThreshold": operator.gt}
+_COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+}
 
 
 def breaches(alarm: dict, period_values: list[list[float]]) -> bool:
     """Whether CloudWatch puts `alarm` in ALARM after these periods (each: the datapoints written in it, oldest
     period first; for a metric-math alarm, its expression's value): at least DatapointsToAlarm of the last
-    EvaluationPeriods periods have a statistic that meets the threshold. Only what the gateway's alarms use is
-    modelled (Sum of one metric, or metric math; > and >=); anything else fails the drill."""
+    EvaluationPeriods periods have a statistic that meets the threshold, a period without any breaching only when
+    the alarm treats missing data so. Only what the gateway's alarms use is modelled (Sum of one metric, or metric
+    math; >, >= and <); anything else fails the drill."""
     assert "Metrics" in alarm or alarm["Statistic"] == "Sum", alarm
     compare = _COMPARISONS[alarm["ComparisonOperator"]]
+    missing_breaches = alarm.get("TreatMissingData") == "breaching"
     evaluated = period_values[-alarm["EvaluationPeriods"] :]
-    breaching = sum(1 for values in evaluated if values and compare(sum(values), alarm["Threshold"]))
+    breaching = sum(compare(sum(values), alarm["Threshold"]) if values else missing_breaches for values in evaluated)
     return breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
 
 
