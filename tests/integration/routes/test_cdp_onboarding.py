@@ -175,19 +175,45 @@ def test_onboarding_is_never_retried_blindly(gateway):
     assert len(gateway.provider.requests(ONBOARD)) == 1
 
 
-def test_a_documented_failure_answered_200_is_an_onboarding_not_done_so_its_key_may_be_retried(gateway):
-    # Given CDP answering a first onboarding HTTP 200 with its documented 40001, then onboarding the customer
-    failure = {"status": "failed", "status_code": 502, "error_code": 40001, "message": "Backend Technical Problem"}
-    key = [("Idempotency-Key", "onboard-40001")]
-    first = onboarded(gateway, ONBOARDING_BODY, Reply(200, json.dumps(failure).encode()), ONBOARD_SUCCESS, headers=key)
+@pytest.mark.parametrize(
+    ("status", "body_status"),
+    [(200, 502), (400, 400), (500, None)],
+    ids=["as-200-with-its-502-in-the-body", "under-a-400", "under-a-500"],
+)
+def test_cdps_backend_failing_mid_onboarding_under_any_status_is_never_sent_again_under_its_key(
+    gateway, status, body_status
+):
+    # Given CDP answering a first onboarding with its "Backend Technical Problem" (40001, documented under a 502),
+    # here under another status: its backend failed, before or after it wrote the customer
+    failure = {"status": "failed", "error_code": 40001, "message": "Backend Technical Problem"}
+    failure |= {"status_code": body_status} if body_status else {}
+    key = [("Idempotency-Key", f"onboard-40001-{status}")]
+    first = onboarded(
+        gateway, ONBOARDING_BODY, Reply(status, json.dumps(failure).encode()), ONBOARD_SUCCESS, headers=key
+    )
 
     # When the caller retries under the same key
     again = gateway.call(ONBOARD_FN, ONBOARDING_BODY, headers=key)
 
-    # Then CDP's code said it did not onboard (not an outcome to find out first): the retry was sent, and done
+    # Then CDP is failing (502), and whether the customer was onboarded is an outcome to find out: never a second send
     assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "40001")
-    assert (again.status, again.json()) == (200, ONBOARD_SUCCESS)
-    assert len(gateway.provider.requests(ONBOARD)) == 2
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(ONBOARD)) == 1
+
+
+def test_a_documented_refusal_code_under_a_5xx_is_cdp_failing_with_the_onboarding_outcome_unknown(gateway):
+    # Given CDP answering an onboarding HTTP 500 with its refusal code 45013 (documented under a 406)
+    refusal = {"status": "failed", "status_code": 500, "error_code": 45013, "message": "Under Compliance Investigation"}
+    key = [("Idempotency-Key", "onboard-45013-500")]
+    first = onboarded(gateway, ONBOARDING_BODY, Reply(500, json.dumps(refusal).encode()), ONBOARD_SUCCESS, headers=key)
+
+    # When the caller retries under the same key
+    again = gateway.call(ONBOARD_FN, ONBOARDING_BODY, headers=key)
+
+    # Then a 5xx is CDP failing, not its refusal: 502, and the onboarding is not sent again
+    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "45013")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(ONBOARD)) == 1
 
 
 def test_a_success_naming_the_ecrn_as_a_number_is_the_onboarding_done_as_cdp_answered_it(gateway):

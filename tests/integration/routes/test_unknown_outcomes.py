@@ -11,6 +11,16 @@ import pytest
 from kyc_gateway.providers import signzy as signzy_provider
 from tests.integration.routes.test_cdp import ONBOARD, ONBOARD_SUCCESS, ONBOARDING_BODY, token_reply
 from tests.integration.routes.test_cdp import TOKEN as CDP_TOKEN
+from tests.integration.routes.test_connectfi import IDENTIFICATION, IDENTIFY, IDENTIFY_FN, LOGIN, connectfi_error
+from tests.integration.routes.test_connectfi import login_reply as connectfi_login
+from tests.integration.routes.test_connectfi_stepup import (
+    DOCUMENT_REQUEST,
+    DOCUMENTS_FN,
+    GENERATE,
+    UPDATE,
+    UPDATE_FN,
+    UPDATE_REQUEST,
+)
 from tests.integration.routes.test_idempotency_keys import SIGNZY, key
 from tests.integration.routes.test_signzy_repush import ONBOARDING_ID, REPUSH, SUCCESS
 from tests.support.fake_provider import Reply
@@ -166,7 +176,7 @@ def test_an_answer_cut_off_mid_body_leaves_the_outcome_unknown(sandboxed_gateway
     assert sandbox.call_count("signzy", "repush") - before == 1  # the cut one, never a second
 
 
-def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_providers_own_502_does_not(gateway):
+def test_a_write_answered_502_by_a_proxy_or_by_the_provider_itself_leaves_its_outcome_unknown(gateway):
     gateway.provider.reply(CDP_TOKEN, token_reply(1))
     backend = json.dumps({"status": "failed", "message": "Backend Technical Problem", "status_code": 502,
                           "error_code": 40001}).encode()  # fmt: skip
@@ -176,7 +186,8 @@ def test_a_proxys_502_page_on_a_write_leaves_the_outcome_unknown_but_the_provide
     own = [gateway.call("CdpOnboardingFunction", ONBOARDING_BODY, headers=key("p-2")) for _ in range(2)]
 
     assert [answer.status for answer in proxied] == [502, 409]
-    assert [answer.status for answer in own] == [502, 502]  # CDP said it failed: the key may be retried
+    assert [answer.status for answer in own] == [502, 409]  # CDP failing: before or after it onboarded?
+    assert len(gateway.provider.requests(ONBOARD)) == 2  # one of each, never sent again
 
 
 SPRING_500 = b'{"timestamp": "2026-12-04T10:00:00.000+00:00", "status": 500, "error": "Internal Server Error"}'
@@ -237,3 +248,27 @@ def test_signzys_documented_500_frees_the_key_and_any_other_500_holds_it(signzy)
     assert sent_for_documented >= 2 and not documented[1].error["code"].startswith("idempotency")
     assert [answer.status for answer in other] == [502, 409]
     assert len(signzy.provider.requests(REPUSH)) == sent_for_documented + 1
+
+
+@pytest.mark.parametrize(
+    ("function", "path", "body"),
+    [
+        (IDENTIFY_FN, IDENTIFY, IDENTIFICATION),
+        (UPDATE_FN, UPDATE, UPDATE_REQUEST),
+        (DOCUMENTS_FN, GENERATE, DOCUMENT_REQUEST),
+    ],
+    ids=["identification", "update", "document"],
+)
+def test_connectfis_back_office_failing_a_write_leaves_its_outcome_unknown(gateway, function, path, body):
+    # Given connectFi answering a write with its documented extAkepa (an error in its back office), under a 400
+    gateway.provider.reply(LOGIN, connectfi_login())
+    gateway.provider.reply(path, connectfi_error(400, "extAkepa", "an error occurred in the akepa back office"))
+    first = gateway.call(function, body, headers=key(f"back-office-{function}"))
+
+    # When the caller retries under the same key
+    again = gateway.call(function, body, headers=key(f"back-office-{function}"))
+
+    # Then connectFi is failing (502), and whether it acted first is unknown: the write is never sent twice
+    assert (first.status, first.error["code"], first.error["providerCode"]) == (502, "provider_error", "extAkepa")
+    assert (again.status, again.error["code"]) == (409, "idempotency_outcome_unknown")
+    assert len(gateway.provider.requests(path)) == 1

@@ -133,10 +133,11 @@ _ONBOARDING_ERRORS: Errors = _SCREENING | {
     40002: (ProviderRejected, "missing_mandatory_fields"),
     # A failed update of an existing customer record: CDP refused this onboarding.
     45032: (ProviderRejected, "customer_update_failed"),
-    # CDP's "Backend Technical Problem" (HTTP 502): under another status, a documented failure, the customer not
-    # onboarded (never an outcome to find out)
+    # CDP's "Backend Technical Problem" (HTTP 502): its backend failing mid-onboarding, whatever status carries it
+    # (the customer may have been onboarded: `_BACKEND_FAILURE`)
     40001: (ProviderFailed, "provider_error"),
 }
+_BACKEND_FAILURE = 40001  # on the onboarding: CDP failing, before or after it wrote the customer
 
 
 class CdpClient(ProviderClient):
@@ -198,8 +199,11 @@ def _lookup_result(response: ProviderResponse) -> ProviderResponse:
             return response
         raise response.error(ProviderBadResponse)  # a success without the customer it found
     # the lookup's failures come as HTTP 200 (but a 401): one of its codes under a 5xx is CDP failing, never the
-    # caller's id refused (its 40001) nor a missing customer
-    raise _error_for(response, _LOOKUP_ERRORS, under_5xx=False)
+    # caller's id refused nor a missing customer; and so is 40001 with a 5xx in the body, CDP's "Backend Technical
+    # Problem" (the onboarding's 502), not the lookup's "Invalid format input" (400 in its body)
+    if _code(body) == _BACKEND_FAILURE and _body_status(body) >= 500:
+        raise undocumented(response, _BACKEND_FAILURE)
+    raise _error_for(response, _LOOKUP_ERRORS)
 
 
 def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
@@ -212,20 +216,23 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
             return response
         # CDP says it onboarded someone, without the ECRN that names them: a 2xx write whose answer cannot be used
         raise response.unusable(ProviderBadResponse)
-    # the onboarding's failures come under 4xx and 5xx statuses (45032's under none the document gives)
-    raise _error_for(response, _ONBOARDING_ERRORS, under_5xx=True)
+    # the onboarding's refusals come under 4xx statuses (45032's under none the document gives); a 5xx (its documented
+    # 502 "Backend Technical Problem" included) or its backend failure under any status may come after the customer
+    # was written: the outcome is unknown, never sent again under the same Idempotency-Key
+    error = _error_for(response, _ONBOARDING_ERRORS)
+    error.outcome_unknown = error.outcome_unknown or _code(body) == _BACKEND_FAILURE
+    raise error
 
 
-def _error_for(response: ProviderResponse, table: Errors, *, under_5xx: bool) -> GatewayError:
+def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
     """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
-    document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words; under a
-    5xx only where the operation's document gives its failures so (`under_5xx`). Without one, only the HTTP status is
-    left: 429 and 401/403 mean what they mean everywhere; anything else, a Spring `Not Found` page included, is CDP
-    failing (502)."""
+    document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words; but
+    under an HTTP 5xx, CDP failing whatever the code says (none is documented under one but the onboarding's 502,
+    its backend failing). Without one, only the HTTP status is left: 429 and 401/403 mean what they mean everywhere;
+    anything else, a Spring `Not Found` page included, is CDP failing (502)."""
     body = response.body or {}
-    # The lookup names it errorCode, the onboarding error_code: either is read wherever it comes.
-    code = int_or_none(body.get("errorCode", body.get("error_code")))
-    if code in table and (under_5xx or response.status < 500):
+    code = _code(body)
+    if code in table and response.status < 500:
         kind, gateway_code = table[code]
         details = body.get("details")
         return response.error(
@@ -238,6 +245,16 @@ def _error_for(response: ProviderResponse, table: Errors, *, under_5xx: bool) ->
             else None,
         )
     return undocumented(response, code)
+
+
+def _code(body: dict[str, Any]) -> int | None:
+    """CDP's code: the lookup names it errorCode, the onboarding error_code; either is read wherever it comes."""
+    return int_or_none(body.get("errorCode", body.get("error_code")))
+
+
+def _body_status(body: dict[str, Any]) -> int:
+    """The HTTP status CDP writes in its answer's body (`statusCode`, `status_code`), or 0."""
+    return int_or_none(body.get("statusCode", body.get("status_code"))) or 0
 
 
 def customer_lookup(request: CustomerLookupRequest) -> ProviderResponse:

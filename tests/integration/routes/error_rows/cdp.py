@@ -153,24 +153,10 @@ ROWS = [
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45001, "Not found")), 502, "provider_error", "45001", None),
     ("cdp.onboarding", answer(406, cdp_onboarding(404, 45003, "Not subscribed")), 502, "provider_error", "45003", None),
     ("cdp.onboarding", answer(200, cdp_onboarding(500, 45006, "Error")), 502, "provider_error", "45006", None),
-    # an onboarding code under a 5xx: CDP's own words decide (its document gives the onboarding's failures under 4xx
-    # and 5xx statuses, 45032's under none)
-    (
-        "cdp.onboarding",
-        answer(502, cdp_onboarding(406, 45051, "Blocked")),
-        422,
-        "customer_blocked",
-        "45051",
-        CDP_DOCUMENT,
-    ),
-    (
-        "cdp.onboarding",
-        answer(500, cdp_onboarding(404, 45032, "Customer update failed")),
-        422,
-        "customer_update_failed",
-        "45032",
-        CDP_DOCUMENT,
-    ),
+    # an onboarding refusal code under a 5xx: CDP failing (its document gives its refusals under 4xx statuses and
+    # 45032's under none; only its backend failure under a 502), the onboarding's outcome unknown
+    ("cdp.onboarding", answer(502, cdp_onboarding(406, 45051, "Blocked")), 502, "provider_error", "45051", None),
+    ("cdp.onboarding", answer(500, cdp_onboarding(404, 45032, "Update failed")), 502, "provider_error", "45032", None),
     # a lookup code under a 5xx: the lookup's failures come as HTTP 200, so CDP failing, never the caller's 404/422
     ("cdp.lookup", answer(500, cdp_lookup(404, 45001, "Customer not found")), 502, "provider_error", "45001", None),
     ("cdp.lookup", answer(503, cdp_lookup(500, 45013, "Under investigation")), 502, "provider_error", "45013", None),
@@ -181,6 +167,26 @@ ROWS = [
         answer(
             502, {"status": "failed", "message": "Backend Technical Problem", "status_code": 502, "error_code": 40001}
         ),
+        502,
+        "provider_error",
+        "40001",
+        None,
+    ),
+    # the same "Backend Technical Problem" answered to a lookup the lookup's way, as HTTP 200 (as its 45006): its 40001
+    # with a 5xx in the body is CDP failing, never the caller's id refused (the lookup's 40001 carries a 400)
+    (
+        "cdp.lookup",
+        answer(
+            200, {"status": "failed", "message": "Backend Technical Problem", "status_code": 502, "error_code": 40001}
+        ),
+        502,
+        "provider_error",
+        "40001",
+        None,
+    ),
+    (
+        "cdp.lookup",
+        answer(200, cdp_lookup(502, 40001, "Backend Technical Problem")),
         502,
         "provider_error",
         "40001",

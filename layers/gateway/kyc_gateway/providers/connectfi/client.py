@@ -92,6 +92,9 @@ _ERRORS: Mapping = {
     # connectFi failing: its error list defines extAkepa as an error in its back office
     "extAkepa": (ProviderFailed, "provider_error"),
 }
+# connectFi failing in its back office: on a write, before or after it acted (nothing says which), so the write's
+# outcome is unknown, never sent again under the same Idempotency-Key
+_BACK_OFFICE_FAILURE = "extAkepa"
 # Documents connectFi does not find: the caller's only on a call that names the caller's documents (an update's
 # `documents`, an upload-only `documentId`); elsewhere (the document the gateway just generated, the file in the
 # multipart the gateway built) connectFi failing, as any code it answers where it has no meaning.
@@ -298,7 +301,9 @@ def _error_for(
         return undocumented(response, code)
     kind, gateway_code = mapping[documented]
     details = _validation_context(body) if documented == "requestValidateError" else None
-    return response.error(kind, code=gateway_code, provider_code=code, details=details)
+    error = response.error(kind, code=gateway_code, provider_code=code, details=details)
+    error.outcome_unknown = error.outcome_unknown or (response.write and documented == _BACK_OFFICE_FAILURE)
+    return error
 
 
 def _field_refused(error: GatewayError, message: str, kind: type[GatewayError] = ConfigurationError) -> GatewayError:
