@@ -301,17 +301,33 @@ def test_an_identification_answered_without_its_application_is_connectfi_failing
     [answered_data(customerId="c" * 37), answered_data(status=None), answered_data(status=1), answered_data(status="")],
     ids=["bad-customer-id", "no-status", "numeric-status", "empty-status"],
 )
-def test_an_update_answer_holding_no_application_state_is_passed_on_but_not_recorded(gateway, logs, reply):
-    # Given connectFi answering an update with no application state (its answer's fields are not published)
+def test_an_update_answer_holding_no_application_state_is_passed_on_and_connectfis_status_stored(gateway, reply):
+    # Given connectFi answering an update with no application state (its answer's fields are not published), and
+    # its status of the application the update named
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(UPDATE, reply)
+    gateway.provider.reply(STATUS, application("waiting_review"))
 
     answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
 
+    # Then the caller gets connectFi's answer unchanged, and the state stored is the status connectFi gave
     assert (answer.status, answer.json()) == (200, reply)
+    assert json.loads(read_application(APPLICATION)["body"])["status"] == "waiting_review"
+
+
+def test_an_update_answer_holding_no_state_whose_status_connectfi_fails_is_done_all_the_same(gateway, logs):
+    # Given connectFi answering an update with no application state, then failing the status asked for
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, {"code": "0"})
+    gateway.provider.reply(STATUS, connectfi_error(400, "extAkepa"))
+
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST)
+
+    # Then the update is done all the same, nothing new is stored, and an operator is told why
+    assert (answer.status, answer.json()) == (200, {"code": "0"})
     assert read_application(APPLICATION)["statusCode"] == 404
-    (line,) = log_lines(logs(), "answer not recorded: it holds no application state")
-    assert (line["level"], line["provider"]) == ("WARNING", "connectfi")
+    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it")
+    assert (line["level"], line["provider"], line["code"]) == ("WARNING", "connectfi", "provider_error")
 
 
 def test_an_answered_state_with_ids_of_connectfis_longest_is_recorded(gateway):

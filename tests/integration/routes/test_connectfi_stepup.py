@@ -17,6 +17,7 @@ from tests.integration.routes.test_connectfi import (
     APPLICATION,
     CUSTOMER,
     LOGIN,
+    STATUS,
     application,
     connectfi_error,
     login_reply,
@@ -380,6 +381,36 @@ def stored_application_event() -> dict:
 
 
 @pytest.mark.parametrize(
+    "answered",
+    [{"code": "0"}, {"code": "0", "data": None}, {"code": "0", "data": "ok"}, {"code": "0", "data": {}}],
+    ids=["no-data", "null-data", "text-data", "empty-data"],
+)
+def test_an_update_answered_success_without_an_application_is_passed_on_and_its_status_asked_for(
+    gateway, announcements, answered
+):
+    # Given connectFi answering an update with its success code and no application state (it publishes no field of
+    # the update's answer), and its status of the application, now completed
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, answered)
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    key = [("Idempotency-Key", f"update-{len(json.dumps(answered))}")]
+
+    # When the caller attaches its documents, and sends it again under the same key
+    answer = gateway.call(UPDATE_FN, UPDATE_REQUEST, headers=key)
+    again = gateway.call(UPDATE_FN, UPDATE_REQUEST, headers=key)
+
+    # Then the update is done: connectFi's answer unchanged, replayed, sent once; the state stored is connectFi's status
+    assert (answer.status, answer.json()) == (200, answered)
+    assert (again.status, again.json()) == (200, answered)
+    assert len(gateway.provider.requests(UPDATE)) == 1
+    (asked,) = gateway.provider.requests(STATUS)
+    assert asked.json() == {"customerId": CUSTOMER, "applicationId": APPLICATION}
+    stored = invoke(cfn.functions()["ConnectFiApplicationFunction"], stored_application_event())
+    assert json.loads(stored["body"])["status"] == "completed"
+    assert [event["detail"]["status"] for event in announcements()] == ["completed"]
+
+
+@pytest.mark.parametrize(
     ("status", "code", "expected"),
     [
         (400, "statusApplicationEntity", (422, "invalid_application_state")),
@@ -416,7 +447,8 @@ def test_an_update_is_a_write_and_is_never_retried(gateway):
     [
         ({**UPDATE_REQUEST, "applicationId": "iapp-with-dash"}, "applicationId"),
         ({**UPDATE_REQUEST, "documents": {"documentId": DOCUMENT}}, "documents"),
-        ({**UPDATE_REQUEST, "documents": [{"documentId": 7}]}, "documents[0].documentId"),
+        ({**UPDATE_REQUEST, "documents": [{"documentId": True}]}, "documents[0]"),
+        ({**UPDATE_REQUEST, "documents": [None]}, "documents[0]"),
         ({**UPDATE_REQUEST, "customerId": None}, "customerId"),
     ],
 )
@@ -429,8 +461,14 @@ def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, 
 
 
 def test_an_update_naming_documents_and_sides_of_any_form_is_connectfis_to_rule_on(gateway):
-    # Given documents whose ids connectFi answered in forms it publishes nothing about, and sides of no published type
-    documents = [{"documentId": "3f2b8c1e-9d4a-4f6e", "side": 1}, {"documentId": "123456", "side": None}]
+    # Given documents whose ids connectFi answered in forms it publishes nothing about (text, a number), sides of no
+    # published type, and an entry that is an id alone (connectFi publishes no shape of its entries)
+    documents = [
+        {"documentId": "3f2b8c1e-9d4a-4f6e", "side": 1},
+        {"documentId": "123456", "side": None},
+        {"documentId": 1000, "side": "front"},
+        "doc_plain",
+    ]
     body = {**UPDATE_REQUEST, "documents": documents}
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(UPDATE, application("pending_step_up"))

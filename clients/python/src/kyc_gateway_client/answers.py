@@ -17,6 +17,7 @@ __all__ = [
     "OnboardingData",
     "RepushAnswer",
     "StoredApplication",
+    "UpdateAnswer",
 ]
 
 
@@ -42,8 +43,7 @@ class ApplicationState(TypedDict, total=False):
 
 
 class ApplicationAnswer(TypedDict, total=False):
-    """connectFi's application envelope as connectFi sends it: the answer to an identification, a status or an
-    update."""
+    """connectFi's application envelope as connectFi sends it: the answer to an identification or a status."""
 
     code: Required[Literal["0", 0]]
     data: Required[ApplicationState]
@@ -189,3 +189,12 @@ class StoredApplication(TypedDict, total=False):
     entityApplications: Required[list[EntityApplication]]
     createdAt: Required[str]
     updatedAt: Required[str]
+
+
+class UpdateAnswer(TypedDict, total=False):
+    """connectFi's answer to an update as connectFi sends it: its success code; its data, when it holds one, the
+    application's state (connectFi publishes no field of this answer)."""
+
+    code: Required[Literal["0", 0]]
+    data: Any
+    requestId: str | None

@@ -28,6 +28,7 @@ from kyc_gateway_client.answers import (
     OnboardingAnswer,
     RepushAnswer,
     StoredApplication,
+    UpdateAnswer,
 )
 from kyc_gateway_client.checks import check_timing, header_value, in_clear_to_another_host, usable_base_url
 from kyc_gateway_client.errors import (
@@ -209,7 +210,7 @@ class GatewayClient:
 
     def connectfi_update(
         self, request: UpdateRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
-    ) -> Response[ApplicationAnswer]:
+    ) -> Response[UpdateAnswer]:
         """connectFi: attach uploaded documents to an application's entity."""
         return self._call("connectfi_update", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
 

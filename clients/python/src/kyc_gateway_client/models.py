@@ -11,7 +11,6 @@ __all__ = [
     "RepushRequest",
     "SearchRequest",
     "StatusRequest",
-    "UpdateDocument",
     "UpdateRequest",
 ]
 
@@ -89,18 +88,10 @@ class StatusRequest(TypedDict, total=False):
     applicationId: Required[str]
 
 
-class UpdateDocument(TypedDict, total=False):
-    """One entry of the update's `documents`: a connectFi document id and its side; the side (front or back, as
-    connectFi describes it, publishing no type or values) and other fields are connectFi's to rule on."""
-
-    documentId: str
-    side: Any
-
-
 class UpdateRequest(TypedDict, total=False):
     """An /akepa/update body, forwarded as sent."""
 
     customerId: str
     applicationId: str
     entityId: str
-    documents: list[UpdateDocument]
+    documents: list[dict[str, Any] | str | int]

@@ -29,10 +29,19 @@ _STORED_FIELDS = {
 
 SCHEMAS = {
     "ApplicationAnswer": answer(
-        "connectFi's application envelope as connectFi sends it: the answer to an identification, a status or an "
-        "update.",
+        "connectFi's application envelope as connectFi sends it: the answer to an identification or a status.",
         {"code": _CODE, "data": ref("ApplicationState"), "requestId": by_example("string", "connectFi's request id")},
         required=("code", "data"),
+    ),
+    "UpdateAnswer": answer(
+        "connectFi's answer to an update as connectFi sends it: its success code; its data, when it holds one, the "
+        "application's state (connectFi publishes no field of this answer).",
+        {
+            "code": _CODE,
+            "data": {"description": "the application's state (ApplicationState) in connectFi's pages; any JSON value"},
+            "requestId": by_example("string", "connectFi's request id"),
+        },
+        required=("code",),
     ),
     "ApplicationState": answer(
         "An application's state, as connectFi's examples show it.",
@@ -87,7 +96,7 @@ SCHEMAS = {
 ANSWERS = {
     "connectfi.identification": "ApplicationAnswer",
     "connectfi.status": "ApplicationAnswer",
-    "connectfi.update": "ApplicationAnswer",
+    "connectfi.update": "UpdateAnswer",
     "connectfi.documents": "DocumentAnswer",
     "connectfi.application": "StoredApplication",
     "connectfi.webhook": "WebhookAccepted",

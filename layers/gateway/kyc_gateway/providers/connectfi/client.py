@@ -224,16 +224,24 @@ class ConnectFiClient(ProviderClient):
         raise _error_for(response, json_body(response), mapping)
 
     def update(self, body: dict[str, Any] | RawJson) -> ProviderResponse:
-        # changes the application: a write; its documents are the caller's, uploaded or not
+        """Changes the application: a write; its documents are the caller's, uploaded or not. connectFi publishes
+        no field of its answer: its success (200, code "0") is the update done, whatever its `data` holds."""
         callers = SUBJECT_NOT_FOUND | APPLICATION_STATE | DOCUMENT_NOT_FOUND | FILE_NOT_FOUND
-        return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=callers)
+        return self._call(UPDATE_PATH, "update", body, idempotent=False, callers=callers, answers_data=False)
 
     def _call(
-        self, path: str, operation: str, body: Any, *, idempotent: bool, callers: Mapping | None = None
+        self,
+        path: str,
+        operation: str,
+        body: Any,
+        *,
+        idempotent: bool,
+        callers: Mapping | None = None,
+        answers_data: bool = True,
     ) -> ProviderResponse:
         header = lambda token: {"x-connectfi-token": token}  # noqa: E731 - a header shape
         send = self.sender(path, operation, body, idempotent=idempotent, header=header)
-        return _checked(self.with_token(send), callers=callers)
+        return _checked(self.with_token(send), callers=callers, answers_data=answers_data)
 
     def error_code(self, body: dict[str, Any]) -> str | None:
         return _code(body)
@@ -277,12 +285,14 @@ def _shape(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), "an array")
 
 
-def _checked(response: ProviderResponse, *, callers: Mapping | None = None) -> ProviderResponse:
-    """connectFi's success (HTTP 200, code "0", data), or the gateway error its answer means: `_ERRORS`, and the
-    codes that are the caller's on this call only (`callers`)."""
+def _checked(
+    response: ProviderResponse, *, callers: Mapping | None = None, answers_data: bool = True
+) -> ProviderResponse:
+    """connectFi's success (HTTP 200, code "0", and its `data` object where the call `answers_data`), or the gateway
+    error its answer means: `_ERRORS`, and the codes that are the caller's on this call only (`callers`)."""
     body = json_body(response)
     if response.status == 200 and str(body.get("code")) == "0":
-        if isinstance(body.get("data"), dict):
+        if isinstance(body.get("data"), dict) or not answers_data:
             return response
         raise response.unusable(ProviderBadResponse)  # a success without its data (after a write: done or not?)
     raise _error_for(response, body, _ERRORS | (callers or {}))

@@ -31,6 +31,7 @@ from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.connectfi import write_answers
 from kyc_gateway.providers.connectfi.client import ConnectFiClient
 from kyc_gateway.providers.connectfi.common import (
+    DOCUMENT_ID_SCHEMA,
     NO_MARKUP,
     PROVIDER,
     ConnectFiId,
@@ -130,26 +131,51 @@ class DocumentRequest(Model):
         return base64.b64decode(self.file)
 
 
-class UpdateDocument(Model):
-    """One entry of the update's `documents`: a connectFi document id and its side; the side (front or back, as
-    connectFi describes it, publishing no type or values) and other fields are connectFi's to rule on."""
+def _document_entry(value: Any) -> Any:
+    """One entry of the update's `documents` (connectFi publishes no shape): a document, an object whose
+    `documentId` (when present) is a document id as connectFi answered it, text or a number (its generate's `data.id`
+    shows no type); or such an id alone. Its side (front or back, of no published type or values) and other fields
+    are connectFi's to rule on."""
+    named = value.get("documentId", "") if isinstance(value, dict) else value
+    if (isinstance(value, dict) and "documentId" not in value) or document_id_of(named) is not None:
+        return value
+    raise ValueError("must be a document (an object whose documentId is text or a number) or a document's id")
 
-    model_config = ConfigDict(extra="allow", strict=True)
 
-    documentId: DocumentId = absent_or_set()
-    side: Any = absent_or_set()
+DocumentEntry = Annotated[
+    Any,
+    AfterValidator(_document_entry),
+    WithJsonSchema(
+        {
+            "description": "a document: {documentId, side, ...} as connectFi describes them, or a document's id",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "documentId": {"anyOf": [DOCUMENT_ID_SCHEMA, {"type": "integer"}]},
+                        "side": {"description": "front or back (connectFi publishes no type or values)"},
+                    },
+                    "additionalProperties": True,
+                },
+                DOCUMENT_ID_SCHEMA,
+                {"type": "integer"},
+            ],
+        }
+    ),
+]
 
 
 class UpdateRequest(ForwardedAsSent):
-    """An /akepa/update body, forwarded as sent. The gateway checks what it knows of connectFi's identifiers and
-    the shape of `documents`; which fields are required, and anything else, is connectFi's to rule on."""
+    """An /akepa/update body, forwarded as sent. The gateway checks what it knows of connectFi's identifiers:
+    `documents` a list, each entry a document (an object) or a document's id; which fields are required, and
+    anything else, is connectFi's to rule on."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
     customerId: ConnectFiId = absent_or_set()
     applicationId: ConnectFiId = absent_or_set()
     entityId: ConnectFiId = absent_or_set()
-    documents: list[UpdateDocument] = absent_or_set()
+    documents: list[DocumentEntry] = absent_or_set()
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
         """What the audit trail records it under (kyc_gateway.audit): the customer, the application, the
@@ -158,8 +184,9 @@ class UpdateRequest(ForwardedAsSent):
             if value is not None:
                 yield kind, value
         for document in self.documents or ():
-            if document.documentId is not None:
-                yield "document", document.documentId
+            named = document.get("documentId") if isinstance(document, dict) else document
+            if (document_id := document_id_of(named)) is not None:
+                yield "document", document_id
 
 
 # How a caller finds out whether a write that timed out was done: these writes cannot be looked up at connectFi.
@@ -230,12 +257,14 @@ def _document_id(response: ProviderResponse) -> str:
 
 def update(request: UpdateRequest) -> ProviderResponse:
     """/akepa/update with the caller's body; the application state it answers is stored and announced like any
-    other change (a later asynchronous completion still arrives by webhook). An answer about another application
-    than the one updated is passed on but not stored."""
+    other change (a later asynchronous completion still arrives by webhook), or, when its answer holds none (its
+    fields are not published), connectFi's status of the application the request named. An answer about another
+    application than the one updated is passed on but not stored."""
     response = ConnectFiClient.instance().update(request.forwarded)
     answered = (envelope_data(response) or {}).get("applicationId")
-    if request.applicationId is not None and answered != request.applicationId:
+    named = (request.customerId, request.applicationId) if request.customerId and request.applicationId else None
+    if None not in (request.applicationId, answered) and answered != request.applicationId:
         logger.warning("update answer not recorded: it is about another application", provider=PROVIDER)
     else:
-        write_answers.record_answer(response, creates=False)
+        write_answers.record_answer(response, creates=False, named=named)
     return response

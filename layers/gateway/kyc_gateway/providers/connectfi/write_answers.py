@@ -5,7 +5,7 @@ happens here)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kyc_gateway.errors import GatewayError
 from kyc_gateway.observability import count, logger
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 Request = TypeVar("Request")
 
 
-def record_answer(response: ProviderResponse, *, creates: bool) -> None:
+def record_answer(response: ProviderResponse, *, creates: bool, named: tuple[str, str] | None = None) -> None:
     """Best effort: store (and announce) the application state connectFi answered a write with (identification,
     update). The write is done at connectFi whatever happens here, and the caller must get its answer (a failure
     would make it send the write again). An application not recorded is counted (reconciliation cannot see it);
@@ -28,20 +28,27 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
     its way, answered sooner, may not have seen it); the state an identification `creates` is the application's
     first (any check of the application saw it or a newer one), so it counts from the identification's sending. An
     update answered after another state was observed while it was on its way (another update, a webhook's check)
-    says nothing of which connectFi made last: connectFi's status is asked for then, and stored instead."""
+    says nothing of which connectFi made last: connectFi's status is asked for then, and stored instead. So is the
+    status of the application the write `named` (customer id, application id) when its answer holds no state
+    (connectFi publishes no field of an update's answer)."""
     data = envelope_data(response)
-    if not is_application_state(data):
+    if is_application_state(data):
+        application_id = data["applicationId"]
+    elif named is not None:
+        application_id = named[1]
+    else:
         logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
         return
-    application_id = data["applicationId"]
     try:
-        if creates:
+        if not is_application_state(data):
+            record_status(*named)
+        elif creates:
             record_and_announce(data, observed_at=response.sent_at)
         else:
             try:
                 record_and_announce(data, observed_at=response.received_at, sent_at=response.sent_at)
             except ObservedMeanwhile:
-                _record_status_instead(data)
+                record_status(data["customerId"], application_id)
     except AnnouncementFailed:
         logger.warning("application state not announced yet", provider=PROVIDER, application_id=application_id)
     except Exception as error:  # noqa: BLE001 - see the docstring
@@ -54,21 +61,19 @@ def record_answer(response: ProviderResponse, *, creates: bool) -> None:
         )
 
 
-def _record_status_instead(data: dict[str, Any]) -> None:
-    """connectFi's status of the application `data` is about, stored (its call is in the request's audit record:
-    the same caller, subject and correlation id). connectFi failing it leaves the state seen meanwhile stored, and
-    the application in the reconciliation's queue, which checks it."""
+def record_status(customer_id: str, application_id: str) -> None:
+    """connectFi's status of the application, stored, where a write's answer cannot say which state it made (its
+    call is in the request's audit record: the same caller, subject and correlation id). connectFi failing it leaves
+    the state stored before, and the application in the reconciliation's queue, which checks it."""
     from kyc_gateway.providers.connectfi import client
 
     try:
-        confirmed = client.status(
-            client.StatusRequest(customerId=data["customerId"], applicationId=data["applicationId"])
-        )
+        confirmed = client.status(client.StatusRequest(customerId=customer_id, applicationId=application_id))
     except GatewayError as error:
         logger.warning(
             "application state not confirmed: the reconciliation checks it",
             provider=PROVIDER,
-            application_id=data["applicationId"],
+            application_id=application_id,
             code=error.code,
         )
         return
