@@ -248,8 +248,7 @@ def test_a_failed_upload_is_retried_then_names_the_generated_document_for_an_upl
         ({"name": "x" * 51}, "name"),
         ({"name": "a <b>"}, "name"),
         ({"note": "line\nbreak"}, "note"),
-        ({"note_author_agent_email": None}, "note_author_agent_email"),  # absent is fine; null is not
-        ({"note_author_agent_email": "not an email"}, "note_author_agent_email"),
+        ({"note_author_agent_email": 7}, "note_author_agent_email"),
         ({"documentId": ""}, "documentId"),
         ({"documentId": "."}, "documentId"),  # a dot segment: no URL path can carry it
         ({"documentId": ".."}, "documentId"),
@@ -310,6 +309,19 @@ def test_a_name_javascript_trims_to_nothing_is_refused_saying_so(gateway, blank)
     (detail,) = [detail for detail in answer.error["details"] if detail["field"] == "name"]
     assert detail["issue"] == "Value error, must not be only whitespace"
     assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize("email", [None, "agent smith", "jöe@exämple.com"], ids=["null", "no-at", "non-ascii"])
+def test_an_agents_address_of_any_form_is_connectfis_to_judge(gateway, email):
+    # Given an agent's address connectFi publishes no format or type for
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, connectfi_error(400, "requestValidateError", context=[]))
+
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "note_author_agent_email": email})
+
+    # Then it is forwarded as sent, and connectFi's refusal, if it refuses, is the caller's 422
+    assert (answer.status, answer.error["code"]) == (422, "provider_validation_failed")
+    assert gateway.provider.requests(GENERATE)[0].json()["note_author_agent_email"] == email
 
 
 def test_every_documented_type_and_an_optional_note_are_accepted(gateway):

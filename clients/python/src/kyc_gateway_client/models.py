@@ -32,7 +32,7 @@ class DocumentRequest(TypedDict, total=False):
     extension: Required[Literal["jpg", "png"]]
     type: Required[str]
     note: str | None
-    note_author_agent_email: str
+    note_author_agent_email: str | None
     file: Required[str]
     documentId: str
 

@@ -199,12 +199,14 @@ class ConnectFiClient(ProviderClient):
     def upload_document(
         self, document_id: str, file_name: str, content: bytes, media_type: str, *, named_by_caller: bool
     ) -> ProviderResponse:
-        """The file as multipart/form-data (field `file`). The same file sent again to the same document replaces
-        it (connectFi's earlier document upload documents so), so the upload is retried like a read. connectFi
-        answers 200 when it accepted the file, and publishes no fields of that answer: a 200 is the upload done,
-        whatever its body, unless the body is connectFi's error envelope (a `code` other than "0"). A document
-        connectFi does not know is the caller's 422 when the caller named it, connectFi failing (502) when the
-        gateway had just generated it."""
+        """The file as multipart/form-data (field `file`). What a second upload to the same document does is not
+        published: the upload is retried like a read all the same, the same file to the same document (a path
+        naming one document, read as its content set again; at worst it holds the same image twice, never a second
+        document), so that a passing fault does not leave a generated document without its file. connectFi answers
+        200 when it accepted the file, and publishes no fields of that answer: a 200 is the upload done, whatever its
+        body, unless the body is connectFi's error envelope (a `code` other than "0"). A document connectFi does not
+        know is the caller's 422 when the caller named it, connectFi failing (502) when the gateway had just
+        generated it."""
         path = DOCUMENT_UPLOAD_PATH.format(document_id=quote(document_id, safe=""))  # any text, one path segment
 
         def send(token: str) -> ProviderResponse:

@@ -43,12 +43,6 @@ from kyc_gateway.providers.connectfi.common import (
 
 # JavaScript's String.prototype.trim() whitespace: what connectFi's `isNotOnlyWhitespace` strips (ajv runs on Node).
 _JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
-# ajv-formats' "email" in its full mode, ajv 8's default (connectFi's refusals carry ajv 8's `instancePath`):
-# case-insensitive there, spelt out here so that the OpenAPI document's pattern is one every regex engine reads.
-_EMAIL = (
-    r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"
-)
 # The upload's media type for each declared extension. The content itself is connectFi's to judge: it documents no
 # check of it, so the gateway makes none.
 _MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
@@ -71,7 +65,8 @@ Name = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=NO_MARKUP), AfterValidator(_not_only_whitespace)
 ]
 Note = Annotated[str, StringConstraints(max_length=500, pattern=NO_MARKUP)]
-Email = Annotated[str, StringConstraints(pattern=_EMAIL)]
+# connectFi names the agent's address field without its format or type: connectFi's to judge (requestValidateError)
+AgentEmail = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "description": "an agent's e-mail"})]
 DocumentType = Annotated[
     str,
     StringConstraints(min_length=1),
@@ -89,7 +84,7 @@ DocumentType = Annotated[
 class DocumentRequest(Model):
     """connectFi's generate fields as connectFi names them, the image (`file`, base64), and, to retry only the
     upload of a document generated before, its `documentId`. Unknown fields are refused, as connectFi refuses them.
-    `note_author_agent_email` may be absent but not null (connectFi's schema does not allow null there)."""
+    `note_author_agent_email`, whose format and type connectFi does not publish, is its to judge."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -98,7 +93,7 @@ class DocumentRequest(Model):
     extension: Literal["jpg", "png"]
     type: DocumentType
     note: Note | None = None
-    note_author_agent_email: Email = absent_or_set()
+    note_author_agent_email: AgentEmail = absent_or_set()
     file: str = Field(repr=False)
     documentId: DocumentId = absent_or_set()
 
