@@ -50,6 +50,6 @@ def test_requests_on_the_local_stack_are_found_by_searching_their_subjects(sandb
     assert {record["caller"] for record in trail[:-1]} == {"webhook"}
 
     # And an unknown provider is refused in the gateway's envelope
-    refused = requests.post(f"{api}/audit/search", json={"provider": "acme", "subject": PIN}, timeout=30)
+    refused = requests.post(f"{api}/audit/search", json={"provider": "nemo", "subject": PIN}, timeout=30)
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "validation_error"

@@ -122,7 +122,7 @@ def test_pages_follow_each_other_through_next_token_without_gaps_or_repeats(sand
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"provider": "acme", "subject": PIN}, "provider"),
+        ({"provider": "nemo", "subject": PIN}, "provider"),
         ({"provider": "cladfy", "subject": PIN, "kind": "passport"}, "body"),
         ({"provider": "cdp", "subject": "784199554586091", "kind": "id"}, "subject"),  # an ID needs its type
         # a value no request of the kind could carry: a mistyped PIN, a short onboarding id, a connectFi id with "!"
