@@ -6,18 +6,24 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
+import threading
 import tomllib
 from collections.abc import Callable
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from kyc_gateway.providers.base import ProviderClient
-from kyc_gateway.registry import FUNCTIONS, PROVIDERS, ProviderEntry
+from kyc_gateway.registry import FUNCTIONS, PROVIDERS, FunctionEntry, ProviderEntry
 from local.aws_resources import load_local_secrets, secret_provider_name
 from local.functions import load_handler
 from project import template as cfn
 from tests.support.routes import provider_of
+from tests.unit.test_docs_inventory import NUMBERS
+from tests.unit.test_sandbox_docs import documented_operations
 
 TEMPLATE = cfn.load()
 RESOURCES = cfn.resources(TEMPLATE)
@@ -120,23 +126,67 @@ def test_every_api_sample_event_reaches_its_functions_route():
         assert (context["httpMethod"], context["resourcePath"]) == (function.method, function.path), path.name
 
 
+# What a provider's sandbox class asks of the server serving it (local.sandbox.common.SandboxServices), enough to
+# build one alone for its route table
+SANDBOX_SERVICES = SimpleNamespace(
+    lock=threading.RLock(), pause=lambda: None, schedule=lambda delay, action: None, post_webhook=lambda *_: None
+)
+
+
 def _present(check: Callable[[], bool]) -> bool:
     try:
         return bool(check())
-    except (ImportError, AttributeError, ValueError, KeyError):
+    except (ImportError, AttributeError, ValueError, KeyError, OSError):  # OSError: a file not written yet
         return False
 
 
-def _parts(entry: ProviderEntry) -> dict[str, bool]:
-    """Everything a registered provider must bring of its own (docs/adding-a-provider.md), and whether it is there."""
+def _parts(entry: ProviderEntry, registered: tuple[FunctionEntry, ...] = FUNCTIONS) -> dict[str, bool]:
+    """Everything a registered provider must bring of its own (docs/adding-a-provider.md), and whether it is there.
+    `registered`: the registry's functions (with the provider's own, for a provider not in the registry)."""
     root, docs, tests = cfn.ROOT, cfn.ROOT / "docs", cfn.ROOT / "tests" / "integration"
     samconfig = tomllib.loads((root / "samconfig.toml").read_text())
     smoke = tomllib.loads((root / "smoke.toml").read_text())
-    functions = [function for function in FUNCTIONS if function.provider == entry.name]
+    functions = [function for function in registered if function.provider == entry.name]
     routes = [function for function in functions if function.path]
+    # What the README and docs/architecture.md count (test_docs_inventory.py), with this provider and its functions
+    provider_names = {provider.name for provider in PROVIDERS} | {entry.name}
+    unregistered = set(cfn.lambda_functions()) - {function.logical_id for function in FUNCTIONS}  # the deploy hook
+    providers, secrets = NUMBERS[len(provider_names)], NUMBERS[len(OWN_SECRETS) + len(provider_names)]
+    lambdas = NUMBERS[len(unregistered | {function.logical_id for function in registered})]
 
     def sandbox() -> Any:
         return importlib.import_module(entry.sandbox)
+
+    def readme(section: str) -> str:  # "providers": before `## Routes`; "routes": its table
+        page = (root / "README.md").read_text().split("## Routes", 1)
+        return page[0] if section == "providers" else page[1].split("\n## ", 1)[0]
+
+    def documented_in_sandbox_md() -> bool:  # its own route table, built alone (not the whole sandbox's)
+        provider_class = sandbox().PROVIDER
+        options = {option.name: option.default for option in provider_class.options}
+        provider = provider_class(SANDBOX_SERVICES, sandbox().LOCAL_SECRETS[entry.name], options)
+        served = {(operation, f"{method} {path}") for (method, path), (operation, _) in provider.routes().items()}
+        rows = {(operation, endpoint) for name, operation, endpoint in documented_operations() if name == entry.name}
+        return bool(served) and rows == served
+
+    def in_error_mapping() -> bool:
+        mapping = importlib.import_module("tests.integration.routes.test_error_mapping")
+        rows = importlib.import_module(f"tests.integration.routes.error_rows.{entry.name}").ROWS
+        own = {function.logical_id for function in routes}
+        in_routes = any(route.function in own for route in mapping.ROUTES.values())
+        return in_routes and bool(rows) and all(row in mapping.TABLE for row in rows)
+
+    def audited(function: FunctionEntry) -> bool:
+        records = importlib.import_module("tests.integration.test_audit_records")
+        return function.logical_id in records.EXPECTED_SUBJECTS and bool(records.OPERATIONS[function.logical_id])
+
+    def in_client(function: FunctionEntry) -> bool:
+        client = importlib.import_module("kyc_gateway_client")
+        return any(
+            (route.method, route.path, route.write) == (function.method, function.path, function.write)
+            and callable(getattr(client.GatewayClient, name))
+            for name, route in client.ROUTES.items()
+        )
 
     parts = {
         "its client module, with its ProviderClient": lambda: client_class(entry).name == entry.name,
@@ -153,7 +203,25 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
         f"tests/integration/sandbox/test_{entry.name}.py": (tests / "sandbox" / f"test_{entry.name}.py").exists,
         f"tests/integration/routes/test_{entry.name}*.py": lambda: any((tests / "routes").glob(f"test_{entry.name}*")),
         "a function in the registry": lambda: bool(functions),
+        f"its row in README.md's providers table ({entry.label})": lambda: bool(
+            re.search(rf"^\| {re.escape(entry.label)}\b", readme("providers"), re.MULTILINE)
+            or f"| {entry.title} " in readme("providers")
+        ),
+        f"README.md's count: in front of {providers} identity/KYC providers": lambda: (
+            f"in front of {providers} identity/KYC providers" in readme("providers")
+        ),
+        f"docs/architecture.md's counts: {lambdas} Lambda functions, {secrets} Secrets Manager secrets": lambda: all(
+            re.search(phrase.replace(" ", r"\s+"), (docs / "architecture.md").read_text().split("\n## ", 1)[0])
+            for phrase in (f"{lambdas} Lambda functions", f"{secrets} Secrets Manager secrets")
+        ),
+        f"its operations' rows in docs/sandbox.md's operations table (| {entry.name} | `operation` | ...)": (
+            documented_in_sandbox_md
+        ),
     }
+    if routes:
+        parts[f"its route in test_error_mapping.py's ROUTES, its rows (error_rows/{entry.name}.py) in TABLE"] = (
+            in_error_mapping
+        )
     if any(not function.write for function in routes):  # a read proves a deployment reaches it (make smoke)
         parts["its smoke_read in the registry (a read route make smoke calls after a deploy)"] = lambda: bool(
             entry.smoke_read
@@ -170,6 +238,13 @@ def _parts(entry: ProviderEntry) -> dict[str, bool]:
         named = f"{function.method} {function.path}"
         parts[f"`{named}` named in docs/providers/{entry.name}.md and docs/errors.md"] = lambda n=named: all(
             n in (docs / page).read_text() for page in (f"providers/{entry.name}.md", "errors.md")
+        )
+        parts[f"`{named}` in README.md's routes table"] = lambda n=named: f"| `{n}` |" in readme("routes")
+        parts[f"`{named}` in the client's ROUTES, with its method (kyc_gateway_client/client.py)"] = partial(
+            in_client, function
+        )
+        parts[f"{function.logical_id} in test_audit_records.py's EXPECTED_SUBJECTS and OPERATIONS"] = partial(
+            audited, function
         )
     for environment in (
         name for name, section in samconfig.items() if isinstance(section, dict) and "deploy" in section
@@ -199,12 +274,18 @@ def test_each_registered_provider_has_every_part_of_its_own(entry):
 
 
 def test_a_provider_only_registered_is_told_every_part_it_lacks():
-    # Given a provider added to the registry alone
+    # Given a provider added to the registry alone, with one route
     # (named unlike the docs' example, so that a maintainer following them is not told about this one)
     nemo = ProviderEntry("nemo", "Nemo", "Nemo KYC", "NEMO", "https://x.example", "/", "", "kyc_gateway.providers.nemo")
+    lookup = FunctionEntry(
+        "NemoLookupFunction", "nemo.lookup", "nemo_lookup", "", provider="nemo", method="POST", path="/nemo/lookup"
+    )
 
-    # When its parts are checked, Then each one of its own is missing
-    missing = [part for part, present in _parts(nemo).items() if not present]
+    # When its parts are checked, Then each one of its own is missing, each named (none stops the check)
+    missing = [part for part, present in _parts(nemo, (*FUNCTIONS, lookup)).items() if not present]
+    lambdas = NUMBERS[len(set(cfn.lambda_functions()) | {function.logical_id for function in FUNCTIONS}) + 1]
+    providers = NUMBERS[len(PROVIDERS) + 1]
+    secrets = NUMBERS[len(OWN_SECRETS) + len(PROVIDERS) + 1]
 
     assert missing == [
         "its client module, with its ProviderClient",
@@ -215,8 +296,19 @@ def test_a_provider_only_registered_is_told_every_part_it_lacks():
         "its section in docs/errors.md and docs/sandbox.md (### Nemo KYC)",
         "tests/integration/sandbox/test_nemo.py",
         "tests/integration/routes/test_nemo*.py",
-        "a function in the registry",
+        "its row in README.md's providers table (Nemo KYC)",
+        f"README.md's count: in front of {providers} identity/KYC providers",
+        f"docs/architecture.md's counts: {lambdas} Lambda functions, {secrets} Secrets Manager secrets",
+        "its operations' rows in docs/sandbox.md's operations table (| nemo | `operation` | ...)",
+        "its route in test_error_mapping.py's ROUTES, its rows (error_rows/nemo.py) in TABLE",
+        "its smoke_read in the registry (a read route make smoke calls after a deploy)",
         "its first-deploy `put-secret-value` in docs/configuration.md (--secret-id kyc-gateway/dev/nemo, every field)",
+        "functions/nemo_lookup/app.py",
+        "events/NemoLookupFunction.json",
+        "`POST /nemo/lookup` named in docs/providers/nemo.md and docs/errors.md",  # the page is missing: still listed
+        "`POST /nemo/lookup` in README.md's routes table",
+        "`POST /nemo/lookup` in the client's ROUTES, with its method (kyc_gateway_client/client.py)",
+        "NemoLookupFunction in test_audit_records.py's EXPECTED_SUBJECTS and OPERATIONS",
         "its base URL in samconfig.toml [dev]",
         "its base URL in samconfig.toml [prod]",
         "its base URL in samconfig.toml [ci-dev]",
