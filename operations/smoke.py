@@ -47,6 +47,9 @@ TIMEOUT_SECONDS = 35  # above API Gateway's 29 s: a slow cold start is the gatew
 
 
 UNSIGNED_REFUSAL = "not_authenticated"  # API Gateway's answer to the unsigned probe (IAM enforced)
+# The unsigned probe's route, fixed: the first signed route in path order would move whenever a provider's route
+# sorts first. The audit search is signed in every deployment and is no provider's.
+UNSIGNED_PROBE = ("POST", "/audit/search")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _signed(operation: dict[str, Any]) -> bool:
 
 
 def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
-    """One refusal per route of the OpenAPI document, and the unsigned probe of the first signed route."""
+    """One refusal per route of the OpenAPI document, and the unsigned probe (UNSIGNED_PROBE's route)."""
     found = []
     for template, operations in sorted(openapi["paths"].items()):
         for method, operation in sorted(operations.items()):
@@ -137,13 +140,15 @@ def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
             elif method != "post" or "{" in template:
                 raise ValueError(f"no smoke probe for {method.upper()} {template}: add one")
             found.append(refusal(method.upper(), path, signed=signed, body=body, status=status, code=code))
-    first_signed = next(probe for probe in found if probe.signed)
+    pinned = next((probe for probe in found if probe.signed and (probe.method, probe.path) == UNSIGNED_PROBE), None)
+    if pinned is None:
+        raise ValueError(f"no signed route {' '.join(UNSIGNED_PROBE)} for the unsigned probe")
     found.append(
         refusal(
-            first_signed.method,
-            first_signed.path,
+            pinned.method,
+            pinned.path,
             signed=False,
-            body=first_signed.body,
+            body=pinned.body,
             status=401,
             code=UNSIGNED_REFUSAL,
         )

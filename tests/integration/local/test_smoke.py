@@ -152,7 +152,7 @@ def test_given_a_healthy_stack_when_smoke_tested_then_every_route_is_probed_sign
         ("POST", "/prod/signzy/onboardings/repush"),
     }
     unsigned = [path for _, path, authorization in handler.seen if authorization is None]
-    assert len(unsigned) == 2 and any("/webhooks/" in path for path in unsigned)
+    assert len(unsigned) == 2 and any("/webhooks/" in path for path in unsigned) and "/prod/audit/search" in unsigned
     # And one valid read per provider, signed, with the environment's test identifiers, which it never prints
     assert reads(handler) == {
         "/prod/cladfy/krapin": {"pinnumber": "A004416331M"},
