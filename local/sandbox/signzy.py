@@ -24,7 +24,7 @@ from local.sandbox.common import (
     utcnow,
 )
 
-OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")  # fullmatch: `$` would let a final newline through
 SIGNZY_BAD_OBJECT_ID = "Argument passed in must be a single string of 12 bytes or a string of 24 hex characters"
 SIGNZY_REAUTH_ID = "000000000000000000000401"
 SIGNZY_DENIED_ID = "00000000000000000000a401"  # an access rule denies it: 401 with any token
@@ -172,20 +172,19 @@ class Signzy(Provider):
         if failure:
             return failure
         onboarding_id = body.get(self._onboarding_id_field) if isinstance(body, dict) else None
-        if not isinstance(onboarding_id, str) or not OBJECT_ID.match(onboarding_id):
+        if not isinstance(onboarding_id, str) or not OBJECT_ID.fullmatch(onboarding_id):
             return self._error(500, SIGNZY_BAD_OBJECT_ID)
         if onboarding_id == SIGNZY_REAUTH_ID and self._bounce(token):
             return self._error(401, "Authorization Required", code="AUTHORIZATION_REQUIRED")
-        return self.magic(self.magic_ids, onboarding_id) or json_reply(
-            200,
-            {
-                "onboardingId": onboarding_id,
-                "customerId": session["user_id"],
-                "callbackUrl": "",
-                "message": "The application is in progress, and it has been repushed to KRA",
-                **EXTRA_FIELD,
-            },
-        )
+        answer = {
+            "onboardingId": onboarding_id,
+            "customerId": session["user_id"],
+            "callbackUrl": "",
+            "message": "The application is in progress, and it has been repushed to KRA",
+        }
+        if self._onboarding_id_field == "onboardingid":  # the page's lower-case reading, of its answer's keys too
+            answer = {key.lower(): value for key, value in answer.items()}
+        return self.magic(self.magic_ids, onboarding_id) or json_reply(200, answer | EXTRA_FIELD)
 
     def _bounce(self, token: str) -> bool:
         """Alternate: forget the caller's token and refuse, then let the retry through."""

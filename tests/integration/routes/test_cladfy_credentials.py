@@ -17,9 +17,11 @@ from tests.support.fake_provider import Reply
     "refusal",
     [
         Reply(200, json.dumps({"status": 401, "message": "Unauthorized", "code": 1204, "response": None}).encode()),
+        # the documented error body, under HTTP 200 (Cladfy mostly does not use HTTP statuses): no code at all
+        Reply(200, json.dumps({"status": 401, "message": "Unauthorized", "code": None, "response": None}).encode()),
         Reply(401, b"Unauthorized", "text/plain"),  # the page's own 401, whatever its body
     ],
-    ids=["code 1204", "401 in text"],
+    ids=["code 1204", "401 in the body alone", "401 in text"],
 )
 def test_rejected_credentials_are_refetched_once_then_succeed(gateway, secrets_manager, refusal):
     # Given the secret was rotated after this instance cached it, and Cladfy only accepts the new one

@@ -297,6 +297,7 @@ def test_a_login_answer_without_a_token_is_a_bad_response_naming_the_field(gatew
         {"onboardingId": "65a1b2c3d4e5f60718293a4"},
         {"onboardingId": "65a1b2c3d4e5f60718293a4bc"},
         {"onboardingId": "65a1b2c3d4e5f60718293a4g"},
+        {"onboardingId": "65a1b2c3d4e5f60718293a4b\n"},  # 24 hex digits then a newline, which `$` would pass
         {"onboardingId": 12345},
         {"onboardingId": ONBOARDING_ID, "callbackUrl": "https://example.com"},
         {"onboardingid": ONBOARDING_ID},  # the repush page's lower-case text is not the gateway's field

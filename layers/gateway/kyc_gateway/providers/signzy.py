@@ -230,7 +230,7 @@ def _success_or_raise(response: ProviderResponse) -> ProviderResponse:
     if response.status == 200 and "error" not in body:
         return response
     error = _loopback_error(body)
-    status = int_or_none(error.get("statusCode")) or response.status
+    status = int_or_none(error.get("statusCode", error.get("statuscode"))) or response.status  # the page's text: both
     kind = ProviderRateLimited if response.throttled or 429 in {status, response.status} else ProviderFailed
     if _read_no_id(response):  # the page's one error: it read no onboarding id, so it re-pushed nothing
         raise response.error(kind, provider_code=error.get("name"))

@@ -56,6 +56,15 @@ ROWS = [
     ("signzy", answer(429, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
     ("signzy", answer(200, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
     ("signzy", answer(503, loopback(429, "Too many requests")), 429, "rate_limited", "Error", HTTP_429),
+    # the repush page's text spells the envelope's keys in lower case
+    (
+        "signzy",
+        answer(200, {"error": {"statuscode": 429, "name": "Error", "message": "Too many requests"}}),
+        429,
+        "rate_limited",
+        "Error",
+        HTTP_429,
+    ),
     # a LoopBack error, whatever status carries it, is never a success
     ("signzy", answer(200, loopback(500, "Internal error")), 502, "provider_error", "Error", None),
     (
