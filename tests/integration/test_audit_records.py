@@ -95,6 +95,7 @@ def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_
     spec_route = cfn.functions()[route.function]
     for item in written:
         assert item["caller"] == CALLER
+        assert (item["apiRequestId"], item["functionVersion"]) == (f"api-audit-{route.function}", "$LATEST")
         assert item["provider"] == provider and item["route"].startswith(f"{provider}.")
         assert item["operation"] == item["route"].partition(".")[2]
         assert (item["status"], item["code"], item["providerStatus"]) == (200, "ok", 200)
@@ -117,6 +118,20 @@ def test_each_provider_route_writes_one_record_per_subject_with_its_answers_and_
 def provider_request_id(answer: dict) -> str | None:
     """The request id the provider's answer carries (CDP's and Cladfy's `request_id`, connectFi's `requestId`)."""
     return answer.get("request_id") or answer.get("requestId")
+
+
+def test_a_record_names_the_published_version_that_wrote_it(sandboxed_gateway, aws, physical_ids, monkeypatch):
+    # Given an instance of published version 12 (Lambda's AWS_LAMBDA_FUNCTION_VERSION)
+    from kyc_gateway import observability
+
+    monkeypatch.setattr(observability, "FUNCTION_VERSION", "12")
+
+    # When it answers a provider route
+    call_as("CladfyKraPinFunction", {"pinnumber": "A004416331M"}, caller=CALLER, correlation_id="audit-version")
+
+    # Then its record says which code answered
+    (item,) = records_of(aws, physical_ids, "audit-version")
+    assert item["functionVersion"] == "12"
 
 
 def test_a_failed_operation_is_recorded_with_the_gateways_and_the_providers_codes(sandboxed_gateway, aws, physical_ids):

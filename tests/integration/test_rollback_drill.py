@@ -155,7 +155,7 @@ def as_deployed(monkeypatch, physical_ids):
         environment = cfn.function_environment(function, physical_ids, {"Environment": ENVIRONMENT})
         monkeypatch.setattr(observability, "_NAMESPACE", environment["POWERTOOLS_METRICS_NAMESPACE"])
         monkeypatch.setattr(observability, "SERVICE", environment["POWERTOOLS_SERVICE_NAME"])
-        monkeypatch.setattr(observability, "_VERSION", NEW_VERSION)  # Lambda's AWS_LAMBDA_FUNCTION_VERSION
+        monkeypatch.setattr(observability, "FUNCTION_VERSION", NEW_VERSION)  # Lambda's AWS_LAMBDA_FUNCTION_VERSION
 
     return use
 
@@ -356,7 +356,7 @@ def test_the_previous_versions_faults_during_a_canary_roll_nothing_back_and_page
     # Given a deployment of NEW_VERSION under way, and the previous version, still serving most requests, failing
     alarm = rollback_alarm(deployed, function)
     as_deployed(function)
-    monkeypatch.setattr(observability, "_VERSION", str(int(NEW_VERSION) - 1))
+    monkeypatch.setattr(observability, "FUNCTION_VERSION", str(int(NEW_VERSION) - 1))
     event = sample_event(function, aws)
     break_success_path(monkeypatch, function)
     capsys.readouterr()

@@ -56,4 +56,5 @@ def call_as(function: str, body: Any, *, caller: str, correlation_id: str, heade
         body=json.dumps(body),
     )
     event["requestContext"]["identity"]["userArn"] = caller
+    event["requestContext"]["requestId"] = f"api-{correlation_id}"  # API Gateway's own id, apart from the caller's
     return invoke(spec, event)

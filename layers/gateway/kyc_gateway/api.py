@@ -163,6 +163,7 @@ def _audit(
         "status": response["statusCode"],
         "code": code,
         "correlationId": response["headers"]["X-Correlation-Id"],
+        "apiRequestId": api_request_id(event),  # the access log's and CloudTrail's key, whatever the caller's id
         "idempotencyKey": key,
         "replay": replayed or None,
         **audit.provider_outcome(answer if result is None else result, failure),  # a replay: the stored answer
@@ -194,11 +195,14 @@ def correlation_id_of(event: Any) -> str:
     """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id."""
     if not isinstance(event, dict):
         return "unknown"
-    supplied = sane_correlation_id(header(event, "x-correlation-id"))
-    if supplied:
-        return supplied
+    return sane_correlation_id(header(event, "x-correlation-id")) or api_request_id(event) or "unknown"
+
+
+def api_request_id(event: dict[str, Any]) -> str | None:
+    """API Gateway's id of the request (`requestContext.requestId`), if it gave one."""
     context = event.get("requestContext")
-    return str((context.get("requestId") if isinstance(context, dict) else None) or "unknown")
+    value = context.get("requestId") if isinstance(context, dict) else None
+    return str(value) if value else None
 
 
 def sane_correlation_id(supplied: str | None) -> str | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ConfigDict, model_validator
 
-from kyc_gateway import aws, clock, registry
+from kyc_gateway import aws, clock, observability, registry
 from kyc_gateway.lazy import once
 from kyc_gateway.model import Model, ascii_upper
 from kyc_gateway.observability import count, note, provider_calls
@@ -158,7 +158,8 @@ def _request_id(answer: Any) -> str | None:
 
 def record(fields: dict[str, Any], subjects: Subjects) -> None:
     """Write the audit record of one provider operation: `fields` (caller, route, provider, operation, status, code,
-    correlationId; provider outcome, idempotencyKey, replay) under each of `subjects`. An unreadable key, a subject
+    correlationId, apiRequestId; provider outcome, idempotencyKey, replay) under each of `subjects`, with the
+    function version that wrote it. An unreadable key, a subject
     kind its provider does not declare (a bug: the sample events' test checks their subjects against the registry)
     or a table that refuses the record never changes the caller's answer, which may be a write already done: the
     record is logged and counted instead."""
@@ -197,7 +198,12 @@ def write(
     time = utc_text(dt.datetime.fromtimestamp(now, dt.UTC))
     expires_at = int(now) + get_settings().audit_retention_days * 86400
     common = {k: v for k, v in fields.items() if v is not None and v != []}
-    common |= {"time": time, "keyVersion": version, "expiresAt": expires_at}
+    common |= {
+        "time": time,
+        "keyVersion": version,
+        "expiresAt": expires_at,
+        "functionVersion": observability.FUNCTION_VERSION,  # which code answered: a bug found later, its records
+    }
     at = f"{time}#{fields['correlationId']}"
     items = [common | {"fingerprint": target, "at": at, "subjectKind": kind} for target, kind in targets]
     if failure is None:

@@ -120,7 +120,9 @@ ANSWERED_FIELDS = (
     "providerCode",
     "providerRequestId",
     "correlationId",
+    "apiRequestId",
     "idempotencyKey",
+    "functionVersion",
 )
 
 

@@ -25,9 +25,9 @@ from kyc_gateway.logs import Logger
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "kyc-gateway")
 logger = Logger(SERVICE)
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KycGateway")
-# The published version this instance runs (Lambda sets it): a deployment's rollback watches the new version's own
-# faults, so that the old version's, during a canary, roll nothing back.
-_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+# The published version this instance runs (Lambda sets it), named in its audit records: a deployment's rollback
+# watches the new version's own faults, so that the old version's, during a canary, roll nothing back.
+FUNCTION_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
 
 # Outcome codes that are a provider (or a token of it) failing: what the per-provider alarms count.
 _TOKEN_FAILURES = frozenset({"provider_auth_failed", "token_unavailable"})
@@ -108,7 +108,7 @@ def record_outcome(
     count("Requests", Route=route, Code=code)
     if fault:
         count("GatewayFaults", Route=route)
-        count("VersionFaults", Route=route, Version=_VERSION)
+        count("VersionFaults", Route=route, Version=FUNCTION_VERSION)
     if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
         count("ProviderFailures", Provider=provider)
         if code in _TOKEN_FAILURES:

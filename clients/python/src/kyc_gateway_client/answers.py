@@ -69,6 +69,8 @@ class AuditRecord(TypedDict, total=False):
     providerRequestId: str | None
     providerCalls: list[dict[str, Any]] | None
     correlationId: str
+    apiRequestId: str | None
+    functionVersion: str | None
     idempotencyKey: str | None
     replay: bool | None
     expiresAt: int | None
