@@ -259,7 +259,13 @@ def test_records_of_one_subject_at_one_instant_are_kept_apart_by_correlation_id_
             {("id", "4:784199955458601"), ("ecrn", "ECRN-1")},
             id="only the entries that name a type and a number",
         ),
-        pytest.param(None, {"ecrn": "ECRN-7766"}, {("ecrn", "ECRN-7766")}, id="id_details not a list"),
+        pytest.param(None, {"ecrn": "ECRN-7766"}, {("ecrn", "ECRN-7766")}, id="no id_details"),
+        pytest.param(
+            {"id_type": 4, "id_number": "784199554586091"},
+            {"ecrn": "ECRN-7767"},
+            {("id", "4:784199554586091"), ("ecrn", "ECRN-7767")},
+            id="one id as an object, not a list",
+        ),
     ],
 )
 def test_a_cdp_onboarding_is_recorded_under_the_subjects_it_names_whatever_else_its_body_holds(

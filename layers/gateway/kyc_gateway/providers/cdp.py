@@ -76,10 +76,11 @@ class OnboardingRequest(ForwardedAsSent):
     model_config = ConfigDict(extra="allow", json_schema_extra=_onboarding_example)
 
     def audit_subjects(self, answer: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
-        """What the audit trail records it under (kyc_gateway.audit): each ID of `id_details`, and the ECRN CDP
-        answered (the customer's number, which a later lookup answers too)."""
+        """What the audit trail records it under (kyc_gateway.audit): each ID of `id_details` (a list in CDP's
+        example; one object, as a caller may send one ID, is read too: the body went to CDP all the same), and the
+        ECRN CDP answered (the customer's number, which a later lookup answers too)."""
         details = self.sent.get("id_details")
-        for detail in details if isinstance(details, list) else ():
+        for detail in [details] if isinstance(details, dict) else details if isinstance(details, list) else ():
             if isinstance(detail, dict) and _scalar(detail.get("id_type")) and _scalar(detail.get("id_number")):
                 yield "id", f"{detail['id_type']}:{detail['id_number']}"
         yield from _answered_ecrn(answer)
