@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from tests.conftest import SECRETS
+from tests.support.emf import log_lines
 from tests.support.fake_provider import Reply
 
 IDENTIFY_FN = "ConnectFiIdentificationFunction"
@@ -242,6 +243,27 @@ def test_a_new_token_refused_too_is_502_naming_what_connectfi_answered(gateway):
     )
     assert (error["providerCode"], error["providerRequestId"]) == ("unauthorized", "req-401")
     assert len(gateway.provider.requests(STATUS)) == 2
+
+
+def test_a_token_whose_expiry_is_already_past_serves_a_minute_not_one_call(gateway, clock, logs):
+    from kyc_gateway.providers.connectfi.client import PAST_EXPIRY_KEPT_SECONDS
+
+    # Given connectFi answering its login with an expiry already past (its example's value; or clocks apart)
+    clock.stop()
+    gateway.provider.reply(LOGIN, login_reply("past", "2022-10-07T08:18:57.360Z"), login_reply("next"))
+    gateway.provider.reply(STATUS, application())
+
+    # When three statuses are asked at once, and more after the token's short while
+    answers = [gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION}) for _ in range(3)]
+    clock.advance(PAST_EXPIRY_KEPT_SECONDS)
+    later = gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION})
+
+    # Then one login serves them all (not one per call), a new one the later call, and an operator is told
+    assert [answer.status for answer in [*answers, later]] == [200, 200, 200, 200]
+    assert [request.headers["x-connectfi-token"] for request in gateway.provider.requests(STATUS)] == [
+        "past", "past", "past", "next"
+    ]  # fmt: skip
+    assert log_lines(logs(), "connectfi token expiry already past: kept a short while")
 
 
 def test_a_token_is_renewed_shortly_before_dts_expire_at(gateway, clock):

@@ -28,6 +28,7 @@ from kyc_gateway.errors import (
 )
 from kyc_gateway.fields import RawJson
 from kyc_gateway.model import Model
+from kyc_gateway.observability import logger
 from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.base import FieldSpelling, ProviderClient, json_body, undocumented
 from kyc_gateway.providers.connectfi.common import PROVIDER, ConnectFiId, is_application_state
@@ -83,6 +84,7 @@ class TokenAnswer(Model):
 
 Mapping = dict[str, tuple[type[GatewayError], str]]  # connectFi's code -> (gateway error, gateway code)
 _ERROR_STATUSES = range(400, 500)  # connectFi documents its errors as 4xx
+PAST_EXPIRY_KEPT_SECONDS = 60  # a token whose dtsExpireAt is already past: one login a minute, not one per call
 
 # Documented connectFi codes -> (gateway error, gateway code), whichever of _ERROR_STATUSES carries them (its public
 # table gives customerNotFound as a 400). Any other answer is undocumented: 502.
@@ -263,7 +265,11 @@ class ConnectFiClient(ProviderClient):
         expires_at = reply.dtsExpireAt
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=dt.UTC)
-        return Token.issued(token, now=clock.now(), expires_at=expires_at.timestamp())
+        now = clock.now()
+        if expires_at.timestamp() <= now:  # clocks apart, or the example's value: a 401 on it renews it, if it is over
+            logger.warning("connectfi token expiry already past: kept a short while", provider=PROVIDER)
+            return Token.issued(token, now=now, expires_at=now + PAST_EXPIRY_KEPT_SECONDS)
+        return Token.issued(token, now=now, expires_at=expires_at.timestamp())
 
 
 def _login_token(response: ProviderResponse, reply: TokenReply) -> str:
