@@ -4,10 +4,8 @@ checks themselves are test_deploy_check.py's; both run the hook as shipped (test
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
-from collections.abc import Callable
 
 import boto3
 import pytest
@@ -62,85 +60,6 @@ def test_every_functions_deployment_runs_the_hook_before_any_traffic_and_codedep
     for environment in ("dev", "prod"):
         name = resolved(hook["Properties"]["FunctionName"], environment)
         assert name.startswith("CodeDeployHook_") and len(name) <= 64
-
-
-def test_codedeploy_may_run_each_functions_deployment_with_a_role_that_reaches_the_gateway_alone(deployed):
-    """Given the transformed template's deployment groups and the role they run with, when each deployment reads its
-    rollback alarms (as named for the version deployed), runs the hook and moves its function's alias, then the role
-    allows each call, and none on another function, alarm or hook of the account."""
-    resources = deployed["Resources"]
-    groups = {name: resource for name, resource in resources.items() if resource["Type"] == DEPLOYMENT_GROUP}
-    assert "CodeDeployServiceRole" not in resources  # SAM's role, with AWS's policy for any alias of the account
-    (role_id,) = {group["Properties"]["ServiceRoleArn"]["Fn::GetAtt"][0] for group in groups.values()}
-    role = resources[role_id]["Properties"]
-    assert role["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Principal": {"Service": "codedeploy.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ]
-    assert "ManagedPolicyArns" not in role
-    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    for environment in ("dev", "prod"):
-        values = deployed_values(deployed, environment)
-        allowed = allows(cfn.resolve(statements, values, deployed))
-        hook = values[f"{HOOK}.Arn"]
-        alarms_watched = []
-        for entry in FUNCTIONS:
-            function = values[f"{entry.logical_id}.Arn"]
-            update = resources[f"{entry.logical_id}Aliaslive"]["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
-            group = groups[update["DeploymentGroupName"]["Ref"]]
-            for watched in group["Properties"]["AlarmConfiguration"]["Alarms"]:
-                name = cfn.resolve(resources[watched["Name"]["Ref"]]["Properties"]["AlarmName"], values, deployed)
-                alarms_watched.append(name)
-                assert allowed("cloudwatch:DescribeAlarms", alarm_arn(name)), name
-            for action in ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"):
-                assert allowed(action, function) and allowed(action, f"{function}:live"), (entry.logical_id, action)
-            assert not allowed("lambda:InvokeFunction", f"{function}:live")
-        assert allowed("lambda:InvokeFunction", hook) and allowed("lambda:InvokeFunction", f"{hook}:$LATEST")
-        assert len(alarms_watched) == 2 * len(FUNCTIONS)
-        # nothing of the account's other functions, alarms or hooks
-        other = "arn:aws:lambda:us-east-1:123456789012:function:"
-        for action in ("lambda:UpdateAlias", "lambda:GetAlias", "lambda:InvokeFunction"):
-            for name in ("payments-api", f"kyc-gateway-{environment}-Other", "CodeDeployHook_payments"):
-                assert not allowed(action, f"{other}{name}:live") and not allowed(action, f"{other}{name}"), name
-        for name in (f"kyc-gateway-{environment}-Api5xxRate", "payments-NewVersionErrors-7"):
-            assert not allowed("cloudwatch:DescribeAlarms", alarm_arn(name)), name
-        assert not allowed("sns:Publish", "arn:aws:sns:us-east-1:123456789012:kyc-gateway-alarms")
-
-
-DEPLOYMENT_GROUP = "AWS::CodeDeploy::DeploymentGroup"
-
-
-def deployed_values(deployed: dict, environment: str) -> dict:
-    """What the template's parameters, functions and versions resolve to in `environment` (version 7 deploying)."""
-    values = cfn.parameter_values({"Environment": environment}, deployed)
-    for logical_id, resource in deployed["Resources"].items():
-        if resource["Type"] == "AWS::Lambda::Function":
-            name = cfn.resolve(resource["Properties"].get("FunctionName"), values, deployed) or (
-                f"kyc-gateway-{environment}-{logical_id}-AbCdEf123456"
-            )
-            arn = f"arn:aws:lambda:{values['AWS::Region']}:{values['AWS::AccountId']}:function:{name}"
-            values |= {logical_id: name, f"{logical_id}.Arn": arn}
-        elif resource["Type"] == "AWS::Lambda::Version":
-            values[f"{logical_id}.Version"] = TARGET_VERSION
-    return values
-
-
-def alarm_arn(name: str) -> str:
-    return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
-
-
-def allows(statements: list[dict]) -> Callable[[str, str], bool]:
-    """IAM's answer to an action on a resource under `statements` (resolved; Allow only, no conditions)."""
-
-    def allowed(action: str, resource: str) -> bool:
-        for statement in statements:
-            assert statement["Effect"] == "Allow" and "Condition" not in statement
-            listed = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-            within = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
-            if action in listed and any(fnmatch.fnmatchcase(resource, pattern) for pattern in within):
-                return True
-        return False
-
-    return allowed
 
 
 def test_the_hook_may_invoke_the_gateways_published_versions_and_answer_its_deployments_only(deployed):
