@@ -163,7 +163,7 @@ def _audit(
         "status": response["statusCode"],
         "code": code,
         "correlationId": response["headers"]["X-Correlation-Id"],
-        "apiRequestId": api_request_id(event),  # the access log's and CloudTrail's key, whatever the caller's id
+        "apiRequestId": api_request_id(event),  # the access log's key, whatever the caller's id
         "idempotencyKey": key,
         "replay": replayed or None,
         **audit.provider_outcome(answer if result is None else result, failure),  # a replay: the stored answer

@@ -326,7 +326,7 @@ def test_an_update_answer_holding_no_state_whose_status_connectfi_fails_is_done_
     # Then the update is done all the same, nothing new is stored, and an operator is told why
     assert (answer.status, answer.json()) == (200, {"code": "0"})
     assert read_application(APPLICATION)["statusCode"] == 404
-    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it")
+    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it if stored")
     assert (line["level"], line["provider"], line["code"]) == ("WARNING", "connectfi", "provider_error")
 
 

@@ -376,7 +376,7 @@ def test_an_update_whose_status_check_connectfi_fails_leaves_the_state_seen_and_
     # Then the state seen stays stored, a warning names the provider and the application the reconciliation checks,
     # and nothing pages as a state not recorded (connectFi failed, not the table)
     assert store.get(APPLICATION)["status"] == "waiting_review"
-    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it")
+    (line,) = log_lines(logs(), "application state not confirmed: the reconciliation checks it if stored")
     assert (line["code"], line["provider"], line["application_id"]) == ("provider_error", "connectfi", APPLICATION)
     assert "ApplicationsNotRecorded" not in logs()
 

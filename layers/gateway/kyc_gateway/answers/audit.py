@@ -23,7 +23,7 @@ _RECORD_FIELDS = {
     "providerRequestId": by_example("string"),
     "providerCalls": by_example("array", "each HTTP call of the operation: its operation and status"),
     "correlationId": documented("string"),
-    "apiRequestId": by_example("string", "API Gateway's request id (its access log's and CloudTrail's), on a route"),
+    "apiRequestId": by_example("string", "API Gateway's request id (its access log's), on a route"),
     "functionVersion": by_example("string", "the published version of the function that wrote it ($LATEST locally)"),
     "idempotencyKey": by_example("string"),
     "replay": by_example("boolean", "true when the answer replayed an earlier one"),

@@ -64,14 +64,15 @@ def record_answer(response: ProviderResponse, *, creates: bool, named: tuple[str
 def record_status(customer_id: str, application_id: str) -> None:
     """connectFi's status of the application, stored, where a write's answer cannot say which state it made (its
     call is in the request's audit record: the same caller, subject and correlation id). connectFi failing it leaves
-    the state stored before, and the application in the reconciliation's queue, which checks it."""
+    the state stored before, if any, and such an application in the reconciliation's queue, which checks it (one
+    the gateway never stored, started elsewhere, stays unknown to it, as before)."""
     from kyc_gateway.providers.connectfi import client
 
     try:
         confirmed = client.status(client.StatusRequest(customerId=customer_id, applicationId=application_id))
     except GatewayError as error:
         logger.warning(
-            "application state not confirmed: the reconciliation checks it",
+            "application state not confirmed: the reconciliation checks it if stored",
             provider=PROVIDER,
             application_id=application_id,
             code=error.code,
