@@ -93,7 +93,7 @@ class DocumentRequest(Model):
     extension: Literal["jpg", "png"]
     type: DocumentType
     note: Note | None = None
-    note_author_agent_email: AgentEmail = absent_or_set()
+    note_author_agent_email: AgentEmail = None
     file: str = Field(repr=False)
     documentId: DocumentId = absent_or_set()
 
