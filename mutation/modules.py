@@ -218,10 +218,22 @@ _EVERY_PROVIDERS = (
 )
 
 
+# Tests outside a provider's own files that exercise one of its modules, by module path.
+_ALSO = {
+    "providers/connectfi/applications.py": (
+        f"{_ROUTES}/test_event_contract.py",  # each path's announcement against the published contract
+        "tests/integration/test_answer_schemas.py",  # the stored application's answer against its route's schema
+        "tests/integration/test_events.py",  # the sample events' applications, stored and looked up
+        "tests/integration/test_privacy.py",  # nothing personal in what it logs
+        _ALARM_DRILLS,  # an application the table does not take, a reconciliation run connectFi fails
+    ),
+}
+
+
 def provider_modules() -> tuple[MutatedModule, ...]:
     """Each registered provider's modules (its client's module, or every module of its client's package), against
     its own tests (tests/integration/routes/test_<name>*.py, tests/unit/test_<name>*.py) and those of every provider
-    (_EVERY_PROVIDERS): a new provider is mutation-tested without an entry here."""
+    (_EVERY_PROVIDERS), and any of _ALSO: a new provider is mutation-tested without an entry here."""
     modules = []
     for provider in PROVIDERS:
         client = LAYER / Path(*provider.client.split(".")[1:]).with_suffix(".py")
@@ -229,7 +241,9 @@ def provider_modules() -> tuple[MutatedModule, ...]:
         paths = sorted(package.glob("[!_]*.py")) if package else [client]
         own = [*ROOT.glob(f"{_ROUTES}/test_{provider.name}*.py"), *ROOT.glob(f"tests/unit/test_{provider.name}*.py")]
         tests = (*sorted(str(test.relative_to(ROOT)) for test in own), *_EVERY_PROVIDERS)
-        modules += [MutatedModule(path.relative_to(LAYER).as_posix(), REST, tests) for path in paths]
+        for path in paths:
+            module = path.relative_to(LAYER).as_posix()
+            modules.append(MutatedModule(module, REST, (*tests, *_ALSO.get(module, ()))))
     return tuple(modules)
 
 
