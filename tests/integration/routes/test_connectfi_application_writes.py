@@ -1,6 +1,7 @@
 """How the applications store writes a state: a late state, or one moving a completed application backwards, costs
 one conditional write; a state found as stored is a check (its times noted), whatever the stored item lacks; a state
-that meets another write each time it is compared is compared again once, then left to the next check."""
+that meets another write each time it is compared is compared again once, then left to the next check; a new state
+is stored and announced in three writes, none more once its status is published."""
 
 from __future__ import annotations
 
@@ -126,3 +127,17 @@ def test_a_state_meeting_another_write_each_time_it_is_compared_is_compared_agai
     # Then it is compared twice (a write, then noting the check, each time), and left for the next check to store
     assert recorded is None
     assert len(writes) == 4
+
+
+def test_a_new_state_with_nothing_newer_stored_meanwhile_is_stored_and_announced_in_three_writes(store, writes):
+    # Given an application nothing is stored for, When a new state of it arrives (nothing newer stored meanwhile)
+    recorded = store.record_and_announce(state("waiting_review"))
+
+    # Then it is stored, its announcement claimed, then marked published: no further claim for a status published
+    assert recorded["announced"] is True
+    assert [expression.split(" = ")[0] for expression in writes] == [
+        "SET #customerId",
+        "SET announcing",
+        "SET publishedStatus",
+    ]
+    assert store.get(APPLICATION)["publishedStatus"] == "waiting_review"

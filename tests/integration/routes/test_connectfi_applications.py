@@ -339,22 +339,129 @@ def test_an_update_answered_after_another_state_was_seen_meanwhile_stores_connec
     assert [event["status"] for event in details(announcements)] == ["pending_step_up", "waiting_review"]
 
 
-def test_an_update_answered_after_a_check_that_did_not_see_it_is_stored_without_asking_again(store, gateway, clock):
-    from tests.integration.routes.test_connectfi import STATUS
+def test_an_update_answered_after_a_check_that_did_not_see_it_is_stored_without_asking_again(
+    store, gateway, clock, logs
+):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
 
-    # Given an update on its way while a status check, sent after it and answered sooner, stored the same state
+    # Given an update on its way while a status check, sent after it and answered sooner, stored the same state;
+    # connectFi would answer a status check (one asked for would be seen)
     t = clock.stop()
     store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
     store.record_and_announce(state("waiting_review"), observed_at=t + 0.2)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("data_request"))
 
     # When the update's answer arrives with that same state, or with no other state seen since it was sent
     clock.advance(1)
     write_answers.record_answer(update_answer("waiting_review", sent_at=t, received_at=t + 1), creates=False)
+    noted = store.get(APPLICATION)["observedAt"]
     write_answers.record_answer(update_answer("data_request", sent_at=t + 2, received_at=t + 3), creates=False)
 
-    # Then each is stored as it is, and connectFi is not asked
+    # Then each is stored as it is (the first noted as a check, from its answer's arrival), connectFi is not asked,
+    # and nothing is counted as a state not recorded
+    assert noted == store.timestamp(t + 1)
     assert gateway.provider.requests(STATUS) == []
     assert store.get(APPLICATION)["status"] == "data_request"
+    assert "ApplicationsNotRecorded" not in logs()
+
+
+def test_an_updates_state_found_as_stored_while_another_is_written_is_compared_with_it_as_seen_meanwhile(
+    store, gateway, clock
+):
+    from kyc_gateway import aws
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
+
+    # Given the state an update answers with seen by a check while the update was on its way, another state (seen by
+    # another check) written just as the update's answer, found as stored, is noted as a check, and connectFi
+    # answering a status check
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + 0.2)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    updates, written = [], []
+
+    def another_state_written_meanwhile(**_: object) -> None:
+        updates.append(1)
+        if len(updates) == 2 and not written:  # the second: the note of a check that found the state as stored
+            written.append(store.record_and_announce(state("data_request"), observed_at=t + 0.5))
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", another_state_written_meanwhile)
+    try:
+        # When the update's answer arrives
+        clock.advance(1)
+        write_answers.record_answer(update_answer("waiting_review", sent_at=t, received_at=t + 1), creates=False)
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", another_state_written_meanwhile)
+
+    # Then it is compared with the state written meanwhile as with any seen since the update was sent: which came
+    # last cannot be told, so connectFi's status is asked for and stored
+    assert written[0]["status"] == "data_request"
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert store.get(APPLICATION)["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"customerId": "cstap_another"},
+        {"reference": "extRefApp101"},
+        {"aggregatorId": "OTHERCLIENT"},
+        {"status": "data_request"},
+        {"outcome": "Declined"},
+        {"entityApplications": [{"entityId": CUSTOMER, "isCustomer": True, "status": "running", "outcome": None}]},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_an_update_answering_a_state_that_differs_in_any_field_from_one_seen_meanwhile_asks_connectfi(
+    store, gateway, clock, change
+):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
+
+    # Given another state seen while an update was on its way, and connectFi answering a status check
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    # When the update's answer arrives with that state but one field (the others, entityApplications too, alike)
+    clock.advance(1)
+    write_answers.record_answer(update_answer_of(state("waiting_review") | change, sent_at=t), creates=False)
+
+    # Then it is another state: which came last cannot be told, so connectFi's status is asked for and stored
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert (store.get(APPLICATION)["status"], store.get(APPLICATION)["outcome"]) == ("completed", "Approved")
+
+
+def test_a_state_seen_in_the_very_millisecond_an_update_was_sent_counts_as_seen_meanwhile(store, gateway, clock):
+    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
+
+    # Given another state seen by a check asked for in the millisecond an update was sent, and connectFi answering
+    # a status check
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, application("completed", "Approved"))
+
+    # When the update's answer arrives with another state
+    clock.advance(1)
+    write_answers.record_answer(update_answer("data_request", sent_at=t, received_at=t + 1), creates=False)
+
+    # Then which came last cannot be told from the times: connectFi's status is asked for and stored
+    assert len(gateway.provider.requests(STATUS)) == 1
+    assert store.get(APPLICATION)["status"] == "completed"
+
+
+def update_answer_of(data: dict, *, sent_at: float):
+    """connectFi's answer to an update, holding `data`, sent at `sent_at` and answered a second later."""
+    from kyc_gateway.provider_response import ProviderResponse
+
+    body = json.dumps({"code": "0", "data": data, "requestId": "135520d078d411eeb5658f28ab5fe311"})
+    return ProviderResponse("connectfi", 200, body, {}, sent_at=sent_at, received_at=sent_at + 1)
 
 
 def test_an_update_whose_status_check_connectfi_fails_leaves_the_state_seen_and_is_not_counted_unrecorded(

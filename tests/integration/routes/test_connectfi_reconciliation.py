@@ -300,10 +300,12 @@ def test_a_newer_state_the_claimer_fails_to_announce_is_left_to_the_reconciliati
     # When the first instance's own announcement is done, and the next refused
     first = applications.record_and_announce(application("waiting_review")["data"])
 
-    # Then its own state counts as announced (its caller does not fail over another's), the claim is released, and
-    # the reconciliation announces `completed`
+    # Then its own state counts as announced (its caller does not fail over another's), a warning names the provider
+    # and the application left to the reconciliation, the claim is released, and the reconciliation announces
+    # `completed`
     assert (first["announced"], calls) == (True, ["waiting_review", "completed"])
-    assert log_lines(logs(), "application state not announced yet")
+    (line,) = log_lines(logs(), "application state not announced yet")
+    assert (line["level"], line["provider"], line["application_id"]) == ("WARNING", "connectfi", first["applicationId"])
     monkeypatch.setattr(applications, "_announce", announce)
     gateway.provider.reply(LOGIN, login_reply())
     gateway.provider.reply(STATUS, application("completed", "Approved"))
