@@ -94,7 +94,14 @@ MODULES = (
     # what is forwarded to a provider: the one JSON reader of every body, and the caller's bytes sent on unchanged
     MutatedModule("strict_json.py", CORE, ("tests/unit/test_strict_json.py", f"{_ROUTES}/test_request_edges.py")),
     MutatedModule(
-        "fields.py", CORE, (f"{_ROUTES}/test_cdp_onboarding.py", f"{_ROUTES}/test_connectfi_stepup.py", _ERRORS)
+        "fields.py",
+        CORE,
+        (
+            f"{_ROUTES}/test_cdp_onboarding.py",
+            f"{_ROUTES}/test_connectfi_stepup.py",
+            f"{_ROUTES}/test_connectfi_update.py",
+            _ERRORS,
+        ),
     ),
     # the deadline every provider call of a request fits in
     MutatedModule(
