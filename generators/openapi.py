@@ -79,6 +79,14 @@ CORRELATION_HEADER = {
     "description": "Echoed back when it matches the pattern; otherwise the API Gateway request id is used.",
     "schema": {"type": "string"},
 }
+PURPOSE_HEADER = {
+    "name": "X-Request-Purpose",
+    "in": "header",
+    "required": False,
+    "description": "Why the provider is asked (a purpose code or a case id; never personal data), kept in the "
+    "operation's audit record. Any other value is 400, and nothing is sent.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},
+}
 # The headers of the gateway's answers, declared once (components.headers) and named by each response.
 RESPONSE_HEADERS = {
     "X-Correlation-Id": {
@@ -191,7 +199,7 @@ def _operation(
     spec: cfn.FunctionSpec, path: str, contract: Any, answer: str, schemas: dict[str, Any]
 ) -> dict[str, Any]:
     webhook = "{token}" in path
-    parameters = [CORRELATION_HEADER]
+    parameters = [CORRELATION_HEADER, *([PURPOSE_HEADER] if contract.purpose else [])]
     if contract.idempotency_keys:
         parameters.append(
             {

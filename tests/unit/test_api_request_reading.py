@@ -184,9 +184,9 @@ def test_a_route_describes_what_it_accepts_and_answers_for_the_openapi_document(
     )
 
     assert body_route.route == "test.echo"
-    assert body_route.contract == api.RouteContract(Applicant, None, 201, idempotency_keys=True)
-    assert path_route.contract == api.RouteContract(None, ApplicationPath, 200, idempotency_keys=False)
-    assert custom.contract == api.RouteContract(Address, None, 200, idempotency_keys=False)
+    assert body_route.contract == api.RouteContract(Applicant, None, 201, idempotency_keys=True, purpose=False)
+    assert path_route.contract == api.RouteContract(None, ApplicationPath, 200, idempotency_keys=False, purpose=False)
+    assert custom.contract == api.RouteContract(Address, None, 200, idempotency_keys=False, purpose=False)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # The header a write route honours (kyc_gateway.idempotency_keys), as API Gateway passes header names: any case.
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+PURPOSE_HEADER = "x-request-purpose"  # why a provider is asked, for the audit record: a code or case id, opaque
 _SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 # application/json, or a structured-syntax JSON type such as application/merge-patch+json; parameters allowed.
 _JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
@@ -73,12 +74,13 @@ def http_route(
         request_started(context)
         correlation_id = correlation_id_of(event)
         logger.set_correlation_id(correlation_id)
-        request = key = result = failure = None
+        request = key = purpose = result = failure = None
         replayed = False
         try:
             if not is_proxy_event(event):
                 raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
             key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None  # read first: every answer says
+            purpose = request_purpose(event) if audited_provider else None
             request = parse(event, request_model)
             if key is None:
                 result = operation(request)
@@ -116,6 +118,7 @@ def http_route(
                 result=result,
                 failure=failure,
                 key=key,
+                purpose=purpose,
                 replayed=replayed,
             )
         elapsed_ms = (clock.monotonic() - started) * 1000
@@ -129,6 +132,7 @@ def http_route(
         path_model=request_model if parse is parse_path else None,
         status=status,
         idempotency_keys=idempotent_write is not None,
+        purpose=audited_provider is not None,
     )
     snapstart.register(lambda_handler)
     return lambda_handler
@@ -145,6 +149,7 @@ def _audit(
     result: Any,
     failure: GatewayError | None,
     key: str | None,
+    purpose: str | None,
     replayed: bool,
 ) -> None:
     """The request's audit record (kyc_gateway.audit), once its answer is known: its subjects from the request and,
@@ -165,6 +170,7 @@ def _audit(
         "correlationId": response["headers"]["X-Correlation-Id"],
         "apiRequestId": api_request_id(event),  # the access log's key, whatever the caller's id
         "idempotencyKey": key,
+        "purpose": purpose,
         "replay": replayed or None,
         **audit.provider_outcome(answer if result is None else result, failure),  # a replay: the stored answer
     }
@@ -184,6 +190,7 @@ class RouteContract:
     path_model: type[BaseModel] | None
     status: int
     idempotency_keys: bool
+    purpose: bool  # takes X-Request-Purpose (a route that calls a provider, and so is audited)
 
 
 def is_proxy_event(event: Any) -> bool:
@@ -203,6 +210,25 @@ def api_request_id(event: dict[str, Any]) -> str | None:
     context = event.get("requestContext")
     value = context.get("requestId") if isinstance(context, dict) else None
     return str(value) if value else None
+
+
+def request_purpose(event: dict[str, Any]) -> str | None:
+    """The caller's X-Request-Purpose, when it sent one: why the provider is asked (an onboarding, a periodic
+    review, a case's id), kept in the audit record. An opaque code, never personal data: the correlation id's
+    characters only, else 400 and nothing is sent."""
+    supplied = header(event, PURPOSE_HEADER)
+    if supplied is None or _SANE_CORRELATION_ID.match(supplied):
+        return supplied
+    raise RequestValidationError(
+        details=[
+            {
+                "field": "X-Request-Purpose",
+                "issue": "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit "
+                "(a purpose code or a case id, never personal data)",
+                "type": "header",
+            }
+        ]
+    )
 
 
 def sane_correlation_id(supplied: str | None) -> str | None:

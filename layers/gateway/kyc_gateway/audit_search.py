@@ -122,6 +122,7 @@ ANSWERED_FIELDS = (
     "correlationId",
     "apiRequestId",
     "idempotencyKey",
+    "purpose",
     "functionVersion",
 )
 

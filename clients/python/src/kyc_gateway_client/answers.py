@@ -72,6 +72,7 @@ class AuditRecord(TypedDict, total=False):
     apiRequestId: str | None
     functionVersion: str | None
     idempotencyKey: str | None
+    purpose: str | None
     replay: bool | None
     expiresAt: int | None
     recordsFound: int | None

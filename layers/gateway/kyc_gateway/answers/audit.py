@@ -26,6 +26,7 @@ _RECORD_FIELDS = {
     "apiRequestId": by_example("string", "API Gateway's request id (its access log's), on a route"),
     "functionVersion": by_example("string", "the published version of the function that wrote it ($LATEST locally)"),
     "idempotencyKey": by_example("string"),
+    "purpose": by_example("string", "the caller's X-Request-Purpose: why the provider was asked"),
     "replay": by_example("boolean", "true when the answer replayed an earlier one"),
     "expiresAt": by_example("integer", "when the table's TTL removes the record (epoch seconds)"),
     "recordsFound": by_example("integer", "a search's own record: how many records it answered"),
