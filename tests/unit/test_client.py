@@ -273,6 +273,38 @@ def test_the_correlation_id_is_sent_and_returned():
     assert transport.sent[0].url == URL + "/connectfi/applications/iapp_1"
 
 
+def test_a_purpose_is_sent_as_the_gateway_reads_it_and_one_it_would_refuse_is_never_sent():
+    # Given a caller saying why it asks the provider, then one giving a name where a code belongs
+    gateway, transport, _ = client(OK)
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"}, purpose="periodic-review:case-7781")
+    with pytest.raises(InvalidRequest) as refused:
+        gateway.cladfy_krapin({"pinnumber": "A004416331M"}, purpose="review of John Smith")
+
+    # Then the first went as X-Request-Purpose; the second was refused before anything was sent, naming no value
+    assert transport.sent[0].headers["X-Request-Purpose"] == "periodic-review:case-7781"
+    assert len(transport.sent) == 1
+    assert refused.value.details == [{"field": "purpose", "issue": refused.value.details[0]["issue"], "type": "header"}]
+    assert "John" not in str(refused.value)
+
+
+def test_every_provider_route_the_openapi_document_gives_a_purpose_takes_one():
+    import inspect
+
+    document = json.loads(OPENAPI.read_text())
+    with_purpose = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if any(p["name"] == "X-Request-Purpose" for p in operation.get("parameters", []))
+    }
+    takes = {
+        (route.method, route.path)
+        for name, route in ROUTES.items()
+        if "purpose" in inspect.signature(getattr(GatewayClient, name)).parameters
+    }
+    assert takes == with_purpose
+
+
 def test_every_caller_route_of_the_openapi_document_has_its_method():
     document = json.loads(OPENAPI.read_text())
     documented = {

@@ -19,6 +19,7 @@ from kyc_gateway_client.errors import ClientMisconfigured, InvalidBaseUrl, Inval
 # let a trailing line break through.
 _CORRELATION_ID = re.compile(r"[!-~](?:[ -~]{0,126}[!-~])?\Z")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}\Z")
+_PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}\Z")
 
 
 def header_value(argument: str, value: object) -> str:
@@ -39,6 +40,20 @@ def header_value(argument: str, value: object) -> str:
         "validation_error",
         f"{argument} {issue}; nothing was sent",
         details=[{"field": argument, "issue": issue, "type": "header"}],
+    )
+
+
+def purpose_value(value: object) -> str | None:
+    """The caller's purpose (sent as X-Request-Purpose) if the gateway takes it, None if none was given: an opaque
+    code or case id, never personal data. Anything else is refused before anything is sent, as the gateway would."""
+    if value is None or (isinstance(value, str) and _PURPOSE.match(value)):
+        return value
+    issue = "must be 1-128 letters, digits or . _ : -, starting with a letter or digit (a code, never personal data)"
+    raise InvalidRequest(
+        0,
+        "validation_error",
+        f"purpose {issue}; nothing was sent",
+        details=[{"field": "purpose", "issue": issue, "type": "header"}],
     )
 
 

@@ -30,7 +30,13 @@ from kyc_gateway_client.answers import (
     StoredApplication,
     UpdateAnswer,
 )
-from kyc_gateway_client.checks import check_timing, header_value, in_clear_to_another_host, usable_base_url
+from kyc_gateway_client.checks import (
+    check_timing,
+    header_value,
+    in_clear_to_another_host,
+    purpose_value,
+    usable_base_url,
+)
 from kyc_gateway_client.errors import (
     ClientMisconfigured,
     CredentialsUnavailable,
@@ -162,57 +168,100 @@ class GatewayClient:
 
     # --- the routes ---------------------------------------------------------------------------------------------
 
-    def cladfy_krapin(self, request: KraPinRequest, *, correlation_id: str | None = None) -> Response[KraPinAnswer]:
+    def cladfy_krapin(
+        self, request: KraPinRequest, *, correlation_id: str | None = None, purpose: str | None = None
+    ) -> Response[KraPinAnswer]:
         """Cladfy KRA PIN details (Kenya)."""
-        return self._call("cladfy_krapin", request, correlation_id=correlation_id)
+        return self._call("cladfy_krapin", request, correlation_id=correlation_id, purpose=purpose)
 
     def signzy_repush(
-        self, request: RepushRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+        self,
+        request: RepushRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        purpose: str | None = None,
     ) -> Response[RepushAnswer]:
         """Signzy EzKRA: re-push an investor onboarding to the KRA (India)."""
-        return self._call("signzy_repush", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
+        return self._call(
+            "signzy_repush", request, idempotency_key=idempotency_key, correlation_id=correlation_id, purpose=purpose
+        )
 
     def cdp_customer_lookup(
-        self, request: CustomerLookupRequest, *, correlation_id: str | None = None
+        self, request: CustomerLookupRequest, *, correlation_id: str | None = None, purpose: str | None = None
     ) -> Response[CustomerLookupAnswer]:
         """CDP: look a customer up by id number and type (UAE)."""
-        return self._call("cdp_customer_lookup", request, correlation_id=correlation_id)
+        return self._call("cdp_customer_lookup", request, correlation_id=correlation_id, purpose=purpose)
 
     def cdp_onboard_customer(
-        self, request: OnboardingRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+        self,
+        request: OnboardingRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        purpose: str | None = None,
     ) -> Response[OnboardingAnswer]:
         """CDP: onboard an individual customer (UAE)."""
         return self._call(
-            "cdp_onboard_customer", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+            "cdp_onboard_customer",
+            request,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            purpose=purpose,
         )
 
     def connectfi_identification(
-        self, request: IdentificationRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+        self,
+        request: IdentificationRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        purpose: str | None = None,
     ) -> Response[ApplicationAnswer]:
         """connectFi: start a KYC/KYB identification (US)."""
         return self._call(
-            "connectfi_identification", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+            "connectfi_identification",
+            request,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            purpose=purpose,
         )
 
     def connectfi_status(
-        self, request: StatusRequest, *, correlation_id: str | None = None
+        self, request: StatusRequest, *, correlation_id: str | None = None, purpose: str | None = None
     ) -> Response[ApplicationAnswer]:
         """connectFi: an application's current state."""
-        return self._call("connectfi_status", request, correlation_id=correlation_id)
+        return self._call("connectfi_status", request, correlation_id=correlation_id, purpose=purpose)
 
     def connectfi_documents(
-        self, request: DocumentRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+        self,
+        request: DocumentRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        purpose: str | None = None,
     ) -> Response[DocumentAnswer]:
         """connectFi: generate a document and upload its image (`file`, base64)."""
         return self._call(
-            "connectfi_documents", request, idempotency_key=idempotency_key, correlation_id=correlation_id
+            "connectfi_documents",
+            request,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            purpose=purpose,
         )
 
     def connectfi_update(
-        self, request: UpdateRequest, *, idempotency_key: str | None = None, correlation_id: str | None = None
+        self,
+        request: UpdateRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        purpose: str | None = None,
     ) -> Response[UpdateAnswer]:
         """connectFi: attach uploaded documents to an application's entity."""
-        return self._call("connectfi_update", request, idempotency_key=idempotency_key, correlation_id=correlation_id)
+        return self._call(
+            "connectfi_update", request, idempotency_key=idempotency_key, correlation_id=correlation_id, purpose=purpose
+        )
 
     def connectfi_application(
         self, application_id: str, *, correlation_id: str | None = None
@@ -235,6 +284,7 @@ class GatewayClient:
         *,
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
+        purpose: str | None = None,
         path_parameters: Mapping[str, str] | None = None,
     ) -> Response[Any]:
         route = ROUTES[name]
@@ -244,6 +294,8 @@ class GatewayClient:
                 raise InvalidRequest(0, "validation_error", reason)
         path = route.path.format(**{key: quote(value, safe="") for key, value in (path_parameters or {}).items()})
         headers = {"Accept": "application/json", "X-Correlation-Id": header_value("correlation_id", correlation_id)}
+        if (purpose := purpose_value(purpose)) is not None:  # why the provider is asked, for its audit record
+            headers["X-Request-Purpose"] = purpose
         if route.write:  # the same key on every attempt: the gateway does the write at most once
             headers["Idempotency-Key"] = header_value("idempotency_key", idempotency_key)
         data = None
