@@ -52,29 +52,7 @@ def codedeploy_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
             ],
         },
     ]
-    return {
-        CODEDEPLOY_ROLE: {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "codedeploy.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-                "Policies": [
-                    {
-                        "PolicyName": "deploy-gateway-functions",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                    }
-                ],
-            },
-        }
-    }
+    return {CODEDEPLOY_ROLE: _role("codedeploy.amazonaws.com", "deploy-gateway-functions", statements)}
 
 
 def deploy_hook_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
@@ -106,31 +84,19 @@ def deploy_hook_role(functions: tuple[FunctionEntry, ...]) -> dict[str, Any]:
             "Resource": [sub(f"${{{function.logical_id}.Arn}}:*") for function in functions],
         },
     ]
-    return {
-        "DeployCheckHookRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-                "ManagedPolicyArns": [
-                    sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
-                    sub("arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"),  # as SAM gives functions
-                    ref("DataKeyDecryptPolicy"),
-                ],
-                "Policies": [
-                    {
-                        "PolicyName": "deploy-check",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                    }
-                ],
-            },
-        }
-    }
+    managed = [
+        sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
+        sub("arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"),  # as SAM gives functions
+        ref("DataKeyDecryptPolicy"),
+    ]
+    return {"DeployCheckHookRole": _role("lambda.amazonaws.com", "deploy-check", statements, managed)}
+
+
+def _role(service: str, policy_name: str, statements: list[dict[str, Any]], managed: list[Any] | None = None) -> dict:
+    """An IAM role `service` assumes, with `statements` as its one inline policy and the `managed` policies."""
+    assume = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    properties: dict[str, Any] = {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [assume]}}
+    if managed:
+        properties["ManagedPolicyArns"] = managed
+    policy = {"PolicyName": policy_name, "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
+    return {"Type": "AWS::IAM::Role", "Properties": properties | {"Policies": [policy]}}
