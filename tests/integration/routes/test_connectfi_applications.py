@@ -15,6 +15,15 @@ from tests.support.webhooks import read_application
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 EVERYONE_DUE = 4e9  # epoch seconds, in 2096: every application in the queue has been checked before it
+# A state with each of its fields changed in turn: each is another state
+EACH_FIELD_CHANGED = [
+    {"customerId": "cstap_another"},
+    {"reference": "extRefApp101"},
+    {"aggregatorId": "OTHERCLIENT"},
+    {"status": "data_request"},
+    {"outcome": "Declined"},
+    {"entityApplications": [{"entityId": CUSTOMER, "isCustomer": True, "status": "running", "outcome": None}]},
+]
 
 
 def state(status: str = "waiting_review", outcome: str | None = None, application_id: str = APPLICATION, **changes):
@@ -105,14 +114,7 @@ def test_times_are_utc_to_the_millisecond_and_sort_as_the_times_they_name(store)
 
 @pytest.mark.parametrize(
     "change",
-    [
-        {"customerId": "cstap_another"},
-        {"reference": "extRefApp101"},
-        {"aggregatorId": "OTHERCLIENT"},
-        {"status": "data_request"},
-        {"outcome": "Declined"},
-        {"entityApplications": [{"entityId": CUSTOMER, "isCustomer": True, "status": "running", "outcome": None}]},
-    ],
+    EACH_FIELD_CHANGED,
 )
 def test_any_field_connectfi_changes_is_a_change_and_moves_updated_at(store, clock, change):
     store.record_and_announce(state())

@@ -9,10 +9,19 @@ import json
 
 import pytest
 
+from kyc_gateway.provider_response import ProviderResponse
 from kyc_gateway.providers.connectfi import write_answers
-from tests.integration.routes.test_connectfi import APPLICATION, CUSTOMER, application
-from tests.integration.routes.test_connectfi_applications import details, state
+from tests.integration.routes.test_connectfi import (
+    APPLICATION,
+    LOGIN,
+    STATUS,
+    application,
+    connectfi_error,
+    login_reply,
+)
+from tests.integration.routes.test_connectfi_applications import EACH_FIELD_CHANGED, details, state
 from tests.support.emf import log_lines
+from tests.support.fake_provider import Reply
 from tests.support.webhooks import read_application
 
 
@@ -33,8 +42,6 @@ def test_the_stored_state_is_read_strongly_consistent(store):
 
 
 def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_it_holds(store):
-    from kyc_gateway.provider_response import ProviderResponse
-
     # Given a connectFi write answering with an application (an identification started), 7.5 s after its sending
     sent_at, received_at = 1_700_000_000.0, 1_700_000_007.5
     body = json.dumps(application("pending_step_up"))
@@ -56,18 +63,31 @@ def test_a_recorded_write_answers_connectfis_answer_and_stores_the_application_i
     assert store.get(APPLICATION)["observedAt"] == store.timestamp(sent_at)
 
 
-def update_answer(status: str, *, sent_at: float, received_at: float):
-    from kyc_gateway.provider_response import ProviderResponse
+def update_answer(status: str, *, sent_at: float, received_at: float) -> ProviderResponse:
+    """connectFi's answer to an update, holding the application in `status`, sent and received at those times."""
+    return update_answer_of(state(status), sent_at=sent_at, received_at=received_at)
 
-    body = json.dumps(application(status))
+
+def update_answer_of(data: dict, *, sent_at: float, received_at: float) -> ProviderResponse:
+    """connectFi's answer to an update, holding `data`."""
+    body = json.dumps({"code": "0", "data": data, "requestId": "135520d078d411eeb5658f28ab5fe311"})
     return ProviderResponse("connectfi", 200, body, {}, sent_at=sent_at, received_at=received_at)
+
+
+def seen_meanwhile(store, gateway, clock, *, after: float, connectfi_status: object) -> float:
+    """An application stored long before, then another of its states seen `after` s past t, while an update sent at
+    t was on its way; connectFi answering a status check with `connectfi_status`. t."""
+    t = clock.stop()
+    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
+    store.record_and_announce(state("waiting_review"), observed_at=t + after)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(STATUS, connectfi_status)
+    return t
 
 
 def test_an_update_answered_after_another_state_was_seen_meanwhile_stores_connectfis_status_instead(
     store, gateway, announcements, clock
 ):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
-
     # Given two updates of one application on their way at once: the first (its answer slow) sent at t, the second
     # sent 0.4 s later and answered at once with the state connectFi made last, which is stored
     t = clock.stop()
@@ -90,15 +110,9 @@ def test_an_update_answered_after_another_state_was_seen_meanwhile_stores_connec
 def test_an_update_answered_after_a_check_that_did_not_see_it_is_stored_without_asking_again(
     store, gateway, clock, logs
 ):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
-
     # Given an update on its way while a status check, sent after it and answered sooner, stored the same state;
     # connectFi would answer a status check (one asked for would be seen)
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t + 0.2)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, application("data_request"))
+    t = seen_meanwhile(store, gateway, clock, after=0.2, connectfi_status=application("data_request"))
 
     # When the update's answer arrives with that same state, or with no other state seen since it was sent
     clock.advance(1)
@@ -118,16 +132,11 @@ def test_an_updates_state_found_as_stored_while_another_is_written_is_compared_w
     store, gateway, clock
 ):
     from kyc_gateway import aws
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
 
     # Given the state an update answers with seen by a check while the update was on its way, another state (seen by
     # another check) written just as the update's answer, found as stored, is noted as a check, and connectFi
     # answering a status check
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t + 0.2)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    t = seen_meanwhile(store, gateway, clock, after=0.2, connectfi_status=application("completed", "Approved"))
     updates, written = [], []
 
     def another_state_written_meanwhile(**_: object) -> None:
@@ -153,31 +162,20 @@ def test_an_updates_state_found_as_stored_while_another_is_written_is_compared_w
 
 @pytest.mark.parametrize(
     "change",
-    [
-        {"customerId": "cstap_another"},
-        {"reference": "extRefApp101"},
-        {"aggregatorId": "OTHERCLIENT"},
-        {"status": "data_request"},
-        {"outcome": "Declined"},
-        {"entityApplications": [{"entityId": CUSTOMER, "isCustomer": True, "status": "running", "outcome": None}]},
-    ],
+    EACH_FIELD_CHANGED,
     ids=lambda change: next(iter(change)),
 )
 def test_an_update_answering_a_state_that_differs_in_any_field_from_one_seen_meanwhile_asks_connectfi(
     store, gateway, clock, change
 ):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
-
     # Given another state seen while an update was on its way, and connectFi answering a status check
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    t = seen_meanwhile(store, gateway, clock, after=0.5, connectfi_status=application("completed", "Approved"))
 
     # When the update's answer arrives with that state but one field (the others, entityApplications too, alike)
     clock.advance(1)
-    write_answers.record_answer(update_answer_of(state("waiting_review") | change, sent_at=t), creates=False)
+    write_answers.record_answer(
+        update_answer_of(state("waiting_review") | change, sent_at=t, received_at=t + 1), creates=False
+    )
 
     # Then it is another state: which came last cannot be told, so connectFi's status is asked for and stored
     assert len(gateway.provider.requests(STATUS)) == 1
@@ -185,15 +183,9 @@ def test_an_update_answering_a_state_that_differs_in_any_field_from_one_seen_mea
 
 
 def test_a_state_seen_in_the_very_millisecond_an_update_was_sent_counts_as_seen_meanwhile(store, gateway, clock):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
-
     # Given another state seen by a check asked for in the millisecond an update was sent, and connectFi answering
     # a status check
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, application("completed", "Approved"))
+    t = seen_meanwhile(store, gateway, clock, after=0, connectfi_status=application("completed", "Approved"))
 
     # When the update's answer arrives with another state
     clock.advance(1)
@@ -204,25 +196,11 @@ def test_a_state_seen_in_the_very_millisecond_an_update_was_sent_counts_as_seen_
     assert store.get(APPLICATION)["status"] == "completed"
 
 
-def update_answer_of(data: dict, *, sent_at: float):
-    """connectFi's answer to an update, holding `data`, sent at `sent_at` and answered a second later."""
-    from kyc_gateway.provider_response import ProviderResponse
-
-    body = json.dumps({"code": "0", "data": data, "requestId": "135520d078d411eeb5658f28ab5fe311"})
-    return ProviderResponse("connectfi", 200, body, {}, sent_at=sent_at, received_at=sent_at + 1)
-
-
 def test_an_update_whose_status_check_connectfi_fails_leaves_the_state_seen_and_is_not_counted_unrecorded(
     store, gateway, clock, logs
 ):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, connectfi_error, login_reply
-
     # Given another state seen while an update was on its way, and connectFi failing the status check asked then
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, connectfi_error(500, "internal"))
+    t = seen_meanwhile(store, gateway, clock, after=0.5, connectfi_status=connectfi_error(500, "internal"))
 
     # When the update's answer arrives
     clock.advance(1)
@@ -252,16 +230,15 @@ def test_an_updates_state_is_dated_from_its_answers_arrival_however_late_it_is_s
 def test_the_status_an_update_asks_for_is_dated_from_the_checks_sending_however_slowly_it_is_answered(
     store, gateway, clock
 ):
-    from tests.integration.routes.test_connectfi import LOGIN, STATUS, login_reply
-    from tests.support.fake_provider import Reply
-
     # Given another state seen while an update was on its way, and connectFi answering the status check asked then
     # 3 s after its sending
-    t = clock.stop()
-    store.record_and_announce(state("pending_step_up"), observed_at=t - 10)
-    store.record_and_announce(state("waiting_review"), observed_at=t + 0.5)
-    gateway.provider.reply(LOGIN, login_reply())
-    gateway.provider.reply(STATUS, Reply(body=json.dumps(application("data_request")).encode(), delay=3))
+    t = seen_meanwhile(
+        store,
+        gateway,
+        clock,
+        after=0.5,
+        connectfi_status=Reply(body=json.dumps(application("data_request")).encode(), delay=3),
+    )
     gateway.provider.wait = clock.advance
 
     # When the update's answer, received at t + 1, is stored at t + 2
