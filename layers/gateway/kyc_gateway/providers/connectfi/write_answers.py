@@ -32,15 +32,13 @@ def record_answer(response: ProviderResponse, *, creates: bool, named: tuple[str
     status of the application the write `named` (customer id, application id) when its answer holds no state
     (connectFi publishes no field of an update's answer)."""
     data = envelope_data(response)
-    if is_application_state(data):
-        application_id = data["applicationId"]
-    elif named is not None:
-        application_id = named[1]
-    else:
+    holds_state = is_application_state(data)
+    if not holds_state and named is None:
         logger.warning("answer not recorded: it holds no application state", provider=PROVIDER)
         return
+    application_id = data["applicationId"] if holds_state else named[1]
     try:
-        if not is_application_state(data):
+        if not holds_state:
             record_status(*named)
         elif creates:
             record_and_announce(data, observed_at=response.sent_at)
