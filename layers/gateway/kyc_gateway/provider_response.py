@@ -93,9 +93,12 @@ class ProviderResponse:
         code: str | None = None,
         provider_code: str | int | None = None,
         details: list[dict[str, Any]] | None = None,
+        after_acting: bool = False,
     ) -> GatewayError:
         """A gateway error describing this answer (provider, its HTTP status and request id, and its code); a rate
-        limit carries the provider's Retry-After, when it gave one in seconds, on to the caller."""
+        limit carries the provider's Retry-After, when it gave one in seconds, on to the caller. A failure the
+        provider documents as possibly `after_acting` (its back office failing mid-request) leaves a write's
+        outcome unknown, whatever the status."""
         error = kind(
             code=code,
             provider=self.provider,
@@ -103,7 +106,7 @@ class ProviderResponse:
             provider_code=provider_code,
             provider_request_id=self.request_id,
             details=details,
-            outcome_unknown=self.outcome_unknown,
+            outcome_unknown=self.outcome_unknown or (after_acting and self.write),
         )
         retry_after = (self.headers.get("Retry-After") or "").strip()
         if error.status == 429 and retry_after.isascii() and retry_after.isdigit():

@@ -220,17 +220,16 @@ def _onboarding_result(response: ProviderResponse) -> ProviderResponse:
     # the onboarding's refusals come under 4xx statuses (45032's under none the document gives); a 5xx (its documented
     # 502 "Backend Technical Problem" included) or its backend failure under any status may come after the customer
     # was written: the outcome is unknown, never sent again under the same Idempotency-Key
-    error = _error_for(response, _ONBOARDING_ERRORS)
-    error.outcome_unknown = error.outcome_unknown or _code(body) == _BACKEND_FAILURE
-    raise error
+    raise _error_for(response, _ONBOARDING_ERRORS, after_acting=_BACKEND_FAILURE)
 
 
-def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
+def _error_for(response: ProviderResponse, table: Errors, *, after_acting: int | None = None) -> GatewayError:
     """A documented CDP code decides, whatever HTTP status carries it (lookup failures come as HTTP 200, and the
     document gives some codes only as a body, 45032 among them): CDP saying what it refused, in its own words; but
     under an HTTP 5xx, CDP failing whatever the code says (none is documented under one but the onboarding's 502,
     its backend failing). Without one, only the HTTP status is left: 429 and 401/403 mean what they mean everywhere;
-    anything else, a Spring `Not Found` page included, is CDP failing (502)."""
+    anything else, a Spring `Not Found` page included, is CDP failing (502). The code `after_acting` is CDP failing
+    after it may have acted: a write's outcome is unknown."""
     body = response.body or {}
     code = _code(body)
     if code in table and response.status < 500:
@@ -244,6 +243,7 @@ def _error_for(response: ProviderResponse, table: Errors) -> GatewayError:
             details=[{"field": str(field), "issue": str(issue)} for field, issue in details.items()]
             if isinstance(details, dict)
             else None,
+            after_acting=code == after_acting,
         )
     return undocumented(response, code)
 

@@ -319,9 +319,8 @@ def _error_for(
         return undocumented(response, code)
     kind, gateway_code = mapping[documented]
     details = _validation_context(body) if documented == "requestValidateError" else None
-    error = response.error(kind, code=gateway_code, provider_code=code, details=details)
-    error.outcome_unknown = error.outcome_unknown or (response.write and documented == _BACK_OFFICE_FAILURE)
-    return error
+    after_acting = documented == _BACK_OFFICE_FAILURE
+    return response.error(kind, code=gateway_code, provider_code=code, details=details, after_acting=after_acting)
 
 
 def _field_refused(error: GatewayError, message: str, kind: type[GatewayError] = ConfigurationError) -> GatewayError:
