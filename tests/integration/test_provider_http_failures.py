@@ -314,3 +314,34 @@ def test_a_success_between_failures_keeps_the_circuit_closed(provider, stopped_c
     http = breaker_test_client(provider.url)
 
     assert [post(http, idempotent=False).status for _ in range(4)] == [503, 200, 503, 200]
+
+
+def test_an_answer_failing_on_its_own_as_its_deadline_cut_finds_the_socket_closed_is_that_failure(
+    provider, monkeypatch, logs
+):
+    # Given an answer that fails on its own (its connection reset) just as its deadline passes: the watchdog marks it
+    # cut, then finds its socket already closed and unmarks it (nothing was cut), after the reader saw its error
+    import requests
+
+    from kyc_gateway import watchdog
+
+    http = ProviderHttp("test", provider.url, Settings(PROVIDER_MAX_ATTEMPTS=1))
+
+    def reset(*_, **__):
+        watchdog._current.watch.cut_off = True  # the cut, begun
+        raise requests.ConnectionError("connection reset by peer")
+
+    release = watchdog.Watch.release
+
+    def released(watch):
+        watch.cut_off = False  # ... and undone: the socket was closed, nothing cut
+        return release(watch)
+
+    monkeypatch.setattr(http.session, "post", reset)
+    monkeypatch.setattr(watchdog.Watch, "release", released)
+    logs()
+
+    # When it is asked, Then the caller gets the connection's failure, as with no deadline near, never a bug's
+    with pytest.raises(ProviderUnavailable):
+        http.post("/op", operation="op", idempotent=True, json_body={})
+    assert attempts(logs) == ["unreachable"]

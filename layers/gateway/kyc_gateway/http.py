@@ -230,6 +230,7 @@ class ProviderHttp:
         slowly they come. An answer the watchdog ended at the deadline is requests' ReadTimeout, as a read that timed
         out: the request was sent, so a write's outcome is unknown."""
         with watch:
+            failure: requests.RequestException | None = None
             try:
                 # A redirect is never followed: requests would send a write again, or a login's form, elsewhere.
                 reply = self.session.post(
@@ -242,13 +243,16 @@ class ProviderHttp:
                     stream=True,  # the body is read under the watch too (requests would read it before returning)
                 )
                 body = _body_of(reply)
-            except requests.RequestException:
-                if not watch.cut_off:
-                    raise
+            except requests.RequestException as error:
+                failure = error
             # Cut off, an answer may also end without an error, short: headers read to the end of the stream, a body
-            # without a length. Either way it is not the provider's whole answer.
+            # without a length. Either way it is not the provider's whole answer. Whether it was cut is the watch's
+            # release to say, not its flag read as the error came: a cut that found the socket already closed (the
+            # answer failed on its own meanwhile) unsets the flag, and that error is the answer's own.
             if not watch.release():
                 raise requests.ReadTimeout()
+            if failure is not None:
+                raise failure
             return reply, body
 
     def _may_retry(self, attempt: int, started: float, budget: float, retry_after: str | None) -> bool:
