@@ -20,9 +20,10 @@ SEEDED_APPLICATION = "iapp_1BGgJeDQJFo5MCup15zq9A"  # the sandbox's connectFi ap
 
 
 def request_functions() -> tuple[str, ...]:
-    """Every function that serves a request (an API route or an SQS record; the scheduled reconciler serves none),
-    in the template's order but for the stored-application route, last: the processor's run stores the application
-    it reads. Each needs its hand-written equivalent in reference.py (a test checks it)."""
+    """Every function that serves a request (an API route or an SQS record; the scheduled reconciler and the audit
+    archive, fed by the audit table's stream, serve none), in the template's order but for the stored-application
+    route, last: the processor's run stores the application it reads. Each needs its hand-written equivalent in
+    reference.py (a test checks it)."""
     served = [
         logical_id
         for logical_id, spec in cfn.functions().items()

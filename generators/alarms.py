@@ -82,6 +82,17 @@ GATEWAY_ALARMS = (
         ),
     ),
     GatewayAlarm(
+        "AuditRecordsChanged",
+        "AuditRecordsChanged",
+        None,
+        period=300,
+        threshold=1,
+        description=(
+            "An audit record was changed, or removed other than by its TTL: no code of the gateway does either. "
+            "The archive bucket holds it as it was and as it became (docs/operations.md)."
+        ),
+    ),
+    GatewayAlarm(
         "SecretReadFailures",
         "SecretReadFailures",
         None,

@@ -31,9 +31,14 @@ def parameters() -> dict[str, str]:
 
 
 def physical_ids(values: dict[str, str]) -> dict[str, str]:
-    """What `!Ref` gives for the template's tables, secrets and queues in the local stack (secrets by name: Secrets
-    Manager takes a name where an ARN goes)."""
-    names = {"AWS::DynamoDB::Table": "TableName", "AWS::SecretsManager::Secret": "Name", "AWS::SQS::Queue": "QueueName"}
+    """What `!Ref` gives for the template's tables, secrets, queues and buckets in the local stack (secrets by name:
+    Secrets Manager takes a name where an ARN goes)."""
+    names = {
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::SecretsManager::Secret": "Name",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::S3::Bucket": "BucketName",
+    }
     ids = {}
     for logical_id, resource in cfn.resources().items():
         if resource["Type"] in names:

@@ -24,7 +24,13 @@ def secret_provider_name(logical_id: str) -> str:
     return logical_id.removesuffix("Secret").lower()
 
 
-_CREATORS = ("AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::SQS::Queue")
+_CREATORS = (
+    "AWS::KMS::Key",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::SQS::Queue",
+    "AWS::S3::Bucket",
+)
 
 
 def provision(
@@ -63,6 +69,8 @@ def _create(
         return _create_queue(session, logical_id, properties)
     if kind == "AWS::KMS::Key":
         return _create_key(session, logical_id, properties)
+    if kind == "AWS::S3::Bucket":
+        return _create_bucket(session, logical_id, properties)
     return _create_secret(session, logical_id, properties, secrets.get(secret_provider_name(logical_id)))
 
 
@@ -81,12 +89,36 @@ def _create_table(session: Any, logical_id: str, properties: dict[str, Any]) -> 
         BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
         DeletionProtectionEnabled=properties.get("DeletionProtectionEnabled", False),
         **indexes,
+        **(
+            {"StreamSpecification": {"StreamEnabled": True, **stream}}
+            if (stream := properties.get("StreamSpecification"))
+            else {}
+        ),
     )
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-    return {logical_id: name, f"{logical_id}.Arn": arn}
+    made = {logical_id: name, f"{logical_id}.Arn": arn}
+    if stream := dynamodb.describe_table(TableName=name)["Table"].get("LatestStreamArn"):
+        made[f"{logical_id}.StreamArn"] = stream
+    return made
+
+
+def _create_bucket(session: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
+    """A bucket as the template declares it, its Object Lock and default retention included (CloudFormation names an
+    unnamed one after the stack; here after its logical id and the account)."""
+    s3 = session.client("s3", region_name=REGION)
+    name = properties.get("BucketName") or f"{logical_id.lower()}-{ACCOUNT}"
+    locked = bool(properties.get("ObjectLockEnabled"))
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+    if lock := properties.get("ObjectLockConfiguration"):
+        retention = lock["Rule"]["DefaultRetention"]
+        rule = {"DefaultRetention": {"Mode": retention["Mode"], "Days": int(retention["Days"])}}
+        s3.put_object_lock_configuration(
+            Bucket=name, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule}
+        )
+    return {logical_id: name, f"{logical_id}.Arn": f"arn:aws:s3:::{name}"}
 
 
 def _create_secret(

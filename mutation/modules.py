@@ -33,6 +33,7 @@ _ERRORS = f"{_ROUTES}/test_error_mapping.py"
 _AUDIT = "tests/integration/test_audit_records.py"  # the subjects each provider's requests are audited under
 _ALARM_DRILLS = "tests/integration/test_metric_alarm_drills.py"
 _ROLLBACK_DRILL = "tests/integration/test_rollback_drill.py"
+_ARCHIVE = "tests/integration/test_audit_archive.py"
 _DEPLOY_DRILL = ("tests/integration/test_deploy_check.py", "tests/integration/test_deploy_hook.py")
 # what a handler wrapper hands on: its route (to the deploy check and the snapshot) and its snapshot registration,
 # tested on wrappers built inside the tests (a function's module is built once per process, before any mutant runs)
@@ -146,9 +147,11 @@ MODULES = (
             _ROLLBACK_DRILL,
             f"{_ROUTES}/test_connectfi_webhook_processing.py",
             f"{_ROUTES}/test_connectfi_webhook_retries.py",
+            _ARCHIVE,  # the stream's batches: in order, stopping at the first failure
             *_HANDLER_WIRING,
         ),
     ),
+    MutatedModule("audit_archive.py", CORE, (_ARCHIVE, _ROLLBACK_DRILL)),
     MutatedModule(
         "scheduled.py",
         CORE,

@@ -131,12 +131,16 @@ def test_functions_may_only_add_audit_records_and_only_the_search_may_query_them
     # Given every role of the stack and what it may do to the audit table, wildcards included
     on_audit_table = audit_table_grants(deployed)
 
-    # Then each function that calls a provider may put records, nothing more; the search may also query
+    # Then each function that calls a provider may put records, nothing more; the search may also query; the archive
+    # may read the table's stream (each change as it is made, for 24 hours), and nothing of the table itself
     expected = {}
     for entry in FUNCTIONS:
         role = deployed["Resources"][entry.logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]
         if entry.audited:
             expected[role] = {"dynamodb:PutItem"} | ({"dynamodb:Query"} if entry.searches_audit else set())
+        if entry.logical_id == "AuditArchiveFunction":
+            stream = ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+            expected[role] = {f"dynamodb:{action}" for action in stream}
     assert on_audit_table == expected
     assert sum(1 for granted in on_audit_table.values() if "dynamodb:Query" in granted) == 1
 

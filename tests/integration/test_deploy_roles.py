@@ -35,9 +35,11 @@ def actions(role: str) -> set[str]:
 # What CloudFormation's resource handlers may call (cfn-lint ships their schemas) for features the gateway's stack
 # does not use: no VPC or file system for functions, no stream or import for tables, no log delivery, no policy
 # attached to users or groups, no permissions boundary, no DynamoDB service-linked role (replicas, autoscaling); a
-# web ACL on an API Gateway stage, not on the other services WAF protects, with no paid rule group.
+# web ACL on an API Gateway stage, not on the other services WAF protects, with no paid rule group; no object of the
+# retained, owner-enforced archive bucket deleted or given an ACL, and no S3 table.
 NOT_USED = re.compile(
-    r"^(ec2|elasticfilesystem|s3files|kinesis|firehose):|^s3:(REST\.PUT\.OBJECT|GetObjectMetadata|ListBucket)$"
+    r"^(ec2|elasticfilesystem|s3files|s3tables|kinesis|firehose):"
+    r"|^s3:(REST\.PUT\.OBJECT|GetObjectMetadata|ListBucket|DeleteObject|PutObjectAcl)$"
     r"|^iam:(Attach|Detach)(Group|User)Policy$|^iam:(Put|Delete)RolePermissionsBoundary$|^iam:CreateServiceLinkedRole$"
     r"|^(amplify|apprunner|appsync|cognito-idp|elasticloadbalancing|bedrock-agentcore):\w*Web(ACL|Acl)|^payments:"
 )

@@ -62,7 +62,11 @@ def of_type(template: dict, kind: str) -> dict[str, dict]:
 
 def webhook_queue(template: dict) -> tuple[dict, str]:
     """The processor's SQS event source mapping, and the logical id of the queue it reads."""
-    (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        mapping
+        for mapping in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == {"Ref": "ConnectFiWebhookProcessorFunctionAliaslive"}
+    ]
     return mapping, mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
 
 
@@ -135,8 +139,9 @@ def test_every_method_needs_iam_but_the_webhook_and_calls_the_live_alias(deploye
         # API Gateway invokes as itself: with the caller's credentials ("arn:aws:iam::*:user/*", SAM's default for
         # IAM routes), every caller would need lambda:InvokeFunction too, and one of another account could not call
         assert "credentials" not in operation["x-amazon-apigateway-integration"], (path, method)
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "ConnectFiWebhookProcessorFunctionAliaslive"}
+    mappings = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    invoked = {mapping["Properties"]["FunctionName"]["Ref"] for mapping in mappings}
+    assert invoked == {"ConnectFiWebhookProcessorFunctionAliaslive", "AuditArchiveFunctionAliaslive"}
 
 
 def test_api_gateway_may_invoke_each_routes_live_alias_for_that_route_alone(deployed):

@@ -49,6 +49,10 @@ DRILLS = {
         "tests/integration/test_audit_records.py",
         "test_a_record_the_table_refuses_is_logged_and_alarmed_and_the_caller_still_gets_its_answer",
     ),
+    "AuditRecordsChangedAlarm": (
+        "tests/integration/test_audit_archive.py",
+        "test_a_record_changed_or_removed_by_hand_is_archived_as_it_was_and_trips_its_alarm",
+    ),
     "ApplicationsNoLongerReconciledAlarm": (
         "tests/integration/routes/test_connectfi_reconciliation_runs.py",
         "test_an_application_connectfi_did_not_know_three_times_leaves_the_queue_under_the_deployed_alarm",

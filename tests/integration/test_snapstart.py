@@ -56,7 +56,7 @@ def actions_each_role_may_call() -> dict[str, set[str]]:
             for statement in policy_statements(template, role)
             if statement["Effect"] == "Allow"
             for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-            if action.split(":")[0] in SERVICES
+            if action.split(":")[0] in SERVICES and action not in NOT_CALLED_BY_THE_CODE
         }
     return found
 
@@ -151,9 +151,23 @@ def test_every_aws_operation_the_layer_calls_is_rehearsed_by_a_setting_naming_wh
 
 
 # Actions a role allows that the function's code never calls: Lambda's own SQS poller's (the processor's queue).
-NOT_CALLED_BY_THE_CODE = {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+# What Lambda's event source mappings do with the function's role, polling its queue or stream: never its code
+NOT_CALLED_BY_THE_CODE = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
 
-SERVICE_LABELS = {"dynamodb": "DynamoDB", "events": "EventBridge", "secretsmanager": "Secrets Manager", "sqs": "SQS"}
+SERVICE_LABELS = {
+    "dynamodb": "DynamoDB",
+    "events": "EventBridge",
+    "s3": "S3",
+    "secretsmanager": "Secrets Manager",
+    "sqs": "SQS",
+}
 
 
 def documented_preload(logical_id: str) -> tuple[set[str], str, str]:

@@ -47,7 +47,28 @@ AT_REST_KEY = {
     "AWS::SQS::Queue": ("KmsMasterKeyId",),
     "AWS::Logs::LogGroup": ("KmsKeyId",),
     "AWS::SNS::Topic": ("KmsMasterKeyId",),
+    "AWS::S3::Bucket": (
+        "BucketEncryption",
+        "ServerSideEncryptionConfiguration",
+        0,
+        "ServerSideEncryptionByDefault",
+        "KMSMasterKeyID",
+    ),
 }
+
+
+def at_rest_key(resource: dict) -> object:
+    """What names the key `resource` is encrypted with at rest (AT_REST_KEY's path into its properties)."""
+    value = resource.get("Properties") or {}
+    for step in AT_REST_KEY[resource["Type"]]:
+        value = (
+            value[step]
+            if isinstance(step, int) and len(value) > step
+            else value.get(step, {})
+            if isinstance(step, str)
+            else {}
+        )
+    return value
 
 
 def test_everything_that_holds_data_is_encrypted_with_a_key_of_the_stack_that_rotates(deployed):
@@ -58,10 +79,7 @@ def test_everything_that_holds_data_is_encrypted_with_a_key_of_the_stack_that_ro
 
     # Then each names one of the stack's customer managed keys, and each key rotates its material yearly
     for name, resource in holding.items():
-        value = resource["Properties"]
-        for step in AT_REST_KEY[resource["Type"]]:
-            value = value.get(step, {})
-        assert referenced(value) & keys.keys(), name
+        assert referenced(at_rest_key(resource)) & keys.keys(), name
         if resource["Type"] == "AWS::DynamoDB::Table":  # where the key is named apart from turning encryption on
             encryption = resource["Properties"]["SSESpecification"]
             assert (encryption["SSEEnabled"], encryption["SSEType"]) == (True, "KMS"), name
@@ -101,8 +119,12 @@ def test_the_api_gateway_logging_role_a_dev_stack_makes_for_the_account_outlives
     assert (dev["Resources"][role]["DeletionPolicy"], dev["Resources"][role]["UpdateReplacePolicy"]) == ("Retain",) * 2
 
 
-def test_every_queue_and_topic_refuses_whatever_is_not_sent_over_tls(deployed):
-    # Given every queue and topic of the deployed template, found by type, and the policies that name them
+def listing(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_queue_topic_and_bucket_refuses_whatever_is_not_sent_over_tls(deployed):
+    # Given every queue, topic and bucket of the deployed template, found by type, and the policies that name them
     def denies_plain_http(statement: dict, action: str) -> bool:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         return (
@@ -115,6 +137,7 @@ def test_every_queue_and_topic_refuses_whatever_is_not_sent_over_tls(deployed):
     for kind, policy_kind, listed, action in (
         ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues", "sqs:ReceiveMessage"),
         ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "Topics", "sns:Publish"),
+        ("AWS::S3::Bucket", "AWS::S3::BucketPolicy", "Bucket", "s3:GetObject"),
     ):
         resources = of_type(deployed, kind)
         assert resources, kind
@@ -123,7 +146,7 @@ def test_every_queue_and_topic_refuses_whatever_is_not_sent_over_tls(deployed):
             policies = [
                 policy["Properties"]["PolicyDocument"]["Statement"]
                 for policy in of_type(deployed, policy_kind).values()
-                if {"Ref": name} in policy["Properties"][listed]
+                if {"Ref": name} in listing(policy["Properties"][listed])
             ]
             assert any(denies_plain_http(statement, action) for statements in policies for statement in statements), (
                 name
@@ -150,7 +173,8 @@ def test_the_local_stacks_tables_refuse_deletion_as_the_deployed_ones_do(aws, ph
 
 # The types whose data a role's grant reaches through the data key (log groups and topics: written by AWS services).
 KEY_PROPERTY = {
-    kind: AT_REST_KEY[kind] for kind in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::SQS::Queue")
+    kind: AT_REST_KEY[kind]
+    for kind in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket")
 }
 
 
@@ -166,17 +190,13 @@ def key_rights_needed(action: str, kind: str) -> set[str]:
         return {"kms:Decrypt"}
     if kind == "AWS::DynamoDB::Table" and service == "dynamodb":
         return {"kms:Decrypt"}
+    if kind == "AWS::S3::Bucket" and fnmatch.fnmatchcase("putobject", operation):
+        return {"kms:GenerateDataKey"}  # S3 makes each object's data key with the writer's rights (one part: no read)
     return set()
 
 
 def encrypted_with_data_key(resource: dict) -> bool:
-    path = KEY_PROPERTY.get(resource["Type"])
-    if path is None:
-        return False
-    value = resource.get("Properties") or {}
-    for key in path:
-        value = value.get(key, {})
-    return "DataKey" in referenced(value)
+    return resource["Type"] in KEY_PROPERTY and "DataKey" in referenced(at_rest_key(resource))
 
 
 def actions_of(statement: dict) -> list[str]:
@@ -228,7 +248,7 @@ def test_the_former_use_everything_key_policy_would_be_refused_for_every_role(de
     assert all(granted > needed for granted, needed in data_key_rights(broad).values())
 
 
-def test_data_keys_are_made_only_through_sqs_the_one_service_that_needs_them(deployed):
+def test_data_keys_are_made_only_through_sqs_and_s3_the_services_that_need_them(deployed):
     statements = [
         statement
         for function in of_type(deployed, "AWS::Lambda::Function").values()
@@ -238,7 +258,7 @@ def test_data_keys_are_made_only_through_sqs_the_one_service_that_needs_them(dep
     assert statements
     for statement in statements:
         via = statement["Condition"]["StringEquals"]["kms:ViaService"]
-        assert via == {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}
+        assert via in ({"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}, {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"})
 
 
 # --- No secret in traces --------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_the_outage_a_webhook_outlasts_is_the_one_the_runbook_and_alarm_tell(dep
 
 
 def test_the_webhook_queue_consumer_runs_a_bounded_number_of_instances_each_within_the_visibility_timeout(deployed):
-    (mapping,) = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+    mapping, _ = webhook_queue(deployed)
     bound = mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]
     parameter = deployed["Parameters"][bound["Ref"]]
     # Lambda takes 2 to 1000 for an SQS event source's maximum concurrency

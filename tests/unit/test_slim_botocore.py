@@ -44,13 +44,13 @@ def test_given_the_slimmed_data_then_only_the_services_the_gateway_calls_remain(
 
 def test_given_unslimmed_data_then_the_check_names_what_is_left(tmp_path):
     (tmp_path / "botocore" / "data").mkdir(parents=True)
-    for service in [*aws.SHIPPED_SERVICES, "s3"]:
+    for service in [*aws.SHIPPED_SERVICES, "kinesis"]:
         shutil.copytree(FULL_DATA / service, tmp_path / "botocore" / "data" / service)
     shutil.copy(FULL_DATA / "endpoints.json", tmp_path / "botocore" / "data" / "endpoints.json")
 
     found = slim_botocore.problems(tmp_path)
 
-    assert found[0].endswith("ships s3, which the gateway does not call")
+    assert found[0].endswith("ships kinesis, which the gateway does not call")
     assert "endpoints.json: not slimmed" in found[1] and len(found) == 2
 
 
@@ -105,12 +105,12 @@ def test_a_client_of_a_kept_service_is_built_from_the_slimmed_data(slimmed, serv
 
 def test_a_service_the_gateway_does_not_call_is_not_shipped(slimmed):
     with pytest.raises(UnknownServiceError):
-        session_on(slimmed).create_client("s3", region_name="eu-west-1")
+        session_on(slimmed).create_client("kinesis", region_name="eu-west-1")
 
 
 def test_a_client_of_an_unlisted_service_fails_in_every_test_not_only_on_lambda():
     with pytest.raises(ValueError, match="SERVICES"):
-        aws.client("s3")
+        aws.client("kinesis")
 
 
 def test_every_service_the_layer_names_is_listed():

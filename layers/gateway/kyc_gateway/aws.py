@@ -13,7 +13,7 @@ from kyc_gateway.lazy import once
 
 # The AWS services the gateway calls. The built layer ships botocore's data for these only
 # (build_steps/slim_botocore.py): a client of another service fails here in every test rather than on Lambda.
-SERVICES = frozenset({"dynamodb", "events", "secretsmanager", "sqs"})
+SERVICES = frozenset({"dynamodb", "events", "s3", "secretsmanager", "sqs"})
 # And the two its deploy hook calls (kyc_gateway.deploy_hook, with clients of its own): the layer ships their data too.
 SHIPPED_SERVICES = SERVICES | {"codedeploy", "lambda"}
 

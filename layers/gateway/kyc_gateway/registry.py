@@ -375,6 +375,13 @@ FUNCTIONS: tuple[FunctionEntry, ...] = (
         path="/audit/search",
         searches_audit=True,
     ),
+    FunctionEntry(
+        "AuditArchiveFunction",
+        "audit.archive",
+        "audit_archive",
+        "DynamoDB stream of the audit table -> its tamper-evident copy in the Object Lock archive bucket",
+        resources=(("AUDIT_ARCHIVE_BUCKET", "AuditArchiveBucket"),),
+    ),
 )
 BY_LOGICAL_ID = {entry.logical_id: entry for entry in FUNCTIONS}
 BY_ROUTE = {entry.route: entry for entry in FUNCTIONS}

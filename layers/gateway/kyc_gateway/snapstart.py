@@ -77,6 +77,7 @@ _AWS_USES = {
         parameter="QueueUrl",
     ),
     "event_bus_name": AwsUse("events", ("PutEvents",)),
+    "audit_archive_bucket": AwsUse("s3", ("PutObject",), parameter="Bucket"),
 }
 
 _on_restore: list[Callable[[], None]] = []  # per object the snapshot holds: how an instance makes it its own
@@ -204,6 +205,7 @@ def rehearse(client: Any, rehearsal: Rehearsal) -> bool:
     # fills. Outside a rehearsal, and in any other thread, the handler answers nothing: botocore sends the request.
     client.meta.events.register_first("before-send", _rehearsal_answer, unique_id=_REHEARSAL)
     _rehearsal.active = True
+    _rehearsal.json = client.meta.service_model.protocol.endswith("json")
     try:
         model = client.meta.service_model.operation_model(rehearsal.operation)
         members = model.input_shape.members
@@ -225,13 +227,16 @@ _SHAPE_DEPTH = 6  # shape levels resolved: an item's attributes and one map or l
 
 
 def _rehearsal_answer(request: Any, **_: Any) -> Any:
-    """During a rehearsal in this thread, an empty JSON answer (every service in kyc_gateway.aws.SERVICES speaks JSON)
-    in place of sending `request`; otherwise None: the request is sent."""
+    """During a rehearsal in this thread, an empty answer in place of sending `request`: `{}` from a JSON service,
+    no body at all from S3 (an XML body botocore cannot parse is an error S3 answered with a 200); otherwise None:
+    the request is sent."""
     if not getattr(_rehearsal, "active", False):
         return None
     from botocore.awsrequest import AWSResponse
 
-    return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(b"{}"))
+    if _rehearsal.json:
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(b"{}"))
+    return AWSResponse(request.url, 200, {"Content-Length": "0"}, _Body(b""))
 
 
 class _Body(io.BytesIO):

@@ -1,4 +1,5 @@
-"""The one adapter between SQS event batches and a record processor, with partial batch failures.
+"""The one adapter between event batches (SQS messages, DynamoDB stream records) and a record processor, with
+partial batch failures.
 
 A hand-written loop rather than Powertools Batch: importing `utilities.batch` costs ~120 ms (it loads every
 parser model), which alone would put a cold start 45% above the floor; this loop is the part we use.
@@ -24,7 +25,32 @@ def sqs_batch_handler(
     (`ReportBatchItemFailures`): they return to the queue, and reach its DLQ after `maxReceiveCount`. A failed
     record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
     (best effort: failing to set it leaves the queue's)."""
+    return _batch_handler(route, process, _message_id, plan_retry=plan_retry)
 
+
+def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A Lambda handler for a DynamoDB stream: `process` runs on the records in their order and stops at the first
+    that fails, which it reports (`ReportBatchItemFailures`): Lambda hands the stream on from that record, the later
+    ones with it, so none is skipped and none is processed ahead of an earlier one."""
+    return _batch_handler(route, process, _sequence_number, in_order=True)
+
+
+def _message_id(record: dict[str, Any]) -> str:
+    return record.get("messageId", "")
+
+
+def _sequence_number(record: dict[str, Any]) -> str:
+    return (record.get("dynamodb") or {}).get("SequenceNumber", "")
+
+
+def _batch_handler(
+    route: str,
+    process: RecordProcessor,
+    identify: Callable[[dict[str, Any]], str],
+    *,
+    plan_retry: RetryPlanner | None = None,
+    in_order: bool = False,
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if deploy_check.requested(event):
@@ -33,7 +59,7 @@ def sqs_batch_handler(
         for record in event.get("Records") or []:
             started = time.perf_counter()
             request_started(context)
-            logger.set_correlation_id(record.get("messageId"))
+            logger.set_correlation_id(record.get("messageId") or record.get("eventID"))
             code, provider, fault = "ok", None, False
             try:
                 process(record, context)
@@ -41,13 +67,15 @@ def sqs_batch_handler(
                 code = getattr(error, "code", None) or type(error).__name__
                 provider = getattr(error, "provider", None)
                 fault = getattr(error, "gateway_fault", True)  # a bug, AWS refusing: the gateway's own
-                failures.append({"itemIdentifier": record.get("messageId", "")})
+                failures.append({"itemIdentifier": identify(record)})
                 count("RecordFailures", Route=route)
                 if plan_retry is not None:
                     _plan(plan_retry, record, error)
             elapsed_ms = (time.perf_counter() - started) * 1000
             record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
             cold_start.resume()  # the first record ends the cold start, as an API route's first answer does
+            if failures and in_order:
+                break
         cold_start.resume()
         return {"batchItemFailures": failures}
 
