@@ -278,6 +278,25 @@ def test_the_images_content_is_connectfis_to_judge(gateway, extension, content, 
     assert multipart_file(upload) == (f"document.{extension}", media_type, content)
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["base64 and openssl", "MIME"])
+def test_an_image_base64_wrapped_in_lines_as_the_usual_tools_write_it_is_uploaded_whole(gateway, newline):
+    # Given an image whose base64 is wrapped every 76 characters, as `base64 photo.jpg` (LF) or MIME (CRLF) write it
+    image = JPEG + bytes(range(256)) * 2
+    encoded = base64.b64encode(image).decode()
+    wrapped = newline.join(encoded[at : at + 76] for at in range(0, len(encoded), 76)) + newline
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(GENERATE, generated())
+    gateway.provider.reply(UPLOAD, uploaded())
+
+    # When it is sent
+    answer = gateway.call(DOCUMENTS_FN, {**DOCUMENT_REQUEST, "file": wrapped})
+
+    # Then the image's bytes are uploaded, every one
+    assert answer.status == 200, answer.text
+    (upload,) = gateway.provider.requests(UPLOAD)
+    assert multipart_file(upload) == ("document.jpg", "image/jpeg", image)
+
+
 def test_a_document_type_connectfi_may_add_is_connectfis_to_judge(gateway):
     # Given connectFi generating a document of a type its published list does not hold (the list is connectFi's)
     gateway.provider.reply(LOGIN, login_reply())

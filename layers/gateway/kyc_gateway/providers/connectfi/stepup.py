@@ -100,10 +100,12 @@ class DocumentRequest(Model):
     @field_validator("file")
     @classmethod
     def _base64(cls, value: str) -> str:
-        try:
-            content = base64.b64decode(value, validate=True)
+        try:  # line breaks as `base64`, openssl and MIME wrap it (every 76 characters), nothing else of another kind
+            content = base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError("must be the image, base64-encoded (standard alphabet, no data: prefix)") from None
+            raise ValueError(
+                "must be the image, base64-encoded (standard alphabet, line breaks allowed, no data: prefix)"
+            ) from None
         if not content:
             raise ValueError("must be the image: it is empty, so there is nothing to upload")
         return value
@@ -122,8 +124,8 @@ class DocumentRequest(Model):
 
     @functools.cached_property
     def content(self) -> bytes:
-        """The image's bytes (`file` was checked to decode when validated)."""
-        return base64.b64decode(self.file)
+        """The image's bytes (`file` was checked to decode, its line breaks aside, when validated)."""
+        return base64.b64decode(self.file.replace("\r", "").replace("\n", ""), validate=True)
 
 
 def _document_entry(value: Any) -> Any:
