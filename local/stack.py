@@ -5,7 +5,8 @@
 - providers default to the local sandbox (local/sandbox/); `<PROVIDER>_BASE_URL` points one elsewhere;
 - API Gateway is local/api_server.py (routes from the template's Api events), running the real handlers
   in-process with the functions' environment from the template;
-- SQS-triggered functions are fed by local/sqs_poller.py.
+- SQS-triggered functions are fed by local/sqs_poller.py, DynamoDB-stream-triggered ones (the audit archive) by
+  local/stream_poller.py.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller, event_source_options
 from local.state import remove_state_if_ours, running_stack, write_state
+from local.stream_poller import LAMBDA_DEFAULT_BATCH_SIZE, StreamPoller
 from project import template as cfn
 
 # template parameter <- environment variable that overrides it (and the sandbox's default for it), per provider
@@ -224,7 +226,7 @@ class LocalStack:
         cold_start()
         self.api.start()
 
-        for poller in self._sqs_pollers(functions):
+        for poller in [*self._sqs_pollers(functions), *self._stream_pollers(functions)]:
             poller.start()
             self._stoppers.append(poller.stop)
         values = cfn.parameter_values(parameters) | self.physical_ids
@@ -269,6 +271,23 @@ class LocalStack:
                     )
                 )
         return pollers
+
+    def _stream_pollers(self, functions: dict[str, cfn.FunctionSpec]) -> list[StreamPoller]:
+        streams = self.session.client("dynamodbstreams")
+        values = cfn.parameter_values({"Environment": "local"}) | self.physical_ids
+        return [
+            StreamPoller(
+                streams,
+                spec,
+                cfn.resolve(event["Properties"]["Stream"], values),
+                batch_size=int(event["Properties"].get("BatchSize", LAMBDA_DEFAULT_BATCH_SIZE)),
+                starting_position=event["Properties"]["StartingPosition"],
+                invoke=invoke,
+            )
+            for spec in functions.values()
+            for event in (spec.properties.get("Events") or {}).values()
+            if event.get("Type") == "DynamoDB"
+        ]
 
     def _write_state(self) -> None:
         """Where the running stack's services are, for `make invoke` and developers' tools."""

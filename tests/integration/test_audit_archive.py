@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from local.aws_resources import REGION
 from local.functions import cold_start, invoke
+from local.stream_poller import as_lambda_gives
 from project import template as cfn
 from tests.integration import test_rollback_drill
 from tests.integration.test_metric_alarm_drills import assert_trips, own_metric_alarms
@@ -51,12 +52,7 @@ class Stream:
         """The changes made since the last call, as Lambda's event records (its time in epoch seconds, its ARN)."""
         got = self._client.get_records(ShardIterator=self._iterator)
         self._iterator = got["NextShardIterator"]
-        return [self._as_lambda_gives(record) for record in got["Records"]]
-
-    def _as_lambda_gives(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
-        change["ApproximateCreationDateTime"] = int(change["ApproximateCreationDateTime"].timestamp())
-        return {**record, "dynamodb": change, "eventSourceARN": self.arn}
+        return [as_lambda_gives(record, self.arn) for record in got["Records"]]
 
 
 @pytest.fixture

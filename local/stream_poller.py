@@ -1,0 +1,102 @@
+"""Feeds DynamoDB-stream-triggered functions (the audit archive) the table's changes, as Lambda's event source mapping
+does: in order, `BatchSize` at a time, from its `StartingPosition` (`TRIM_HORIZON`: the oldest change kept; or
+`LATEST`); with `ReportBatchItemFailures`
+the stream is handed on again from the first change reported failed (the later ones with it), and never past one
+until it is done, as `MaximumRetryAttempts: -1` asks. One thread per stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from local.sqs_poller import Invoker
+from project import template as cfn
+
+LAMBDA_DEFAULT_BATCH_SIZE = 100  # for a DynamoDB event source without BatchSize
+
+
+def as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A change as DynamoDB Streams' GetRecords answers it through boto3, as Lambda's event record: its time in epoch
+    seconds, and the stream's ARN."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+class StreamPoller:
+    def __init__(
+        self,
+        streams: Any,
+        function: cfn.FunctionSpec,
+        stream_arn: str,
+        *,
+        batch_size: int = LAMBDA_DEFAULT_BATCH_SIZE,
+        starting_position: str = "TRIM_HORIZON",
+        invoke: Invoker,
+        retry_delay: float = 1.0,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self.streams = streams
+        self.function = function
+        self.stream_arn = stream_arn
+        self.batch_size = batch_size
+        self.starting_position = starting_position
+        self.invoke = invoke
+        self.retry_delay = retry_delay
+        self.idle_seconds = idle_seconds
+        self._iterator: str | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stream-{function.logical_id}", daemon=True)
+
+    def start(self) -> StreamPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                handed = self.poll_once()
+            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
+                self._stopped.wait(self.retry_delay)
+                continue
+            if not handed:
+                self._stopped.wait(self.idle_seconds)
+
+    def poll_once(self) -> int:
+        """Hand the next batch of changes to the function; how many it was given. A failure reported (or the
+        invocation failing) hands the stream on again from that change, after `retry_delay`."""
+        if self._iterator is None:
+            self._iterator = self._shard_iterator(self.starting_position)
+        got = self.streams.get_records(ShardIterator=self._iterator, Limit=self.batch_size)
+        records = [as_lambda_gives(record, self.stream_arn) for record in got["Records"]]
+        if not records:
+            self._iterator = got.get("NextShardIterator") or self._iterator
+            return 0
+        try:
+            result = self.invoke(self.function, {"Records": records})
+            failed = [item.get("itemIdentifier") for item in (result or {}).get("batchItemFailures") or []]
+        except Exception:  # noqa: BLE001 - a failed invocation hands the whole batch on again
+            failed = [records[0]["dynamodb"]["SequenceNumber"]]
+        if failed:
+            # Lambda takes the lowest sequence number reported; an unknown one fails the whole batch
+            numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+            first = min((numbers.index(number) for number in failed if number in numbers), default=0)
+            self._iterator = self._shard_iterator("AT_SEQUENCE_NUMBER", numbers[first])
+            self._stopped.wait(self.retry_delay)
+        else:
+            self._iterator = got["NextShardIterator"]
+        return len(records)
+
+    def _shard_iterator(self, kind: str, sequence_number: str | None = None) -> str:
+        (shard, *_) = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        position = {"SequenceNumber": sequence_number} if sequence_number else {}
+        return self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind, **position
+        )["ShardIterator"]
