@@ -84,7 +84,8 @@ PURPOSE_HEADER = {
     "in": "header",
     "required": False,
     "description": "Why the provider is asked (a purpose code or a case id; never personal data), kept in the "
-    "operation's audit record. Any other value is 400, and nothing is sent.",
+    "operation's audit record. Any other value is 400, and nothing is sent. A deployment may require it "
+    "(RequireRequestPurpose): then a request without it is 400 too.",
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},
 }
 # The headers of the gateway's answers, declared once (components.headers) and named by each response.

@@ -40,6 +40,9 @@ HEADER = (
     "# edit those, never this file (a test fails when it is stale). docs/infrastructure.md says what is generated.\n"
 )
 DEFAULT_ENVIRONMENT = "dev"
+# A "true"/"false" parameter a function reads, given to it as "1" or "0" through its condition: one character of
+# its version description (Lambda takes 256) instead of five.
+FLAG_CONDITIONS = {"RequireRequestPurpose": "RequiresRequestPurpose"}
 SCHEDULED_EVENTS = {"Schedule", "ScheduleV2"}
 
 
@@ -135,7 +138,7 @@ def function_conditions(function: FunctionEntry) -> dict[str, Any]:
 def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -> dict[str, Any]:
     """What every function of the registry has; its block in the source adds the rest."""
     logical_id = function.logical_id
-    variables = {name: ref(held) for name, held in function.variables(provider).items()}
+    variables = {name: _variable(held) for name, held in function.variables(provider).items()}
     policies: list[Any] = [ref("DataKeyDecryptPolicy")]  # a test checks they reach every resource a variable names
     if provider:
         policies.append({"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(provider.secret)}})
@@ -176,6 +179,12 @@ def function_resource(function: FunctionEntry, provider: ProviderEntry | None) -
             api["Auth"] = {"Authorizer": "NONE"}
         properties["Events"] = {"Api": {"Type": "Api", "Properties": api}}
     return {"Type": "AWS::Serverless::Function", "Metadata": function_checkov_skips(), "Properties": properties}
+
+
+def _variable(held: str) -> dict[str, Any]:
+    if held in FLAG_CONDITIONS:
+        return {"Fn::If": [FLAG_CONDITIONS[held], "1", "0"]}
+    return ref(held)
 
 
 def is_scheduled(properties: dict[str, Any]) -> bool:
@@ -313,7 +322,8 @@ def version_description(template: dict[str, Any], properties: dict[str, Any]) ->
     when it changes, publishing one from the new configuration, and the alias moves to it through the deployment.
     The values themselves, not the parameters they read, so the description changes exactly when a value does (a
     parameter an unchosen branch reads changes nothing, and Lambda has nothing new to publish); a value wholly
-    determined by parameters already given by a plain Ref (the metrics namespace, by Environment) is left out."""
+    determined by parameters already given by a plain Ref (the metrics namespace, by Environment) is left out. SnapStart
+    is one character: `S` when on."""
     common = template["Globals"]["Function"]["Environment"]["Variables"]
     variables = common | ((properties.get("Environment") or {}).get("Variables") or {})
     following = {name: parameters_of(value, template) for name, value in variables.items()}
@@ -323,7 +333,7 @@ def version_description(template: dict[str, Any], properties: dict[str, Any]) ->
         for name in sorted(following)
         if following[name] and (is_plain_ref(variables[name]) or not following[name] <= given)
     ]
-    return {"Fn::Join": ["|", [*values, ref("SnapStart")]]}
+    return {"Fn::Join": ["|", [*values, {"Fn::If": ["UsesSnapStart", "S", ""]}]]}
 
 
 def render(template: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from project import template as cfn
 from tests.integration.test_deployed_template import transformed
 from tests.integration.test_rollback_drill import ENVIRONMENT, watched
 from tests.support import emf
-from tests.support.audit import call_as, local_fingerprint, records, records_of, search
+from tests.support.audit import call_as, local_fingerprint, records, records_of
 from tests.support.routes import provider_routes
 from tests.support.samples import leaves
 
@@ -152,44 +152,6 @@ def test_a_request_refused_before_any_provider_call_leaves_no_record(sandboxed_g
     answer = call_as("CladfyKraPinFunction", {"pinnumber": "not a pin"}, caller=CALLER, correlation_id="refused")
 
     assert answer["statusCode"] == 400
-    assert records(aws, physical_ids) == []
-
-
-WHY_PIN = "A004416331M"  # a PIN the sandbox finds
-
-
-def test_the_callers_purpose_is_kept_in_the_record_and_answered_by_the_search(sandboxed_gateway, aws, physical_ids):
-    # Given a caller saying why it asks Cladfy (a purpose code and its case)
-    purpose = [("X-Request-Purpose", "periodic-review:case-7781")]
-
-    # When it asks
-    answer = call_as(
-        "CladfyKraPinFunction", {"pinnumber": WHY_PIN}, caller=CALLER, correlation_id="why", headers=purpose
-    )
-
-    # Then the operation's record keeps it, and a compliance search of the subject answers it
-    assert answer["statusCode"] == 200, answer["body"]
-    (item,) = records_of(aws, physical_ids, "why")
-    assert item["purpose"] == "periodic-review:case-7781"
-    status, found = search({"provider": "cladfy", "subject": WHY_PIN})
-    assert status == 200 and [record["purpose"] for record in found["records"]] == ["periodic-review:case-7781"]
-
-
-@pytest.mark.parametrize("purpose", ["review of John Smith", "", "-leading-dash", "x" * 129])
-def test_a_purpose_that_is_not_an_opaque_code_is_400_and_nothing_is_sent_or_recorded(
-    sandboxed_gateway, aws, physical_ids, purpose
-):
-    before = sandboxed_gateway.provider.call_count("cladfy", "krapin")
-    headers = [("X-Request-Purpose", purpose)]
-
-    answer = call_as(
-        "CladfyKraPinFunction", {"pinnumber": WHY_PIN}, caller=CALLER, correlation_id="bad-why", headers=headers
-    )
-
-    error = json.loads(answer["body"])["error"]
-    assert (answer["statusCode"], error["code"]) == (400, "validation_error")
-    assert [detail["field"] for detail in error["details"]] == ["X-Request-Purpose"]
-    assert sandboxed_gateway.provider.call_count("cladfy", "krapin") == before
     assert records(aws, physical_ids) == []
 
 

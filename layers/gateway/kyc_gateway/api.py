@@ -215,20 +215,23 @@ def api_request_id(event: dict[str, Any]) -> str | None:
 def request_purpose(event: dict[str, Any]) -> str | None:
     """The caller's X-Request-Purpose, when it sent one: why the provider is asked (an onboarding, a periodic
     review, a case's id), kept in the audit record. An opaque code, never personal data: the correlation id's
-    characters only, else 400 and nothing is sent."""
+    characters only, else 400 and nothing is sent; and where the deployment requires one (REQUIRE_REQUEST_PURPOSE),
+    a request without it is 400 too."""
     supplied = header(event, PURPOSE_HEADER)
-    if supplied is None or _SANE_CORRELATION_ID.match(supplied):
+    if supplied is None:
+        if get_settings().require_request_purpose:
+            raise _purpose_refused("is required here: why the provider is asked (a purpose code or a case id)")
+        return None
+    if _SANE_CORRELATION_ID.match(supplied):
         return supplied
-    raise RequestValidationError(
-        details=[
-            {
-                "field": "X-Request-Purpose",
-                "issue": "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit "
-                "(a purpose code or a case id, never personal data)",
-                "type": "header",
-            }
-        ]
+    raise _purpose_refused(
+        "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit "
+        "(a purpose code or a case id, never personal data)"
     )
+
+
+def _purpose_refused(issue: str) -> RequestValidationError:
+    return RequestValidationError(details=[{"field": "X-Request-Purpose", "issue": issue, "type": "header"}])
 
 
 def sane_correlation_id(supplied: str | None) -> str | None:

@@ -223,6 +223,8 @@ class FunctionEntry:
                 "AUDIT_KEY_SECRET_ID": "AuditKeySecret",
                 "AUDIT_RETENTION_DAYS": "AuditRetentionDays",
             }
+        if self.provider and self.method:  # a route that calls a provider takes X-Request-Purpose
+            variables["REQUIRE_REQUEST_PURPOSE"] = "RequireRequestPurpose"
         return variables | dict(self.resources)
 
     @property

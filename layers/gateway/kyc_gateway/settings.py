@@ -42,6 +42,8 @@ class Settings(Model):
     audit_table_name: str | None = Field(None, alias="AUDIT_TABLE_NAME")
     audit_key_secret_id: str | None = Field(None, alias="AUDIT_KEY_SECRET_ID")
     audit_retention_days: int = Field(1828, ge=1, alias="AUDIT_RETENTION_DAYS")
+    # Whether a route that calls a provider refuses a request without X-Request-Purpose (why the provider is asked).
+    require_request_purpose: bool = Field(False, alias="REQUIRE_REQUEST_PURPOSE")
     # Its tamper-evident copy (kyc_gateway.audit_archive): the Object Lock bucket every change of the table goes to.
     audit_archive_bucket: str | None = Field(None, alias="AUDIT_ARCHIVE_BUCKET")
     # The EzKRA repush page documents "Bearer <token>"; other EzKRA pages send the raw token. `auto` sends the
