@@ -214,7 +214,7 @@ def refuse_puts_of(sequence_numbers: set[str]) -> None:
     from kyc_gateway import aws
 
     def answer(request: Any, **_: Any) -> Any:
-        if not any(f"/{number}.json" in request.url for number in sequence_numbers):
+        if not any(f"/{number.zfill(40)}.json" in request.url for number in sequence_numbers):
             return None
         body = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
         request.url = "https://fault.invalid/"  # the emulator's own before-send hook (after this one) leaves it
@@ -307,3 +307,49 @@ def test_the_archive_falling_behind_alarms_hours_before_the_stream_drops_a_chang
     # And a healthy archive, a few seconds behind, never fires it
     healthy = [[5000.0] * (period // 60) for _ in range(STREAM_KEEPS_SECONDS // period)]
     assert not breaches(alarm, healthy)
+
+
+def test_a_records_changes_are_listed_in_the_streams_order_whatever_their_sequence_numbers_length():
+    # Given two changes of one record whose sequence numbers (21 to 40 digits) differ in length
+    from kyc_gateway.audit_archive import object_key
+
+    def change(sequence: str) -> dict[str, Any]:
+        keys = {"fingerprint": {"S": "f1"}, "at": {"S": "2026-12-05T00:00:00Z#c1"}}
+        return {"eventName": "MODIFY", "dynamodb": {"Keys": keys, "SequenceNumber": sequence}}
+
+    earlier, later = "9" * 21, "1" + "0" * 21
+
+    # Then their objects list (S3 lists by key) in the stream's order
+    assert sorted([object_key(change(later)), object_key(change(earlier))]) == [
+        object_key(change(earlier)),
+        object_key(change(later)),
+    ]
+
+
+def test_a_batch_too_long_for_the_invocation_stops_in_time_and_is_handed_on_from_the_next_change(
+    aws, physical_ids, stream, sandboxed_gateway, monkeypatch
+):
+    # Given three changes, and an invocation with time for one put only before its margin
+    from kyc_gateway import aws as clients
+    from kyc_gateway import sqs
+    from local.functions import LambdaContext, load_handler
+
+    for number in (1, 2, 3):
+        lookup(f"archive-late-{number}")
+    items = [records_of(aws, physical_ids, f"archive-late-{number}")[0] for number in (1, 2, 3)]
+    changes = stream.changes()
+    left = {"ms": 30_000}
+    monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: left["ms"])
+
+    def first_put_done(**_: Any) -> None:
+        left["ms"] = sqs.STREAM_TIME_MARGIN_SECONDS * 1000 - 1
+
+    clients.quick_client("s3").meta.events.register("after-call.s3.PutObject", first_put_done)
+
+    # When the batch comes
+    result = load_handler(cfn.functions()[ARCHIVER])({"Records": changes}, LambdaContext(function_name=ARCHIVER))
+
+    # Then it archives the first, and hands the stream on from the second, which has not failed
+    assert result == {"batchItemFailures": [{"itemIdentifier": changes[1]["dynamodb"]["SequenceNumber"]}]}
+    bucket = physical_ids["AuditArchiveBucket"]
+    assert [len(archived(aws, bucket, item)) for item in items] == [1, 0, 0]

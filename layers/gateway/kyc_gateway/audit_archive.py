@@ -23,6 +23,7 @@ from kyc_gateway.settings import get_settings
 ROUTE = "audit.archive"
 TTL_REMOVAL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}  # the stream's mark of a TTL deletion
 KEY_PREFIX = "records/"
+SEQUENCE_DIGITS = 40  # the most a stream's sequence number has
 
 
 def archive(record: dict[str, Any], context: Any = None) -> None:
@@ -41,19 +42,19 @@ def archive(record: dict[str, Any], context: Any = None) -> None:
     except Exception as error:
         if _code(error) != "PreconditionFailed":
             raise
-    if changed:
+    if changed:  # each time the change is handed on (again, after a failure): its alarm fires at the first
         keys = _plain_image(change["Keys"])
         logger.warning("audit record changed", event=record["eventName"], **keys)
         count("AuditRecordsChanged")
 
 
 def object_key(record: dict[str, Any]) -> str:
-    """`records/<fingerprint>/<at>/<sequence number>.json`, each part URL-encoded: a record's changes side by side,
-    in the order the stream gave them."""
+    """`records/<fingerprint>/<at>/<sequence number>.json`, each part URL-encoded and the sequence number (21 to 40
+    digits) padded to 40: a record's changes side by side, listed in the order the stream gave them."""
     change = record["dynamodb"]
     keys = _plain_image(change["Keys"])
     fingerprint, at = (quote(str(keys[name]), safe="") for name in ("fingerprint", "at"))
-    return f"{KEY_PREFIX}{fingerprint}/{at}/{change['SequenceNumber']}.json"
+    return f"{KEY_PREFIX}{fingerprint}/{at}/{change['SequenceNumber'].zfill(SEQUENCE_DIGITS)}.json"
 
 
 def archived(record: dict[str, Any]) -> dict[str, Any]:

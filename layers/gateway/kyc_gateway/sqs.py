@@ -15,6 +15,7 @@ from kyc_gateway import cold_start, deploy_check, snapstart
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
+STREAM_TIME_MARGIN_SECONDS = 5  # more than one record takes at the most (the archive's S3 put: 1 s + 2 s)
 RetryPlanner = Callable[[dict[str, Any], Exception], None]
 
 
@@ -31,7 +32,9 @@ def sqs_batch_handler(
 def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler for a DynamoDB stream: `process` runs on the records in their order and stops at the first
     that fails, which it reports (`ReportBatchItemFailures`): Lambda hands the stream on from that record, the later
-    ones with it, so none is skipped and none is processed ahead of an earlier one."""
+    ones with it, so none is skipped and none is processed ahead of an earlier one. It also stops, reporting the
+    next record, when less than STREAM_TIME_MARGIN_SECONDS of the invocation is left: a batch cut by the timeout
+    would be handed on whole, its done records with it, and one too long for it would never get through."""
     return _batch_handler(route, process, _sequence_number, in_order=True)
 
 
@@ -57,6 +60,9 @@ def _batch_handler(
             return deploy_check.answer(lambda_handler)
         failures = []
         for record in event.get("Records") or []:
+            if in_order and _out_of_time(context):
+                failures.append({"itemIdentifier": identify(record)})  # not failed: handed on from here
+                break
             started = time.perf_counter()
             request_started(context)
             logger.set_correlation_id(record.get("messageId") or record.get("eventID"))
@@ -82,6 +88,11 @@ def _batch_handler(
     lambda_handler.route = route  # type: ignore[attr-defined]
     snapstart.register(lambda_handler)
     return lambda_handler
+
+
+def _out_of_time(context: Any) -> bool:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining is not None and remaining() < STREAM_TIME_MARGIN_SECONDS * 1000
 
 
 def _plan(plan_retry: RetryPlanner, record: dict[str, Any], error: Exception) -> None:
