@@ -12,13 +12,21 @@ from tests.integration.test_deployed_template import of_type, transformed
 YEAR = 366 * 24 * 3600
 
 
+# The tables whose records must expire (a token, a key's answer, an audit record): named here, not found by the
+# setting under test, so that a table whose time to live is turned off fails this drill rather than leaving it.
+EXPIRING = {"TokenTable", "IdempotencyTable", "AuditTable"}
+
+
 def test_every_record_a_write_leaves_carries_its_tables_expiry_in_epoch_seconds(gateway, aws, physical_ids):
     # Given the tables whose records expire, and the attribute each one's time to live reads, as deployed
-    expiring = {
-        name: table["Properties"]["TimeToLiveSpecification"]["AttributeName"]
-        for name, table in of_type(transformed("dev"), "AWS::DynamoDB::Table").items()
-        if table["Properties"].get("TimeToLiveSpecification", {}).get("Enabled")
-    }
+    tables = of_type(transformed("dev"), "AWS::DynamoDB::Table")
+    expiring = {}
+    for name in EXPIRING:
+        ttl = tables[name]["Properties"].get("TimeToLiveSpecification") or {}
+        assert ttl.get("Enabled") is True, f"{name}'s records would never expire"
+        expiring[name] = ttl["AttributeName"]
+    # and no other table's: the applications' states are kept (reconciliation reads them)
+    assert {name for name, table in tables.items() if "TimeToLiveSpecification" in table["Properties"]} == EXPIRING
 
     # When a caller onboards a customer at CDP under an Idempotency-Key: a token, a claim and audit records written
     gateway.provider.reply(TOKEN, token_reply(1))

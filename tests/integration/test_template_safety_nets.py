@@ -125,14 +125,23 @@ def listing(value: object) -> list:
 
 def test_every_queue_topic_and_bucket_refuses_whatever_is_not_sent_over_tls(deployed):
     # Given every queue, topic and bucket of the deployed template, found by type, and the policies that name them
-    def denies_plain_http(statement: dict, action: str) -> bool:
+    def denies_plain_http(statement: dict, action: str, name: str) -> bool:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         return (
             statement["Effect"] == "Deny"
             and statement["Principal"] == "*"
             and any(fnmatch.fnmatch(action, pattern) for pattern in actions)
             and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            and covers(statement["Resource"], name)
         )
+
+    def covers(resource: object, name: str) -> bool:
+        """The statement's Resource names the resource itself (its ARN; a bucket's objects too), not only another
+        one of the policy's."""
+        forms = [item for item in listing(resource) if name in referenced(item)]
+        if name not in of_type(deployed, "AWS::S3::Bucket"):
+            return bool(forms)
+        return {"Fn::GetAtt": [name, "Arn"]} in forms and {"Fn::Sub": f"${{{name}.Arn}}/*"} in forms
 
     for kind, policy_kind, listed, action in (
         ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues", "sqs:ReceiveMessage"),
@@ -148,9 +157,8 @@ def test_every_queue_topic_and_bucket_refuses_whatever_is_not_sent_over_tls(depl
                 for policy in of_type(deployed, policy_kind).values()
                 if {"Ref": name} in listing(policy["Properties"][listed])
             ]
-            assert any(denies_plain_http(statement, action) for statements in policies for statement in statements), (
-                name
-            )
+            statements = [statement for found in policies for statement in found]
+            assert any(denies_plain_http(statement, action, name) for statement in statements), name
 
 
 def test_every_table_refuses_deletion_and_can_be_restored_to_any_second(deployed):
