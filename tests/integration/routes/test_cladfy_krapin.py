@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 
@@ -338,6 +339,28 @@ def test_a_provider_that_keeps_failing_trips_the_circuit_and_calls_fail_fast(gat
     assert len(gateway.provider.requests(KRAPIN)) == attempts
 
     clock.advance(31)
+    gateway.provider.reply(KRAPIN, SUCCESS)
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
+
+
+def test_as_deployed_the_circuit_opens_after_ten_failed_calls_for_fifteen_seconds(gateway, clock):
+    # Given the circuit as the template deploys it (it sets neither setting: configuration.md's 10 calls and 15 s,
+    # written out here rather than read from the settings), and Cladfy failing every call
+    assert "PROVIDER_CIRCUIT_FAILURES" not in os.environ and "PROVIDER_CIRCUIT_COOLDOWN_SECONDS" not in os.environ
+    gateway.new_instance()
+    gateway.provider.reply(KRAPIN, Reply(503, b"{}"))
+
+    # When ten calls fail, Then each reached Cladfy; the eleventh fails fast without reaching it
+    for _ in range(10):
+        assert gateway.call(FUNCTION, {"pinnumber": PIN}).error["code"] == "provider_error"
+    attempts = len(gateway.provider.requests(KRAPIN))
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).error["code"] == "circuit_open"
+    assert len(gateway.provider.requests(KRAPIN)) == attempts
+
+    # And so until 15 s have passed; then a call reaches Cladfy again
+    clock.advance(14)
+    assert gateway.call(FUNCTION, {"pinnumber": PIN}).error["code"] == "circuit_open"
+    clock.advance(2)
     gateway.provider.reply(KRAPIN, SUCCESS)
     assert gateway.call(FUNCTION, {"pinnumber": PIN}).status == 200
 
