@@ -105,3 +105,8 @@ def test_the_defaults_behind_the_nets_keep_their_promises(deployed):
     assert parameters["LogRetentionDays"]["Default"] >= 90
     # the audit trail five years and a day, whatever the leap days
     assert parameters["AuditRetentionDays"]["Default"] >= 1828
+    resources = deployed["Resources"]
+    # a webhook outlives a connectFi outage of minutes: five receives (30, 60, 120 and 240 s apart) before its letter
+    assert resources["WebhookQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 5
+    # a reconciliation run has its 90 s of checks before it stops taking applications, 30 s before its timeout
+    assert resources["ConnectFiReconcilerFunction"]["Properties"]["Timeout"] >= 120
