@@ -80,8 +80,7 @@ def http_route(
             if not is_proxy_event(event):
                 raise _invalid("event", "is not an API Gateway proxy event (REST payload 1.0 or HTTP API 2.0)")
             key = header(event, IDEMPOTENCY_KEY_HEADER) if idempotent_write else None  # read first: every answer says
-            purpose = request_purpose(event) if audited_provider else None
-            request = parse(event, request_model)
+            purpose, request = _purpose_and_request(event, request_model, parse, audited=audited_provider is not None)
             if key is None:
                 result = operation(request)
                 response = _response(status, _body_text(result), correlation_id)
@@ -215,19 +214,27 @@ def api_request_id(event: dict[str, Any]) -> str | None:
 def request_purpose(event: dict[str, Any]) -> str | None:
     """The caller's X-Request-Purpose, when it sent one: why the provider is asked (an onboarding, a periodic
     review, a case's id), kept in the audit record. An opaque code, never personal data: the correlation id's
-    characters only, else 400 and nothing is sent; and where the deployment requires one (REQUIRE_REQUEST_PURPOSE),
-    a request without it is 400 too."""
+    characters only, else 400 and nothing is sent."""
     supplied = header(event, PURPOSE_HEADER)
-    if supplied is None:
-        if get_settings().require_request_purpose:
-            raise _purpose_refused("is required here: why the provider is asked (a purpose code or a case id)")
-        return None
-    if _SANE_CORRELATION_ID.match(supplied):
+    if supplied is None or _SANE_CORRELATION_ID.match(supplied):
         return supplied
     raise _purpose_refused(
         "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit "
         "(a purpose code or a case id, never personal data)"
     )
+
+
+def _purpose_and_request(
+    event: dict[str, Any], request_model: type[RequestT], parse: Callable[..., RequestT], *, audited: bool
+) -> tuple[str | None, RequestT]:
+    """A provider route's X-Request-Purpose (its form checked before the body), and the request. Where the
+    deployment requires a purpose (REQUIRE_REQUEST_PURPOSE), one missing is 400 too, checked after the body: a
+    refused body never reads the settings for it."""
+    purpose = request_purpose(event) if audited else None
+    request = parse(event, request_model)
+    if audited and purpose is None and get_settings().require_request_purpose:
+        raise _purpose_refused("is required here: why the provider is asked (a purpose code or a case id)")
+    return purpose, request
 
 
 def _purpose_refused(issue: str) -> RequestValidationError:
