@@ -15,8 +15,8 @@ from kyc_gateway import cold_start, deploy_check, snapstart
 from kyc_gateway.observability import count, logger, record_outcome, request_started
 
 RecordProcessor = Callable[[dict[str, Any], Any], None]
-STREAM_TIME_MARGIN_SECONDS = 5  # more than one record takes at the most (the archive's S3 put: 1 s + 2 s)
 RetryPlanner = Callable[[dict[str, Any], Exception], None]
+STREAM_TIME_MARGIN_SECONDS = 5  # more than one record takes at the most (the archive's S3 put: 1 s + 2 s)
 
 
 def sqs_batch_handler(
