@@ -124,6 +124,7 @@ MODULES = (
             _ERRORS,
             "tests/integration/test_provider_http.py",
             "tests/integration/test_provider_answer_limits.py",  # an oversized answer, a write's outcome after it
+            f"{_ROUTES}/test_cdp_onboarding.py",  # a failure documented as possibly after acting, under any status
         ),
     ),
     # what the alarms and rollbacks read: the metrics a failure writes, a failed record or run
