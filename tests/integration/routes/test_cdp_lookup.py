@@ -95,3 +95,24 @@ def test_the_lookup_request_takes_strings_as_they_are_and_converts_nothing_into_
             CustomerLookupRequest.model_validate({"idNumber": value, "idType": "4"})
         with pytest.raises(ValidationError):
             CustomerLookupRequest.model_validate({"idNumber": "784199554586091", "idType": value[:1]})
+
+
+@pytest.mark.parametrize(
+    ("body_status", "expected"),
+    [(500, (502, "provider_error")), (503, (502, "provider_error")), (499, (422, "invalid_customer_id"))],
+    ids=["500", "503", "499"],
+)
+def test_a_lookups_40001_with_a_5xx_in_its_body_is_cdp_failing_and_with_any_other_the_callers_id(
+    gateway, body_status, expected
+):
+    # Given CDP answering a lookup its way (HTTP 200) with 40001, whose body carries a status from 500 up (the
+    # onboarding's "Backend Technical Problem"), or one below (the lookup's "Invalid format input" carries a 400)
+    failure = {"status": "failure", "statusCode": body_status, "errorCode": 40001, "message": "Invalid format input"}
+    gateway.provider.reply(TOKEN, token_reply(1))
+    gateway.provider.reply(LOOKUP, Reply(200, json.dumps(failure).encode()))
+
+    # When the customer is looked up
+    answer = gateway.call(LOOKUP_FN, LOOKUP_BODY)
+
+    # Then any 5xx, 500 itself included, is CDP failing (502); anything below is the caller's id refused (422)
+    assert (answer.status, answer.error["code"], answer.error["providerCode"]) == (*expected, "40001")
