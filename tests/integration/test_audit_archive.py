@@ -7,7 +7,9 @@ drops a change."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import decimal
 import json
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +27,7 @@ from tests.integration.test_metric_alarm_drills import assert_trips, own_metric_
 from tests.integration.test_rollback_drill import ENVIRONMENT, breaches, watched
 from tests.support import emf
 from tests.support.audit import call_as, records_of
+from tests.support.emf import log_lines
 
 ARCHIVER = "AuditArchiveFunction"
 CALLER = "arn:aws:sts::123456789012:assumed-role/onboarding-service/task-7"
@@ -179,9 +182,12 @@ def test_a_record_changed_or_removed_by_hand_is_archived_as_it_was_and_trips_its
     assert (modified["event"], modified["record"]["status"]) == ("MODIFY", 403)
     _, deleted = archived(aws, physical_ids["AuditArchiveBucket"], removed)
     assert (deleted["event"], deleted["before"]) == ("REMOVE", plain(removed)) and "removedBy" not in deleted
-    # And each is logged by its keys and counted on the series the alarm watches, which fires
+    # And each is logged by its event and keys and counted on the series the alarm watches, which fires
     written = logs()
-    assert written.count('"audit record changed"') == 2
+    logged = [(line["event"], line["fingerprint"], line["at"]) for line in log_lines(written, "audit record changed")]
+    assert logged == [
+        (event, item["fingerprint"], item["at"]) for event, item in (("MODIFY", changed), ("REMOVE", removed))
+    ]
     assert_trips(alarm, written, 2)
 
 
@@ -353,3 +359,48 @@ def test_a_batch_too_long_for_the_invocation_stops_in_time_and_is_handed_on_from
     assert result == {"batchItemFailures": [{"itemIdentifier": changes[1]["dynamodb"]["SequenceNumber"]}]}
     bucket = physical_ids["AuditArchiveBucket"]
     assert [len(archived(aws, bucket, item)) for item in items] == [1, 0, 0]
+
+
+def test_a_record_written_by_hand_of_any_type_and_key_is_archived_as_it_is(aws, physical_ids, stream, archive):
+    # Given an item written to the audit table by hand (a role with PutItem may write anything): every DynamoDB type,
+    # and a slash in its sort key
+    from boto3.dynamodb.types import Binary
+
+    item = {
+        "fingerprint": "f-by-hand",
+        "at": "2026-12-05T00:00:00Z#a/b",
+        "ratio": decimal.Decimal("1.5"),
+        "count": 3,
+        "tags": {"b", "a"},
+        "sizes": {3, 1},
+        "blob": Binary(b"\x00\x01"),
+        "blobs": {Binary(b"\x02"), Binary(b"\x01")},
+        "flag": True,
+        "nothing": None,
+        "nested": {"list": [1, "x", {"deep": False}]},
+    }
+    aws.resource("dynamodb").Table(physical_ids["AuditTable"]).put_item(Item=item)
+    (change,) = stream.changes()
+
+    # When it is archived, as Lambda's JSON event gives it (binaries as base64 text, where boto3 gives bytes)
+    as_json = json.loads(json.dumps(change, default=lambda raw: base64.b64encode(raw).decode()))
+    assert archive([as_json]) == []
+
+    # Then its object sits under its keys, the slash encoded, and holds it as written, in sorted JSON
+    bucket, s3 = physical_ids["AuditArchiveBucket"], aws.client("s3")
+    (version,) = versions(aws, bucket, item)
+    assert "/2026-12-05T00%3A00%3A00Z%23a%2Fb/" in version["Key"]
+    stored = s3.get_object(Bucket=bucket, Key=version["Key"])
+    assert stored["ContentType"] == "application/json"
+    text = stored["Body"].read().decode()
+    copy = json.loads(text)
+    assert text == json.dumps(copy, sort_keys=True)
+    assert copy["eventId"] == change["eventID"]
+    assert copy["record"] == {
+        **item,
+        "ratio": 1.5,
+        "tags": ["a", "b"],
+        "sizes": [1, 3],
+        "blob": "AAE=",
+        "blobs": ["AQ==", "Ag=="],
+    }

@@ -10,6 +10,7 @@ only: the record itself is already in the archive, from when it was written.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import decimal
 import json
@@ -35,7 +36,7 @@ def archive(record: dict[str, Any], context: Any = None) -> None:
         aws.quick_client("s3").put_object(
             Bucket=get_settings().require("audit_archive_bucket"),
             Key=object_key(record),
-            Body=json.dumps(archived(record), sort_keys=True, default=_plain).encode(),
+            Body=json.dumps(archived(record), sort_keys=True).encode(),
             ContentType="application/json",
             IfNoneMatch="*",
         )
@@ -71,8 +72,6 @@ def archived(record: dict[str, Any]) -> dict[str, Any]:
     if by_ttl:
         kept["removedBy"] = "ttl"
         return kept
-    if "userIdentity" in record:
-        kept["userIdentity"] = record["userIdentity"]
     for image, name in (("OldImage", "before"), ("NewImage", "record")):
         if image in change:
             kept[name] = _plain_image(change[image])
@@ -89,20 +88,41 @@ def _removed_by_ttl(record: dict[str, Any]) -> bool:
 
 
 def _plain_image(image: dict[str, Any]) -> dict[str, Any]:
-    """An item as DynamoDB's stream gives it (`{"S": ...}`) in plain JSON values."""
-    from boto3.dynamodb.types import TypeDeserializer
+    """An item as DynamoDB's stream gives it (`{"S": ...}`) in plain JSON values. By hand rather than boto3's
+    TypeDeserializer, which takes a binary only as bytes: Lambda's event gives it as base64 text, and a record written
+    by hand may hold any type."""
+    return {name: _plain(typed) for name, typed in image.items()}
 
-    read = TypeDeserializer().deserialize
-    return {name: read(value) for name, value in image.items()}
+
+def _plain(typed: dict[str, Any]) -> Any:
+    ((kind, value),) = typed.items()
+    if kind in ("S", "BOOL"):
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "N":
+        return _number(value)
+    if kind == "B":
+        return _base64(value)
+    if kind == "L":
+        return [_plain(item) for item in value]
+    if kind == "M":
+        return {name: _plain(item) for name, item in value.items()}
+    if kind == "NS":
+        return sorted(_number(item) for item in value)
+    if kind in ("SS", "BS"):
+        return sorted(value if kind == "SS" else (_base64(item) for item in value))
+    raise ValueError(f"a DynamoDB type this archive does not know: {kind}")
 
 
-def _plain(value: Any) -> Any:
-    """json's fallback for what `TypeDeserializer` gives besides JSON types: numbers, sets, binaries."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
+def _number(text: str) -> int | float:
+    number = decimal.Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _base64(value: str | bytes) -> str:
+    """A binary as base64 text: Lambda's event gives it so, boto3 as bytes."""
+    return value if isinstance(value, str) else base64.b64encode(value).decode()
 
 
 def _time(epoch: Any) -> str | None:
