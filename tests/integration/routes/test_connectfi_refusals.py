@@ -57,6 +57,23 @@ def test_connectfi_refusing_the_callback_field_the_gateway_is_pinned_to_is_its_c
     assert error["details"] == refusal()
 
 
+def test_a_refusal_of_the_pinned_callback_field_in_ajvs_words_without_context_names_those_words_in_its_details(
+    gateway, monkeypatch
+):
+    # Given a gateway pinned to webhookUrl, and a connectFi refusing it in ajv's words with no list of errors
+    monkeypatch.setenv("CONNECTFI_WEBHOOK_FIELD", "webhookUrl")
+    gateway.new_instance()
+    ajv = "must NOT have additional properties"
+
+    # When an identification is started
+    answer = identify_answered(gateway, connectfi_error(400, "requestValidateError", ajv, None))
+
+    # Then it is the gateway's configuration's fault, and its details say what connectFi refused, in its words
+    assert (answer.status, answer.error["code"]) == (500, "configuration_error")
+    assert answer.error["details"] == [{"keyword": "additionalProperties", "message": ajv}]
+    assert len(gateway.provider.requests(IDENTIFY)) == 1
+
+
 def test_by_default_a_refused_callback_field_is_sent_once_more_under_connectfis_other_spelling(gateway):
     # Given a connectFi whose schema refuses webhookUrl as an unknown property (so it started nothing)
     gateway.provider.reply(LOGIN, login_reply())
