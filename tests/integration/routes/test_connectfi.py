@@ -263,6 +263,24 @@ def test_a_token_whose_expiry_is_already_past_serves_a_minute_not_one_call(gatew
     assert [request.headers["x-connectfi-token"] for request in gateway.provider.requests(STATUS)] == [
         "past", "past", "past", "next"
     ]  # fmt: skip
+    (line,) = log_lines(logs(), "connectfi token expiry already past: kept a short while")
+    assert (line["level"], line["provider"]) == ("WARNING", "connectfi")
+
+
+def test_a_token_expiring_at_the_very_moment_of_its_login_serves_a_minute_not_one_call(gateway, clock, logs):
+    import datetime as dt
+
+    # Given connectFi answering its login with an expiry of that very instant (no time left to use it)
+    expiry = dt.datetime.fromtimestamp(clock.stop(), dt.UTC).isoformat(timespec="milliseconds")
+    gateway.provider.reply(LOGIN, login_reply("now", expiry.replace("+00:00", "Z")), login_reply("next"))
+    gateway.provider.reply(STATUS, application())
+
+    # When three statuses are asked at once
+    answers = [gateway.call(STATUS_FN, {"customerId": CUSTOMER, "applicationId": APPLICATION}) for _ in range(3)]
+
+    # Then it is kept a short while as one already past is: one login serves them all, and an operator is told
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    assert len(gateway.provider.requests(LOGIN)) == 1
     assert log_lines(logs(), "connectfi token expiry already past: kept a short while")
 
 
