@@ -27,6 +27,7 @@ from tests.integration.test_metric_alarm_drills import assert_trips, own_metric_
 from tests.integration.test_rollback_drill import ENVIRONMENT, breaches, watched
 from tests.support import emf
 from tests.support.audit import call_as, records_of
+from tests.support.aws_faults import AnswerBody
 from tests.support.emf import log_lines
 
 ARCHIVER = "AuditArchiveFunction"
@@ -224,21 +225,9 @@ def refuse_puts_of(sequence_numbers: set[str]) -> None:
             return None
         body = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
         request.url = "https://fault.invalid/"  # the emulator's own before-send hook (after this one) leaves it
-        return AWSResponse(request.url, 403, {"Content-Type": "application/xml"}, _Body(body))
+        return AWSResponse(request.url, 403, {"Content-Type": "application/xml"}, AnswerBody(body))
 
     aws.quick_client("s3").meta.events.register_first("before-send", answer)
-
-
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
-
-    def read(self, *_: Any, **__: Any) -> bytes:
-        body, self._body = self._body, b""
-        return body
 
 
 def test_a_change_the_bucket_refuses_stops_the_batch_there_and_nothing_is_skipped(

@@ -24,7 +24,9 @@ LOST = ("lost",)
 """The emulator applies the request, then its answer is lost (a read timeout): botocore sends it again."""
 
 
-class _Body:
+class AnswerBody:
+    """The body of an answer given in place of the service's (botocore reads it as a stream, or whole)."""
+
     def __init__(self, body: bytes) -> None:
         self._body = body
 
@@ -57,7 +59,7 @@ def inject(service: str, operation: str, decide: Callable[[dict[str, Any]], Faul
         body = json.dumps({"__type": f"com.amazonaws.{service}#{code}", "message": "injected"}).encode()
         headers = {"x-amzn-query-error": f"{code};Sender", "Content-Type": "application/x-amz-json-1.1"}
         request.url = "https://fault.invalid/"  # the emulator's own before-send hook (after this one) leaves it
-        return AWSResponse(request.url, status, headers, _Body(body))
+        return AWSResponse(request.url, status, headers, AnswerBody(body))
 
     for client in (aws.client, aws.quick_client):
         client(service).meta.events.register_first(f"before-send.{service}.{operation}", handler)
