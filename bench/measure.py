@@ -49,7 +49,7 @@ def local_stack() -> Iterator[dict[str, Any]]:
             "LOCAL_SCHEDULE_SECONDS": "86400",  # no reconciliation run while measuring
             "SANDBOX_SIGNZY_AUTH_HEADER": "bearer",
         }
-        errors = (Path(directory) / "stack.stderr").open("w+")  # a stop that hangs dumps its threads there
+        errors = (Path(directory) / "stack.stderr").open("w+")  # a stop that hangs reports its threads there
         process = subprocess.Popen(
             [sys.executable, "-m", "local.stack"],
             cwd=cfn.ROOT,
@@ -70,6 +70,8 @@ def local_stack() -> Iterator[dict[str, Any]]:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGUSR1)  # every thread's stack, on its stderr (local/stopping.py)
+                time.sleep(1)
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 errors.seek(0)

@@ -16,9 +16,7 @@ import faulthandler
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from local.sandbox import ProviderSandbox
 from local.scheduler import Scheduler, rate_seconds, schedule_expressions
 from local.sqs_poller import SqsPoller, event_source_options
 from local.state import remove_state_if_ours, running_stack, write_state
+from local.stopping import hold_stop_signals, wait_for_stop
 from local.stream_poller import LAMBDA_DEFAULT_BATCH_SIZE, StreamPoller
 from project import template as cfn
 
@@ -304,10 +303,8 @@ def try_request(api: str) -> str:
 
 
 def main() -> int:
+    hold_stop_signals()  # before any thread starts: a stop during the start takes effect once it is done
     stack = LocalStack(StackConfig.from_environment(dict(os.environ)))
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
     except (OSError, SecretUnusable) as error:
@@ -321,7 +318,7 @@ def main() -> int:
         flush=True,
     )
     print(f"  try: {try_request(api)}", flush=True)
-    stopping.wait()
+    wait_for_stop()
     # A stop that hangs says where: every thread's stack on stderr after 10 s (still armed while the interpreter
     # exits, which waits for any thread that is not a daemon).
     faulthandler.dump_traceback_later(STOP_REPORT_SECONDS)

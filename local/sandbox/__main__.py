@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from local.sandbox import ProviderSandbox
+from local.stopping import hold_stop_signals, wait_for_stop
 
 DEFAULT_PORT = 4010
 DEFAULT_SECRETS = Path(__file__).resolve().parents[1] / "secrets.local.json"
@@ -36,14 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     credentials = json.loads(args.secrets.read_text(encoding="utf-8"))
     options = {option.name: getattr(args, option.name) for option in ProviderSandbox.options()}
+    hold_stop_signals()
     sandbox = ProviderSandbox(credentials, args.host, args.port, **options).start()
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     print(f"provider sandbox ready at {sandbox.url}", flush=True)
     try:
-        while not stopping.wait(0.5):
-            pass
+        wait_for_stop()
     finally:
         sandbox.stop()
     return 0
