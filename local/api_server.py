@@ -10,19 +10,18 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.api_events import proxy_event
+from local.background import Invoker
 from local.listening import ListeningServer
 from project import template as cfn
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
 OPENAPI_DOCUMENT = cfn.ROOT / "openapi.json"
-Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 BAD_LENGTH = "Bad Request: Content-Length must be one whole number of bytes"
 BAD_CHUNKS = "Bad Request: the body is not in chunked transfer coding alone"
 DIGITS = re.compile(r"[0-9]+")

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
+from local.background import Background, Invoker
 from project import template as cfn
 
-Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -34,24 +31,15 @@ def schedule_expressions(spec: cfn.FunctionSpec, values: dict[str, str]) -> list
     ]
 
 
-class Scheduler:
+class Scheduler(Background):
     """Invokes one scheduled function every `period` seconds until stopped. A failed run is logged by the function
     itself; the next run starts over, as EventBridge Scheduler's would with no retry."""
 
+    kind = "schedule"
+
     def __init__(self, function: cfn.FunctionSpec, period: float, invoke: Invoker) -> None:
-        self.function = function
+        super().__init__(function, invoke)
         self.period = period
-        self.invoke = invoke
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"schedule-{function.logical_id}", daemon=True)
-
-    def start(self) -> Scheduler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
 
     def _run(self) -> None:
         # At a fixed rate, as EventBridge starts them: a run's own length does not push the next one back. A run

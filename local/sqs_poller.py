@@ -10,13 +10,11 @@ thread per queue: a message that turns visible while its batch is still running 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
+from local.background import Invoker, Poller
 from project import template as cfn
 
-Invoker = Callable[[cfn.FunctionSpec, dict[str, Any]], Any]
 LAMBDA_DEFAULT_BATCH_SIZE = 10  # for an SQS event source without BatchSize
 
 
@@ -28,7 +26,11 @@ def event_source_options(properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class SqsPoller:
+class SqsPoller(Poller):
+    # Short polls, `idle_seconds` apart when empty, not long ones: the emulator takes one request at a time, and a
+    # long poll would hold every other AWS call of the stack (a keyed write, a webhook's send) for up to its wait.
+    kind = "sqs"
+
     def __init__(
         self,
         sqs: Any,
@@ -42,37 +44,13 @@ class SqsPoller:
         retry_delay: int = 1,
         idle_seconds: float = 0.1,
     ) -> None:
+        super().__init__(function, invoke, idle_seconds=idle_seconds)
         self.sqs = sqs
-        self.function = function
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.batch_size = batch_size
         self.report_batch_item_failures = report_batch_item_failures
-        self.invoke = invoke
         self.retry_delay = retry_delay
-        self.idle_seconds = idle_seconds
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{function.logical_id}", daemon=True)
-
-    def start(self) -> SqsPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                received = self.poll_once()
-            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
-                self._stopped.wait(1)
-                continue
-            if not received:
-                # Short polls, not long ones: the emulator takes one request at a time, and a long poll would hold
-                # every other AWS call of the stack (a keyed write, a webhook's send) for up to its wait.
-                self._stopped.wait(self.idle_seconds)
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch and hand it to the function; the number of messages received."""

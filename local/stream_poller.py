@@ -7,10 +7,9 @@ until it is done, as `MaximumRetryAttempts: -1` asks. One thread per stream.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from local.sqs_poller import Invoker
+from local.background import Invoker, Poller
 from project import template as cfn
 
 LAMBDA_DEFAULT_BATCH_SIZE = 100  # for a DynamoDB event source without BatchSize
@@ -26,7 +25,9 @@ def as_lambda_gives(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
 
 
-class StreamPoller:
+class StreamPoller(Poller):
+    kind = "stream"
+
     def __init__(
         self,
         streams: Any,
@@ -39,35 +40,13 @@ class StreamPoller:
         retry_delay: float = 1.0,
         idle_seconds: float = 0.2,
     ) -> None:
+        super().__init__(function, invoke, idle_seconds=idle_seconds)
         self.streams = streams
-        self.function = function
         self.stream_arn = stream_arn
         self.batch_size = batch_size
         self.starting_position = starting_position
-        self.invoke = invoke
         self.retry_delay = retry_delay
-        self.idle_seconds = idle_seconds
         self._iterator: str | None = None
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"stream-{function.logical_id}", daemon=True)
-
-    def start(self) -> StreamPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                handed = self.poll_once()
-            except Exception:  # noqa: BLE001 - keep polling, as the event source mapping does
-                self._stopped.wait(self.retry_delay)
-                continue
-            if not handed:
-                self._stopped.wait(self.idle_seconds)
 
     def poll_once(self) -> int:
         """Hand the next batch of changes to the function; how many it was given. A failure reported (or the
