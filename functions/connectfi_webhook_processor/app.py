@@ -3,4 +3,10 @@
 from kyc_gateway.providers.connectfi import webhooks
 from kyc_gateway.sqs import sqs_batch_handler
 
-lambda_handler = sqs_batch_handler(webhooks.ROUTE, webhooks.process_record, plan_retry=webhooks.plan_retry)
+lambda_handler = sqs_batch_handler(
+    webhooks.ROUTE,
+    webhooks.process_record,
+    plan_retry=webhooks.plan_retry,
+    record_seconds=webhooks.record_seconds,
+    hand_back=webhooks.hand_back,
+)

@@ -87,3 +87,18 @@ def test_a_call_with_no_time_left_at_all_is_not_sent(provider, stopped_clock):
 
     assert provider.requests() == []
     assert (raised.value.provider, raised.value.outcome_unknown) == ("cladfy", False)
+
+
+def test_a_call_the_request_has_no_time_left_for_is_not_counted_against_the_provider(provider):
+    # Given a request whose time is spent
+    http = ProviderHttp("cladfy", provider.url, Settings())
+    clock.start_request(Context(int(clock.ANSWER_MARGIN_SECONDS * 1000)))
+
+    # When it would call the provider eleven times (more than the failures that open its circuit)
+    for _ in range(11):
+        with pytest.raises(ProviderTimeout):
+            http.post("/any", operation="any", idempotent=True, json_body={})
+
+    # Then nothing was sent, and the provider's circuit is still closed
+    assert provider.requests() == []
+    assert http.circuit.open_for() == 0 and http.circuit._failures == 0

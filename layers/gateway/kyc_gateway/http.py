@@ -114,10 +114,15 @@ class ProviderHttp:
         url = self.base_url + path
         content, headers = _json_content(json_body, headers)  # a body that cannot be sent is never a provider call
         self.circuit.check(self.provider)
+        left = clock.time_left()
+        budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
+        if budget <= 0:  # the request's time is spent: nothing is sent, and nothing is learnt of the provider
+            raise ProviderTimeout(provider=self.provider)
         try:
             response = self._post_with_retries(
                 url,
                 operation,
+                budget=budget,
                 idempotent=idempotent,
                 content=content,
                 form=form,
@@ -143,6 +148,7 @@ class ProviderHttp:
         url: str,
         operation: str,
         *,
+        budget: float,
         idempotent: bool,
         content: bytes | None,
         form: Mapping[str, str] | None,
@@ -152,10 +158,6 @@ class ProviderHttp:
     ) -> ProviderResponse:
         _check_headers(headers)
         started = clock.monotonic()
-        left = clock.time_left()
-        budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
-        if budget <= 0:  # the request's time is spent: nothing is sent
-            raise ProviderTimeout(provider=self.provider)
         attempt = 0
         while True:  # each attempt returns, raises, or goes round again when _may_retry allows one more
             attempt += 1

@@ -20,13 +20,25 @@ STREAM_TIME_MARGIN_SECONDS = 5  # more than one record takes at the most (the ar
 
 
 def sqs_batch_handler(
-    route: str, process: RecordProcessor, *, plan_retry: RetryPlanner | None = None
+    route: str,
+    process: RecordProcessor,
+    *,
+    plan_retry: RetryPlanner | None = None,
+    record_seconds: Callable[[], float] | None = None,
+    hand_back: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler that runs `process` on every record and reports the failed ones individually
     (`ReportBatchItemFailures`): they return to the queue, and reach its DLQ after `maxReceiveCount`. A failed
     record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
-    (best effort: failing to set it leaves the queue's)."""
-    return _batch_handler(route, process, _message_id, plan_retry=plan_retry)
+    (best effort: failing to set it leaves the queue's).
+
+    A record is started only while the invocation has `record_seconds()` left (the longest one may take; the
+    batch's first always starts): the others are reported too, untried, neither counted as failures nor retried
+    later, and `hand_back(record)` (best effort) makes each visible again at once. Started with less, a record's
+    provider call would be cut short or never sent, and counted as the provider failing."""
+    return _batch_handler(
+        route, process, _message_id, plan_retry=plan_retry, record_seconds=record_seconds, hand_back=hand_back
+    )
 
 
 def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -35,7 +47,9 @@ def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict
     ones with it, so none is skipped and none is processed ahead of an earlier one. It also stops, reporting the
     next record, when less than STREAM_TIME_MARGIN_SECONDS of the invocation is left: a batch cut by the timeout
     would be handed on whole, its done records with it, and one too long for it would never get through."""
-    return _batch_handler(route, process, _sequence_number, in_order=True)
+    return _batch_handler(
+        route, process, _sequence_number, in_order=True, record_seconds=lambda: STREAM_TIME_MARGIN_SECONDS
+    )
 
 
 def _message_id(record: dict[str, Any]) -> str:
@@ -53,15 +67,21 @@ def _batch_handler(
     *,
     plan_retry: RetryPlanner | None = None,
     in_order: bool = False,
+    record_seconds: Callable[[], float] | None = None,
+    hand_back: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if deploy_check.requested(event):
             return deploy_check.answer(lambda_handler)
         failures = []
-        for record in event.get("Records") or []:
-            if in_order and _out_of_time(context):
-                failures.append({"itemIdentifier": identify(record)})  # not failed: handed on from here
+        records = event.get("Records") or []
+        for position, record in enumerate(records):
+            if position and record_seconds is not None and _out_of_time(context, record_seconds()):
+                untried = records[position:]
+                _hand_back(untried, hand_back, route)
+                reported = untried[:1] if in_order else untried  # an ordered source is handed on from the first
+                failures.extend({"itemIdentifier": identify(untried_record)} for untried_record in reported)
                 break
             started = time.perf_counter()
             request_started(context)
@@ -90,9 +110,18 @@ def _batch_handler(
     return lambda_handler
 
 
-def _out_of_time(context: Any) -> bool:
+def _out_of_time(context: Any, seconds: float) -> bool:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return remaining is not None and remaining() < STREAM_TIME_MARGIN_SECONDS * 1000
+    return remaining is not None and remaining() < seconds * 1000
+
+
+def _hand_back(records: list[dict[str, Any]], hand_back: Callable[[dict[str, Any]], None] | None, route: str) -> None:
+    logger.info("records left for another invocation: too little time left", records=len(records), route=route)
+    for record in records if hand_back is not None else ():
+        try:
+            hand_back(record)
+        except Exception as failure:  # noqa: BLE001 - it still goes back, after the queue's own timeout
+            logger.warning("record not handed back", error=type(failure).__name__)
 
 
 def _plan(plan_retry: RetryPlanner, record: dict[str, Any], error: Exception) -> None:

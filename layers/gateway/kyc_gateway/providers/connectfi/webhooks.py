@@ -254,6 +254,18 @@ def plan_retry(record: dict[str, Any], error: Exception) -> None:
     logger.info("record retried later", provider=common.PROVIDER, delay_seconds=delay)
 
 
+def record_seconds() -> float:
+    """The most one record may take: connectFi's status call with its whole budget, and the answer's margin."""
+    return get_settings().provider_budget_seconds + clock.ANSWER_MARGIN_SECONDS
+
+
+def hand_back(record: dict[str, Any]) -> None:
+    """A record left untried for lack of time comes back at once, for another invocation."""
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=get_settings().require("webhook_queue_url"), ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+    )
+
+
 # --- stored state -------------------------------------------------------------------------------------------------
 
 
