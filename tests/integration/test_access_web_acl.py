@@ -158,6 +158,7 @@ def refused_by(stack: Stack, parameters: dict[str, str]) -> list[str]:
 @pytest.mark.parametrize(
     ("parameters", "refusal"),
     [
+        ({"Environment": "local"}, "LocalIsNeverDeployed"),
         ({"ApiEndpointType": "PRIVATE"}, "PrivateApiNeedsItsVpcEndpoints"),
         ({**VARIANTS["private"], "VpcEndpointIds": "vpce-0a1b2c3d4e5f67890,"}, "PrivateApiNeedsItsVpcEndpoints"),
         ({**VARIANTS["private"], "WebhookSourceCidrs": "203.0.113.0/24"}, "SourceAddressesNeedARegionalApi"),
