@@ -6,6 +6,10 @@ one taken), which has no move task, each message is received, sent to the source
 dead-letter queue: sent before deleted, so none is lost; a message sent but not deleted (the script stopped between
 the two) stays in the dead-letter queue, and a second run sends it again, which the processor's deduplication
 absorbs.
+
+Either way only the messages SQS hands out move: one someone received and hides (a look with `aws sqs
+receive-message`, until its visibility timeout ends) stays dead-lettered. The redrive then says how many and exits 1:
+run it again once they are visible.
 """
 
 from __future__ import annotations
@@ -31,21 +35,40 @@ def queue_names(environment: str) -> tuple[str, str]:
     return source, f"{source}-dlq"
 
 
+class LeftInFlight(RuntimeError):
+    """The redrive ended with messages still in the dead-letter queue, not visible (received by someone, until
+    their visibility timeout ends): they were not moved."""
+
+    def __init__(self, moved: int, in_flight: int) -> None:
+        super().__init__(
+            f"{in_flight} message(s) stay in the dead-letter queue, not visible (received by someone, e.g. a look "
+            "with receive-message, until their visibility timeout ends), so not moved: run the redrive again once "
+            "they are visible"
+        )
+        self.moved, self.in_flight = moved, in_flight
+
+
 def redrive(sqs: Any, environment: str, *, by_hand: bool, poll_seconds: float = 2.0) -> int:
-    """Move every dead-lettered message back; the number moved."""
+    """Move every dead-lettered message back; the number moved. Raises LeftInFlight, with the number moved, when
+    messages not visible were left behind (SQS's approximate count, read once the move is over)."""
     source, dead = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in queue_names(environment))
-    waiting = _count(sqs, dead)
-    if waiting == 0:
+    if sum(_count(sqs, dead)) == 0:
         return 0
+    moved = None
     if not by_hand:
         try:
-            return _move_task(sqs, dead, source, poll_seconds)
+            moved = _move_task(sqs, dead, source, poll_seconds)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
                 raise
         except NotImplementedError:
             pass
-    return _move_by_hand(sqs, dead, source)
+    if moved is None:
+        moved = _move_by_hand(sqs, dead, source)
+    _, in_flight = _count(sqs, dead)
+    if in_flight:
+        raise LeftInFlight(moved, in_flight)
+    return moved
 
 
 def _move_task(sqs: Any, dead: str, source: str, poll_seconds: float) -> int:
@@ -93,11 +116,12 @@ def _move_by_hand(sqs: Any, dead: str, source: str) -> int:
             )
 
 
-def _count(sqs: Any, url: str) -> int:
+def _count(sqs: Any, url: str) -> tuple[int, int]:
+    """(visible, not visible) messages of the queue, as SQS approximates them."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def _arn(sqs: Any, url: str) -> str:
@@ -132,8 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     region = None if local else deployment(arguments.environment)[1]  # where samconfig.toml deploys it
-    moved = redrive(boto3.client("sqs", region_name=region), arguments.environment, by_hand=local)
+    left = None
+    try:
+        moved = redrive(boto3.client("sqs", region_name=region), arguments.environment, by_hand=local)
+    except LeftInFlight as error:
+        left, moved = error, error.moved
     print(f"moved {moved} message(s) from the dead-letter queue back to {queue_names(arguments.environment)[0]}")
+    if left is not None:
+        print(left, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,8 @@ emulator in tests/e2e.)"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -13,8 +15,8 @@ from operations import redrive
 class MoveTaskSqs:
     """A dead-letter queue holding `waiting` messages; the move task reports `statuses` one poll at a time."""
 
-    def __init__(self, waiting: int, statuses: list[str], *, supported: bool = True) -> None:
-        self.waiting, self.statuses, self.supported = waiting, list(statuses), supported
+    def __init__(self, waiting: int, statuses: list[str], *, supported: bool = True, in_flight: int = 0) -> None:
+        self.waiting, self.statuses, self.supported, self.in_flight = waiting, list(statuses), supported, in_flight
         self.started: list[dict] = []
 
     def get_queue_url(self, **request) -> dict:
@@ -26,7 +28,7 @@ class MoveTaskSqs:
         return {
             "Attributes": {
                 "ApproximateNumberOfMessages": str(self.waiting),
-                "ApproximateNumberOfMessagesNotVisible": "0",
+                "ApproximateNumberOfMessagesNotVisible": str(self.in_flight),
             }
         }
 
@@ -73,6 +75,36 @@ def test_given_no_move_task_the_messages_are_moved_by_hand():
     sqs = MoveTaskSqs(1, ["COMPLETED"], supported=False)
     assert redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0) == 0  # by hand: receive finds none here
     assert sqs.started == []
+
+
+@pytest.mark.parametrize("supported", [True, False], ids=["move task", "by hand"])
+def test_given_dead_letters_someone_received_the_redrive_says_it_left_them_in_flight(supported):
+    # Given a dead-letter queue with 2 visible messages and 1 someone received (a look that hides it for 60 s)
+    sqs = MoveTaskSqs(2, ["COMPLETED"], supported=supported, in_flight=1)
+
+    # When the redrive runs, Then it fails naming the one left behind, with the number it moved
+    with pytest.raises(
+        redrive.LeftInFlight, match=re.escape("1 message(s) stay in the dead-letter queue, not visible")
+    ) as left:
+        redrive.redrive(sqs, "dev", by_hand=False, poll_seconds=0)
+    assert (left.value.moved, left.value.in_flight) == ((2, 1) if supported else (0, 1))
+
+
+def test_given_a_dead_letter_in_flight_the_redrive_says_so_and_exits_1(monkeypatch, capsys):
+    # Given the local stack's dead-letter queue holding one message, hidden by a look just before
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    sqs = MoveTaskSqs(0, ["COMPLETED"], supported=False, in_flight=1)
+    monkeypatch.setattr(redrive.boto3, "client", lambda service, region_name: sqs)
+
+    # When the redrive runs
+    code = redrive.main([])
+
+    # Then it says it moved none and left one in flight, and exits 1, not 0 as if done
+    said = capsys.readouterr()
+    assert code == 1
+    assert "moved 0 message(s) from the dead-letter queue back to kyc-gateway-local-connectfi-webhooks" in said.out
+    assert "1 message(s) stay in the dead-letter queue, not visible" in said.err
+    assert "run the redrive again once they are visible" in said.err
 
 
 def test_given_no_environment_and_no_emulator_the_usage_names_both_ways(monkeypatch, capsys):
