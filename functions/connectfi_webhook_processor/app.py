@@ -7,6 +7,6 @@ lambda_handler = sqs_batch_handler(
     webhooks.ROUTE,
     webhooks.process_record,
     plan_retry=webhooks.plan_retry,
-    record_seconds=webhooks.record_seconds,
+    margin_seconds=webhooks.BATCH_MARGIN_SECONDS,
     hand_back=webhooks.hand_back,
 )

@@ -24,20 +24,21 @@ def sqs_batch_handler(
     process: RecordProcessor,
     *,
     plan_retry: RetryPlanner | None = None,
-    record_seconds: Callable[[], float] | None = None,
-    hand_back: Callable[[dict[str, Any]], None] | None = None,
+    margin_seconds: float | None = None,
+    hand_back: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler that runs `process` on every record and reports the failed ones individually
     (`ReportBatchItemFailures`): they return to the queue, and reach its DLQ after `maxReceiveCount`. A failed
     record comes back when its visibility timeout ends: the queue's, or the one `plan_retry(record, error)` sets
     (best effort: failing to set it leaves the queue's).
 
-    A record is started only while the invocation has `record_seconds()` left (the longest one may take; the
-    batch's first always starts): the others are reported too, untried, neither counted as failures nor retried
-    later, and `hand_back(record)` (best effort) makes each visible again at once. Started with less, a record's
-    provider call would be cut short or never sent, and counted as the provider failing."""
+    A record after the first starts only while the invocation has more left than the slowest record of the batch
+    so far took, and `margin_seconds` (the answer's): started with less, its provider call would likely be cut by
+    the invocation's deadline and counted as the provider failing. The records it leaves are reported too, untried:
+    not counted as failures nor retried later, and `hand_back(records)` (best effort) makes them visible again at
+    once. SQS still counts their receive: a record left on every receive its queue allows is dead-lettered."""
     return _batch_handler(
-        route, process, _message_id, plan_retry=plan_retry, record_seconds=record_seconds, hand_back=hand_back
+        route, process, _message_id, plan_retry=plan_retry, margin_seconds=margin_seconds, hand_back=hand_back
     )
 
 
@@ -45,11 +46,10 @@ def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict
     """A Lambda handler for a DynamoDB stream: `process` runs on the records in their order and stops at the first
     that fails, which it reports (`ReportBatchItemFailures`): Lambda hands the stream on from that record, the later
     ones with it, so none is skipped and none is processed ahead of an earlier one. It also stops, reporting the
-    next record, when less than STREAM_TIME_MARGIN_SECONDS of the invocation is left: a batch cut by the timeout
+    next record, when less than STREAM_TIME_MARGIN_SECONDS (and the slowest record so far) of the invocation is left:
+    a batch cut by the timeout
     would be handed on whole, its done records with it, and one too long for it would never get through."""
-    return _batch_handler(
-        route, process, _sequence_number, in_order=True, record_seconds=lambda: STREAM_TIME_MARGIN_SECONDS
-    )
+    return _batch_handler(route, process, _sequence_number, in_order=True, margin_seconds=STREAM_TIME_MARGIN_SECONDS)
 
 
 def _message_id(record: dict[str, Any]) -> str:
@@ -67,8 +67,8 @@ def _batch_handler(
     *,
     plan_retry: RetryPlanner | None = None,
     in_order: bool = False,
-    record_seconds: Callable[[], float] | None = None,
-    hand_back: Callable[[dict[str, Any]], None] | None = None,
+    margin_seconds: float | None = None,
+    hand_back: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -76,8 +76,9 @@ def _batch_handler(
             return deploy_check.answer(lambda_handler)
         failures = []
         records = event.get("Records") or []
+        slowest = 0.0
         for position, record in enumerate(records):
-            if position and record_seconds is not None and _out_of_time(context, record_seconds()):
+            if position and margin_seconds is not None and _out_of_time(context, slowest + margin_seconds):
                 untried = records[position:]
                 _hand_back(untried, hand_back, route)
                 reported = untried[:1] if in_order else untried  # an ordered source is handed on from the first
@@ -98,6 +99,7 @@ def _batch_handler(
                 if plan_retry is not None:
                     _plan(plan_retry, record, error)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            slowest = max(slowest, elapsed_ms / 1000)
             record_outcome(route, code, 200 if code == "ok" else 500, elapsed_ms, provider, fault=fault)
             cold_start.resume()  # the first record ends the cold start, as an API route's first answer does
             if failures and in_order:
@@ -115,13 +117,16 @@ def _out_of_time(context: Any, seconds: float) -> bool:
     return remaining is not None and remaining() < seconds * 1000
 
 
-def _hand_back(records: list[dict[str, Any]], hand_back: Callable[[dict[str, Any]], None] | None, route: str) -> None:
+def _hand_back(
+    records: list[dict[str, Any]], hand_back: Callable[[list[dict[str, Any]]], None] | None, route: str
+) -> None:
     logger.info("records left for another invocation: too little time left", records=len(records), route=route)
-    for record in records if hand_back is not None else ():
-        try:
-            hand_back(record)
-        except Exception as failure:  # noqa: BLE001 - it still goes back, after the queue's own timeout
-            logger.warning("record not handed back", error=type(failure).__name__)
+    if hand_back is None:
+        return
+    try:
+        hand_back(records)
+    except Exception as failure:  # noqa: BLE001 - they still go back, after the queue's own timeout
+        logger.warning("records not handed back", error=type(failure).__name__)
 
 
 def _plan(plan_retry: RetryPlanner, record: dict[str, Any], error: Exception) -> None:

@@ -1,5 +1,5 @@
-"""A batch of webhooks longer than its invocation: the records it has no time for are handed back untried, at once,
-and never taken for connectFi failing."""
+"""A batch of webhooks and its invocation's time: a batch that fits is tried whole; the records a batch has no time
+left for (connectFi slow) are handed back untried, visible again at once, and never taken for connectFi failing."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from project import template as cfn
 from tests.integration.routes.test_connectfi import LOGIN, STATUS, application, login_reply
 from tests.support import emf
 from tests.support.fake_provider import Reply
-from tests.support.webhooks import PROCESSOR, deliver, process_queue, queue_source, webhook
+from tests.support.webhooks import PROCESSOR, deliver, queue_source, webhook
 
-STATUS_SECONDS = 0.9  # how long connectFi takes to answer each status call here
+INVOCATION_SECONDS = 8
 
 
-def _received(gateway, sqs, url: str, count: int) -> list[dict]:
-    """`count` records as the event source hands them to the processor, hidden from other receives meanwhile."""
+def _batch(gateway, sqs, url: str, status_seconds: float, count: int) -> list[dict]:
+    """`count` webhooks received as the event source hands them to the processor (hidden from other receives
+    meanwhile), connectFi answering each status call after `status_seconds`."""
+    gateway.provider.reply(LOGIN, login_reply())
+    answer = json.dumps(application("completed", "Approved")).encode()
+    gateway.provider.reply(STATUS, *[Reply(200, answer, delay=status_seconds)] * count)
+    for number in range(count):
+        deliver(gateway, webhook() | {"requestId": f"batch-{number}"})
     poller = SqsPoller(
         sqs, cfn.functions()[PROCESSOR], url, gateway.physical_ids["WebhookQueue.Arn"], invoke=None,
         **event_source_options(queue_source()),
@@ -30,27 +36,35 @@ def _received(gateway, sqs, url: str, count: int) -> list[dict]:
     return [poller._record(message) for message in messages]
 
 
-def test_records_a_batch_has_no_time_for_come_back_at_once_untried_and_are_not_counted_as_connectfi_failing(
-    gateway, queues, monkeypatch, logs
-):
-    # Given six webhooks, connectFi taking 0.9 s a status call within a budget of 1 s, and an invocation of 4 s
+def _process(records: list[dict]) -> dict:
+    handler = load_handler(cfn.functions()[PROCESSOR])
+    return handler({"Records": records}, LambdaContext(function_name=PROCESSOR, timeout_seconds=INVOCATION_SECONDS))
+
+
+def test_a_batch_whose_records_fit_its_invocation_is_tried_whole(gateway, queues):
+    # Given six webhooks, connectFi taking 0.2 s a status call, an invocation of 8 s
     sqs, url, _ = queues
-    monkeypatch.setenv("PROVIDER_BUDGET_SECONDS", "1")
-    gateway.new_instance()
-    gateway.provider.reply(LOGIN, login_reply())
-    answer = json.dumps(application("completed", "Approved")).encode()
-    gateway.provider.reply(STATUS, *[Reply(200, answer, delay=STATUS_SECONDS)] * 6)
-    for number in range(6):
-        deliver(gateway, webhook() | {"requestId": f"batch-{number}"})
-    records = _received(gateway, sqs, url, 6)
+    records = _batch(gateway, sqs, url, status_seconds=0.2, count=6)
+
+    # When the processor gets them in one batch, Then each is confirmed, none handed back
+    assert _process(records) == {"batchItemFailures": []}
+    assert len(gateway.provider.requests(STATUS)) == 6
+
+
+def test_records_a_batch_has_no_time_left_for_come_back_at_once_untried_and_are_not_counted_as_connectfi_failing(
+    gateway, queues, logs
+):
+    # Given six webhooks, connectFi taking 1 s a status call, an invocation of 8 s
+    sqs, url, _ = queues
+    records = _batch(gateway, sqs, url, status_seconds=1.0, count=6)
 
     # When the processor gets them in one batch
-    handler = load_handler(cfn.functions()[PROCESSOR])
-    result = handler({"Records": records}, LambdaContext(function_name=PROCESSOR, timeout_seconds=4))
+    result = _process(records)
 
-    # Then it started only those a whole status call had time for (the first always), each confirmed...
+    # Then it started a record only while more time was left than the slowest one took and its margins (3 of 6,
+    # 2 on a slow machine), each confirmed...
     tried = len(gateway.provider.requests(STATUS))
-    assert 1 <= tried <= 2
+    assert 2 <= tried <= 3
     assert [failure["itemIdentifier"] for failure in result["batchItemFailures"]] == [
         record["messageId"] for record in records[tried:]
     ]
@@ -64,7 +78,3 @@ def test_records_a_batch_has_no_time_for_come_back_at_once_untried_and_are_not_c
     assert ConnectFiClient.instance().http.circuit._failures == 0
     back = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
     assert sorted(message["MessageId"] for message in back) == sorted(r["messageId"] for r in records[tried:])
-
-    # And the next invocations confirm them all
-    process_queue(gateway, sqs, url, rounds=3)
-    assert len(gateway.provider.requests(STATUS)) == 6

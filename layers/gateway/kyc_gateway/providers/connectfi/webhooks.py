@@ -254,15 +254,25 @@ def plan_retry(record: dict[str, Any], error: Exception) -> None:
     logger.info("record retried later", provider=common.PROVIDER, delay_seconds=delay)
 
 
-def record_seconds() -> float:
-    """The most one record may take: connectFi's status call with its whole budget, and the answer's margin."""
-    return get_settings().provider_budget_seconds + clock.ANSWER_MARGIN_SECONDS
+HAND_BACK_SECONDS = 3  # the quick client's longest call: a 1 s connect and a 2 s read
+# What a batch keeps back past its slowest record before it starts another (sqs.sqs_batch_handler): what the record's
+# deadline keeps back for its answer, and the time to hand the untried ones back.
+BATCH_MARGIN_SECONDS = clock.ANSWER_MARGIN_SECONDS + HAND_BACK_SECONDS
 
 
-def hand_back(record: dict[str, Any]) -> None:
-    """A record left untried for lack of time comes back at once, for another invocation."""
-    aws.client("sqs").change_message_visibility(
-        QueueUrl=get_settings().require("webhook_queue_url"), ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+def hand_back(records: list[dict[str, Any]]) -> None:
+    """Records left untried for lack of time come back at once, for another invocation: one call (a batch holds at
+    most 10 records, as many as the call takes), one quick attempt, and only while the invocation has time for it:
+    otherwise they come back after the queue's visibility timeout."""
+    left = clock.time_left()
+    if left is not None and left < HAND_BACK_SECONDS:
+        return
+    aws.quick_client("sqs").change_message_visibility_batch(
+        QueueUrl=get_settings().require("webhook_queue_url"),
+        Entries=[
+            {"Id": str(number), "ReceiptHandle": record["receiptHandle"], "VisibilityTimeout": 0}
+            for number, record in enumerate(records)
+        ],
     )
 
 
