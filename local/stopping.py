@@ -18,6 +18,8 @@ REPORT_SIGNAL = signal.SIGUSR1
 def hold_stop_signals() -> None:
     """From now on a stop signal waits for `wait_for_stop`, in this thread and every thread it starts."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    for stop in STOP_SIGNALS:  # one a shell ignored for a background job: POSIX may discard it, held or not
+        signal.signal(stop, signal.SIG_DFL)
     faulthandler.register(REPORT_SIGNAL, all_threads=True)
 
 
