@@ -73,7 +73,7 @@ _AWS_USES = {
     "webhook_queue_url": AwsUse(
         "sqs",
         ("GetQueueAttributes", "ChangeMessageVisibility"),
-        quick_operations=("SendMessage",),
+        quick_operations=("SendMessage", "ChangeMessageVisibilityBatch"),
         parameter="QueueUrl",
     ),
     "event_bus_name": AwsUse("events", ("PutEvents",)),
