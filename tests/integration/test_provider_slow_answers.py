@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import socket
 import time
 
 import pytest
@@ -140,6 +141,31 @@ def test_a_request_whose_deadline_passes_while_connecting_is_never_sent(
     # Then it is a timeout, the write never sent: its outcome known, nothing for the provider
     assert not raised.value.outcome_unknown and provider.requests() == []
     assert attempts(logs) == ["timeout"]
+
+
+@pytest.mark.parametrize("idempotent", [True, False], ids=["read", "write"])
+def test_a_name_lookup_slower_than_the_budget_ends_the_call_at_the_budget_unsent(provider, monkeypatch, idempotent):
+    # Given a provider whose name takes the resolver 3 s to look up (getaddrinfo takes no timeout), on a 1 s budget
+    port = provider.url.rsplit(":", 1)[1]
+    look_up = socket.getaddrinfo
+
+    def slow_resolver(host, *args, **kwargs):
+        if host == "slow-lookup.test":
+            time.sleep(3)
+            host = "127.0.0.1"
+        return look_up(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    provider.reply("/op", OK)
+
+    # When the gateway calls it
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as raised:
+        call(f"http://slow-lookup.test:{port}", idempotent=idempotent, PROVIDER_BUDGET_SECONDS=1, **SHORT)
+
+    # Then the call ends when the budget does, not when the lookup does: nothing sent, a write's outcome known
+    assert time.monotonic() - started < 1.6
+    assert not raised.value.outcome_unknown and provider.requests() == []
 
 
 def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budget_too(provider, monkeypatch):

@@ -7,7 +7,7 @@ watched: one thread per process shuts the socket down when the deadline passes, 
 once (an end of stream, or an error), and the caller, seeing its watch cut the answer off, knows it for a timeout.
 
 A request whose deadline passes before it is sent (a slow DNS lookup, connect or TLS handshake) is not sent: it is
-refused as a connect timeout, so a write's outcome stays known.
+refused as a connect timeout, so a write's outcome stays known. A DNS lookup is waited for until the deadline only.
 
 A thread, not SIGALRM (a signal reaches only the main thread; the local stack serves requests on others). One
 thread for the process, not a threading.Timer per call (a new thread each time): arming and disarming a watch take a
@@ -161,6 +161,12 @@ class _DeadlinePassed(ConnectTimeoutError):
 
 
 class _WatchedConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        watch = _current.watch
+        if watch is not None:
+            _look_up_by(self._dns_host, self.port, watch.deadline)
+        return super()._new_conn()
+
     def connect(self) -> None:
         """Nothing of the request is sent yet: a deadline passed meanwhile is a connect timeout, a write's outcome
         known. (Not closed here: urllib3 closes it, and closing it first would make a proxy's connection look never
@@ -183,6 +189,38 @@ class _WatchedConnection(HTTPConnection):
         if watch is not None and self.sock is not None:
             watch.attach(self.sock)
         return super().getresponse()
+
+
+def _look_up_by(host: str, port: int | None, deadline: float) -> None:
+    """Wait for `host`'s address until `deadline` at the most, and raise _DeadlinePassed past it: getaddrinfo takes no
+    timeout, and a resolver's own timeouts and attempts can outlast the function. The lookup runs on a thread of its
+    own, left to end by itself; the connection then looks the host up again as urllib3 does (its errors reported as
+    urllib3 reports them), which costs a second lookup on a new connection only. An address needs no lookup."""
+    if _is_address(host):
+        return
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError:  # the connection's own lookup raises it again
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="provider-address-lookup", daemon=True).start()
+    if not done.wait(max(0.0, deadline - clock.monotonic())):
+        raise _DeadlinePassed()
+
+
+def _is_address(host: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 class _WatchedTlsConnection(_WatchedConnection, HTTPSConnection):
