@@ -142,3 +142,31 @@ def test_a_stream_handler_keeps_its_margin_and_hands_the_stream_on_from_its_firs
     assert handler({"Records": changes}, time_left) == {
         "batchItemFailures": [{"itemIdentifier": changes[1]["dynamodb"]["SequenceNumber"]}]
     }
+
+
+def test_a_record_starts_with_exactly_its_margin_left_not_with_a_millisecond_less(monkeypatch):
+    # Given records that take no time at all (a clock that stands still), a 2 s margin, and records leaving exactly
+    # 2 s, then 1.999 s of the invocation
+    from kyc_gateway import sqs
+
+    monkeypatch.setattr(sqs.time, "perf_counter", lambda: 100.0)
+    time_left = ShrinkingTime({"m1": 2.0, "m2": 1.999, "m3": 60, "m4": 60})
+    handler = sqs_batch_handler("test.queue", time_left.process, margin_seconds=2.0)
+
+    # When a batch of four comes, Then the second starts and the third does not
+    result = handler({"Records": MESSAGES}, time_left)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m4"}]}
+
+
+def test_a_context_that_tells_no_remaining_time_lets_every_record_start():
+    # Given a context without Lambda's remaining time (as a test or a tool may pass)
+    class Timeless:
+        function_name, memory_limit_in_mb, aws_request_id = "test", 128, "request-1"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+
+    processed: list[str] = []
+    handler = sqs_batch_handler("test.queue", lambda record, _: processed.append(record["messageId"]), margin_seconds=2)
+
+    # When a batch comes, Then every record is processed
+    assert handler({"Records": MESSAGES}, Timeless()) == {"batchItemFailures": []}
+    assert processed == ["m1", "m2", "m3", "m4"]
