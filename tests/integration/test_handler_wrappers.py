@@ -128,7 +128,7 @@ def test_records_a_hand_back_fails_on_are_still_reported_and_the_failure_logged(
     assert line["error"] == "ConnectionError"
 
 
-def test_a_stream_handler_keeps_its_margin_and_hands_the_stream_on_from_its_first_untried_change():
+def test_a_stream_handler_keeps_its_margin_and_hands_the_stream_on_from_its_first_untried_change(logs):
     # Given the stream handler (a 5 s margin), whose first change leaves 4 s of the invocation
     from kyc_gateway.sqs import STREAM_TIME_MARGIN_SECONDS
 
@@ -138,10 +138,13 @@ def test_a_stream_handler_keeps_its_margin_and_hands_the_stream_on_from_its_firs
     time_left = ShrinkingTime(left_after)
     handler = stream_batch_handler("test.stream", time_left.process)
 
-    # When the batch comes, Then the stream is handed on from the second change alone (the third with it)
+    # When the batch comes, Then the stream is handed on from the second change alone (the third with it), both
+    # logged as left under the handler's route
     assert handler({"Records": changes}, time_left) == {
         "batchItemFailures": [{"itemIdentifier": changes[1]["dynamodb"]["SequenceNumber"]}]
     }
+    (line,) = log_lines(logs(), "records left for another invocation: too little time left")
+    assert (line["records"], line["route"]) == (2, "test.stream")
 
 
 def test_a_record_starts_with_exactly_its_margin_left_not_with_a_millisecond_less(monkeypatch):
