@@ -234,6 +234,8 @@ _EVERY_PROVIDERS = (
 _ALSO = {
     # the sandbox's documented inputs through both routes: 40001, the lookup's refusal and the onboarding's failure
     "providers/cdp.py": (f"{_ROUTES}/test_against_sandbox.py",),
+    # the sandbox's documented inputs, a Signzy that takes one Authorization form, a base URL its routes miss
+    "providers/signzy.py": (f"{_ROUTES}/test_against_sandbox.py",),
     "providers/connectfi/applications.py": (
         f"{_ROUTES}/test_event_contract.py",  # each path's announcement against the published contract
         "tests/integration/test_answer_schemas.py",  # the stored application's answer against its route's schema
