@@ -243,6 +243,11 @@ _ALSO = {
         "tests/integration/test_privacy.py",  # nothing personal in what it logs
         _ALARM_DRILLS,  # an application the table does not take, a reconciliation run connectFi fails
     ),
+    "providers/connectfi/stepup.py": (
+        f"{_ROUTES}/test_event_contract.py",  # an update's announcement against the published contract
+        "tests/integration/test_answer_schemas.py",  # the documents and update answers against their routes' schemas
+        "tests/integration/test_privacy.py",  # no document image, name or note in what it logs or answers
+    ),
 }
 
 

@@ -325,6 +325,30 @@ def test_an_upload_only_request_is_recorded_under_the_document_the_caller_named(
     )
 
 
+def test_an_update_is_recorded_under_each_document_it_names_in_any_form(gateway, aws, physical_ids, logs):
+    from tests.integration.routes.test_connectfi import LOGIN, application, login_reply
+    from tests.integration.routes.test_connectfi_stepup import UPDATE, UPDATE_FN, UPDATE_REQUEST
+
+    # Given an update naming documents in each form connectFi's answers allow: an object with a text id, one with a
+    # number, an id alone, and an object without an id (connectFi's to rule on, naming no document)
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, application("pending_step_up"))
+    documents = [{"documentId": "doc_front", "side": "front"}, {"documentId": 1000}, "doc_plain", {"side": "back"}]
+
+    answer = call_as(
+        UPDATE_FN, {**UPDATE_REQUEST, "documents": documents}, caller=CALLER, correlation_id="update-any-form"
+    )
+
+    # Then its record is kept under the customer, the application and each document named, a number as its text
+    assert answer["statusCode"] == 200, answer["body"]
+    written = records_of(aws, physical_ids, "update-any-form")
+    named = {("customer", UPDATE_REQUEST["customerId"]), ("application", UPDATE_REQUEST["applicationId"])}
+    named |= {("document", document_id) for document_id in ("doc_front", "1000", "doc_plain")}
+    expected = {(kind, local_fingerprint(f"connectfi|{kind}|{value}")) for kind, value in named}
+    assert {(item["subjectKind"], item["fingerprint"]) for item in written} == expected
+    assert emf.log_lines(logs(), "audit subjects unreadable") == []
+
+
 def test_a_document_connectfi_never_generated_is_recorded_without_a_subject_and_without_an_error(
     gateway, aws, physical_ids, logs
 ):

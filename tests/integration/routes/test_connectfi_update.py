@@ -82,6 +82,30 @@ def test_an_update_answered_success_without_an_application_is_passed_on_and_its_
     assert [event["detail"]["status"] for event in announcements()] == ["completed"]
 
 
+@pytest.mark.parametrize("unnamed", ["customerId", "applicationId"])
+def test_an_update_naming_no_application_answered_without_its_state_asks_connectfi_nothing_more(
+    gateway, announcements, logs, unnamed
+):
+    # Given an update that does not name its application in full (connectFi's to rule on which fields it needs),
+    # answered with connectFi's success code and no application state
+    gateway.provider.reply(LOGIN, login_reply())
+    gateway.provider.reply(UPDATE, {"code": "0"})
+    body = {name: value for name, value in UPDATE_REQUEST.items() if name != unnamed}
+
+    # When the caller sends it
+    answer = gateway.call(UPDATE_FN, body)
+
+    # Then connectFi's answer is passed on, and no status is asked for an application the update did not name: the
+    # answer is not recorded, said as a warning, and nothing is counted as an application that failed to be stored
+    assert (answer.status, answer.json()) == (200, {"code": "0"})
+    assert gateway.provider.requests(STATUS) == []
+    assert announcements() == []
+    written = logs()
+    (line,) = log_lines(written, "answer not recorded: it holds no application state")
+    assert (line["level"], line["provider"]) == ("WARNING", "connectfi")
+    assert "ApplicationsNotRecorded" not in written
+
+
 @pytest.mark.parametrize(
     ("status", "code", "expected"),
     [
@@ -129,6 +153,27 @@ def test_updates_with_malformed_identifiers_or_documents_get_400(gateway, body, 
 
     assert (answer.status, answer.error["code"]) == (400, "validation_error")
     assert field in {detail["field"] for detail in answer.error["details"]}
+    assert gateway.provider.requests() == []
+
+
+@pytest.mark.parametrize(
+    "entry", [None, True, 1.5, ".", {"documentId": ""}, {"documentId": None}, {"documentId": [DOCUMENT]}], ids=repr
+)
+def test_a_document_entry_that_names_no_usable_document_is_refused_saying_what_an_entry_may_be(gateway, entry):
+    # Given an update whose document entry is neither an object nor a document's id, or an object whose documentId
+    # cannot be one
+    body = {**UPDATE_REQUEST, "documents": [{"documentId": DOCUMENT, "side": "front"}, entry]}
+
+    # When the caller sends it
+    answer = gateway.call(UPDATE_FN, body)
+
+    # Then it is refused before connectFi is called, the caller told which entry and what an entry may be
+    assert (answer.status, answer.error["code"]) == (400, "validation_error")
+    (detail,) = answer.error["details"]
+    assert (detail["field"], detail["issue"]) == (
+        "documents[1]",
+        "Value error, must be a document (an object whose documentId is text or a number) or a document's id",
+    )
     assert gateway.provider.requests() == []
 
 
