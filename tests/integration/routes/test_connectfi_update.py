@@ -172,7 +172,8 @@ def test_a_document_entry_that_names_no_usable_document_is_refused_saying_what_a
     (detail,) = answer.error["details"]
     assert (detail["field"], detail["issue"]) == (
         "documents[1]",
-        "Value error, must be a document (an object whose documentId is text or a number) or a document's id",
+        "Value error, must be a document (an object whose documentId, when given, is a number or text other than empty,"
+        " . and ..) or such an id alone",
     )
     assert gateway.provider.requests() == []
 

@@ -136,7 +136,10 @@ def _document_entry(value: Any) -> Any:
     named = value.get("documentId", "") if isinstance(value, dict) else value
     if (isinstance(value, dict) and "documentId" not in value) or document_id_of(named) is not None:
         return value
-    raise ValueError("must be a document (an object whose documentId is text or a number) or a document's id")
+    raise ValueError(
+        "must be a document (an object whose documentId, when given, is a number or text other than empty, . and ..)"
+        " or such an id alone"
+    )
 
 
 DocumentEntry = Annotated[
