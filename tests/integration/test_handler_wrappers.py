@@ -173,3 +173,21 @@ def test_a_context_that_tells_no_remaining_time_lets_every_record_start():
     # When a batch comes, Then every record is processed
     assert handler({"Records": MESSAGES}, Timeless()) == {"batchItemFailures": []}
     assert processed == ["m1", "m2", "m3", "m4"]
+
+
+def test_a_queue_handler_plans_the_retry_of_each_record_that_failed_and_of_no_other():
+    # Given a queue handler built with a retry planner, whose second record fails
+    planned: list[tuple[str, str]] = []
+    refused = RuntimeError("connectFi down")
+
+    def process(record: dict[str, Any], _context: Any) -> None:
+        if record["messageId"] == "m2":
+            raise refused
+
+    handler = sqs_batch_handler(
+        "test.queue", process, plan_retry=lambda record, error: planned.append((record["messageId"], error))
+    )
+
+    # When a batch comes, Then only the failed record is reported, and its retry planned with its error
+    assert handler({"Records": MESSAGES}, ShrinkingTime({})) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert planned == [("m2", refused)]
