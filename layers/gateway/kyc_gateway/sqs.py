@@ -33,8 +33,8 @@ def sqs_batch_handler(
     (best effort: failing to set it leaves the queue's).
 
     A record after the first starts only while the invocation has more left than the slowest record of the batch
-    so far took, and `margin_seconds` (the answer's): started with less, its provider call would likely be cut by
-    the invocation's deadline and counted as the provider failing. The records it leaves are reported too, untried:
+    so far took, plus `margin_seconds`: started with less, its provider call would likely be cut by the invocation's
+    deadline and counted as the provider failing. The records it leaves are reported too, untried:
     not counted as failures nor retried later, and `hand_back(records)` (best effort) makes them visible again at
     once. SQS still counts their receive: a record left on every receive its queue allows is dead-lettered."""
     return _batch_handler(
@@ -46,9 +46,9 @@ def stream_batch_handler(route: str, process: RecordProcessor) -> Callable[[dict
     """A Lambda handler for a DynamoDB stream: `process` runs on the records in their order and stops at the first
     that fails, which it reports (`ReportBatchItemFailures`): Lambda hands the stream on from that record, the later
     ones with it, so none is skipped and none is processed ahead of an earlier one. It also stops, reporting the
-    next record, when less than STREAM_TIME_MARGIN_SECONDS (and the slowest record so far) of the invocation is left:
-    a batch cut by the timeout
-    would be handed on whole, its done records with it, and one too long for it would never get through."""
+    next record, when the invocation has less left than the slowest record so far took plus
+    STREAM_TIME_MARGIN_SECONDS: a batch cut by the timeout would be handed on whole, its done records with it, and one
+    too long for it would never get through."""
     return _batch_handler(route, process, _sequence_number, in_order=True, margin_seconds=STREAM_TIME_MARGIN_SECONDS)
 
 
