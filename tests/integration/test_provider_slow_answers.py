@@ -168,6 +168,17 @@ def test_a_name_lookup_slower_than_the_budget_ends_the_call_at_the_budget_unsent
     assert not raised.value.outcome_unknown and provider.requests() == []
 
 
+def test_a_name_looked_up_in_time_is_called_as_usual(provider):
+    # Given a provider reached by a host name the resolver answers at once
+    port = provider.url.rsplit(":", 1)[1]
+    provider.reply("/op", OK)
+
+    # When the gateway calls it, Then it is answered, well within its budget
+    started = time.monotonic()
+    assert call(f"http://localhost:{port}", idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT).status == 200
+    assert time.monotonic() - started < 0.9 and len(provider.requests("/op")) == 1
+
+
 def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budget_too(provider, monkeypatch):
     # Given a forward proxy named in HTTP_PROXY (played by the double, which gets the provider's absolute URL), that
     # sends the provider's answer a byte at a time
