@@ -7,11 +7,14 @@ from __future__ import annotations
 import gzip
 import io
 import socket
+import threading
 import time
 
 import pytest
+import urllib3.exceptions
 import urllib3.util.connection
 
+from kyc_gateway import clock, watchdog
 from kyc_gateway import http as http_module
 from kyc_gateway.errors import ProviderTimeout
 from kyc_gateway.http import ProviderHttp
@@ -177,6 +180,64 @@ def test_a_name_looked_up_in_time_is_called_as_usual(provider):
     started = time.monotonic()
     assert call(f"http://localhost:{port}", idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT).status == 200
     assert time.monotonic() - started < 0.9 and len(provider.requests("/op")) == 1
+
+
+def test_the_bounded_lookup_asks_as_the_connection_will_on_a_thread_that_never_holds_the_process(provider, monkeypatch):
+    # Given a resolver that notes who asks it what
+    port = int(provider.url.rsplit(":", 1)[1])
+    look_up = socket.getaddrinfo
+    asked = []
+
+    def noting_resolver(*args, **kwargs):
+        thread = threading.current_thread()
+        asked.append((args, kwargs, thread.name, thread.daemon))
+        return look_up(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", noting_resolver)
+    provider.reply("/op", OK)
+
+    # When the gateway calls a provider by its name
+    assert call(f"http://localhost:{port}", idempotent=False, PROVIDER_BUDGET_SECONDS=1, **SHORT).status == 200
+
+    # Then the bounded lookup asked for the name and port urllib3 connects to, for a stream socket (what its own
+    # lookup asks, so a resolver's cache serves both), on a daemon thread of its own: a lookup still running when
+    # the function's process ends must not keep it alive
+    bounded = [entry for entry in asked if entry[2] == "provider-address-lookup"]
+    assert [(args, kwargs, daemon) for args, kwargs, _, daemon in bounded] == [
+        (("localhost", port, 0, socket.SOCK_STREAM), {}, True)
+    ]
+
+
+@pytest.fixture
+def stalled_resolver(monkeypatch):
+    """A resolver that answers nothing until the test ends; the names it was asked for."""
+    asked, released = [], threading.Event()
+
+    def stalled(host, *args, **kwargs):
+        asked.append(host)
+        released.wait(5)
+        raise socket.gaierror(socket.EAI_AGAIN, "stalled")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalled)
+    yield asked
+    released.set()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"], ids=["IPv4", "IPv6"])
+def test_an_address_is_never_looked_up_by_the_bounded_lookup(stalled_resolver, address):
+    # Given a provider's host given as an address (the bench and the local stack call one), and a stalled resolver
+    # When the connection's bounded lookup is made, Then it returns at once, the resolver never asked
+    watchdog._look_up_by(address, 443, deadline=clock.monotonic() + 0.05)
+    assert stalled_resolver == []
+
+
+@pytest.mark.parametrize("name", ["provider.example", "127.0.0.1:443", "[::1]"], ids=["name", "port", "brackets"])
+def test_a_host_that_is_not_an_address_is_looked_up_until_the_deadline(stalled_resolver, name):
+    # Given a host an address parser reads as neither family, and a stalled resolver
+    # When the connection's bounded lookup is made, Then the resolver is asked and its deadline is a connect timeout
+    with pytest.raises(urllib3.exceptions.ConnectTimeoutError):
+        watchdog._look_up_by(name, 443, deadline=clock.monotonic() + 0.05)
+    assert stalled_resolver == [name]
 
 
 def test_an_answer_through_a_proxy_named_in_the_environment_is_ended_at_the_budget_too(provider, monkeypatch):
