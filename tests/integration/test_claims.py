@@ -4,12 +4,14 @@ invocation taken over, a failure releasing it, and records Powertools Idempotenc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 
 from local.functions import cold_start
+from tests.support.aws_faults import LOST, inject, on_table
 from tests.support.dynamodb import cut_off, plain
 
 PREFIX = "webhooks.connectfi"
@@ -84,7 +86,9 @@ def test_work_runs_under_a_claim_until_the_invocation_ends_then_is_completed_for
 
     result = run_once(work)
 
-    # While it ran, its claim held until the invocation's end and the record expires after the window
+    # While it ran, its claim held until the invocation's end, under the claim's own id, and the record expires after
+    # the window
+    assert re.fullmatch("[0-9a-f]{32}", work.record_while_running.pop("claimOwner"))
     assert work.record_while_running == {
         "id": record_id(),
         "status": "INPROGRESS",
@@ -169,6 +173,21 @@ def test_content_another_invocation_is_doing_is_sent_back_without_running(table,
     assert run_once(work_meeting_a_duplicate) == "done"
     assert outcomes == ["sent back"]
     assert stored(dynamodb, table)["status"] == "COMPLETED"
+
+
+def test_a_claim_the_table_applied_whose_answer_was_lost_is_the_invocations_own(table, dynamodb):
+    # Given the claim's put applied by DynamoDB and its answer lost: botocore sends the same put again
+    made = inject("dynamodb", "PutItem", on_table(table, LOST, times=1))
+    work = Work(dynamodb, table)
+
+    # When the record is processed
+    result = run_once(work)
+
+    # Then the invocation holding the claim does the work and completes it: its own claim is not "in progress
+    # elsewhere" (which would send the record back for the queue's whole visibility timeout, as a failure)
+    assert made[:2] == [LOST, None]
+    assert (result, work.runs) == ("done", 1)
+    assert stored(dynamodb, table)["status"] == "COMPLETED" and "claimOwner" not in stored(dynamodb, table)
 
 
 @pytest.mark.parametrize(("ended_ms_ago", "taken_over"), [(0, False), (1, True), (60_000, True)])

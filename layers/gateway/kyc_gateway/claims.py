@@ -9,7 +9,9 @@ Idempotency-Key routes keep Powertools Idempotency, which they need for both, an
 A record is the one Powertools writes, under the same id (`<prefix>#<md5 of the content as sorted JSON>`), so the
 template's per-prefix access applies (the records Powertools wrote are read as these):
 `status` INPROGRESS or COMPLETED, `expiration` (epoch seconds, the table's TTL) and, while in progress,
-`in_progress_expiration` (epoch milliseconds: when the claiming invocation will have ended).
+`in_progress_expiration` (epoch milliseconds: when the claiming invocation will have ended) and `claimOwner` (the
+claim's own id: a claim DynamoDB applied whose answer was lost is taken again by botocore's retry of the same put,
+instead of being found "in progress elsewhere" by the very invocation holding it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -26,9 +29,11 @@ from kyc_gateway.settings import get_settings
 ResultT = TypeVar("ResultT")
 
 _IN_PROGRESS = "in_progress_expiration"
+_OWNER = "claimOwner"  # the attribute the Idempotency-Key routes' claims carry too (kyc_gateway.idempotency_keys)
 _CLAIMABLE = (
     "attribute_not_exists(#id) OR #expiration < :now"
     " OR (#status = :in_progress AND attribute_exists(#in_progress) AND #in_progress < :now_ms)"
+    " OR (#status = :in_progress AND #owner = :owner)"
 )
 
 
@@ -72,8 +77,13 @@ def run_once(
     _table().update_item(
         TableName=_name(),
         Key={"id": {"S": key}},
-        UpdateExpression="SET #status = :completed, #expiration = :expiration REMOVE #in_progress",
-        ExpressionAttributeNames={"#status": "status", "#expiration": "expiration", "#in_progress": _IN_PROGRESS},
+        UpdateExpression="SET #status = :completed, #expiration = :expiration REMOVE #in_progress, #owner",
+        ExpressionAttributeNames={
+            "#status": "status",
+            "#expiration": "expiration",
+            "#in_progress": _IN_PROGRESS,
+            "#owner": _OWNER,
+        },
         ExpressionAttributeValues={
             ":completed": {"S": "COMPLETED"},
             ":expiration": {"N": str(int(clock.now()) + window_seconds)},
@@ -91,6 +101,7 @@ def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:
     """True when this invocation now holds `key`; False when its work is done; ClaimedElsewhere while another
     invocation holds it."""
     now = clock.now()
+    owner = uuid.uuid4().hex  # this claim's own: botocore's retries of the put send the same one
     try:
         _table().put_item(
             TableName=_name(),
@@ -99,6 +110,7 @@ def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:
                 "status": {"S": "INPROGRESS"},
                 "expiration": {"N": str(int(now) + window_seconds)},
                 _IN_PROGRESS: {"N": str(until_ms)},
+                _OWNER: {"S": owner},
             },
             ConditionExpression=_CLAIMABLE,
             ExpressionAttributeNames={
@@ -106,11 +118,13 @@ def _claim(key: str, *, until_ms: int, window_seconds: int) -> bool:
                 "#expiration": "expiration",
                 "#status": "status",
                 "#in_progress": _IN_PROGRESS,
+                "#owner": _OWNER,
             },
             ExpressionAttributeValues={
                 ":now": {"N": str(int(now))},
                 ":now_ms": {"N": str(int(now * 1000))},
                 ":in_progress": {"S": "INPROGRESS"},
+                ":owner": {"S": owner},
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
