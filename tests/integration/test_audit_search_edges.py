@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from local.functions import invoke
+from project import template as cfn
 from tests.support.audit import call_as, local_fingerprint, records_of, search
 
 PIN = "A004416331M"
@@ -130,6 +132,42 @@ def test_a_page_that_ends_on_the_subjects_last_record_has_no_next_token(sandboxe
     status, answer = search({"provider": "cladfy", "subject": PIN, "limit": 2})
 
     assert (status, correlation_ids(answer), answer["nextToken"]) == (200, ["lookup-1", "lookup-0"], None)
+
+
+HTTP_API_REQUEST_ID = "Nn2cPjCrIAMEVeQ="  # an HTTP API's request id, base64-like (its apigw-requestid header)
+
+
+def look_up_through_an_http_api_without_a_correlation_id() -> None:
+    """A KRA PIN look-up as an HTTP API (payload format 2.0) hands it over, the caller sending no X-Correlation-Id."""
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /cladfy/krapin",
+        "rawPath": "/cladfy/krapin",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "requestId": HTTP_API_REQUEST_ID,
+            "authorizer": {"iam": {"userArn": CALLER}},
+            "http": {"method": "POST", "path": "/cladfy/krapin"},
+        },
+        "body": json.dumps({"pinnumber": PIN}),
+        "isBase64Encoded": False,
+    }
+    answer = invoke(cfn.functions()["CladfyKraPinFunction"], event)
+    assert answer["statusCode"] == 200, answer["body"]
+
+
+def test_the_page_after_a_record_made_through_an_http_api_is_read_with_the_token_answered(sandboxed_gateway):
+    # Given a subject's records, the newest made through an HTTP API whose request id is its correlation id
+    look_up("lookup-0")
+    look_up_through_an_http_api_without_a_correlation_id()
+
+    # When a search's first page ends on that record, and its token is sent back
+    status, first = search({"provider": "cladfy", "subject": PIN, "limit": 1})
+    assert (status, correlation_ids(first)) == (200, [HTTP_API_REQUEST_ID])
+    status, second = search({"provider": "cladfy", "subject": PIN, "limit": 1, "nextToken": first["nextToken"]})
+
+    # Then the next page is answered (the token is the search's own, whatever the request id's characters)
+    assert (status, correlation_ids(second)) == (200, ["lookup-0"]), second
 
 
 def test_a_search_the_table_fails_is_500_and_recorded_as_an_internal_error(sandboxed_gateway, aws, physical_ids):

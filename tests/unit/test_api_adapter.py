@@ -78,6 +78,25 @@ def test_an_unusable_correlation_id_falls_back_to_the_request_id(supplied):
     assert answer["headers"]["X-Correlation-Id"] == "gw-req-9"
 
 
+@pytest.mark.parametrize("request_id", ["c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "Nn2cPjCrIAMEVeQ=", "!" * 160])
+def test_api_gateways_request_id_of_either_api_kind_is_the_correlation_id_without_the_callers(request_id):
+    # Given a request without X-Correlation-Id, its id a REST API's (a UUID) or an HTTP API's (base64-like)
+    # When it is answered, Then the request id is its correlation id
+    answer = call(handler_returning({}), "{}", request_id=request_id)
+
+    assert answer["headers"]["X-Correlation-Id"] == request_id
+
+
+@pytest.mark.parametrize("request_id", ["has space", "tilde~", "line\nbreak", "\u00e9t\u00e9", "!" * 161])
+def test_a_request_id_no_api_gateway_gives_is_not_a_correlation_id(request_id):
+    # Given an event invoked by hand, its request id not printable ASCII (or holding `~`, which sorts after every
+    # correlation id in the audit search's bounds), or longer than an audit record's sort key takes
+    # When it is answered, Then its correlation id is "unknown"
+    answer = call(handler_returning({}), "{}", request_id=request_id)
+
+    assert answer["headers"]["X-Correlation-Id"] == "unknown"
+
+
 @pytest.mark.parametrize(
     "event", [[1, 2], {"httpMethod": "POST", "body": "{}"}, {"httpMethod": "POST", "requestContext": []}]
 )

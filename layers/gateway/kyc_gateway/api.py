@@ -40,6 +40,7 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 PURPOSE_HEADER = "x-request-purpose"  # why a provider is asked, for the audit record: a code or case id, opaque
 _SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_REQUEST_ID = re.compile(r"^[!-}]{1,160}$")  # printable ASCII but `~` (kyc_gateway.audit_search)
 # application/json, or a structured-syntax JSON type such as application/merge-patch+json; parameters allowed.
 _JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
 
@@ -198,10 +199,15 @@ def is_proxy_event(event: Any) -> bool:
 
 
 def correlation_id_of(event: Any) -> str:
-    """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id."""
+    """The caller's X-Correlation-Id when it is sane, otherwise API Gateway's request id (a REST API's a UUID, an HTTP
+    API's base64-like, as `Nn2cPjCrIAMEVeQ=`): printable ASCII but `~`, at most 160 characters, as an audit record's
+    sort key and the audit search's page token take it; an event invoked by hand with another says "unknown"."""
     if not isinstance(event, dict):
         return "unknown"
-    return sane_correlation_id(header(event, "x-correlation-id")) or api_request_id(event) or "unknown"
+    request_id = api_request_id(event)
+    if request_id is not None and not _REQUEST_ID.match(request_id):
+        request_id = None
+    return sane_correlation_id(header(event, "x-correlation-id")) or request_id or "unknown"
 
 
 def api_request_id(event: dict[str, Any]) -> str | None:
