@@ -167,6 +167,32 @@ def test_a_row_the_gateway_cannot_check_goes_to_the_back_and_never_stops_the_oth
     assert "not-a-connectfi-id" not in logs()
 
 
+def test_rows_the_gateway_cannot_check_are_not_counted_as_connectfi_failing_a_run(
+    gateway, run, clock, aws, physical_ids
+):
+    from kyc_gateway.providers.connectfi import applications
+
+    # Given the two longest-waiting rows edited by hand (no customer id), then two applications due
+    for mangled in ("iapp_mangled0", "iapp_mangled1"):
+        applications.record_and_announce(state_of(mangled, "waiting_review")["data"])
+        aws.client("dynamodb").update_item(
+            TableName=physical_ids["ApplicationsTable"],
+            Key={"applicationId": {"S": mangled}},
+            UpdateExpression="SET customerId = :customer",
+            ExpressionAttributeValues={":customer": {"NULL": True}},
+        )
+        clock.advance(1)
+    # and connectFi failing on the first of them (each of its attempts), then answering
+    gateway.provider.reply(STATUS, *[CONNECTFI_FAILING] * 3, state_of("iapp_fine", "completed"))
+
+    # When a run comes
+    counts = run("iapp_failing", "iapp_fine")
+
+    # Then connectFi failed on one application of the two it was asked about: the run goes on to the next
+    assert counts == {"checked": 4, "changed": 1, "failed": 3, "retired": 0}
+    assert list(dict.fromkeys(checked(gateway))) == ["iapp_failing", "iapp_fine"]
+
+
 def test_an_application_retired_is_counted_for_connectfi_and_logged_with_its_status(gateway, run, logs):
     gateway.provider.reply(STATUS, state_of("iapp_still", "waiting_review"))
 

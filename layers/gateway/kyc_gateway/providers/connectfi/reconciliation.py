@@ -28,11 +28,13 @@ def reconcile(context: Any) -> Mapping[str, int]:
     (applications.unknown_again: a wrong base URL or account, fixed meanwhile, closes nothing); one whose state has
     not changed for RECONCILE_MAX_AGE_SECONDS leaves it (counted: connectFi's only final status is `completed`, so
     one that ends otherwise would be checked forever); a row without ids in connectFi's forms (edited by hand) goes
-    to the back unchecked; connectFi failing on, or not knowing, the first three of a run fails the run."""
+    to the back unchecked; connectFi failing on, or not knowing, the first three it is asked about in a run fails
+    the run (rows left unchecked are not connectFi's failures)."""
     settings = get_settings()
     now = clock.now()
     cutoff, too_old = now - settings.reconcile_after_seconds, now - settings.reconcile_max_age_seconds
     counts = {"checked": 0, "changed": 0, "failed": 0, "retired": 0}
+    asked = refused = 0  # applications connectFi was asked about, and those it failed on or did not know
     for due in applications.due(checked_before=cutoff):
         if context.get_remaining_time_in_millis() < RESERVED_MILLISECONDS:
             break
@@ -43,6 +45,7 @@ def reconcile(context: Any) -> Mapping[str, int]:
             applications.postpone(application_id)
             logger.warning("application not reconciled", application_id=application_id, code="unreadable_row")
             continue
+        asked += 1
         try:
             # each check's audit record: the run's request id and the check's number in the run
             correlation_id = f"{context.aws_request_id}:{counts['checked']}"
@@ -52,12 +55,13 @@ def reconcile(context: Any) -> Mapping[str, int]:
             stored = applications.record_and_announce(observed.state, observed_at=observed.at)
         except SubjectNotFound:
             counts["failed"] += 1
+            refused += 1
             closed = applications.unknown_again(application_id, due["checkedAt"])
             if closed:  # as one retired: only a webhook, or an operator, brings it back
                 count("ApplicationsNoLongerReconciled", Provider=PROVIDER)
             fate = "no longer checked" if closed else "checked again later"
             logger.warning(f"application unknown to connectFi: {fate}", application_id=application_id)
-            if counts["failed"] == counts["checked"] >= 3:
+            if refused == asked >= 3:
                 raise ProviderFailed(
                     "connectFi failed on, or did not know, each of the run's first three applications",
                     provider=PROVIDER,
@@ -65,9 +69,10 @@ def reconcile(context: Any) -> Mapping[str, int]:
             continue
         except GatewayError as error:
             counts["failed"] += 1
+            refused += 1
             applications.postpone(application_id)
             logger.warning("application not reconciled", application_id=application_id, code=error.code)
-            if counts["failed"] == counts["checked"] >= 3:
+            if refused == asked >= 3:
                 raise  # connectFi fails on everything: this run is a failure, worth its alarm
             stored = applications.get(application_id)  # one connectFi always fails on ages out too
         else:
