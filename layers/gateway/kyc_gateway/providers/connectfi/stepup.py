@@ -65,7 +65,8 @@ Name = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=NO_MARKUP), AfterValidator(_not_only_whitespace)
 ]
 Note = Annotated[str, StringConstraints(max_length=500, pattern=NO_MARKUP)]
-# connectFi names the agent's address field without its format or type: connectFi's to judge (requestValidateError)
+# connectFi names the agent's address field without its format or type: text (an address is, in any reading) or null,
+# its format connectFi's to judge (requestValidateError)
 AgentEmail = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "description": "an agent's e-mail"})]
 DocumentType = Annotated[
     str,
@@ -84,7 +85,8 @@ DocumentType = Annotated[
 class DocumentRequest(Model):
     """connectFi's generate fields as connectFi names them, the image (`file`, base64), and, to retry only the
     upload of a document generated before, its `documentId`. Unknown fields are refused, as connectFi refuses them.
-    `note_author_agent_email`, whose format and type connectFi does not publish, is its to judge."""
+    `note_author_agent_email`, whose format and type connectFi does not publish, is text or null, its format
+    connectFi's to judge."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
