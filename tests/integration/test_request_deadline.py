@@ -102,3 +102,23 @@ def test_a_call_the_request_has_no_time_left_for_is_not_counted_against_the_prov
     # Then nothing was sent, and the provider's circuit is still closed
     assert provider.requests() == []
     assert http.circuit.open_for() == 0 and http.circuit._failures == 0
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "budget", "counted"),
+    [(3000, 20, False), (30_000, 1, True)],
+    ids=["cut short by the request's deadline", "at the provider's own budget"],
+)
+def test_only_a_timeout_at_the_providers_own_budget_counts_against_its_circuit(provider, remaining_ms, budget, counted):
+    # Given a provider that answers nothing for 10 s, whose circuit opens at the first failure
+    provider.reply("/slow", Reply(200, b"{}", delay=10))
+    settings = Settings(PROVIDER_CIRCUIT_FAILURES=1, PROVIDER_BUDGET_SECONDS=budget)
+    http = ProviderHttp("cladfy", provider.url, settings)
+
+    # When a request calls it with less time left than the provider's budget, or more
+    clock.start_request(Context(remaining_ms))
+    with pytest.raises(ProviderTimeout):
+        http.post("/slow", operation="slow", idempotent=True, json_body={})
+
+    # Then only the timeout at the provider's own budget is its failure: the circuit opens for it alone
+    assert (http.circuit.open_for() > 0) is counted

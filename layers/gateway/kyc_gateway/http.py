@@ -54,7 +54,8 @@ def writes_begun() -> int:
 
 class CircuitBreaker:
     """Stops hammering a provider that keeps failing. After `threshold` consecutive failed calls (each after its
-    own retries: timeouts, unreachable, 429, 5xx; a business refusal is a healthy answer) the circuit opens: for
+    own retries: timeouts, unreachable, 429, 5xx; a business refusal is a healthy answer, and a timeout at its
+    request's own deadline says nothing of the provider) the circuit opens: for
     `cooldown` seconds calls fail fast without reaching the provider. Then calls go through again; one more
     failure re-opens it at once, a success closes it. Per instance: each Lambda instance learns on its own,
     which needs no shared state on the hot path."""
@@ -130,7 +131,11 @@ class ProviderHttp:
                 headers=headers,
                 throttled=throttled,
             )
-        except (ProviderTimeout, ProviderUnavailable):
+        except ProviderTimeout:
+            if not clock.at_deadline():  # cut short by the request's own deadline, it says nothing of the provider
+                self.circuit.record(failed=True)
+            raise
+        except ProviderUnavailable:
             self.circuit.record(failed=True)
             raise
         self.circuit.record(failed=response.status in _RETRYABLE_STATUSES or response.throttled)
