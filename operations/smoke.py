@@ -116,6 +116,11 @@ def _signed(operation: dict[str, Any]) -> bool:
     return any("sigv4" in requirement for requirement in operation.get("security", []))
 
 
+# The webhook probe's wrong token: as long as a real one, since the route refuses a shorter token without reading
+# its secret, and the probe must make it read the secret to prove it readable
+WEBHOOK_PROBE_TOKEN_LENGTH = 48
+
+
 def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
     """One refusal per route of the OpenAPI document, and the unsigned probe (UNSIGNED_PROBE's route)."""
     found = []
@@ -125,7 +130,7 @@ def probes(openapi: dict[str, Any], marker: str) -> list[Probe]:
             path, body, status, code = template, b"[]", 400, "validation_error"  # not a JSON object
             if "{token}" in template:
                 path, body, status, code = (
-                    template.replace("{token}", f"smoke{marker}"),
+                    template.replace("{token}", f"smoke{marker}".ljust(WEBHOOK_PROBE_TOKEN_LENGTH, "0")),
                     b"{}",
                     401,
                     "invalid_webhook_token",

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 # The functions' logger, created now: its handler writes to pytest's session-long capture, not to the stream of the
 # first test's capsys (closed after it), and the functions' log lines stay out of the smoke test's output.
 import kyc_gateway.observability  # noqa: F401
 from local.api_server import ApiServer, routes_of
-from local.functions import invoke
+from local.functions import cold_start, invoke
 from operations import smoke
 from project import template as cfn
 from tests.conftest import deploy
@@ -137,7 +138,7 @@ def test_given_a_healthy_stack_when_smoke_tested_then_every_route_is_probed_sign
     # Then it passes, having signed every route but the webhook and sent one unsigned probe
     output = capsys.readouterr()
     assert code == 0, output
-    routes = {(method, re.sub(r"smoke_?[0-9a-f]{20}", "*", path)) for method, path, _ in handler.seen}
+    routes = {(method, re.sub(r"smoke_?[0-9a-f]{20}0*", "*", path)) for method, path, _ in handler.seen}
     assert routes == {
         ("POST", "/prod/audit/search"),
         ("POST", "/prod/cdp/customers"),
@@ -290,6 +291,27 @@ def test_given_a_stack_whose_valid_requests_all_fail_when_smoke_tested_then_it_f
         for operation in smoke.READ_OPERATIONS
     ]
     assert output.out.count("ok  ") == sum(len(spec.api_events) for spec in cfn.functions().values())
+
+
+def test_given_a_webhook_secret_the_stack_cannot_read_when_smoke_tested_then_it_fails_naming_the_webhook_route(
+    local_stack, physical_ids, secrets_manager, capsys
+):
+    from kyc_gateway.providers.connectfi.common import WEBHOOK_TOKEN_MIN_LENGTH
+
+    # Given a stack whose connectFi webhook secret is unusable (not its JSON): every real delivery is refused 500
+    secrets_manager.put_secret_value(SecretId=physical_ids["ConnectFiWebhookSecret"], SecretString="not json")
+    cold_start()
+    delivery = requests.post(f"{local_stack}/connectfi/webhooks/{'x' * WEBHOOK_TOKEN_MIN_LENGTH}", json={}, timeout=30)
+    assert (delivery.status_code, delivery.json()["error"]["code"]) == (500, "configuration_error")
+
+    # When the smoke test runs, Then it fails on the webhook route: its wrong token, as long as a real one, made the
+    # route read the secret (a shorter one is refused unread, which would prove nothing)
+    assert smoke.main(["local", "--api-url", local_stack, "--refusals-only"]) == 1
+    (failure,) = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"POST /connectfi/webhooks/smoke[0-9a-f]{20}0+: expected 401 \S+, got 500 configuration_error", failure
+    )
+    assert smoke.WEBHOOK_PROBE_TOKEN_LENGTH >= WEBHOOK_TOKEN_MIN_LENGTH
 
 
 def test_without_a_running_local_stack_the_refusal_says_whether_its_state_file_exists(tmp_path, monkeypatch, capsys):
