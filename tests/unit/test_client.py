@@ -263,6 +263,36 @@ def test_an_error_urllib3_raises_through_requests_is_the_clients_own_error_at_on
     assert not isinstance(raised.value, ValueError) and len(transport.sent) == 1
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ReadTimeout("read timed out"), (200, "not an answer", {})],
+    ids=["no answer", "a success it cannot read"],
+)
+def test_a_write_whose_answer_never_came_says_which_idempotency_key_it_was_sent_under(failure):
+    # Given a write sent under a key the client made, whose answer never came or came unreadable (the gateway may
+    # have done it)
+    gateway, transport, _ = client(failure, max_attempts=1)
+
+    # When it fails, Then the error names that key: the caller's one way to ask again without writing twice
+    with pytest.raises(TransportError) as raised:
+        gateway.cdp_onboard_customer({"first_name": "x"})
+    assert raised.value.idempotency_key == transport.sent[0].headers["Idempotency-Key"]
+
+
+def test_a_netrc_entry_never_replaces_the_signature(tmp_path, monkeypatch):
+    # Given a ~/.netrc with a default entry, as many CI images and developer machines have
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login deploy password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    gateway, transport, _ = client(OK)
+
+    # When a route is called, Then the request goes with its SigV4 signature, not the entry's Basic credentials
+    gateway.cladfy_krapin({"pinnumber": "A004416331M"})
+    (sent,) = transport.sent
+    assert sent.headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+
+
 def test_the_correlation_id_is_sent_and_returned():
     gateway, transport, _ = client((200, {}, {"X-Correlation-Id": "trace-42"}))
 

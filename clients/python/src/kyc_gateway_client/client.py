@@ -69,6 +69,14 @@ RETRYABLE_FAILURES = (requests.ConnectionError, requests.Timeout, requests.excep
 # it), and a second for the answer to arrive. A retry is sent only if it can wait that long within the budget.
 GATEWAY_ANSWERS_WITHIN_SECONDS = 30.0
 _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")  # eu-west-1, us-gov-west-1, eusc-de-east-1
+
+
+def _as_signed(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """requests' auth that leaves the request as signed: given any auth, requests looks up no ~/.netrc entry, whose
+    Basic credentials would replace the SigV4 signature (and go to AWS)."""
+    return request
+
+
 Body = TypeVar("Body")
 
 
@@ -306,9 +314,15 @@ class GatewayClient:
                 reason = f"the request body is not JSON ({type(error).__name__}); nothing was sent"
                 raise InvalidRequest(0, "validation_error", reason) from None
             headers["Content-Type"] = "application/json"
-        reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
-        echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
-        answer = json_answer(reply, echoed)
+        try:
+            reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
+            echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
+            answer = json_answer(reply, echoed)
+        except TransportError as error:
+            # A write whose answer never came, or came unreadable, may have been done: the key it was sent under is
+            # the caller's one way to ask again without doing it twice.
+            error.idempotency_key = headers.get("Idempotency-Key")
+            raise
         said = reply.headers.get("Idempotent-Replayed")
         replayed = None if said is None else said == "true"
         if reply.status_code >= 400:
@@ -344,6 +358,7 @@ class GatewayClient:
                     headers=self._signed(method, url, headers, data),
                     timeout=timeout,
                     allow_redirects=False,  # a redirect would re-send the signed request, its body and key, elsewhere
+                    auth=_as_signed,  # never a ~/.netrc entry's Basic credentials in place of the signature
                 )
             # Any of them: the caller never gets a requests exception, nor one of urllib3 that requests lets through
             # (a host urllib3 refuses to connect to is a LocationParseError, a ValueError).
