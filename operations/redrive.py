@@ -26,6 +26,9 @@ from botocore.exceptions import ClientError
 from operations.samconfig import deployment
 
 ENVIRONMENTS = ("local", "dev", "prod")
+# A batch sent back by hand stays within this many bytes of bodies and attributes: SQS's limit for a whole batch
+# (1 MiB since 2025, 256 KiB before; the webhook route takes bodies of 256 KiB at most, so one always fits)
+BATCH_BYTES = 256 * 1024
 _UNSUPPORTED = {"UnsupportedOperation", "InvalidAction", "UnknownOperationException", "NotImplemented"}
 
 
@@ -91,29 +94,60 @@ def _move_by_hand(sqs: Any, dead: str, source: str) -> int:
         ).get("Messages", [])
         if not messages:
             return moved
-        entries = [
-            {"Id": str(index), "MessageBody": message["Body"]}
-            | ({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {})
-            for index, message in enumerate(messages)
-        ]
-        sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
-        done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
-        deleted = (
-            sqs.delete_message_batch(
-                QueueUrl=dead, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
-            )
-            if done
-            else {}
+        for batch in _within_batch_limit(messages):
+            moved += _send_back(sqs, dead, source, batch)
+
+
+def _within_batch_limit(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The messages in batches whose bodies and attributes together stay within BATCH_BYTES (SQS refuses a larger
+    batch whole), in order; a message alone is always within it, being a message SQS took."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for message in messages:
+        own = _size_of(message)
+        if not batches or size + own > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += own
+    return batches
+
+
+def _size_of(message: dict[str, Any]) -> int:
+    """What SQS counts of a message toward a batch's size: its body, and each attribute's name, type and value."""
+    size = len(message["Body"].encode())
+    for name, attribute in message.get("MessageAttributes", {}).items():
+        value = attribute.get("StringValue")
+        value = value.encode() if value is not None else attribute.get("BinaryValue", b"")
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(value)
+    return size
+
+
+def _send_back(sqs: Any, dead: str, source: str, messages: list[dict[str, Any]]) -> int:
+    """Send `messages` to the webhook queue, then delete from the dead-letter queue those it took: how many moved."""
+    entries = [
+        {"Id": str(index), "MessageBody": message["Body"]}
+        | ({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {})
+        for index, message in enumerate(messages)
+    ]
+    sent = sqs.send_message_batch(QueueUrl=source, Entries=entries)
+    done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
+    deleted = (
+        sqs.delete_message_batch(
+            QueueUrl=dead, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
         )
-        moved += len(deleted.get("Successful", []))
-        if sent.get("Failed"):
-            raise RuntimeError(f"{len(sent['Failed'])} messages could not be sent back; they stay dead-lettered")
-        if deleted.get("Failed"):
-            # Stop rather than receive them again in this run: sent twice, they would be processed once anyway
-            # (the processor deduplicates), but a second send is not a move.
-            raise RuntimeError(
-                f"{len(deleted['Failed'])} messages were sent back but are still dead-lettered: run make redrive again"
-            )
+        if done
+        else {}
+    )
+    if sent.get("Failed"):
+        raise RuntimeError(f"{len(sent['Failed'])} messages could not be sent back; they stay dead-lettered")
+    if deleted.get("Failed"):
+        # Stop rather than receive them again in this run: sent twice, they would be processed once anyway
+        # (the processor deduplicates), but a second send is not a move.
+        raise RuntimeError(
+            f"{len(deleted['Failed'])} messages were sent back but are still dead-lettered: run make redrive again"
+        )
+    return len(deleted.get("Successful", []))
 
 
 def _count(sqs: Any, url: str) -> tuple[int, int]:

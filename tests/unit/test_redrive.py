@@ -147,3 +147,39 @@ def test_given_an_emulator_a_deployed_environment_is_refused_before_any_call(env
     assert stopped.value.code == 2 and redriven == []
     said = capsys.readouterr().err
     assert f"ENV={environment} is a deployed stack" in said and "unset AWS_ENDPOINT_URL" in said and "ENV=local" in said
+
+
+def test_given_dead_letters_too_large_to_send_back_in_one_batch_each_is_moved_back_once():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        source, dead = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in redrive.queue_names("local"))
+        # Given five webhooks of 240 KiB each (the webhook route takes up to 256 KiB), dead-lettered: ten of them
+        # are more than SQS takes in one batch
+        bodies = ['{"code":"0","pad":"' + marker * (240 * 1024) + '"}' for marker in "abcde"]
+        for body in bodies:
+            sqs.send_message(
+                QueueUrl=dead,
+                MessageBody=body,
+                MessageAttributes={"origin": {"DataType": "String", "StringValue": "webhook"}},
+            )
+
+        # When the redrive runs by hand, as on the local stack
+        moved = redrive.redrive(sqs, "local", by_hand=True)
+
+        # Then all five are back on the webhook queue, once each, with their attributes, and none is left
+        back = []
+        while messages := sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            back += messages
+            sqs.delete_message_batch(
+                QueueUrl=source,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+        assert moved == 5
+        assert sorted(message["Body"] for message in back) == bodies
+        assert {message["MessageAttributes"]["origin"]["StringValue"] for message in back} == {"webhook"}
+        assert sqs.receive_message(QueueUrl=dead, VisibilityTimeout=0).get("Messages", []) == []
