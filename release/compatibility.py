@@ -14,7 +14,8 @@ Breaking, for a caller built against the last release:
   item count or bound, another pattern, other fields no longer accepted (`additionalProperties: false`);
 - an answer field removed, made required or no longer required, answering other JSON types (a typed one
   untyped), or answering enum values it did not list, in a success or in an error answer (callers read the error
-  envelope's fields: its code, its correlation id). No longer required: callers rely on it being there. Made
+  envelope's fields: its code, its correlation id), or an answer header removed or answering another value (callers
+  read `X-Correlation-Id` and `Idempotent-Replayed`). No longer required: callers rely on it being there. Made
   required: clients generated in languages with optional types (Swift, Kotlin, Rust...) see the field's type change
   from optional to plain, and callers' code that unwraps it stops compiling;
 - a security scheme removed or changed (its type, name, place or `x-amazon-apigateway-authtype`): clients generated
@@ -138,6 +139,26 @@ def _responses(where: str, old: tuple[Document, dict], new: tuple[Document, dict
         after = new[1]["responses"][status]
         yield from field_changes(
             f"{where} {status} answer", (old[0], _json_schema(response)), (new[0], _json_schema(after)), request=False
+        )
+        yield from _headers(f"{where} {status} answer", (old[0], response), (new[0], after))
+
+
+def _headers(where: str, old: tuple[Document, dict], new: tuple[Document, dict]) -> Iterator[str]:
+    """Each header of the answer (a reference followed; its name in any case) still given, its value as before:
+    callers read them (the client: X-Correlation-Id, Idempotent-Replayed)."""
+    before, after = (
+        {name.lower(): (name, resolve(document, header)) for name, header in response.get("headers", {}).items()}
+        for document, response in (old, new)
+    )
+    for key, (name, header) in before.items():
+        if key not in after:
+            yield f"{where}: header {name} removed"
+            continue
+        yield from field_changes(
+            f"{where} header {name}",
+            (old[0], header.get("schema", {})),
+            (new[0], after[key][1].get("schema", {})),
+            request=False,
         )
 
 

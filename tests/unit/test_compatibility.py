@@ -43,7 +43,10 @@ RELEASED: dict[str, Any] = {
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": KEY}],
                 "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
                 "responses": {
-                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
+                    "200": {
+                        "headers": {"Idempotent-Replayed": {"$ref": "#/components/headers/Replayed"}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
+                    },
                     "400": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 },
             }
@@ -67,6 +70,7 @@ RELEASED: dict[str, Any] = {
                 "required": ["code", "correlationId"],
             },
         },
+        "headers": {"Replayed": {"schema": {"type": "string", "enum": ["true", "false"]}}},
         "securitySchemes": {
             "sigv4": {
                 "type": "apiKey",
@@ -201,6 +205,14 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
             lambda d: d["components"].pop("securitySchemes"),
             "security scheme sigv4 removed",
         ),
+        (
+            lambda d: d["paths"]["/things"]["post"]["responses"]["200"].pop("headers"),
+            "POST /things 200 answer: header Idempotent-Replayed removed",
+        ),
+        (
+            lambda d: d["components"]["headers"]["Replayed"]["schema"]["enum"].append("maybe"),
+            'POST /things 200 answer header Idempotent-Replayed: may now answer "maybe"',
+        ),
     ],
     ids=[
         "removed route",
@@ -231,6 +243,8 @@ def schemas(document: dict[str, Any]) -> dict[str, Any]:
         "removed error answer field",
         "signing scheme changed",
         "signing scheme removed",
+        "answer header removed",
+        "answer header answering another value",
     ],
 )
 def test_each_broken_promise_is_named(edit, expected):
@@ -260,6 +274,9 @@ def test_each_broken_promise_is_named(edit, expected):
         lambda d: d["paths"]["/things"]["post"].update(security=[{"sigv4": []}, {}]),
         lambda d: schemas(d)["Error"]["properties"].update(details={"type": "array"}),
         lambda d: d["components"]["securitySchemes"]["sigv4"].update(description="SigV4, checked by API Gateway"),
+        lambda d: d["paths"]["/things"]["post"]["responses"]["200"].update(
+            headers={"idempotent-replayed": {"schema": {"type": "string", "enum": ["true", "false"]}}}
+        ),
     ],
     ids=[
         "added optional request field",
@@ -277,6 +294,7 @@ def test_each_broken_promise_is_named(edit, expected):
         "signing offered beside anonymous calls",
         "added error answer field",
         "security scheme described otherwise",
+        "answer header named in another case, given in place",
     ],
 )
 def test_additions_break_nothing(edit):
