@@ -49,7 +49,7 @@ class Route:
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
-        if found is None or method not in (self.method, "ANY"):
+        if found is None or self.method not in (method, "ANY"):  # a route of ANY takes every method
             return None
         return {name: unquote(value) for name, value in found.groupdict().items()}
 
@@ -95,10 +95,11 @@ class ApiServer:
             self._server.shutdown()
         self._server.server_close()
 
-    def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> tuple:
-        """(status, [(header, value)], body bytes) for one request."""
+    def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None, request_id: str
+    ) -> tuple:
+        """(status, [(header, value)], body bytes) for one request, API Gateway's id of it `request_id`."""
         split = urlsplit(target)
-        request_id = str(uuid.uuid4())
         if (method, split.path) == ("GET", "/openapi.json"):  # the API's contract, for people and fuzzers
             answer = [("Content-Type", "application/json"), ("X-Correlation-Id", correlation_id(headers, request_id))]
             return 200, answer, local_openapi_document(self.url)
@@ -145,23 +146,25 @@ class ApiServer:
                 raise AttributeError(name)
 
             def _serve(self) -> None:
+                request_id, sent = str(uuid.uuid4()), list(self.headers.items())
                 try:
                     payload = request_body(self.rfile, self.headers)
                 except BodyRefused as refused:
                     # Where the body ends is unknown (or it is not read): the connection cannot serve another request.
                     self.close_connection = True
-                    request_id, sent = str(uuid.uuid4()), list(self.headers.items())
                     status, headers, body = gateway_answer(
                         refused.status, refused.code, refused.message, request_id, sent
                     )
                 else:
-                    status, headers, body = api.handle(self.command, self.path, list(self.headers.items()), payload)
+                    status, headers, body = api.handle(self.command, self.path, sent, payload, request_id)
                 self.send_response(status)
                 for name, value in headers:
                     self.send_header(name, value)
+                self.send_header("x-amzn-RequestId", request_id)  # on every answer, as API Gateway's
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":  # an answer to HEAD is its headers only (RFC 9110 9.3.2)
+                    self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass  # the functions log; request lines would only repeat paths
@@ -227,8 +230,11 @@ def content_length(values: list[str]) -> int | None:
 def _proxy_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
         raise ValueError("not a proxy integration response")
-    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
-    for name, values in (result.get("multiValueHeaders") or {}).items():
+    # The two maps merged as API Gateway merges them: a header in both is answered with multiValueHeaders' values
+    multi = result.get("multiValueHeaders") or {}
+    named = {name.lower() for name in multi}
+    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items() if name.lower() not in named]
+    for name, values in multi.items():
         headers += [(name, str(value)) for value in values]
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()

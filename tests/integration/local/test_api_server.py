@@ -203,6 +203,59 @@ def test_the_proxy_response_is_written_back_with_multi_value_headers_and_base64_
     assert answer.content == b"\x00binary"
 
 
+def test_a_header_in_both_maps_of_a_proxy_response_is_answered_with_the_multi_value_maps_values_only(serve):
+    # Given a function answering one header in both maps (API Gateway merges them: for a header in both, only the
+    # multiValueHeaders values)
+    both = {"headers": {"cache-control": "no-cache"}, "multiValueHeaders": {"Cache-Control": ["no-store"]}}
+    url = serve(RecordingInvoker({"statusCode": 200, **both, "body": "{}"}))
+
+    # When it is called, Then the header is answered once, with the multi-value map's value
+    answer = requests.post(f"{url}/cladfy/krapin", data="{}", timeout=5)
+    assert answer.raw.headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_every_answer_names_its_request_id_in_x_amzn_requestid_as_api_gateway_does(serve):
+    # Given the local API
+    invoker = RecordingInvoker()
+    url = serve(invoker)
+
+    # When a function answers a request, and the API refuses another (a route miss)
+    answered = requests.post(f"{url}/cladfy/krapin", data=b"{}", timeout=5)
+    refused = requests.post(f"{url}/nope", data=b"{}", timeout=5)
+
+    # Then each answer names the request id the function saw, which X-Correlation-Id falls back to
+    assert answered.headers["x-amzn-RequestId"] == invoker.events[0][1]["requestContext"]["requestId"]
+    assert refused.headers["x-amzn-RequestId"] == refused.json()["error"]["correlationId"]
+
+
+def test_an_answer_to_head_is_its_headers_only_so_the_next_answer_on_the_connection_is_read_whole(serve):
+    # Given a keep-alive connection carrying a HEAD request (no route has HEAD: the route miss), then a POST
+    url = serve(RecordingInvoker())
+    head = "HEAD /connectfi/applications/app-1 HTTP/1.1\r\nHost: local\r\n"
+    post = "POST /cladfy/krapin HTTP/1.1\r\nHost: local\r\nContent-Length: 2\r\nConnection: close\r\n"
+    received = raw_exchange(url, head + "\r\n" + post, b"{}")
+
+    # Then right after the HEAD answer's headers comes the POST's status line, not a body
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 401 ")
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:120]
+
+
+def test_a_request_whose_method_is_the_word_any_is_a_route_miss(serve, route_miss_status):
+    # Given routes of one method each; When a caller sends the method "ANY" (a route's catch-all in API Gateway,
+    # never a request method matching every route)
+    invoker = RecordingInvoker()
+    url = urlsplit(serve(invoker))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    connection.request("ANY", "/cladfy/krapin", body=b"{}")
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+
+    # Then it is a route miss, as any other method the API does not define, and no function runs
+    assert answer.status == route_miss_status and invoker.events == []
+
+
 @pytest.mark.parametrize("invoker", [RecordingInvoker(error=RuntimeError("boom")), RecordingInvoker({"no": 1})])
 def test_a_crashing_or_malformed_integration_is_a_502_and_its_error_is_logged(serve, invoker, capfd):
     url = serve(invoker)
