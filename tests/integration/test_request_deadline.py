@@ -105,14 +105,22 @@ def test_a_call_the_request_has_no_time_left_for_is_not_counted_against_the_prov
 
 
 @pytest.mark.parametrize(
-    ("remaining_ms", "budget", "counted"),
-    [(3000, 20, False), (30_000, 1, True)],
-    ids=["cut short by the request's deadline", "at the provider's own budget"],
+    ("remaining_ms", "limits", "counted"),
+    [
+        (3000, {"PROVIDER_BUDGET_SECONDS": 20}, False),
+        (30_000, {"PROVIDER_BUDGET_SECONDS": 1}, True),
+        (3000, {"PROVIDER_BUDGET_SECONDS": 20, "PROVIDER_READ_TIMEOUT_SECONDS": 1}, True),
+    ],
+    ids=[
+        "cut short by the request's deadline",
+        "at the provider's own budget",
+        "at the provider's read timeout, its request's deadline near",
+    ],
 )
-def test_only_a_timeout_at_the_providers_own_budget_counts_against_its_circuit(provider, remaining_ms, budget, counted):
+def test_only_a_timeout_of_the_providers_own_counts_against_its_circuit(provider, remaining_ms, limits, counted):
     # Given a provider that answers nothing for 10 s, whose circuit opens at the first failure
     provider.reply("/slow", Reply(200, b"{}", delay=10))
-    settings = Settings(PROVIDER_CIRCUIT_FAILURES=1, PROVIDER_BUDGET_SECONDS=budget)
+    settings = Settings(PROVIDER_CIRCUIT_FAILURES=1, **limits)
     http = ProviderHttp("cladfy", provider.url, settings)
 
     # When a request calls it with less time left than the provider's budget, or more
@@ -120,5 +128,6 @@ def test_only_a_timeout_at_the_providers_own_budget_counts_against_its_circuit(p
     with pytest.raises(ProviderTimeout):
         http.post("/slow", operation="slow", idempotent=True, json_body={})
 
-    # Then only the timeout at the provider's own budget is its failure: the circuit opens for it alone
+    # Then only a timeout of the provider's own (its budget, its read timeout) is its failure, not the request's
+    # deadline: the circuit opens for those alone
     assert (http.circuit.open_for() > 0) is counted

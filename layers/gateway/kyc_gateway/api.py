@@ -39,10 +39,10 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 # The header a write route honours (kyc_gateway.idempotency_keys), as API Gateway passes header names: any case.
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 PURPOSE_HEADER = "x-request-purpose"  # why a provider is asked, for the audit record: a code or case id, opaque
-_SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-_REQUEST_ID = re.compile(r"^[!-}]{1,160}$")  # printable ASCII but `~` (kyc_gateway.audit_search)
+_SANE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}\Z")
+_REQUEST_ID = re.compile(r"^[!-}]{1,160}\Z")  # printable ASCII but `~` (kyc_gateway.audit_search)
 # application/json, or a structured-syntax JSON type such as application/merge-patch+json; parameters allowed.
-_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json$")
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9.!#$&^_-]+\+)?json\Z")
 
 
 def http_route(

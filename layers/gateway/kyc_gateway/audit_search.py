@@ -28,7 +28,7 @@ ROUTE = "audit.search"
 SEARCH_PREFIX = "search|"  # the partition of a search's own record: search|<fingerprint searched>
 # A record's time and correlation id: a caller's (kyc_gateway.api.sane_correlation_id) or API Gateway's request id
 # (kyc_gateway.api.correlation_id_of), printable ASCII but `~`
-_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[!-}]{1,160}$")
+_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[!-}]{1,160}\Z")
 _AFTER_ANY_CORRELATION_ID = "~"  # sorts after every character a correlation id may hold
 
 

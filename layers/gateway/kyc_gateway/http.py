@@ -52,6 +52,10 @@ def writes_begun() -> int:
     return _writes.begun
 
 
+# A call whose timeout came this close to the end of its budget ran to its end (the watchdog cuts it there).
+_ITS_END_SECONDS = 0.05
+
+
 class CircuitBreaker:
     """Stops hammering a provider that keeps failing. After `threshold` consecutive failed calls (each after its
     own retries: timeouts, unreachable, 429, 5xx; a business refusal is a healthy answer, and a timeout at its
@@ -119,6 +123,7 @@ class ProviderHttp:
         budget = self.budget_seconds if left is None else min(self.budget_seconds, left)
         if budget <= 0:  # the request's time is spent: nothing is sent, and nothing is learnt of the provider
             raise ProviderTimeout(provider=self.provider)
+        started = clock.monotonic()
         try:
             response = self._post_with_retries(
                 url,
@@ -132,7 +137,10 @@ class ProviderHttp:
                 throttled=throttled,
             )
         except ProviderTimeout:
-            if not clock.at_deadline():  # cut short by the request's own deadline, it says nothing of the provider
+            # Cut short by the request's own deadline (given what the request had left, less than the provider's
+            # budget, and timed out at its end), it says nothing of the provider; its own timeout before then does.
+            cut_short = budget < self.budget_seconds and clock.monotonic() - started >= budget - _ITS_END_SECONDS
+            if not cut_short:
                 self.circuit.record(failed=True)
             raise
         except ProviderUnavailable:

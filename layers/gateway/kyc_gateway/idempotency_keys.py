@@ -34,7 +34,7 @@ from kyc_gateway.settings import get_settings
 
 WINDOW_SECONDS = 24 * 3600
 LONGEST_INVOCATION_SECONDS = 15 * 60  # Lambda's own limit: no request that holds a key runs longer
-_SANE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}$")
+_SANE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}\Z")
 
 
 class IdempotencyKeyReused(GatewayError):

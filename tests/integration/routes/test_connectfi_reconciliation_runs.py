@@ -105,7 +105,8 @@ def test_a_run_whose_first_three_applications_connectfi_does_not_know_fails_and_
     with pytest.raises(ProviderFailed) as failed:
         run(*(f"iapp_gone{n}" for n in range(4)))
     assert failed.value.provider == "connectfi"
-    assert str(failed.value) == "connectFi failed on, or did not know, each of the run's first three applications"
+    said = "connectFi failed on, or did not know, each of the first three applications the run asked it about"
+    assert str(failed.value) == said
 
     # And none left the queue: the three went to its back (the next run starts with the fourth), each said
     assert checked(gateway) == ["iapp_gone0", "iapp_gone1", "iapp_gone2"]

@@ -63,7 +63,7 @@ def reconcile(context: Any) -> Mapping[str, int]:
             logger.warning(f"application unknown to connectFi: {fate}", application_id=application_id)
             if refused == asked >= 3:
                 raise ProviderFailed(
-                    "connectFi failed on, or did not know, each of the run's first three applications",
+                    "connectFi failed on, or did not know, each of the first three applications the run asked it about",
                     provider=PROVIDER,
                 ) from None
             continue
