@@ -174,6 +174,7 @@ MODULES = (
             "tests/unit/test_api_request_reading.py",
             f"{_ROUTES}/test_request_edges.py",
             _AUDIT,  # each route's audit record
+            "tests/integration/test_provider_failure_alarms.py",  # which answers count as their provider failing
         ),
     ),
     # the compliance trail: what each provider operation records, and who may read it back

@@ -99,7 +99,7 @@ def http_route(
                 response = _response(status, body, correlation_id)
             code, provider, fault = "ok", None, False
         except GatewayError as error:
-            response, code, provider = _error_response(error, correlation_id), error.code, error.provider
+            response, code, provider = _error_response(error, correlation_id), error.code, error.failing_provider
             fault, failure, replayed = error.gateway_fault, error, error.replayed_answer
         except Exception as error:  # noqa: BLE001 - the caller gets the envelope; the type (never the text) is logged
             logger.error("unhandled error", route=route, error=type(error).__name__)

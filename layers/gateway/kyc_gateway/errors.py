@@ -87,6 +87,13 @@ class GatewayError(Exception):
         stored answer again is the gateway working, whatever that answer was."""
         return self.status >= 500 and not (self.provider_side or self.replayed_answer)
 
+    @property
+    def failing_provider(self) -> str | None:
+        """The provider this answer says is failing now, for its ProviderFailures and TokenFailures alarms: its own
+        failure, timeout or unreachability; never a refusal it documents (the caller's request refused: 404, 422),
+        nor a stored answer given again under its Idempotency-Key (nothing was asked of the provider)."""
+        return self.provider if self.provider_side and not self.replayed_answer else None
+
     def envelope(self, correlation_id: str) -> dict[str, Any]:
         fields = {name: value for name, value in self.record().items() if name != "status"}
         return {"error": {**fields, "correlationId": correlation_id}}

@@ -100,9 +100,9 @@ def record_outcome(
 ) -> None:
     """The request's end: a Requests count by route and outcome code ("ok" or the error code); a GatewayFaults
     count by route when it failed by the gateway's own `fault`, and a VersionFaults count by route and version (what
-    the function's deployments roll back on); when a provider failed, one by provider (ProviderFailures: provider_*
-    and circuit_open; TokenFailures: its token could not be had); with the request's other metrics in one document,
-    and its one log line."""
+    the function's deployments roll back on); when a provider failed (`provider`: GatewayError.failing_provider),
+    one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could not be had); with
+    the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
         _open()
     count("Requests", Route=route, Code=code)

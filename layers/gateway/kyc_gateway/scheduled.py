@@ -37,7 +37,7 @@ def scheduled_handler(route: str, job: Job) -> Callable[[Any, Any], dict[str, An
         try:
             counts = dict(job(context))
         except GatewayError as error:
-            code, provider, fault = error.code, error.provider, error.gateway_fault
+            code, provider, fault = error.code, error.failing_provider, error.gateway_fault
             if fault:
                 raise
         except Exception as error:

@@ -92,7 +92,7 @@ def _batch_handler(
                 process(record, context)
             except Exception as error:  # noqa: BLE001 - any failure sends this record back, never the batch
                 code = getattr(error, "code", None) or type(error).__name__
-                provider = getattr(error, "provider", None)
+                provider = getattr(error, "failing_provider", None)  # the provider failing, if it is
                 fault = getattr(error, "gateway_fault", True)  # a bug, AWS refusing: the gateway's own
                 failures.append({"itemIdentifier": identify(record)})
                 count("RecordFailures", Route=route)
