@@ -104,7 +104,8 @@ def provider_resources(provider: ProviderEntry) -> dict[str, Any]:
     )
     resources[f"{provider.title}ProviderFailuresAlarm"] = alarm(
         f"{provider.title}ProviderFailures",
-        f"Requests failed at {provider.label} (provider_* and circuit_open answers): 5 or more in 5 minutes.",
+        f"Requests failed at {provider.label} (it failed, timed out, was unreachable or kept rate-limiting the gateway;"
+        " never a refusal it documents): 5 or more in 5 minutes.",
         gateway_metric("ProviderFailures", ("Provider", provider.name)),
         period=300,
         threshold=5,

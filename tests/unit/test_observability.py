@@ -115,6 +115,7 @@ def test_a_request_with_many_provider_calls_stays_within_cloudwatchs_limits(logs
         ("kra_pin_not_found", set()),  # the provider answered: a subject it does not know
         ("provider_error", {"ProviderFailures"}),
         ("circuit_open", {"ProviderFailures"}),
+        ("rate_limited", {"ProviderFailures"}),  # still limited after the gateway's own retries
         ("token_unavailable", {"ProviderFailures", "TokenFailures"}),
         ("provider_auth_failed", {"ProviderFailures", "TokenFailures"}),
     ],

@@ -31,6 +31,8 @@ FUNCTION_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
 
 # Outcome codes that are a provider (or a token of it) failing: what the per-provider alarms count.
 _TOKEN_FAILURES = frozenset({"provider_auth_failed", "token_unavailable"})
+# Besides provider_*: the provider's circuit open, its token not had, its rate limit still on after the retries
+_PROVIDER_FAILURES = frozenset({"circuit_open", "token_unavailable", "rate_limited"})
 
 Metric = tuple[str, str, dict[str, str], float]  # name, unit, dimensions, value
 _MAX_VALUES = 100  # datapoints of one metric in one EMF document: CloudWatch takes no more
@@ -101,7 +103,8 @@ def record_outcome(
     """The request's end: a Requests count by route and outcome code ("ok" or the error code); a GatewayFaults
     count by route when it failed by the gateway's own `fault`, and a VersionFaults count by route and version (what
     the function's deployments roll back on); when a provider failed (`provider`: GatewayError.failing_provider),
-    one by provider (ProviderFailures: provider_* and circuit_open; TokenFailures: its token could not be had); with
+    one by provider (ProviderFailures: provider_*, circuit_open, rate_limited; TokenFailures: its token could not be
+    had); with
     the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
         _open()
@@ -109,7 +112,7 @@ def record_outcome(
     if fault:
         count("GatewayFaults", Route=route)
         count("VersionFaults", Route=route, Version=FUNCTION_VERSION)
-    if provider and (code.startswith("provider_") or code in ("circuit_open", "token_unavailable")):
+    if provider and (code.startswith("provider_") or code in _PROVIDER_FAILURES):
         count("ProviderFailures", Provider=provider)
         if code in _TOKEN_FAILURES:
             count("TokenFailures", Provider=provider)
