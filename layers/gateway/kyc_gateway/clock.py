@@ -12,8 +12,8 @@ from typing import Any
 
 # Time kept back from the Lambda's remaining time to write the answer, its log line and its metrics.
 ANSWER_MARGIN_SECONDS = 1.5
-# A call that timed out with less than this left of its request's time was cut short by that request's deadline,
-# not by its provider.
+# A provider login that timed out with less than this left of its request's time was cut short by that request's
+# deadline, not by its provider (kyc_gateway.token_cache).
 DEADLINE_SLACK_SECONDS = 1.0
 
 

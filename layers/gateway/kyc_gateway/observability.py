@@ -104,8 +104,7 @@ def record_outcome(
     count by route when it failed by the gateway's own `fault`, and a VersionFaults count by route and version (what
     the function's deployments roll back on); when a provider failed (`provider`: GatewayError.failing_provider),
     one by provider (ProviderFailures: provider_*, circuit_open, rate_limited; TokenFailures: its token could not be
-    had); with
-    the request's other metrics in one document, and its one log line."""
+    had); with the request's other metrics in one document, and its one log line."""
     if _in_flight.calls is None:  # no request_started(): this request's calls and counts were written already
         _open()
     count("Requests", Route=route, Code=code)
