@@ -26,10 +26,11 @@ STATEFUL = {
     "AWS::SecretsManager::Secret",
     "AWS::SQS::Queue",
     "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",  # the audit archive (its Object Lock would refuse a deletion, not keep the bucket)
 }
 
 
-def test_every_key_table_secret_queue_and_log_group_is_kept_when_the_stack_is_deleted_or_replaces_it(deployed):
+def test_every_key_table_secret_queue_bucket_and_log_group_is_kept_when_the_stack_is_deleted_or_replaces_it(deployed):
     # Given every stateful resource of the deployed template, found by type (so one added later is covered too)
     stateful = {name: r for name, r in deployed["Resources"].items() if r["Type"] in STATEFUL}
     assert {resource["Type"] for resource in stateful.values()} == STATEFUL

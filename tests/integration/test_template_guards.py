@@ -1,0 +1,81 @@
+"""Guards of the deployed template that no drill makes fail by itself, read from the CloudFormation AWS deploys: who
+a caller list may name, how many webhooks one invocation takes, and the audit archive bucket kept private."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.integration import test_deployed_template
+from tests.integration.test_deployed_template import of_type
+
+deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
+
+# SQS's ChangeMessageVisibilityBatch takes at most this many entries: the webhook processor hands back the records
+# a batch has no time for in one such call (kyc_gateway.providers.connectfi.webhooks.hand_back)
+ONE_HAND_BACK_CALL = 10
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "*",
+        "arn:aws:iam::*:root",
+        "arn:aws:iam::123456789012:role/*",
+        "arn:aws:iam::123456789012:*",
+        "arn:aws:iam::123456789012:root",  # an account's root principal: name the account id instead
+        "12345678901*",
+        "arn:aws:sts::123456789012:assumed-role/caller/session",  # a session, not a role
+        "123456789012\n",
+    ],
+)
+def test_a_caller_list_naming_everyone_or_a_wildcard_is_refused_before_the_resource_policy_admits_it(
+    deployed, principal
+):
+    # Given the CallerPrincipals parameter as deployed: each of its members becomes a principal the API's resource
+    # policy admits, and "*" there would admit every AWS identity to every signed route, the audit search included
+    pattern = deployed["Parameters"]["CallerPrincipals"]["AllowedPattern"]
+
+    # Then CloudFormation refuses such a member before anything is deployed
+    assert not re.fullmatch(pattern.removeprefix("^").removesuffix("$"), principal)
+
+
+@pytest.mark.parametrize(
+    "principal", ["", "123456789012", "arn:aws:iam::123456789012:role/onboarding", "arn:aws:iam::123456789012:user/ci"]
+)
+def test_a_caller_list_of_accounts_roles_or_users_is_taken(deployed, principal):
+    pattern = deployed["Parameters"]["CallerPrincipals"]["AllowedPattern"]
+
+    assert re.fullmatch(pattern.removeprefix("^").removesuffix("$"), principal)
+
+
+def test_a_webhook_batch_is_never_more_than_one_hand_back_call_takes(deployed):
+    # Given the webhook processor's event source mapping on the webhook queue
+    (mapping,) = [
+        resource["Properties"]
+        for resource in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    ]
+
+    # Then a batch fits the one call that hands back its untried records (more would spend receives on records
+    # never tried, dead-lettering them), and its failures are reported record by record
+    assert 1 <= mapping["BatchSize"] <= ONE_HAND_BACK_CALL
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_bucket_is_kept_private_and_refuses_acls(deployed):
+    # Given every bucket of the deployed template (the audit archive), found by type
+    buckets = of_type(deployed, "AWS::S3::Bucket")
+    assert buckets
+
+    # Then none can be made public, by ACL or policy, and ACLs are off: the bucket owner owns every object
+    for name, bucket in buckets.items():
+        properties = bucket["Properties"]
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
