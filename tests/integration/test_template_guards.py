@@ -1,5 +1,6 @@
 """Guards of the deployed template that no drill makes fail by itself, read from the CloudFormation AWS deploys: who
-a caller list may name, how many webhooks one invocation takes, and the audit archive bucket kept private."""
+a caller list may name, how many webhooks one invocation takes, the audit archive bucket kept private, log lines kept
+for the retention asked, every allowed action named, and a day between the queue age alarm and a webhook expiring."""
 
 from __future__ import annotations
 
@@ -79,3 +80,54 @@ def test_every_bucket_is_kept_private_and_refuses_acls(deployed):
             "RestrictPublicBuckets": True,
         }, name
         assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
+
+
+def test_every_log_group_keeps_its_lines_for_the_operators_retention(deployed):
+    # Given every log group of the deployed template (one per function, the API's access log), found by type
+    groups = of_type(deployed, "AWS::Logs::LogGroup")
+
+    # Then each keeps its lines as long as LogRetentionDays says: never forever, never a day a hand-edit chose
+    assert groups and {name: g["Properties"]["RetentionInDays"] for name, g in groups.items()} == {
+        name: {"Ref": "LogRetentionDays"} for name in groups
+    }
+
+
+def allowed_actions(template: dict) -> list[tuple[str, str]]:
+    """(resource, action) of every Allow statement of the template's roles and policies."""
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] not in ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            continue
+        properties = resource["Properties"]
+        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        documents += [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
+        for statement in (statement for document in documents for statement in document["Statement"]):
+            actions = statement.get("Action", [])
+            if statement.get("Effect") == "Allow":
+                found += [(name, action) for action in ([actions] if isinstance(actions, str) else actions)]
+    return found
+
+
+def test_no_role_or_policy_of_the_stack_allows_every_action_of_a_service(deployed):
+    # Given every action the stack's own roles and policies allow
+    actions = allowed_actions(deployed)
+    assert actions
+
+    # Then each is named: no "*" and no "service:*" (the public webhook receiver with sqs:*, say, could purge the
+    # queue; least privilege is per action)
+    assert [(name, action) for name, action in actions if action == "*" or action.endswith(":*")] == []
+
+
+def test_the_webhook_queue_keeps_a_message_a_day_past_the_alarm_on_its_age(deployed):
+    # Given the webhook queue, and the alarm on the age of its oldest message
+    queue = deployed["Resources"]["WebhookQueue"]["Properties"]
+    (alarm,) = [
+        resource["Properties"]
+        for resource in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+        if resource["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+        and resource["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WebhookQueue", "QueueName"]}
+    ]
+
+    # Then after the page, the operator has a day at least before a webhook expires unprocessed (SQS drops a message
+    # past its retention without dead-lettering it)
+    assert int(queue["MessageRetentionPeriod"]) >= alarm["Threshold"] + alarm["Period"] + 24 * 3600
