@@ -1,6 +1,7 @@
 """Guards of the deployed template that no drill makes fail by itself, read from the CloudFormation AWS deploys: who
 a caller list may name, how many webhooks one invocation takes, the audit archive bucket kept private, log lines kept
-for the retention asked, every allowed action named, and a day between the queue age alarm and a webhook expiring."""
+for the retention asked, every allowed action named, a day between the queue age alarm and a webhook expiring, only
+this account's alarms on the alarm topic, and the webhook's web ACL blocking."""
 
 from __future__ import annotations
 
@@ -131,3 +132,40 @@ def test_the_webhook_queue_keeps_a_message_a_day_past_the_alarm_on_its_age(deplo
     # Then after the page, the operator has a day at least before a webhook expires unprocessed (SQS drops a message
     # past its retention without dead-lettering it)
     assert int(queue["MessageRetentionPeriod"]) >= alarm["Threshold"] + alarm["Period"] + 24 * 3600
+
+
+def service_statements(template: dict, service: str) -> list[tuple[str, dict]]:
+    """(resource, statement) of every key policy and topic policy statement granting `service`."""
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] not in ("AWS::KMS::Key", "AWS::SNS::TopicPolicy"):
+            continue
+        document = resource["Properties"].get("KeyPolicy") or resource["Properties"]["PolicyDocument"]
+        found += [
+            (name, statement)
+            for statement in document["Statement"]
+            if isinstance(statement.get("Principal"), dict) and statement["Principal"].get("Service") == service
+        ]
+    return found
+
+
+def test_only_this_accounts_alarms_may_publish_to_the_alarm_topic_and_use_its_key(deployed):
+    # Given the statements that let CloudWatch publish alarms to the encrypted alarm topic (its policy, the key's)
+    statements = service_statements(deployed, "cloudwatch.amazonaws.com")
+    assert {name for name, _ in statements} == {"DataKey", "AlarmTopicPolicy"}
+
+    # Then each holds for this account's alarms alone: another account's could otherwise page this team
+    for name, statement in statements:
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, name
+
+
+def test_the_webhook_web_acl_blocks_known_bad_inputs_not_only_counts_them():
+    # Given the web ACL in front of the webhook route (made with a rate limit per source address)
+    template = test_deployed_template.transformed("prod", WebhookRateLimitPerIp="100")
+    rules = {rule["Name"]: rule for rule in template["Resources"]["WebhookWebAcl"]["Properties"]["Rules"]}
+
+    # Then AWS's known-bad-inputs rules act as they say (block), and the rate limit blocks with a 429
+    managed = rules["webhook-known-bad-inputs"]
+    assert managed["OverrideAction"] == {"None": {}}
+    assert managed["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesKnownBadInputsRuleSet"
+    assert rules["webhook-requests-per-source"]["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
