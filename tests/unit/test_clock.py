@@ -44,23 +44,3 @@ def test_sleeping_waits_on_the_real_clock():
     clock.sleep(0.01)
 
     assert time.monotonic() - started >= 0.01
-
-
-@pytest.mark.parametrize(
-    ("remaining_ms", "at_it"),
-    [(1_500 + 500, True), (1_500 + 999, True), (1_500 + 1_000, False), (1_500 + 5_000, False)],
-    ids=["half a second left", "just under a second left", "a second left", "five seconds left"],
-)
-def test_a_request_is_at_its_deadline_with_less_than_a_second_left(stopped, remaining_ms, at_it):
-    # Given a request with this much of its Lambda's time left (less the answer margin)
-    clock.start_request(Context(remaining_ms))
-
-    # Then it is at its deadline (a provider login timing out now was cut short by it) only under a second left
-    assert clock.at_deadline() is at_it
-    assert clock.DEADLINE_SLACK_SECONDS == 1.0
-
-
-def test_outside_a_request_no_deadline_is_near(stopped):
-    clock.start_request(object())
-
-    assert clock.at_deadline() is False

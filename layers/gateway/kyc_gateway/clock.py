@@ -12,9 +12,6 @@ from typing import Any
 
 # Time kept back from the Lambda's remaining time to write the answer, its log line and its metrics.
 ANSWER_MARGIN_SECONDS = 1.5
-# A provider login that timed out with less than this left of its request's time was cut short by that request's
-# deadline, not by its provider (kyc_gateway.token_cache).
-DEADLINE_SLACK_SECONDS = 1.0
 
 
 class _Request(threading.local):
@@ -48,10 +45,3 @@ def start_request(context: Any) -> None:
 def time_left() -> float | None:
     """Seconds left before the request's deadline; None outside a request."""
     return None if _request.deadline is None else _request.deadline - monotonic()
-
-
-def at_deadline() -> bool:
-    """Whether the request in flight has (all but) no time left: a timeout now was its deadline's, which says nothing
-    of the provider called."""
-    left = time_left()
-    return left is not None and left < DEADLINE_SLACK_SECONDS

@@ -36,6 +36,9 @@ _RENEWAL_FRACTION = 0.2
 # never beyond the renewing invocation's own deadline), plus this much for clocks that differ between instances: no
 # other instance renews meanwhile, so a single-use refresh token is never sent twice.
 _LEASE_MARGIN_SECONDS = 5.0
+# A login that timed out with less than this left of its request's time was cut short by that request's deadline,
+# not by the provider: the requests waiting for it are not told the provider failed.
+_DEADLINE_SLACK_SECONDS = 1.0
 # Waiting for another instance's renewal: poll the table from 50 ms, doubling to at most 400 ms.
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 0.4
@@ -374,8 +377,8 @@ def _says_the_provider_failed(failure: GatewayError) -> bool:
         return False
     if isinstance(failure, ProviderCircuitOpen):
         return False
-    # a login cut short by its request's deadline: the requests waiting for it are not told the provider failed
-    return not (isinstance(failure, ProviderTimeout) and clock.at_deadline())
+    left = clock.time_left()
+    return not (isinstance(failure, ProviderTimeout) and left is not None and left < _DEADLINE_SLACK_SECONDS)
 
 
 # A refusal or failure before the request asked, or none (absent, or of another type: a hand edit, as _time_of reads it)
