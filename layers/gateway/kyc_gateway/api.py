@@ -204,10 +204,13 @@ def correlation_id_of(event: Any) -> str:
     sort key and the audit search's page token take it; an event invoked by hand with another says "unknown"."""
     if not isinstance(event, dict):
         return "unknown"
+    return sane_correlation_id(header(event, "x-correlation-id")) or _usable_request_id(event) or "unknown"
+
+
+def _usable_request_id(event: dict[str, Any]) -> str | None:
+    """API Gateway's request id, when it is one an audit record's sort key takes (read only without the caller's)."""
     request_id = api_request_id(event)
-    if request_id is not None and not _REQUEST_ID.match(request_id):
-        request_id = None
-    return sane_correlation_id(header(event, "x-correlation-id")) or request_id or "unknown"
+    return request_id if request_id is not None and _REQUEST_ID.match(request_id) else None
 
 
 def api_request_id(event: dict[str, Any]) -> str | None:
