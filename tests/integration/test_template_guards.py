@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration import test_deployed_template
 from tests.integration.test_deployed_template import of_type
+from tests.integration.test_template_safety_nets import actions_of
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
 
@@ -103,9 +104,8 @@ def allowed_actions(template: dict) -> list[tuple[str, str]]:
         documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
         documents += [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
         for statement in (statement for document in documents for statement in document["Statement"]):
-            actions = statement.get("Action", [])
             if statement.get("Effect") == "Allow":
-                found += [(name, action) for action in ([actions] if isinstance(actions, str) else actions)]
+                found += [(name, action) for action in actions_of(statement)]
     return found
 
 
