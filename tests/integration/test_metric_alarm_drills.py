@@ -153,6 +153,29 @@ def test_a_provider_failing_trips_its_alarm(logical_id, deployed, gateway, as_de
     assert_trips(alarm, logs(), threshold(alarm))
 
 
+@pytest.mark.parametrize("logical_id", [name for name in PROVIDER_ALARMS if name.endswith("ProviderFailuresAlarm")])
+def test_a_provider_still_rate_limiting_after_the_retries_trips_its_alarm(
+    logical_id, deployed, gateway, as_deployed, stopped_clock, logs
+):
+    # Given the provider answering every call 429 (the gateway retries within its budget, then answers 429 itself)
+    alarm = deployed["Resources"][logical_id]["Properties"]
+    provider = watched(alarm)[2]["Provider"]
+    route = _route_of(provider)
+    as_deployed(route.function)
+    gateway.provider.fallback = Reply(429, b'{"error": "slow down"}', headers=(("Retry-After", "0"),))
+    logs()
+
+    # When callers call it as often as the alarm's threshold, each in its own instance
+    for number in range(threshold(alarm)):
+        gateway.new_instance()
+        headers = [("Idempotency-Key", f"drill-{number}")] if route.write else []
+        answer = gateway.call(route.function, route.body, headers=headers)
+        assert (answer.status, answer.error["code"], answer.error["provider"]) == (429, "rate_limited", provider)
+
+    # Then the alarm the provider's failures are watched by fires: callers are refused while it limits the gateway
+    assert_trips(alarm, logs(), threshold(alarm))
+
+
 # --- the webhook pipeline ------------------------------------------------------------------------------------------
 
 
