@@ -1,7 +1,9 @@
 """Guards of the deployed template that no drill makes fail by itself, read from the CloudFormation AWS deploys: who
 a caller list may name, how many webhooks one invocation takes, the audit archive bucket kept private, log lines kept
 for the retention asked, every allowed action named, a day between the queue age alarm and a webhook expiring, only
-this account's alarms on the alarm topic, and the webhook's web ACL blocking."""
+this account's alarms on the alarm topic, the webhook's web ACL blocking, callbacks over https only, the deploy hook
+invoking only what it checks, the webhook backlog leaving the account's concurrency to callers, and a webhook token the
+route takes and a URL path carries."""
 
 from __future__ import annotations
 
@@ -169,3 +171,83 @@ def test_the_webhook_web_acl_blocks_known_bad_inputs_not_only_counts_them():
     assert managed["OverrideAction"] == {"None": {}}
     assert managed["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesKnownBadInputsRuleSet"
     assert rules["webhook-requests-per-source"]["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+
+
+@pytest.mark.parametrize(
+    ("url", "taken"),
+    [
+        ("", True),  # the API's own execute-api URL
+        ("https://kyc.example.com", True),
+        ("https://hooks.example.org/kyc", True),
+        ("http://kyc.example.com", False),  # connectFi's callbacks carry customer data: never plain http
+        ("https://kyc.example.com/", False),  # the gateway appends its paths: "//connectfi/..." is another route
+        ("https://kyc.example.com/a b", False),
+        ("https://", False),
+    ],
+)
+def test_a_public_base_url_is_https_without_a_trailing_slash_before_anything_is_deployed(deployed, url, taken):
+    # Given the PublicBaseUrl parameter as deployed, which connectFi's callback URLs start with
+    pattern = deployed["Parameters"]["PublicBaseUrl"]["AllowedPattern"]
+
+    # Then CloudFormation takes only what the gateway can send customer data to
+    assert bool(re.fullmatch(pattern.removeprefix("^").removesuffix("$"), url)) is taken
+
+
+def test_the_deploy_hook_may_invoke_the_published_versions_of_the_functions_it_checks_and_nothing_else(deployed):
+    # Given the functions whose live alias CodeDeploy moves (so whose new version the deploy check hook invokes)
+    checked = {
+        resource["Properties"]["FunctionName"]["Ref"]
+        for resource in of_type(deployed, "AWS::Lambda::Alias").values()
+        if "CodeDeployLambdaAliasUpdate" in resource.get("UpdatePolicy", {})
+    }
+    assert len(checked) >= 10
+
+    # When the hook's role is read for what it may invoke
+    invoked = [
+        resource
+        for statement in deployed["Resources"]["DeployCheckHookRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+            "Statement"
+        ]
+        if "lambda:InvokeFunction" in actions_of(statement)
+        for resource in statement["Resource"]
+    ]
+
+    # Then it is exactly the published versions of those functions: no other function of the account (a hook
+    # holding invoke on "*" could run any of them with a forged event), and never their unpublished $LATEST
+    assert sorted(invoked, key=str) == sorted(({"Fn::Sub": f"${{{name}.Arn}}:*"} for name in checked), key=str)
+
+
+def test_the_webhook_processors_default_concurrency_leaves_the_account_to_the_callers(deployed):
+    from kyc_gateway.settings import Settings
+
+    # Given the webhook queue's event source (its most instances at once, a parameter) and the stage's throttle
+    (mapping,) = [
+        resource["Properties"]
+        for resource in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    ]
+    parameter = deployed["Parameters"][mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"]]
+    (stage,) = of_type(deployed, "AWS::ApiGateway::Stage").values()
+    (stage_limit,) = [s for s in stage["Properties"]["MethodSettings"] if s["ResourcePath"] == "/*"]
+    budget = Settings.model_fields["provider_budget_seconds"].default
+
+    # Then when connectFi hangs, a backlog of webhooks holds at most that many instances by default: with the
+    # callers' routes hanging at the stage's full rate too, both fit the account's concurrency (a queue drained at
+    # Lambda's own scale would take the instances callers need)
+    held_by_callers = stage_limit["ThrottlingRateLimit"] * budget
+    assert held_by_callers + parameter["Default"] < test_deployed_template.ACCOUNT_CONCURRENCY
+    assert parameter["Default"] <= 10 * mapping["BatchSize"]  # a hundred webhooks in flight at once, at most
+
+
+def test_the_webhook_token_is_long_enough_for_the_route_and_safe_in_a_url_path(deployed):
+    from kyc_gateway.providers.connectfi.common import WEBHOOK_TOKEN_MIN_LENGTH
+
+    # Given the webhook secret as Secrets Manager generates it at the stack's creation
+    generated = deployed["Resources"]["ConnectFiWebhookSecret"]["Properties"]["GenerateSecretString"]
+
+    # Then the token is one the route takes (shorter ones are refused without reading the secret, so every delivery
+    # would get 401), and letters and digits only: "/", "?", "#" or "%" in it would send connectFi's callbacks to
+    # another path, or cut the token short
+    assert generated["GenerateStringKey"] == "token"
+    assert generated["PasswordLength"] >= WEBHOOK_TOKEN_MIN_LENGTH
+    assert generated.get("ExcludePunctuation") is True and not generated.get("IncludeSpace", False)
