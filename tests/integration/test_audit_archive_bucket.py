@@ -6,6 +6,7 @@ lifecycle removes a version only once its lock has ended."""
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Any
 
 import pytest
@@ -118,3 +119,61 @@ def test_the_lifecycle_removes_a_version_only_once_its_lock_has_ended(deployed):
             assert int(rule.get("ExpirationInDays", days)) >= days, rule
             assert "Transitions" not in rule and "NoncurrentVersionTransitions" not in rule
         assert {rule.get("ExpirationInDays") for rule in resolved["LifecycleConfiguration"]["Rules"]} == {days}
+
+
+# What each `aws s3api` command the archive's runbooks give compliance readers needs (S3's API reference:
+# ListObjectVersions needs s3:ListBucketVersions, and GetObject of a version s3:GetObjectVersion, not s3:GetObject)
+READS = {
+    "list-object-versions": ("s3:ListBucketVersions", f"arn:aws:s3:::{BUCKET}"),
+    "list-objects-v2": ("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"),
+    "get-object": ("s3:GetObject", KEY),
+    "get-object --version-id": ("s3:GetObjectVersion", KEY),
+}
+
+
+def listed_of(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def archive_reads_in_the_runbooks() -> set[str]:
+    """The `aws s3api` commands on the archive bucket that docs/ give compliance readers."""
+    found = set()
+    for doc in (cfn.ROOT / "docs").glob("*.md"):
+        for command, rest in re.findall(
+            r"aws s3api ([a-z0-9-]+) --bucket <AuditArchiveBucketName>([^\n]*)", doc.read_text()
+        ):
+            found.add(f"{command} --version-id" if "--version-id" in rest else command)
+    return found
+
+
+def test_the_archive_readers_policy_runs_every_read_of_the_runbooks_and_writes_nothing(deployed):
+    # Given the managed policy the stack gives compliance roles that read the archive, as deployed
+    assert deployed["Outputs"]["AuditArchiveReadPolicyArn"]["Value"] == {"Ref": "AuditArchiveReadPolicy"}
+    document = deployed["Resources"]["AuditArchiveReadPolicy"]["Properties"]["PolicyDocument"]
+    statements = cfn.resolve(document["Statement"], values(deployed), deployed)
+    auditor = ACCOUNT_ROLE.format("compliance-auditor")
+
+    def allowed(action: str, resource: str) -> bool:
+        return any(
+            statement["Effect"] == "Allow"
+            and any(fnmatch.fnmatchcase(action.lower(), listed.lower()) for listed in listed_of(statement["Action"]))
+            and any(fnmatch.fnmatchcase(resource, listed) for listed in listed_of(statement["Resource"]))
+            for statement in statements
+        )
+
+    # When a compliance role holding it runs the reads the tamper check and the AuditRecordsChanged runbook give
+    reads = archive_reads_in_the_runbooks()
+    assert {"list-object-versions", "get-object --version-id"} <= reads <= set(READS)
+
+    # Then each is allowed by the policy and denied by no statement of the bucket's
+    for read in reads:
+        action, resource = READS[read]
+        assert allowed(action, resource), read
+        assert not denied_by(deployed)(auditor, action, resource), read
+    # and the objects it reads can be decrypted, through S3 only
+    (decrypt,) = [statement for statement in statements if statement["Action"] == "kms:Decrypt"]
+    assert decrypt["Resource"] == values(deployed)["DataKey.Arn"]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    # and nothing it allows writes, deletes, or changes a lock or a policy
+    actions = [action for statement in statements for action in listed_of(statement["Action"])]
+    assert all(re.fullmatch(r"s3:(List|Get)[A-Za-z]+|kms:Decrypt", action) for action in actions), actions
