@@ -168,6 +168,38 @@ def test_a_stored_failure_given_again_says_so_on_the_error_with_its_key():
     assert (raised.value.replayed, raised.value.idempotency_key) == (True, "order-78")
 
 
+def test_a_write_the_provider_failed_after_it_was_sent_keeps_the_providers_word_on_the_conflict_its_retry_gets():
+    # Given a write the provider failed in a way that may have come after doing it (CDP's documented 502 "Backend
+    # Technical Problem"): the gateway answers the provider's failure, then 409 to the same key, which it never
+    # sends again
+    failed = envelope(
+        "provider_error", provider="cdp", providerStatus=502, providerCode="40001", providerRequestId="a700"
+    )
+    unknown = envelope("idempotency_outcome_unknown", details=[{"field": "Idempotency-Key", "issue": "look it up"}])
+    gateway, transport, _ = client((502, failed, {}), (409, unknown, {"Idempotent-Replayed": "false"}))
+
+    # When the client retries it under its key
+    with pytest.raises(IdempotencyConflict) as raised:
+        gateway.cdp_onboard_customer({"channel": "WEB"})
+
+    # Then the caller learns the outcome is unknown and how to find it out, and keeps what the provider said: its
+    # request id, to raise the failure with the provider
+    assert len(transport.sent) == 2 and raised.value.code == "idempotency_outcome_unknown"
+    assert raised.value.details == [{"field": "Idempotency-Key", "issue": "look it up"}]
+    said = (raised.value.provider, raised.value.provider_status, raised.value.provider_code)
+    assert said == ("cdp", 502, "40001") and raised.value.provider_request_id == "a700"
+
+
+def test_a_conflict_on_a_first_attempt_names_no_provider():
+    # Given a key whose outcome was unknown before this call (an earlier call's): no answer of this call's own
+    gateway, _, _ = client((409, envelope("idempotency_outcome_unknown"), {}))
+
+    with pytest.raises(IdempotencyConflict) as raised:
+        gateway.cdp_onboard_customer({"channel": "WEB"}, idempotency_key="k-1")
+
+    assert (raised.value.provider, raised.value.provider_request_id) == (None, None)
+
+
 def test_reads_carry_no_idempotency_key():
     gateway, transport, _ = client(OK)
 

@@ -73,7 +73,16 @@ def test_an_application_id_that_is_not_a_non_empty_string_is_refused_before_anyt
     assert (raised.value.status, raised.value.code) == (0, "validation_error") and transport.sent == []
 
 
-@pytest.mark.parametrize("value", [b"\xff\xd8", {1, 2}, math.nan], ids=["bytes", "a set", "NaN"])
+def nested(depth: int) -> dict:
+    body = inner = {}
+    for _ in range(depth):
+        inner["a"] = inner = {}
+    return body
+
+
+@pytest.mark.parametrize(
+    "value", [b"\xff\xd8", {1, 2}, math.nan, nested(100_000)], ids=["bytes", "a set", "NaN", "nested too deep"]
+)
 def test_a_body_that_is_not_json_is_refused_before_anything_is_sent_without_repeating_it(value):
     gateway, transport, _ = client(OK)
 

@@ -310,12 +310,12 @@ class GatewayClient:
         if body is not None:
             try:
                 data = json.dumps(body, allow_nan=False).encode()
-            except (TypeError, ValueError) as error:  # bytes, a set, NaN...: not JSON (its values are not repeated)
+            except (TypeError, ValueError, RecursionError) as error:  # bytes, a set, NaN, too deep...: not JSON
                 reason = f"the request body is not JSON ({type(error).__name__}); nothing was sent"
                 raise InvalidRequest(0, "validation_error", reason) from None
             headers["Content-Type"] = "application/json"
         try:
-            reply, attempts = self._send_with_retries(route.method, self.base_url + path, headers, data)
+            reply, attempts, earlier = self._send_with_retries(route.method, self.base_url + path, headers, data)
             echoed = reply.headers.get("X-Correlation-Id") or headers["X-Correlation-Id"]
             answer = json_answer(reply, echoed)
         except TransportError as error:
@@ -328,6 +328,10 @@ class GatewayClient:
         if reply.status_code >= 400:
             error = error_from(reply.status_code, answer, echoed)
             error.idempotency_key, error.replayed = headers.get("Idempotency-Key"), replayed
+            if error.code == "idempotency_outcome_unknown" and earlier is not None:
+                # The retry of a write the provider failed after it was sent (a 504, CDP's 502): the 409 knows only
+                # the key, the first answer what the provider said, its request id to raise it with the provider
+                error.keep_provider_of(earlier, echoed)
             raise error
         return Response(
             status=reply.status_code,
@@ -340,9 +344,11 @@ class GatewayClient:
 
     def _send_with_retries(
         self, method: str, url: str, headers: dict[str, str], data: bytes | None
-    ) -> tuple[requests.Response, int]:
+    ) -> tuple[requests.Response, int, requests.Response | None]:
+        """The last answer, the attempts made, and the answer before the last (None after one answer)."""
         started = self._clock()
         attempt = 0
+        earlier = None
         while True:
             attempt += 1
             remaining = self.budget_seconds - (self._clock() - started)
@@ -369,8 +375,9 @@ class GatewayClient:
                 raise TransportError(0, "transport_error", reason, correlation_id=correlation_id) from None
             retryable = reply.status_code in RETRYABLE_STATUSES
             if retryable and self._pause_before_retry(attempt, started, reply.headers.get("Retry-After")):
+                earlier = reply
                 continue
-            return reply, attempt
+            return reply, attempt, earlier
 
     def _pause_before_retry(self, attempt: int, started: float, retry_after: str | None) -> bool:
         """Sleep before the next attempt when one is left and a whole attempt fits the budget after the pause; False

@@ -42,6 +42,17 @@ class GatewayError(Exception):
         self.idempotency_key: str | None = None
         self.replayed: bool | None = None
 
+    def keep_provider_of(self, earlier: requests.Response, correlation_id: str) -> None:
+        """Take what the provider answered from an earlier attempt's error answer, when this answer has none."""
+        if self.provider is not None or earlier.status_code < 400:
+            return
+        try:
+            said = error_from(earlier.status_code, json_answer(earlier, correlation_id), correlation_id)
+        except GatewayError:  # not an answer of the gateway's: nothing of the provider's to keep
+            return
+        self.provider, self.provider_status = said.provider, said.provider_status
+        self.provider_code, self.provider_request_id = said.provider_code, said.provider_request_id
+
 
 class InvalidRequest(GatewayError):
     """400, 413: the request was refused before any provider call; fix it, do not retry it. Status 0: the client
