@@ -19,7 +19,8 @@
 
 Ratios are medians of per-pair ratios: the two sides alternate (which goes first, too) after a warm-up run each,
 so machine load hits both alike. Every probe's answer is checked. Probes run in the runtime-only venv; the AWS
-emulator and provider sandbox run in the local stack's own process. Prints a table; writes bench-results.json.
+emulator and provider sandbox run in the local stack's own process. Prints a table; writes bench-results.json;
+exits 1 when a figure misses its goal, naming each (--report-only: 0, for a run too short to judge).
 """
 
 from __future__ import annotations
@@ -198,12 +199,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=int(os.environ.get("BENCH_PAIRS", "15")))
     parser.add_argument("--iterations", type=int, default=int(os.environ.get("BENCH_ITERATIONS", "1000")))
     parser.add_argument("--out", type=Path, default=cfn.ROOT / "bench-results.json")
+    parser.add_argument(
+        "--report-only", action="store_true", help="exit 0 whatever the figures (a run too short to judge them)"
+    )
     arguments = parser.parse_args(argv)
     results = measure(arguments.runtime_python, arguments.pairs, arguments.iterations)
     arguments.out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
     print(f"\nsaved {arguments.out}")
+    missed = goals_missed(results)
+    if missed and not arguments.report_only:
+        print("goals missed: " + ", ".join(missed), file=sys.stderr)
+        return 1
     return 0
+
+
+def goals_missed(results: dict) -> list[str]:
+    """Each goal the figures miss, named `measure` or `measure: function`, in the order the report prints them."""
+    missed = [
+        f"cold_first_request: {name}"
+        for name, ratio in results["cold_first_request"].items()
+        if ratio > GOALS["cold_first_request"]
+    ]
+    missed += [
+        f"peak_rss_vs_reference: {name}"
+        for name, ratio in results["peak_rss_vs_reference"].items()
+        if ratio > GOALS["peak_rss_vs_reference"]
+    ]
+    missed += [
+        f"cold_rejected: {name}"
+        for name, figures in results["details"]["cold_rejected"].items()
+        if figures["cpu_ratio"] > rejected_goal(name)
+    ]
+    missed += [
+        f"primed_first_request: {name}"
+        for name, ratio in results["primed_first_request"].items()
+        if ratio > GOALS["primed_first_request"]
+    ]
+    warm = results["warm_own_cpu_ms"]
+    missed += [f"warm_{q}" for q in ("p50", "p99") if warm[q] > GOALS[f"warm_{q}"]]
+    return missed
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Minimal hand-written equivalents of each function's first real request, for `make bench` to compare against.
 
 Each makes the same AWS and HTTP calls as the gateway's function on the same request (the benchmark checks it,
-call by call): boto3 clients made on the spot, `get_secret_value` or a token read from the gateway's token table
-(BENCH_TOKEN_KEY_<PROVIDER> names the item), one `requests.post`, one pydantic validation of the body, and the
-audit record: the audit key read, each subject's HMAC, one conditional put (a transaction of puts for several
-subjects). Nothing else: no error mapping, no retries, no logs or metrics. What the gateway costs above this is
-its own work.
+call by call): one boto3 client per service, made on first use, `get_secret_value` or a token read from the
+gateway's token table (BENCH_TOKEN_KEY_<PROVIDER> names the item), one `requests.post`, one pydantic validation of
+the body, and the audit record: the audit key read, each subject's HMAC, one conditional put (a transaction of puts
+for several subjects). Nothing else: no error mapping, no retries, no logs or metrics. What the gateway costs above
+this is its own work.
 Loaded by probe.py in a fresh process: every import here is part of what is measured.
 """
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -19,10 +20,24 @@ import uuid
 from typing import Any
 
 
-def _client(service: str):
+@functools.cache
+def _client(service: str, *, as_the_gateway_writes: bool = False):
+    """One client per service, made on first use, as a hand-written function keeps its clients. `as_the_gateway_writes`:
+    made as the gateway makes the client of its audit put (one attempt, no check of the parameters against the service
+    model), for warm.py, whose subtraction must take off what the gateway's put costs, no more."""
     import boto3
 
-    return boto3.client(service)
+    if not as_the_gateway_writes:
+        return boto3.client(service)
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=1,
+        read_timeout=2,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        parameter_validation=False,
+    )
+    return boto3.client(service, config=config)
 
 
 def _secret(variable: str) -> dict:
@@ -318,10 +333,11 @@ def warm_direct_call():
 
 def warm_audit_write():
     """The warm route's audit record written directly, as warm.py times it beside the provider call: the key read
-    once, a warm client, one conditional put of the record the gateway writes (every field: the caller, the route,
-    the outcome, the provider's request id and calls, the key version, retention, the subject); takes the request
-    body (text) and the provider's JSON answer."""
-    keys, dynamodb, table = _secret("AUDIT_KEY_SECRET_ID"), _client("dynamodb"), os.environ["AUDIT_TABLE_NAME"]
+    once, a warm client made as the gateway's (kyc_gateway.aws.quick_client), one conditional put of the record the
+    gateway writes (every field: the caller, the route, the outcome, the provider's request id and calls, the key
+    version, retention, the subject); takes the request body (text) and the provider's JSON answer."""
+    keys, table = _secret("AUDIT_KEY_SECRET_ID"), os.environ["AUDIT_TABLE_NAME"]
+    dynamodb = _client("dynamodb", as_the_gateway_writes=True)
     version = keys["current"]
     key, retention = keys[version].encode(), int(os.environ.get("AUDIT_RETENTION_DAYS", "1828")) * 86400
 
