@@ -76,6 +76,24 @@ def test_a_line_has_the_fields_order_and_formats_of_a_powertools_line(monkeypatc
     assert written[0]["location"].startswith("calls:")
 
 
+def test_a_line_written_straight_to_the_stream_is_the_line_the_stdlib_path_writes():
+    # Given the logger writing straight to its stream, and one whose handler has a filter (which only the stdlib's
+    # handler chain applies: that logger goes through the LogRecord path)
+    direct, direct_stream = ours("kyc-gateway")
+    through_stdlib, stdlib_stream = ours("kyc-gateway")
+    through_stdlib.stdlib.handlers[0].addFilter(lambda record: True)
+
+    # When both write the same lines
+    written, expected = lines_of(direct, direct_stream, calls), lines_of(through_stdlib, stdlib_stream, calls)
+
+    # Then they agree field by field, in order, the caller's location included, but for the moment of writing
+    assert len(written) == len(expected) == 3
+    for line, stdlib_line in zip(written, expected, strict=True):
+        assert list(line) == list(stdlib_line)
+        line.pop("timestamp"), stdlib_line.pop("timestamp"), line.pop("cold_start"), stdlib_line.pop("cold_start")
+        assert line == stdlib_line
+
+
 def test_cold_start_is_true_for_an_instances_first_invocation_only(monkeypatch):
     monkeypatch.setitem(logs._instance, "cold", True)  # a new instance
     logger, stream = ours()

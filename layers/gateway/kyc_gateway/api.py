@@ -157,7 +157,9 @@ def _audit(
     from kyc_gateway import audit
 
     answer = None
-    if failure is None:
+    if failure is None and isinstance(result, ProviderResponse) and result.body is not None:
+        answer = result.body  # the answer's body is the provider's, already read
+    elif failure is None:
         with contextlib.suppress(ValueError):
             answer = json.loads(response["body"])
     fields = {

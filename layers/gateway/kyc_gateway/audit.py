@@ -270,6 +270,8 @@ def _typed_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _typed_value(value: Any) -> dict[str, Any]:
     """DynamoDB's typed form of a JSON value (the records hold strings, numbers, booleans, lists and maps)."""
+    if type(value) is str:  # most of a record's values: asked first (a warm request types about twenty)
+        return {"S": value}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):
