@@ -96,7 +96,7 @@ invoke: $(VENV)/.installed ## Run one function on one event in-process: make inv
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	@$(PY) -m local.invoke "$(FUNCTION)" "$(EVENT)"
 
-bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json
+bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## Cold start vs floor and warm overhead; table + bench-results.json; exits 1 naming each goal missed
 	$(PY) -m bench --runtime-python $(RUNTIME_VENV)/bin/python
 
 bench-ab: $(VENV)/.installed $(RUNTIME_VENV)/.installed ## The warm measure of this checkout against BASE=<revision>, in alternating rounds: a change's cost, not the machine's hour

@@ -7,12 +7,13 @@ route takes and a URL path carries."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 import pytest
 
 from tests.integration import test_deployed_template
-from tests.integration.test_deployed_template import of_type
+from tests.integration.test_deployed_template import of_type, policy_statements
 from tests.integration.test_template_safety_nets import actions_of
 
 deployed = test_deployed_template.deployed  # the template as deployed, for dev and for prod (a fixture)
@@ -202,14 +203,20 @@ def test_the_deploy_hook_may_invoke_the_published_versions_of_the_functions_it_c
     }
     assert len(checked) >= 10
 
-    # When the hook's role is read for what it may invoke
+    # When every statement the hook's role grants (inline and the template's managed policies) is read for what
+    # may invoke a function: any action pattern that matches lambda:InvokeFunction (lambda:Invoke*, lambda:*...)
+    statements = policy_statements(deployed, deployed["Resources"]["DeployCheckHookRole"])
+    assert all("NotAction" not in statement and "NotResource" not in statement for statement in statements)
+    invoking = [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        and any(fnmatch.fnmatchcase("lambda:InvokeFunction", action) for action in actions_of(statement))
+    ]
     invoked = [
         resource
-        for statement in deployed["Resources"]["DeployCheckHookRole"]["Properties"]["Policies"][0]["PolicyDocument"][
-            "Statement"
-        ]
-        if "lambda:InvokeFunction" in actions_of(statement)
-        for resource in statement["Resource"]
+        for statement in invoking
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
     ]
 
     # Then it is exactly the published versions of those functions: no other function of the account (a hook

@@ -94,6 +94,27 @@ def test_a_line_written_straight_to_the_stream_is_the_line_the_stdlib_path_write
         assert line == stdlib_line
 
 
+def test_a_line_that_cannot_be_written_never_fails_the_request_and_is_never_written_twice(monkeypatch):
+    # Given the logger writing straight to its stream, a field JSON cannot hold, and a stream whose flush fails
+    logger, stream = ours()
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # as on Lambda: a logging error is reported, not raised
+    circular: dict = {}
+    circular["self"] = circular
+
+    # When it logs them, and a message that is not text
+    logger.info("cannot be encoded", data={(1, 2): 3}, loop=circular)
+    logger.info(5)
+    flushing = io.StringIO()
+    flushing.flush = lambda: (_ for _ in ()).throw(OSError("stream closed"))
+    logger.stdlib.handlers[0].setStream(flushing)
+    logger.info("written once")
+
+    # Then the request goes on; the message is written as text, as the stdlib writes it; the line whose flush failed
+    # is in the stream once
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["5"]
+    assert flushing.getvalue().count("written once") == 1
+
+
 def test_cold_start_is_true_for_an_instances_first_invocation_only(monkeypatch):
     monkeypatch.setitem(logs._instance, "cold", True)  # a new instance
     logger, stream = ours()

@@ -121,25 +121,36 @@ class Logger:
         if not self.stdlib.isEnabledFor(level):
             return
         handler = self._own_handler
-        if self.stdlib.handlers == [handler] and not (self.stdlib.filters or handler.filters):
+        straight = (
+            self.stdlib.handlers == [handler]
+            and not (self.stdlib.filters or handler.filters)
+            and level >= handler.level
+            and handler.formatter is self.formatter
+        )
+        if straight:
             # The line written straight to the handler's stream: the stdlib's record (its caller lookup, LogRecord,
-            # handler chain) cost more CPU than the line itself on a warm request (make bench). Lines are the same.
+            # handler chain) cost more CPU than the line itself on a warm request (make bench). Lines are the same;
+            # a line that cannot be written takes the stdlib's path, which reports it its own way (handleError).
             caller = sys._getframe(2)  # the location is the caller's, as stacklevel=3 finds it
             now = time.time_ns()
-            line = self.formatter.line(
-                logging.getLevelName(level),
-                f"{caller.f_code.co_name}:{caller.f_lineno}",
-                message,
-                timestamp(now / 1e9, (now % 1_000_000_000) // 1_000_000),
-                fields,
-            )
             try:
+                line = self.formatter.line(
+                    logging.getLevelName(level),
+                    f"{caller.f_code.co_name}:{caller.f_lineno}",
+                    str(message),
+                    timestamp(now / 1e9, (now % 1_000_000_000) // 1_000_000),
+                    fields,
+                )
+            except Exception:  # noqa: BLE001 - a field JSON cannot hold: the stdlib's path reports it
+                line = None
+            if line is not None:
                 with handler.lock:
-                    handler.stream.write(line + handler.terminator)
-                    handler.stream.flush()
+                    try:
+                        handler.stream.write(line + handler.terminator)
+                        handler.stream.flush()
+                    except Exception:  # noqa: BLE001 - a stream that fails: reported once, never written twice
+                        handler.handleError(self.stdlib.makeRecord(self.stdlib.name, level, "", 0, message, (), None))
                 return
-            except Exception:  # noqa: BLE001, S110 - a stream that fails: the stdlib's path reports it its own way
-                pass
         self.stdlib.log(level, message, extra={"fields": fields}, stacklevel=3)  # the location is the caller's
 
     def set_correlation_id(self, value: str | None) -> None:
