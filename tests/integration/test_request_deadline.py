@@ -131,3 +131,35 @@ def test_only_a_timeout_of_the_providers_own_counts_against_its_circuit(provider
     # Then only a timeout of the provider's own (its budget, its read timeout) is its failure, not the request's
     # deadline: the circuit opens for those alone
     assert (http.circuit.open_for() > 0) is counted
+
+
+@pytest.mark.parametrize(
+    ("ran_for", "counted"),
+    [(-0.001, True), (0.0, False)],
+    ids=["just before the end of what it had left", "at the end of what it had left"],
+)
+def test_a_timeout_counts_against_the_circuit_until_the_call_ran_to_the_end_of_its_cut_budget(
+    monkeypatch, ran_for, counted
+):
+    from kyc_gateway import http as http_module
+
+    # Given a call whose budget the request's deadline cut to 2 s (under the provider's own), on a clock the test
+    # moves, and an attempt that times out after `ran_for` seconds past the end of that budget's margin
+    settings = Settings(PROVIDER_CIRCUIT_FAILURES=1, PROVIDER_BUDGET_SECONDS=20)
+    http = ProviderHttp("cladfy", "http://127.0.0.1:9", settings)
+    now = [0.0]  # the elapsed time is then exactly what the test adds
+    monkeypatch.setattr(clock, "monotonic", lambda: now[0])
+    monkeypatch.setattr(clock, "time_left", lambda: 2.0)
+
+    def times_out(*_args, **_kwargs):
+        now[0] += 2.0 - http_module._ITS_END_SECONDS + ran_for
+        raise ProviderTimeout(provider="cladfy")
+
+    monkeypatch.setattr(http, "_post_with_retries", times_out)
+
+    # When the call times out
+    with pytest.raises(ProviderTimeout):
+        http.post("/slow", operation="slow", idempotent=True, json_body={})
+
+    # Then it is the deadline's cut from the end of what it had left on, not the provider failing; before, it is
+    assert (http.circuit.open_for() > 0) is counted
