@@ -175,6 +175,7 @@ MODULES = (
             f"{_ROUTES}/test_request_edges.py",
             _AUDIT,  # each route's audit record
             "tests/integration/test_provider_failure_alarms.py",  # which answers count as their provider failing
+            "tests/integration/test_request_purpose.py",  # X-Request-Purpose: taken, refused, required
         ),
     ),
     # the compliance trail: what each provider operation records, and who may read it back
