@@ -124,8 +124,13 @@ def rejected_goal(logical_id: str) -> float:
     return GOALS["cold_rejected_reading_a_secret" if cases.refusal_reads_a_secret(logical_id) else "cold_rejected"]
 
 
+def over(value: float, goal: float) -> bool:
+    """A figure misses its goal only above it: every goal is a most."""
+    return value > goal
+
+
 def verdict(value: float, goal: float) -> str:
-    return "ok" if value <= goal else "OVER"
+    return "OVER" if over(value, goal) else "ok"
 
 
 def report(results: dict) -> None:
@@ -216,29 +221,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def goals_missed(results: dict) -> list[str]:
     """Each goal the figures miss, named `measure` or `measure: function`, in the order the report prints them."""
+    rejected = {name: figures["cpu_ratio"] for name, figures in results["details"]["cold_rejected"].items()}
+    per_function = [
+        ("cold_first_request", results["cold_first_request"], lambda _: GOALS["cold_first_request"]),
+        ("peak_rss_vs_reference", results["peak_rss_vs_reference"], lambda _: GOALS["peak_rss_vs_reference"]),
+        ("cold_rejected", rejected, rejected_goal),
+        ("primed_first_request", results["primed_first_request"], lambda _: GOALS["primed_first_request"]),
+    ]
     missed = [
-        f"cold_first_request: {name}"
-        for name, ratio in results["cold_first_request"].items()
-        if ratio > GOALS["cold_first_request"]
-    ]
-    missed += [
-        f"peak_rss_vs_reference: {name}"
-        for name, ratio in results["peak_rss_vs_reference"].items()
-        if ratio > GOALS["peak_rss_vs_reference"]
-    ]
-    missed += [
-        f"cold_rejected: {name}"
-        for name, figures in results["details"]["cold_rejected"].items()
-        if figures["cpu_ratio"] > rejected_goal(name)
-    ]
-    missed += [
-        f"primed_first_request: {name}"
-        for name, ratio in results["primed_first_request"].items()
-        if ratio > GOALS["primed_first_request"]
+        f"{measure}: {name}"
+        for measure, ratios, goal in per_function
+        for name, ratio in ratios.items()
+        if over(ratio, goal(name))
     ]
     warm = results["warm_own_cpu_ms"]
-    missed += [f"warm_{q}" for q in ("p50", "p99") if warm[q] > GOALS[f"warm_{q}"]]
-    return missed
+    return missed + [f"warm_{q}" for q in ("p50", "p99") if over(warm[q], GOALS[f"warm_{q}"])]
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from tests.integration import test_deployed_template
+from tests.integration.test_codedeploy_role import listed
 from tests.integration.test_deployed_template import of_type, policy_statements
 from tests.integration.test_template_safety_nets import actions_of
 
@@ -56,13 +57,19 @@ def test_a_caller_list_of_accounts_roles_or_users_is_taken(deployed, principal):
     assert re.fullmatch(pattern.removeprefix("^").removesuffix("$"), principal)
 
 
-def test_a_webhook_batch_is_never_more_than_one_hand_back_call_takes(deployed):
-    # Given the webhook processor's event source mapping on the webhook queue
+def webhook_queue_mapping(template: dict) -> dict:
+    """The properties of the webhook processor's event source mapping on the webhook queue."""
     (mapping,) = [
         resource["Properties"]
-        for resource in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+        for resource in of_type(template, "AWS::Lambda::EventSourceMapping").values()
         if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
     ]
+    return mapping
+
+
+def test_a_webhook_batch_is_never_more_than_one_hand_back_call_takes(deployed):
+    # Given the webhook processor's event source mapping on the webhook queue
+    mapping = webhook_queue_mapping(deployed)
 
     # Then a batch fits the one call that hands back its untried records (more would spend receives on records
     # never tried, dead-lettering them), and its failures are reported record by record
@@ -213,11 +220,7 @@ def test_the_deploy_hook_may_invoke_the_published_versions_of_the_functions_it_c
         if statement["Effect"] == "Allow"
         and any(fnmatch.fnmatchcase("lambda:InvokeFunction", action) for action in actions_of(statement))
     ]
-    invoked = [
-        resource
-        for statement in invoking
-        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
-    ]
+    invoked = [resource for statement in invoking for resource in listed(statement["Resource"])]
 
     # Then it is exactly the published versions of those functions: no other function of the account (a hook
     # holding invoke on "*" could run any of them with a forged event), and never their unpublished $LATEST
@@ -228,11 +231,7 @@ def test_the_webhook_processors_default_concurrency_leaves_the_account_to_the_ca
     from kyc_gateway.settings import Settings
 
     # Given the webhook queue's event source (its most instances at once, a parameter) and the stage's throttle
-    (mapping,) = [
-        resource["Properties"]
-        for resource in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
-    ]
+    mapping = webhook_queue_mapping(deployed)
     parameter = deployed["Parameters"][mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"]]
     (stage,) = of_type(deployed, "AWS::ApiGateway::Stage").values()
     (stage_limit,) = [s for s in stage["Properties"]["MethodSettings"] if s["ResourcePath"] == "/*"]
